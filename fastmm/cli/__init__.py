@@ -1,0 +1,54 @@
+"""The `fastmm` command line: a click group; each topic registers its commands from its own module.
+
+Commands stay thin (parse, call the library, print). Library code raises FastmmError;
+`main` turns it into one line on stderr and the documented exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from fastmm import __version__
+from fastmm.errors import FastmmError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="fastmm")
+def cli() -> None:
+    """Find, prove, export and train fast matrix-multiplication schemes."""
+
+
+def _register() -> None:
+    # Each module adds its commands to `cli`; imports here are cheap (no torch, no sympy).
+    import importlib
+
+    for name in ("schemes", "search", "export", "bench", "nn", "count"):
+        try:
+            importlib.import_module(f"fastmm.cli.{name}")
+        except ModuleNotFoundError as exc:  # a topic not built yet must not break the rest
+            if exc.name != f"fastmm.cli.{name}":
+                raise
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script."""
+    try:
+        rc = cli.main(args=argv, prog_name="fastmm", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except FastmmError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    sys.exit(rc if isinstance(rc, int) else 0)
