@@ -1,0 +1,78 @@
+"""Best-known ranks (2026) and proven lower bounds, from ../shared/REFERENCES.md §2.
+
+Ranks are the same for every permutation of (n, m, p); look-ups sort the shape.
+"""
+
+from __future__ import annotations
+
+# (n, m, p) with n <= m <= p  ->  best-known rank over Q, Z, ZT, Z2
+_TABLE = """
+2,2,2 7 7 7 7
+2,2,3 11 11 11 11
+2,2,4 14 14 14 14
+2,2,5 18 18 18 18
+2,2,6 21 21 21 21
+2,3,3 15 15 15 15
+2,3,4 20 20 20 20
+2,3,5 25 25 25 25
+2,3,6 30 30 30 30
+2,4,4 26 26 26 26
+2,4,5 32 33 33 33
+2,4,6 39 39 39 39
+2,5,5 40 40 40 40
+2,5,6 47 47 47 47
+2,6,6 56 56 56 56
+3,3,3 23 23 23 23
+3,3,4 29 29 29 29
+3,3,5 36 36 36 36
+3,3,6 40 42 42 42
+3,4,4 38 38 38 38
+3,4,5 47 47 47 47
+3,4,6 54 54 54 54
+3,5,5 58 58 58 58
+3,5,6 68 68 68 68
+3,6,6 80 82 82 82
+4,4,4 48 49 49 47
+4,4,5 61 61 61 60
+4,4,6 73 73 73 73
+4,5,5 76 76 76 73
+4,5,6 90 90 90 89
+4,6,6 105 105 105 105
+5,5,5 93 93 93 93
+5,5,6 110 110 110 110
+5,6,6 130 130 130 130
+6,6,6 153 153 153 153
+"""
+_RINGS = ("Q", "Z", "ZT", "Z2")
+BEST_KNOWN: dict[tuple[int, int, int], dict[str, int]] = {
+    tuple(int(x) for x in line.split()[0].split(",")): dict(zip(_RINGS, map(int, line.split()[1:]), strict=True))
+    for line in _TABLE.strip().splitlines()
+}
+
+# Proven lower bounds beyond the flattening bound: Winograd 1971, Bläser 2003.
+_PROVEN = {(2, 2, 2): (7, "Winograd 1971"), (3, 3, 3): (19, "Bläser 2003")}
+
+
+def canonical(shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    return tuple(sorted(shape))  # type: ignore[return-value]
+
+
+def best_known_rank(shape: tuple[int, int, int], ring: str = "ZT") -> int | None:
+    """Best-known rank for the shape over the ring (Q for rationals), or None if not tabulated."""
+    n, m, p = canonical(shape)
+    if n == 1:
+        return m * p  # ⟨1,m,p⟩ is an outer product: rank exactly m·p
+    entry = BEST_KNOWN.get((n, m, p))
+    return entry[ring] if entry else None
+
+
+def proven_lower_bound(shape: tuple[int, int, int]) -> tuple[int, str]:
+    """A proven lower bound on the rank and where it comes from."""
+    n, m, p = canonical(shape)
+    flat = max(n * m, m * p, n * p)
+    bound, why = flat, "flattening bound max(nm, mp, np)"
+    if n == 1:
+        bound, why = m * p, "⟨1,m,p⟩ needs all m·p products"
+    if (n, m, p) in _PROVEN and _PROVEN[(n, m, p)][0] > bound:
+        bound, why = _PROVEN[(n, m, p)]
+    return bound, why

@@ -1,0 +1,68 @@
+"""Cheap numbers about a scheme: additions, stability factor, factor-rank invariant."""
+
+from __future__ import annotations
+
+from collections import Counter
+from fractions import Fraction
+
+import numpy as np
+
+from fastmm.scheme import Scheme
+
+
+def plain_additions(scheme: Scheme) -> int:
+    """Additions/subtractions without sharing: (nnz − 1) per nonzero row of Wa, Wb and Wc."""
+    total = 0
+    for rows in (scheme.Wa, scheme.Wb, scheme.Wc):
+        for row in rows:
+            nnz = sum(1 for x in row if x != 0)
+            total += max(nnz - 1, 0)
+    return total
+
+
+def stability_factor(scheme: Scheme) -> Fraction:
+    """E = max_k Σ_t |Wc[k,t]|·‖Wa[t]‖₁·‖Wb[t]‖₁ (Strassen: 12)."""
+    na = [sum(abs(Fraction(x)) for x in row) for row in scheme.Wa]
+    nb = [sum(abs(Fraction(x)) for x in row) for row in scheme.Wb]
+    best = Fraction(0)
+    for row in scheme.Wc:
+        e = sum(abs(Fraction(c)) * na[t] * nb[t] for t, c in enumerate(row) if c != 0)
+        best = max(best, e)
+    return best
+
+
+def matrix_rank(mat: np.ndarray, modulus: int | None = None) -> int:
+    """Exact rank by Gaussian elimination over Q (Fractions) or GF(modulus)."""
+    rows = [[Fraction(x) for x in row] for row in np.asarray(mat, dtype=object)]
+    if modulus:
+        rows = [[Fraction(int(x) % modulus) for x in row] for row in rows]
+    rank, cols = 0, len(rows[0]) if rows else 0
+    for c in range(cols):
+        pivot = next((i for i in range(rank, len(rows)) if rows[i][c] != 0), None)
+        if pivot is None:
+            continue
+        rows[rank], rows[pivot] = rows[pivot], rows[rank]
+        pv = rows[rank][c]
+        for i in range(len(rows)):
+            if i != rank and rows[i][c] != 0:
+                f = rows[i][c] / pv
+                rows[i] = [a - f * b for a, b in zip(rows[i], rows[rank], strict=True)]
+                if modulus:
+                    rows[i] = [Fraction(int(x) % modulus) if x.denominator == 1 else x for x in rows[i]]
+        rank += 1
+    return rank
+
+
+def factor_rank_invariant(scheme: Scheme) -> Counter:
+    """Multiset of sorted (rank A_t, rank B_t, rank C_t); invariant under the de Groote group."""
+    modulus = 2 if scheme.ring == "Z2" else None
+    out: Counter = Counter()
+    for t in range(scheme.rank):
+        a, b, c = scheme.factor_matrices(t)
+        out[tuple(sorted(matrix_rank(x, modulus) for x in (a, b, c)))] += 1
+    return out
+
+
+def format_invariant(inv: Counter) -> str:
+    """'6×(1,1,1) + 1×(2,2,2)'."""
+    return " + ".join(f"{cnt}×({','.join(map(str, key))})" for key, cnt in sorted(inv.items()))

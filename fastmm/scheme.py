@@ -1,0 +1,264 @@
+"""Scheme: an exact bilinear algorithm for ⟨n,m,p⟩ as three coefficient matrices.
+
+    vec(C) = Wc · ((Wa · vec A) ⊙ (Wb · vec B))        (row-major vec)
+
+Wa is r×(n·m) with A[i][j] -> i*m+j, Wb is r×(m·p) with B[j][k] -> j*p+k and
+Wc is (n·p)×r with C[i][k] -> i*p+k. Integer coefficients are stored as int64
+arrays, rational ones as object arrays of Fraction.
+
+Rings: "ZT" (all coefficients in {-1,0,1}), "Z" (integers), "Q" (rationals) and
+"Z2" (valid modulo 2 only). `Scheme.ring` is the ring in which the scheme is
+claimed valid; `coefficient_ring` is the smallest ring holding its coefficients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+RINGS = ("ZT", "Z", "Q", "Z2")
+RING_NAMES = {
+    "ZT": "ternary integers {-1, 0, 1}",
+    "Z": "integers",
+    "Q": "rationals",
+    "Z2": "GF(2) — valid modulo 2 only",
+}
+
+
+def as_coefficients(values: Any) -> np.ndarray:
+    """A 2-D array of exact coefficients: int64 when every entry is an integer, else Fraction objects."""
+    arr = np.array(values, dtype=object)
+    if arr.ndim != 2:
+        raise ValueError("coefficient matrix must be 2-dimensional")
+    flat = [Fraction(x) for x in arr.flat]
+    if all(f.denominator == 1 for f in flat):
+        ints = [int(f) for f in flat]
+        if not ints or max(abs(x) for x in ints) < 2**62:
+            return np.array(ints, dtype=np.int64).reshape(arr.shape)
+        return np.array(ints, dtype=object).reshape(arr.shape)
+    return np.array(flat, dtype=object).reshape(arr.shape)
+
+
+def is_integral(w: np.ndarray) -> bool:
+    return w.dtype != object or all(Fraction(x).denominator == 1 for x in w.flat)
+
+
+def coefficient_ring(*mats: np.ndarray) -> str:
+    """Smallest of ZT ⊂ Z ⊂ Q holding every coefficient."""
+    if not all(is_integral(w) for w in mats):
+        return "Q"
+    if all(w.size == 0 or int(np.max(np.abs(w.astype(object)))) <= 1 for w in mats):
+        return "ZT"
+    return "Z"
+
+
+@dataclass(eq=False)
+class Scheme:
+    """An exact scheme for ⟨n,m,p⟩ of rank r. See the module docstring for the layout."""
+
+    n: int
+    m: int
+    p: int
+    Wa: np.ndarray
+    Wb: np.ndarray
+    Wc: np.ndarray
+    ring: str = ""
+    provenance: dict = field(default_factory=dict)
+    verified: dict | None = None
+
+    def __post_init__(self) -> None:
+        self.Wa = as_coefficients(self.Wa) if not isinstance(self.Wa, np.ndarray) else self.Wa
+        self.Wb = as_coefficients(self.Wb) if not isinstance(self.Wb, np.ndarray) else self.Wb
+        self.Wc = as_coefficients(self.Wc) if not isinstance(self.Wc, np.ndarray) else self.Wc
+        n, m, p = self.n, self.m, self.p
+        r = self.Wa.shape[0]
+        if self.Wa.shape != (r, n * m):
+            raise ValueError(f"Wa must be {r}×{n * m}, got {self.Wa.shape[0]}×{self.Wa.shape[1]}")
+        if self.Wb.shape != (r, m * p):
+            raise ValueError(f"Wb must be {r}×{m * p}, got {self.Wb.shape[0]}×{self.Wb.shape[1]}")
+        if self.Wc.shape != (n * p, r):
+            raise ValueError(f"Wc must be {n * p}×{r}, got {self.Wc.shape[0]}×{self.Wc.shape[1]}")
+        if not self.ring:
+            self.ring = coefficient_ring(self.Wa, self.Wb, self.Wc)
+        if self.ring not in RINGS:
+            raise ValueError(f"unknown ring {self.ring!r} (expected one of {', '.join(RINGS)})")
+        if self.ring == "Z2":
+            if not (is_integral(self.Wa) and is_integral(self.Wb) and is_integral(self.Wc)):
+                raise ValueError("a Z2 scheme must have integer coefficients")
+            self.Wa, self.Wb, self.Wc = (
+                (np.asarray(w.astype(object) % 2, dtype=np.int64)) for w in (self.Wa, self.Wb, self.Wc)
+            )
+
+    # -- basic properties -------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.n, self.m, self.p)
+
+    @property
+    def rank(self) -> int:
+        return int(self.Wa.shape[0])
+
+    @property
+    def coefficient_ring(self) -> str:
+        return coefficient_ring(self.Wa, self.Wb, self.Wc)
+
+    @property
+    def is_integral(self) -> bool:
+        return is_integral(self.Wa) and is_integral(self.Wb) and is_integral(self.Wc)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Scheme):
+            return NotImplemented
+        return (
+            self.shape == other.shape
+            and self.ring == other.ring
+            and _same(self.Wa, other.Wa)
+            and _same(self.Wb, other.Wb)
+            and _same(self.Wc, other.Wc)
+        )
+
+    def __repr__(self) -> str:
+        n, m, p = self.shape
+        return f"Scheme(⟨{n},{m},{p};{self.rank}⟩, ring={self.ring})"
+
+    def label(self) -> str:
+        n, m, p = self.shape
+        return f"⟨{n},{m},{p};{self.rank}⟩"
+
+    def with_meta(self, **changes: Any) -> Scheme:
+        """A copy with provenance / verified / ring replaced."""
+        kw = dict(
+            n=self.n, m=self.m, p=self.p, Wa=self.Wa.copy(), Wb=self.Wb.copy(), Wc=self.Wc.copy(),
+            ring=self.ring, provenance=dict(self.provenance), verified=self.verified,
+        )
+        kw.update(changes)
+        return Scheme(**kw)
+
+    # -- terms --------------------------------------------------------------
+    def factor_matrices(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The A (n×m), B (m×p) and C (n×p) coefficient matrices of term t."""
+        n, m, p = self.shape
+        return (
+            self.Wa[t].reshape(n, m),
+            self.Wb[t].reshape(m, p),
+            self.Wc[:, t].reshape(n, p),
+        )
+
+    # -- algebra ------------------------------------------------------------
+    def transpose(self) -> Scheme:
+        """⟨n,m,p⟩ -> ⟨p,m,n⟩ through (AB)ᵀ = BᵀAᵀ."""
+        n, m, p = self.shape
+        r = self.rank
+        wa = self.Wb.reshape(r, m, p).transpose(0, 2, 1).reshape(r, p * m)
+        wb = self.Wa.reshape(r, n, m).transpose(0, 2, 1).reshape(r, m * n)
+        wc = self.Wc.reshape(n, p, r).transpose(1, 0, 2).reshape(p * n, r)
+        return Scheme(p, m, n, wa, wb, wc, ring=self.ring, provenance={"derived": "transpose"})
+
+    def cyclic(self) -> Scheme:
+        """⟨n,m,p⟩ -> ⟨m,p,n⟩ through the cyclic symmetry of tr(A·B·Cᵀ-factor)."""
+        n, m, p = self.shape
+        r = self.rank
+        wa = self.Wb.copy()  # A' = B-factor, m×p row-major
+        # B'[k,i] = Cᵀ-factor[k,i] = Wc[i*p+k]
+        wb = self.Wc.reshape(n, p, r).transpose(2, 1, 0).reshape(r, p * n)
+        # C'[j,i] = A-factor[i,j]
+        wc = self.Wa.reshape(r, n, m).transpose(2, 1, 0).reshape(m * n, r)
+        return Scheme(m, p, n, wa, wb, wc, ring=self.ring, provenance={"derived": "cyclic"})
+
+    def permuted(self, shape: tuple[int, int, int]) -> Scheme:
+        """An equivalent scheme for any permutation of (n, m, p), through cyclic shifts and transposes."""
+        candidates = [self]
+        for _ in range(2):
+            candidates.append(candidates[-1].cyclic())
+        candidates += [s.transpose() for s in candidates[:3]]
+        for s in candidates:
+            if s.shape == tuple(shape):
+                return s
+        raise ValueError(f"{tuple(shape)} is not a permutation of {self.shape}")
+
+    def kron(self, other: Scheme) -> Scheme:
+        """Kronecker (tensor) product: ⟨n1n2, m1m2, p1p2; r1r2⟩."""
+        (n1, m1, p1), (n2, m2, p2) = self.shape, other.shape
+        r1, r2 = self.rank, other.rank
+
+        def prod(x: np.ndarray, y: np.ndarray, a1: int, b1: int, a2: int, b2: int) -> np.ndarray:
+            x = x.reshape(r1, a1, b1)[:, None, :, None, :, None]
+            y = y.reshape(r2, a2, b2)[None, :, None, :, None, :]
+            return (x * y).reshape(r1 * r2, a1 * a2 * b1 * b2)
+
+        wa = prod(self.Wa, other.Wa, n1, m1, n2, m2)
+        wb = prod(self.Wb, other.Wb, m1, p1, m2, p2)
+        wc = prod(self.Wc.T, other.Wc.T, n1, p1, n2, p2).T
+        ring = "Z2" if "Z2" in (self.ring, other.ring) else ""
+        return Scheme(n1 * n2, m1 * m2, p1 * p2, as_coefficients(wa), as_coefficients(wb),
+                      as_coefficients(wc), ring=ring, provenance={"derived": "kron"})
+
+    def direct_sum(self, other: Scheme, axis: str = "p") -> Scheme:
+        """Join two schemes along one dimension: ⟨n,m,p1⟩ ⊕ ⟨n,m,p2⟩ = ⟨n,m,p1+p2⟩ (ranks add).
+
+        axis "n" stacks A and C by rows, "p" stacks B and C by columns, "m" splits the inner
+        dimension (C = A1·B1 + A2·B2).
+        """
+        (n1, m1, p1), (n2, m2, p2) = self.shape, other.shape
+        if axis == "n" and (m1, p1) == (m2, p2):
+            big, offs = (n1 + n2, m1, p1), ((0, 0, 0), (n1, 0, 0))
+        elif axis == "m" and (n1, p1) == (n2, p2):
+            big, offs = (n1, m1 + m2, p1), ((0, 0, 0), (0, m1, 0))
+        elif axis == "p" and (n1, m1) == (n2, m2):
+            big, offs = (n1, m1, p1 + p2), ((0, 0, 0), (0, 0, p1))
+        else:
+            raise ValueError(f"cannot join {self.shape} and {other.shape} along {axis!r}")
+        parts = [_embed(s, big, off) for s, off in zip((self, other), offs, strict=True)]
+        wa = np.concatenate([x[0] for x in parts], axis=0)
+        wb = np.concatenate([x[1] for x in parts], axis=0)
+        wc = np.concatenate([x[2] for x in parts], axis=1)
+        ring = "Z2" if "Z2" in (self.ring, other.ring) else ""
+        return Scheme(*big, as_coefficients(wa), as_coefficients(wb), as_coefficients(wc),
+                      ring=ring, provenance={"derived": f"direct_sum({axis})"})
+
+
+def _same(x: np.ndarray, y: np.ndarray) -> bool:
+    return x.shape == y.shape and all(Fraction(a) == Fraction(b) for a, b in zip(x.flat, y.flat, strict=True))
+
+
+def _embed(s: Scheme, big: tuple[int, int, int], off: tuple[int, int, int]):
+    """Place scheme s inside a bigger ⟨N,M,P⟩ index space at offsets (i0, j0, k0)."""
+    N, M, P = big
+    i0, j0, k0 = off
+    n, m, p = s.shape
+    r = s.rank
+    wa = np.zeros((r, N, M), dtype=object)
+    wb = np.zeros((r, M, P), dtype=object)
+    wc = np.zeros((N, P, r), dtype=object)
+    wa[:, i0:i0 + n, j0:j0 + m] = s.Wa.reshape(r, n, m)
+    wb[:, j0:j0 + m, k0:k0 + p] = s.Wb.reshape(r, m, p)
+    wc[i0:i0 + n, k0:k0 + p, :] = s.Wc.reshape(n, p, r)
+    return wa.reshape(r, N * M), wb.reshape(r, M * P), wc.reshape(N * P, r)
+
+
+def naive_scheme(n: int, m: int, p: int) -> Scheme:
+    """The schoolbook algorithm: one product a_ij·b_jk per (i, j, k), rank n·m·p."""
+    r = n * m * p
+    wa = np.zeros((r, n * m), dtype=np.int64)
+    wb = np.zeros((r, m * p), dtype=np.int64)
+    wc = np.zeros((n * p, r), dtype=np.int64)
+    t = 0
+    for i in range(n):
+        for j in range(m):
+            for k in range(p):
+                wa[t, i * m + j] = 1
+                wb[t, j * p + k] = 1
+                wc[i * p + k, t] = 1
+                t += 1
+    return Scheme(n, m, p, wa, wb, wc, ring="ZT", provenance={"method": "naive"})
+
+
+def scheme_from_terms(n: int, m: int, p: int, terms, ring: str = "") -> Scheme:
+    """Build a scheme from rank-one terms (A n×m, B m×p, C n×p) given as nested lists."""
+    wa = [np.array(a, dtype=object).reshape(-1) for a, _, _ in terms]
+    wb = [np.array(b, dtype=object).reshape(-1) for _, b, _ in terms]
+    wc = np.array([np.array(c, dtype=object).reshape(-1) for _, _, c in terms], dtype=object).T
+    return Scheme(n, m, p, as_coefficients(wa), as_coefficients(wb), as_coefficients(wc), ring=ring)

@@ -1,0 +1,81 @@
+"""What every search method receives and returns; the runner adds workers, time limits and I/O.
+
+A method is a function `run(task, report, should_stop) -> SearchOutcome` living in its own
+module of fastmm.search and registered in METHODS. It must:
+
+* return as soon as it has a scheme of rank <= task.rank valid in task.ring, or when
+  `should_stop()` is true (time limit, Ctrl-C, another worker won) — returning the best
+  valid scheme it has (any rank) in `best`;
+* call `report(Progress(...))` now and then (about every 0.1–0.5 s) so the user sees work;
+* be deterministic for a given task (seed included).
+
+The runner verifies every scheme a method returns before it is shown or written.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fastmm.scheme import Scheme
+
+SEARCH_RINGS = ("ZT", "Z", "Z2")
+
+
+@dataclass(frozen=True)
+class SearchTask:
+    n: int
+    m: int
+    p: int
+    rank: int  # target: stop at a scheme of this rank or lower
+    ring: str = "ZT"  # ZT: coefficients in {-1,0,1}; Z: integers; Z2: valid modulo 2 only
+    seed: int = 0
+    time_limit: float | None = None  # seconds; None = until stopped
+    options: dict = field(default_factory=dict)  # method-specific knobs
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.n, self.m, self.p)
+
+
+@dataclass
+class Progress:
+    rank: int  # lowest rank reached so far
+    steps: int = 0  # method-defined unit of work (flips, SGD steps, ...)
+    restarts: int = 0
+    elapsed: float = 0.0
+    note: str = ""
+
+
+@dataclass
+class SearchOutcome:
+    scheme: Scheme | None  # rank <= task.rank and valid in task.ring, or None
+    best: Scheme | None = None  # lowest-rank valid scheme seen (may be above the target)
+    steps: int = 0
+    restarts: int = 0
+    seconds: float = 0.0
+    stopped: str = "found"  # "found" | "time" | "stopped"
+    seed: int = 0
+
+    @property
+    def best_rank(self) -> int | None:
+        s = self.scheme or self.best
+        return s.rank if s is not None else None
+
+
+Reporter = Callable[[Progress], None]
+StopFlag = Callable[[], bool]
+MethodFn = Callable[[SearchTask, Reporter, StopFlag], SearchOutcome]
+
+# method name -> "module:function" (imported lazily so `search` pays only for what it uses)
+METHODS: dict[str, str] = {
+    "flip": "fastmm.search.flip:run",
+    "spn": "fastmm.search.spn:run",
+}
+
+
+def method_function(name: str) -> MethodFn:
+    target = METHODS[name]
+    module, func = target.split(":")
+    return getattr(importlib.import_module(module), func)

@@ -1,0 +1,222 @@
+"""Exact verification of schemes.
+
+Two independent checks:
+
+* the Brent equations Σ_t Wa[t,(i,j)]·Wb[t,(j',k)]·Wc[(i',k'),t] = δ(i,i')δ(j,j')δ(k,k'),
+  checked exactly with int64 / Python integers, Fractions for Q, or modulo 2 for Z2;
+* a sympy proof that expands every entry of C symbolically and compares it with Σ_j a_ij·b_jk.
+
+A failure names the C entries that go wrong, e.g. ``C12: extra a11*b21``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from fastmm import __version__
+from fastmm.scheme import Scheme
+
+
+def entry_name(letter: str, i: int, j: int, big: bool) -> str:
+    """1-based name of a matrix entry or block: A12, or A1_12 when a dimension exceeds 9."""
+    return f"{letter}{i + 1}_{j + 1}" if big else f"{letter}{i + 1}{j + 1}"
+
+
+def uses_big_names(scheme: Scheme) -> bool:
+    return max(scheme.shape) > 9
+
+
+@dataclass
+class Discrepancy:
+    """C[ci][ck] holds coefficient `got` of a[ai][aj]·b[bj][bk] where `expected` was due."""
+
+    c: tuple[int, int]
+    a: tuple[int, int]
+    b: tuple[int, int]
+    got: Fraction | int
+    expected: int
+
+    def describe(self, big: bool = False) -> str:
+        cname = entry_name("C", *self.c, big)
+        mono = f"{entry_name('a', *self.a, big)}*{entry_name('b', *self.b, big)}"
+        if self.expected == 0:
+            coef = "" if self.got == 1 else "-" if self.got == -1 else f"{self.got}*"
+            return f"{cname}: extra {coef}{mono}"
+        if self.got == 0:
+            return f"{cname}: missing {mono}"
+        return f"{cname}: {mono} has coefficient {self.got}, expected {self.expected}"
+
+
+@dataclass
+class Report:
+    """Outcome of a verification: valid or not, in which ring, and what goes wrong."""
+
+    ok: bool
+    ring: str  # ring the check was done in: "Z" (exact integers/rationals) or "Z2"
+    problems: list[Discrepancy] = field(default_factory=list)
+    sympy_checked: bool = False
+
+    def lines(self, big: bool = False, limit: int = 20) -> list[str]:
+        out = [d.describe(big) for d in self.problems[:limit]]
+        if len(self.problems) > limit:
+            out.append(f"... and {len(self.problems) - limit} more wrong coefficients")
+        return out
+
+
+def brent_tensor(scheme: Scheme, modulus: int | None = None) -> np.ndarray:
+    """T[(i,j),(j',k),(i',k')] = Σ_t Wa·Wb·Wc, exactly (object arrays when values could overflow)."""
+    wa, wb, wc = scheme.Wa, scheme.Wb, scheme.Wc
+    exact_int = all(w.dtype == np.int64 for w in (wa, wb, wc))
+    if exact_int:
+        bound = int(np.abs(wa).max(initial=0)) * int(np.abs(wb).max(initial=0))
+        bound *= int(np.abs(wc).max(initial=0)) * max(scheme.rank, 1)
+        if bound < 2**62:
+            t = np.einsum("ta,tb,ct->abc", wa, wb, wc)
+            return t % modulus if modulus else t
+    # exact but slow path: Python ints / Fractions
+    wa, wb, wc = (w.astype(object) for w in (wa, wb, wc))
+    t = np.zeros((wa.shape[1], wb.shape[1], wc.shape[0]), dtype=object)
+    for r in range(scheme.rank):
+        t = t + wa[r][:, None, None] * wb[r][None, :, None] * wc[:, r][None, None, :]
+    if modulus:
+        t = np.vectorize(lambda x: int(x) % modulus, otypes=[object])(t)
+    return t
+
+
+def target_tensor(n: int, m: int, p: int) -> np.ndarray:
+    """The matrix-multiplication tensor in the same (A, B, C row-major) layout."""
+    t = np.zeros((n * m, m * p, n * p), dtype=np.int64)
+    for i in range(n):
+        for j in range(m):
+            for k in range(p):
+                t[i * m + j, j * p + k, i * p + k] = 1
+    return t
+
+
+def brent_report(scheme: Scheme, modulus: int | None = None) -> Report:
+    """Check every Brent equation exactly; modulus=2 checks over GF(2)."""
+    n, m, p = scheme.shape
+    if modulus is not None and not scheme.is_integral:
+        raise ValueError("a scheme with fractions cannot be checked modulo 2")
+    got = brent_tensor(scheme, modulus)
+    want = target_tensor(n, m, p)
+    diff = got != want
+    problems = []
+    for a_idx, b_idx, c_idx in zip(*np.nonzero(diff), strict=True):
+        i, j = divmod(int(a_idx), m)
+        j2, k = divmod(int(b_idx), p)
+        i2, k2 = divmod(int(c_idx), p)
+        g = got[a_idx, b_idx, c_idx]
+        g = Fraction(g) if isinstance(g, Fraction) else int(g)
+        if isinstance(g, Fraction) and g.denominator == 1:
+            g = int(g)
+        problems.append(Discrepancy((i2, k2), (i, j), (j2, k), g, int(want[a_idx, b_idx, c_idx])))
+    problems.sort(key=lambda d: (d.c, d.a, d.b))
+    return Report(ok=not problems, ring="Z2" if modulus == 2 else "Z", problems=problems)
+
+
+def sympy_problems(scheme: Scheme, modulus: int | None = None) -> list[str]:
+    """Expand every C entry with sympy and list what differs from Σ_j a_ij·b_jk.
+
+    Returns [] for a proved scheme. Independent of the Brent code path above.
+    """
+    import sympy
+
+    n, m, p = scheme.shape
+    big = uses_big_names(scheme)
+    a = [[sympy.Symbol(entry_name("a", i, j, big)) for j in range(m)] for i in range(n)]
+    b = [[sympy.Symbol(entry_name("b", j, k, big)) for k in range(p)] for j in range(m)]
+    gens = [x for row in a for x in row] + [x for row in b for x in row]
+
+    def lin(row, syms) -> sympy.Expr:
+        return sympy.Add(*[sympy.Rational(str(c)) * s for c, s in zip(row, syms, strict=True) if c != 0])
+
+    flat_a = [x for row in a for x in row]
+    flat_b = [x for row in b for x in row]
+    products = [sympy.expand(lin(scheme.Wa[t], flat_a) * lin(scheme.Wb[t], flat_b))
+                for t in range(scheme.rank)]
+    problems: list[str] = []
+    for i in range(n):
+        for k in range(p):
+            row = scheme.Wc[i * p + k]
+            expr = sympy.Add(*[sympy.Rational(str(c)) * products[t] for t, c in enumerate(row) if c != 0])
+            want = sympy.Add(*[a[i][j] * b[j][k] for j in range(m)])
+            delta = sympy.Poly(sympy.expand(expr - want), *gens, modulus=modulus) if modulus \
+                else sympy.Poly(sympy.expand(expr - want), *gens)
+            if delta.is_zero:
+                continue
+            cname = entry_name("C", i, k, big)
+            for monom, coef in sorted(delta.terms(), key=lambda t: str(t[0])):
+                term = "*".join(str(g) if e == 1 else f"{g}**{e}" for g, e in zip(gens, monom, strict=True) if e)
+                wanted = want.coeff(sympy.Mul(*[g**e for g, e in zip(gens, monom, strict=True)]))
+                got = coef + (wanted if wanted != 0 else 0)
+                if wanted == 0:
+                    sign = "" if coef == 1 else "-" if coef == -1 else f"{coef}*"
+                    problems.append(f"{cname}: extra {sign}{term}")
+                elif got == 0 or (modulus and got % modulus == 0):
+                    problems.append(f"{cname}: missing {term}")
+                else:
+                    problems.append(f"{cname}: {term} has coefficient {got}, expected {wanted}")
+    return problems
+
+
+@dataclass
+class Verdict:
+    """The full verdict on a scheme: valid in which ring, how it was checked, what fails."""
+
+    ok: bool
+    ring: str  # ZT/Z/Q when exact, Z2 when valid modulo 2 only, "" when invalid
+    report: Report
+    sympy: list[str] | None  # None when the sympy proof was skipped
+
+    def record(self) -> dict:
+        """What a scheme file stores under "verified"."""
+        how = {
+            "ZT": "exact integer Brent equations",
+            "Z": "exact integer Brent equations",
+            "Q": "exact rational Brent equations (Fractions)",
+            "Z2": "Brent equations modulo 2",
+        }[self.ring]
+        rec = {
+            "ok": self.ok,
+            "ring": self.ring,
+            "brent": how,
+            "sympy": "proved: every C entry expanded symbolically" if self.sympy == [] else "skipped",
+            "by": f"fastmm {__version__}",
+            "at": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        return rec
+
+
+def verify(scheme: Scheme, use_sympy: bool = True) -> Verdict:
+    """Verify a scheme in the ring it claims; a Z2 scheme is checked modulo 2 only.
+
+    A scheme claimed over ZT/Z/Q that is valid only modulo 2 is reported as failing
+    (with the exact discrepancies) — it is not silently relabelled.
+    """
+    modulus = 2 if scheme.ring == "Z2" else None
+    report = brent_report(scheme, modulus)
+    ring = ""
+    if report.ok:
+        ring = "Z2" if modulus else scheme.coefficient_ring
+    sym = None
+    if use_sympy:
+        sym = sympy_problems(scheme, modulus)
+        if report.ok and sym:  # the two checks disagree: trust neither
+            raise AssertionError("Brent check and sympy proof disagree: " + "; ".join(sym[:3]))
+    return Verdict(ok=report.ok, ring=ring, report=report, sympy=sym)
+
+
+def verified_copy(scheme: Scheme, use_sympy: bool = True) -> Scheme:
+    """The scheme with its "verified" record filled in; raises VerificationError if invalid."""
+    from fastmm.errors import VerificationError
+
+    v = verify(scheme, use_sympy)
+    if not v.ok:
+        lines = v.report.lines(uses_big_names(scheme), limit=5)
+        raise VerificationError(f"{scheme.label()} fails verification: " + "; ".join(lines))
+    return scheme.with_meta(ring=v.ring, verified=v.record())
