@@ -1,0 +1,161 @@
+"""`fastmm train` and `fastmm evaluate`: StrassenNets training from the command line.
+
+Importing this module is cheap: torch and the training code load inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from fastmm.cli import cli
+
+DATASETS = ("fashion-mnist", "mnist", "cifar10", "imagenet")
+
+
+@cli.command("train")
+@click.option("--dataset", type=click.Choice(DATASETS), default="fashion-mnist", show_default=True)
+@click.option(
+    "--data-dir", default=None, help="Dataset directory (default: the dataset's usual place)."
+)
+@click.option(
+    "--model",
+    "model_name",
+    default="resnet20",
+    show_default=True,
+    help="resnet8/20/32/44/56 (CIFAR-style), resnet18/34 (ImageNet-style).",
+)
+@click.option("--width", type=int, default=None, help="Base channel width, if the model takes one.")
+@click.option(
+    "--r-ratio",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Hidden width r/c_out of the SPN layers; 0 or omitted: dense full precision.",
+)
+@click.option("--tile", type=int, default=1, show_default=True, help="Output tile p (p×p).")
+@click.option("--groups", type=int, default=1, show_default=True, help="Groups g of the Wb conv.")
+@click.option(
+    "--stages",
+    default=None,
+    help="Comma list of full,ternary,finetune [default: all three; 'full' if dense].",
+)
+@click.option(
+    "--epochs", default="1", show_default=True, help="Epochs per stage: N or a comma list."
+)
+@click.option(
+    "--lr",
+    default="0.1",
+    show_default=True,
+    help="One value (used as lr, lr/10, lr/100 per stage) or a comma list per stage.",
+)
+@click.option(
+    "--schedule", type=click.Choice(("cosine", "step")), default="cosine", show_default=True
+)
+@click.option("--momentum", type=float, default=0.9, show_default=True)
+@click.option("--weight-decay", type=float, default=1e-4, show_default=True)
+@click.option("--batch-size", type=int, default=128, show_default=True, help="Global batch size.")
+@click.option("--kd-teacher", default=None, help="Checkpoint of a full-precision teacher.")
+@click.option("--kd-lambda", type=float, default=0.5, show_default=True)
+@click.option("--kd-temp", type=float, default=1.0, show_default=True)
+@click.option("--out", default=None, help="Run directory [default: runs/<model>-r<R>].")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--device", type=click.Choice(("cpu", "cuda")), default="cpu", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--train-subset", type=int, default=None, help="Train on N images (seeded choice).")
+@click.option(
+    "--workers", type=int, default=0, show_default=True, help="Loader processes (ImageNet)."
+)
+@click.option("--image-size", type=int, default=224, show_default=True, help="ImageNet crop size.")
+@click.option("--threads", type=int, default=None, help="torch CPU threads per process.")
+@click.option("--stop-after", type=int, default=None, hidden=True)
+def train_command(
+    dataset,
+    data_dir,
+    model_name,
+    width,
+    r_ratio,
+    tile,
+    groups,
+    stages,
+    epochs,
+    lr,
+    schedule,
+    momentum,
+    weight_decay,
+    batch_size,
+    kd_teacher,
+    kd_lambda,
+    kd_temp,
+    out,
+    resume,
+    device,
+    seed,
+    train_subset,
+    workers,
+    image_size,
+    threads,
+    stop_after,
+) -> None:
+    """Train a ResNet, optionally as a StrassenNet, in stages full → ternary → finetune."""
+    from fastmm.nn.train import TrainConfig, train
+
+    if stages is None:
+        stages = "full,ternary,finetune" if r_ratio > 0 else "full"
+    if out is None:
+        out = f"runs/{model_name}-r{r_ratio:g}-p{tile}"
+    cfg = TrainConfig(
+        dataset=dataset,
+        data_dir=data_dir,
+        model=model_name,
+        width=width,
+        r_ratio=r_ratio,
+        tile=tile,
+        groups=groups,
+        stages=stages,
+        epochs=epochs,
+        lr=lr,
+        schedule=schedule,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        batch_size=batch_size,
+        kd_teacher=kd_teacher,
+        kd_lambda=kd_lambda,
+        kd_temp=kd_temp,
+        out=out,
+        device=device,
+        seed=seed,
+        train_subset=train_subset,
+        workers=workers,
+        image_size=image_size,
+        threads=threads,
+        stop_after=stop_after,
+    )
+    result = train(cfg, resume=resume)
+    if result.get("stopped"):
+        click.echo(f"stopped after {result['global_epoch']} epochs; continue with --resume")
+    elif "test_acc" in result:
+        click.echo(f"test accuracy {100 * result['test_acc']:.2f}%  ({out})")
+
+
+@cli.command("evaluate")
+@click.argument("checkpoint")
+@click.option("--data-dir", default=None, help="Dataset directory (default: the one trained on).")
+@click.option("--device", type=click.Choice(("cpu", "cuda")), default="cpu", show_default=True)
+@click.option("--batch-size", type=int, default=500, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def evaluate_command(checkpoint, data_dir, device, batch_size, as_json) -> None:
+    """Report the test accuracy of a training checkpoint."""
+    from fastmm.nn.train import evaluate_checkpoint
+
+    result = evaluate_checkpoint(checkpoint, data_dir, device, batch_size)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    top5 = f"  top-5 {100 * result['top5']:.2f}%" if "top5" in result else ""
+    click.echo(
+        f"{result['dataset']} {result['model']} r/c_out={result['r_ratio']:g} ({result['stage']}): "
+        f"accuracy {100 * result['acc']:.2f}%{top5}  loss {result['loss']:.4f}  "
+        f"on {result['count']} images"
+    )
