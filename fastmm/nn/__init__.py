@@ -1,0 +1,25 @@
+"""StrassenNets in PyTorch: SPN layers, ResNets, conversion and counting.
+
+Names are imported lazily so that `import fastmm.nn.<module>` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "SPNLinear": "fastmm.nn.layers",
+    "SPNConv2d": "fastmm.nn.layers",
+    "set_mode": "fastmm.nn.layers",
+    "to_exact": "fastmm.nn.layers",
+    "strassenify": "fastmm.nn.convert",
+    "build_model": "fastmm.nn.models",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'fastmm.nn' has no attribute {name!r}")

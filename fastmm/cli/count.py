@@ -1,0 +1,159 @@
+"""`fastmm count`: multiplications, additions and model size of a ResNet and its StrassenNet."""
+
+from __future__ import annotations
+
+import click
+
+from fastmm.cli import cli
+from fastmm.errors import InputError
+
+# checkpoint "args" keys that may fill options the user did not give
+_FROM_ARGS = ("model", "dataset", "r_ratio", "tile", "groups", "width", "convert_classifier")
+_DEFAULTS = {"r_ratio": 1.0, "tile": 1, "groups": 1, "width": 1.0, "convert_classifier": False}
+
+
+def _sci(x: float) -> str:
+    if x == 0:
+        return "0"
+    mantissa, exponent = f"{x:.4e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def _num(x: float) -> str:
+    return f"{round(x):,} ({_sci(x)})"
+
+
+def _change(new: float, old: float) -> str:
+    if old == 0:
+        return ""
+    return f"{new / old:.4g}× ({(new - old) / old:+.2%})"
+
+
+def _table(c):
+    from rich.table import Table
+
+    r = f"{c.r_ratio:g}·c_out"
+    title = (
+        f"{c.model} on {c.dataset} ({c.input_shape[1]}×{c.input_shape[2]}×{c.input_shape[0]}, "
+        f"{c.num_classes} classes): full precision vs StrassenNet (r = {r}, p = {c.tile}, "
+        f"g = {c.groups}, classifier {'SPN' if c.convert_classifier else 'full precision'})"
+    )
+    table = Table(title=title, title_justify="left")
+    table.add_column("per image", no_wrap=True)
+    table.add_column("full precision", justify="right", no_wrap=True)
+    table.add_column("StrassenNet", justify="right", no_wrap=True)
+    table.add_column("StrassenNet / full", justify="right", no_wrap=True)
+    full, spn = c.full, c.spn
+    rows = [
+        ("multiplications (paper's formula)", full.mults, spn.mults),
+        ("multiplications (executed, ⌈H/p⌉·⌈W/p⌉ tiles)", full.mults_executed, spn.mults_executed),
+        ("additions (dense upper bound)", full.adds_dense, spn.adds_dense),
+    ]
+    if spn.adds_actual is not None:
+        rows.append(("additions (checkpoint's ternary nonzeros)", full.adds_dense, spn.adds_actual))
+    for label, a, b in rows:
+        table.add_row(label, _num(a), _num(b), _change(b, a))
+    table.add_row(
+        "model size (bits; ternary 2, others 32)",
+        f"{full.size_bits:,} ({full.size_bits / 8e6:.2f} MB)",
+        f"{spn.size_bits:,} ({spn.size_bits / 8e6:.2f} MB)",
+        _change(spn.size_bits, full.size_bits),
+    )
+    table.add_row(
+        "parameters (ternary + full precision)",
+        f"0 + {full.full_params:,}",
+        f"{spn.ternary_params:,} + {spn.full_params:,}",
+        "",
+    )
+    return table
+
+
+@cli.command("count")
+@click.option("--model", "model", default=None, help="resnet8/20/32/44/56 or resnet18/34.")
+@click.option(
+    "--dataset",
+    default=None,
+    help="imagenet (224²), cifar10/cifar100 (32²), mnist/fashion-mnist (28², 1 channel). "
+    "Default: imagenet for resnet18/34, else cifar10.",
+)
+@click.option("--r-ratio", type=float, default=None, help="Hidden width r = r_ratio·c_out [1].")
+@click.option("--tile", type=int, default=None, help="Output tile p [1].")
+@click.option("--groups", type=int, default=None, help="Groups g of the ternary conv Wb [1].")
+@click.option("--width", type=float, default=None, help="Channel width multiplier [1].")
+@click.option(
+    "--convert-classifier/--keep-classifier",
+    default=None,
+    help="Count the classifier as an SPN layer too [keep full precision].",
+)
+@click.option(
+    "--checkpoint",
+    type=str,
+    default=None,
+    help="A trained StrassenNet: count its actual additions; its 'args' fill options not given.",
+)
+def count_command(
+    model: str | None,
+    dataset: str | None,
+    r_ratio: float | None,
+    tile: int | None,
+    groups: int | None,
+    width: float | None,
+    convert_classifier: bool | None,
+    checkpoint: str | None,
+) -> None:
+    """Count multiplications, additions and model size: full precision vs StrassenNet.
+
+    The paper's conventions (see fastmm.nn.count), e.g.
+    `fastmm count --model resnet18 --dataset imagenet --r-ratio 4 --tile 2` gives 5.48e6
+    multiplications against 1.8167e9.
+    """
+    given = {
+        "model": model,
+        "dataset": dataset,
+        "r_ratio": r_ratio,
+        "tile": tile,
+        "groups": groups,
+        "width": width,
+        "convert_classifier": convert_classifier,
+    }
+    # Check what the user typed before touching torch or the checkpoint.
+    if r_ratio is not None and not r_ratio > 0:
+        raise InputError(f"--r-ratio must be > 0, got {r_ratio:g}")
+    for name in ("tile", "groups"):
+        if given[name] is not None and given[name] < 1:
+            raise InputError(f"--{name} must be >= 1, got {given[name]}")
+    if width is not None and not width > 0:
+        raise InputError(f"--width must be > 0, got {width:g}")
+
+    from fastmm.nn import count as counting
+
+    state = None
+    if checkpoint is not None:
+        state, args = counting.load_state_dict(checkpoint)
+        for key in _FROM_ARGS:
+            if given[key] is None and args.get(key) is not None:
+                given[key] = args[key]
+    if given["model"] is None:
+        raise InputError("--model is required (or a --checkpoint whose args name the model)")
+    if given["dataset"] is None:
+        given["dataset"] = "imagenet" if str(given["model"]).lower() in ("resnet18", "resnet34") else "cifar10"
+    for key, value in _DEFAULTS.items():
+        if given[key] is None:
+            given[key] = value
+    try:
+        settings = {
+            "r_ratio": float(given["r_ratio"]),
+            "tile": int(given["tile"]),
+            "groups": int(given["groups"]),
+            "width": float(given["width"]),
+            "convert_classifier": bool(given["convert_classifier"]),
+        }
+    except (TypeError, ValueError):
+        raise InputError(f"checkpoint {checkpoint} has unusable args: {given}") from None
+
+    comparison = counting.compare(
+        str(given["model"]), str(given["dataset"]), checkpoint=checkpoint, state=state, **settings
+    )
+    from rich.console import Console
+
+    Console(width=max(Console().width, 150)).print(_table(comparison))

@@ -1,0 +1,89 @@
+"""Turn a dense model into a StrassenNet: every nn.Conv2d becomes an SPNConv2d.
+
+In the paper's ResNets these are the first conv, every 3×3 conv and the 1×1 projection
+shortcuts, which is every nn.Conv2d of the models in `fastmm.nn.models`. The classifier
+(every nn.Linear) stays full precision unless `convert_classifier=True`.
+
+The SPN layers start from the SPN initialisation (kaiming-normal Wb, Wc with std 1/√r,
+ã = 1, β = 0), not from the dense weights: the hidden BatchNorm rescales every hidden
+channel by statistics only data can give, so a dense kernel cannot be copied in exactly;
+StrassenNets trains the SPN model from scratch. Dense biases are copied.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from fastmm.errors import InputError
+from fastmm.nn.layers import SPNConv2d, SPNLinear, hidden_width
+
+
+def _spn_conv(conv: nn.Conv2d, name: str, r_ratio: float, tile: int, groups: int) -> SPNConv2d:
+    if conv.groups != 1 or conv.dilation not in ((1, 1), 1) or isinstance(conv.padding, str):
+        raise InputError(f"cannot strassenify {name}: grouped, dilated or string-padded convs")
+    if conv.padding_mode != "zeros":
+        raise InputError(f"cannot strassenify {name}: padding_mode {conv.padding_mode!r}")
+    r = hidden_width(conv.out_channels, r_ratio, groups)
+    # g must divide c_in and r; layers where it does not (e.g. the 3-channel input) use g = 1.
+    g = groups if conv.in_channels % groups == 0 and r % groups == 0 else 1
+    spn = SPNConv2d(
+        conv.in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        stride=conv.stride,
+        padding=conv.padding,
+        bias=conv.bias is not None,
+        r=r,
+        tile=tile,
+        groups=g,
+        device=conv.weight.device,
+        dtype=conv.weight.dtype,
+    )
+    if conv.bias is not None and not conv.bias.is_meta:
+        spn.bias.data.copy_(conv.bias.data)
+    return spn
+
+
+def _spn_linear(linear: nn.Linear, r_ratio: float) -> SPNLinear:
+    spn = SPNLinear(
+        linear.in_features,
+        linear.out_features,
+        bias=linear.bias is not None,
+        r_ratio=r_ratio,
+        device=linear.weight.device,
+        dtype=linear.weight.dtype,
+    )
+    if linear.bias is not None and not linear.bias.is_meta:
+        spn.bias.data.copy_(linear.bias.data)
+    return spn
+
+
+def strassenify(
+    model: nn.Module,
+    r_ratio: float,
+    tile: int = 1,
+    groups: int = 1,
+    convert_classifier: bool = False,
+) -> nn.Module:
+    """Replace, in place, every nn.Conv2d by an SPNConv2d with r = r_ratio·c_out; returns model.
+
+    `tile` is the output tile p, `groups` the grouping g of the ternary conv Wb (falls back to
+    1 in layers whose channel counts g does not divide). With `convert_classifier`, every
+    nn.Linear becomes an SPNLinear with r = r_ratio·out_features as well.
+    """
+    if not r_ratio > 0:
+        raise InputError(f"r-ratio must be > 0, got {r_ratio}")
+    if not isinstance(tile, int) or tile < 1:
+        raise InputError(f"tile must be an integer >= 1, got {tile!r}")
+    if not isinstance(groups, int) or groups < 1:
+        raise InputError(f"groups must be an integer >= 1, got {groups!r}")
+    if isinstance(model, nn.Conv2d):
+        return _spn_conv(model, "model", r_ratio, tile, groups)
+    for parent_name, parent in list(model.named_modules()):
+        for name, child in list(parent.named_children()):
+            full = f"{parent_name}.{name}" if parent_name else name
+            if isinstance(child, nn.Conv2d):
+                setattr(parent, name, _spn_conv(child, full, r_ratio, tile, groups))
+            elif convert_classifier and isinstance(child, nn.Linear):
+                setattr(parent, name, _spn_linear(child, r_ratio))
+    return model

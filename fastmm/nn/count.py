@@ -1,0 +1,359 @@
+"""Count multiplications, additions and model size of a (StrassenNet) model per input image.
+
+The layers are found by tracing one forward pass of a dummy image through the model with
+forward hooks, so any model built from nn.Conv2d / nn.Linear / SPNConv2d / SPNLinear is
+counted. The trace runs on the meta device (`torch.func.functional_call` with meta copies
+of the parameters and buffers): it costs no arithmetic and no memory, even for a
+ResNet-18 SPN at 224×224, and the model's own weights stay untouched for the nonzero counts.
+
+Conventions, chosen because they reproduce the StrassenNets paper (Tschannen et al. 2018,
+Table 2) for ResNet-18 at 224×224 with 1000 classes:
+
+* Every conv is followed by a BatchNorm whose scale costs c_out·H_out·W_out
+  multiplications (and its shift as many additions); the paper's formula for an SPN conv,
+  (1 + (r/c_out)/p²)·c_out·H_out·W_out, has that term as its "1 +".
+* Dense conv: k_h·k_w·(c_in/g)·c_out·H_out·W_out multiplications plus the BN term above.
+* SPN conv: the paper's formula (1 + (r/c_out)/p²)·c_out·H_out·W_out, i.e. r·H_out·W_out/p²
+  multiplications by ã. With H_out or W_out not divisible by p the layer really runs
+  ⌈H_out/p⌉·⌈W_out/p⌉ tiles; that count is reported separately as "executed".
+  The hidden BatchNorm (γ = 1) folds into ã at inference, so it costs nothing extra.
+* Linear: in·out multiplications at full precision (the classifier), r for an SPNLinear.
+* Residual additions, pooling and ReLU are not counted (they are the same in both models).
+
+With these, Σ c_out·H_out·W_out over ResNet-18's 20 convs is 2,483,712 and
+
+    full precision        1,813,561,344 (convs) + 2,483,712 (BN) + 512,000 (fc)
+                          = 1,816,557,056 ≈ 1.8166e9   (paper 1.8167e9, −0.008%)
+    ST, p = 2, r = 4c_out 2·2,483,712 + 512,000 = 5,479,424 ≈ 5.48e6   (paper 5.48e6)
+    ST, p = 2, r = 2c_out 1.5·2,483,712 + 512,000 = 4,237,568 ≈ 4.24e6 (paper 4.24e6)
+
+Leaving out the BN term gives 1.8141e9 (0.14% below the paper), so the paper counts it.
+
+Additions: a dense conv output is a sum of fan_in = k_h·k_w·c_in/g products (fan_in − 1
+additions) plus the BN shift. An SPN conv adds, per hidden unit, its Wb window (fan_in − 1)
+and the shift β, and per output the r Wc terms (r − 1) and the BN shift: the dense upper
+bound assumes every ternary weight is nonzero. The actual count uses the nonzeros of the
+ternary (TWN-quantized) Wb and Wc: a hidden channel with n nonzeros costs n − 1 additions
+per position, an output whose Wc column has n nonzeros costs n − 1. Linear layers: in − 1
+additions per output plus the bias.
+
+Model size: ternary Wb, Wc take 2 bits per entry, every other parameter 32 bits (BatchNorm
+running statistics fold into the scale and shift at inference and are not counted).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from fastmm.errors import InputError
+from fastmm.nn.layers import SPNConv2d, SPNLayer, SPNLinear
+from fastmm.spn import twn_quantize
+
+# name -> (channels, image side, classes)
+DATASETS: dict[str, tuple[int, int, int]] = {
+    "imagenet": (3, 224, 1000),
+    "cifar10": (3, 32, 10),
+    "cifar100": (3, 32, 100),
+    "mnist": (1, 28, 10),
+    "fashion-mnist": (1, 28, 10),
+}
+
+TERNARY_BITS = 2
+FULL_BITS = 32
+
+
+def dataset_shape(name: str) -> tuple[int, int, int]:
+    """(channels, side, classes) of a dataset name; InputError if unknown."""
+    key = name.lower().replace("_", "-")
+    if key == "fashionmnist":
+        key = "fashion-mnist"
+    if key not in DATASETS:
+        raise InputError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    return DATASETS[key]
+
+
+@dataclass
+class LayerCount:
+    name: str
+    kind: str  # "conv", "spn-conv", "linear", "spn-linear"
+    out_shape: tuple[int, ...]
+    mults: float  # the paper's formula
+    mults_executed: int
+    adds_dense: int
+    adds_actual: int | None = None  # from the ternary weights' nonzeros (SPN layers with data)
+
+
+@dataclass
+class ModelCount:
+    layers: list[LayerCount] = field(default_factory=list)
+    size_bits: int = 0
+    ternary_params: int = 0
+    full_params: int = 0
+
+    @property
+    def mults(self) -> float:
+        return sum(layer.mults for layer in self.layers)
+
+    @property
+    def mults_executed(self) -> int:
+        return sum(layer.mults_executed for layer in self.layers)
+
+    @property
+    def adds_dense(self) -> int:
+        return sum(layer.adds_dense for layer in self.layers)
+
+    @property
+    def adds_actual(self) -> int | None:
+        """Additions with the ternary zeros skipped; None if an SPN layer has no real weights."""
+        total = 0
+        for layer in self.layers:
+            if layer.adds_actual is None:
+                return None
+            total += layer.adds_actual
+        return total
+
+    @property
+    def sum_out(self) -> int:
+        """Σ c_out·H_out·W_out over the (SPN) conv layers."""
+        total = 0
+        for layer in self.layers:
+            if layer.kind in ("conv", "spn-conv"):
+                c, h, w = layer.out_shape[-3:]
+                total += c * h * w
+        return total
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def _count_conv(name: str, m: nn.Conv2d, x: torch.Size, y: torch.Size) -> LayerCount:
+    c_out, h, w = y[-3:]
+    fan_in = m.kernel_size[0] * m.kernel_size[1] * (m.in_channels // m.groups)
+    outs = c_out * h * w
+    mults = fan_in * outs + outs
+    return LayerCount(name, "conv", tuple(y[1:]), mults, mults, fan_in * outs)
+
+
+def _count_linear(name: str, m: nn.Linear, x: torch.Size, y: torch.Size) -> LayerCount:
+    rows = _numel(tuple(y)) // m.out_features // y[0]
+    bias = m.bias is not None
+    mults = rows * m.in_features * m.out_features
+    adds = rows * m.out_features * (m.in_features - 1 + bias)
+    return LayerCount(name, "linear", tuple(y[1:]), mults, mults, adds)
+
+
+def _nonzero_adds(q: torch.Tensor) -> torch.Tensor:
+    """Additions to sum n selected terms: n − 1 (0 for an empty sum)."""
+    return (q.count_nonzero(dim=-1) - 1).clamp(min=0)
+
+
+def _has_data(layer: SPNLayer) -> bool:
+    return not (layer.Wb.is_meta or layer.Wc.is_meta)
+
+
+def _count_spn_conv(name: str, m: SPNConv2d, x: torch.Size, y: torch.Size) -> LayerCount:
+    c_out, h, w = y[-3:]
+    p, r = m.tile, m.r
+    hh, hw = m.hidden_size(x[-2], x[-1])
+    fan_in = m.Wb[0].numel()
+    outs, hidden = c_out * h * w, hh * hw
+    mults = outs + r * h * w / (p * p)
+    executed = outs + r * hidden
+    dense = r * hidden * fan_in + outs * r  # (fan_in − 1 + 1 shift)·r·hidden + (r − 1 + 1)·outs
+    actual = None
+    if _has_data(m):
+        qb, _ = twn_quantize(m.Wb.detach())
+        qc, _ = twn_quantize(m.Wc.detach())
+        wb_adds = int(_nonzero_adds(qb.flatten(1)).sum()) * hidden + r * hidden
+        # output (o, y, x) sums the nonzeros of Wc[o, :, y % p, x % p]
+        per_offset = _nonzero_adds(qc.permute(0, 2, 3, 1)).sum(dim=0)  # (p, p)
+        rows = torch.tensor([len(range(d, h, p)) for d in range(p)])
+        cols = torch.tensor([len(range(d, w, p)) for d in range(p)])
+        wc_adds = int((per_offset * rows[:, None] * cols[None, :]).sum()) + outs
+        actual = wb_adds + wc_adds
+    return LayerCount(name, "spn-conv", tuple(y[1:]), mults, executed, dense, actual)
+
+
+def _count_spn_linear(name: str, m: SPNLinear, x: torch.Size, y: torch.Size) -> LayerCount:
+    rows = _numel(tuple(y)) // m.out_features // y[0]
+    r, bias = m.r, m.bias is not None
+    dense = rows * (r * m.in_features + m.out_features * (r - 1 + bias))
+    actual = None
+    if _has_data(m):
+        qb, _ = twn_quantize(m.Wb.detach())
+        qc, _ = twn_quantize(m.Wc.detach())
+        per_row = int(_nonzero_adds(qb).sum()) + r + int(_nonzero_adds(qc).sum())
+        actual = rows * (per_row + bias * m.out_features)
+    return LayerCount(name, "spn-linear", tuple(y[1:]), rows * r, rows * r, dense, actual)
+
+
+_COUNTERS = (
+    (SPNConv2d, _count_spn_conv),
+    (SPNLinear, _count_spn_linear),
+    (nn.Conv2d, _count_conv),
+    (nn.Linear, _count_linear),
+)
+
+
+def count_model(model: nn.Module, input_shape: tuple[int, ...]) -> ModelCount:
+    """Trace one image of shape (C, H, W) through `model` and count per layer (see module doc)."""
+    result = ModelCount()
+    names = {id(m): n for n, m in model.named_modules()}
+    handles = []
+
+    def hook(counter):
+        def record(module, inputs, output):
+            x = inputs[0].shape
+            result.layers.append(counter(names.get(id(module), "?"), module, x, output.shape))
+
+        return record
+
+    for module in model.modules():
+        for cls, counter in _COUNTERS:
+            if isinstance(module, cls):
+                handles.append(module.register_forward_hook(hook(counter)))
+                break
+    state = {k: torch.empty_like(v, device="meta") for k, v in model.state_dict(keep_vars=True).items()}
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            functional_call(model, state, (torch.empty(1, *input_shape, device="meta"),))
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+
+    ternary = {id(p) for layer in model.modules() if isinstance(layer, SPNLayer) for p in (layer.Wb, layer.Wc)}
+    for p in model.parameters():
+        if id(p) in ternary:
+            result.ternary_params += p.numel()
+        else:
+            result.full_params += p.numel()
+    result.size_bits = TERNARY_BITS * result.ternary_params + FULL_BITS * result.full_params
+    return result
+
+
+def load_state_dict(path: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """Read a checkpoint: {"model": state_dict, "args": {...}} or a plain state_dict."""
+    import os
+
+    if not os.path.isfile(path):
+        raise InputError(f"checkpoint not found: {path}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling errors come in many types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"cannot read checkpoint {path}: {first}") from None
+    args: dict = {}
+    if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
+        args = obj.get("args") if isinstance(obj.get("args"), dict) else {}
+        obj = obj["model"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise InputError(f"checkpoint {path} holds no state_dict (expected a 'model' entry)")
+    state = {}
+    for key, value in obj.items():
+        for prefix in ("_orig_mod.", "module."):  # torch.compile / DataParallel wrappers
+            if key.startswith(prefix):
+                key = key[len(prefix) :]
+        state[key] = value
+    return state, args
+
+
+def fit_state_dict(model: nn.Module, state: dict[str, torch.Tensor], path: str, what: str) -> None:
+    """Load `state` into `model` (whose tensors may be on the meta device), or one clear InputError."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    if missing or unexpected or wrong:
+        parts = []
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
+            if keys:
+                more = f" (+{len(keys) - 3} more)" if len(keys) > 3 else ""
+                parts.append(f"{label}: {', '.join(keys[:3])}{more}")
+        raise InputError(f"checkpoint {path} does not fit {what}; " + "; ".join(parts))
+    model.load_state_dict(state, assign=True)
+
+
+@dataclass
+class Comparison:
+    """A dense model and its StrassenNet, counted side by side."""
+
+    model: str
+    dataset: str
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    r_ratio: float
+    tile: int
+    groups: int
+    convert_classifier: bool
+    full: ModelCount
+    spn: ModelCount
+    checkpoint: str | None = None
+
+
+def compare(
+    model: str,
+    dataset: str,
+    r_ratio: float,
+    tile: int = 1,
+    groups: int = 1,
+    *,
+    checkpoint: str | None = None,
+    state: dict[str, torch.Tensor] | None = None,
+    width: float = 1.0,
+    convert_classifier: bool = False,
+) -> Comparison:
+    """Count `model` at full precision and strassenified, on an image of `dataset`'s size.
+
+    With `checkpoint` (a path; or `state`, its already loaded state_dict), the weights are
+    loaded into the StrassenNet so that the actual additions (ternary nonzeros) are counted.
+    """
+    from fastmm.nn.convert import strassenify
+    from fastmm.nn.models import build_model
+
+    channels, side, classes = dataset_shape(dataset)
+    if not r_ratio > 0:
+        raise InputError(f"--r-ratio must be > 0, got {r_ratio}")
+    if tile < 1:
+        raise InputError(f"--tile must be >= 1, got {tile}")
+    if groups < 1:
+        raise InputError(f"--groups must be >= 1, got {groups}")
+    if state is None and checkpoint is not None:
+        state, _ = load_state_dict(checkpoint)
+    kw = {"width": width} if width != 1.0 else {}
+    with torch.device("meta"):  # shapes only: no memory, no initialisation cost
+        dense = build_model(model, num_classes=classes, in_channels=channels, **kw)
+        spn = strassenify(
+            build_model(model, num_classes=classes, in_channels=channels, **kw),
+            r_ratio,
+            tile=tile,
+            groups=groups,
+            convert_classifier=convert_classifier,
+        )
+    if state is not None:
+        what = f"{model} (r-ratio {r_ratio:g}, tile {tile}, groups {groups}, {dataset})"
+        fit_state_dict(spn, state, checkpoint or "state", what)
+    shape = (channels, side, side)
+    return Comparison(
+        model=model.lower(),
+        dataset=dataset.lower(),
+        input_shape=shape,
+        num_classes=classes,
+        r_ratio=r_ratio,
+        tile=tile,
+        groups=groups,
+        convert_classifier=convert_classifier,
+        full=count_model(dense, shape),
+        spn=count_model(spn, shape),
+        checkpoint=checkpoint,
+    )

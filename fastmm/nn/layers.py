@@ -1,0 +1,308 @@
+"""StrassenNets layers (Tschannen et al. 2018): drop-in SPN replacements for nn.Linear / nn.Conv2d.
+
+A dense layer y = W·x is replaced by the sum-product network
+
+    y = Wc · ( ã ⊙ (BN(Wb · x) + β) )
+
+with ternary Wb, Wc (TWN + straight-through gradient, see `fastmm.spn`), a BatchNorm
+without learned scale on the r hidden units (β is its learned shift), and r
+full-precision multipliers ã ≥ 0. ã stands for Wa·vec(A) of the matrix-product SPN: A
+is the layer's weight, fixed after training, so only its r "products" are stored.
+
+Conv layer with kernel k, stride s, output tile p×p and g groups (per spatial axis):
+  1. Wb: ternary conv r × (c_in/g) × K × K with K = (p−1)·s + k and stride p·s, so one
+     hidden position sees exactly the input window of a p×p tile of dense outputs;
+  2. BatchNorm on the r hidden channels, then + β;
+  3. ⊙ ã (one value per hidden channel, init 1, clipped at 0);
+  4. Wc: ternary transposed conv c_out × r × p × p with stride p (one hidden position
+     writes one p×p output tile), then crop to the dense conv's output size.
+The input is padded by the dense padding on the top/left and by whatever the bottom/right
+needs for ⌈H_out/p⌉ tiles (negative: cropped), so the output covers exactly the
+positions of nn.Conv2d(in, out, k, stride=s, padding=padding).
+
+Modes (`layer.mode`, `fastmm.spn.Mode`): FULL trains Wb, Wc in full precision; TERNARY
+quantizes them in the forward pass (straight-through gradient); FROZEN uses the quantized
+weights as constants (no gradient, requires_grad False) while ã, β and the bias still
+train. `to_exact()` folds the TWN scales and the hidden BatchNorm (eval statistics) into
+ã and β so that Wb, Wc hold only −1, 0, 1 and the eval-mode outputs are unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fastmm.errors import FastmmError, InputError
+from fastmm.spn import Mode, apply_mode, twn_quantize
+
+_MODE_NAMES = ", ".join(m.value for m in Mode)
+
+
+def _pair(value: int | tuple[int, int], what: str) -> tuple[int, int]:
+    if isinstance(value, int):
+        return (value, value)
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return (int(value[0]), int(value[1]))
+    raise InputError(f"{what} must be an int or a pair of ints, got {value!r}")
+
+
+def hidden_width(out_features: int, r_ratio: float, groups: int = 1) -> int:
+    """r = round(r_ratio · c_out), at least 1, rounded up to a multiple of `groups`."""
+    if not r_ratio > 0:
+        raise InputError(f"r-ratio must be > 0, got {r_ratio}")
+    r = max(1, round(r_ratio * out_features))
+    return -(-r // groups) * groups
+
+
+def parse_mode(mode: Mode | str) -> Mode:
+    try:
+        return Mode(mode)
+    except ValueError:
+        raise InputError(f"unknown SPN mode {mode!r}; choose one of: {_MODE_NAMES}") from None
+
+
+class SPNLayer(nn.Module):
+    """What SPNLinear and SPNConv2d share: ternary Wb/Wc, hidden BN + β, ã, modes, to_exact."""
+
+    Wb: nn.Parameter
+    Wc: nn.Parameter
+
+    def _init_hidden(self, r: int, bn: nn.Module, factory: dict) -> None:
+        self.r = r
+        self.bn = bn  # affine=False: γ is fixed to 1
+        self.beta = nn.Parameter(torch.zeros(r, **factory))
+        self.a_tilde = nn.Parameter(torch.ones(r, **factory))
+        self._mode = Mode.FULL
+
+    @property
+    def mode(self) -> Mode:
+        return self._mode
+
+    @mode.setter
+    def mode(self, value: Mode | str) -> None:
+        self._mode = parse_mode(value)
+        frozen = self._mode is Mode.FROZEN
+        for w in (self.Wb, self.Wc):
+            w.requires_grad_(not frozen)
+            if frozen:
+                w.grad = None  # so no optimizer (momentum, weight decay) can move it
+
+    def weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Wb and Wc as the forward pass sees them in the current mode."""
+        return apply_mode(self.Wb, self._mode), apply_mode(self.Wc, self._mode)
+
+    def _hidden(self, h: torch.Tensor) -> torch.Tensor:
+        shape = (1, -1) + (1,) * (h.dim() - 2)
+        a = self.a_tilde.clamp(min=0)
+        return (self.bn(h) + self.beta.view(shape)) * a.view(shape)
+
+    @torch.no_grad()
+    def to_exact(self) -> SPNLayer:
+        """Fold the TWN scales and the hidden BN (eval statistics) into ã and β.
+
+        Afterwards Wb, Wc ∈ {−1, 0, 1}, the hidden BN is the identity in eval mode, and the
+        layer in eval mode computes what it computed before in TERNARY/FROZEN mode. The mode
+        becomes FROZEN. Only meaningful after ternary training: from FULL mode the weights
+        are quantized here, which changes the outputs by the quantization error.
+        """
+        bn = self.bn
+        if bn.running_mean is None or bn.running_var is None:
+            raise FastmmError("to_exact needs the hidden BatchNorm's running statistics")
+        qb, alpha_b = twn_quantize(self.Wb)
+        qc, alpha_c = twn_quantize(self.Wc)
+        sigma = torch.sqrt(bn.running_var + bn.eps)
+        mu = bn.running_mean
+        a = self.a_tilde.clamp(min=0)
+        # eval: Wc·(ã ⊙ ((αb·Qb x − μ)/σ + β)) = Qc·(ã' ⊙ (Qb x + β')) with
+        #   ã' = αc·αb·ã/σ and ã'·β' = αc·ã·(β − μ/σ).
+        if alpha_b > 0:
+            new_a = alpha_c * alpha_b * a / sigma
+            new_beta = (self.beta * sigma - mu) / alpha_b
+        else:  # Wb quantizes to all zeros: the hidden units are the constant ã·(β − μ/σ)
+            new_a = alpha_c * a
+            new_beta = self.beta - mu / sigma
+        self.Wb.copy_(qb)
+        self.Wc.copy_(qc)
+        self.a_tilde.copy_(new_a)
+        self.beta.copy_(new_beta)
+        bn.running_mean.zero_()
+        bn.running_var.fill_(1.0 - bn.eps)
+        self.mode = Mode.FROZEN
+        return self
+
+    def extra_repr(self) -> str:
+        return f"r={self.r}, mode={self._mode.value}"
+
+
+class SPNLinear(SPNLayer):
+    """SPN replacement for nn.Linear: Wb (r × in), hidden BN + β, ã, Wc (out × r), bias."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        r_ratio: float = 1.0,
+        r: int | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ):
+        super().__init__()
+        if in_features < 1 or out_features < 1:
+            raise InputError("SPNLinear needs in_features and out_features >= 1")
+        factory = {"device": device, "dtype": dtype}
+        r = hidden_width(out_features, r_ratio) if r is None else int(r)
+        if r < 1:
+            raise InputError(f"hidden width r must be >= 1, got {r}")
+        self.in_features = in_features
+        self.out_features = out_features
+        self.Wb = nn.Parameter(torch.empty(r, in_features, **factory))
+        self.Wc = nn.Parameter(torch.empty(out_features, r, **factory))
+        self.bias = nn.Parameter(torch.zeros(out_features, **factory)) if bias else None
+        self._init_hidden(r, nn.BatchNorm1d(r, affine=False, **factory), factory)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.kaiming_normal_(self.Wb, nonlinearity="linear")
+        nn.init.normal_(self.Wc, std=1.0 / math.sqrt(self.r))
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        wb, wc = self.weights()
+        lead = x.shape[:-1]
+        h = F.linear(x.reshape(-1, self.in_features), wb)
+        y = F.linear(self._hidden(h), wc, self.bias)
+        return y.reshape(*lead, self.out_features)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_features}, {self.out_features}, bias={self.bias is not None}, " + super().extra_repr()
+
+
+class SPNConv2d(SPNLayer):
+    """SPN replacement for nn.Conv2d with the same output shape; see the module docstring.
+
+    `groups` is the grouping of the ternary conv Wb (the paper's g), not a dense-conv grouping.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        bias: bool = True,
+        *,
+        r_ratio: float = 1.0,
+        tile: int = 1,
+        groups: int = 1,
+        r: int | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ):
+        super().__init__()
+        factory = {"device": device, "dtype": dtype}
+        if in_channels < 1 or out_channels < 1:
+            raise InputError("SPNConv2d needs in_channels and out_channels >= 1")
+        if not isinstance(tile, int) or tile < 1:
+            raise InputError(f"tile must be an integer >= 1, got {tile!r}")
+        if not isinstance(groups, int) or groups < 1 or in_channels % groups:
+            raise InputError(f"groups must divide in_channels={in_channels}, got {groups!r}")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride = _pair(stride, "stride")
+        self.padding = _pair(padding, "padding")
+        if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.padding) < 0:
+            raise InputError("kernel_size and stride must be >= 1 and padding >= 0")
+        self.tile = tile
+        self.groups = groups
+        r = hidden_width(out_channels, r_ratio, groups) if r is None else int(r)
+        if r < 1 or r % groups:
+            raise InputError(f"hidden width r={r} must be >= 1 and a multiple of groups={groups}")
+        kb = tuple((tile - 1) * s + k for k, s in zip(self.kernel_size, self.stride, strict=True))
+        self.Wb = nn.Parameter(torch.empty(r, in_channels // groups, *kb, **factory))
+        self.Wc = nn.Parameter(torch.empty(out_channels, r, tile, tile, **factory))
+        self.bias = nn.Parameter(torch.zeros(out_channels, **factory)) if bias else None
+        self._init_hidden(r, nn.BatchNorm2d(r, affine=False, **factory), factory)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # Wb feeds a BatchNorm and TWN is scale-free, so only Wc's scale matters: with unit
+        # hidden activations and ã = 1, std 1/√r gives outputs of unit variance.
+        nn.init.kaiming_normal_(self.Wb, nonlinearity="relu")
+        nn.init.normal_(self.Wc, std=1.0 / math.sqrt(self.r))
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        """The dense conv's (H_out, W_out) for an input of (height, width)."""
+        out = []
+        for n, k, s, pad in zip((height, width), self.kernel_size, self.stride, self.padding, strict=True):
+            m = (n + 2 * pad - k) // s + 1
+            if m < 1:
+                raise InputError(f"input {height}×{width} is too small for kernel {self.kernel_size}")
+            out.append(m)
+        return out[0], out[1]
+
+    def hidden_size(self, height: int, width: int) -> tuple[int, int]:
+        """(⌈H_out/p⌉, ⌈W_out/p⌉): the number of p×p output tiles, i.e. hidden positions."""
+        ho, wo = self.output_size(height, width)
+        return -(-ho // self.tile), -(-wo // self.tile)
+
+    def _input_padding(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """F.pad amounts (left, right, top, bottom); right/bottom may be negative (a crop)."""
+        hh, hw = self.hidden_size(height, width)
+        p = self.tile
+        pads = []
+        for n, nh, k, s, pad in zip(
+            (height, width), (hh, hw), self.kernel_size, self.stride, self.padding, strict=True
+        ):
+            extent = (nh - 1) * p * s + (p - 1) * s + k  # input span of nh tiles
+            pads.append((pad, extent - pad - n))
+        (top, bottom), (left, right) = pads
+        return left, right, top, bottom
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        wb, wc = self.weights()
+        height, width = x.shape[-2:]
+        ho, wo = self.output_size(height, width)
+        x = F.pad(x, self._input_padding(height, width))
+        stride = tuple(self.tile * s for s in self.stride)
+        h = F.conv2d(x, wb, stride=stride, groups=self.groups)
+        y = F.conv_transpose2d(self._hidden(h), wc.transpose(0, 1), stride=self.tile)
+        y = y[..., :ho, :wo]
+        if self.bias is not None:
+            y = y + self.bias.view(1, -1, 1, 1)
+        return y
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}, tile={self.tile}, "
+            f"groups={self.groups}, bias={self.bias is not None}, " + super().extra_repr()
+        )
+
+
+def spn_layers(model: nn.Module) -> list[SPNLayer]:
+    return [m for m in model.modules() if isinstance(m, SPNLayer)]
+
+
+def set_mode(model: nn.Module, mode: Mode | str) -> nn.Module:
+    """Switch every SPN layer in `model` to `mode` (full, ternary or frozen); returns model."""
+    mode = parse_mode(mode)
+    for layer in spn_layers(model):
+        layer.mode = mode
+    return model
+
+
+def to_exact(model: nn.Module) -> nn.Module:
+    """Call `to_exact()` on every SPN layer in `model` (see SPNLayer.to_exact); returns model."""
+    for layer in spn_layers(model):
+        layer.to_exact()
+    return model
