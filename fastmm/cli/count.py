@@ -136,7 +136,9 @@ def count_command(
     if given["model"] is None:
         raise InputError("--model is required (or a --checkpoint whose args name the model)")
     if given["dataset"] is None:
-        given["dataset"] = "imagenet" if str(given["model"]).lower() in ("resnet18", "resnet34") else "cifar10"
+        given["dataset"] = (
+            "imagenet" if str(given["model"]).lower() in ("resnet18", "resnet34") else "cifar10"
+        )
     for key, value in _DEFAULTS.items():
         if given[key] is None:
             given[key] = value

@@ -221,7 +221,9 @@ def count_model(model: nn.Module, input_shape: tuple[int, ...]) -> ModelCount:
             if isinstance(module, cls):
                 handles.append(module.register_forward_hook(hook(counter)))
                 break
-    state = {k: torch.empty_like(v, device="meta") for k, v in model.state_dict(keep_vars=True).items()}
+    state = {
+        k: torch.empty_like(v, device="meta") for k, v in model.state_dict(keep_vars=True).items()
+    }
     was_training = model.training
     model.eval()
     try:
@@ -232,7 +234,12 @@ def count_model(model: nn.Module, input_shape: tuple[int, ...]) -> ModelCount:
         for handle in handles:
             handle.remove()
 
-    ternary = {id(p) for layer in model.modules() if isinstance(layer, SPNLayer) for p in (layer.Wb, layer.Wc)}
+    ternary = {
+        id(p)
+        for layer in model.modules()
+        if isinstance(layer, SPNLayer)
+        for p in (layer.Wb, layer.Wc)
+    }
     for p in model.parameters():
         if id(p) in ternary:
             result.ternary_params += p.numel()
@@ -269,14 +276,18 @@ def load_state_dict(path: str) -> tuple[dict[str, torch.Tensor], dict]:
 
 
 def fit_state_dict(model: nn.Module, state: dict[str, torch.Tensor], path: str, what: str) -> None:
-    """Load `state` into `model` (whose tensors may be on the meta device), or one clear InputError."""
+    """Load `state` into `model` (tensors may be on the meta device) or raise one InputError."""
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     wrong = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
     if missing or unexpected or wrong:
         parts = []
-        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
+        for label, keys in (
+            ("missing", missing),
+            ("unexpected", unexpected),
+            ("wrong shape", wrong),
+        ):
             if keys:
                 more = f" (+{len(keys) - 3} more)" if len(keys) > 3 else ""
                 parts.append(f"{label}: {', '.join(keys[:3])}{more}")

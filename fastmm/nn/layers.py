@@ -44,7 +44,11 @@ _MODE_NAMES = ", ".join(m.value for m in Mode)
 def _pair(value: int | tuple[int, int], what: str) -> tuple[int, int]:
     if isinstance(value, int):
         return (value, value)
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, int) for v in value):
+    if (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, int) for v in value)
+    ):
         return (int(value[0]), int(value[1]))
     raise InputError(f"{what} must be an int or a pair of ints, got {value!r}")
 
@@ -180,7 +184,10 @@ class SPNLinear(SPNLayer):
         return y.reshape(*lead, self.out_features)
 
     def extra_repr(self) -> str:
-        return f"{self.in_features}, {self.out_features}, bias={self.bias is not None}, " + super().extra_repr()
+        return (
+            f"{self.in_features}, {self.out_features}, bias={self.bias is not None}, "
+            + super().extra_repr()
+        )
 
 
 class SPNConv2d(SPNLayer):
@@ -243,10 +250,14 @@ class SPNConv2d(SPNLayer):
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         """The dense conv's (H_out, W_out) for an input of (height, width)."""
         out = []
-        for n, k, s, pad in zip((height, width), self.kernel_size, self.stride, self.padding, strict=True):
+        for n, k, s, pad in zip(
+            (height, width), self.kernel_size, self.stride, self.padding, strict=True
+        ):
             m = (n + 2 * pad - k) // s + 1
             if m < 1:
-                raise InputError(f"input {height}×{width} is too small for kernel {self.kernel_size}")
+                raise InputError(
+                    f"input {height}×{width} is too small for kernel {self.kernel_size}"
+                )
             out.append(m)
         return out[0], out[1]
 

@@ -28,7 +28,9 @@ torch.set_num_threads(1)
 def test_conv_output_shape_matches_dense(kernel, stride, tile, groups, size):
     padding = kernel // 2
     dense = nn.Conv2d(8, 12, kernel, stride=stride, padding=padding)
-    spn = SPNConv2d(8, 12, kernel, stride=stride, padding=padding, r_ratio=0.5, tile=tile, groups=groups)
+    spn = SPNConv2d(
+        8, 12, kernel, stride=stride, padding=padding, r_ratio=0.5, tile=tile, groups=groups
+    )
     x = torch.randn(2, 8, size, size + 2)
     assert spn(x).shape == dense(x).shape
 
@@ -59,11 +61,20 @@ def _embed_dense(dense: nn.Conv2d, spn: SPNConv2d) -> None:
 
 @pytest.mark.parametrize(
     "kernel,stride,padding,tile,size",
-    [(3, 1, 1, 2, 7), (3, 2, 1, 2, 15), (5, 2, 2, 2, 9), (1, 2, 0, 2, 7), (3, 1, 0, 3, 8), (7, 2, 3, 1, 9)],
+    [
+        (3, 1, 1, 2, 7),
+        (3, 2, 1, 2, 15),
+        (5, 2, 2, 2, 9),
+        (1, 2, 0, 2, 7),
+        (3, 1, 0, 3, 8),
+        (7, 2, 3, 1, 9),
+    ],
 )
 def test_conv_covers_exactly_the_dense_positions(kernel, stride, padding, tile, size):
     dense = nn.Conv2d(3, 2, kernel, stride=stride, padding=padding, bias=False)
-    spn = SPNConv2d(3, 2, kernel, stride=stride, padding=padding, bias=False, r=2 * tile * tile, tile=tile)
+    spn = SPNConv2d(
+        3, 2, kernel, stride=stride, padding=padding, bias=False, r=2 * tile * tile, tile=tile
+    )
     _embed_dense(dense, spn)
     x = torch.randn(1, 3, size, size + 1)
     torch.testing.assert_close(spn(x), dense(x), atol=1e-5, rtol=1e-5)
