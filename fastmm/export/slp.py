@@ -1,0 +1,286 @@
+"""Straight-line program (SLP): the one intermediate form every code emitter uses.
+
+A scheme ⟨n,m,p;r⟩ becomes a program in four phases::
+
+    A phase:  temporaries and the r left operands  L_t = Σ c·x   (x: A blocks or A temporaries)
+    B phase:  temporaries and the r right operands R_t = Σ c·x   (x: B blocks or B temporaries)
+    products: M_t = L_t · R_t                                     (t = 1..r, the recursive calls)
+    C phase:  temporaries and the n·p outputs      C_ik = Σ c·x   (x: products M_t or C temporaries)
+
+Every operation is an `Op` ``target = Σ coeff·source`` with exact `Fraction` coefficients
+(never text). Names: input blocks ``A11``/``B11``/``M1`` (``A1_12`` when a dimension
+exceeds 9, as in fastmm.verify.entry_name), temporaries ``S1..`` (A side), ``T1..``
+(B side), ``U1..`` (C side), operands ``L1..``/``R1..``, outputs ``C11..``.
+An output whose op is a single source with coefficient 1 is an alias (no work);
+`Op.is_alias` tells emitters to use the source directly.
+
+Sharing (``cse=True``): greedy common-subexpression elimination inside each phase —
+repeatedly take the pair of sources with a fixed ratio (x + q·y) that occurs in the most
+rows, introduce a temporary for it and substitute, until no pair occurs in two rows.
+Before that, each product's sign is normalised (a left or right operand whose nonzero
+coefficients are all negative is negated, and the sign moved into the C phase), which
+turns negations into subtractions for free.
+
+Cost model (`SLP.additions`): an op with k terms costs k − 1 binary additions/subtractions;
+a term whose coefficient is not ±1 costs one multiplication by a constant
+(`SLP.scalings`), counted separately. Strassen's scheme costs 18 additions either way;
+the Strassen–Winograd form reaches 15 with sharing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from fastmm.scheme import Scheme
+from fastmm.verify import entry_name, uses_big_names
+
+Terms = tuple[tuple[str, Fraction], ...]
+
+
+@dataclass(frozen=True)
+class Op:
+    """``target = Σ coeff·source`` over earlier names; coefficients are exact and nonzero."""
+
+    target: str
+    terms: Terms
+
+    @property
+    def additions(self) -> int:
+        return max(len(self.terms) - 1, 0)
+
+    @property
+    def scalings(self) -> int:
+        return sum(1 for _, c in self.terms if abs(c) != 1)
+
+    @property
+    def is_alias(self) -> bool:
+        return len(self.terms) == 1 and self.terms[0][1] == 1
+
+    @property
+    def is_zero(self) -> bool:
+        return not self.terms
+
+
+@dataclass
+class Phase:
+    """One linear phase: `temps` in evaluation order, then one op per result in `outputs`."""
+
+    inputs: list[str]
+    temps: list[Op]
+    outputs: list[Op]
+
+    @property
+    def ops(self) -> list[Op]:
+        return self.temps + self.outputs
+
+    def additions(self) -> int:
+        return sum(op.additions for op in self.ops)
+
+    def scalings(self) -> int:
+        return sum(op.scalings for op in self.ops)
+
+
+@dataclass
+class SLP:
+    """The straight-line program of a scheme (see the module docstring)."""
+
+    shape: tuple[int, int, int]
+    rank: int
+    ring: str
+    a: Phase  # outputs L1..Lr
+    b: Phase  # outputs R1..Rr
+    c: Phase  # inputs M1..Mr, outputs C blocks row-major
+    cse: bool = True
+    label: str = field(default="")
+
+    @property
+    def products(self) -> list[tuple[str, str, str]]:
+        """(M_t, L_t, R_t) names, t = 1..r."""
+        return [(f"M{t + 1}", self.a.outputs[t].target, self.b.outputs[t].target)
+                for t in range(self.rank)]
+
+    def additions(self) -> int:
+        """Binary additions/subtractions of one recursion level (all three phases)."""
+        return self.a.additions() + self.b.additions() + self.c.additions()
+
+    def scalings(self) -> int:
+        """Multiplications by a constant other than ±1 (counted apart from additions)."""
+        return self.a.scalings() + self.b.scalings() + self.c.scalings()
+
+    def evaluate(self, a_blocks: Sequence[Any], b_blocks: Sequence[Any],
+                 mul: Callable[[Any, Any], Any] | None = None) -> list[Any]:
+        """Run the program on block values (ints, Fractions, arrays); returns the C blocks.
+
+        `mul` multiplies two operands (default ``x * y`` for scalars; pass ``operator.matmul``
+        for matrix blocks). This is the reference interpreter the emitters are tested against.
+        """
+        mul = mul or (lambda x, y: x * y)
+        env: dict[str, Any] = dict(zip(self.a.inputs, a_blocks, strict=True))
+        env.update(zip(self.b.inputs, b_blocks, strict=True))
+        for op in self.a.ops + self.b.ops:
+            env[op.target] = _combine(op, env)
+        for mt, lt, rt in self.products:
+            env[mt] = mul(env[lt], env[rt])
+        for op in self.c.ops:
+            env[op.target] = _combine(op, env)
+        return [env[op.target] for op in self.c.outputs]
+
+    def lines(self, minus: str = "-", times: str = "*") -> list[str]:
+        """The program as text, one op per line (aliases shown too)."""
+        out = []
+        for op in self.a.ops + self.b.ops:
+            out.append(f"{op.target} = {terms_text(op.terms, minus, times)}")
+        for mt, lt, rt in self.products:
+            out.append(f"{mt} = {lt}{times}{rt}")
+        for op in self.c.ops:
+            out.append(f"{op.target} = {terms_text(op.terms, minus, times)}")
+        return out
+
+
+def _combine(op: Op, env: dict[str, Any]) -> Any:
+    if not op.terms:
+        return 0
+    acc = None
+    for name, c in op.terms:
+        x = env[name]
+        term = x if c == 1 else (-x if c == -1 else x * c)
+        acc = term if acc is None else acc + term
+    return acc
+
+
+def terms_text(terms: Terms, minus: str = "-", times: str = "*") -> str:
+    """'S1 - A11 + 1/2*A12' — used by text output and by tests."""
+    if not terms:
+        return "0"
+    parts: list[str] = []
+    for name, c in terms:
+        mag = abs(c)
+        body = name if mag == 1 else f"{mag}{times}{name}"
+        if not parts:
+            parts.append(f"{minus}{body}" if c < 0 else body)
+        else:
+            parts.append(f"{minus if c < 0 else '+'} {body}")
+    return " ".join(parts)
+
+
+# -- construction --------------------------------------------------------------------------
+
+
+def exact(x: Any) -> Fraction:
+    """A coefficient (int, numpy integer or Fraction) as a Fraction of Python ints."""
+    if isinstance(x, Fraction):
+        return Fraction(int(x.numerator), int(x.denominator))
+    return Fraction(int(x))
+
+
+def _rows(mat: Any, names: list[str]) -> list[dict[str, Fraction]]:
+    """Each row of a coefficient matrix as {source: nonzero Fraction}, in column order."""
+    out = []
+    for row in mat:
+        out.append({names[j]: exact(x) for j, x in enumerate(row) if x != 0})
+    return out
+
+
+def _eliminate(rows: list[dict[str, Fraction]], order: dict[str, int], prefix: str,
+               ) -> tuple[list[Op], list[dict[str, Fraction]]]:
+    """Greedy pairwise CSE. Returns new temporaries and the rewritten rows.
+
+    `order` ranks every source (inputs first, then temporaries in creation order), so a
+    pair (x, y) is always taken with x before y and the temporary is x + q·y (coefficient
+    of x normalised to 1). Ties are broken deterministically by the smallest key.
+    """
+    rows = [dict(r) for r in rows]
+    temps: list[Op] = []
+    while True:
+        counts: Counter = Counter()
+        for row in rows:
+            srcs = sorted(row, key=order.__getitem__)
+            for i, x in enumerate(srcs):
+                for y in srcs[i + 1:]:
+                    counts[(x, y, row[y] / row[x])] += 1
+        if not counts:
+            break
+        best = max(counts.values())
+        if best < 2:
+            break
+        x, y, q = min((k for k, v in counts.items() if v == best),
+                      key=lambda k: (order[k[0]], order[k[1]], k[2]))
+        name = f"{prefix}{len(temps) + 1}"
+        temps.append(Op(name, ((x, Fraction(1)), (y, q))))
+        order[name] = len(order)
+        for row in rows:
+            if x in row and y in row and row[y] / row[x] == q:
+                cx = row.pop(x)
+                row.pop(y)
+                row[name] = cx
+    return temps, rows
+
+
+def _phase(mat: Any, inputs: list[str], out_names: list[str], prefix: str, cse: bool) -> Phase:
+    rows = _rows(mat, inputs)
+    order = {name: i for i, name in enumerate(inputs)}
+    temps: list[Op] = []
+    if cse:
+        temps, rows = _eliminate(rows, order, prefix)
+    outputs = [Op(name, tuple(sorted(row.items(), key=lambda kv: order[kv[0]])))
+               for name, row in zip(out_names, rows, strict=True)]
+    return Phase(inputs=list(inputs), temps=temps, outputs=outputs)
+
+
+def _normalised(scheme: Scheme) -> tuple[list[list[Fraction]], list[list[Fraction]],
+                                          list[list[Fraction]]]:
+    """Wa, Wb, Wc as Fractions, with all-negative operand rows negated (sign moved to Wc)."""
+    wa = [[exact(x) for x in row] for row in scheme.Wa]
+    wb = [[exact(x) for x in row] for row in scheme.Wb]
+    wc = [[exact(x) for x in row] for row in scheme.Wc]
+    if scheme.ring == "Z2":  # modulo 2 there are no signs to move
+        return wa, wb, wc
+    for t in range(scheme.rank):
+        for w in (wa, wb):
+            nz = [x for x in w[t] if x != 0]
+            if nz and all(x < 0 for x in nz):
+                w[t] = [-x for x in w[t]]
+                for row in wc:
+                    row[t] = -row[t]
+    return wa, wb, wc
+
+
+def build_slp(scheme: Scheme, cse: bool = True) -> SLP:
+    """The straight-line program of `scheme`; `cse` turns shared subexpressions into temporaries."""
+    n, m, p = scheme.shape
+    r = scheme.rank
+    big = uses_big_names(scheme)
+    a_in = [entry_name("A", i, j, big) for i in range(n) for j in range(m)]
+    b_in = [entry_name("B", j, k, big) for j in range(m) for k in range(p)]
+    c_out = [entry_name("C", i, k, big) for i in range(n) for k in range(p)]
+    m_in = [f"M{t + 1}" for t in range(r)]
+    if not cse:
+        return SLP(
+            shape=(n, m, p), rank=r, ring=scheme.ring,
+            a=_phase(scheme.Wa, a_in, [f"L{t + 1}" for t in range(r)], "S", False),
+            b=_phase(scheme.Wb, b_in, [f"R{t + 1}" for t in range(r)], "T", False),
+            c=_phase(scheme.Wc, m_in, c_out, "U", False),
+            cse=False, label=scheme.label(),
+        )
+    wa, wb, wc = _normalised(scheme)
+    a = _phase(wa, a_in, [f"L{t + 1}" for t in range(r)], "S", True)
+    b = _phase(wb, b_in, [f"R{t + 1}" for t in range(r)], "T", True)
+    if scheme.ring != "Z2":
+        # an operand that came out as -x after sharing: use x and move the sign to C
+        for phase in (a, b):
+            for t, op in enumerate(phase.outputs):
+                if op.terms and all(c < 0 for _, c in op.terms):
+                    phase.outputs[t] = Op(op.target, tuple((x, -c) for x, c in op.terms))
+                    for row in wc:
+                        row[t] = -row[t]
+    return SLP(shape=(n, m, p), rank=r, ring=scheme.ring, a=a, b=b,
+               c=_phase(wc, m_in, c_out, "U", True), cse=True, label=scheme.label())
+
+
+def count_additions(scheme: Scheme, cse: bool = True) -> int:
+    """Additions/subtractions of one recursion level, with or without shared subexpressions."""
+    return build_slp(scheme, cse).additions()
