@@ -127,7 +127,7 @@ def count_command(
 
     from fastmm.nn import count as counting
 
-    state = None
+    state, args = None, {}
     if checkpoint is not None:
         state, args = counting.load_state_dict(checkpoint)
         for key in _FROM_ARGS:
@@ -136,9 +136,8 @@ def count_command(
     if given["model"] is None:
         raise InputError("--model is required (or a --checkpoint whose args name the model)")
     if given["dataset"] is None:
-        given["dataset"] = (
-            "imagenet" if str(given["model"]).lower() in ("resnet18", "resnet34") else "cifar10"
-        )
+        big = str(given["model"]).lower() in ("resnet18", "resnet34")
+        given["dataset"] = "imagenet" if big else "cifar10"
     for key, value in _DEFAULTS.items():
         if given[key] is None:
             given[key] = value
@@ -149,9 +148,15 @@ def count_command(
             "groups": int(given["groups"]),
             "width": float(given["width"]),
             "convert_classifier": bool(given["convert_classifier"]),
+            "num_classes": args.get("num_classes"),
+            "in_channels": args.get("in_channels"),
         }
     except (TypeError, ValueError):
-        raise InputError(f"checkpoint {checkpoint} has unusable args: {given}") from None
+        raise InputError(f"checkpoint {checkpoint} has unusable args: {args}") from None
+    if checkpoint is not None and not settings["r_ratio"] > 0:
+        raise InputError(
+            f"checkpoint {checkpoint} holds a dense model (r_ratio 0): nothing to count"
+        )
 
     comparison = counting.compare(
         str(given["model"]), str(given["dataset"]), checkpoint=checkpoint, state=state, **settings

@@ -250,7 +250,10 @@ def count_model(model: nn.Module, input_shape: tuple[int, ...]) -> ModelCount:
 
 
 def load_state_dict(path: str) -> tuple[dict[str, torch.Tensor], dict]:
-    """Read a checkpoint: {"model": state_dict, "args": {...}} or a plain state_dict."""
+    """Read a checkpoint: {"model": state_dict, "args": {...}} or a plain state_dict.
+
+    Returns (state_dict, args); args also holds a top-level num_classes / in_channels.
+    """
     import os
 
     if not os.path.isfile(path):
@@ -262,7 +265,10 @@ def load_state_dict(path: str) -> tuple[dict[str, torch.Tensor], dict]:
         raise InputError(f"cannot read checkpoint {path}: {first}") from None
     args: dict = {}
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
-        args = obj.get("args") if isinstance(obj.get("args"), dict) else {}
+        args = dict(obj["args"]) if isinstance(obj.get("args"), dict) else {}
+        for key in ("num_classes", "in_channels"):  # written beside "args" by fastmm train
+            if isinstance(obj.get(key), int):
+                args[key] = obj[key]
         obj = obj["model"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise InputError(f"checkpoint {path} holds no state_dict (expected a 'model' entry)")
@@ -323,6 +329,8 @@ def compare(
     state: dict[str, torch.Tensor] | None = None,
     width: float = 1.0,
     convert_classifier: bool = False,
+    num_classes: int | None = None,
+    in_channels: int | None = None,
 ) -> Comparison:
     """Count `model` at full precision and strassenified, on an image of `dataset`'s size.
 
@@ -333,6 +341,8 @@ def compare(
     from fastmm.nn.models import build_model
 
     channels, side, classes = dataset_shape(dataset)
+    channels = in_channels or channels  # a checkpoint may know better (e.g. an ImageNet subset)
+    classes = num_classes or classes
     if not r_ratio > 0:
         raise InputError(f"--r-ratio must be > 0, got {r_ratio}")
     if tile < 1:
