@@ -26,7 +26,7 @@ DATASETS = ("fashion-mnist", "mnist", "cifar10", "imagenet")
     show_default=True,
     help="resnet8/20/32/44/56 (CIFAR-style), resnet18/34 (ImageNet-style).",
 )
-@click.option("--width", type=int, default=None, help="Base channel width, if the model takes one.")
+@click.option("--width", type=float, default=None, help="Channel-width multiplier of the model.")
 @click.option(
     "--r-ratio",
     type=float,
@@ -68,6 +68,13 @@ DATASETS = ("fashion-mnist", "mnist", "cifar10", "imagenet")
     "--workers", type=int, default=0, show_default=True, help="Loader processes (ImageNet)."
 )
 @click.option("--image-size", type=int, default=224, show_default=True, help="ImageNet crop size.")
+@click.option(
+    "--eval-every",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Test every N epochs; 0: only at the end of each stage.",
+)
 @click.option("--threads", type=int, default=None, help="torch CPU threads per process.")
 @click.option("--stop-after", type=int, default=None, hidden=True)
 def train_command(
@@ -95,6 +102,7 @@ def train_command(
     train_subset,
     workers,
     image_size,
+    eval_every,
     threads,
     stop_after,
 ) -> None:
@@ -129,6 +137,7 @@ def train_command(
         train_subset=train_subset,
         workers=workers,
         image_size=image_size,
+        eval_every=eval_every,
         threads=threads,
         stop_after=stop_after,
     )

@@ -59,7 +59,7 @@ class TrainConfig:
     dataset: str = "fashion-mnist"
     data_dir: str | None = None
     model: str = "resnet20"
-    width: int | None = None
+    width: float | None = None
     r_ratio: float = 0.0
     tile: int = 1
     groups: int = 1
@@ -71,6 +71,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     batch_size: int = 128
     eval_batch_size: int = 500
+    eval_every: int = 1  # test every N epochs; 0: only at the end of each stage
     kd_teacher: str | None = None
     kd_lambda: float = 0.5
     kd_temp: float = 1.0
@@ -150,6 +151,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise InputError("--tile and --groups must be ≥ 1")
     if cfg.schedule not in SCHEDULES:
         raise InputError(f"--schedule must be one of {', '.join(SCHEDULES)}")
+    if cfg.eval_every < 0:
+        raise InputError("--eval-every must be ≥ 0")
     if cfg.batch_size < 1 or cfg.eval_batch_size < 1:
         raise InputError("--batch-size must be ≥ 1")
     if not (0.0 <= cfg.kd_lambda <= 1.0) or cfg.kd_temp <= 0:
@@ -175,7 +178,7 @@ def build_network(
     r_ratio: float = 0.0,
     tile: int = 1,
     groups: int = 1,
-    width: int | None = None,
+    width: float | None = None,
 ) -> nn.Module:
     """The named ResNet, converted to SPN layers when r_ratio > 0."""
     from fastmm.nn.models import build_model
@@ -494,7 +497,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                 net = DDP(
                     model,
                     device_ids=[d.device.index] if d.device.type == "cuda" else None,
-                    find_unused_parameters=(stage == "finetune"),
+                    find_unused_parameters=False,  # frozen Wb, Wc have requires_grad False
                 )
             while epoch_in_stage < cfg.epochs[stage_index]:
                 if cfg.stop_after is not None and global_epoch >= cfg.stop_after:
@@ -527,9 +530,13 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                     count += len(y)
                     progress.advance(value)
                 loss_sum, correct, count = d.sum([loss_sum, correct, count])
-                test = evaluate(model, test_ds, cfg.eval_batch_size, d, cfg.workers)
                 epoch_in_stage += 1
                 global_epoch += 1
+                stage_end = epoch_in_stage == cfg.epochs[stage_index]
+                if stage_end or (cfg.eval_every and epoch_in_stage % cfg.eval_every == 0):
+                    test = evaluate(model, test_ds, cfg.eval_batch_size, d, cfg.workers)
+                else:
+                    test = {"loss": None, "acc": None}
                 last_metrics = {
                     "stage": stage,
                     "stage_index": stage_index,
@@ -568,7 +575,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                     progress.line(
                         f"{desc}  loss {last_metrics['train_loss']:.4f}  "
                         f"train {100 * last_metrics['train_acc']:.2f}%  "
-                        f"test {100 * test['acc']:.2f}%  lr {lr:.3g}  "
+                        + (f"test {100 * test['acc']:.2f}%  " if test["acc"] is not None else "")
+                        + f"lr {lr:.3g}  "
                         f"{last_metrics['seconds']:.1f}s"
                     )
                 d.barrier()

@@ -22,8 +22,12 @@ def write_idx_dataset(directory, n_train=40, n_test=20, size=28, gz=True, seed=0
     arrays = {}
     suffix = ".gz" if gz else ""
     for prefix, n in (("train", n_train), ("t10k", n_test)):
-        images = rng.integers(0, 256, (n, size, size), dtype=np.uint8)
         labels = (np.arange(n) % 10).astype(np.uint8)
+        # noise plus a bright band whose row gives the class, so a tiny net can learn it
+        images = rng.integers(0, 100, (n, size, size), dtype=np.uint8)
+        for i, label in enumerate(labels):
+            row = 2 + 2 * int(label) * (size - 6) // 18
+            images[i, row : row + 3] = 255
         data.write_idx(directory / f"{prefix}-images-idx3-ubyte{suffix}", images)
         data.write_idx(directory / f"{prefix}-labels-idx1-ubyte{suffix}", labels)
         arrays[prefix] = (images, labels)
@@ -36,12 +40,16 @@ def write_cifar_dataset(directory, per_batch=6, n_test=10, seed=0):
     root.mkdir(parents=True, exist_ok=True)
     written = []
     for i in range(1, 6):
-        images = rng.integers(0, 256, (per_batch, 3, 32, 32), dtype=np.uint8)
         labels = [int(v) for v in rng.integers(0, 10, per_batch)]
+        images = rng.integers(0, 60, (per_batch, 3, 32, 32), dtype=np.uint8)
+        for k, label in enumerate(labels):  # learnable: the class sets a channel's level
+            images[k, label % 3] += np.uint8(40 + 15 * label)
         data.write_cifar_batch(root / f"data_batch_{i}", images, labels)
         written.append((images, labels))
-    test_images = rng.integers(0, 256, (n_test, 3, 32, 32), dtype=np.uint8)
     test_labels = [k % 10 for k in range(n_test)]
+    test_images = rng.integers(0, 60, (n_test, 3, 32, 32), dtype=np.uint8)
+    for k, label in enumerate(test_labels):
+        test_images[k, label % 3] += np.uint8(40 + 15 * label)
     data.write_cifar_batch(root / "test_batch", test_images, test_labels)
     return written, (test_images, test_labels)
 
@@ -52,11 +60,12 @@ def write_imagenet_dataset(directory, classes=("n01", "n02", "n03"), per_class=3
     rng = np.random.default_rng(0)
     written = {}
     for split in ("train", "val"):
-        for c in classes:
+        for ci, c in enumerate(classes):
             folder = directory / split / c
             folder.mkdir(parents=True, exist_ok=True)
             for k in range(per_class):
-                pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+                pixels = rng.integers(0, 80, (size[1], size[0], 3), dtype=np.uint8)
+                pixels[..., ci % 3] += 170  # learnable: the class is the dominant colour
                 ext = "png" if k % 2 == 0 else "JPEG"
                 path = folder / f"img{k}.{ext}"
                 Image.fromarray(pixels).save(path)
