@@ -58,9 +58,10 @@ class Report:
     ok: bool
     ring: str  # ring the check was done in: "Z" (exact integers/rationals) or "Z2"
     problems: list[Discrepancy] = field(default_factory=list)
-    sympy_checked: bool = False
+    big_names: bool = False  # a dimension exceeds 9: names read a1_10
 
-    def lines(self, big: bool = False, limit: int = 20) -> list[str]:
+    def lines(self, big: bool | None = None, limit: int = 20) -> list[str]:
+        big = self.big_names if big is None else big
         out = [d.describe(big) for d in self.problems[:limit]]
         if len(self.problems) > limit:
             out.append(f"... and {len(self.problems) - limit} more wrong coefficients")
@@ -116,7 +117,8 @@ def brent_report(scheme: Scheme, modulus: int | None = None) -> Report:
             g = int(g)
         problems.append(Discrepancy((i2, k2), (i, j), (j2, k), g, int(want[a_idx, b_idx, c_idx])))
     problems.sort(key=lambda d: (d.c, d.a, d.b))
-    return Report(ok=not problems, ring="Z2" if modulus == 2 else "Z", problems=problems)
+    return Report(ok=not problems, ring="Z2" if modulus == 2 else "Z", problems=problems,
+                  big_names=uses_big_names(scheme))
 
 
 def sympy_problems(scheme: Scheme, modulus: int | None = None) -> list[str]:

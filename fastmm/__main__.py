@@ -1,0 +1,3 @@
+from fastmm.cli import main
+
+main()

@@ -1,0 +1,59 @@
+"""Live progress for long work: a rich status line on a terminal, plain lines when piped."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from fastmm.search.base import Progress
+
+
+class SearchProgress:
+    """Aggregates Progress reports from several workers into one line."""
+
+    def __init__(self, target: int, quiet: bool = False, plain_every: float = 5.0):
+        self.target = target
+        self.quiet = quiet
+        self.start = time.monotonic()
+        self.workers: dict[int, Progress] = {}
+        self.tty = sys.stderr.isatty() and not quiet
+        self.plain_every = plain_every
+        self._last_plain = self.start
+        self._status = None
+        self._last_draw = 0.0
+
+    def __enter__(self) -> SearchProgress:
+        if self.tty:
+            from rich.console import Console
+
+            self._status = Console(stderr=True).status(self.line())
+            self._status.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._status is not None:
+            self._status.__exit__(*exc)
+
+    def line(self) -> str:
+        elapsed = time.monotonic() - self.start
+        if not self.workers:
+            return f"searching for rank {self.target} ... {elapsed:.1f} s"
+        rank = min(p.rank for p in self.workers.values())
+        steps = sum(p.steps for p in self.workers.values())
+        restarts = sum(p.restarts for p in self.workers.values())
+        rate = steps / elapsed if elapsed > 0 else 0.0
+        who = f" | {len(self.workers)} workers" if len(self.workers) > 1 else ""
+        return (f"rank {rank} (target {self.target}) | {rate:,.0f} steps/s | "
+                f"{restarts} restarts | {elapsed:.1f} s{who}")
+
+    def update(self, worker: int, progress: Progress) -> None:
+        self.workers[worker] = progress
+        now = time.monotonic()
+        if self._status is not None and now - self._last_draw >= 0.1:
+            self._last_draw = now
+            self._status.update(self.line())
+        elif not self.tty and not self.quiet and now - self._last_plain >= self.plain_every:
+            self._last_plain = now
+            click.echo(self.line(), err=True)

@@ -1,0 +1,95 @@
+"""`fastmm verify FILE...` and `fastmm show FILE`."""
+
+from __future__ import annotations
+
+import click
+
+from fastmm.cli import cli
+from fastmm.errors import EXIT_FAILED, EXIT_USAGE, FastmmError
+
+_RING_ORDER = {"ZT": 0, "Z": 1, "Q": 2}
+
+
+def _ring_claim_problem(declared: str, actual: str, coefficient_ring: str) -> str | None:
+    """A file's declared ring must hold its coefficients (ZT ⊂ Z ⊂ Q) and be valid."""
+    if declared == "Z2":
+        return None
+    if actual == "" or declared not in _RING_ORDER:
+        return None
+    if _RING_ORDER[coefficient_ring] > _RING_ORDER[declared]:
+        return f"declares ring {declared} but its coefficients need {coefficient_ring}"
+    return None
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True)
+@click.option("--no-sympy", is_flag=True, help="Skip the sympy proof (the exact Brent check stays).")
+def verify(files: tuple[str, ...], no_sympy: bool) -> int:
+    """Check scheme files exactly: Brent equations and a sympy proof."""
+    from fastmm.io import load_scheme
+    from fastmm.verify import brent_report, uses_big_names
+    from fastmm.verify import verify as check
+
+    worst = 0
+    for name in files:
+        try:
+            scheme = load_scheme(name)
+        except FastmmError as exc:
+            click.echo(f"error: {exc}", err=True)
+            worst = max(worst, EXIT_USAGE)
+            continue
+        v = check(scheme, use_sympy=not no_sympy)
+        problem = _ring_claim_problem(scheme.ring, v.ring, scheme.coefficient_ring)
+        if v.ok and problem is None:
+            how = v.record()["brent"] + ("" if no_sympy else "; sympy proof")
+            note = " — valid modulo 2 only" if v.ring == "Z2" else ""
+            click.echo(f"{name}: {scheme.label()} valid over {v.ring}{note} ({how})")
+            continue
+        worst = max(worst, EXIT_FAILED)
+        if problem:
+            click.echo(f"{name}: {scheme.label()} INVALID: {problem}")
+            continue
+        click.echo(f"{name}: {scheme.label()} INVALID over {scheme.ring}:")
+        for line in v.report.lines(uses_big_names(scheme)):
+            click.echo(f"  {line}")
+        if scheme.ring != "Z2" and scheme.is_integral and brent_report(scheme, 2).ok:
+            click.echo("  (it is valid modulo 2: label it ring \"Z2\" if that is what you want)")
+    return worst
+
+
+@cli.command()
+@click.argument("file")
+def show(file: str) -> int:
+    """Print a scheme's formulas, rank, ring, additions, stability factor and invariants."""
+    from fastmm.formulas import formula_text
+    from fastmm.io import load_scheme
+    from fastmm.metrics import factor_rank_invariant, format_invariant, plain_additions, stability_factor
+    from fastmm.scheme import RING_NAMES
+    from fastmm.verify import uses_big_names
+    from fastmm.verify import verify as check
+
+    scheme = load_scheme(file)
+    v = check(scheme, use_sympy=False)
+    n, m, p = scheme.shape
+    click.echo(f"{file}: ⟨{n},{m},{p}⟩ rank {scheme.rank} (naive {n * m * p})")
+    if not v.ok:
+        click.echo(f"NOT VALID over {scheme.ring}: " + "; ".join(v.report.lines(uses_big_names(scheme), 5)))
+    click.echo(f"ring: {scheme.ring} ({RING_NAMES[scheme.ring]})")
+    click.echo(formula_text(scheme))
+    adds = f"additions: {plain_additions(scheme)} plain"
+    try:
+        from fastmm.export.slp import count_additions
+
+        adds += f", {count_additions(scheme, cse=True)} with shared subexpressions"
+    except ImportError:
+        pass
+    click.echo(adds)
+    click.echo(f"stability factor E: {stability_factor(scheme)}")
+    click.echo(f"factor ranks: {format_invariant(factor_rank_invariant(scheme))}")
+    try:
+        from fastmm.equivalence import describe_equivalence
+    except ImportError:
+        describe_equivalence = None
+    if describe_equivalence is not None and v.ok:
+        click.echo(f"equivalence: {describe_equivalence(scheme)}")
+    return 0 if v.ok else EXIT_FAILED

@@ -1,0 +1,73 @@
+"""Verification: every single-coefficient change of Strassen fails; reports name the entries."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from fastmm.reference import strassen
+from fastmm.scheme import Scheme, naive_scheme
+from fastmm.verify import brent_report, sympy_problems, verify
+
+
+def _mutations():
+    s = strassen()
+    for name in ("Wa", "Wb", "Wc"):
+        mat = getattr(s, name)
+        for idx in itertools.product(*map(range, mat.shape)):
+            for delta in (-1, 1):
+                yield name, idx, delta
+
+
+def test_every_single_coefficient_change_of_strassen_fails():
+    count = 0
+    for name, idx, delta in _mutations():
+        s = strassen()
+        getattr(s, name)[idx] += delta
+        assert not brent_report(s).ok, (name, idx, delta)
+        count += 1
+    assert count == 2 * (7 * 4 + 7 * 4 + 4 * 7)
+
+
+def test_single_changes_also_fail_the_sympy_proof():
+    for name, idx, delta in list(_mutations())[::7]:
+        s = strassen()
+        getattr(s, name)[idx] += delta
+        assert sympy_problems(s), (name, idx, delta)
+
+
+def test_report_names_the_wrong_entries():
+    s = strassen()
+    s.Wc[1, 2] = 0  # C12 = M3 + M5 loses M3 = A11·(B12 − B22)
+    v = verify(s)
+    assert not v.ok
+    assert v.report.lines() == ["C12: missing a11*b12", "C12: extra a11*b22"]
+    assert sorted(v.sympy) == sorted(["C12: missing a11*b12", "C12: extra a11*b22"])
+
+
+def test_extra_term_message_format():
+    s = naive_scheme(2, 2, 2)
+    s.Wb[0] = [1, 0, 1, 0]  # a11*b11 becomes a11*(b11 + b21)
+    assert verify(s).report.lines() == ["C11: extra a11*b21"]
+
+
+def test_z2_scheme_is_checked_modulo_2_only():
+    s = strassen()
+    wa = s.Wa.copy()
+    wa[0] = wa[0] + 2 * np.array([1, 0, 0, 0])  # even change: still valid mod 2
+    z2 = Scheme(2, 2, 2, wa, s.Wb, s.Wc, ring="Z2")
+    v = verify(z2)
+    assert v.ok and v.ring == "Z2"
+    assert set(np.unique(z2.Wa)) <= {0, 1}
+    assert not verify(Scheme(2, 2, 2, wa, s.Wb, s.Wc)).ok  # over Z it is wrong
+
+
+@pytest.mark.parametrize("shape", [(3, 3, 3), (2, 4, 3)])
+def test_naive_schemes_prove_with_sympy(shape):
+    assert sympy_problems(naive_scheme(*shape)) == []
+
+
+def test_big_names_use_underscores():
+    s = naive_scheme(1, 10, 1)
+    s.Wc[0, 9] = 0
+    assert verify(s, use_sympy=False).report.lines() == ["C1_1: missing a1_10*b10_1"]
