@@ -80,7 +80,9 @@ def scheme_from_dict(data: Any) -> Scheme:
         raise SchemeFormatError("top level must be a JSON object")
     fmt = data.get("format", FORMAT)
     if fmt != FORMAT:
-        raise SchemeFormatError(f"format is {fmt!r}, expected {FORMAT!r} (use `fastmm import` for other tools)")
+        raise SchemeFormatError(
+            f"format is {fmt!r}, expected {FORMAT!r} (use `fastmm import` for other tools)"
+        )
     version = data.get("version", VERSION)
     if version != VERSION:
         raise SchemeFormatError(f"version {version!r} is not supported (this fastmm reads version {VERSION})")

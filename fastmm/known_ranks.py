@@ -44,10 +44,10 @@ _TABLE = """
 6,6,6 153 153 153 153
 """
 _RINGS = ("Q", "Z", "ZT", "Z2")
-BEST_KNOWN: dict[tuple[int, int, int], dict[str, int]] = {
-    tuple(int(x) for x in line.split()[0].split(",")): dict(zip(_RINGS, map(int, line.split()[1:]), strict=True))
-    for line in _TABLE.strip().splitlines()
-}
+BEST_KNOWN: dict[tuple[int, int, int], dict[str, int]] = {}
+for _line in _TABLE.strip().splitlines():
+    _shape, *_ranks = _line.split()
+    BEST_KNOWN[tuple(int(x) for x in _shape.split(","))] = dict(zip(_RINGS, map(int, _ranks), strict=True))
 
 # Proven lower bounds beyond the flattening bound: Winograd 1971, Bläser 2003.
 _PROVEN = {(2, 2, 2): (7, "Winograd 1971"), (3, 3, 3): (19, "Bläser 2003")}

@@ -153,7 +153,8 @@ def sympy_problems(scheme: Scheme, modulus: int | None = None) -> list[str]:
                 continue
             cname = entry_name("C", i, k, big)
             for monom, coef in sorted(delta.terms(), key=lambda t: str(t[0])):
-                term = "*".join(str(g) if e == 1 else f"{g}**{e}" for g, e in zip(gens, monom, strict=True) if e)
+                pairs = [(g, e) for g, e in zip(gens, monom, strict=True) if e]
+                term = "*".join(str(g) if e == 1 else f"{g}**{e}" for g, e in pairs)
                 wanted = want.coeff(sympy.Mul(*[g**e for g, e in zip(gens, monom, strict=True)]))
                 got = coef + (wanted if wanted != 0 else 0)
                 if wanted == 0:
