@@ -84,7 +84,7 @@ class LayerCount:
     mults: float  # the paper's formula
     mults_executed: int
     adds_dense: int
-    adds_actual: int | None = None  # from the ternary weights' nonzeros (SPN layers with data)
+    adds_actual: int | None = None  # SPN: from the ternary nonzeros (None without weights)
 
 
 @dataclass
@@ -139,7 +139,8 @@ def _count_conv(name: str, m: nn.Conv2d, x: torch.Size, y: torch.Size) -> LayerC
     fan_in = m.kernel_size[0] * m.kernel_size[1] * (m.in_channels // m.groups)
     outs = c_out * h * w
     mults = fan_in * outs + outs
-    return LayerCount(name, "conv", tuple(y[1:]), mults, mults, fan_in * outs)
+    adds = fan_in * outs
+    return LayerCount(name, "conv", tuple(y[1:]), mults, mults, adds, adds)
 
 
 def _count_linear(name: str, m: nn.Linear, x: torch.Size, y: torch.Size) -> LayerCount:
@@ -147,7 +148,7 @@ def _count_linear(name: str, m: nn.Linear, x: torch.Size, y: torch.Size) -> Laye
     bias = m.bias is not None
     mults = rows * m.in_features * m.out_features
     adds = rows * m.out_features * (m.in_features - 1 + bias)
-    return LayerCount(name, "linear", tuple(y[1:]), mults, mults, adds)
+    return LayerCount(name, "linear", tuple(y[1:]), mults, mults, adds, adds)
 
 
 def _nonzero_adds(q: torch.Tensor) -> torch.Tensor:
@@ -207,12 +208,12 @@ def count_model(model: nn.Module, input_shape: tuple[int, ...]) -> ModelCount:
     """Trace one image of shape (C, H, W) through `model` and count per layer (see module doc)."""
     result = ModelCount()
     names = {id(m): n for n, m in model.named_modules()}
+    calls: list[tuple] = []  # (counter, module, input shape, output shape), in call order
     handles = []
 
     def hook(counter):
         def record(module, inputs, output):
-            x = inputs[0].shape
-            result.layers.append(counter(names.get(id(module), "?"), module, x, output.shape))
+            calls.append((counter, module, inputs[0].shape, output.shape))
 
         return record
 
@@ -221,9 +222,7 @@ def count_model(model: nn.Module, input_shape: tuple[int, ...]) -> ModelCount:
             if isinstance(module, cls):
                 handles.append(module.register_forward_hook(hook(counter)))
                 break
-    state = {
-        k: torch.empty_like(v, device="meta") for k, v in model.state_dict(keep_vars=True).items()
-    }
+    state = {k: torch.empty_like(v, device="meta") for k, v in model.state_dict(keep_vars=True).items()}
     was_training = model.training
     model.eval()
     try:
@@ -233,12 +232,12 @@ def count_model(model: nn.Module, input_shape: tuple[int, ...]) -> ModelCount:
         model.train(was_training)
         for handle in handles:
             handle.remove()
+    # Count after the trace: during it the modules hold the meta stand-ins, not their weights.
+    for counter, module, x, y in calls:
+        result.layers.append(counter(names.get(id(module), "?"), module, x, y))
 
     ternary = {
-        id(p)
-        for layer in model.modules()
-        if isinstance(layer, SPNLayer)
-        for p in (layer.Wb, layer.Wc)
+        id(p) for layer in model.modules() if isinstance(layer, SPNLayer) for p in (layer.Wb, layer.Wc)
     }
     for p in model.parameters():
         if id(p) in ternary:
