@@ -1,0 +1,103 @@
+"""The command line for the core: verify, show, search's input checks; one line, exit codes."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from fastmm.io import dumps
+from fastmm.reference import laderman, strassen
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "fastmm", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=120)
+
+
+def test_verify_valid_files(tmp_path):
+    (tmp_path / "s.json").write_text(dumps(strassen()))
+    (tmp_path / "l.json").write_text(dumps(laderman()))
+    r = run("verify", str(tmp_path / "s.json"), str(tmp_path / "l.json"))
+    assert r.returncode == 0, r.stderr
+    assert "⟨2,2,2;7⟩ valid over ZT" in r.stdout and "⟨3,3,3;23⟩ valid over ZT" in r.stdout
+    assert "sympy proof" in r.stdout
+
+
+def test_verify_names_failing_entries_and_exits_1(tmp_path):
+    d = json.loads(dumps(strassen()))
+    d["Wc"][1][2] = 0
+    (tmp_path / "bad.json").write_text(json.dumps(d))
+    r = run("verify", str(tmp_path / "bad.json"))
+    assert r.returncode == 1
+    assert "C12: missing a11*b12" in r.stdout and "C12: extra a11*b22" in r.stdout
+    assert "Traceback" not in r.stderr
+
+
+def test_verify_rejects_wrong_ring_claim(tmp_path):
+    d = json.loads(dumps(strassen()))
+    d["Wa"][0] = [2, 0, 0, 2]  # M1 doubled ...
+    for row in d["Wc"]:
+        row[0] = "1/2" if row[0] == 1 else ("-1/2" if row[0] == -1 else 0)  # ... and halved
+    (tmp_path / "q.json").write_text(json.dumps(d))
+    r = run("verify", str(tmp_path / "q.json"))
+    assert r.returncode == 1
+    assert "declares ring ZT but its coefficients need Q" in r.stdout
+    d["ring"] = "Q"
+    (tmp_path / "q.json").write_text(json.dumps(d))
+    r = run("verify", str(tmp_path / "q.json"))
+    assert r.returncode == 0 and "valid over Q" in r.stdout
+
+
+def test_verify_unreadable_file_exits_2_with_one_line(tmp_path):
+    (tmp_path / "t.json").write_text('{"format": "fastmm.scheme", "shape": [2, 2')
+    r = run("verify", str(tmp_path / "t.json"))
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "not valid JSON" in r.stderr
+
+
+def test_show_prints_figures(tmp_path):
+    (tmp_path / "s.json").write_text(dumps(strassen()))
+    r = run("show", str(tmp_path / "s.json"))
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "rank 7" in out and "ZT" in out
+    assert "M1 = (A11 + A22)·(B11 + B22)" in out and "C11 = M1 + M4 − M5 + M7" in out
+    assert "additions: 18 plain" in out and "stability factor E: 12" in out
+    assert "6×(1,1,1) + 1×(2,2,2)" in out
+
+
+@pytest.mark.parametrize(
+    "args,code,message",
+    [
+        (["search", "0", "2", "2", "--rank", "7"], 2, "N must be a positive integer"),
+        (["search", "2", "2", "2", "--rank", "0"], 2, "--rank must be a positive integer"),
+        (["search", "2", "2", "2", "--rank", "-3"], 2, "--rank must be a positive integer"),
+        (["search", "2", "2", "2", "--rank", "6"], 1, "rank ≥ 7 is proven (Winograd 1971)"),
+        (["search", "3", "3", "3", "--rank", "18"], 1, "Bläser 2003"),
+        (["search", "2", "3", "4", "--rank", "11"], 1, "flattening bound"),
+        (["search", "9", "2", "2", "--rank", "30"], 2, "beyond the search limit"),
+        (["search", "2", "2", "x", "--rank", "7"], 2, "is not a valid integer"),
+        (["search", "2", "2", "2"], 2, "Missing option '--rank'"),
+        (["search", "2", "2", "2", "--rank", "7", "--time-limit", "0"], 2, "--time-limit must be positive"),
+    ],
+)
+def test_search_bad_input(tmp_path, args, code, message):
+    r = run(*args, cwd=tmp_path)
+    assert r.returncode == code, r.stderr
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr and r.stderr.strip().count("\n") == 0
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_search_rank_at_least_naive_returns_naive_at_once(tmp_path):
+    r = run("search", "2", "3", "2", "--rank", "12", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "naive algorithm" in r.stdout
+    files = list(tmp_path.iterdir())
+    assert [f.name for f in files] == ["2x3x2-rank12-ZT.json"]
+    r2 = run("verify", str(files[0]))
+    assert r2.returncode == 0
+    # a second run never overwrites the first file
+    run("search", "2", "3", "2", "--rank", "12", cwd=tmp_path)
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["2x3x2-rank12-ZT-2.json", "2x3x2-rank12-ZT.json"]

@@ -1,0 +1,106 @@
+"""Scheme files: round trips, strict parsing, atomic writes."""
+
+import json
+from fractions import Fraction
+
+import pytest
+
+from fastmm.errors import SchemeFormatError
+from fastmm.io import dumps, load_scheme, loads, save_scheme, scheme_to_dict
+from fastmm.reference import laderman, strassen
+from fastmm.scheme import Scheme
+
+
+def test_round_trip_keeps_scheme_identical(tmp_path):
+    for s in (strassen(), laderman(), strassen().kron(strassen())):
+        path = tmp_path / "s.json"
+        save_scheme(s, path)
+        back = load_scheme(path)
+        assert back == s and back.rank == s.rank and back.ring == s.ring
+
+
+def test_fractions_are_written_as_strings_and_read_back():
+    s = Scheme(1, 1, 1, [[2]], [[Fraction(1, 2)]], [[1]])
+    d = scheme_to_dict(s)
+    assert d["Wb"] == [["1/2"]] and d["ring"] == "Q"
+    assert loads(dumps(s)) == s
+
+
+def test_file_layout_follows_design():
+    d = json.loads(dumps(strassen()))
+    assert d["format"] == "fastmm.scheme" and d["version"] == 1
+    assert d["shape"] == [2, 2, 2] and d["rank"] == 7 and d["ring"] == "ZT"
+    assert d["Wa"][0] == [1, 0, 0, 1]  # M1 = (A11 + A22)·(B11 + B22)
+    assert len(d["Wc"]) == 4 and len(d["Wc"][0]) == 7
+
+
+def _base() -> dict:
+    return json.loads(dumps(strassen()))
+
+
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (lambda d: d.update(shape=[2, 2]), "shape must be a list"),
+        (lambda d: d.update(shape=[2, 0, 2]), "shape[1] must be a positive integer"),
+        (lambda d: d.update(shape=[2, 2, 1000]), "exceeds the supported limit"),
+        (lambda d: d.update(rank=8), "Wa has 7 rows, expected 8"),
+        (lambda d: d["Wa"][2].pop(), "Wa row 3 has 3 entries, expected 4"),
+        (lambda d: d["Wc"].pop(), "Wc has 3 rows, expected 4"),
+        (lambda d: d["Wb"][0].__setitem__(1, "x"), "is not an integer or p/q fraction"),
+        (lambda d: d["Wb"][0].__setitem__(1, "1); system(\"rm -rf /\"); ("), "not an integer or p/q"),
+        (lambda d: d["Wb"][0].__setitem__(1, 0.5), "is not exact"),
+        (lambda d: d["Wb"][0].__setitem__(1, True), "is not a number"),
+        (lambda d: d["Wb"][0].__setitem__(1, None), "is not a number"),
+        (lambda d: d["Wb"][0].__setitem__(1, "1/0"), "divides by zero"),
+        (lambda d: d.update(ring="R"), "ring 'R' is not one of"),
+        (lambda d: d.update(format="other"), "format is 'other'"),
+        (lambda d: d.update(version=7), "version 7 is not supported"),
+        (lambda d: d.pop("Wa"), "field 'Wa' is missing"),
+    ],
+)
+def test_malformed_files_are_rejected_with_one_line(tmp_path, mutate, message):
+    d = _base()
+    mutate(d)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(d))
+    with pytest.raises(SchemeFormatError) as err:
+        load_scheme(path)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_truncated_and_non_json_files(tmp_path):
+    text = dumps(strassen())
+    (tmp_path / "t.json").write_text(text[: len(text) // 2])
+    with pytest.raises(SchemeFormatError, match="not valid JSON"):
+        load_scheme(tmp_path / "t.json")
+    (tmp_path / "b.json").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(SchemeFormatError):
+        load_scheme(tmp_path / "b.json")
+    with pytest.raises(SchemeFormatError, match="no such file"):
+        load_scheme(tmp_path / "missing.json")
+    with pytest.raises(SchemeFormatError, match="top level must be a JSON object"):
+        loads("[1, 2]")
+
+
+def test_integral_floats_and_fraction_strings_are_accepted():
+    d = _base()
+    d["Wa"][0] = [1.0, "0", "0/5", "2/2"]
+    s = loads(json.dumps(d))
+    assert s == strassen()
+
+
+def test_save_is_atomic_and_leaves_no_temp_files(tmp_path, monkeypatch):
+    path = tmp_path / "s.json"
+    save_scheme(strassen(), path)
+    before = path.read_text()
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("os.replace", boom)
+    with pytest.raises(OSError):
+        save_scheme(laderman(), path)
+    assert path.read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["s.json"]
