@@ -1,0 +1,234 @@
+"""NumPy and PyTorch code from a scheme: standalone Python modules and in-process callables.
+
+The generated module defines ``matmul(A, B, levels=1, leaf=64)``: one recursion level splits
+A (…×M×K) into n×m blocks and B (…×K×N) into m×p blocks, forms the left and right operands
+with the straight-line program (fastmm.export.slp), multiplies them recursively and
+assembles C. Sizes that do not divide evenly are handled by peeling: the scheme runs on the
+leading ⌊M/n⌋n × ⌊K/m⌋m × ⌊N/p⌋p part (views, no padding copies) and the leftover rows,
+columns and inner slice are fixed up with plain products. It falls back to ``A @ B`` when
+`levels` is used up or a block would be smaller than `leaf` rows/columns (so a matrix
+smaller than one block of the scheme is multiplied plainly).
+
+Leading (batch) dimensions broadcast as in ``@``. PyTorch code runs on the inputs' device and
+dtype. A scheme with fractional coefficients computes in floating point (integer inputs are
+promoted to float64 / torch's default float dtype).
+
+Safety: the source text is assembled only from names we choose and numbers we format
+ourselves from exact ints/Fractions (`_term` writes int(...) of each part); nothing read
+from a file is pasted into it.
+`numpy_function` / `torch_function` compile that source — our own generated code — with
+`exec` into a fresh namespace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from fractions import Fraction
+
+from fastmm import __version__
+from fastmm.errors import FastmmError
+from fastmm.export.slp import SLP, Op, build_slp
+from fastmm.scheme import Scheme
+
+
+def _ident(name: str) -> str:
+    # names come from fastmm.export.slp (letters, digits, underscore); checked, not trusted
+    if not name.replace("_", "").isalnum() or not name.isascii():
+        raise ValueError(f"bad identifier {name!r}")
+    return name
+
+
+def _term(name: str, c: Fraction) -> tuple[str, str]:
+    """(sign, text) of c·name; fractions multiply first and divide last."""
+    mag = abs(c)
+    if mag == 1:
+        body = _ident(name)
+    elif mag.denominator == 1:
+        body = f"{_ident(name)} * {int(mag.numerator)}"
+    else:
+        body = f"({_ident(name)} * {int(mag.numerator)} / {int(mag.denominator)})"
+    return ("-" if c < 0 else "+"), body
+
+
+def _expr(op: Op) -> str:
+    parts = []
+    # start with a positive term when there is one: "M7 - M4" rather than "-M4 + M7"
+    terms = sorted(op.terms, key=lambda t: t[1] < 0)
+    for i, (name, c) in enumerate(terms):
+        sign, body = _term(name, c)
+        if i == 0:
+            parts.append(f"-{body}" if sign == "-" else body)
+        else:
+            parts.append(f"{sign} {body}")
+    return " ".join(parts)
+
+
+def _block_slices(letter: str, names: list[str], rows: int, cols: int, rs: str, cs: str) -> list[str]:
+    out = []
+    for idx, name in enumerate(names):
+        i, j = divmod(idx, cols)
+        r0 = f"{i} * {rs}" if i else "0"
+        c0 = f"{j} * {cs}" if j else "0"
+        out.append(f"    {_ident(name)} = {letter}[..., {r0}:{i + 1} * {rs}, {c0}:{j + 1} * {cs}]")
+    return out
+
+
+def _body(slp: SLP, lib: str) -> list[str]:
+    """The recursive step, shared by the NumPy and PyTorch modules."""
+    n, m, p = slp.shape
+    lines = [
+        "def _step(A, B, levels, leaf):",
+        "    M, K = A.shape[-2], A.shape[-1]",
+        "    N = B.shape[-1]",
+        f"    bm, bk, bn = M // {n}, K // {m}, N // {p}",
+        "    if levels <= 0 or min(bm, bk, bn) < leaf:",
+        "        return A @ B",
+        f"    Mq, Kq, Nq = bm * {n}, bk * {m}, bn * {p}",
+        "    C = _empty(A, B, M, N)",
+    ]
+    lines += _block_slices("A", slp.a.inputs, n, m, "bm", "bk")
+    lines += _block_slices("B", slp.b.inputs, m, p, "bk", "bn")
+    alias: dict[str, str] = {}
+    for op in slp.a.ops + slp.b.ops:
+        if op.is_alias:
+            alias[op.target] = alias.get(op.terms[0][0], op.terms[0][0])
+            continue
+        if op.is_zero:
+            raise FastmmError(f"{slp.label}: operand {op.target} is identically zero")
+        resolved = Op(op.target, tuple((alias.get(x, x), c) for x, c in op.terms))
+        lines.append(f"    {_ident(op.target)} = {_expr(resolved)}")
+    for mt, lt, rt in slp.products:
+        lines.append(f"    {_ident(mt)} = _step({_ident(alias.get(lt, lt))}, "
+                     f"{_ident(alias.get(rt, rt))}, levels - 1, leaf)")
+    for op in slp.c.temps:
+        lines.append(f"    {_ident(op.target)} = {_expr(op)}")
+    rows = []
+    for i in range(n):
+        for k in range(p):
+            r0 = f"{i} * bm" if i else "0"
+            c0 = f"{k} * bn" if k else "0"
+            rows.append(f"C[..., {r0}:{i + 1} * bm, {c0}:{k + 1} * bn]")
+    for op, target in zip(slp.c.outputs, rows, strict=True):
+        if op.is_zero:
+            lines.append(f"    {target} = 0")
+        else:
+            lines.append(f"    {target} = {_expr(op)}")
+    lines += [
+        "    if Kq < K:",
+        "        C[..., :Mq, :Nq] += A[..., :Mq, Kq:] @ B[..., Kq:, :Nq]",
+        "    if Nq < N:",
+        "        C[..., :Mq, Nq:] = A[..., :Mq, :] @ B[..., :, Nq:]",
+        "    if Mq < M:",
+        "        C[..., Mq:, :] = A[..., Mq:, :] @ B",
+        "    return C",
+    ]
+    return lines
+
+
+_NUMPY_HEAD = '''\
+import numpy as np
+
+SHAPE = ({n}, {m}, {p})
+RANK = {r}
+
+
+def matmul(A, B, levels=1, leaf=64):
+    """C = A @ B with {label} applied recursively `levels` times (leaves use `@`)."""
+    A = np.asarray(A)
+    B = np.asarray(B)
+    if A.ndim < 2 or B.ndim < 2 or A.shape[-1] != B.shape[-2]:
+        raise ValueError(f"cannot multiply shapes {{A.shape}} and {{B.shape}}")
+    dtype = np.result_type(A.dtype, B.dtype{float_promote})
+    A = A.astype(dtype, copy=False)
+    B = B.astype(dtype, copy=False)
+    return _step(A, B, int(levels), max(int(leaf), 1))
+
+
+def _empty(A, B, M, N):
+    dtype = A.dtype
+    batch = np.broadcast_shapes(A.shape[:-2], B.shape[:-2])
+    return np.empty(batch + (M, N), dtype=dtype)
+
+'''
+
+_TORCH_HEAD = '''\
+import torch
+
+SHAPE = ({n}, {m}, {p})
+RANK = {r}
+
+
+def matmul(A, B, levels=1, leaf=64):
+    """C = A @ B with {label} applied recursively `levels` times (leaves use `@`).
+
+    Batched like `@` (...×M×K @ ...×K×N); runs on the inputs' device and dtype.
+    """
+    if A.dim() < 2 or B.dim() < 2 or A.shape[-1] != B.shape[-2]:
+        raise ValueError(f"cannot multiply shapes {{tuple(A.shape)}} and {{tuple(B.shape)}}")
+    dtype = torch.promote_types(A.dtype, B.dtype){float_promote}
+    A = A.to(dtype)
+    B = B.to(dtype)
+    return _step(A, B, int(levels), max(int(leaf), 1))
+
+
+def _empty(A, B, M, N):
+    batch = torch.broadcast_shapes(A.shape[:-2], B.shape[:-2])
+    return torch.empty(tuple(batch) + (M, N), dtype=A.dtype, device=A.device)
+
+'''
+
+
+def _source(scheme: Scheme, lib: str, cse: bool) -> str:
+    if scheme.ring == "Z2":
+        raise FastmmError(f"{scheme.label()} is valid modulo 2 only: no {lib} code for it "
+                          "(the result would be wrong over the integers and reals)")
+    slp = build_slp(scheme, cse)
+    n, m, p = slp.shape
+    fractional = not scheme.is_integral
+    if lib == "numpy":
+        head = _NUMPY_HEAD.format(n=n, m=m, p=p, r=slp.rank, label=_ascii_label(scheme),
+                                  float_promote=", 1.0" if fractional else "")
+    else:
+        promote = ("\n    if not (dtype.is_floating_point or dtype.is_complex):\n"
+                   "        dtype = torch.get_default_dtype()") if fractional else ""
+        head = _TORCH_HEAD.format(n=n, m=m, p=p, r=slp.rank, label=_ascii_label(scheme),
+                                  float_promote=promote)
+    doc = (f'"""Generated by fastmm {__version__}: {_ascii_label(scheme)} scheme, ring {scheme.ring},\n'
+           f"{slp.additions()} additions per level ({'shared subexpressions' if cse else 'no sharing'}"
+           f"), {slp.scalings()} scalings. Do not edit.\n"
+           '"""\n\n')
+    return doc + head + "\n".join(_body(slp, lib)) + "\n"
+
+
+def _ascii_label(scheme: Scheme) -> str:
+    n, m, p = scheme.shape
+    return f"<{int(n)},{int(m)},{int(p)};{int(scheme.rank)}>"
+
+
+def numpy_source(scheme: Scheme, cse: bool = True) -> str:
+    """Standalone NumPy module text defining ``matmul(A, B, levels=1, leaf=64)``."""
+    return _source(scheme, "numpy", cse)
+
+
+def torch_source(scheme: Scheme, cse: bool = True) -> str:
+    """Standalone PyTorch module text defining ``matmul(A, B, levels=1, leaf=64)``."""
+    return _source(scheme, "torch", cse)
+
+
+def _load(source: str, what: str) -> Callable:
+    namespace: dict = {"__name__": f"fastmm_generated_{what}"}
+    # our own generated source (names and formatted numbers only), see the module docstring
+    exec(compile(source, f"<fastmm generated {what}>", "exec"), namespace)  # noqa: S102
+    fn = namespace["matmul"]
+    fn.source = source
+    return fn
+
+
+def numpy_function(scheme: Scheme, cse: bool = True) -> Callable:
+    """``matmul(A, B, levels=1, leaf=64)`` for NumPy arrays, compiled from `numpy_source`."""
+    return _load(numpy_source(scheme, cse), "numpy")
+
+
+def torch_function(scheme: Scheme, cse: bool = True) -> Callable:
+    """``matmul(A, B, levels=1, leaf=64)`` for torch tensors, compiled from `torch_source`."""
+    return _load(torch_source(scheme, cse), "torch")
