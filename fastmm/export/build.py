@@ -1,0 +1,311 @@
+"""Compile generated C against the BLAS numpy uses, cache the library, call it with ctypes.
+
+The BLAS is the one numpy already loaded (the wheel's bundled scipy-openblas, whose
+CBLAS symbols carry 64-bit integers: ``scipy_cblas_dgemm64_``); its gemm addresses are
+handed to the library at load time, so generated code and numpy.matmul run the same
+kernels and the same thread pool. Libraries are cached under ``$FASTMM_CACHE`` (default
+``~/.cache/fastmm``) by a hash of source, compiler and flags, and built atomically.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import hashlib
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fastmm.errors import FastmmError, InputError
+from fastmm.export.c import emit_c
+from fastmm.scheme import Scheme
+
+CFLAGS = ("-O3", "-fPIC", "-shared", "-Wall", "-Wextra")
+# (dgemm, sgemm, integer type) in order of preference
+_SYMBOLS = (
+    ("scipy_cblas_dgemm64_", "scipy_cblas_sgemm64_", "int64_t"),
+    ("cblas_dgemm64_", "cblas_sgemm64_", "int64_t"),
+    ("cblas_dgemm", "cblas_sgemm", "int32_t"),
+)
+_INFO = {  # optional introspection functions, by name suffix
+    "corename": ("scipy_openblas_get_corename64_", "openblas_get_corename64_", "openblas_get_corename"),
+    "config": ("scipy_openblas_get_config64_", "openblas_get_config64_", "openblas_get_config"),
+    "threads": ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
+                "openblas_get_num_threads"),
+}
+DTYPES = {"float64": "d", "float32": "s"}
+
+
+@dataclass(frozen=True)
+class Blas:
+    """A loaded BLAS library and the CBLAS gemm symbols found in it."""
+
+    path: str
+    dgemm: str
+    sgemm: str
+    int_type: str
+
+    @property
+    def handle(self) -> ctypes.CDLL:
+        return ctypes.CDLL(self.path)
+
+    def _info(self, what: str, restype):
+        lib = self.handle
+        for name in _INFO[what]:
+            if hasattr(lib, name):
+                fn = getattr(lib, name)
+                fn.restype = restype
+                fn.argtypes = []
+                return fn()
+        return None
+
+    def corename(self) -> str | None:
+        """The OpenBLAS kernel family in use (e.g. 'Haswell', 'SkylakeX'), if the library says."""
+        v = self._info("corename", ctypes.c_char_p)
+        return v.decode() if v else None
+
+    def config(self) -> str | None:
+        v = self._info("config", ctypes.c_char_p)
+        return v.decode() if v else None
+
+    def threads(self) -> int | None:
+        return self._info("threads", ctypes.c_int)
+
+    def describe(self) -> str:
+        core, threads = self.corename(), self.threads()
+        extra = ", ".join(x for x in (f"kernel {core}" if core else "",
+                                       f"{threads} threads" if threads else "") if x)
+        return f"{Path(self.path).name} ({self.dgemm}{', ' + extra if extra else ''})"
+
+
+def _numpy_blas_candidates() -> list[str]:
+    out: list[str] = []
+    env = os.environ.get("FASTMM_BLAS")
+    if env:
+        return [env]
+    npdir = Path(np.__file__).resolve().parent
+    for pattern in ("*openblas*.so*", "*blas*.so*", "*openblas*.dylib"):
+        out += sorted(glob.glob(str(npdir.parent / "numpy.libs" / pattern)))
+        out += sorted(glob.glob(str(npdir / ".dylibs" / pattern)))
+    try:
+        deps = np.show_config(mode="dicts").get("Build Dependencies", {})  # type: ignore[union-attr]
+        libdir = deps.get("blas", {}).get("lib directory")
+        if libdir:
+            out += sorted(glob.glob(os.path.join(libdir, "*blas*.so*")))
+    except Exception:  # older numpy without mode="dicts": the wheel paths above suffice
+        pass
+    import ctypes.util
+
+    for name in ("openblas", "cblas", "blas"):
+        found = ctypes.util.find_library(name)
+        if found:
+            out.append(found)
+    return list(dict.fromkeys(out))
+
+
+_BLAS: Blas | None = None
+
+
+def find_blas() -> Blas:
+    """The BLAS numpy uses (or $FASTMM_BLAS), with its CBLAS gemm symbols; FastmmError if none."""
+    global _BLAS
+    if _BLAS is not None and not os.environ.get("FASTMM_BLAS"):
+        return _BLAS
+    for path in _numpy_blas_candidates():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for dname, sname, itype in _SYMBOLS:
+            if hasattr(lib, dname) and hasattr(lib, sname):
+                if itype == "int32_t":
+                    blas = Blas(path, dname, sname, itype)
+                    if "USE64BITINT" in (blas.config() or ""):
+                        itype = "int64_t"
+                blas = Blas(path, dname, sname, itype)
+                if not os.environ.get("FASTMM_BLAS"):
+                    _BLAS = blas
+                return blas
+    raise FastmmError(
+        "no BLAS with CBLAS dgemm found: install numpy from a wheel (pip install numpy) "
+        "or point FASTMM_BLAS at a CBLAS library (apt-get install libopenblas-dev)"
+    )
+
+
+def find_compiler() -> list[str]:
+    """The C compiler command: $CC, else cc, gcc or clang on PATH; FastmmError if none."""
+    env = os.environ.get("CC", "").strip()
+    if env:
+        argv = shlex.split(env)
+        exe = shutil.which(argv[0])
+        if exe is None:
+            raise FastmmError(f"C compiler {argv[0]!r} (from CC) not found: install gcc "
+                              "(apt-get install gcc) or set CC to a C compiler")
+        return [exe] + argv[1:]
+    for name in ("cc", "gcc", "clang"):
+        exe = shutil.which(name)
+        if exe:
+            return [exe]
+    raise FastmmError("no C compiler found: install gcc (apt-get install gcc) or set CC")
+
+
+def cache_dir() -> Path:
+    """$FASTMM_CACHE, else ~/.cache/fastmm."""
+    env = os.environ.get("FASTMM_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "fastmm"
+
+
+def compile_shared(compiler: list[str], source: Path, target: Path) -> None:
+    """Run the compiler once; FastmmError with its first lines of output on failure."""
+    cmd = compiler + list(CFLAGS) + ["-o", str(target), str(source)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    except OSError as exc:
+        raise FastmmError(f"cannot run the C compiler {compiler[0]}: {exc.strerror}") from None
+    if proc.returncode != 0:
+        first = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[:3])
+        raise FastmmError(f"C compilation failed ({' '.join(cmd[:1])}): {first}")
+
+
+def build_library(source: str) -> Path:
+    """Path of a shared library built from `source`, from the cache when it is there.
+
+    The key hashes the source, the compiler command and the flags. The library is compiled
+    into a temporary file in the cache directory and renamed into place, so concurrent
+    builders never see a half-written library.
+    """
+    compiler = find_compiler()
+    key = hashlib.sha256("\0".join([source, *compiler, *CFLAGS]).encode()).hexdigest()[:24]
+    directory = cache_dir()
+    target = directory / f"fastmm-{key}.so"
+    if target.exists():
+        return target
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the build cache {directory}: {exc.strerror}") from None
+    with tempfile.TemporaryDirectory(prefix=".build-", dir=directory) as tmp:
+        src = Path(tmp) / f"fastmm-{key}.c"
+        src.write_text(source, encoding="utf-8")
+        lib = Path(tmp) / f"fastmm-{key}.so"
+        compile_shared(compiler, src, lib)
+        os.replace(src, directory / src.name)  # kept beside the library for reading
+        os.replace(lib, target)
+    return target
+
+
+_LOADED: dict[Path, ctypes.CDLL] = {}
+_LOCK = threading.Lock()
+
+
+def load_library(scheme: Scheme) -> ctypes.CDLL:
+    """Generate, build (or reuse) and load the library of `scheme`, wired to numpy's BLAS."""
+    blas = find_blas()
+    source = emit_c(scheme, blas_int=blas.int_type)
+    path = build_library(source)
+    with _LOCK:
+        if path in _LOADED:
+            return _LOADED[path]
+        lib = ctypes.CDLL(str(path))
+        handle = blas.handle
+        dgemm = ctypes.cast(getattr(handle, blas.dgemm), ctypes.c_void_p)
+        sgemm = ctypes.cast(getattr(handle, blas.sgemm), ctypes.c_void_p)
+        lib.fastmm_set_blas.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        lib.fastmm_set_blas.restype = ctypes.c_int
+        lib.fastmm_set_blas(dgemm, sgemm)
+        i64, vp = ctypes.c_int64, ctypes.c_void_p
+        for t, real in (("d", ctypes.c_double), ("s", ctypes.c_float)):
+            fn = getattr(lib, f"fastmm_matmul_{t}")
+            fn.argtypes = [i64, i64, i64, real, vp, i64, vp, i64, vp, i64, ctypes.c_int, i64]
+            fn.restype = ctypes.c_int
+            kern = getattr(lib, f"fastmm_kernel_{t}")
+            kern.argtypes = [vp, i64, vp, i64, vp, i64]
+            kern.restype = None
+        _LOADED[path] = lib
+        return lib
+
+
+def _dtype(dtype: str | np.dtype | type) -> tuple[np.dtype, str]:
+    dt = np.dtype(dtype)
+    if dt.name not in DTYPES:
+        raise InputError(f"dtype {dt.name} is not supported (use float64 or float32)")
+    return dt, DTYPES[dt.name]
+
+
+def _operand(x, dt: np.dtype) -> np.ndarray:
+    """A 2-D array with unit column stride and a row stride the BLAS accepts (copied only if not)."""
+    a = np.asarray(x)
+    if a.ndim != 2:
+        raise InputError(f"expected a 2-D matrix, got {a.ndim} dimensions")
+    if a.dtype != dt:
+        a = a.astype(dt)
+    item = dt.itemsize
+    ok = (
+        a.strides[1] == item
+        and a.strides[0] % item == 0
+        and a.strides[0] // item >= max(1, a.shape[1])
+        and a.ctypes.data % item == 0
+    )
+    return a if ok else np.ascontiguousarray(a)
+
+
+def c_function(
+    scheme: Scheme, levels: int = 1, dtype: str = "float64", cutoff: int = 1
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """matmul(A, B) -> A·B through `levels` levels of `scheme` in compiled C, BLAS below.
+
+    Blocks smaller than `cutoff` in any dimension go straight to the BLAS.
+    """
+    if levels < 0:
+        raise InputError(f"levels must be >= 0, got {levels}")
+    dt, t = _dtype(dtype)
+    lib = load_library(scheme)
+    fn = getattr(lib, f"fastmm_matmul_{t}")
+
+    def matmul(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        a, b = _operand(A, dt), _operand(B, dt)
+        (M, K), (K2, N) = a.shape, b.shape
+        if K != K2:
+            raise InputError(f"shapes {a.shape} and {b.shape} do not multiply")
+        c = np.empty((M, N), dtype=dt)
+        if c.size == 0:
+            return c
+        if K == 0:
+            c.fill(0)
+            return c
+        item = dt.itemsize
+        rc = fn(M, K, N, 1.0, a.ctypes.data, a.strides[0] // item, b.ctypes.data,
+                b.strides[0] // item, c.ctypes.data, N, int(levels), int(cutoff))
+        if rc != 0:
+            raise MemoryError("fastmm: out of memory for the temporaries of the fast product")
+        return c
+
+    matmul.__doc__ = f"A·B by {scheme.label()}, {levels} level(s), {dt.name}, BLAS leaves."
+    return matmul
+
+
+def kernel_function(scheme: Scheme, dtype: str = "float64") -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """The scalar kernel: exactly one n×m by m×p product, no BLAS."""
+    dt, t = _dtype(dtype)
+    lib = load_library(scheme)
+    fn = getattr(lib, f"fastmm_kernel_{t}")
+    n, m, p = scheme.shape
+
+    def kernel(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        a, b = _operand(A, dt), _operand(B, dt)
+        if a.shape != (n, m) or b.shape != (m, p):
+            raise InputError(f"the kernel multiplies {n}x{m} by {m}x{p}, got {a.shape} and {b.shape}")
+        c = np.empty((n, p), dtype=dt)
+        item = dt.itemsize
+        fn(a.ctypes.data, a.strides[0] // item, b.ctypes.data, b.strides[0] // item, c.ctypes.data, p)
+        return c
+
+    return kernel

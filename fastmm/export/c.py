@@ -1,0 +1,516 @@
+"""C code from a scheme: a scalar kernel and a recursive BLAS-backed driver.
+
+The generated source holds, for double (suffix ``_d``) and float (suffix ``_s``):
+
+* ``fastmm_kernel_<t>(A, lda, B, ldb, C, ldc)``: one n×m · m×p product over scalars
+  (C = A·B), straight from the straight-line program;
+* ``fastmm_matmul_<t>(M, K, N, alpha, A, lda, B, ldb, C, ldc, levels, cutoff)``:
+  C = alpha·A·B for any sizes, row-major with leading dimensions. Each level splits the
+  largest part divisible by (n, m, p) into blocks and applies the scheme; leftover strips
+  are peeled off and handled by gemm updates (no padded copies). After ``levels`` levels,
+  or when a block would be smaller than ``cutoff`` in some dimension, gemm does the rest.
+  Returns 0, or -1 when a temporary could not be allocated.
+* ``fastmm_set_blas(dgemm, sgemm)``: the CBLAS gemm entry points (row-major, 64- or
+  32-bit integers as chosen at generation), passed in at load time so the code calls
+  the very BLAS numpy uses (see fastmm.export.build).
+
+Additions are "write-once": at each level one fused pass over the A blocks forms every
+A-side temporary that a product needs (shared subexpressions live in registers), one
+pass over the B blocks does the same, and one pass over the products writes every C
+block. No OpenMP: the BLAS threads, the additions do not (REFERENCES §5).
+
+Safety: coefficients reach the source only through `c_number`, which accepts Python or
+NumPy integers and Fractions and refuses anything else. No text from a scheme file
+(provenance, names) is ever copied into the program.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from numbers import Integral
+
+import numpy as np
+
+from fastmm.errors import FastmmError, VerificationError
+from fastmm.scheme import Scheme
+
+Coef = int | Fraction
+BLAS_INT_TYPES = ("int64_t", "int32_t")
+_CTYPES = {"d": "double", "s": "float"}
+
+
+# -- validated numbers ------------------------------------------------------
+def exact_coefficient(x: object) -> Coef:
+    """An int or Fraction from a validated coefficient; anything else (text, float, bool) is refused."""
+    if isinstance(x, bool):
+        raise FastmmError(f"refusing to generate code: coefficient {x!r} is a bool, not a number")
+    if isinstance(x, Fraction):
+        return int(x) if x.denominator == 1 else x
+    if isinstance(x, int | np.integer) and isinstance(x, Integral):
+        return int(x)
+    raise FastmmError(
+        f"refusing to generate code: coefficient of type {type(x).__name__} is not an integer "
+        "or a fraction"
+    )
+
+
+def c_number(x: object, ctype: str) -> str:
+    """C literal for an exact coefficient: ``3.0``, ``-1.0`` or ``(1.0/3.0)`` (``f`` suffix for float)."""
+    value = exact_coefficient(x)
+    suffix = "f" if ctype == "float" else ""
+    frac = Fraction(value)
+    num, den = frac.numerator, frac.denominator
+    assert isinstance(num, int) and isinstance(den, int)  # formatted from ints only, never text
+    if den == 1:
+        return f"{num:d}.0{suffix}"
+    return f"({num:d}.0{suffix}/{den:d}.0{suffix})"
+
+
+# -- the straight-line program, in the form the emitter needs ---------------
+@dataclass
+class Plan:
+    """A straight-line program for one scheme level.
+
+    Names: inputs ``a<i*m+j>`` / ``b<j*p+k>``, products ``m<t>``, outputs ``c<i*p+k>``,
+    temporaries anything else. ``a_ops``/``b_ops`` define temporaries over inputs and earlier
+    temporaries; product t multiplies ``ca·a_src`` by ``cb·b_src`` (a source is an input or
+    temporary); ``c_ops`` define temporaries and outputs over products and temporaries.
+    Outputs missing from ``c_ops`` are zero.
+    """
+
+    n: int
+    m: int
+    p: int
+    a_ops: list[tuple[str, list[tuple[Coef, str]]]] = field(default_factory=list)
+    b_ops: list[tuple[str, list[tuple[Coef, str]]]] = field(default_factory=list)
+    products: list[tuple[Coef, str, Coef, str]] = field(default_factory=list)
+    c_ops: list[tuple[str, list[tuple[Coef, str]]]] = field(default_factory=list)
+
+
+def plan_for(scheme: Scheme, cse: bool = True) -> Plan:
+    """The Plan of a scheme, from fastmm.export.slp when present (else without sharing)."""
+    try:
+        from fastmm.export import slp as _slp
+    except ModuleNotFoundError as exc:
+        if exc.name != "fastmm.export.slp":
+            raise
+        return _plain_plan(scheme)
+    return _plan_from_slp(scheme, _slp.build_slp(scheme, cse=cse))
+
+
+def _plain_plan(scheme: Scheme) -> Plan:
+    """Every product operand as its own sum of inputs, every output as a sum of products."""
+    plan = Plan(*scheme.shape)
+    for t in range(scheme.rank):
+        for side, w, ops in (("a", scheme.Wa, plan.a_ops), ("b", scheme.Wb, plan.b_ops)):
+            terms = [(exact_coefficient(c), f"{side}{j}") for j, c in enumerate(w[t]) if c != 0]
+            ops.append((f"t{side}{t}", terms))
+        plan.products.append((1, f"ta{t}", 1, f"tb{t}"))
+    for k in range(scheme.Wc.shape[0]):
+        terms = [(exact_coefficient(c), f"m{t}") for t, c in enumerate(scheme.Wc[k]) if c != 0]
+        plan.c_ops.append((f"c{k}", terms))
+    return plan
+
+
+def _plan_from_slp(scheme: Scheme, slp) -> Plan:
+    """Rename an fastmm.export.slp.SLP into the Plan's names (inputs by flat index, temporaries x_*)."""
+    names: dict[str, str] = {}
+    names.update({x: f"a{i}" for i, x in enumerate(slp.a.inputs)})
+    names.update({x: f"b{i}" for i, x in enumerate(slp.b.inputs)})
+    names.update({x: f"m{i}" for i, x in enumerate(slp.c.inputs)})
+    names.update({op.target: f"c{i}" for i, op in enumerate(slp.c.outputs)})
+
+    def rename(x: str) -> str:
+        return names.get(x) or "x_" + x
+
+    plan = Plan(*slp.shape)
+    if tuple(slp.shape) != scheme.shape or slp.rank != scheme.rank:
+        raise FastmmError("straight-line program does not match the scheme")
+    for phase, ops in ((slp.a, plan.a_ops), (slp.b, plan.b_ops), (slp.c, plan.c_ops)):
+        for op in phase.ops:
+            ops.append((rename(op.target),
+                        [(exact_coefficient(c), rename(src)) for src, c in op.terms]))
+    for _mt, lt, rt in slp.products:
+        plan.products.append((1, rename(lt), 1, rename(rt)))
+    return plan
+
+
+# -- normalisation: aliases, dead code, zero products ------------------------
+def _resolve(ops: list[tuple[str, list[tuple[Coef, str]]]]) -> dict[str, list[tuple[Coef, str]]]:
+    """Temporaries by name with validated coefficients, zero terms dropped, repeats merged."""
+    out: dict[str, list[tuple[Coef, str]]] = {}
+    for target, terms in ops:
+        merged: dict[str, Fraction] = {}
+        for coef, src in terms:
+            merged[src] = merged.get(src, Fraction(0)) + Fraction(exact_coefficient(coef))
+        out[target] = [(exact_coefficient(c), s) for s, c in merged.items() if c != 0]
+    return out
+
+
+def _alias(name: str, defs: dict[str, list[tuple[Coef, str]]]) -> tuple[Fraction, str] | None:
+    """(c, src) when `name` is c·src for an input or stored value; None when it is zero."""
+    scale = Fraction(1)
+    while name in defs:
+        terms = defs[name]
+        if not terms:
+            return None
+        if len(terms) != 1:
+            return scale, name
+        c, name = terms[0]
+        scale *= Fraction(c)
+    return scale, name
+
+
+def _needed(roots: list[str], defs: dict[str, list[tuple[Coef, str]]]) -> list[str]:
+    """Temporaries that `roots` depend on, in definition order."""
+    seen: set[str] = set()
+    stack = list(roots)
+    while stack:
+        name = stack.pop()
+        if name in defs and name not in seen:
+            seen.add(name)
+            stack.extend(src for _, src in defs[name])
+    return [name for name in defs if name in seen]
+
+
+@dataclass
+class _Level:
+    """What one level of the driver does, ready to print."""
+
+    a_defs: dict[str, list[tuple[Coef, str]]]
+    b_defs: dict[str, list[tuple[Coef, str]]]
+    c_defs: dict[str, list[tuple[Coef, str]]]
+    a_stored: list[str]  # temporaries that get a buffer (product operands)
+    b_stored: list[str]
+    products: list[tuple[Fraction, str, str]]  # (scale, A operand, B operand), nonzero only
+    product_index: dict[str, int]  # original product name -> index in `products`
+
+
+def _level(plan: Plan) -> _Level:
+    a_defs, b_defs, c_defs = _resolve(plan.a_ops), _resolve(plan.b_ops), _resolve(plan.c_ops)
+    products: list[tuple[Fraction, str, str]] = []
+    index: dict[str, int] = {}
+    for t, (ca, asrc, cb, bsrc) in enumerate(plan.products):
+        ra, rb = _alias(asrc, a_defs), _alias(bsrc, b_defs)
+        if ra is None or rb is None or exact_coefficient(ca) == 0 or exact_coefficient(cb) == 0:
+            continue  # a zero product contributes nothing
+        scale = Fraction(exact_coefficient(ca)) * Fraction(exact_coefficient(cb)) * ra[0] * rb[0]
+        index[f"m{t}"] = len(products)
+        products.append((scale, ra[1], rb[1]))
+    # references to zero products vanish from the C side
+    c_defs = {k: [(c, s) for c, s in v if not (s.startswith("m") and s not in index and s not in c_defs)]
+              for k, v in c_defs.items()}
+    a_stored = list(dict.fromkeys(a for _, a, _ in products if a in a_defs))
+    b_stored = list(dict.fromkeys(b for _, _, b in products if b in b_defs))
+    return _Level(a_defs, b_defs, c_defs, a_stored, b_stored, products, index)
+
+
+# -- printing ----------------------------------------------------------------
+def _expr(terms: list[tuple[Coef, str]], var, ctype: str) -> str:
+    """`x0 - x3 + 2.0*v1`; an empty sum is 0."""
+    parts: list[str] = []
+    for coef, src in terms:
+        c = exact_coefficient(coef)
+        name = var(src)
+        if c == 1:
+            parts.append(f"+ {name}")
+        elif c == -1:
+            parts.append(f"- {name}")
+        else:
+            parts.append(f"+ {c_number(c, ctype)} * {name}")
+    if not parts:
+        return c_number(0, ctype)
+    text = " ".join(parts)
+    return text[2:] if text.startswith("+ ") else "-" + text[2:]
+
+
+def _ident(name: str) -> str:
+    """C identifier for an SLP name: letters, digits and underscores only."""
+    out = "".join(ch if ch.isalnum() else "_" for ch in name)
+    if not out.isascii() or not out.replace("_", "").isalnum():
+        raise FastmmError(f"refusing to generate code: bad SLP name {name!r}")
+    return "v_" + out
+
+
+def _fused_pass(
+    out: list[str],
+    ctype: str,
+    rows: str,
+    cols: str,
+    defs: dict[str, list[tuple[Coef, str]]],
+    inputs: dict[str, str],
+    in_ld: str,
+    stored: dict[str, tuple[str, str]],
+    indent: str = "    ",
+) -> None:
+    """One loop nest computing every value in `stored` from `inputs`, reading each input once.
+
+    inputs: input name -> C expression of its block's first element (row stride in_ld).
+    stored: value name -> (C expression of its first element, its row stride).
+    """
+    order = _needed(list(stored), defs)
+    used_inputs: list[str] = []
+    for name in order:
+        for _, src in defs[name]:
+            if src not in defs and src not in used_inputs:
+                if src not in inputs:
+                    raise FastmmError(f"refusing to generate code: SLP refers to unknown {src!r}")
+                used_inputs.append(src)
+    for name in stored:
+        if name not in defs:  # a stored value that is an input itself (plain copy)
+            if name not in used_inputs:
+                used_inputs.append(name)
+    used_inputs.sort(key=lambda s: list(inputs).index(s))
+    i2 = indent + "    "
+    i3 = i2 + "    "
+    out.append(f"{indent}for (int64_t i = 0; i < {rows}; i++) {{")
+    for src in used_inputs:
+        out.append(f"{i2}const {ctype} *restrict p_{src} = {inputs[src]} + i * {in_ld};")
+    for k, (name, (base, ld)) in enumerate(stored.items()):
+        out.append(f"{i2}{ctype} *restrict q{k} = {base} + i * {ld};  /* {_ident(name)} */")
+    out.append(f"{i2}for (int64_t j = 0; j < {cols}; j++) {{")
+
+    def var(src: str) -> str:
+        return _ident(src) if src in defs else f"p_{src}[j]"
+
+    for name in order:
+        out.append(f"{i3}const {ctype} {_ident(name)} = {_expr(defs[name], var, ctype)};")
+    for k, name in enumerate(stored):
+        out.append(f"{i3}q{k}[j] = {var(name)};")
+    out.append(f"{i2}}}")
+    out.append(f"{indent}}}")
+
+
+def _emit_typed(scheme: Scheme, lv: _Level, t: str) -> list[str]:
+    ctype = _CTYPES[t]
+    n, m, p = scheme.shape
+    gemm = f"fastmm_{t}gemm"
+    one, zero = c_number(1, ctype), c_number(0, ctype)
+    out: list[str] = []
+
+    # (a) scalar kernel
+    out.append(f"/* C = A·B for one {n}x{m} by {m}x{p} product over scalars. */")
+    out.append(f"void fastmm_kernel_{t}(const {ctype} *restrict A, int64_t lda,")
+    out.append(f"                       const {ctype} *restrict B, int64_t ldb,")
+    out.append(f"                       {ctype} *restrict C, int64_t ldc)")
+    out.append("{")
+
+    def kvar_in(src: str) -> str:
+        side, idx = src[0], int(src[1:])
+        if side == "a":
+            return f"A[{idx // m} * lda + {idx % m}]"
+        return f"B[{idx // p} * ldb + {idx % p}]"
+
+    a_needed = _needed(list(lv.a_stored), lv.a_defs)
+    b_needed = _needed(list(lv.b_stored), lv.b_defs)
+    for defs, names in ((lv.a_defs, a_needed), (lv.b_defs, b_needed)):
+        for name in names:
+            expr = _expr(defs[name], lambda s, d=defs: _ident(s) if s in d else kvar_in(s), ctype)
+            out.append(f"    const {ctype} {_ident(name)} = {expr};")
+    for q, (scale, asrc, bsrc) in enumerate(lv.products):
+        av = _ident(asrc) if asrc in lv.a_defs else kvar_in(asrc)
+        bv = _ident(bsrc) if bsrc in lv.b_defs else kvar_in(bsrc)
+        sc = "" if scale == 1 else f"{c_number(scale, ctype)} * "
+        out.append(f"    const {ctype} mm{q} = {sc}{av} * {bv};")
+
+    def cvar(src: str) -> str:
+        if src in lv.c_defs:
+            return _ident(src)
+        return f"mm{lv.product_index[src]}"
+
+    c_needed = _needed([f"c{k}" for k in range(n * p)], lv.c_defs)
+    for name in c_needed:
+        if not name.startswith("c"):
+            out.append(f"    const {ctype} {_ident(name)} = {_expr(lv.c_defs[name], cvar, ctype)};")
+    for k in range(n * p):
+        i, kk = divmod(k, p)
+        expr = _expr(lv.c_defs.get(f"c{k}", []), cvar, ctype)
+        out.append(f"    C[{i} * ldc + {kk}] = {expr};")
+    if not lv.products:
+        out.append("    (void)A; (void)B; (void)lda; (void)ldb;")
+    out.append("}")
+    out.append("")
+
+    # (b) one level over blocks, then the peeling driver
+    out.append(f"int fastmm_matmul_{t}(int64_t M, int64_t K, int64_t N, {ctype} alpha,")
+    out.append(f"                     const {ctype} *A, int64_t lda, const {ctype} *B, int64_t ldb,")
+    out.append(f"                     {ctype} *C, int64_t ldc, int levels, int64_t cutoff);")
+    out.append("")
+    out.append(f"/* C[0:{n}bm, 0:{p}bn] = alpha·A·B through one level of the scheme. */")
+    out.append(f"static int level_{t}(int64_t bm, int64_t bk, int64_t bn, {ctype} alpha,")
+    out.append(f"                   const {ctype} *A, int64_t lda, const {ctype} *B, int64_t ldb,")
+    out.append(f"                   {ctype} *C, int64_t ldc, int levels, int64_t cutoff)")
+    out.append("{")
+    na, nb, nprod = len(lv.a_stored), len(lv.b_stored), len(lv.products)
+    if nprod == 0:
+        out.append("    (void)bk; (void)alpha; (void)A; (void)lda; (void)B; (void)ldb;")
+        out.append("    (void)levels; (void)cutoff;")
+        out.append("    for (int64_t i = 0; i < " + f"{n} * bm; i++)")
+        out.append(f"        for (int64_t j = 0; j < {p} * bn; j++) C[i * ldc + j] = {zero};")
+        out.append("    return 0;")
+        out.append("}")
+    else:
+        out.append("    const size_t sa = (size_t)bm * (size_t)bk, sb = (size_t)bk * (size_t)bn;")
+        out.append("    const size_t sc = (size_t)bm * (size_t)bn;")
+        out.append(f"    const size_t total = {na} * sa + {nb} * sb + {nprod} * sc;")
+        out.append(f"    {ctype} *work = ({ctype} *)fastmm_alloc(total * sizeof({ctype}));")
+        out.append("    if (!work) return -1;")
+        out.append(f"    {ctype} *TA = work, *TB = work + {na} * sa, *MM = TB + {nb} * sb;")
+        out.append("    int rc = 0;")
+        a_inputs = {f"a{i * m + j}": f"A + {i} * bm * lda + {j} * bk" for i in range(n) for j in range(m)}
+        b_inputs = {f"b{j * p + k}": f"B + {j} * bk * ldb + {k} * bn" for j in range(m) for k in range(p)}
+        if na:
+            out.append("    /* A side: every stored temporary in one pass over the A blocks */")
+            _fused_pass(out, ctype, "bm", "bk", lv.a_defs, a_inputs, "lda",
+                        {name: (f"TA + {q} * sa", "bk") for q, name in enumerate(lv.a_stored)})
+        if nb:
+            out.append("    /* B side */")
+            _fused_pass(out, ctype, "bk", "bn", lv.b_defs, b_inputs, "ldb",
+                        {name: (f"TB + {q} * sb", "bn") for q, name in enumerate(lv.b_stored)})
+        out.append("    /* products, each by recursion or gemm */")
+        for q, (scale, asrc, bsrc) in enumerate(lv.products):
+            if asrc in lv.a_defs:
+                aptr, ald = f"TA + {lv.a_stored.index(asrc)} * sa", "bk"
+            else:
+                aptr, ald = a_inputs[asrc], "lda"
+            if bsrc in lv.b_defs:
+                bptr, bld = f"TB + {lv.b_stored.index(bsrc)} * sb", "bn"
+            else:
+                bptr, bld = b_inputs[bsrc], "ldb"
+            al = "alpha" if scale == 1 else f"alpha * {c_number(scale, ctype)}"
+            out.append(f"    if (!rc) rc = fastmm_matmul_{t}(bm, bk, bn, {al}, {aptr}, {ald}, "
+                       f"{bptr}, {bld}, MM + {q} * sc, bn, levels, cutoff);")
+        out.append("    if (!rc) {")
+        out.append("    /* C side: every output block in one pass over the products */")
+        c_inputs = {name: f"MM + {q} * sc" for name, q in lv.product_index.items()}
+        c_all = dict(lv.c_defs)
+        for k in range(n * p):
+            c_all.setdefault(f"c{k}", [])
+        # products are read with row stride bn, outputs written with ldc
+        _fused_pass(out, ctype, "bm", "bn", c_all, c_inputs, "bn",
+                    {f"c{k}": (f"C + {k // p} * bm * ldc + {k % p} * bn", "ldc")
+                     for k in range(n * p)}, indent="    ")
+        out.append("    }")
+        out.append("    free(work);")
+        out.append("    return rc;")
+        out.append("}")
+    out.append("")
+    out.append("/* C = alpha·A·B (M×K times K×N, row-major, leading dimensions lda, ldb, ldc). */")
+    out.append(f"int fastmm_matmul_{t}(int64_t M, int64_t K, int64_t N, {ctype} alpha,")
+    out.append(f"                     const {ctype} *A, int64_t lda, const {ctype} *B, int64_t ldb,")
+    out.append(f"                     {ctype} *C, int64_t ldc, int levels, int64_t cutoff)")
+    out.append("{")
+    out.append("    if (M <= 0 || N <= 0) return 0;")
+    out.append("    if (K <= 0) {")
+    out.append("        for (int64_t i = 0; i < M; i++)")
+    out.append(f"            for (int64_t j = 0; j < N; j++) C[i * ldc + j] = {zero};")
+    out.append("        return 0;")
+    out.append("    }")
+    out.append(f"    const int64_t bm = M / {n}, bk = K / {m}, bn = N / {p};")
+    out.append("    if (cutoff < 1) cutoff = 1;")
+    out.append("    if (levels <= 0 || bm < cutoff || bk < cutoff || bn < cutoff) {")
+    out.append(f"        {gemm}(M, N, K, alpha, A, lda, B, ldb, {zero}, C, ldc);")
+    out.append("        return 0;")
+    out.append("    }")
+    out.append(f"    const int64_t M0 = {n} * bm, K0 = {m} * bk, N0 = {p} * bn;")
+    out.append(f"    int rc = level_{t}(bm, bk, bn, alpha, A, lda, B, ldb, C, ldc, levels - 1, cutoff);")
+    out.append("    if (rc) return rc;")
+    out.append("    /* peeling: the leftover inner strip, right strip and bottom strip */")
+    out.append(f"    if (K0 < K)\n        {gemm}(M0, N0, K - K0, alpha, A + K0, lda, B + K0 * ldb, ldb, "
+               f"{one}, C, ldc);")
+    out.append(f"    if (N0 < N)\n        {gemm}(M0, N - N0, K, alpha, A, lda, B + N0, ldb, "
+               f"{zero}, C + N0, ldc);")
+    out.append(f"    if (M0 < M)\n        {gemm}(M - M0, N, K, alpha, A + M0 * lda, lda, B, ldb, "
+               f"{zero}, C + M0 * ldc, ldc);")
+    out.append("    return 0;")
+    out.append("}")
+    out.append("")
+    return out
+
+
+def _check_coefficients(scheme: Scheme) -> None:
+    for w in (scheme.Wa, scheme.Wb, scheme.Wc):
+        for x in np.asarray(w).flat:
+            exact_coefficient(x)
+
+
+def checked_scheme(scheme: Scheme) -> Scheme:
+    """Refuse schemes whose coefficients are not validated numbers, Z2-only schemes and invalid ones."""
+    _check_coefficients(scheme)
+    if scheme.ring == "Z2":
+        raise FastmmError(
+            f"{scheme.label()} is valid modulo 2 only; floating-point code would compute a wrong product"
+        )
+    from fastmm.verify import verify
+
+    verdict = verify(scheme, use_sympy=False)
+    if not verdict.ok:
+        lines = verdict.report.lines(limit=3)
+        raise VerificationError(f"{scheme.label()} fails verification: " + "; ".join(lines))
+    return scheme
+
+
+def emit_c(scheme: Scheme, blas_int: str = "int64_t", cse: bool = True) -> str:
+    """C source (double and float) for `scheme`; see the module docstring for the functions.
+
+    blas_int is the integer type of the CBLAS gemm the library will be given
+    (``int64_t`` for numpy's bundled scipy-openblas64, ``int32_t`` for a classic BLAS).
+    """
+    if blas_int not in BLAS_INT_TYPES:
+        raise ValueError(f"blas_int must be one of {BLAS_INT_TYPES}")
+    scheme = checked_scheme(scheme)
+    plan = plan_for(scheme, cse=cse)
+    lv = _level(plan)
+    n, m, p = scheme.shape
+    r = scheme.rank
+    head = [
+        f"/* fastmm generated code: <{n:d},{m:d},{p:d};{r:d}> scheme, "
+        f"{len(lv.products):d} block products per level. */",
+        "#include <stdint.h>",
+        "#include <stdlib.h>",
+        "",
+        "#define FASTMM_ROW_MAJOR 101",
+        "#define FASTMM_NO_TRANS 111",
+        f"typedef {blas_int} fastmm_blas_int;",
+        "typedef void (*fastmm_dgemm_fn)(int, int, int, fastmm_blas_int, fastmm_blas_int,",
+        "    fastmm_blas_int, double, const double *, fastmm_blas_int, const double *,",
+        "    fastmm_blas_int, double, double *, fastmm_blas_int);",
+        "typedef void (*fastmm_sgemm_fn)(int, int, int, fastmm_blas_int, fastmm_blas_int,",
+        "    fastmm_blas_int, float, const float *, fastmm_blas_int, const float *,",
+        "    fastmm_blas_int, float, float *, fastmm_blas_int);",
+        "static fastmm_dgemm_fn blas_dgemm;",
+        "static fastmm_sgemm_fn blas_sgemm;",
+        "",
+        "/* The CBLAS gemm functions (row-major interface); returns 0. */",
+        "int fastmm_set_blas(void *dgemm, void *sgemm)",
+        "{",
+        "    blas_dgemm = (fastmm_dgemm_fn)dgemm;",
+        "    blas_sgemm = (fastmm_sgemm_fn)sgemm;",
+        "    return 0;",
+        "}",
+        "",
+        "static void *fastmm_alloc(size_t bytes)",
+        "{",
+        "    size_t rounded = (bytes + 63) / 64 * 64;",
+        "    return aligned_alloc(64, rounded ? rounded : 64);",
+        "}",
+        "",
+    ]
+    for t, ctype in _CTYPES.items():
+        head += [
+            f"static void fastmm_{t}gemm(int64_t M, int64_t N, int64_t K, {ctype} alpha,",
+            f"                          const {ctype} *A, int64_t lda, const {ctype} *B, int64_t ldb,",
+            f"                          {ctype} beta, {ctype} *C, int64_t ldc)",
+            "{",
+            "    if (M <= 0 || N <= 0) return;",
+            f"    blas_{t}gemm(FASTMM_ROW_MAJOR, FASTMM_NO_TRANS, FASTMM_NO_TRANS, (fastmm_blas_int)M,",
+            "               (fastmm_blas_int)N, (fastmm_blas_int)K, alpha, A, (fastmm_blas_int)lda, B,",
+            "               (fastmm_blas_int)ldb, beta, C, (fastmm_blas_int)ldc);",
+            "}",
+            "",
+        ]
+    body: list[str] = []
+    for t in _CTYPES:
+        body += _emit_typed(scheme, lv, t)
+    return "\n".join(head + body)
