@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
 from fastmm.cli import cli
@@ -9,6 +11,7 @@ from fastmm.errors import InputError
 
 # checkpoint "args" keys that may fill options the user did not give
 _FROM_ARGS = ("model", "dataset", "r_ratio", "tile", "groups", "width", "convert_classifier")
+MAX_TILE = 64  # the paper uses p = 1, 2; far larger tiles only make absurd kernels
 _DEFAULTS = {"r_ratio": 1.0, "tile": 1, "groups": 1, "width": 1.0, "convert_classifier": False}
 
 
@@ -117,13 +120,14 @@ def count_command(
         "convert_classifier": convert_classifier,
     }
     # Check what the user typed before touching torch or the checkpoint.
-    if r_ratio is not None and not r_ratio > 0:
-        raise InputError(f"--r-ratio must be > 0, got {r_ratio:g}")
-    for name in ("tile", "groups"):
-        if given[name] is not None and given[name] < 1:
-            raise InputError(f"--{name} must be >= 1, got {given[name]}")
-    if width is not None and not width > 0:
-        raise InputError(f"--width must be > 0, got {width:g}")
+    if r_ratio is not None and not (0 < r_ratio < math.inf):
+        raise InputError(f"--r-ratio must be a finite number > 0, got {r_ratio:g}")
+    if tile is not None and not 1 <= tile <= MAX_TILE:
+        raise InputError(f"--tile must be between 1 and {MAX_TILE}, got {tile}")
+    if groups is not None and groups < 1:
+        raise InputError(f"--groups must be >= 1, got {groups}")
+    if width is not None and not (0 < width < math.inf):
+        raise InputError(f"--width must be a finite number > 0, got {width:g}")
 
     from fastmm.nn import count as counting
 
@@ -154,9 +158,7 @@ def count_command(
     except (TypeError, ValueError):
         raise InputError(f"checkpoint {checkpoint} has unusable args: {args}") from None
     if checkpoint is not None and not settings["r_ratio"] > 0:
-        raise InputError(
-            f"checkpoint {checkpoint} holds a dense model (r_ratio 0): nothing to count"
-        )
+        raise InputError(f"checkpoint {checkpoint} holds a dense model (r_ratio 0): nothing to count")
 
     comparison = counting.compare(
         str(given["model"]), str(given["dataset"]), checkpoint=checkpoint, state=state, **settings

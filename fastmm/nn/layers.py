@@ -44,19 +44,15 @@ _MODE_NAMES = ", ".join(m.value for m in Mode)
 def _pair(value: int | tuple[int, int], what: str) -> tuple[int, int]:
     if isinstance(value, int):
         return (value, value)
-    if (
-        isinstance(value, (tuple, list))
-        and len(value) == 2
-        and all(isinstance(v, int) for v in value)
-    ):
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, int) for v in value):
         return (int(value[0]), int(value[1]))
     raise InputError(f"{what} must be an int or a pair of ints, got {value!r}")
 
 
 def hidden_width(out_features: int, r_ratio: float, groups: int = 1) -> int:
     """r = round(r_ratio · c_out), at least 1, rounded up to a multiple of `groups`."""
-    if not r_ratio > 0:
-        raise InputError(f"r-ratio must be > 0, got {r_ratio}")
+    if not (r_ratio > 0 and math.isfinite(r_ratio)):
+        raise InputError(f"r-ratio must be a finite number > 0, got {r_ratio}")
     r = max(1, round(r_ratio * out_features))
     return -(-r // groups) * groups
 
@@ -185,8 +181,7 @@ class SPNLinear(SPNLayer):
 
     def extra_repr(self) -> str:
         return (
-            f"{self.in_features}, {self.out_features}, bias={self.bias is not None}, "
-            + super().extra_repr()
+            f"{self.in_features}, {self.out_features}, bias={self.bias is not None}, " + super().extra_repr()
         )
 
 
@@ -250,14 +245,10 @@ class SPNConv2d(SPNLayer):
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         """The dense conv's (H_out, W_out) for an input of (height, width)."""
         out = []
-        for n, k, s, pad in zip(
-            (height, width), self.kernel_size, self.stride, self.padding, strict=True
-        ):
+        for n, k, s, pad in zip((height, width), self.kernel_size, self.stride, self.padding, strict=True):
             m = (n + 2 * pad - k) // s + 1
             if m < 1:
-                raise InputError(
-                    f"input {height}×{width} is too small for kernel {self.kernel_size}"
-                )
+                raise InputError(f"input {height}×{width} is too small for kernel {self.kernel_size}")
             out.append(m)
         return out[0], out[1]
 

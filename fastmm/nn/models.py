@@ -44,9 +44,7 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(planes)
         self.downsample: nn.Module | None = None
         if stride != 1 or in_planes != planes:
-            self.downsample = nn.Sequential(
-                conv1x1(in_planes, planes, stride), nn.BatchNorm2d(planes)
-            )
+            self.downsample = nn.Sequential(conv1x1(in_planes, planes, stride), nn.BatchNorm2d(planes))
 
     def forward(self, x: Tensor) -> Tensor:
         identity = x if self.downsample is None else self.downsample(x)
@@ -192,7 +190,5 @@ def build_model(name: str, num_classes: int = 10, in_channels: int = 3, **kw) ->
     allowed = set(inspect.signature(builder).parameters) - {"num_classes", "in_channels"}
     unknown = sorted(set(kw) - allowed)
     if unknown:
-        raise InputError(
-            f"{name} does not take {', '.join(unknown)}; it takes: {', '.join(sorted(allowed))}"
-        )
+        raise InputError(f"{name} does not take {', '.join(unknown)}; it takes: {', '.join(sorted(allowed))}")
     return builder(num_classes=num_classes, in_channels=in_channels, **kw)

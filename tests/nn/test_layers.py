@@ -18,19 +18,13 @@ torch.set_num_threads(1)
 
 @pytest.mark.parametrize(
     "kernel,stride,tile,groups,size",
-    [
-        (k, s, t, g, n)
-        for k, s, t, g in itertools.product((1, 3), (1, 2), (1, 2), (1, 4))
-        for n in (7, 15)
-    ]
+    [(k, s, t, g, n) for k, s, t, g in itertools.product((1, 3), (1, 2), (1, 2), (1, 4)) for n in (7, 15)]
     + [(5, 1, 2, 1, 28), (7, 2, 2, 1, 32), (7, 2, 1, 4, 15), (5, 2, 2, 1, 28)],
 )
 def test_conv_output_shape_matches_dense(kernel, stride, tile, groups, size):
     padding = kernel // 2
     dense = nn.Conv2d(8, 12, kernel, stride=stride, padding=padding)
-    spn = SPNConv2d(
-        8, 12, kernel, stride=stride, padding=padding, r_ratio=0.5, tile=tile, groups=groups
-    )
+    spn = SPNConv2d(8, 12, kernel, stride=stride, padding=padding, r_ratio=0.5, tile=tile, groups=groups)
     x = torch.randn(2, 8, size, size + 2)
     assert spn(x).shape == dense(x).shape
 
@@ -72,9 +66,7 @@ def _embed_dense(dense: nn.Conv2d, spn: SPNConv2d) -> None:
 )
 def test_conv_covers_exactly_the_dense_positions(kernel, stride, padding, tile, size):
     dense = nn.Conv2d(3, 2, kernel, stride=stride, padding=padding, bias=False)
-    spn = SPNConv2d(
-        3, 2, kernel, stride=stride, padding=padding, bias=False, r=2 * tile * tile, tile=tile
-    )
+    spn = SPNConv2d(3, 2, kernel, stride=stride, padding=padding, bias=False, r=2 * tile * tile, tile=tile)
     _embed_dense(dense, spn)
     x = torch.randn(1, 3, size, size + 1)
     torch.testing.assert_close(spn(x), dense(x), atol=1e-5, rtol=1e-5)
