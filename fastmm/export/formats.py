@@ -1,0 +1,492 @@
+"""Other tools' scheme formats: AlphaTensor (npz/npy), Perminov's JSON, fast-matmul text.
+
+Conventions (each tested by a round trip and by a hand-made file):
+
+* AlphaTensor (Fawzi et al. 2022): factors u, v, w of shapes (n·m, r), (m·p, r), (p·n, r)
+  with T[i·m+j, j·p+k, k·n+i] = Σ_t u[i·m+j,t]·v[j·p+k,t]·w[k·n+i,t]: the third factor is
+  indexed by Cᵀ, so Wc[i·p+k, t] = w[k·n+i, t]. Read from: an npz with arrays "u", "v", "w"
+  (what we write, plus "shape" = [n, m, p]); the published dict-style npz
+  (``factorizations_r.npz``: key "n,m,p" → [u, v, w], an object array when the factors
+  differ in shape — choose the key with `key`); or an npy holding [u, v, w]. Object arrays
+  need pickle, and unpickling can run code: refused unless allow_pickle=True. We write
+  plain numeric arrays only (int64, or float64 for dyadic fractions), never pickle.
+  (n, m, p) comes from "shape"/the key, else from the factor sizes: n² = (nm)(pn)/(mp).
+* Perminov (FastMatrixMultiplication, flip-graph tools): a JSON object
+  ``{"n": [n, m, p], "m": rank, "z2": bool, "u": [r rows of n·m], "v": [r rows of m·p],
+  "w": [r rows of p·n], "multiplications": [...], "elements": [...]}``; w rows are indexed
+  by Cᵀ (w[t][k·n+i]) as in AlphaTensor. Assumptions: the shape may also be given as
+  "dimension": [n, m, p] or as integers "n", "m", "p" (then the rank is len(u)); "m" is
+  the rank when "n" is a list; "z2": true marks a GF(2) scheme; coefficients are integers,
+  "p/q" strings or decimal numbers (read exactly); the text fields are ignored on reading
+  (u, v, w are the data) and regenerated on writing; the "reduced" format (u_fresh…) is
+  not read.
+* fast-matmul (Benson & Ballard, codegen/algorithms/*): three coefficient matrices U, V, W
+  as whitespace-separated rows, separated by lines starting with "#" (a leading "#" line is
+  a comment). U is (n·m)×r, V is (m·p)×r, W is (n·p)×r; rows index A, B and C row-major
+  (W by C, not Cᵀ). Coefficients are integers, decimals or p/q, read exactly.
+
+Readers return unverified schemes; `import_scheme` verifies (fastmm.verify.verified_copy)
+before anything is written, and names the failing entries when a scheme is wrong.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+import zipfile
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fastmm.errors import InputError, SchemeFormatError, VerificationError
+from fastmm.export.slp import exact
+from fastmm.formulas import linear_combination
+from fastmm.io import MAX_DIM, parse_coefficient
+from fastmm.scheme import Scheme, as_coefficients
+from fastmm.verify import brent_report, uses_big_names, verified_copy
+
+FORMATS = ("alphatensor", "perminov", "fast-matmul")
+PICKLE_REFUSAL = ("this npz holds Python objects; loading it can run code; "
+                  "re-run with --allow-pickle if you trust the file")
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$|^[+-]?\d+/\d+$")
+
+
+# -- index conventions ---------------------------------------------------------------------
+
+
+def _wc_from_ct(w: np.ndarray, n: int, p: int) -> np.ndarray:
+    """(p·n)×r factor indexed by Cᵀ (k·n+i) -> Wc (n·p)×r indexed by C (i·p+k)."""
+    r = w.shape[1]
+    return w.reshape(p, n, r).transpose(1, 0, 2).reshape(n * p, r)
+
+
+def _ct_from_wc(wc: np.ndarray, n: int, p: int) -> np.ndarray:
+    r = wc.shape[1]
+    return wc.reshape(n, p, r).transpose(1, 0, 2).reshape(p * n, r)
+
+
+def _shape_from_sizes(nm: int, mp: int, pn: int, what: str) -> tuple[int, int, int]:
+    """Solve n·m, m·p, p·n for (n, m, p)."""
+    if min(nm, mp, pn) <= 0 or (nm * pn) % mp:
+        raise SchemeFormatError(f"{what}: factor sizes {nm}, {mp}, {pn} fit no matrix shape")
+    n = math.isqrt(nm * pn // mp)
+    if n == 0 or n * n * mp != nm * pn or nm % n or pn % n:
+        raise SchemeFormatError(f"{what}: factor sizes {nm}, {mp}, {pn} fit no matrix shape")
+    m, p = nm // n, pn // n
+    if m * p != mp:
+        raise SchemeFormatError(f"{what}: factor sizes {nm}, {mp}, {pn} fit no matrix shape")
+    return n, m, p
+
+
+def _check_dims(shape: tuple[int, int, int], what: str) -> None:
+    for d in shape:
+        if not isinstance(d, int) or isinstance(d, bool) or not 0 < d <= MAX_DIM:
+            raise SchemeFormatError(f"{what}: dimension {d!r} is not an integer in 1..{MAX_DIM}")
+
+
+def _exact_array(arr: np.ndarray, what: str) -> np.ndarray:
+    """Numeric array -> exact coefficients (integers, or Fractions of the exact float value)."""
+    if arr.dtype == object or arr.dtype.kind not in "iuf":
+        raise SchemeFormatError(f"{what}: expected a numeric array, got dtype {arr.dtype}")
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)):
+            raise SchemeFormatError(f"{what}: holds NaN or infinity")
+        vals = [Fraction(float(x)) for x in arr.flat]
+        return np.array(vals, dtype=object).reshape(arr.shape)
+    return arr.astype(np.int64)
+
+
+# -- AlphaTensor ---------------------------------------------------------------------------
+
+
+def _factors_scheme(u: Any, v: Any, w: Any, what: str, shape: tuple[int, int, int] | None,
+                    ring: str) -> Scheme:
+    mats = []
+    for name, x in (("u", u), ("v", v), ("w", w)):
+        x = np.asarray(x)
+        if x.ndim != 2:
+            raise SchemeFormatError(f"{what}: factor {name} must be 2-dimensional, got shape {x.shape}")
+        mats.append(_exact_array(x, f"{what}: factor {name}"))
+    u, v, w = mats
+    if not (u.shape[1] == v.shape[1] == w.shape[1]):
+        raise SchemeFormatError(f"{what}: factors have different ranks "
+                                f"{u.shape[1]}, {v.shape[1]}, {w.shape[1]}")
+    if shape is None:
+        shape = _shape_from_sizes(u.shape[0], v.shape[0], w.shape[0], what)
+    _check_dims(shape, what)
+    n, m, p = shape
+    if (u.shape[0], v.shape[0], w.shape[0]) != (n * m, m * p, p * n):
+        raise SchemeFormatError(f"{what}: factor sizes {u.shape[0]}, {v.shape[0]}, {w.shape[0]} "
+                                f"do not match <{n},{m},{p}>")
+    try:
+        return Scheme(n, m, p, as_coefficients(u.T), as_coefficients(v.T),
+                      as_coefficients(_wc_from_ct(w, n, p)), ring=ring)
+    except ValueError as exc:
+        raise SchemeFormatError(f"{what}: {exc}") from None
+
+
+def _parse_key(key: str) -> tuple[int, int, int]:
+    parts = key.replace("x", ",").split(",")
+    if len(parts) != 3 or not all(x.strip().isdigit() for x in parts):
+        raise InputError(f"key {key!r} is not of the form N,M,P")
+    return tuple(int(x) for x in parts)  # type: ignore[return-value]
+
+
+def _load_array(load, name: str, path: str) -> np.ndarray:
+    try:
+        return load(name)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+            raise InputError(f"{path}: {PICKLE_REFUSAL}") from None
+        raise SchemeFormatError(f"{path}: array {name!r} cannot be read ({exc})") from None
+
+
+def load_alphatensor(path: str | Path, allow_pickle: bool = False, key: str | None = None,
+                     ring: str = "") -> Scheme:
+    """Read AlphaTensor factors (see the module docstring); not verified here."""
+    path = Path(path)
+    src = str(path)
+    try:
+        data = np.load(path, allow_pickle=allow_pickle)
+    except FileNotFoundError:
+        raise InputError(f"{src}: no such file") from None
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+            raise InputError(f"{src}: {PICKLE_REFUSAL}") from None
+        raise SchemeFormatError(f"{src}: not an npy/npz file ({exc})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise SchemeFormatError(f"{src}: not an npy/npz file ({exc})") from None
+    if isinstance(data, np.ndarray):  # .npy: [u, v, w]
+        return _from_triple(data, src, None, ring)
+    with data:
+        names = list(data.files)
+        if {"u", "v", "w"} <= set(names):
+            shape = None
+            if "shape" in names:
+                arr = _load_array(data.__getitem__, "shape", src)
+                if arr.shape != (3,) or arr.dtype.kind not in "iu":
+                    raise SchemeFormatError(f"{src}: 'shape' must hold three integers")
+                shape = tuple(int(x) for x in arr)
+            u, v, w = (_load_array(data.__getitem__, k, src) for k in ("u", "v", "w"))
+            return _factors_scheme(u, v, w, src, shape, ring)
+        if key is None:
+            if len(names) != 1:
+                shown = ", ".join(sorted(names)[:8]) + (" ..." if len(names) > 8 else "")
+                raise InputError(f"{src}: holds {len(names)} factorizations ({shown}); "
+                                 "choose one with --key N,M,P")
+            key = names[0]
+        wanted = _parse_key(key)
+        match = next((k for k in names if _safe_key(k) == wanted), None)
+        if match is None:
+            raise InputError(f"{src}: no factorization for {key!r}")
+        triple = _load_array(data.__getitem__, match, src)
+        return _from_triple(triple, f"{src}[{match}]", wanted, ring)
+
+
+def _safe_key(k: str) -> tuple[int, int, int] | None:
+    try:
+        return _parse_key(k)
+    except InputError:
+        return None
+
+
+def _from_triple(arr: np.ndarray, what: str, shape: tuple[int, int, int] | None,
+                 ring: str) -> Scheme:
+    if arr.dtype == object:
+        if arr.shape != (3,):
+            raise SchemeFormatError(f"{what}: expected [u, v, w], got an object array of shape {arr.shape}")
+        u, v, w = (np.asarray(x) for x in arr)
+        if any(x.dtype == object for x in (u, v, w)):
+            raise SchemeFormatError(f"{what}: factors must be numeric arrays")
+    else:
+        if arr.ndim != 3 or arr.shape[0] != 3:
+            raise SchemeFormatError(f"{what}: expected [u, v, w], got an array of shape {arr.shape}")
+        u, v, w = arr
+    return _factors_scheme(u, v, w, what, shape, ring)
+
+
+def alphatensor_arrays(scheme: Scheme) -> dict[str, np.ndarray]:
+    """u, v, w (AlphaTensor convention) and shape, as plain numeric arrays."""
+    n, m, p = scheme.shape
+    mats = [scheme.Wa.T, scheme.Wb.T, _ct_from_wc(scheme.Wc, n, p)]
+    out: dict[str, np.ndarray] = {}
+    for name, mat in zip(("u", "v", "w"), mats, strict=True):
+        vals = [exact(x) for x in mat.flat]
+        if all(f.denominator == 1 for f in vals):
+            if any(abs(f) >= 2**62 for f in vals):
+                raise InputError(f"{scheme.label()}: coefficients too large for an int64 array")
+            arr = np.array([int(f) for f in vals], dtype=np.int64)
+        else:
+            if any(f.denominator & (f.denominator - 1) or Fraction(float(f)) != f for f in vals):
+                raise InputError(f"{scheme.label()}: a coefficient is not exactly representable "
+                                 "in a float64 array (AlphaTensor format holds numbers, not fractions)")
+            arr = np.array([float(f) for f in vals], dtype=np.float64)
+        out[name] = arr.reshape(mat.shape)
+    out["shape"] = np.array([n, m, p], dtype=np.int64)
+    return out
+
+
+def alphatensor_bytes(scheme: Scheme) -> bytes:
+    """An npz (no pickle) with u, v, w and shape."""
+    buf = io.BytesIO()
+    np.savez(buf, **alphatensor_arrays(scheme))
+    return buf.getvalue()
+
+
+# -- Perminov JSON -------------------------------------------------------------------------
+
+
+def _json_coef(value: Any, where: str) -> int | Fraction:
+    if isinstance(value, float) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise SchemeFormatError(f"{where}: coefficient {value!r} is not finite")
+        return Fraction(repr(value))  # the decimal as written, exactly
+    return parse_coefficient(value, where)
+
+
+def _json_rows(data: dict, key: str, rows: int | None, cols: int, what: str) -> list[list]:
+    mat = data.get(key)
+    if not isinstance(mat, list):
+        raise SchemeFormatError(f"{what}: field {key!r} is missing or not a list")
+    if rows is not None and len(mat) != rows:
+        raise SchemeFormatError(f"{what}: {key} has {len(mat)} rows, expected {rows}")
+    out = []
+    for t, row in enumerate(mat):
+        if not isinstance(row, list) or len(row) != cols:
+            got = len(row) if isinstance(row, list) else type(row).__name__
+            raise SchemeFormatError(f"{what}: {key} row {t + 1} has {got} entries, expected {cols}")
+        out.append([_json_coef(x, f"{what}: {key}[{t + 1}][{j + 1}]") for j, x in enumerate(row)])
+    return out
+
+
+def perminov_scheme(data: Any, what: str = "<json>") -> Scheme:
+    """A Scheme from a parsed Perminov-style JSON object; not verified here."""
+    if not isinstance(data, dict):
+        raise SchemeFormatError(f"{what}: top level must be a JSON object")
+    if "u_fresh" in data:
+        raise SchemeFormatError(f"{what}: the reduced format (u_fresh, ...) is not supported; "
+                                "use the full scheme file")
+    rank = None
+    if isinstance(data.get("n"), list):
+        shape = data["n"]
+        rank = data.get("m")
+    elif isinstance(data.get("dimension"), list):
+        shape = data["dimension"]
+    elif all(isinstance(data.get(k), int) for k in ("n", "m", "p")):
+        shape = [data["n"], data["m"], data["p"]]
+    else:
+        raise SchemeFormatError(f"{what}: no shape: expected \"n\": [n, m, p], "
+                                "\"dimension\": [n, m, p] or integers \"n\", \"m\", \"p\"")
+    if len(shape) != 3:
+        raise SchemeFormatError(f"{what}: shape must have three entries, got {json.dumps(shape)}")
+    _check_dims(tuple(shape), what)
+    n, m, p = shape
+    u = _json_rows(data, "u", None, n * m, what)
+    r = len(u)
+    if rank is not None and (isinstance(rank, bool) or rank != r):
+        raise SchemeFormatError(f"{what}: \"m\" says rank {json.dumps(rank)} but u has {r} rows")
+    if r == 0:
+        raise SchemeFormatError(f"{what}: u has no rows")
+    v = _json_rows(data, "v", r, m * p, what)
+    w = _json_rows(data, "w", r, p * n, what)
+    z2 = data.get("z2", False)
+    if not isinstance(z2, bool):
+        raise SchemeFormatError(f"{what}: \"z2\" must be true or false")
+    wc = _wc_from_ct(np.array(w, dtype=object).T, n, p)
+    try:
+        return Scheme(n, m, p, as_coefficients(u), as_coefficients(v), as_coefficients(wc),
+                      ring="Z2" if z2 else "")
+    except ValueError as exc:
+        raise SchemeFormatError(f"{what}: {exc}") from None
+
+
+def _json_out(x: Any) -> int | str:
+    f = exact(x)
+    return int(f) if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
+
+
+def perminov_text(scheme: Scheme) -> str:
+    """Perminov's full scheme format, rows one per line."""
+    n, m, p = scheme.shape
+    big = uses_big_names(scheme)
+    a_names = [_lower_name("a", i, j, big) for i in range(n) for j in range(m)]
+    b_names = [_lower_name("b", j, k, big) for j in range(m) for k in range(p)]
+    m_names = [f"m{t + 1}" for t in range(scheme.rank)]
+    mults = [f"m{t + 1} = ({linear_combination(scheme.Wa[t], a_names, '-', '*')}) * "
+             f"({linear_combination(scheme.Wb[t], b_names, '-', '*')})" for t in range(scheme.rank)]
+    elems = [f"{_lower_name('c', i, k, big)} = "
+             f"{linear_combination(scheme.Wc[i * p + k], m_names, '-', '*')}"
+             for i in range(n) for k in range(p)]
+    w = _ct_from_wc(scheme.Wc, n, p).T
+    head = {"n": [n, m, p], "m": scheme.rank, "z2": scheme.ring == "Z2"}
+    lines = ["{"]
+    for k, val in head.items():
+        lines.append(f"    {json.dumps(k)}: {json.dumps(val)},")
+    for k, items in (("multiplications", mults), ("elements", elems)):
+        body = ",\n        ".join(json.dumps(s, ensure_ascii=False) for s in items)
+        lines.append(f'    "{k}": [\n        {body}\n    ],')
+    for idx, (k, mat) in enumerate((("u", scheme.Wa), ("v", scheme.Wb), ("w", w))):
+        rows = [json.dumps([_json_out(x) for x in row]) for row in mat]
+        body = ",\n        ".join(rows)
+        lines.append(f'    "{k}": [\n        {body}\n    ]' + ("," if idx < 2 else ""))
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _lower_name(letter: str, i: int, j: int, big: bool) -> str:
+    return f"{letter}{i + 1}_{j + 1}" if big else f"{letter}{i + 1}{j + 1}"
+
+
+def load_perminov(path: str | Path) -> Scheme:
+    path = Path(path)
+    text = _read_text(path)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SchemeFormatError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    return perminov_scheme(data, str(path))
+
+
+# -- fast-matmul text ----------------------------------------------------------------------
+
+
+def _fm_coef(tok: str, where: str) -> Fraction:
+    if len(tok) > 60 or not _NUMBER.match(tok):
+        shown = tok if len(tok) <= 30 else tok[:30] + "..."
+        raise SchemeFormatError(f"{where}: {shown!r} is not a number")
+    if "/" in tok:
+        num, den = tok.split("/")
+        if int(den) == 0:
+            raise SchemeFormatError(f"{where}: {tok!r} divides by zero")
+        return Fraction(int(num), int(den))
+    return Fraction(tok)  # exact decimal
+
+
+def fast_matmul_scheme(text: str, what: str = "<text>") -> Scheme:
+    """A Scheme from fast-matmul's U # V # W text; not verified here."""
+    blocks: list[list[list[Fraction]]] = [[]]
+    for lineno, line in enumerate(text.splitlines(), 1):
+        s = line.strip()
+        if s.startswith("#"):
+            if blocks[-1]:
+                blocks.append([])
+            continue
+        if not s:
+            continue
+        blocks[-1].append([_fm_coef(tok, f"{what} line {lineno}") for tok in s.split()])
+    blocks = [b for b in blocks if b]
+    if len(blocks) != 3:
+        raise SchemeFormatError(f"{what}: expected three matrices U, V, W separated by '#' lines, "
+                                f"found {len(blocks)}")
+    widths = {len(row) for b in blocks for row in b}
+    if len(widths) != 1:
+        raise SchemeFormatError(f"{what}: rows have different lengths {sorted(widths)} "
+                                "(every row holds one coefficient per product)")
+    u, v, w = blocks
+    n, m, p = _shape_from_sizes(len(u), len(v), len(w), what)  # n·p = p·n: W size is symmetric
+    _check_dims((n, m, p), what)
+    wa = np.array(u, dtype=object).T
+    wb = np.array(v, dtype=object).T
+    wc = np.array(w, dtype=object)
+    try:
+        return Scheme(n, m, p, as_coefficients(wa), as_coefficients(wb), as_coefficients(wc))
+    except ValueError as exc:
+        raise SchemeFormatError(f"{what}: {exc}") from None
+
+
+def _fm_out(x: Any) -> str:
+    f = exact(x)
+    if f.denominator == 1:
+        return str(f.numerator)
+    d = f.denominator
+    for q in (2, 5):
+        while d % q == 0:
+            d //= q
+    if d == 1:  # terminating decimal, exact
+        digits = 0
+        while (f * 10**digits).denominator != 1:
+            digits += 1
+        return f"{float(f):.{digits}f}" if digits <= 15 else f"{f.numerator}/{f.denominator}"
+    return f"{f.numerator}/{f.denominator}"
+
+
+def fast_matmul_text(scheme: Scheme) -> str:
+    """U # V # W, one row per matrix entry (row-major), one column per product."""
+    if scheme.ring == "Z2":
+        raise InputError(f"{scheme.label()} is valid modulo 2 only; fast-matmul computes over the "
+                         "reals and has no way to say so")
+    n, m, p = scheme.shape
+    lines = [f"# <{n},{m},{p};{scheme.rank}> exported by fastmm: U (A entries) # V (B entries) "
+             "# W (C entries), row-major, one column per product"]
+    for idx, mat in enumerate((scheme.Wa.T, scheme.Wb.T, scheme.Wc)):
+        if idx:
+            lines.append("#")
+        lines += [" ".join(_fm_out(x) for x in row) for row in mat]
+    return "\n".join(lines) + "\n"
+
+
+def load_fast_matmul(path: str | Path) -> Scheme:
+    path = Path(path)
+    return fast_matmul_scheme(_read_text(path), str(path))
+
+
+# -- import with verification --------------------------------------------------------------
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory") from None
+    except UnicodeDecodeError:
+        raise SchemeFormatError(f"{path}: not a text file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def read_foreign(path: str | Path, fmt: str, allow_pickle: bool = False, key: str | None = None,
+                 z2: bool = False) -> Scheme:
+    """Parse a file of another tool into a Scheme (not verified)."""
+    if fmt == "alphatensor":
+        return load_alphatensor(path, allow_pickle=allow_pickle, key=key, ring="Z2" if z2 else "")
+    if fmt == "perminov":
+        s = load_perminov(path)
+    elif fmt == "fast-matmul":
+        s = load_fast_matmul(path)
+    else:
+        raise InputError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
+    if z2 and s.ring != "Z2":
+        s = s.with_meta(ring="Z2")
+    return s
+
+
+def import_scheme(path: str | Path, fmt: str, allow_pickle: bool = False, key: str | None = None,
+                  z2: bool = False) -> Scheme:
+    """Read and verify; raises VerificationError naming the failing entries."""
+    scheme = read_foreign(path, fmt, allow_pickle=allow_pickle, key=key, z2=z2)
+    try:
+        checked = verified_copy(scheme, use_sympy=scheme.rank <= 64)
+    except VerificationError as exc:
+        hint = ""
+        if scheme.ring != "Z2" and scheme.is_integral and brent_report(scheme, 2).ok:
+            hint = " (it is valid modulo 2: re-run with --z2 to import it as a GF(2) scheme)"
+        raise VerificationError(f"{path}: {exc}{hint}") from None
+    checked.provenance = {"method": "import", "from": fmt, "source": Path(path).name}
+    return checked
+
+
+def export_foreign(scheme: Scheme, fmt: str) -> str | bytes:
+    """Text (perminov, fast-matmul) or bytes (alphatensor npz) of a verified scheme."""
+    if fmt == "alphatensor":
+        return alphatensor_bytes(scheme)
+    if fmt == "perminov":
+        return perminov_text(scheme)
+    if fmt == "fast-matmul":
+        return fast_matmul_text(scheme)
+    raise InputError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")

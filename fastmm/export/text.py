@@ -1,0 +1,129 @@
+"""Formulas of a scheme as plain text, Markdown and LaTeX (and the shared program as text).
+
+All three show the scheme itself — one line per product M_t and per C block, block names
+A11…, exact coefficients (fractions stay fractions: 1/2, \\tfrac{1}{2}). A Z2 scheme says
+"valid modulo 2 only" in every format. `slp_text` shows the straight-line program the code
+emitters use (with shared temporaries unless cse=False).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from fastmm.export.slp import build_slp, exact
+from fastmm.formulas import _is_sum, c_lines, product_lines
+from fastmm.scheme import RING_NAMES, Scheme
+from fastmm.verify import uses_big_names
+
+Z2_BANNER = "valid modulo 2 only (GF(2) scheme)"
+
+
+def _summary(scheme: Scheme) -> str:
+    n, m, p = scheme.shape
+    return (f"<{n},{m},{p};{scheme.rank}> scheme: A is {n}x{m}, B is {m}x{p}, "
+            f"{scheme.rank} multiplications, ring {scheme.ring} ({RING_NAMES[scheme.ring]})")
+
+
+def text(scheme: Scheme, ascii_only: bool = False) -> str:
+    """Plain text: '# summary', then M lines and C lines (fastmm.formulas)."""
+    minus, times = ("-", "*") if ascii_only else ("−", "·")
+    lines = [f"# {_summary(scheme)}"]
+    if scheme.ring == "Z2":
+        lines.append(f"# {Z2_BANNER}")
+    lines += product_lines(scheme, minus, times)
+    lines += c_lines(scheme, minus, times)
+    return "\n".join(lines) + "\n"
+
+
+def markdown(scheme: Scheme) -> str:
+    """A Markdown section: summary, banner (Z2), products and C blocks as bullet lists."""
+    n, m, p = scheme.shape
+    lines = [f"### ⟨{n},{m},{p};{scheme.rank}⟩", "", _summary(scheme) + ".", ""]
+    if scheme.ring == "Z2":
+        lines += [f"> **{Z2_BANNER[0].upper() + Z2_BANNER[1:]}.**", ""]
+    lines += ["Products:", ""]
+    lines += [f"- `{line}`" for line in product_lines(scheme, "-", "*")]
+    lines += ["", "Result blocks:", ""]
+    lines += [f"- `{line}`" for line in c_lines(scheme, "-", "*")]
+    return "\n".join(lines) + "\n"
+
+
+def _latex_name(letter: str, i: int, j: int, big: bool) -> str:
+    return f"{letter}_{{{i + 1},{j + 1}}}" if big else f"{letter}_{{{i + 1}{j + 1}}}"
+
+
+def _latex_coef(c: Fraction) -> str:
+    """Magnitude of a coefficient: '' for 1, '2', '\\tfrac{1}{2}'."""
+    mag = abs(c)
+    if mag == 1:
+        return ""
+    if mag.denominator == 1:
+        return f"{mag.numerator} "
+    return f"\\tfrac{{{mag.numerator}}}{{{mag.denominator}}} "
+
+
+def _latex_sum(coefs, names: list[str]) -> str:
+    parts: list[str] = []
+    for c, name in zip(coefs, names, strict=True):
+        f = exact(c)
+        if f == 0:
+            continue
+        body = _latex_coef(f) + name
+        if not parts:
+            parts.append(f"-{body}" if f < 0 else body)
+        else:
+            parts.append(f"{'-' if f < 0 else '+'} {body}")
+    return " ".join(parts) if parts else "0"
+
+
+def latex(scheme: Scheme) -> str:
+    """An align* environment (amsmath), one line per product and per C block."""
+    n, m, p = scheme.shape
+    big = uses_big_names(scheme)
+    an = [_latex_name("A", i, j, big) for i in range(n) for j in range(m)]
+    bn = [_latex_name("B", j, k, big) for j in range(m) for k in range(p)]
+    mn = [f"M_{{{t + 1}}}" for t in range(scheme.rank)]
+    lines = [f"% {_summary(scheme)}", "% needs \\usepackage{amsmath}"]
+    if scheme.ring == "Z2":
+        lines.append(f"% {Z2_BANNER}")
+        lines.append("\\noindent\\textbf{Valid modulo 2 only} (GF(2) scheme).")
+    rows = []
+    for t in range(scheme.rank):
+        a = _latex_sum(scheme.Wa[t], an)
+        b = _latex_sum(scheme.Wb[t], bn)
+        a = f"({a})" if _is_sum(scheme.Wa[t]) else a
+        b = f"({b})" if _is_sum(scheme.Wb[t]) else b
+        rows.append(f"M_{{{t + 1}}} &= {a} \\, {b}")
+    for i in range(n):
+        for k in range(p):
+            rows.append(f"{_latex_name('C', i, k, big)} &= {_latex_sum(scheme.Wc[i * p + k], mn)}")
+    lines.append("\\begin{align*}")
+    lines += [row + " \\\\" for row in rows[:-1]] + rows[-1:]
+    lines.append("\\end{align*}")
+    return "\n".join(lines) + "\n"
+
+
+def slp_text(scheme: Scheme, cse: bool = True) -> str:
+    """The straight-line program, one operation per line, with its addition count."""
+    slp = build_slp(scheme, cse)
+    lines = [f"# {_summary(scheme)}"]
+    if scheme.ring == "Z2":
+        lines.append(f"# {Z2_BANNER}")
+    lines.append(f"# {slp.additions()} additions, {slp.scalings()} scalings per level "
+                 f"({'shared subexpressions' if cse else 'no sharing'})")
+    lines += slp.lines()
+    return "\n".join(lines) + "\n"
+
+
+def formulas(scheme: Scheme, fmt: str, ascii_only: bool = False) -> str:
+    """Dispatch on 'text' | 'markdown' | 'latex'."""
+    if fmt == "text":
+        return text(scheme, ascii_only)
+    if fmt == "markdown":
+        return markdown(scheme)
+    if fmt == "latex":
+        return latex(scheme)
+    raise ValueError(f"unknown formula format {fmt!r}")
+
+
+__all__ = ["Z2_BANNER", "formulas", "latex", "markdown", "slp_text", "text"]
