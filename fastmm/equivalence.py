@@ -1,0 +1,754 @@
+"""Equivalence of schemes under the de Groote symmetry group, invariants and de-duplication.
+
+The symmetries of the matrix-multiplication tensor ⟨n,m,p⟩ that map schemes to schemes:
+
+* (P, Q, R) ∈ GL_n × GL_m × GL_p. In our layout term t is the triple of matrices
+  A_t (n×m), B_t (m×p), C_t (n×p) with Σ_t A_t ⊗ B_t ⊗ C_t = Σ_ijk e_ij ⊗ e_jk ⊗ e_ik,
+  i.e. Σ_t ⟨A_t,X⟩⟨B_t,Y⟩⟨C_t,Z⟩ = tr(X·Y·Zᵀ). Contracting the first two slots with U, V
+  gives U·V, so the action that keeps the tensor fixed is
+
+      A ↦ P·A·Q⁻¹,    B ↦ Q·B·R⁻¹,    C ↦ P⁻ᵀ·C·Rᵀ
+
+  (the third factor is C row-major, not Cᵀ as in AlphaTensor's layout: hence P⁻ᵀ, Rᵀ);
+* a permutation of the terms, and scaling term t by (λ, μ, 1/(λμ));
+* the cyclic shift ⟨n,m,p⟩ → ⟨m,p,n⟩ and the transposition ⟨n,m,p⟩ → ⟨p,m,n⟩
+  (`Scheme.cyclic`, `Scheme.transpose`); both map a shape to itself only in special cases.
+
+Equivalence is decided over the field of the scheme: Q for ZT/Z/Q schemes (so a ZT scheme
+and its image under an integer unimodular P are equivalent even though the image lies in
+Z), GF(2) for Z2 schemes.
+
+Deciding equivalence (`equivalent`): after cheap invariants, each shape move σ that maps
+s1's shape onto s2's is tried, and a backtracking search matches the terms of σ(s1) to the
+terms of s2. Every matched pair gives *linear* conditions on P, Q, R separately: P maps
+the column space of A1 onto that of A2, Qᵀ... (see `_pair_constraints`). These are
+necessary, so the true (P, Q, R) always survives; a branch dies when a solution space
+becomes {0}. When each of P, Q, R is fixed up to a scalar (the overall scalars are absorbed
+by the term scalings), the candidate is applied and the terms compared exactly; otherwise
+the bilinear conditions P·A1 = λ·A2·Q (etc.) are linearised by fixing the matrices already
+determined. Because pruning uses only necessary conditions, an exhausted search whose
+leaves were all decided proves inequivalence; a leaf that could not be decided makes the
+answer "unknown".
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from fastmm.scheme import Scheme
+
+# ---------------------------------------------------------------------------------------
+# exact linear algebra over Q (Fractions) or GF(2) (ints 0/1); `mod` is None or 2
+
+
+def _field_of(scheme: Scheme) -> int | None:
+    return 2 if scheme.ring == "Z2" else None
+
+
+def _elem(x: Any, mod: int | None) -> Fraction | int:
+    return int(x) % mod if mod else Fraction(x)
+
+
+def _mat(x: Any, mod: int | None) -> list[list]:
+    return [[_elem(v, mod) for v in row] for row in np.asarray(x, dtype=object)]
+
+
+def _sub_mul(row: list, other: list, f: Any, mod: int | None) -> list:
+    if mod:
+        return [(a - f * b) % mod for a, b in zip(row, other, strict=True)]
+    return [a - f * b for a, b in zip(row, other, strict=True)]
+
+
+def _inv_elem(x: Any, mod: int | None) -> Any:
+    return pow(int(x), -1, mod) if mod else Fraction(1) / x
+
+
+class _Linear:
+    """An incrementally built homogeneous system, kept in reduced row-echelon form."""
+
+    __slots__ = ("ncols", "mod", "rows")
+
+    def __init__(self, ncols: int, mod: int | None):
+        self.ncols = ncols
+        self.mod = mod
+        self.rows: dict[int, list] = {}  # pivot column -> row with 1 there, 0 in other pivots
+
+    def copy(self) -> _Linear:
+        out = _Linear(self.ncols, self.mod)
+        out.rows = dict(self.rows)
+        return out
+
+    def add(self, row: list) -> None:
+        mod = self.mod
+        for c, prow in self.rows.items():
+            if row[c]:
+                row = _sub_mul(row, prow, row[c], mod)
+        lead = next((c for c, v in enumerate(row) if v), None)
+        if lead is None:
+            return
+        inv = _inv_elem(row[lead], mod)
+        row = [(v * inv) % mod if mod else v * inv for v in row]
+        for c, prow in list(self.rows.items()):
+            if prow[lead]:
+                self.rows[c] = _sub_mul(prow, row, prow[lead], mod)
+        self.rows[lead] = row
+
+    @property
+    def dim(self) -> int:
+        return self.ncols - len(self.rows)
+
+    def basis(self) -> list[list]:
+        """A basis of the solution space."""
+        one = 1 if self.mod else Fraction(1)
+        zero = 0 if self.mod else Fraction(0)
+        out = []
+        for f in range(self.ncols):
+            if f in self.rows:
+                continue
+            v = [zero] * self.ncols
+            v[f] = one
+            for c, prow in self.rows.items():
+                if prow[f]:
+                    v[c] = (-prow[f]) % self.mod if self.mod else -prow[f]
+            out.append(v)
+        return out
+
+
+def _nullspace(rows: list[list], ncols: int, mod: int | None) -> list[list]:
+    sys = _Linear(ncols, mod)
+    for r in rows:
+        sys.add(list(r))
+    return sys.basis()
+
+
+def _rank(mat: list[list], mod: int | None) -> int:
+    if not mat:
+        return 0
+    sys = _Linear(len(mat[0]), mod)
+    for r in mat:
+        sys.add(list(r))
+    return len(sys.rows)
+
+
+def _row_basis(mat: list[list], mod: int | None) -> list[list]:
+    if not mat:
+        return []
+    sys = _Linear(len(mat[0]), mod)
+    for r in mat:
+        sys.add(list(r))
+    return list(sys.rows.values())
+
+
+def _transpose(mat: list[list]) -> list[list]:
+    return [list(c) for c in zip(*mat, strict=True)] if mat else []
+
+
+def _matmul(x: list[list], y: list[list], mod: int | None) -> list[list]:
+    yt = _transpose(y)
+    out = [[sum(a * b for a, b in zip(row, col, strict=True)) for col in yt] for row in x]
+    return [[v % mod for v in row] for row in out] if mod else out
+
+
+def _inverse(mat: list[list], mod: int | None) -> list[list] | None:
+    """Exact inverse, or None when singular."""
+    k = len(mat)
+    one, zero = (1, 0) if mod else (Fraction(1), Fraction(0))
+    aug = [list(row) + [one if i == j else zero for j in range(k)] for i, row in enumerate(mat)]
+    for c in range(k):
+        piv = next((i for i in range(c, k) if aug[i][c]), None)
+        if piv is None:
+            return None
+        aug[c], aug[piv] = aug[piv], aug[c]
+        inv = _inv_elem(aug[c][c], mod)
+        aug[c] = [(v * inv) % mod if mod else v * inv for v in aug[c]]
+        for i in range(k):
+            if i != c and aug[i][c]:
+                aug[i] = _sub_mul(aug[i], aug[c], aug[i][c], mod)
+    return [row[k:] for row in aug]
+
+
+def _reshape(vec: list, rows: int, cols: int) -> list[list]:
+    return [list(vec[i * cols:(i + 1) * cols]) for i in range(rows)]
+
+
+def _flat(mat: list[list]) -> list:
+    return [v for row in mat for v in row]
+
+
+def _normal(vec: list) -> tuple[tuple, Any]:
+    """(vec / first nonzero entry, that entry): a key for 'proportional to'."""
+    lead = next((v for v in vec if v), None)
+    if lead is None:
+        return (None,), 0
+    return tuple(v / lead if isinstance(v, Fraction) else v for v in vec), lead
+
+
+# ---------------------------------------------------------------------------------------
+# transforms
+
+
+def _move_shape(shape: tuple[int, int, int], moves: str) -> tuple[int, int, int]:
+    n, m, p = shape
+    for mv in moves:
+        n, m, p = (m, p, n) if mv == "c" else (p, m, n)
+    return (n, m, p)
+
+
+MOVES = ("", "c", "cc", "t", "ct", "cct")  # every element of the shape-permutation group
+
+
+def _apply_moves(scheme: Scheme, moves: str) -> Scheme:
+    for mv in moves:
+        scheme = scheme.cyclic() if mv == "c" else scheme.transpose()
+    return scheme
+
+
+@dataclass
+class Transform:
+    """A de Groote symmetry: shape moves, then (P, Q, R), then a term permutation and scalings.
+
+    `moves` is a string of "c" (cyclic shift) and "t" (transpose) applied left to right;
+    `perm[i]` is the old index of new term i; `scales[i] = (λ, μ, ν)` multiplies the A, B, C
+    factors of new term i (λ·μ·ν = 1). Matrices are nested lists of Fractions (or 0/1 ints
+    over GF(2)).
+    """
+
+    moves: str
+    P: list[list]
+    Q: list[list]
+    R: list[list]
+    perm: list[int]
+    scales: list[tuple[Any, Any, Any]]
+    field: str = "Q"  # "Q" or "GF2"
+
+    def apply(self, scheme: Scheme) -> Scheme:
+        mod = 2 if self.field == "GF2" else None
+        s = _apply_moves(scheme, self.moves)
+        n, m, p = s.shape
+        pinv, qinv, rinv = (_inverse(x, mod) for x in (self.P, self.Q, self.R))
+        if pinv is None or qinv is None or rinv is None:
+            raise ValueError("transform matrices must be invertible")
+        pinv_t, r_t = _transpose(pinv), _transpose(self.R)
+        wa, wb, wc = [], [], []
+        for new, old in enumerate(self.perm):
+            a, b, c = (_mat(x, mod) for x in s.factor_matrices(old))
+            lam, mu, nu = self.scales[new]
+            a2 = _matmul(_matmul(self.P, a, mod), qinv, mod)
+            b2 = _matmul(_matmul(self.Q, b, mod), rinv, mod)
+            c2 = _matmul(_matmul(pinv_t, c, mod), r_t, mod)
+            wa.append([v * lam for v in _flat(a2)])
+            wb.append([v * mu for v in _flat(b2)])
+            wc.append([v * nu for v in _flat(c2)])
+        from fastmm.scheme import as_coefficients
+
+        ring = "Z2" if mod else ""
+        return Scheme(n, m, p, as_coefficients(wa), as_coefficients(wb),
+                      as_coefficients(np.array(wc, dtype=object).T), ring=ring,
+                      provenance={"derived": "de Groote transform"})
+
+    def describe(self) -> str:
+        def fmt(x: list[list]) -> str:
+            return "[" + "; ".join(" ".join(str(v) for v in row) for row in x) + "]"
+
+        moves = {"": "none", "c": "cyclic", "cc": "cyclic²", "t": "transpose",
+                 "ct": "cyclic, transpose", "cct": "cyclic², transpose"}.get(self.moves, self.moves)
+        return f"shape move: {moves}; P={fmt(self.P)} Q={fmt(self.Q)} R={fmt(self.R)}"
+
+
+def _identity(k: int, mod: int | None) -> list[list]:
+    one, zero = (1, 0) if mod else (Fraction(1), Fraction(0))
+    return [[one if i == j else zero for j in range(k)] for i in range(k)]
+
+
+def _random_gl(k: int, rng: np.random.Generator, mod: int | None, unimodular: bool) -> list[list]:
+    """A random signed permutation matrix, times a few elementary ±1 row operations."""
+    perm = rng.permutation(k)
+    mat = [[0] * k for _ in range(k)]
+    for i, j in enumerate(perm):
+        mat[i][int(j)] = 1 if mod else int(rng.choice((-1, 1)))
+    if unimodular and k > 1:
+        for _ in range(int(rng.integers(1, 3))):
+            i, j = (int(x) for x in rng.choice(k, size=2, replace=False))
+            f = 1 if mod else int(rng.choice((-1, 1)))
+            mat[i] = [a + f * b for a, b in zip(mat[i], mat[j], strict=True)]
+    return _mat(mat, mod)
+
+
+def random_symmetry(scheme: Scheme, rng: np.random.Generator, *, unimodular: bool = True,
+                    shape_moves: bool = True) -> Transform:
+    """A random element of the symmetry group that maps the scheme's shape to itself.
+
+    P, Q, R are signed permutations times (if `unimodular`) one or two elementary ±1 row
+    operations, so integer schemes stay integral; terms are shuffled and scaled by ±1
+    (no scaling over GF(2)); a cyclic shift / transposition is included when the shape allows.
+    """
+    mod = _field_of(scheme)
+    moves = ""
+    if shape_moves:
+        ok = [mv for mv in MOVES if _move_shape(scheme.shape, mv) == scheme.shape]
+        moves = ok[int(rng.integers(len(ok)))]
+    n, m, p = scheme.shape
+    perm = [int(x) for x in rng.permutation(scheme.rank)]
+    scales = []
+    for _ in range(scheme.rank):
+        if mod:
+            scales.append((1, 1, 1))
+        else:
+            lam, mu = (Fraction(int(rng.choice((-1, 1)))) for _ in range(2))
+            scales.append((lam, mu, 1 / (lam * mu)))
+    return Transform(moves, _random_gl(n, rng, mod, unimodular), _random_gl(m, rng, mod, unimodular),
+                     _random_gl(p, rng, mod, unimodular), perm, scales, "GF2" if mod else "Q")
+
+
+def random_transform(scheme: Scheme, rng: np.random.Generator, *, unimodular: bool = True,
+                     shape_moves: bool = True) -> Scheme:
+    """An equivalent copy of `scheme` under a random symmetry (see `random_symmetry`)."""
+    return random_symmetry(scheme, rng, unimodular=unimodular, shape_moves=shape_moves).apply(scheme)
+
+
+# ---------------------------------------------------------------------------------------
+# invariants
+
+
+def _factors(scheme: Scheme, mod: int | None) -> list[tuple[list[list], list[list], list[list]]]:
+    return [tuple(_mat(x, mod) for x in scheme.factor_matrices(t)) for t in range(scheme.rank)]
+
+
+def _term_signatures(scheme: Scheme, mod: int | None) -> list[tuple[tuple[int, int], ...]]:
+    """Per term and role (A, B, C): (rank of the factor, number of other terms whose factor in
+    the same role is proportional to it). Ordered by role."""
+    facs = _factors(scheme, mod)
+    keys = [[_normal(_flat(f[role]))[0] for f in facs] for role in range(3)]
+    counts = [Counter(k) for k in keys]
+    out = []
+    for t, f in enumerate(facs):
+        out.append(tuple((_rank(f[role], mod), counts[role][keys[role][t]] - 1) for role in range(3)))
+    return out
+
+
+def invariants(scheme: Scheme) -> dict[str, Any]:
+    """Cheap invariants of the equivalence class (all hashable).
+
+    * shape (sorted), rank, field — the group permutes the dimensions and keeps the rest;
+    * factor_ranks: multiset of sorted (rank A_t, rank B_t, rank C_t). P·A·Q⁻¹ keeps rank A,
+      scaling keeps ranks, term permutation only reorders, the shape moves permute the roles
+      and transpose factors: each sorted triple is unchanged;
+    * signatures: multiset over terms of the sorted per-role pairs (factor rank, how many
+      other terms have a factor proportional to this one in the same role). The maps
+      X ↦ P·X·Q⁻¹ etc. are linear bijections of each factor space, so they keep
+      proportionality; shape moves permute roles uniformly (hence sorting the pairs);
+    * spans: for each role, the dimension of the span of that role's factors over each
+      signature class; a linear bijection of the factor space keeps these dimensions, and
+      the three role vectors are sorted because shape moves permute the roles.
+    """
+    mod = _field_of(scheme)
+    facs = _factors(scheme, mod)
+    sigs = _term_signatures(scheme, mod)
+    classes = sorted({tuple(sorted(s)) for s in sigs})
+    by_class = {c: [t for t, s in enumerate(sigs) if tuple(sorted(s)) == c] for c in classes}
+    spans = []
+    for role in range(3):
+        spans.append(tuple(_rank([_flat(facs[t][role]) for t in by_class[c]], mod) for c in classes))
+    return {
+        "shape": tuple(sorted(scheme.shape)),
+        "rank": scheme.rank,
+        "field": "GF2" if mod else "Q",
+        "factor_ranks": tuple(sorted(Counter(tuple(sorted(r for r, _ in s)) for s in sigs).items())),
+        "signatures": tuple(sorted(Counter(tuple(sorted(s)) for s in sigs).items())),
+        "spans": (tuple(classes), tuple(sorted(spans))),
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# the search
+
+
+@dataclass
+class EquivalenceResult:
+    """status: "equivalent" | "inequivalent" | "unknown"; `transform` maps s1 onto s2 when found."""
+
+    status: str
+    reason: str
+    transform: Transform | None = None
+
+    def __bool__(self) -> bool:
+        return self.status == "equivalent"
+
+
+@dataclass
+class _Term:
+    mats: tuple[list[list], list[list], list[list]]
+    col: tuple[list[list], ...] = field(default_factory=tuple)  # column-space bases (vectors)
+    left: tuple[list[list], ...] = field(default_factory=tuple)  # left null spaces
+    row: tuple[list[list], ...] = field(default_factory=tuple)  # row-space bases
+    right: tuple[list[list], ...] = field(default_factory=tuple)  # right null spaces
+    ranks: tuple[int, int, int] = (0, 0, 0)
+
+
+def _integral(vecs: list[list], mod: int | None) -> list[list[int]]:
+    """Each vector scaled to integers (clearing denominators): same span, cheap arithmetic."""
+    if mod:
+        return [[int(v) for v in vec] for vec in vecs]
+    out = []
+    for vec in vecs:
+        den = math.lcm(*(Fraction(v).denominator for v in vec))
+        out.append([int(v * den) for v in vec])
+    return out
+
+
+def _term_data(scheme: Scheme, mod: int | None) -> list[_Term]:
+    out = []
+    for mats in _factors(scheme, mod):
+        col, left, row, right, ranks = [], [], [], [], []
+        for x in mats:
+            rows, cols = len(x), len(x[0])
+            xt = _transpose(x)
+            row.append(_integral(_row_basis(x, mod), mod))
+            col.append(_integral(_row_basis(xt, mod), mod))
+            right.append(_integral(_nullspace(x, cols, mod), mod))
+            left.append(_integral(_nullspace(xt, rows, mod), mod))
+            ranks.append(len(row[-1]))
+        out.append(_Term(mats, tuple(col), tuple(left), tuple(row), tuple(right), tuple(ranks)))
+    return out
+
+
+def _outer(y: list, c: list) -> list:
+    return [a * b for a in y for b in c]
+
+
+def _pair_constraints(t1: _Term, t2: _Term) -> tuple[list[list], list[list], list[list]]:
+    """Linear conditions on vec(P), vec(Q), vec(R) (row-major) for term t1 ↦ t2 (up to scale).
+
+    A ↦ P A Q⁻¹: P·col(A1) = col(A2) and row(A1) = row(A2)·Q.
+    B ↦ Q B R⁻¹: Q·col(B1) = col(B2) and row(B1) = row(B2)·R.
+    C ↦ P⁻ᵀ C Rᵀ: col(C1) = Pᵀ·col(C2) and R·row(C1)ᵀ = row(C2)ᵀ.
+    Each 'maps U into V' is written as yᵀ·M·u = 0 for u in a basis of U and y ⊥ V.
+    """
+    pc = [_outer(y, c) for y in t2.left[0] for c in t1.col[0]]
+    pc += [_outer(c, y) for c in t2.col[2] for y in t1.left[2]]
+    qc = [_outer(w, x) for w in t2.row[0] for x in t1.right[0]]
+    qc += [_outer(y, c) for y in t2.left[1] for c in t1.col[1]]
+    rc = [_outer(w, x) for w in t2.row[1] for x in t1.right[1]]
+    rc += [_outer(y, c) for y in t2.right[2] for c in t1.row[2]]
+    return pc, qc, rc
+
+
+_PRIME = 2_147_483_647  # 2^31 - 1
+_RANDOM_TRIES = 4
+
+
+class _Search:
+    """Backtracking over term matchings for one shape move (s1 already moved)."""
+
+    def __init__(self, s1: Scheme, s2: Scheme, mod: int | None, max_nodes: int):
+        self.s1, self.s2, self.mod = s1, s2, mod
+        self.n, self.m, self.p = s1.shape
+        self.t1 = _term_data(s1, mod)
+        self.t2 = _term_data(s2, mod)
+        self.sig1 = _term_signatures(s1, mod)
+        self.sig2 = _term_signatures(s2, mod)
+        self.max_nodes = max_nodes
+        self.lin = mod or _PRIME
+        self._cache: dict[tuple[int, int], tuple[tuple, tuple]] = {}
+        self.rng = np.random.default_rng(0)
+        self.nodes = 0
+        self.undecided = False  # a leaf we could not settle: exhaustion then proves nothing
+        self.gave_up = False
+        self.matching: list[tuple[int, int]] = []  # (term of s1, term of s2) along the branch
+        # s2 terms by normalised (A, B, C): for the final exact comparison
+        self.lookup: dict[tuple, list[tuple[int, Any, Any, Any]]] = {}
+        for t, term in enumerate(self.t2):
+            ka, la = _normal(_flat(term.mats[0]))
+            kb, lb = _normal(_flat(term.mats[1]))
+            kc, lc = _normal(_flat(term.mats[2]))
+            self.lookup.setdefault((ka, kb, kc), []).append((t, la, lb, lc))
+        # informative terms first: low factor ranks give many conditions
+        self.order = sorted(range(s1.rank), key=lambda t: (sum(self.t1[t].ranks), t))
+
+    def run(self) -> tuple | None:
+        lin = self.lin
+        systems = (_Linear(self.n * self.n, lin), _Linear(self.m * self.m, lin),
+                   _Linear(self.p * self.p, lin))
+        return self._dfs(0, systems, ([], [], []), set())
+
+    def _constraints(self, t1: int, t2: int) -> tuple[tuple, tuple]:
+        key = (t1, t2)
+        if key not in self._cache:
+            exact = _pair_constraints(self.t1[t1], self.t2[t2])
+            reduced = tuple([[v % self.lin for v in row] for row in rows] for rows in exact)
+            self._cache[key] = (exact, reduced)
+        return self._cache[key]
+
+    def _dfs(self, depth: int, systems, exact: tuple[list, list, list], used: set[int]):
+        """`systems` hold the conditions modulo `lin` (a large prime over Q: the rank mod a prime
+        is at most the rank over Q, so a system with no nonzero solution mod the prime has none
+        over Q either); `exact` keeps the integer rows for the exact solve."""
+        self.nodes += 1
+        if self.nodes > self.max_nodes:
+            self.gave_up = True
+            return None
+        if all(s.dim == 1 for s in systems):
+            spaces = [_nullspace(rows, d * d, self.mod) for rows, d in
+                      zip(exact, (self.n, self.m, self.p), strict=True)]
+            if any(len(sp) != 1 for sp in spaces):
+                return None
+            return self._finish([sp[0] for sp in spaces])
+        if depth == len(self.order):
+            return self._leaf(exact)
+        t1 = self.order[depth]
+        for t2 in range(self.s2.rank):
+            if t2 in used or self.sig1[t1] != self.sig2[t2]:
+                continue
+            rows_exact, rows_lin = self._constraints(t1, t2)
+            new = tuple(s.copy() for s in systems)
+            for sys, rows in zip(new, rows_lin, strict=True):
+                for row in rows:
+                    sys.add(row)
+            if any(s.dim == 0 for s in new):
+                continue
+            used.add(t2)
+            self.matching.append((t1, t2))
+            found = self._dfs(depth + 1, new, tuple(e + r for e, r in zip(exact, rows_exact, strict=True)),
+                              used)
+            self.matching.pop()
+            used.discard(t2)
+            if found is not None or self.gave_up:
+                return found
+        return None
+
+    # -- settling a candidate ------------------------------------------------------------
+    def _finish(self, vecs: list[list]):
+        """Exact check of (P, Q, R) given up to scalars: every term of s1 must land on a term
+        of s2 with scalings whose product is 1."""
+        mod = self.mod
+        P = _reshape(vecs[0], self.n, self.n)
+        Q = _reshape(vecs[1], self.m, self.m)
+        R = _reshape(vecs[2], self.p, self.p)
+        pinv, qinv, rinv = (_inverse(x, mod) for x in (P, Q, R))
+        if pinv is None or qinv is None or rinv is None:
+            return None
+        pinv_t, r_t = _transpose(pinv), _transpose(R)
+        free = {k: list(v) for k, v in self.lookup.items()}
+        perm = [None] * self.s1.rank
+        scales: list = [None] * self.s1.rank
+        for t in self.order:
+            a, b, c = self.t1[t].mats
+            ka, la = _normal(_flat(_matmul(_matmul(P, a, mod), qinv, mod)))
+            kb, lb = _normal(_flat(_matmul(_matmul(Q, b, mod), rinv, mod)))
+            kc, lc = _normal(_flat(_matmul(_matmul(pinv_t, c, mod), r_t, mod)))
+            cands = free.get((ka, kb, kc))
+            if not cands:
+                return None
+            hit = next((i for i, (_, a2, b2, c2) in enumerate(cands)
+                        if mod or la * lb * lc == a2 * b2 * c2), None)
+            if hit is None:
+                return None
+            t2, a2, b2, c2 = cands.pop(hit)
+            perm[t2] = t
+            # new term t2 = old term t transformed, times (a2/la, b2/lb, c2/lc)
+            scales[t2] = (1, 1, 1) if mod else (a2 / la, b2 / lb, c2 / lc)
+        return P, Q, R, perm, scales
+
+    def _leaf(self, exact: tuple[list, list, list]):
+        """All terms matched but some of P, Q, R not fixed: linearise the bilinear conditions."""
+        spaces = [_nullspace(rows, d * d, self.mod) for rows, d in
+                  zip(exact, (self.n, self.m, self.p), strict=True)]
+        if any(not sp for sp in spaces):
+            return None
+        known: list[list | None] = [sp[0] if len(sp) == 1 else None for sp in spaces]
+        return self._settle(spaces, known, 0)
+
+    def _settle(self, spaces: list[list[list]], known: list[list | None], level: int):
+        known = list(known)
+        progress = True
+        while progress and any(k is None for k in known):
+            progress = False
+            for which in range(3):
+                if known[which] is not None:
+                    continue
+                status, vec = self._linearised(which, spaces[which], known)
+                if status == "contradiction":
+                    return None
+                if status == "fixed":
+                    known[which] = vec
+                    progress = True
+        if all(k is not None for k in known):
+            return self._finish(known)
+        which = min((i for i in range(3) if known[i] is None), key=lambda i: len(spaces[i]))
+        if self.mod and len(spaces[which]) <= 6:  # GF(2): few enough candidates to try all
+            size = len(spaces[which][0])
+            for coeffs in itertools.product((0, 1), repeat=len(spaces[which])):
+                if not any(coeffs):
+                    continue
+                trial = list(known)
+                trial[which] = [sum(c * v[i] for c, v in zip(coeffs, spaces[which], strict=True)) % 2
+                                for i in range(size)]
+                found = self._settle(spaces, trial, level + 1)
+                if found is not None:
+                    return found
+            return None
+        if not self.mod:
+            # Over Q the true solutions form a variety inside the linear space (e.g. a block
+            # scaling absorbed by term scalings): try a few random points of the space. A hit is
+            # checked exactly by _finish; misses leave the matching undecided.
+            size = len(spaces[which][0])
+            for _ in range(_RANDOM_TRIES if level < 2 else 2):
+                coeffs = [int(c) for c in self.rng.integers(-3, 4, size=len(spaces[which]))]
+                if not any(coeffs):
+                    continue
+                trial = list(known)
+                trial[which] = [sum((c * v[i] for c, v in zip(coeffs, spaces[which], strict=True)),
+                                    Fraction(0)) for i in range(size)]
+                found = self._settle(spaces, trial, level + 1)
+                if found is not None:
+                    return found
+        self.undecided = True
+        return None
+
+    def _linearised(self, which: int, space: list[list], known: list[list | None]):
+        """Solve for matrix `which` (0=P, 1=Q, 2=R) inside its space using the known ones:
+        P·A1 = λ·A2·Q, Q·B1 = μ·B2·R, C1·Rᵀ = ν·Pᵀ·C2 with one unknown scalar per equation.
+        Returns ("fixed", vec), ("contradiction", None) or ("open", None)."""
+        mod = self.mod
+        dims = (self.n, self.m, self.p)
+        P, Q, R = (_reshape(k, d, d) if k is not None else None
+                   for k, d in zip(known, dims, strict=True))
+        d = dims[which]
+        basis = [_reshape(v, d, d) for v in space]
+        eqs: list[tuple[Any, Any]] = []  # (F linear in the unknown X, fixed G): F(X) = a·G
+        for t1, t2 in self.matching:
+            a1, b1, c1 = self.t1[t1].mats
+            a2, b2, c2 = self.t2[t2].mats
+            if which == 0 and Q is not None:
+                eqs.append((lambda X, a1=a1: _matmul(X, a1, mod), _matmul(a2, Q, mod)))
+            if which == 0 and R is not None:
+                eqs.append((lambda X, c2=c2: _matmul(_transpose(X), c2, mod),
+                            _matmul(c1, _transpose(R), mod)))
+            if which == 1 and P is not None:
+                eqs.append((lambda X, a2=a2: _matmul(a2, X, mod), _matmul(P, a1, mod)))
+            if which == 1 and R is not None:
+                eqs.append((lambda X, b1=b1: _matmul(X, b1, mod), _matmul(b2, R, mod)))
+            if which == 2 and Q is not None:
+                eqs.append((lambda X, b2=b2: _matmul(b2, X, mod), _matmul(Q, b1, mod)))
+            if which == 2 and P is not None:
+                eqs.append((lambda X, c1=c1: _matmul(c1, _transpose(X), mod),
+                            _matmul(_transpose(P), c2, mod)))
+        if not eqs:
+            return "open", None
+        k = len(basis)
+        sys = _Linear(k + len(eqs), mod)
+        for e, (F, G) in enumerate(eqs):
+            images = [_flat(F(X)) for X in basis]
+            for i, g in enumerate(_flat(G)):
+                row = [img[i] for img in images] + [0] * len(eqs)
+                row[k + e] = (-g) % mod if mod else -g
+                sys.add(row)
+        proj = _row_basis([v[:k] for v in sys.basis()], mod)
+        if not proj:
+            return "contradiction", None
+        if len(proj) > 1:
+            return "open", None
+        size = len(space[0])
+        zero = 0 if mod else Fraction(0)
+        vec = [sum((c * v[i] for c, v in zip(proj[0], space, strict=True)), zero) for i in range(size)]
+        return "fixed", [x % mod for x in vec] if mod else vec
+
+
+
+# ---------------------------------------------------------------------------------------
+# public decision procedures
+
+STRASSEN_THEOREM = "every ⟨2,2,2;7⟩ scheme is equivalent to Strassen's (de Groote 1978)"
+
+
+def _field_name(scheme: Scheme) -> str:
+    return "GF(2)" if scheme.ring == "Z2" else "Q"
+
+
+def _valid(scheme: Scheme) -> bool:
+    from fastmm.verify import verify
+
+    return verify(scheme, use_sympy=False).ok
+
+
+def same_coefficients(s1: Scheme, s2: Scheme) -> bool:
+    """Same shape and identical Wa, Wb, Wc (exactly; the ring label is not compared)."""
+    return s1.shape == s2.shape and all(
+        x.shape == y.shape and all(Fraction(a) == Fraction(b) for a, b in zip(x.flat, y.flat, strict=True))
+        for x, y in ((s1.Wa, s2.Wa), (s1.Wb, s2.Wb), (s1.Wc, s2.Wc)))
+
+
+def equivalent(s1: Scheme, s2: Scheme, *, max_nodes: int = 200_000) -> EquivalenceResult:
+    """Decide whether s1 and s2 lie in one orbit of the de Groote group (see module docstring).
+
+    "inequivalent" comes with the invariant that differs, or from an exhausted search whose
+    every branch was settled; "equivalent" carries a Transform with transform.apply(s1) == s2
+    (checked here), or cites de Groote's theorem for ⟨2,2,2;7⟩; otherwise "unknown".
+    Schemes valid only modulo 2 (ring Z2) are compared over GF(2); a Z2 scheme and a
+    ZT/Z/Q scheme are reported inequivalent (different rings) without further work.
+    """
+    if sorted(s1.shape) != sorted(s2.shape):
+        return EquivalenceResult("inequivalent", f"different shapes {s1.label()} vs {s2.label()} "
+                                 "(not permutations of each other)")
+    if s1.rank != s2.rank:
+        return EquivalenceResult("inequivalent", f"different ranks {s1.rank} vs {s2.rank}")
+    if (s1.ring == "Z2") != (s2.ring == "Z2"):
+        return EquivalenceResult("inequivalent", f"different rings {s1.ring} vs {s2.ring} "
+                                 "(one is valid modulo 2 only)")
+    i1, i2 = invariants(s1), invariants(s2)
+    for name in ("factor_ranks", "signatures", "spans"):
+        if i1[name] != i2[name]:
+            return EquivalenceResult("inequivalent", f"invariant {name!r} differs")
+    mod = _field_of(s1)
+    moves = [mv for mv in MOVES if _move_shape(s1.shape, mv) == s2.shape]
+    undecided = gave_up = False
+    nodes = 0
+    for mv in moves:
+        moved = _apply_moves(s1, mv)
+        search = _Search(moved, s2, mod, max_nodes)
+        found = search.run()
+        nodes += search.nodes
+        if found is not None:
+            P, Q, R, perm, scales = found
+            tr = Transform(mv, P, Q, R, perm, scales, "GF2" if mod else "Q")
+            if same_coefficients(tr.apply(s1), s2):
+                return EquivalenceResult(
+                    "equivalent", f"explicit transform over {_field_name(s1)} found "
+                    f"({nodes} search nodes) and checked by applying it", tr)
+            raise AssertionError("equivalence search produced a transform that does not map s1 to s2")
+        undecided |= search.undecided
+        gave_up |= search.gave_up
+    theorem = (sorted(s1.shape) == [2, 2, 2] and s1.rank == 7 and s1.ring != "Z2"
+               and _valid(s1) and _valid(s2))
+    if theorem:
+        return EquivalenceResult("equivalent", STRASSEN_THEOREM + "; no explicit transform found")
+    if gave_up:
+        return EquivalenceResult("unknown", f"search stopped after {max_nodes} nodes per shape move")
+    if undecided:
+        return EquivalenceResult("unknown", "some term matchings left P, Q, R underdetermined "
+                                 "(too few low-rank factors to pin them down)")
+    return EquivalenceResult("inequivalent", f"exhaustive search over {len(moves)} shape move(s) and "
+                             f"all term matchings ({nodes} nodes): no (P, Q, R) exists")
+
+
+def dedupe(schemes: list[Scheme], *, max_nodes: int = 200_000) -> list[Scheme]:
+    """Keep one representative per equivalence class, in input order.
+
+    Pairs whose equivalence is "unknown" are kept as distinct, so the result may still hold
+    equivalent schemes when the search could not decide; it never merges inequivalent ones.
+    """
+    reps: list[tuple[Scheme, dict]] = []
+    for s in schemes:
+        inv = invariants(s)
+        same = [r for r, ri in reps if ri == inv]
+        if any(equivalent(r, s, max_nodes=max_nodes).status == "equivalent" for r in same):
+            continue
+        reps.append((s, inv))
+    return [r for r, _ in reps]
