@@ -1,0 +1,277 @@
+"""`--method flip`: flip-graph random walks over GF(2), lifted to ZT / Z (Kauers & Moosbauer 2022).
+
+The walk itself lives in flip_py.py (plain Python, the reference) and flip_kernels.py (numba,
+the same walk step for step); lifting lives in lift.py. This module runs restarts, time limits,
+progress reports and lifting, and returns a SearchOutcome (see fastmm.search.base).
+
+Tiny shapes walk in plain Python, because importing numba and loading its cache costs more
+(~0.5 s) than the whole search; bigger shapes use the numba kernels.
+
+Options (task.options): start (a Scheme to walk from instead of the naive one),
+minimize="additions" (keep walking at the target rank and return the scheme with the fewest
+additions), backend ("python" | "numba"), plateau, restart_steps, lift_every, chunk.
+"""
+
+from __future__ import annotations
+
+import time
+
+from fastmm.errors import InputError
+from fastmm.scheme import Scheme, naive_scheme
+from fastmm.search import flip_py
+from fastmm.search.base import Progress, Reporter, SearchOutcome, SearchTask, StopFlag
+from fastmm.search.lift import lift, residual
+from fastmm.search.terms import Terms, gf2_tensor_ok, plain_additions_terms, to_scheme, to_terms
+
+PYTHON_MAX_VOLUME = 12  # n·m·p up to which the plain-Python walk is the default
+MAX_BITS_NUMBA = 63  # factor bitmasks must fit an int64
+
+
+_KERNEL = None
+
+
+def load_kernel():
+    """The numba walk, loaded from numba's cache (compiled on first use) and warmed up.
+
+    numba's first call imports its whole typing registry, and with it `scipy.linalg` only to
+    check for a BLAS that these integer kernels never use; that import alone costs ~0.5–1 s.
+    While the kernel loads, `scipy.linalg` is marked unavailable (unless something imported it
+    already) and the mark is removed afterwards, so later imports of scipy are unaffected.
+    """
+    global _KERNEL
+    if _KERNEL is None:
+        import sys
+
+        import numpy as np
+
+        from fastmm.search import flip_kernels
+
+        blocked = "scipy.linalg" not in sys.modules and "numba.np.arraymath" not in sys.modules
+        if blocked:
+            sys.modules["scipy.linalg"] = None  # type: ignore[assignment]
+        try:
+            one = np.ones(2, dtype=np.int64)
+            flip_kernels.walk(one.copy(), one.copy(), one.copy(), np.array([1, 0], dtype=np.int64),
+                              np.zeros(1, dtype=np.uint64), 1, 0, 10, 0)
+        finally:
+            if blocked and sys.modules.get("scipy.linalg", 0) is None:
+                del sys.modules["scipy.linalg"]
+        _KERNEL = flip_kernels.walk
+    return _KERNEL
+
+
+class Walker:
+    """One random walk: the terms, rank, plateau counter and generator state, on one backend."""
+
+    def __init__(self, terms: Terms, seed: int, backend: str, plus_limit: int):
+        self.backend = backend
+        r = len(terms[0])
+        cap = max(r, plus_limit) + 2
+        self.st = [r, 0]
+        if backend == "numba":
+            import numpy as np
+
+            self._kernel = load_kernel()
+            self.F = [np.zeros(cap, dtype=np.int64) for _ in range(3)]
+            for f, src in zip(self.F, terms, strict=True):
+                f[:r] = src
+            self.st = np.array([r, 0], dtype=np.int64)
+            self.rng = np.array([flip_py.seed_state(seed)], dtype=np.uint64)
+        else:
+            self.F = [list(src) + [0] * (cap - r) for src in terms]
+            self.rng = [flip_py.seed_state(seed)]
+
+    @property
+    def rank(self) -> int:
+        return int(self.st[0])
+
+    def walk(self, steps: int, target: int, plateau: int, plus_limit: int) -> int:
+        if self.backend == "numba":
+            A, B, C = self.F
+            return int(self._kernel(A, B, C, self.st, self.rng, steps, target, plateau, plus_limit))
+        return flip_py.walk(self.F, self.st, self.rng, steps, target, plateau, plus_limit)
+
+    def terms(self) -> Terms:
+        r = self.rank
+        A, B, C = ([int(x) for x in f[:r]] for f in self.F)
+        return A, B, C
+
+
+def reduce_terms(terms: Terms) -> Terms:
+    """Apply every reduction (zero factors, two shared factors) to a list of terms."""
+    F = [list(f) for f in terms]
+    r = len(F[0])
+    r = flip_py._settle(F, r, list(range(r)))
+    A, B, C = (f[:r] for f in F)
+    return A, B, C
+
+
+def choose_backend(task: SearchTask) -> str:
+    choice = task.options.get("backend")
+    n, m, p = task.shape
+    fits = max(n * m, m * p, n * p) <= MAX_BITS_NUMBA
+    if choice in ("python", "numba"):
+        if choice == "numba" and not fits:
+            raise InputError(f"the numba walk handles factors of at most {MAX_BITS_NUMBA} entries")
+        return choice
+    if choice is not None:
+        raise InputError(f"unknown flip backend {choice!r} (python or numba)")
+    return "python" if n * m * p <= PYTHON_MAX_VOLUME or not fits else "numba"
+
+
+def _additions(scheme: Scheme) -> int:
+    try:
+        from fastmm.export.slp import count_additions  # written in parallel; optional
+    except ImportError:
+        from fastmm.metrics import plain_additions
+
+        return plain_additions(scheme)
+    return int(count_additions(scheme))
+
+
+def _exact_ok(scheme: Scheme) -> bool:
+    if not scheme.is_integral or any(w.dtype == object for w in (scheme.Wa, scheme.Wb, scheme.Wc)):
+        from fastmm.verify import brent_report
+
+        return brent_report(scheme).ok
+    return not residual(scheme.shape, scheme.Wa, scheme.Wb, scheme.Wc).any()
+
+
+def _fits(scheme_ring: str, ring: str) -> bool:
+    return {"ZT": scheme_ring == "ZT", "Z": scheme_ring in ("ZT", "Z"), "Z2": True}[ring]
+
+
+def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutcome:
+    """Random flip-graph walks until a scheme of rank <= task.rank valid in task.ring is found."""
+    t0 = time.perf_counter()
+    shape = task.shape
+    n, m, p = shape
+    opts = task.options
+    if task.ring not in ("ZT", "Z", "Z2"):
+        raise InputError(f"the flip method searches over ZT, Z or Z2, not {task.ring!r}")
+    start = opts.get("start") or naive_scheme(n, m, p)
+    if not isinstance(start, Scheme) or start.shape != shape:
+        raise InputError(f"the start scheme must be a Scheme of shape {shape}")
+    try:
+        start_terms = reduce_terms(to_terms(start))
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    if not gf2_tensor_ok(shape, start_terms):
+        raise InputError(f"the start scheme {start.label()} is not valid modulo 2")
+
+    backend = choose_backend(task)
+    fast = backend == "numba"
+    r0 = len(start_terms[0])
+    plateau = int(opts.get("plateau", 20_000 if fast else 5_000))
+    restart_steps = int(opts.get("restart_steps", 3_000_000 if fast else 300_000))
+    lift_every = int(opts.get("lift_every", 20_000 if fast else 500))
+    lift_tries = int(opts.get("lift_tries", 3))  # failed lifts at the target before a restart
+    chunk = int(opts.get("chunk", 200_000 if fast else 3_000))
+    plus_limit = int(opts.get("plus_limit", r0))
+    minimize = opts.get("minimize") == "additions"
+    budget = task.time_limit
+    if budget is None and minimize:
+        budget = float(opts.get("minimize_seconds", 10.0))
+    deadline = t0 + budget if budget is not None else None
+
+    prov = {"method": "flip", "seed": task.seed, "backend": backend}
+    ring = task.ring
+    steps = 0
+    restarts = 0
+    last_report = t0
+
+    def meta(s: Scheme, **extra) -> Scheme:
+        info = dict(prov, steps=steps, restarts=restarts,
+                    seconds=round(time.perf_counter() - t0, 3), **extra)
+        return s.with_meta(provenance=info)
+
+    def lifted(terms: Terms, salt: int) -> tuple[Scheme, str] | None:
+        if ring == "Z2":
+            return to_scheme(shape, terms), "gf2"
+        return lift(shape, terms, ring, seed=task.seed * 7919 + salt)
+
+    # the best valid scheme so far (any rank): the start, when it is valid in the ring
+    best: Scheme | None = None
+    if ring == "Z2":
+        best = to_scheme(shape, start_terms)
+    elif _fits(start.coefficient_ring, ring) and _exact_ok(start):
+        best = start
+    record = r0  # lowest GF(2) rank seen
+    found: Scheme | None = None  # with minimize: the scheme with the fewest additions
+    found_adds: int | None = None
+    found_plain: int | None = None
+
+    def outcome(stopped: str) -> SearchOutcome:
+        sch = found
+        if sch is None and best is not None and best.rank <= task.rank:
+            sch = best
+        b = best if sch is None else None
+        return SearchOutcome(
+            scheme=meta(sch) if sch is not None else None,
+            best=meta(b) if b is not None else None,
+            steps=steps, restarts=restarts, seconds=time.perf_counter() - t0,
+            stopped=stopped, seed=task.seed,
+        )
+
+    while True:
+        walker = Walker(start_terms, flip_py.seed_state(task.seed) + restarts, backend, plus_limit)
+        since_restart = 0
+        since_lift = lift_every  # lift at once the first time the target is reached
+        failed_lifts = 0
+        while (since_restart < restart_steps and failed_lifts < lift_tries) or minimize:
+            now = time.perf_counter()
+            if should_stop():
+                return outcome("stopped")
+            if deadline is not None and now >= deadline:
+                return outcome("time")
+            if now - last_report >= 0.25:
+                last_report = now
+                report(Progress(rank=record, steps=steps, restarts=restarts, elapsed=now - t0,
+                                note=f"rank {walker.rank} ({backend})"))
+            r = walker.rank
+            at_target = r <= task.rank
+            if at_target and (since_lift >= lift_every):
+                since_lift = 0
+                got = lifted(walker.terms(), steps)
+                if got is None:
+                    failed_lifts += 1
+                else:
+                    sch, how = got
+                    prov["lift"] = how
+                    if not minimize:
+                        found = best = sch
+                        return outcome("found")
+                    terms = walker.terms()
+                    if found is None or sch.rank < found.rank:
+                        found, found_plain, found_adds = None, None, None
+                    plain = plain_additions_terms(shape, terms)
+                    if found_plain is None or plain < found_plain:
+                        adds = _additions(sch)
+                        if found_adds is None or adds < found_adds:
+                            found, found_adds = sch, adds
+                        found_plain = plain
+                        best = found
+            elif not at_target and r < (best.rank if best is not None else r + 1) \
+                    and since_lift >= lift_every:
+                since_lift = 0
+                got = lifted(walker.terms(), steps)
+                if got is not None:
+                    best = got[0]
+            if at_target:
+                # walk on at this rank (flips keep it) to reach other schemes to lift
+                todo = lift_every if not minimize else max(lift_every // 10, 50)
+                stop_rank = r - 1
+                pl = plus_limit if not minimize else 0
+            else:
+                todo = chunk
+                stop_rank = max(task.rank, record - 1)
+                pl = plus_limit
+            done = walker.walk(todo, stop_rank, plateau, pl)
+            steps += done
+            since_restart += done
+            since_lift += done
+            if walker.rank < record:
+                record = walker.rank
+                if ring == "Z2" and (best is None or record < best.rank):
+                    best = to_scheme(shape, walker.terms())
+        restarts += 1

@@ -1,0 +1,178 @@
+"""numba version of the GF(2) flip-graph walk in flip_py.py, step for step the same.
+
+Same data (three int64 arrays A, B, C of factor bitmasks; st = [rank, steps since the last
+rank drop]; rng = [splitmix64 state] as uint64) and the same random draws, so for a fixed seed
+both walks visit the same schemes. Importing this module imports numba; fastmm.search.flip
+only does so for shapes where the walk is long enough to repay it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+_S32 = np.uint64(32)
+
+
+@njit(cache=True, inline="always")
+def _below(rng, n):
+    s = rng[0] + _GOLDEN
+    rng[0] = s
+    z = (s ^ (s >> _S30)) * _MIX1
+    z = (z ^ (z >> _S27)) * _MIX2
+    z = z ^ (z >> _S31)
+    return np.int64(((z >> _S32) * np.uint64(n)) >> _S32)
+
+
+@njit(cache=True)
+def _remove(A, B, C, r, t, work, nw):
+    r -= 1
+    A[t] = A[r]
+    B[t] = B[r]
+    C[t] = C[r]
+    for w in range(nw):
+        if work[w] == r:
+            work[w] = t
+    return r
+
+
+@njit(cache=True)
+def _settle(A, B, C, r, work, nw):
+    while nw > 0:
+        nw -= 1
+        t = work[nw]
+        if A[t] == 0 or B[t] == 0 or C[t] == 0:
+            r = _remove(A, B, C, r, t, work, nw)
+            continue
+        a = A[t]
+        b = B[t]
+        c = C[t]
+        for k in range(r):
+            if k == t:
+                continue
+            if A[k] == a:
+                if B[k] == b:
+                    C[k] ^= c
+                elif C[k] == c:
+                    B[k] ^= b
+                else:
+                    continue
+            elif B[k] == b and C[k] == c:
+                A[k] ^= a
+            else:
+                continue
+            if k == r - 1:
+                k = t
+            r = _remove(A, B, C, r, t, work, nw)
+            seen = False
+            for w in range(nw):
+                if work[w] == k:
+                    seen = True
+            if not seen:
+                work[nw] = k
+                nw += 1
+            break
+    return r
+
+
+@njit(cache=True)
+def walk(A, B, C, st, rng, steps, target, plateau, plus_limit):
+    """See flip_py.walk; A, B, C int64 arrays, st int64[2], rng uint64[1]."""
+    work = np.empty(8, dtype=np.int64)
+    r = st[0]
+    since = st[1]
+    done = 0
+    while done < steps and r > target:
+        done += 1
+        since += 1
+        i = _below(rng, r)
+        a = A[i]
+        b = B[i]
+        c = C[i]
+        cnt = 0
+        for k in range(r):
+            if k != i:
+                cnt += (A[k] == a) + (B[k] == b) + (C[k] == c)
+        if cnt > 0:
+            pick = _below(rng, cnt)
+            j = -1
+            s = -1
+            for k in range(r):
+                if k == i:
+                    continue
+                if A[k] == a:
+                    if pick == 0:
+                        j = k
+                        s = 0
+                        break
+                    pick -= 1
+                if B[k] == b:
+                    if pick == 0:
+                        j = k
+                        s = 1
+                        break
+                    pick -= 1
+                if C[k] == c:
+                    if pick == 0:
+                        j = k
+                        s = 2
+                        break
+                    pick -= 1
+            if s == 0:
+                B[i] ^= B[j]
+                C[j] ^= C[i]
+            elif s == 1:
+                C[i] ^= C[j]
+                A[j] ^= A[i]
+            else:
+                A[i] ^= A[j]
+                B[j] ^= B[i]
+            work[0] = j
+            work[1] = i
+            r2 = _settle(A, B, C, r, work, 2)
+            if r2 < r:
+                since = 0
+            r = r2
+        if since >= plateau:
+            since = 0
+            if r >= 2 and r < plus_limit:
+                i = _below(rng, r)
+                j = _below(rng, r - 1)
+                if j >= i:
+                    j += 1
+                s = _below(rng, 3)
+                x = A
+                y = B
+                z = C
+                if s == 1:
+                    x = B
+                    y = C
+                    z = A
+                elif s == 2:
+                    x = C
+                    y = A
+                    z = B
+                xi = x[i]
+                yi = y[i]
+                zi = z[i]
+                xj = x[j]
+                yj = y[j]
+                zj = z[j]
+                x[i] = xi ^ xj
+                x[r] = xj
+                y[r] = yi ^ yj
+                z[r] = zi
+                z[j] = zi ^ zj
+                work[0] = i
+                work[1] = j
+                work[2] = r
+                r = _settle(A, B, C, r + 1, work, 3)
+    st[0] = r
+    st[1] = since
+    return done
