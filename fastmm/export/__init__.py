@@ -1,0 +1,10 @@
+"""Exporting schemes: one straight-line program (slp), then emitters.
+
+slp      build_slp / count_additions: the shared intermediate form (greedy CSE)
+text     plain text, Markdown, LaTeX formulas; the program as text
+pycode   NumPy / PyTorch modules and in-process callables
+formats  AlphaTensor npz, Perminov JSON, fast-matmul text (import + export)
+c, build C code and its build/load helpers
+
+Submodules are imported on demand so `import fastmm.export` stays cheap.
+"""

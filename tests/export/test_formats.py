@@ -1,0 +1,266 @@
+"""AlphaTensor, Perminov and fast-matmul formats: conventions, round trips, refusals."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fastmm.cli import main
+from fastmm.errors import InputError, SchemeFormatError, VerificationError
+from fastmm.export.formats import (
+    PICKLE_REFUSAL,
+    alphatensor_arrays,
+    export_foreign,
+    fast_matmul_text,
+    import_scheme,
+    perminov_text,
+)
+from fastmm.io import load_scheme, save_scheme
+from fastmm.reference import laderman, strassen
+from fastmm.scheme import Scheme, naive_scheme
+from tests.export.schemes import mixed_234, rational_strassen, winograd
+
+
+def _dyadic() -> Scheme:
+    """Strassen with product 1 scaled by 4 on the left and 1/4 in C (ring Q, float-exact)."""
+    s = strassen()
+    wa = s.Wa.astype(object)
+    wc = s.Wc.astype(object)
+    wa[0] = wa[0] * 4
+    wc[:, 0] = np.array([Fraction(int(x), 4) for x in wc[:, 0]], dtype=object)
+    return Scheme(2, 2, 2, wa, s.Wb, wc)
+
+
+def _z2() -> Scheme:
+    s = strassen()
+    return Scheme(2, 2, 2, s.Wa, s.Wb, s.Wc, ring="Z2")
+
+
+ROUND_TRIP = {
+    "strassen": strassen,
+    "laderman": laderman,
+    "winograd": winograd,
+    "mixed_234": mixed_234,
+    "dyadic": _dyadic,
+    "kron_rect": lambda: strassen().kron(naive_scheme(1, 2, 3)),
+}
+SUFFIX = {"alphatensor": ".npz", "perminov": ".json", "fast-matmul": ".txt"}
+
+
+def _write(tmp_path: Path, scheme: Scheme, fmt: str) -> Path:
+    payload = export_foreign(scheme, fmt)
+    f = tmp_path / f"scheme{SUFFIX[fmt]}"
+    if isinstance(payload, bytes):
+        f.write_bytes(payload)
+    else:
+        f.write_text(payload)
+    return f
+
+
+@pytest.mark.parametrize("fmt", sorted(SUFFIX))
+@pytest.mark.parametrize("name", sorted(ROUND_TRIP))
+def test_round_trip_is_identical(tmp_path: Path, fmt: str, name: str) -> None:
+    s = ROUND_TRIP[name]()
+    back = import_scheme(_write(tmp_path, s, fmt), fmt)
+    assert back == s
+    assert back.verified["ok"] is True and back.provenance["from"] == fmt
+
+
+def test_z2_round_trip_through_perminov(tmp_path: Path) -> None:
+    f = _write(tmp_path, _z2(), "perminov")
+    assert json.loads(f.read_text())["z2"] is True
+    back = import_scheme(f, "perminov")
+    assert back == _z2() and back.ring == "Z2"
+
+
+# -- conventions on hand-made files -------------------------------------------------------
+
+
+def test_alphatensor_convention_third_factor_is_c_transposed(tmp_path: Path) -> None:
+    n, m, p = 2, 3, 4
+    s = mixed_234()
+    arr = alphatensor_arrays(s)
+    t = np.einsum("ir,jr,kr->ijk", arr["u"], arr["v"], arr["w"])
+    want = np.zeros((n * m, m * p, p * n), dtype=np.int64)
+    for i in range(n):
+        for j in range(m):
+            for k in range(p):
+                want[i * m + j, j * p + k, k * n + i] = 1
+    assert np.array_equal(t, want)
+    np.savez(tmp_path / "plain.npz", u=arr["u"], v=arr["v"], w=arr["w"])  # no shape: inferred
+    assert import_scheme(tmp_path / "plain.npz", "alphatensor") == s
+
+
+def test_perminov_hand_written_file(tmp_path: Path) -> None:
+    # Strassen, written out by hand with w indexed by Cᵀ: (c11, c21, c12, c22)
+    data = {
+        "n": [2, 2, 2], "m": 7, "z2": False,
+        "u": [[1, 0, 0, 1], [0, 0, 1, 1], [1, 0, 0, 0], [0, 0, 0, 1], [1, 1, 0, 0],
+              [-1, 0, 1, 0], [0, 1, 0, -1]],
+        "v": [[1, 0, 0, 1], [1, 0, 0, 0], [0, 1, 0, -1], [-1, 0, 1, 0], [0, 0, 0, 1],
+              [1, 1, 0, 0], [0, 0, 1, 1]],
+        "w": [[1, 0, 0, 1], [0, 1, 0, -1], [0, 0, 1, 1], [1, 1, 0, 0], [-1, 0, 1, 0],
+              [0, 0, 0, 1], [1, 0, 0, 0]],
+    }
+    f = tmp_path / "p.json"
+    f.write_text(json.dumps(data))
+    assert import_scheme(f, "perminov") == strassen()
+    data2 = {"dimension": [2, 2, 2], **{k: data[k] for k in "uvw"}}
+    f.write_text(json.dumps(data2))
+    assert import_scheme(f, "perminov") == strassen()
+    # read with C row-major instead, the same file is wrong: the convention matters
+    data3 = dict(data, w=[[row[0], row[2], row[1], row[3]] for row in data["w"]])
+    f.write_text(json.dumps(data3))
+    with pytest.raises(VerificationError, match="C12"):
+        import_scheme(f, "perminov")
+
+
+def test_perminov_rank_mismatch_is_refused(tmp_path: Path) -> None:
+    text = perminov_text(strassen()).replace('"m": 7', '"m": 8')
+    f = tmp_path / "p.json"
+    f.write_text(text)
+    with pytest.raises(SchemeFormatError, match="rank 8 but u has 7 rows"):
+        import_scheme(f, "perminov")
+
+
+def test_fast_matmul_hand_written_file(tmp_path: Path) -> None:
+    # Strassen: U rows A11 A12 A21 A22, V rows B.., W rows C11 C12 C21 C22 (row-major)
+    text = """# strassen, written by hand
+1 0 1 0 1 -1 0
+0 0 0 0 1 0 1
+0 1 0 0 0 1 0
+1 1 0 1 0 0 -1
+#
+1 1 0 -1 0 1 0
+0 0 1 0 0 1 0
+0 0 0 1 0 0 1
+1 0 -1 0 1 0 1
+#
+1 0 0 1 -1 0 1
+0 0 1 0 1 0 0
+0 1 0 1 0 0 0
+1 -1 1 0 0 1 0
+"""
+    f = tmp_path / "strassen"
+    f.write_text(text)
+    assert import_scheme(f, "fast-matmul") == strassen()
+
+
+def test_fast_matmul_writes_exact_decimals(tmp_path: Path) -> None:
+    text = fast_matmul_text(_dyadic())
+    assert "0.25" in text and "/" not in text
+    assert "1/3" in fast_matmul_text(rational_strassen())
+    f = _write(tmp_path, rational_strassen(), "fast-matmul")
+    assert import_scheme(f, "fast-matmul") == rational_strassen()
+
+
+def test_fast_matmul_rejects_non_numbers(tmp_path: Path) -> None:
+    f = tmp_path / "bad"
+    f.write_text(fast_matmul_text(strassen()).replace("-1", "__import__('os')", 1))
+    with pytest.raises(SchemeFormatError, match="is not a number"):
+        import_scheme(f, "fast-matmul")
+
+
+# -- AlphaTensor pickle handling ------------------------------------------------------------
+
+
+def _published_style_npz(path: Path) -> None:
+    """Like factorizations_r.npz: key 'n,m,p' -> object array [u, v, w] of different shapes."""
+    s = mixed_234()
+    arr = alphatensor_arrays(s)
+    triple = np.empty(3, dtype=object)
+    triple[:] = [arr["u"], arr["v"], arr["w"]]
+    sq = alphatensor_arrays(strassen())
+    np.savez(path, **{"2,3,4": triple, "2,2,2": np.stack([sq["u"], sq["v"], sq["w"]])})
+
+
+def test_pickle_is_refused_without_flag(tmp_path: Path) -> None:
+    f = tmp_path / "factorizations_r.npz"
+    _published_style_npz(f)
+    with pytest.raises(InputError, match="--allow-pickle"):
+        import_scheme(f, "alphatensor", key="2,3,4")
+    # a numeric entry of the same file needs no pickle
+    assert import_scheme(f, "alphatensor", key="2,2,2") == strassen()
+
+
+def test_pickle_allowed_with_flag(tmp_path: Path) -> None:
+    f = tmp_path / "factorizations_r.npz"
+    _published_style_npz(f)
+    assert import_scheme(f, "alphatensor", key="2,3,4", allow_pickle=True) == mixed_234()
+    with pytest.raises(InputError, match="choose one with --key"):
+        import_scheme(f, "alphatensor", allow_pickle=True)
+
+
+def test_pickle_refusal_on_the_command_line(tmp_path: Path, capsys) -> None:
+    f = tmp_path / "factorizations_r.npz"
+    _published_style_npz(f)
+    out = tmp_path / "out.json"
+    with pytest.raises(SystemExit) as exc:
+        main(["import", str(f), "--from", "alphatensor", "--key", "2,3,4", "-o", str(out)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and PICKLE_REFUSAL in err
+    assert not out.exists()
+    with pytest.raises(SystemExit) as exc:
+        main(["import", str(f), "--from", "alphatensor", "--key", "2,3,4", "--allow-pickle",
+              "-o", str(out)])
+    assert exc.value.code == 0
+    assert load_scheme(out) == mixed_234()
+
+
+def test_exported_npz_needs_no_pickle(tmp_path: Path) -> None:
+    f = _write(tmp_path, laderman(), "alphatensor")
+    with np.load(f, allow_pickle=False) as data:
+        assert sorted(data.files) == ["shape", "u", "v", "w"]
+        assert all(data[k].dtype != object for k in data.files)
+
+
+def test_npy_triple(tmp_path: Path) -> None:
+    arr = alphatensor_arrays(strassen())
+    np.save(tmp_path / "s.npy", np.stack([arr["u"], arr["v"], arr["w"]]))
+    assert import_scheme(tmp_path / "s.npy", "alphatensor") == strassen()
+
+
+# -- verification on import -----------------------------------------------------------------
+
+
+def test_import_refuses_wrong_scheme_and_writes_nothing(tmp_path: Path, capsys) -> None:
+    text = fast_matmul_text(strassen()).splitlines()
+    text[-1] = "1 -1 1 0 0 0 0"  # C22 loses M6
+    f = tmp_path / "bad.txt"
+    f.write_text("\n".join(text) + "\n")
+    out = tmp_path / "out.json"
+    with pytest.raises(SystemExit) as exc:
+        main(["import", str(f), "--from", "fast-matmul", "-o", str(out)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 1
+    assert "C22: missing a21*b12" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_mod2_only_scheme_needs_z2_flag(tmp_path: Path, capsys) -> None:
+    arr = alphatensor_arrays(strassen())
+    f = tmp_path / "f2.npz"
+    np.savez(f, u=arr["u"] % 2, v=arr["v"] % 2, w=arr["w"] % 2)
+    with pytest.raises(VerificationError, match="--z2"):
+        import_scheme(f, "alphatensor")
+    s = import_scheme(f, "alphatensor", z2=True)
+    assert s.ring == "Z2" and s == _z2()
+
+
+def test_import_command_round_trip(tmp_path: Path, capsys) -> None:
+    src = tmp_path / "s.json"
+    save_scheme(laderman(), src)
+    for fmt in ("perminov", "fast-matmul", "alphatensor"):
+        exported = tmp_path / f"l{SUFFIX[fmt]}"
+        back = tmp_path / f"back-{fmt}.json"
+        with pytest.raises(SystemExit) as exc:
+            main(["export", str(src), "--to", fmt, "-o", str(exported)])
+        assert exc.value.code == 0
+        with pytest.raises(SystemExit) as exc:
+            main(["import", str(exported), "--from", fmt, "-o", str(back)])
+        assert exc.value.code == 0
+        assert load_scheme(back) == laderman()
