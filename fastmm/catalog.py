@@ -1,0 +1,253 @@
+"""The shipped catalogue of verified schemes: results/catalog/<n>x<m>x<p>-rank<r>-<ring>.json.
+
+One file per canonical shape (n ≤ m ≤ p) and ring, in the scheme format of DESIGN.md.
+Searches start from it and `add_to_catalog` keeps only improvements. Every file is checked
+when read (exact Brent equations, no sympy, for speed): a file that is malformed, names a
+shape/rank/ring its contents do not have, or fails verification is reported (a
+`CatalogWarning`, and on the `fastmm catalog` command's stderr) and never used.
+
+Ring strength: a ZT or Z scheme also serves Z, Q and Z2 (integers reduce modulo 2), a Q
+scheme serves Q only, a Z2 scheme serves Z2 only. The directory is `results/catalog` next
+to the package, or `$FASTMM_CATALOG`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastmm.errors import FastmmError, VerificationError
+from fastmm.io import load_scheme, save_scheme
+from fastmm.known_ranks import BEST_KNOWN, canonical
+from fastmm.scheme import Scheme
+from fastmm.verify import verify
+
+Shape = tuple[int, int, int]
+SERVES = {"ZT": ("ZT", "Z", "Q", "Z2"), "Z": ("Z", "Q", "Z2"), "Q": ("Q",), "Z2": ("Z2",)}
+_STRENGTH = ("ZT", "Z", "Q", "Z2")  # tie-break order when ranks are equal
+_NAME = re.compile(r"^(\d+)x(\d+)x(\d+)-rank(\d+)-(ZT|Z|Q|Z2)\.json$")
+
+
+class CatalogWarning(UserWarning):
+    """A catalogue file was skipped (malformed, mislabelled or failing verification)."""
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    shape: Shape  # canonical: n ≤ m ≤ p
+    rank: int
+    ring: str
+    path: Path
+
+
+def catalog_dir() -> Path:
+    env = os.environ.get("FASTMM_CATALOG")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "results" / "catalog"
+
+
+def entry_filename(shape: Shape, rank: int, ring: str) -> str:
+    n, m, p = canonical(shape)
+    return f"{n}x{m}x{p}-rank{rank}-{ring}.json"
+
+
+# (path, mtime_ns, size) -> (entry or None, problem or None): a file is verified once per
+# process unless it changes
+_SCAN_CACHE: dict[tuple[str, int, int], tuple[CatalogEntry | None, str | None]] = {}
+
+
+def _check_file(path: Path) -> tuple[Scheme | None, str | None]:
+    """Load and verify one catalogue file; (scheme, None) or (None, why it is skipped)."""
+    match = _NAME.match(path.name)
+    if not match:
+        return None, f"{path.name}: name is not <n>x<m>x<p>-rank<r>-<ring>.json"
+    shape = tuple(int(x) for x in match.group(1, 2, 3))
+    rank, ring = int(match.group(4)), match.group(5)
+    try:
+        scheme = load_scheme(path)
+    except FastmmError as exc:
+        return None, str(exc)
+    if scheme.shape != shape or scheme.rank != rank or scheme.ring != ring:
+        return None, (f"{path.name}: contents are {scheme.label()} over {scheme.ring}, "
+                      f"not what the file name says")
+    verdict = verify(scheme, use_sympy=False)
+    if not verdict.ok:
+        lines = verdict.report.lines(limit=2)
+        return None, f"{path.name}: fails verification ({'; '.join(lines)})"
+    if ring != "Z2" and verdict.ring != ring:
+        return None, f"{path.name}: coefficients lie in {verdict.ring}, not {ring}"
+    return scheme, None
+
+
+def scan_catalog(directory: Path | None = None) -> tuple[list[CatalogEntry], list[str]]:
+    """Every valid entry, and one line per skipped file."""
+    directory = directory or catalog_dir()
+    entries: list[CatalogEntry] = []
+    problems: list[str] = []
+    if not directory.is_dir():
+        return entries, problems
+    for path in sorted(directory.glob("*.json")):
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+        if key not in _SCAN_CACHE:
+            scheme, problem = _check_file(path)
+            entry = None
+            if scheme is not None:
+                entry = CatalogEntry(scheme.shape, scheme.rank, scheme.ring, path)
+            _SCAN_CACHE[key] = (entry, problem)
+        entry, problem = _SCAN_CACHE[key]
+        if entry is not None:
+            entries.append(entry)
+        if problem is not None:
+            problems.append(f"catalogue entry skipped: {problem}")
+    return entries, problems
+
+
+def catalog_entries(directory: Path | None = None) -> list[CatalogEntry]:
+    """Valid entries; each skipped file is reported as a CatalogWarning."""
+    entries, problems = scan_catalog(directory)
+    for line in problems:
+        warnings.warn(line, CatalogWarning, stacklevel=2)
+    return entries
+
+
+def _candidates(shape: Shape, ring: str, exclude_shapes: Iterable[Shape] = ()) -> list[CatalogEntry]:
+    excluded = {canonical(tuple(s)) for s in exclude_shapes}
+    want = canonical(tuple(shape))
+    if want in excluded:
+        return []
+    found = [e for e in catalog_entries() if e.shape == want and ring in SERVES[e.ring]]
+    return sorted(found, key=lambda e: (e.rank, _STRENGTH.index(e.ring)))
+
+
+def best_catalog_rank(shape: Shape, ring: str = "ZT") -> int | None:
+    """Lowest catalogued rank usable over `ring` for any permutation of `shape`, or None."""
+    found = _candidates(shape, ring)
+    return found[0].rank if found else None
+
+
+def load_catalog_scheme(shape: Shape, ring: str = "ZT",
+                        exclude_shapes: Iterable[Shape] = ()) -> Scheme | None:
+    """The best catalogued scheme usable over `ring`, permuted to exactly `shape`; None if none.
+
+    `exclude_shapes` hides entries for those shapes (any permutation), so a benchmark can ask
+    how well a shape is covered without its own entry. A scheme served as Z2 from an integer
+    entry is reduced modulo 2.
+    """
+    for entry in _candidates(shape, ring, exclude_shapes):
+        scheme, problem = _check_file(entry.path)  # re-verified: the file may have changed
+        if scheme is None:
+            warnings.warn(f"catalogue entry skipped: {problem}", CatalogWarning, stacklevel=2)
+            continue
+        if ring == "Z2" and scheme.ring != "Z2":
+            scheme = scheme.with_meta(ring="Z2")
+        out = scheme.permuted(tuple(shape))
+        out.provenance = dict(scheme.provenance)
+        out.verified = scheme.verified
+        out.ring = scheme.ring
+        return out
+    return None
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """Serialise writers (search workers adding results at the same time)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _dominates(rank_a: int, ring_a: str, rank_b: int, ring_b: str) -> bool:
+    """Entry a makes b useless: no higher rank, and usable wherever b is."""
+    return rank_a <= rank_b and set(SERVES[ring_b]) <= set(SERVES[ring_a])
+
+
+def add_to_catalog(scheme: Scheme, directory: Path | None = None) -> bool:
+    """Verify `scheme` and store it if no catalogued entry is at least as good; True if stored.
+
+    "At least as good" = rank no higher and usable over every ring the new one serves, so a
+    Z2 rank-47 scheme is added beside a ZT rank-49 one, a Z rank-49 one is not. Entries the
+    new scheme makes useless are removed. Writes are atomic and serialised by a lock file.
+    Raises VerificationError if the scheme is invalid.
+    """
+    verdict = verify(scheme, use_sympy=False)
+    if not verdict.ok:
+        lines = verdict.report.lines(limit=3)
+        raise VerificationError(f"{scheme.label()} fails verification: " + "; ".join(lines))
+    ring = verdict.ring
+    stored = scheme.with_meta(ring=ring, verified=verdict.record())
+    shape = canonical(scheme.shape)
+    if stored.shape != shape:
+        stored = stored.permuted(shape).with_meta(provenance=dict(stored.provenance),
+                                                  verified=stored.verified, ring=ring)
+    directory = directory or catalog_dir()
+    with _locked(directory):
+        entries, _ = scan_catalog(directory)
+        same = [e for e in entries if e.shape == shape]
+        if any(_dominates(e.rank, e.ring, stored.rank, ring) for e in same):
+            return False
+        save_scheme(stored, directory / entry_filename(shape, stored.rank, ring))
+        for e in same:
+            if _dominates(stored.rank, ring, e.rank, e.ring):
+                e.path.unlink(missing_ok=True)
+    return True
+
+
+def catalog_table(max_dim: int = 6) -> tuple[list[dict], list[str]]:
+    """Rows for `fastmm catalog`: every tabulated shape n ≤ m ≤ p ≤ max_dim, and the problems.
+
+    The catalogue column shows the lowest-rank entry (ties: strongest ring); status compares
+    it with the best known rank over that entry's ring.
+    """
+    entries, problems = scan_catalog()
+    rows = []
+    for shape in sorted(BEST_KNOWN):
+        if max(shape) > max_dim:
+            continue
+        n, m, p = shape
+        best = BEST_KNOWN[shape]
+        mine = sorted((e for e in entries if e.shape == shape),
+                      key=lambda e: (e.rank, _STRENGTH.index(e.ring)))
+        row = {
+            "shape": list(shape), "naive": n * m * p, "best_ZT": best["ZT"], "best_Z2": best["Z2"],
+            "catalog_rank": None, "catalog_ring": None, "file": None, "status": "missing", "gap": None,
+        }
+        if mine:
+            e = mine[0]
+            gap = e.rank - best[e.ring]
+            row.update(catalog_rank=e.rank, catalog_ring=e.ring, file=e.path.name, gap=gap,
+                       status="best known reached" if gap <= 0 else "gap")
+        rows.append(row)
+    return rows, problems
+
+
+def find_in_catalog(scheme: Scheme):
+    """Compare a scheme with the catalogue entry of its shape, rank and ring.
+
+    Returns (entry, EquivalenceResult) or None when no such entry exists; for `fastmm show`.
+    """
+    from fastmm.equivalence import equivalent
+
+    ring = scheme.ring
+    for entry in _candidates(scheme.shape, ring):
+        if entry.rank != scheme.rank:
+            continue
+        other, _ = _check_file(entry.path)
+        if other is None:
+            continue
+        if ring == "Z2" and other.ring != "Z2":  # compare over GF(2)
+            other = other.with_meta(ring="Z2")
+        return entry, equivalent(other.permuted(scheme.shape), scheme)
+    return None

@@ -1,0 +1,60 @@
+"""`fastmm catalog`: the shipped schemes against the best-known ranks."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from fastmm.cli import cli
+
+_HEADERS = ("shape", "naive", "best ZT", "best Z2", "catalogue", "ring", "status")
+
+
+def _cells(row: dict) -> list[str]:
+    status = row["status"]
+    if status == "gap":
+        status = f"gap +{row['gap']}"
+    return [
+        "×".join(map(str, row["shape"])), str(row["naive"]), str(row["best_ZT"]), str(row["best_Z2"]),
+        "—" if row["catalog_rank"] is None else str(row["catalog_rank"]),
+        row["catalog_ring"] or "—", status,
+    ]
+
+
+@cli.command("catalog")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (one JSON object).")
+def catalog(as_json: bool) -> int:
+    """List every shape n ≤ m ≤ p ≤ 6: naive and best-known ranks, and the catalogue's scheme."""
+    from fastmm.catalog import catalog_dir, catalog_table
+
+    rows, problems = catalog_table()
+    for line in problems:
+        click.echo(f"warning: {line}", err=True)
+    if as_json:
+        click.echo(json.dumps({"directory": str(catalog_dir()), "rows": rows, "skipped": problems},
+                              indent=2))
+        return 0
+    cells = [_cells(r) for r in rows]
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"fastmm catalogue ({catalog_dir()})")
+        for h in _HEADERS:
+            table.add_column(h, justify="left" if h in ("shape", "ring", "status") else "right")
+        style = {"best known reached": "green", "missing": "red"}
+        for row, c in zip(rows, cells, strict=True):
+            table.add_row(*c, style=style.get(row["status"], "yellow"))
+        Console().print(table)
+    else:
+        widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(_HEADERS)]
+        click.echo("  ".join(h.ljust(w) for h, w in zip(_HEADERS, widths, strict=True)).rstrip())
+        for c in cells:
+            click.echo("  ".join(x.ljust(w) for x, w in zip(c, widths, strict=True)).rstrip())
+    reached = sum(r["status"] == "best known reached" for r in rows)
+    missing = sum(r["status"] == "missing" for r in rows)
+    click.echo(f"{reached} of {len(rows)} shapes at the best-known rank, "
+               f"{len(rows) - reached - missing} with a gap, {missing} missing")
+    return 0
