@@ -46,8 +46,10 @@ def run_job(task: SearchTask, method: str, should_stop: Callable[[], bool],
     outcome = fn(task, report, stop)
     outcome.seconds = outcome.seconds or time.monotonic() - start
     outcome.seed = task.seed
-    if outcome.scheme is None and outcome.stopped == "found":
+    if outcome.scheme is None:  # why it ended is the runner's call, not the method's
         outcome.stopped = "time" if deadline and time.monotonic() >= deadline else "stopped"
+    else:
+        outcome.stopped = "found"
     return outcome
 
 
@@ -165,9 +167,9 @@ def _run_processes(task: SearchTask, method: str, workers: int, report: Progress
 
 def _dask_job(task: SearchTask, method: str, event_name: str) -> SearchOutcome:
     """Runs on a dask worker: poll the cluster-wide stop event at most twice a second."""
-    from distributed import Event
+    from distributed import Event, get_client
 
-    event = Event(event_name)
+    event = Event(event_name, client=get_client())
     state = {"t": 0.0, "set": False}
 
     def should_stop() -> bool:
@@ -186,7 +188,7 @@ def _dask_job(task: SearchTask, method: str, event_name: str) -> SearchOutcome:
 def _run_dask(task: SearchTask, method: str, jobs: int, address: str, report: ProgressFn,
               interrupted: threading.Event) -> RunSummary:
     try:
-        from distributed import Client, Event, as_completed
+        from distributed import Client, Event
     except ImportError:
         msg = "--scheduler needs dask.distributed: pip install 'fastmm[dist]'"
         raise FastmmError(msg) from None
@@ -203,14 +205,15 @@ def _run_dask(task: SearchTask, method: str, jobs: int, address: str, report: Pr
         futures = [client.submit(_dask_job, _seeded(task, i), method, name, pure=False)
                    for i in range(jobs)]
         seeds = {f.key: task.seed + i for i, f in enumerate(futures)}
-        stream = as_completed(futures)
-        while not stream.is_empty():
+        waiting = list(futures)
+        while waiting:
             if interrupted.is_set():
                 stop.set()
-            batch = stream.next_batch(block=False)
+            batch = [f for f in waiting if f.done()]
             if not batch:
-                time.sleep(0.1)
+                time.sleep(0.05)
                 continue
+            waiting = [f for f in waiting if f not in batch]
             for fut in batch:
                 try:
                     outcome = fut.result()

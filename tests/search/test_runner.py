@@ -1,0 +1,57 @@
+"""The runner: one job function for in-process, worker processes and dask; stop at first success."""
+
+import time
+
+import pytest
+
+from fastmm.search import base
+from fastmm.search.base import SearchTask
+from fastmm.search.runner import run_search
+
+
+@pytest.fixture(autouse=True)
+def fake_methods(monkeypatch):
+    monkeypatch.setitem(base.METHODS, "fake-win", "tests.search.fake_methods:seed_three_wins")
+    monkeypatch.setitem(base.METHODS, "fake-die", "tests.search.fake_methods:seed_one_dies")
+
+
+def test_single_process_time_limit_returns_best():
+    t = time.monotonic()
+    summary = run_search(SearchTask(2, 2, 2, 7, seed=0, time_limit=0.3), "fake-win")
+    assert time.monotonic() - t < 3
+    assert summary.outcome.scheme is None and summary.outcome.best.rank == 8
+    assert summary.outcome.stopped == "time"
+
+
+def test_workers_stop_at_first_success_and_report_progress():
+    seen = set()
+    t = time.monotonic()
+    summary = run_search(SearchTask(2, 2, 2, 7, seed=0, time_limit=30), "fake-win", workers=4,
+                         on_progress=lambda i, p: seen.add(i))
+    assert time.monotonic() - t < 10  # nobody waited for the 30 s limit
+    assert summary.outcome.scheme is not None and summary.outcome.seed == 3
+    assert len(summary.outcomes) == 4  # every worker returned what it had
+    assert seen  # progress arrived from the workers
+
+
+def test_a_dead_worker_is_reported_and_the_rest_finish():
+    summary = run_search(SearchTask(2, 2, 2, 7, seed=0, time_limit=0.5), "fake-die", workers=3)
+    assert any("worker 1 (seed 1) died with exit code 9" in f for f in summary.failures)
+    assert summary.outcome.best.rank == 8 and len(summary.outcomes) == 2
+
+
+def test_dask_local_cluster_runs_the_same_jobs():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster:
+        summary = run_search(SearchTask(2, 2, 2, 7, seed=0, time_limit=30), "fake-win", workers=4,
+                             scheduler=cluster.scheduler_address)
+    assert summary.outcome.scheme is not None and summary.outcome.seed == 3
+
+
+def test_unreachable_scheduler_is_one_clear_error():
+    pytest.importorskip("distributed")
+    from fastmm.errors import FastmmError
+
+    with pytest.raises(FastmmError, match="cannot reach the dask scheduler at tcp://127.0.0.1:9"):
+        run_search(SearchTask(2, 2, 2, 7, time_limit=1), "fake-win", scheduler="tcp://127.0.0.1:9")
