@@ -332,32 +332,51 @@ def _emit_typed(scheme: Scheme, lv: _Level, t: str) -> list[str]:
     out.append("}")
     out.append("")
 
-    # (b) one level over blocks, then the peeling driver
-    out.append(f"int fastmm_matmul_{t}(int64_t M, int64_t K, int64_t N, {ctype} alpha,")
-    out.append(f"                     const {ctype} *A, int64_t lda, const {ctype} *B, int64_t ldb,")
-    out.append(f"                     {ctype} *C, int64_t ldc, int levels, int64_t cutoff);")
+    # (b) one level over blocks, the peeling recursion, and the public driver
+    na, nb, nprod = len(lv.a_stored), len(lv.b_stored), len(lv.products)
+    out.append(f"static void rec_{t}(int64_t M, int64_t K, int64_t N, {ctype} alpha,")
+    out.append(f"                   const {ctype} *A, int64_t lda, const {ctype} *B, int64_t ldb,")
+    out.append(f"                   {ctype} *C, int64_t ldc, int levels, int64_t cutoff, {ctype} *work);")
+    out.append("")
+    out.append("/* Workspace (elements) of one level's temporaries; regions are 64-byte aligned. */")
+    out.append(f"static size_t own_{t}(int64_t bm, int64_t bk, int64_t bn)")
+    out.append("{")
+    out.append(f"    return {na} * fastmm_round((size_t)bm * (size_t)bk) + "
+               f"{nb} * fastmm_round((size_t)bk * (size_t)bn)")
+    out.append(f"         + {nprod} * fastmm_round((size_t)bm * (size_t)bn);")
+    out.append("}")
+    out.append("")
+    out.append("/* Workspace of a whole recursion: this level's plus one child's (children run in turn). */")
+    out.append(f"static size_t need_{t}(int64_t M, int64_t K, int64_t N, int levels, int64_t cutoff)")
+    out.append("{")
+    out.append(f"    const int64_t bm = M / {n}, bk = K / {m}, bn = N / {p};")
+    out.append("    if (M <= 0 || N <= 0 || K <= 0 || levels <= 0 || bm < cutoff || bk < cutoff "
+               "|| bn < cutoff)")
+    out.append("        return 0;")
+    out.append(f"    return own_{t}(bm, bk, bn) + need_{t}(bm, bk, bn, levels - 1, cutoff);")
+    out.append("}")
     out.append("")
     out.append(f"/* C[0:{n}bm, 0:{p}bn] = alpha·A·B through one level of the scheme. */")
-    out.append(f"static int level_{t}(int64_t bm, int64_t bk, int64_t bn, {ctype} alpha,")
-    out.append(f"                   const {ctype} *A, int64_t lda, const {ctype} *B, int64_t ldb,")
-    out.append(f"                   {ctype} *C, int64_t ldc, int levels, int64_t cutoff)")
+    out.append(f"static void level_{t}(int64_t bm, int64_t bk, int64_t bn, {ctype} alpha,")
+    out.append(f"                    const {ctype} *A, int64_t lda, const {ctype} *B, int64_t ldb,")
+    out.append(f"                    {ctype} *C, int64_t ldc, int levels, int64_t cutoff, {ctype} *work)")
     out.append("{")
-    na, nb, nprod = len(lv.a_stored), len(lv.b_stored), len(lv.products)
     if nprod == 0:
         out.append("    (void)bk; (void)alpha; (void)A; (void)lda; (void)B; (void)ldb;")
-        out.append("    (void)levels; (void)cutoff;")
+        out.append("    (void)levels; (void)cutoff; (void)work;")
         out.append("    for (int64_t i = 0; i < " + f"{n} * bm; i++)")
         out.append(f"        for (int64_t j = 0; j < {p} * bn; j++) C[i * ldc + j] = {zero};")
-        out.append("    return 0;")
         out.append("}")
     else:
-        out.append("    const size_t sa = (size_t)bm * (size_t)bk, sb = (size_t)bk * (size_t)bn;")
-        out.append("    const size_t sc = (size_t)bm * (size_t)bn;")
-        out.append(f"    const size_t total = {na} * sa + {nb} * sb + {nprod} * sc;")
-        out.append(f"    {ctype} *work = ({ctype} *)fastmm_alloc(total * sizeof({ctype}));")
-        out.append("    if (!work) return -1;")
+        out.append("    const size_t sa = fastmm_round((size_t)bm * (size_t)bk);")
+        out.append("    const size_t sb = fastmm_round((size_t)bk * (size_t)bn);")
+        out.append("    const size_t sc = fastmm_round((size_t)bm * (size_t)bn);")
         out.append(f"    {ctype} *TA = work, *TB = work + {na} * sa, *MM = TB + {nb} * sb;")
-        out.append("    int rc = 0;")
+        out.append(f"    {ctype} *rest = MM + {nprod} * sc;  /* the children's workspace */")
+        if not na:
+            out.append("    (void)TA;")
+        if not nb:
+            out.append("    (void)TB;")
         a_inputs = {f"a{i * m + j}": f"A + {i} * bm * lda + {j} * bk" for i in range(n) for j in range(m)}
         b_inputs = {f"b{j * p + k}": f"B + {j} * bk * ldb + {k} * bn" for j in range(m) for k in range(p)}
         if na:
@@ -379,9 +398,8 @@ def _emit_typed(scheme: Scheme, lv: _Level, t: str) -> list[str]:
             else:
                 bptr, bld = b_inputs[bsrc], "ldb"
             al = "alpha" if scale == 1 else f"alpha * {c_number(scale, ctype)}"
-            out.append(f"    if (!rc) rc = fastmm_matmul_{t}(bm, bk, bn, {al}, {aptr}, {ald}, "
-                       f"{bptr}, {bld}, MM + {q} * sc, bn, levels, cutoff);")
-        out.append("    if (!rc) {")
+            out.append(f"    rec_{t}(bm, bk, bn, {al}, {aptr}, {ald}, "
+                       f"{bptr}, {bld}, MM + {q} * sc, bn, levels, cutoff, rest);")
         out.append("    /* C side: every output block in one pass over the products */")
         c_inputs = {name: f"MM + {q} * sc" for name, q in lv.product_index.items()}
         c_all = dict(lv.c_defs)
@@ -390,32 +408,26 @@ def _emit_typed(scheme: Scheme, lv: _Level, t: str) -> list[str]:
         # products are read with row stride bn, outputs written with ldc
         _fused_pass(out, ctype, "bm", "bn", c_all, c_inputs, "bn",
                     {f"c{k}": (f"C + {k // p} * bm * ldc + {k % p} * bn", "ldc")
-                     for k in range(n * p)}, indent="    ")
-        out.append("    }")
-        out.append("    free(work);")
-        out.append("    return rc;")
+                     for k in range(n * p)})
         out.append("}")
     out.append("")
-    out.append("/* C = alpha·A·B (M×K times K×N, row-major, leading dimensions lda, ldb, ldc). */")
-    out.append(f"int fastmm_matmul_{t}(int64_t M, int64_t K, int64_t N, {ctype} alpha,")
-    out.append(f"                     const {ctype} *A, int64_t lda, const {ctype} *B, int64_t ldb,")
-    out.append(f"                     {ctype} *C, int64_t ldc, int levels, int64_t cutoff)")
+    out.append(f"static void rec_{t}(int64_t M, int64_t K, int64_t N, {ctype} alpha,")
+    out.append(f"                   const {ctype} *A, int64_t lda, const {ctype} *B, int64_t ldb,")
+    out.append(f"                   {ctype} *C, int64_t ldc, int levels, int64_t cutoff, {ctype} *work)")
     out.append("{")
-    out.append("    if (M <= 0 || N <= 0) return 0;")
+    out.append("    if (M <= 0 || N <= 0) return;")
     out.append("    if (K <= 0) {")
     out.append("        for (int64_t i = 0; i < M; i++)")
     out.append(f"            for (int64_t j = 0; j < N; j++) C[i * ldc + j] = {zero};")
-    out.append("        return 0;")
+    out.append("        return;")
     out.append("    }")
     out.append(f"    const int64_t bm = M / {n}, bk = K / {m}, bn = N / {p};")
-    out.append("    if (cutoff < 1) cutoff = 1;")
     out.append("    if (levels <= 0 || bm < cutoff || bk < cutoff || bn < cutoff) {")
     out.append(f"        {gemm}(M, N, K, alpha, A, lda, B, ldb, {zero}, C, ldc);")
-    out.append("        return 0;")
+    out.append("        return;")
     out.append("    }")
     out.append(f"    const int64_t M0 = {n} * bm, K0 = {m} * bk, N0 = {p} * bn;")
-    out.append(f"    int rc = level_{t}(bm, bk, bn, alpha, A, lda, B, ldb, C, ldc, levels - 1, cutoff);")
-    out.append("    if (rc) return rc;")
+    out.append(f"    level_{t}(bm, bk, bn, alpha, A, lda, B, ldb, C, ldc, levels - 1, cutoff, work);")
     out.append("    /* peeling: the leftover inner strip, right strip and bottom strip */")
     out.append(f"    if (K0 < K)\n        {gemm}(M0, N0, K - K0, alpha, A + K0, lda, B + K0 * ldb, ldb, "
                f"{one}, C, ldc);")
@@ -423,6 +435,24 @@ def _emit_typed(scheme: Scheme, lv: _Level, t: str) -> list[str]:
                f"{zero}, C + N0, ldc);")
     out.append(f"    if (M0 < M)\n        {gemm}(M - M0, N, K, alpha, A + M0 * lda, lda, B, ldb, "
                f"{zero}, C + M0 * ldc, ldc);")
+    out.append("}")
+    out.append("")
+    out.append("/* C = alpha·A·B (M×K times K×N, row-major, leading dimensions lda, ldb, ldc).")
+    out.append("   Returns 0, or -1 when the workspace could not be allocated. */")
+    out.append(f"int fastmm_matmul_{t}(int64_t M, int64_t K, int64_t N, {ctype} alpha,")
+    out.append(f"                     const {ctype} *A, int64_t lda, const {ctype} *B, int64_t ldb,")
+    out.append(f"                     {ctype} *C, int64_t ldc, int levels, int64_t cutoff)")
+    out.append("{")
+    out.append("    if (cutoff < 1) cutoff = 1;")
+    out.append(f"    const size_t elems = need_{t}(M, K, N, levels, cutoff);")
+    out.append("    int owned = 0;")
+    out.append(f"    {ctype} *work = NULL;")
+    out.append("    if (elems) {")
+    out.append(f"        work = ({ctype} *)fastmm_workspace(elems * sizeof({ctype}), &owned);")
+    out.append("        if (!work) return -1;")
+    out.append("    }")
+    out.append(f"    rec_{t}(M, K, N, alpha, A, lda, B, ldb, C, ldc, levels, cutoff, work);")
+    out.append("    if (elems) fastmm_workspace_done(work, owned);")
     out.append("    return 0;")
     out.append("}")
     out.append("")
@@ -469,6 +499,9 @@ def emit_c(scheme: Scheme, blas_int: str = "int64_t", cse: bool = True) -> str:
         f"{len(lv.products):d} block products per level. */",
         "#include <stdint.h>",
         "#include <stdlib.h>",
+        "#ifdef __linux__",
+        "#include <sys/mman.h>",
+        "#endif",
         "",
         "#define FASTMM_ROW_MAJOR 101",
         "#define FASTMM_NO_TRANS 111",
@@ -490,10 +523,64 @@ def emit_c(scheme: Scheme, blas_int: str = "int64_t", cse: bool = True) -> str:
         "    return 0;",
         "}",
         "",
+        "/* Element counts rounded up to whole 64-byte lines (16 floats, 8 doubles). */",
+        "static size_t fastmm_round(size_t elems)",
+        "{",
+        "    return (elems + 15) / 16 * 16;",
+        "}",
+        "",
         "static void *fastmm_alloc(size_t bytes)",
         "{",
-        "    size_t rounded = (bytes + 63) / 64 * 64;",
-        "    return aligned_alloc(64, rounded ? rounded : 64);",
+        "    const size_t align = bytes >= ((size_t)1 << 22) ? ((size_t)1 << 21) : 64;",
+        "    const size_t rounded = (bytes + align - 1) / align * align;",
+        "    void *p = aligned_alloc(align, rounded ? rounded : align);",
+        "#if defined(__linux__) && defined(MADV_HUGEPAGE)",
+        "    if (p && align > 64) madvise(p, rounded, MADV_HUGEPAGE);",
+        "#endif",
+        "    return p;",
+        "}",
+        "",
+        "/* One workspace kept between calls (first-touch page faults are paid once); a",
+        "   concurrent caller that finds it busy gets a private allocation instead. */",
+        "static void *ws_ptr;",
+        "static size_t ws_bytes;",
+        "static char ws_busy;",
+        "",
+        "static void *fastmm_workspace(size_t bytes, int *owned)",
+        "{",
+        "    if (!__atomic_test_and_set(&ws_busy, __ATOMIC_ACQUIRE)) {",
+        "        if (ws_bytes < bytes) {",
+        "            free(ws_ptr);",
+        "            ws_ptr = fastmm_alloc(bytes);",
+        "            ws_bytes = ws_ptr ? bytes : 0;",
+        "        }",
+        "        if (ws_ptr) {",
+        "            *owned = 0;",
+        "            return ws_ptr;",
+        "        }",
+        "        __atomic_clear(&ws_busy, __ATOMIC_RELEASE);",
+        "    }",
+        "    *owned = 1;",
+        "    return fastmm_alloc(bytes);",
+        "}",
+        "",
+        "static void fastmm_workspace_done(void *p, int owned)",
+        "{",
+        "    if (owned)",
+        "        free(p);",
+        "    else",
+        "        __atomic_clear(&ws_busy, __ATOMIC_RELEASE);",
+        "}",
+        "",
+        "/* Frees the kept workspace (when no call is using it); returns 0, or -1 if busy. */",
+        "int fastmm_release_workspace(void)",
+        "{",
+        "    if (__atomic_test_and_set(&ws_busy, __ATOMIC_ACQUIRE)) return -1;",
+        "    free(ws_ptr);",
+        "    ws_ptr = NULL;",
+        "    ws_bytes = 0;",
+        "    __atomic_clear(&ws_busy, __ATOMIC_RELEASE);",
+        "    return 0;",
         "}",
         "",
     ]

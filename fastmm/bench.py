@@ -1,0 +1,251 @@
+"""Time generated code against the library matmul and measure its rounding error.
+
+Timing: one untimed warm-up call each, then `repeat` interleaved pairs (baseline, generated,
+baseline, generated, …) on the same inputs; the reported ratio is the median over pairs of
+baseline time / generated time (> 1: the generated code is faster). For ``--impl c`` and
+``numpy`` the baseline is numpy.matmul, which runs the same OpenBLAS that the generated C
+calls at its leaves; for ``torch`` it is torch.matmul.
+
+Error: err = max|Ĉ − C| / (max|A|·max|B|), the max-norm measure of Higham's bounds.
+The reference C is computed in long double (float64 runs, on a random sample of rows so
+that big sizes stay cheap) or in float64 (float32 runs, all of C). The prediction is the
+first-order bound of Higham (Accuracy and Stability of Numerical Algorithms, 2nd ed.,
+Thm 23.3) for Strassen, written for any scheme with stability factor E:
+
+    err ≤ (k0² + Q·k0) · E^L · u,      k0 = K / m^L (the leaf inner dimension),
+
+with Q = (max terms in a row of Wa − 1) + (same for Wb) + (same for Wc), the additions on
+one path through a level (Strassen: E = 12, Q = 5 reproduces Higham's bound up to its
+−5n term), and u the unit roundoff. It is a worst-case bound: random inputs stay well below
+it; numpy.matmul's error on the same inputs is reported beside it for scale.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fastmm.errors import FastmmError, InputError
+from fastmm.metrics import stability_factor
+from fastmm.scheme import Scheme
+
+IMPLS = ("c", "numpy", "torch")
+DTYPES = ("float64", "float32")
+REF_BUDGET = 2e8  # long double multiply-adds spent on the float64 reference
+
+
+@dataclass
+class BenchResult:
+    """One benchmark at one size; times in seconds."""
+
+    scheme: str
+    shape: tuple[int, int, int]  # M, K, N
+    levels: int
+    dtype: str
+    impl: str
+    baseline: str
+    baseline_times: list[float]
+    generated_times: list[float]
+    ratio: float  # median over pairs of baseline / generated
+    error: float  # max|Ĉ − C| / (max|A|·max|B|)
+    baseline_error: float
+    reference: str
+    stability: float  # E
+    predicted_error: float
+    formula: str
+    blas: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def within_prediction(self) -> bool:
+        """The measured error is at most 10× the predicted one."""
+        return self.error <= 10 * self.predicted_error
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["shape"] = list(self.shape)
+        d["within_prediction"] = self.within_prediction
+        return d
+
+
+def path_additions(scheme: Scheme) -> int:
+    """Q: the most additions on one path through a level (row terms − 1, per phase)."""
+    def most(w: np.ndarray) -> int:
+        return max((sum(1 for x in row if x != 0) - 1 for row in w), default=0)
+
+    return max(most(scheme.Wa), 0) + max(most(scheme.Wb), 0) + max(most(scheme.Wc), 0)
+
+
+def predicted_error(scheme: Scheme, levels: int, K: int, dtype: str) -> tuple[float, str]:
+    """(k0² + Q·k0)·E^L·u with k0 = K/m^L (see the module docstring) and the formula in words."""
+    E = float(stability_factor(scheme))
+    Q = path_additions(scheme)
+    k0 = K / scheme.m**levels
+    u = float(np.finfo(np.dtype(dtype)).eps) / 2
+    value = (k0 * k0 + Q * k0) * E**levels * u
+    return value, f"(k0^2 + Q*k0)*E^L*u, k0=K/m^L={k0:g}, Q={Q}, E={E:g}, L={levels}, u={u:.3g}"
+
+
+def _reference(A: np.ndarray, B: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, str]:
+    """(row indices, reference rows of A·B, description)."""
+    M, K = A.shape
+    N = B.shape[1]
+    if A.dtype == np.float32:
+        return np.arange(M), A.astype(np.float64) @ B.astype(np.float64), "float64 product (all of C)"
+    rows = int(min(M, max(4, REF_BUDGET // max(K * N, 1))))
+    idx = np.arange(M) if rows >= M else np.sort(rng.choice(M, size=rows, replace=False))
+    ref = A[idx].astype(np.longdouble) @ B.astype(np.longdouble)
+    what = "long double product" + ("" if rows >= M else f" ({rows} random rows of {M})")
+    return idx, ref, what
+
+
+def _error(C: np.ndarray, idx: np.ndarray, ref: np.ndarray, scale: float) -> float:
+    diff = np.abs(C[idx].astype(ref.dtype) - ref)
+    return float(diff.max() / scale) if diff.size and scale else 0.0
+
+
+def _implementation(scheme: Scheme, impl: str, levels: int, dtype: str, cutoff: int
+                    ) -> tuple[Callable, Callable, str, Callable]:
+    """(generated(A, B), baseline(A, B), baseline name, convert-inputs) for an implementation."""
+    if impl == "c":
+        from fastmm.export.build import c_function
+
+        return c_function(scheme, levels, dtype, cutoff), np.matmul, "numpy.matmul", lambda x: x
+    if impl == "numpy":
+        try:
+            from fastmm.export.pycode import numpy_function
+        except ModuleNotFoundError as exc:
+            raise FastmmError(f"the numpy implementation is not available ({exc.name} missing)") from None
+        fn = numpy_function(scheme)
+        return (lambda a, b: fn(a, b, levels=levels, leaf=cutoff)), np.matmul, "numpy.matmul", lambda x: x
+    if impl == "torch":
+        try:
+            import torch
+
+            from fastmm.export.pycode import torch_function
+        except ModuleNotFoundError as exc:
+            raise FastmmError(f"--impl torch needs {exc.name}: install torch (pip install torch)") from None
+        fn = torch_function(scheme)
+        return ((lambda a, b: fn(a, b, levels=levels, leaf=cutoff)), torch.matmul, "torch.matmul",
+                torch.from_numpy)
+    raise InputError(f"unknown implementation {impl!r} (choose from {', '.join(IMPLS)})")
+
+
+def _as_numpy(x) -> np.ndarray:
+    return x.numpy() if hasattr(x, "numpy") and not isinstance(x, np.ndarray) else np.asarray(x)
+
+
+def blas_description() -> str:
+    try:
+        from fastmm.export.build import find_blas
+
+        return find_blas().describe()
+    except FastmmError as exc:
+        return f"unknown ({exc})"
+
+
+def bench(
+    scheme: Scheme,
+    size: int | tuple[int, int, int],
+    levels: int = 1,
+    dtype: str = "float64",
+    impl: str = "c",
+    repeat: int = 5,
+    seed: int = 0,
+    cutoff: int = 64,
+) -> BenchResult:
+    """Time and check one size (N, or (M, K, N)); see the module docstring for what is measured."""
+    if dtype not in DTYPES:
+        raise InputError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if repeat < 1 or levels < 0:
+        raise InputError("--repeat must be >= 1 and --levels >= 0")
+    M, K, N = (size, size, size) if isinstance(size, int) else size
+    if min(M, K, N) < 1:
+        raise InputError(f"sizes must be positive, got {M}x{K}x{N}")
+    from fastmm.export.c import checked_scheme
+
+    checked_scheme(scheme)  # refuses invalid or unsafe schemes before anything runs
+    gen, base, base_name, convert = _implementation(scheme, impl, levels, dtype, cutoff)
+    rng = np.random.default_rng(seed)
+    A = rng.uniform(-1, 1, (M, K)).astype(dtype)
+    B = rng.uniform(-1, 1, (K, N)).astype(dtype)
+    a, b = convert(A), convert(B)
+    c_gen, c_base = gen(a, b), base(a, b)  # warm-up (builds, first-touch), untimed
+    base_t: list[float] = []
+    gen_t: list[float] = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        base(a, b)
+        t1 = time.perf_counter()
+        gen(a, b)
+        t2 = time.perf_counter()
+        base_t.append(t1 - t0)
+        gen_t.append(t2 - t1)
+    ratio = statistics.median(bt / max(gt, 1e-12) for bt, gt in zip(base_t, gen_t, strict=True))
+    idx, ref, what = _reference(A, B, rng)
+    scale = float(np.abs(A).max()) * float(np.abs(B).max())
+    err = _error(_as_numpy(c_gen), idx, ref, scale)
+    base_err = _error(_as_numpy(c_base), idx, ref, scale)
+    pred, formula = predicted_error(scheme, levels, K, dtype)
+    return BenchResult(
+        scheme=scheme.label(), shape=(M, K, N), levels=levels, dtype=dtype, impl=impl,
+        baseline=base_name, baseline_times=base_t, generated_times=gen_t, ratio=ratio,
+        error=err, baseline_error=base_err, reference=what,
+        stability=float(stability_factor(scheme)), predicted_error=pred, formula=formula,
+        blas=blas_description() if impl != "torch" else "torch's own BLAS",
+        extra={"cutoff": cutoff, "seed": seed, "loadavg": list(os.getloadavg())},
+    )
+
+
+def describe(r: BenchResult) -> list[str]:
+    """Human-readable lines for one result."""
+    M, K, N = r.shape
+    return [
+        f"{r.scheme} {r.impl} {r.dtype} {M}x{K}x{N}, {r.levels} level(s): "
+        f"speed ratio {r.ratio:.3f}x ({r.baseline} median {statistics.median(r.baseline_times):.4f} s, "
+        f"generated median {statistics.median(r.generated_times):.4f} s, {len(r.generated_times)} pairs; "
+        ">1 means faster)",
+        f"  error {r.error:.3e} vs {r.reference} ({r.baseline} error {r.baseline_error:.3e}); "
+        f"stability factor E={r.stability:g}, predicted bound {r.predicted_error:.3e} "
+        f"[{r.formula}] -> {'within' if r.within_prediction else 'NOT within'} 10x",
+        f"  BLAS: {r.blas}",
+    ]
+
+
+def plot_speedups(results: list[BenchResult], path: str | os.PathLike, title: str = "") -> None:
+    """Speed ratio against size, one line per (impl, dtype, levels); written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from fastmm.io import atomic_write_bytes
+
+    groups: dict[tuple[str, str, int], list[BenchResult]] = {}
+    for r in results:
+        groups.setdefault((r.impl, r.dtype, r.levels), []).append(r)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for (impl, dtype, levels), rs in sorted(groups.items()):
+        rs = sorted(rs, key=lambda r: r.shape[0])
+        ax.plot([r.shape[0] for r in rs], [r.ratio for r in rs], marker="o",
+                label=f"{impl} {dtype}, {levels} level{'s' if levels != 1 else ''}")
+    ax.axhline(1.0, color="gray", lw=0.8, ls="--")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("N (square matrices)")
+    ax.set_ylabel("speed ratio (baseline time / generated time)")
+    ax.set_title(title or (results[0].scheme + " vs " + results[0].baseline if results else ""))
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    plt.close(fig)
+    atomic_write_bytes(Path(path), buf.getvalue())
