@@ -159,14 +159,16 @@ def load_catalog_scheme(shape: Shape, ring: str = "ZT",
 
 @contextlib.contextmanager
 def _locked(directory: Path) -> Iterator[None]:
-    """Serialise writers (search workers adding results at the same time)."""
+    """Serialise writers (search workers adding results at the same time) by locking the
+    directory itself, so no lock file is left behind."""
     directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def _dominates(rank_a: int, ring_a: str, rank_b: int, ring_b: str) -> bool:
