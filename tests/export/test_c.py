@@ -1,0 +1,244 @@
+"""Generated C: exact products, clean compiles, the build cache, refusals and error messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fastmm.errors import FastmmError, SchemeFormatError, VerificationError
+from fastmm.export import build
+from fastmm.export.build import build_library, c_function, find_blas, find_compiler, kernel_function
+from fastmm.export.c import c_number, emit_c
+from fastmm.io import load_scheme, save_scheme
+from fastmm.reference import laderman, strassen
+from fastmm.scheme import Scheme
+from tests.export.schemes import mixed_234, rational_strassen
+
+REPO = Path(__file__).resolve().parents[2]
+HAVE_CC = shutil.which("cc") is not None
+needs_cc = pytest.mark.skipif(not HAVE_CC, reason="no C compiler (cc) on PATH")
+
+SCHEMES = {
+    "strassen": strassen,
+    "laderman": laderman,
+    "mixed234": mixed_234,
+    "strassen_x_strassen": lambda: strassen().kron(strassen()),
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _cache(tmp_path_factory):
+    """One private build cache for this module (libraries are reused across its tests)."""
+    old = os.environ.get("FASTMM_CACHE")
+    os.environ["FASTMM_CACHE"] = str(tmp_path_factory.mktemp("fastmm-cache"))
+    yield
+    if old is None:
+        os.environ.pop("FASTMM_CACHE", None)
+    else:
+        os.environ["FASTMM_CACHE"] = old
+
+
+def _sizes(scheme: Scheme, levels: int) -> list[tuple[int, int, int]]:
+    """Sizes that exercise every peeling case: 1×1, smaller than a block, odd, non-square, exact."""
+    n, m, p = scheme.shape
+    bn, bm, bp = n**levels, m**levels, p**levels
+    return [
+        (1, 1, 1),
+        (max(bn - 1, 1), max(bm - 1, 1), max(bp - 1, 1)),  # smaller than one block
+        (bn, bm, bp),  # exactly one block per level
+        (2 * bn + 1, 3 * bm + 2, 2 * bp + 1),  # odd leftovers in every dimension
+        (3 * bn, bm + 1, 2 * bp),  # non-square, leftover only in K
+        (bn + 1, 2 * bm, 3 * bp - 1),
+    ]
+
+
+def _ints(rng, shape, dtype):
+    return rng.integers(-4, 5, size=shape).astype(dtype)
+
+
+@needs_cc
+@pytest.mark.parametrize("name", list(SCHEMES))
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("levels", [1, 2])
+def test_exact_on_integer_inputs(name, dtype, levels):
+    scheme = SCHEMES[name]()
+    f = c_function(scheme, levels=levels, dtype=dtype, cutoff=1)
+    rng = np.random.default_rng(levels)
+    for M, K, N in _sizes(scheme, levels):
+        A, B = _ints(rng, (M, K), dtype), _ints(rng, (K, N), dtype)
+        C = f(A, B)
+        assert C.dtype == np.dtype(dtype)
+        want = A.astype(np.int64) @ B.astype(np.int64)
+        np.testing.assert_array_equal(C, want, err_msg=f"{name} {dtype} L={levels} {M}x{K}x{N}")
+
+
+@needs_cc
+@pytest.mark.parametrize("name", list(SCHEMES))
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_scalar_kernel_is_exact(name, dtype):
+    scheme = SCHEMES[name]()
+    n, m, p = scheme.shape
+    rng = np.random.default_rng(7)
+    k = kernel_function(scheme, dtype)
+    for _ in range(3):
+        A, B = _ints(rng, (n, m), dtype), _ints(rng, (m, p), dtype)
+        np.testing.assert_array_equal(k(A, B), A.astype(np.int64) @ B.astype(np.int64))
+
+
+@needs_cc
+def test_strided_and_fortran_inputs():
+    f = c_function(strassen(), levels=2, cutoff=1)
+    rng = np.random.default_rng(3)
+    big_a, big_b = _ints(rng, (40, 50), "float64"), _ints(rng, (50, 60), "float64")
+    A, B = big_a[3:30, 5:46], big_b[5:46, 7:38]  # views with leading dimension > columns
+    np.testing.assert_array_equal(f(A, B), A @ B)
+    np.testing.assert_array_equal(f(np.asfortranarray(A), B[::-1]), A @ B[::-1])
+
+
+@needs_cc
+def test_levels_zero_and_empty_sizes():
+    f = c_function(strassen(), levels=0)
+    rng = np.random.default_rng(4)
+    A, B = _ints(rng, (9, 8), "float64"), _ints(rng, (8, 7), "float64")
+    np.testing.assert_array_equal(f(A, B), A @ B)
+    g = c_function(strassen(), levels=1)
+    assert g(np.zeros((0, 4)), np.zeros((4, 3))).shape == (0, 3)
+    np.testing.assert_array_equal(g(np.zeros((4, 0)), np.zeros((0, 3))), np.zeros((4, 3)))
+
+
+@needs_cc
+def test_rational_scheme_is_close():
+    scheme = rational_strassen()
+    assert scheme.ring == "Q"
+    src = emit_c(scheme)
+    assert "(1.0/2.0)" in src or "(-1.0/2.0)" in src or "(1.0/3.0)" in src
+    f = c_function(scheme, levels=2, cutoff=1)
+    rng = np.random.default_rng(5)
+    A, B = rng.standard_normal((21, 18)), rng.standard_normal((18, 23))
+    np.testing.assert_allclose(f(A, B), A @ B, rtol=1e-12, atol=1e-12)
+
+
+@needs_cc
+@pytest.mark.parametrize("name", [*SCHEMES, "rational"])
+def test_source_compiles_with_werror(name, tmp_path):
+    scheme = rational_strassen() if name == "rational" else SCHEMES[name]()
+    src = tmp_path / "gen.c"
+    src.write_text(emit_c(scheme))
+    proc = subprocess.run(["cc", "-O3", "-Wall", "-Wextra", "-Werror", "-c", str(src), "-o",
+                           str(tmp_path / "gen.o")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_no_openmp_in_source():
+    src = emit_c(strassen())
+    assert "omp" not in src.lower()
+
+
+def test_c_number_accepts_only_exact_numbers():
+    assert c_number(3, "double") == "3.0"
+    assert c_number(np.int64(-2), "float") == "-2.0f"
+    assert c_number(Fraction(-1, 3), "double") == "(-1.0/3.0)"
+    for bad in ("1); system(\"id\"); (", 0.5, True, None, b"1"):
+        with pytest.raises(FastmmError):
+            c_number(bad, "double")
+
+
+def test_tampered_file_is_refused_at_load(tmp_path):
+    save_scheme(strassen(), tmp_path / "s.json")
+    data = json.loads((tmp_path / "s.json").read_text())
+    data["Wa"][0][0] = '1.0); system("touch /tmp/fastmm-pwned"); (1'
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    with pytest.raises(SchemeFormatError):
+        load_scheme(tmp_path / "bad.json")
+
+
+def test_scheme_object_with_text_coefficient_generates_nothing():
+    s = strassen()
+    wa = s.Wa.astype(object)
+    wa[0, 0] = "1); abort(); (1"
+    evil = Scheme(2, 2, 2, wa, s.Wb, s.Wc, ring="ZT")
+    cache = Path(os.environ["FASTMM_CACHE"])
+    before = sorted(cache.iterdir()) if cache.exists() else []
+    with pytest.raises(FastmmError, match="refusing to generate code"):
+        emit_c(evil)
+    with pytest.raises(FastmmError, match="refusing to generate code"):
+        c_function(evil)
+    after = sorted(cache.iterdir()) if cache.exists() else []
+    assert before == after
+
+
+def test_invalid_and_mod2_schemes_are_refused():
+    s = strassen()
+    wc = s.Wc.copy()
+    wc[0, 0] = 0
+    with pytest.raises(VerificationError):
+        emit_c(Scheme(2, 2, 2, s.Wa, s.Wb, wc))
+    z2 = Scheme(2, 2, 2, s.Wa, s.Wb, s.Wc, ring="Z2")
+    with pytest.raises(FastmmError, match="modulo 2"):
+        emit_c(z2)
+
+
+@needs_cc
+def test_build_cache_reuses_library(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTMM_CACHE", str(tmp_path / "cache"))
+    calls = []
+    real = build.compile_shared
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(build, "compile_shared", counting)
+    src = emit_c(laderman())
+    first = build_library(src)
+    assert len(calls) == 1 and first.exists()
+    second = build_library(src)
+    assert second == first and len(calls) == 1  # the compiler was not invoked again
+    leftovers = [p.name for p in (tmp_path / "cache").iterdir() if p.suffix not in (".so", ".c")]
+    assert leftovers == []  # built in a temporary directory and renamed into place
+    other = build_library(emit_c(strassen()))
+    assert other != first and len(calls) == 2
+
+
+def test_missing_compiler_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no cc, gcc or clang
+    monkeypatch.delenv("CC", raising=False)
+    with pytest.raises(FastmmError) as info:
+        find_compiler()
+    msg = str(info.value)
+    assert msg.startswith("no C compiler found: install gcc (apt-get install gcc)")
+    assert "\n" not in msg
+    monkeypatch.setenv("CC", "no-such-compiler-xyz")
+    with pytest.raises(FastmmError, match="not found: install gcc"):
+        find_compiler()
+
+
+def test_missing_compiler_cli_is_one_line(tmp_path):
+    save_scheme(strassen(), tmp_path / "s.json")
+    env = dict(os.environ, PATH=str(tmp_path / "empty"), FASTMM_CACHE=str(tmp_path / "cache"))
+    env.pop("CC", None)
+    proc = subprocess.run([sys.executable, str(REPO / "cli.py"), "bench", str(tmp_path / "s.json"),
+                           "--size", "16", "--repeat", "1"], capture_output=True, text=True, env=env,
+                          cwd=REPO)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert lines == ["error: no C compiler found: install gcc (apt-get install gcc) or set CC"]
+
+
+def test_blas_is_numpys_openblas():
+    blas = find_blas()
+    assert blas.dgemm.endswith(("dgemm64_", "dgemm"))
+    if "scipy_cblas" in blas.dgemm:
+        assert blas.int_type == "int64_t"
+    maps = Path("/proc/self/maps")
+    if maps.exists():  # the very library numpy loaded, not a second copy
+        real = os.path.realpath(blas.path)
+        assert real in maps.read_text()
