@@ -1,0 +1,119 @@
+"""`fastmm bench` and fastmm.bench: ratios and errors are reported (speed is not asserted)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fastmm.bench import bench, path_additions, predicted_error
+from fastmm.errors import VerificationError
+from fastmm.io import save_scheme
+from fastmm.reference import laderman, strassen
+from fastmm.scheme import Scheme
+
+REPO = Path(__file__).resolve().parents[2]
+needs_cc = pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler (cc) on PATH")
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("FASTMM_CACHE", str(tmp_path_factory.getbasetemp() / "bench-cache"))
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "cli.py"), *args], capture_output=True,
+                          text=True, cwd=cwd, env=dict(os.environ))
+
+
+def test_prediction_formula_for_strassen():
+    s = strassen()
+    assert path_additions(s) == 5  # Higham's Strassen bound has 5·n0
+    value, text = predicted_error(s, 2, 64, "float64")
+    k0 = 64 / 4
+    assert value == pytest.approx((k0 * k0 + 5 * k0) * 12**2 * 2.0**-53)
+    assert "E=12" in text and "L=2" in text
+    assert path_additions(laderman()) == 6 + 6 + 6
+
+
+@needs_cc
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_bench_reports_ratio_and_error(dtype):
+    r = bench(strassen(), 70, levels=2, dtype=dtype, impl="c", repeat=2, cutoff=4)
+    assert r.ratio > 0 and len(r.generated_times) == len(r.baseline_times) == 2
+    assert r.baseline == "numpy.matmul"
+    assert math.isfinite(r.error) and r.error > 0  # random inputs: rounding is visible
+    assert r.within_prediction
+    eps = np.finfo(dtype).eps
+    assert r.error < 1e3 * 70 * eps  # a wrong product would be O(1)
+    assert ("long double" in r.reference) == (dtype == "float64")
+    assert r.stability == 12.0
+
+
+@needs_cc
+def test_bench_samples_rows_for_big_float64(monkeypatch):
+    import fastmm.bench as fb
+
+    monkeypatch.setattr(fb, "REF_BUDGET", 40 * 40 * 8)
+    r = bench(strassen(), 40, levels=1, repeat=1, cutoff=4)
+    assert "8 random rows of 40" in r.reference
+    assert r.error < 1e-13
+
+
+def test_bench_numpy_impl():
+    pytest.importorskip("fastmm.export.pycode")
+    r = bench(laderman(), 30, levels=1, impl="numpy", repeat=1, cutoff=4)
+    assert r.impl == "numpy" and r.error < 1e-13
+
+
+def test_bench_refuses_invalid_scheme():
+    s = strassen()
+    wa = s.Wa.copy()
+    wa[0, 0] = 0
+    with pytest.raises(VerificationError):
+        bench(Scheme(2, 2, 2, wa, s.Wb, s.Wc), 16, repeat=1)
+
+
+@needs_cc
+def test_cli_bench_prints_ratio_error_and_plot(tmp_path):
+    save_scheme(strassen(), tmp_path / "s.json")
+    proc = _cli("bench", "s.json", "--size", "48", "--levels", "1", "--repeat", "1", "--cutoff", "8",
+                "--json", "out.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "speed ratio" in proc.stdout and "error" in proc.stdout
+    assert "stability factor E=12" in proc.stdout
+    data = json.loads((tmp_path / "out.json").read_text())
+    assert data[0]["shape"] == [48, 48, 48] and data[0]["ratio"] > 0
+    proc = _cli("bench", "s.json", "--sizes", "32,40", "--plot", "speed.png", "--repeat", "1",
+                "--dtype", "float32", "--cutoff", "8", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "speed.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert proc.stdout.count("speed ratio") == 2
+
+
+def test_cli_bench_refuses_failing_and_tampered_files(tmp_path):
+    s = strassen()
+    wc = s.Wc.copy()
+    wc[3, 0] = 0
+    save_scheme(Scheme(2, 2, 2, s.Wa, s.Wb, wc), tmp_path / "wrong.json")
+    proc = _cli("bench", "wrong.json", "--size", "16", "--repeat", "1", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: ") and "fails verification" in proc.stderr
+    save_scheme(s, tmp_path / "s.json")
+    data = json.loads((tmp_path / "s.json").read_text())
+    data["Wc"][0][0] = "1; } void evil(void) { abort();"
+    (tmp_path / "evil.json").write_text(json.dumps(data))
+    cache = Path(os.environ["FASTMM_CACHE"]) / "evil-check"
+    env_cache = dict(os.environ, FASTMM_CACHE=str(cache))
+    proc = subprocess.run([sys.executable, str(REPO / "cli.py"), "bench", "evil.json", "--size", "16"],
+                          capture_output=True, text=True, cwd=tmp_path, env=env_cache)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not cache.exists()  # nothing generated, nothing compiled
