@@ -124,46 +124,50 @@ def brent_report(scheme: Scheme, modulus: int | None = None) -> Report:
 def sympy_problems(scheme: Scheme, modulus: int | None = None) -> list[str]:
     """Expand every C entry with sympy and list what differs from Σ_j a_ij·b_jk.
 
+    Uses sympy's sparse polynomial rings (exact over QQ, or GF(2) for Z2 schemes).
     Returns [] for a proved scheme. Independent of the Brent code path above.
     """
-    import sympy
+    from sympy import GF, QQ
+    from sympy.polys.rings import ring
 
     n, m, p = scheme.shape
     big = uses_big_names(scheme)
-    a = [[sympy.Symbol(entry_name("a", i, j, big)) for j in range(m)] for i in range(n)]
-    b = [[sympy.Symbol(entry_name("b", j, k, big)) for k in range(p)] for j in range(m)]
-    gens = [x for row in a for x in row] + [x for row in b for x in row]
+    names = [entry_name("a", i, j, big) for i in range(n) for j in range(m)]
+    names += [entry_name("b", j, k, big) for j in range(m) for k in range(p)]
+    domain = GF(modulus) if modulus else QQ
+    R, *gens = ring(",".join(names), domain)
+    flat_a, flat_b = gens[: n * m], gens[n * m:]
 
-    def lin(row, syms) -> sympy.Expr:
-        return sympy.Add(*[sympy.Rational(str(c)) * s for c, s in zip(row, syms, strict=True) if c != 0])
+    def const(c) -> object:
+        f = Fraction(c)
+        return domain.convert(int(f)) if modulus else QQ(int(f.numerator), int(f.denominator))
 
-    flat_a = [x for row in a for x in row]
-    flat_b = [x for row in b for x in row]
-    products = [sympy.expand(lin(scheme.Wa[t], flat_a) * lin(scheme.Wb[t], flat_b))
-                for t in range(scheme.rank)]
+    def lin(row, syms):
+        return sum((const(c) * x for c, x in zip(row, syms, strict=True) if c != 0), R.zero)
+
+    products = [lin(scheme.Wa[t], flat_a) * lin(scheme.Wb[t], flat_b) for t in range(scheme.rank)]
     problems: list[str] = []
     for i in range(n):
         for k in range(p):
             row = scheme.Wc[i * p + k]
-            expr = sympy.Add(*[sympy.Rational(str(c)) * products[t] for t, c in enumerate(row) if c != 0])
-            want = sympy.Add(*[a[i][j] * b[j][k] for j in range(m)])
-            delta = sympy.Poly(sympy.expand(expr - want), *gens, modulus=modulus) if modulus \
-                else sympy.Poly(sympy.expand(expr - want), *gens)
-            if delta.is_zero:
+            got = sum((const(c) * products[t] for t, c in enumerate(row) if c != 0), R.zero)
+            want = sum((flat_a[i * m + j] * flat_b[j * p + k] for j in range(m)), R.zero)
+            delta = got - want
+            if not delta:
                 continue
             cname = entry_name("C", i, k, big)
-            for monom, coef in sorted(delta.terms(), key=lambda t: str(t[0])):
-                pairs = [(g, e) for g, e in zip(gens, monom, strict=True) if e]
-                term = "*".join(str(g) if e == 1 else f"{g}**{e}" for g, e in pairs)
-                wanted = want.coeff(sympy.Mul(*[g**e for g, e in zip(gens, monom, strict=True)]))
-                got = coef + (wanted if wanted != 0 else 0)
-                if wanted == 0:
-                    sign = "" if coef == 1 else "-" if coef == -1 else f"{coef}*"
+            for monom, coef in sorted(delta.terms()):
+                term = "*".join(g if e == 1 else f"{g}**{e}" for g, e in zip(names, monom, strict=True) if e)
+                wanted = want.get(monom, 0)
+                total = got.get(monom, domain.zero)
+                if not wanted:
+                    c = int(coef) if modulus else coef
+                    sign = "" if c == 1 else "-" if c == -1 else f"{c}*"
                     problems.append(f"{cname}: extra {sign}{term}")
-                elif got == 0 or (modulus and got % modulus == 0):
+                elif not total:
                     problems.append(f"{cname}: missing {term}")
                 else:
-                    problems.append(f"{cname}: {term} has coefficient {got}, expected {wanted}")
+                    problems.append(f"{cname}: {term} has coefficient {total}, expected {wanted}")
     return problems
 
 

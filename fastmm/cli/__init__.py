@@ -6,6 +6,7 @@ Commands stay thin (parse, call the library, print). Library code raises FastmmE
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -55,4 +56,10 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except Exception as exc:  # a bug: one line for users, the traceback on request
+        if os.environ.get("FASTMM_DEBUG"):
+            raise
+        click.echo(f"internal error: {type(exc).__name__}: {exc} "
+                   "(please report it; FASTMM_DEBUG=1 shows the traceback)", err=True)
+        sys.exit(1)
     sys.exit(rc if isinstance(rc, int) else 0)
