@@ -1,0 +1,347 @@
+"""StrassenNets on real Fashion-MNIST: accuracy vs multiplications (the paper's Fig./Table, small).
+
+One CIFAR-style ResNet at 28×28×1, trained with the same epoch budget as
+  - full precision (dense, one 'full' stage of sum(epochs) epochs) — also the KD teacher;
+  - ST versions (SPN convs, full-precision classifier) at r/c_out ∈ {2, 1, 0.5} with
+    tile p = 1, plus p = 2 for r/c_out = 2, each without and with knowledge distillation,
+    trained in the paper's three stages full → ternary → finetune.
+Every run is a `fastmm train` subprocess with 1 thread; `--parallel` runs go at once.
+Finished runs (final.json present) are skipped and killed ones resume from their last
+checkpoint, so re-running the same command continues the experiment.
+
+    python benchmarks/fashion_mnist.py                 # run what is missing, then report
+    python benchmarks/fashion_mnist.py --report-only   # table + plot from finished runs
+
+Writes results/fashion_mnist/{table.md, table.json, accuracy_vs_mults.png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+@dataclass
+class Run:
+    name: str
+    r_ratio: float  # 0: dense full precision
+    tile: int = 1
+    kd: bool = False
+
+    @property
+    def label(self) -> str:
+        if self.r_ratio == 0:
+            return "full precision"
+        return f"ST r={self.r_ratio:g}c_out p={self.tile}" + (" +KD" if self.kd else "")
+
+
+def plan() -> list[Run]:
+    runs = [Run("fp", 0.0)]
+    configs = [(2.0, 1), (2.0, 2), (1.0, 1), (0.5, 1)]  # most expensive first
+    for kd in (False, True):
+        for r, p in configs:
+            runs.append(Run(f"st-r{r:g}-p{p}" + ("-kd" if kd else ""), r, p, kd))
+    return runs
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--runs-dir", default="runs/fashion_mnist")
+    ap.add_argument("--results", default="results/fashion_mnist")
+    ap.add_argument("--model", default="resnet8")
+    ap.add_argument("--width", type=float, default=1.0)
+    ap.add_argument("--train-subset", type=int, default=10000)
+    ap.add_argument("--epochs", default="3,2,1", help="full,ternary,finetune epochs of ST runs")
+    ap.add_argument("--lr", type=float, default=0.1)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--parallel", type=int, default=2, help="runs at once (1 thread each)")
+    ap.add_argument("--only", default=None, help="comma list of run names to run")
+    ap.add_argument("--report-only", action="store_true")
+    return ap.parse_args(argv)
+
+
+def train_command(run: Run, a: argparse.Namespace) -> list[str]:
+    stage_epochs = [int(e) for e in a.epochs.split(",")]
+    out = Path(a.runs_dir) / run.name
+    cmd = [
+        sys.executable,
+        str(ROOT / "cli.py"),
+        "train",
+        "--dataset",
+        "fashion-mnist",
+        "--data-dir",
+        a.data_dir,
+        "--model",
+        a.model,
+        "--width",
+        f"{a.width:g}",
+        "--lr",
+        f"{a.lr:g}",
+        "--batch-size",
+        str(a.batch_size),
+        "--seed",
+        str(a.seed),
+        "--train-subset",
+        str(a.train_subset),
+        "--threads",
+        "1",
+        "--eval-every",
+        "0",
+        "--out",
+        str(out),
+    ]
+    if run.r_ratio == 0:
+        cmd += ["--stages", "full", "--epochs", str(sum(stage_epochs))]
+    else:
+        cmd += [
+            "--r-ratio",
+            f"{run.r_ratio:g}",
+            "--tile",
+            str(run.tile),
+            "--stages",
+            "full,ternary,finetune",
+            "--epochs",
+            a.epochs,
+        ]
+    if run.kd:
+        cmd += [
+            "--kd-teacher",
+            str(Path(a.runs_dir) / "fp" / "last.pt"),
+            "--kd-lambda",
+            "0.5",
+            "--kd-temp",
+            "1",
+        ]
+    return cmd
+
+
+def run_all(runs: list[Run], a: argparse.Namespace) -> None:
+    runs_dir = Path(a.runs_dir)
+    pending = [r for r in runs if not (runs_dir / r.name / "final.json").exists()]
+    failed: set[str] = set()
+    active: dict[str, tuple[subprocess.Popen, float]] = {}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    for r in runs:
+        if r not in pending:
+            print(f"[skip] {r.name}: finished", flush=True)
+    while pending or active:
+        for name, (proc, started) in list(active.items()):
+            if proc.poll() is not None:
+                del active[name]
+                ok = proc.returncode == 0 and (runs_dir / name / "final.json").exists()
+                if not ok:
+                    failed.add(name)
+                status = "done" if ok else f"FAILED (exit {proc.returncode})"
+                print(
+                    f"[{time.strftime('%H:%M:%S')}] {name}: {status} in {time.time() - started:.0f}s",
+                    flush=True,
+                )
+        for r in list(pending):
+            if len(active) >= a.parallel:
+                break
+            if r.kd and not (runs_dir / "fp" / "final.json").exists():
+                if "fp" in failed or "fp" not in {p.name for p in pending} | set(active):
+                    pending.remove(r)
+                    failed.add(r.name)
+                    print(f"{r.name}: skipped, the teacher run fp did not finish", flush=True)
+                continue
+            pending.remove(r)
+            out = runs_dir / r.name
+            out.mkdir(parents=True, exist_ok=True)
+            cmd = train_command(r, a)
+            if (out / "last.pt").exists():
+                cmd.append("--resume")
+            shown = ["python", "cli.py", *cmd[2:]]  # as typed from the repository root
+            (out / "command.txt").write_text(shlex.join(shown) + "\n")
+            log = open(out / "train.log", "a")
+            print(f"[{time.strftime('%H:%M:%S')}] start {r.name}: {shlex.join(cmd)}", flush=True)
+            active[r.name] = (
+                subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT),
+                time.time(),
+            )
+        time.sleep(2)
+    if failed:
+        print(f"failed or skipped: {', '.join(sorted(failed))}", flush=True)
+
+
+def report(runs: list[Run], a: argparse.Namespace) -> list[dict]:
+    import torch
+
+    from fastmm.nn.checkpoint import load_checkpoint
+    from fastmm.nn.count import count_model
+    from fastmm.nn.train import model_from_checkpoint
+
+    torch.set_num_threads(1)
+    runs_dir, results = Path(a.runs_dir), Path(a.results)
+    rows = []
+    for r in runs:
+        final_path = runs_dir / r.name / "final.json"
+        if not final_path.exists():
+            continue
+        final = json.loads(final_path.read_text())
+        model = model_from_checkpoint(load_checkpoint(runs_dir / r.name / "last.pt"))
+        counts = count_model(model, (1, 28, 28))
+        lines = (runs_dir / r.name / "metrics.jsonl").read_text().splitlines()
+        per_stage: dict[str, float] = {}
+        seconds = 0.0
+        for line in lines:
+            rec = json.loads(line)
+            seconds += rec["seconds"]
+            if rec.get("test_acc") is not None:
+                per_stage[rec["stage"]] = rec["test_acc"]
+        command = runs_dir / r.name / "command.txt"
+        rows.append(
+            {
+                "name": r.name,
+                "label": r.label,
+                "r_ratio": r.r_ratio,
+                "tile": r.tile,
+                "kd": r.kd,
+                "test_acc": final["test_acc"],
+                "acc_by_stage": per_stage,
+                "mults": counts.mults,
+                "mults_executed": counts.mults_executed,
+                "adds": counts.adds_actual if counts.adds_actual is not None else counts.adds_dense,
+                "adds_dense_bound": counts.adds_dense,
+                "size_bits": counts.size_bits,
+                "train_seconds": round(seconds, 1),
+                "epochs": final["args"]["epochs"],
+                "command": command.read_text().strip().replace(" --resume", "") if command.exists() else None,
+            }
+        )
+    if not rows:
+        print("no finished runs to report", flush=True)
+        return rows
+    results.mkdir(parents=True, exist_ok=True)
+    fp = next((row for row in rows if row["r_ratio"] == 0), None)
+    setup = {
+        "dataset": "fashion-mnist (real, 60k train / 10k test IDX files)",
+        "data_dir": a.data_dir,
+        "model": a.model,
+        "width": a.width,
+        "train_subset": a.train_subset,
+        "epochs_st": a.epochs,
+        "lr": a.lr,
+        "batch_size": a.batch_size,
+        "seed": a.seed,
+        "schedule": "cosine per stage",
+        "test_images": 10000,
+    }
+    (results / "table.json").write_text(json.dumps({"setup": setup, "runs": rows}, indent=2) + "\n")
+    md = [
+        f"# StrassenNets on Fashion-MNIST — {a.model} (width ×{a.width:g}), 28×28×1",
+        "",
+        f"Training: {a.train_subset} training images (seeded subset), full test set (10,000). "
+        f"ST runs: stages full,ternary,finetune with epochs {a.epochs}, lr {a.lr:g}/"
+        f"{a.lr / 10:g}/{a.lr / 100:g}, cosine per stage; full precision: one stage of "
+        f"{sum(int(e) for e in a.epochs.split(','))} epochs at lr {a.lr:g}. SGD momentum 0.9, "
+        f"wd 1e-4, batch {a.batch_size}, seed {a.seed}. KD: teacher = the full-precision run, "
+        "λ = 0.5, T = 1. Multiplications per image by the paper's formula "
+        "(1 + (r/c_out)/p²)·c_out·H_out·W_out per SPN conv + in·out for the classifier "
+        "(`fastmm.nn.count`); additions use the nonzeros of the trained ternary weights; "
+        "size: 2 bits per ternary weight, 32 per other parameter.",
+        "",
+        "| model | KD | test acc. | mults | vs FP | additions | size (KiB) | train time |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        rel = f"{100 * (row['mults'] / fp['mults'] - 1):+.1f}%" if fp else "–"
+        md.append(
+            f"| {row['label'].replace(' +KD', '')} | {'yes' if row['kd'] else 'no'} "
+            f"| {100 * row['test_acc']:.2f}% | {row['mults']:.4g} | {rel} | {row['adds']:.4g} "
+            f"| {row['size_bits'] / 8192:.1f} | {row['train_seconds'] / 60:.1f} min |"
+        )
+    md += ["", "Test accuracy after each stage:", ""]
+    for row in rows:
+        stages = ", ".join(f"{k} {100 * v:.2f}%" for k, v in row["acc_by_stage"].items())
+        md.append(f"- {row['name']}: {stages}")
+    md += ["", "Commands (each run; `--resume` is added when continuing a killed run):", "", "```"]
+    md += [row["command"] for row in rows if row["command"]]
+    md += [
+        "```",
+        "",
+        "Regenerate this table and the plot from the finished runs:",
+        "",
+        "```",
+        f"python benchmarks/fashion_mnist.py --report-only --runs-dir {a.runs_dir} "
+        f"--results {a.results} --model {a.model} --width {a.width:g} "
+        f"--train-subset {a.train_subset} --epochs {a.epochs}",
+        "```",
+        "",
+    ]
+    (results / "table.md").write_text("\n".join(md))
+    plot(rows, results / "accuracy_vs_mults.png", a)
+    print("\n".join(md), flush=True)
+    return rows
+
+
+def plot(rows: list[dict], path: Path, a: argparse.Namespace) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for kd, marker, color in ((False, "o", "tab:blue"), (True, "s", "tab:orange")):
+        pts = [r for r in rows if r["kd"] == kd and r["r_ratio"] > 0]
+        if pts:
+            ax.scatter(
+                [r["mults"] for r in pts],
+                [100 * r["test_acc"] for r in pts],
+                marker=marker,
+                color=color,
+                label="ST" + (" + KD" if kd else ""),
+            )
+            for r in pts:
+                ax.annotate(
+                    f"r={r['r_ratio']:g},p={r['tile']}",
+                    (r["mults"], 100 * r["test_acc"]),
+                    textcoords="offset points",
+                    xytext=(4, 4),
+                    fontsize=7,
+                )
+    for r in rows:
+        if r["r_ratio"] == 0:
+            ax.scatter(
+                [r["mults"]], [100 * r["test_acc"]], marker="*", s=140, color="black", label="full precision"
+            )
+    ax.set_xscale("log")
+    ax.set_xlabel("multiplications per image (log scale)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"Fashion-MNIST, {a.model}: accuracy vs multiplications")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+
+
+def main(argv=None) -> None:
+    a = parse_args(argv)
+    runs = plan()
+    if a.only:
+        keep = set(a.only.split(","))
+        runs = [r for r in runs if r.name in keep or r.name == "fp"]
+    if not a.report_only:
+        if not Path(a.data_dir).is_dir():
+            sys.exit(f"Fashion-MNIST not found in {a.data_dir}: apt-get install dataset-fashion-mnist")
+        started = time.time()
+        run_all(runs, a)
+        print(f"all runs finished in {(time.time() - started) / 60:.1f} min", flush=True)
+    report(runs, a)
+
+
+if __name__ == "__main__":
+    main()
