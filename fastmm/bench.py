@@ -150,6 +150,69 @@ def blas_description() -> str:
         return f"unknown ({exc})"
 
 
+def bench_levels(
+    scheme: Scheme,
+    size: int | tuple[int, int, int],
+    levels: list[int],
+    dtype: str = "float64",
+    impl: str = "c",
+    repeat: int = 5,
+    seed: int = 0,
+    cutoff: int = 64,
+) -> list[BenchResult]:
+    """Several level counts against one shared baseline, interleaved per round (base, L1, L2, …).
+
+    Each round times the baseline once and every variant once; each variant's ratio is the
+    median over rounds of baseline time / its time.
+    """
+    if dtype not in DTYPES:
+        raise InputError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if repeat < 1 or not levels or min(levels) < 0:
+        raise InputError("--repeat must be >= 1 and --levels >= 0")
+    M, K, N = (size, size, size) if isinstance(size, int) else size
+    if min(M, K, N) < 1:
+        raise InputError(f"sizes must be positive, got {M}x{K}x{N}")
+    from fastmm.export.c import checked_scheme
+
+    checked_scheme(scheme)  # refuses invalid or unsafe schemes before anything runs
+    gens = []
+    for L in levels:
+        gen, base, base_name, convert = _implementation(scheme, impl, L, dtype, cutoff)
+        gens.append(gen)
+    rng = np.random.default_rng(seed)
+    A = rng.uniform(-1, 1, (M, K)).astype(dtype)
+    B = rng.uniform(-1, 1, (K, N)).astype(dtype)
+    a, b = convert(A), convert(B)
+    c_base = base(a, b)  # warm-up (builds, first touch of workspaces), untimed
+    c_gens = [g(a, b) for g in gens]
+    base_t: list[float] = []
+    gen_t: list[list[float]] = [[] for _ in gens]
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        base(a, b)
+        base_t.append(time.perf_counter() - t0)
+        for g, ts in zip(gens, gen_t, strict=True):
+            t0 = time.perf_counter()
+            g(a, b)
+            ts.append(time.perf_counter() - t0)
+    idx, ref, what = _reference(A, B, rng)
+    scale = float(np.abs(A).max()) * float(np.abs(B).max())
+    base_err = _error(_as_numpy(c_base), idx, ref, scale)
+    blas = blas_description() if impl != "torch" else "torch's own BLAS"
+    out = []
+    for L, c_gen, ts in zip(levels, c_gens, gen_t, strict=True):
+        ratio = statistics.median(bt / max(gt, 1e-12) for bt, gt in zip(base_t, ts, strict=True))
+        pred, formula = predicted_error(scheme, L, K, dtype)
+        out.append(BenchResult(
+            scheme=scheme.label(), shape=(M, K, N), levels=L, dtype=dtype, impl=impl,
+            baseline=base_name, baseline_times=list(base_t), generated_times=ts, ratio=ratio,
+            error=_error(_as_numpy(c_gen), idx, ref, scale), baseline_error=base_err, reference=what,
+            stability=float(stability_factor(scheme)), predicted_error=pred, formula=formula,
+            blas=blas, extra={"cutoff": cutoff, "seed": seed, "loadavg": list(os.getloadavg())},
+        ))
+    return out
+
+
 def bench(
     scheme: Scheme,
     size: int | tuple[int, int, int],
@@ -161,46 +224,7 @@ def bench(
     cutoff: int = 64,
 ) -> BenchResult:
     """Time and check one size (N, or (M, K, N)); see the module docstring for what is measured."""
-    if dtype not in DTYPES:
-        raise InputError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-    if repeat < 1 or levels < 0:
-        raise InputError("--repeat must be >= 1 and --levels >= 0")
-    M, K, N = (size, size, size) if isinstance(size, int) else size
-    if min(M, K, N) < 1:
-        raise InputError(f"sizes must be positive, got {M}x{K}x{N}")
-    from fastmm.export.c import checked_scheme
-
-    checked_scheme(scheme)  # refuses invalid or unsafe schemes before anything runs
-    gen, base, base_name, convert = _implementation(scheme, impl, levels, dtype, cutoff)
-    rng = np.random.default_rng(seed)
-    A = rng.uniform(-1, 1, (M, K)).astype(dtype)
-    B = rng.uniform(-1, 1, (K, N)).astype(dtype)
-    a, b = convert(A), convert(B)
-    c_gen, c_base = gen(a, b), base(a, b)  # warm-up (builds, first-touch), untimed
-    base_t: list[float] = []
-    gen_t: list[float] = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        base(a, b)
-        t1 = time.perf_counter()
-        gen(a, b)
-        t2 = time.perf_counter()
-        base_t.append(t1 - t0)
-        gen_t.append(t2 - t1)
-    ratio = statistics.median(bt / max(gt, 1e-12) for bt, gt in zip(base_t, gen_t, strict=True))
-    idx, ref, what = _reference(A, B, rng)
-    scale = float(np.abs(A).max()) * float(np.abs(B).max())
-    err = _error(_as_numpy(c_gen), idx, ref, scale)
-    base_err = _error(_as_numpy(c_base), idx, ref, scale)
-    pred, formula = predicted_error(scheme, levels, K, dtype)
-    return BenchResult(
-        scheme=scheme.label(), shape=(M, K, N), levels=levels, dtype=dtype, impl=impl,
-        baseline=base_name, baseline_times=base_t, generated_times=gen_t, ratio=ratio,
-        error=err, baseline_error=base_err, reference=what,
-        stability=float(stability_factor(scheme)), predicted_error=pred, formula=formula,
-        blas=blas_description() if impl != "torch" else "torch's own BLAS",
-        extra={"cutoff": cutoff, "seed": seed, "loadavg": list(os.getloadavg())},
-    )
+    return bench_levels(scheme, size, [levels], dtype, impl, repeat, seed, cutoff)[0]
 
 
 def describe(r: BenchResult) -> list[str]:

@@ -284,8 +284,10 @@ def c_function(
         item = dt.itemsize
         rc = fn(M, K, N, 1.0, a.ctypes.data, a.strides[0] // item, b.ctypes.data,
                 b.strides[0] // item, c.ctypes.data, N, int(levels), int(cutoff))
-        if rc != 0:
+        if rc == -1:
             raise MemoryError("fastmm: out of memory for the temporaries of the fast product")
+        if rc != 0:
+            raise FastmmError(f"generated library returned error {rc} (no BLAS set)")
         return c
 
     matmul.__doc__ = f"A·B by {scheme.label()}, {levels} level(s), {dt.name}, BLAS leaves."

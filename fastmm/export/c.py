@@ -438,11 +438,12 @@ def _emit_typed(scheme: Scheme, lv: _Level, t: str) -> list[str]:
     out.append("}")
     out.append("")
     out.append("/* C = alpha·A·B (M×K times K×N, row-major, leading dimensions lda, ldb, ldc).")
-    out.append("   Returns 0, or -1 when the workspace could not be allocated. */")
+    out.append("   Returns 0; -1 when the workspace could not be allocated; -2 without a BLAS. */")
     out.append(f"int fastmm_matmul_{t}(int64_t M, int64_t K, int64_t N, {ctype} alpha,")
     out.append(f"                     const {ctype} *A, int64_t lda, const {ctype} *B, int64_t ldb,")
     out.append(f"                     {ctype} *C, int64_t ldc, int levels, int64_t cutoff)")
     out.append("{")
+    out.append(f"    if (!blas_{t}gemm) return -2;  /* fastmm_set_blas was not called */")
     out.append("    if (cutoff < 1) cutoff = 1;")
     out.append(f"    const size_t elems = need_{t}(M, K, N, levels, cutoff);")
     out.append("    int owned = 0;")
@@ -496,7 +497,11 @@ def emit_c(scheme: Scheme, blas_int: str = "int64_t", cse: bool = True) -> str:
     r = scheme.rank
     head = [
         f"/* fastmm generated code: <{n:d},{m:d},{p:d};{r:d}> scheme, "
-        f"{len(lv.products):d} block products per level. */",
+        f"{len(lv.products):d} block products per level.",
+        "   Use: call fastmm_set_blas((void *)dgemm, (void *)sgemm) once with CBLAS gemm functions",
+        f"   whose integer arguments are {blas_int} (e.g. numpy's scipy_cblas_dgemm64_), then",
+        "   fastmm_matmul_d / fastmm_matmul_s. Build: cc -O3 -fPIC -shared. No OpenMP: the BLAS",
+        "   threads the products; the additions run on the calling thread. */",
         "#include <stdint.h>",
         "#include <stdlib.h>",
         "#ifdef __linux__",
