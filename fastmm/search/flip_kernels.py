@@ -53,6 +53,11 @@ def _settle(A, B, C, r, work, nw):
         a = A[t]
         b = B[t]
         c = C[t]
+        pairs = 0  # terms sharing >= 2 factors with t, t itself included (vectorizable)
+        for k in range(r):
+            pairs += np.int64(np.int64(A[k] == a) + np.int64(B[k] == b) + np.int64(C[k] == c) >= 2)
+        if pairs < 2:
+            continue
         for k in range(r):
             if k == t:
                 continue
@@ -95,35 +100,29 @@ def walk(A, B, C, st, rng, steps, target, plateau, plus_limit):
         a = A[i]
         b = B[i]
         c = C[i]
-        cnt = 0
+        cnt = -3  # term i matches itself three times; a branch-free loop vectorizes
         for k in range(r):
-            if k != i:
-                cnt += (A[k] == a) + (B[k] == b) + (C[k] == c)
+            cnt += np.int64(A[k] == a) + np.int64(B[k] == b) + np.int64(C[k] == c)
         if cnt > 0:
             pick = _below(rng, cnt)
             j = -1
             s = -1
-            for k in range(r):
+            for k in range(r):  # the pick-th match, k ascending then s = 0, 1, 2
+                ma = np.int64(A[k] == a)
+                mb = np.int64(B[k] == b)
+                mm = ma + mb + np.int64(C[k] == c)
                 if k == i:
-                    continue
-                if A[k] == a:
-                    if pick == 0:
-                        j = k
+                    mm = 0
+                if pick < mm:
+                    j = k
+                    if pick < ma:
                         s = 0
-                        break
-                    pick -= 1
-                if B[k] == b:
-                    if pick == 0:
-                        j = k
+                    elif pick < ma + mb:
                         s = 1
-                        break
-                    pick -= 1
-                if C[k] == c:
-                    if pick == 0:
-                        j = k
+                    else:
                         s = 2
-                        break
-                    pick -= 1
+                    break
+                pick -= mm
             if s == 0:
                 B[i] ^= B[j]
                 C[j] ^= C[i]
@@ -133,9 +132,25 @@ def walk(A, B, C, st, rng, steps, target, plateau, plus_limit):
             else:
                 A[i] ^= A[j]
                 B[j] ^= B[i]
-            work[0] = j
-            work[1] = i
-            r2 = _settle(A, B, C, r, work, 2)
+            # fast path: usually neither touched term has a zero factor or shares two factors
+            # with another term (each shares all three with itself), so nothing to reduce
+            ai = A[i]
+            bi = B[i]
+            ci = C[i]
+            aj = A[j]
+            bj = B[j]
+            cj = C[j]
+            pairs = 0
+            for k in range(r):
+                pairs += np.int64(np.int64(A[k] == ai) + np.int64(B[k] == bi)
+                                  + np.int64(C[k] == ci) >= 2)
+                pairs += np.int64(np.int64(A[k] == aj) + np.int64(B[k] == bj)
+                                  + np.int64(C[k] == cj) >= 2)
+            r2 = r
+            if pairs > 2 or ai == 0 or bi == 0 or ci == 0 or aj == 0 or bj == 0 or cj == 0:
+                work[0] = j
+                work[1] = i
+                r2 = _settle(A, B, C, r, work, 2)
             if r2 < r:
                 since = 0
             r = r2
