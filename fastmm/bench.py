@@ -116,14 +116,14 @@ def _implementation(scheme: Scheme, impl: str, levels: int, dtype: str, cutoff: 
     if impl == "c":
         from fastmm.export.build import c_function
 
-        return c_function(scheme, levels, dtype, cutoff), np.matmul, "numpy.matmul", lambda x: x
+        return c_function(scheme, levels, dtype, cutoff), np.matmul, "numpy.matmul", _same
     if impl == "numpy":
         try:
             from fastmm.export.pycode import numpy_function
         except ModuleNotFoundError as exc:
             raise FastmmError(f"the numpy implementation is not available ({exc.name} missing)") from None
         fn = numpy_function(scheme)
-        return (lambda a, b: fn(a, b, levels=levels, leaf=cutoff)), np.matmul, "numpy.matmul", lambda x: x
+        return (lambda a, b: fn(a, b, levels=levels, leaf=cutoff)), np.matmul, "numpy.matmul", _same
     if impl == "torch":
         try:
             import torch
@@ -135,6 +135,10 @@ def _implementation(scheme: Scheme, impl: str, levels: int, dtype: str, cutoff: 
         return ((lambda a, b: fn(a, b, levels=levels, leaf=cutoff)), torch.matmul, "torch.matmul",
                 torch.from_numpy)
     raise InputError(f"unknown implementation {impl!r} (choose from {', '.join(IMPLS)})")
+
+
+def _same(x):
+    return x
 
 
 def _as_numpy(x) -> np.ndarray:
@@ -195,6 +199,9 @@ def bench_levels(
             t0 = time.perf_counter()
             g(a, b)
             ts.append(time.perf_counter() - t0)
+    for g in gens:  # give the kept workspaces back before the (memory-hungry) reference
+        if hasattr(g, "release"):
+            g.release()
     idx, ref, what = _reference(A, B, rng)
     scale = float(np.abs(A).max()) * float(np.abs(B).max())
     base_err = _error(_as_numpy(c_base), idx, ref, scale)

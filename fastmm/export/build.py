@@ -229,6 +229,8 @@ def load_library(scheme: Scheme) -> ctypes.CDLL:
             kern = getattr(lib, f"fastmm_kernel_{t}")
             kern.argtypes = [vp, i64, vp, i64, vp, i64]
             kern.restype = None
+        lib.fastmm_release_workspace.argtypes = []
+        lib.fastmm_release_workspace.restype = ctypes.c_int
         _LOADED[path] = lib
         return lib
 
@@ -290,7 +292,12 @@ def c_function(
             raise FastmmError(f"generated library returned error {rc} (no BLAS set)")
         return c
 
+    def release() -> None:
+        """Free the workspace the library keeps between calls (it is rebuilt on the next call)."""
+        lib.fastmm_release_workspace()
+
     matmul.__doc__ = f"A·B by {scheme.label()}, {levels} level(s), {dt.name}, BLAS leaves."
+    matmul.release = release  # type: ignore[attr-defined]
     return matmul
 
 

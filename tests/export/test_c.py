@@ -104,6 +104,18 @@ def test_strided_and_fortran_inputs():
 
 
 @needs_cc
+def test_workspace_release_and_reuse():
+    f = c_function(laderman(), levels=2, cutoff=1)
+    rng = np.random.default_rng(6)
+    A, B = _ints(rng, (29, 31), "float64"), _ints(rng, (31, 28), "float64")
+    np.testing.assert_array_equal(f(A, B), A @ B)
+    f.release()
+    np.testing.assert_array_equal(f(A, B), A @ B)  # a fresh workspace after release
+    small = f(A[:10, :10], B[:10, :10])  # a smaller call reuses the kept one
+    np.testing.assert_array_equal(small, A[:10, :10] @ B[:10, :10])
+
+
+@needs_cc
 def test_levels_zero_and_empty_sizes():
     f = c_function(strassen(), levels=0)
     rng = np.random.default_rng(4)
