@@ -54,10 +54,11 @@ class SPNConfig:
     lr: float = 0.02  # Adam learning rate for the fit and sparsify stages
     init_std: float = 0.5  # standard deviation of the initial weights
     fit_steps: int = 6000  # most fit steps per restart
-    fit_tol: float = 1e-8  # fit loss at which sparsification starts
-    fit_fail: float = 1e-4  # a fit still above this after fit_steps is abandoned
+    fit_l2: float = 1e-3  # weight decay during the fit: keeps away from border-rank drift
+    fit_tol: float = 1e-4  # fit loss at which sparsification starts
+    fit_fail: float = 1e-2  # a fit still above this after fit_steps is abandoned
     l1_start: float = 1e-4  # initial L1 weight λ
-    l1_growth: float = 1.002  # λ multiplies by this every step
+    l1_growth: float = 1.003  # λ multiplies by this every step
     l1_steps: int = 4000  # most sparsify steps per restart
     check_every: int = 50  # steps between rescale/round/verify checks
     near: float = 0.3  # rescaled weights within this of integers count as near ternary
@@ -195,7 +196,8 @@ class _Restart:
         fitted = False
         for step in range(1, cfg.fit_steps + 1):
             opt.zero_grad()
-            self.loss(model).backward()
+            decay = sum((w * w).sum() for w in (model.Wa, model.Wb, model.Wc))
+            (self.loss(model) + cfg.fit_l2 * decay).backward()
             opt.step()
             clock.steps += 1
             if step % cfg.check_every == 0:
