@@ -166,6 +166,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     restart_steps = int(opts.get("restart_steps", 3_000_000 if fast else 300_000))
     lift_every = int(opts.get("lift_every", 20_000 if fast else 500))
     lift_tries = int(opts.get("lift_tries", 3))  # failed lifts at the target before a restart
+    sample_every = int(opts.get("sample_every", 2_000 if fast else 100))  # minimize: steps per look
     chunk = int(opts.get("chunk", 200_000 if fast else 3_000))
     plus_limit = int(opts.get("plus_limit", r0))
     minimize = opts.get("minimize") == "additions"
@@ -198,8 +199,8 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         best = start
     record = r0  # lowest GF(2) rank seen
     found: Scheme | None = None  # with minimize: the scheme with the fewest additions
-    found_adds: int | None = None
-    found_plain: int | None = None
+    found_adds = found_plain = 0
+    polishing = False  # minimize: a scheme at the target rank is in hand; walk on at that rank
 
     def outcome(stopped: str) -> SearchOutcome:
         sch = found
@@ -218,7 +219,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         since_restart = 0
         since_lift = lift_every  # lift at once the first time the target is reached
         failed_lifts = 0
-        while (since_restart < restart_steps and failed_lifts < lift_tries) or minimize:
+        while (since_restart < restart_steps and failed_lifts < lift_tries) or polishing:
             now = time.perf_counter()
             if should_stop():
                 return outcome("stopped")
@@ -230,27 +231,28 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                                 note=f"rank {walker.rank} ({backend})"))
             r = walker.rank
             at_target = r <= task.rank
-            if at_target and (since_lift >= lift_every):
+            if at_target and since_lift >= (sample_every if polishing else lift_every):
                 since_lift = 0
-                got = lifted(walker.terms(), steps)
-                if got is None:
-                    failed_lifts += 1
-                else:
-                    sch, how = got
-                    prov["lift"] = how
-                    if not minimize:
-                        found = best = sch
-                        return outcome("found")
-                    terms = walker.terms()
-                    if found is None or sch.rank < found.rank:
-                        found, found_plain, found_adds = None, None, None
-                    plain = plain_additions_terms(shape, terms)
-                    if found_plain is None or plain < found_plain:
+                terms = walker.terms()
+                plain = plain_additions_terms(shape, terms)
+                # while polishing, only schemes with fewer plain additions (or a lower rank)
+                # are worth a lift and an exact count
+                lower = polishing and r < found.rank
+                if not polishing or lower or plain < found_plain:
+                    got = lifted(terms, steps)
+                    if got is None:
+                        failed_lifts += 1
+                    else:
+                        sch, how = got
+                        prov["lift"] = how
+                        if not minimize:
+                            found = best = sch
+                            return outcome("found")
                         adds = _additions(sch)
-                        if found_adds is None or adds < found_adds:
-                            found, found_adds = sch, adds
-                        found_plain = plain
-                        best = found
+                        if not polishing or lower or adds < found_adds:
+                            found, found_adds, best = sch, adds, sch
+                        found_plain = plain if not polishing or lower else min(plain, found_plain)
+                        polishing = True
             elif not at_target and r < (best.rank if best is not None else r + 1) \
                     and since_lift >= lift_every:
                 since_lift = 0
@@ -258,10 +260,11 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                 if got is not None:
                     best = got[0]
             if at_target:
-                # walk on at this rank (flips keep it) to reach other schemes to lift
-                todo = lift_every if not minimize else max(lift_every // 10, 50)
+                # walk on at this rank (flips keep it) to reach other schemes to lift; while
+                # polishing no plus transitions, so the rank stays
+                todo = sample_every if polishing else lift_every
                 stop_rank = r - 1
-                pl = plus_limit if not minimize else 0
+                pl = 0 if polishing else plus_limit
             else:
                 todo = chunk
                 stop_rank = max(task.rank, record - 1)
