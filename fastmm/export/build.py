@@ -206,10 +206,19 @@ _LOADED: dict[Path, ctypes.CDLL] = {}
 _LOCK = threading.Lock()
 
 
-def load_library(scheme: Scheme) -> ctypes.CDLL:
+def load_library(scheme: Scheme, cse: bool = True) -> ctypes.CDLL:
     """Generate, build (or reuse) and load the library of `scheme`, wired to numpy's BLAS."""
+    return load_library_from_source(emit_c(scheme, blas_int=find_blas().int_type, cse=cse))
+
+
+def load_library_from_source(source: str) -> ctypes.CDLL:
+    """Build (or reuse) and load a source from `emit_c`, with its gemm pointers set.
+
+    The source's integer type must match the BLAS (emit_c(..., blas_int=find_blas().int_type)).
+    """
     blas = find_blas()
-    source = emit_c(scheme, blas_int=blas.int_type)
+    if f"typedef {blas.int_type} fastmm_blas_int;" not in source:
+        raise FastmmError(f"source was generated for another BLAS integer type (need {blas.int_type})")
     path = build_library(source)
     with _LOCK:
         if path in _LOADED:

@@ -94,6 +94,24 @@ def test_scalar_kernel_is_exact(name, dtype):
 
 
 @needs_cc
+def test_without_shared_subexpressions_is_exact(tmp_path):
+    scheme = laderman()
+    src = emit_c(scheme, cse=False)
+    assert src != emit_c(scheme, cse=True)
+    (tmp_path / "plain.c").write_text(src)
+    proc = subprocess.run(["cc", "-O3", "-Wall", "-Wextra", "-Werror", "-c", str(tmp_path / "plain.c"),
+                           "-o", str(tmp_path / "plain.o")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    lib = build.load_library_from_source(src)
+    rng = np.random.default_rng(8)
+    A, B = _ints(rng, (20, 19), "float64"), _ints(rng, (19, 22), "float64")
+    C = np.empty((20, 22))
+    rc = lib.fastmm_matmul_d(20, 19, 22, 1.0, A.ctypes.data, 19, B.ctypes.data, 22, C.ctypes.data, 22, 2, 1)
+    assert rc == 0
+    np.testing.assert_array_equal(C, A @ B)
+
+
+@needs_cc
 def test_strided_and_fortran_inputs():
     f = c_function(strassen(), levels=2, cutoff=1)
     rng = np.random.default_rng(3)
