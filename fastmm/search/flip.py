@@ -9,7 +9,9 @@ Tiny shapes walk in plain Python, because importing numba and loading its cache 
 
 Options (task.options): start (a Scheme to walk from instead of the naive one),
 minimize="additions" (keep walking at the target rank and return the scheme with the fewest
-additions), backend ("python" | "numba"), plateau, restart_steps, lift_every, chunk.
+additions; every scheme the walk visits at that rank is scored by its plain addition count
+and the cheapest ones are lifted and counted exactly), backend ("python" | "numba"), plateau,
+restart_steps, lift_every, lift_tries, sample_every, chunk.
 """
 
 from __future__ import annotations
@@ -91,6 +93,27 @@ class Walker:
             return int(self._kernel(A, B, C, self.st, self.rng, steps, target, plateau, plus_limit))
         return flip_py.walk(self.F, self.st, self.rng, steps, target, plateau, plus_limit)
 
+    def polish(self, steps: int, nc: int, best_cost: int) -> tuple[int, int, Terms | None]:
+        """Flips only, for up to `steps` steps: (steps done, best plain cost, its terms or None)."""
+        r = self.rank
+        if self.backend == "numba":
+            import numpy as np
+
+            from fastmm.search import flip_kernels
+
+            A, B, C = self.F
+            best = [np.zeros_like(A) for _ in range(3)]
+            cost = np.array([best_cost], dtype=np.int64)
+            done = flip_kernels.polish(A, B, C, self.st, self.rng, steps, nc, *best, cost)
+        else:
+            best = [[0] * len(f) for f in self.F]
+            cost = [best_cost]
+            done = flip_py.polish(self.F, self.st, self.rng, steps, nc, best, cost)
+        if int(cost[0]) >= best_cost:
+            return int(done), best_cost, None
+        A, B, C = ([int(x) for x in f[:r]] for f in best)
+        return int(done), int(cost[0]), (A, B, C)
+
     def terms(self) -> Terms:
         r = self.rank
         A, B, C = ([int(x) for x in f[:r]] for f in self.F)
@@ -166,7 +189,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     restart_steps = int(opts.get("restart_steps", 3_000_000 if fast else 300_000))
     lift_every = int(opts.get("lift_every", 20_000 if fast else 500))
     lift_tries = int(opts.get("lift_tries", 3))  # failed lifts at the target before a restart
-    sample_every = int(opts.get("sample_every", 2_000 if fast else 100))  # minimize: steps per look
+    sample_every = int(opts.get("sample_every", 100_000 if fast else 2_000))  # minimize: chunk
     chunk = int(opts.get("chunk", 200_000 if fast else 3_000))
     plus_limit = int(opts.get("plus_limit", r0))
     minimize = opts.get("minimize") == "additions"
@@ -231,28 +254,35 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                                 note=f"rank {walker.rank} ({backend})"))
             r = walker.rank
             at_target = r <= task.rank
-            if at_target and since_lift >= (sample_every if polishing else lift_every):
+            if polishing and r == found.rank:
+                # minimize: walk by flips at this rank, scoring every scheme visited
+                done, cost, terms = walker.polish(sample_every, n * p, found_plain)
+                steps += done
+                if terms is not None:
+                    got = lifted(terms, steps)
+                    if got is not None:
+                        adds = _additions(got[0])
+                        found_plain = cost
+                        if adds < found_adds:
+                            found, found_adds, best = got[0], adds, got[0]
+                            prov["lift"] = got[1]
+                record = min(record, walker.rank)
+                continue
+            if at_target and since_lift >= lift_every:
                 since_lift = 0
                 terms = walker.terms()
-                plain = plain_additions_terms(shape, terms)
-                # while polishing, only schemes with fewer plain additions (or a lower rank)
-                # are worth a lift and an exact count
-                lower = polishing and r < found.rank
-                if not polishing or lower or plain < found_plain:
-                    got = lifted(terms, steps)
-                    if got is None:
-                        failed_lifts += 1
-                    else:
-                        sch, how = got
-                        prov["lift"] = how
-                        if not minimize:
-                            found = best = sch
-                            return outcome("found")
-                        adds = _additions(sch)
-                        if not polishing or lower or adds < found_adds:
-                            found, found_adds, best = sch, adds, sch
-                        found_plain = plain if not polishing or lower else min(plain, found_plain)
-                        polishing = True
+                got = lifted(terms, steps)
+                if got is None:
+                    failed_lifts += 1
+                else:
+                    found = best = got[0]
+                    prov["lift"] = got[1]
+                    if not minimize:
+                        return outcome("found")
+                    found_adds = _additions(found)
+                    found_plain = plain_additions_terms(shape, terms)
+                    polishing = True
+                    continue
             elif not at_target and r < (best.rank if best is not None else r + 1) \
                     and since_lift >= lift_every:
                 since_lift = 0
@@ -260,9 +290,8 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                 if got is not None:
                     best = got[0]
             if at_target:
-                # walk on at this rank (flips keep it) to reach other schemes to lift; while
-                # polishing no plus transitions, so the rank stays
-                todo = sample_every if polishing else lift_every
+                # walk on at this rank (flips keep it) to reach other schemes to lift
+                todo = lift_every
                 stop_rank = r - 1
                 pl = 0 if polishing else plus_limit
             else:

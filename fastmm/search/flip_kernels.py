@@ -87,6 +87,71 @@ def _settle(A, B, C, r, work, nw):
 
 
 @njit(cache=True)
+def _step(A, B, C, r, rng, work):
+    """One step (flip + reductions, or idle); returns (new rank, whether a flip happened).
+
+    The same step as in `walk`, which keeps its own copy of it: numba compiled walk with a
+    call to _step (inlined or not) 2.5x slower, and walk is the hot loop.
+    """
+    i = _below(rng, r)
+    a = A[i]
+    b = B[i]
+    c = C[i]
+    cnt = -3  # term i matches itself three times; a branch-free loop vectorizes
+    for k in range(r):
+        cnt += np.int64(A[k] == a) + np.int64(B[k] == b) + np.int64(C[k] == c)
+    if cnt <= 0:
+        return r, False
+    pick = _below(rng, cnt)
+    j = -1
+    s = -1
+    for k in range(r):  # the pick-th match, k ascending then s = 0, 1, 2
+        ma = np.int64(A[k] == a)
+        mb = np.int64(B[k] == b)
+        mm = ma + mb + np.int64(C[k] == c)
+        if k == i:
+            mm = 0
+        if pick < mm:
+            j = k
+            if pick < ma:
+                s = 0
+            elif pick < ma + mb:
+                s = 1
+            else:
+                s = 2
+            break
+        pick -= mm
+    if s == 0:
+        B[i] ^= B[j]
+        C[j] ^= C[i]
+    elif s == 1:
+        C[i] ^= C[j]
+        A[j] ^= A[i]
+    else:
+        A[i] ^= A[j]
+        B[j] ^= B[i]
+    # fast path: usually neither touched term has a zero factor or shares two factors
+    # with another term (each shares all three with itself), so nothing to reduce
+    ai = A[i]
+    bi = B[i]
+    ci = C[i]
+    aj = A[j]
+    bj = B[j]
+    cj = C[j]
+    pairs = 0
+    for k in range(r):
+        pairs += np.int64(np.int64(A[k] == ai) + np.int64(B[k] == bi)
+                          + np.int64(C[k] == ci) >= 2)
+        pairs += np.int64(np.int64(A[k] == aj) + np.int64(B[k] == bj)
+                          + np.int64(C[k] == cj) >= 2)
+    if pairs > 2 or ai == 0 or bi == 0 or ci == 0 or aj == 0 or bj == 0 or cj == 0:
+        work[0] = j
+        work[1] = i
+        r = _settle(A, B, C, r, work, 2)
+    return r, True
+
+
+@njit(cache=True)
 def walk(A, B, C, st, rng, steps, target, plateau, plus_limit):
     """See flip_py.walk; A, B, C int64 arrays, st int64[2], rng uint64[1]."""
     work = np.empty(8, dtype=np.int64)
@@ -190,4 +255,49 @@ def walk(A, B, C, st, rng, steps, target, plateau, plus_limit):
                 r = _settle(A, B, C, r + 1, work, 3)
     st[0] = r
     st[1] = since
+    return done
+
+
+@njit(cache=True)
+def _popcount(x):
+    n = 0
+    while x:
+        x &= x - 1
+        n += 1
+    return n
+
+
+@njit(cache=True)
+def plain_cost(A, B, C, r, nc):
+    """See flip_py.plain_cost."""
+    total = 0
+    for t in range(r):
+        total += _popcount(A[t]) + _popcount(B[t]) - 2
+    for w in range(nc):
+        cnt = 0
+        for t in range(r):
+            cnt += (C[t] >> w) & 1
+        if cnt > 1:
+            total += cnt - 1
+    return total
+
+
+@njit(cache=True)
+def polish(A, B, C, st, rng, steps, nc, bA, bB, bC, best_cost):
+    """See flip_py.polish; best_cost is int64[1]."""
+    work = np.empty(8, dtype=np.int64)
+    r = st[0]
+    r0 = r
+    done = 0
+    while done < steps and r == r0:
+        done += 1
+        r, flipped = _step(A, B, C, r, rng, work)
+        if flipped and r == r0:
+            cost = plain_cost(A, B, C, r, nc)
+            if cost < best_cost[0]:
+                best_cost[0] = cost
+                bA[:r] = A[:r]
+                bB[:r] = B[:r]
+                bC[:r] = C[:r]
+    st[0] = r
     return done

@@ -104,6 +104,43 @@ def _plus(F: list[list[int]], r: int, i: int, j: int, s: int) -> int:
     return _settle(F, r + 1, [i, j, r])
 
 
+def _step(F: list[list[int]], r: int, rng: list[int]) -> tuple[int, bool]:
+    """One step (flip + reductions, or idle); returns (new rank, whether a flip happened)."""
+    A, B, C = F
+    i = below(rng, r)
+    a, b, c = A[i], B[i], C[i]
+    cnt = 0
+    for k in range(r):
+        if k != i:
+            cnt += (A[k] == a) + (B[k] == b) + (C[k] == c)
+    if not cnt:
+        return r, False
+    pick = below(rng, cnt)
+    j = s = -1
+    for k in range(r):
+        if k == i:
+            continue
+        if A[k] == a:
+            if pick == 0:
+                j, s = k, 0
+                break
+            pick -= 1
+        if B[k] == b:
+            if pick == 0:
+                j, s = k, 1
+                break
+            pick -= 1
+        if C[k] == c:
+            if pick == 0:
+                j, s = k, 2
+                break
+            pick -= 1
+    x, y = F[(s + 1) % 3], F[(s + 2) % 3]
+    x[i] ^= x[j]
+    y[j] ^= y[i]
+    return _settle(F, r, [j, i]), True
+
+
 def walk(
     F: list[list[int]],
     st: list[int],
@@ -118,46 +155,15 @@ def walk(
     F = [A, B, C] term lists (capacity >= plus_limit + 1); st = [rank, steps since the last
     rank drop]; rng = [splitmix64 state]. All three are updated in place.
     """
-    A, B, C = F
     r, since = st
     done = 0
     while done < steps and r > target:
         done += 1
         since += 1
-        i = below(rng, r)
-        a, b, c = A[i], B[i], C[i]
-        cnt = 0
-        for k in range(r):
-            if k != i:
-                cnt += (A[k] == a) + (B[k] == b) + (C[k] == c)
-        if cnt:
-            pick = below(rng, cnt)
-            j = s = -1
-            for k in range(r):
-                if k == i:
-                    continue
-                if A[k] == a:
-                    if pick == 0:
-                        j, s = k, 0
-                        break
-                    pick -= 1
-                if B[k] == b:
-                    if pick == 0:
-                        j, s = k, 1
-                        break
-                    pick -= 1
-                if C[k] == c:
-                    if pick == 0:
-                        j, s = k, 2
-                        break
-                    pick -= 1
-            x, y = F[(s + 1) % 3], F[(s + 2) % 3]
-            x[i] ^= x[j]
-            y[j] ^= y[i]
-            r2 = _settle(F, r, [j, i])
-            if r2 < r:
-                since = 0
-            r = r2
+        r2, _ = _step(F, r, rng)
+        if r2 < r:
+            since = 0
+        r = r2
         if since >= plateau:
             since = 0
             if 2 <= r < plus_limit:
@@ -167,4 +173,42 @@ def walk(
                     j += 1
                 r = _plus(F, r, i, j, below(rng, 3))
     st[0], st[1] = r, since
+    return done
+
+
+def plain_cost(F: list[list[int]], r: int, nc: int) -> int:
+    """Additions without sharing of any sign lift: Σ(|a|−1) + Σ(|b|−1) + Σ_w max(#c∋w − 1, 0)."""
+    A, B, C = F
+    total = 0
+    for t in range(r):
+        total += A[t].bit_count() + B[t].bit_count() - 2
+    for w in range(nc):
+        cnt = 0
+        for t in range(r):
+            cnt += C[t] >> w & 1
+        if cnt > 1:
+            total += cnt - 1
+    return total
+
+
+def polish(F: list[list[int]], st: list[int], rng: list[int], steps: int, nc: int,
+           best: list[list[int]], best_cost: list[int]) -> int:
+    """Walk by flips alone (no plus transitions) and keep the visited scheme of least plain_cost.
+
+    Stops after `steps` steps or when the rank drops. Every scheme reached by a flip is scored;
+    one cheaper than best_cost[0] is copied into `best` (its rank is st[0]) and its cost stored.
+    """
+    r = st[0]
+    r0 = r
+    done = 0
+    while done < steps and r == r0:
+        done += 1
+        r, flipped = _step(F, r, rng)
+        if flipped and r == r0:
+            cost = plain_cost(F, r, nc)
+            if cost < best_cost[0]:
+                best_cost[0] = cost
+                for f, g in zip(F, best, strict=True):
+                    g[:r] = f[:r]
+    st[0] = r
     return done

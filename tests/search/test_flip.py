@@ -87,6 +87,26 @@ def test_numba_and_python_walks_agree_step_by_step(shape):
     assert py.terms() == nb.terms()
 
 
+def test_polish_scores_schemes_and_both_backends_agree():
+    shape = (3, 3, 3)
+    # Laderman's scheme has no flip modulo 2; walk from the naive scheme to rank 25 instead
+    w = Walker(to_terms(naive_scheme(*shape)), seed=3, backend="numba", plus_limit=27)
+    w.walk(10**7, 25, 20_000, 27)
+    start = w.terms()
+    results = []
+    for backend in ("python", "numba"):
+        w = Walker(start, seed=3, backend=backend, plus_limit=25)
+        done, cost, terms = w.polish(3000, 9, 10**9)
+        assert done == 3000 and w.rank == 25 and terms is not None
+        assert gf2_tensor_ok(shape, terms)
+        assert cost == plain_additions_terms(shape, terms)
+        # a second round only reports strictly cheaper schemes
+        _, cost2, terms2 = w.polish(3000, 9, cost)
+        assert cost2 <= cost and (terms2 is None) == (cost2 == cost)
+        results.append((cost, terms, w.terms()))
+    assert results[0] == results[1]
+
+
 def test_generator_is_splitmix64():
     rng = [0]
     # splitmix64 reference outputs for seed 0
