@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -80,6 +81,7 @@ def main(argv=None) -> None:
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
+    load_before = os.getloadavg()[0]
     x = torch.randn(a.batch_size, 1, 28, 28)
     y = torch.randint(0, 10, (a.batch_size,))
 
@@ -88,9 +90,19 @@ def main(argv=None) -> None:
     dense_infer = infer_time(dense, x, a.reps)
     rows = [{"model": "dense", "r_ratio": 0, "tile": 1, "train_full_s": dense_train, "infer_s": dense_infer}]
     for r, p in CONFIGS:
+        # dense timed again right before each ST model, so a change in the machine's load
+        # between configurations does not skew the ratios
+        base_train = train_step_time(dense, x, y, a.reps)
+        base_infer = infer_time(dense, x, a.reps)
         torch.manual_seed(0)
         m = build_network(a.model, 10, 1, r, p, 1, a.width)
-        row = {"model": f"ST r={r:g}c_out p={p}", "r_ratio": r, "tile": p}
+        row = {
+            "model": f"ST r={r:g}c_out p={p}",
+            "r_ratio": r,
+            "tile": p,
+            "dense_train_s": base_train,
+            "dense_infer_s": base_infer,
+        }
         for stage in ("full", "ternary", "finetune"):
             set_stage_mode(m, stage)
             row[f"train_{stage}_s"] = train_step_time(m, x, y, a.reps)
@@ -103,12 +115,12 @@ def main(argv=None) -> None:
         with torch.no_grad():
             row["exact_max_abs_diff"] = float((m(x) - before).abs().max())
         row["infer_exact_s"] = infer_time(m, x, a.reps)
+        for key in ("train_full", "train_ternary", "train_finetune", "infer", "infer_exact"):
+            base = base_train if key.startswith("train") else base_infer
+            row[f"{key}_ratio"] = row[f"{key}_s"] / base
         rows.append(row)
         print(row, flush=True)
-    for row in rows:
-        for key in [k for k in row if k.endswith("_s")]:
-            base = dense_train if key.startswith("train") else dense_infer
-            row[key.removesuffix("_s") + "_ratio"] = row[key] / base
+    rows[0]["train_full_ratio"] = rows[0]["infer_ratio"] = 1.0
 
     setup = {
         "model": a.model,
@@ -116,6 +128,8 @@ def main(argv=None) -> None:
         "input": [a.batch_size, 1, 28, 28],
         "threads": a.threads,
         "reps": a.reps,
+        "cores": os.cpu_count(),
+        "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "torch": torch.__version__,
         "machine": platform.machine(),
         "processor": platform.processor() or None,
@@ -127,6 +141,10 @@ def main(argv=None) -> None:
     md = [
         f"# StrassenNets layer speed — {a.model} (width ×{a.width:g}), batch {a.batch_size}×1×28×28, "
         f"{a.threads} thread(s), torch {torch.__version__} CPU",
+        "",
+        f"Machine: {os.cpu_count()} cores shared with other work; 1-minute load average "
+        f"{load_before:.1f} at the start and {os.getloadavg()[0]:.1f} at the end (ratios are "
+        "more trustworthy than absolute times when the load is above the core count).",
         "",
         "Training step = forward + backward + SGD step; ratio = time / dense model's time. "
         "Inference = eval mode, no_grad; 'frozen' uses the ternary Wb, Wc with TWN scales, "
