@@ -23,7 +23,13 @@ s1's shape onto s2's is tried, and a backtracking search matches the terms of σ
 terms of s2. Every matched pair gives *linear* conditions on P, Q, R separately: P maps
 the column space of A1 onto that of A2, Qᵀ... (see `_pair_constraints`). These are
 necessary, so the true (P, Q, R) always survives; a branch dies when a solution space
-becomes {0}. When each of P, Q, R is fixed up to a scalar (the overall scalars are absorbed
+becomes {0}, or when a pair of matched terms disagrees in dim(col X_t + col X_u) or
+dim(row X_t + row X_u) (kept by the action). The linear systems are kept modulo the prime
+2³¹−1 during the search (a system with only the zero solution mod p has only the zero
+solution over Q) and candidates are first compared modulo p; anything reported equivalent
+is then computed and checked exactly. (A proof of inequivalence assumes that p divides no
+numerator or determinant of the transform — with coefficients this small it cannot.)
+When each of P, Q, R is fixed up to a scalar (the overall scalars are absorbed
 by the term scalings), the candidate is applied and the terms compared exactly; otherwise
 the bilinear conditions P·A1 = λ·A2·Q (etc.) are linearised by fixing the matrices already
 determined. Because pruning uses only necessary conditions, an exhausted search whose
@@ -457,6 +463,9 @@ class _Search:
         self.max_nodes = max_nodes
         self.lin = mod or _PRIME
         self._cache: dict[tuple[int, int], tuple[tuple, tuple]] = {}
+        self._mod_terms: tuple | None = None
+        self._pairs1: dict[tuple[int, int], tuple[int, ...]] = {}
+        self._pairs2: dict[tuple[int, int], tuple[int, ...]] = {}
         self.rng = np.random.default_rng(0)
         self.nodes = 0
         self.undecided = False  # a leaf we could not settle: exhaustion then proves nothing
@@ -478,6 +487,19 @@ class _Search:
                    _Linear(self.p * self.p, lin))
         return self._dfs(0, systems, ([], [], []), set())
 
+    def _pair_key(self, side: int, t: int, u: int) -> tuple[int, ...]:
+        """dim(col X_t + col X_u) and dim(row X_t + row X_u) for X = A, B, C: kept by
+        X ↦ P X Q⁻¹ (P maps column spaces, Q row spaces), so a matching must preserve them."""
+        cache = self._pairs1 if side == 1 else self._pairs2
+        key = (t, u) if t < u else (u, t)
+        if key not in cache:
+            terms = self.t1 if side == 1 else self.t2
+            a, b = terms[key[0]], terms[key[1]]
+            cache[key] = tuple(_rank(sp_a[role] + sp_b[role], self.mod)
+                               for role in range(3)
+                               for sp_a, sp_b in ((a.col, b.col), (a.row, b.row)))
+        return cache[key]
+
     def _constraints(self, t1: int, t2: int) -> tuple[tuple, tuple]:
         key = (t1, t2)
         if key not in self._cache:
@@ -495,6 +517,8 @@ class _Search:
             self.gave_up = True
             return None
         if all(s.dim == 1 for s in systems):
+            if self.mod is None and not self._finish_mod([s.basis()[0] for s in systems]):
+                return None
             spaces = [_nullspace(rows, d * d, self.mod) for rows, d in
                       zip(exact, (self.n, self.m, self.p), strict=True)]
             if any(len(sp) != 1 for sp in spaces):
@@ -505,6 +529,8 @@ class _Search:
         t1 = self.order[depth]
         for t2 in range(self.s2.rank):
             if t2 in used or self.sig1[t1] != self.sig2[t2]:
+                continue
+            if any(self._pair_key(1, t1, u1) != self._pair_key(2, t2, u2) for u1, u2 in self.matching):
                 continue
             rows_exact, rows_lin = self._constraints(t1, t2)
             new = tuple(s.copy() for s in systems)
@@ -524,6 +550,52 @@ class _Search:
         return None
 
     # -- settling a candidate ------------------------------------------------------------
+    def _reduce(self, mats) -> tuple[list[list[int]], ...]:
+        q = self.lin
+        return tuple([[(Fraction(v).numerator * pow(Fraction(v).denominator, -1, q)) % q
+                       for v in row] for row in x] for x in mats)
+
+    def _normal_mod(self, vec: list[int]) -> tuple[tuple, int]:
+        q = self.lin
+        lead = next((v for v in vec if v), 0)
+        if not lead:
+            return (None,), 0
+        inv = pow(lead, -1, q)
+        return tuple(v * inv % q for v in vec), lead
+
+    def _finish_mod(self, vecs: list[list[int]]) -> bool:
+        """Fast filter before `_finish`: the same test modulo the prime. The exact solution
+        reduces to the (one-dimensional) modular one, so a candidate rejected here is rejected
+        exactly too, unless the prime divides a numerator or determinant of the transform."""
+        q = self.lin
+        if self._mod_terms is None:
+            self._mod_terms = ([self._reduce(t.mats) for t in self.t1], {})
+            for term in self.t2:
+                red = self._reduce(term.mats)
+                keys = [self._normal_mod(_flat(x)) for x in red]
+                key = tuple(k for k, _ in keys)
+                self._mod_terms[1].setdefault(key, []).append(keys[0][1] * keys[1][1] * keys[2][1] % q)
+        terms1, lookup = self._mod_terms
+        P = _reshape(vecs[0], self.n, self.n)
+        Q = _reshape(vecs[1], self.m, self.m)
+        R = _reshape(vecs[2], self.p, self.p)
+        pinv, qinv, rinv = (_inverse(x, q) for x in (P, Q, R))
+        if pinv is None or qinv is None or rinv is None:
+            return False
+        pinv_t, r_t = _transpose(pinv), _transpose(R)
+        free = {k: list(v) for k, v in lookup.items()}
+        for t in self.order:
+            a, b, c = terms1[t]
+            ka, la = self._normal_mod(_flat(_matmul(_matmul(P, a, q), qinv, q)))
+            kb, lb = self._normal_mod(_flat(_matmul(_matmul(Q, b, q), rinv, q)))
+            kc, lc = self._normal_mod(_flat(_matmul(_matmul(pinv_t, c, q), r_t, q)))
+            cands = free.get((ka, kb, kc))
+            prod = la * lb * lc % q
+            if not cands or prod not in cands:
+                return False
+            cands.remove(prod)
+        return True
+
     def _finish(self, vecs: list[list]):
         """Exact check of (P, Q, R) given up to scalars: every term of s1 must land on a term
         of s2 with scalings whose product is 1."""

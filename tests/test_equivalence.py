@@ -191,6 +191,14 @@ def test_laderman_vs_transformed_laderman():
     assert same_coefficients(res.transform.apply(base), copy)
 
 
+def test_strassen_squared_vs_transformed_copy():
+    base = strassen().kron(strassen())
+    copy = random_transform(base, np.random.default_rng(6))
+    res = equivalent(base, copy)
+    assert res.status == "equivalent"
+    assert same_coefficients(res.transform.apply(base), copy)
+
+
 def test_every_rank7_scheme_we_have_is_equivalent_to_strassen():
     w = _winograd()
     assert verify(w, use_sympy=True).ok
