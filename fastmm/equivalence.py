@@ -21,14 +21,15 @@ Z), GF(2) for Z2 schemes.
 Deciding equivalence (`equivalent`): after cheap invariants, each shape move σ that maps
 s1's shape onto s2's is tried, and a backtracking search matches the terms of σ(s1) to the
 terms of s2. Every matched pair gives *linear* conditions on P, Q, R separately: P maps
-the column space of A1 onto that of A2, Qᵀ... (see `_pair_constraints`). These are
+the column space of A1 onto that of A2, Q the row space of A2 onto that of A1, and so on
+(see `_pair_constraints`). These are
 necessary, so the true (P, Q, R) always survives; a branch dies when a solution space
 becomes {0}, or when a pair of matched terms disagrees in dim(col X_t + col X_u) or
 dim(row X_t + row X_u) (kept by the action). The linear systems are kept modulo the prime
 2³¹−1 during the search (a system with only the zero solution mod p has only the zero
 solution over Q) and candidates are first compared modulo p; anything reported equivalent
 is then computed and checked exactly. (A proof of inequivalence assumes that p divides no
-numerator or determinant of the transform — with coefficients this small it cannot.)
+numerator or determinant met in the transform, which holds while they stay below 2³¹.)
 When each of P, Q, R is fixed up to a scalar (the overall scalars are absorbed
 by the term scalings), the candidate is applied and the terms compared exactly; otherwise
 the bilinear conditions P·A1 = λ·A2·Q (etc.) are linearised by fixing the matrices already
