@@ -34,8 +34,10 @@ Shape = tuple[int, int, int]
 def plan(max_dim: int) -> dict[Shape, tuple[int, tuple]]:
     """Best algebraic construction per canonical shape: shape -> (rank, recipe)."""
     best: dict[Shape, tuple[int, tuple]] = {}
-    shapes = sorted((s for s in itertools.product(range(1, max_dim + 1), repeat=3)
-                     if s == canonical(s)), key=lambda s: (s[0] * s[1] * s[2], s))
+    shapes = sorted(
+        (s for s in itertools.product(range(1, max_dim + 1), repeat=3) if s == canonical(s)),
+        key=lambda s: (s[0] * s[1] * s[2], s),
+    )
     refs = {(2, 2, 2): 7, (3, 3, 3): 23}
     for shape in shapes:
         n, m, p = shape
@@ -97,9 +99,16 @@ def main(argv: list[str] | None = None) -> int:
         verdict = verify(scheme, use_sympy=max(shape) <= 3)
         if not verdict.ok:
             raise AssertionError(f"{shape}: {expr} fails verification")
-        scheme = scheme.with_meta(ring=verdict.ring, verified=verdict.record(), provenance={
-            "method": "algebra", "expression": expr, "seconds": round(time.perf_counter() - t0, 3),
-            "version": __version__})
+        scheme = scheme.with_meta(
+            ring=verdict.ring,
+            verified=verdict.record(),
+            provenance={
+                "method": "algebra",
+                "expression": expr,
+                "seconds": round(time.perf_counter() - t0, 3),
+                "version": __version__,
+            },
+        )
         added = add_to_catalog(scheme, args.catalog)
         print(f"{scheme.label():<14} {verdict.ring:<3} {'added' if added else 'kept existing':<14} {expr}")
     return 0
