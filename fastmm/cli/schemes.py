@@ -86,10 +86,21 @@ def show(file: str) -> int:
     click.echo(adds)
     click.echo(f"stability factor E: {stability_factor(scheme)}")
     click.echo(f"factor ranks: {format_invariant(factor_rank_invariant(scheme))}")
-    try:
-        from fastmm.equivalence import describe_equivalence
-    except ImportError:
-        describe_equivalence = None
-    if describe_equivalence is not None and v.ok:
-        click.echo(f"equivalence: {describe_equivalence(scheme)}")
+    if v.ok:
+        click.echo(f"equivalence: {_catalog_equivalence(scheme)}")
     return 0 if v.ok else EXIT_FAILED
+
+
+def _catalog_equivalence(scheme) -> str:
+    """'equivalent to catalogued 2x2x2-rank7-ZT.json (…)', or why not."""
+    from fastmm.catalog import find_in_catalog
+
+    hit = find_in_catalog(scheme)
+    if hit is None:
+        return f"no catalogued {scheme.label()} scheme over {scheme.ring} to compare with"
+    entry, result = hit
+    name = entry.path.name
+    if result.status == "equivalent":
+        how = result.transform.describe() if result.transform is not None else result.reason
+        return f"equivalent to catalogued {name} ({how})"
+    return f"{result.status} to catalogued {name}: {result.reason}"

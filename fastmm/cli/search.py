@@ -119,6 +119,9 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, seed: int,
         raise InputError(f"--workers must be a positive integer, got {workers}")
     if distinct <= 0:
         raise InputError(f"--distinct must be a positive integer, got {distinct}")
+    if distinct > 1 and sorted((n, m, p)) == [2, 2, 2] and rank == 7:
+        raise FastmmError("every ⟨2,2,2;7⟩ scheme is equivalent to Strassen's (de Groote 1978): "
+                          "there is only one up to equivalence")
     command = "fastmm " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
     use_sympy = not no_sympy
     if rank >= n * m * p and minimize == "none":

@@ -101,3 +101,47 @@ def test_search_rank_at_least_naive_returns_naive_at_once(tmp_path):
     # a second run never overwrites the first file
     run("search", "2", "3", "2", "--rank", "12", cwd=tmp_path)
     assert sorted(f.name for f in tmp_path.iterdir()) == ["2x3x2-rank12-ZT-2.json", "2x3x2-rank12-ZT.json"]
+
+
+def test_search_222_rank7_prints_formulas_and_writes_verified_file(tmp_path):
+    r = run("search", "2", "2", "2", "--rank", "7", "--seed", "3", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "M1 = " in r.stdout and "C22 = " in r.stdout
+    assert "ring: ZT" in r.stdout and "written: 2x2x2-rank7-ZT.json" in r.stdout
+    d = json.loads((tmp_path / "2x2x2-rank7-ZT.json").read_text())
+    assert d["verified"]["ok"] is True and d["verified"]["sympy"].startswith("proved")
+    assert d["provenance"]["method"] == "flip" and d["provenance"]["seed"] == 3
+    assert run("verify", str(tmp_path / "2x2x2-rank7-ZT.json")).returncode == 0
+    shown = run("show", str(tmp_path / "2x2x2-rank7-ZT.json")).stdout
+    assert "equivalent to catalogued 2x2x2-rank7-ZT.json" in shown
+
+
+def test_search_z2_is_labelled_modulo_2_everywhere(tmp_path):
+    r = run("search", "2", "2", "2", "--rank", "7", "--ring", "Z2", "-o", "z.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    d = json.loads((tmp_path / "z.json").read_text())
+    if d["ring"] == "Z2":  # a GF(2) walk result
+        assert "valid modulo 2 only" in r.stdout
+        assert "valid modulo 2 only" in run("verify", str(tmp_path / "z.json")).stdout
+        assert "valid modulo 2 only" in run("show", str(tmp_path / "z.json")).stdout
+
+
+def test_search_distinct_collects_inequivalent_schemes(tmp_path):
+    r = run("search", "2", "2", "3", "--rank", "11", "--distinct", "2", "--no-sympy", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["2x2x3-rank11-ZT-2.json", "2x2x3-rank11-ZT.json"]
+
+
+def test_distinct_strassen_is_refused_by_theorem(tmp_path):
+    r = run("search", "2", "2", "2", "--rank", "7", "--distinct", "2", cwd=tmp_path)
+    assert r.returncode == 1 and "de Groote 1978" in r.stderr
+
+
+def test_search_time_limit_reports_best_and_known_rank(tmp_path):
+    r = run("search", "3", "3", "3", "--rank", "19", "--time-limit", "2", "--no-sympy", cwd=tmp_path)
+    assert r.returncode == 1
+    assert "no ⟨3,3,3⟩ scheme of rank 19 over ZT within 2 s" in r.stderr
+    assert "best known ZT rank for this shape: 23" in r.stderr
+    assert "best rank reached" in r.stderr
+    saved = list(tmp_path.iterdir())
+    assert len(saved) == 1 and run("verify", "--no-sympy", str(saved[0])).returncode == 0
