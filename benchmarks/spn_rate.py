@@ -10,7 +10,7 @@ as a single restart with that seed, so
 
 Writes results/spn_search.json and results/spn_search.md (with the command that produced them).
 
-    python benchmarks/spn_rate.py                       # ⟨2,2,2;7⟩ × 20, ⟨2,2,3;11⟩ × 10
+    python benchmarks/spn_rate.py          # ⟨2,2,2;7⟩ × 20, ⟨2,2,3;11⟩ × 10, ⟨2,3,3;15⟩ × 3 (30 s)
     python benchmarks/spn_rate.py --shape 2,3,3:15 --seeds 5
 """
 
@@ -34,7 +34,8 @@ from fastmm.search.base import SearchTask  # noqa: E402
 from fastmm.search.spn import SPNConfig, run  # noqa: E402
 from fastmm.verify import verify  # noqa: E402
 
-DEFAULT_SHAPES = [((2, 2, 2), 7, 20), ((2, 2, 3), 11, 10)]
+# (shape, rank, seeds, seconds per seed); ⟨2,3,3;15⟩ is a stretch check, kept short
+DEFAULT_SHAPES = [((2, 2, 2), 7, 20, 120.0), ((2, 2, 3), 11, 10, 120.0), ((2, 3, 3), 15, 3, 30.0)]
 
 
 def parse_shape(text: str) -> tuple[tuple[int, int, int], int]:
@@ -103,7 +104,7 @@ def write_markdown(path: Path, data: dict) -> None:
         "but not exact, TWN + straight-through ternary fine-tune → exact Brent check; "
         "restart from a new seed-derived initialisation on failure.",
         "",
-        "| shape | seeds | found | restarts | success / restart | first-restart success "
+        "| shape | seeds (limit s) | found | restarts | success / restart | first-restart success "
         "| median s to verified (wall) | median CPU s | max wall s | median steps "
         "| found by stage |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -112,11 +113,13 @@ def write_markdown(path: Path, data: dict) -> None:
         n, m, p = s["shape"]
         stages = ", ".join(f"{k}: {v}" for k, v in s["stages"].items())
         lines.append(
-            f"| ⟨{n},{m},{p};{s['rank']}⟩ | {s['seeds']} | {s['found']} | {s['restarts']} | "
+            f"| ⟨{n},{m},{p};{s['rank']}⟩ | {s['seeds']} ({s['time_limit']:g}) | "
+            f"{s['found']} | {s['restarts']} | "
             f"{s['success_per_restart']} | {s['first_restart_success']} | "
             f"{s['median_seconds_to_verified']} | {s['median_cpu_seconds_to_verified']} | "
             f"{s['max_seconds_to_verified']} | "
             f"{s['median_steps']} | {stages} |")
+    lines += ["", "A restart cut short by the time limit counts as a failed restart."]
     for s in data["shapes"]:
         n, m, p = s["shape"]
         lines += ["", f"## ⟨{n},{m},{p};{s['rank']}⟩ per seed", "",
@@ -139,14 +142,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="N,M,P:RANK (repeatable); default ⟨2,2,2;7⟩ and ⟨2,2,3;11⟩")
     ap.add_argument("--seeds", type=int, default=None,
                     help="seeds per shape (default 20 for ⟨2,2,2;7⟩, 10 for others)")
-    ap.add_argument("--time-limit", type=float, default=120.0, help="seconds per seed")
+    ap.add_argument("--time-limit", type=float, default=None,
+                    help="seconds per seed (default 120; 30 for the default ⟨2,3,3;15⟩)")
     ap.add_argument("--out", default=str(ROOT / "results" / "spn_search"),
                     help="output path without extension")
     args = ap.parse_args(argv)
-    shapes = [(*parse_shape(s), args.seeds or 10) for s in args.shape] or [
-        (sh, r, args.seeds or k) for sh, r, k in DEFAULT_SHAPES]
+    shapes = [(*parse_shape(s), args.seeds or 10, args.time_limit or 120.0) for s in args.shape] or [
+        (sh, r, args.seeds or k, args.time_limit or t) for sh, r, k, t in DEFAULT_SHAPES]
     load_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    results = [measure(sh, r, k, args.time_limit) for sh, r, k in shapes]
+    results = [measure(sh, r, k, t) for sh, r, k, t in shapes]
     data = {
         "command": "python benchmarks/spn_rate.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
