@@ -238,6 +238,8 @@ def load_library_from_source(source: str) -> ctypes.CDLL:
             kern = getattr(lib, f"fastmm_kernel_{t}")
             kern.argtypes = [vp, i64, vp, i64, vp, i64]
             kern.restype = None
+        lib.fastmm_set_stream_min.argtypes = [ctypes.c_size_t]
+        lib.fastmm_set_stream_min.restype = None
         lib.fastmm_release_workspace.argtypes = []
         lib.fastmm_release_workspace.restype = ctypes.c_int
         _LOADED[path] = lib

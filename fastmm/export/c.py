@@ -264,12 +264,39 @@ def _fused_pass(
     used_inputs.sort(key=lambda s: list(inputs).index(s))
     i2 = indent + "    "
     i3 = i2 + "    "
+    i4 = i3 + "    "
+    t = "d" if ctype == "double" else "s"
+    width = 2 if ctype == "double" else 4
+    out.append(f"{indent}{{")
+    out.append("#if FASTMM_HAVE_STREAM")
+    out.append(f"{indent}const int nt = (size_t){rows} * (size_t){cols} * sizeof({ctype}) "
+               ">= fastmm_stream_min;")
+    out.append("#endif")
     out.append(f"{indent}for (int64_t i = 0; i < {rows}; i++) {{")
     for src in used_inputs:
         out.append(f"{i2}const {ctype} *restrict p_{src} = {inputs[src]} + i * {in_ld};")
     for k, (name, (base, ld)) in enumerate(stored.items()):
         out.append(f"{i2}{ctype} *restrict q{k} = {base} + i * {ld};  /* {_ident(name)} */")
-    out.append(f"{i2}for (int64_t j = 0; j < {cols}; j++) {{")
+    out.append(f"{i2}int64_t j = 0;")
+    # streaming (non-temporal) stores for big blocks: no read-for-ownership of the targets
+    aligned = " | ".join(f"(uintptr_t)q{k}" for k in range(len(stored)))
+    out.append("#if FASTMM_HAVE_STREAM")
+    out.append(f"{i2}if (nt && (({aligned}) & 15) == 0) {{")
+    out.append(f"{i3}for (; j + {width} <= {cols}; j += {width}) {{")
+
+    def vvar(src: str) -> str:
+        return "w" + _ident(src)[1:] if src in defs else f"x_{src}"
+
+    for src in used_inputs:
+        out.append(f"{i4}const fastmm_v{t} x_{src} = fastmm_load{t}(p_{src} + j);")
+    for name in order:
+        out.append(f"{i4}const fastmm_v{t} {vvar(name)} = {_expr(defs[name], vvar, ctype)};")
+    for k, name in enumerate(stored):
+        out.append(f"{i4}fastmm_stream{t}(q{k} + j, {vvar(name)});")
+    out.append(f"{i3}}}")
+    out.append(f"{i2}}}")
+    out.append("#endif")
+    out.append(f"{i2}for (; j < {cols}; j++) {{")
 
     def var(src: str) -> str:
         return _ident(src) if src in defs else f"p_{src}[j]"
@@ -279,6 +306,10 @@ def _fused_pass(
     for k, name in enumerate(stored):
         out.append(f"{i3}q{k}[j] = {var(name)};")
     out.append(f"{i2}}}")
+    out.append(f"{indent}}}")
+    out.append("#if FASTMM_HAVE_STREAM")
+    out.append(f"{indent}if (nt) _mm_sfence();")
+    out.append("#endif")
     out.append(f"{indent}}}")
 
 
@@ -507,6 +538,32 @@ def emit_c(scheme: Scheme, blas_int: str = "int64_t", cse: bool = True) -> str:
         "#ifdef __linux__",
         "#include <sys/mman.h>",
         "#endif",
+        "",
+        "/* Non-temporal stores for blocks of at least fastmm_stream_min bytes (SSE2; define",
+        "   FASTMM_NO_STREAM to turn them off): temporaries bigger than the caches are written",
+        "   without first being read. */",
+        "#if defined(__SSE2__) && !defined(FASTMM_NO_STREAM)",
+        "#include <emmintrin.h>",
+        "#define FASTMM_HAVE_STREAM 1",
+        "typedef double fastmm_vd __attribute__((vector_size(16)));",
+        "typedef float fastmm_vs __attribute__((vector_size(16)));",
+        "static inline fastmm_vd fastmm_loadd(const double *p) { return (fastmm_vd)_mm_loadu_pd(p); }",
+        "static inline fastmm_vs fastmm_loads(const float *p) { return (fastmm_vs)_mm_loadu_ps(p); }",
+        "static inline void fastmm_streamd(double *p, fastmm_vd v) { _mm_stream_pd(p, (__m128d)v); }",
+        "static inline void fastmm_streams(float *p, fastmm_vs v) { _mm_stream_ps(p, (__m128)v); }",
+        "#else",
+        "#define FASTMM_HAVE_STREAM 0",
+        "#endif",
+        "#ifndef FASTMM_STREAM_MIN",
+        "#define FASTMM_STREAM_MIN ((size_t)16 << 20)",
+        "#endif",
+        "static size_t fastmm_stream_min = FASTMM_STREAM_MIN;",
+        "",
+        "/* Block size in bytes from which temporaries are written with streaming stores. */",
+        "void fastmm_set_stream_min(size_t bytes)",
+        "{",
+        "    fastmm_stream_min = bytes;",
+        "}",
         "",
         "#define FASTMM_ROW_MAJOR 101",
         "#define FASTMM_NO_TRANS 111",

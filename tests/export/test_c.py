@@ -112,6 +112,27 @@ def test_without_shared_subexpressions_is_exact(tmp_path):
 
 
 @needs_cc
+@pytest.mark.parametrize("name", ["strassen", "mixed234"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_streaming_store_path_is_exact(name, dtype):
+    """Force the non-temporal store path (normally only for blocks of 16 MiB and more)."""
+    scheme = SCHEMES[name]()
+    lib = build.load_library(scheme)
+    f = c_function(scheme, levels=2, dtype=dtype, cutoff=1)
+    rng = np.random.default_rng(9)
+    lib.fastmm_set_stream_min(0)
+    try:
+        for M, K, N in [*_sizes(scheme, 2), (40, 44, 48), (41, 45, 49)]:
+            A, B = _ints(rng, (M, K), dtype), _ints(rng, (K, N), dtype)
+            np.testing.assert_array_equal(f(A, B), A.astype(np.int64) @ B.astype(np.int64))
+            # odd leading dimensions: rows alternate between aligned and unaligned
+            A2 = _ints(rng, (M, K + 1), dtype)[:, :K]
+            np.testing.assert_array_equal(f(A2, B), A2.astype(np.int64) @ B.astype(np.int64))
+    finally:
+        lib.fastmm_set_stream_min(16 << 20)
+
+
+@needs_cc
 def test_strided_and_fortran_inputs():
     f = c_function(strassen(), levels=2, cutoff=1)
     rng = np.random.default_rng(3)
