@@ -1,0 +1,190 @@
+"""Coverage: which best-known ranks does `fastmm search` reach, and how fast, without look-ups?
+
+For every shape (default: the ten shapes n ≤ m ≤ p ≤ 4) this runs the search `--seeds` times
+(run k uses seeds k·W .. k·W+W-1 on W = `--workers` processes, stopping at the first success),
+each with `--time-limit` seconds, towards the best-known rank over `--ring`. The shape's own
+catalogue entry is hidden (`exclude_catalog_shapes`), so a scheme is *found*; entries of other
+shapes may serve as building blocks (sums, products). Every scheme a run returns is verified
+exactly and offered to the catalogue (`add_to_catalog` keeps only improvements).
+
+Rows are written after every run to results/coverage.json and results/coverage.md (a re-run
+of a shape replaces that shape's row and keeps the others), with the exact command.
+
+    python benchmarks/coverage.py                                  # ten shapes, 3 runs each
+    python benchmarks/coverage.py --shapes 3,3,4 3,4,4 --seeds 3 --time-limit 600 --workers 2
+    python benchmarks/coverage.py --shapes 4,4,4 --ring Z2 --time-limit 600 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# this file's name shadows the `coverage` package, which numba imports: drop benchmarks/ from the path
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(ROOT))
+
+from fastmm.catalog import add_to_catalog  # noqa: E402
+from fastmm.io import atomic_write_text  # noqa: E402
+from fastmm.known_ranks import best_known_rank, canonical  # noqa: E402
+from fastmm.search.base import SearchTask  # noqa: E402
+from fastmm.search.runner import run_search  # noqa: E402
+from fastmm.verify import verify  # noqa: E402
+
+Shape = tuple[int, int, int]
+TEN = [(2, 2, 2), (2, 2, 3), (2, 2, 4), (2, 3, 3), (2, 3, 4), (2, 4, 4),
+       (3, 3, 3), (3, 3, 4), (3, 4, 4), (4, 4, 4)]
+
+
+def parse_shape(text: str) -> Shape:
+    n, m, p = (int(x) for x in text.replace("x", ",").split(","))
+    return canonical((n, m, p))
+
+
+def load_rows(path: Path) -> dict:
+    if path.exists():
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError:
+            pass
+    return {"rows": []}
+
+
+def row_key(row: dict) -> tuple:
+    return tuple(row["shape"]), row["ring"]
+
+
+def summarize(row: dict) -> None:
+    """Fill the summary fields of a row from its runs."""
+    runs = row["runs"]
+    ok = [r for r in runs if r["found"]]
+    reached = [r["rank"] for r in runs if r["rank"] is not None]
+    row["reached"] = min(reached) if reached else None
+    row["successes"] = len(ok)
+    row["seeds_tried"] = sum(len(r["seeds"]) for r in runs)
+    row["median_seconds_success"] = round(statistics.median(r["seconds"] for r in ok), 2) if ok else None
+    # all runs, a failure counted at its full time: an upper bound on the median time to success
+    row["median_seconds_all"] = round(statistics.median(r["seconds"] for r in runs), 2) if runs else None
+
+
+def write_md(path: Path, data: dict) -> None:
+    lines = [
+        "# Coverage: best-known ranks reached by `fastmm search`",
+        "",
+        "Each shape searched without its own catalogue entry (other shapes' entries may be",
+        "used as building blocks). A run uses W worker processes on seeds k·W..k·W+W−1 and stops",
+        "at the first success; time is wall-clock on the machine below, which was shared with",
+        "other heavy jobs (load average recorded per row).",
+        "",
+        "| shape | ring | best known | reached | successes / runs | seeds tried | median s (successes) "
+        "| median s (all runs) | limit s | workers | method | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in sorted(data["rows"], key=lambda r: (r["ring"] != "ZT", r["shape"])):
+        n, m, p = row["shape"]
+        reached = row["reached"]
+        mark = "" if reached is None else (" ✓" if reached <= row["best_known"] else "")
+        med = row["median_seconds_success"]
+        lines.append(
+            f"| ⟨{n},{m},{p}⟩ | {row['ring']} | {row['best_known']} | {reached}{mark} | "
+            f"{row['successes']} / {len(row['runs'])} | {row['seeds_tried']} | "
+            f"{'—' if med is None else med} | {row['median_seconds_all']} | {row['time_limit']} | "
+            f"{row['workers']} | {row['method']} | {row['load']} |")
+    lines += ["", "Runs (seeds, result, seconds, start construction):", ""]
+    for row in sorted(data["rows"], key=lambda r: (r["ring"] != "ZT", r["shape"])):
+        n, m, p = row["shape"]
+        for r in row["runs"]:
+            lines.append(f"- ⟨{n},{m},{p}⟩ {row['ring']} seeds {r['seeds'][0]}..{r['seeds'][-1]}: "
+                         f"{'found' if r['found'] else 'not found'}, rank {r['rank']}, "
+                         f"{r['seconds']} s, start {r.get('start')}")
+    lines += ["", "Commands:", ""]
+    for row in data["rows"]:
+        lines.append(f"- ⟨{','.join(map(str, row['shape']))}⟩ {row['ring']}: `{row['command']}`")
+    lines += ["", f"Machine: {data.get('machine', '')}", ""]
+    atomic_write_text(path, "\n".join(lines))
+
+
+def save(out: Path, data: dict) -> None:
+    atomic_write_text(out.with_suffix(".json"), json.dumps(data, indent=1, ensure_ascii=False))
+    write_md(out.with_suffix(".md"), data)
+
+
+def one_run(shape: Shape, ring: str, target: int, seed: int, args: argparse.Namespace) -> dict:
+    options = {"exclude_catalog_shapes": [shape]}
+    task = SearchTask(*shape, rank=target, ring=ring, seed=seed, time_limit=args.time_limit,
+                      options=options)
+    t0 = time.perf_counter()
+    summary = run_search(task, args.method, workers=args.workers)
+    seconds = time.perf_counter() - t0
+    out = summary.outcome
+    scheme = out.scheme or out.best
+    run = {"seeds": list(range(seed, seed + args.workers)), "found": False, "rank": None,
+           "seconds": round(seconds, 2), "winning_seed": out.seed, "stopped": out.stopped,
+           "steps": out.steps}
+    if scheme is None:
+        return run
+    verdict = verify(scheme, use_sympy=False)
+    ok = verdict.ok and (ring == "Z2" or verdict.ring in {"ZT": ("ZT",), "Z": ("ZT", "Z")}[ring])
+    run["verified"] = verdict.ok
+    run["verified_ring"] = verdict.ring
+    if not ok:
+        return run  # never counted, never catalogued
+    run["rank"] = scheme.rank
+    run["found"] = out.scheme is not None and scheme.rank <= target
+    run["start"] = scheme.provenance.get("start")
+    prov = dict(scheme.provenance)
+    prov.update(method=prov.get("method", args.method), seed=out.seed, seconds=round(seconds, 2),
+                benchmark="benchmarks/coverage.py")
+    run["catalog_added"] = add_to_catalog(scheme.with_meta(provenance=prov))
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shapes", nargs="+", default=[",".join(map(str, s)) for s in TEN])
+    ap.add_argument("--seeds", type=int, default=3, help="runs per shape")
+    ap.add_argument("--time-limit", type=float, default=600.0, help="seconds per run")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--ring", default="ZT", choices=["ZT", "Z", "Z2"])
+    ap.add_argument("--method", default="pool")
+    ap.add_argument("--rank", type=int, default=None, help="target rank (default: best known)")
+    ap.add_argument("--stop-after", type=int, default=0,
+                    help="stop a shape after this many successes (0: run all seeds)")
+    ap.add_argument("--out", default=str(ROOT / "results" / "coverage"))
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    command = "python benchmarks/coverage.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    for text in args.shapes:
+        shape = parse_shape(text)
+        best = best_known_rank(shape, args.ring)
+        target = args.rank or best
+        row = {"shape": list(shape), "ring": args.ring, "best_known": best, "target": target,
+               "time_limit": args.time_limit, "workers": args.workers, "method": args.method,
+               "command": command, "load": round(os.getloadavg()[0], 1), "runs": []}
+        for k in range(args.seeds):
+            run = one_run(shape, args.ring, target, k * args.workers, args)
+            row["runs"].append(run)
+            summarize(row)
+            data = load_rows(out.with_suffix(".json"))  # another coverage run may have written
+            data["rows"] = [r for r in data["rows"] if row_key(r) != row_key(row)] + [row]
+            data["machine"] = f"{platform.node()} {os.cpu_count()} cores, {platform.python_version()}"
+            save(out, data)
+            print(f"⟨{shape[0]},{shape[1]},{shape[2]}⟩ {args.ring} run {k}: "
+                  f"{'found' if run['found'] else 'not found'} rank {run['rank']} in {run['seconds']} s "
+                  f"(start {run.get('start')}, catalogue {'updated' if run.get('catalog_added') else 'kept'})",
+                  flush=True)
+            if args.stop_after and row["successes"] >= args.stop_after:
+                break
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

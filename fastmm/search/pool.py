@@ -1,0 +1,392 @@
+"""`--method pool`: flip-graph walks from constructed starting points, descending rank by rank
+through pools of schemes (after Arai, Ichikawa & Hukushima's adaptive flip graph, 2024).
+
+Plain walks from the naive scheme stall a few ranks above the best known ones for ⟨3,3,4⟩,
+⟨3,4,4⟩ and ⟨4,4,4⟩. This method differs from `flip` in three ways:
+
+1. Starting points. Besides the naive scheme it builds schemes from smaller ones: direct
+   sums along each dimension (⟨3,3,4⟩ = ⟨3,3,2;15⟩ ⊕ ⟨3,3,2;15⟩ = rank 30) and Kronecker
+   products (⟨4,4,4⟩ = Strassen ⊗ Strassen = rank 49), each part taken from the catalogue
+   (or built the same way, recursively), plus the catalogue entry of the shape itself or a
+   permutation — unless `exclude_catalog_shapes` hides it (a benchmark then measures what is
+   *found*, not looked up).
+2. Pools. For each rank r it keeps up to `pool_size` distinct schemes (as GF(2) term sets).
+   An *attempt* takes a member of the pool at the current level r and walks at most
+   `limit` steps (the plateau limit of the attempt; plus transitions allowed up to r+`plus`)
+   until the rank drops; the scheme reached joins the pool of its rank. A walk that ends at
+   rank r without a drop is kept as a sideways member (diversity at the level). The search
+   moves down a level once the next pool is full, or after `level_attempts` attempts if it
+   holds anything.
+3. Adaptive limits and restarts. When a level yields nothing in `level_attempts` attempts the
+   limit doubles (up to `max_limit`); once the limit is at its maximum and the level still
+   stalls `stalls` times, the search restarts from the next starting point (rotating through
+   the best few constructions) with fresh pools.
+
+Walks are flip.py's own (`Walker`: numba or plain Python, the same GF(2) walk); schemes at or
+below the target are lifted to ZT / Z with lift.py (sign lifting, Hensel for Z), and an
+unliftable one is walked on at its rank (flips keep the rank) and lifted again every
+`lift_every` steps. Over Z2 no lifting is needed. Deterministic for a given seed.
+
+Options (task.options): exclude_catalog_shapes, constructions (False: naive start only),
+starts (extra Schemes), max_starts, pool_size, plus, plateau, limit, max_limit,
+level_attempts, stalls, lift_every, chunk, backend.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from fastmm.errors import InputError
+from fastmm.known_ranks import canonical
+from fastmm.scheme import Scheme, naive_scheme
+from fastmm.search import flip_py
+from fastmm.search.base import Progress, Reporter, SearchOutcome, SearchTask, StopFlag
+from fastmm.search.flip import Walker, choose_backend, reduce_terms
+from fastmm.search.lift import lift
+from fastmm.search.terms import Terms, gf2_tensor_ok, to_scheme, to_terms
+
+Shape = tuple[int, int, int]
+
+POOL_MIN_VOLUME = 13  # choose_method: plain flip walks below this volume (n·m·p)
+
+
+def choose_method(task: SearchTask) -> str:
+    """The method `--method auto` should run: plain walks for tiny shapes, pools otherwise.
+
+    For n·m·p ≤ 12 a plain-Python flip walk from the naive scheme finds the best-known ranks
+    in milliseconds, less than reading the catalogue to build starting points costs.
+    """
+    n, m, p = task.shape
+    return "flip" if n * m * p < POOL_MIN_VOLUME else "pool"
+
+
+# -- starting points ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Start:
+    rank: int
+    how: str  # human-readable construction, e.g. "catalog⟨2,3,3;15⟩ ⊕p catalog⟨2,3,3;15⟩"
+    scheme: Scheme
+
+
+def _label(shape: Shape, rank: int) -> str:
+    return f"⟨{shape[0]},{shape[1]},{shape[2]};{rank}⟩"
+
+
+class _Builder:
+    """Best cheap construction per shape: catalogue entry, naive, sums and products of parts."""
+
+    def __init__(self, ring: str, exclude: Iterable[Shape], use_catalog: bool = True):
+        self.ring = ring
+        self.exclude = [canonical(tuple(s)) for s in exclude]
+        self.use_catalog = use_catalog
+        self._best: dict[Shape, Start] = {}
+
+    def catalog(self, shape: Shape) -> Start | None:
+        if not self.use_catalog:
+            return None
+        from fastmm.catalog import load_catalog_scheme
+
+        s = load_catalog_scheme(shape, "Z2" if self.ring == "Z2" else "ZT", self.exclude)
+        if s is None or not s.is_integral:
+            return None
+        return Start(s.rank, f"catalog{_label(shape, s.rank)}", s)
+
+    def best(self, shape: Shape) -> Start:
+        """The lowest-rank construction for `shape` (memoised; parts are strictly smaller)."""
+        if shape not in self._best:
+            options = [o for o in self.options(shape) if o is not None]
+            self._best[shape] = min(options, key=lambda o: (o.rank, len(o.how)))
+        return self._best[shape]
+
+    def options(self, shape: Shape) -> list[Start | None]:
+        n, m, p = shape
+        out: list[Start | None] = [Start(n * m * p, f"naive{_label(shape, n * m * p)}",
+                                         naive_scheme(n, m, p)), self.catalog(shape)]
+        out += [self.sum(shape, axis, d1) for axis, d1 in self.splits(shape)]
+        out += [self.product(shape, f) for f in self.factorizations(shape)]
+        return out
+
+    @staticmethod
+    def splits(shape: Shape) -> list[tuple[str, int]]:
+        return [(axis, d1) for axis, d in zip("nmp", shape, strict=True) for d1 in range(1, d // 2 + 1)]
+
+    @staticmethod
+    def factorizations(shape: Shape) -> list[tuple[Shape, Shape]]:
+        def divs(d: int) -> list[tuple[int, int]]:
+            return [(a, d // a) for a in range(1, d + 1) if d % a == 0]
+
+        out = []
+        for (n1, n2), (m1, m2), (p1, p2) in itertools.product(*(divs(d) for d in shape)):
+            s1, s2 = (n1, m1, p1), (n2, m2, p2)
+            if s1 != (1, 1, 1) and s2 != (1, 1, 1) and s1 <= s2:
+                out.append((s1, s2))
+        return out
+
+    def sum(self, shape: Shape, axis: str, d1: int) -> Start | None:
+        i = "nmp".index(axis)
+        s1 = list(shape)
+        s2 = list(shape)
+        s1[i], s2[i] = d1, shape[i] - d1
+        a, b = self.best(tuple(s1)), self.best(tuple(s2))
+        if a.how.startswith("naive") and b.how.startswith("naive"):
+            return None  # the naive scheme itself
+        return Start(a.rank + b.rank, f"({a.how} ⊕{axis} {b.how})", a.scheme.direct_sum(b.scheme, axis))
+
+    def product(self, shape: Shape, parts: tuple[Shape, Shape]) -> Start | None:
+        a, b = self.best(parts[0]), self.best(parts[1])
+        if a.how.startswith("naive") or b.how.startswith("naive"):
+            return None  # a product with a naive factor is a repeated direct sum
+        return Start(a.rank * b.rank, f"({a.how} ⊗ {b.how})", a.scheme.kron(b.scheme))
+
+
+def starting_points(shape: Shape, ring: str = "ZT", exclude: Iterable[Shape] = (),
+                    constructions: bool = True) -> list[Start]:
+    """Every construction for `shape` (own catalogue entry unless excluded, sums, products,
+    naive), lowest rank first, one per distinct construction; all valid in `ring` or mod 2."""
+    builder = _Builder(ring, exclude, use_catalog=constructions)
+    if not constructions:
+        return [builder.options(tuple(shape))[0]]
+    seen: set[str] = set()
+    out = []
+    for o in sorted((o for o in builder.options(tuple(shape)) if o is not None),
+                    key=lambda o: (o.rank, len(o.how))):
+        if o.how not in seen:
+            seen.add(o.how)
+            out.append(o)
+    return out
+
+
+# -- the search ---------------------------------------------------------------------------------
+
+def _key(terms: Terms) -> tuple:
+    return tuple(sorted(zip(*terms, strict=True)))
+
+
+class _Pools:
+    """Distinct GF(2) schemes per rank, at most `size` each (the first ones found stay)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.members: dict[int, list[Terms]] = {}
+        self.keys: dict[int, set[tuple]] = {}
+
+    def add(self, terms: Terms) -> bool:
+        r = len(terms[0])
+        keys = self.keys.setdefault(r, set())
+        members = self.members.setdefault(r, [])
+        k = _key(terms)
+        if k in keys or len(members) >= self.size:
+            return False
+        keys.add(k)
+        members.append(terms)
+        return True
+
+    def at(self, r: int) -> list[Terms]:
+        return self.members.get(r, [])
+
+    def full(self, r: int) -> bool:
+        return len(self.at(r)) >= self.size
+
+    def lowest(self) -> int:
+        return min(r for r, ms in self.members.items() if ms)
+
+
+def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutcome:
+    """Pooled, level-by-level flip walks from constructed starting points (module docstring)."""
+    t0 = time.perf_counter()
+    shape = task.shape
+    ring = task.ring
+    opts = task.options
+    if ring not in ("ZT", "Z", "Z2"):
+        raise InputError(f"the pool method searches over ZT, Z or Z2, not {ring!r}")
+    deadline = t0 + task.time_limit if task.time_limit else None
+
+    def stopping() -> bool:
+        return should_stop() or (deadline is not None and time.perf_counter() >= deadline)
+
+    exclude = list(opts.get("exclude_catalog_shapes", ()))
+    starts = starting_points(shape, ring, exclude, bool(opts.get("constructions", True)))
+    for extra in opts.get("starts", ()):
+        if not isinstance(extra, Scheme) or extra.shape != shape:
+            raise InputError(f"every start scheme must be a Scheme of shape {shape}")
+        starts.append(Start(extra.rank, "given", extra))
+    starts.sort(key=lambda s: s.rank)
+    usable: list[tuple[Start, Terms]] = []
+    for st in starts:
+        try:
+            terms = reduce_terms(to_terms(st.scheme))
+        except ValueError:
+            continue  # fractions: no reduction modulo 2
+        if gf2_tensor_ok(shape, terms):
+            usable.append((st, terms))
+    if not usable:
+        raise InputError(f"no starting point for {shape} is valid modulo 2")
+    # restarts rotate through the best few constructions (naive only when nothing beats it)
+    max_starts = int(opts.get("max_starts", 4))
+    rotation = usable[:max_starts]
+
+    backend = choose_backend(task)
+    fast = backend == "numba"
+    size = max(rotation[0][1][0].__len__() / 27, 1.0)
+    pool_size = int(opts.get("pool_size", 8))
+    plus = int(opts.get("plus", 2))
+    plateau = int(opts.get("plateau", int(20_000 * size**2) if fast else 2_000))
+    limit0 = int(opts.get("limit", int(200_000 * size**2) if fast else 20_000))
+    max_limit = int(opts.get("max_limit", int(30_000_000 * size**3) if fast else 400_000))
+    level_attempts = int(opts.get("level_attempts", 2 * pool_size))
+    stalls_max = int(opts.get("stalls", 2))
+    lift_every = int(opts.get("lift_every", 20_000 if fast else 500))
+    chunk = int(opts.get("chunk", 200_000 if fast else 3_000))
+
+    rng = random.Random(task.seed)
+    state = {"steps": 0, "attempts": 0, "restarts": 0, "record": 10**9, "last": t0}
+    prov = {"method": "pool", "seed": task.seed, "backend": backend}
+    how = {"start": rotation[0][0].how}
+
+    # best valid scheme so far: the best start valid in the ring
+    best: Scheme | None = None
+    for st, terms in usable:
+        if ring == "Z2":
+            best = to_scheme(shape, terms)
+            break
+        if _valid_in(st.scheme, ring):
+            best = st.scheme
+            break
+    lifted_ranks: dict[int, int] = {}  # rank -> lift attempts spent there for `best`
+
+    def meta(s: Scheme, **extra) -> Scheme:
+        info = dict(prov, start=how["start"], steps=state["steps"], attempts=state["attempts"],
+                    restarts=state["restarts"], seconds=round(time.perf_counter() - t0, 3), **extra)
+        return s.with_meta(provenance=info)
+
+    def outcome(found: Scheme | None, stopped: str) -> SearchOutcome:
+        return SearchOutcome(
+            scheme=meta(found) if found is not None else None,
+            best=meta(best) if found is None and best is not None else None,
+            steps=state["steps"], restarts=state["restarts"], seconds=time.perf_counter() - t0,
+            stopped=stopped, seed=task.seed)
+
+    def tick(level: int, rank: int) -> None:
+        now = time.perf_counter()
+        if now - state["last"] >= 0.25:
+            state["last"] = now
+            report(Progress(rank=min(state["record"], rank), steps=state["steps"],
+                            restarts=state["restarts"], elapsed=now - t0,
+                            note=f"level {level}, walk at {rank} ({backend})"))
+
+    def try_lift(terms: Terms) -> tuple[Scheme, str] | None:
+        if ring == "Z2":
+            return to_scheme(shape, terms), "gf2"
+        return lift(shape, terms, ring, seed=task.seed * 7919 + state["steps"])
+
+    def note_record(terms: Terms) -> None:
+        """A GF(2) scheme of a new low rank: remember it and lift it for `best` (a few tries)."""
+        nonlocal best
+        r = len(terms[0])
+        state["record"] = min(state["record"], r)
+        if best is not None and r >= best.rank:
+            return
+        if lifted_ranks.get(r, 0) >= 3:
+            return
+        lifted_ranks[r] = lifted_ranks.get(r, 0) + 1
+        got = try_lift(terms)
+        if got is not None:
+            best = got[0]
+            prov["lift"] = got[1]
+
+    # one bounded walk; returns ("found", Scheme) | ("down", Terms) | ("side", Terms) | ("none", None)
+    def attempt(member: Terms, level: int, budget: int) -> tuple[str, object]:
+        seed = flip_py.seed_state(task.seed * 1_000_003 + state["attempts"])
+        state["attempts"] += 1
+        walker = Walker(member, seed, backend, level + plus)
+        plus_limit = level + plus
+        done = 0
+        lift_due = level > task.rank  # members at or below the target were lifted already
+        while done < budget:
+            if stopping():
+                return "stop", None
+            r = walker.rank
+            tick(level, r)
+            if r <= task.rank:
+                if lift_due:
+                    state["record"] = min(state["record"], r)
+                    got = try_lift(walker.terms())
+                    if got is not None:
+                        prov["lift"] = got[1]
+                        return "found", got[0]
+                lift_due = True
+                # flips keep the rank: walk on to other schemes of this rank, lift again
+                step = walker.walk(min(lift_every, budget - done), r - 1, plateau, plus_limit)
+            else:
+                goal = level - 1 if level > task.rank else task.rank
+                step = walker.walk(min(chunk, budget - done), goal, plateau, plus_limit)
+                if walker.rank <= goal and walker.rank < level:
+                    state["steps"] += step
+                    terms = walker.terms()
+                    if walker.rank > task.rank:
+                        note_record(terms)
+                        return "down", terms
+                    lift_due = True
+                    done += step
+                    continue
+            state["steps"] += step
+            done += step
+        if walker.rank < level:
+            return "down", walker.terms()
+        return ("side", walker.terms()) if walker.rank == level else ("none", None)
+
+    # quick exit: a start already at the target and valid in the ring
+    if best is not None and best.rank <= task.rank:
+        prov["lift"] = "start"
+        return outcome(best, "found")
+
+    while True:  # restarts
+        st, start_terms = rotation[state["restarts"] % len(rotation)]
+        how["start"] = st.how
+        pools = _Pools(pool_size)
+        pools.add(start_terms)
+        state["record"] = min(state["record"], len(start_terms[0]))
+        level = len(start_terms[0])
+        limit = limit0
+        stalls = 0
+        tries = 0
+        while True:  # levels
+            if stopping():
+                return outcome(None, "stopped")
+            members = pools.at(level)
+            kind, got = attempt(members[rng.randrange(len(members))], level, limit)
+            tries += 1
+            if kind == "stop":
+                return outcome(None, "stopped")
+            if kind == "found":
+                return outcome(got, "found")  # type: ignore[arg-type]
+            if kind in ("down", "side"):
+                pools.add(got)  # type: ignore[arg-type]
+            below = [r for r in pools.members if r < level and pools.at(r)]
+            nxt = max(below) if below else None
+            if nxt is not None and (pools.full(nxt) or tries >= level_attempts or nxt <= task.rank):
+                level, tries, stalls = nxt, 0, 0
+                continue
+            if tries >= level_attempts:  # the level stalls: longer walks, then a restart
+                tries = 0
+                if limit < max_limit:
+                    limit = min(2 * limit, max_limit)
+                else:
+                    stalls += 1
+                    if stalls >= stalls_max:
+                        break
+        state["restarts"] += 1
+
+
+def _valid_in(scheme: Scheme, ring: str) -> bool:
+    from fastmm.verify import verify
+
+    fits = {"ZT": ("ZT",), "Z": ("ZT", "Z"), "Z2": ("ZT", "Z", "Z2")}[ring]
+    if scheme.coefficient_ring not in fits and not (ring == "Z2" and scheme.is_integral):
+        return False
+    return verify(scheme, use_sympy=False).ok

@@ -1,0 +1,161 @@
+"""The pool method: constructed starting points, level-by-level pooled walks, catalogue hiding."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from fastmm.catalog import add_to_catalog
+from fastmm.reference import laderman, strassen
+from fastmm.scheme import naive_scheme
+from fastmm.search.base import METHODS, SearchTask, method_function
+from fastmm.search.pool import choose_method, run, starting_points
+from fastmm.verify import verify
+
+
+@pytest.fixture
+def catalog(tmp_path, monkeypatch):
+    """An empty catalogue of our own; tests add exactly the entries they mean to use."""
+    d = tmp_path / "catalog"
+    d.mkdir()
+    monkeypatch.setenv("FASTMM_CATALOG", str(d))
+    return d
+
+
+def search(n, m, p, rank, ring="ZT", seed=0, limit=30.0, stop=lambda: False, **options):
+    task = SearchTask(n, m, p, rank, ring, seed=seed, time_limit=limit, options=options)
+    return run(task, lambda progress: None, stop)
+
+
+def check(scheme, shape, ring="ZT"):
+    verdict = verify(scheme, use_sympy=False)
+    assert verdict.ok
+    assert scheme.shape == shape
+    if ring == "ZT":
+        assert verdict.ring == "ZT"
+
+
+# -- starting points ----------------------------------------------------------------------------
+
+def test_strassen_squared_is_the_best_start_for_444_and_verifies(catalog):
+    add_to_catalog(strassen())
+    starts = starting_points((4, 4, 4), "ZT", exclude=[(4, 4, 4)])
+    assert starts[0].rank == 49
+    assert "⊗" in starts[0].how
+    check(starts[0].scheme, (4, 4, 4))
+
+
+def test_sums_of_catalogued_parts_verify_and_add_ranks(catalog):
+    add_to_catalog(strassen())
+    add_to_catalog(laderman())
+    starts = {s.how: s for s in starting_points((3, 3, 4), "ZT", exclude=[(3, 3, 4)])}
+    best = min(starts.values(), key=lambda s: s.rank)
+    assert best.rank == 23 + 9  # ⟨3,3,3;23⟩ ⊕ ⟨3,3,1;9⟩
+    for s in starts.values():
+        check(s.scheme, (3, 3, 4))
+        assert s.scheme.rank == s.rank
+    s224 = starting_points((2, 2, 4), "ZT")[0]
+    assert s224.rank == 14 and s224.how.count("catalog⟨2,2,2;7⟩") == 2
+    check(s224.scheme, (2, 2, 4))
+
+
+def test_without_constructions_only_the_naive_scheme_is_a_start(catalog):
+    add_to_catalog(strassen())
+    starts = starting_points((2, 2, 4), "ZT", constructions=False)
+    assert [(s.rank, s.how) for s in starts] == [(16, "naive⟨2,2,4;16⟩")]
+
+
+# -- the catalogue entry of the shape itself ----------------------------------------------------
+
+def test_exclude_hides_the_shapes_own_entry_and_its_permutations(catalog):
+    own = strassen().direct_sum(naive_scheme(2, 2, 1), "p")  # ⟨2,2,3;11⟩
+    assert add_to_catalog(own)
+    assert starting_points((2, 2, 3))[0].how == "catalog⟨2,2,3;11⟩"
+    for hidden in [(2, 2, 3), (3, 2, 2)]:
+        starts = starting_points((2, 2, 3), exclude=[hidden])
+        assert not any("catalog" in s.how for s in starts)
+    # the search itself: with the entry it is looked up, without it the walk starts from naive
+    looked_up = search(2, 2, 3, 11)
+    assert looked_up.scheme.provenance["start"] == "catalog⟨2,2,3;11⟩"
+    assert looked_up.steps == 0
+    walked = search(2, 2, 3, 11, exclude_catalog_shapes=[(3, 2, 2)])
+    assert walked.scheme is not None and walked.steps > 0
+    assert walked.scheme.provenance["start"] == "naive⟨2,2,3;12⟩"
+    check(walked.scheme, (2, 2, 3))
+
+
+# -- searches -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape, rank", [((2, 2, 3), 11), ((2, 3, 3), 15)])
+def test_reaches_best_known_zt_rank_from_the_naive_scheme(catalog, shape, rank):
+    t0 = time.perf_counter()
+    out = search(*shape, rank, seed=1)
+    assert out.scheme is not None and out.scheme.rank <= rank
+    assert time.perf_counter() - t0 < 20
+    check(out.scheme, shape)
+    assert out.scheme.provenance["method"] == "pool"
+
+
+def test_reaches_233_rank_15_from_a_sum_over_the_registered_method(catalog):
+    add_to_catalog(strassen().direct_sum(naive_scheme(2, 2, 1), "p"))  # ⟨2,2,3;11⟩, a part
+    assert METHODS["pool"] == "fastmm.search.pool:run"
+    task = SearchTask(2, 3, 3, 15, seed=3, time_limit=30.0,
+                      options={"exclude_catalog_shapes": [(2, 3, 3)], "backend": "python"})
+    out = method_function("pool")(task, lambda p: None, lambda: False)
+    assert out.scheme is not None and out.scheme.rank == 15
+    assert "catalog⟨2,2,3;11⟩" in out.scheme.provenance["start"]
+    check(out.scheme, (2, 3, 3))
+
+
+def test_same_seed_same_scheme(catalog):
+    a = search(2, 3, 3, 15, seed=5, backend="python")
+    b = search(2, 3, 3, 15, seed=5, backend="python")
+    assert a.scheme == b.scheme and a.steps == b.steps
+
+
+def test_z2_needs_no_lifting(catalog):
+    out = search(2, 2, 3, 11, ring="Z2", seed=2)
+    assert out.scheme is not None and out.scheme.ring == "Z2" and out.scheme.rank <= 11
+    assert verify(out.scheme, use_sympy=False).ok
+
+
+def test_should_stop_is_honoured_and_the_best_valid_scheme_returned(catalog):
+    t0 = time.perf_counter()
+    out = search(3, 3, 3, 15, backend="python", limit=None,
+                 stop=lambda: time.perf_counter() - t0 > 0.3)
+    took = time.perf_counter() - t0
+    assert took < 2.0
+    assert out.scheme is None and out.stopped == "stopped"
+    assert out.best is not None and out.best.rank < 27
+    check(out.best, (3, 3, 3))
+
+
+def test_time_limit_is_honoured_without_a_runner(catalog):
+    t0 = time.perf_counter()
+    out = search(3, 3, 3, 15, backend="python", limit=0.4)
+    assert time.perf_counter() - t0 < 2.0
+    assert out.scheme is None
+
+
+def test_choose_method_uses_plain_walks_for_tiny_shapes():
+    assert choose_method(SearchTask(2, 2, 2, 7)) == "flip"
+    assert choose_method(SearchTask(2, 2, 3, 11)) == "flip"
+    assert choose_method(SearchTask(3, 3, 4, 29)) == "pool"
+    assert choose_method(SearchTask(4, 4, 4, 47, "Z2")) == "pool"
+
+
+# -- long runs ----------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_333_rank_23_without_its_catalogue_entry():
+    out = search(3, 3, 3, 23, seed=0, limit=300.0, exclude_catalog_shapes=[(3, 3, 3)])
+    assert out.scheme is not None
+    check(out.scheme, (3, 3, 3))
+
+
+@pytest.mark.slow
+def test_334_rank_29_from_sums():
+    out = search(3, 3, 4, 29, seed=0, limit=600.0, exclude_catalog_shapes=[(3, 3, 4)])
+    assert out.scheme is not None
+    check(out.scheme, (3, 3, 4))
