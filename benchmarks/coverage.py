@@ -177,10 +177,10 @@ def main(argv: list[str] | None = None) -> int:
             data["rows"] = [r for r in data["rows"] if row_key(r) != row_key(row)] + [row]
             data["machine"] = f"{platform.node()} {os.cpu_count()} cores, {platform.python_version()}"
             save(out, data)
+            kept = "updated" if run.get("catalog_added") else "kept"
             print(f"⟨{shape[0]},{shape[1]},{shape[2]}⟩ {args.ring} run {k}: "
                   f"{'found' if run['found'] else 'not found'} rank {run['rank']} in {run['seconds']} s "
-                  f"(start {run.get('start')}, catalogue {'updated' if run.get('catalog_added') else 'kept'})",
-                  flush=True)
+                  f"(start {run.get('start')}, catalogue {kept})", flush=True)
             if args.stop_after and row["successes"] >= args.stop_after:
                 break
     return 0

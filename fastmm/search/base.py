@@ -71,6 +71,7 @@ MethodFn = Callable[[SearchTask, Reporter, StopFlag], SearchOutcome]
 # method name -> "module:function" (imported lazily so `search` pays only for what it uses)
 METHODS: dict[str, str] = {
     "flip": "fastmm.search.flip:run",
+    "pool": "fastmm.search.pool:run",
     "spn": "fastmm.search.spn:run",
 }
 
