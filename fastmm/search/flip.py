@@ -185,8 +185,11 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     backend = choose_backend(task)
     fast = backend == "numba"
     r0 = len(start_terms[0])
-    plateau = int(opts.get("plateau", 20_000 if fast else 5_000))
-    restart_steps = int(opts.get("restart_steps", 3_000_000 if fast else 300_000))
+    # bigger tensors need longer plateaus and walks (3x3x3: 20,000 and 3M steps)
+    size = max(r0 / 27, 1.0)
+    plateau = int(opts.get("plateau", int(20_000 * size**2) if fast else 5_000))
+    restart_steps = int(opts.get("restart_steps", int(3_000_000 * size**3) if fast else 300_000))
+    kicks = int(opts.get("kicks", 2))  # plus transitions that move a walk off an unliftable scheme
     lift_every = int(opts.get("lift_every", 20_000 if fast else 500))
     lift_tries = int(opts.get("lift_tries", 3))  # failed lifts at the target before a restart
     sample_every = int(opts.get("sample_every", 100_000 if fast else 2_000))  # minimize: chunk
@@ -209,10 +212,20 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                     seconds=round(time.perf_counter() - t0, 3), **extra)
         return s.with_meta(provenance=info)
 
+    lift_time = [0.0]
+
     def lifted(terms: Terms, salt: int) -> tuple[Scheme, str] | None:
         if ring == "Z2":
             return to_scheme(shape, terms), "gf2"
-        return lift(shape, terms, ring, seed=task.seed * 7919 + salt)
+        t = time.perf_counter()
+        try:
+            return lift(shape, terms, ring, seed=task.seed * 7919 + salt)
+        finally:
+            lift_time[0] += time.perf_counter() - t
+
+    def may_lift(share: float) -> bool:
+        """Lifting (linear algebra in Python) may take at most this share of the time so far."""
+        return lift_time[0] <= share * (time.perf_counter() - t0)
 
     # the best valid scheme so far (any rank): the start, when it is valid in the ring
     best: Scheme | None = None
@@ -268,12 +281,16 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                             prov["lift"] = got[1]
                 record = min(record, walker.rank)
                 continue
-            if at_target and since_lift >= lift_every:
+            if at_target and since_lift >= lift_every and may_lift(0.5):
                 since_lift = 0
                 terms = walker.terms()
                 got = lifted(terms, steps)
                 if got is None:
                     failed_lifts += 1
+                    if failed_lifts >= lift_tries and kicks:
+                        # leave this part of the flip graph: rank + kicks, then walk down again
+                        walker.walk(kicks, -1, 1, r + kicks)
+                        failed_lifts = 0
                 else:
                     found = best = got[0]
                     prov["lift"] = got[1]
@@ -284,7 +301,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                     polishing = True
                     continue
             elif not at_target and r < (best.rank if best is not None else r + 1) \
-                    and since_lift >= lift_every:
+                    and since_lift >= lift_every and may_lift(0.1):
                 since_lift = 0
                 got = lifted(walker.terms(), steps)
                 if got is not None:
