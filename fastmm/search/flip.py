@@ -190,7 +190,9 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     plateau = int(opts.get("plateau", int(20_000 * size**2) if fast else 5_000))
     restart_steps = int(opts.get("restart_steps", int(3_000_000 * size**3) if fast else 300_000))
     kicks = int(opts.get("kicks", 2))  # plus transitions that move a walk off an unliftable scheme
-    lift_every = int(opts.get("lift_every", 20_000 if fast else 500))
+    # lifting is linear algebra in Python whose cost grows fast with the shape; spacing the
+    # attempts by steps (not seconds) keeps runs deterministic for a seed
+    lift_every = int(opts.get("lift_every", int(20_000 * size**4) if fast else 500))
     lift_tries = int(opts.get("lift_tries", 3))  # failed lifts at the target before a restart
     sample_every = int(opts.get("sample_every", 100_000 if fast else 2_000))  # minimize: chunk
     chunk = int(opts.get("chunk", 200_000 if fast else 3_000))
@@ -212,20 +214,10 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                     seconds=round(time.perf_counter() - t0, 3), **extra)
         return s.with_meta(provenance=info)
 
-    lift_time = [0.0]
-
     def lifted(terms: Terms, salt: int) -> tuple[Scheme, str] | None:
         if ring == "Z2":
             return to_scheme(shape, terms), "gf2"
-        t = time.perf_counter()
-        try:
-            return lift(shape, terms, ring, seed=task.seed * 7919 + salt)
-        finally:
-            lift_time[0] += time.perf_counter() - t
-
-    def may_lift(share: float) -> bool:
-        """Lifting (linear algebra in Python) may take at most this share of the time so far."""
-        return lift_time[0] <= share * (time.perf_counter() - t0)
+        return lift(shape, terms, ring, seed=task.seed * 7919 + salt)
 
     # the best valid scheme so far (any rank): the start, when it is valid in the ring
     best: Scheme | None = None
@@ -254,6 +246,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         walker = Walker(start_terms, flip_py.seed_state(task.seed) + restarts, backend, plus_limit)
         since_restart = 0
         since_lift = lift_every  # lift at once the first time the target is reached
+        since_best = 10 * lift_every  # and lift a new lowest rank above the target at once
         failed_lifts = 0
         while (since_restart < restart_steps and failed_lifts < lift_tries) or polishing:
             now = time.perf_counter()
@@ -281,7 +274,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                             prov["lift"] = got[1]
                 record = min(record, walker.rank)
                 continue
-            if at_target and since_lift >= lift_every and may_lift(0.5):
+            if at_target and since_lift >= lift_every:
                 since_lift = 0
                 terms = walker.terms()
                 got = lifted(terms, steps)
@@ -301,8 +294,8 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                     polishing = True
                     continue
             elif not at_target and r < (best.rank if best is not None else r + 1) \
-                    and since_lift >= lift_every and may_lift(0.1):
-                since_lift = 0
+                    and since_best >= 10 * lift_every:
+                since_best = 0
                 got = lifted(walker.terms(), steps)
                 if got is not None:
                     best = got[0]
@@ -319,6 +312,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             steps += done
             since_restart += done
             since_lift += done
+            since_best += done
             if walker.rank < record:
                 record = walker.rank
                 if ring == "Z2" and (best is None or record < best.rank):

@@ -154,8 +154,11 @@ def test_strassen_rank_is_found(ring):
     assert s.provenance["method"] == "flip" and s.provenance["seed"] == 3
 
 
-def test_same_seed_same_scheme():
-    assert search(2, 2, 3, 11, seed=4).scheme == search(2, 2, 3, 11, seed=4).scheme
+@pytest.mark.parametrize("shape, rank", [((2, 2, 3), 11), ((3, 3, 3), 23)])
+def test_same_seed_same_scheme(shape, rank):
+    first, again = (search(*shape, rank, seed=4, limit=60).scheme for _ in range(2))
+    assert first is not None and first == again
+    assert first != search(*shape, rank, seed=5, limit=60).scheme
 
 
 def test_223_rank_11_over_zt():
