@@ -122,7 +122,16 @@ def one_run(shape: Shape, ring: str, target: int, seed: int, args: argparse.Name
     task = SearchTask(*shape, rank=target, ring=ring, seed=seed, time_limit=args.time_limit,
                       options=options)
     t0 = time.perf_counter()
-    summary = run_search(task, args.method, workers=args.workers)
+    last = [time.perf_counter()]
+
+    def progress(index: int, p) -> None:
+        now = time.perf_counter()
+        if args.verbose and now - last[0] >= 15:
+            last[0] = now
+            print(f"  [{now - t0:6.0f} s] worker {index}: rank {p.rank}, {p.steps:,} steps, "
+                  f"{p.restarts} restarts, {p.note}", flush=True)
+
+    summary = run_search(task, args.method, workers=args.workers, on_progress=progress)
     seconds = time.perf_counter() - t0
     out = summary.outcome
     scheme = out.scheme or out.best
@@ -158,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rank", type=int, default=None, help="target rank (default: best known)")
     ap.add_argument("--stop-after", type=int, default=0,
                     help="stop a shape after this many successes (0: run all seeds)")
+    ap.add_argument("--verbose", action="store_true", help="print progress every 15 s")
     ap.add_argument("--out", default=str(ROOT / "results" / "coverage"))
     args = ap.parse_args(argv)
     out = Path(args.out)

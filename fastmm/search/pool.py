@@ -244,7 +244,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     chunk = int(opts.get("chunk", 200_000 if fast else 3_000))
 
     rng = random.Random(task.seed)
-    state = {"steps": 0, "attempts": 0, "restarts": 0, "record": 10**9, "last": t0}
+    state = {"steps": 0, "attempts": 0, "restarts": 0, "record": 10**9, "last": t0, "limit": limit0}
     prov = {"method": "pool", "seed": task.seed, "backend": backend}
     how = {"start": rotation[0][0].how}
 
@@ -277,7 +277,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             state["last"] = now
             report(Progress(rank=min(state["record"], rank), steps=state["steps"],
                             restarts=state["restarts"], elapsed=now - t0,
-                            note=f"level {level}, walk at {rank} ({backend})"))
+                            note=f"level {level} (limit {state['limit']:,}), walk at {rank} ({backend})"))
 
     def try_lift(terms: Terms) -> tuple[Scheme, str] | None:
         if ring == "Z2":
@@ -356,6 +356,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         stalls = 0
         tries = 0
         while True:  # levels
+            state["limit"] = limit
             if stopping():
                 return outcome(None, "stopped")
             members = pools.at(level)
