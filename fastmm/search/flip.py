@@ -194,8 +194,9 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     # attempts by steps (not seconds) keeps runs deterministic for a seed
     lift_every = int(opts.get("lift_every", int(20_000 * size**4) if fast else 500))
     lift_tries = int(opts.get("lift_tries", 3))  # failed lifts at the target before a restart
-    sample_every = int(opts.get("sample_every", 100_000 if fast else 2_000))  # minimize: chunk
-    chunk = int(opts.get("chunk", 200_000 if fast else 3_000))
+    # steps per call between checks of the stop flag (a Python step costs ~r, a scored one ~r²)
+    sample_every = int(opts.get("sample_every", 100_000 if fast else max(20, int(2_000 / size**2))))
+    chunk = int(opts.get("chunk", 200_000 if fast else max(100, int(3_000 / size))))
     plus_limit = int(opts.get("plus_limit", r0))
     minimize = opts.get("minimize") == "additions"
     budget = task.time_limit
