@@ -33,6 +33,7 @@ from numbers import Integral
 import numpy as np
 
 from fastmm.errors import FastmmError, VerificationError
+from fastmm.export.slp import SLP
 from fastmm.scheme import Scheme
 
 Coef = int | Fraction
@@ -76,7 +77,7 @@ class Plan:
     temporaries anything else. ``a_ops``/``b_ops`` define temporaries over inputs and earlier
     temporaries; product t multiplies ``ca·a_src`` by ``cb·b_src`` (a source is an input or
     temporary); ``c_ops`` define temporaries and outputs over products and temporaries.
-    Outputs missing from ``c_ops`` are zero.
+    Outputs missing from ``c_ops`` are zero. Built from fastmm.export.slp by `plan_for`.
     """
 
     n: int
@@ -89,31 +90,13 @@ class Plan:
 
 
 def plan_for(scheme: Scheme, cse: bool = True) -> Plan:
-    """The Plan of a scheme, from fastmm.export.slp when present (else without sharing)."""
-    try:
-        from fastmm.export import slp as _slp
-    except ModuleNotFoundError as exc:
-        if exc.name != "fastmm.export.slp":
-            raise
-        return _plain_plan(scheme)
-    return _plan_from_slp(scheme, _slp.build_slp(scheme, cse=cse))
+    """The Plan of a scheme: fastmm.export.slp's straight-line program, renamed for C."""
+    from fastmm.export.slp import build_slp
+
+    return _plan_from_slp(scheme, build_slp(scheme, cse=cse))
 
 
-def _plain_plan(scheme: Scheme) -> Plan:
-    """Every product operand as its own sum of inputs, every output as a sum of products."""
-    plan = Plan(*scheme.shape)
-    for t in range(scheme.rank):
-        for side, w, ops in (("a", scheme.Wa, plan.a_ops), ("b", scheme.Wb, plan.b_ops)):
-            terms = [(exact_coefficient(c), f"{side}{j}") for j, c in enumerate(w[t]) if c != 0]
-            ops.append((f"t{side}{t}", terms))
-        plan.products.append((1, f"ta{t}", 1, f"tb{t}"))
-    for k in range(scheme.Wc.shape[0]):
-        terms = [(exact_coefficient(c), f"m{t}") for t, c in enumerate(scheme.Wc[k]) if c != 0]
-        plan.c_ops.append((f"c{k}", terms))
-    return plan
-
-
-def _plan_from_slp(scheme: Scheme, slp) -> Plan:
+def _plan_from_slp(scheme: Scheme, slp: SLP) -> Plan:
     """Rename an fastmm.export.slp.SLP into the Plan's names (inputs by flat index, temporaries x_*)."""
     names: dict[str, str] = {}
     names.update({x: f"a{i}" for i, x in enumerate(slp.a.inputs)})
@@ -199,8 +182,8 @@ def _level(plan: Plan) -> _Level:
         index[f"m{t}"] = len(products)
         products.append((scale, ra[1], rb[1]))
     # references to zero products vanish from the C side
-    c_defs = {k: [(c, s) for c, s in v if not (s.startswith("m") and s not in index and s not in c_defs)]
-              for k, v in c_defs.items()}
+    zero = {f"m{t}" for t in range(len(plan.products))} - set(index)
+    c_defs = {k: [(c, s) for c, s in v if s not in zero] for k, v in c_defs.items()}
     a_stored = list(dict.fromkeys(a for _, a, _ in products if a in a_defs))
     b_stored = list(dict.fromkeys(b for _, _, b in products if b in b_defs))
     return _Level(a_defs, b_defs, c_defs, a_stored, b_stored, products, index)

@@ -166,6 +166,20 @@ def test_levels_zero_and_empty_sizes():
 
 
 @needs_cc
+def test_scheme_with_a_zero_product_is_exact():
+    s = strassen()
+    wa = np.vstack([s.Wa, np.zeros((1, 4), dtype=np.int64)])  # term 8: A factor is zero
+    wb = np.vstack([s.Wb, np.array([[1, 0, -1, 0]])])
+    wc = np.hstack([s.Wc, np.array([[1], [0], [0], [-1]])])
+    scheme = Scheme(2, 2, 2, wa, wb, wc)
+    f = c_function(scheme, levels=2, cutoff=1)
+    rng = np.random.default_rng(10)
+    A, B = _ints(rng, (11, 9), "float64"), _ints(rng, (9, 10), "float64")
+    np.testing.assert_array_equal(f(A, B), A @ B)
+    assert "7 block products per level" in emit_c(scheme)
+
+
+@needs_cc
 def test_rational_scheme_is_close():
     scheme = rational_strassen()
     assert scheme.ring == "Q"
