@@ -307,3 +307,12 @@ def test_blas_is_numpys_openblas():
     if maps.exists():  # the very library numpy loaded, not a second copy
         real = os.path.realpath(blas.path)
         assert real in maps.read_text()
+
+
+def test_missing_blas_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTMM_BLAS", str(tmp_path / "libnothing.so"))
+    with pytest.raises(FastmmError) as info:
+        find_blas()
+    msg = str(info.value)
+    assert msg.startswith("no BLAS with CBLAS dgemm found: install numpy from a wheel")
+    assert "\n" not in msg
