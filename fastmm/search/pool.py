@@ -28,7 +28,8 @@ unliftable one is walked on at its rank (flips keep the rank) and lifted again e
 `lift_every` steps. Over Z2 no lifting is needed. Deterministic for a given seed.
 
 Options (task.options): exclude_catalog_shapes, constructions (False: naive start only),
-starts (extra Schemes), max_starts, pool_size, plus, plateau, limit, max_limit,
+starts (extra Schemes), max_starts,
+start_index (first start of the rotation; default: the seed), pool_size, plus, plateau, limit, max_limit,
 level_attempts, stalls, lift_every, chunk, backend.
 """
 
@@ -226,9 +227,15 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             usable.append((st, terms))
     if not usable:
         raise InputError(f"no starting point for {shape} is valid modulo 2")
-    # restarts rotate through the best few constructions (naive only when nothing beats it)
+    # restarts (and parallel seeds) rotate through the best few constructions (naive only when
+    # nothing beats it). The lowest-rank sum of two optimal parts can be a trap (⟨3,3,2;15⟩ ⊕
+    # ⟨3,3,2;15⟩ = 30 stalls at 30, ⟨3,3,3;23⟩ ⊕ ⟨3,3,1;9⟩ = 32 walks down to 29 in seconds),
+    # so the second place goes to the best construction with a naive part, if any.
     max_starts = int(opts.get("max_starts", 4))
-    rotation = usable[:max_starts]
+    rotation = usable[:1]
+    loose = [u for u in usable[1:] if "naive" in u[0].how and not u[0].how.startswith("naive")]
+    rotation += loose[:1]
+    rotation += [u for u in usable[1:] if u not in rotation][: max(max_starts - len(rotation), 0)]
 
     backend = choose_backend(task)
     fast = backend == "numba"
@@ -237,9 +244,9 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     plus = int(opts.get("plus", 2))
     plateau = int(opts.get("plateau", int(20_000 * size**2) if fast else 2_000))
     limit0 = int(opts.get("limit", int(200_000 * size**2) if fast else 20_000))
-    max_limit = int(opts.get("max_limit", int(30_000_000 * size**3) if fast else 400_000))
+    max_limit = int(opts.get("max_limit", int(10_000_000 * size**3) if fast else 400_000))
     level_attempts = int(opts.get("level_attempts", 2 * pool_size))
-    stalls_max = int(opts.get("stalls", 2))
+    stalls_max = int(opts.get("stalls", 1))
     lift_every = int(opts.get("lift_every", 20_000 if fast else 500))
     chunk = int(opts.get("chunk", 200_000 if fast else 3_000))
 
@@ -346,7 +353,9 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         return outcome(best, "found")
 
     while True:  # restarts
-        st, start_terms = rotation[state["restarts"] % len(rotation)]
+        # seeds take turns in the rotation, so parallel workers start from different constructions
+        first = int(opts.get("start_index", task.seed))
+        st, start_terms = rotation[(first + state["restarts"]) % len(rotation)]
         how["start"] = st.how
         pools = _Pools(pool_size)
         pools.add(start_terms)
