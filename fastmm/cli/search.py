@@ -83,8 +83,11 @@ def _ring_ok(scheme, ring: str) -> bool:
 @click.argument("m", type=int)
 @click.argument("p", type=int)
 @click.option("--rank", "-r", type=int, required=True, help="Number of multiplications wanted.")
-@click.option("--method", type=click.Choice(["auto", "flip", "spn"]), default="auto",
-              show_default=True, help="flip: flip-graph walks; spn: the StrassenNets SGD method.")
+@click.option("--method", type=click.Choice(["auto", "flip", "pool", "spn"]), default="auto",
+              show_default=True,
+              help="flip: flip-graph walks from the naive scheme; pool: walks from sums, products and "
+                   "the catalogue, pools per rank; spn: the StrassenNets SGD method; auto: flip for "
+                   "tiny shapes, pool otherwise.")
 @click.option("--ring", type=click.Choice(["ZT", "Z", "Z2"], case_sensitive=False), default="ZT",
               show_default=True, help="ZT: coefficients in {-1,0,1}; Z: integers; Z2: modulo 2 only.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -137,8 +140,23 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, seed: int,
     if known is not None and rank < known and not quiet:
         click.echo(f"note: rank {rank} is below the best known {ring} rank {known} for this "
                    "shape; expect the search to run to its time limit", err=True)
-    chosen = "flip" if method == "auto" else method
-    options = {"minimize": minimize} if minimize != "none" else {}
+    if method == "auto":
+        from fastmm.search.pool import choose_method
+
+        chosen = choose_method(SearchTask(n, m, p, rank, ring))
+    else:
+        chosen = method
+    options: dict = {"minimize": minimize} if minimize != "none" else {}
+    if chosen == "pool":
+        from fastmm.catalog import best_catalog_rank
+
+        have = best_catalog_rank((n, m, p), ring)
+        if have is not None and have <= rank:
+            # the shape's own entry would answer at once: search without it, so the result is found
+            options["exclude_catalog_shapes"] = [(n, m, p)]
+            if not quiet:
+                click.echo(f"note: the catalogue already holds a rank-{have} scheme for this shape "
+                           "(`fastmm catalog`); searching without it", err=True)
     found: list = []
     attempt = 0
     t0 = time.monotonic()
