@@ -150,26 +150,11 @@ def dumps(scheme: Scheme) -> str:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write text so that readers see either the old file or the whole new one, never a part."""
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Binary twin of atomic_write_text."""
+    """Write to a temporary file in the same folder, fsync, then rename over the target."""
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     directory.mkdir(parents=True, exist_ok=True)
@@ -204,11 +189,11 @@ def loads(text: str, source: str = "<string>") -> Scheme:
         raise SchemeFormatError(f"{source}: {exc}") from None
 
 
-def load_scheme(path: str | os.PathLike) -> Scheme:
-    """Read and check a scheme file (it is not verified here: see fastmm.verify)."""
+def read_text_file(path: str | os.PathLike) -> str:
+    """A UTF-8 text file's content, or one SchemeFormatError line saying why it cannot be read."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SchemeFormatError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -217,4 +202,8 @@ def load_scheme(path: str | os.PathLike) -> Scheme:
         raise SchemeFormatError(f"{path}: not a text file") from None
     except OSError as exc:
         raise SchemeFormatError(f"{path}: cannot read ({exc.strerror})") from None
-    return loads(text, str(path))
+
+
+def load_scheme(path: str | os.PathLike) -> Scheme:
+    """Read and check a scheme file (it is not verified here: see fastmm.verify)."""
+    return loads(read_text_file(path), str(path))

@@ -45,7 +45,7 @@ import numpy as np
 from fastmm.errors import InputError, SchemeFormatError, VerificationError
 from fastmm.export.slp import exact
 from fastmm.formulas import linear_combination
-from fastmm.io import MAX_DIM, parse_coefficient
+from fastmm.io import MAX_DIM, parse_coefficient, read_text_file
 from fastmm.scheme import Scheme, as_coefficients
 from fastmm.verify import brent_report, uses_big_names, verified_copy
 
@@ -343,7 +343,7 @@ def _lower_name(letter: str, i: int, j: int, big: bool) -> str:
 
 def load_perminov(path: str | Path) -> Scheme:
     path = Path(path)
-    text = _read_text(path)
+    text = read_text_file(path)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -431,23 +431,10 @@ def fast_matmul_text(scheme: Scheme) -> str:
 
 def load_fast_matmul(path: str | Path) -> Scheme:
     path = Path(path)
-    return fast_matmul_scheme(_read_text(path), str(path))
+    return fast_matmul_scheme(read_text_file(path), str(path))
 
 
 # -- import with verification --------------------------------------------------------------
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory") from None
-    except UnicodeDecodeError:
-        raise SchemeFormatError(f"{path}: not a text file") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
 
 
 def read_foreign(path: str | Path, fmt: str, allow_pickle: bool = False, key: str | None = None,

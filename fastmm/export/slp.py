@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from fastmm.formulas import linear_combination
 from fastmm.scheme import Scheme
 from fastmm.verify import entry_name, uses_big_names
 
@@ -154,17 +155,7 @@ def _combine(op: Op, env: dict[str, Any]) -> Any:
 
 def terms_text(terms: Terms, minus: str = "-", times: str = "*") -> str:
     """'S1 - A11 + 1/2*A12' — used by text output and by tests."""
-    if not terms:
-        return "0"
-    parts: list[str] = []
-    for name, c in terms:
-        mag = abs(c)
-        body = name if mag == 1 else f"{mag}{times}{name}"
-        if not parts:
-            parts.append(f"{minus}{body}" if c < 0 else body)
-        else:
-            parts.append(f"{minus if c < 0 else '+'} {body}")
-    return " ".join(parts)
+    return linear_combination([c for _, c in terms], [name for name, _ in terms], minus, times)
 
 
 # -- construction --------------------------------------------------------------------------
