@@ -81,6 +81,23 @@ def _linear_form(text: str, letter: str, cols: int, size: int) -> np.ndarray:
         vec[pos] += -1 if sign == "-" else 1
     return vec
 
+# Strassen–Winograd with the S/T temporaries expanded: 24 additions plain, 15 when shared.
+WINOGRAD_PRODUCTS = [
+    "a11 * b11",
+    "a12 * b21",
+    "(a11 + a12 - a21 - a22) * b22",
+    "a22 * (b11 - b12 - b21 + b22)",
+    "(a21 + a22) * (b12 - b11)",
+    "(a21 + a22 - a11) * (b11 - b12 + b22)",
+    "(a11 - a21) * (b22 - b12)",
+]
+WINOGRAD_C = {
+    "c11": "m1 + m2",
+    "c12": "m1 + m3 + m5 + m6",
+    "c21": "m1 - m4 + m6 + m7",
+    "c22": "m1 + m5 + m6 + m7",
+}
+
 
 def scheme_from_formulas(n: int, m: int, p: int, products: list[str], c: dict[str, str]) -> Scheme:
     """Parse "(linear in a) * (linear in b)" products and "c_ik = Σ ±m_t" lines."""
@@ -112,4 +129,11 @@ def laderman() -> Scheme:
     return s
 
 
-REFERENCES = {"strassen": strassen, "laderman": laderman}
+def winograd() -> Scheme:
+    """Winograd's variant of Strassen, ⟨2,2,2;7⟩ over ZT (15 additions with shared sums)."""
+    s = scheme_from_formulas(2, 2, 2, WINOGRAD_PRODUCTS, WINOGRAD_C)
+    s.provenance = {"method": "reference", "source": "Winograd 1971 (Strassen–Winograd form)"}
+    return s
+
+
+REFERENCES = {"strassen": strassen, "winograd": winograd, "laderman": laderman}

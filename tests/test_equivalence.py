@@ -35,23 +35,9 @@ def _strassen_322() -> Scheme:
 
 def _winograd() -> Scheme:
     """Winograd's variant of Strassen (15 additions), written out term by term."""
-    from fastmm.reference import scheme_from_formulas
+    from fastmm.reference import winograd
 
-    products = [
-        "a11 * b11", "a12 * b21",
-        "(a21 + a22 - a11) * (b22 - b12 + b11)",
-        "(a11 - a21) * (b22 - b12)",
-        "(a21 + a22) * (b12 - b11)",
-        "(a12 - a21 + a11 - a22) * b22",
-        "a22 * (b21 - b11 + b12 - b22)",
-    ]
-    c = {
-        "c11": "m1 + m2",
-        "c12": "m1 + m3 + m5 + m6",
-        "c21": "m1 + m3 + m4 + m7",
-        "c22": "m1 + m3 + m4 + m5",
-    }
-    return scheme_from_formulas(2, 2, 2, products, c)
+    return winograd()
 
 
 # Schemes over GF(2) found by flip-graph walks from the naive scheme, as bitmasks (bit i*m+j of

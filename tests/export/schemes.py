@@ -7,33 +7,12 @@ from fractions import Fraction
 
 import numpy as np
 
-from fastmm.reference import scheme_from_formulas, strassen
+from fastmm.reference import strassen, winograd  # noqa: F401  (re-exported for the tests)
 from fastmm.scheme import Scheme, naive_scheme
-
-# Strassen–Winograd: S/T temporaries expanded, so the plain form has 24 additions
-WINOGRAD_PRODUCTS = [
-    "a11 * b11",
-    "a12 * b21",
-    "(a11 + a12 - a21 - a22) * b22",
-    "a22 * (b11 - b12 - b21 + b22)",
-    "(a21 + a22) * (b12 - b11)",
-    "(a21 + a22 - a11) * (b11 - b12 + b22)",
-    "(a11 - a21) * (b22 - b12)",
-]
-WINOGRAD_C = {
-    "c11": "m1 + m2",
-    "c12": "m1 + m3 + m5 + m6",
-    "c21": "m1 - m4 + m6 + m7",
-    "c22": "m1 + m5 + m6 + m7",
-}
-
-
-def winograd() -> Scheme:
-    return scheme_from_formulas(2, 2, 2, WINOGRAD_PRODUCTS, WINOGRAD_C)
 
 
 def mixed_234() -> Scheme:
-    """⟨2,3,4;20⟩ = Strassen-padded ⟨2,2,4⟩ ⊕ naive ⟨2,1,4⟩ along m: nontrivial coefficients."""
+    """⟨2,3,4;22⟩ = ⟨2,2,4;14⟩ (Strassen ⊕ Strassen) ⊕ naive ⟨2,1,4;8⟩ along m: nontrivial coefficients."""
     s224 = strassen().direct_sum(strassen(), axis="p")
     return s224.direct_sum(naive_scheme(2, 1, 4), axis="m")
 
