@@ -231,7 +231,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     # nothing beats it). The lowest-rank sum of two optimal parts can be a trap (⟨3,3,2;15⟩ ⊕
     # ⟨3,3,2;15⟩ = 30 stalls at 30, ⟨3,3,3;23⟩ ⊕ ⟨3,3,1;9⟩ = 32 walks down to 29 in seconds),
     # so the second place goes to the best construction with a naive part, if any.
-    max_starts = int(opts.get("max_starts", 4))
+    max_starts = int(opts.get("max_starts", 2))
     rotation = usable[:1]
     loose = [u for u in usable[1:] if "naive" in u[0].how and not u[0].how.startswith("naive")]
     rotation += loose[:1]
@@ -368,8 +368,16 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             state["limit"] = limit
             if stopping():
                 return outcome(None, "stopped")
-            members = pools.at(level)
-            kind, got = attempt(members[rng.randrange(len(members))], level, limit)
+            # Below the target only lifting is left to do, and GF(2) schemes of one flip
+            # component often all fail to lift: so the level stays above the target, and half
+            # the attempts walk on from unliftable schemes, half make fresh descents.
+            here = level
+            if level > task.rank:
+                done = [r for r in pools.members if r <= task.rank and pools.at(r)]
+                if done and rng.random() < 0.5:
+                    here = min(done)
+            members = pools.at(here)
+            kind, got = attempt(members[rng.randrange(len(members))], here, limit)
             tries += 1
             if kind == "stop":
                 return outcome(None, "stopped")
@@ -377,9 +385,9 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                 return outcome(got, "found")  # type: ignore[arg-type]
             if kind in ("down", "side"):
                 pools.add(got)  # type: ignore[arg-type]
-            below = [r for r in pools.members if r < level and pools.at(r)]
+            below = [r for r in pools.members if task.rank < r < level and pools.at(r)]
             nxt = max(below) if below else None
-            if nxt is not None and (pools.full(nxt) or tries >= level_attempts or nxt <= task.rank):
+            if nxt is not None and (pools.full(nxt) or tries >= level_attempts):
                 level, tries, stalls = nxt, 0, 0
                 continue
             if tries >= level_attempts:  # the level stalls: longer walks, then a restart
