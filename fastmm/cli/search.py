@@ -203,7 +203,7 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, seed: int,
 
 def _report_failure(summary, n, m, p, rank, ring, known, time_limit, out, use_sympy, command) -> int:
     best = summary.outcome.best if summary else None
-    why = "interrupted" if summary and summary.interrupted else f"within {time_limit:g} s"
+    why = "before the interrupt" if summary and summary.interrupted else f"within {time_limit:g} s"
     msg = f"no ⟨{n},{m},{p}⟩ scheme of rank {rank} over {ring} {why}"
     if best is not None and best.rank < n * m * p:
         target = Path(out).parent if out else Path(".")

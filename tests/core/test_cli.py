@@ -145,3 +145,19 @@ def test_search_time_limit_reports_best_and_known_rank(tmp_path):
     assert "best rank reached" in r.stderr
     saved = list(tmp_path.iterdir())
     assert len(saved) == 1 and run("verify", "--no-sympy", str(saved[0])).returncode == 0
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_the_best_scheme(tmp_path):
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "fastmm", "search", "3", "3", "4", "--rank", "28",
+                             "--method", "flip", "--no-sympy"], cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(4)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "before the interrupt; best rank reached" in err and "Traceback" not in err
+    saved = list(tmp_path.iterdir())
+    assert len(saved) == 1 and run("verify", "--no-sympy", str(saved[0])).returncode == 0
