@@ -16,11 +16,15 @@ Plain walks from the naive scheme stall a few ranks above the best known ones fo
    until the rank drops; the scheme reached joins the pool of its rank. A walk that ends at
    rank r without a drop is kept as a sideways member (diversity at the level). The search
    moves down a level once the next pool is full, or after `level_attempts` attempts if it
-   holds anything.
+   holds anything. It never moves *to* the target rank: GF(2) schemes there that fail to lift
+   often share a flip component in which none lifts, so half the attempts walk on from them
+   (lifting as they go) and half make fresh descents from the level above.
 3. Adaptive limits and restarts. When a level yields nothing in `level_attempts` attempts the
    limit doubles (up to `max_limit`); once the limit is at its maximum and the level still
-   stalls `stalls` times, the search restarts from the next starting point (rotating through
-   the best few constructions) with fresh pools.
+   stalls `stalls` times, the search restarts from the next starting point with fresh pools.
+   The rotation holds the lowest-rank construction and the best one with a naive part (a sum
+   of two optimal schemes can be a trap: ⟨3,3,2;15⟩ ⊕ ⟨3,3,2;15⟩ = 30 stalls at 30 where
+   ⟨3,3,3;23⟩ ⊕ ⟨3,3,1;9⟩ = 32 walks down to a liftable 29); seed s begins at place s.
 
 Walks are flip.py's own (`Walker`: numba or plain Python, the same GF(2) walk); schemes at or
 below the target are lifted to ZT / Z with lift.py (sign lifting, Hensel for Z), and an
