@@ -243,7 +243,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
 
     backend = choose_backend(task)
     fast = backend == "numba"
-    size = max(rotation[0][1][0].__len__() / 27, 1.0)
+    size = max(len(rotation[0][1][0]) / 27, 1.0)  # walks scale with the rank (3x3x3: 1)
     pool_size = int(opts.get("pool_size", 8))
     plus = int(opts.get("plus", 2))
     plateau = int(opts.get("plateau", int(20_000 * size**2) if fast else 2_000))
