@@ -296,13 +296,13 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         return lift(shape, terms, ring, seed=task.seed * 7919 + state["steps"])
 
     def note_record(terms: Terms) -> None:
-        """A GF(2) scheme of a new low rank: remember it and lift it for `best` (a few tries)."""
+        """A GF(2) scheme below the best valid rank: remember it and lift it for `best` (20 per rank)."""
         nonlocal best
         r = len(terms[0])
         state["record"] = min(state["record"], r)
         if best is not None and r >= best.rank:
             return
-        if lifted_ranks.get(r, 0) >= 3:
+        if lifted_ranks.get(r, 0) >= 20:  # sign lifting costs milliseconds
             return
         lifted_ranks[r] = lifted_ranks.get(r, 0) + 1
         got = try_lift(terms)
