@@ -10,9 +10,9 @@ exactly and offered to the catalogue (`add_to_catalog` keeps only improvements).
 Rows are written after every run to results/coverage.json and results/coverage.md (a re-run
 of a shape replaces that shape's row and keeps the others), with the exact command.
 
-    python benchmarks/coverage.py                                  # ten shapes, 3 runs each
-    python benchmarks/coverage.py --shapes 3,3,4 3,4,4 --seeds 3 --time-limit 600 --workers 2
-    python benchmarks/coverage.py --shapes 4,4,4 --ring Z2 --time-limit 600 --workers 2
+    python benchmarks/coverage_table.py                                  # ten shapes, 3 runs each
+    python benchmarks/coverage_table.py --shapes 3,3,4 3,4,4 --seeds 3 --time-limit 600 --workers 2
+    python benchmarks/coverage_table.py --shapes 4,4,4 --ring Z2 --time-limit 600 --workers 2
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# this file's name shadows the `coverage` package, which numba imports: drop benchmarks/ from the path
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
 
 from fastmm.catalog import add_to_catalog  # noqa: E402
@@ -151,7 +149,7 @@ def one_run(shape: Shape, ring: str, target: int, seed: int, args: argparse.Name
     run["start"] = scheme.provenance.get("start")
     prov = dict(scheme.provenance)
     prov.update(method=prov.get("method", args.method), seed=out.seed, seconds=round(seconds, 2),
-                benchmark="benchmarks/coverage.py")
+                benchmark="benchmarks/coverage_table.py")
     run["catalog_added"] = add_to_catalog(scheme.with_meta(provenance=prov))
     return run
 
@@ -171,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "results" / "coverage"))
     args = ap.parse_args(argv)
     out = Path(args.out)
-    command = "python benchmarks/coverage.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    given = argv or sys.argv[1:]
+    command = "python benchmarks/coverage_table.py " + " ".join(shlex.quote(a) for a in given)
     for text in args.shapes:
         shape = parse_shape(text)
         best = best_known_rank(shape, args.ring)
