@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
@@ -62,6 +63,10 @@ def bench(file: str, size: int | None, levels: int, dtype: str, impl: str, repea
         results.append(r)
         for line in describe(r):
             click.echo(line)
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    if load > 0.5:
+        click.echo(f"warning: load average {load:.1f} on {cores} cores: other work shared the CPU, "
+                   "so these timings are noisy", err=True)
     if plot:
         plot_speedups(results, plot)
         click.echo(f"plot written to {plot}")
