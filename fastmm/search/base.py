@@ -77,6 +77,15 @@ METHODS: dict[str, str] = {
 
 
 def method_function(name: str) -> MethodFn:
+    """The method's run function; a missing optional dependency is one clear error."""
+    from fastmm.errors import FastmmError
+
     target = METHODS[name]
     module, func = target.split(":")
-    return getattr(importlib.import_module(module), func)
+    try:
+        return getattr(importlib.import_module(module), func)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] == "torch":
+            raise FastmmError(f"--method {name} needs PyTorch: pip install 'fastmm[nn]' "
+                              "(pip install torch==2.13.0 takes the CPU build)") from None
+        raise

@@ -55,3 +55,15 @@ def test_unreachable_scheduler_is_one_clear_error():
 
     with pytest.raises(FastmmError, match="cannot reach the dask scheduler at tcp://127.0.0.1:9"):
         run_search(SearchTask(2, 2, 2, 7, time_limit=1), "fake-win", scheduler="tcp://127.0.0.1:9")
+
+
+def test_spn_without_torch_is_one_clear_error(monkeypatch):
+    import sys
+
+    from fastmm.errors import FastmmError
+    from fastmm.search.base import method_function
+
+    monkeypatch.delitem(sys.modules, "fastmm.search.spn", raising=False)
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
+    with pytest.raises(FastmmError, match=r"--method spn needs PyTorch: pip install 'fastmm\[nn\]'"):
+        method_function("spn")
