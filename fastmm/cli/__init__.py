@@ -36,6 +36,15 @@ def _register() -> None:
 _register()
 
 
+_OPTIONAL = {  # optional dependency -> how to install it
+    "torch": "pip install 'fastmm[nn]' torch==2.13.0 (the CPU build)",
+    "PIL": "pip install 'fastmm[nn]'",
+    "matplotlib": "pip install 'fastmm[nn]'",
+    "distributed": "pip install 'fastmm[dist]'",
+    "dask": "pip install 'fastmm[dist]'",
+}
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
     try:
@@ -59,7 +68,12 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug: one line for users, the traceback on request
         if os.environ.get("FASTMM_DEBUG"):
             raise
-        click.echo(f"internal error: {type(exc).__name__}: {exc} "
-                   "(please report it; FASTMM_DEBUG=1 shows the traceback)", err=True)
+        missing = exc.name if isinstance(exc, ModuleNotFoundError) else None
+        extra = _OPTIONAL.get((missing or "").split(".")[0])
+        if extra is not None:
+            click.echo(f"error: this command needs {missing}: {extra}", err=True)
+        else:
+            click.echo(f"internal error: {type(exc).__name__}: {exc} "
+                       "(please report it; FASTMM_DEBUG=1 shows the traceback)", err=True)
         sys.exit(1)
     sys.exit(rc if isinstance(rc, int) else 0)

@@ -161,3 +161,16 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_best_scheme(tmp_path):
     assert "before the interrupt; best rank reached" in err and "Traceback" not in err
     saved = list(tmp_path.iterdir())
     assert len(saved) == 1 and run("verify", "--no-sympy", str(saved[0])).returncode == 0
+
+
+def test_missing_optional_dependency_is_one_line(tmp_path):
+    # a sitecustomize that hides torch, as on a machine where it is not installed
+    (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['torch'] = None\n")
+    import os
+
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    r = subprocess.run([sys.executable, "-m", "fastmm", "count", "--model", "resnet20"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 1
+    want = "error: this command needs torch: pip install 'fastmm[nn]' torch==2.13.0 (the CPU build)"
+    assert r.stderr.strip() == want
