@@ -12,8 +12,9 @@ Formats
 - CIFAR-10 "python version": `cifar-10-batches-py/data_batch_1..5` and `test_batch`,
   each a pickled dict {b"data": uint8 N×3072, b"labels": [...]}. These files are
   pickles by the dataset's own definition, so this is the one place in fastmm that
-  unpickles: `pickle.load(f, encoding="bytes")`, only of those standard files, and the
-  result is checked to be exactly that dict of an array and a list of ints.
+  unpickles, with an unpickler that can build only containers and numpy arrays (any
+  other global a crafted file names is refused, so no code runs), and the result is
+  checked to be exactly that dict of an array and a list of ints.
 - ImageNet: `train/<class>/*.JPEG` and `val/<class>/*.JPEG` (classes sorted by name).
 """
 
@@ -175,6 +176,26 @@ def _cifar_dir(directory: Path) -> Path:
     return directory
 
 
+class _ArrayOnlyUnpickler(pickle.Unpickler):
+    """Unpickles plain containers and numpy arrays only: any other global (os.system, ...)
+    that a crafted file names is refused, so reading a batch cannot run code."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only numpy arrays)")
+        return super().find_class(module, name)
+
+
 def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """One CIFAR-10 python batch file → (uint8 N×3×32×32, int64 N).
 
@@ -184,7 +205,7 @@ def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            entry = pickle.load(f, encoding="bytes")
+            entry = _ArrayOnlyUnpickler(f, encoding="bytes").load()
     except Exception as exc:  # a damaged pickle raises many kinds of errors
         raise InputError(f"cannot read CIFAR-10 batch {path}: {exc}") from None
     if not isinstance(entry, dict) or b"data" not in entry or b"labels" not in entry:

@@ -226,3 +226,23 @@ def test_batch_normalizes_with_dataset_statistics(tmp_path):
     x, y = ds.batch(torch.tensor([0, 1]))
     expected = (ds.images[:2].float() / 255 - 0.2860) / 0.3530
     assert torch.allclose(x, expected) and y.tolist() == [0, 1]
+
+
+def test_cifar_batch_with_code_is_refused(tmp_path):
+    import os
+    import pickle
+
+    import pytest
+
+    from fastmm.errors import InputError
+    from fastmm.nn.data import read_cifar_batch
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("touch " + str(tmp_path / "pwned"),))
+
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps({b"data": Evil(), b"labels": [0]}, protocol=2))
+    with pytest.raises(InputError, match="refusing to load"):
+        read_cifar_batch(path)
+    assert not (tmp_path / "pwned").exists()
