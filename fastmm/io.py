@@ -78,6 +78,9 @@ def scheme_from_dict(data: Any) -> Scheme:
     """Build a Scheme from the parsed JSON object, checking every field."""
     if not isinstance(data, dict):
         raise SchemeFormatError("top level must be a JSON object")
+    if "format" not in data and "shape" not in data:
+        raise SchemeFormatError("not a fastmm scheme file (no \"format\" or \"shape\"); for other "
+                                "tools' files use `fastmm import FILE --from alphatensor|perminov|fast-matmul`")
     fmt = data.get("format", FORMAT)
     if fmt != FORMAT:
         raise SchemeFormatError(

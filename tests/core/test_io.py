@@ -104,3 +104,8 @@ def test_save_is_atomic_and_leaves_no_temp_files(tmp_path, monkeypatch):
         save_scheme(laderman(), path)
     assert path.read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["s.json"]
+
+
+def test_other_tools_json_points_to_import():
+    with pytest.raises(SchemeFormatError, match="not a fastmm scheme file.*fastmm import FILE --from"):
+        loads(json.dumps({"n": [2, 2, 2], "m": 7, "u": [[1]], "v": [[1]], "w": [[1]]}))
