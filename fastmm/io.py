@@ -79,8 +79,10 @@ def scheme_from_dict(data: Any) -> Scheme:
     if not isinstance(data, dict):
         raise SchemeFormatError("top level must be a JSON object")
     if "format" not in data and "shape" not in data:
-        raise SchemeFormatError("not a fastmm scheme file (no \"format\" or \"shape\"); for other "
-                                "tools' files use `fastmm import FILE --from alphatensor|perminov|fast-matmul`")
+        raise SchemeFormatError(
+            "not a fastmm scheme file (no \"format\" or \"shape\"); for other tools' files use "
+            "`fastmm import FILE --from alphatensor|perminov|fast-matmul`"
+        )
     fmt = data.get("format", FORMAT)
     if fmt != FORMAT:
         raise SchemeFormatError(
