@@ -159,15 +159,7 @@ def sign_lift(shape: tuple[int, int, int], terms: Terms, tries: int = 32,
         x = system.solve(rhs, free_bits)
         if x is None:
             return None
-        wa, wb, wc = (w.copy() for w in base)
-        for idx in bits(x):
-            f, t, u = variables[idx]
-            if f == 0:
-                wa[t, u] = -1
-            elif f == 1:
-                wb[t, u] = -1
-            else:
-                wc[u, t] = -1
+        wa, wb, wc = _apply_signs((w.copy() for w in base), x, variables)
         if not residual(shape, wa, wb, wc).any():
             return wa, wb, wc
     return None
@@ -251,7 +243,12 @@ def _signs_mod4(shape: tuple[int, int, int], terms: Terms):
     x = system.solve(rhs)
     if x is None:
         return None
-    wa, wb, wc = matrices(shape, terms)
+    return _apply_signs(matrices(shape, terms), x, variables)
+
+
+def _apply_signs(mats, x: int, variables):
+    """Set to −1 every coefficient whose sign bit is 1 in the solution x of a sign system."""
+    wa, wb, wc = mats
     for idx in bits(x):
         f, t, u = variables[idx]
         if f == 0:
