@@ -11,6 +11,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -49,18 +50,28 @@ def parse_coefficient(value: Any, where: str) -> int | Fraction:
     raise SchemeFormatError(f"{where}: coefficient of type {type(value).__name__} is not a number")
 
 
-def _matrix(data: dict, key: str, rows: int, cols: int, what: str) -> np.ndarray:
+def coefficient_rows(data: dict, key: str, rows: int | None, cols: int, what: str,
+                     parse: Callable[[Any, str], Any] | None = None) -> list[list]:
+    """data[key] as `rows` (any number if None) lists of `cols` exact coefficients, or one
+    SchemeFormatError line naming the field; `parse` reads one coefficient (default
+    parse_coefficient). Shared by fastmm's own files and the importers of other formats."""
+    parse = parse or parse_coefficient
     mat = data.get(key)
     if not isinstance(mat, list):
         raise SchemeFormatError(f"field {key!r} is missing or not a list ({what})")
-    if len(mat) != rows:
+    if rows is not None and len(mat) != rows:
         raise SchemeFormatError(f"{key} has {len(mat)} rows, expected {rows} ({what})")
     out = []
     for i, row in enumerate(mat):
         if not isinstance(row, list) or len(row) != cols:
             got = len(row) if isinstance(row, list) else type(row).__name__
             raise SchemeFormatError(f"{key} row {i + 1} has {got} entries, expected {cols} ({what})")
-        out.append([parse_coefficient(v, f"{key}[{i + 1}][{j + 1}]") for j, v in enumerate(row)])
+        out.append([parse(v, f"{key}[{i + 1}][{j + 1}]") for j, v in enumerate(row)])
+    return out
+
+
+def _matrix(data: dict, key: str, rows: int, cols: int, what: str) -> np.ndarray:
+    out = coefficient_rows(data, key, rows, cols, what)
     if rows == 0 or cols == 0:
         return np.zeros((rows, cols), dtype=np.int64)
     return as_coefficients(out)
@@ -115,7 +126,8 @@ def scheme_from_dict(data: Any) -> Scheme:
         raise SchemeFormatError(str(exc)) from None
 
 
-def _coef_json(x: Any) -> int | str:
+def coefficient_json(x: Any) -> int | str:
+    """An exact coefficient as JSON: an int, or the string \"p/q\"."""
     f = Fraction(x)
     return int(f) if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
 
@@ -128,9 +140,9 @@ def scheme_to_dict(scheme: Scheme) -> dict:
         "shape": list(scheme.shape),
         "rank": scheme.rank,
         "ring": scheme.ring,
-        "Wa": [[_coef_json(x) for x in row] for row in scheme.Wa],
-        "Wb": [[_coef_json(x) for x in row] for row in scheme.Wb],
-        "Wc": [[_coef_json(x) for x in row] for row in scheme.Wc],
+        "Wa": [[coefficient_json(x) for x in row] for row in scheme.Wa],
+        "Wb": [[coefficient_json(x) for x in row] for row in scheme.Wb],
+        "Wc": [[coefficient_json(x) for x in row] for row in scheme.Wc],
         "verified": scheme.verified or {},
         "provenance": scheme.provenance,
     }

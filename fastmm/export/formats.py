@@ -45,7 +45,7 @@ import numpy as np
 from fastmm.errors import InputError, SchemeFormatError, VerificationError
 from fastmm.export.slp import exact
 from fastmm.formulas import linear_combination
-from fastmm.io import MAX_DIM, parse_coefficient, read_text_file
+from fastmm.io import MAX_DIM, coefficient_json, coefficient_rows, parse_coefficient, read_text_file
 from fastmm.scheme import Scheme, as_coefficients
 from fastmm.verify import brent_report, uses_big_names, verified_copy
 
@@ -249,18 +249,7 @@ def _json_coef(value: Any, where: str) -> int | Fraction:
 
 
 def _json_rows(data: dict, key: str, rows: int | None, cols: int, what: str) -> list[list]:
-    mat = data.get(key)
-    if not isinstance(mat, list):
-        raise SchemeFormatError(f"{what}: field {key!r} is missing or not a list")
-    if rows is not None and len(mat) != rows:
-        raise SchemeFormatError(f"{what}: {key} has {len(mat)} rows, expected {rows}")
-    out = []
-    for t, row in enumerate(mat):
-        if not isinstance(row, list) or len(row) != cols:
-            got = len(row) if isinstance(row, list) else type(row).__name__
-            raise SchemeFormatError(f"{what}: {key} row {t + 1} has {got} entries, expected {cols}")
-        out.append([_json_coef(x, f"{what}: {key}[{t + 1}][{j + 1}]") for j, x in enumerate(row)])
-    return out
+    return coefficient_rows(data, key, rows, cols, what, _json_coef)
 
 
 def perminov_scheme(data: Any, what: str = "<json>") -> Scheme:
@@ -304,11 +293,6 @@ def perminov_scheme(data: Any, what: str = "<json>") -> Scheme:
         raise SchemeFormatError(f"{what}: {exc}") from None
 
 
-def _json_out(x: Any) -> int | str:
-    f = exact(x)
-    return int(f) if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
-
-
 def perminov_text(scheme: Scheme) -> str:
     """Perminov's full scheme format, rows one per line."""
     n, m, p = scheme.shape
@@ -330,7 +314,7 @@ def perminov_text(scheme: Scheme) -> str:
         body = ",\n        ".join(json.dumps(s, ensure_ascii=False) for s in items)
         lines.append(f'    "{k}": [\n        {body}\n    ],')
     for idx, (k, mat) in enumerate((("u", scheme.Wa), ("v", scheme.Wb), ("w", w))):
-        rows = [json.dumps([_json_out(x) for x in row]) for row in mat]
+        rows = [json.dumps([coefficient_json(x) for x in row]) for row in mat]
         body = ",\n        ".join(rows)
         lines.append(f'    "{k}": [\n        {body}\n    ]' + ("," if idx < 2 else ""))
     lines.append("}")
