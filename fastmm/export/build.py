@@ -28,7 +28,7 @@ from fastmm.errors import FastmmError, InputError
 from fastmm.export.c import emit_c
 from fastmm.scheme import Scheme
 
-CFLAGS = ("-O3", "-fPIC", "-shared", "-Wall", "-Wextra")
+CFLAGS = ("-O3", "-fPIC", "-shared", "-pthread", "-Wall", "-Wextra")
 # (dgemm, sgemm, integer type) in order of preference
 _SYMBOLS = (
     ("scipy_cblas_dgemm64_", "scipy_cblas_sgemm64_", "int64_t"),
@@ -240,6 +240,11 @@ def load_library_from_source(source: str) -> ctypes.CDLL:
             kern.restype = None
         lib.fastmm_set_stream_min.argtypes = [ctypes.c_size_t]
         lib.fastmm_set_stream_min.restype = None
+        lib.fastmm_set_threads.argtypes = [ctypes.c_int]
+        lib.fastmm_set_threads.restype = None
+        lib.fastmm_set_threads(blas.threads() or 0)  # as many threads as the BLAS uses
+        lib.fastmm_set_parallel_min.argtypes = [ctypes.c_size_t]
+        lib.fastmm_set_parallel_min.restype = None
         lib.fastmm_release_workspace.argtypes = []
         lib.fastmm_release_workspace.restype = ctypes.c_int
         _LOADED[path] = lib

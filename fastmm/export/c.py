@@ -17,7 +17,8 @@ The generated source holds, for double (suffix ``_d``) and float (suffix ``_s``)
 Additions are "write-once": at each level one fused pass over the A blocks forms every
 A-side temporary that a product needs (shared subexpressions live in registers), one
 pass over the B blocks does the same, and one pass over the products writes every C
-block. No OpenMP: the BLAS threads, the additions do not (REFERENCES §5).
+block. Big passes split their rows between plain pthreads that are joined (no OpenMP,
+whose spinning workers would fight the BLAS's: REFERENCES §5); `fastmm_set_threads`.
 
 Safety: coefficients reach the source only through `c_number`, which accepts Python or
 NumPy integers and Fractions and refuses anything else. No text from a scheme file
@@ -217,19 +218,22 @@ def _ident(name: str) -> str:
 
 
 def _fused_pass(
-    out: list[str],
+    funcs: list[str],
+    body: list[str],
     ctype: str,
+    fname: str,
     rows: str,
     cols: str,
     defs: dict[str, list[tuple[Coef, str]]],
-    inputs: dict[str, str],
-    in_ld: str,
+    inputs: dict[str, tuple[str, str]],
     stored: dict[str, tuple[str, str]],
     indent: str = "    ",
 ) -> None:
-    """One loop nest computing every value in `stored` from `inputs`, reading each input once.
+    """One pass computing every value in `stored` from `inputs`, reading each input once.
 
-    inputs: input name -> C expression of its block's first element (row stride in_ld).
+    Appends the pass as a function `fname` over a range of rows to `funcs` (so that
+    fastmm_run can split the rows between threads) and its call to `body`.
+    inputs: input name -> (C expression of its block's first element, its row stride).
     stored: value name -> (C expression of its first element, its row stride).
     """
     order = _needed(list(stored), defs)
@@ -245,55 +249,82 @@ def _fused_pass(
             if name not in used_inputs:
                 used_inputs.append(name)
     used_inputs.sort(key=lambda s: list(inputs).index(s))
-    i2 = indent + "    "
-    i3 = i2 + "    "
-    i4 = i3 + "    "
     t = "d" if ctype == "double" else "s"
     width = 2 if ctype == "double" else 4
-    out.append(f"{indent}{{")
-    out.append("#if FASTMM_HAVE_STREAM")
-    out.append(f"{indent}const int nt = (size_t){rows} * (size_t){cols} * sizeof({ctype}) "
-               ">= fastmm_stream_min;")
-    out.append("#endif")
-    out.append(f"{indent}for (int64_t i = 0; i < {rows}; i++) {{")
-    for src in used_inputs:
-        out.append(f"{i2}const {ctype} *restrict p_{src} = {inputs[src]} + i * {in_ld};")
-    for k, (name, (base, ld)) in enumerate(stored.items()):
-        out.append(f"{i2}{ctype} *restrict q{k} = {base} + i * {ld};  /* {_ident(name)} */")
-    out.append(f"{i2}int64_t j = 0;")
+    f = funcs
+    f.append(f"static void *{fname}(void *arg)")
+    f.append("{")
+    f.append("    const fastmm_part *part = (const fastmm_part *)arg;")
+    f.append(f"    const fastmm_io_{t} *io = (const fastmm_io_{t} *)part->io;")
+    f.append("    const int64_t cols = io->cols;")
+    f.append("#if FASTMM_HAVE_STREAM")
+    f.append("    const int nt = io->stream;")
+    f.append("#endif")
+    f.append("    for (int64_t i = part->row0; i < part->row1; i++) {")
+    for q, src in enumerate(used_inputs):
+        f.append(f"        const {ctype} *restrict p_{src} = io->in[{q}] + i * io->in_ld[{q}];")
+    for k, name in enumerate(stored):
+        f.append(f"        {ctype} *restrict q{k} = io->out[{k}] + i * io->out_ld[{k}];"
+                 f"  /* {_ident(name)} */")
+    f.append("        int64_t j = 0;")
     # streaming (non-temporal) stores for big blocks: no read-for-ownership of the targets
     aligned = " | ".join(f"(uintptr_t)q{k}" for k in range(len(stored)))
-    out.append("#if FASTMM_HAVE_STREAM")
-    out.append(f"{i2}if (nt && (({aligned}) & 15) == 0) {{")
-    out.append(f"{i3}for (; j + {width} <= {cols}; j += {width}) {{")
+    f.append("#if FASTMM_HAVE_STREAM")
+    f.append(f"        if (nt && (({aligned}) & 15) == 0) {{")
+    f.append(f"            for (; j + {width} <= cols; j += {width}) {{")
 
     def vvar(src: str) -> str:
         return "w" + _ident(src)[1:] if src in defs else f"x_{src}"
 
     for src in used_inputs:
-        out.append(f"{i4}const fastmm_v{t} x_{src} = fastmm_load{t}(p_{src} + j);")
+        f.append(f"                const fastmm_v{t} x_{src} = fastmm_load{t}(p_{src} + j);")
     for name in order:
-        out.append(f"{i4}const fastmm_v{t} {vvar(name)} = {_expr(defs[name], vvar, ctype)};")
+        f.append(f"                const fastmm_v{t} {vvar(name)} = {_expr(defs[name], vvar, ctype)};")
     for k, name in enumerate(stored):
-        out.append(f"{i4}fastmm_stream{t}(q{k} + j, {vvar(name)});")
-    out.append(f"{i3}}}")
-    out.append(f"{i2}}}")
-    out.append("#endif")
-    out.append(f"{i2}for (; j < {cols}; j++) {{")
+        f.append(f"                fastmm_stream{t}(q{k} + j, {vvar(name)});")
+    f.append("            }")
+    f.append("        }")
+    f.append("#endif")
+    f.append("        for (; j < cols; j++) {")
 
     def var(src: str) -> str:
         return _ident(src) if src in defs else f"p_{src}[j]"
 
     for name in order:
-        out.append(f"{i3}const {ctype} {_ident(name)} = {_expr(defs[name], var, ctype)};")
+        f.append(f"            const {ctype} {_ident(name)} = {_expr(defs[name], var, ctype)};")
     for k, name in enumerate(stored):
-        out.append(f"{i3}q{k}[j] = {var(name)};")
-    out.append(f"{i2}}}")
-    out.append(f"{indent}}}")
-    out.append("#if FASTMM_HAVE_STREAM")
-    out.append(f"{indent}if (nt) _mm_sfence();")
-    out.append("#endif")
-    out.append(f"{indent}}}")
+        f.append(f"            q{k}[j] = {var(name)};")
+    f.append("        }")
+    f.append("    }")
+    f.append("#if FASTMM_HAVE_STREAM")
+    f.append("    if (nt) _mm_sfence();  /* per thread: streaming stores are weakly ordered */")
+    f.append("#endif")
+    f.append("    return NULL;")
+    f.append("}")
+    f.append("")
+    i2 = indent + "    "
+    body.append(f"{indent}{{")
+    body.append(f"{i2}fastmm_io_{t} io;")
+    for q, src in enumerate(used_inputs):
+        ptr, ld = inputs[src]
+        body.append(f"{i2}io.in[{q}] = {ptr};")
+        body.append(f"{i2}io.in_ld[{q}] = {ld};")
+    for k, (ptr, ld) in enumerate(stored.values()):
+        body.append(f"{i2}io.out[{k}] = {ptr};")
+        body.append(f"{i2}io.out_ld[{k}] = {ld};")
+    body.append(f"{i2}io.cols = {cols};")
+    body.append(f"{i2}const size_t bytes = (size_t)({rows}) * (size_t)({cols}) * sizeof({ctype});")
+    body.append(f"{i2}io.stream = bytes >= fastmm_stream_min;")
+    body.append(f"{i2}fastmm_run({fname}, &io, {rows}, bytes);")
+    body.append(f"{indent}}}")
+
+
+def _pass_io_sizes(scheme: Scheme, lv: _Level) -> tuple[int, int]:
+    """Largest numbers of inputs and outputs of one fused pass (sizes of fastmm_io_*)."""
+    n, m, p = scheme.shape
+    max_in = max(n * m, m * p, len(lv.products), 1)
+    max_out = max(len(lv.a_stored), len(lv.b_stored), n * p, 1)
+    return max_in, max_out
 
 
 def _emit_typed(scheme: Scheme, lv: _Level, t: str) -> list[str]:
@@ -370,6 +401,8 @@ def _emit_typed(scheme: Scheme, lv: _Level, t: str) -> list[str]:
     out.append(f"    return own_{t}(bm, bk, bn) + need_{t}(bm, bk, bn, levels - 1, cutoff);")
     out.append("}")
     out.append("")
+    before_level, out = out, []
+    passes: list[str] = []  # the fused passes, emitted before the level that calls them
     out.append(f"/* C[0:{n}bm, 0:{p}bn] = alpha·A·B through one level of the scheme. */")
     out.append(f"static void level_{t}(int64_t bm, int64_t bk, int64_t bn, {ctype} alpha,")
     out.append(f"                    const {ctype} *A, int64_t lda, const {ctype} *B, int64_t ldb,")
@@ -391,39 +424,41 @@ def _emit_typed(scheme: Scheme, lv: _Level, t: str) -> list[str]:
             out.append("    (void)TA;")
         if not nb:
             out.append("    (void)TB;")
-        a_inputs = {f"a{i * m + j}": f"A + {i} * bm * lda + {j} * bk" for i in range(n) for j in range(m)}
-        b_inputs = {f"b{j * p + k}": f"B + {j} * bk * ldb + {k} * bn" for j in range(m) for k in range(p)}
+        a_blocks = {f"a{i * m + j}": f"A + {i} * bm * lda + {j} * bk" for i in range(n) for j in range(m)}
+        b_blocks = {f"b{j * p + k}": f"B + {j} * bk * ldb + {k} * bn" for j in range(m) for k in range(p)}
         if na:
             out.append("    /* A side: every stored temporary in one pass over the A blocks */")
-            _fused_pass(out, ctype, "bm", "bk", lv.a_defs, a_inputs, "lda",
+            _fused_pass(passes, out, ctype, f"pass_{t}_a", "bm", "bk", lv.a_defs,
+                        {name: (ptr, "lda") for name, ptr in a_blocks.items()},
                         {name: (f"TA + {q} * sa", "bk") for q, name in enumerate(lv.a_stored)})
         if nb:
             out.append("    /* B side */")
-            _fused_pass(out, ctype, "bk", "bn", lv.b_defs, b_inputs, "ldb",
+            _fused_pass(passes, out, ctype, f"pass_{t}_b", "bk", "bn", lv.b_defs,
+                        {name: (ptr, "ldb") for name, ptr in b_blocks.items()},
                         {name: (f"TB + {q} * sb", "bn") for q, name in enumerate(lv.b_stored)})
         out.append("    /* products, each by recursion or gemm */")
         for q, (scale, asrc, bsrc) in enumerate(lv.products):
             if asrc in lv.a_defs:
                 aptr, ald = f"TA + {lv.a_stored.index(asrc)} * sa", "bk"
             else:
-                aptr, ald = a_inputs[asrc], "lda"
+                aptr, ald = a_blocks[asrc], "lda"
             if bsrc in lv.b_defs:
                 bptr, bld = f"TB + {lv.b_stored.index(bsrc)} * sb", "bn"
             else:
-                bptr, bld = b_inputs[bsrc], "ldb"
+                bptr, bld = b_blocks[bsrc], "ldb"
             al = "alpha" if scale == 1 else f"alpha * {c_number(scale, ctype)}"
             out.append(f"    rec_{t}(bm, bk, bn, {al}, {aptr}, {ald}, "
                        f"{bptr}, {bld}, MM + {q} * sc, bn, levels, cutoff, rest);")
         out.append("    /* C side: every output block in one pass over the products */")
-        c_inputs = {name: f"MM + {q} * sc" for name, q in lv.product_index.items()}
+        c_inputs = {name: (f"MM + {q} * sc", "bn") for name, q in lv.product_index.items()}
         c_all = dict(lv.c_defs)
         for k in range(n * p):
             c_all.setdefault(f"c{k}", [])
-        # products are read with row stride bn, outputs written with ldc
-        _fused_pass(out, ctype, "bm", "bn", c_all, c_inputs, "bn",
+        _fused_pass(passes, out, ctype, f"pass_{t}_c", "bm", "bn", c_all, c_inputs,
                     {f"c{k}": (f"C + {k // p} * bm * ldc + {k % p} * bn", "ldc")
                      for k in range(n * p)})
         out.append("}")
+    out = before_level + passes + out
     out.append("")
     out.append(f"static void rec_{t}(int64_t M, int64_t K, int64_t N, {ctype} alpha,")
     out.append(f"                   const {ctype} *A, int64_t lda, const {ctype} *B, int64_t ldb,")
@@ -514,8 +549,8 @@ def emit_c(scheme: Scheme, blas_int: str = "int64_t", cse: bool = True) -> str:
         f"{len(lv.products):d} block products per level.",
         "   Use: call fastmm_set_blas((void *)dgemm, (void *)sgemm) once with CBLAS gemm functions",
         f"   whose integer arguments are {blas_int} (e.g. numpy's scipy_cblas_dgemm64_), then",
-        "   fastmm_matmul_d / fastmm_matmul_s. Build: cc -O3 -fPIC -shared. No OpenMP: the BLAS",
-        "   threads the products; the additions run on the calling thread. */",
+        "   fastmm_matmul_d / fastmm_matmul_s. Build: cc -O3 -fPIC -shared -pthread. No OpenMP: the",
+        "   BLAS threads the products; big additions split their rows between joined pthreads. */",
         "#include <stdint.h>",
         "#include <stdlib.h>",
         "#ifdef __linux__",
@@ -617,6 +652,81 @@ def emit_c(scheme: Scheme, blas_int: str = "int64_t", cse: bool = True) -> str:
         "        __atomic_clear(&ws_busy, __ATOMIC_RELEASE);",
         "}",
         "",
+        "/* Threads for the block additions: the fused passes split their rows between up to",
+        "   fastmm_threads threads (0: one per online CPU) for blocks of at least",
+        "   fastmm_parallel_min bytes. Plain pthreads that are joined, never spinning, so they",
+        "   do not fight the BLAS threads, which are idle while the additions run. */",
+        "#if (defined(__unix__) || defined(__APPLE__)) && !defined(FASTMM_NO_THREADS)",
+        "#include <pthread.h>",
+        "#include <unistd.h>",
+        "#define FASTMM_HAVE_THREADS 1",
+        "#else",
+        "#define FASTMM_HAVE_THREADS 0",
+        "#endif",
+        "#define FASTMM_MAX_THREADS 64",
+        "#ifndef FASTMM_PARALLEL_MIN",
+        "#define FASTMM_PARALLEL_MIN ((size_t)4 << 20)",
+        "#endif",
+        "static int fastmm_threads;",
+        "static size_t fastmm_parallel_min = FASTMM_PARALLEL_MIN;",
+        "",
+        "/* Threads for the additions (n <= 0: one per online CPU). */",
+        "void fastmm_set_threads(int n)",
+        "{",
+        "    fastmm_threads = n > 0 ? n : 0;",
+        "}",
+        "",
+        "/* Block size in bytes from which a pass is split between threads. */",
+        "void fastmm_set_parallel_min(size_t bytes)",
+        "{",
+        "    fastmm_parallel_min = bytes;",
+        "}",
+        "",
+        "static int fastmm_thread_count(void)",
+        "{",
+        "    long n = fastmm_threads;",
+        "#if FASTMM_HAVE_THREADS",
+        "    if (n <= 0) n = sysconf(_SC_NPROCESSORS_ONLN);",
+        "#endif",
+        "    if (n < 1) n = 1;",
+        "    return n > FASTMM_MAX_THREADS ? FASTMM_MAX_THREADS : (int)n;",
+        "}",
+        "",
+        "/* The rows [row0, row1) of one pass; io points to the pass's typed block pointers. */",
+        "typedef struct {",
+        "    const void *io;",
+        "    int64_t row0, row1;",
+        "} fastmm_part;",
+        "",
+        "/* Runs fn over `rows` rows, split between threads when the blocks are big; a thread",
+        "   that cannot be started leaves its rows to the caller. */",
+        "static void fastmm_run(void *(*fn)(void *), const void *io, int64_t rows, size_t bytes)",
+        "{",
+        "    int nth = bytes >= fastmm_parallel_min ? fastmm_thread_count() : 1;",
+        "    if (nth > rows) nth = rows > 0 ? (int)rows : 1;",
+        "    fastmm_part part[FASTMM_MAX_THREADS];",
+        "    for (int k = 0; k < nth; k++) {",
+        "        part[k].io = io;",
+        "        part[k].row0 = rows * k / nth;",
+        "        part[k].row1 = rows * (k + 1) / nth;",
+        "    }",
+        "#if FASTMM_HAVE_THREADS",
+        "    pthread_t tid[FASTMM_MAX_THREADS];",
+        "    int started[FASTMM_MAX_THREADS];",
+        "    for (int k = 1; k < nth; k++)",
+        "        started[k] = pthread_create(&tid[k], NULL, fn, &part[k]) == 0;",
+        "    fn(&part[0]);",
+        "    for (int k = 1; k < nth; k++) {",
+        "        if (started[k])",
+        "            pthread_join(tid[k], NULL);",
+        "        else",
+        "            fn(&part[k]);",
+        "    }",
+        "#else",
+        "    for (int k = 0; k < nth; k++) fn(&part[k]);",
+        "#endif",
+        "}",
+        "",
         "/* Frees the kept workspace (when no call is using it); returns 0, or -1 if busy. */",
         "int fastmm_release_workspace(void)",
         "{",
@@ -629,8 +739,19 @@ def emit_c(scheme: Scheme, blas_int: str = "int64_t", cse: bool = True) -> str:
         "}",
         "",
     ]
+    max_in, max_out = _pass_io_sizes(scheme, lv)
     for t, ctype in _CTYPES.items():
         head += [
+            f"/* The blocks one fused {ctype} pass reads and writes (first element, row stride). */",
+            "typedef struct {",
+            f"    const {ctype} *in[{max_in:d}];",
+            f"    int64_t in_ld[{max_in:d}];",
+            f"    {ctype} *out[{max_out:d}];",
+            f"    int64_t out_ld[{max_out:d}];",
+            "    int64_t cols;",
+            "    int stream;",
+            f"}} fastmm_io_{t};",
+            "",
             f"static void fastmm_{t}gemm(int64_t M, int64_t N, int64_t K, {ctype} alpha,",
             f"                          const {ctype} *A, int64_t lda, const {ctype} *B, int64_t ldb,",
             f"                          {ctype} beta, {ctype} *C, int64_t ldc)",

@@ -133,6 +133,28 @@ def test_streaming_store_path_is_exact(name, dtype):
 
 
 @needs_cc
+@pytest.mark.parametrize("name", ["strassen", "mixed234"])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_threaded_passes_are_exact(name, threads):
+    """Force every pass to split its rows between threads (normally only blocks of 4 MiB and more)."""
+    scheme = SCHEMES[name]()
+    lib = build.load_library(scheme)
+    f = c_function(scheme, levels=2, dtype="float64", cutoff=1)
+    rng = np.random.default_rng(10)
+    lib.fastmm_set_parallel_min(0)
+    lib.fastmm_set_stream_min(0)
+    lib.fastmm_set_threads(threads)
+    try:
+        for M, K, N in [*_sizes(scheme, 2), (40, 44, 48), (41, 45, 49), (2, 3, 4)]:
+            A, B = _ints(rng, (M, K), "float64"), _ints(rng, (K, N), "float64")
+            np.testing.assert_array_equal(f(A, B), A.astype(np.int64) @ B.astype(np.int64))
+    finally:
+        lib.fastmm_set_parallel_min(4 << 20)
+        lib.fastmm_set_stream_min(16 << 20)
+        lib.fastmm_set_threads(build.find_blas().threads() or 0)
+
+
+@needs_cc
 def test_strided_and_fortran_inputs():
     f = c_function(strassen(), levels=2, cutoff=1)
     rng = np.random.default_rng(3)
