@@ -60,12 +60,16 @@ POOL_MIN_VOLUME = 13  # choose_method: plain flip walks below this volume (n·m�
 
 
 def choose_method(task: SearchTask) -> str:
-    """The method `--method auto` should run: plain walks for tiny shapes, pools otherwise.
+    """The method `--method auto` should run: plain walks for tiny shapes and GF(2), pools otherwise.
 
     For n·m·p ≤ 12 a plain-Python flip walk from the naive scheme finds the best-known ranks
-    in milliseconds, less than reading the catalogue to build starting points costs.
+    in milliseconds, less than reading the catalogue to build starting points costs. Over GF(2)
+    nothing has to lift, which is what pools are for, and restarted walks from the naive
+    scheme reach ⟨4,4,4;47⟩ (274 s, seed 11) where pools from Strassen⊗Strassen stayed at 49.
     """
     n, m, p = task.shape
+    if task.ring == "Z2":
+        return "flip"
     return "flip" if n * m * p < POOL_MIN_VOLUME else "pool"
 
 

@@ -143,7 +143,8 @@ def test_choose_method_uses_plain_walks_for_tiny_shapes():
     assert choose_method(SearchTask(2, 2, 2, 7)) == "flip"
     assert choose_method(SearchTask(2, 2, 3, 11)) == "flip"
     assert choose_method(SearchTask(3, 3, 4, 29)) == "pool"
-    assert choose_method(SearchTask(4, 4, 4, 47, "Z2")) == "pool"
+    assert choose_method(SearchTask(4, 4, 4, 49, "ZT")) == "pool"
+    assert choose_method(SearchTask(4, 4, 4, 47, "Z2")) == "flip"  # nothing to lift over GF(2)
 
 
 # -- long runs ----------------------------------------------------------------------------------
