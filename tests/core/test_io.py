@@ -109,3 +109,19 @@ def test_save_is_atomic_and_leaves_no_temp_files(tmp_path, monkeypatch):
 def test_other_tools_json_points_to_import():
     with pytest.raises(SchemeFormatError, match="not a fastmm scheme file.*fastmm import FILE --from"):
         loads(json.dumps({"n": [2, 2, 2], "m": 7, "u": [[1]], "v": [[1]], "w": [[1]]}))
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    """Atomic writes go through a private temporary file; the result must not stay private."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "s.json"
+        save_scheme(strassen(), path)
+        assert path.stat().st_mode & 0o777 == 0o644
+        path.chmod(0o640)  # replacing a file keeps its mode
+        save_scheme(laderman(), path)
+        assert path.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
