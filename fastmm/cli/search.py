@@ -83,11 +83,12 @@ def _ring_ok(scheme, ring: str) -> bool:
 @click.argument("m", type=int)
 @click.argument("p", type=int)
 @click.option("--rank", "-r", type=int, required=True, help="Number of multiplications wanted.")
-@click.option("--method", type=click.Choice(["auto", "flip", "pool", "spn"]), default="auto",
+@click.option("--method", type=click.Choice(["auto", "flip", "pool", "spn", "ternary"]), default="auto",
               show_default=True,
               help="flip: flip-graph walks from the naive scheme; pool: walks from sums, products and "
-                   "the catalogue, pools per rank; spn: the StrassenNets SGD method; auto: flip for "
-                   "tiny shapes and --ring Z2, pool otherwise.")
+                   "the catalogue, pools per rank; spn: the StrassenNets SGD method; ternary: "
+                   "flip-graph walks directly over ZT, no lifting; auto: flip for tiny shapes and "
+                   "--ring Z2, pool otherwise.")
 @click.option("--ring", type=click.Choice(["ZT", "Z", "Z2"], case_sensitive=False), default="ZT",
               show_default=True, help="ZT: coefficients in {-1,0,1}; Z: integers; Z2: modulo 2 only.")
 @click.option("--seed", type=int, default=0, show_default=True)

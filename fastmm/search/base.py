@@ -73,6 +73,7 @@ METHODS: dict[str, str] = {
     "flip": "fastmm.search.flip:run",
     "pool": "fastmm.search.pool:run",
     "spn": "fastmm.search.spn:run",
+    "ternary": "fastmm.search.ternary:run",
 }
 
 

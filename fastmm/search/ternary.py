@@ -1,0 +1,217 @@
+"""`--method ternary`: flip-graph random walks directly over ZT (Perminov 2025), no lifting.
+
+The walk lives in ternary_py.py (plain Python, the reference) and ternary_kernels.py (numba,
+the same walk step for step). Every coefficient stays in {-1, 0, 1}, so the schemes the walk
+reaches are exact ZT schemes: there is nothing to lift, only to convert and verify. This module
+runs restarts, time limits and progress reports, and returns a SearchOutcome (see
+fastmm.search.base).
+
+Options (task.options): start (a ZT Scheme to walk from instead of the naive one), backend
+("python" | "numba"), plateau, restart_steps, chunk, plus_limit.
+"""
+
+from __future__ import annotations
+
+import time
+
+from fastmm.errors import InputError
+from fastmm.scheme import Scheme, naive_scheme
+from fastmm.search import flip_py, ternary_py
+from fastmm.search.base import Progress, Reporter, SearchOutcome, SearchTask, StopFlag
+from fastmm.search.ternary_py import TernaryTerms, to_scheme, to_terms
+
+PYTHON_MAX_VOLUME = 12  # n·m·p up to which the plain-Python walk is the default
+MAX_BITS_NUMBA = 63  # factor bitmasks must fit an int64
+
+_KERNEL = None
+
+
+def numba_available() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def load_kernel():
+    """The numba walk, loaded from numba's cache (compiled on first use) and warmed up.
+
+    As in flip.load_kernel, `scipy.linalg` is marked unavailable while numba loads its typing
+    registry (it would import it only to look for a BLAS these integer kernels never use).
+    """
+    global _KERNEL
+    if _KERNEL is None:
+        import sys
+
+        import numpy as np
+
+        from fastmm.search import ternary_kernels
+
+        blocked = "scipy.linalg" not in sys.modules and "numba.np.arraymath" not in sys.modules
+        if blocked:
+            sys.modules["scipy.linalg"] = None  # type: ignore[assignment]
+        try:
+            one = np.ones(2, dtype=np.int64)
+            zero = np.zeros(2, dtype=np.int64)
+            ternary_kernels.walk(one.copy(), one.copy(), one.copy(), zero.copy(), zero.copy(),
+                                 zero.copy(), np.array([1, 0], dtype=np.int64),
+                                 np.zeros(1, dtype=np.uint64), 1, 0, 10, 0)
+        finally:
+            if blocked and sys.modules.get("scipy.linalg", 0) is None:
+                del sys.modules["scipy.linalg"]
+        _KERNEL = ternary_kernels.walk
+    return _KERNEL
+
+
+class Walker:
+    """One ternary random walk: terms, rank, plateau counter and generator state, on one backend."""
+
+    def __init__(self, terms: TernaryTerms, seed: int, backend: str, plus_limit: int):
+        self.backend = backend
+        r = len(terms[0])
+        cap = max(r, plus_limit) + 2
+        if backend == "numba":
+            import numpy as np
+
+            self._kernel = load_kernel()
+            self.F = [np.zeros(cap, dtype=np.int64) for _ in range(6)]
+            for f, src in zip(self.F, terms, strict=True):
+                f[:r] = src
+            self.st = np.array([r, 0], dtype=np.int64)
+            self.rng = np.array([flip_py.seed_state(seed)], dtype=np.uint64)
+        else:
+            self.F = [list(src) + [0] * (cap - r) for src in terms]
+            self.st = [r, 0]
+            self.rng = [flip_py.seed_state(seed)]
+
+    @property
+    def rank(self) -> int:
+        return int(self.st[0])
+
+    def walk(self, steps: int, target: int, plateau: int, plus_limit: int) -> int:
+        if self.backend == "numba":
+            return int(self._kernel(*self.F, self.st, self.rng, steps, target, plateau, plus_limit))
+        return ternary_py.walk(self.F, self.st, self.rng, steps, target, plateau, plus_limit)
+
+    def terms(self) -> TernaryTerms:
+        r = self.rank
+        return tuple([int(x) for x in f[:r]] for f in self.F)  # type: ignore[return-value]
+
+
+def reduce_terms(terms: TernaryTerms) -> TernaryTerms:
+    """Apply every reduction (zero factors, two factors shared up to sign) to a list of terms."""
+    F = [list(f) for f in terms]
+    r = len(F[0])
+    r = ternary_py._settle(F, r, list(range(r)))
+    return tuple(f[:r] for f in F)  # type: ignore[return-value]
+
+
+def choose_backend(task: SearchTask) -> str:
+    choice = task.options.get("backend")
+    n, m, p = task.shape
+    fits = max(n * m, m * p, n * p) <= MAX_BITS_NUMBA
+    if choice in ("python", "numba"):
+        if choice == "numba" and not fits:
+            raise InputError(f"the numba walk handles factors of at most {MAX_BITS_NUMBA} entries")
+        if choice == "numba" and not numba_available():
+            raise InputError("the numba backend needs numba: pip install numba")
+        return choice
+    if choice is not None:
+        raise InputError(f"unknown ternary backend {choice!r} (python or numba)")
+    if n * m * p <= PYTHON_MAX_VOLUME or not fits or not numba_available():
+        return "python"
+    return "numba"
+
+
+def checked(scheme: Scheme) -> Scheme:
+    """The scheme itself after the exact Brent check over ZT; a failure is an internal bug."""
+    from fastmm.verify import verify
+
+    v = verify(scheme, use_sympy=False)
+    if not (v.ok and v.ring == "ZT"):
+        raise AssertionError(f"internal error: the ternary walk produced an invalid scheme "
+                             f"{scheme.label()}: " + "; ".join(v.report.lines(False, limit=3)))
+    return scheme
+
+
+def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutcome:
+    """Random ternary flip-graph walks until a ZT scheme of rank <= task.rank is found."""
+    t0 = time.perf_counter()
+    shape = task.shape
+    n, m, p = shape
+    opts = task.options
+    if task.ring == "Z2":
+        raise InputError("the ternary method searches over ZT (valid over Z too), not Z2: "
+                         "use --method flip for --ring Z2")
+    if task.ring not in ("ZT", "Z"):
+        raise InputError(f"the ternary method searches over ZT or Z, not {task.ring!r}")
+    if opts.get("minimize") not in (None, "none"):
+        raise InputError("the ternary method does not minimize additions: use --method flip")
+    start = opts.get("start") or naive_scheme(n, m, p)
+    if not isinstance(start, Scheme) or start.shape != shape:
+        raise InputError(f"the start scheme must be a Scheme of shape {shape}")
+    try:
+        start_terms = reduce_terms(to_terms(start))
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    start_scheme = to_scheme(shape, start_terms)
+    from fastmm.verify import verify
+
+    if not verify(start_scheme, use_sympy=False).ok:
+        raise InputError(f"the start scheme {start.label()} is not a valid ZT scheme")
+
+    backend = choose_backend(task)
+    fast = backend == "numba"
+    r0 = len(start_terms[0])
+    size = max(r0 / 27, 1.0)
+    # as in flip.py: a constant plateau (20,000 flips between plus transitions), longer walks
+    # before a restart for bigger tensors
+    plateau = int(opts.get("plateau", 20_000 if fast else 5_000))
+    restart_steps = int(opts.get("restart_steps", int(3_000_000 * size**3) if fast else 300_000))
+    chunk = int(opts.get("chunk", 200_000 if fast else max(100, int(3_000 / size))))
+    plus_limit = int(opts.get("plus_limit", r0))
+    deadline = t0 + task.time_limit if task.time_limit is not None else None
+
+    prov = {"method": "ternary", "seed": task.seed, "backend": backend}
+    steps = 0
+    restarts = 0
+    last_report = t0
+    best = start_scheme  # the lowest-rank scheme seen (valid ZT)
+
+    def outcome(stopped: str) -> SearchOutcome:
+        info = dict(prov, steps=steps, restarts=restarts, seconds=round(time.perf_counter() - t0, 3))
+        s = checked(best).with_meta(provenance=info)
+        found = s.rank <= task.rank
+        return SearchOutcome(
+            scheme=s if found else None, best=None if found else s,
+            steps=steps, restarts=restarts, seconds=time.perf_counter() - t0,
+            stopped="found" if found else stopped, seed=task.seed,
+        )
+
+    if best.rank <= task.rank:
+        return outcome("found")
+    while True:
+        walker = Walker(start_terms, flip_py.seed_state(task.seed) + restarts, backend, plus_limit)
+        since_restart = 0  # steps since this walk's last new low
+        walk_low = walker.rank
+        while since_restart < restart_steps:
+            now = time.perf_counter()
+            if should_stop():
+                return outcome("stopped")
+            if deadline is not None and now >= deadline:
+                return outcome("time")
+            if now - last_report >= 0.25:
+                last_report = now
+                report(Progress(rank=best.rank, steps=steps, restarts=restarts, elapsed=now - t0,
+                                note=f"rank {walker.rank} ({backend})"))
+            done = walker.walk(chunk, max(task.rank, best.rank - 1), plateau, plus_limit)
+            steps += done
+            since_restart += done
+            if walker.rank < walk_low:
+                walk_low, since_restart = walker.rank, 0
+            if walker.rank < best.rank:
+                best = to_scheme(shape, walker.terms())
+                if best.rank <= task.rank:
+                    return outcome("found")
+        restarts += 1
