@@ -34,6 +34,7 @@ from fastmm.catalog import add_to_catalog  # noqa: E402
 from fastmm.io import atomic_write_text  # noqa: E402
 from fastmm.known_ranks import best_known_rank, canonical  # noqa: E402
 from fastmm.search.base import SearchTask  # noqa: E402
+from fastmm.search.pool import choose_method  # noqa: E402
 from fastmm.search.runner import run_search  # noqa: E402
 from fastmm.verify import verify  # noqa: E402
 
@@ -129,7 +130,8 @@ def one_run(shape: Shape, ring: str, target: int, seed: int, args: argparse.Name
             print(f"  [{now - t0:6.0f} s] worker {index}: rank {p.rank}, {p.steps:,} steps, "
                   f"{p.restarts} restarts, {p.note}", flush=True)
 
-    summary = run_search(task, args.method, workers=args.workers, on_progress=progress)
+    method = choose_method(task) if args.method == "auto" else args.method
+    summary = run_search(task, method, workers=args.workers, on_progress=progress)
     seconds = time.perf_counter() - t0
     out = summary.outcome
     scheme = out.scheme or out.best
@@ -148,7 +150,7 @@ def one_run(shape: Shape, ring: str, target: int, seed: int, args: argparse.Name
     run["found"] = out.scheme is not None and scheme.rank <= target
     run["start"] = scheme.provenance.get("start")
     prov = dict(scheme.provenance)
-    prov.update(method=prov.get("method", args.method), seed=out.seed, seconds=round(seconds, 2),
+    prov.update(method=prov.get("method", method), seed=out.seed, seconds=round(seconds, 2),
                 benchmark="benchmarks/coverage_table.py")
     run["catalog_added"] = add_to_catalog(scheme.with_meta(provenance=prov))
     return run
@@ -161,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", type=float, default=600.0, help="seconds per run")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--ring", default="ZT", choices=["ZT", "Z", "Z2"])
-    ap.add_argument("--method", default="pool")
+    ap.add_argument("--method", default="auto", help="auto: what `fastmm search` would choose")
     ap.add_argument("--rank", type=int, default=None, help="target rank (default: best known)")
     ap.add_argument("--stop-after", type=int, default=0,
                     help="stop a shape after this many successes (0: run all seeds)")
@@ -176,7 +178,9 @@ def main(argv: list[str] | None = None) -> int:
         best = best_known_rank(shape, args.ring)
         target = args.rank or best
         row = {"shape": list(shape), "ring": args.ring, "best_known": best, "target": target,
-               "time_limit": args.time_limit, "workers": args.workers, "method": args.method,
+               "time_limit": args.time_limit, "workers": args.workers,
+               "method": choose_method(SearchTask(*shape, target, args.ring))
+               if args.method == "auto" else args.method,
                "command": command, "load": round(os.getloadavg()[0], 1), "runs": []}
         for k in range(args.seeds):
             run = one_run(shape, args.ring, target, k * args.workers, args)
