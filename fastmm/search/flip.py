@@ -32,32 +32,46 @@ MAX_BITS_NUMBA = 63  # factor bitmasks must fit an int64
 _KERNEL = None
 
 
-def load_kernel():
-    """The numba walk, loaded from numba's cache (compiled on first use) and warmed up.
+def numba_available() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def warm_numba(call) -> None:
+    """Run `call` (a first numba kernel call: loads it from numba's cache or compiles it).
 
     numba's first call imports its whole typing registry, and with it `scipy.linalg` only to
     check for a BLAS that these integer kernels never use; that import alone costs ~0.5–1 s.
     While the kernel loads, `scipy.linalg` is marked unavailable (unless something imported it
     already) and the mark is removed afterwards, so later imports of scipy are unaffected.
     """
+    import sys
+
+    blocked = "scipy.linalg" not in sys.modules and "numba.np.arraymath" not in sys.modules
+    if blocked:
+        sys.modules["scipy.linalg"] = None  # type: ignore[assignment]
+    try:
+        call()
+    finally:
+        if blocked and sys.modules.get("scipy.linalg", 0) is None:
+            del sys.modules["scipy.linalg"]
+
+
+def load_kernel():
+    """The numba GF(2) walk, loaded from numba's cache (compiled on first use) and warmed up."""
     global _KERNEL
     if _KERNEL is None:
-        import sys
-
         import numpy as np
 
         from fastmm.search import flip_kernels
 
-        blocked = "scipy.linalg" not in sys.modules and "numba.np.arraymath" not in sys.modules
-        if blocked:
-            sys.modules["scipy.linalg"] = None  # type: ignore[assignment]
-        try:
-            one = np.ones(2, dtype=np.int64)
-            flip_kernels.walk(one.copy(), one.copy(), one.copy(), np.array([1, 0], dtype=np.int64),
-                              np.zeros(1, dtype=np.uint64), 1, 0, 10, 0)
-        finally:
-            if blocked and sys.modules.get("scipy.linalg", 0) is None:
-                del sys.modules["scipy.linalg"]
+        one = np.ones(2, dtype=np.int64)
+        warm_numba(lambda: flip_kernels.walk(one.copy(), one.copy(), one.copy(),
+                                             np.array([1, 0], dtype=np.int64),
+                                             np.zeros(1, dtype=np.uint64), 1, 0, 10, 0))
         _KERNEL = flip_kernels.walk
     return _KERNEL
 
@@ -130,16 +144,21 @@ def reduce_terms(terms: Terms) -> Terms:
 
 
 def choose_backend(task: SearchTask) -> str:
+    """"python" or "numba" for a walk: options["backend"], else numba for all but tiny shapes."""
     choice = task.options.get("backend")
     n, m, p = task.shape
     fits = max(n * m, m * p, n * p) <= MAX_BITS_NUMBA
     if choice in ("python", "numba"):
         if choice == "numba" and not fits:
             raise InputError(f"the numba walk handles factors of at most {MAX_BITS_NUMBA} entries")
+        if choice == "numba" and not numba_available():
+            raise InputError("the numba backend needs numba: pip install numba")
         return choice
     if choice is not None:
-        raise InputError(f"unknown flip backend {choice!r} (python or numba)")
-    return "python" if n * m * p <= PYTHON_MAX_VOLUME or not fits else "numba"
+        raise InputError(f"unknown walk backend {choice!r} (python or numba)")
+    if n * m * p <= PYTHON_MAX_VOLUME or not fits or not numba_available():
+        return "python"
+    return "numba"
 
 
 def _additions(scheme: Scheme) -> int:

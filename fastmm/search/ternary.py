@@ -18,6 +18,7 @@ from fastmm.errors import InputError
 from fastmm.scheme import Scheme, naive_scheme
 from fastmm.search import flip_py, ternary_py
 from fastmm.search.base import Progress, Reporter, SearchOutcome, SearchTask, StopFlag
+from fastmm.search.flip import choose_backend, warm_numba
 from fastmm.search.ternary_py import TernaryTerms, to_scheme, to_terms
 
 PYTHON_MAX_VOLUME = 12  # n·m·p up to which the plain-Python walk is the default
@@ -26,40 +27,20 @@ MAX_BITS_NUMBA = 63  # factor bitmasks must fit an int64
 _KERNEL = None
 
 
-def numba_available() -> bool:
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def load_kernel():
-    """The numba walk, loaded from numba's cache (compiled on first use) and warmed up.
-
-    As in flip.load_kernel, `scipy.linalg` is marked unavailable while numba loads its typing
-    registry (it would import it only to look for a BLAS these integer kernels never use).
-    """
+    """The numba ternary walk, loaded from numba's cache (compiled on first use) and warmed up."""
     global _KERNEL
     if _KERNEL is None:
-        import sys
-
         import numpy as np
 
         from fastmm.search import ternary_kernels
 
-        blocked = "scipy.linalg" not in sys.modules and "numba.np.arraymath" not in sys.modules
-        if blocked:
-            sys.modules["scipy.linalg"] = None  # type: ignore[assignment]
-        try:
-            one = np.ones(2, dtype=np.int64)
-            zero = np.zeros(2, dtype=np.int64)
-            ternary_kernels.walk(one.copy(), one.copy(), one.copy(), zero.copy(), zero.copy(),
-                                 zero.copy(), np.array([1, 0], dtype=np.int64),
-                                 np.zeros(1, dtype=np.uint64), 1, 0, 10, 0)
-        finally:
-            if blocked and sys.modules.get("scipy.linalg", 0) is None:
-                del sys.modules["scipy.linalg"]
+        one = np.ones(2, dtype=np.int64)
+        zero = np.zeros(2, dtype=np.int64)
+        warm_numba(lambda: ternary_kernels.walk(one.copy(), one.copy(), one.copy(), zero.copy(),
+                                                zero.copy(), zero.copy(),
+                                                np.array([1, 0], dtype=np.int64),
+                                                np.zeros(1, dtype=np.uint64), 1, 0, 10, 0))
         _KERNEL = ternary_kernels.walk
     return _KERNEL
 
@@ -105,23 +86,6 @@ def reduce_terms(terms: TernaryTerms) -> TernaryTerms:
     r = len(F[0])
     r = ternary_py._settle(F, r, list(range(r)))
     return tuple(f[:r] for f in F)  # type: ignore[return-value]
-
-
-def choose_backend(task: SearchTask) -> str:
-    choice = task.options.get("backend")
-    n, m, p = task.shape
-    fits = max(n * m, m * p, n * p) <= MAX_BITS_NUMBA
-    if choice in ("python", "numba"):
-        if choice == "numba" and not fits:
-            raise InputError(f"the numba walk handles factors of at most {MAX_BITS_NUMBA} entries")
-        if choice == "numba" and not numba_available():
-            raise InputError("the numba backend needs numba: pip install numba")
-        return choice
-    if choice is not None:
-        raise InputError(f"unknown ternary backend {choice!r} (python or numba)")
-    if n * m * p <= PYTHON_MAX_VOLUME or not fits or not numba_available():
-        return "python"
-    return "numba"
 
 
 def checked(scheme: Scheme) -> Scheme:
