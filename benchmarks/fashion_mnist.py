@@ -7,7 +7,8 @@ One CIFAR-style ResNet at 28×28×1, trained with the same epoch budget as
     trained in the paper's three stages full → ternary → finetune.
 Every run is a `fastmm train` subprocess with 1 thread; `--parallel` runs go at once.
 Finished runs (final.json present) are skipped and killed ones resume from their last
-checkpoint, so re-running the same command continues the experiment.
+checkpoint, so re-running the same command continues the experiment; a run directory made
+by a different command (other model, width, subset or epochs) is an error, not reused.
 
     python benchmarks/fashion_mnist.py                 # run what is missing, then report
     python benchmarks/fashion_mnist.py --report-only   # table + plot from finished runs
@@ -57,12 +58,12 @@ def plan() -> list[Run]:
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
-    ap.add_argument("--runs-dir", default="runs/fashion_mnist")
+    ap.add_argument("--runs-dir", default="runs/fmnist_w1")
     ap.add_argument("--results", default="results/fashion_mnist")
     ap.add_argument("--model", default="resnet8")
-    ap.add_argument("--width", type=float, default=0.5)
-    ap.add_argument("--train-subset", type=int, default=6000)
-    ap.add_argument("--epochs", default="3,2,1", help="full,ternary,finetune epochs of ST runs")
+    ap.add_argument("--width", type=float, default=1.0)
+    ap.add_argument("--train-subset", type=int, default=40000)
+    ap.add_argument("--epochs", default="4,2,1", help="full,ternary,finetune epochs of ST runs")
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--seed", type=int, default=0)
@@ -129,6 +130,12 @@ def train_command(run: Run, a: argparse.Namespace) -> list[str]:
 
 def run_all(runs: list[Run], a: argparse.Namespace) -> None:
     runs_dir = Path(a.runs_dir)
+    for r in runs:  # never mix runs of another configuration into this table
+        saved = runs_dir / r.name / "command.txt"
+        wanted = shlex.join(["python", "cli.py", *train_command(r, a)[2:]])
+        if saved.exists() and saved.read_text().strip().replace(" --resume", "") != wanted:
+            sys.exit(f"{saved.parent} was made by another command ({saved.read_text().strip()}); "
+                     "choose another --runs-dir")
     pending = [r for r in runs if not (runs_dir / r.name / "final.json").exists()]
     failed: set[str] = set()
     active: dict[str, tuple[subprocess.Popen, float]] = {}

@@ -37,6 +37,7 @@ from fastmm.scheme import Scheme
 
 IMPLS = ("c", "numpy", "torch")
 DTYPES = ("float64", "float32")
+OUTPUTS = ("fresh", "reuse")  # a new result array per call, or outputs allocated before timing
 REF_BUDGET = 2e8  # long double multiply-adds spent on the float64 reference
 
 
@@ -163,14 +164,21 @@ def bench_levels(
     repeat: int = 5,
     seed: int = 0,
     cutoff: int = 64,
+    output: str = "fresh",
 ) -> list[BenchResult]:
     """Several level counts against one shared baseline, interleaved per round (base, L1, L2, …).
 
     Each round times the baseline once and every variant once; each variant's ratio is the
-    median over rounds of baseline time / its time.
+    median over rounds of baseline time / its time. output "fresh": every call returns a new
+    array (its page faults are part of the time); "reuse" (impl c): both sides write into
+    arrays allocated and touched before timing (`out=`), so only the multiplication is timed.
     """
     if dtype not in DTYPES:
         raise InputError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if output not in OUTPUTS:
+        raise InputError(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
+    if output == "reuse" and impl != "c":
+        raise InputError("--output reuse needs --impl c (the generated NumPy/PyTorch code allocates)")
     if repeat < 1 or not levels or min(levels) < 0:
         raise InputError("--repeat must be >= 1 and --levels >= 0")
     M, K, N = (size, size, size) if isinstance(size, int) else size
@@ -187,18 +195,20 @@ def bench_levels(
     A = rng.uniform(-1, 1, (M, K)).astype(dtype)
     B = rng.uniform(-1, 1, (K, N)).astype(dtype)
     a, b = convert(A), convert(B)
-    c_base = base(a, b)  # warm-up (builds, first touch of workspaces), untimed
+    c_base = base(a, b)  # warm-up (builds, first touch of workspaces and outputs), untimed
     c_gens = [g(a, b) for g in gens]
-    base_t: list[float] = []
-    gen_t: list[list[float]] = [[] for _ in gens]
+    if output == "reuse":
+        calls = [lambda: base(a, b, out=c_base)]
+        calls += [lambda g=g, c=c: g(a, b, out=c) for g, c in zip(gens, c_gens, strict=True)]
+    else:
+        calls = [lambda: base(a, b)] + [lambda g=g: g(a, b) for g in gens]
+    times: list[list[float]] = [[] for _ in calls]
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        base(a, b)
-        base_t.append(time.perf_counter() - t0)
-        for g, ts in zip(gens, gen_t, strict=True):
+        for call, ts in zip(calls, times, strict=True):
             t0 = time.perf_counter()
-            g(a, b)
+            call()
             ts.append(time.perf_counter() - t0)
+    base_t, gen_t = times[0], times[1:]
     for g in gens:  # give the kept workspaces back before the (memory-hungry) reference
         if hasattr(g, "release"):
             g.release()
@@ -215,7 +225,8 @@ def bench_levels(
             baseline=base_name, baseline_times=list(base_t), generated_times=ts, ratio=ratio,
             error=_error(_as_numpy(c_gen), idx, ref, scale), baseline_error=base_err, reference=what,
             stability=float(stability_factor(scheme)), predicted_error=pred, formula=formula,
-            blas=blas, extra={"cutoff": cutoff, "seed": seed, "loadavg": list(os.getloadavg())},
+            blas=blas, extra={"cutoff": cutoff, "seed": seed, "output": output,
+                              "loadavg": list(os.getloadavg())},
         ))
     return out
 
@@ -229,9 +240,10 @@ def bench(
     repeat: int = 5,
     seed: int = 0,
     cutoff: int = 64,
+    output: str = "fresh",
 ) -> BenchResult:
     """Time and check one size (N, or (M, K, N)); see the module docstring for what is measured."""
-    return bench_levels(scheme, size, [levels], dtype, impl, repeat, seed, cutoff)[0]
+    return bench_levels(scheme, size, [levels], dtype, impl, repeat, seed, cutoff, output)[0]
 
 
 def describe(r: BenchResult) -> list[str]:
@@ -250,7 +262,7 @@ def describe(r: BenchResult) -> list[str]:
 
 
 def plot_speedups(results: list[BenchResult], path: str | os.PathLike, title: str = "") -> None:
-    """Speed ratio against size, one line per (impl, dtype, levels); written atomically."""
+    """Speed ratio against size, one line per (impl, dtype, levels, output); written atomically."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -258,14 +270,17 @@ def plot_speedups(results: list[BenchResult], path: str | os.PathLike, title: st
 
     from fastmm.io import atomic_write_bytes
 
-    groups: dict[tuple[str, str, int], list[BenchResult]] = {}
+    groups: dict[tuple[str, str, int, str], list[BenchResult]] = {}
     for r in results:
-        groups.setdefault((r.impl, r.dtype, r.levels), []).append(r)
+        groups.setdefault((r.impl, r.dtype, r.levels, r.extra.get("output", "fresh")), []).append(r)
+    outputs = {key[3] for key in groups}
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for (impl, dtype, levels), rs in sorted(groups.items()):
+    for (impl, dtype, levels, output), rs in sorted(groups.items()):
         rs = sorted(rs, key=lambda r: r.shape[0])
+        label = f"{impl} {dtype}, {levels} level{'s' if levels != 1 else ''}"
         ax.plot([r.shape[0] for r in rs], [r.ratio for r in rs], marker="o",
-                label=f"{impl} {dtype}, {levels} level{'s' if levels != 1 else ''}")
+                ls="-" if output == "reuse" or len(outputs) == 1 else ":",
+                label=label + (f" ({output} outputs)" if len(outputs) > 1 else ""))
     ax.axhline(1.0, color="gray", lw=0.8, ls="--")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("N (square matrices)")

@@ -32,11 +32,14 @@ def _sizes(text: str) -> list[int]:
 @click.option("--cutoff", type=int, default=64, show_default=True,
               help="Blocks smaller than this in any dimension go straight to the BLAS.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--output", type=click.Choice(["fresh", "reuse"]), default="fresh", show_default=True,
+              help="fresh: each call returns a new array (its page faults are timed); reuse (--impl c): "
+                   "both sides write into arrays allocated before timing (out=).")
 @click.option("--plot", "plot", default=None, metavar="FILE.png", help="Plot speed ratio against size.")
 @click.option("--sizes", default=None, help="Sizes for --plot, e.g. 512,1024,2048.")
 @click.option("--json", "json_out", default=None, metavar="FILE", help="Also write the results as JSON.")
 def bench(file: str, size: int | None, levels: int, dtype: str, impl: str, repeat: int, cutoff: int,
-          seed: int, plot: str | None, sizes: str | None, json_out: str | None) -> int:
+          seed: int, output: str, plot: str | None, sizes: str | None, json_out: str | None) -> int:
     """Time a scheme's generated code against numpy.matmul (same BLAS); print ratio and error.
 
     The ratio is the median over interleaved pairs of numpy time / generated time (>1: faster).
@@ -59,7 +62,7 @@ def bench(file: str, size: int | None, levels: int, dtype: str, impl: str, repea
     results = []
     for n in sorted(todo):
         r = run_bench(scheme, n, levels=levels, dtype=dtype, impl=impl, repeat=repeat, seed=seed,
-                      cutoff=cutoff)
+                      cutoff=cutoff, output=output)
         results.append(r)
         for line in describe(r):
             click.echo(line)

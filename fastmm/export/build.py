@@ -275,10 +275,26 @@ def _operand(x, dt: np.dtype) -> np.ndarray:
     return a if ok else np.ascontiguousarray(a)
 
 
+def _output(out, shape: tuple[int, int], dt: np.dtype, *inputs: np.ndarray) -> np.ndarray:
+    """`out` checked as a destination: right shape and dtype, unit column stride, no overlap."""
+    if not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != dt:
+        got = f"{out.shape} {out.dtype}" if isinstance(out, np.ndarray) else type(out).__name__
+        raise InputError(f"out must be a {shape[0]}x{shape[1]} {dt.name} array, got {got}")
+    item = dt.itemsize
+    if not out.flags.writeable or out.strides[1] != item or out.strides[0] % item \
+            or out.strides[0] // item < max(1, shape[1]):
+        raise InputError("out must be writeable with rows of unit stride (e.g. C-contiguous)")
+    if any(np.shares_memory(out, x) for x in inputs):
+        raise InputError("out must not overlap the inputs")
+    return out
+
+
 def c_function(
     scheme: Scheme, levels: int = 1, dtype: str = "float64", cutoff: int = 1
 ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """matmul(A, B) -> A·B through `levels` levels of `scheme` in compiled C, BLAS below.
+    """matmul(A, B, out=None) -> A·B through `levels` levels of `scheme` in compiled C, BLAS below.
+
+    With `out` (an M×N array of the dtype, rows of unit stride) the product is written there.
 
     Blocks smaller than `cutoff` in any dimension go straight to the BLAS.
     """
@@ -288,12 +304,12 @@ def c_function(
     lib = load_library(scheme)
     fn = getattr(lib, f"fastmm_matmul_{t}")
 
-    def matmul(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    def matmul(A: np.ndarray, B: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         a, b = _operand(A, dt), _operand(B, dt)
         (M, K), (K2, N) = a.shape, b.shape
         if K != K2:
             raise InputError(f"shapes {a.shape} and {b.shape} do not multiply")
-        c = np.empty((M, N), dtype=dt)
+        c = np.empty((M, N), dtype=dt) if out is None else _output(out, (M, N), dt, a, b)
         if c.size == 0:
             return c
         if K == 0:
@@ -301,7 +317,7 @@ def c_function(
             return c
         item = dt.itemsize
         rc = fn(M, K, N, 1.0, a.ctypes.data, a.strides[0] // item, b.ctypes.data,
-                b.strides[0] // item, c.ctypes.data, N, int(levels), int(cutoff))
+                b.strides[0] // item, c.ctypes.data, c.strides[0] // item, int(levels), int(cutoff))
         if rc == -1:
             raise MemoryError("fastmm: out of memory for the temporaries of the fast product")
         if rc != 0:

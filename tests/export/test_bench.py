@@ -67,6 +67,22 @@ def test_bench_samples_rows_for_big_float64(monkeypatch):
     assert r.error < 1e-13
 
 
+@needs_cc
+def test_bench_with_reused_outputs_times_the_same_product():
+    r = bench(strassen(), 70, levels=2, impl="c", repeat=2, cutoff=4, output="reuse")
+    assert r.extra["output"] == "reuse" and len(r.generated_times) == 2
+    assert r.within_prediction and r.error < 1e3 * 70 * np.finfo("float64").eps
+
+
+def test_bench_reuse_needs_the_c_implementation():
+    from fastmm.errors import InputError
+
+    with pytest.raises(InputError, match="needs --impl c"):
+        bench(strassen(), 16, impl="numpy", output="reuse")
+    with pytest.raises(InputError, match="output must be one of"):
+        bench(strassen(), 16, output="sometimes")
+
+
 def test_bench_numpy_impl():
     pytest.importorskip("fastmm.export.pycode")
     r = bench(laderman(), 30, levels=1, impl="numpy", repeat=1, cutoff=4)

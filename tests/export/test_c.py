@@ -155,6 +155,29 @@ def test_threaded_passes_are_exact(name, threads):
 
 
 @needs_cc
+def test_out_receives_the_product_and_bad_destinations_are_refused():
+    from fastmm.errors import InputError
+
+    f = c_function(strassen(), levels=2, cutoff=1)
+    rng = np.random.default_rng(11)
+    A, B = _ints(rng, (37, 41), "float64"), _ints(rng, (41, 43), "float64")
+    big = np.full((40, 50), 7.0)
+    view = big[1:38, 2:45]  # rows of unit stride, leading dimension 50
+    assert f(A, B, out=view) is view
+    np.testing.assert_array_equal(view, A @ B)
+    assert (big[0] == 7).all() and (big[:, :2] == 7).all() and (big[:, 45:] == 7).all()
+    for bad, why in [(np.empty((37, 42)), "out must be a 37x43 float64"),
+                     (np.empty((37, 43), dtype=np.float32), "out must be a 37x43 float64"),
+                     (np.empty((43, 37)).T, "rows of unit stride"),
+                     ([[0.0] * 43] * 37, "out must be a 37x43 float64")]:
+        with pytest.raises(InputError, match=why):
+            f(A, B, out=bad)
+    square = _ints(rng, (8, 8), "float64")
+    with pytest.raises(InputError, match="overlap"):
+        f(square, square.copy(), out=square)
+
+
+@needs_cc
 def test_strided_and_fortran_inputs():
     f = c_function(strassen(), levels=2, cutoff=1)
     rng = np.random.default_rng(3)
