@@ -76,13 +76,15 @@ def cli_runs(args: list[str], seeds: int, workdir: Path, verify_ring: str | None
     from fastmm.io import load_scheme
     from fastmm.verify import verify
 
-    times, ok, found_in, methods = [], 0, [], set()
+    times, ok, found_in, methods, errors = [], 0, [], set(), []
     for seed in range(seeds):
         out = workdir / f"{'-'.join(args)}-{seed}.json".replace(" ", "")
         cmd = ["fastmm", *args, "--seed", str(seed), "--out", str(out), "-q"]
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
         times.append(time.perf_counter() - t0)
+        if proc.returncode != 0 and not errors:
+            errors.append(((proc.stderr or proc.stdout).strip().splitlines() or ["?"])[-1])
         if proc.returncode == 0 and out.exists():
             s = load_scheme(out)
             v = verify(s, use_sympy=False)
@@ -102,6 +104,7 @@ def cli_runs(args: list[str], seeds: int, workdir: Path, verify_ring: str | None
         "times_s": [round(t, 3) for t in times],
         "search_seconds_reported": found_in,
         "methods": sorted(methods),
+        "first_error": errors[0] if errors else None,
     }
 
 
@@ -131,7 +134,7 @@ def _line(label: str, r: dict, seeds: int) -> None:
           f"{r['successes']}/{seeds}", flush=True)
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--quick", action="store_true", help="shorter rate measurement")
@@ -155,6 +158,11 @@ def main() -> None:
         _line("(c)", big, args.seeds)
         big_ns = cli_runs(big_args + ["--no-sympy"], args.seeds, work, "ZT")
         _line("   ", big_ns, args.seeds)
+    failed = [r for r in (small, small_ns, big, big_ns) if r["successes"] == 0]
+    if failed:  # a broken install, not a slow search: do not overwrite the results with it
+        for r in failed:
+            print(f"FAILED: {r['command']}: {r['first_error']}", file=sys.stderr)
+        return 1
     method = in_process(args.seeds, rates["kernel_load_s"])
     print(f"(d) in-process flip.run 3x3x3 rank 23 ZT: kernel load {method['kernel_load_s']} s, "
           f"search median {method['median_s']} s, max {method['max_s']} s", flush=True)
@@ -216,7 +224,8 @@ def main() -> None:
     ]
     (out / "search_speed.md").write_text("\n".join(md))
     print(f"wrote {out / 'search_speed.md'} and .json")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
