@@ -155,6 +155,7 @@ def _step(A, B, C, r, rng, work):
 def walk(A, B, C, st, rng, steps, target, plateau, plus_limit):
     """See flip_py.walk; A, B, C int64 arrays, st int64[2], rng uint64[1]."""
     work = np.empty(8, dtype=np.int64)
+    cm = np.empty(A.shape[0], dtype=np.int64)  # matches per term
     r = st[0]
     since = st[1]
     done = 0
@@ -165,29 +166,28 @@ def walk(A, B, C, st, rng, steps, target, plateau, plus_limit):
         a = A[i]
         b = B[i]
         c = C[i]
-        cnt = -3  # term i matches itself three times; a branch-free loop vectorizes
+        # matches per term in one branch-free (vectorized) pass, kept for the pick below
+        cnt = 0
         for k in range(r):
-            cnt += np.int64(A[k] == a) + np.int64(B[k] == b) + np.int64(C[k] == c)
+            mk = np.int64(A[k] == a) + np.int64(B[k] == b) + np.int64(C[k] == c)
+            cm[k] = mk
+            cnt += mk
+        cnt -= 3  # term i matches itself three times
         if cnt > 0:
+            cm[i] = 0
             pick = _below(rng, cnt)
-            j = -1
-            s = -1
-            for k in range(r):  # the pick-th match, k ascending then s = 0, 1, 2
-                ma = np.int64(A[k] == a)
-                mb = np.int64(B[k] == b)
-                mm = ma + mb + np.int64(C[k] == c)
-                if k == i:
-                    mm = 0
-                if pick < mm:
-                    j = k
-                    if pick < ma:
-                        s = 0
-                    elif pick < ma + mb:
-                        s = 1
-                    else:
-                        s = 2
-                    break
-                pick -= mm
+            j = 0
+            while pick >= cm[j]:  # the pick-th match, k ascending then s = 0, 1, 2
+                pick -= cm[j]
+                j += 1
+            ma = np.int64(A[j] == a)
+            mb = np.int64(B[j] == b)
+            if pick < ma:
+                s = 0
+            elif pick < ma + mb:
+                s = 1
+            else:
+                s = 2
             if s == 0:
                 B[i] ^= B[j]
                 C[j] ^= C[i]
