@@ -76,25 +76,32 @@ def load_kernel():
     return _KERNEL
 
 
-class Walker:
-    """One random walk: the terms, rank, plateau counter and generator state, on one backend."""
+class BaseWalker:
+    """One random walk: the factor arrays, rank, plateau counter and generator state.
 
-    def __init__(self, terms: Terms, seed: int, backend: str, plus_limit: int):
+    Subclasses name their numba kernel loader and plain-Python walk; the kernel takes the
+    factor arrays (three for GF(2) terms, six for ternary ones) followed by the shared state.
+    """
+
+    load = staticmethod(load_kernel)
+    python_walk = staticmethod(flip_py.walk)
+
+    def __init__(self, terms, seed: int, backend: str, plus_limit: int):
         self.backend = backend
         r = len(terms[0])
         cap = max(r, plus_limit) + 2
-        self.st = [r, 0]
         if backend == "numba":
             import numpy as np
 
-            self._kernel = load_kernel()
-            self.F = [np.zeros(cap, dtype=np.int64) for _ in range(3)]
+            self._kernel = self.load()
+            self.F = [np.zeros(cap, dtype=np.int64) for _ in terms]
             for f, src in zip(self.F, terms, strict=True):
                 f[:r] = src
             self.st = np.array([r, 0], dtype=np.int64)
             self.rng = np.array([flip_py.seed_state(seed)], dtype=np.uint64)
         else:
             self.F = [list(src) + [0] * (cap - r) for src in terms]
+            self.st = [r, 0]
             self.rng = [flip_py.seed_state(seed)]
 
     @property
@@ -103,9 +110,16 @@ class Walker:
 
     def walk(self, steps: int, target: int, plateau: int, plus_limit: int) -> int:
         if self.backend == "numba":
-            A, B, C = self.F
-            return int(self._kernel(A, B, C, self.st, self.rng, steps, target, plateau, plus_limit))
-        return flip_py.walk(self.F, self.st, self.rng, steps, target, plateau, plus_limit)
+            return int(self._kernel(*self.F, self.st, self.rng, steps, target, plateau, plus_limit))
+        return self.python_walk(self.F, self.st, self.rng, steps, target, plateau, plus_limit)
+
+    def terms(self):
+        r = self.rank
+        return tuple([int(x) for x in f[:r]] for f in self.F)
+
+
+class Walker(BaseWalker):
+    """The GF(2) walk, with `polish` for --minimize additions."""
 
     def polish(self, steps: int, nc: int, best_cost: int) -> tuple[int, int, Terms | None]:
         """Flips only, for up to `steps` steps: (steps done, best plain cost, its terms or None)."""
@@ -127,11 +141,6 @@ class Walker:
             return int(done), best_cost, None
         A, B, C = ([int(x) for x in f[:r]] for f in best)
         return int(done), int(cost[0]), (A, B, C)
-
-    def terms(self) -> Terms:
-        r = self.rank
-        A, B, C = ([int(x) for x in f[:r]] for f in self.F)
-        return A, B, C
 
 
 def reduce_terms(terms: Terms) -> Terms:

@@ -18,11 +18,8 @@ from fastmm.errors import InputError
 from fastmm.scheme import Scheme, naive_scheme
 from fastmm.search import flip_py, ternary_py
 from fastmm.search.base import Progress, Reporter, SearchOutcome, SearchTask, StopFlag
-from fastmm.search.flip import choose_backend, warm_numba
+from fastmm.search.flip import BaseWalker, choose_backend, warm_numba
 from fastmm.search.ternary_py import TernaryTerms, to_scheme, to_terms
-
-PYTHON_MAX_VOLUME = 12  # n·m·p up to which the plain-Python walk is the default
-MAX_BITS_NUMBA = 63  # factor bitmasks must fit an int64
 
 _KERNEL = None
 
@@ -45,39 +42,11 @@ def load_kernel():
     return _KERNEL
 
 
-class Walker:
-    """One ternary random walk: terms, rank, plateau counter and generator state, on one backend."""
+class Walker(BaseWalker):
+    """One ternary random walk (six factor arrays: mask and sign of a, b and c)."""
 
-    def __init__(self, terms: TernaryTerms, seed: int, backend: str, plus_limit: int):
-        self.backend = backend
-        r = len(terms[0])
-        cap = max(r, plus_limit) + 2
-        if backend == "numba":
-            import numpy as np
-
-            self._kernel = load_kernel()
-            self.F = [np.zeros(cap, dtype=np.int64) for _ in range(6)]
-            for f, src in zip(self.F, terms, strict=True):
-                f[:r] = src
-            self.st = np.array([r, 0], dtype=np.int64)
-            self.rng = np.array([flip_py.seed_state(seed)], dtype=np.uint64)
-        else:
-            self.F = [list(src) + [0] * (cap - r) for src in terms]
-            self.st = [r, 0]
-            self.rng = [flip_py.seed_state(seed)]
-
-    @property
-    def rank(self) -> int:
-        return int(self.st[0])
-
-    def walk(self, steps: int, target: int, plateau: int, plus_limit: int) -> int:
-        if self.backend == "numba":
-            return int(self._kernel(*self.F, self.st, self.rng, steps, target, plateau, plus_limit))
-        return ternary_py.walk(self.F, self.st, self.rng, steps, target, plateau, plus_limit)
-
-    def terms(self) -> TernaryTerms:
-        r = self.rank
-        return tuple([int(x) for x in f[:r]] for f in self.F)  # type: ignore[return-value]
+    load = staticmethod(load_kernel)
+    python_walk = staticmethod(ternary_py.walk)
 
 
 def reduce_terms(terms: TernaryTerms) -> TernaryTerms:
