@@ -93,6 +93,8 @@ class BaseWalker:
         if backend == "numba":
             import numpy as np
 
+            cap = -(-cap // 8) * 8  # the GF(2) kernel scans whole blocks of 8 slots
+
             self._kernel = self.load()
             self.F = [np.zeros(cap, dtype=np.int64) for _ in terms]
             for f, src in zip(self.F, terms, strict=True):

@@ -87,6 +87,29 @@ def test_numba_and_python_walks_agree_step_by_step(shape):
     assert py.terms() == nb.terms()
 
 
+def test_walks_with_plus_transitions_agree_step_by_step():
+    # below the plus limit with a tiny plateau: plus transitions, reductions and the numba
+    # kernel's padded scans (slots past the rank hold -1) all happen many times
+    shape = (3, 3, 3)
+    w = Walker(to_terms(naive_scheme(*shape)), seed=2, backend="numba", plus_limit=27)
+    w.walk(10**7, 24, 20_000, 27)
+    start = w.terms()
+    py = Walker(start, seed=9, backend="python", plus_limit=29)
+    nb = Walker(start, seed=9, backend="numba", plus_limit=29)
+    ranks = set()
+    for _ in range(3000):
+        assert py.walk(1, 0, 6, 29) == nb.walk(1, 0, 6, 29)
+        assert py.terms() == nb.terms() and list(py.st) == [int(x) for x in nb.st]
+        ranks.add(py.rank)
+    assert max(ranks) > 24 and min(ranks) <= 24
+    # a polish (which may reduce the rank) followed by a walk stays in step too
+    for walker in (py, nb):
+        walker.polish(500, 9, 10**9)
+    assert py.walk(20_000, 0, 50, 29) == nb.walk(20_000, 0, 50, 29)
+    assert py.terms() == nb.terms()
+    assert gf2_tensor_ok(shape, nb.terms())
+
+
 def test_polish_scores_schemes_and_both_backends_agree():
     shape = (3, 3, 3)
     # Laderman's scheme has no flip modulo 2; walk from the naive scheme to rank 25 instead
