@@ -17,8 +17,8 @@ Plain walks from the naive scheme stall a few ranks above the best known ones fo
    rank r without a drop is kept as a sideways member (diversity at the level). The search
    moves down a level once the next pool is full, or after `level_attempts` attempts if it
    holds anything. It never moves *to* the target rank: GF(2) schemes there that fail to lift
-   often share a flip component in which none lifts, so half the attempts walk on from them
-   (lifting as they go) and half make fresh descents from the level above.
+   often share a flip component in which none lifts. Over ZT and Z only schemes that lift
+   join a pool at all (`liftable_pools`), so every descent starts inside liftable territory.
 3. Adaptive limits and restarts. When a level yields nothing in `level_attempts` attempts the
    limit doubles (up to `max_limit`); once the limit is at its maximum and the level still
    stalls `stalls` times, the search restarts from the next starting point with fresh pools.
@@ -34,7 +34,7 @@ unliftable one is walked on at its rank (flips keep the rank) and lifted again e
 Options (task.options): exclude_catalog_shapes, constructions (False: naive start only),
 starts (extra Schemes), max_starts,
 start_index (first start of the rotation; default: the seed), pool_size, plus, plateau, limit, max_limit,
-level_attempts, stalls, lift_every, chunk, backend.
+level_attempts, stalls, lift_every, chunk, backend, liftable_pools.
 """
 
 from __future__ import annotations
@@ -258,8 +258,11 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     lift_every = int(opts.get("lift_every", 20_000 if fast else 500))
     chunk = int(opts.get("chunk", 200_000 if fast else 3_000))
 
+    liftable_only = ring != "Z2" and bool(opts.get("liftable_pools", True))
+
     rng = random.Random(task.seed)
-    state = {"steps": 0, "attempts": 0, "restarts": 0, "record": 10**9, "last": t0, "limit": limit0}
+    state = {"steps": 0, "attempts": 0, "restarts": 0, "record": 10**9, "last": t0, "limit": limit0,
+             "unliftable": 0}
     prov = {"method": "pool", "seed": task.seed, "backend": backend}
     how = {"start": rotation[0][0].how}
 
@@ -276,7 +279,8 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
 
     def meta(s: Scheme, **extra) -> Scheme:
         info = dict(prov, start=how["start"], steps=state["steps"], attempts=state["attempts"],
-                    restarts=state["restarts"], seconds=round(time.perf_counter() - t0, 3), **extra)
+                    restarts=state["restarts"], unliftable=state["unliftable"],
+                    seconds=round(time.perf_counter() - t0, 3), **extra)
         return s.with_meta(provenance=info)
 
     def outcome(found: Scheme | None, stopped: str) -> SearchOutcome:
@@ -313,6 +317,25 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         if got is not None:
             best = got[0]
             prov["lift"] = got[1]
+
+    def admissible(terms: Terms) -> bool:
+        """Over ZT / Z only schemes that lift join a pool (and improve `best` on the way).
+
+        Descents from a GF(2) scheme that does not lift tend to stay in components where
+        nothing lifts: one ⟨3,4,4;38⟩ run lifted 4,057 GF(2) schemes of rank 38 (and its
+        rank-39 ancestors) and every mod-4 sign system was unsolvable.
+        """
+        nonlocal best
+        if not liftable_only:
+            return True
+        got = try_lift(terms)
+        if got is None:
+            state["unliftable"] += 1
+            return False
+        if best is None or got[0].rank < best.rank:
+            best = got[0]
+            prov["lift"] = got[1]
+        return True
 
     # one bounded walk; returns ("found", Scheme) | ("down", Terms) | ("side", Terms) | ("none", None)
     def attempt(member: Terms, level: int, budget: int) -> tuple[str, object]:
@@ -376,9 +399,9 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             state["limit"] = limit
             if stopping():
                 return outcome(None, "stopped")
-            # Below the target only lifting is left to do, and GF(2) schemes of one flip
-            # component often all fail to lift: so the level stays above the target, and half
-            # the attempts walk on from unliftable schemes, half make fresh descents.
+            # Below the target only lifting is left to do. Without liftable_pools, unliftable
+            # schemes at the target stay in the pools: half the attempts walk on from them
+            # (lifting as they go), half make fresh descents from the level above.
             here = level
             if level > task.rank:
                 done = [r for r in pools.members if r <= task.rank and pools.at(r)]
@@ -391,7 +414,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                 return outcome(None, "stopped")
             if kind == "found":
                 return outcome(got, "found")  # type: ignore[arg-type]
-            if kind in ("down", "side"):
+            if kind in ("down", "side") and admissible(got):  # type: ignore[arg-type]
                 pools.add(got)  # type: ignore[arg-type]
             below = [r for r in pools.members if task.rank < r < level and pools.at(r)]
             nxt = max(below) if below else None

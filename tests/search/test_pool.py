@@ -161,3 +161,19 @@ def test_334_rank_29_from_sums():
     out = search(3, 3, 4, 29, seed=1, limit=600.0, exclude_catalog_shapes=[(3, 3, 4)])
     assert out.scheme is not None
     check(out.scheme, (3, 3, 4))
+
+
+@pytest.mark.parametrize("liftable_pools", [True, False])
+def test_over_zt_only_schemes_that_lift_join_the_pools(catalog, monkeypatch, liftable_pools):
+    import fastmm.search.pool as pool
+
+    monkeypatch.setattr(pool, "lift", lambda *args, **kw: None)  # nothing lifts
+    out = search(3, 3, 3, 20, seed=1, limit=1.5, backend="python", constructions=False,
+                 liftable_pools=liftable_pools)
+    prov = out.best.provenance
+    assert out.scheme is None and out.best.rank == 27  # only the naive start is valid in ZT
+    if liftable_pools:
+        # every descent was refused (the last attempt may have been cut by the time limit)
+        assert prov["unliftable"] > 0 and prov["attempts"] - prov["unliftable"] <= 1
+    else:
+        assert prov["unliftable"] == 0
