@@ -42,6 +42,15 @@ def _remove(A, B, C, r, t, work, nw):
     return r
 
 
+@njit(cache=True, inline="always")
+def _clear(A, B, C, lo, hi):
+    """Mark slots lo..hi-1 as past the rank (−1 equals no factor; see `walk`)."""
+    for k in range(lo, hi):
+        A[k] = -1
+        B[k] = -1
+        C[k] = -1
+
+
 @njit(cache=True)
 def _settle(A, B, C, r, work, nw):
     while nw > 0:
@@ -164,10 +173,7 @@ def walk(A, B, C, st, rng, steps, target, plateau, plus_limit):
     cm = np.empty(cap, dtype=np.int64)  # matches per term
     r = st[0]
     since = st[1]
-    for k in range(r, cap):
-        A[k] = -1
-        B[k] = -1
-        C[k] = -1
+    _clear(A, B, C, r, cap)
     done = 0
     while done < steps and r > target:
         done += 1
@@ -227,10 +233,7 @@ def walk(A, B, C, st, rng, steps, target, plateau, plus_limit):
                 work[0] = j
                 work[1] = i
                 r2 = _settle(A, B, C, r, work, 2)
-                for k in range(r2, r):  # slots freed by reductions
-                    A[k] = -1
-                    B[k] = -1
-                    C[k] = -1
+                _clear(A, B, C, r2, r)  # slots freed by reductions
             if r2 < r:
                 since = 0
             r = r2
@@ -269,10 +272,7 @@ def walk(A, B, C, st, rng, steps, target, plateau, plus_limit):
                 work[2] = r
                 grown = r + 1
                 r = _settle(A, B, C, grown, work, 3)
-                for k in range(r, grown):
-                    A[k] = -1
-                    B[k] = -1
-                    C[k] = -1
+                _clear(A, B, C, r, grown)
     st[0] = r
     st[1] = since
     return done

@@ -303,20 +303,24 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             return to_scheme(shape, terms), "gf2"
         return lift(shape, terms, ring, seed=task.seed * 7919 + state["steps"])
 
+    def keep_if_better(got: tuple[Scheme, str] | None) -> None:
+        nonlocal best
+        if got is not None and (best is None or got[0].rank < best.rank):
+            best = got[0]
+            prov["lift"] = got[1]
+
     def note_record(terms: Terms) -> None:
         """A GF(2) scheme below the best valid rank: remember it and lift it for `best` (20 per rank)."""
-        nonlocal best
         r = len(terms[0])
         state["record"] = min(state["record"], r)
+        if liftable_only:
+            return  # admissible() lifts it before it may join a pool
         if best is not None and r >= best.rank:
             return
         if lifted_ranks.get(r, 0) >= 20:  # sign lifting costs milliseconds
             return
         lifted_ranks[r] = lifted_ranks.get(r, 0) + 1
-        got = try_lift(terms)
-        if got is not None:
-            best = got[0]
-            prov["lift"] = got[1]
+        keep_if_better(try_lift(terms))
 
     def admissible(terms: Terms) -> bool:
         """Over ZT / Z only schemes that lift join a pool (and improve `best` on the way).
@@ -325,16 +329,13 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         nothing lifts: one ⟨3,4,4;38⟩ run lifted 4,057 GF(2) schemes of rank 38 (and its
         rank-39 ancestors) and every mod-4 sign system was unsolvable.
         """
-        nonlocal best
         if not liftable_only:
             return True
         got = try_lift(terms)
         if got is None:
             state["unliftable"] += 1
             return False
-        if best is None or got[0].rank < best.rank:
-            best = got[0]
-            prov["lift"] = got[1]
+        keep_if_better(got)
         return True
 
     # one bounded walk; returns ("found", Scheme) | ("down", Terms) | ("side", Terms) | ("none", None)
