@@ -1,0 +1,160 @@
+"""Run a grid of `fastmm train` configurations side by side and tabulate their test accuracy.
+
+A pilot tool for choosing the settings of an experiment (KD weight and temperature,
+epochs per stage, learning rates) before the experiment itself runs. The grid is a JSON
+list of {"name": ..., "args": "..."} entries; every run gets `--common` plus its own
+args plus `--seed S` for each of `--seeds`, and writes to RUNS_DIR/NAME-sS.
+
+    python benchmarks/train_sweep.py --grid grid.json --common "--dataset fashion-mnist ..." \\
+        --seeds 0,1 --parallel 8 --device cuda --deadline 480 --results sweep
+
+Runs start in grid order; after `--deadline` seconds none is started and the ones still
+running are stopped, so a time-boxed machine always gets a table of what finished.
+Finished runs (final.json present) are reused. Writes RESULTS.json and RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--grid", required=True, help="JSON list of {name, args}")
+    ap.add_argument("--common", default="", help="arguments every run gets")
+    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--parallel", type=int, default=2)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--runs-dir", default="runs/sweep")
+    ap.add_argument("--deadline", type=float, default=None, help="seconds; then stop everything")
+    ap.add_argument("--results", default="runs/sweep/sweep", help="path stem of .json/.md")
+    return ap.parse_args(argv)
+
+
+def load_grid(path: str) -> list[dict]:
+    try:
+        grid = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        sys.exit(f"--grid {path}: {exc}")
+    if not isinstance(grid, list) or not all(
+        isinstance(g, dict) and isinstance(g.get("name"), str) and isinstance(g.get("args", ""), str)
+        for g in grid
+    ):
+        sys.exit(f"--grid {path}: expected a JSON list of {{'name': str, 'args': str}}")
+    return grid
+
+
+def summarize(run_dir: Path) -> dict | None:
+    final = run_dir / "final.json"
+    if not final.exists():
+        return None
+    acc_by_stage: dict[str, float] = {}
+    seconds = 0.0
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        seconds += rec.get("seconds", 0.0)
+        if rec.get("test_acc") is not None:
+            acc_by_stage[rec["stage"]] = rec["test_acc"]
+    return {
+        "test_acc": json.loads(final.read_text())["test_acc"],
+        "acc_by_stage": acc_by_stage,
+        "seconds": round(seconds, 1),
+    }
+
+
+def main(argv=None) -> None:
+    a = parse_args(argv)
+    grid = load_grid(a.grid)
+    seeds = [int(s) for s in a.seeds.split(",")]
+    runs_dir = Path(a.runs_dir)
+    jobs = []
+    for entry in grid:
+        for seed in seeds:
+            out = runs_dir / f"{entry['name']}-s{seed}"
+            cmd = [sys.executable, str(ROOT / "cli.py"), "train", *shlex.split(a.common),
+                   *shlex.split(entry.get("args", "")), "--seed", str(seed), "--device", a.device,
+                   "--threads", str(a.threads), "--out", str(out)]
+            jobs.append((entry["name"], seed, out, cmd))
+    env = {**os.environ, "OMP_NUM_THREADS": str(a.threads), "PYTHONPATH": str(ROOT)}
+    t0 = time.time()
+    pending = [j for j in jobs if not (j[2] / "final.json").exists()]
+    active: dict[Path, tuple[subprocess.Popen, float]] = {}
+    failed: list[str] = []
+    while pending or active:
+        late = a.deadline is not None and time.time() - t0 > a.deadline
+        for out, (proc, started) in list(active.items()):
+            if late and proc.poll() is None:
+                proc.terminate()
+                proc.wait()
+            if proc.poll() is not None:
+                del active[out]
+                ok = (out / "final.json").exists()
+                if not ok and not late:
+                    failed.append(out.name)
+                print(f"[{time.time() - t0:6.0f}s] {out.name}: "
+                      f"{'done' if ok else f'FAILED (exit {proc.returncode})'} "
+                      f"in {time.time() - started:.0f}s", flush=True)
+                if not ok and (out / "train.log").exists():
+                    print("  " + "\n  ".join((out / "train.log").read_text().splitlines()[-5:]))
+        if late:
+            print(f"deadline: {len(pending)} runs not started", flush=True)
+            break
+        while pending and len(active) < a.parallel:
+            name, seed, out, cmd = pending.pop(0)
+            out.mkdir(parents=True, exist_ok=True)
+            if (out / "last.pt").exists():
+                cmd = [*cmd, "--resume"]
+            (out / "command.txt").write_text(shlex.join(["python", "cli.py", *cmd[2:]]) + "\n")
+            log = open(out / "train.log", "a")
+            active[out] = (subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log,
+                                            stderr=subprocess.STDOUT), time.time())
+        time.sleep(1)
+    report(grid, seeds, runs_dir, a)
+    if failed:
+        sys.exit(f"{len(failed)} run(s) failed: {', '.join(failed)} (see their train.log)")
+
+
+def report(grid: list[dict], seeds: list[int], runs_dir: Path, a: argparse.Namespace) -> None:
+    rows = []
+    for entry in grid:
+        per_seed = {s: summarize(runs_dir / f"{entry['name']}-s{s}") for s in seeds}
+        done = {s: r for s, r in per_seed.items() if r is not None}
+        accs = [r["test_acc"] for r in done.values()]
+        rows.append({
+            "name": entry["name"],
+            "args": entry.get("args", ""),
+            "runs": {str(s): r for s, r in done.items()},
+            "mean_acc": statistics.mean(accs) if accs else None,
+        })
+    stem = Path(a.results)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    setup = {"common": a.common, "seeds": seeds, "device": a.device, "threads": a.threads}
+    stem.with_suffix(".json").write_text(json.dumps({"setup": setup, "rows": rows}, indent=2) + "\n")
+    md = [f"Common arguments: `{a.common}`; device {a.device}; seeds {a.seeds}.", "",
+          "| name | args | mean test acc. | per seed | by stage (seed " + str(seeds[0]) + ") | s/run |",
+          "|---|---|---:|---|---|---:|"]
+    for row in rows:
+        runs = row["runs"]
+        per_seed = ", ".join(f"{100 * r['test_acc']:.2f}" for r in runs.values())
+        first = runs.get(str(seeds[0]))
+        stages = ", ".join(f"{k} {100 * v:.2f}" for k, v in first["acc_by_stage"].items()) if first else ""
+        secs = statistics.mean(r["seconds"] for r in runs.values()) if runs else 0
+        mean = f"{100 * row['mean_acc']:.2f}%" if row["mean_acc"] is not None else "–"
+        md.append(f"| {row['name']} | `{row['args']}` | {mean} | {per_seed} | {stages} | {secs:.0f} |")
+    stem.with_suffix(".md").write_text("\n".join(md) + "\n")
+    print("\n".join(md), flush=True)
+
+
+if __name__ == "__main__":
+    main()
