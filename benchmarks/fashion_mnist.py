@@ -75,7 +75,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument(
         "--stages",
         default="ternary,finetune",
-        help="stages of the ST runs (the paper: full,ternary,finetune; see results/fashion_mnist/pilot.md)",
+        help="stages of the ST runs (the paper: full,ternary,finetune; results/fashion_mnist/pilot_gpu.md)",
     )
     ap.add_argument("--epochs", default="8,1", help="epochs of each ST stage; FP trains their sum")
     ap.add_argument("--lr", default="0.1,0.001", help="lr of each ST stage; FP uses the first")
@@ -206,26 +206,17 @@ def report(runs: list[Run], a: argparse.Namespace) -> list[dict]:
 
     from fastmm.nn.checkpoint import load_checkpoint
     from fastmm.nn.count import count_model
-    from fastmm.nn.train import model_from_checkpoint
+    from fastmm.nn.train import model_from_checkpoint, summarize_run
 
     torch.set_num_threads(1)
     runs_dir, results = Path(a.runs_dir), Path(a.results)
     rows = []
     for r in runs:
-        final_path = runs_dir / r.name / "final.json"
-        if not final_path.exists():
+        summary = summarize_run(runs_dir / r.name)
+        if summary is None:
             continue
-        final = json.loads(final_path.read_text())
         model = model_from_checkpoint(load_checkpoint(runs_dir / r.name / "last.pt"))
         counts = count_model(model, (1, 28, 28))
-        lines = (runs_dir / r.name / "metrics.jsonl").read_text().splitlines()
-        per_stage: dict[str, float] = {}
-        seconds = 0.0
-        for line in lines:
-            rec = json.loads(line)
-            seconds += rec["seconds"]
-            if rec.get("test_acc") is not None:
-                per_stage[rec["stage"]] = rec["test_acc"]
         command = runs_dir / r.name / "command.txt"
         rows.append(
             {
@@ -234,15 +225,15 @@ def report(runs: list[Run], a: argparse.Namespace) -> list[dict]:
                 "r_ratio": r.r_ratio,
                 "tile": r.tile,
                 "kd": r.kd,
-                "test_acc": final["test_acc"],
-                "acc_by_stage": per_stage,
+                "test_acc": summary["test_acc"],
+                "acc_by_stage": summary["acc_by_stage"],
                 "mults": counts.mults,
                 "mults_executed": counts.mults_executed,
                 "adds": counts.adds_actual if counts.adds_actual is not None else counts.adds_dense,
                 "adds_dense_bound": counts.adds_dense,
                 "size_bits": counts.size_bits,
-                "train_seconds": round(seconds, 1),
-                "epochs": final["args"]["epochs"],
+                "train_seconds": summary["seconds"],
+                "epochs": summary["args"]["epochs"],
                 "command": command.read_text().strip().replace(" --resume", "") if command.exists() else None,
             }
         )
@@ -302,7 +293,7 @@ def report(runs: list[Run], a: argparse.Namespace) -> list[dict]:
         "",
         "```",
         f"python benchmarks/fashion_mnist.py --report-only --runs-dir {a.runs_dir} "
-        f"--results {a.results} --model {a.model} --width {a.width:g} "
+        f"--results {a.results} --model {a.model} --width {a.width:g} --seed {a.seed} "
         f"--train-subset {a.train_subset} --stages {a.stages} --epochs {a.epochs} --lr {a.lr} "
         f"--kd-lambda {a.kd_lambda:g} --kd-temp {a.kd_temp:g}",
         "```",

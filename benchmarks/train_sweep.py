@@ -55,24 +55,6 @@ def load_grid(path: str) -> list[dict]:
     return grid
 
 
-def summarize(run_dir: Path) -> dict | None:
-    final = run_dir / "final.json"
-    if not final.exists():
-        return None
-    acc_by_stage: dict[str, float] = {}
-    seconds = 0.0
-    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-        rec = json.loads(line)
-        seconds += rec.get("seconds", 0.0)
-        if rec.get("test_acc") is not None:
-            acc_by_stage[rec["stage"]] = rec["test_acc"]
-    return {
-        "test_acc": json.loads(final.read_text())["test_acc"],
-        "acc_by_stage": acc_by_stage,
-        "seconds": round(seconds, 1),
-    }
-
-
 def main(argv=None) -> None:
     a = parse_args(argv)
     grid = load_grid(a.grid)
@@ -126,10 +108,13 @@ def main(argv=None) -> None:
 
 
 def report(grid: list[dict], seeds: list[int], runs_dir: Path, a: argparse.Namespace) -> None:
+    sys.path.insert(0, str(ROOT))
+    from fastmm.nn.train import summarize_run
+
     rows = []
     for entry in grid:
-        per_seed = {s: summarize(runs_dir / f"{entry['name']}-s{s}") for s in seeds}
-        done = {s: r for s, r in per_seed.items() if r is not None}
+        per_seed = {s: summarize_run(runs_dir / f"{entry['name']}-s{s}") for s in seeds}
+        done = {s: {k: v for k, v in r.items() if k != "args"} for s, r in per_seed.items() if r}
         accs = [r["test_acc"] for r in done.values()]
         rows.append({
             "name": entry["name"],

@@ -405,6 +405,24 @@ def _load_teacher(path: str, d: Dist) -> nn.Module:
     return teacher
 
 
+def summarize_run(out: str | Path) -> dict[str, Any] | None:
+    """A finished run's final test accuracy, test accuracy at the end of each stage and
+    training seconds, read from its final.json and metrics lines; None if it has not finished."""
+    out = Path(out)
+    if not (out / FINAL).is_file():
+        return None
+    acc_by_stage: dict[str, float] = {}
+    seconds = 0.0
+    for line in (out / METRICS).read_text().splitlines():
+        rec = json.loads(line)
+        seconds += rec.get("seconds", 0.0)
+        if rec.get("test_acc") is not None:
+            acc_by_stage[rec["stage"]] = rec["test_acc"]
+    final = json.loads((out / FINAL).read_text())
+    return {"test_acc": final["test_acc"], "acc_by_stage": acc_by_stage, "seconds": round(seconds, 1),
+            "args": final["args"]}
+
+
 def _rewrite_metrics(path: Path, done: int, last: dict | None) -> None:
     """Keep the metric lines of the epochs the checkpoint holds (drop a killed epoch's)."""
     records = []
