@@ -98,9 +98,9 @@ def main(argv=None) -> None:
             if (out / "last.pt").exists():
                 cmd = [*cmd, "--resume"]
             (out / "command.txt").write_text(shlex.join(["python", "cli.py", *cmd[2:]]) + "\n")
-            log = open(out / "train.log", "a")
-            active[out] = (subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log,
-                                            stderr=subprocess.STDOUT), time.time())
+            with open(out / "train.log", "a") as log:  # the child keeps its own copy
+                active[out] = (subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log,
+                                                stderr=subprocess.STDOUT), time.time())
         time.sleep(1)
     report(grid, seeds, runs_dir, a)
     if failed:
