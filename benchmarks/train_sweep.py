@@ -67,10 +67,10 @@ def main(argv=None) -> None:
             cmd = [sys.executable, str(ROOT / "cli.py"), "train", *shlex.split(a.common),
                    *shlex.split(entry.get("args", "")), "--seed", str(seed), "--device", a.device,
                    "--threads", str(a.threads), "--out", str(out)]
-            jobs.append((entry["name"], seed, out, cmd))
+            jobs.append((out, cmd))
     env = {**os.environ, "OMP_NUM_THREADS": str(a.threads), "PYTHONPATH": str(ROOT)}
     t0 = time.time()
-    pending = [j for j in jobs if not (j[2] / "final.json").exists()]
+    pending = [(out, cmd) for out, cmd in jobs if not (out / "final.json").exists()]
     active: dict[Path, tuple[subprocess.Popen, float]] = {}
     failed: list[str] = []
     while pending or active:
@@ -93,7 +93,7 @@ def main(argv=None) -> None:
             print(f"deadline: {len(pending)} runs not started", flush=True)
             break
         while pending and len(active) < a.parallel:
-            name, seed, out, cmd = pending.pop(0)
+            out, cmd = pending.pop(0)
             out.mkdir(parents=True, exist_ok=True)
             if (out / "last.pt").exists():
                 cmd = [*cmd, "--resume"]
