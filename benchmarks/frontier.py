@@ -1,0 +1,164 @@
+"""Drive long frontier searches: every shape behind its best-known rank, round after round.
+
+Each attempt is one real `fastmm search N M P --rank R` process (whatever the user would run),
+with its catalogue pointed at a working copy (FASTMM_CATALOG), so one shape's improvement
+becomes the next shape's building block. A scheme an attempt writes (found, or the best rank
+it reached, saved verified) goes through `add_to_catalog`, which keeps only improvements.
+State lives on disk: the working catalogue and a JSON-lines log; killing the driver loses at
+most the attempt in flight, and starting it again continues (seeds continue from the log).
+
+    python benchmarks/frontier.py --work runs/frontier --time-limit 300 --rounds 20 \
+        [--shapes 3,4,5 4,4,5] [--workers 1] [--checkout DIR]
+
+`--checkout` runs the searches from another checkout (a git worktree), so editing this one
+does not disturb a run of hours. `python benchmarks/frontier.py --merge runs/frontier` copies
+the working catalogue's improvements into the shipped catalogue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from fastmm.catalog import add_to_catalog, catalog_dir, scan_catalog
+from fastmm.errors import FastmmError
+from fastmm.io import load_scheme
+from fastmm.known_ranks import BEST_KNOWN
+
+Shape = tuple[int, int, int]
+
+
+def gaps(catalog: Path, shapes: list[Shape], ring: str = "ZT") -> dict[Shape, int]:
+    """shape -> rank held in `catalog` for each shape still above its best-known rank."""
+    entries, _ = scan_catalog(catalog)
+    out = {}
+    for shape in shapes:
+        held = min((e.rank for e in entries if e.shape == shape and e.ring in ("ZT",)),
+                   default=shape[0] * shape[1] * shape[2])
+        if held > BEST_KNOWN[shape][ring]:
+            out[shape] = held
+    return out
+
+
+def log_lines(log: Path) -> list[dict]:
+    if not log.exists():
+        return []
+    out = []
+    for line in log.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut by a kill
+    return out
+
+
+def append(log: Path, record: dict) -> None:
+    with log.open("a") as fh:
+        fh.write(json.dumps(record) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def attempt(shape: Shape, rank: int, seed: int, args, work: Path) -> dict:
+    """One search process; returns its log record (improvements included)."""
+    found = work / "found" / f"{shape[0]}x{shape[1]}x{shape[2]}-seed{seed}"
+    found.mkdir(parents=True, exist_ok=True)
+    out = found / "found.json"
+    cli = [sys.executable, str(Path(args.checkout) / "cli.py")] if args.checkout else \
+        [sys.executable, "-m", "fastmm"]
+    cmd = cli + ["search", *map(str, shape), "--rank", str(rank), "--ring", "ZT",
+                 "--method", args.method, "--seed", str(seed), "--time-limit", str(args.time_limit),
+                 "--workers", str(args.workers), "--quiet", "--no-sympy", "--out", str(out)]
+    env = dict(os.environ, FASTMM_CATALOG=str((work / "catalog").resolve()))
+    if args.checkout:
+        env["PYTHONPATH"] = str(Path(args.checkout).resolve())
+    t0 = time.time()
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                              timeout=args.time_limit * 2 + 300)
+        rc, err = proc.returncode, proc.stderr.strip().splitlines()[-1:] or [""]
+    except subprocess.TimeoutExpired:
+        rc, err = -1, ["driver timeout"]
+    record = {"shape": list(shape), "target": rank, "seed": seed, "rc": rc,
+              "seconds": round(time.time() - t0, 1), "stderr": err[0][:300], "added": [],
+              "command": " ".join(["fastmm"] + cmd[len(cli):]), "start": time.strftime("%F %T")}
+    for path in sorted(found.glob("*.json")):
+        try:
+            scheme = load_scheme(path)
+            if add_to_catalog(scheme, work / "catalog"):
+                record["added"].append(scheme.rank)
+        except FastmmError as exc:
+            record["stderr"] += f" | {path.name}: {exc}"
+    return record
+
+
+def run(args) -> int:
+    work = Path(args.work)
+    (work / "catalog").mkdir(parents=True, exist_ok=True)
+    if not any((work / "catalog").glob("*.json")):
+        for f in catalog_dir().glob("*.json"):
+            shutil.copy2(f, work / "catalog" / f.name)
+    log = work / "log.jsonl"
+    shapes = [tuple(int(x) for x in s.split(",")) for s in args.shapes] if args.shapes else \
+        sorted(BEST_KNOWN, key=lambda s: (s[0] * s[1] * s[2], s))
+    seeds = {tuple(r["shape"]): r["seed"] + 1 for r in log_lines(log)}
+    for rnd in range(args.rounds):
+        todo = gaps(work / "catalog", shapes)
+        if not todo:
+            print("every shape is at its best-known rank", flush=True)
+            return 0
+        print(f"round {rnd}: {len(todo)} shapes behind: "
+              + ", ".join(f"{s}:{r}" for s, r in todo.items()), flush=True)
+        for shape in list(todo):
+            held = gaps(work / "catalog", [shape]).get(shape)
+            if held is None:
+                continue
+            target = BEST_KNOWN[shape]["ZT"]
+            seed = seeds.get(shape, 0)
+            seeds[shape] = seed + args.workers
+            record = attempt(shape, target, seed, args, work)
+            record["held_before"] = held
+            append(log, record)
+            print(f"{time.strftime('%T')} {shape} held {held} target {target} seed {seed}: rc "
+                  f"{record['rc']} in {record['seconds']} s, added {record['added']} "
+                  f"{record['stderr'][:160]}", flush=True)
+    return 0
+
+
+def merge(work: Path, target: Path | None) -> int:
+    """Copy the working catalogue's improvements into the shipped one (or `target`)."""
+    added = 0
+    for path in sorted((work / "catalog").glob("*.json")):
+        scheme = load_scheme(path)
+        if add_to_catalog(scheme, target):
+            print(f"added {path.name}")
+            added += 1
+    print(f"{added} entries added")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", default="runs/frontier")
+    ap.add_argument("--shapes", nargs="*", help="n,m,p with n ≤ m ≤ p (default: every tabulated shape)")
+    ap.add_argument("--time-limit", type=float, default=300.0)
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--method", default="pool")
+    ap.add_argument("--checkout", default=None, help="run the searches from this checkout")
+    ap.add_argument("--merge", metavar="WORK", help="merge WORK/catalog into the shipped catalogue")
+    ap.add_argument("--into", type=Path, default=None, help="with --merge: the catalogue to merge into")
+    args = ap.parse_args(argv)
+    if args.merge:
+        return merge(Path(args.merge), args.into)
+    return run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
