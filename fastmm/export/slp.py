@@ -29,7 +29,6 @@ the Strassen–Winograd form reaches 15 with sharing.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -186,29 +185,79 @@ def _eliminate(rows: list[dict[str, Fraction]], order: dict[str, int], prefix: s
     """
     rows = [dict(r) for r in rows]
     temps: list[Op] = []
+    pairs = _PairIndex(order)
+    for i, row in enumerate(rows):
+        srcs = sorted(row, key=order.__getitem__)
+        for k, x in enumerate(srcs):
+            for y in srcs[k + 1:]:
+                pairs.add((x, y, row[y] / row[x]), i)
     while True:
-        counts: Counter = Counter()
-        for row in rows:
-            srcs = sorted(row, key=order.__getitem__)
-            for i, x in enumerate(srcs):
-                for y in srcs[i + 1:]:
-                    counts[(x, y, row[y] / row[x])] += 1
-        if not counts:
+        key = pairs.best()
+        if key is None:
             break
-        best = max(counts.values())
-        if best < 2:
-            break
-        x, y, q = min((k for k, v in counts.items() if v == best),
-                      key=lambda k: (order[k[0]], order[k[1]], k[2]))
+        x, y, q = key
         name = f"{prefix}{len(temps) + 1}"
         temps.append(Op(name, ((x, Fraction(1)), (y, q))))
         order[name] = len(order)
-        for row in rows:
-            if x in row and y in row and row[y] / row[x] == q:
-                cx = row.pop(x)
-                row.pop(y)
-                row[name] = cx
+        for i in sorted(pairs.rows[key]):
+            row = rows[i]
+            for z, cz in row.items():  # every pair with x or y goes; the others stay as they are
+                for w in (x, y):
+                    if z != w:
+                        cw = row[w]
+                        pairs.remove((z, w, cw / cz) if order[z] < order[w] else (w, z, cz / cw), i)
+            cx = row.pop(x)
+            row.pop(y)
+            for z, cz in row.items():  # the temporary is newest, so it is always second
+                pairs.add((z, name, cx / cz), i)
+            row[name] = cx
     return temps, rows
+
+
+class _PairIndex:
+    """The rows holding each pair (x, y, q), with the pairs bucketed by how many rows hold them.
+
+    Kept up to date as rows are rewritten, so each step of the greedy elimination touches only
+    the rewritten rows' pairs with the two merged sources: an ⟨8,8,8;343⟩ scheme takes seconds.
+    """
+
+    def __init__(self, order: dict[str, int]) -> None:
+        self.order = order
+        self.rows: dict[tuple[str, str, Fraction], set[int]] = {}
+        self.by_count: dict[int, set[tuple[str, str, Fraction]]] = {}
+
+    def _move(self, key: tuple[str, str, Fraction], old: int, new: int) -> None:
+        if old:
+            bucket = self.by_count[old]
+            bucket.discard(key)
+            if not bucket:
+                del self.by_count[old]
+        if new:
+            self.by_count.setdefault(new, set()).add(key)
+
+    def add(self, key: tuple[str, str, Fraction], row: int) -> None:
+        holders = self.rows.setdefault(key, set())
+        if row not in holders:
+            holders.add(row)
+            self._move(key, len(holders) - 1, len(holders))
+
+    def remove(self, key: tuple[str, str, Fraction], row: int) -> None:
+        holders = self.rows.get(key)
+        if holders is not None and row in holders:
+            holders.discard(row)
+            self._move(key, len(holders) + 1, len(holders))
+            if not holders:
+                del self.rows[key]
+
+    def best(self) -> tuple[str, str, Fraction] | None:
+        """The pair in the most rows (ties: smallest ranks, then ratio); None below two rows."""
+        if not self.by_count:
+            return None
+        most = max(self.by_count)
+        if most < 2:
+            return None
+        order = self.order
+        return min(self.by_count[most], key=lambda k: (order[k[0]], order[k[1]], k[2]))
 
 
 def _phase(mat: Any, inputs: list[str], out_names: list[str], prefix: str, cse: bool) -> Phase:
