@@ -76,3 +76,29 @@ def proven_lower_bound(shape: tuple[int, int, int]) -> tuple[int, str]:
     if (n, m, p) in _PROVEN and _PROVEN[(n, m, p)][0] > bound:
         bound, why = _PROVEN[(n, m, p)]
     return bound, why
+
+
+# Where the best-known ranks come from (../shared/REFERENCES.md §2), for the website:
+# shape -> {ring or "*": source}; anything not listed is BEST_KNOWN_SOURCE_DEFAULT.
+BEST_KNOWN_SOURCE_DEFAULT = "Perminov's FastMatrixMultiplication status table (2026-07)"
+BEST_KNOWN_SOURCES: dict[tuple[int, int, int], dict[str, str]] = {
+    (2, 2, 2): {"*": "Strassen 1969"},
+    (2, 4, 5): {"Q": "AlphaEvolve 2025"},
+    (3, 3, 3): {"*": "Laderman 1976"},
+    (3, 3, 6): {"Q": "Smirnov 2013"},
+    (3, 6, 6): {"Q": "AlphaEvolve 2025; rational form by Dumas–Pernet–Sedoglavic (arXiv:2506.13242)"},
+    (4, 4, 4): {"Q": "AlphaEvolve 2025; rational form by Dumas–Pernet–Sedoglavic (arXiv:2506.13242)",
+                "Z": "Strassen ⊗ Strassen", "ZT": "Strassen ⊗ Strassen",
+                "Z2": "AlphaTensor (Fawzi et al. 2022)"},
+    (4, 4, 6): {"*": "Kauers–Wood meta flip graph (arXiv:2505.05896, 2510.19787)"},
+    (5, 5, 5): {"*": "Moosbauer–Poole symmetric flip graphs (arXiv:2502.04514)"},
+    (5, 5, 6): {"*": "Kauers–Wood meta flip graph (arXiv:2505.05896, 2510.19787)"},
+    (5, 6, 6): {"*": "Kauers–Wood meta flip graph (arXiv:2505.05896, 2510.19787)"},
+    (6, 6, 6): {"*": "Moosbauer–Poole symmetric flip graphs (arXiv:2502.04514)"},
+}
+
+
+def best_known_source(shape: tuple[int, int, int], ring: str = "ZT") -> str:
+    """Who found (or where to read) the best-known rank of `shape` over `ring`."""
+    entry = BEST_KNOWN_SOURCES.get(canonical(shape), {})
+    return entry.get(ring) or entry.get("*") or BEST_KNOWN_SOURCE_DEFAULT

@@ -1,0 +1,27 @@
+"""`fastmm site OUTDIR`: a thin wrapper over fastmm.site.build_site."""
+
+from __future__ import annotations
+
+import click
+
+from fastmm.cli import cli
+
+
+@cli.command("site")
+@click.argument("outdir", type=click.Path(file_okay=False))
+@click.option("--catalog", "catalog", type=click.Path(file_okay=False), default=None,
+              help="Catalogue folder (default: the shipped catalogue).")
+@click.option("--schemes", "schemes", multiple=True, type=click.Path(),
+              help="Extra scheme file, or folder of them, to add (repeatable).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes computing pages and code.")
+def site(outdir: str, catalog: str | None, schemes: tuple[str, ...], workers: int) -> int:
+    """Build a static website of every verified scheme into OUTDIR (replaced if it is a site)."""
+    from fastmm.site import build_site
+
+    report = build_site(outdir, catalog=catalog, schemes=schemes, workers=workers)
+    for line in report.warnings:
+        click.echo(f"warning: {line}", err=True)
+    click.echo(f"wrote {report.outdir}/index.html: {report.schemes} schemes, {report.files} files "
+               f"in {report.seconds:.1f} s", err=True)
+    return 0

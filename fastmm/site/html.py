@@ -1,0 +1,74 @@
+"""A tiny HTML builder that escapes every piece of text unless it is already markup.
+
+Pages are XHTML-compatible HTML5 ("polyglot"): every element is closed, void and empty SVG
+elements end in "/>", attributes are quoted, and only the five XML entities appear, so a page
+parses with both html.parser and xml.etree. Text from scheme files reaches a page only through
+`render`, which html-escapes it: a provenance string holding <script> shows as text.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+
+_VOID = frozenset({"meta", "link", "br", "hr", "input", "img"})
+_SVG_EMPTY = frozenset({"circle", "line", "polyline", "rect", "path", "polygon"})
+
+
+class Html(str):
+    """Markup that is safe as it stands (built here, never copied from input)."""
+
+
+def render(content: object) -> Html:
+    """Markup for `content`: Html as is, lists joined, None empty, anything else escaped text."""
+    if content is None:
+        return Html("")
+    if isinstance(content, Html):
+        return content
+    if isinstance(content, str):
+        return Html(html.escape(content, quote=True))
+    if isinstance(content, Iterable):
+        return Html("".join(render(c) for c in content))
+    return Html(html.escape(str(content), quote=True))
+
+
+def _attr_name(key: str) -> str:
+    return key.rstrip("_").replace("_", "-")
+
+
+def el(tag: str, /, *children: object, **attrs: object) -> Html:
+    """<tag attrs>children</tag>; attribute names: class_ -> class, data_sort -> data-sort.
+
+    None and False attributes are left out; True becomes name="name" (XHTML needs a value).
+    """
+    parts = [tag]
+    for key, value in attrs.items():
+        if value is None or value is False:
+            continue
+        attr = _attr_name(key)
+        text = attr if value is True else str(value)
+        parts.append(f'{attr}="{html.escape(text, quote=True)}"')
+    head = " ".join(parts)
+    body = render(children)
+    if not body and (tag in _VOID or tag in _SVG_EMPTY):
+        return Html(f"<{head}/>")
+    return Html(f"<{head}>{body}</{tag}>")
+
+
+def page(title: str, body: object, *, root: str = "", description: str = "") -> Html:
+    """A whole document; `root` is the relative path to the site's top ("" or "../")."""
+    head = el(
+        "head",
+        el("meta", charset="utf-8"),
+        el("meta", name="viewport", content="width=device-width, initial-scale=1"),
+        # no inline scripts, nothing from elsewhere: a second line of defence behind escaping
+        el("meta", http_equiv="Content-Security-Policy",
+           content="default-src 'self'; script-src 'self'; style-src 'self'; "
+                   "img-src 'self' data:; connect-src 'none'; object-src 'none'"),
+        el("meta", name="description", content=description) if description else None,
+        el("title", title),
+        el("link", rel="stylesheet", href=f"{root}style.css"),
+        el("script", src=f"{root}site.js", defer=True),
+    )
+    doc = el("html", head, el("body", body), xmlns="http://www.w3.org/1999/xhtml", lang="en")
+    return Html(f"<!DOCTYPE html>\n{doc}\n")

@@ -1,0 +1,83 @@
+"""Rank against n·m·p as inline SVG, drawn here (no plotting library, nothing to download).
+
+Each site scheme shown in the table is a point (a circle for ZT/Z/Q, a square for Z2) that
+links to its page; the best-known ranks over ZT are joined by a line, the naive rank n·m·p is
+dashed. Coordinates are rounded to 0.1 so the output is the same on every machine.
+"""
+
+from __future__ import annotations
+
+from fastmm.site.html import Html, el
+from fastmm.site.table import RankRow
+
+WIDTH, HEIGHT = 720, 420
+_LEFT, _RIGHT, _TOP, _BOTTOM = 56, 16, 16, 44
+
+
+def _nice_step(span: float) -> int:
+    for step in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000):
+        if span / step <= 8:
+            return step
+    return 1000 * int(span // 8000 + 1)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.1f}".rstrip("0").rstrip(".")
+
+
+def rank_plot(rows: list[RankRow], link: str = "schemes/{slug}.html") -> Html:
+    """The plot as an <svg> element; `link` turns a scheme's slug into its page's address."""
+    top = max((r.naive for r in rows), default=8)
+    step = _nice_step(top)
+    top = step * -(-top // step)
+
+    def x(v: float) -> str:
+        return _fmt(_LEFT + v / top * (WIDTH - _LEFT - _RIGHT))
+
+    def y(v: float) -> str:
+        return _fmt(HEIGHT - _BOTTOM - v / top * (HEIGHT - _TOP - _BOTTOM))
+
+    parts: list[Html] = [el("title", "Rank against n·m·p")]
+    for t in range(0, top + 1, step):
+        parts.append(el("line", x1=x(t), y1=y(0), x2=x(t), y2=y(top), class_="grid"))
+        parts.append(el("line", x1=x(0), y1=y(t), x2=x(top), y2=y(t), class_="grid"))
+        parts.append(el("text", str(t), x=x(t), y=_fmt(HEIGHT - _BOTTOM + 16), class_="tick x"))
+        parts.append(el("text", str(t), x=_fmt(_LEFT - 6), y=_fmt(float(y(t)) + 4), class_="tick y"))
+    parts.append(el("text", "n·m·p (naive rank)", x=x(top / 2), y=_fmt(HEIGHT - 8), class_="label x"))
+    parts.append(el("text", "rank", x="14", y=y(top / 2), class_="label y",
+                    transform=f"rotate(-90 14 {y(top / 2)})"))
+    parts.append(el("line", x1=x(0), y1=y(0), x2=x(top), y2=y(top), class_="naive"))
+    best = sorted({(r.naive, r.best) for r in rows if r.ring == "ZT" and r.best is not None})
+    if best:
+        points = " ".join(f"{x(a)},{y(b)}" for a, b in best)
+        parts.append(el("polyline", points=points, class_="best"))
+    seen: set[str] = set()
+    for r in rows:
+        if r.item is None or r.item.slug in seen:
+            continue
+        seen.add(r.item.slug)
+        s = r.item.scheme
+        n, m, p = r.shape
+        tip = f"⟨{n},{m},{p};{s.rank}⟩ over {s.ring}: {r.status} (best known {r.best}, naive {r.naive})"
+        kind = "at" if r.gap is not None and r.gap <= 0 else "behind"
+        if s.ring == "Z2":
+            mark = el("rect", x=_fmt(float(x(r.naive)) - 3.5), y=_fmt(float(y(s.rank)) - 3.5),
+                      width="7", height="7", class_=f"pt z2 {kind}")
+        else:
+            mark = el("circle", cx=x(r.naive), cy=y(s.rank), r="3.5", class_=f"pt {kind}")
+        parts.append(el("a", el("title", tip), mark, href=link.format(slug=r.item.slug)))
+    legend = [
+        el("line", x1="70", y1="26", x2="96", y2="26", class_="best"),
+        el("text", "best known (ZT)", x="102", y="30", class_="legend"),
+        el("line", x1="70", y1="44", x2="96", y2="44", class_="naive"),
+        el("text", "naive n·m·p", x="102", y="48", class_="legend"),
+        el("circle", cx="83", cy="62", r="3.5", class_="pt at"),
+        el("text", "at record", x="102", y="66", class_="legend"),
+        el("circle", cx="83", cy="80", r="3.5", class_="pt behind"),
+        el("text", "behind", x="102", y="84", class_="legend"),
+        el("rect", x="79.5", y="94.5", width="7", height="7", class_="pt z2 at"),
+        el("text", "valid modulo 2 only", x="102", y="102", class_="legend"),
+    ]
+    return el("svg", *parts, el("g", *legend), xmlns="http://www.w3.org/2000/svg",
+              viewBox=f"0 0 {WIDTH} {HEIGHT}", width=str(WIDTH), height=str(HEIGHT),
+              role="img", class_="plot")

@@ -1,0 +1,93 @@
+"""The schemes a site shows: the catalogue's entries and any extra scheme files, each verified.
+
+A scheme that cannot be read, fails the Brent equations or claims a ring its coefficients do not
+fit is left out, with one warning line. Each kept scheme gets a `slug`, the stem of its page and
+download names: only [A-Za-z0-9._-], unique, and chosen from the input alone (deterministic).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastmm.catalog import catalog_dir, scan_catalog
+from fastmm.errors import FastmmError, InputError
+from fastmm.io import load_scheme
+from fastmm.scheme import Scheme
+from fastmm.verify import uses_big_names, verify
+
+_RING_ORDER = {"ZT": 0, "Z": 1, "Q": 2}
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class SiteScheme:
+    """One verified scheme and where it came from."""
+
+    slug: str
+    scheme: Scheme  # its ring is the one it was verified in
+    origin: str  # "catalogue" or "file"
+    name: str  # the file's name (no folders: pages must not depend on where the input lives)
+    check: str  # how the build re-checked it, e.g. "exact integer Brent equations"
+
+
+def _slug(stem: str, taken: set[str]) -> str:
+    base = _UNSAFE.sub("-", stem).strip("-.")[:80] or "scheme"
+    slug, k = base, 2
+    while slug.lower() in taken:  # case-insensitive: some file systems fold case
+        slug, k = f"{base}-{k}", k + 1
+    taken.add(slug.lower())
+    return slug
+
+
+def _checked(path: Path) -> tuple[Scheme | None, str, str]:
+    """(scheme with its verified ring, how it was checked, "") or (None, "", why it is left out)."""
+    try:
+        scheme = load_scheme(path)
+    except FastmmError as exc:
+        return None, "", str(exc)
+    verdict = verify(scheme, use_sympy=False)
+    if not verdict.ok:
+        lines = verdict.report.lines(uses_big_names(scheme), limit=2)
+        return None, "", f"{path.name}: {scheme.label()} fails verification ({'; '.join(lines)})"
+    declared = scheme.ring
+    if declared in _RING_ORDER and _RING_ORDER[verdict.ring] > _RING_ORDER[declared]:
+        return None, "", f"{path.name}: declares ring {declared} but its coefficients need {verdict.ring}"
+    return scheme.with_meta(ring=verdict.ring), verdict.record()["brent"], ""
+
+
+def _expand(files: Iterable[str | Path]) -> list[Path]:
+    """Files as given, a folder as its *.json files (sorted); each path once."""
+    out: list[Path] = []
+    seen: set[Path] = set()
+    for f in files:
+        path = Path(f)
+        for p in sorted(path.glob("*.json")) if path.is_dir() else [path]:
+            key = p.resolve()
+            if key not in seen:
+                seen.add(key)
+                out.append(p)
+    return out
+
+
+def collect_schemes(catalog: str | Path | None = None,
+                    files: Iterable[str | Path] = ()) -> tuple[list[SiteScheme], list[str]]:
+    """Every verified scheme of the catalogue folder (default: the shipped one), then of `files`
+    (scheme files or folders of them), and one warning line per file left out."""
+    directory = Path(catalog) if catalog is not None else catalog_dir()
+    if not directory.is_dir():
+        raise InputError(f"catalogue folder {directory} does not exist")
+    entries, problems = scan_catalog(directory)
+    warnings = list(problems)
+    items: list[SiteScheme] = []
+    taken: set[str] = set()
+    # scan_catalog verified these; they are read and checked again because a file can change
+    for path, origin in [(e.path, "catalogue") for e in entries] + [(p, "file") for p in _expand(files)]:
+        scheme, how, problem = _checked(path)
+        if scheme is None:
+            warnings.append(f"left out: {problem}")
+            continue
+        items.append(SiteScheme(_slug(path.stem, taken), scheme, origin, path.name, how))
+    return items, warnings
