@@ -39,15 +39,22 @@ sys.path.insert(0, str(ROOT))
 @dataclass
 class Run:
     name: str
-    r_ratio: float  # 0: dense full precision
+    r_ratio: float  # 0: dense full precision, or a ternary-weight baseline when quant is set
     tile: int = 1
     kd: bool = False
+    quant: str | None = None  # "twn" / "ttq": every conv ternary-weight (fastmm.nn.ternary)
 
     @property
     def label(self) -> str:
+        if self.quant:
+            return self.quant.upper() + (" +KD" if self.kd else "")
         if self.r_ratio == 0:
             return "full precision"
         return f"ST r={self.r_ratio:g}c_out p={self.tile}" + (" +KD" if self.kd else "")
+
+    @property
+    def kind(self) -> str:
+        return self.quant or ("st" if self.r_ratio else "fp")
 
 
 def plan() -> list[Run]:
@@ -56,12 +63,15 @@ def plan() -> list[Run]:
     for kd in (False, True):
         for r, p in configs:
             runs.append(Run(f"st-r{r:g}-p{p}" + ("-kd" if kd else ""), r, p, kd))
+    runs += [Run("twn", 0.0, quant="twn"), Run("ttq", 0.0, quant="ttq")]  # the ternary baselines
     return runs
 
 
 def start_priority(run: Run) -> tuple[float, int]:
-    """Longest runs first (r, then 1/p), so two slots finish close together; ties: no-KD first."""
-    return (-(run.r_ratio / run.tile if run.r_ratio else 99.0), int(run.kd))
+    """Longest runs first (r, then 1/p), so two slots finish close together; ties: no-KD first.
+    The ternary-weight baselines cost about what full precision costs."""
+    cost = run.r_ratio / run.tile if run.r_ratio else 99.0 if run.quant is None else 1.5
+    return (-cost, int(run.kd))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -117,7 +127,9 @@ def train_command(run: Run, a: argparse.Namespace) -> list[str]:
         "--out",
         str(out),
     ]
-    if run.r_ratio == 0:
+    if run.quant:  # the same stages, epochs and lr as the ST runs
+        cmd += ["--quant", run.quant, "--lr", a.lr, "--stages", a.stages, "--epochs", a.epochs]
+    elif run.r_ratio == 0:
         cmd += ["--lr", a.lr.split(",")[0], "--stages", "full", "--epochs", str(sum(stage_epochs))]
     else:
         cmd += [
@@ -351,7 +363,8 @@ def main(argv=None) -> None:
     runs = plan()
     if a.only:
         keep = set(a.only.split(","))
-        runs = [r for r in runs if r.name in keep or r.name == "fp"]
+        teacher = any(r.kd for r in runs if r.name in keep)  # KD runs need the fp run
+        runs = [r for r in runs if r.name in keep or (teacher and r.name == "fp")]
     if not a.report_only:
         if not Path(a.data_dir).is_dir():
             sys.exit(f"Fashion-MNIST not found in {a.data_dir}: apt-get install dataset-fashion-mnist")

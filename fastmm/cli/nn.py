@@ -34,6 +34,13 @@ DATASETS = ("fashion-mnist", "mnist", "cifar10", "imagenet")
     show_default=True,
     help="Hidden width r/c_out of the SPN layers; 0 or omitted: dense full precision.",
 )
+@click.option(
+    "--quant",
+    type=click.Choice(("twn", "ttq")),
+    default=None,
+    help="Ternary-weight baseline instead of SPN layers: every conv TWN (0.7·mean|W| threshold, "
+    "one derived scale per layer) or TTQ (learned positive and negative scales per layer).",
+)
 @click.option("--tile", type=int, default=1, show_default=True, help="Output tile p (p×p).")
 @click.option("--groups", type=int, default=1, show_default=True, help="Groups g of the Wb conv.")
 @click.option(
@@ -83,6 +90,7 @@ def train_command(
     model_name,
     width,
     r_ratio,
+    quant,
     tile,
     groups,
     stages,
@@ -106,19 +114,21 @@ def train_command(
     threads,
     stop_after,
 ) -> None:
-    """Train a ResNet, optionally as a StrassenNet, in stages full → ternary → finetune."""
+    """Train a ResNet — dense, as a StrassenNet (--r-ratio) or with ternary weights
+    (--quant twn|ttq) — in stages full → ternary → finetune."""
     from fastmm.nn.train import TrainConfig, train
 
     if stages is None:
-        stages = "full,ternary,finetune" if r_ratio > 0 else "full"
+        stages = "full,ternary,finetune" if r_ratio > 0 or quant else "full"
     if out is None:
-        out = f"runs/{model_name}-r{r_ratio:g}-p{tile}"
+        out = f"runs/{model_name}-{quant}" if quant else f"runs/{model_name}-r{r_ratio:g}-p{tile}"
     cfg = TrainConfig(
         dataset=dataset,
         data_dir=data_dir,
         model=model_name,
         width=width,
         r_ratio=r_ratio,
+        quant=quant,
         tile=tile,
         groups=groups,
         stages=stages,
@@ -163,8 +173,9 @@ def evaluate_command(checkpoint, data_dir, device, batch_size, as_json) -> None:
         click.echo(json.dumps(result))
         return
     top5 = f"  top-5 {100 * result['top5']:.2f}%" if "top5" in result else ""
+    variant = result["quant"].upper() if result.get("quant") else f"r/c_out={result['r_ratio']:g}"
     click.echo(
-        f"{result['dataset']} {result['model']} r/c_out={result['r_ratio']:g} ({result['stage']}): "
+        f"{result['dataset']} {result['model']} {variant} ({result['stage']}): "
         f"accuracy {100 * result['acc']:.2f}%{top5}  loss {result['loss']:.4f}  "
         f"on {result['count']} images"
     )

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fastmm.errors import FastmmError, InputError
+from fastmm.nn.ternary import TernaryConv2d
 from fastmm.spn import Mode, apply_mode, twn_quantize
 
 _MODE_NAMES = ", ".join(m.value for m in Mode)
@@ -296,10 +297,12 @@ def spn_layers(model: nn.Module) -> list[SPNLayer]:
 
 
 def set_mode(model: nn.Module, mode: Mode | str) -> nn.Module:
-    """Switch every SPN layer in `model` to `mode` (full, ternary or frozen); returns model."""
+    """Switch every SPN layer and ternary-weight conv (TWN, TTQ) in `model` to `mode`
+    (full, ternary or frozen); returns model."""
     mode = parse_mode(mode)
-    for layer in spn_layers(model):
-        layer.mode = mode
+    for layer in model.modules():
+        if isinstance(layer, SPNLayer | TernaryConv2d):
+            layer.mode = mode
     return model
 
 

@@ -11,7 +11,10 @@
   variant for 28×28 or 32×32 images).
 
 `width` multiplies every channel count (quick CPU experiments); `build_model` is the one
-registry the command line and the training code use.
+registry the command line and the training code use. Its `quant` ("twn" or "ttq") builds the
+ternary-weight baselines: the same network with every conv — the layers StrassenNets
+replaces — a `fastmm.nn.ternary` conv and the classifier at full precision. The blocks do
+not know about it: the builder swaps the convs after building (`ternarize`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections.abc import Callable
 from torch import Tensor, nn
 
 from fastmm.errors import InputError
+from fastmm.nn.ternary import QUANTIZERS, ternarize
 
 
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
@@ -179,11 +183,16 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
-def build_model(name: str, num_classes: int = 10, in_channels: int = 3, **kw) -> nn.Module:
+def build_model(
+    name: str, num_classes: int = 10, in_channels: int = 3, *, quant: str | None = None, **kw
+) -> nn.Module:
     """Build a model by name ("resnet8", "resnet20", ..., "resnet18", "resnet34").
 
     Extra keywords go to the builder: `width` for all, `small_input` for resnet18/34.
+    `quant` ("twn", "ttq"; None: full precision) makes every conv ternary-weight.
     """
+    if quant is not None and str(quant).lower() not in QUANTIZERS:
+        raise InputError(f"unknown quantization {quant!r}; choose one of: {', '.join(QUANTIZERS)}")
     builder = MODELS.get(str(name).lower())
     if builder is None:
         raise InputError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
@@ -191,4 +200,5 @@ def build_model(name: str, num_classes: int = 10, in_channels: int = 3, **kw) ->
     unknown = sorted(set(kw) - allowed)
     if unknown:
         raise InputError(f"{name} does not take {', '.join(unknown)}; it takes: {', '.join(sorted(allowed))}")
-    return builder(num_classes=num_classes, in_channels=in_channels, **kw)
+    model = builder(num_classes=num_classes, in_channels=in_channels, **kw)
+    return model if quant is None else ternarize(model, str(quant).lower())

@@ -61,15 +61,40 @@ def test_kd_loss_on_hand_values():
     teacher = torch.tensor([[0.0, 1.0]])
     y = torch.tensor([0])
     hard = math.log(1 + math.exp(-1))  # −log softmax([1, 0])[0]
-    # T = 2: q = softmax([0, .5]); −Σ q log softmax([.5, 0]) = log(1 + e^.5) − .5·q0
-    q0 = 1 / (1 + math.exp(0.5))
-    soft = math.log(1 + math.exp(0.5)) - 0.5 * q0
-    expected = 0.5 * hard + 0.5 * 4 * soft
+    # T = 2: q = softmax([0, .5]), p = softmax([.5, 0]); KL(q‖p) = Σ q (log q − log p)
+    q = [1 / (1 + math.exp(0.5)), 1 / (1 + math.exp(-0.5))]
+    p = q[::-1]
+    kl = sum(qi * (math.log(qi) - math.log(pi)) for qi, pi in zip(q, p, strict=True))
+    expected = 0.5 * hard + 0.5 * 4 * kl
     assert kd_loss(student, y, teacher, 0.5, 2.0).item() == pytest.approx(expected, rel=1e-6)
     assert kd_loss(student, y, teacher, 0.0, 2.0).item() == pytest.approx(hard, rel=1e-6)
+    # T = 1: q = softmax([0, 1]), p = softmax([1, 0]): KL = (q1 − q0)·1
+    q0, q1 = 1 / (1 + math.e), math.e / (1 + math.e)
     assert kd_loss(student, y, teacher, 0.3, 1.0).item() == pytest.approx(
-        0.7 * hard + 0.3 * (math.log(1 + math.e) - 1 / (1 + math.e)), rel=1e-6
+        0.7 * hard + 0.3 * (q1 - q0), rel=1e-6
     )
+
+
+def test_kd_loss_is_zero_when_the_student_matches_the_teacher():
+    logits = torch.tensor([[2.0, -1.0, 0.5], [0.0, 3.0, 1.0]])
+    y = torch.tensor([0, 1])
+    assert kd_loss(logits, y, logits.clone(), 1.0, 4.0).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_kd_loss_has_the_gradients_of_the_cross_entropy_form():
+    from fastmm.nn.distill import soft_cross_entropy
+
+    torch.manual_seed(3)
+    teacher, y = torch.randn(5, 4), torch.tensor([0, 1, 2, 3, 0])
+    student = torch.randn(5, 4, requires_grad=True)
+    kd_loss(student, y, teacher, 0.4, 4.0).backward()
+    kl_grad = student.grad.clone()
+    student.grad = None
+    ce_form = 0.6 * torch.nn.functional.cross_entropy(student, y) + 0.4 * 16 * soft_cross_entropy(
+        torch.softmax(teacher / 4, dim=1), student / 4
+    )
+    ce_form.backward()
+    assert torch.allclose(kl_grad, student.grad, atol=1e-7)
 
 
 def test_kd_loss_has_no_teacher_gradient():

@@ -1,0 +1,207 @@
+"""Ternary-weight convolutions: the TWN and TTQ baselines StrassenNets is compared with.
+
+A ternary-weight conv is an nn.Conv2d whose kernel the forward pass sees as
+
+    TWN (Li et al. 2016):  α·Q(W),  Q = sign(W)·[|W| > Δ],  Δ = 0.7·mean|W|,
+                           α = mean |W| over the kept entries (one scale per layer,
+                           derived from W, not learned); straight-through gradient to W.
+    TTQ (Zhu et al. 2017): Wp·[W > Δ] − Wn·[W < −Δ],  Δ = 0.05·max|W|, with learned
+                           scalars Wp, Wn > 0 per layer. Gradients (the TTQ paper's eq. 7–8):
+                           ∂L/∂Wp = Σ_{W>Δ} g, ∂L/∂Wn = −Σ_{W<−Δ} g, and to the latent W
+                           Wp·g, g, Wn·g on the positive, zero and negative entries.
+
+Activations stay full precision, so a ternary conv still multiplies activations by its
+weights unless the scale is taken out of the sums (see `fastmm.nn.count`).
+
+Modes follow the SPN layers (`fastmm.spn.Mode`): FULL trains W in full precision, TERNARY
+quantizes in the forward pass, FROZEN fixes the ternary pattern (W gets no gradient) while
+BatchNorm, the classifier and TTQ's Wp, Wn keep training — the counterpart of the
+StrassenNets fine-tuning stage.
+
+`ternarize(model, "twn" | "ttq")` swaps every nn.Conv2d of a model for its ternary version
+(the first conv, every 3×3 conv and the 1×1 shortcuts: the layers `strassenify` replaces),
+keeping its weights; nn.Linear layers (the classifier) stay full precision. This module
+imports only torch and `fastmm.spn`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fastmm.errors import InputError
+from fastmm.spn import TWN_FACTOR, Mode, apply_mode
+
+TTQ_FACTOR = 0.05  # Δ = 0.05·max|W| (Zhu et al. 2017, §3)
+
+
+def ttq_masks(w: torch.Tensor, factor: float = TTQ_FACTOR) -> tuple[torch.Tensor, torch.Tensor]:
+    """([W > Δ], [W < −Δ]) as float masks with Δ = factor·max|W|; no gradient."""
+    with torch.no_grad():
+        delta = factor * w.abs().max()
+        return (w > delta).to(w.dtype), (w < -delta).to(w.dtype)
+
+
+class _TTQ(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, w: torch.Tensor, wp: torch.Tensor, wn: torch.Tensor, factor: float):  # noqa: D401
+        pos, neg = ttq_masks(w, factor)
+        ctx.save_for_backward(pos, neg, wp, wn)
+        return wp * pos - wn * neg
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        pos, neg, wp, wn = ctx.saved_tensors
+        grad_w = grad_wp = grad_wn = None
+        if ctx.needs_input_grad[0]:
+            zero = 1.0 - pos - neg
+            grad_w = grad * (wp * pos + zero + wn * neg)
+        if ctx.needs_input_grad[1]:
+            grad_wp = (grad * pos).sum().reshape(wp.shape)
+        if ctx.needs_input_grad[2]:
+            grad_wn = -(grad * neg).sum().reshape(wn.shape)
+        return grad_w, grad_wp, grad_wn, None
+
+
+def ttq_quantize(
+    w: torch.Tensor, wp: torch.Tensor, wn: torch.Tensor, factor: float = TTQ_FACTOR
+) -> torch.Tensor:
+    """Wp·[W > Δ] − Wn·[W < −Δ] with TTQ's gradients to W, Wp and Wn."""
+    return _TTQ.apply(w, wp, wn, factor)
+
+
+class TernaryConv2d(nn.Conv2d):
+    """An nn.Conv2d whose kernel is ternary in the TERNARY and FROZEN modes.
+
+    Subclasses define `kernel()`. `derived_scales` is the number of per-layer scales the
+    layer needs at inference that are not parameters (TWN's α): the size count adds them.
+    """
+
+    derived_scales = 0
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._mode = Mode.FULL
+
+    @property
+    def mode(self) -> Mode:
+        return self._mode
+
+    @mode.setter
+    def mode(self, value: Mode | str) -> None:
+        self._mode = Mode(value)
+        frozen = self._mode is Mode.FROZEN
+        self.weight.requires_grad_(not frozen)
+        if frozen:
+            self.weight.grad = None  # so momentum and weight decay cannot move it
+
+    def kernel(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def ternary_pattern(self) -> torch.Tensor:
+        """The kernel's sign pattern in {−1, 0, 1} (what is stored in 2 bits)."""
+        return torch.sign(self.kernel().detach())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(x, self.kernel(), self.bias)
+
+    @classmethod
+    def from_conv(cls, conv: nn.Conv2d) -> TernaryConv2d:
+        """The ternary version of `conv`, starting from its weights."""
+        layer = cls(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            stride=conv.stride,
+            padding=conv.padding,
+            dilation=conv.dilation,
+            groups=conv.groups,
+            bias=conv.bias is not None,
+            padding_mode=conv.padding_mode,
+            device=conv.weight.device,
+            dtype=conv.weight.dtype,
+        )
+        if not conv.weight.is_meta:
+            with torch.no_grad():
+                layer.weight.copy_(conv.weight)
+                if conv.bias is not None:
+                    layer.bias.copy_(conv.bias)
+        layer.reset_scales()
+        return layer
+
+    def reset_scales(self) -> None:
+        """Set learned scales from the current weights (TTQ); nothing to do for TWN."""
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", mode={self._mode.value}"
+
+
+class TWNConv2d(TernaryConv2d):
+    """Ternary weight network conv: α·Q(W), one derived scale per layer, straight-through."""
+
+    derived_scales = 1
+
+    def kernel(self) -> torch.Tensor:
+        return apply_mode(self.weight, self._mode, TWN_FACTOR)
+
+
+class TTQConv2d(TernaryConv2d):
+    """Trained ternary quantization conv: Wp·[W > Δ] − Wn·[W < −Δ] with learned Wp, Wn."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        factory = {"device": self.weight.device, "dtype": self.weight.dtype}
+        self.wp = nn.Parameter(torch.ones((), **factory))
+        self.wn = nn.Parameter(torch.ones((), **factory))
+        self.reset_scales()
+
+    @torch.no_grad()
+    def reset_scales(self) -> None:
+        """Wp, Wn = mean |W| over the positive and negative kept entries (1 if none).
+
+        Starting at the weights' own magnitudes makes the first ternary forward pass the
+        closest ternary kernel of this form to W (TTQ starts from a trained model)."""
+        if self.weight.is_meta or not hasattr(self, "wp"):
+            return
+        pos, neg = ttq_masks(self.weight)
+        for scale, mask in ((self.wp, pos), (self.wn, neg)):
+            kept = mask.sum()
+            scale.fill_(float((self.weight.abs() * mask).sum() / kept) if kept > 0 else 1.0)
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        self.reset_scales()
+
+    def kernel(self) -> torch.Tensor:
+        if self._mode is Mode.FULL:
+            return self.weight
+        w = self.weight if self._mode is Mode.TERNARY else self.weight.detach()
+        return ttq_quantize(w, self.wp, self.wn)
+
+
+QUANTIZERS: dict[str, type[TernaryConv2d]] = {"twn": TWNConv2d, "ttq": TTQConv2d}
+
+
+def quantizer(name: str) -> type[TernaryConv2d]:
+    """The ternary conv class of a quantizer name ("twn" or "ttq"); InputError otherwise."""
+    cls = QUANTIZERS.get(str(name).lower())
+    if cls is None:
+        raise InputError(f"unknown quantization {name!r}; choose one of: {', '.join(QUANTIZERS)}")
+    return cls
+
+
+def ternarize(model: nn.Module, quant: str) -> nn.Module:
+    """Replace, in place, every nn.Conv2d of `model` by its `quant` version; returns model."""
+    cls = quantizer(quant)
+    if isinstance(model, nn.Conv2d):
+        return cls.from_conv(model)
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.Conv2d) and not isinstance(child, TernaryConv2d):
+                setattr(parent, name, cls.from_conv(child))
+    return model
+
+
+def ternary_layers(model: nn.Module) -> list[TernaryConv2d]:
+    return [m for m in model.modules() if isinstance(m, TernaryConv2d)]
+
