@@ -2,51 +2,61 @@
 
 Every problem with a file becomes one SchemeFormatError line naming the file and the field.
 Coefficients are integers or strings "p/q" (also "-3"); integral floats such as 1.0 are
-accepted, anything else (text, bool, null, 0.5) is rejected.
+accepted, anything else (text, bool, null, 0.5) is rejected. Numerators and denominators stay
+below 2^62, the file below 32 MiB, the nesting below 32 levels (fastmm.validate states the bounds).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
-import re
-import tempfile
 from collections.abc import Callable
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fastmm.errors import SchemeFormatError
 from fastmm.scheme import RINGS, Scheme, as_coefficients
+from fastmm.validate import (
+    JsonDecimal,
+    bounded_fraction,
+    check_scheme_size,
+    load_json,
+    parse_decimal_text,
+    parse_rational_text,
+    plain_json,
+    read_text,
+)
 
 FORMAT = "fastmm.scheme"
 VERSION = 1
 MAX_DIM = 64  # n, m, p in files; searches have their own, smaller limit
-_FRACTION = re.compile(r"^\s*([+-]?\d+)\s*(?:/\s*(\d+))?\s*$")
 
 
 def parse_coefficient(value: Any, where: str) -> int | Fraction:
-    """An exact coefficient from JSON, or SchemeFormatError."""
+    """An exact coefficient from JSON within the bound of fastmm.validate, or SchemeFormatError."""
     if isinstance(value, bool) or value is None:
         raise SchemeFormatError(f"{where}: coefficient {json.dumps(value)} is not a number")
     if isinstance(value, int):
-        return value
+        return bounded_fraction(value, where)
     if isinstance(value, float):
-        if value.is_integer():
-            return int(value)
-        raise SchemeFormatError(f"{where}: coefficient {value!r} is not exact; write fractions as \"p/q\"")
+        text = value.text if isinstance(value, JsonDecimal) else repr(value)
+        if not math.isfinite(value) and not isinstance(value, JsonDecimal):
+            raise SchemeFormatError(f"{where}: coefficient {text} is not finite")
+        exact_value = parse_decimal_text(text, where)
+        if exact_value is None:
+            raise SchemeFormatError(f"{where}: coefficient {text} is not a number")
+        if isinstance(exact_value, int):
+            return exact_value
+        raise SchemeFormatError(f"{where}: coefficient {text} is not exact; write fractions as \"p/q\"")
     if isinstance(value, str):
-        match = _FRACTION.match(value)
-        if not match or len(value) > 100:
+        exact_value = parse_rational_text(value, where)
+        if exact_value is None:
             shown = value if len(value) <= 30 else value[:30] + "..."
             raise SchemeFormatError(f"{where}: coefficient {shown!r} is not an integer or p/q fraction")
-        num, den = int(match.group(1)), int(match.group(2) or 1)
-        if den == 0:
-            raise SchemeFormatError(f"{where}: coefficient {value!r} divides by zero")
-        f = Fraction(num, den)
-        return int(f) if f.denominator == 1 else f
+        return exact_value
     raise SchemeFormatError(f"{where}: coefficient of type {type(value).__name__} is not a number")
 
 
@@ -79,7 +89,8 @@ def _matrix(data: dict, key: str, rows: int, cols: int, what: str) -> np.ndarray
 
 def _positive_int(value: Any, what: str, limit: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise SchemeFormatError(f"{what} must be a positive integer, got {json.dumps(value)}")
+        shown = value.text if isinstance(value, JsonDecimal) else json.dumps(value)[:30]
+        raise SchemeFormatError(f"{what} must be a positive integer, got {shown}")
     if limit is not None and value > limit:
         raise SchemeFormatError(f"{what} = {value} exceeds the supported limit of {limit}")
     return value
@@ -112,14 +123,15 @@ def scheme_from_dict(data: Any) -> Scheme:
         r = _positive_int(data["rank"], "rank")
     if r is None:
         raise SchemeFormatError("field 'Wa' is missing or not a list")
+    check_scheme_size(n, m, p, r, "shape and rank")
     wa = _matrix(data, "Wa", r, n * m, f"rank × n·m = {r}×{n * m}")
     wb = _matrix(data, "Wb", r, m * p, f"rank × m·p = {r}×{m * p}")
     wc = _matrix(data, "Wc", n * p, r, f"n·p × rank = {n * p}×{r}")
     ring = data.get("ring", "")
     if ring not in ("",) + RINGS:
         raise SchemeFormatError(f"ring {ring!r} is not one of {', '.join(RINGS)}")
-    provenance = data.get("provenance") if isinstance(data.get("provenance"), dict) else {}
-    verified = data.get("verified") if isinstance(data.get("verified"), dict) else None
+    provenance = plain_json(data["provenance"]) if isinstance(data.get("provenance"), dict) else {}
+    verified = plain_json(data["verified"]) if isinstance(data.get("verified"), dict) else None
     try:
         return Scheme(n, m, p, wa, wb, wc, ring=ring, provenance=provenance, verified=verified)
     except ValueError as exc:
@@ -165,49 +177,18 @@ def dumps(scheme: Scheme) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _umask() -> int:
-    """The process umask, read without changing it where Linux allows (os.umask sets it)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write text so that readers see either the old file or the whole new one, never a part."""
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over the target."""
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        # mkstemp makes the file private (0600); give it the mode a plain open() would: the
-        # replaced file's, or 0666 less the umask
-        try:
-            mode = path.stat().st_mode & 0o7777
-        except FileNotFoundError:
-            mode = 0o666 & ~_umask()
-        os.chmod(tmp, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    """Write to a temporary file in the same folder, fsync, then rename over the target (see
+    fastmm.paths.write_atomic: a symlink is followed, a special file is never replaced; missing
+    parent folders are created). Raises fastmm.paths.OutputError with one line."""
+    from fastmm.paths import write_atomic
+
+    write_atomic(path, data, make_parents=True)
 
 
 def save_scheme(scheme: Scheme, path: str | os.PathLike) -> None:
@@ -216,10 +197,7 @@ def save_scheme(scheme: Scheme, path: str | os.PathLike) -> None:
 
 
 def loads(text: str, source: str = "<string>") -> Scheme:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SchemeFormatError(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    data = load_json(text, source)
     try:
         return scheme_from_dict(data)
     except SchemeFormatError as exc:
@@ -227,18 +205,9 @@ def loads(text: str, source: str = "<string>") -> Scheme:
 
 
 def read_text_file(path: str | os.PathLike) -> str:
-    """A UTF-8 text file's content, or one SchemeFormatError line saying why it cannot be read."""
-    path = Path(path)
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SchemeFormatError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise SchemeFormatError(f"{path}: is a directory, expected a scheme file") from None
-    except UnicodeDecodeError:
-        raise SchemeFormatError(f"{path}: not a text file") from None
-    except OSError as exc:
-        raise SchemeFormatError(f"{path}: cannot read ({exc.strerror})") from None
+    """A UTF-8 text file's content (bounded, see fastmm.validate.read_text), or one
+    SchemeFormatError line saying why it cannot be read."""
+    return read_text(path)
 
 
 def load_scheme(path: str | os.PathLike) -> Scheme:

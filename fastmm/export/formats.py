@@ -34,8 +34,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import re
-import zipfile
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -47,12 +45,25 @@ from fastmm.export.slp import exact
 from fastmm.formulas import linear_combination
 from fastmm.io import MAX_DIM, coefficient_json, coefficient_rows, parse_coefficient, read_text_file
 from fastmm.scheme import Scheme, as_coefficients
+from fastmm.validate import (
+    MAX_COEFFICIENTS,
+    NPY_MAGIC,
+    ZIP_MAGICS,
+    JsonDecimal,
+    check_scheme_size,
+    exact_array,
+    load_json,
+    parse_decimal_text,
+    parse_rational_text,
+    read_bytes,
+    read_npy,
+    read_npz,
+)
 from fastmm.verify import brent_report, uses_big_names, verified_copy
 
 FORMATS = ("alphatensor", "perminov", "fast-matmul")
 PICKLE_REFUSAL = ("this npz holds Python objects; loading it can run code; "
                   "re-run with --allow-pickle if you trust the file")
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$|^[+-]?\d+/\d+$")
 
 
 # -- index conventions ---------------------------------------------------------------------
@@ -89,15 +100,9 @@ def _check_dims(shape: tuple[int, int, int], what: str) -> None:
 
 
 def _exact_array(arr: np.ndarray, what: str) -> np.ndarray:
-    """Numeric array -> exact coefficients (integers, or Fractions of the exact float value)."""
-    if arr.dtype == object or arr.dtype.kind not in "iuf":
-        raise SchemeFormatError(f"{what}: expected a numeric array, got dtype {arr.dtype}")
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)):
-            raise SchemeFormatError(f"{what}: holds NaN or infinity")
-        vals = [Fraction(float(x)) for x in arr.flat]
-        return np.array(vals, dtype=object).reshape(arr.shape)
-    return arr.astype(np.int64)
+    """Numeric array -> exact, bounded coefficients (fastmm.validate.exact_array: integer dtypes
+    through Python ints, floats finite and read as their exact binary value)."""
+    return exact_array(arr, what)
 
 
 # -- AlphaTensor ---------------------------------------------------------------------------
@@ -122,6 +127,7 @@ def _factors_scheme(u: Any, v: Any, w: Any, what: str, shape: tuple[int, int, in
     if (u.shape[0], v.shape[0], w.shape[0]) != (n * m, m * p, p * n):
         raise SchemeFormatError(f"{what}: factor sizes {u.shape[0]}, {v.shape[0]}, {w.shape[0]} "
                                 f"do not match <{n},{m},{p}>")
+    check_scheme_size(n, m, p, u.shape[1], what)
     try:
         return Scheme(n, m, p, as_coefficients(u.T), as_coefficients(v.T),
                       as_coefficients(_wc_from_ct(w, n, p)), ring=ring)
@@ -131,60 +137,50 @@ def _factors_scheme(u: Any, v: Any, w: Any, what: str, shape: tuple[int, int, in
 
 def _parse_key(key: str) -> tuple[int, int, int]:
     parts = key.replace("x", ",").split(",")
-    if len(parts) != 3 or not all(x.strip().isdigit() for x in parts):
-        raise InputError(f"key {key!r} is not of the form N,M,P")
+    if len(key) > 32 or len(parts) != 3 or not all(x.strip().isascii() and x.strip().isdigit()
+                                                  for x in parts):
+        shown = key if len(key) <= 32 else key[:32] + "..."
+        raise InputError(f"key {shown!r} is not of the form N,M,P")
     return tuple(int(x) for x in parts)  # type: ignore[return-value]
-
-
-def _load_array(load, name: str, path: str) -> np.ndarray:
-    try:
-        return load(name)
-    except ValueError as exc:
-        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
-            raise InputError(f"{path}: {PICKLE_REFUSAL}") from None
-        raise SchemeFormatError(f"{path}: array {name!r} cannot be read ({exc})") from None
 
 
 def load_alphatensor(path: str | Path, allow_pickle: bool = False, key: str | None = None,
                      ring: str = "") -> Scheme:
-    """Read AlphaTensor factors (see the module docstring); not verified here."""
+    """Read AlphaTensor factors (see the module docstring); not verified here. The file is
+    recognised by its first bytes (npy or zip), every array header is checked before anything
+    is allocated (fastmm.validate.read_npy), and object arrays need allow_pickle."""
     path = Path(path)
     src = str(path)
-    try:
-        data = np.load(path, allow_pickle=allow_pickle)
-    except FileNotFoundError:
-        raise InputError(f"{src}: no such file") from None
-    except ValueError as exc:
-        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
-            raise InputError(f"{src}: {PICKLE_REFUSAL}") from None
-        raise SchemeFormatError(f"{src}: not an npy/npz file ({exc})") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise SchemeFormatError(f"{src}: not an npy/npz file ({exc})") from None
-    if isinstance(data, np.ndarray):  # .npy: [u, v, w]
-        return _from_triple(data, src, None, ring)
-    with data:
-        names = list(data.files)
-        if {"u", "v", "w"} <= set(names):
-            shape = None
-            if "shape" in names:
-                arr = _load_array(data.__getitem__, "shape", src)
-                if arr.shape != (3,) or arr.dtype.kind not in "iu":
-                    raise SchemeFormatError(f"{src}: 'shape' must hold three integers")
-                shape = tuple(int(x) for x in arr)
-            u, v, w = (_load_array(data.__getitem__, k, src) for k in ("u", "v", "w"))
-            return _factors_scheme(u, v, w, src, shape, ring)
-        if key is None:
-            if len(names) != 1:
-                shown = ", ".join(sorted(names)[:8]) + (" ..." if len(names) > 8 else "")
-                raise InputError(f"{src}: holds {len(names)} factorizations ({shown}); "
-                                 "choose one with --key N,M,P")
-            key = names[0]
-        wanted = _parse_key(key)
-        match = next((k for k in names if _safe_key(k) == wanted), None)
-        if match is None:
-            raise InputError(f"{src}: no factorization for {key!r}")
-        triple = _load_array(data.__getitem__, match, src)
-        return _from_triple(triple, f"{src}[{match}]", wanted, ring)
+    data = read_bytes(path)
+    if data.startswith(NPY_MAGIC):  # .npy: [u, v, w]
+        return _from_triple(read_npy(data, src, allow_pickle, PICKLE_REFUSAL), src, None, ring)
+    if not data.startswith(ZIP_MAGICS):
+        raise SchemeFormatError(f"{src}: not an npy/npz file (AlphaTensor factors are read from "
+                                "numpy .npz or .npy files)")
+    arrays = read_npz(data, src, allow_pickle, PICKLE_REFUSAL)
+    names = list(arrays)
+    if {"u", "v", "w"} <= set(names):
+        shape = None
+        if "shape" in names:
+            arr = arrays["shape"]()
+            if arr.shape != (3,) or arr.dtype.kind not in "iu":
+                raise SchemeFormatError(f"{src}: 'shape' must hold three integers")
+            shape = tuple(int(x) for x in arr.tolist())
+        u, v, w = (arrays[k]() for k in ("u", "v", "w"))
+        return _factors_scheme(u, v, w, src, shape, ring)
+    if not names:
+        raise SchemeFormatError(f"{src}: the npz holds no arrays")
+    if key is None:
+        if len(names) != 1:
+            shown = ", ".join(sorted(names)[:8]) + (" ..." if len(names) > 8 else "")
+            raise InputError(f"{src}: holds {len(names)} factorizations ({shown}); "
+                             "choose one with --key N,M,P")
+        key = names[0]
+    wanted = _parse_key(key)
+    match = next((k for k in names if _safe_key(k) == wanted), None)
+    if match is None:
+        raise InputError(f"{src}: no factorization for {key!r}")
+    return _from_triple(arrays[match](), f"{src}[{match}]", wanted, ring)
 
 
 def _safe_key(k: str) -> tuple[int, int, int] | None:
@@ -199,7 +195,9 @@ def _from_triple(arr: np.ndarray, what: str, shape: tuple[int, int, int] | None,
     if arr.dtype == object:
         if arr.shape != (3,):
             raise SchemeFormatError(f"{what}: expected [u, v, w], got an object array of shape {arr.shape}")
-        u, v, w = (np.asarray(x) for x in arr)
+        if not all(isinstance(x, np.ndarray) for x in arr):
+            raise SchemeFormatError(f"{what}: factors must be numeric arrays")
+        u, v, w = arr
         if any(x.dtype == object for x in (u, v, w)):
             raise SchemeFormatError(f"{what}: factors must be numeric arrays")
     else:
@@ -242,9 +240,13 @@ def alphatensor_bytes(scheme: Scheme) -> bytes:
 
 def _json_coef(value: Any, where: str) -> int | Fraction:
     if isinstance(value, float) and not isinstance(value, bool):
-        if not math.isfinite(value):
-            raise SchemeFormatError(f"{where}: coefficient {value!r} is not finite")
-        return Fraction(repr(value))  # the decimal as written, exactly
+        text = value.text if isinstance(value, JsonDecimal) else repr(value)
+        if not math.isfinite(value) and not isinstance(value, JsonDecimal):
+            raise SchemeFormatError(f"{where}: coefficient {text} is not finite")
+        exact_value = parse_decimal_text(text, where)  # the decimal as written, exactly
+        if exact_value is None:
+            raise SchemeFormatError(f"{where}: coefficient {text} is not a number")
+        return exact_value
     return parse_coefficient(value, where)
 
 
@@ -271,9 +273,11 @@ def perminov_scheme(data: Any, what: str = "<json>") -> Scheme:
         raise SchemeFormatError(f"{what}: no shape: expected \"n\": [n, m, p], "
                                 "\"dimension\": [n, m, p] or integers \"n\", \"m\", \"p\"")
     if len(shape) != 3:
-        raise SchemeFormatError(f"{what}: shape must have three entries, got {json.dumps(shape)}")
+        raise SchemeFormatError(f"{what}: shape must have three entries, got {json.dumps(shape)[:60]}")
     _check_dims(tuple(shape), what)
     n, m, p = shape
+    if isinstance(data.get("u"), list):
+        check_scheme_size(n, m, p, len(data["u"]), what)
     u = _json_rows(data, "u", None, n * m, what)
     r = len(u)
     if rank is not None and (isinstance(rank, bool) or rank != r):
@@ -327,32 +331,26 @@ def _lower_name(letter: str, i: int, j: int, big: bool) -> str:
 
 def load_perminov(path: str | Path) -> Scheme:
     path = Path(path)
-    text = read_text_file(path)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SchemeFormatError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    return perminov_scheme(data, str(path))
+    return perminov_scheme(load_json(read_text_file(path), str(path)), str(path))
 
 
 # -- fast-matmul text ----------------------------------------------------------------------
 
 
-def _fm_coef(tok: str, where: str) -> Fraction:
-    if len(tok) > 60 or not _NUMBER.match(tok):
+def _fm_coef(tok: str, where: str) -> int | Fraction:
+    """An integer, p/q or exact decimal within fastmm.validate's bound; the size of a decimal is
+    checked from its digits and exponent before any number is built."""
+    value = parse_rational_text(tok, where) if "/" in tok else parse_decimal_text(tok, where)
+    if value is None or "/" in tok and tok.strip() != tok:
         shown = tok if len(tok) <= 30 else tok[:30] + "..."
         raise SchemeFormatError(f"{where}: {shown!r} is not a number")
-    if "/" in tok:
-        num, den = tok.split("/")
-        if int(den) == 0:
-            raise SchemeFormatError(f"{where}: {tok!r} divides by zero")
-        return Fraction(int(num), int(den))
-    return Fraction(tok)  # exact decimal
+    return value
 
 
 def fast_matmul_scheme(text: str, what: str = "<text>") -> Scheme:
     """A Scheme from fast-matmul's U # V # W text; not verified here."""
-    blocks: list[list[list[Fraction]]] = [[]]
+    blocks: list[list[list[int | Fraction]]] = [[]]
+    count = 0
     for lineno, line in enumerate(text.splitlines(), 1):
         s = line.strip()
         if s.startswith("#"):
@@ -361,7 +359,11 @@ def fast_matmul_scheme(text: str, what: str = "<text>") -> Scheme:
             continue
         if not s:
             continue
-        blocks[-1].append([_fm_coef(tok, f"{what} line {lineno}") for tok in s.split()])
+        row = s.split()
+        count += len(row)
+        if count > MAX_COEFFICIENTS:
+            raise SchemeFormatError(f"{what}: more than {MAX_COEFFICIENTS:,} coefficients (the limit)")
+        blocks[-1].append([_fm_coef(tok, f"{what} line {lineno}") for tok in row])
     blocks = [b for b in blocks if b]
     if len(blocks) != 3:
         raise SchemeFormatError(f"{what}: expected three matrices U, V, W separated by '#' lines, "
@@ -373,6 +375,7 @@ def fast_matmul_scheme(text: str, what: str = "<text>") -> Scheme:
     u, v, w = blocks
     n, m, p = _shape_from_sizes(len(u), len(v), len(w), what)  # n·p = p·n: W size is symmetric
     _check_dims((n, m, p), what)
+    check_scheme_size(n, m, p, widths.pop(), what)
     wa = np.array(u, dtype=object).T
     wb = np.array(v, dtype=object).T
     wc = np.array(w, dtype=object)
