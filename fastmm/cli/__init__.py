@@ -9,10 +9,15 @@ from __future__ import annotations
 import os
 import sys
 
-import click
+from fastmm.cli.terminal import install_interrupt_hook
 
-from fastmm import __version__
-from fastmm.errors import FastmmError
+install_interrupt_hook()  # before the heavier imports: Ctrl-C from here on is one line, exit 130
+
+import click  # noqa: E402
+
+from fastmm import __version__  # noqa: E402
+from fastmm.cli.terminal import ascii_fallback, one_line  # noqa: E402
+from fastmm.errors import FastmmError  # noqa: E402
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -47,33 +52,57 @@ _OPTIONAL = {  # optional dependency -> how to install it
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
+    ascii_fallback(sys.stdout)
+    ascii_fallback(sys.stderr)
     try:
         rc = cli.main(args=argv, prog_name="fastmm", standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+        _exit("interrupted", 130, argv)
     except click.UsageError as exc:
         hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
-        click.echo(f"error: {exc.format_message()}{hint}", err=True)
-        sys.exit(exc.exit_code)
+        _exit(f"error: {exc.format_message()}{hint}", exc.exit_code, argv)
     except click.ClickException as exc:
-        click.echo(f"error: {exc.format_message()}", err=True)
-        sys.exit(exc.exit_code)
+        _exit(f"error: {exc.format_message()}", exc.exit_code, argv)
     except FastmmError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        _exit(f"error: {exc}", exc.exit_code, argv)
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+        _exit("interrupted", 130, argv)
+    except BrokenPipeError:  # `fastmm show X | head`: the reader left; say nothing more on stdout
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the exit flush cannot fail again
+        except OSError:
+            pass
+        _exit("error: output closed early (broken pipe)", 1, argv)
+    except MemoryError:
+        _exit("error: out of memory", 1, argv)
+    except OSError as exc:  # the system refused (I/O error, permissions, a full disk): not a bug
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        _exit(f"error: {where}{exc.strerror or exc}", 1, argv)
     except Exception as exc:  # a bug: one line for users, the traceback on request
         if os.environ.get("FASTMM_DEBUG"):
             raise
         missing = exc.name if isinstance(exc, ModuleNotFoundError) else None
         extra = _OPTIONAL.get((missing or "").split(".")[0])
         if extra is not None:
-            click.echo(f"error: this command needs {missing}: {extra}", err=True)
-        else:
-            click.echo(f"internal error: {type(exc).__name__}: {exc} "
-                       "(please report it; FASTMM_DEBUG=1 shows the traceback)", err=True)
-        sys.exit(1)
-    sys.exit(rc if isinstance(rc, int) else 0)
+            _exit(f"error: this command needs {missing}: {extra}", 1, argv)
+        _exit(f"internal error: {type(exc).__name__}: {exc} "
+              "(please report it; FASTMM_DEBUG=1 shows the traceback)", 1, argv)
+    _exit(None, rc if isinstance(rc, int) else 0, argv)
+
+
+def _exit(message: str | None, code: int, argv: list[str] | None) -> None:
+    """Print one line on stderr and exit. In the real process (argv None) a Ctrl-C after this
+    point is ignored, so interpreter shutdown cannot print a traceback."""
+    if message is not None:
+        try:
+            click.echo(one_line(message), err=True)
+        except (OSError, ValueError):
+            pass
+    if argv is None:
+        import signal
+
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        except (ValueError, OSError):  # not the main thread
+            pass
+    sys.exit(code)

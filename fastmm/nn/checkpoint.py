@@ -38,19 +38,60 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
             tmp.unlink()
 
 
+# fields a training checkpoint may hold, and the type each must have when present
+_FIELDS: dict[str, tuple[type, ...]] = {
+    "args": (dict,), "model": (dict,), "optimizer": (dict,), "scheduler": (dict,),
+    "stage": (int,), "stage_name": (str,), "epoch": (int,), "global_epoch": (int,),
+    "rng": (dict,), "metrics": (dict, type(None)), "num_classes": (int,), "in_channels": (int,),
+}
+_NOT_A_CHECKPOINT = "not a PyTorch checkpoint (damaged, truncated, or another kind of file)"
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint written by `save_checkpoint` (weights only: no code is unpickled)."""
+    """Read a checkpoint written by `save_checkpoint` (weights only: no code is unpickled).
+
+    Whatever is wrong with the file is one InputError line naming it; torch's own advice to
+    load with weights_only=False (which would run code from the file) is never passed on."""
+    import stat
+    import warnings
+
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"checkpoint not found: {path}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several kinds for damaged or foreign files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"cannot read checkpoint {path}: {first}") from None
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise InputError(f"checkpoint not found: {path}") from None
+    except OSError as exc:
+        raise InputError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode):
+        raise InputError(f"checkpoint {path} is a directory, expected a file")
+    if not stat.S_ISREG(mode):
+        raise InputError(f"checkpoint {path} is not a regular file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about pickle protocols on stderr
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except MemoryError:
+        raise InputError(f"cannot read checkpoint {path}: it claims more memory than there is") from None
+    except Exception as exc:  # torch raises many kinds for damaged or foreign files
+        raise InputError(f"cannot read checkpoint {path}: {_why(exc)}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise InputError(f"{path} is not a fastmm training checkpoint")
+    if state.get("version") != VERSION:
+        raise InputError(f"checkpoint {path} has version {state.get('version')!r}; this fastmm "
+                         f"reads version {VERSION}")
+    for key, types in _FIELDS.items():
+        value = state.get(key)
+        if key in state and (not isinstance(value, types) or isinstance(value, bool)):
+            raise InputError(f"checkpoint {path}: field {key!r} has the wrong type "
+                             f"({type(value).__name__})")
     return state
+
+
+def _why(exc: Exception) -> str:
+    """One short reason for a failed torch.load, without torch's advice to unpickle code."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return _NOT_A_CHECKPOINT
 
 
 def rng_state() -> dict[str, Any]:

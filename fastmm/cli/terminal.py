@@ -1,0 +1,88 @@
+"""The terminal: output in any encoding, and Ctrl-C as one line at any moment.
+
+`ascii_fallback(stream)` makes a text stream that cannot encode fastmm's symbols (⟨⟩, −, ·, ⊗,
+×, ≤, →, …) write ASCII stand-ins instead of failing: <2,2,2;7>, -, *, (x), x, <=, ->; other
+characters become their closest ASCII letters or "?". Streams that can encode them are left as
+they are. `install_interrupt_hook()` turns a Ctrl-C that escapes everything (during the imports,
+before `main` runs) into the line "interrupted" and exit 130 instead of a traceback.
+
+Imports only the standard library: it runs before anything else of the command line.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import sys
+import unicodedata
+
+ASCII = {
+    "⟨": "<", "⟩": ">", "−": "-", "·": "*", "⊗": "(x)", "⊕": "(+)", "⊙": "(.)", "×": "x",
+    "≤": "<=", "≥": ">=", "≠": "!=", "≈": "~", "—": "--", "–": "-", "→": "->", "←": "<-",
+    "‖": "||", "…": "...", "Σ": "sum", "∈": " in ", "⊂": " subset ", "ᵀ": "^T", "²": "^2",
+    "³": "^3", "√": "sqrt", "∞": "inf", "±": "+-", "“": '"', "”": '"', "‘": "'", "’": "'",
+    "•": "*", "✓": "ok", "✗": "x", "├": "|", "└": "`", "─": "-", "│": "|", "°": " deg",
+}
+SAMPLE = "⟨⟩−·⊗×≤→—"
+_HANDLER = "fastmm-ascii"
+
+
+def to_ascii(ch: str) -> str:
+    """An ASCII stand-in for one character."""
+    if ch in ASCII:
+        return ASCII[ch]
+    plain = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode("ascii")
+    return plain or "?"
+
+
+def _handler(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    return "".join(to_ascii(c) for c in exc.object[exc.start:exc.end]), exc.end
+
+
+codecs.register_error(_HANDLER, _handler)
+
+
+def can_encode(encoding: str | None, text: str = SAMPLE) -> bool:
+    try:
+        text.encode(encoding or "ascii")
+        return True
+    except (UnicodeEncodeError, LookupError):
+        return False
+
+
+def ascii_fallback(stream) -> None:
+    """Let `stream` print fastmm's symbols as ASCII when its encoding cannot hold them."""
+    if stream is None or can_encode(getattr(stream, "encoding", None)):
+        return
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is None:
+        return
+    try:
+        stream.flush()
+        reconfigure(errors=_HANDLER)
+    except (OSError, ValueError, LookupError):
+        pass
+
+
+def one_line(message: str) -> str:
+    """A message as one line (an error must never spill over several)."""
+    return " ".join(str(message).split("\n")).replace("\r", " ")
+
+
+def install_interrupt_hook() -> None:
+    """An uncaught KeyboardInterrupt prints 'interrupted' and exits 130, without a traceback."""
+    previous = sys.excepthook
+
+    def hook(kind, value, tb) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            try:
+                sys.stderr.write("interrupted\n")
+                sys.stderr.flush()
+            except (OSError, ValueError, AttributeError):
+                pass
+            os._exit(130)
+        previous(kind, value, tb)
+
+    sys.excepthook = hook
