@@ -1,4 +1,4 @@
-"""The shipped catalogue of verified schemes: results/catalog/<n>x<m>x<p>-rank<r>-<ring>.json.
+"""The shipped catalogue of verified schemes: fastmm/data/catalog/<n>x<m>x<p>-rank<r>-<ring>.json.
 
 One file per canonical shape (n ≤ m ≤ p) and ring, in the scheme format of DESIGN.md.
 Searches start from it and `add_to_catalog` keeps only improvements. Every file is checked
@@ -7,8 +7,8 @@ shape/rank/ring its contents do not have, or fails verification is reported (a
 `CatalogWarning`, and on the `fastmm catalog` command's stderr) and never used.
 
 Ring strength: a ZT or Z scheme also serves Z, Q and Z2 (integers reduce modulo 2), a Q
-scheme serves Q only, a Z2 scheme serves Z2 only. The directory is `results/catalog` next
-to the package, or `$FASTMM_CATALOG`.
+scheme serves Q only, a Z2 scheme serves Z2 only. The directory is the package's own
+`data/catalog` (package data, so a wheel carries it), or `$FASTMM_CATALOG`.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from pathlib import Path
 from fastmm.errors import FastmmError, VerificationError
 from fastmm.io import load_scheme, save_scheme
 from fastmm.known_ranks import BEST_KNOWN, canonical
-from fastmm.scheme import Scheme
+from fastmm.scheme import RING_SERVES, RINGS, Scheme
 from fastmm.verify import verify
 
 Shape = tuple[int, int, int]
-SERVES = {"ZT": ("ZT", "Z", "Q", "Z2"), "Z": ("Z", "Q", "Z2"), "Q": ("Q",), "Z2": ("Z2",)}
-_STRENGTH = ("ZT", "Z", "Q", "Z2")  # tie-break order when ranks are equal
+SERVES = RING_SERVES
+_STRENGTH = RINGS  # tie-break order when ranks are equal (strongest first)
 _NAME = re.compile(r"^(\d+)x(\d+)x(\d+)-rank(\d+)-(ZT|Z|Q|Z2)\.json$")
 
 
@@ -48,7 +48,11 @@ class CatalogEntry:
 
 def catalog_dir() -> Path:
     env = os.environ.get("FASTMM_CATALOG")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "results" / "catalog"
+    if env:
+        return Path(env)
+    from importlib.resources import files
+
+    return Path(str(files("fastmm") / "data" / "catalog"))
 
 
 def entry_filename(shape: Shape, rank: int, ring: str) -> str:
@@ -253,3 +257,9 @@ def find_in_catalog(scheme: Scheme):
             other = other.with_meta(ring="Z2")
         return entry, equivalent(other.permuted(scheme.shape), scheme)
     return None
+
+
+# `fastmm.catalog(...)` is the public API function (fastmm.api.catalog); see fastmm/_callable.py.
+from fastmm._callable import make_callable  # noqa: E402
+
+make_callable(__name__, "catalog")

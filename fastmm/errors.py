@@ -1,9 +1,21 @@
-"""Errors that the command line turns into one line and an exit code (never a traceback)."""
+"""Errors of the fastmm library; the command line turns each into one line and an exit code.
+
+Every expected failure is a FastmmError (one base class for library users to catch):
+
+    FastmmError          the work could not be done (exit 1)
+    ├── InputError       bad usage or unreadable input (exit 2)
+    │   ├── SchemeFormatError   a malformed scheme or foreign file
+    │   └── SchemeError         a Scheme built with inconsistent matrices (also a ValueError)
+    ├── VerificationError       a scheme that fails the Brent equations
+    └── SearchFailed            no scheme of the rank within the time limit (`.best`: the
+        └── SearchInterrupted   lowest-rank verified scheme reached, or None); Ctrl-C, exit 130
+"""
 
 from __future__ import annotations
 
 EXIT_FAILED = 1  # the work could not be done (no scheme in time, verification failed)
 EXIT_USAGE = 2  # bad usage or unreadable input
+EXIT_INTERRUPTED = 130  # Ctrl-C
 
 
 class FastmmError(Exception):
@@ -27,5 +39,24 @@ class SchemeFormatError(InputError):
     """A scheme file that is malformed, truncated, wrongly shaped or non-numeric."""
 
 
+class SchemeError(InputError, ValueError):
+    """Matrices that do not make a scheme (wrong sizes, unknown ring, fractions mod 2)."""
+
+
 class VerificationError(FastmmError):
     """A scheme that fails the Brent equations (exit 1)."""
+
+
+class SearchFailed(FastmmError):
+    """No scheme of the wanted rank was found; `best` is the best verified one reached (or None)."""
+
+    def __init__(self, message: str, best=None, outcome=None, exit_code: int | None = None):
+        super().__init__(message, exit_code)
+        self.best = best
+        self.outcome = outcome
+
+
+class SearchInterrupted(SearchFailed):
+    """The search was stopped by Ctrl-C (exit 130); `best` as for SearchFailed."""
+
+    exit_code = EXIT_INTERRUPTED

@@ -19,7 +19,18 @@ from typing import Any
 
 import numpy as np
 
+from fastmm.errors import SchemeError
+
 RINGS = ("ZT", "Z", "Q", "Z2")
+# The one ring order: ZT ⊂ Z ⊂ Q; an integer scheme also holds modulo 2 (Z2), a Z2 one only there.
+RING_SERVES = {"ZT": ("ZT", "Z", "Q", "Z2"), "Z": ("Z", "Q", "Z2"), "Q": ("Q",), "Z2": ("Z2",)}
+
+
+def ring_serves(have: str, want: str) -> bool:
+    """Is a scheme valid over ring `have` also a valid scheme over ring `want`?"""
+    return want in RING_SERVES.get(have, ())
+
+
 RING_NAMES = {
     "ZT": "ternary integers {-1, 0, 1}",
     "Z": "integers",
@@ -32,7 +43,7 @@ def as_coefficients(values: Any) -> np.ndarray:
     """A 2-D array of exact coefficients: int64 when every entry is an integer, else Fraction objects."""
     arr = np.array(values, dtype=object)
     if arr.ndim != 2:
-        raise ValueError("coefficient matrix must be 2-dimensional")
+        raise SchemeError("coefficient matrix must be 2-dimensional")
     flat = [Fraction(x) for x in arr.flat]
     if all(f.denominator == 1 for f in flat):
         ints = [int(f) for f in flat]
@@ -76,18 +87,18 @@ class Scheme:
         n, m, p = self.n, self.m, self.p
         r = self.Wa.shape[0]
         if self.Wa.shape != (r, n * m):
-            raise ValueError(f"Wa must be {r}×{n * m}, got {self.Wa.shape[0]}×{self.Wa.shape[1]}")
+            raise SchemeError(f"Wa must be {r}×{n * m}, got {self.Wa.shape[0]}×{self.Wa.shape[1]}")
         if self.Wb.shape != (r, m * p):
-            raise ValueError(f"Wb must be {r}×{m * p}, got {self.Wb.shape[0]}×{self.Wb.shape[1]}")
+            raise SchemeError(f"Wb must be {r}×{m * p}, got {self.Wb.shape[0]}×{self.Wb.shape[1]}")
         if self.Wc.shape != (n * p, r):
-            raise ValueError(f"Wc must be {n * p}×{r}, got {self.Wc.shape[0]}×{self.Wc.shape[1]}")
+            raise SchemeError(f"Wc must be {n * p}×{r}, got {self.Wc.shape[0]}×{self.Wc.shape[1]}")
         if not self.ring:
             self.ring = coefficient_ring(self.Wa, self.Wb, self.Wc)
         if self.ring not in RINGS:
-            raise ValueError(f"unknown ring {self.ring!r} (expected one of {', '.join(RINGS)})")
+            raise SchemeError(f"unknown ring {self.ring!r} (expected one of {', '.join(RINGS)})")
         if self.ring == "Z2":
             if not (is_integral(self.Wa) and is_integral(self.Wb) and is_integral(self.Wc)):
-                raise ValueError("a Z2 scheme must have integer coefficients")
+                raise SchemeError("a Z2 scheme must have integer coefficients")
             self.Wa, self.Wb, self.Wc = (
                 (np.asarray(w.astype(object) % 2, dtype=np.int64)) for w in (self.Wa, self.Wb, self.Wc)
             )
@@ -177,7 +188,7 @@ class Scheme:
         for s in candidates:
             if s.shape == tuple(shape):
                 return s
-        raise ValueError(f"{tuple(shape)} is not a permutation of {self.shape}")
+        raise SchemeError(f"{tuple(shape)} is not a permutation of {self.shape}")
 
     def kron(self, other: Scheme) -> Scheme:
         """Kronecker (tensor) product: ⟨n1n2, m1m2, p1p2; r1r2⟩."""
@@ -210,7 +221,7 @@ class Scheme:
         elif axis == "p" and (n1, m1) == (n2, m2):
             big, offs = (n1, m1, p1 + p2), ((0, 0, 0), (0, 0, p1))
         else:
-            raise ValueError(f"cannot join {self.shape} and {other.shape} along {axis!r}")
+            raise SchemeError(f"cannot join {self.shape} and {other.shape} along {axis!r}")
         parts = [_embed(s, big, off) for s, off in zip((self, other), offs, strict=True)]
         wa = np.concatenate([x[0] for x in parts], axis=0)
         wb = np.concatenate([x[1] for x in parts], axis=0)

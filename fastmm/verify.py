@@ -18,7 +18,8 @@ from fractions import Fraction
 import numpy as np
 
 from fastmm import __version__
-from fastmm.scheme import Scheme
+from fastmm.errors import SchemeError
+from fastmm.scheme import Scheme, ring_serves
 
 
 def entry_name(letter: str, i: int, j: int, big: bool) -> str:
@@ -102,7 +103,7 @@ def brent_report(scheme: Scheme, modulus: int | None = None) -> Report:
     """Check every Brent equation exactly; modulus=2 checks over GF(2)."""
     n, m, p = scheme.shape
     if modulus is not None and not scheme.is_integral:
-        raise ValueError("a scheme with fractions cannot be checked modulo 2")
+        raise SchemeError("a scheme with fractions cannot be checked modulo 2")
     got = brent_tensor(scheme, modulus)
     want = target_tensor(n, m, p)
     diff = got != want
@@ -179,6 +180,15 @@ class Verdict:
     ring: str  # ZT/Z/Q when exact, Z2 when valid modulo 2 only, "" when invalid
     report: Report
     sympy: list[str] | None  # None when the sympy proof was skipped
+    label_problem: str | None = None  # the ring label does not hold the coefficients
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def lines(self, limit: int = 20) -> list[str]:
+        """What is wrong, one line each (empty when valid)."""
+        out = [self.label_problem] if self.label_problem else []
+        return out + self.report.lines(limit=limit)
 
     def record(self) -> dict:
         """What a scheme file stores under "verified"."""
@@ -208,6 +218,9 @@ def verify(scheme: Scheme, use_sympy: bool = True) -> Verdict:
     modulus = 2 if scheme.ring == "Z2" else None
     report = brent_report(scheme, modulus)
     ring = ""
+    label = None
+    if modulus is None and not ring_serves(scheme.coefficient_ring, scheme.ring):
+        label = f"declares ring {scheme.ring} but its coefficients need {scheme.coefficient_ring}"
     if report.ok:
         ring = "Z2" if modulus else scheme.coefficient_ring
     sym = None
@@ -215,7 +228,8 @@ def verify(scheme: Scheme, use_sympy: bool = True) -> Verdict:
         sym = sympy_problems(scheme, modulus)
         if report.ok and sym:  # the two checks disagree: trust neither
             raise AssertionError("Brent check and sympy proof disagree: " + "; ".join(sym[:3]))
-    return Verdict(ok=report.ok, ring=ring, report=report, sympy=sym)
+    ok = report.ok and label is None
+    return Verdict(ok=ok, ring=ring if ok else "", report=report, sympy=sym, label_problem=label)
 
 
 def verified_copy(scheme: Scheme, use_sympy: bool = True) -> Scheme:
@@ -224,6 +238,13 @@ def verified_copy(scheme: Scheme, use_sympy: bool = True) -> Scheme:
 
     v = verify(scheme, use_sympy)
     if not v.ok:
-        lines = v.report.lines(uses_big_names(scheme), limit=5)
+        lines = [v.label_problem] if v.label_problem else []
+        lines += v.report.lines(uses_big_names(scheme), limit=5)
         raise VerificationError(f"{scheme.label()} fails verification: " + "; ".join(lines))
     return scheme.with_meta(ring=v.ring, verified=v.record())
+
+
+# `fastmm.verify(...)` is the public API function (fastmm.api.verify); see fastmm/_callable.py.
+from fastmm._callable import make_callable  # noqa: E402
+
+make_callable(__name__, "verify")

@@ -28,7 +28,7 @@ from fastmm.reference import laderman, strassen
 from fastmm.scheme import naive_scheme
 from fastmm.verify import verify
 
-SHIPPED = Path(__file__).resolve().parents[1] / "results" / "catalog"
+SHIPPED = Path(__file__).resolve().parents[1] / "fastmm" / "data" / "catalog"
 
 
 @pytest.fixture

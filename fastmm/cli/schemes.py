@@ -7,19 +7,6 @@ import click
 from fastmm.cli import cli
 from fastmm.errors import EXIT_FAILED, EXIT_USAGE, FastmmError
 
-_RING_ORDER = {"ZT": 0, "Z": 1, "Q": 2}
-
-
-def _ring_claim_problem(declared: str, actual: str, coefficient_ring: str) -> str | None:
-    """A file's declared ring must hold its coefficients (ZT ⊂ Z ⊂ Q) and be valid."""
-    if declared == "Z2":
-        return None
-    if actual == "" or declared not in _RING_ORDER:
-        return None
-    if _RING_ORDER[coefficient_ring] > _RING_ORDER[declared]:
-        return f"declares ring {declared} but its coefficients need {coefficient_ring}"
-    return None
-
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True)
@@ -39,7 +26,7 @@ def verify(files: tuple[str, ...], no_sympy: bool) -> int:
             worst = max(worst, EXIT_USAGE)
             continue
         v = check(scheme, use_sympy=not no_sympy)
-        problem = _ring_claim_problem(scheme.ring, v.ring, scheme.coefficient_ring)
+        problem = v.label_problem  # the declared ring must hold the coefficients (ZT ⊂ Z ⊂ Q)
         if v.ok and problem is None:
             how = v.record()["brent"] + ("" if no_sympy else "; sympy proof")
             note = " — valid modulo 2 only" if v.ring == "Z2" else ""

@@ -8,3 +8,9 @@ c, build C code and its build/load helpers
 
 Submodules are imported on demand so `import fastmm.export` stays cheap.
 """
+
+
+# `fastmm.export(...)` is the public API function (fastmm.api.export); see fastmm/_callable.py.
+from fastmm._callable import make_callable  # noqa: E402
+
+make_callable(__name__, "export")

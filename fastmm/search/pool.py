@@ -47,7 +47,7 @@ from dataclasses import dataclass
 
 from fastmm.errors import InputError
 from fastmm.known_ranks import canonical
-from fastmm.scheme import Scheme, naive_scheme
+from fastmm.scheme import Scheme, naive_scheme, ring_serves
 from fastmm.search import flip_py
 from fastmm.search.base import Progress, Reporter, SearchOutcome, SearchTask, StopFlag
 from fastmm.search.flip import Walker, choose_backend, reduce_terms
@@ -322,6 +322,26 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         lifted_ranks[r] = lifted_ranks.get(r, 0) + 1
         keep_if_better(try_lift(terms))
 
+    ckpt_dir = opts.get("checkpoint_dir")
+    saved = {"level": None, "schemes": {}, "t": 0.0}
+
+    def checkpoint_member(terms: Terms, valid: Scheme | None) -> None:
+        """Keep the lowest pool level on disk (throttled) so `--resume` can restart from it."""
+        if not ckpt_dir or valid is None:
+            return
+        r = len(terms[0])
+        if saved["level"] is None or r < saved["level"]:
+            saved["level"], saved["schemes"] = r, {}
+        if r != saved["level"] or len(saved["schemes"]) >= pool_size:
+            return
+        saved["schemes"][_key(terms)] = valid
+        now = time.perf_counter()
+        if len(saved["schemes"]) == 1 or now - saved["t"] >= 2.0:
+            from fastmm.search.checkpoint import save_pool
+
+            saved["t"] = now
+            save_pool(ckpt_dir, task.seed, list(saved["schemes"].values()))
+
     def admissible(terms: Terms) -> bool:
         """Over ZT / Z only schemes that lift join a pool (and improve `best` on the way).
 
@@ -330,12 +350,15 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         rank-39 ancestors) and every mod-4 sign system was unsolvable.
         """
         if not liftable_only:
+            if ring == "Z2":
+                checkpoint_member(terms, to_scheme(shape, terms))
             return True
         got = try_lift(terms)
         if got is None:
             state["unliftable"] += 1
             return False
         keep_if_better(got)
+        checkpoint_member(terms, got[0])
         return True
 
     # one bounded walk; returns ("found", Scheme) | ("down", Terms) | ("side", Terms) | ("none", None)
@@ -436,7 +459,6 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
 def _valid_in(scheme: Scheme, ring: str) -> bool:
     from fastmm.verify import verify
 
-    fits = {"ZT": ("ZT",), "Z": ("ZT", "Z"), "Z2": ("ZT", "Z", "Z2")}[ring]
-    if scheme.coefficient_ring not in fits and not (ring == "Z2" and scheme.is_integral):
+    if not ring_serves(scheme.coefficient_ring, ring) and not (ring == "Z2" and scheme.is_integral):
         return False
     return verify(scheme, use_sympy=False).ok

@@ -1,0 +1,429 @@
+"""The public library: every rule of the domain is enforced here, for Python users and the CLI alike.
+
+    import fastmm
+    s = fastmm.search((3, 3, 3), rank=23, ring="ZT", time_limit=60)   # verified, or raises
+    fastmm.save(s, "laderman-like.json"); t = fastmm.load("laderman-like.json")
+    assert fastmm.verify(t)                  # a Verdict, truthy exactly when valid
+    print(fastmm.export(t, to="latex"))
+    C = fastmm.matmul(A, B, levels=2)        # Strassen through generated C, BLAS leaves
+
+Rules that live here and nowhere else: the search size limit, the proven lower bounds, finite
+positive time limits, the method choice (`auto`), hiding the shape's own catalogue entry,
+distinct schemes, ring labels, and "verified before it is returned or written".
+Importing this module is cheap (no torch, no sympy, no numba).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from fastmm import __version__
+from fastmm.errors import FastmmError, InputError, SearchFailed, SearchInterrupted, VerificationError
+from fastmm.scheme import Scheme, naive_scheme, ring_serves
+
+SEARCH_MAX_DIM = 8  # n·m, m·p and n·p fit in one 64-bit word in the flip-graph kernels
+MAX_WORKERS = 4096
+EXPORT_FORMATS = ("text", "markdown", "latex", "slp", "c", "numpy", "torch",
+                  "alphatensor", "perminov", "fast-matmul")
+SYMMETRIES = ("c3",)
+
+Shape = tuple[int, int, int]
+
+
+# -- reading, writing, checking -------------------------------------------------------------------
+
+def load(path: str | os.PathLike) -> Scheme:
+    """Read a fastmm scheme file strictly (SchemeFormatError names the bad field). Not verified:
+    call `verify` (every command that uses a loaded scheme does)."""
+    from fastmm.io import load_scheme
+
+    return load_scheme(path)
+
+
+def verify(scheme: Scheme, sympy: bool = True):
+    """Exact Brent equations (and a sympy proof unless sympy=False) in the ring the scheme claims.
+
+    Returns a `fastmm.verify.Verdict`: truthy exactly when the scheme is valid and its ring label
+    holds its coefficients; `.lines()` says what is wrong, `.ring` is the smallest valid ring.
+    """
+    from fastmm.verify import verify as check
+
+    if not isinstance(scheme, Scheme):
+        raise InputError(f"verify() takes a fastmm Scheme, not {type(scheme).__name__}")
+    return check(scheme, use_sympy=sympy)
+
+
+def verified(scheme: Scheme, sympy: bool = True) -> Scheme:
+    """The scheme with its "verified" record filled in; VerificationError if it is not valid."""
+    from fastmm.verify import verified_copy
+
+    return verified_copy(scheme, use_sympy=sympy)
+
+
+def save(scheme: Scheme, path: str | os.PathLike, sympy: bool = False) -> Path:
+    """Verify, then write atomically (a failing scheme is never written). Returns the path."""
+    from fastmm.io import save_scheme
+
+    checked = verified(scheme, sympy=sympy)
+    target = Path(path)
+    save_scheme(checked, target)
+    return target
+
+
+# -- search ---------------------------------------------------------------------------------------
+
+def _positive_int(value: Any, what: str, upper: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            ok = float(value).is_integer()
+        except (TypeError, ValueError, OverflowError):
+            ok = False
+        if not ok:
+            raise InputError(f"{what} must be a positive integer, got {value!r}")
+        value = int(value)
+    if value <= 0:
+        raise InputError(f"{what} must be a positive integer, got {value}")
+    if upper is not None and value > upper:
+        raise InputError(f"{what} = {value} is above the limit of {upper}")
+    return value
+
+
+def check_time_limit(seconds: Any) -> float:
+    """A finite, positive number of seconds (nan, inf and negatives are refused)."""
+    try:
+        t = float(seconds)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"the time limit must be a number of seconds, got {seconds!r}") from None
+    if not math.isfinite(t) or t <= 0:
+        raise InputError(f"the time limit must be a finite positive number of seconds, got {seconds!r}")
+    return t
+
+
+def check_shape(shape: Sequence[int], limit: int = SEARCH_MAX_DIM) -> Shape:
+    """(n, m, p) as positive integers within the search limit, or InputError."""
+    if isinstance(shape, (str, bytes)) or len(shape) != 3:
+        raise InputError(f"a shape is three positive integers (n, m, p), got {shape!r}")
+    out = []
+    for name, value in zip("NMP", shape, strict=True):
+        v = _positive_int(value, name)
+        if v > limit:
+            raise InputError(f"{name} = {v} is beyond the search limit of {limit} per dimension "
+                             "(use products and sums of smaller schemes)")
+        out.append(v)
+    return tuple(out)  # type: ignore[return-value]
+
+
+def check_rank(shape: Shape, rank: Any) -> int:
+    """A positive rank not below a proven lower bound (FastmmError: no search can succeed)."""
+    from fastmm.known_ranks import proven_lower_bound
+
+    r = _positive_int(rank, "the rank")
+    bound, why = proven_lower_bound(shape)
+    if r < bound:
+        n, m, p = shape
+        raise InputError(f"no ⟨{n},{m},{p}⟩ scheme of rank {r} exists: rank ≥ {bound} is proven "
+                         f"({why}); no search was run")
+    return r
+
+
+def methods() -> tuple[str, ...]:
+    """Search methods by name (`auto` chooses among them)."""
+    from fastmm.search.base import METHODS
+
+    return ("auto", *METHODS)
+
+
+def choose_method(shape: Shape, rank: int, ring: str, symmetry: str | None = None) -> str:
+    """What `method="auto"` runs: symmetric walks for c3, flip for tiny shapes and Z2,
+    numerical ALS over Q, pools otherwise."""
+    from fastmm.search.base import METHODS, SearchTask
+    from fastmm.search.pool import choose_method as pool_choice
+
+    if symmetry == "c3":
+        return "symmetric"
+    if ring == "Q":
+        return "als" if "als" in METHODS else "pool"
+    return pool_choice(SearchTask(*shape, rank, ring))
+
+
+def _ring_ok(scheme: Scheme, ring: str) -> bool:
+    return ring == "Z2" or ring_serves(scheme.coefficient_ring, ring)
+
+
+class SearchRequest:
+    """A checked search request: every argument validated, the method resolved."""
+
+    def __init__(self, shape, rank, ring="ZT", method="auto", seed=0, time_limit=300.0, workers=1,
+                 scheduler=None, symmetry=None, options=None):
+        from fastmm.search.base import METHODS, SEARCH_RINGS
+
+        self.shape = check_shape(shape)
+        self.rank = check_rank(self.shape, rank)
+        ring = str(ring).upper()
+        rings = SEARCH_RINGS + (("Q",) if "als" in METHODS else ())
+        if ring not in rings:
+            raise InputError(f"unknown ring {ring!r} for a search (choose from {', '.join(rings)})")
+        self.ring = ring
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**62:
+            raise InputError(f"the seed must be an integer in [0, 2^62), got {seed!r}")
+        self.seed = seed
+        self.time_limit = check_time_limit(time_limit)
+        self.workers = _positive_int(workers, "workers", MAX_WORKERS)
+        if scheduler is not None:
+            scheduler = check_scheduler(scheduler)
+        self.scheduler = scheduler
+        if symmetry is not None and symmetry not in SYMMETRIES:
+            raise InputError(f"unknown symmetry {symmetry!r} (choose from {', '.join(SYMMETRIES)})")
+        if symmetry == "c3" and len(set(self.shape)) != 1:
+            raise InputError(f"--symmetry c3 needs a square shape ⟨n,n,n⟩, got "
+                             f"⟨{self.shape[0]},{self.shape[1]},{self.shape[2]}⟩")
+        self.symmetry = symmetry
+        known = methods()
+        if method not in known:
+            raise InputError(f"unknown method {method!r} (choose from {', '.join(known)})")
+        self.method = method if method != "auto" else choose_method(self.shape, self.rank, ring, symmetry)
+        if symmetry == "c3" and self.method != "symmetric":
+            raise InputError("--symmetry c3 runs the symmetric flip graph: use --method symmetric or auto")
+        if ring == "Q" and self.method not in ("als", "spn"):
+            raise InputError("ring Q is searched by the numerical methods only (--method als)")
+        self.options = dict(options or {})
+
+    def task(self, seed: int, time_limit: float):
+        from fastmm.search.base import SearchTask
+
+        return SearchTask(*self.shape, self.rank, self.ring, seed, time_limit, dict(self.options))
+
+
+def check_scheduler(address: str) -> str:
+    """tcp://HOST:PORT (or HOST:PORT) with a port in range; checked before any connection."""
+    text = str(address).strip()
+    rest = text[len("tcp://"):] if text.startswith("tcp://") else text
+    host, sep, port = rest.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or "/" in host:
+        raise InputError(f"--scheduler must look like tcp://HOST:PORT, got {address!r}")
+    return f"tcp://{host}:{int(port)}"
+
+
+def search(shape: Sequence[int], rank: int, *, ring: str = "ZT", method: str = "auto", seed: int = 0,
+           time_limit: float = 300.0, workers: int = 1, scheduler: str | None = None,
+           symmetry: str | None = None, sympy: bool = True, use_own_catalog_entry: bool = False,
+           options: dict | None = None, on_progress: Callable | None = None,
+           command: str = "") -> Scheme:
+    """Find a scheme for `shape` with at most `rank` multiplications, verified before it is returned.
+
+    Raises InputError for a request that cannot be searched (shape beyond 8, rank below a proven
+    bound, nan time limit...), SearchFailed when the time runs out (its `.best` is the lowest-rank
+    verified scheme reached, or None) and SearchInterrupted on Ctrl-C.
+    """
+    found = search_distinct(shape, rank, count=1, ring=ring, method=method, seed=seed,
+                            time_limit=time_limit, workers=workers, scheduler=scheduler,
+                            symmetry=symmetry, sympy=sympy,
+                            use_own_catalog_entry=use_own_catalog_entry, options=options,
+                            on_progress=on_progress, command=command)
+    return found[0]
+
+
+def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: str = "ZT",
+                    method: str = "auto", seed: int = 0, time_limit: float = 300.0, workers: int = 1,
+                    scheduler: str | None = None, symmetry: str | None = None, sympy: bool = True,
+                    use_own_catalog_entry: bool = False, options: dict | None = None,
+                    on_progress: Callable | None = None, command: str = "",
+                    on_found: Callable[[Scheme], None] | None = None) -> list[Scheme]:
+    """Like `search`, but collect `count` pairwise inequivalent schemes (each verified).
+
+    `on_found(scheme)` is called with each verified scheme as soon as it exists, so a caller
+    can write it before the search goes on. Raises SearchFailed when fewer than `count` were
+    found (`.found` holds those that were).
+    """
+    req = SearchRequest(shape, rank, ring, method, seed, time_limit, workers, scheduler, symmetry, options)
+    count = _positive_int(count, "the number of distinct schemes", 1000)
+    n, m, p = req.shape
+    if count > 1 and sorted(req.shape) == [2, 2, 2] and req.rank == 7:
+        raise FastmmError("every ⟨2,2,2;7⟩ scheme is equivalent to Strassen's (de Groote 1978): "
+                         "there is only one up to equivalence")
+    if req.rank >= n * m * p and not req.options.get("minimize"):
+        naive = naive_scheme(n, m, p).with_meta(provenance={
+            "method": "naive", "version": __version__, "command": command})
+        checked = verified(naive, sympy)
+        if on_found:
+            on_found(checked)
+        return [checked]
+    if req.method == "pool" and not use_own_catalog_entry:
+        from fastmm.catalog import best_catalog_rank
+
+        have = best_catalog_rank(req.shape, req.ring)
+        if have is not None and have <= req.rank:
+            # the shape's own entry would answer at once: search without it, so it is *found*
+            req.options.setdefault("exclude_catalog_shapes", [req.shape])
+    from fastmm.search.runner import run_search
+
+    found: list[Scheme] = []
+    t0 = time.monotonic()
+    attempt = 0
+    summary = None
+    while len(found) < count:
+        left = req.time_limit - (time.monotonic() - t0)
+        if left <= 0:
+            break
+        task = req.task(req.seed + attempt * req.workers, left)
+        summary = run_search(task, req.method, req.workers, req.scheduler, on_progress)
+        attempt += 1
+        outcome = summary.outcome
+        if outcome.scheme is None:
+            break
+        scheme = outcome.scheme
+        if not _ring_ok(scheme, req.ring):
+            raise FastmmError(f"internal error: {req.method} returned a {scheme.coefficient_ring} "
+                              f"scheme for ring {req.ring}")
+        prov = {**scheme.provenance, "method": req.method, "seed": outcome.seed,
+                "seconds": round(outcome.seconds, 3), "steps": outcome.steps,
+                "restarts": outcome.restarts, "version": __version__, "command": command}
+        if req.symmetry:
+            prov["symmetry"] = req.symmetry
+        if count > 1:
+            from fastmm.equivalence import dedupe
+
+            if len(dedupe(found + [scheme])) == len(found):
+                continue  # equivalent to one we have
+        checked = verified(scheme.with_meta(provenance=prov), sympy)
+        found.append(checked)
+        if on_found:
+            on_found(checked)
+        if summary.interrupted:
+            break
+    if len(found) >= count:
+        return found
+    raise _failure(req, summary, found, sympy, command)
+
+
+def _failure(req: SearchRequest, summary, found: list[Scheme], sympy: bool, command: str) -> SearchFailed:
+    from fastmm.known_ranks import best_known_rank
+
+    n, m, p = req.shape
+    interrupted = bool(summary and summary.interrupted)
+    why = "before the interrupt" if interrupted else f"within {req.time_limit:g} s"
+    if found:
+        msg = f"found {len(found)} inequivalent ⟨{n},{m},{p};{req.rank}⟩ schemes {why}, not all wanted"
+    else:
+        msg = f"no ⟨{n},{m},{p}⟩ scheme of rank {req.rank} over {req.ring} {why}"
+    best = summary.outcome.best if summary else None
+    checked = None
+    if best is not None and best.rank < n * m * p:
+        prov = {**best.provenance, "method": "best-so-far", "search_method": req.method,
+                "seed": summary.outcome.seed, "version": __version__, "command": command}
+        try:
+            checked = verified(best.with_meta(provenance=prov), sympy)
+        except VerificationError:
+            checked = None  # never hand out what does not verify
+    if checked is not None:
+        msg += f"; best rank reached {checked.rank}"
+    known = best_known_rank(req.shape, req.ring)
+    if known is not None:
+        msg += f"; best known {req.ring} rank for this shape: {known}"
+    cls = SearchInterrupted if interrupted else SearchFailed
+    err = cls(msg, best=checked, outcome=summary.outcome if summary else None)
+    err.found = found  # type: ignore[attr-defined]
+    return err
+
+
+# -- export, catalogue, multiplication ------------------------------------------------------------
+
+def export(scheme: Scheme, to: str = "text", *, cse: bool = True, ascii_only: bool = False) -> str | bytes:
+    """The scheme as formulas, code or another tool's format (bytes for binary formats).
+
+    The scheme is verified first (exact Brent equations): code is never generated for a scheme
+    that does not multiply matrices.
+    """
+    if to not in EXPORT_FORMATS:
+        raise InputError(f"unknown export format {to!r} (choose from {', '.join(EXPORT_FORMATS)})")
+    scheme = verified(scheme, sympy=False)
+    if to in ("text", "markdown", "latex"):
+        from fastmm.export.text import formulas
+
+        return formulas(scheme, to, ascii_only)
+    if to == "slp":
+        from fastmm.export.text import slp_text
+
+        return slp_text(scheme, cse)
+    if to == "numpy":
+        from fastmm.export.pycode import numpy_source
+
+        return numpy_source(scheme, cse)
+    if to == "torch":
+        from fastmm.export.pycode import torch_source
+
+        return torch_source(scheme, cse)
+    if to == "c":
+        from fastmm.export.c import emit_c
+
+        return emit_c(scheme, cse=cse)
+    from fastmm.export.formats import export_foreign
+
+    return export_foreign(scheme, to)
+
+
+def import_scheme(path: str | os.PathLike, fmt: str, **kw) -> Scheme:
+    """Read another tool's file (alphatensor, perminov, fast-matmul); verified before returned."""
+    from fastmm.export.formats import import_scheme as read
+
+    return read(path, fmt, **kw)
+
+
+def catalog(max_dim: int = 6) -> list[dict]:
+    """One row per shape n ≤ m ≤ p ≤ max_dim: best-known ranks, the catalogue's best verified
+    entry, its ring and its status against the record."""
+    from fastmm.catalog import catalog_table
+
+    rows, _ = catalog_table(max_dim)
+    return rows
+
+
+def catalog_scheme(shape: Sequence[int], ring: str = "ZT") -> Scheme | None:
+    """The catalogue's best verified scheme usable over `ring`, permuted to `shape`, or None."""
+    from fastmm.catalog import load_catalog_scheme
+
+    s = check_shape(shape, limit=64)
+    return load_catalog_scheme(s, str(ring).upper())
+
+
+def matmul(A, B, scheme: Scheme | None = None, levels: int = 1, cutoff: int = 64, out=None):
+    """A·B through `levels` recursion levels of `scheme` (Strassen when None) in generated C with
+    BLAS leaves; falls back to numpy.matmul when no C compiler or BLAS is available."""
+    import numpy as np
+
+    from fastmm.reference import strassen
+
+    levels = int(levels)
+    if levels < 0:
+        raise InputError(f"levels must be >= 0, got {levels}")
+    scheme = strassen() if scheme is None else verified(scheme, sympy=False)
+    a, b = np.asarray(A), np.asarray(B)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        raise InputError(f"shapes {a.shape} and {b.shape} do not multiply")
+    dtype = "float32" if a.dtype == np.float32 and b.dtype == np.float32 else "float64"
+    try:
+        fn = _compiled(scheme, levels, dtype, cutoff)
+    except FastmmError:
+        fn = None
+    if fn is None:
+        return np.matmul(a, b, out=out)
+    return fn(a, b, out=out) if out is not None else fn(a, b)
+
+
+_COMPILED: dict[tuple, Callable] = {}
+
+
+def _compiled(scheme: Scheme, levels: int, dtype: str, cutoff: int) -> Callable:
+    from fastmm.io import dumps
+
+    key = (dumps(scheme), levels, dtype, cutoff)
+    if key not in _COMPILED:
+        from fastmm.export.build import c_function
+
+        _COMPILED[key] = c_function(scheme, levels, dtype, cutoff)
+    return _COMPILED[key]

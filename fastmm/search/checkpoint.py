@@ -1,0 +1,203 @@
+"""Search checkpoints: `fastmm search ... --resume DIR` continues after Ctrl-C, a crash or a reboot.
+
+A checkpoint directory holds
+
+    checkpoint.json   what is searched (shape, ring, method, symmetry), the seeds used, the next
+                      seed, the best rank reached, the progress last seen;
+    best.json         the best verified scheme so far (a fastmm scheme file);
+    pool-seed<S>.json the members of the lowest pool level of seed S (pool and symmetric
+                      methods), written while the walk runs.
+
+Every file is written atomically (temporary file, fsync, rename), so a search killed at any
+moment (SIGKILL included) leaves the previous complete version of each file. Resuming loads
+best.json and the pool members as starting points of new seeds. A directory that belongs to
+another shape, ring, method or checkpoint version is refused and left as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from fastmm import __version__
+from fastmm.errors import FastmmError, InputError
+from fastmm.io import atomic_write_text, load_scheme, save_scheme, scheme_from_dict, scheme_to_dict
+from fastmm.scheme import Scheme
+
+FORMAT = "fastmm.search-checkpoint"
+VERSION = 1
+STATE = "checkpoint.json"
+BEST = "best.json"
+POOL_PREFIX = "pool-seed"
+MAX_STATE_BYTES = 1 << 20
+MAX_POOL_BYTES = 64 << 20
+
+
+class Checkpoint:
+    """One checkpoint directory (see the module docstring)."""
+
+    def __init__(self, directory: Path, state: dict, resumed: bool):
+        self.directory = directory
+        self.state = state
+        self.resumed = resumed
+        self._last_progress = 0.0
+
+    # -- opening --------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, directory: str | Path, request) -> Checkpoint:
+        """Open (or create) DIR for `request` (a fastmm.api.SearchRequest); InputError if DIR is
+        not a checkpoint of this search. Nothing in DIR changes when it is refused."""
+        d = Path(directory)
+        what = {"shape": list(request.shape), "ring": request.ring, "method": request.method,
+                "symmetry": request.symmetry}
+        if d.exists() and not d.is_dir():
+            raise InputError(f"--resume {d}: not a directory")
+        state_path = d / STATE
+        if d.is_dir() and state_path.exists():
+            state = _read_state(state_path)
+            for key, want in what.items():
+                if state.get(key) != want:
+                    raise InputError(f"--resume {d}: the checkpoint is for {key} {state.get(key)!r}, "
+                                     f"not {want!r}; the directory was left as it was")
+            state["rank"] = request.rank
+            cp = cls(d, state, resumed=True)
+            cp.workers = request.workers
+            return cp
+        if d.is_dir() and any(d.iterdir()):
+            raise InputError(f"--resume {d}: the directory is not empty and holds no {STATE}; "
+                             "give a new or empty directory")
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"--resume {d}: cannot create the directory ({exc.strerror})") from None
+        state = {"format": FORMAT, "version": VERSION, "fastmm": __version__, **what,
+                 "rank": request.rank, "seeds_used": [], "next_seed": None, "best_rank": None,
+                 "status": "new", "progress": {}, "created": _now(), "updated": _now()}
+        cp = cls(d, state, resumed=False)
+        cp.workers = request.workers
+        cp._write()
+        return cp
+
+    # -- what the search needs ------------------------------------------------------------------
+    def next_seed(self, seed: int) -> int:
+        """The first seed of this run: the user's on a new checkpoint, fresh ones on a resume.
+        The seeds are reserved in the checkpoint before the search starts."""
+        if self.resumed and self.state.get("next_seed") is not None:
+            seed = int(self.state["next_seed"])
+        used = list(range(seed, seed + self.workers))
+        self.state["seeds_used"] = sorted(set(self.state.get("seeds_used", [])) | set(used))
+        self.state["next_seed"] = seed + self.workers
+        self.state["status"] = "running"
+        self._write()
+        return seed
+
+    def starts(self) -> list[Scheme]:
+        """Verified schemes saved in DIR (best.json, pool members) of the searched shape."""
+        from fastmm.verify import verify
+
+        shape = tuple(self.state["shape"])
+        out: list[Scheme] = []
+        paths = [self.directory / BEST] + sorted(self.directory.glob(f"{POOL_PREFIX}*.json"))
+        for path in paths:
+            if not path.exists():
+                continue
+            for scheme in _read_schemes(path):
+                if scheme.shape == shape and verify(scheme, use_sympy=False).ok:
+                    out.append(scheme)
+        return out
+
+    def task_options(self) -> dict:
+        opts: dict = {"checkpoint_dir": str(self.directory)}
+        starts = self.starts()
+        if starts:
+            opts["starts"] = starts
+        return opts
+
+    def describe(self) -> str:
+        s = self.state
+        best = s.get("best_rank")
+        return (f"{len(s.get('seeds_used', []))} seeds used, best rank "
+                f"{best if best is not None else 'none yet'}, {len(self.starts())} saved schemes")
+
+    # -- recording ------------------------------------------------------------------------------
+    def record_best(self, scheme: Scheme) -> None:
+        """Keep `scheme` (verified) as best.json if it beats the stored one."""
+        best = self.state.get("best_rank")
+        if best is not None and scheme.rank >= best and (self.directory / BEST).exists():
+            return
+        save_scheme(scheme, self.directory / BEST)
+        self.state["best_rank"] = scheme.rank
+        self._write()
+
+    def progress_hook(self, inner):
+        """Wrap a progress callback so the checkpoint notes progress every few seconds."""
+        def hook(worker: int, progress) -> None:
+            inner(worker, progress)
+            now = time.monotonic()
+            if now - self._last_progress >= 5.0:
+                self._last_progress = now
+                self.state["progress"][str(worker)] = {"rank": progress.rank, "steps": progress.steps,
+                                                       "note": progress.note}
+                self._write()
+        return hook
+
+    def finish(self, next_seed: int | None) -> None:
+        self.state["status"] = "found" if next_seed is not None else "stopped"
+        self._write()
+
+    def _write(self) -> None:
+        self.state["updated"] = _now()
+        atomic_write_text(self.directory / STATE, json.dumps(self.state, indent=1) + "\n")
+
+
+def save_pool(directory: str | Path, seed: int, schemes: list[Scheme]) -> None:
+    """Write the lowest pool level of one seed (called from inside a search, throttled)."""
+    data = {"format": "fastmm.pool-checkpoint", "version": VERSION,
+            "schemes": [scheme_to_dict(s) for s in schemes]}
+    atomic_write_text(Path(directory) / f"{POOL_PREFIX}{seed}.json", json.dumps(data) + "\n")
+
+
+def _read_state(path: Path) -> dict:
+    try:
+        if path.stat().st_size > MAX_STATE_BYTES:
+            raise InputError(f"--resume: {path} is too large to be a checkpoint")
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise InputError(f"--resume: {path} is not a readable checkpoint ({type(exc).__name__}); "
+                         "the directory was left as it was") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise InputError(f"--resume: {path} is not a fastmm search checkpoint")
+    if state.get("version") != VERSION:
+        raise InputError(f"--resume: {path} is checkpoint version {state.get('version')!r}; this "
+                         f"fastmm reads version {VERSION}")
+    seeds = state.get("seeds_used")
+    nxt = state.get("next_seed")
+    if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds) or \
+            not (nxt is None or (isinstance(nxt, int) and 0 <= nxt < 2**62)):
+        raise InputError(f"--resume: {path} has malformed seeds")
+    if not isinstance(state.get("progress", {}), dict):
+        state["progress"] = {}
+    return state
+
+
+def _read_schemes(path: Path) -> list[Scheme]:
+    """Schemes in a best.json or pool file; a damaged file is an error naming it."""
+    try:
+        if path.name == BEST:
+            return [load_scheme(path)]
+        if path.stat().st_size > MAX_POOL_BYTES:
+            raise InputError(f"--resume: {path} is too large")
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or not isinstance(data.get("schemes"), list):
+            raise InputError(f"--resume: {path} is not a pool checkpoint")
+        return [scheme_from_dict(d) for d in data["schemes"]]
+    except FastmmError:
+        raise
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise InputError(f"--resume: {path} is not readable ({type(exc).__name__}); the directory "
+                         "was left as it was") from None
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
