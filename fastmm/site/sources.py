@@ -46,11 +46,13 @@ def _checked(path: Path) -> tuple[Scheme | None, str, str]:
     """(scheme with its verified ring, how it was checked, "") or (None, "", why it is left out)."""
     try:
         scheme = load_scheme(path)
-    except FastmmError as exc:
-        return None, "", str(exc)
-    verdict = verify(scheme, use_sympy=False)
+        verdict = verify(scheme, use_sympy=False)
+    except (FastmmError, ValueError) as exc:  # e.g. fractions in a scheme labelled Z2
+        return None, "", f"{path.name}: {exc}"
     if not verdict.ok:
-        lines = verdict.report.lines(uses_big_names(scheme), limit=2)
+        label_problem = getattr(verdict, "label_problem", None)  # newer Verdicts name a bad ring label
+        lines = [label_problem] if label_problem else []
+        lines += verdict.report.lines(uses_big_names(scheme), limit=2)
         return None, "", f"{path.name}: {scheme.label()} fails verification ({'; '.join(lines)})"
     declared = scheme.ring
     if declared in _RING_ORDER and _RING_ORDER[verdict.ring] > _RING_ORDER[declared]:

@@ -1,0 +1,91 @@
+"""Hostile input: markup in any string of a scheme file is shown as text, never run; a scheme that
+fails verification is left out with a warning; odd file names never reach an address."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+from fastmm.io import dumps, save_scheme
+from fastmm.reference import strassen
+from fastmm.site import build_site
+from tests.site.conftest import parse_page, small_catalog
+
+SCRIPT = "<script>document.title='PWNED'</script>"
+IMG = "<img src=x onerror=\"document.body.setAttribute('data-pwned','1')\">"
+
+
+def hostile_catalog(directory):
+    """Strassen with markup in the provenance (command, seed, a key, nested values) and the
+    verified record, in a catalogue folder."""
+    small_catalog(directory)
+    data = json.loads(dumps(strassen().with_meta(ring="ZT")))
+    data["provenance"] = {"command": SCRIPT, "seed": IMG, "method": "a & b \"q\" 'x'",
+                          IMG: "key with markup", "nested": {"x": SCRIPT}}
+    data["verified"] = {"brent": SCRIPT, "at": IMG, "by": "</dd></dl><h1>forged</h1>"}
+    (directory / "2x2x2-rank7-ZT.json").write_text(json.dumps(data))
+    return directory
+
+
+def test_markup_in_scheme_strings_is_escaped_text(tmp_path):
+    cat = hostile_catalog(tmp_path / "cat")
+    build_site(tmp_path / "site", catalog=cat)
+    page = tmp_path / "site" / "schemes" / "2x2x2-rank7-ZT.html"
+    raw = page.read_text()
+    assert "<script>document" not in raw and "<img" not in raw and "<h1>forged" not in raw
+    parsed = parse_page(page)
+    assert parsed.errors == []
+    text = "".join(parsed.text)
+    for s in (SCRIPT, IMG, "a & b \"q\" 'x'", "</dd></dl><h1>forged</h1>"):
+        assert s in text  # shown literally
+    tags = [t for t, _ in parsed.tags]
+    assert tags.count("script") == 1 and "img" not in tags and tags.count("h1") == 1
+    ET.parse(page)  # still well-formed
+
+
+def test_scheme_failing_verification_is_left_out_with_a_warning(tmp_path):
+    cat = small_catalog(tmp_path / "cat")
+    broken = strassen().with_meta(ring="ZT")
+    broken.Wc[0, 0] = 0  # C11 loses M1
+    save_scheme(broken, cat / "2x2x3-rank7-ZT.json")  # name and contents disagree as well
+    bad_file = tmp_path / "broken.json"
+    save_scheme(broken, bad_file)
+    report = build_site(tmp_path / "site", catalog=cat, schemes=[bad_file])
+    assert report.schemes == 2
+    assert any("2x2x3-rank7-ZT.json" in w for w in report.warnings)
+    assert any(w.startswith("left out: broken.json") and "fails verification" in w for w in report.warnings)
+    pages = sorted(p.name for p in (tmp_path / "site" / "schemes").iterdir())
+    assert pages == ["2x2x2-rank7-ZT.html", "3x3x3-rank23-ZT.html"]
+    assert "broken" not in (tmp_path / "site" / "index.html").read_text()
+
+
+def test_unreadable_and_mislabelled_files_are_left_out(tmp_path):
+    cat = small_catalog(tmp_path / "cat")
+    junk = tmp_path / "junk.json"
+    junk.write_text("{not json")
+    claims = tmp_path / "claims.json"
+    data = json.loads(dumps(strassen().with_meta(ring="ZT")))
+    data["Wa"][0] = [2 * x for x in data["Wa"][0]]  # M1 doubled, its uses in C halved
+    for row in data["Wc"]:
+        row[0] = f"{row[0]}/2" if row[0] else 0
+    claims.write_text(json.dumps(data))  # valid over Q, but says ZT
+    report = build_site(tmp_path / "site", catalog=cat, schemes=[junk, claims])
+    assert report.schemes == 2
+    assert any(w.startswith("left out:") and "junk.json" in w for w in report.warnings)
+    assert any(w.startswith("left out: claims.json")
+               and "declares ring ZT but its coefficients need Q" in w for w in report.warnings)
+
+
+def test_odd_file_names_become_safe_unique_addresses(tmp_path):
+    cat = small_catalog(tmp_path / "cat")
+    odd = tmp_path / "x\"><script>alert(1)<script>.json"
+    save_scheme(strassen().with_meta(ring="ZT"), odd)
+    same = tmp_path / "2x2x2-rank7-ZT.json"  # the catalogue entry's name
+    save_scheme(strassen().with_meta(ring="ZT"), same)
+    build_site(tmp_path / "site", catalog=cat, schemes=[odd, same])
+    pages = sorted(p.name for p in (tmp_path / "site" / "schemes").iterdir())
+    assert pages == ["2x2x2-rank7-ZT-2.html", "2x2x2-rank7-ZT.html", "3x3x3-rank23-ZT.html",
+                     "x-script-alert-1-script.html"]
+    index = parse_page(tmp_path / "site" / "index.html")
+    assert index.errors == [] and [t for t, _ in index.tags].count("script") == 1
+    assert "x\"><script>alert(1)<script>.json" in "".join(index.text)
