@@ -1,5 +1,9 @@
 """Compile generated C against the BLAS numpy uses, cache the library, call it with ctypes.
 
+The C runtime (fastmm/export/runtime/fastmm_runtime.c) is compiled once per compiler, flags
+and BLAS integer type into a cached object; each scheme's generated part (emit_scheme_c)
+is compiled and linked with it into a shared library.
+
 The BLAS is the one numpy already loaded (the wheel's bundled scipy-openblas, whose
 CBLAS symbols carry 64-bit integers: ``scipy_cblas_dgemm64_``); its gemm addresses are
 handed to the library at load time, so generated code and numpy.matmul run the same
@@ -25,10 +29,11 @@ from pathlib import Path
 import numpy as np
 
 from fastmm.errors import FastmmError, InputError
-from fastmm.export.c import emit_c
+from fastmm.export.c import INCLUDE_RUNTIME, RUNTIME_HEADER, RUNTIME_SOURCE, emit_scheme_c, runtime_text
 from fastmm.scheme import Scheme
 
 CFLAGS = ("-O3", "-fPIC", "-shared", "-pthread", "-Wall", "-Wextra")
+OBJECT_FLAGS = ("-O3", "-fPIC", "-pthread", "-Wall", "-Wextra", "-c")  # the runtime object
 # (dgemm, sgemm, integer type) in order of preference
 _SYMBOLS = (
     ("scipy_cblas_dgemm64_", "scipy_cblas_sgemm64_", "int64_t"),
@@ -163,40 +168,80 @@ def cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "fastmm"
 
 
-def compile_shared(compiler: list[str], source: Path, target: Path) -> None:
-    """Run the compiler once; FastmmError with its first lines of output on failure."""
-    cmd = compiler + list(CFLAGS) + ["-o", str(target), str(source)]
+def _compile(cmd: list[str]) -> None:
+    """Run one compiler command; FastmmError with its first lines of output on failure."""
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     except OSError as exc:
-        raise FastmmError(f"cannot run the C compiler {compiler[0]}: {exc.strerror}") from None
+        raise FastmmError(f"cannot run the C compiler {cmd[0]}: {exc.strerror}") from None
     if proc.returncode != 0:
         first = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[:3])
-        raise FastmmError(f"C compilation failed ({' '.join(cmd[:1])}): {first}")
+        raise FastmmError(f"C compilation failed ({cmd[0]}): {first}")
 
 
-def build_library(source: str) -> Path:
-    """Path of a shared library built from `source`, from the cache when it is there.
+def compile_shared(compiler: list[str], source: Path, target: Path, *extra: str) -> None:
+    """Compile `source` (and the objects or flags in `extra`) into the shared library `target`."""
+    _compile(compiler + list(CFLAGS) + ["-I", str(source.parent), "-o", str(target), str(source),
+                                        *extra])
 
-    The key hashes the source, the compiler command and the flags. The library is compiled
-    into a temporary file in the cache directory and renamed into place, so concurrent
-    builders never see a half-written library.
-    """
-    compiler = find_compiler()
-    key = hashlib.sha256("\0".join([source, *compiler, *CFLAGS]).encode()).hexdigest()[:24]
+
+def _cache_directory() -> Path:
     directory = cache_dir()
-    target = directory / f"fastmm-{key}.so"
-    if target.exists():
-        return target
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create the build cache {directory}: {exc.strerror}") from None
+    return directory
+
+
+def runtime_object(blas_int: str) -> Path:
+    """The compiled C runtime for BLAS integers `blas_int`, from the cache when it is there.
+
+    Keyed by the runtime's text, the compiler, the flags and the integer type; compiled in a
+    temporary directory and renamed into place like the libraries.
+    """
+    compiler = find_compiler()
+    header, source = runtime_text(RUNTIME_HEADER), runtime_text(RUNTIME_SOURCE)
+    define = f"-DFASTMM_BLAS_INT={blas_int}"
+    key = hashlib.sha256("\0".join([header, source, *compiler, *OBJECT_FLAGS, define]).encode())
+    directory = _cache_directory()
+    target = directory / f"fastmm-runtime-{key.hexdigest()[:24]}.o"
+    if target.exists():
+        return target
+    with tempfile.TemporaryDirectory(prefix=".build-", dir=directory) as tmp:
+        (Path(tmp) / RUNTIME_HEADER).write_text(header, encoding="utf-8")
+        (Path(tmp) / RUNTIME_SOURCE).write_text(source, encoding="utf-8")
+        obj = Path(tmp) / target.name
+        _compile(compiler + list(OBJECT_FLAGS) + [define, "-o", str(obj), str(Path(tmp) / RUNTIME_SOURCE)])
+        os.replace(obj, target)
+    return target
+
+
+def build_library(source: str, blas_int: str | None = None) -> Path:
+    """Path of a shared library built from `source`, from the cache when it is there.
+
+    A source that includes the runtime header (emit_scheme_c) is linked with the runtime
+    object for `blas_int` (default: the BLAS numpy uses); a self-contained one (emit_c) is
+    compiled alone. The key hashes the source, the runtime object, the compiler command and
+    the flags. The library is compiled into a temporary file in the cache directory and
+    renamed into place, so concurrent builders never see a half-written library.
+    """
+    compiler = find_compiler()
+    runtime: list[str] = []
+    if INCLUDE_RUNTIME in source.splitlines():
+        runtime = [str(runtime_object(blas_int or find_blas().int_type))]
+    key = hashlib.sha256("\0".join([source, *runtime, *compiler, *CFLAGS]).encode()).hexdigest()[:24]
+    directory = _cache_directory()
+    target = directory / f"fastmm-{key}.so"
+    if target.exists():
+        return target
     with tempfile.TemporaryDirectory(prefix=".build-", dir=directory) as tmp:
         src = Path(tmp) / f"fastmm-{key}.c"
         src.write_text(source, encoding="utf-8")
+        if runtime:
+            (Path(tmp) / RUNTIME_HEADER).write_text(runtime_text(RUNTIME_HEADER), encoding="utf-8")
         lib = Path(tmp) / f"fastmm-{key}.so"
-        compile_shared(compiler, src, lib)
+        compile_shared(compiler, src, lib, *runtime)
         os.replace(src, directory / src.name)  # kept beside the library for reading
         os.replace(lib, target)
     return target
@@ -208,18 +253,20 @@ _LOCK = threading.Lock()
 
 def load_library(scheme: Scheme, cse: bool = True) -> ctypes.CDLL:
     """Generate, build (or reuse) and load the library of `scheme`, wired to numpy's BLAS."""
-    return load_library_from_source(emit_c(scheme, blas_int=find_blas().int_type, cse=cse))
+    return load_library_from_source(emit_scheme_c(scheme, cse=cse))
 
 
 def load_library_from_source(source: str) -> ctypes.CDLL:
-    """Build (or reuse) and load a source from `emit_c`, with its gemm pointers set.
+    """Build (or reuse) and load a source from `emit_scheme_c` or `emit_c`, gemm pointers set.
 
-    The source's integer type must match the BLAS (emit_c(..., blas_int=find_blas().int_type)).
+    A self-contained source (emit_c) must name the BLAS's integer type
+    (emit_c(..., blas_int=find_blas().int_type)).
     """
     blas = find_blas()
-    if f"typedef {blas.int_type} fastmm_blas_int;" not in source:
+    standalone = INCLUDE_RUNTIME not in source.splitlines()
+    if standalone and f"#define FASTMM_BLAS_INT {blas.int_type}" not in source.splitlines():
         raise FastmmError(f"source was generated for another BLAS integer type (need {blas.int_type})")
-    path = build_library(source)
+    path = build_library(source, blas.int_type)
     with _LOCK:
         if path in _LOADED:
             return _LOADED[path]
