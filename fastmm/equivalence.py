@@ -60,7 +60,8 @@ def _field_of(scheme: Scheme) -> int | None:
 
 
 def _elem(x: Any, mod: int | None) -> Fraction | int:
-    return int(x) % mod if mod else Fraction(x)
+    # Python ints only: Fraction(np.int64) keeps an int64 numerator that wraps in products
+    return int(x) % mod if mod else Fraction(x) if isinstance(x, Fraction) else Fraction(int(x))
 
 
 def _mat(x: Any, mod: int | None) -> list[list]:

@@ -1,4 +1,9 @@
-"""Cheap numbers about a scheme: additions, stability factor, factor-rank invariant."""
+"""Cheap numbers about a scheme: additions, stability factor, factor-rank invariant.
+
+All arithmetic is on Python ints and Fractions of Python ints (fastmm.validate.exact): a
+Fraction built from a numpy int64 keeps an int64 numerator, and products of coefficients
+near 2^31 would wrap around silently.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from fractions import Fraction
 import numpy as np
 
 from fastmm.scheme import Scheme
+from fastmm.validate import exact
 
 
 def plain_additions(scheme: Scheme) -> int:
@@ -20,20 +26,30 @@ def plain_additions(scheme: Scheme) -> int:
     return total
 
 
+CSE_WORK_LIMIT = 250_000  # Σ nnz(row)² over Wa, Wb, Wc: a few seconds of greedy CSE
+
+
+def cse_work(scheme: Scheme) -> int:
+    """The size of the greedy shared-subexpression search: Σ nnz(row)² over the rows of Wa, Wb
+    and Wc (⟨8,8,8;343⟩ = Strassen³: 85,296, about 2 s; a dense ⟨6,6,6;100⟩: 223,682, 6 s)."""
+    return sum(int(np.count_nonzero(row != 0)) ** 2 for w in (scheme.Wa, scheme.Wb, scheme.Wc)
+               for row in w)
+
+
 def stability_factor(scheme: Scheme) -> Fraction:
     """E = max_k Σ_t |Wc[k,t]|·‖Wa[t]‖₁·‖Wb[t]‖₁ (Strassen: 12)."""
-    na = [sum(abs(Fraction(x)) for x in row) for row in scheme.Wa]
-    nb = [sum(abs(Fraction(x)) for x in row) for row in scheme.Wb]
+    na = [sum(abs(exact(x)) for x in row) for row in scheme.Wa]
+    nb = [sum(abs(exact(x)) for x in row) for row in scheme.Wb]
     best = Fraction(0)
     for row in scheme.Wc:
-        e = sum(abs(Fraction(c)) * na[t] * nb[t] for t, c in enumerate(row) if c != 0)
+        e = sum(abs(exact(c)) * na[t] * nb[t] for t, c in enumerate(row) if c != 0)
         best = max(best, e)
     return best
 
 
 def matrix_rank(mat: np.ndarray, modulus: int | None = None) -> int:
     """Exact rank by Gaussian elimination over Q (Fractions) or GF(modulus)."""
-    rows = [[Fraction(x) for x in row] for row in np.asarray(mat, dtype=object)]
+    rows = [[exact(x) for x in row] for row in np.asarray(mat, dtype=object)]
     if modulus:
         rows = [[Fraction(int(x) % modulus) for x in row] for row in rows]
     rank, cols = 0, len(rows[0]) if rows else 0

@@ -10,15 +10,40 @@ import click
 from fastmm.cli import cli
 from fastmm.errors import InputError
 
+MAX_SIZE = 65536  # N; the three N×N operands and the results must also fit in memory
+MAX_REPEAT = 1000
+
 
 def _sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise InputError(f"--sizes must be a comma-separated list of integers, got {text!r}") from None
+    shown = text if len(text) <= 40 else text[:40] + "..."
+    parts = [x.strip() for x in text.split(",") if x.strip()]
+    if len(parts) > 64 or any(len(x) > 6 or not x.isascii() or not x.isdigit() for x in parts):
+        raise InputError(f"--sizes must be a comma-separated list of at most 64 sizes in "
+                         f"1..{MAX_SIZE}, got {shown!r}")
+    sizes = [int(x) for x in parts]
     if not sizes or min(sizes) < 1:
-        raise InputError(f"--sizes must list positive integers, got {text!r}")
+        raise InputError(f"--sizes must list positive integers, got {shown!r}")
     return sizes
+
+
+def _check_numbers(sizes: list[int], levels: int, repeat: int, cutoff: int, dtype: str) -> None:
+    """Refuse sizes and counts that could only exhaust memory or never end, before any work."""
+    if max(sizes) > MAX_SIZE:
+        raise InputError(f"--size {max(sizes)} is beyond the limit of {MAX_SIZE}")
+    if not 0 <= levels <= 16:
+        raise InputError(f"--levels must be in 0..16, got {levels}")
+    if not 1 <= repeat <= MAX_REPEAT:
+        raise InputError(f"--repeat must be in 1..{MAX_REPEAT}, got {repeat}")
+    if cutoff < 1:
+        raise InputError(f"--cutoff must be a positive integer, got {cutoff}")
+    need = 8 * max(sizes) ** 2 * (8 if dtype == "float64" else 4)  # A, B, results, reference
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > have:
+        raise InputError(f"--size {max(sizes)} needs about {need / 2**30:.1f} GiB, more than the "
+                         f"{have / 2**30:.1f} GiB of memory here")
 
 
 @cli.command()
@@ -48,15 +73,22 @@ def bench(file: str, size: int | None, levels: int, dtype: str, impl: str, repea
     """
     from fastmm.bench import bench as run_bench
     from fastmm.bench import describe, plot_speedups
-    from fastmm.io import atomic_write_text, load_scheme
+    from fastmm.io import load_scheme
+    from fastmm.paths import check_output_path, write_atomic
 
-    scheme = load_scheme(file)
     if sizes is not None:
         todo = _sizes(sizes)
         if size is not None and size not in todo:
             todo.append(size)
     else:
         todo = [size if size is not None else 1024]
+    if min(todo) < 1:
+        raise InputError(f"--size must be a positive integer, got {min(todo)}")
+    _check_numbers(todo, levels, repeat, cutoff, dtype)
+    for option, path in (("--plot", plot), ("--json", json_out)):
+        if path:
+            check_output_path(path, option)
+    scheme = load_scheme(file)
     if plot is None and sizes is not None and len(todo) > 1:
         click.echo("note: --sizes without --plot: timing every size anyway", err=True)
     results = []
@@ -74,6 +106,6 @@ def bench(file: str, size: int | None, levels: int, dtype: str, impl: str, repea
         plot_speedups(results, plot)
         click.echo(f"plot written to {plot}")
     if json_out:
-        atomic_write_text(json_out, json.dumps([r.to_dict() for r in results], indent=2) + "\n")
+        write_atomic(json_out, json.dumps([r.to_dict() for r in results], indent=2) + "\n")
         click.echo(f"results written to {json_out}")
     return 0

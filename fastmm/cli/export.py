@@ -12,26 +12,49 @@ CODE_FORMATS = ("c", "numpy", "torch")
 FOREIGN_FORMATS = ("alphatensor", "perminov", "fast-matmul")
 
 
-def _write(output: str | None, payload: str | bytes) -> None:
-    from fastmm.io import atomic_write_bytes, atomic_write_text
+def _to_stdout(output: str | None) -> bool:
+    return output is None or output == "-"
 
-    if output is None or output == "-":
+
+def _check_output(output: str | None) -> None:
+    """Refuse an output path that cannot be written before any work (fastmm.paths)."""
+    if not _to_stdout(output):
+        from fastmm.paths import check_output_path
+
+        check_output_path(output, "-o/--output")
+
+
+def _write(output: str | None, payload: str | bytes) -> None:
+    from fastmm.paths import write_atomic
+
+    if _to_stdout(output):
         if isinstance(payload, bytes):
             raise InputError("this format is binary: give an output file with -o FILE")
         click.echo(payload, nl=False)
-    elif isinstance(payload, bytes):
-        atomic_write_bytes(output, payload)
     else:
-        atomic_write_text(output, payload)
+        write_atomic(output, payload)
+
+
+def _with_cse(scheme, cse: bool) -> bool:
+    """Shared subexpressions unless the scheme is beyond the size the greedy search handles
+    quickly (fastmm.metrics.CSE_WORK_LIMIT); then say so and export without sharing."""
+    from fastmm.metrics import CSE_WORK_LIMIT, cse_work
+
+    if cse and cse_work(scheme) > CSE_WORK_LIMIT:
+        click.echo(f"note: {scheme.label()} is too large for the shared-subexpression search "
+                   f"(work {cse_work(scheme):,} > {CSE_WORK_LIMIT:,}); exported without sharing "
+                   "(as with --no-cse)", err=True)
+        return False
+    return cse
 
 
 @cli.command("export")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file")
 @click.option("--to", "fmt", required=True,
               type=click.Choice(TEXT_FORMATS + CODE_FORMATS + FOREIGN_FORMATS),
               help="Output format.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Write here (atomically) instead of stdout.")
+@click.option("-o", "--output", default=None,
+              help="Write here (atomically; a symlink is followed) instead of stdout.")
 @click.option("--no-cse", is_flag=True, help="Code formats: no shared subexpressions.")
 @click.option("--ascii", "ascii_only", is_flag=True, help="Text format: ASCII - and * only.")
 def export_cmd(file: str, fmt: str, output: str | None, no_cse: bool, ascii_only: bool) -> None:
@@ -43,8 +66,11 @@ def export_cmd(file: str, fmt: str, output: str | None, no_cse: bool, ascii_only
     from fastmm.io import load_scheme
     from fastmm.verify import verified_copy
 
+    if _to_stdout(output) and fmt == "alphatensor":
+        raise InputError("this format is binary: give an output file with -o FILE")
+    _check_output(output)
     scheme = verified_copy(load_scheme(file), use_sympy=False)  # exit 1 names failing entries
-    cse = not no_cse
+    cse = _with_cse(scheme, not no_cse) if fmt in CODE_FORMATS + ("slp",) else not no_cse
     payload: str | bytes
     if fmt in ("text", "markdown", "latex"):
         from fastmm.export.text import formulas
@@ -76,11 +102,11 @@ def export_cmd(file: str, fmt: str, output: str | None, no_cse: bool, ascii_only
 
 
 @cli.command("import")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file")
 @click.option("--from", "fmt", required=True, type=click.Choice(FOREIGN_FORMATS),
               help="Format of FILE.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Scheme file to write (atomically); stdout when omitted.")
+@click.option("-o", "--output", default=None,
+              help="Scheme file to write (atomically; a symlink is followed); stdout when omitted.")
 @click.option("--allow-pickle", is_flag=True,
               help="AlphaTensor: allow npz/npy files holding Python objects (can run code).")
 @click.option("--key", default=None, help="AlphaTensor dict-style npz: which factorization (N,M,P).")
@@ -90,8 +116,12 @@ def import_cmd(file: str, fmt: str, output: str | None, allow_pickle: bool, key:
     """Read another tool's scheme FILE, verify it, and write a fastmm scheme file."""
     from fastmm.export.formats import import_scheme
     from fastmm.io import dumps
+    from fastmm.paths import save_with_fallback
 
+    _check_output(output)
     scheme = import_scheme(file, fmt, allow_pickle=allow_pickle, key=key, z2=z2)
-    _write(output, dumps(scheme))
-    if output not in (None, "-"):
-        click.echo(f"wrote {output} ({scheme.label()}, ring {scheme.ring}, verified)", err=True)
+    if _to_stdout(output):
+        _write(output, dumps(scheme))
+        return
+    written = save_with_fallback(scheme, output)  # a failed write keeps the verified scheme
+    click.echo(f"wrote {written} ({scheme.label()}, ring {scheme.ring}, verified)", err=True)

@@ -50,7 +50,14 @@ def show(file: str) -> int:
     """Print a scheme's formulas, rank, ring, additions, stability factor and invariants."""
     from fastmm.formulas import formula_text
     from fastmm.io import load_scheme
-    from fastmm.metrics import factor_rank_invariant, format_invariant, plain_additions, stability_factor
+    from fastmm.metrics import (
+        CSE_WORK_LIMIT,
+        cse_work,
+        factor_rank_invariant,
+        format_invariant,
+        plain_additions,
+        stability_factor,
+    )
     from fastmm.scheme import RING_NAMES
     from fastmm.verify import uses_big_names
     from fastmm.verify import verify as check
@@ -64,12 +71,14 @@ def show(file: str) -> int:
     click.echo(f"ring: {scheme.ring} ({RING_NAMES[scheme.ring]})")
     click.echo(formula_text(scheme))
     adds = f"additions: {plain_additions(scheme)} plain"
-    try:
+    work = cse_work(scheme)
+    if work > CSE_WORK_LIMIT:
+        adds += (f"; shared subexpressions not counted (work {work:,} > {CSE_WORK_LIMIT:,}, "
+                 "the limit for a quick answer)")
+    else:
         from fastmm.export.slp import count_additions
 
         adds += f", {count_additions(scheme, cse=True)} with shared subexpressions"
-    except ImportError:
-        pass
     click.echo(adds)
     click.echo(f"stability factor E: {stability_factor(scheme)}")
     click.echo(f"factor ranks: {format_invariant(factor_rank_invariant(scheme))}")
