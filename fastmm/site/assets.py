@@ -21,6 +21,7 @@ pre.formulas { background: #f6f8fa; border: 1px solid var(--line); padding: .8re
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; margin: 0; }
 dt { color: var(--muted); }
 dd { margin: 0; overflow-wrap: anywhere; }
+nav.toc { margin: .8rem 0 0; color: var(--muted); }
 .warning { background: #fff8c5; border: 1px solid #d4a72c; padding: .5rem .8rem; }
 figure { margin: 0; }
 figcaption { color: var(--muted); font-size: .9em; }

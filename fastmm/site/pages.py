@@ -108,8 +108,7 @@ def index_page(rows: list[RankRow], items: list[SiteScheme]) -> Html:
 
 def _verification(item: SiteScheme) -> Html:
     record = item.scheme.verified or {}
-    mod2 = " (modulo 2 only)" if item.scheme.ring == "Z2" else ""
-    pairs: list[tuple[object, object]] = [("checked when this site was built", item.check + mod2)]
+    pairs: list[tuple[object, object]] = [("checked when this site was built", item.check)]
     for key in ("brent", "sympy", "by", "at"):
         if key in record:
             pairs.append((f"file's record: {key}", _value(record[key])))
@@ -154,6 +153,15 @@ def _downloads(downloads: list[Download]) -> Html:
     return el("ul", items, class_="downloads")
 
 
+_SECTIONS = (("cost", "cost"), ("downloads", "downloads"), ("formulas", "formulas"),
+             ("verification", "verification"), ("provenance", "provenance"), ("equivalence", "equivalence"))
+
+
+def _contents() -> Html:
+    links = [el("a", title, href=f"#{anchor}") for anchor, title in _SECTIONS]
+    return el("nav", "On this page: ", [[" · " if i else "", a] for i, a in enumerate(links)], class_="toc")
+
+
 def scheme_page(item: SiteScheme, row: RankRow | None, facts: SchemeFacts,
                 eqs: list[Equivalence], names: dict[str, str]) -> Html:
     """The page of one scheme; `row` is its index row over its own ring, `names` slug -> title."""
@@ -178,18 +186,19 @@ def scheme_page(item: SiteScheme, row: RankRow | None, facts: SchemeFacts,
         el("main",
            el("p", Z2_NOTE, class_="warning") if s.ring == "Z2" else None,
            summary,
-           el("h2", "Verification"), _verification(item),
-           el("h2", "Provenance"), _provenance(item),
-           el("h2", "Cost and stability"),
+           _contents(),
+           el("h2", "Cost and stability", id="cost"),
            _dl([("additions", f"{facts.plain_additions} plain, {facts.cse_additions} with shared "
                               "subexpressions (greedy CSE), per recursion level"),
                 ("stability factor E", f"{facts.stability}  (max over C entries of Σ |Wc|·‖Wa‖₁·‖Wb‖₁)"),
                 ("factor-rank invariant", facts.invariant)]),
-           el("h2", "Equivalence"), _equivalence(eqs, names),
-           el("h2", "Downloads"), _downloads(facts.downloads),
-           el("h2", "Formulas"),
+           el("h2", "Downloads", id="downloads"), _downloads(facts.downloads),
+           el("h2", "Formulas", id="formulas"),
            el("p", "Products M1…M", str(s.rank), " of blocks of A and B, then the blocks of C."),
-           el("pre", formulas, class_="formulas")),
+           el("pre", formulas, class_="formulas"),
+           el("h2", "Verification", id="verification"), _verification(item),
+           el("h2", "Provenance", id="provenance"), _provenance(item),
+           el("h2", "Equivalence", id="equivalence"), _equivalence(eqs, names)),
         _footer(),
     ]
     return page(f"{scheme_title(item)} — fastmm", body, root="../",

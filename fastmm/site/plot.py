@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastmm.site.html import Html, el
 from fastmm.site.table import RankRow
 
-WIDTH, HEIGHT = 720, 420
+WIDTH, HEIGHT = 880, 440
 _LEFT, _RIGHT, _TOP, _BOTTOM = 56, 16, 16, 44
 
 
@@ -66,17 +66,18 @@ def rank_plot(rows: list[RankRow], link: str = "schemes/{slug}.html") -> Html:
         else:
             mark = el("circle", cx=x(r.naive), cy=y(s.rank), r="3.5", class_=f"pt {kind}")
         parts.append(el("a", el("title", tip), mark, href=link.format(slug=r.item.slug)))
+    lx, ly = WIDTH - _RIGHT - 190, HEIGHT - _BOTTOM - 110  # bottom right: below the lines
     legend = [
-        el("line", x1="70", y1="26", x2="96", y2="26", class_="best"),
-        el("text", "best known (ZT)", x="102", y="30", class_="legend"),
-        el("line", x1="70", y1="44", x2="96", y2="44", class_="naive"),
-        el("text", "naive n·m·p", x="102", y="48", class_="legend"),
-        el("circle", cx="83", cy="62", r="3.5", class_="pt at"),
-        el("text", "at record", x="102", y="66", class_="legend"),
-        el("circle", cx="83", cy="80", r="3.5", class_="pt behind"),
-        el("text", "behind", x="102", y="84", class_="legend"),
-        el("rect", x="79.5", y="94.5", width="7", height="7", class_="pt z2 at"),
-        el("text", "valid modulo 2 only", x="102", y="102", class_="legend"),
+        el("line", x1=str(lx), y1=str(ly), x2=str(lx + 26), y2=str(ly), class_="best"),
+        el("text", "best known (ZT)", x=str(lx + 32), y=str(ly + 4), class_="legend"),
+        el("line", x1=str(lx), y1=str(ly + 18), x2=str(lx + 26), y2=str(ly + 18), class_="naive"),
+        el("text", "naive n·m·p", x=str(lx + 32), y=str(ly + 22), class_="legend"),
+        el("circle", cx=str(lx + 13), cy=str(ly + 36), r="3.5", class_="pt at"),
+        el("text", "at record", x=str(lx + 32), y=str(ly + 40), class_="legend"),
+        el("circle", cx=str(lx + 13), cy=str(ly + 54), r="3.5", class_="pt behind"),
+        el("text", "behind the record", x=str(lx + 32), y=str(ly + 58), class_="legend"),
+        el("rect", x=str(lx + 9.5), y=str(ly + 68.5), width="7", height="7", class_="pt z2 at"),
+        el("text", "valid modulo 2 only", x=str(lx + 32), y=str(ly + 76), class_="legend"),
     ]
     return el("svg", *parts, el("g", *legend), xmlns="http://www.w3.org/2000/svg",
               viewBox=f"0 0 {WIDTH} {HEIGHT}", width=str(WIDTH), height=str(HEIGHT),
