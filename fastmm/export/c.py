@@ -23,8 +23,10 @@ Safety: coefficients reach the source only through fastmm.export.cplan.c_number,
 accepts Python or NumPy integers and Fractions, rounds them exactly and refuses magnitudes
 that float cannot hold. No text from a scheme file (provenance, names) is copied into it.
 
-Size: the generated code grows with the program; ⟨8,8,8;343⟩ (Strassen cubed) takes about
-2 s to generate and 1.2 MB of C. `emit_scheme_c` refuses schemes above MAX_RANK products.
+Size limit: the code grows with the program. ⟨8,8,8;343⟩ (Strassen cubed) takes about 2 s to
+generate (the shared-subexpression search of fastmm.export.slp included), 1 MB of C and about
+30 s of gcc -O3 (once; the library is cached). Schemes of more than MAX_RANK = 1024 products
+per level are refused (InputError) rather than left to compile for many minutes.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ __all__ = ["c_number", "checked_scheme", "emit_c", "emit_scheme_c", "plan_for", 
 BLAS_INT_TYPES = ("int64_t", "int32_t")
 RUNTIME_HEADER, RUNTIME_SOURCE = "fastmm_runtime.h", "fastmm_runtime.c"
 INCLUDE_RUNTIME = f'#include "{RUNTIME_HEADER}"'
-MAX_RANK = 4096  # products per level; beyond it the C (and its compile) would be huge
+MAX_RANK = 1024  # products per level; beyond it the C and its compile grow past minutes
 _CTYPES = {"d": "double", "s": "float"}
 
 
@@ -271,9 +273,6 @@ def checked_scheme(scheme: Scheme) -> Scheme:
         raise FastmmError(
             f"{scheme.label()} is valid modulo 2 only; floating-point code would compute a wrong product"
         )
-    if scheme.rank > MAX_RANK:
-        raise InputError(f"refusing to generate code: {scheme.label()} has {scheme.rank} products "
-                         f"per level, more than the {MAX_RANK} C export supports")
     from fastmm.verify import verify
 
     verdict = verify(scheme, use_sympy=False)
@@ -285,6 +284,9 @@ def checked_scheme(scheme: Scheme) -> Scheme:
 
 def emit_scheme_c(scheme: Scheme, cse: bool = True) -> str:
     """The scheme-dependent C (double and float) of `scheme`, over the runtime header."""
+    if scheme.rank > MAX_RANK:
+        raise InputError(f"refusing to generate code: {scheme.label()} has {scheme.rank} products "
+                         f"per level, more than the {MAX_RANK} C export supports")
     scheme = checked_scheme(scheme)
     lv = _level(plan_for(scheme, cse=cse))
     n, m, p = scheme.shape

@@ -318,6 +318,13 @@ def _scaled_strassen(factor: Fraction) -> Scheme:
     return Scheme(2, 2, 2, wa, s.Wb, wc)
 
 
+def test_schemes_above_the_size_limit_are_refused():
+    from fastmm.scheme import naive_scheme
+
+    with pytest.raises(InputError, match="has 1100 products per level, more than the 1024"):
+        emit_c(naive_scheme(11, 10, 10))
+
+
 def test_huge_coefficient_is_refused_in_one_line():
     with pytest.raises(InputError) as info:
         emit_c(_scaled_strassen(Fraction(10**40)))
