@@ -105,6 +105,25 @@ SITE_JS = """\
     count.textContent = shown + " of " + rows.length + " rows";
   }
 
+  // a link can preset the view: index.html#ring=Z2&shape=4x4&behind=1&sort=rank
+  function fromHash() {
+    var wanted = {};
+    location.hash.replace(/^#/, "").split("&").forEach(function (pair) {
+      var kv = pair.split("=");
+      if (kv.length === 2) { wanted[decodeURIComponent(kv[0])] = decodeURIComponent(kv[1]); }
+    });
+    if (wanted.shape) { shapeBox.value = wanted.shape; }
+    var ring = (wanted.ring || "").replace(/[^A-Z0-9]/g, "");
+    if (ring && ringBox.querySelector("option[value='" + ring + "']")) { ringBox.value = ring; }
+    behindBox.checked = wanted.behind === "1";
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, col) {
+      if (wanted.sort && th.textContent.trim() === wanted.sort) {
+        sortBy(col, th);
+        if (wanted.order === "descending") { sortBy(col, th); }
+      }
+    });
+  }
+
   Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, col) {
     th.querySelector("button").addEventListener("click", function () { sortBy(col, th); });
   });
@@ -114,6 +133,7 @@ SITE_JS = """\
   });
   form.addEventListener("submit", function (event) { event.preventDefault(); });
   form.hidden = false;
+  fromHash();
   filter();
 })();
 """

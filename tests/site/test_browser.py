@@ -25,18 +25,19 @@ OFFLINE = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usa
            "--host-resolver-rules=MAP * ~NOTFOUND", "--virtual-time-budget=2000"]
 
 
-def chromium(tmp_path: Path, page: Path, *args: str) -> str:
+def chromium(tmp_path: Path, page: Path, *args: str, fragment: str = "") -> str:
     profile = tmp_path / "chromium-profile"
     env = dict(os.environ, HOME=str(tmp_path))
-    run = subprocess.run([CHROMIUM, *OFFLINE, f"--user-data-dir={profile}", *args, page.resolve().as_uri()],
+    url = page.resolve().as_uri() + (f"#{fragment}" if fragment else "")
+    run = subprocess.run([CHROMIUM, *OFFLINE, f"--user-data-dir={profile}", *args, url],
                          capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-2000:]
     return run.stdout
 
 
-def dom(tmp_path: Path, page: Path) -> PageParser:
+def dom(tmp_path: Path, page: Path, fragment: str = "") -> PageParser:
     parser = PageParser()
-    parser.feed(chromium(tmp_path, page, "--dump-dom"))
+    parser.feed(chromium(tmp_path, page, "--dump-dom", fragment=fragment))
     return parser
 
 
@@ -60,6 +61,17 @@ def test_index_renders_and_its_script_runs(shipped_site, tmp_path):
     form = dict(page.tags)["form"]
     assert "hidden" not in form  # site.js un-hides the filters once it has wired them up
     assert "140 of 140 rows" in text  # ... and counted the table's rows
+
+
+def test_index_script_filters_and_sorts_the_table(shipped_site, tmp_path):
+    site, _, _ = shipped_site
+    page = dom(tmp_path, site / "index.html", fragment="ring=Z2&sort=rank&order=descending")
+    rows = [a for t, a in page.tags if t == "tr" and "data-shape" in a]
+    shown = [a for a in rows if "hidden" not in a]
+    assert len(rows) == 140 and "35 of 140 rows" in "".join(page.text)
+    assert {a["data-ring"] for a in shown} == {"Z2"} and len(shown) == 35
+    assert [a["data-shape"] for a in shown[:2]] == ["6x6x6", "5x6x6"]  # ranks 161, 155 first
+    assert shown[-1]["data-shape"] == "2x2x2"
 
 
 def test_strassen_page_renders_formulas(shipped_site, tmp_path):
