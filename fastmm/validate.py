@@ -16,7 +16,7 @@ SchemeFormatError/InputError line naming the file and the field. The bounds:
   2^64-1 and is then refused by the coefficient bound), floats must be finite;
 * schemes: verification builds the (n·m)×(m·p)×(n·p) Brent tensor over r terms, so a scheme
   is read only when n·m·m·p·n·p·r ≤ MAX_BRENT_WORK (2^31: ⟨8,8,8;343⟩ needs 9·10^7) and it
-  has at most MAX_COEFFICIENTS (2^20) coefficients r·(nm + mp + np).
+  has at most MAX_COEFFICIENTS (2^19 = 524,288) coefficients r·(nm + mp + np).
 
 Nothing here imports torch or sympy.
 """
@@ -47,11 +47,12 @@ MAX_FILE_BYTES = 32 * 2**20
 MAX_JSON_DEPTH = 32
 MAX_ARRAY_ELEMENTS = 2**22
 MAX_BRENT_WORK = 2**31
-MAX_COEFFICIENTS = 2**20  # r·(nm + mp + np) per scheme
+MAX_COEFFICIENTS = 2**19  # r·(nm + mp + np) per scheme
 MAX_SECONDS = 10**7  # time limits: about 115 days
 
-_RATIONAL = re.compile(r"^\s*([+-]?)(\d+)\s*(?:/\s*(\d+))?\s*$")
-_DECIMAL = re.compile(r"^\s*([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?)(\d+))?\s*$")
+_RATIONAL = re.compile(r"^\s*([+-]?)(\d+)\s*(?:/\s*(\d+))?\s*$", re.ASCII)
+_DECIMAL = re.compile(r"^\s*([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?)(\d+))?\s*$", re.ASCII)
+_SMALL_INT = re.compile(r"^[+-]?\d{1,18}$", re.ASCII)
 
 
 def _shown(text: str) -> str:
@@ -96,6 +97,8 @@ def exact(value: Any) -> Fraction:
 
 def parse_rational_text(text: str, where: str) -> int | Fraction | None:
     """'3', '-2', '1/2' (spaces allowed) within the bound; None if text is not of that form."""
+    if _SMALL_INT.match(text):  # the common case, fast: at most 18 digits is below 2^62
+        return int(text)
     if len(text) > MAX_NUMBER_CHARS:
         raise SchemeFormatError(f"{where}: number {_shown(text)} is longer than "
                                 f"{MAX_NUMBER_CHARS} characters")
@@ -112,6 +115,8 @@ def parse_decimal_text(text: str, where: str) -> int | Fraction | None:
     """A decimal such as '0.25', '-1e3', '2.5E-2', exactly and within the bound; None if the text
     is not a decimal. The size is checked from the digits and the exponent before any number
     is built, so '1e999999999' costs nothing."""
+    if _SMALL_INT.match(text):
+        return int(text)
     if len(text) > MAX_NUMBER_CHARS:
         raise SchemeFormatError(f"{where}: number {_shown(text)} is longer than "
                                 f"{MAX_NUMBER_CHARS} characters")
@@ -404,7 +409,12 @@ def exact_array(arr: Any, what: str) -> np.ndarray:
                                     f"(|x| < 2^{COEFFICIENT_BITS})")
         vals = [bounded_fraction(Fraction(x), what) for x in np.ravel(arr).astype(np.float64).tolist()]
     else:
-        vals = [bounded_fraction(int(x), what) for x in np.ravel(arr).tolist()]
+        flat = np.ravel(arr).tolist()  # Python ints, exactly, whatever the width and signedness
+        if flat and (max(flat) >= COEFFICIENT_LIMIT or min(flat) <= -COEFFICIENT_LIMIT):
+            bad = max(flat, key=abs)
+            raise SchemeFormatError(f"{what}: coefficient {_shown(str(bad))} is beyond the supported "
+                                    f"bound (numerator and denominator below 2^{COEFFICIENT_BITS})")
+        vals = flat
     out = np.empty(len(vals), dtype=object)
     out[:] = vals
     return out.reshape(arr.shape)

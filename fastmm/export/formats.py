@@ -34,7 +34,9 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from fractions import Fraction
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,7 @@ from fastmm.validate import (
 from fastmm.verify import brent_report, uses_big_names, verified_copy
 
 FORMATS = ("alphatensor", "perminov", "fast-matmul")
+_TOKEN = re.compile(r"\S+")
 PICKLE_REFUSAL = ("this npz holds Python objects; loading it can run code; "
                   "re-run with --allow-pickle if you trust the file")
 
@@ -110,13 +113,21 @@ def _exact_array(arr: np.ndarray, what: str) -> np.ndarray:
 
 def _factors_scheme(u: Any, v: Any, w: Any, what: str, shape: tuple[int, int, int] | None,
                     ring: str) -> Scheme:
-    mats = []
+    raw = []
     for name, x in (("u", u), ("v", v), ("w", w)):
         x = np.asarray(x)
         if x.ndim != 2:
             raise SchemeFormatError(f"{what}: factor {name} must be 2-dimensional, got shape {x.shape}")
-        mats.append(_exact_array(x, f"{what}: factor {name}"))
-    u, v, w = mats
+        raw.append(x)
+    # sizes first, so nothing is converted for a huge file
+    if shape is not None:
+        _check_dims(shape, what)
+        check_scheme_size(*shape, raw[0].shape[1], what)
+    total = sum(x.size for x in raw)
+    if total > MAX_COEFFICIENTS:
+        raise SchemeFormatError(f"{what}: {total:,} coefficients, more than the limit of "
+                                f"{MAX_COEFFICIENTS:,}")
+    u, v, w = (_exact_array(x, f"{what}: factor {name}") for name, x in zip("uvw", raw, strict=True))
     if not (u.shape[1] == v.shape[1] == w.shape[1]):
         raise SchemeFormatError(f"{what}: factors have different ranks "
                                 f"{u.shape[1]}, {v.shape[1]}, {w.shape[1]}")
@@ -251,11 +262,20 @@ def _json_coef(value: Any, where: str) -> int | Fraction:
 
 
 def _json_rows(data: dict, key: str, rows: int | None, cols: int, what: str) -> list[list]:
-    return coefficient_rows(data, key, rows, cols, what, _json_coef)
+    return coefficient_rows(data, key, rows, cols, f"{cols} coefficients per row", _json_coef)
 
 
 def perminov_scheme(data: Any, what: str = "<json>") -> Scheme:
     """A Scheme from a parsed Perminov-style JSON object; not verified here."""
+    try:
+        return _perminov_scheme(data, what)
+    except SchemeFormatError as exc:
+        if str(exc).startswith(what):
+            raise
+        raise SchemeFormatError(f"{what}: {exc}") from None
+
+
+def _perminov_scheme(data: Any, what: str) -> Scheme:
     if not isinstance(data, dict):
         raise SchemeFormatError(f"{what}: top level must be a JSON object")
     if "u_fresh" in data:
@@ -359,7 +379,8 @@ def fast_matmul_scheme(text: str, what: str = "<text>") -> Scheme:
             continue
         if not s:
             continue
-        row = s.split()
+        # lazily, so one enormous line is refused without splitting all of it
+        row = [tok.group() for tok in islice(_TOKEN.finditer(s), MAX_COEFFICIENTS - count + 1)]
         count += len(row)
         if count > MAX_COEFFICIENTS:
             raise SchemeFormatError(f"{what}: more than {MAX_COEFFICIENTS:,} coefficients (the limit)")
