@@ -14,13 +14,9 @@ from fastmm.site.facts import Download, Equivalence, SchemeFacts
 from fastmm.site.html import Html, el, page
 from fastmm.site.plot import rank_plot
 from fastmm.site.sources import SiteScheme
-from fastmm.site.table import RankRow
+from fastmm.site.table import RankRow, record_status
 
 Z2_NOTE = "valid modulo 2 only (GF(2) scheme): not a correct algorithm over the integers or reals"
-
-
-def shape_text(shape: tuple[int, int, int]) -> str:
-    return "×".join(map(str, shape))
 
 
 def scheme_title(item: SiteScheme) -> str:
@@ -153,12 +149,11 @@ def _downloads(downloads: list[Download]) -> Html:
     return el("ul", items, class_="downloads")
 
 
-_SECTIONS = (("cost", "cost"), ("downloads", "downloads"), ("formulas", "formulas"),
-             ("verification", "verification"), ("provenance", "provenance"), ("equivalence", "equivalence"))
+_SECTIONS = ("cost", "downloads", "formulas", "verification", "provenance", "equivalence")
 
 
 def _contents() -> Html:
-    links = [el("a", title, href=f"#{anchor}") for anchor, title in _SECTIONS]
+    links = [el("a", name, href=f"#{name}") for name in _SECTIONS]
     return el("nav", "On this page: ", [[" · " if i else "", a] for i, a in enumerate(links)], class_="toc")
 
 
@@ -169,8 +164,7 @@ def scheme_page(item: SiteScheme, row: RankRow | None, facts: SchemeFacts,
     n, m, p = s.shape
     record = "not tabulated"
     if row is not None and row.best is not None:
-        gap = s.rank - row.best
-        status = "at record" if gap == 0 else f"behind by {gap}" if gap > 0 else f"beats record by {-gap}"
+        status = record_status(s.rank - row.best)
         record = f"{row.best} over {s.ring} ({row.source}) — this scheme is {status}"
     summary = _dl([
         ("shape", f"⟨{n},{m},{p}⟩: A is {n}×{m}, B is {m}×{p}, C = A·B is {n}×{p}"),

@@ -16,6 +16,13 @@ from fastmm.site.sources import SiteScheme
 Shape = tuple[int, int, int]
 
 
+def record_status(gap: int) -> str:
+    """'at record', 'behind by 3' or 'beats record by 1' for rank − best known = gap."""
+    if gap == 0:
+        return "at record"
+    return f"behind by {gap}" if gap > 0 else f"beats record by {-gap}"
+
+
 @dataclass(frozen=True)
 class RankRow:
     shape: Shape
@@ -40,10 +47,7 @@ class RankRow:
             return "missing"
         if self.best is None:
             return "no record tabulated"
-        gap = self.gap
-        if gap == 0:
-            return "at record"
-        return f"behind by {gap}" if gap > 0 else f"beats record by {-gap}"
+        return record_status(self.gap)
 
 
 def table_limit() -> int:

@@ -164,3 +164,15 @@ def test_refuses_to_replace_a_folder_it_did_not_make(tmp_path):
 def test_missing_catalogue_folder_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         build_site(tmp_path / "site", catalog=tmp_path / "nowhere")
+
+
+def test_shapes_without_a_scheme_are_listed_as_missing(tmp_path):
+    build_site(tmp_path / "site", catalog=small_catalog(tmp_path / "cat"))
+    root = ET.parse(tmp_path / "site" / "index.html").getroot()
+    rows = root.findall(f".//{XHTML}table[@id='ranks']/{XHTML}tbody/{XHTML}tr")
+    assert len(rows) == 35 * 4
+    missing = [r for r in rows if r.get("data-status") == "missing"]
+    assert len(missing) == 33 * 4  # only ⟨2,2,2⟩ and ⟨3,3,3⟩ have schemes
+    cells = ["".join(td.itertext()) for td in missing[0]]
+    assert cells == ["⟨2,2,3⟩", "ZT", "—", "11", cells[4], "12", "missing"]
+    assert missing[0].find(f".//{XHTML}a") is None
