@@ -70,10 +70,12 @@ MethodFn = Callable[[SearchTask, Reporter, StopFlag], SearchOutcome]
 
 # method name -> "module:function" (imported lazily so `search` pays only for what it uses)
 METHODS: dict[str, str] = {
+    "als": "fastmm.search.als:run",
     "flip": "fastmm.search.flip:run",
     "pool": "fastmm.search.pool:run",
     "spn": "fastmm.search.spn:run",
     "ternary": "fastmm.search.ternary:run",
+    "symmetric": "fastmm.search.symmetric:run",
 }
 
 

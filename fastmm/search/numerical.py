@@ -1,0 +1,473 @@
+"""The batched numerical search behind `--method als` (and the batched `spn`): many restarts
+as one float64 tensor program, then rounding and exact finishing.
+
+A batch of B restarts holds factors U (B×r×nm), V (B×r×mp), W (B×r×np) — W[z, t] is column t
+of Wc — and every step updates all of them at once, on CPU or a GPU (`device`). The loss is
+the exact tensor residual ‖Σ_t U[t]⊗V[t]⊗W[t] − T‖² (T the ⟨n,m,p⟩ tensor; it equals the
+expected loss on Gaussian random products, so no random matrices are needed).
+
+Two optimisers over that loss:
+
+* ``als`` — regularised alternating least squares (Smirnov 2013): each factor is solved
+  exactly given the other two (the residual is quadratic in it), with Levenberg–Marquardt
+  damping μ‖X − X_old‖² and, once the fit is good, a growing pull λ‖X − R(X_old)‖² towards the
+  rounding grid R (multiples of 1/d, |x| ≤ bound; 0 included, so it also sparsifies);
+* ``adam`` — gradient steps (Adam, per-restart gradient clipping) on the same loss plus the
+  same pull, the StrassenNets way.
+
+Each restart runs **fit** (no pull) until the residual is below `fit_tol`, then **simplify**:
+terms are rescaled so max|U[t]| = max|V[t]| = 1 (W absorbs the scales) and the pull grows.
+Every `check_every` steps the simplifying restarts are rounded (fastmm.search.rounding):
+all three factors snapped to the grid, and U, V snapped with W re-solved (float least squares
+as a filter, then exactly over Q). A candidate is verified exactly before it is accepted; a
+rounding that fails is counted (`roundings_failed`) and the search goes on. A restart that
+stalls — fit not reached in `fit_steps`, residual blown up by the pull, or no exact point
+within `simplify_steps` — is replaced in place by a fresh initialisation.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, fields
+
+import torch
+
+from fastmm import __version__
+from fastmm.errors import InputError
+from fastmm.known_ranks import proven_lower_bound
+from fastmm.scheme import Scheme
+from fastmm.search.base import Progress, Reporter, SearchOutcome, SearchTask, StopFlag
+from fastmm.search.rounding import exact_factor, exact_scheme, to_fractions
+from fastmm.verify import target_tensor
+
+REPORT_EVERY = 0.25  # seconds between progress reports
+MAX_DIM = 8  # the searches' per-dimension limit (as the flip-graph kernels)
+FIT, SIMPLIFY = 0, 1
+
+
+@dataclass(frozen=True)
+class NumConfig:
+    """Knobs of the numerical search; `task.options` may override any of them by name."""
+
+    optimizer: str = "als"  # fit with "als" or "adam"
+    simplify: str = "grid"  # "grid": pull to the grid (rescale every step); "l1": Adam + growing L1
+    batch: int = 64  # restarts held at once
+    device: str = "cpu"  # "cpu" or "cuda"
+    init_std: float = 0.5  # Gaussian initialisation
+    damping: float = 0.1  # ALS: Levenberg–Marquardt weight μ towards the previous factor
+    ridge: float = 1e-2  # weight α of α‖X‖² during the first ridge_steps (keeps norms bounded)
+    ridge_steps: int = 300  # then α = 0 and the fit converges fast (or the restart is replaced)
+    ridge_fail: float = 0.1  # a restart above this residual when the ridge ends is replaced
+    lr: float = 0.02  # adam: learning rate
+    clip: float = 1.0  # adam: per-restart gradient-norm clip
+    fit_tol: float = 1e-6  # residual at which a restart starts simplifying
+    fit_steps: int = 500  # steps allowed to reach fit_tol
+    pull_start: float = 1e-4  # initial weight λ of the L1 term / the pull towards the grid
+    pull_growth: float = 1.02  # λ multiplies by this every simplify step (l1: 1.003 works)
+    pull_max: float = 1.0
+    blowup: float = 0.5  # a simplifying restart whose residual exceeds this is replaced
+    simplify_steps: int = 600  # steps allowed to reach an exact point (l1: 3000)
+    check_every: int = 10  # steps between rounding attempts and phase changes (l1: 50)
+    denominator: int = 0  # grid 1/d of the pull; 0 = 1 (integers pull best, even for Q)
+    denominators: tuple = ()  # grids tried when rounding; () = by ring ((1,) or (1, 2, 4))
+    bound: float = 0.0  # largest |coefficient| of the grid; 0 = by ring (1 ZT, 2 Z/Q)
+    max_restarts: int = 0  # 0 = until found, time limit or stop
+    threads: int = 1  # torch CPU threads
+
+    @classmethod
+    def from_options(cls, options: dict, method: str = "als") -> NumConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise InputError(f"unknown {method} option(s): {', '.join(unknown)} "
+                             f"(known: {', '.join(sorted(known))})")
+        opts = dict(options)
+        if "denominators" in opts:
+            opts["denominators"] = tuple(int(d) for d in opts["denominators"])
+        cfg = cls(**opts)
+        if cfg.optimizer not in ("als", "adam"):
+            raise InputError(f"optimizer must be 'als' or 'adam', not {cfg.optimizer!r}")
+        if cfg.simplify not in ("l1", "grid"):
+            raise InputError(f"simplify must be 'l1' or 'grid', not {cfg.simplify!r}")
+        if cfg.batch < 1:
+            raise InputError(f"batch must be at least 1, got {cfg.batch}")
+        if any(d < 1 for d in cfg.denominators) or cfg.denominator < 0:
+            raise InputError("denominators must be positive integers")
+        return cfg
+
+    def grid(self, ring: str) -> tuple[int, tuple[int, ...], float]:
+        """(pull denominator, rounding denominators, bound) for the searched ring."""
+        rational = ring == "Q"
+        d = self.denominator or 1
+        ds = self.denominators or ((1, 2, 4) if rational else (1,))
+        bound = self.bound or (1.0 if ring in ("ZT", "Z2") else 2.0)
+        return d, ds, bound
+
+
+def check_task(task: SearchTask, method: str, rings: tuple[str, ...]) -> None:
+    """One clear InputError for a request no search can serve."""
+    for name, value in zip("NMP", task.shape, strict=True):
+        if not 1 <= value <= MAX_DIM:
+            raise InputError(f"{name} = {value} is outside the search limit 1..{MAX_DIM}")
+    bound, why = proven_lower_bound(task.shape)
+    if task.rank < bound:
+        n, m, p = task.shape
+        raise InputError(f"no ⟨{n},{m},{p}⟩ scheme of rank {task.rank} exists: rank ≥ {bound} "
+                         f"is proven ({why})")
+    if task.ring not in rings:
+        raise InputError(f"--method {method} searches rings {', '.join(rings)}, not {task.ring!r}")
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError("--device cuda: no CUDA GPU is available to PyTorch here "
+                             "(torch.cuda.is_available() is False); use --device cpu")
+        return torch.device("cuda")
+    if name != "cpu":
+        raise InputError(f"--device must be cpu or cuda, not {name!r}")
+    return torch.device("cpu")
+
+
+# -- the tensor algebra of ⟨n,m,p⟩ --------------------------------------------------------
+
+
+class Brent:
+    """Residuals and ALS updates for ⟨n,m,p⟩ on batched factors (B×r×dim), using T's structure.
+
+    T[(i,j),(j,k),(i,k)] = 1, so the contractions with T are small einsums, never dense.
+    """
+
+    def __init__(self, n: int, m: int, p: int, device: torch.device):
+        self.n, self.m, self.p = n, m, p
+        self.T = torch.tensor(target_tensor(n, m, p), dtype=torch.float64, device=device)
+
+    def tensor(self, u: torch.Tensor, v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        z, r, a = u.shape
+        uv = (u[:, :, :, None] * v[:, :, None, :]).reshape(z, r, -1)
+        return torch.bmm(uv.transpose(1, 2), w).reshape(z, a, v.shape[2], w.shape[2])
+
+    def residual(self, u: torch.Tensor, v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """‖Σ_t U[t]⊗V[t]⊗W[t] − T‖² per restart (B,)."""
+        return ((self.tensor(u, v, w) - self.T) ** 2).sum(dim=(1, 2, 3))
+
+    def mttkrp(self, which: int, u, v, w) -> torch.Tensor:
+        """Σ over the other two indices of T·(other factors): the right-hand side of ALS."""
+        z, r = u.shape[:2]
+        n, m, p = self.n, self.m, self.p
+        a, b, c = u.reshape(z, r, n, m), v.reshape(z, r, m, p), w.reshape(z, r, n, p)
+        if which == 0:
+            return torch.einsum("ztjk,ztik->ztij", b, c).reshape(z, r, n * m)
+        if which == 1:
+            return torch.einsum("ztij,ztik->ztjk", a, c).reshape(z, r, m * p)
+        return torch.einsum("ztij,ztjk->ztik", a, b).reshape(z, r, n * p)
+
+
+def gram(x: torch.Tensor) -> torch.Tensor:
+    return torch.bmm(x, x.transpose(1, 2))
+
+
+def snap_t(x: torch.Tensor, d: int, bound: float) -> torch.Tensor:
+    return torch.clamp(torch.round(x * d) / d, -bound, bound)
+
+
+def rescale_terms(u, v, w):
+    """max|U[t]| = max|V[t]| = 1 for every term; W absorbs the scales (tensor unchanged)."""
+    su = u.abs().amax(dim=2, keepdim=True)
+    sv = v.abs().amax(dim=2, keepdim=True)
+    su = torch.where(su > 1e-12, su, torch.ones_like(su))
+    sv = torch.where(sv > 1e-12, sv, torch.ones_like(sv))
+    return u / su, v / sv, w * (su * sv)
+
+
+# -- the search ---------------------------------------------------------------------------
+
+
+@dataclass
+class Counters:
+    steps: int = 0  # optimiser steps, summed over the batch (one per restart per step)
+    restarts: int = 0  # initialisations drawn
+    fitted: int = 0  # restarts that reached fit_tol
+    candidates: int = 0  # roundings whose float residual vanished (sent to the exact check)
+    roundings_failed: int = 0  # exact checks that failed (never written)
+    found: int = 0
+    stage: str = "fit"
+    extra: dict = field(default_factory=dict)
+
+
+class Batch:
+    """B restarts of one search: factors, per-restart phase and pull, and their replacement."""
+
+    def __init__(self, task: SearchTask, cfg: NumConfig, device: torch.device, gen: torch.Generator):
+        self.task, self.cfg, self.device, self.gen = task, cfg, device, gen
+        n, m, p = task.shape
+        self.brent = Brent(n, m, p, device)
+        self.dims = (n * m, m * p, n * p)
+        z, r = cfg.batch, task.rank
+        self.factors = [torch.zeros(z, r, d, dtype=torch.float64, device=device) for d in self.dims]
+        self.phase = torch.zeros(z, dtype=torch.long, device=device)
+        self.age = torch.zeros(z, dtype=torch.long, device=device)  # steps in the current phase
+        self.pull = torch.zeros(z, dtype=torch.float64, device=device)
+        self.restart_id = torch.zeros(z, dtype=torch.long, device=device)
+        self.moments = [(torch.zeros_like(f), torch.zeros_like(f)) for f in self.factors]
+        self.adam_t = torch.zeros(z, dtype=torch.float64, device=device)
+        self.eye = torch.eye(r, dtype=torch.float64, device=device)
+        self.next_id = 0
+        self.reinit(torch.ones(z, dtype=torch.bool, device=device))
+
+    def reinit(self, mask: torch.Tensor) -> int:
+        k = int(mask.sum())
+        if k == 0:
+            return 0
+        r = self.task.rank
+        for f, d in zip(self.factors, self.dims, strict=True):
+            fresh = torch.randn(k, r, d, generator=self.gen, dtype=torch.float64) * self.cfg.init_std
+            f[mask] = fresh.to(self.device)
+        self.reset_adam(mask)
+        self.phase[mask] = FIT
+        self.age[mask] = 0
+        self.pull[mask] = 0
+        ids = torch.arange(self.next_id, self.next_id + k, device=self.device)
+        self.restart_id[mask] = ids
+        self.next_id += k
+        return k
+
+    def reset_adam(self, mask: torch.Tensor) -> None:
+        for m1, m2 in self.moments:
+            m1[mask] = 0
+            m2[mask] = 0
+        self.adam_t[mask] = 0
+
+    # one optimiser step for the restarts in idx ------------------------------------------
+    def step(self, idx: torch.Tensor, optimizer: str, penalty: str, d: int, bound: float) -> None:
+        """One step of `optimizer` ("als" / "adam") for the restarts `idx` (1-D indices);
+        penalty: "none" (fit, with the early ridge), "grid" (pull to the grid) or "l1"."""
+        if idx.numel() == 0:
+            return
+        x = [f[idx] for f in self.factors]
+        ridge = torch.where(self.age[idx] < self.cfg.ridge_steps, self.cfg.ridge, 0.0) \
+            if penalty == "none" else torch.zeros(idx.numel(), dtype=torch.float64, device=self.device)
+        lam = self.pull[idx]
+        if optimizer == "als":
+            new = self._als(x, ridge, lam if penalty == "grid" else torch.zeros_like(lam), d, bound)
+        else:
+            new = self._adam(idx, x, ridge, lam, penalty, d, bound)
+        for f, v in zip(self.factors, new, strict=True):
+            f[idx] = v
+
+    def _als(self, x: list[torch.Tensor], ridge, lam, d: int, bound: float) -> list[torch.Tensor]:
+        mu = self.cfg.damping
+        ridge, lam = ridge[:, None, None], lam[:, None, None]
+        for which in range(3):
+            others = [x[i] for i in range(3) if i != which]
+            g = gram(others[0]) * gram(others[1])
+            rhs = self.brent.mttkrp(which, *x) + mu * x[which] + lam * snap_t(x[which], d, bound)
+            x[which] = torch.linalg.solve(g + (mu + lam + ridge) * self.eye, rhs)
+        return x
+
+    def _adam(self, idx, x: list[torch.Tensor], ridge, lam, penalty: str, d: int,
+              bound: float) -> list[torch.Tensor]:
+        params = [f.detach().requires_grad_(True) for f in x]
+        loss = self.brent.residual(*params) + ridge * sum((f ** 2).sum(dim=(1, 2)) for f in params)
+        if penalty == "l1":
+            loss = loss + lam * sum(f.abs().sum(dim=(1, 2)) for f in params)
+        elif penalty == "grid":
+            loss = loss + lam * sum(((f - snap_t(f.detach(), d, bound)) ** 2).sum(dim=(1, 2))
+                                    for f in params)
+        grads = torch.autograd.grad(loss.sum(), params)
+        norm = torch.sqrt(sum((g ** 2).sum(dim=(1, 2)) for g in grads))
+        scale = torch.clamp(self.cfg.clip / (norm + 1e-30), max=1.0)[:, None, None]
+        t = self.adam_t[idx] + 1
+        self.adam_t[idx] = t
+        b1, b2, eps = 0.9, 0.999, 1e-8
+        c1 = (1 - b1 ** t)[:, None, None]
+        c2 = (1 - b2 ** t)[:, None, None]
+        out = []
+        for which, (f, g) in enumerate(zip(x, grads, strict=True)):
+            m1, m2 = self.moments[which]
+            g = g * scale
+            a = m1[idx] * b1 + (1 - b1) * g
+            b = m2[idx] * b2 + (1 - b2) * g * g
+            m1[idx], m2[idx] = a, b
+            out.append(f - self.cfg.lr * (a / c1) / (torch.sqrt(b / c2) + eps))
+        return out
+
+    def rescale(self, mask: torch.Tensor) -> None:
+        if not mask.any():
+            return
+        new = rescale_terms(*(f[mask] for f in self.factors))
+        for f, v in zip(self.factors, new, strict=True):
+            f[mask] = v
+
+    def residual(self) -> torch.Tensor:
+        return self.brent.residual(*self.factors)
+
+
+class NumericalSearch:
+    """The loop: step, move restarts between phases, round, replace the stalled ones."""
+
+    def __init__(self, task: SearchTask, cfg: NumConfig, method: str,
+                 report: Reporter, should_stop: StopFlag):
+        self.task, self.cfg, self.method = task, cfg, method
+        self.report, self.should_stop = report, should_stop
+        self.device = pick_device(cfg.device)
+        self.gen = torch.Generator().manual_seed(int(task.seed))
+        self.pull_d, self.round_ds, self.bound = cfg.grid(task.ring)
+        self.count = Counters()
+        self.start = time.perf_counter()
+        self._last_report = -1.0
+        self.stopped: str | None = None
+        self.found: Scheme | None = None
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def poll(self) -> bool:
+        now = self.elapsed
+        if self.task.time_limit is not None and now >= self.task.time_limit:
+            self.stopped = "time"
+        elif self.should_stop():
+            self.stopped = "stopped"
+        if now - self._last_report >= REPORT_EVERY or self.stopped:
+            self._last_report = now
+            c = self.count
+            self.report(Progress(rank=self.task.rank, steps=c.steps, restarts=c.restarts, elapsed=now,
+                                 note=f"{self.method}: {c.fitted} fitted, {c.candidates} roundings "
+                                      f"tried, {c.roundings_failed} failed"))
+        return self.stopped is not None
+
+    def run(self) -> SearchOutcome:
+        cfg = self.cfg
+        batch = Batch(self.task, cfg, self.device, self.gen)
+        self.count.restarts = cfg.batch
+        step = 0
+        while not self.poll():
+            fitting = batch.phase == FIT
+            fit_idx = torch.nonzero(fitting).flatten()
+            simp_idx = torch.nonzero(~fitting).flatten()
+            batch.step(fit_idx, cfg.optimizer, "none", self.pull_d, self.bound)
+            if cfg.simplify == "l1":
+                batch.step(simp_idx, "adam", "l1", self.pull_d, self.bound)
+            else:
+                batch.step(simp_idx, cfg.optimizer, "grid", self.pull_d, self.bound)
+                batch.rescale(~fitting)
+            step += 1
+            batch.age += 1
+            self.count.steps += cfg.batch
+            batch.pull = torch.where(~fitting, torch.clamp(batch.pull * cfg.pull_growth,
+                                                           max=cfg.pull_max), batch.pull)
+            if step % cfg.check_every:
+                continue
+            if self.check(batch):
+                return self.outcome()
+            if cfg.max_restarts and self.count.restarts >= cfg.max_restarts:
+                self.stopped = "restarts"
+                break
+        return self.outcome()
+
+    def check(self, batch: Batch) -> bool:
+        """Phase changes, rounding attempts and replacements; True when a scheme is found."""
+        cfg = self.cfg
+        res = batch.residual()
+        bad = ~torch.isfinite(res)
+        fitting = batch.phase == FIT
+        ready = fitting & (res < cfg.fit_tol)
+        if ready.any():
+            self.count.fitted += int(ready.sum())
+            batch.phase[ready] = SIMPLIFY
+            batch.age[ready] = 0
+            batch.pull[ready] = cfg.pull_start
+            batch.reset_adam(ready)  # a fresh Adam start for the new objective
+        simplifying = (batch.phase == SIMPLIFY) & ~ready
+        if simplifying.any() and self.try_rounding(batch, simplifying):
+            return True
+        stalled = bad | (fitting & ~ready & (batch.age >= cfg.fit_steps))
+        ridge_end = (batch.age >= cfg.ridge_steps) & (batch.age < cfg.ridge_steps + cfg.check_every)
+        stalled |= fitting & ridge_end & (res > cfg.ridge_fail)
+        stalled |= simplifying & ((res > cfg.blowup) | (batch.age >= cfg.simplify_steps))
+        if cfg.max_restarts:
+            room = max(cfg.max_restarts - self.count.restarts, 0)
+            idx = torch.nonzero(stalled).flatten()[room:]
+            stalled[idx] = False
+        self.count.restarts += batch.reinit(stalled)
+        return False
+
+    def try_rounding(self, batch: Batch, mask: torch.Tensor) -> bool:
+        """Snap the simplifying restarts; send the ones whose float residual vanishes to the
+        exact check (all three snapped, or U and V snapped with W re-solved)."""
+        shape = self.task.shape
+        batch.rescale(mask)
+        u, v, w = batch.factors
+        for d in self.round_ds:
+            su, sv, sw = (snap_t(x, d, self.bound) for x in (u, v, w))
+            res = batch.brent.residual(su, sv, sw)
+            for z in torch.nonzero(mask & (res < 1e-9)).flatten().tolist():
+                facs = [to_fractions(x[z].cpu().numpy(), d) for x in (su, sv, sw)]
+                if self.accept(shape, facs, batch, z, f"round 1/{d}"):
+                    return True
+            # U, V on the grid, W free: least squares as a filter, then exactly over Q
+            res_w = self.resolve_residual(batch, su, sv, w)
+            for z in torch.nonzero(mask & (res_w < 1e-8) & (res >= 1e-9)).flatten().tolist():
+                fixed = [to_fractions(x[z].cpu().numpy(), d) for x in (su, sv)]
+                facs = exact_factor(shape, [fixed[0], fixed[1], w[z].cpu().numpy()], 2,
+                                    guess_denominator=d)
+                if facs is None:
+                    self.count.candidates += 1
+                    self.count.roundings_failed += 1
+                    continue
+                if self.accept(shape, facs, batch, z, f"round 1/{d} + exact W"):
+                    return True
+        return False
+
+    def resolve_residual(self, batch: Batch, su, sv, w) -> torch.Tensor:
+        """Least-squares residual of the Brent equations in W with U, V fixed (per restart)."""
+        z, r = su.shape[:2]
+        k = (su[:, :, :, None] * sv[:, :, None, :]).reshape(z, r, -1).transpose(1, 2)
+        rhs = batch.brent.T.reshape(-1, batch.brent.T.shape[2]).expand(z, -1, -1)
+        g = torch.bmm(k.transpose(1, 2), k) + 1e-12 * torch.eye(r, dtype=k.dtype, device=k.device)
+        x = torch.linalg.solve(g, torch.bmm(k.transpose(1, 2), rhs))
+        return ((torch.bmm(k, x) - rhs) ** 2).sum(dim=(1, 2))
+
+    def accept(self, shape, facs, batch: Batch, z: int, how: str) -> bool:
+        self.count.candidates += 1
+        prov = {"method": self.method, "seed": self.task.seed, "optimizer": self.cfg.optimizer,
+                "restart": int(batch.restart_id[z]), "rounding": how,
+                "steps": self.count.steps, "seconds": round(self.elapsed, 3), "version": __version__}
+        scheme = exact_scheme(shape, *facs, ring=self.task.ring, provenance=prov)
+        if scheme is None or scheme.rank > self.task.rank:
+            self.count.roundings_failed += 1
+            return False
+        self.found = scheme
+        self.count.found += 1
+        return True
+
+    def outcome(self) -> SearchOutcome:
+        c = self.count
+        if self.found is not None:
+            self.report(Progress(rank=self.found.rank, steps=c.steps, restarts=c.restarts,
+                                 elapsed=self.elapsed, note="found"))
+        stopped = "found" if self.found else ("stopped" if self.stopped == "stopped" else "time")
+        out = SearchOutcome(scheme=self.found, best=self.found, steps=c.steps, restarts=c.restarts,
+                            seconds=self.elapsed, stopped=stopped, seed=self.task.seed)
+        out.counters = c  # type: ignore[attr-defined]  # for benchmarks: fitted, roundings, ...
+        return out
+
+
+def run_numerical(task: SearchTask, report: Reporter, should_stop: StopFlag, method: str,
+                  defaults: dict | None = None) -> SearchOutcome:
+    """Run the batched search for `task` (see the module docstring)."""
+    check_task(task, method, ("ZT", "Z", "Q", "Z2"))
+    cfg = NumConfig.from_options({**(defaults or {}), **task.options}, method)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, cfg.threads))
+    try:
+        return NumericalSearch(task, cfg, method, report, should_stop).run()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def restarts_per_second(outcome: SearchOutcome) -> float:
+    return outcome.restarts / outcome.seconds if outcome.seconds > 0 else math.nan
+

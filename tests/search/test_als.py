@@ -1,0 +1,117 @@
+"""`--method als`: batched regularised ALS, rounding, exact finishing, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from fastmm.errors import InputError  # noqa: E402
+from fastmm.search.als import run  # noqa: E402
+from fastmm.search.base import METHODS, Progress, SearchTask, method_function  # noqa: E402
+from fastmm.search.runner import run_search  # noqa: E402
+from fastmm.verify import verify  # noqa: E402
+
+
+def _run(task: SearchTask, stop=lambda: False):
+    seen: list[Progress] = []
+    return run(task, seen.append, stop), seen
+
+
+@pytest.fixture(scope="module")
+def strassen_search():
+    return _run(SearchTask(2, 2, 2, rank=7, seed=0, time_limit=60))
+
+
+def test_finds_exact_ternary_rank7_scheme(strassen_search):
+    out, seen = strassen_search
+    s = out.scheme
+    assert out.stopped == "found" and s is not None
+    assert s.shape == (2, 2, 2) and s.rank == 7 and s.ring == "ZT"
+    for w in (s.Wa, s.Wb, s.Wc):
+        assert set(np.unique(w)) <= {-1, 0, 1}
+    assert verify(s, use_sympy=True).ok
+    assert s.provenance["method"] == "als" and s.provenance["seed"] == 0
+    assert seen and seen[-1].note == "found"
+
+
+def test_deterministic_per_seed(strassen_search):
+    out, _ = strassen_search
+    again, _ = _run(SearchTask(2, 2, 2, rank=7, seed=0, time_limit=60))
+    assert again.scheme == out.scheme and again.steps == out.steps
+
+
+def test_batch_replaces_stalled_restarts(strassen_search):
+    """More initialisations than batch slots: stalled restarts were replaced inside the batch."""
+    out, _ = strassen_search
+    assert out.restarts > 64
+
+
+def test_ring_q_result_is_verified_and_labelled_by_its_coefficients():
+    out, _ = _run(SearchTask(2, 2, 3, rank=11, ring="Q", seed=0, time_limit=60))
+    s = out.scheme
+    assert s is not None and verify(s, use_sympy=True).ok
+    assert s.ring == s.coefficient_ring  # Q exactly when some coefficient is not an integer
+    assert s.ring in ("ZT", "Z", "Q")
+
+
+def test_z2_ring_is_verified_mod_2():
+    out, _ = _run(SearchTask(2, 2, 2, rank=7, ring="Z2", seed=1, time_limit=60))
+    assert out.scheme is not None and out.scheme.ring == "Z2"
+    assert verify(out.scheme, use_sympy=False).ok
+
+
+def test_adam_optimizer_finds_strassen():
+    out, _ = _run(SearchTask(2, 2, 2, rank=7, seed=0, time_limit=60,
+                             options={"optimizer": "adam", "lr": 0.05}))
+    assert out.scheme is not None and out.scheme.ring == "ZT" and verify(out.scheme).ok
+
+
+def test_time_limit_on_unreachable_rank_returns_none():
+    out, seen = _run(SearchTask(2, 2, 3, rank=9, seed=0, time_limit=2.0))
+    assert out.scheme is None and out.best is None and out.stopped == "time"
+    assert 2.0 <= out.seconds < 4.0 and out.steps > 0 and seen
+
+
+def test_should_stop_is_honoured():
+    calls = {"n": 0}
+
+    def stop() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    out, _ = _run(SearchTask(2, 2, 3, rank=9, seed=0), stop)
+    assert out.scheme is None and out.stopped == "stopped" and out.seconds < 2.0
+
+
+def test_max_restarts_bounds_the_initialisations():
+    out, _ = _run(SearchTask(2, 2, 3, rank=9, seed=0, time_limit=30,
+                             options={"batch": 8, "max_restarts": 20}))
+    assert out.scheme is None and out.restarts == 20
+
+
+def test_registered_and_runs_through_the_runner():
+    assert METHODS["als"] == "fastmm.search.als:run"
+    assert method_function("als") is run
+    summary = run_search(SearchTask(2, 2, 2, rank=7, seed=0, time_limit=60), "als")
+    assert summary.outcome.scheme is not None and verify(summary.outcome.scheme).ok
+
+
+@pytest.mark.parametrize("task, message", [
+    (SearchTask(2, 2, 2, rank=6), "rank ≥ 7 is proven"),
+    (SearchTask(3, 3, 3, rank=18), "rank ≥ 19 is proven"),
+    (SearchTask(2, 2, 9, rank=30), "outside the search limit"),
+    (SearchTask(2, 2, 2, rank=7, options={"speed": 3}), "unknown als option"),
+    (SearchTask(2, 2, 2, rank=7, options={"optimizer": "sgd"}), "optimizer must be"),
+    (SearchTask(2, 2, 2, rank=7, ring="GF3"), "searches rings"),
+])
+def test_bad_input_is_one_input_error(task, message):
+    with pytest.raises(InputError, match=message):
+        run(task, lambda p: None, lambda: False)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
+def test_cuda_without_a_gpu_is_one_input_error():
+    with pytest.raises(InputError, match="no CUDA GPU"):
+        run(SearchTask(2, 2, 2, rank=7, options={"device": "cuda"}), lambda p: None, lambda: False)
