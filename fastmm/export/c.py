@@ -36,7 +36,7 @@ from importlib import resources
 import numpy as np
 
 from fastmm.errors import FastmmError, InputError, VerificationError
-from fastmm.export.cplan import Coef, _Level, _level, _needed, c_number, exact_coefficient, plan_for
+from fastmm.export.cplan import Coef, Level, c_number, exact_coefficient, level_of, needed, plan_for
 from fastmm.scheme import Scheme
 
 __all__ = ["c_number", "checked_scheme", "emit_c", "emit_scheme_c", "plan_for", "runtime_text"]
@@ -53,7 +53,6 @@ def runtime_text(name: str) -> str:
     if name not in (RUNTIME_HEADER, RUNTIME_SOURCE):
         raise ValueError(f"no runtime file {name!r}")
     return resources.files("fastmm.export").joinpath("runtime", name).read_text(encoding="utf-8")
-
 
 
 # -- printing ----------------------------------------------------------------
@@ -98,7 +97,7 @@ class _Pass:
                  inputs: dict[str, tuple[str, str]], stored: dict[str, tuple[str, str]]) -> None:
         self.name, self.t, self.ctype = name, t, _CTYPES[t]
         self.defs, self.inputs, self.stored = defs, inputs, stored
-        self.order = _needed(list(stored), defs)
+        self.order = needed(list(stored), defs)
         used: set[str] = set()
         for target in self.order:
             for _, src in defs[target]:
@@ -157,17 +156,23 @@ class _Pass:
         outs = list(self.stored.values())
         return [
             "    {",
-            f"        const {ctype} *in[] = {{{', '.join(p for p, _ in ins)}}};",
-            f"        const int64_t in_ld[] = {{{', '.join(ld for _, ld in ins)}}};",
-            f"        {ctype} *out[] = {{{', '.join(p for p, _ in outs)}}};",
-            f"        const int64_t out_ld[] = {{{', '.join(ld for _, ld in outs)}}};",
+            f"        const {ctype} *in[] = {_initializer([p for p, _ in ins])};",
+            f"        const int64_t in_ld[] = {_initializer([ld for _, ld in ins], 16)};",
+            f"        {ctype} *out[] = {_initializer([p for p, _ in outs])};",
+            f"        const int64_t out_ld[] = {_initializer([ld for _, ld in outs], 16)};",
             f"        fastmm_io_{self.t} io = {{in, in_ld, out, out_ld, {cols}, 0}};",
             f"        fastmm_pass_{self.t}({self.name}, &io, {rows});",
             "    }",
         ]
 
 
-def _kernel(scheme: Scheme, lv: _Level, t: str) -> list[str]:
+def _initializer(items: list[str], per_line: int = 4) -> str:
+    """``{x, y, ...}`` with at most `per_line` items on a line."""
+    lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
+    return "{" + ",\n            ".join(lines) + "}"
+
+
+def _kernel(scheme: Scheme, lv: Level, t: str) -> list[str]:
     """fastmm_kernel_<t>: C = A·B for one n×m by m×p product of scalars."""
     ctype = _CTYPES[t]
     n, m, p = scheme.shape
@@ -181,7 +186,7 @@ def _kernel(scheme: Scheme, lv: _Level, t: str) -> list[str]:
         return f"A[{idx // m} * lda + {idx % m}]" if src[0] == "a" else f"B[{idx // p} * ldb + {idx % p}]"
 
     for defs, stored in ((lv.a_defs, lv.a_stored), (lv.b_defs, lv.b_stored)):
-        for name in _needed(list(stored), defs):
+        for name in needed(list(stored), defs):
             expr = _expr(defs[name], lambda s, d=defs: _ident(s) if s in d else entry(s), ctype)
             out.append(f"    const {ctype} {_ident(name)} = {expr};")
     for q, (scale, asrc, bsrc) in enumerate(lv.products):
@@ -193,7 +198,7 @@ def _kernel(scheme: Scheme, lv: _Level, t: str) -> list[str]:
     def cvar(src: str) -> str:
         return _ident(src) if src in lv.c_defs else f"mm{lv.product_index[src]}"
 
-    for name in _needed([f"c{k}" for k in range(n * p)], lv.c_defs):
+    for name in needed([f"c{k}" for k in range(n * p)], lv.c_defs):
         if not name.startswith("c"):
             out.append(f"    const {ctype} {_ident(name)} = {_expr(lv.c_defs[name], cvar, ctype)};")
     for k in range(n * p):
@@ -203,7 +208,7 @@ def _kernel(scheme: Scheme, lv: _Level, t: str) -> list[str]:
     return out + ["}", ""]
 
 
-def _level_c(scheme: Scheme, lv: _Level, t: str) -> list[str]:
+def _level_c(scheme: Scheme, lv: Level, t: str) -> list[str]:
     """The fused passes, level_<t>, the scheme descriptor and fastmm_matmul_<t>."""
     ctype = _CTYPES[t]
     n, m, p = scheme.shape
@@ -288,7 +293,7 @@ def emit_scheme_c(scheme: Scheme, cse: bool = True) -> str:
         raise InputError(f"refusing to generate code: {scheme.label()} has {scheme.rank} products "
                          f"per level, more than the {MAX_RANK} C export supports")
     scheme = checked_scheme(scheme)
-    lv = _level(plan_for(scheme, cse=cse))
+    lv = level_of(plan_for(scheme, cse=cse))
     n, m, p = scheme.shape
     out = [f"/* fastmm generated code: <{n:d},{m:d},{p:d};{scheme.rank:d}> scheme, "
            f"{len(lv.products):d} block products per level.",
@@ -308,10 +313,10 @@ def emit_c(scheme: Scheme, blas_int: str = "int64_t", cse: bool = True) -> str:
     if blas_int not in BLAS_INT_TYPES:
         raise ValueError(f"blas_int must be one of {BLAS_INT_TYPES}")
     scheme_part = emit_scheme_c(scheme, cse=cse)
-    pieces = [f"/* fastmm: one file = {RUNTIME_HEADER} + {RUNTIME_SOURCE} + the scheme. Build: cc -O3 "
-              "-fPIC -shared -pthread. Call fastmm_set_blas((void *)dgemm, (void *)sgemm) once",
-              f"   with CBLAS gemm functions whose integer arguments are {blas_int} (e.g. numpy's "
-              "scipy_cblas_dgemm64_), then fastmm_matmul_d / fastmm_matmul_s. */",
+    pieces = [f"/* fastmm: one self-contained file ({RUNTIME_HEADER}, {RUNTIME_SOURCE}, then the scheme).",
+              "   Build: cc -O3 -fPIC -shared -pthread. Call fastmm_set_blas((void *)dgemm, (void *)sgemm)",
+              f"   once with CBLAS gemm functions whose integer arguments are {blas_int} (e.g. numpy's",
+              "   scipy_cblas_dgemm64_), then fastmm_matmul_d / fastmm_matmul_s. */",
               f"#define FASTMM_BLAS_INT {blas_int}", ""]
     for text in (runtime_text(RUNTIME_HEADER), runtime_text(RUNTIME_SOURCE), scheme_part):
         pieces += [line for line in text.splitlines() if line != INCLUDE_RUNTIME]

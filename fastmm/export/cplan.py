@@ -166,7 +166,7 @@ def _alias(name: str, defs: dict[str, list[tuple[Coef, str]]]) -> tuple[Fraction
     return scale, name
 
 
-def _needed(roots: list[str], defs: dict[str, list[tuple[Coef, str]]]) -> list[str]:
+def needed(roots: list[str], defs: dict[str, list[tuple[Coef, str]]]) -> list[str]:
     """Temporaries that `roots` depend on, in definition order."""
     seen: set[str] = set()
     stack = list(roots)
@@ -179,7 +179,7 @@ def _needed(roots: list[str], defs: dict[str, list[tuple[Coef, str]]]) -> list[s
 
 
 @dataclass
-class _Level:
+class Level:
     """What one level of the driver does, ready to print."""
 
     a_defs: dict[str, list[tuple[Coef, str]]]
@@ -191,7 +191,8 @@ class _Level:
     product_index: dict[str, int]  # original product name -> index in `products`
 
 
-def _level(plan: Plan) -> _Level:
+def level_of(plan: Plan) -> Level:
+    """The Level of a plan: products through aliases, zero products dropped, stored operands."""
     a_defs, b_defs, c_defs = _resolve(plan.a_ops), _resolve(plan.b_ops), _resolve(plan.c_ops)
     products: list[tuple[Fraction, str, str]] = []
     index: dict[str, int] = {}
@@ -207,4 +208,4 @@ def _level(plan: Plan) -> _Level:
     c_defs = {k: [(c, s) for c, s in v if s not in zero] for k, v in c_defs.items()}
     a_stored = list(dict.fromkeys(a for _, a, _ in products if a in a_defs))
     b_stored = list(dict.fromkeys(b for _, _, b in products if b in b_defs))
-    return _Level(a_defs, b_defs, c_defs, a_stored, b_stored, products, index)
+    return Level(a_defs, b_defs, c_defs, a_stored, b_stored, products, index)
