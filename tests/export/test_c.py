@@ -269,6 +269,16 @@ def test_runtime_and_scheme_part_compile_with_werror_apart(tmp_path):
         assert proc.returncode == 0, proc.stderr
 
 
+@needs_cc
+def test_library_exports_the_interface_and_hides_the_runtime():
+    lib = build.load_library(strassen())
+    for name in ("fastmm_matmul_d", "fastmm_kernel_s", "fastmm_set_blas", "fastmm_set_threads",
+                 "fastmm_release_workspace"):
+        assert hasattr(lib, name)
+    for hidden in ("fastmm_rec_d", "fastmm_drive_s", "fastmm_pass_d", "level_d", "pass_d_a"):
+        assert not hasattr(lib, hidden)  # two schemes' libraries never share runtime state
+
+
 def test_scheme_part_holds_no_runtime_code():
     src = emit_scheme_c(strassen())
     assert '#include "fastmm_runtime.h"' in src.splitlines()
