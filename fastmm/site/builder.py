@@ -82,7 +82,7 @@ def build_site(outdir: str | Path, catalog: str | Path | None = None, schemes: I
     rows = rank_rows(items)
     facts = _all_facts(items, workers)
     eqs = equivalences(items)
-    names = {it.slug: scheme_title(it) for it in items}
+    names = {it.slug: f"{scheme_title(it)}, {it.slug}" for it in items}
     row_of = {(r.shape, r.ring): r for r in rows}
 
     outdir.parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastmm.errors import FastmmError
+from fastmm.scheme import Scheme
 from fastmm.site.sources import SiteScheme
 
 
@@ -41,9 +42,10 @@ class SchemeFacts:
 
 @dataclass(frozen=True)
 class Equivalence:
-    other: str  # slug of the other scheme
+    other: str  # the other scheme: a site scheme's slug, or a reference scheme's name
     status: str  # "equivalent" | "inequivalent" | "unknown"
     reason: str
+    on_site: bool = True  # False: a reference scheme of fastmm.reference (no page of its own)
 
 
 def _code(kind: str, filename: str, make: Callable[[], str]) -> Download:
@@ -78,25 +80,31 @@ def scheme_facts(item: SiteScheme) -> SchemeFacts:
     )
 
 
-def _comparable(a: SiteScheme, b: SiteScheme) -> bool:
-    sa, sb = a.scheme, b.scheme
+def _comparable(sa: Scheme, sb: Scheme) -> bool:
     return (sorted(sa.shape) == sorted(sb.shape) and sa.rank == sb.rank
             and (sa.ring == "Z2") == (sb.ring == "Z2"))
 
 
 def equivalences(items: list[SiteScheme], max_nodes: int = 20_000) -> dict[str, list[Equivalence]]:
     """For each scheme, its equivalence to every other site scheme of the same shape, rank and
-    field (Q, or GF(2) for Z2 schemes). The search is bounded by `max_nodes` per shape move;
+    field (Q, or GF(2) for Z2 schemes), then to the classic schemes of fastmm.reference
+    (Strassen, Winograd's form, Laderman). The search is bounded by `max_nodes` per shape move;
     a pair it cannot settle is "unknown"."""
     from fastmm.equivalence import equivalent
+    from fastmm.reference import REFERENCES
 
     out: dict[str, list[Equivalence]] = {it.slug: [] for it in items}
     for i, a in enumerate(items):
         for b in items[i + 1:]:
-            if not _comparable(a, b):
-                continue
-            result = equivalent(a.scheme, b.scheme, max_nodes=max_nodes)
-            reason = result.reason
-            out[a.slug].append(Equivalence(b.slug, result.status, reason))
-            out[b.slug].append(Equivalence(a.slug, result.status, reason))
+            if _comparable(a.scheme, b.scheme):
+                result = equivalent(a.scheme, b.scheme, max_nodes=max_nodes)
+                out[a.slug].append(Equivalence(b.slug, result.status, result.reason))
+                out[b.slug].append(Equivalence(a.slug, result.status, result.reason))
+    for make in REFERENCES.values():
+        ref = make()
+        name = f"{ref.provenance.get('source', 'reference')} {ref.label()}"
+        for it in items:
+            if _comparable(ref, it.scheme):
+                result = equivalent(ref, it.scheme, max_nodes=max_nodes)
+                out[it.slug].append(Equivalence(name, result.status, result.reason, on_site=False))
     return out

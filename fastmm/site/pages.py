@@ -132,9 +132,12 @@ def _provenance(item: SiteScheme) -> Html:
 
 def _equivalence(eqs: list[Equivalence], names: dict[str, str]) -> Html:
     if not eqs:
-        return el("p", "No other scheme on this site has the same shape, rank and field.")
+        return el("p", "No other scheme on this site, and no classic scheme, has the same shape, "
+                       "rank and field.")
     return el("ul", [el("li", el("strong", e.status), " to ",
-                        el("a", names[e.other], href=f"{e.other}.html"), ": ", e.reason) for e in eqs])
+                        el("a", names[e.other], href=f"{e.other}.html") if e.on_site
+                        else [e.other, " (fastmm's reference copy)"],
+                        ": ", e.reason) for e in eqs])
 
 
 def _downloads(downloads: list[Download]) -> Html:

@@ -113,7 +113,8 @@ def test_scheme_page_shows_formulas_costs_and_provenance(shipped_site):
     text = "".join(parse_page(site / "schemes" / "2x2x2-rank7-ZT.html").text)
     for expected in ("M1 = (A11 + A22)·(B11 + B22)", "C22 = M1 − M2 + M3 + M6", "18 plain, 18 with shared",
                      "stability factor E12", "6×(1,1,1) + 1×(2,2,2)", "exact integer Brent equations",
-                     "strassen", "7 over ZT (Strassen 1969) — this scheme is at record"):
+                     "strassen", "7 over ZT (Strassen 1969) — this scheme is at record",
+                     "equivalent to Winograd 1971 (Strassen–Winograd form) ⟨2,2,2;7⟩"):
         assert expected in text
     z2 = "".join(parse_page(site / "schemes" / "4x4x4-rank47-Z2.html").text)
     assert "valid modulo 2 only" in z2 and "C: not available" in z2
@@ -125,7 +126,10 @@ def test_equivalence_between_schemes_of_one_shape_and_rank(tmp_path):
     shutil.copy(cat / "2x2x2-rank7-ZT.json", extra)
     build_site(tmp_path / "site", catalog=cat, schemes=[extra])
     text = "".join(parse_page(tmp_path / "site" / "schemes" / "extra.html").text)
-    assert "equivalent to ⟨2,2,2;7⟩ over ZT" in text
+    assert "equivalent to ⟨2,2,2;7⟩ over ZT, 2x2x2-rank7-ZT: explicit transform" in text
+    assert "equivalent to Strassen 1969 ⟨2,2,2;7⟩ (fastmm's reference copy)" in text
+    laderman_page = "".join(parse_page(tmp_path / "site" / "schemes" / "3x3x3-rank23-ZT.html").text)
+    assert "equivalent to Laderman 1976 ⟨3,3,3;23⟩" in laderman_page
 
 
 def test_same_input_gives_the_same_bytes_with_any_number_of_workers(tmp_path):
