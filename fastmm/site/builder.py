@@ -77,7 +77,9 @@ def build_site(outdir: str | Path, catalog: str | Path | None = None, schemes: I
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
     start = time.perf_counter()
-    outdir = Path(outdir)
+    outdir = Path(os.path.abspath(outdir))
+    if outdir == Path.cwd() or outdir in Path.cwd().parents:
+        raise InputError(f"{outdir} holds the current folder; build the site into a folder of its own")
     items, warnings = collect_schemes(catalog, schemes)
     rows = rank_rows(items)
     facts = _all_facts(items, workers)

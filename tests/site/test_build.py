@@ -180,3 +180,9 @@ def test_shapes_without_a_scheme_are_listed_as_missing(tmp_path):
     cells = ["".join(td.itertext()) for td in missing[0]]
     assert cells == ["⟨2,2,3⟩", "ZT", "—", "11", cells[4], "12", "missing"]
     assert missing[0].find(f".//{XHTML}a") is None
+
+
+def test_refuses_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match="holds the current folder"):
+        build_site(".", catalog=small_catalog(tmp_path / "cat"))
