@@ -1,0 +1,234 @@
+"""`--method symmetric` (`--symmetry c3`): C3-symmetric flip-graph walks for ⟨n,n,n⟩.
+
+After Moosbauer & Poole (2025, arXiv:2502.04514): with the third factor transposed, the
+tensor of ⟨n,n,n⟩ is invariant under the rotation (x, y, z) -> (z, x, y), and so is a scheme
+made of fixed cubes x⊗x⊗x and orbits of three rotated terms. Walking only among such schemes
+searches a space about three times smaller; a flip changes three terms at once. The walk is
+symmetric_kernels.py (numba, or the same code in plain Python); this module builds the start,
+runs restarts and time limits, and lifts results to ZT / Z with lift.py (a lifted scheme need
+not stay symmetric; the runner verifies every result exactly).
+
+Start: the cubes are x_g = Σ_{i in g} E_ii for groups g of the diagonal (paired i, n+1−i as
+in the paper; their number fixes the rank modulo 3), and T − Σ x_g⊗x_g⊗x_g over GF(2) is
+split into its elementary orbits.
+
+Options (task.options): backend ("numba" | "python"), plateau, plus (plus_limit = target +
+plus), restart_steps, chunk, lift_every, cubes (number of cube groups).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from fastmm.errors import InputError
+from fastmm.scheme import Scheme
+from fastmm.search import flip_py
+from fastmm.search.base import Progress, Reporter, SearchOutcome, SearchTask, StopFlag
+from fastmm.search.lift import lift
+from fastmm.search.terms import Terms, gf2_tensor_ok, to_scheme
+
+MAX_N = 7  # n² bits in an int64 factor
+
+
+def cube_groups(n: int, target: int, count: int | None = None) -> list[list[int]]:
+    """Groups of diagonal indices for the fixed cubes. The rank is (number of groups) modulo 3,
+    so the first of these whose count fits the target is used: the paper's pairs (i, n−1−i),
+    one cube per index, the pairs with one pair split, the pairs with two groups merged, one
+    group. `count` asks for that many groups (singles merged from the end)."""
+    if count is not None:
+        groups = [[i] for i in range(n)]
+        while len(groups) > max(int(count), 1):
+            a = groups.pop()
+            groups[-1] = groups[-1] + a
+        return groups
+    pairs = [[i, n - 1 - i] for i in range(n // 2)] + ([[n // 2]] if n % 2 else [])
+    options = [pairs, [[i] for i in range(n)]]
+    if n >= 2:
+        options.append([[pairs[0][0]], [pairs[0][1]]] + pairs[1:])
+    if len(pairs) >= 2:
+        options.append([pairs[0] + pairs[1]] + pairs[2:])
+    options.append([list(range(n))])
+    for groups in options:
+        if (len(groups) - target) % 3 == 0:
+            return [sorted(g) for g in groups]
+    raise InputError(f"no cube grouping of ⟨{n},{n},{n}⟩ gives a rank ≡ {target} (mod 3)")
+
+
+def _rotations(t: tuple[int, int, int]) -> list[tuple[int, int, int]]:
+    a, b, c = t
+    return [(a, b, c), (c, a, b), (b, c, a)]
+
+
+def start(n: int, groups: list[list[int]]) -> tuple[list[tuple[int, int, int]], list[int]]:
+    """(orbit representatives, cubes) of T − Σ cubes over GF(2), transposed third factor."""
+    acc: set[tuple[int, int, int]] = set()
+
+    def toggle(t: tuple[int, int, int]) -> None:
+        acc.symmetric_difference_update({t})
+
+    for i in range(n):
+        for j in range(n):
+            for k in range(n):
+                toggle((1 << (i * n + j), 1 << (j * n + k), 1 << (k * n + i)))
+    cubes = []
+    for g in groups:
+        cubes.append(sum(1 << (i * n + i) for i in g))
+        for u in g:
+            for v in g:
+                for w in g:
+                    toggle((1 << (u * n + u), 1 << (v * n + v), 1 << (w * n + w)))
+    reps = []
+    seen: set[tuple[int, int, int]] = set()
+    for t in sorted(acc):
+        if t in seen:
+            continue
+        rots = _rotations(t)
+        if not all(r in acc for r in rots) or t[0] == t[1] == t[2]:
+            raise AssertionError("the start does not split into orbits")  # a bug, not input
+        seen.update(rots)
+        reps.append(t)
+    return reps, cubes
+
+
+def transpose_mask(x: int, n: int) -> int:
+    out = 0
+    while x:
+        low = x & -x
+        b = low.bit_length() - 1
+        out |= 1 << ((b % n) * n + b // n)
+        x ^= low
+    return out
+
+
+def to_terms(n: int, F: np.ndarray, k: int, cubes: list[int]) -> Terms:
+    """Scheme-layout GF(2) terms (third factor C row-major) of a symmetric state."""
+    A, B, C = [], [], []
+    for t in range(3 * k):
+        A.append(int(F[0, t]))
+        B.append(int(F[1, t]))
+        C.append(transpose_mask(int(F[2, t]), n))
+    for x in cubes:
+        A.append(x)
+        B.append(x)
+        C.append(transpose_mask(x, n))
+    return A, B, C
+
+
+_KERNEL = None
+
+
+def _kernel(backend: str):
+    global _KERNEL
+    from fastmm.search import symmetric_kernels as sk
+
+    if backend == "python":
+        return sk.walk.py_func
+    if _KERNEL is None:
+        from fastmm.search.flip import warm_numba
+
+        F = np.zeros((3, 6), dtype=np.int64)
+        warm_numba(lambda: sk.walk(F, np.zeros(2, dtype=np.int64), np.array([0, 0, 0, 99]),
+                                   np.zeros(1, dtype=np.uint64), 1, 0, 10, 0, 0))
+        _KERNEL = sk.walk
+    return _KERNEL
+
+
+class SymWalker:
+    """One symmetric walk from the start of `n` with the given cube groups."""
+
+    def __init__(self, n: int, groups: list[list[int]], seed: int, backend: str, plus_limit: int):
+        reps, cubes = start(n, groups)
+        self.n = n
+        self.cubes = cubes
+        k = len(reps)
+        cap = 3 * (max(k, plus_limit // 3) + 4)
+        self.F = np.zeros((3, cap), dtype=np.int64)
+        for o, rep in enumerate(reps):
+            for q, rot in enumerate(_rotations(rep)):
+                self.F[:, 3 * o + q] = rot
+        self.E = np.zeros(n + cap, dtype=np.int64)
+        rank = len(cubes) + 3 * k
+        self.st = np.array([k, 0, 0, rank], dtype=np.int64)
+        self.rng = np.array([flip_py.seed_state(seed)], dtype=np.uint64)
+        self.kernel = _kernel(backend)
+
+    @property
+    def rank(self) -> int:
+        return len(self.cubes) + int(self.st[1]) + 3 * int(self.st[0])
+
+    def walk(self, steps: int, target: int, plateau: int, plus_limit: int) -> int:
+        return int(self.kernel(self.F, self.E, self.st, self.rng, steps, target, plateau, plus_limit,
+                               len(self.cubes)))
+
+    def terms(self) -> Terms:
+        extra = [int(x) for x in self.E[: int(self.st[1])]]
+        return to_terms(self.n, self.F, int(self.st[0]), self.cubes + extra)
+
+
+def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutcome:
+    """Restarted symmetric walks until a scheme of rank <= task.rank lifts to task.ring."""
+    t0 = time.perf_counter()
+    n, m, p = task.shape
+    if not n == m == p:
+        raise InputError(f"the symmetric flip graph needs a square shape ⟨n,n,n⟩, got ⟨{n},{m},{p}⟩")
+    if n > MAX_N or n < 2:
+        raise InputError(f"the symmetric walk supports 2 ≤ n ≤ {MAX_N}, got n = {n}")
+    if task.ring not in ("ZT", "Z", "Z2"):
+        raise InputError(f"the symmetric method searches over ZT, Z or Z2, not {task.ring!r}")
+    opts = task.options
+    shape = (n, n, n)
+    backend = opts.get("backend") or "numba"
+    groups = cube_groups(n, task.rank, opts.get("cubes"))
+    plus_limit = task.rank + int(opts.get("plus", 6)) + 3
+    plateau = int(opts.get("plateau", 50_000 * n))
+    restart_steps = int(opts.get("restart_steps", 20_000_000 * n))
+    chunk = int(opts.get("chunk", 200_000 if backend == "numba" else 2_000))
+    lift_every = int(opts.get("lift_every", 20_000 if backend == "numba" else 500))
+    steps = restarts = 0
+    best: Scheme | None = None
+    last_report = 0.0
+    prov = {"method": "symmetric", "symmetry": "c3", "cubes": [list(map(int, g)) for g in groups],
+            "backend": backend, "seed": task.seed}
+
+    def outcome(found: Scheme | None) -> SearchOutcome:
+        info = dict(prov, steps=steps, restarts=restarts, seconds=round(time.perf_counter() - t0, 3))
+        return SearchOutcome(scheme=found.with_meta(provenance=info) if found is not None else None,
+                             best=best.with_meta(provenance=info) if found is None and best else None,
+                             steps=steps, restarts=restarts, seconds=time.perf_counter() - t0,
+                             stopped="found" if found is not None else "stopped", seed=task.seed)
+
+    while True:
+        walker = SymWalker(n, groups, task.seed * 1_000_003 + restarts, backend, plus_limit)
+        low, since_low = walker.rank, 0
+        while since_low < restart_steps:
+            if should_stop():
+                return outcome(None)
+            r = walker.rank
+            if r <= task.rank:
+                terms = walker.terms()
+                if not gf2_tensor_ok(shape, terms):
+                    raise AssertionError("symmetric walk left the tensor")  # a bug, not input
+                got = (to_scheme(shape, terms), "gf2") if task.ring == "Z2" else \
+                    lift(shape, terms, task.ring, seed=task.seed * 7919 + steps)
+                if got is not None:
+                    prov["lift"] = got[1]
+                    return outcome(got[0])
+                done = walker.walk(lift_every, r - 1, plateau, plus_limit)  # flips keep the rank
+            else:
+                done = walker.walk(chunk, task.rank, plateau, plus_limit)
+            steps += done
+            since_low += done
+            if walker.rank < low:
+                low, since_low = walker.rank, 0
+                if task.ring != "Z2" and (best is None or low < best.rank):
+                    got = lift(shape, walker.terms(), task.ring, seed=task.seed + steps)
+                    if got is not None:
+                        best = got[0]
+            now = time.perf_counter()
+            if now - last_report >= 0.25:
+                last_report = now
+                report(Progress(rank=low, steps=steps, restarts=restarts, elapsed=now - t0,
+                                note=f"symmetric walk at {walker.rank}, {len(groups)} cubes ({backend})"))
+        restarts += 1
