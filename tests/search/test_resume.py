@@ -1,0 +1,75 @@
+"""`fastmm search --resume DIR`: a killed search loses nothing and continues with fresh seeds."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from fastmm.io import load_scheme
+from fastmm.verify import verify
+
+
+def fastmm(*args, cwd, timeout=300):
+    return subprocess.run([sys.executable, "-m", "fastmm", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout)
+
+
+def test_sigkill_then_resume_keeps_the_best_and_uses_new_seeds(tmp_path):
+    ck = tmp_path / "ck"
+    # rank 28 for ⟨3,3,4⟩ is below the best known (29): the search runs until it is killed
+    proc = subprocess.Popen([sys.executable, "-m", "fastmm", "search", "3", "3", "4", "--rank", "28",
+                             "--time-limit", "120", "--resume", str(ck), "-q", "--no-sympy"],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 100
+    while time.monotonic() < deadline and not list(ck.glob("pool-seed*.json")):
+        time.sleep(0.2)
+    time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    state = json.loads((ck / "checkpoint.json").read_text())  # never corrupt
+    assert state["seeds_used"] == [0] and state["next_seed"] == 1
+    pools = json.loads(next(ck.glob("pool-seed*.json")).read_text())
+    assert pools["schemes"]
+    killed_best = min(s["rank"] for s in pools["schemes"])
+    assert killed_best <= 30
+
+    r = fastmm("search", "3", "3", "4", "--rank", "28", "--time-limit", "3", "--resume", str(ck),
+               "--no-sympy", "--out", str(tmp_path / "out.json"), cwd=tmp_path)
+    assert r.returncode == 1
+    assert "resuming" in r.stderr and "--resume" in r.stderr.splitlines()[-1]
+    state = json.loads((ck / "checkpoint.json").read_text())
+    assert state["seeds_used"] == [0, 1] and state["status"] == "stopped"
+    best = load_scheme(ck / "best.json")
+    assert verify(best, use_sympy=False).ok
+    assert best.rank <= killed_best
+
+
+def test_resume_refuses_another_shape_and_leaves_the_directory(tmp_path):
+    ck = tmp_path / "ck"
+    r = fastmm("search", "2", "2", "3", "--rank", "11", "--resume", str(ck), "-q", "--no-sympy",
+               cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    before = {p.name: p.read_bytes() for p in ck.iterdir()}
+    r = fastmm("search", "2", "2", "4", "--rank", "14", "--resume", str(ck), "-q", cwd=tmp_path)
+    assert r.returncode == 2
+    assert "the checkpoint is for shape" in r.stderr and r.stderr.count("\n") == 1
+    assert {p.name: p.read_bytes() for p in ck.iterdir()} == before
+
+
+def test_resume_refuses_truncated_and_foreign_checkpoints(tmp_path):
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    (ck / "checkpoint.json").write_text('{"format": "fastmm.search-checkpoint", "vers')
+    r = fastmm("search", "2", "2", "3", "--rank", "11", "--resume", str(ck), cwd=tmp_path)
+    assert r.returncode == 2 and "not a readable checkpoint" in r.stderr
+    (ck / "checkpoint.json").write_text(json.dumps({"format": "fastmm.search-checkpoint", "version": 99}))
+    r = fastmm("search", "2", "2", "3", "--rank", "11", "--resume", str(ck), cwd=tmp_path)
+    assert r.returncode == 2 and "version 99" in r.stderr
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    r = fastmm("search", "2", "2", "3", "--rank", "11", "--resume", str(other), cwd=tmp_path)
+    assert r.returncode == 2 and "not empty" in r.stderr
+    assert [p.name for p in other.iterdir()] == ["notes.txt"]
