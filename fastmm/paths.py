@@ -13,7 +13,8 @@
   write fails, the scheme goes to a fallback file (current directory, then the temporary
   directory, then home), one warning line on stderr names the failure and the fallback, and
   the fallback path is returned. Only when every place fails is OutputError raised.
-  `save_bytes_with_fallback` does the same for any payload.
+  `save_bytes_with_fallback` does the same for any payload; `rescue` writes the fallback file
+  alone, for callers that report the failure themselves.
 
 Nothing here imports numpy, torch or sympy.
 """
@@ -190,14 +191,9 @@ def fallback_dirs() -> list[Path]:
     return out
 
 
-def save_bytes_with_fallback(data: bytes | str, path: str | os.PathLike, stem: str = "fastmm-result",
-                             suffix: str = ".json", what: str = "result") -> Path:
-    """Write `data` to `path`, or else to a fallback file named in one warning line on stderr;
-    returns the file written. OutputError only when no fallback location is writable either."""
-    try:
-        return write_atomic(path, data)
-    except OutputError as exc:
-        problem = str(exc)
+def rescue(data: bytes | str, stem: str = "fastmm-result", suffix: str = ".json") -> Path:
+    """Write `data` to a new fallback file (see fallback_dirs) and return it; OutputError when
+    no fallback location is writable."""
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     tried = []
     for d in fallback_dirs():
@@ -207,14 +203,32 @@ def save_bytes_with_fallback(data: bytes | str, path: str | os.PathLike, stem: s
             candidate = d / f"{stem}-rescued-{stamp}-{os.getpid()}-{k}{suffix}"
             k += 1
         try:
-            written = write_atomic(candidate, data)
+            return write_atomic(candidate, data)
         except OutputError:
             tried.append(str(d))
-            continue
-        print(f"warning: {problem}; the {what} was saved to {written} instead", file=sys.stderr,
-              flush=True)
-        return written
-    raise OutputError(f"{problem}; no fallback location was writable either ({', '.join(tried)})")
+    raise OutputError(f"no fallback location was writable either ({', '.join(tried)})")
+
+
+def save_bytes_with_fallback(data: bytes | str, path: str | os.PathLike, stem: str = "fastmm-result",
+                             suffix: str = ".json", what: str = "result") -> Path:
+    """Write `data` to `path`, or else to a fallback file named in one warning line on stderr;
+    returns the file written. OutputError only when no fallback location is writable either."""
+    try:
+        return write_atomic(path, data)
+    except OutputError as exc:
+        problem = str(exc)
+    try:
+        written = rescue(data, stem, suffix)
+    except OutputError as exc:
+        raise OutputError(f"{problem}; {exc}") from None
+    message = f"warning: {problem}; the {what} was saved to {written} instead"
+    print(" ".join(message.splitlines()), file=sys.stderr, flush=True)
+    return written
+
+
+def scheme_stem(scheme) -> str:
+    n, m, p = scheme.shape
+    return f"fastmm-{n}x{m}x{p}-rank{scheme.rank}-{scheme.ring}"
 
 
 def save_with_fallback(scheme, path: str | os.PathLike) -> Path:
@@ -222,6 +236,5 @@ def save_with_fallback(scheme, path: str | os.PathLike) -> Path:
     (see save_bytes_with_fallback); returns where it went."""
     from fastmm.io import dumps
 
-    n, m, p = scheme.shape
-    stem = f"fastmm-{n}x{m}x{p}-rank{scheme.rank}-{scheme.ring}"
-    return save_bytes_with_fallback(dumps(scheme), path, stem=stem, suffix=".json", what="scheme")
+    return save_bytes_with_fallback(dumps(scheme), path, stem=scheme_stem(scheme), suffix=".json",
+                                    what="scheme")

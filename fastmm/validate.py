@@ -290,6 +290,8 @@ def load_json(text: str, source: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     Infinity refused; numbers with a fraction or exponent come back as JsonDecimal floats."""
     if len(text) > MAX_FILE_BYTES:
         raise SchemeFormatError(f"{source}: larger than the limit of {MAX_FILE_BYTES:,} bytes")
+    if not text.strip():
+        raise SchemeFormatError(f"{source}: the file is empty")
     depth = json_depth(text)
     if depth > max_depth:
         raise SchemeFormatError(f"{source}: JSON nested {depth} levels deep (the limit is {max_depth})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from fastmm.cli import cli
+from fastmm.cli.terminal import printable
 from fastmm.errors import InputError
 
 TEXT_FORMATS = ("text", "markdown", "latex", "slp")
@@ -97,8 +98,8 @@ def export_cmd(file: str, fmt: str, output: str | None, no_cse: bool, ascii_only
 
         payload = export_foreign(scheme, fmt)
     _write(output, payload)
-    if output not in (None, "-"):
-        click.echo(f"wrote {output} ({fmt}, {scheme.label()}, ring {scheme.ring})", err=True)
+    if not _to_stdout(output):
+        click.echo(f"wrote {printable(output)} ({fmt}, {scheme.label()}, ring {scheme.ring})", err=True)
 
 
 @cli.command("import")
@@ -116,12 +117,20 @@ def import_cmd(file: str, fmt: str, output: str | None, allow_pickle: bool, key:
     """Read another tool's scheme FILE, verify it, and write a fastmm scheme file."""
     from fastmm.export.formats import import_scheme
     from fastmm.io import dumps
-    from fastmm.paths import save_with_fallback
+    from fastmm.paths import OutputError, rescue, scheme_stem, write_atomic
 
     _check_output(output)
     scheme = import_scheme(file, fmt, allow_pickle=allow_pickle, key=key, z2=z2)
+    text = dumps(scheme)
     if _to_stdout(output):
-        _write(output, dumps(scheme))
+        _write(output, text)
         return
-    written = save_with_fallback(scheme, output)  # a failed write keeps the verified scheme
-    click.echo(f"wrote {written} ({scheme.label()}, ring {scheme.ring}, verified)", err=True)
+    try:
+        written = write_atomic(output, text)
+    except OutputError as exc:  # keep the verified scheme: a fallback file, named in one line
+        try:
+            saved = rescue(text, scheme_stem(scheme))
+        except OutputError as again:
+            raise OutputError(f"{exc}; {again}") from None
+        raise OutputError(f"{exc}; the verified scheme was saved to {saved} instead") from None
+    click.echo(f"wrote {printable(written)} ({scheme.label()}, ring {scheme.ring}, verified)", err=True)

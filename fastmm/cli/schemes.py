@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from fastmm.cli import cli
+from fastmm.cli.terminal import one_line
 from fastmm.errors import EXIT_FAILED, EXIT_USAGE, FastmmError
 
 
@@ -22,7 +23,7 @@ def verify(files: tuple[str, ...], no_sympy: bool) -> int:
         try:
             scheme = load_scheme(name)
         except FastmmError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(one_line(f"error: {exc}"), err=True)
             worst = max(worst, EXIT_USAGE)
             continue
         v = check(scheme, use_sympy=not no_sympy)

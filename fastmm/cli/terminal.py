@@ -66,9 +66,19 @@ def ascii_fallback(stream) -> None:
         pass
 
 
+def printable(text: str) -> str:
+    """Text with control characters and line separators escaped (a file name holding a newline
+    or an escape sequence must not break a message into lines or drive the terminal)."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
+
+
 def one_line(message: str) -> str:
     """A message as one line (an error must never spill over several)."""
-    return " ".join(str(message).split("\n")).replace("\r", " ")
+    return printable(" ".join(str(message).splitlines()))
 
 
 def install_interrupt_hook() -> None:
