@@ -88,12 +88,39 @@ def _check_file(path: Path) -> tuple[Scheme | None, str | None]:
     return scheme, None
 
 
-def scan_catalog(directory: Path | None = None) -> tuple[list[CatalogEntry], list[str]]:
-    """Every valid entry, and one line per skipped file."""
+_LOADED: dict[tuple[str, int, int], tuple[Scheme | None, str | None]] = {}
+
+
+def _checked(path: Path) -> tuple[Scheme | None, str | None]:
+    """_check_file, remembered per (path, mtime, size): a changed file is verified again."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        return None, f"{path.name}: {exc.strerror}"
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key not in _LOADED:
+        _LOADED[key] = _check_file(path)
+    return _LOADED[key]
+
+
+def scan_catalog(directory: Path | None = None, check: bool = True) -> tuple[list[CatalogEntry], list[str]]:
+    """Every valid entry, and one line per skipped file.
+
+    check=False reads the file names only (shape, rank, ring): what a search needs to pick its
+    building blocks, at no cost per file; the one it loads is verified then.
+    """
     directory = directory or catalog_dir()
     entries: list[CatalogEntry] = []
     problems: list[str] = []
     if not directory.is_dir():
+        return entries, problems
+    if not check:
+        for path in sorted(directory.glob("*.json")):
+            match = _NAME.match(path.name)
+            if match:
+                shape = tuple(int(x) for x in match.group(1, 2, 3))
+                if shape == canonical(shape):
+                    entries.append(CatalogEntry(shape, int(match.group(4)), match.group(5), path))
         return entries, problems
     for path in sorted(directory.glob("*.json")):
         try:
@@ -128,14 +155,18 @@ def _candidates(shape: Shape, ring: str, exclude_shapes: Iterable[Shape] = ()) -
     want = canonical(tuple(shape))
     if want in excluded:
         return []
-    found = [e for e in catalog_entries() if e.shape == want and ring in SERVES[e.ring]]
+    found = [e for e in scan_catalog(check=False)[0] if e.shape == want and ring in SERVES[e.ring]]
     return sorted(found, key=lambda e: (e.rank, _STRENGTH.index(e.ring)))
 
 
 def best_catalog_rank(shape: Shape, ring: str = "ZT") -> int | None:
     """Lowest catalogued rank usable over `ring` for any permutation of `shape`, or None."""
-    found = _candidates(shape, ring)
-    return found[0].rank if found else None
+    for entry in _candidates(shape, ring):
+        scheme, problem = _checked(entry.path)  # only this shape's files are verified
+        if scheme is not None:
+            return entry.rank
+        warnings.warn(f"catalogue entry skipped: {problem}", CatalogWarning, stacklevel=2)
+    return None
 
 
 def load_catalog_scheme(shape: Shape, ring: str = "ZT",
@@ -147,7 +178,7 @@ def load_catalog_scheme(shape: Shape, ring: str = "ZT",
     entry is reduced modulo 2.
     """
     for entry in _candidates(shape, ring, exclude_shapes):
-        scheme, problem = _check_file(entry.path)  # re-verified: the file may have changed
+        scheme, problem = _checked(entry.path)  # verified once per version of the file
         if scheme is None:
             warnings.warn(f"catalogue entry skipped: {problem}", CatalogWarning, stacklevel=2)
             continue

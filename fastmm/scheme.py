@@ -231,6 +231,32 @@ class Scheme:
                       ring=ring, provenance={"derived": f"direct_sum({axis})"})
 
 
+    def project(self, axis: str, index: int) -> Scheme:
+        """Drop index `index` of one dimension: ⟨n,m,p⟩ -> ⟨n−1,m,p⟩ (axis "n"), etc.
+
+        The meta flip graph's projection (Kauers & Wood 2025): A's row (n), A's column and B's
+        row (m) or B's and C's column (p) are zeroed and removed; terms whose A or B factor
+        vanishes are dropped, so the rank falls by their number. Valid in the same ring.
+        """
+        n, m, p = self.shape
+        dims = {"n": n, "m": m, "p": p}
+        if axis not in dims or not 0 <= index < dims[axis] or dims[axis] < 2:
+            raise SchemeError(f"cannot project ⟨{n},{m},{p}⟩ along {axis!r} at {index}")
+        keep_a = [i * m + j for i in range(n) for j in range(m)
+                  if not (axis == "n" and i == index) and not (axis == "m" and j == index)]
+        keep_b = [j * p + k for j in range(m) for k in range(p)
+                  if not (axis == "m" and j == index) and not (axis == "p" and k == index)]
+        keep_c = [i * p + k for i in range(n) for k in range(p)
+                  if not (axis == "n" and i == index) and not (axis == "p" and k == index)]
+        wa, wb, wc = self.Wa[:, keep_a], self.Wb[:, keep_b], self.Wc[keep_c, :]
+        live = [t for t in range(self.rank)
+                if np.any(wa[t] != 0) and np.any(wb[t] != 0) and np.any(wc[:, t] != 0)]
+        small = (n - (axis == "n"), m - (axis == "m"), p - (axis == "p"))
+        ring = "Z2" if self.ring == "Z2" else ""
+        return Scheme(*small, wa[live], wb[live], wc[:, live], ring=ring,
+                      provenance={"derived": f"project({axis}={index})"})
+
+
 def _same(x: np.ndarray, y: np.ndarray) -> bool:
     return x.shape == y.shape and all(Fraction(a) == Fraction(b) for a, b in zip(x.flat, y.flat, strict=True))
 

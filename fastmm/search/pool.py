@@ -7,9 +7,11 @@ Plain walks from the naive scheme stall a few ranks above the best known ones fo
 1. Starting points. Besides the naive scheme it builds schemes from smaller ones: direct
    sums along each dimension (⟨3,3,4⟩ = ⟨3,3,2;15⟩ ⊕ ⟨3,3,2;15⟩ = rank 30) and Kronecker
    products (⟨4,4,4⟩ = Strassen ⊗ Strassen = rank 49), each part taken from the catalogue
-   (or built the same way, recursively), plus the catalogue entry of the shape itself or a
-   permutation — unless `exclude_catalog_shapes` hides it (a benchmark then measures what is
-   *found*, not looked up).
+   (or built the same way, recursively), projections of the catalogue entries one larger in
+   each dimension (the meta flip graph's move down: drop one slice, then the terms that
+   vanish; the direct sum with a naive slice is its move up), plus the catalogue entry of
+   the shape itself or a permutation — unless `exclude_catalog_shapes` hides it (a benchmark
+   then measures what is *found*, not looked up).
 2. Pools. For each rank r it keeps up to `pool_size` distinct schemes (as GF(2) term sets).
    An *attempt* takes a member of the pool at the current level r and walks at most
    `limit` steps (the plateau limit of the attempt; plus transitions allowed up to r+`plus`)
@@ -118,7 +120,22 @@ class _Builder:
                                          naive_scheme(n, m, p)), self.catalog(shape)]
         out += [self.sum(shape, axis, d1) for axis, d1 in self.splits(shape)]
         out += [self.product(shape, f) for f in self.factorizations(shape)]
+        out += [self.projection(shape, axis) for axis in "nmp"]
         return out
+
+    def projection(self, shape: Shape, axis: str) -> Start | None:
+        """The meta flip graph's move down: the catalogue entry of the shape one larger along
+        `axis`, with the slice whose removal drops the most terms projected away."""
+        i = "nmp".index(axis)
+        big = list(shape)
+        big[i] += 1
+        if big[i] > 8:
+            return None
+        parent = self.catalog(tuple(big))
+        if parent is None:
+            return None
+        best = min((parent.scheme.project(axis, k) for k in range(big[i])), key=lambda s: s.rank)
+        return Start(best.rank, f"({parent.how} ↓{axis})", best)
 
     @staticmethod
     def splits(shape: Shape) -> list[tuple[str, int]]:

@@ -104,3 +104,31 @@ def test_rational_scheme_verifies_exactly():
 def test_shape_mismatch_is_rejected():
     with pytest.raises(ValueError, match="Wb must be"):
         Scheme(2, 2, 2, strassen().Wa, strassen().Wa[:, :3], strassen().Wc)
+
+
+def test_project_drops_one_slice_and_the_terms_that_vanish():
+    from fastmm.reference import laderman
+    from fastmm.scheme import naive_scheme
+    from fastmm.verify import verify
+
+    assert naive_scheme(2, 3, 4).project("p", 1).rank == 18
+    assert naive_scheme(2, 3, 4).project("n", 0).shape == (1, 3, 4)
+    lad = laderman()
+    for axis in "nmp":
+        for k in range(3):
+            small = lad.project(axis, k)
+            assert small.shape == tuple(2 if a == axis else 3 for a in "nmp")
+            assert small.rank < 23
+            assert verify(small, use_sympy=False).ok
+
+
+def test_project_refuses_a_missing_slice():
+    import pytest
+
+    from fastmm.errors import SchemeError
+    from fastmm.scheme import naive_scheme
+
+    with pytest.raises(SchemeError):
+        naive_scheme(2, 2, 2).project("m", 2)
+    with pytest.raises(SchemeError):
+        naive_scheme(1, 2, 2).project("n", 0)

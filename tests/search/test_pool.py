@@ -177,3 +177,16 @@ def test_over_zt_only_schemes_that_lift_join_the_pools(catalog, monkeypatch, lif
         assert prov["unliftable"] > 0 and prov["attempts"] - prov["unliftable"] <= 1
     else:
         assert prov["unliftable"] == 0
+
+
+def test_projection_of_a_larger_catalogue_entry_is_a_start(tmp_path, monkeypatch):
+    from fastmm.catalog import add_to_catalog
+    from fastmm.reference import laderman
+    from fastmm.search.pool import starting_points
+
+    monkeypatch.setenv("FASTMM_CATALOG", str(tmp_path))
+    add_to_catalog(laderman())
+    starts = starting_points((2, 3, 3), "ZT")
+    projected = [s for s in starts if "↓" in s.how]
+    assert projected and all(s.scheme.shape == (2, 3, 3) for s in projected)
+    assert min(s.rank for s in projected) < 18  # better than naive
