@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     ascii_fallback(sys.stdout)
     ascii_fallback(sys.stderr)
     try:
-        rc = cli.main(args=argv, prog_name="fastmm", standalone_mode=False)
+        rc = _invoke(argv)
     except click.exceptions.Abort:
         _exit("interrupted", 130, argv)
     except click.UsageError as exc:
@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> None:
         _exit(f"error: {exc}", exc.exit_code, argv)
     except KeyboardInterrupt:
         _exit("interrupted", 130, argv)
+    except EOFError:
+        _exit("error: unexpected end of input", 1, argv)
     except BrokenPipeError:  # `fastmm show X | head`: the reader left; say nothing more on stdout
         try:
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the exit flush cannot fail again
@@ -88,6 +90,20 @@ def main(argv: list[str] | None = None) -> None:
         _exit(f"internal error: {type(exc).__name__}: {exc} "
               "(please report it; FASTMM_DEBUG=1 shows the traceback)", 1, argv)
     _exit(None, rc if isinstance(rc, int) else 0, argv)
+
+
+def _invoke(argv: list[str] | None):
+    """click's Command.main without its own handling of Ctrl-C (which prints an empty line before
+    any message of ours): parse, run, and return the command's result or exit code."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    completion = getattr(cli, "_main_shell_completion", None)
+    if completion is not None:  # `_FASTMM_COMPLETE=bash_source fastmm` keeps working
+        completion({}, "fastmm", None)
+    try:
+        with cli.make_context("fastmm", args) as ctx:
+            return cli.invoke(ctx)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
 
 
 def _exit(message: str | None, code: int, argv: list[str] | None) -> None:

@@ -44,6 +44,20 @@ def _handler(exc: UnicodeError) -> tuple[str, int]:
 codecs.register_error(_HANDLER, _handler)
 
 
+def _codec(name: str) -> codecs.CodecInfo | None:
+    # ASCII under another name: click replaces a stream whose encoding is "ascii" by a UTF-8
+    # one (it takes that for a misconfigured locale), which would print bytes an ASCII
+    # terminal cannot show
+    if name != "fastmm_ascii":
+        return None
+    a = codecs.lookup("ascii")
+    return codecs.CodecInfo(a.encode, a.decode, a.streamreader, a.streamwriter,
+                            a.incrementalencoder, a.incrementaldecoder, name="fastmm-ascii")
+
+
+codecs.register(_codec)
+
+
 def can_encode(encoding: str | None, text: str = SAMPLE) -> bool:
     try:
         text.encode(encoding or "ascii")
@@ -61,8 +75,11 @@ def ascii_fallback(stream) -> None:
         return
     try:
         stream.flush()
-        reconfigure(errors=_HANDLER)
-    except (OSError, ValueError, LookupError):
+        if codecs.lookup(stream.encoding).name == "ascii":
+            reconfigure(encoding="fastmm-ascii", errors=_HANDLER)
+        else:
+            reconfigure(errors=_HANDLER)
+    except (OSError, ValueError, LookupError, TypeError):
         pass
 
 

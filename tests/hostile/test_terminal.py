@@ -1,0 +1,104 @@
+"""Any terminal encoding, and Ctrl-C at any moment: one line, exit 130, never a traceback."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from fastmm.cli.terminal import ascii_fallback, one_line
+from fastmm.io import dumps
+from fastmm.reference import strassen
+
+
+def test_symbols_fall_back_to_ascii_on_a_latin1_stream():
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding="latin-1")
+    ascii_fallback(stream)
+    stream.write("⟨2,2,2;7⟩: M1 = (A11 − A22)·B ⊗ x ≤ y → z\n")
+    stream.flush()
+    assert raw.getvalue().decode("latin-1") == "<2,2,2;7>: M1 = (A11 - A22)·B (x) x <= y -> z\n"
+
+
+def test_a_utf8_stream_is_left_alone():
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding="utf-8")
+    ascii_fallback(stream)
+    assert stream.errors == "strict"
+
+
+def test_messages_are_one_line_whatever_the_file_name():
+    assert one_line("error: a\nb\x1b[31m\u2028c") == "error: a b\\x1b[31m c"
+
+
+def _env(**extra) -> dict:
+    env = dict(os.environ, **extra)
+    env.pop("FASTMM_DEBUG", None)
+    return env
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "ascii", "cp1252"])
+def test_commands_work_in_any_terminal_encoding(tmp_path, encoding):
+    f = tmp_path / "s.json"
+    f.write_text(dumps(strassen()))
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"shape": [2, 2, 2], "Wa": "x"}')
+    script = ("import sys; from fastmm.cli import main\n"
+              "for args in (['verify', sys.argv[1]], ['show', sys.argv[1]], ['verify', sys.argv[2]]):\n"
+              "    try:\n        main(args)\n    except SystemExit as e:\n"
+              "        print('rc', e.code, file=sys.stderr)\n")
+    r = subprocess.run([sys.executable, "-c", script, str(f), str(bad)], capture_output=True,
+                       env=_env(PYTHONIOENCODING=encoding), timeout=120)
+    err = r.stderr.decode(encoding, "replace")
+    assert r.returncode == 0 and "Traceback" not in err and "internal error" not in err, err
+    assert err.count("rc 0") == 2 and "rc 2" in err
+    out = r.stdout.decode(encoding)
+    assert "2,2,2;7" in out and "additions" in out
+
+
+def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(tmp_path):
+    """SIGINT at several moments: while the command line's modules are imported, while the
+    scheme is read, while it is verified and shown. (Python's own start-up, before any of
+    fastmm runs, is over before the timer starts.)"""
+    from fastmm.reference import strassen as s2
+
+    s = s2().kron(s2()).kron(s2())  # <8,8,8;343>: show takes a few seconds
+    f = tmp_path / "s343.json"
+    f.write_text(dumps(s))
+    seen = []
+    for delay in (0.0, 0.02, 0.1, 0.3, 0.8):
+        # the hook is installed first, as the command line's first module does
+        script = ("import os, signal, sys, threading, runpy\n"
+                  "from fastmm.cli.terminal import install_interrupt_hook\n"
+                  "install_interrupt_hook()\n"
+                  f"threading.Timer({delay}, lambda: os.kill(os.getpid(), signal.SIGINT)).start()\n"
+                  f"sys.argv = ['fastmm', 'show', {str(f)!r}]\n"
+                  "runpy.run_module('fastmm', run_name='__main__')\n")
+        r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           env=_env(), timeout=120)
+        if r.returncode == 0:  # finished before the signal
+            continue
+        seen.append(delay)
+        assert r.returncode == 130, (delay, r.stderr)
+        assert r.stderr == "interrupted\n", (delay, r.stderr)
+    assert seen, "no run was interrupted"
+
+
+def test_ctrl_c_of_the_console_script_process(tmp_path):
+    """The real process: SIGINT once fastmm runs ends with 'interrupted' and exit 130."""
+    from fastmm.reference import strassen as s2
+
+    f = tmp_path / "s343.json"
+    f.write_text(dumps(s2().kron(s2()).kron(s2())))
+    p = subprocess.Popen([sys.executable, "-m", "fastmm", "show", str(f)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=_env())
+    first = p.stdout.readline()  # the first line is printed: fastmm is running
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert first.startswith(str(f))
+    if p.returncode != 0:
+        assert p.returncode == 130 and err == "interrupted\n", err
