@@ -193,9 +193,10 @@ def _run_dask(task: SearchTask, method: str, jobs: int, address: str, report: Pr
         msg = "--scheduler needs dask.distributed: pip install 'fastmm[dist]'"
         raise FastmmError(msg) from None
     try:
-        client = Client(address, timeout="10s", set_as_default=False)
-    except (OSError, TimeoutError) as exc:
-        raise FastmmError(f"cannot reach the dask scheduler at {address}: {exc}") from None
+        client = Client(address, timeout="5s", set_as_default=False)
+    except Exception as exc:  # noqa: BLE001 - any failure to connect is one line for the user
+        why = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise FastmmError(f"cannot reach the dask scheduler at {address}: {why}") from None
     failures: list[str] = []
     outcomes: list[SearchOutcome] = []
     best: SearchOutcome | None = None

@@ -124,10 +124,10 @@ def test_search_z2_is_labelled_modulo_2_everywhere(tmp_path):
     r = run("search", "2", "2", "2", "--rank", "7", "--ring", "Z2", "-o", "z.json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     d = json.loads((tmp_path / "z.json").read_text())
-    if d["ring"] == "Z2":  # a GF(2) walk result
-        assert "valid modulo 2 only" in r.stdout
-        assert "valid modulo 2 only" in run("verify", str(tmp_path / "z.json")).stdout
-        assert "valid modulo 2 only" in run("show", str(tmp_path / "z.json")).stdout
+    assert d["ring"] == "Z2"  # a GF(2) walk result is labelled as such, always
+    assert "valid modulo 2 only" in r.stdout
+    assert "valid modulo 2 only" in run("verify", str(tmp_path / "z.json")).stdout
+    assert "valid modulo 2 only" in run("show", str(tmp_path / "z.json")).stdout
 
 
 def test_search_distinct_collects_inequivalent_schemes(tmp_path):

@@ -67,3 +67,24 @@ def test_spn_without_torch_is_one_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
     with pytest.raises(FastmmError, match=r"--method spn needs PyTorch: pip install 'fastmm\[nn\]'"):
         method_function("spn")
+
+
+def test_real_pool_method_in_worker_processes_returns_a_verified_scheme():
+    from fastmm.verify import verify
+
+    summary = run_search(SearchTask(2, 3, 3, 15, "ZT", seed=0, time_limit=120), "pool", workers=2)
+    s = summary.outcome.scheme
+    assert s is not None and s.rank <= 15 and verify(s, use_sympy=False).ring == "ZT"
+    assert summary.failures == []
+
+
+def test_real_flip_method_on_a_dask_cluster_of_worker_processes():
+    distributed = pytest.importorskip("distributed")
+    from fastmm.verify import verify
+
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        summary = run_search(SearchTask(2, 2, 3, 11, "ZT", seed=0, time_limit=120), "flip", workers=2,
+                             scheduler=cluster.scheduler_address)
+    s = summary.outcome.scheme
+    assert s is not None and s.rank == 11 and verify(s, use_sympy=False).ok
