@@ -3,7 +3,9 @@
 One CIFAR-style ResNet at 28×28×1, trained with the same epoch budget as
   - full precision (dense, one 'full' stage of sum(epochs) epochs) — also the KD teacher;
   - ST versions (SPN convs, full-precision classifier) at r/c_out ∈ {2, 1, 0.5} with
-    tile p = 1, plus p = 2 for r/c_out = 2, each without and with knowledge distillation.
+    tile p = 1, plus p = 2 for r/c_out = 2, each without and with knowledge distillation;
+  - the ternary-weight baselines the paper compares with, TWN and TTQ (every conv ternary,
+    full-precision classifier, `fastmm train --quant twn|ttq`), with the ST runs' stages.
 By default the ST runs train ternary from the first epoch (8 epochs at lr 0.1), then
 fine-tune ã with the ternary weights frozen (1 epoch at lr 0.001), with KD λ = 0.3, T = 4:
 at a 9-epoch budget this beat the paper's full → ternary → finetune stages in a GPU pilot
@@ -15,9 +17,15 @@ checkpoint, so re-running the same command continues the experiment; a run direc
 by a different command (other model, width, subset or epochs) is an error, not reused.
 
     python benchmarks/fashion_mnist.py                 # run what is missing, then report
-    python benchmarks/fashion_mnist.py --report-only   # table + plot from finished runs
+    python benchmarks/fashion_mnist.py --report-only   # table + plots from finished runs
+    python benchmarks/fashion_mnist.py --only twn,ttq --merge   # add rows to an existing table
+    python benchmarks/fashion_mnist.py --summarize results/fashion_mnist results/fashion_mnist/seed1 \\
+        --results results/fashion_mnist/seeds        # mean ± spread over seeds
 
-Writes results/fashion_mnist/{table.md, table.json, accuracy_vs_mults.png}.
+Writes table.md, table.json, accuracy_vs_mults.png and accuracy_vs_size.png into --results
+(seeds.md, seeds.json and the two plots with --summarize). With --merge, rows of runs that
+are not in --runs-dir (e.g. their checkpoints are on another machine) are kept from the
+existing table.json and marked as reused.
 """
 
 from __future__ import annotations
@@ -96,6 +104,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--parallel", type=int, default=2, help="runs at once (1 thread each)")
     ap.add_argument("--only", default=None, help="comma list of run names to run")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the rows of the existing --results table.json whose runs are not in --runs-dir "
+        "(marked as reused) and add or replace the rows of the runs that are",
+    )
+    ap.add_argument(
+        "--summarize",
+        nargs="+",
+        metavar="DIR",
+        default=None,
+        help="mean ± spread over seeds from these result directories' table.json; "
+        "writes seeds.md, seeds.json and the plots into --results",
+    )
     return ap.parse_args(argv)
 
 
@@ -213,48 +235,12 @@ def run_all(runs: list[Run], a: argparse.Namespace) -> None:
         print(f"failed or skipped: {', '.join(sorted(failed))}", flush=True)
 
 
-def report(runs: list[Run], a: argparse.Namespace) -> list[dict]:
-    import torch
+SETUP_KEYS = ("model", "width", "train_subset", "stages_st", "epochs_st", "lr", "batch_size", "seed",
+              "kd_lambda", "kd_temp")
 
-    from fastmm.nn.checkpoint import load_checkpoint
-    from fastmm.nn.count import count_model
-    from fastmm.nn.train import model_from_checkpoint, summarize_run
 
-    torch.set_num_threads(1)
-    runs_dir, results = Path(a.runs_dir), Path(a.results)
-    rows = []
-    for r in runs:
-        summary = summarize_run(runs_dir / r.name)
-        if summary is None:
-            continue
-        model = model_from_checkpoint(load_checkpoint(runs_dir / r.name / "last.pt"))
-        counts = count_model(model, (1, 28, 28))
-        command = runs_dir / r.name / "command.txt"
-        rows.append(
-            {
-                "name": r.name,
-                "label": r.label,
-                "r_ratio": r.r_ratio,
-                "tile": r.tile,
-                "kd": r.kd,
-                "test_acc": summary["test_acc"],
-                "acc_by_stage": summary["acc_by_stage"],
-                "mults": counts.mults,
-                "mults_executed": counts.mults_executed,
-                "adds": counts.adds_actual if counts.adds_actual is not None else counts.adds_dense,
-                "adds_dense_bound": counts.adds_dense,
-                "size_bits": counts.size_bits,
-                "train_seconds": summary["seconds"],
-                "epochs": summary["args"]["epochs"],
-                "command": command.read_text().strip().replace(" --resume", "") if command.exists() else None,
-            }
-        )
-    if not rows:
-        print("no finished runs to report", flush=True)
-        return rows
-    results.mkdir(parents=True, exist_ok=True)
-    fp = next((row for row in rows if row["r_ratio"] == 0), None)
-    setup = {
+def setup_of(a: argparse.Namespace) -> dict:
+    return {
         "dataset": "fashion-mnist (real, 60k train / 10k test IDX files)",
         "data_dir": a.data_dir,
         "model": a.model,
@@ -265,101 +251,295 @@ def report(runs: list[Run], a: argparse.Namespace) -> list[dict]:
         "lr": a.lr,
         "batch_size": a.batch_size,
         "seed": a.seed,
+        "kd_lambda": a.kd_lambda,
+        "kd_temp": a.kd_temp,
         "schedule": "cosine per stage",
         "test_images": 10000,
     }
-    (results / "table.json").write_text(json.dumps({"setup": setup, "runs": rows}, indent=2) + "\n")
-    md = [
-        f"# StrassenNets on Fashion-MNIST — {a.model} (width ×{a.width:g}), 28×28×1",
-        "",
-        f"Training: {a.train_subset} training images (seeded subset), full test set (10,000). "
-        f"ST runs: stages {a.stages} with epochs {a.epochs} and lr {a.lr}, cosine per stage; "
-        f"full precision: one stage of {sum(int(e) for e in a.epochs.split(','))} epochs at lr "
-        f"{a.lr.split(',')[0]}. SGD momentum 0.9, "
-        f"wd 1e-4, batch {a.batch_size}, seed {a.seed}. KD: teacher = the full-precision run, "
-        f"λ = {a.kd_lambda:g}, T = {a.kd_temp:g}. Multiplications per image by the paper's formula "
-        "(1 + (r/c_out)/p²)·c_out·H_out·W_out per SPN conv + in·out for the classifier "
-        "(`fastmm.nn.count`); additions use the nonzeros of the trained ternary weights; "
-        "size: 2 bits per ternary weight, 32 per other parameter.",
-        "",
-        "| model | KD | test acc. | mults | vs FP | additions | size (KiB) | train time |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for row in rows:
-        rel = f"{100 * (row['mults'] / fp['mults'] - 1):+.1f}%" if fp else "–"
-        md.append(
-            f"| {row['label'].replace(' +KD', '')} | {'yes' if row['kd'] else 'no'} "
-            f"| {100 * row['test_acc']:.2f}% | {row['mults']:.4g} | {rel} | {row['adds']:.4g} "
-            f"| {row['size_bits'] / 8192:.1f} | {row['train_seconds'] / 60:.1f} min |"
+
+
+def run_rows(runs: list[Run], a: argparse.Namespace) -> list[dict]:
+    """One row per finished run in --runs-dir: accuracy, counts from its checkpoint, command."""
+    import torch
+
+    from fastmm.nn.checkpoint import load_checkpoint
+    from fastmm.nn.count import count_model
+    from fastmm.nn.train import model_from_checkpoint, summarize_run
+
+    torch.set_num_threads(1)
+    rows = []
+    for r in runs:
+        summary = summarize_run(Path(a.runs_dir) / r.name)
+        if summary is None:
+            continue
+        model = model_from_checkpoint(load_checkpoint(Path(a.runs_dir) / r.name / "last.pt"))
+        counts = count_model(model, (1, 28, 28))
+        command = Path(a.runs_dir) / r.name / "command.txt"
+        rows.append(
+            {
+                "name": r.name,
+                "label": r.label,
+                "r_ratio": r.r_ratio,
+                "tile": r.tile,
+                "kd": r.kd,
+                "quant": r.quant,
+                "test_acc": summary["test_acc"],
+                "acc_by_stage": summary["acc_by_stage"],
+                "mults": counts.mults,
+                "mults_executed": counts.mults_executed,
+                "mults_factored": counts.mults_factored,
+                "adds": counts.adds_actual if counts.adds_actual is not None else counts.adds_dense,
+                "adds_dense_bound": counts.adds_dense,
+                "size_bits": counts.size_bits,
+                "train_seconds": summary["seconds"],
+                "epochs": summary["args"]["epochs"],
+                "command": command.read_text().strip().replace(" --resume", "") if command.exists() else None,
+            }
         )
-    md += ["", "Test accuracy after each stage:", ""]
-    for row in rows:
-        stages = ", ".join(f"{k} {100 * v:.2f}%" for k, v in row["acc_by_stage"].items())
-        md.append(f"- {row['name']}: {stages}")
-    md += ["", "Commands (each run; `--resume` is added when continuing a killed run):", "", "```"]
-    md += [row["command"] for row in rows if row["command"]]
-    md += [
-        "```",
-        "",
-        "Regenerate this table and the plot from the finished runs:",
-        "",
-        "```",
-        f"python benchmarks/fashion_mnist.py --report-only --runs-dir {a.runs_dir} "
-        f"--results {a.results} --model {a.model} --width {a.width:g} --seed {a.seed} "
-        f"--train-subset {a.train_subset} --stages {a.stages} --epochs {a.epochs} --lr {a.lr} "
-        f"--kd-lambda {a.kd_lambda:g} --kd-temp {a.kd_temp:g}",
-        "```",
-        "",
-    ]
+    return rows
+
+
+def merge_rows(new_rows: list[dict], table: Path, setup: dict) -> list[dict]:
+    """The rows of an existing table.json that no new run replaces, marked "reused", plus the
+    new rows, in plan order. Refuses a table made with other settings."""
+    if not table.exists():
+        return new_rows
+    old = json.loads(table.read_text())
+    differ = [k for k in SETUP_KEYS if k in old["setup"] and old["setup"][k] != setup[k]]
+    if differ:
+        sys.exit(f"{table} was made with other settings ({', '.join(differ)}); cannot merge into it")
+    fresh = {row["name"] for row in new_rows}
+    kept = [{**row, "reused": True} for row in old["runs"] if row["name"] not in fresh]
+    order = {r.name: i for i, r in enumerate(plan())}
+    return sorted(kept + new_rows, key=lambda row: order.get(row["name"], len(order)))
+
+
+def report(runs: list[Run], a: argparse.Namespace) -> list[dict]:
+    results = Path(a.results)
+    setup = setup_of(a)
+    rows = run_rows(runs, a)
+    if a.merge:
+        rows = merge_rows(rows, results / "table.json", setup)
+    if not rows:
+        print("no finished runs to report", flush=True)
+        return rows
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "table.json").write_text(json.dumps({"setup": setup, "runs": rows}, indent=2) + "\n")
+    md = table_markdown(rows, a)
     (results / "table.md").write_text("\n".join(md))
-    plot(rows, results / "accuracy_vs_mults.png", a)
+    plot(rows, results, f"Fashion-MNIST, {a.model}, seed {a.seed}")
     print("\n".join(md), flush=True)
     return rows
 
 
-def plot(rows: list[dict], path: Path, a: argparse.Namespace) -> None:
+def _pct(x: float) -> str:
+    return f"{100 * x:.2f}%"
+
+
+def table_markdown(rows: list[dict], a: argparse.Namespace) -> list[str]:
+    fp = next((row for row in rows if row["r_ratio"] == 0 and not row.get("quant")), None)
+    reused = [row for row in rows if row.get("reused")]
+    md = [
+        f"# StrassenNets on Fashion-MNIST — {a.model} (width ×{a.width:g}), 28×28×1",
+        "",
+        f"Training: {a.train_subset} training images (seeded subset), full test set (10,000). "
+        f"ST, TWN and TTQ runs: stages {a.stages} with epochs {a.epochs} and lr {a.lr}, cosine per "
+        f"stage; full precision: one stage of {sum(int(e) for e in a.epochs.split(','))} epochs at lr "
+        f"{a.lr.split(',')[0]}. SGD momentum 0.9, "
+        f"wd 1e-4, batch {a.batch_size}, seed {a.seed}. KD: teacher = the full-precision run, "
+        f"λ = {a.kd_lambda:g}, T = {a.kd_temp:g}. Multiplications per image by the paper's formula "
+        "(1 + (r/c_out)/p²)·c_out·H_out·W_out per SPN conv + in·out for the classifier "
+        "(`fastmm.nn.count`); TWN and TTQ (every conv ternary-weight, classifier full precision) "
+        "by the paper's convention for them, as the dense convs they replace, and in the next "
+        "column with the scale factored out of each sum (TWN: only the BN scale is left; TTQ: "
+        "also Wn/Wp once per output). Additions use the nonzeros of the trained ternary weights; "
+        "size: 2 bits per ternary weight, 32 per other parameter (and per TWN scale α).",
+        "",
+        "| model | KD | test acc. | mults | vs FP | mults, scale factored out | additions "
+        "| size (KiB) | train time |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        rel = f"{100 * (row['mults'] / fp['mults'] - 1):+.1f}%" if fp else "–"
+        mark = " †" if row.get("reused") else ""
+        md.append(
+            f"| {row['label'].replace(' +KD', '')}{mark} | {'yes' if row['kd'] else 'no'} "
+            f"| {_pct(row['test_acc'])} | {row['mults']:.4g} | {rel} "
+            f"| {row.get('mults_factored', row['mults']):.4g} | {row['adds']:.4g} "
+            f"| {row['size_bits'] / 8192:.1f} | {row['train_seconds'] / 60:.1f} min |"
+        )
+    if reused:
+        md += [
+            "",
+            "† reused from an earlier run of the same settings (its row is kept from this "
+            "table.json; its checkpoint is not re-read); its command is listed below as recorded.",
+        ]
+    md += ["", "Test accuracy after each stage:", ""]
+    for row in rows:
+        stages = ", ".join(f"{k} {_pct(v)}" for k, v in row["acc_by_stage"].items())
+        md.append(f"- {row['name']}: {stages}")
+    md += ["", "Commands (each run; `--resume` is added when continuing a killed run):", "", "```"]
+    md += [row["command"] + ("   # † reused" if row.get("reused") else "") for row in rows if row["command"]]
+    md += [
+        "```",
+        "",
+        "Regenerate this table and the plots from the finished runs (`--merge` keeps the rows "
+        "of runs not in --runs-dir from the existing table.json):",
+        "",
+        "```",
+        f"python benchmarks/fashion_mnist.py --report-only{' --merge' if a.merge else ''} "
+        f"--runs-dir {a.runs_dir} --results {a.results} --model {a.model} --width {a.width:g} "
+        f"--seed {a.seed} --train-subset {a.train_subset} --stages {a.stages} --epochs {a.epochs} "
+        f"--lr {a.lr} --kd-lambda {a.kd_lambda:g} --kd-temp {a.kd_temp:g}",
+        "```",
+        "",
+    ]
+    return md
+
+
+# ----------------------------------------------------------------------------- plots
+
+STYLE = {  # kind -> (marker, colour, legend)
+    "fp": ("*", "black", "full precision"),
+    "st": ("o", "tab:blue", "ST"),
+    "st-kd": ("s", "tab:orange", "ST + KD"),
+    "twn": ("^", "tab:green", "TWN"),
+    "ttq": ("v", "tab:red", "TTQ"),
+}
+
+
+def _kind(row: dict) -> str:
+    if row.get("quant"):
+        return row["quant"]
+    if row["r_ratio"] == 0:
+        return "fp"
+    return "st-kd" if row["kd"] else "st"
+
+
+def _note(row: dict) -> str | None:
+    return f"r={row['r_ratio']:g},p={row['tile']}" if row["r_ratio"] > 0 else None
+
+
+def plot(rows: list[dict], results: Path, title: str) -> None:
+    """accuracy_vs_mults.png and accuracy_vs_size.png; rows may carry "acc_spread" (error bars).
+
+    TWN and TTQ appear twice on the multiplications axis: filled at the paper's count (as the
+    dense convs), hollow with the scale factored out of the sums, joined by a dotted line."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for kd, marker, color in ((False, "o", "tab:blue"), (True, "s", "tab:orange")):
-        pts = [r for r in rows if r["kd"] == kd and r["r_ratio"] > 0]
-        if pts:
-            ax.scatter(
-                [r["mults"] for r in pts],
-                [100 * r["test_acc"] for r in pts],
-                marker=marker,
-                color=color,
-                label="ST" + (" + KD" if kd else ""),
-            )
-            for r in pts:
-                ax.annotate(
-                    f"r={r['r_ratio']:g},p={r['tile']}",
-                    (r["mults"], 100 * r["test_acc"]),
-                    textcoords="offset points",
-                    xytext=(4, 4),
-                    fontsize=7,
-                )
-    for r in rows:
-        if r["r_ratio"] == 0:
-            ax.scatter(
-                [r["mults"]], [100 * r["test_acc"]], marker="*", s=140, color="black", label="full precision"
-            )
-    ax.set_xscale("log")
-    ax.set_xlabel("multiplications per image (log scale)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"Fashion-MNIST, {a.model}: accuracy vs multiplications")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
+    for key, xlabel, name in (
+        ("mults", "multiplications per image (log scale)", "accuracy_vs_mults.png"),
+        ("size_bits", "model size (KiB, log scale)", "accuracy_vs_size.png"),
+    ):
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        seen = set()
+        for row in rows:
+            kind = _kind(row)
+            marker, color, legend = STYLE[kind]
+            x = row[key] / 8192 if key == "size_bits" else row[key]
+            y = 100 * row["test_acc"]
+            yerr = 100 * row["acc_spread"] if row.get("acc_spread") is not None else None
+            ax.errorbar([x], [y], yerr=yerr, fmt=marker, color=color, capsize=3,
+                        markersize=11 if kind == "fp" else 6, label=None if kind in seen else legend)
+            seen.add(kind)
+            if key == "mults" and row.get("quant"):
+                xf = row["mults_factored"]
+                ax.plot([xf], [y], marker, mfc="none", color=color, markersize=6)
+                ax.plot([xf, x], [y, y], ":", color=color, linewidth=0.8)
+            note = _note(row)
+            if note:
+                ax.annotate(note, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(title, fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(results / name, dpi=150)
+        plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- several seeds
+
+
+def summarize_seeds(dirs: list[str], out: Path) -> list[dict]:
+    """Mean and spread (half the range) of each run name over the table.json of several seeds'
+    result directories; writes seeds.md, seeds.json and the two plots into `out`."""
+    tables = [json.loads((Path(d) / "table.json").read_text()) for d in dirs]
+    first = tables[0]["setup"]
+    for d, t in zip(dirs, tables, strict=True):
+        differ = [k for k in SETUP_KEYS if k != "seed" and k in t["setup"] and k in first
+                  and t["setup"][k] != first[k]]
+        if differ:
+            sys.exit(f"{d}/table.json differs from {dirs[0]} in {', '.join(differ)}")
+    order = {r.name: i for i, r in enumerate(plan())}
+    by_name: dict[str, list[tuple[int, dict]]] = {}
+    for t in tables:
+        for row in t["runs"]:
+            by_name.setdefault(row["name"], []).append((t["setup"]["seed"], row))
+    rows = []
+    for name in sorted(by_name, key=lambda n: order.get(n, len(order))):
+        seeds = by_name[name]
+        accs = [row["test_acc"] for _, row in seeds]
+        base = seeds[0][1]
+        rows.append({
+            **{k: base.get(k) for k in ("name", "label", "r_ratio", "tile", "kd", "quant", "mults",
+                                       "size_bits")},
+            "mults_factored": base.get("mults_factored", base["mults"]),
+            "seeds": [seed for seed, _ in seeds],
+            "accs": accs,
+            "test_acc": sum(accs) / len(accs),
+            "acc_spread": (max(accs) - min(accs)) / 2 if len(accs) > 1 else None,
+            "reused": [seed for seed, row in seeds if row.get("reused")],
+        })
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "seeds.json").write_text(json.dumps({"setup": first, "dirs": dirs, "runs": rows}, indent=2) + "\n")
+    md = [
+        f"# Fashion-MNIST, {first['model']}: mean over seeds",
+        "",
+        "Mean test accuracy and spread (± half the range) over the seeds' tables "
+        f"({', '.join(f'{d}/table.md' for d in dirs)}), each with the settings and commands of "
+        "its runs. Counts as there (TWN/TTQ multiplications: the paper's convention, then with the "
+        "scale factored out).",
+        "",
+        "| model | KD | seeds | test acc. (mean ± spread) | per seed | mults | mults, scale factored out "
+        "| size (KiB) |",
+        "|---|---|---|---:|---|---:|---:|---:|",
+    ]
+    for row in rows:
+        spread = f" ± {100 * row['acc_spread']:.2f}" if row["acc_spread"] is not None else ""
+        per_seed = ", ".join(f"{s}: {_pct(acc)}" + (" †" if s in row["reused"] else "")
+                             for s, acc in zip(row["seeds"], row["accs"], strict=True))
+        md.append(
+            f"| {row['label'].replace(' +KD', '')} | {'yes' if row['kd'] else 'no'} "
+            f"| {len(row['seeds'])} | {_pct(row['test_acc'])}{spread} | {per_seed} "
+            f"| {row['mults']:.4g} | {row['mults_factored']:.4g} | {row['size_bits'] / 8192:.1f} |"
+        )
+    md += [
+        "",
+        "† that seed's row was reused from an earlier run (see its table.md).",
+        "",
+        "Regenerate: `python benchmarks/fashion_mnist.py --summarize "
+        f"{' '.join(dirs)} --results {out}`",
+        "",
+    ]
+    (out / "seeds.md").write_text("\n".join(md))
+    two = [row for row in rows if len(row["seeds"]) > 1]
+    plot(two, out, f"Fashion-MNIST, {first['model']}: mean ± spread over seeds "
+         f"{', '.join(str(s) for s in sorted({s for r in two for s in r['seeds']}))}")
+    print("\n".join(md), flush=True)
+    return rows
 
 
 def main(argv=None) -> None:
     a = parse_args(argv)
+    if a.summarize:
+        summarize_seeds(a.summarize, Path(a.results))
+        return
     runs = plan()
     if a.only:
         keep = set(a.only.split(","))

@@ -1,4 +1,5 @@
-"""`fastmm count`: multiplications, additions and model size of a ResNet and its StrassenNet."""
+"""`fastmm count`: multiplications, additions and model size of a ResNet and its StrassenNet
+(or, with --quant, its ternary-weight TWN / TTQ version)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from fastmm.cli import cli
 from fastmm.errors import InputError
 
 # checkpoint "args" keys that may fill options the user did not give
-_FROM_ARGS = ("model", "dataset", "r_ratio", "tile", "groups", "width", "convert_classifier")
+_FROM_ARGS = ("model", "dataset", "r_ratio", "tile", "groups", "width", "convert_classifier", "quant")
+_SPN_ONLY = ("r_ratio", "tile", "groups", "convert_classifier")  # meaningless with --quant
 MAX_TILE = 64  # the paper uses p = 1, 2; far larger tiles only make absurd kernels
 _DEFAULTS = {"r_ratio": 1.0, "tile": 1, "groups": 1, "width": 1.0, "convert_classifier": False}
 
@@ -35,29 +37,38 @@ def _change(new: float, old: float) -> str:
 def _table(c):
     from rich.table import Table
 
-    r = f"{c.r_ratio:g}·c_out"
-    title = (
-        f"{c.model} on {c.dataset} ({c.input_shape[1]}×{c.input_shape[2]}×{c.input_shape[0]}, "
-        f"{c.num_classes} classes): full precision vs StrassenNet (r = {r}, p = {c.tile}, "
-        f"g = {c.groups}, classifier {'SPN' if c.convert_classifier else 'full precision'})"
-    )
+    image = f"{c.input_shape[1]}×{c.input_shape[2]}×{c.input_shape[0]}, {c.num_classes} classes"
+    if c.quant:
+        settings = "every conv ternary-weight, classifier full precision"
+    else:
+        settings = (
+            f"r = {c.r_ratio:g}·c_out, p = {c.tile}, g = {c.groups}, "
+            f"classifier {'SPN' if c.convert_classifier else 'full precision'}"
+        )
+    title = f"{c.model} on {c.dataset} ({image}): full precision vs {c.variant} ({settings})"
     table = Table(title=title, title_justify="left")
     table.add_column("per image", no_wrap=True)
     table.add_column("full precision", justify="right", no_wrap=True)
-    table.add_column("StrassenNet", justify="right", no_wrap=True)
-    table.add_column("StrassenNet / full", justify="right", no_wrap=True)
+    table.add_column(c.variant, justify="right", no_wrap=True)
+    table.add_column(f"{c.variant} / full", justify="right", no_wrap=True)
     full, spn = c.full, c.spn
-    rows = [
-        ("multiplications (paper's formula)", full.mults, spn.mults),
-        ("multiplications (executed, ⌈H/p⌉·⌈W/p⌉ tiles)", full.mults_executed, spn.mults_executed),
-        ("additions (dense upper bound)", full.adds_dense, spn.adds_dense),
-    ]
+    if c.quant:
+        rows = [
+            ("multiplications (paper's convention: as the dense convs)", full.mults, spn.mults),
+            ("multiplications (scale factored out of the sums)", full.mults, spn.mults_factored),
+        ]
+    else:
+        rows = [
+            ("multiplications (paper's formula)", full.mults, spn.mults),
+            ("multiplications (executed, ⌈H/p⌉·⌈W/p⌉ tiles)", full.mults_executed, spn.mults_executed),
+        ]
+    rows.append(("additions (dense upper bound)", full.adds_dense, spn.adds_dense))
     if spn.adds_actual is not None:
         rows.append(("additions (checkpoint's ternary nonzeros)", full.adds_dense, spn.adds_actual))
     for label, a, b in rows:
         table.add_row(label, _num(a), _num(b), _change(b, a))
     table.add_row(
-        "model size (bits; ternary 2, others 32)",
+        "model size (bits; ternary 2, others 32)" + (", TWN's α 32 per layer" if c.quant == "twn" else ""),
         f"{full.size_bits:,} ({full.size_bits / 8e6:.2f} MB)",
         f"{spn.size_bits:,} ({spn.size_bits / 8e6:.2f} MB)",
         _change(spn.size_bits, full.size_bits),
@@ -89,6 +100,12 @@ def _table(c):
     help="Count the classifier as an SPN layer too [keep full precision].",
 )
 @click.option(
+    "--quant",
+    type=click.Choice(("twn", "ttq")),
+    default=None,
+    help="Count the ternary-weight baseline (every conv TWN or TTQ) instead of a StrassenNet.",
+)
+@click.option(
     "--checkpoint",
     type=str,
     default=None,
@@ -102,13 +119,16 @@ def count_command(
     groups: int | None,
     width: float | None,
     convert_classifier: bool | None,
+    quant: str | None,
     checkpoint: str | None,
 ) -> None:
     """Count multiplications, additions and model size: full precision vs StrassenNet.
 
     The paper's conventions (see fastmm.nn.count), e.g.
     `fastmm count --model resnet18 --dataset imagenet --r-ratio 4 --tile 2` gives 5.48e6
-    multiplications against 1.8167e9.
+    multiplications against 1.8167e9; `--quant twn` counts the TWN baseline (the paper's
+    convention counts its convs' multiplications as dense: 1.8167e9; also shown with the
+    scale factored out of the sums).
     """
     given = {
         "model": model,
@@ -118,7 +138,14 @@ def count_command(
         "groups": groups,
         "width": width,
         "convert_classifier": convert_classifier,
+        "quant": quant,
     }
+    if quant is not None:
+        spn_given = [f"--{k.replace('_', '-')}" for k in _SPN_ONLY if given[k] is not None]
+        if spn_given:
+            raise InputError(
+                f"--quant counts ternary-weight convs; {', '.join(spn_given)}: SPN layers only"
+            )
     # Check what the user typed before touching torch or the checkpoint.
     if r_ratio is not None and not (0 < r_ratio < math.inf):
         raise InputError(f"--r-ratio must be a finite number > 0, got {r_ratio:g}")
@@ -134,9 +161,14 @@ def count_command(
     state, args = None, {}
     if checkpoint is not None:
         state, args = counting.load_state_dict(checkpoint)
-        for key in _FROM_ARGS:
+        keys = _FROM_ARGS
+        if given["quant"] is not None or args.get("quant"):
+            keys = tuple(k for k in _FROM_ARGS if k not in _SPN_ONLY)
+        for key in keys:
             if given[key] is None and args.get(key) is not None:
                 given[key] = args[key]
+        if given["quant"] is not None and str(given["quant"]).lower() not in ("twn", "ttq"):
+            raise InputError(f"checkpoint {checkpoint} has unusable args: quant {given['quant']!r}")
     if given["model"] is None:
         raise InputError("--model is required (or a --checkpoint whose args name the model)")
     if given["dataset"] is None:
@@ -157,11 +189,16 @@ def count_command(
         }
     except (TypeError, ValueError):
         raise InputError(f"checkpoint {checkpoint} has unusable args: {args}") from None
-    if checkpoint is not None and not settings["r_ratio"] > 0:
+    if checkpoint is not None and given["quant"] is None and not settings["r_ratio"] > 0:
         raise InputError(f"checkpoint {checkpoint} holds a dense model (r_ratio 0): nothing to count")
 
     comparison = counting.compare(
-        str(given["model"]), str(given["dataset"]), checkpoint=checkpoint, state=state, **settings
+        str(given["model"]),
+        str(given["dataset"]),
+        checkpoint=checkpoint,
+        state=state,
+        quant=given["quant"],
+        **settings,
     )
     from rich.console import Console
 

@@ -38,6 +38,24 @@ actual count uses the nonzeros of the ternary (TWN-quantized) Wb and Wc: a hidde
 with n nonzeros costs n − 1 additions per position, an output whose Wc column has n
 nonzeros costs n − 1. Linear layers: in − 1 additions per output plus the bias.
 
+Ternary-weight convs (TWN, TTQ; `fastmm.nn.ternary`), counted on the same footing:
+
+* "multiplications" is the paper's convention for its TWN and TTQ baselines: the
+  activations are full precision, so a ternary conv is counted as the dense conv it
+  replaces, k_h·k_w·(c_in/g)·c_out·H_out·W_out + the BN term. That is what a float conv
+  kernel executes, and for ResNet-18 it gives the full-precision 1.8166e9 (the classifier
+  is full precision in every variant), the figure the paper lists for TWN and TTQ.
+* "multiplications with the scale factored out" is what the layer needs at minimum: with
+  ternary weights each output is a signed sum of activations, so the only products left are
+  the scales. TWN's one α per layer folds into the following BN scale (c_out·H_out·W_out,
+  the BN term alone); TTQ's y = Wp·Σ₊x − Wn·Σ₋x needs one product per output for the ratio
+  Wn/Wp (Wp folds into the BN scale) plus the BN term: 2·c_out·H_out·W_out. Dense and SPN
+  layers count the same under both conventions.
+* Additions: a dense bound of fan_in·c_out·H_out·W_out (fan_in − 1 per output plus the BN
+  shift), and with real weights, per output, its kernel's nonzeros − 1 plus the BN shift.
+* Size: 2 bits per ternary kernel entry; TWN's derived α is 32 bits per layer, TTQ's Wp
+  and Wn are parameters (32 bits each).
+
 Model size: ternary Wb, Wc take 2 bits per entry, every other parameter 32 bits (BatchNorm
 running statistics fold into the scale and shift at inference and are not counted).
 """
@@ -52,6 +70,7 @@ from torch.func import functional_call
 
 from fastmm.errors import InputError
 from fastmm.nn.layers import SPNConv2d, SPNLayer, SPNLinear
+from fastmm.nn.ternary import TernaryConv2d, TTQConv2d
 from fastmm.spn import twn_quantize
 
 # name -> (channels, image side, classes)
@@ -80,12 +99,13 @@ def dataset_shape(name: str) -> tuple[int, int, int]:
 @dataclass
 class LayerCount:
     name: str
-    kind: str  # "conv", "spn-conv", "linear", "spn-linear"
+    kind: str  # "conv", "spn-conv", "linear", "spn-linear", "twn-conv", "ttq-conv"
     out_shape: tuple[int, ...]
     mults: float  # the paper's formula
     mults_executed: int
     adds_dense: int
     adds_actual: int | None = None  # SPN: from the ternary nonzeros (None without weights)
+    mults_factored: float | None = None  # ternary convs: with the scale out of the sums
 
 
 @dataclass
@@ -94,6 +114,7 @@ class ModelCount:
     size_bits: int = 0
     ternary_params: int = 0
     full_params: int = 0
+    derived_scales: int = 0  # TWN's α: not parameters, but stored (32 bits each)
 
     @property
     def mults(self) -> float:
@@ -102,6 +123,14 @@ class ModelCount:
     @property
     def mults_executed(self) -> int:
         return sum(layer.mults_executed for layer in self.layers)
+
+    @property
+    def mults_factored(self) -> float:
+        """Multiplications with ternary convs' scales taken out of their sums (module doc)."""
+        return sum(
+            layer.mults if layer.mults_factored is None else layer.mults_factored
+            for layer in self.layers
+        )
 
     @property
     def adds_dense(self) -> int:
@@ -122,7 +151,7 @@ class ModelCount:
         """Σ c_out·H_out·W_out over the (SPN) conv layers."""
         total = 0
         for layer in self.layers:
-            if layer.kind in ("conv", "spn-conv"):
+            if layer.kind in ("conv", "spn-conv", "twn-conv", "ttq-conv"):
                 c, h, w = layer.out_shape[-3:]
                 total += c * h * w
         return total
@@ -142,6 +171,21 @@ def _count_conv(name: str, m: nn.Conv2d, x: torch.Size, y: torch.Size) -> LayerC
     mults = fan_in * outs + outs
     adds = fan_in * outs
     return LayerCount(name, "conv", tuple(y[1:]), mults, mults, adds, adds)
+
+
+def _count_ternary_conv(name: str, m: TernaryConv2d, x: torch.Size, y: torch.Size) -> LayerCount:
+    dense = _count_conv(name, m, x, y)
+    c_out, h, w = y[-3:]
+    outs = c_out * h * w
+    kind = "ttq-conv" if isinstance(m, TTQConv2d) else "twn-conv"
+    factored = outs * (2 if kind == "ttq-conv" else 1)
+    actual = None
+    if not m.weight.is_meta:
+        nonzeros = m.ternary_pattern().flatten(1).count_nonzero(dim=1)  # per output channel
+        actual = int((nonzeros - 1).clamp(min=0).sum()) * h * w + outs
+    return LayerCount(
+        name, kind, dense.out_shape, dense.mults, dense.mults_executed, dense.adds_dense, actual, factored
+    )
 
 
 def _count_linear(name: str, m: nn.Linear, x: torch.Size, y: torch.Size) -> LayerCount:
@@ -198,6 +242,7 @@ def _count_spn_linear(name: str, m: SPNLinear, x: torch.Size, y: torch.Size) -> 
 
 
 _COUNTERS = (
+    (TernaryConv2d, _count_ternary_conv),
     (SPNConv2d, _count_spn_conv),
     (SPNLinear, _count_spn_linear),
     (nn.Conv2d, _count_conv),
@@ -240,12 +285,19 @@ def count_model(model: nn.Module, input_shape: tuple[int, ...]) -> ModelCount:
     ternary = {
         id(p) for layer in model.modules() if isinstance(layer, SPNLayer) for p in (layer.Wb, layer.Wc)
     }
+    ternary |= {id(layer.weight) for layer in model.modules() if isinstance(layer, TernaryConv2d)}
     for p in model.parameters():
         if id(p) in ternary:
             result.ternary_params += p.numel()
         else:
             result.full_params += p.numel()
-    result.size_bits = TERNARY_BITS * result.ternary_params + FULL_BITS * result.full_params
+    result.derived_scales = sum(
+        layer.derived_scales for layer in model.modules() if isinstance(layer, TernaryConv2d)
+    )
+    result.size_bits = (
+        TERNARY_BITS * result.ternary_params
+        + FULL_BITS * (result.full_params + result.derived_scales)
+    )
     return result
 
 
@@ -303,7 +355,8 @@ def fit_state_dict(model: nn.Module, state: dict[str, torch.Tensor], path: str, 
 
 @dataclass
 class Comparison:
-    """A dense model and its StrassenNet, counted side by side."""
+    """A dense model and its StrassenNet (or, with `quant`, its ternary-weight version),
+    counted side by side; `spn` holds the second model's count either way."""
 
     model: str
     dataset: str
@@ -316,6 +369,11 @@ class Comparison:
     full: ModelCount
     spn: ModelCount
     checkpoint: str | None = None
+    quant: str | None = None  # "twn" / "ttq": the second model is ternary-weight, not an SPN
+
+    @property
+    def variant(self) -> str:
+        return self.quant.upper() if self.quant else "StrassenNet"
 
 
 def compare(
@@ -331,11 +389,14 @@ def compare(
     convert_classifier: bool = False,
     num_classes: int | None = None,
     in_channels: int | None = None,
+    quant: str | None = None,
 ) -> Comparison:
     """Count `model` at full precision and strassenified, on an image of `dataset`'s size.
 
-    With `checkpoint` (a path; or `state`, its already loaded state_dict), the weights are
-    loaded into the StrassenNet so that the actual additions (ternary nonzeros) are counted.
+    With `quant` ("twn", "ttq") the second model is the ternary-weight version instead and
+    r_ratio, tile, groups are not used. With `checkpoint` (a path; or `state`, its already
+    loaded state_dict), the weights are loaded into the second model so that the actual
+    additions (ternary nonzeros) are counted.
     """
     from fastmm.nn.convert import strassenify
     from fastmm.nn.models import build_model
@@ -343,7 +404,7 @@ def compare(
     channels, side, classes = dataset_shape(dataset)
     channels = in_channels or channels  # a checkpoint may know better (e.g. an ImageNet subset)
     classes = num_classes or classes
-    if not r_ratio > 0:
+    if quant is None and not r_ratio > 0:
         raise InputError(f"--r-ratio must be > 0, got {r_ratio}")
     if tile < 1:
         raise InputError(f"--tile must be >= 1, got {tile}")
@@ -354,15 +415,21 @@ def compare(
     kw = {"width": width} if width != 1.0 else {}
     with torch.device("meta"):  # shapes only: no memory, no initialisation cost
         dense = build_model(model, num_classes=classes, in_channels=channels, **kw)
-        spn = strassenify(
-            build_model(model, num_classes=classes, in_channels=channels, **kw),
-            r_ratio,
-            tile=tile,
-            groups=groups,
-            convert_classifier=convert_classifier,
-        )
+        if quant is not None:
+            spn = build_model(model, num_classes=classes, in_channels=channels, quant=quant, **kw)
+        else:
+            spn = strassenify(
+                build_model(model, num_classes=classes, in_channels=channels, **kw),
+                r_ratio,
+                tile=tile,
+                groups=groups,
+                convert_classifier=convert_classifier,
+            )
     if state is not None:
-        what = f"{model} (r-ratio {r_ratio:g}, tile {tile}, groups {groups}, {dataset})"
+        if quant is not None:
+            what = f"{model} ({quant.upper()}, {dataset})"
+        else:
+            what = f"{model} (r-ratio {r_ratio:g}, tile {tile}, groups {groups}, {dataset})"
         fit_state_dict(spn, state, checkpoint or "state", what)
     shape = (channels, side, side)
     return Comparison(
@@ -377,4 +444,5 @@ def compare(
         full=count_model(dense, shape),
         spn=count_model(spn, shape),
         checkpoint=checkpoint,
+        quant=quant.lower() if quant is not None else None,
     )

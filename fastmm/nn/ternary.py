@@ -6,9 +6,17 @@ A ternary-weight conv is an nn.Conv2d whose kernel the forward pass sees as
                            α = mean |W| over the kept entries (one scale per layer,
                            derived from W, not learned); straight-through gradient to W.
     TTQ (Zhu et al. 2017): Wp·[W > Δ] − Wn·[W < −Δ],  Δ = 0.05·max|W|, with learned
-                           scalars Wp, Wn > 0 per layer. Gradients (the TTQ paper's eq. 7–8):
-                           ∂L/∂Wp = Σ_{W>Δ} g, ∂L/∂Wn = −Σ_{W<−Δ} g, and to the latent W
-                           Wp·g, g, Wn·g on the positive, zero and negative entries.
+                           scalars Wp, Wn > 0 per layer. Gradients to the latent W as in the
+                           TTQ paper (eq. 8): Wp·g, g, Wn·g on the positive, zero and negative
+                           entries. To the scales: the paper's ∂L/∂Wp = Σ_{W>Δ} g and
+                           ∂L/∂Wn = −Σ_{W<−Δ} g divided by the number of entries summed (n₊,
+                           n₋), i.e. the paper's gradient with a per-scale learning rate lr/n.
+
+Why the average: with the summed gradient, SGD at the ST runs' lr 0.1 moved the scales by
+thousands of entries' worth of gradient per step; in the first Fashion-MNIST run Wp and Wn
+crossed zero within an epoch (Wp = −11.5 in one layer after 3 epochs, training accuracy
+60% against TWN's 85%). The TTQ paper trains the scales with the weights' optimizer but
+does not face this: its scale updates are small against its learning rate there.
 
 Activations stay full precision, so a ternary conv still multiplies activations by its
 weights unless the scale is taken out of the sums (see `fastmm.nn.count`).
@@ -30,7 +38,7 @@ import torch
 from torch import nn
 
 from fastmm.errors import InputError
-from fastmm.spn import TWN_FACTOR, Mode, apply_mode
+from fastmm.spn import TWN_FACTOR, Mode, apply_mode, twn_quantize
 
 TTQ_FACTOR = 0.05  # Δ = 0.05·max|W| (Zhu et al. 2017, §3)
 
@@ -56,17 +64,18 @@ class _TTQ(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             zero = 1.0 - pos - neg
             grad_w = grad * (wp * pos + zero + wn * neg)
+        # the paper's sums, averaged over their entries (see the module docstring)
         if ctx.needs_input_grad[1]:
-            grad_wp = (grad * pos).sum().reshape(wp.shape)
+            grad_wp = ((grad * pos).sum() / pos.sum().clamp(min=1)).reshape(wp.shape)
         if ctx.needs_input_grad[2]:
-            grad_wn = -(grad * neg).sum().reshape(wn.shape)
+            grad_wn = (-(grad * neg).sum() / neg.sum().clamp(min=1)).reshape(wn.shape)
         return grad_w, grad_wp, grad_wn, None
 
 
 def ttq_quantize(
     w: torch.Tensor, wp: torch.Tensor, wn: torch.Tensor, factor: float = TTQ_FACTOR
 ) -> torch.Tensor:
-    """Wp·[W > Δ] − Wn·[W < −Δ] with TTQ's gradients to W, Wp and Wn."""
+    """Wp·[W > Δ] − Wn·[W < −Δ] with TTQ's gradients to W and averaged ones to Wp, Wn."""
     return _TTQ.apply(w, wp, wn, factor)
 
 
@@ -99,8 +108,9 @@ class TernaryConv2d(nn.Conv2d):
         raise NotImplementedError
 
     def ternary_pattern(self) -> torch.Tensor:
-        """The kernel's sign pattern in {−1, 0, 1} (what is stored in 2 bits)."""
-        return torch.sign(self.kernel().detach())
+        """The quantized kernel's pattern in {−1, 0, 1} (what is stored in 2 bits), whatever
+        the mode."""
+        raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._conv_forward(x, self.kernel(), self.bias)
@@ -144,6 +154,9 @@ class TWNConv2d(TernaryConv2d):
     def kernel(self) -> torch.Tensor:
         return apply_mode(self.weight, self._mode, TWN_FACTOR)
 
+    def ternary_pattern(self) -> torch.Tensor:
+        return twn_quantize(self.weight.detach(), TWN_FACTOR)[0]
+
 
 class TTQConv2d(TernaryConv2d):
     """Trained ternary quantization conv: Wp·[W > Δ] − Wn·[W < −Δ] with learned Wp, Wn."""
@@ -177,6 +190,10 @@ class TTQConv2d(TernaryConv2d):
             return self.weight
         w = self.weight if self._mode is Mode.TERNARY else self.weight.detach()
         return ttq_quantize(w, self.wp, self.wn)
+
+    def ternary_pattern(self) -> torch.Tensor:
+        pos, neg = ttq_masks(self.weight.detach())
+        return pos - neg
 
 
 QUANTIZERS: dict[str, type[TernaryConv2d]] = {"twn": TWNConv2d, "ttq": TTQConv2d}
