@@ -14,7 +14,7 @@ __version__ = "0.2.0"
 
 _API = {
     "load": "fastmm.api", "save": "fastmm.api", "verified": "fastmm.api",
-    "search": "fastmm.api", "search_distinct": "fastmm.api",
+    "search_distinct": "fastmm.api",
     "import_scheme": "fastmm.api", "catalog_scheme": "fastmm.api",
     "matmul": "fastmm.api",
     "Scheme": "fastmm.scheme", "naive_scheme": "fastmm.scheme",
@@ -25,9 +25,9 @@ _API = {
     "SearchInterrupted": "fastmm.errors",
 }
 
-# verify, export and catalog are modules made callable (fastmm/_callable.py): calling one calls
+# verify, export, catalog and search are modules made callable (fastmm/_callable.py): calling one calls
 # the fastmm.api function of the same name, and importing its submodules keeps working
-_CALLABLE_MODULES = ("verify", "export", "catalog")
+_CALLABLE_MODULES = ("verify", "export", "catalog", "search")
 
 __all__ = ["__version__", *_API, *_CALLABLE_MODULES]
 

@@ -1,7 +1,8 @@
-"""Callable modules: `fastmm.verify(s)`, `fastmm.export(s, to=...)` and `fastmm.catalog()` are
-the public API, and also the names of modules. Importing a submodule rebinds the package's
-attribute to the module, so each of the three modules is made callable: calling it calls the
-API function of the same name in fastmm.api, and `from fastmm.verify import ...` still works.
+"""Callable modules: `fastmm.verify(s)`, `fastmm.export(s, to=...)`, `fastmm.catalog()` and
+`fastmm.search(shape, rank)` are the public API, and also the names of modules. Importing a
+submodule rebinds the package's attribute to the module, so each of these is made callable:
+calling it calls the API function of the same name in fastmm.api, and `from fastmm.verify
+import ...` still works.
 """
 
 from __future__ import annotations
