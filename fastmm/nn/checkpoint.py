@@ -47,11 +47,9 @@ _FIELDS: dict[str, tuple[type, ...]] = {
 _NOT_A_CHECKPOINT = "not a PyTorch checkpoint (damaged, truncated, or another kind of file)"
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint written by `save_checkpoint` (weights only: no code is unpickled).
-
-    Whatever is wrong with the file is one InputError line naming it; torch's own advice to
-    load with weights_only=False (which would run code from the file) is never passed on."""
+def safe_torch_load(path: str | Path, what: str = "checkpoint") -> Any:
+    """torch.load(weights_only=True) of a regular file, every failure one InputError line naming
+    the file: never torch's advice to load with weights_only=False (which runs code from it)."""
     import stat
     import warnings
 
@@ -59,21 +57,30 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        raise InputError(f"checkpoint not found: {path}") from None
+        raise InputError(f"{what} not found: {path}") from None
     except OSError as exc:
-        raise InputError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
+        raise InputError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     if stat.S_ISDIR(mode):
-        raise InputError(f"checkpoint {path} is a directory, expected a file")
+        raise InputError(f"{what} {path} is a directory, expected a file")
     if not stat.S_ISREG(mode):
-        raise InputError(f"checkpoint {path} is not a regular file")
+        raise InputError(f"{what} {path} is not a regular file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch warns about pickle protocols on stderr
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except MemoryError:
-        raise InputError(f"cannot read checkpoint {path}: it claims more memory than there is") from None
+        raise InputError(f"cannot read {what} {path}: it claims more memory than there is") from None
     except Exception as exc:  # torch raises many kinds for damaged or foreign files
-        raise InputError(f"cannot read checkpoint {path}: {_why(exc)}") from None
+        raise InputError(f"cannot read {what} {path}: {_why(exc)}") from None
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint written by `save_checkpoint` (weights only: no code is unpickled).
+
+    Whatever is wrong with the file is one InputError line naming it (see safe_torch_load);
+    the fields the training code reads must have their types."""
+    path = Path(path)
+    state = safe_torch_load(path)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise InputError(f"{path} is not a fastmm training checkpoint")
     if state.get("version") != VERSION:
