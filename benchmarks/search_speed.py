@@ -27,11 +27,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-HERE = Path(__file__).resolve().parent
-# benchmarks/ holds scripts whose names shadow packages numba imports (coverage.py): run from
-# the repository root's point of view instead
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-sys.path.insert(0, str(ROOT))
 
 
 def walk_rates(py_seconds: float, nb_seconds: float) -> dict:

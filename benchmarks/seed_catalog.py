@@ -15,18 +15,15 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fastmm import __version__  # noqa: E402
-from fastmm.catalog import add_to_catalog  # noqa: E402
-from fastmm.known_ranks import canonical  # noqa: E402
-from fastmm.reference import laderman, strassen  # noqa: E402
-from fastmm.scheme import Scheme, naive_scheme  # noqa: E402
-from fastmm.verify import verify  # noqa: E402
+from fastmm import __version__
+from fastmm.catalog import add_to_catalog
+from fastmm.known_ranks import canonical
+from fastmm.reference import laderman, strassen
+from fastmm.scheme import Scheme, naive_scheme
+from fastmm.verify import verify
 
 Shape = tuple[int, int, int]
 

@@ -1,5 +1,8 @@
 """Best-known ranks (2026) and proven lower bounds, from ../shared/REFERENCES.md §2.
 
+Rechecked 2026-12 against the current public records as REFERENCES.md reports them: ⟨3,6,6⟩ over
+Z/ZT (and so Z2) is 83 in Perminov's status table of 2026-07 (this table said 82 before).
+
 Ranks are the same for every permutation of (n, m, p); look-ups sort the shape.
 """
 
@@ -31,7 +34,7 @@ _TABLE = """
 3,4,6 54 54 54 54
 3,5,5 58 58 58 58
 3,5,6 68 68 68 68
-3,6,6 80 82 82 82
+3,6,6 80 83 83 83
 4,4,4 48 49 49 47
 4,4,5 61 61 61 60
 4,4,6 73 73 73 73
@@ -86,7 +89,8 @@ BEST_KNOWN_SOURCES: dict[tuple[int, int, int], dict[str, str]] = {
     (2, 4, 5): {"Q": "AlphaEvolve 2025"},
     (3, 3, 3): {"*": "Laderman 1976"},
     (3, 3, 6): {"Q": "Smirnov 2013"},
-    (3, 6, 6): {"Q": "AlphaEvolve 2025; rational form by Dumas–Pernet–Sedoglavic (arXiv:2506.13242)"},
+    (3, 6, 6): {"Q": "AlphaEvolve 2025; rational form by Dumas–Pernet–Sedoglavic (arXiv:2506.13242)",
+                "*": "Perminov's status table (2026-07) lists 83 over Z/ZT; an earlier version said 82"},
     (4, 4, 4): {"Q": "AlphaEvolve 2025; rational form by Dumas–Pernet–Sedoglavic (arXiv:2506.13242)",
                 "Z": "Strassen ⊗ Strassen", "ZT": "Strassen ⊗ Strassen",
                 "Z2": "AlphaTensor (Fawzi et al. 2022)"},
