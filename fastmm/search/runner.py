@@ -9,7 +9,6 @@ outcome with the lowest rank. Time limits and Ctrl-C are turned into the method'
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing as mp
 import queue
 import signal
 import threading
@@ -122,6 +121,8 @@ def _seeded(task: SearchTask, i: int) -> SearchTask:
 
 def _run_processes(task: SearchTask, method: str, workers: int, report: ProgressFn,
                    interrupted: threading.Event) -> RunSummary:
+    import multiprocessing as mp  # here: one worker, the common case, does not pay for it
+
     ctx = mp.get_context("fork")
     stop = ctx.Event()
     results = ctx.Queue()
