@@ -293,3 +293,43 @@ def test_a_bad_scheduler_address_is_one_quick_line():
     r = run_cli("search", "2", "2", "2", "--rank", "7", "--scheduler", "tcp://256.1.1.1:99999")
     assert_clean(r, allowed=(1, 2))
     assert time.monotonic() - t0 < 5
+
+
+# -- owned elsewhere: kept here so the product is re-tried on them --------------------------
+
+
+@pytest.mark.xfail(strict=False, reason="nn owner: nn/count.load_state_dict should read through "
+                                        "fastmm.nn.checkpoint.safe_torch_load")
+def test_count_with_a_random_bytes_checkpoint_is_one_line_without_torch_advice(tmp_path):
+    pytest.importorskip("torch")
+    f = tmp_path / "rand.pt"
+    f.write_bytes(np.random.default_rng(1).bytes(4096))
+    r = run_cli("count", "--checkpoint", f)
+    assert_clean(r, allowed=(2,))
+    assert "weights_only" not in r.err
+
+
+@pytest.mark.xfail(strict=False, reason="lead integrates: a Ctrl-C during the final verification "
+                                        "must keep the scheme found")
+def test_ctrl_c_during_the_final_verification_keeps_the_scheme(tmp_path, monkeypatch):
+    import importlib
+
+    from fastmm.verify import brent_report
+
+    module = importlib.import_module("fastmm.verify")  # fastmm.verify is also the API function
+    monkeypatch.chdir(tmp_path)
+    real = module.sympy_problems
+    calls = []
+
+    def interrupted_once(*a, **k):
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(module, "sympy_problems", interrupted_once)
+    r = run_cli("search", "2", "2", "2", "--rank", "7", "--seed", "3", "-o", tmp_path / "s.json")
+    assert calls, "the sympy proof was never reached"
+    assert r.rc == 130 and len(r.err.strip().splitlines()) == 1, r.err
+    saved = list(tmp_path.glob("*.json"))
+    assert saved and all(brent_report(load_scheme(f)).ok for f in saved)
