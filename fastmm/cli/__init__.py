@@ -52,6 +52,7 @@ _OPTIONAL = {  # optional dependency -> how to install it
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
+    _closed_streams_to_devnull()
     ascii_fallback(sys.stdout)
     ascii_fallback(sys.stderr)
     try:
@@ -90,6 +91,24 @@ def main(argv: list[str] | None = None) -> None:
         _exit(f"internal error: {type(exc).__name__}: {exc} "
               "(please report it; FASTMM_DEBUG=1 shows the traceback)", 1, argv)
     _exit(None, rc if isinstance(rc, int) else 0, argv)
+
+
+def _closed_streams_to_devnull() -> None:
+    """`fastmm ... >&-` or `2>&-`: a closed descriptor discards its output instead of turning the
+    first message into an error of its own (and the exit code with it)."""
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        stream = getattr(sys, name)
+        try:
+            if stream is None or stream.fileno() != fd:
+                continue
+            import fcntl
+
+            if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY:
+                raise OSError("not open for writing")
+        except OSError:
+            setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the process
+        except (ValueError, AttributeError, ImportError):  # not a real file (tests capture output)
+            continue
 
 
 def _invoke(argv: list[str] | None):
