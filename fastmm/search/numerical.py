@@ -57,12 +57,12 @@ class NumConfig:
     init_std: float = 0.5  # Gaussian initialisation
     damping: float = 0.1  # ALS: Levenberg–Marquardt weight μ towards the previous factor
     ridge: float = 1e-2  # weight α of α‖X‖² during the first ridge_steps (keeps norms bounded)
-    ridge_steps: int = 300  # then α = 0 and the fit converges fast (or the restart is replaced)
+    ridge_steps: int = 600  # then α = 0 and the fit converges fast (or the restart is replaced)
     ridge_fail: float = 0.1  # a restart above this residual when the ridge ends is replaced
     lr: float = 0.02  # adam: learning rate
     clip: float = 1.0  # adam: per-restart gradient-norm clip
     fit_tol: float = 1e-6  # residual at which a restart starts simplifying
-    fit_steps: int = 500  # steps allowed to reach fit_tol
+    fit_steps: int = 1200  # steps allowed to reach fit_tol
     pull_start: float = 1e-4  # initial weight λ of the L1 term / the pull towards the grid
     pull_growth: float = 1.02  # λ multiplies by this every simplify step (l1: 1.003 works)
     pull_max: float = 1.0
@@ -191,6 +191,7 @@ class Counters:
     fitted: int = 0  # restarts that reached fit_tol
     candidates: int = 0  # roundings whose float residual vanished (sent to the exact check)
     roundings_failed: int = 0  # exact checks that failed (never written)
+    other_ring: int = 0  # exact schemes over Q found by a ZT / Z search (not returned)
     found: int = 0
     stage: str = "fit"
     extra: dict = field(default_factory=dict)
@@ -319,6 +320,7 @@ class NumericalSearch:
         self._last_report = -1.0
         self.stopped: str | None = None
         self.found: Scheme | None = None
+        self.tried: set = set()
 
     @property
     def elapsed(self) -> float:
@@ -410,6 +412,10 @@ class NumericalSearch:
             # U, V on the grid, W free: least squares as a filter, then exactly over Q
             res_w = self.resolve_residual(batch, su, sv, w)
             for z in torch.nonzero(mask & (res_w < 1e-8) & (res >= 1e-9)).flatten().tolist():
+                key = (d, su[z].cpu().numpy().tobytes(), sv[z].cpu().numpy().tobytes())
+                if key in self.tried:  # the same U, V were re-solved before: nothing new
+                    continue
+                self.tried.add(key)
                 fixed = [to_fractions(x[z].cpu().numpy(), d) for x in (su, sv)]
                 facs = exact_factor(shape, [fixed[0], fixed[1], w[z].cpu().numpy()], 2,
                                     guess_denominator=d)
@@ -436,8 +442,11 @@ class NumericalSearch:
                 "restart": int(batch.restart_id[z]), "rounding": how,
                 "steps": self.count.steps, "seconds": round(self.elapsed, 3), "version": __version__}
         scheme = exact_scheme(shape, *facs, ring=self.task.ring, provenance=prov)
-        if scheme is None or scheme.rank > self.task.rank:
-            self.count.roundings_failed += 1
+        if scheme is None:
+            if self.task.ring in ("ZT", "Z") and exact_scheme(shape, *facs, ring="Q", provenance=prov):
+                self.count.other_ring += 1  # valid, but over Q: not what was asked
+            else:
+                self.count.roundings_failed += 1
             return False
         self.found = scheme
         self.count.found += 1

@@ -272,12 +272,36 @@ def restart_seed(seed: int, restart: int) -> int:
     return int(np.random.SeedSequence([seed, restart]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
+# The batched engine's Adam settings (fastmm.search.numerical): Adam with a ridge that is
+# released after 1500 steps, then growing L1, rescale every 50 steps and round.
+BATCHED_ADAM = {"optimizer": "adam", "lr": 0.05, "ridge": 1e-3, "ridge_steps": 1500,
+                "fit_steps": 4000, "fit_tol": 1e-5, "ridge_fail": 0.1, "simplify": "l1",
+                "pull_growth": 1.003, "check_every": 50, "simplify_steps": 4000}
+
+
 def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutcome:
-    """Search for a ternary scheme of rank task.rank by SPN training; see the module docstring."""
+    """Search for a ternary scheme of rank task.rank by SPN training; see the module docstring.
+
+    ``options={"engine": "batched", ...}`` runs the same loss with Adam over a batch of
+    restarts in fastmm.search.numerical (any of its options may follow; device included).
+    """
+    from dataclasses import replace
+
+    opts = dict(task.options)
+    engine = opts.pop("engine", "single")
+    if engine not in ("single", "batched"):
+        raise InputError(f"spn option engine must be 'single' or 'batched', not {engine!r}")
+    if engine == "batched" or opts.get("device", "cpu") != "cpu":  # a GPU runs the batched engine
+        from fastmm.search.numerical import run_numerical
+
+        return run_numerical(replace(task, options=opts), report, should_stop, "spn", BATCHED_ADAM)
+    opts.pop("device", None)
+    task = replace(task, options=opts)
     if task.rank < 1:
         raise InputError(f"rank must be at least 1, got {task.rank}")
     if task.ring not in ("ZT", "Z", "Z2"):
-        raise InputError(f"--method spn searches rings ZT, Z and Z2, not {task.ring!r}")
+        raise InputError(f"--method spn searches rings ZT, Z and Z2 (Q with engine=batched), "
+                         f"not {task.ring!r}")
     cfg = SPNConfig.from_options(dict(task.options))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

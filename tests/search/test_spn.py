@@ -103,3 +103,20 @@ def test_unknown_option_and_bad_ring_are_input_errors():
         SPNConfig.from_options({"lr": 0.1, "speed": 3})
     with pytest.raises(InputError, match="rings"):
         run(SearchTask(2, 2, 2, rank=7, ring="Q"), lambda p: None, lambda: False)
+
+
+@pytest.mark.slow
+def test_batched_engine_finds_strassen_with_adam():
+    """engine=batched: the same tensor loss, Adam over a batch of restarts (fastmm.search.numerical)."""
+    out, _ = _run(SearchTask(2, 2, 2, rank=7, seed=0, time_limit=60, options={"engine": "batched"}))
+    s = out.scheme
+    assert s is not None and s.ring == "ZT" and verify(s, use_sympy=False).ok
+    assert s.provenance["method"] == "spn" and s.provenance["optimizer"] == "adam"
+    assert out.restarts > 64  # stalled restarts were replaced inside the batch
+
+
+def test_device_cpu_is_accepted_and_a_bad_engine_is_an_input_error():
+    out, _ = _run(SearchTask(2, 2, 2, rank=7, seed=1, time_limit=60, options={"device": "cpu"}))
+    assert out.scheme is not None
+    with pytest.raises(InputError, match="engine"):
+        run(SearchTask(2, 2, 2, rank=7, options={"engine": "turbo"}), lambda p: None, lambda: False)
