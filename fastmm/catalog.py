@@ -150,7 +150,9 @@ def catalog_entries(directory: Path | None = None) -> list[CatalogEntry]:
     return entries
 
 
-def _candidates(shape: Shape, ring: str, exclude_shapes: Iterable[Shape] = ()) -> list[CatalogEntry]:
+def catalog_candidates(shape: Shape, ring: str, exclude_shapes: Iterable[Shape] = ()) -> list[CatalogEntry]:
+    """Entries usable for `shape` over `ring`, best first, read from the file names alone
+    (not verified: load_catalog_scheme verifies what it returns)."""
     excluded = {canonical(tuple(s)) for s in exclude_shapes}
     want = canonical(tuple(shape))
     if want in excluded:
@@ -161,7 +163,7 @@ def _candidates(shape: Shape, ring: str, exclude_shapes: Iterable[Shape] = ()) -
 
 def best_catalog_rank(shape: Shape, ring: str = "ZT") -> int | None:
     """Lowest catalogued rank usable over `ring` for any permutation of `shape`, or None."""
-    for entry in _candidates(shape, ring):
+    for entry in catalog_candidates(shape, ring):
         scheme, problem = _checked(entry.path)  # only this shape's files are verified
         if scheme is not None:
             return entry.rank
@@ -177,7 +179,7 @@ def load_catalog_scheme(shape: Shape, ring: str = "ZT",
     how well a shape is covered without its own entry. A scheme served as Z2 from an integer
     entry is reduced modulo 2.
     """
-    for entry in _candidates(shape, ring, exclude_shapes):
+    for entry in catalog_candidates(shape, ring, exclude_shapes):
         scheme, problem = _checked(entry.path)  # verified once per version of the file
         if scheme is None:
             warnings.warn(f"catalogue entry skipped: {problem}", CatalogWarning, stacklevel=2)
@@ -278,7 +280,7 @@ def find_in_catalog(scheme: Scheme):
     from fastmm.equivalence import equivalent
 
     ring = scheme.ring
-    for entry in _candidates(scheme.shape, ring):
+    for entry in catalog_candidates(scheme.shape, ring):
         if entry.rank != scheme.rank:
             continue
         other, _ = _check_file(entry.path)

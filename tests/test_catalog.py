@@ -52,7 +52,12 @@ def test_shipped_entries_all_verify_and_cover_the_table(monkeypatch):
         s = load_scheme(e.path)
         assert verify(s, use_sympy=False).ok
         assert s.shape == e.shape == tuple(sorted(e.shape))
-        assert s.provenance.get("method") in {"algebra", "flip", "pool", "spn"}  # how it was made
+        prov = s.provenance
+        # how it was made: a method, or the best verified scheme a search reached (its command)
+        assert prov.get("method") in {"algebra", "flip", "pool", "spn", "symmetric", "ternary", "als",
+                                      "best-so-far"}
+        if prov["method"] == "best-so-far":
+            assert prov["command"].startswith("fastmm search ")
     assert best_catalog_rank((2, 2, 2)) == 7
     assert best_catalog_rank((3, 3, 3)) == 23
     assert best_catalog_rank((4, 4, 4)) == 49

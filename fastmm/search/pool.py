@@ -44,8 +44,7 @@ from __future__ import annotations
 import itertools
 import random
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 
 from fastmm.errors import InputError
 from fastmm.known_ranks import canonical
@@ -77,11 +76,30 @@ def choose_method(task: SearchTask) -> str:
 
 # -- starting points ----------------------------------------------------------------------------
 
-@dataclass(frozen=True)
 class Start:
-    rank: int
-    how: str  # human-readable construction, e.g. "catalog⟨2,3,3;15⟩ ⊕p catalog⟨2,3,3;15⟩"
-    scheme: Scheme
+    """A construction: its rank and recipe are known at once, the scheme is built on first use
+    (building every candidate of a big shape took a minute; only the chosen few are built)."""
+
+    def __init__(self, rank: int, how: str, scheme: Scheme | None = None,
+                 make: Callable[[], Scheme | None] | None = None):
+        self.rank = rank
+        self.how = how  # human-readable construction, e.g. "catalog⟨2,3,3;15⟩ ⊕p catalog⟨2,3,3;15⟩"
+        self._scheme = scheme
+        self._make = make
+
+    @property
+    def scheme(self) -> Scheme | None:
+        """The scheme (None if a catalogue file it needs no longer verifies)."""
+        if self._scheme is None and self._make is not None:
+            self._scheme, self._make = self._make(), None
+        return self._scheme
+
+    def __repr__(self) -> str:
+        return f"Start({self.rank}, {self.how!r})"
+
+
+class Stopped(Exception):
+    """The time limit or Ctrl-C arrived while starting points were being built."""
 
 
 def _label(shape: Shape, rank: int) -> str:
@@ -91,24 +109,34 @@ def _label(shape: Shape, rank: int) -> str:
 class _Builder:
     """Best cheap construction per shape: catalogue entry, naive, sums and products of parts."""
 
-    def __init__(self, ring: str, exclude: Iterable[Shape], use_catalog: bool = True):
+    def __init__(self, ring: str, exclude: Iterable[Shape], use_catalog: bool = True,
+                 stop: Callable[[], bool] | None = None):
         self.ring = ring
         self.exclude = [canonical(tuple(s)) for s in exclude]
         self.use_catalog = use_catalog
+        self.stop = stop or (lambda: False)
         self._best: dict[Shape, Start] = {}
 
     def catalog(self, shape: Shape) -> Start | None:
         if not self.use_catalog:
             return None
-        from fastmm.catalog import load_catalog_scheme
+        from fastmm.catalog import catalog_candidates, load_catalog_scheme
 
-        s = load_catalog_scheme(shape, "Z2" if self.ring == "Z2" else "ZT", self.exclude)
-        if s is None or not s.is_integral:
+        ring = "Z2" if self.ring == "Z2" else "ZT"
+        found = catalog_candidates(shape, ring, self.exclude)  # names only: verified when built
+        if not found:
             return None
-        return Start(s.rank, f"catalog{_label(shape, s.rank)}", s)
+        rank = found[0].rank
+
+        def make() -> Scheme | None:
+            s = load_catalog_scheme(shape, ring, self.exclude)
+            return s if s is not None and s.is_integral and s.rank == rank else None
+        return Start(rank, f"catalog{_label(shape, rank)}", make=make)
 
     def best(self, shape: Shape) -> Start:
         """The lowest-rank construction for `shape` (memoised; parts are strictly smaller)."""
+        if self.stop():
+            raise Stopped
         if shape not in self._best:
             options = [o for o in self.options(shape) if o is not None]
             self._best[shape] = min(options, key=lambda o: (o.rank, len(o.how)))
@@ -117,7 +145,7 @@ class _Builder:
     def options(self, shape: Shape) -> list[Start | None]:
         n, m, p = shape
         out: list[Start | None] = [Start(n * m * p, f"naive{_label(shape, n * m * p)}",
-                                         naive_scheme(n, m, p)), self.catalog(shape)]
+                                         make=lambda: naive_scheme(n, m, p)), self.catalog(shape)]
         out += [self.sum(shape, axis, d1) for axis, d1 in self.splits(shape)]
         out += [self.product(shape, f) for f in self.factorizations(shape)]
         out += [self.projection(shape, axis) for axis in "nmp"]
@@ -132,7 +160,7 @@ class _Builder:
         if big[i] > 8:
             return None
         parent = self.catalog(tuple(big))
-        if parent is None:
+        if parent is None or parent.scheme is None:
             return None
         best = min((parent.scheme.project(axis, k) for k in range(big[i])), key=lambda s: s.rank)
         return Start(best.rank, f"({parent.how} ↓{axis})", best)
@@ -161,20 +189,28 @@ class _Builder:
         a, b = self.best(tuple(s1)), self.best(tuple(s2))
         if a.how.startswith("naive") and b.how.startswith("naive"):
             return None  # the naive scheme itself
-        return Start(a.rank + b.rank, f"({a.how} ⊕{axis} {b.how})", a.scheme.direct_sum(b.scheme, axis))
+        return Start(a.rank + b.rank, f"({a.how} ⊕{axis} {b.how})",
+                     make=lambda: _combine(a, b, lambda x, y: x.direct_sum(y, axis)))
 
     def product(self, shape: Shape, parts: tuple[Shape, Shape]) -> Start | None:
         a, b = self.best(parts[0]), self.best(parts[1])
         if a.how.startswith("naive") or b.how.startswith("naive"):
             return None  # a product with a naive factor is a repeated direct sum
-        return Start(a.rank * b.rank, f"({a.how} ⊗ {b.how})", a.scheme.kron(b.scheme))
+        return Start(a.rank * b.rank, f"({a.how} ⊗ {b.how})",
+                     make=lambda: _combine(a, b, lambda x, y: x.kron(y)))
+
+
+def _combine(a: Start, b: Start, op: Callable[[Scheme, Scheme], Scheme]) -> Scheme | None:
+    x, y = a.scheme, b.scheme
+    return None if x is None or y is None else op(x, y)
 
 
 def starting_points(shape: Shape, ring: str = "ZT", exclude: Iterable[Shape] = (),
-                    constructions: bool = True) -> list[Start]:
+                    constructions: bool = True, stop: Callable[[], bool] | None = None) -> list[Start]:
     """Every construction for `shape` (own catalogue entry unless excluded, sums, products,
-    naive), lowest rank first, one per distinct construction; all valid in `ring` or mod 2."""
-    builder = _Builder(ring, exclude, use_catalog=constructions)
+    projections, naive), lowest rank first, one per distinct construction; all valid in `ring`
+    or mod 2. Schemes are built when first used; `stop()` true raises Stopped."""
+    builder = _Builder(ring, exclude, use_catalog=constructions, stop=stop)
     if not constructions:
         return [builder.options(tuple(shape))[0]]
     seen: set[str] = set()
@@ -236,29 +272,26 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         return should_stop() or (deadline is not None and time.perf_counter() >= deadline)
 
     exclude = list(opts.get("exclude_catalog_shapes", ()))
-    starts = starting_points(shape, ring, exclude, bool(opts.get("constructions", True)))
-    for extra in opts.get("starts", ()):
-        if not isinstance(extra, Scheme) or extra.shape != shape:
-            raise InputError(f"every start scheme must be a Scheme of shape {shape}")
-        starts.append(Start(extra.rank, "given", extra))
-    starts.sort(key=lambda s: s.rank)
-    usable: list[tuple[Start, Terms]] = []
-    for st in starts:
-        try:
-            terms = reduce_terms(to_terms(st.scheme))
-        except ValueError:
-            continue  # fractions: no reduction modulo 2
-        if gf2_tensor_ok(shape, terms):
-            usable.append((st, terms))
+    max_starts = int(opts.get("max_starts", 2))
+    try:
+        starts = starting_points(shape, ring, exclude, bool(opts.get("constructions", True)), stopping)
+        for extra in opts.get("starts", ()):
+            if not isinstance(extra, Scheme) or extra.shape != shape:
+                raise InputError(f"every start scheme must be a Scheme of shape {shape}")
+            starts.append(Start(extra.rank, "given", extra))
+        starts.sort(key=lambda s: s.rank)
+        usable = _usable(shape, starts, max_starts, stopping)
+    except Stopped:
+        return SearchOutcome(scheme=None, steps=0, seconds=time.perf_counter() - t0,
+                             stopped="stopped", seed=task.seed)
     if not usable:
         raise InputError(f"no starting point for {shape} is valid modulo 2")
     # restarts (and parallel seeds) rotate through the best few constructions (naive only when
     # nothing beats it). The lowest-rank sum of two optimal parts can be a trap (⟨3,3,2;15⟩ ⊕
     # ⟨3,3,2;15⟩ = 30 stalls at 30, ⟨3,3,3;23⟩ ⊕ ⟨3,3,1;9⟩ = 32 walks down to 29 in seconds),
     # so the second place goes to the best construction with a naive part, if any.
-    max_starts = int(opts.get("max_starts", 2))
     rotation = usable[:1]
-    loose = [u for u in usable[1:] if "naive" in u[0].how and not u[0].how.startswith("naive")]
+    loose = [u for u in usable[1:] if _loose(u[0])]
     rotation += loose[:1]
     rotation += [u for u in usable[1:] if u not in rotation][: max(max_starts - len(rotation), 0)]
 
@@ -471,6 +504,35 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                     if stalls >= stalls_max:
                         break
         state["restarts"] += 1
+
+
+def _loose(st: Start) -> bool:
+    """A construction with a naive part (not the naive scheme itself)."""
+    return "naive" in st.how and not st.how.startswith("naive")
+
+
+def _usable(shape: Shape, starts: list[Start], max_starts: int,
+            stopping: Callable[[], bool]) -> list[tuple[Start, Terms]]:
+    """(start, GF(2) terms) for the starts a search will use, lowest rank first: built in
+    rank order until there are `max_starts` of them and the best one with a naive part."""
+    usable: list[tuple[Start, Terms]] = []
+    for st in starts:
+        if len(usable) >= max_starts and any(_loose(u[0]) for u in usable[1:]):
+            break
+        if len(usable) >= max_starts and not _loose(st):
+            continue
+        if stopping():
+            raise Stopped
+        scheme = st.scheme
+        if scheme is None:
+            continue
+        try:
+            terms = reduce_terms(to_terms(scheme))
+        except ValueError:
+            continue  # fractions: no reduction modulo 2
+        if gf2_tensor_ok(shape, terms):
+            usable.append((st, terms))
+    return usable
 
 
 def _valid_in(scheme: Scheme, ring: str) -> bool:

@@ -190,3 +190,24 @@ def test_projection_of_a_larger_catalogue_entry_is_a_start(tmp_path, monkeypatch
     projected = [s for s in starts if "↓" in s.how]
     assert projected and all(s.scheme.shape == (2, 3, 3) for s in projected)
     assert min(s.rank for s in projected) < 18  # better than naive
+
+
+def test_building_starts_for_a_big_shape_honours_the_time_limit():
+    import time
+
+    from fastmm.search.base import SearchTask
+    from fastmm.search.pool import run
+
+    t0 = time.monotonic()
+    out = run(SearchTask(8, 8, 8, 300, "ZT", seed=0, time_limit=1.0), lambda p: None, lambda: False)
+    assert time.monotonic() - t0 < 8  # was 30 s and more before the builder polled the deadline
+    assert out.scheme is None
+
+
+def test_stop_flag_interrupts_the_construction_at_once():
+    import pytest
+
+    from fastmm.search.pool import Stopped, starting_points
+
+    with pytest.raises(Stopped):
+        starting_points((7, 8, 8), "ZT", stop=lambda: True)
