@@ -41,8 +41,8 @@ def product_lines(scheme: Scheme, minus: str = MINUS, times: str = "·") -> list
     for t in range(scheme.rank):
         a = linear_combination(scheme.Wa[t], an, minus, times)
         b = linear_combination(scheme.Wb[t], bn, minus, times)
-        a = f"({a})" if _is_sum(scheme.Wa[t]) else a
-        b = f"({b})" if _is_sum(scheme.Wb[t]) else b
+        a = f"({a})" if is_sum(scheme.Wa[t]) else a
+        b = f"({b})" if is_sum(scheme.Wb[t]) else b
         lines.append(f"M{t + 1} = {a}{times}{b}")
     return lines
 
@@ -58,7 +58,7 @@ def c_lines(scheme: Scheme, minus: str = MINUS, times: str = "·") -> list[str]:
     ]
 
 
-def _is_sum(row) -> bool:
+def is_sum(row) -> bool:
     nz = [x for x in row if x != 0]
     return len(nz) > 1 or (len(nz) == 1 and Fraction(nz[0]) < 0)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from fastmm.export.slp import build_slp, exact
-from fastmm.formulas import _is_sum, c_lines, product_lines
+from fastmm.formulas import c_lines, is_sum, product_lines
 from fastmm.scheme import RING_NAMES, Scheme
 from fastmm.verify import uses_big_names
 
@@ -91,8 +91,8 @@ def latex(scheme: Scheme) -> str:
     for t in range(scheme.rank):
         a = _latex_sum(scheme.Wa[t], an)
         b = _latex_sum(scheme.Wb[t], bn)
-        a = f"({a})" if _is_sum(scheme.Wa[t]) else a
-        b = f"({b})" if _is_sum(scheme.Wb[t]) else b
+        a = f"({a})" if is_sum(scheme.Wa[t]) else a
+        b = f"({b})" if is_sum(scheme.Wb[t]) else b
         rows.append(f"M_{{{t + 1}}} &= {a} \\, {b}")
     for i in range(n):
         for k in range(p):

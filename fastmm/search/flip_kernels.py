@@ -21,7 +21,7 @@ _S32 = np.uint64(32)
 
 
 @njit(cache=True, inline="always")
-def _below(rng, n):
+def rand_below(rng, n):
     s = rng[0] + _GOLDEN
     rng[0] = s
     z = (s ^ (s >> _S30)) * _MIX1
@@ -102,7 +102,7 @@ def _step(A, B, C, r, rng, work):
     The same step as in `walk`, which keeps its own copy of it: numba compiled walk with a
     call to _step (inlined or not) 2.5x slower, and walk is the hot loop.
     """
-    i = _below(rng, r)
+    i = rand_below(rng, r)
     a = A[i]
     b = B[i]
     c = C[i]
@@ -111,7 +111,7 @@ def _step(A, B, C, r, rng, work):
         cnt += np.int64(A[k] == a) + np.int64(B[k] == b) + np.int64(C[k] == c)
     if cnt <= 0:
         return r, False
-    pick = _below(rng, cnt)
+    pick = rand_below(rng, cnt)
     j = -1
     s = -1
     for k in range(r):  # the pick-th match, k ascending then s = 0, 1, 2
@@ -178,7 +178,7 @@ def walk(A, B, C, st, rng, steps, target, plateau, plus_limit):
     while done < steps and r > target:
         done += 1
         since += 1
-        i = _below(rng, r)
+        i = rand_below(rng, r)
         a = A[i]
         b = B[i]
         c = C[i]
@@ -192,7 +192,7 @@ def walk(A, B, C, st, rng, steps, target, plateau, plus_limit):
         cnt -= 3  # term i matches itself three times
         if cnt > 0:
             cm[i] = 0
-            pick = _below(rng, cnt)
+            pick = rand_below(rng, cnt)
             j = 0
             while pick >= cm[j]:  # the pick-th match, k ascending then s = 0, 1, 2
                 pick -= cm[j]
@@ -240,11 +240,11 @@ def walk(A, B, C, st, rng, steps, target, plateau, plus_limit):
         if since >= plateau:
             since = 0
             if r >= 2 and r < plus_limit:
-                i = _below(rng, r)
-                j = _below(rng, r - 1)
+                i = rand_below(rng, r)
+                j = rand_below(rng, r - 1)
                 if j >= i:
                     j += 1
-                s = _below(rng, 3)
+                s = rand_below(rng, 3)
                 x = A
                 y = B
                 z = C

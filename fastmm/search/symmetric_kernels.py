@@ -37,7 +37,7 @@ except ImportError:  # pragma: no cover - the plain-Python path
             return fn
         return wrap
 
-from fastmm.search.flip_kernels import _below
+from fastmm.search.flip_kernels import rand_below
 
 # st: [orbits k, extra cubes, steps since the last new low, lowest rank seen]
 
@@ -131,8 +131,8 @@ def _step(F, E, st, rng, work):
     nt = 3 * k
     if k < 2:
         return k
-    i = _below(rng, nt)
-    p = _below(rng, 3)
+    i = rand_below(rng, nt)
+    p = rand_below(rng, 3)
     f = F[p, i]
     oi = i // 3
     cnt = 0
@@ -141,7 +141,7 @@ def _step(F, E, st, rng, work):
             cnt += 1
     if cnt == 0:
         return k
-    pick = _below(rng, cnt)
+    pick = rand_below(rng, cnt)
     j = -1
     for u in range(nt):
         if F[p, u] == f and u // 3 != oi:
@@ -149,7 +149,7 @@ def _step(F, E, st, rng, work):
                 j = u
                 break
             pick -= 1
-    q = (p + 1 + _below(rng, 2)) % 3
+    q = (p + 1 + rand_below(rng, 2)) % 3
     s = 3 - p - q
     F[q, i] ^= F[q, j]
     F[s, j] ^= F[s, i]
@@ -167,11 +167,11 @@ def _plus(F, E, st, rng, work):
     if k < 2:
         return k
     nt = 3 * k
-    i = _below(rng, nt)
-    j = _below(rng, nt)
+    i = rand_below(rng, nt)
+    j = rand_below(rng, nt)
     if i // 3 == j // 3:
         return k
-    p = _below(rng, 3)
+    p = rand_below(rng, 3)
     if F[p, i] == F[p, j]:
         return k
     new = 3 * k + i % 3

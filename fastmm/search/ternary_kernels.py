@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from fastmm.search.flip_kernels import _below
+from fastmm.search.flip_kernels import rand_below
 
 
 @njit(cache=True, inline="always")
@@ -118,7 +118,7 @@ def walk(A, B, C, SA, SB, SC, st, rng, steps, target, plateau, plus_limit):
     while done < steps and r > target:
         done += 1
         since += 1
-        i = _below(rng, r)
+        i = rand_below(rng, r)
         a = A[i]
         b = B[i]
         c = C[i]
@@ -130,7 +130,7 @@ def walk(A, B, C, SA, SB, SC, st, rng, steps, target, plateau, plus_limit):
             cnt += (np.abs(_same(A[k], SA[k], a, sa)) + np.abs(_same(B[k], SB[k], b, sb))
                     + np.abs(_same(C[k], SC[k], c, sc)))
         if cnt > 0:
-            pick = _below(rng, cnt)
+            pick = rand_below(rng, cnt)
             j = -1
             s = -1
             sigma = 0
@@ -156,7 +156,7 @@ def walk(A, B, C, SA, SB, SC, st, rng, steps, target, plateau, plus_limit):
                         sigma = ec
                     break
                 pick -= mm
-            lam = 1 - 2 * _below(rng, 2)
+            lam = 1 - 2 * rand_below(rng, 2)
             x = B
             sx = SB
             y = C
@@ -211,13 +211,13 @@ def walk(A, B, C, SA, SB, SC, st, rng, steps, target, plateau, plus_limit):
         if since >= plateau:
             since = 0
             if r >= 2 and r < plus_limit:
-                i = _below(rng, r)
-                j = _below(rng, r - 1)
+                i = rand_below(rng, r)
+                j = rand_below(rng, r - 1)
                 if j >= i:
                     j += 1
-                s = _below(rng, 3)
-                alpha = 1 - 2 * _below(rng, 2)
-                gamma = 1 - 2 * _below(rng, 2)
+                s = rand_below(rng, 3)
+                alpha = 1 - 2 * rand_below(rng, 2)
+                gamma = 1 - 2 * rand_below(rng, 2)
                 x = A
                 y = B
                 z = C
