@@ -45,8 +45,9 @@ class SearchProgress:
         restarts = sum(p.restarts for p in self.workers.values())
         rate = steps / elapsed if elapsed > 0 else 0.0
         who = f" | {len(self.workers)} workers" if len(self.workers) > 1 else ""
+        note = min(self.workers.values(), key=lambda p: p.rank).note
         return (f"rank {rank} (target {self.target}) | {rate:,.0f} steps/s | "
-                f"{restarts} restarts | {elapsed:.1f} s{who}")
+                f"{restarts} restarts | {elapsed:.1f} s{who}" + (f" | {note}" if note else ""))
 
     def update(self, worker: int, progress: Progress) -> None:
         self.workers[worker] = progress

@@ -340,13 +340,18 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             steps=state["steps"], restarts=state["restarts"], seconds=time.perf_counter() - t0,
             stopped=stopped, seed=task.seed)
 
+    current: dict = {"pools": None}  # the pools of the current restart, for progress reports
+
     def tick(level: int, rank: int) -> None:
         now = time.perf_counter()
         if now - state["last"] >= 0.25:
             state["last"] = now
+            held = current["pools"].members if current["pools"] is not None else {}
+            sizes = " ".join(f"{r}:{len(ms)}" for r, ms in sorted(held.items())[:3] if ms)
             report(Progress(rank=min(state["record"], rank), steps=state["steps"],
                             restarts=state["restarts"], elapsed=now - t0,
-                            note=f"level {level} (limit {state['limit']:,}), walk at {rank} ({backend})"))
+                            note=f"level {level} (limit {state['limit']:,}), walk at {rank}, "
+                                 f"pools {sizes} ({backend})"))
 
     def try_lift(terms: Terms) -> tuple[Scheme, str] | None:
         if ring == "Z2":
@@ -463,6 +468,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         st, start_terms = rotation[(first + state["restarts"]) % len(rotation)]
         how["start"] = st.how
         pools = _Pools(pool_size)
+        current["pools"] = pools
         pools.add(start_terms)
         state["record"] = min(state["record"], len(start_terms[0]))
         level = len(start_terms[0])
