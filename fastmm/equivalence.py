@@ -49,153 +49,27 @@ from typing import Any
 
 import numpy as np
 
+from fastmm.linalg import (
+    Linear,
+    flat,
+    inverse,
+    mat,
+    matmul,
+    normal,
+    nullspace,
+    rank,
+    reshape,
+    row_basis,
+    transpose,
+)
 from fastmm.scheme import Scheme
 
 # ---------------------------------------------------------------------------------------
-# exact linear algebra over Q (Fractions) or GF(2) (ints 0/1); `mod` is None or 2
+# exact linear algebra lives in fastmm.linalg
 
 
 def _field_of(scheme: Scheme) -> int | None:
     return 2 if scheme.ring == "Z2" else None
-
-
-def _elem(x: Any, mod: int | None) -> Fraction | int:
-    # Python ints only: Fraction(np.int64) keeps an int64 numerator that wraps in products
-    return int(x) % mod if mod else Fraction(x) if isinstance(x, Fraction) else Fraction(int(x))
-
-
-def _mat(x: Any, mod: int | None) -> list[list]:
-    return [[_elem(v, mod) for v in row] for row in np.asarray(x, dtype=object)]
-
-
-def _sub_mul(row: list, other: list, f: Any, mod: int | None) -> list:
-    if mod:
-        return [(a - f * b) % mod for a, b in zip(row, other, strict=True)]
-    return [a - f * b for a, b in zip(row, other, strict=True)]
-
-
-def _inv_elem(x: Any, mod: int | None) -> Any:
-    return pow(int(x), -1, mod) if mod else Fraction(1) / x
-
-
-class _Linear:
-    """An incrementally built homogeneous system, kept in reduced row-echelon form."""
-
-    __slots__ = ("ncols", "mod", "rows")
-
-    def __init__(self, ncols: int, mod: int | None):
-        self.ncols = ncols
-        self.mod = mod
-        self.rows: dict[int, list] = {}  # pivot column -> row with 1 there, 0 in other pivots
-
-    def copy(self) -> _Linear:
-        out = _Linear(self.ncols, self.mod)
-        out.rows = dict(self.rows)
-        return out
-
-    def add(self, row: list) -> None:
-        mod = self.mod
-        for c, prow in self.rows.items():
-            if row[c]:
-                row = _sub_mul(row, prow, row[c], mod)
-        lead = next((c for c, v in enumerate(row) if v), None)
-        if lead is None:
-            return
-        inv = _inv_elem(row[lead], mod)
-        row = [(v * inv) % mod if mod else v * inv for v in row]
-        for c, prow in list(self.rows.items()):
-            if prow[lead]:
-                self.rows[c] = _sub_mul(prow, row, prow[lead], mod)
-        self.rows[lead] = row
-
-    @property
-    def dim(self) -> int:
-        return self.ncols - len(self.rows)
-
-    def basis(self) -> list[list]:
-        """A basis of the solution space."""
-        one = 1 if self.mod else Fraction(1)
-        zero = 0 if self.mod else Fraction(0)
-        out = []
-        for f in range(self.ncols):
-            if f in self.rows:
-                continue
-            v = [zero] * self.ncols
-            v[f] = one
-            for c, prow in self.rows.items():
-                if prow[f]:
-                    v[c] = (-prow[f]) % self.mod if self.mod else -prow[f]
-            out.append(v)
-        return out
-
-
-def _nullspace(rows: list[list], ncols: int, mod: int | None) -> list[list]:
-    sys = _Linear(ncols, mod)
-    for r in rows:
-        sys.add(list(r))
-    return sys.basis()
-
-
-def _rank(mat: list[list], mod: int | None) -> int:
-    if not mat:
-        return 0
-    sys = _Linear(len(mat[0]), mod)
-    for r in mat:
-        sys.add(list(r))
-    return len(sys.rows)
-
-
-def _row_basis(mat: list[list], mod: int | None) -> list[list]:
-    if not mat:
-        return []
-    sys = _Linear(len(mat[0]), mod)
-    for r in mat:
-        sys.add(list(r))
-    return list(sys.rows.values())
-
-
-def _transpose(mat: list[list]) -> list[list]:
-    return [list(c) for c in zip(*mat, strict=True)] if mat else []
-
-
-def _matmul(x: list[list], y: list[list], mod: int | None) -> list[list]:
-    yt = _transpose(y)
-    out = [[sum(a * b for a, b in zip(row, col, strict=True)) for col in yt] for row in x]
-    return [[v % mod for v in row] for row in out] if mod else out
-
-
-def _inverse(mat: list[list], mod: int | None) -> list[list] | None:
-    """Exact inverse, or None when singular."""
-    k = len(mat)
-    one, zero = (1, 0) if mod else (Fraction(1), Fraction(0))
-    aug = [list(row) + [one if i == j else zero for j in range(k)] for i, row in enumerate(mat)]
-    for c in range(k):
-        piv = next((i for i in range(c, k) if aug[i][c]), None)
-        if piv is None:
-            return None
-        aug[c], aug[piv] = aug[piv], aug[c]
-        inv = _inv_elem(aug[c][c], mod)
-        aug[c] = [(v * inv) % mod if mod else v * inv for v in aug[c]]
-        for i in range(k):
-            if i != c and aug[i][c]:
-                aug[i] = _sub_mul(aug[i], aug[c], aug[i][c], mod)
-    return [row[k:] for row in aug]
-
-
-def _reshape(vec: list, rows: int, cols: int) -> list[list]:
-    return [list(vec[i * cols:(i + 1) * cols]) for i in range(rows)]
-
-
-def _flat(mat: list[list]) -> list:
-    return [v for row in mat for v in row]
-
-
-def _normal(vec: list) -> tuple[tuple, Any]:
-    """(vec / first nonzero entry, that entry): a key for 'proportional to'."""
-    lead = next((v for v in vec if v), None)
-    if lead is None:
-        return (None,), 0
-    return tuple(v / lead if isinstance(v, Fraction) else v for v in vec), lead
 
 
 # ---------------------------------------------------------------------------------------
@@ -240,20 +114,20 @@ class Transform:
         mod = 2 if self.field == "GF2" else None
         s = _apply_moves(scheme, self.moves)
         n, m, p = s.shape
-        pinv, qinv, rinv = (_inverse(x, mod) for x in (self.P, self.Q, self.R))
+        pinv, qinv, rinv = (inverse(x, mod) for x in (self.P, self.Q, self.R))
         if pinv is None or qinv is None or rinv is None:
             raise ValueError("transform matrices must be invertible")
-        pinv_t, r_t = _transpose(pinv), _transpose(self.R)
+        pinv_t, r_t = transpose(pinv), transpose(self.R)
         wa, wb, wc = [], [], []
         for new, old in enumerate(self.perm):
-            a, b, c = (_mat(x, mod) for x in s.factor_matrices(old))
+            a, b, c = (mat(x, mod) for x in s.factor_matrices(old))
             lam, mu, nu = self.scales[new]
-            a2 = _matmul(_matmul(self.P, a, mod), qinv, mod)
-            b2 = _matmul(_matmul(self.Q, b, mod), rinv, mod)
-            c2 = _matmul(_matmul(pinv_t, c, mod), r_t, mod)
-            wa.append([v * lam for v in _flat(a2)])
-            wb.append([v * mu for v in _flat(b2)])
-            wc.append([v * nu for v in _flat(c2)])
+            a2 = matmul(matmul(self.P, a, mod), qinv, mod)
+            b2 = matmul(matmul(self.Q, b, mod), rinv, mod)
+            c2 = matmul(matmul(pinv_t, c, mod), r_t, mod)
+            wa.append([v * lam for v in flat(a2)])
+            wb.append([v * mu for v in flat(b2)])
+            wc.append([v * nu for v in flat(c2)])
         from fastmm.scheme import as_coefficients
 
         ring = "Z2" if mod else ""
@@ -278,15 +152,15 @@ def _identity(k: int, mod: int | None) -> list[list]:
 def _random_gl(k: int, rng: np.random.Generator, mod: int | None, unimodular: bool) -> list[list]:
     """A random signed permutation matrix, times a few elementary ±1 row operations."""
     perm = rng.permutation(k)
-    mat = [[0] * k for _ in range(k)]
+    g = [[0] * k for _ in range(k)]
     for i, j in enumerate(perm):
-        mat[i][int(j)] = 1 if mod else int(rng.choice((-1, 1)))
+        g[i][int(j)] = 1 if mod else int(rng.choice((-1, 1)))
     if unimodular and k > 1:
         for _ in range(int(rng.integers(1, 3))):
             i, j = (int(x) for x in rng.choice(k, size=2, replace=False))
             f = 1 if mod else int(rng.choice((-1, 1)))
-            mat[i] = [a + f * b for a, b in zip(mat[i], mat[j], strict=True)]
-    return _mat(mat, mod)
+            g[i] = [a + f * b for a, b in zip(g[i], g[j], strict=True)]
+    return mat(g, mod)
 
 
 def random_symmetry(scheme: Scheme, rng: np.random.Generator, *, unimodular: bool = True,
@@ -326,18 +200,18 @@ def random_transform(scheme: Scheme, rng: np.random.Generator, *, unimodular: bo
 
 
 def _factors(scheme: Scheme, mod: int | None) -> list[tuple[list[list], list[list], list[list]]]:
-    return [tuple(_mat(x, mod) for x in scheme.factor_matrices(t)) for t in range(scheme.rank)]
+    return [tuple(mat(x, mod) for x in scheme.factor_matrices(t)) for t in range(scheme.rank)]
 
 
 def _term_signatures(scheme: Scheme, mod: int | None) -> list[tuple[tuple[int, int], ...]]:
     """Per term and role (A, B, C): (rank of the factor, number of other terms whose factor in
     the same role is proportional to it). Ordered by role."""
     facs = _factors(scheme, mod)
-    keys = [[_normal(_flat(f[role]))[0] for f in facs] for role in range(3)]
+    keys = [[normal(flat(f[role]))[0] for f in facs] for role in range(3)]
     counts = [Counter(k) for k in keys]
     out = []
     for t, f in enumerate(facs):
-        out.append(tuple((_rank(f[role], mod), counts[role][keys[role][t]] - 1) for role in range(3)))
+        out.append(tuple((rank(f[role], mod), counts[role][keys[role][t]] - 1) for role in range(3)))
     return out
 
 
@@ -363,7 +237,7 @@ def invariants(scheme: Scheme) -> dict[str, Any]:
     by_class = {c: [t for t, s in enumerate(sigs) if tuple(sorted(s)) == c] for c in classes}
     spans = []
     for role in range(3):
-        spans.append(tuple(_rank([_flat(facs[t][role]) for t in by_class[c]], mod) for c in classes))
+        spans.append(tuple(rank([flat(facs[t][role]) for t in by_class[c]], mod) for c in classes))
     return {
         "shape": tuple(sorted(scheme.shape)),
         "rank": scheme.rank,
@@ -417,11 +291,11 @@ def _term_data(scheme: Scheme, mod: int | None) -> list[_Term]:
         col, left, row, right, ranks = [], [], [], [], []
         for x in mats:
             rows, cols = len(x), len(x[0])
-            xt = _transpose(x)
-            row.append(_integral(_row_basis(x, mod), mod))
-            col.append(_integral(_row_basis(xt, mod), mod))
-            right.append(_integral(_nullspace(x, cols, mod), mod))
-            left.append(_integral(_nullspace(xt, rows, mod), mod))
+            xt = transpose(x)
+            row.append(_integral(row_basis(x, mod), mod))
+            col.append(_integral(row_basis(xt, mod), mod))
+            right.append(_integral(nullspace(x, cols, mod), mod))
+            left.append(_integral(nullspace(xt, rows, mod), mod))
             ranks.append(len(row[-1]))
         out.append(_Term(mats, tuple(col), tuple(left), tuple(row), tuple(right), tuple(ranks)))
     return out
@@ -476,17 +350,17 @@ class _Search:
         # s2 terms by normalised (A, B, C): for the final exact comparison
         self.lookup: dict[tuple, list[tuple[int, Any, Any, Any]]] = {}
         for t, term in enumerate(self.t2):
-            ka, la = _normal(_flat(term.mats[0]))
-            kb, lb = _normal(_flat(term.mats[1]))
-            kc, lc = _normal(_flat(term.mats[2]))
+            ka, la = normal(flat(term.mats[0]))
+            kb, lb = normal(flat(term.mats[1]))
+            kc, lc = normal(flat(term.mats[2]))
             self.lookup.setdefault((ka, kb, kc), []).append((t, la, lb, lc))
         # informative terms first: low factor ranks give many conditions
         self.order = sorted(range(s1.rank), key=lambda t: (sum(self.t1[t].ranks), t))
 
     def run(self) -> tuple | None:
         lin = self.lin
-        systems = (_Linear(self.n * self.n, lin), _Linear(self.m * self.m, lin),
-                   _Linear(self.p * self.p, lin))
+        systems = (Linear(self.n * self.n, lin), Linear(self.m * self.m, lin),
+                   Linear(self.p * self.p, lin))
         return self._dfs(0, systems, ([], [], []), set())
 
     def _pair_key(self, side: int, t: int, u: int) -> tuple[int, ...]:
@@ -497,7 +371,7 @@ class _Search:
         if key not in cache:
             terms = self.t1 if side == 1 else self.t2
             a, b = terms[key[0]], terms[key[1]]
-            cache[key] = tuple(_rank(sp_a[role] + sp_b[role], self.mod)
+            cache[key] = tuple(rank(sp_a[role] + sp_b[role], self.mod)
                                for role in range(3)
                                for sp_a, sp_b in ((a.col, b.col), (a.row, b.row)))
         return cache[key]
@@ -521,7 +395,7 @@ class _Search:
         if all(s.dim == 1 for s in systems):
             if self.mod is None and not self._finish_mod([s.basis()[0] for s in systems]):
                 return None
-            spaces = [_nullspace(rows, d * d, self.mod) for rows, d in
+            spaces = [nullspace(rows, d * d, self.mod) for rows, d in
                       zip(exact, (self.n, self.m, self.p), strict=True)]
             if any(len(sp) != 1 for sp in spaces):
                 return None
@@ -574,23 +448,23 @@ class _Search:
             self._mod_terms = ([self._reduce(t.mats) for t in self.t1], {})
             for term in self.t2:
                 red = self._reduce(term.mats)
-                keys = [self._normal_mod(_flat(x)) for x in red]
+                keys = [self._normal_mod(flat(x)) for x in red]
                 key = tuple(k for k, _ in keys)
                 self._mod_terms[1].setdefault(key, []).append(keys[0][1] * keys[1][1] * keys[2][1] % q)
         terms1, lookup = self._mod_terms
-        P = _reshape(vecs[0], self.n, self.n)
-        Q = _reshape(vecs[1], self.m, self.m)
-        R = _reshape(vecs[2], self.p, self.p)
-        pinv, qinv, rinv = (_inverse(x, q) for x in (P, Q, R))
+        P = reshape(vecs[0], self.n, self.n)
+        Q = reshape(vecs[1], self.m, self.m)
+        R = reshape(vecs[2], self.p, self.p)
+        pinv, qinv, rinv = (inverse(x, q) for x in (P, Q, R))
         if pinv is None or qinv is None or rinv is None:
             return False
-        pinv_t, r_t = _transpose(pinv), _transpose(R)
+        pinv_t, r_t = transpose(pinv), transpose(R)
         free = {k: list(v) for k, v in lookup.items()}
         for t in self.order:
             a, b, c = terms1[t]
-            ka, la = self._normal_mod(_flat(_matmul(_matmul(P, a, q), qinv, q)))
-            kb, lb = self._normal_mod(_flat(_matmul(_matmul(Q, b, q), rinv, q)))
-            kc, lc = self._normal_mod(_flat(_matmul(_matmul(pinv_t, c, q), r_t, q)))
+            ka, la = self._normal_mod(flat(matmul(matmul(P, a, q), qinv, q)))
+            kb, lb = self._normal_mod(flat(matmul(matmul(Q, b, q), rinv, q)))
+            kc, lc = self._normal_mod(flat(matmul(matmul(pinv_t, c, q), r_t, q)))
             cands = free.get((ka, kb, kc))
             prod = la * lb * lc % q
             if not cands or prod not in cands:
@@ -602,21 +476,21 @@ class _Search:
         """Exact check of (P, Q, R) given up to scalars: every term of s1 must land on a term
         of s2 with scalings whose product is 1."""
         mod = self.mod
-        P = _reshape(vecs[0], self.n, self.n)
-        Q = _reshape(vecs[1], self.m, self.m)
-        R = _reshape(vecs[2], self.p, self.p)
-        pinv, qinv, rinv = (_inverse(x, mod) for x in (P, Q, R))
+        P = reshape(vecs[0], self.n, self.n)
+        Q = reshape(vecs[1], self.m, self.m)
+        R = reshape(vecs[2], self.p, self.p)
+        pinv, qinv, rinv = (inverse(x, mod) for x in (P, Q, R))
         if pinv is None or qinv is None or rinv is None:
             return None
-        pinv_t, r_t = _transpose(pinv), _transpose(R)
+        pinv_t, r_t = transpose(pinv), transpose(R)
         free = {k: list(v) for k, v in self.lookup.items()}
         perm = [None] * self.s1.rank
         scales: list = [None] * self.s1.rank
         for t in self.order:
             a, b, c = self.t1[t].mats
-            ka, la = _normal(_flat(_matmul(_matmul(P, a, mod), qinv, mod)))
-            kb, lb = _normal(_flat(_matmul(_matmul(Q, b, mod), rinv, mod)))
-            kc, lc = _normal(_flat(_matmul(_matmul(pinv_t, c, mod), r_t, mod)))
+            ka, la = normal(flat(matmul(matmul(P, a, mod), qinv, mod)))
+            kb, lb = normal(flat(matmul(matmul(Q, b, mod), rinv, mod)))
+            kc, lc = normal(flat(matmul(matmul(pinv_t, c, mod), r_t, mod)))
             cands = free.get((ka, kb, kc))
             if not cands:
                 return None
@@ -632,7 +506,7 @@ class _Search:
 
     def _leaf(self, exact: tuple[list, list, list]):
         """All terms matched but some of P, Q, R not fixed: linearise the bilinear conditions."""
-        spaces = [_nullspace(rows, d * d, self.mod) for rows, d in
+        spaces = [nullspace(rows, d * d, self.mod) for rows, d in
                   zip(exact, (self.n, self.m, self.p), strict=True)]
         if any(not sp for sp in spaces):
             return None
@@ -692,39 +566,39 @@ class _Search:
         Returns ("fixed", vec), ("contradiction", None) or ("open", None)."""
         mod = self.mod
         dims = (self.n, self.m, self.p)
-        P, Q, R = (_reshape(k, d, d) if k is not None else None
+        P, Q, R = (reshape(k, d, d) if k is not None else None
                    for k, d in zip(known, dims, strict=True))
         d = dims[which]
-        basis = [_reshape(v, d, d) for v in space]
+        basis = [reshape(v, d, d) for v in space]
         eqs: list[tuple[Any, Any]] = []  # (F linear in the unknown X, fixed G): F(X) = a·G
         for t1, t2 in self.matching:
             a1, b1, c1 = self.t1[t1].mats
             a2, b2, c2 = self.t2[t2].mats
             if which == 0 and Q is not None:
-                eqs.append((lambda X, a1=a1: _matmul(X, a1, mod), _matmul(a2, Q, mod)))
+                eqs.append((lambda X, a1=a1: matmul(X, a1, mod), matmul(a2, Q, mod)))
             if which == 0 and R is not None:
-                eqs.append((lambda X, c2=c2: _matmul(_transpose(X), c2, mod),
-                            _matmul(c1, _transpose(R), mod)))
+                eqs.append((lambda X, c2=c2: matmul(transpose(X), c2, mod),
+                            matmul(c1, transpose(R), mod)))
             if which == 1 and P is not None:
-                eqs.append((lambda X, a2=a2: _matmul(a2, X, mod), _matmul(P, a1, mod)))
+                eqs.append((lambda X, a2=a2: matmul(a2, X, mod), matmul(P, a1, mod)))
             if which == 1 and R is not None:
-                eqs.append((lambda X, b1=b1: _matmul(X, b1, mod), _matmul(b2, R, mod)))
+                eqs.append((lambda X, b1=b1: matmul(X, b1, mod), matmul(b2, R, mod)))
             if which == 2 and Q is not None:
-                eqs.append((lambda X, b2=b2: _matmul(b2, X, mod), _matmul(Q, b1, mod)))
+                eqs.append((lambda X, b2=b2: matmul(b2, X, mod), matmul(Q, b1, mod)))
             if which == 2 and P is not None:
-                eqs.append((lambda X, c1=c1: _matmul(c1, _transpose(X), mod),
-                            _matmul(_transpose(P), c2, mod)))
+                eqs.append((lambda X, c1=c1: matmul(c1, transpose(X), mod),
+                            matmul(transpose(P), c2, mod)))
         if not eqs:
             return "open", None
         k = len(basis)
-        sys = _Linear(k + len(eqs), mod)
+        sys = Linear(k + len(eqs), mod)
         for e, (F, G) in enumerate(eqs):
-            images = [_flat(F(X)) for X in basis]
-            for i, g in enumerate(_flat(G)):
+            images = [flat(F(X)) for X in basis]
+            for i, g in enumerate(flat(G)):
                 row = [img[i] for img in images] + [0] * len(eqs)
                 row[k + e] = (-g) % mod if mod else -g
                 sys.add(row)
-        proj = _row_basis([v[:k] for v in sys.basis()], mod)
+        proj = row_basis([v[:k] for v in sys.basis()], mod)
         if not proj:
             return "contradiction", None
         if len(proj) > 1:
