@@ -1,4 +1,4 @@
-"""StrassenNets in PyTorch: SPN layers, ResNets, conversion and counting.
+"""StrassenNets in PyTorch: SPN layers, the TWN/TTQ baselines, ResNets, conversion and counting.
 
 Names are imported lazily so that `import fastmm.nn.<module>` stays cheap.
 """
@@ -13,6 +13,9 @@ _EXPORTS = {
     "set_mode": "fastmm.nn.layers",
     "to_exact": "fastmm.nn.layers",
     "strassenify": "fastmm.nn.convert",
+    "TWNConv2d": "fastmm.nn.ternary",
+    "TTQConv2d": "fastmm.nn.ternary",
+    "ternarize": "fastmm.nn.ternary",
     "build_model": "fastmm.nn.models",
 }
 
