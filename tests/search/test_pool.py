@@ -182,7 +182,7 @@ def test_over_zt_only_schemes_that_lift_join_the_pools(catalog, monkeypatch, lif
 def test_projection_of_a_larger_catalogue_entry_is_a_start(tmp_path, monkeypatch):
     from fastmm.catalog import add_to_catalog
     from fastmm.reference import laderman
-    from fastmm.search.pool import starting_points
+    from fastmm.search.starts import starting_points
 
     monkeypatch.setenv("FASTMM_CATALOG", str(tmp_path))
     add_to_catalog(laderman())
@@ -207,7 +207,7 @@ def test_building_starts_for_a_big_shape_honours_the_time_limit():
 def test_stop_flag_interrupts_the_construction_at_once():
     import pytest
 
-    from fastmm.search.pool import Stopped, starting_points
+    from fastmm.search.starts import Stopped, starting_points
 
     with pytest.raises(Stopped):
         starting_points((7, 8, 8), "ZT", stop=lambda: True)
