@@ -290,15 +290,29 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
 
             if len(dedupe(found + [scheme])) == len(found):
                 continue  # equivalent to one we have
-        checked = verified(scheme.with_meta(provenance=prov), sympy)
+        checked, cut = _verified_interruptible(scheme.with_meta(provenance=prov), sympy)
         found.append(checked)
         if on_found:
             on_found(checked)
+        if cut:
+            err = SearchInterrupted(f"interrupted during the sympy proof of the {checked.label()} scheme "
+                                    "found; it was verified by the exact Brent equations instead")
+            err.found = found  # type: ignore[attr-defined]
+            raise err
         if summary.interrupted:
             break
     if len(found) >= count:
         return found
     raise _failure(req, summary, found, sympy, command)
+
+
+def _verified_interruptible(scheme: Scheme, sympy: bool) -> tuple[Scheme, bool]:
+    """verified(scheme); a Ctrl-C during the sympy proof falls back to the exact Brent check, so
+    a scheme that was found is never lost. Returns (verified scheme, whether it was cut short)."""
+    try:
+        return verified(scheme, sympy), False
+    except KeyboardInterrupt:
+        return verified(scheme, sympy=False), True
 
 
 def _failure(req: SearchRequest, summary, found: list[Scheme], sympy: bool, command: str) -> SearchFailed:
@@ -317,7 +331,7 @@ def _failure(req: SearchRequest, summary, found: list[Scheme], sympy: bool, comm
         prov = {**best.provenance, "method": "best-so-far", "search_method": req.method,
                 "seed": summary.outcome.seed, "version": __version__, "command": command}
         try:
-            checked = verified(best.with_meta(provenance=prov), sympy)
+            checked, _ = _verified_interruptible(best.with_meta(provenance=prov), sympy)
         except VerificationError:
             checked = None  # never hand out what does not verify
     if checked is not None:

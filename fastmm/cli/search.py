@@ -189,6 +189,8 @@ def _report_failure(exc: SearchFailed, writer: _Writer, checkpoint, distinct: in
     if checkpoint is not None:
         checkpoint.finish(None)
         msg += f"; --resume {checkpoint.directory} continues"
+    if getattr(exc, "found", None) and writer.written and exc.best is None:
+        msg += f"; written: {', '.join(map(str, writer.written))}"
     if distinct > 1 and writer.written:
         msg = f"found {len(writer.written)} of {distinct} inequivalent schemes before stopping; " + msg
     click.echo(f"error: {msg}", err=True)

@@ -309,8 +309,6 @@ def test_count_with_a_random_bytes_checkpoint_is_one_line_without_torch_advice(t
     assert "weights_only" not in r.err
 
 
-@pytest.mark.xfail(strict=False, reason="lead integrates: a Ctrl-C during the final verification "
-                                        "must keep the scheme found")
 def test_ctrl_c_during_the_final_verification_keeps_the_scheme(tmp_path, monkeypatch):
     import importlib
 
