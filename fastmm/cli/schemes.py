@@ -15,6 +15,7 @@ from fastmm.errors import EXIT_FAILED, EXIT_USAGE, FastmmError
 def verify(files: tuple[str, ...], no_sympy: bool) -> int:
     """Check scheme files exactly: Brent equations and a sympy proof."""
     from fastmm.io import load_scheme
+    from fastmm.metrics import SYMPY_WORK_LIMIT, sympy_work
     from fastmm.verify import brent_report, uses_big_names
     from fastmm.verify import verify as check
 
@@ -26,10 +27,14 @@ def verify(files: tuple[str, ...], no_sympy: bool) -> int:
             click.echo(one_line(f"error: {exc}"), err=True)
             worst = max(worst, EXIT_USAGE)
             continue
-        v = check(scheme, use_sympy=not no_sympy)
+        proof = not no_sympy and sympy_work(scheme) <= SYMPY_WORK_LIMIT
+        v = check(scheme, use_sympy=proof)
         problem = v.label_problem  # the declared ring must hold the coefficients (ZT ⊂ Z ⊂ Q)
         if v.ok and problem is None:
-            how = v.record()["brent"] + ("" if no_sympy else "; sympy proof")
+            how = v.record()["brent"] + ("; sympy proof" if proof else "")
+            if not proof and not no_sympy:
+                how += (f"; sympy proof skipped: expansion size {sympy_work(scheme):,} > "
+                        f"{SYMPY_WORK_LIMIT:,}")
             note = " — valid modulo 2 only" if v.ring == "Z2" else ""
             click.echo(f"{name}: {scheme.label()} valid over {v.ring}{note} ({how})")
             continue

@@ -466,7 +466,9 @@ def import_scheme(path: str | Path, fmt: str, allow_pickle: bool = False, key: s
     """Read and verify; raises VerificationError naming the failing entries."""
     scheme = read_foreign(path, fmt, allow_pickle=allow_pickle, key=key, z2=z2)
     try:
-        checked = verified_copy(scheme, use_sympy=scheme.rank <= 64)
+        from fastmm.metrics import SYMPY_WORK_LIMIT, sympy_work
+
+        checked = verified_copy(scheme, use_sympy=sympy_work(scheme) <= SYMPY_WORK_LIMIT)
     except VerificationError as exc:
         hint = ""
         if scheme.ring != "Z2" and scheme.is_integral and brent_report(scheme, 2).ok:
