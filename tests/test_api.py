@@ -1,0 +1,114 @@
+"""The public API holds the rules: limits, bounds, ring labels, verification before return."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import fastmm
+from fastmm.errors import FastmmError, InputError, SchemeError, SearchFailed, VerificationError
+from fastmm.io import dumps
+
+
+@pytest.mark.parametrize("shape, rank, kw, message", [
+    ((9, 2, 2), 30, {}, "beyond the search limit of 8"),
+    ((0, 2, 2), 3, {}, "N must be a positive integer"),
+    ((2, 2, 2), 6, {}, "rank ≥ 7 is proven (Winograd 1971)"),
+    ((3, 3, 3), 18, {}, "Bläser 2003"),
+    ((2, 3, 4), 11, {}, "flattening bound"),
+    ((2, 2, 2), 7, {"time_limit": math.nan}, "finite positive number of seconds"),
+    ((2, 2, 2), 7, {"time_limit": -1}, "finite positive number of seconds"),
+    ((2, 2, 2), 7, {"workers": 0}, "workers must be a positive integer"),
+    ((2, 2, 2), 7, {"ring": "R"}, "unknown ring 'R'"),
+    ((2, 2, 2), 7, {"method": "magic"}, "unknown method 'magic'"),
+    ((2, 2, 3), 11, {"symmetry": "c3"}, "needs a square shape"),
+    ((2, 2, 2), 7, {"scheduler": "not an address"}, "tcp://HOST:PORT"),
+    ((2, 2, 2), 7, {"ring": "Q", "method": "flip"}, "numerical methods only"),
+])
+def test_search_refuses_what_cannot_be_searched(shape, rank, kw, message):
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        fastmm.search(shape, rank, **kw)
+
+
+def test_search_returns_a_verified_scheme_with_provenance():
+    s = fastmm.search((2, 2, 3), 11, seed=1, time_limit=60, command="test")
+    assert s.rank == 11 and s.ring == "ZT"
+    assert s.verified["ok"] and s.verified["sympy"].startswith("proved")
+    assert s.provenance["method"] == "flip" and s.provenance["seed"] == 1
+
+
+def test_search_failure_carries_the_best_verified_scheme():
+    with pytest.raises(SearchFailed) as info:
+        fastmm.search((3, 3, 4), 28, time_limit=3, sympy=False)
+    best = info.value.best
+    assert best is not None and best.rank < 36 and fastmm.verify(best, sympy=False)
+    assert "best known ZT rank for this shape: 29" in str(info.value)
+
+
+def test_distinct_refused_for_strassen_by_theorem():
+    with pytest.raises(FastmmError, match="de Groote"):
+        fastmm.search_distinct((2, 2, 2), 7, count=2)
+
+
+def test_verify_is_truthy_exactly_when_valid_and_checks_the_ring_label():
+    s = fastmm.strassen()
+    assert fastmm.verify(s, sympy=False)
+    d = json.loads(dumps(s))
+    d["Wa"][0] = [2, 0, 0, 2]
+    d["Wc"] = [[("1/2" if v == 1 else "-1/2" if v == -1 else 0) if i == 0 else v
+                for i, v in enumerate(row)] for row in d["Wc"]]
+    from fastmm.io import loads
+
+    halved = loads(json.dumps(d))  # valid over Q, but labelled ZT
+    v = fastmm.verify(halved, sympy=False)
+    assert not v and v.label_problem == "declares ring ZT but its coefficients need Q"
+    relabelled = halved.with_meta(ring="Q")
+    assert fastmm.verify(relabelled, sympy=False).ring == "Q"
+    d["Wc"][0][0] = 5
+    broken = loads(json.dumps(d)).with_meta(ring="Q")
+    assert not fastmm.verify(broken, sympy=False)
+    with pytest.raises(VerificationError):
+        fastmm.save(broken, "never-written.json")
+
+
+def test_save_load_round_trip(tmp_path):
+    path = fastmm.save(fastmm.laderman(), tmp_path / "l.json")
+    assert fastmm.load(path) == fastmm.laderman()
+
+
+def test_export_verifies_first_and_knows_its_formats():
+    s = fastmm.strassen()
+    assert "\\begin{align*}" in fastmm.export(s, to="latex")
+    assert "fastmm_matmul" in fastmm.export(s, to="c")
+    with pytest.raises(InputError, match="unknown export format"):
+        fastmm.export(s, to="docx")
+    bad = s.with_meta()
+    bad.Wc[0, 0] += 1
+    with pytest.raises(VerificationError):
+        fastmm.export(bad, to="c")
+
+
+def test_matmul_with_and_without_a_scheme():
+    rng = np.random.default_rng(0)
+    A, B = rng.standard_normal((130, 70)), rng.standard_normal((70, 90))
+    assert np.allclose(fastmm.matmul(A, B), A @ B)
+    assert np.allclose(fastmm.matmul(A, B, scheme=fastmm.laderman(), levels=1, cutoff=8), A @ B)
+    with pytest.raises(InputError):
+        fastmm.matmul(A, A)
+
+
+def test_errors_share_one_base_class_and_schemes_raise_fastmm_errors():
+    with pytest.raises(SchemeError) as info:
+        fastmm.Scheme(2, 2, 2, np.zeros((7, 3)), np.zeros((7, 4)), np.zeros((4, 7)))
+    assert isinstance(info.value, FastmmError) and isinstance(info.value, ValueError)
+    assert issubclass(SearchFailed, FastmmError)
+
+
+def test_catalog_rows_and_schemes():
+    rows = fastmm.catalog()
+    assert len(rows) == 35
+    row = next(r for r in rows if r["shape"] == [2, 2, 2])
+    assert row["catalog_rank"] == 7 and row["status"] == "best known reached"
+    s = fastmm.catalog_scheme((3, 2, 2))
+    assert s.shape == (3, 2, 2) and s.rank == 11 and fastmm.verify(s, sympy=False)
