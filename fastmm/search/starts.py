@@ -81,7 +81,7 @@ class _Builder:
             raise Stopped
         if shape not in self._best:
             options = [o for o in self.options(shape) if o is not None]
-            self._best[shape] = min(options, key=lambda o: (o.rank, len(o.how)))
+            self._best[shape] = min(options, key=_order)
         return self._best[shape]
 
     def options(self, shape: Shape) -> list[Start | None]:
@@ -142,6 +142,12 @@ class _Builder:
                      make=lambda: _combine(a, b, lambda x, y: x.kron(y)))
 
 
+def _order(start: Start) -> tuple:
+    """Lowest rank first; on a tie sums and products before projections (the starts the
+    measured searches of results/coverage.md used), then the shorter recipe."""
+    return start.rank, "↓" in start.how, len(start.how)
+
+
 def _combine(a: Start, b: Start, op: Callable[[Scheme, Scheme], Scheme]) -> Scheme | None:
     x, y = a.scheme, b.scheme
     return None if x is None or y is None else op(x, y)
@@ -158,7 +164,7 @@ def starting_points(shape: Shape, ring: str = "ZT", exclude: Iterable[Shape] = (
     seen: set[str] = set()
     out = []
     for o in sorted((o for o in builder.options(tuple(shape)) if o is not None),
-                    key=lambda o: (o.rank, len(o.how))):
+                    key=_order):
         if o.how not in seen:
             seen.add(o.how)
             out.append(o)
