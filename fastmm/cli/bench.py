@@ -26,16 +26,19 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
-def _check_numbers(sizes: list[int], levels: int, repeat: int, cutoff: int, dtype: str) -> None:
+def _check_numbers(sizes: list[int], levels: int, repeat: int, cutoff: int, dtype: str,
+                   seed: int) -> None:
     """Refuse sizes and counts that could only exhaust memory or never end, before any work."""
+    if not 0 <= seed < 2**63:
+        raise InputError(f"--seed must be an integer in 0..2^63-1, got {seed}")
     if max(sizes) > MAX_SIZE:
         raise InputError(f"--size {max(sizes)} is beyond the limit of {MAX_SIZE}")
     if not 0 <= levels <= 16:
         raise InputError(f"--levels must be in 0..16, got {levels}")
     if not 1 <= repeat <= MAX_REPEAT:
         raise InputError(f"--repeat must be in 1..{MAX_REPEAT}, got {repeat}")
-    if cutoff < 1:
-        raise InputError(f"--cutoff must be a positive integer, got {cutoff}")
+    if not 1 <= cutoff <= MAX_SIZE:
+        raise InputError(f"--cutoff must be in 1..{MAX_SIZE}, got {cutoff}")
     need = 8 * max(sizes) ** 2 * (8 if dtype == "float64" else 4)  # A, B, results, reference
     try:
         have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -84,7 +87,7 @@ def bench(file: str, size: int | None, levels: int, dtype: str, impl: str, repea
         todo = [size if size is not None else 1024]
     if min(todo) < 1:
         raise InputError(f"--size must be a positive integer, got {min(todo)}")
-    _check_numbers(todo, levels, repeat, cutoff, dtype)
+    _check_numbers(todo, levels, repeat, cutoff, dtype, seed)
     for option, path in (("--plot", plot), ("--json", json_out)):
         if path:
             check_output_path(path, option)

@@ -1,0 +1,102 @@
+"""Hostile numbers: on the command line (exit 2, one line, before any work) and in the validation
+layer (exact when within the bound, refused otherwise, never slow)."""
+
+from __future__ import annotations
+
+import math
+import time
+from fractions import Fraction
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fastmm.errors import InputError, SchemeFormatError
+from fastmm.io import dumps
+from fastmm.reference import strassen
+from fastmm.validate import COEFFICIENT_LIMIT, parse_decimal_text, parse_rational_text, time_limit
+from tests.hostile.contract import assert_clean, run_cli
+
+SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+BAD_INTS = st.one_of(st.integers(max_value=-1), st.integers(min_value=2**63, max_value=2**200),
+                     st.sampled_from(["nan", "inf", "1.5", "1e3", "", "0x10", "--1"]))
+
+
+@pytest.fixture(scope="module")
+def scheme_file(tmp_path_factory):
+    f = tmp_path_factory.mktemp("n") / "s.json"
+    f.write_text(dumps(strassen()))
+    return f
+
+
+@SETTINGS
+@given(option=st.sampled_from(["--size", "--levels", "--repeat", "--cutoff", "--seed"]), value=BAD_INTS)
+def test_bench_refuses_bad_numbers_before_any_work(scheme_file, option, value):
+    r = run_cli("bench", scheme_file, "--size", "64", option, str(value))
+    assert_clean(r, allowed=(2,))
+
+
+@SETTINGS
+@given(value=st.one_of(st.sampled_from(["nan", "inf", "-inf", "1e999", "0", "-1", "1e400", "", "x"]),
+                       st.floats(max_value=0)))
+def test_search_refuses_bad_time_limits_at_once(value):
+    r = run_cli("search", "2", "2", "2", "--rank", "7", "--time-limit", str(value))
+    assert_clean(r, allowed=(2,))
+
+
+@SETTINGS
+@given(text=st.from_regex(r"\A[+-]?\d{0,30}(\.\d{0,30})?([eE][+-]?\d{1,3})?\Z", fullmatch=True))
+def test_decimals_are_exact_within_the_bound_and_refused_beyond(text):
+    try:
+        want = Fraction(text) if text.isascii() else None  # only ASCII digits are numbers here
+    except (ValueError, ZeroDivisionError):
+        want = None
+    try:
+        got = parse_decimal_text(text, "x")
+    except SchemeFormatError:
+        assert want is not None
+        assert abs(want.numerator) >= COEFFICIENT_LIMIT or want.denominator >= COEFFICIENT_LIMIT
+        return
+    if want is None:
+        assert got is None
+    else:
+        assert got == want
+
+
+@SETTINGS
+@given(num=st.integers(-(2**70), 2**70), den=st.integers(-(2**70), 2**70))
+def test_rationals_are_exact_within_the_bound(num, den):
+    text = f"{num}/{den}"
+    if den <= 0:
+        with pytest.raises(SchemeFormatError):
+            if parse_rational_text(text, "x") is None:
+                raise SchemeFormatError("not a rational")
+        return
+    f = Fraction(num, den)
+    if abs(f.numerator) < COEFFICIENT_LIMIT and f.denominator < COEFFICIENT_LIMIT:
+        assert parse_rational_text(text, "x") == f
+    else:
+        with pytest.raises(SchemeFormatError, match="2\\^62"):
+            parse_rational_text(text, "x")
+
+
+@SETTINGS
+@given(exp=st.integers(-(10**12), 10**12), digits=st.integers(1, 60))
+def test_huge_exponents_cost_nothing(exp, digits):
+    t0 = time.monotonic()
+    try:
+        parse_decimal_text(f"{'7' * digits}e{exp}", "x")
+    except SchemeFormatError:
+        pass
+    assert time.monotonic() - t0 < 0.05
+
+
+@SETTINGS
+@given(x=st.floats(allow_nan=True, allow_infinity=True))
+def test_time_limits(x):
+    if math.isfinite(x) and 0 < x <= 10**7:
+        assert time_limit(x) == x
+    else:
+        with pytest.raises(InputError):
+            time_limit(x)
