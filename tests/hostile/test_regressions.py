@@ -331,3 +331,36 @@ def test_ctrl_c_during_the_final_verification_keeps_the_scheme(tmp_path, monkeyp
     assert r.rc == 130 and len(r.err.strip().splitlines()) == 1, r.err
     saved = list(tmp_path.glob("*.json"))
     assert saved and all(brent_report(load_scheme(f)).ok for f in saved)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "under-a-file", "device"])
+def test_search_refuses_a_bad_out_before_searching(tmp_path, kind):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    out = {"fifo": tmp_path / "fifo", "directory": tmp_path, "under-a-file": afile / "x.json",
+           "device": "/dev/null"}[kind]
+    if kind == "fifo":
+        os.mkfifo(out)
+    r = run_cli("search", "2", "2", "2", "--rank", "7", "--time-limit", "5", "-o", out)
+    assert_clean(r, allowed=(2,))
+    assert "found" not in r.out
+
+
+def test_a_full_disk_after_a_search_keeps_the_scheme(tmp_path, monkeypatch):
+    out = tmp_path / "out" / "s.json"
+    out.parent.mkdir()
+    monkeypatch.chdir(tmp_path)
+    real_replace = os.replace
+
+    def full(src, dst, *a, **k):
+        if str(dst) == str(out):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst, *a, **k)
+
+    monkeypatch.setattr(os, "replace", full)
+    r = run_cli("search", "2", "2", "2", "--rank", "7", "-o", out)
+    assert_clean(r, allowed=(0, 1))
+    saved = r.err.split("saved to ")[1].split(" instead")[0]
+    from fastmm.verify import brent_report
+
+    assert brent_report(load_scheme(saved)).ok and not out.exists()
