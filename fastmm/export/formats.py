@@ -65,7 +65,7 @@ from fastmm.verify import brent_report, uses_big_names, verified_copy
 
 FORMATS = ("alphatensor", "perminov", "fast-matmul")
 _TOKEN = re.compile(r"\S+")
-PICKLE_REFUSAL = ("this npz holds Python objects; loading it can run code; "
+PICKLE_REFUSAL = ("this file holds Python objects; loading it can run code; "
                   "re-run with --allow-pickle if you trust the file")
 
 
