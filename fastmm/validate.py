@@ -371,18 +371,20 @@ def read_npz(data: bytes, what: str, allow_pickle: bool,
 
         def load(info: zipfile.ZipInfo = info, name: str = name) -> np.ndarray:
             where = f"{what}[{name}]"
-            limit = MAX_ARRAY_ELEMENTS * 16 + 10000
-            if info.file_size > limit:
+            if info.file_size > MAX_FILE_BYTES:
                 raise SchemeFormatError(f"{where}: {info.file_size:,} bytes uncompressed, more than "
-                                        f"the limit of {limit:,}")
+                                        f"the limit of {MAX_FILE_BYTES:,}")
             try:
                 with zf.open(info) as fh:
-                    raw = fh.read(limit + 1)
+                    head = fh.read(min(info.file_size, 1 << 16))
+                    # the header first: nothing more is read for a member that claims too much
+                    _npy_header(io.BytesIO(head), info.file_size, where)
+                    raw = head + fh.read(MAX_FILE_BYTES + 1 - len(head))
             except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError,
                     RuntimeError) as exc:
                 raise SchemeFormatError(f"{where}: cannot be read ({exc})") from None
-            if len(raw) > limit:
-                raise SchemeFormatError(f"{where}: more than the limit of {limit:,} bytes")
+            if len(raw) > MAX_FILE_BYTES:
+                raise SchemeFormatError(f"{where}: more than the limit of {MAX_FILE_BYTES:,} bytes")
             return read_npy(raw, where, allow_pickle, pickle_refusal)
 
         out[name] = load
