@@ -55,7 +55,8 @@ CASES: dict[str, tuple] = {
 }
 
 
-def run_case(name: str, seeds: int, time_limit: float, workers: int, first_seed: int) -> dict:
+def run_case(name: str, seeds: int, time_limit: float, workers: int, first_seed: int,
+             catalog: bool = False) -> dict:
     shape, rank, ring, method, options, _, _, _, note = CASES[name]
     rows = []
     for seed in range(first_seed, first_seed + seeds):
@@ -71,6 +72,7 @@ def run_case(name: str, seeds: int, time_limit: float, workers: int, first_seed:
         row = {"seed": task.seed, "found": out.scheme is not None, "seconds": round(wall, 2),
                "restarts": restarts,
                "restarts_per_second": round(restarts / seconds, 2) if seconds else None,
+               "finished": sum(c.replaced + c.found for c in counters if c),
                "fitted": sum(c.fitted for c in counters if c),
                "roundings_checked": sum(c.candidates for c in counters if c),
                "roundings_failed": sum(c.roundings_failed for c in counters if c),
@@ -84,6 +86,10 @@ def run_case(name: str, seeds: int, time_limit: float, workers: int, first_seed:
                                             for w in (s.Wa, s.Wb, s.Wc) for x in w.flat}))
             if ring == "Q" or v.ring == "Q":
                 row["scheme"] = scheme_to_dict(s.with_meta(verified=v.record()))
+            if catalog:  # only improvements are kept; flip-graph pools start from the catalogue
+                from fastmm.catalog import add_to_catalog
+
+                row["added_to_catalog"] = add_to_catalog(s)
         rows.append(row)
         print(f"{name} seed {task.seed}: {'found ' + row.get('ring', '') if row['found'] else 'not found'}"
               f" in {wall:.1f} s, {restarts} restarts ({row['restarts_per_second']}/s), "
@@ -91,6 +97,7 @@ def run_case(name: str, seeds: int, time_limit: float, workers: int, first_seed:
               f"{row['roundings_failed']} failed", flush=True)
     ok = [r for r in rows if r["found"] and r.get("verified")]
     total_restarts = sum(r["restarts"] for r in rows)
+    finished = sum(r.get("finished", 0) for r in rows)
     times = [r["seconds"] for r in ok]
     return {
         "case": name, "note": note, "shape": list(shape), "rank": rank, "ring": ring,
@@ -98,6 +105,7 @@ def run_case(name: str, seeds: int, time_limit: float, workers: int, first_seed:
         "workers": workers, "found": len(ok),
         "success_per_search": f"{len(ok)}/{seeds}",
         "success_per_restart": round(len(ok) / total_restarts, 4) if total_restarts else None,
+        "success_per_finished_restart": round(len(ok) / finished, 4) if finished else None,
         "restarts": total_restarts,
         "median_restarts_per_second": statistics.median([r["restarts_per_second"] for r in rows
                                                          if r["restarts_per_second"]] or [0]),
@@ -117,13 +125,16 @@ def write_markdown(path: Path, data: dict) -> None:
         "result was re-verified exactly (integer/rational Brent equations and a sympy proof) "
         "before it was counted. One torch thread per search process, float64, CPU. "
         "*restarts* = initialisations drawn (a batch holds 64 at once; stalled ones are replaced "
-        "inside the batch); *success per restart* = schemes found / initialisations drawn; "
+        "inside the batch); *success per restart* = schemes found / initialisations drawn, and / "
+        "initialisations finished (found or replaced; a search stops at its first scheme with the "
+        "rest of its batch unfinished); "
         "*fitted* = restarts whose residual reached the fit tolerance; *roundings checked* = "
         "rounded points whose float residual vanished and that went to the exact check; *failed* = "
         "those the exact check refused (never written; the search went on).",
         "",
-        "| case | target | ring asked | searches found | success per restart | median restarts/s "
-        "| median s to verified | max s | rings of results | limit s | load (start → end) |",
+        "| case | target | ring asked | searches found | success per restart (drawn / finished) "
+        "| median restarts/s | median s to verified | max s | rings of results | limit s "
+        "| load (start → end) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in sorted(data["cases"]):
@@ -131,7 +142,8 @@ def write_markdown(path: Path, data: dict) -> None:
         n, m, p = c["shape"]
         lines.append(
             f"| {name} | ⟨{n},{m},{p};{c['rank']}⟩ | {c['ring']} | {c['success_per_search']} | "
-            f"{c['success_per_restart']} | {c['median_restarts_per_second']} | "
+            f"{c['success_per_restart']} / {c.get('success_per_finished_restart', '—')} | "
+            f"{c['median_restarts_per_second']} | "
             f"{c['median_seconds_to_verified']} | {c['max_seconds_to_verified']} | "
             f"{', '.join(c['rings']) or '—'} | {c['time_limit']:g} | {c['load']} |")
     for name in sorted(data["cases"]):
@@ -161,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--time-limit", type=float, default=None, help="seconds per search")
     ap.add_argument("--workers", type=int, default=None, help="processes per search")
+    ap.add_argument("--catalog", action="store_true",
+                    help="offer every verified result to the catalogue (kept only if it improves it)")
     ap.add_argument("--out", default=str(ROOT / "results" / "numerical_search"),
                     help="output path without extension")
     args = ap.parse_args(argv)
@@ -178,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         _, _, _, _, _, seeds, limit, workers, _ = CASES[name]
         load0 = " ".join(f"{x:.2f}" for x in os.getloadavg())
         result = run_case(name, args.seeds or seeds, args.time_limit or limit,
-                          args.workers or workers, args.first_seed)
+                          args.workers or workers, args.first_seed, args.catalog)
         result["load"] = f"{load0} → {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
         result["command"] = f"python benchmarks/numerical_search.py {argv_text}".strip()
         result["machine"] = (f"{platform.machine()}, {os.cpu_count()} cores, "
