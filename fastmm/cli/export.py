@@ -1,4 +1,4 @@
-"""`fastmm export` and `fastmm import`: thin wrappers over fastmm.export."""
+"""`fastmm export` and `fastmm import`: thin wrappers over fastmm.api.export and the importers."""
 
 from __future__ import annotations
 
@@ -72,31 +72,9 @@ def export_cmd(file: str, fmt: str, output: str | None, no_cse: bool, ascii_only
     _check_output(output)
     scheme = verified_copy(load_scheme(file), use_sympy=False)  # exit 1 names failing entries
     cse = _with_cse(scheme, not no_cse) if fmt in CODE_FORMATS + ("slp",) else not no_cse
-    payload: str | bytes
-    if fmt in ("text", "markdown", "latex"):
-        from fastmm.export.text import formulas
+    from fastmm.api import export
 
-        payload = formulas(scheme, fmt, ascii_only)
-    elif fmt == "slp":
-        from fastmm.export.text import slp_text
-
-        payload = slp_text(scheme, cse)
-    elif fmt == "numpy":
-        from fastmm.export.pycode import numpy_source
-
-        payload = numpy_source(scheme, cse)
-    elif fmt == "torch":
-        from fastmm.export.pycode import torch_source
-
-        payload = torch_source(scheme, cse)
-    elif fmt == "c":
-        from fastmm.export.c import emit_c
-
-        payload = emit_c(scheme, cse=cse)
-    else:
-        from fastmm.export.formats import export_foreign
-
-        payload = export_foreign(scheme, fmt)
+    payload = export(scheme, to=fmt, cse=cse, ascii_only=ascii_only)  # the library's one dispatch
     _write(output, payload)
     if not _to_stdout(output):
         click.echo(f"wrote {printable(output)} ({fmt}, {scheme.label()}, ring {scheme.ring})", err=True)
