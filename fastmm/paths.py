@@ -75,6 +75,15 @@ def check_output_path(path: str | os.PathLike, what: str = "output") -> Path:
     if text.endswith(os.sep) or given.name in ("", ".", ".."):
         raise InputError(f"{what} {text}: is a directory, expected a file name")
     try:
+        try:  # what the path names after every link, magic ones (/dev/stdout) included
+            kind = _special_kind(os.stat(given).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            kind = None
+        except RuntimeError:  # a symlink loop, reported below
+            kind = None
+        if kind is not None:
+            raise InputError(f"{what} {text}: is {kind}, not a regular file "
+                             "(fastmm writes regular files only)")
         if given.is_symlink():
             target = resolve_target(given)
             if target.is_symlink():  # still a link after resolving: a loop
