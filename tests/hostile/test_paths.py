@@ -20,7 +20,7 @@ from tests.hostile.contract import assert_clean, changed, run_cli, snapshot
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 KINDS = ["new", "file", "dir", "fifo", "link", "dangling", "loop", "under-file", "missing-dir",
-         "long", "devnull", "empty", "trailing-slash"]
+         "long", "devnull", "empty", "trailing-slash", "link-to-device", "link-to-fifo"]
 names = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="/\0"),
                 min_size=1, max_size=40).filter(lambda s: s not in (".", ".."))
 
@@ -59,6 +59,13 @@ def _make(root, kind: str, name: str):
         return root / ("a" * 256 + name), None
     if kind == "devnull":
         return "/dev/null", None
+    if kind == "link-to-device":
+        target.symlink_to("/dev/null")
+        return target, None
+    if kind == "link-to-fifo":
+        os.mkfifo(root / "fifo")
+        target.symlink_to(root / "fifo")
+        return target, None
     if kind == "empty":
         return "", None
     return str(target) + "/", None
