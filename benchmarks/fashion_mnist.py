@@ -429,6 +429,7 @@ def plot(rows: list[dict], results: Path, title: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     for key, xlabel, name in (
         ("mults", "multiplications per image (log scale)", "accuracy_vs_mults.png"),
@@ -452,7 +453,10 @@ def plot(rows: list[dict], results: Path, title: str) -> None:
             note = _note(row)
             if note:
                 ax.annotate(note, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        if key == "mults" and any(row.get("quant") for row in rows):
+            ax.plot([], [], "o", mfc="none", color="grey", label="TWN/TTQ, scale factored out")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel(xlabel)
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(title, fontsize=10)
