@@ -20,6 +20,7 @@ def verify(files: tuple[str, ...], no_sympy: bool) -> int:
     from fastmm.verify import verify as check
 
     worst = 0
+    invalid = 0
     for name in files:
         try:
             scheme = load_scheme(name)
@@ -39,6 +40,7 @@ def verify(files: tuple[str, ...], no_sympy: bool) -> int:
             click.echo(f"{name}: {scheme.label()} valid over {v.ring}{note} ({how})")
             continue
         worst = max(worst, EXIT_FAILED)
+        invalid += 1
         if problem:
             click.echo(f"{name}: {scheme.label()} INVALID: {problem}")
             continue
@@ -47,6 +49,9 @@ def verify(files: tuple[str, ...], no_sympy: bool) -> int:
             click.echo(f"  {line}")
         if scheme.ring != "Z2" and scheme.is_integral and brent_report(scheme, 2).ok:
             click.echo("  (it is valid modulo 2: label it ring \"Z2\" if that is what you want)")
+    if invalid:  # the details are on stdout; the failure itself is one line, as for every error
+        click.echo(f"error: {invalid} of {len(files)} scheme file{'s' if len(files) > 1 else ''} "
+                   "failed verification", err=True)
     return worst
 
 
@@ -90,6 +95,9 @@ def show(file: str) -> int:
     click.echo(f"factor ranks: {format_invariant(factor_rank_invariant(scheme))}")
     if v.ok:
         click.echo(f"equivalence: {_catalog_equivalence(scheme)}")
+    if not v.ok:
+        click.echo(one_line(f"error: {file}: {scheme.label()} is not valid over {scheme.ring}"),
+                   err=True)
     return 0 if v.ok else EXIT_FAILED
 
 

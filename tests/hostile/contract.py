@@ -43,13 +43,15 @@ def run_cli(*args: str) -> Result:
 
 
 def assert_clean(r: Result, allowed: tuple[int, ...] = (0, 1, 2)) -> None:
-    """Exit code allowed, stderr at most one line, no internal error, no traceback, quick."""
+    """Exit code allowed; a failure (exit 1 or 2) is exactly one "error: ..." line on stderr; no
+    internal error, no traceback; quick."""
     lines = [x for x in r.err.split("\n") if x.strip()]
     assert r.rc in allowed, (r.rc, r.err)
     assert "internal error" not in r.err and "Traceback" not in r.err, r.err
-    assert len(lines) <= 1, r.err
-    if r.rc == 2:
+    if r.rc in (1, 2):  # a failure is exactly one line
         assert len(lines) == 1 and lines[0].startswith("error: "), r.err
+    else:
+        assert len(lines) <= 2, r.err  # at most a note and the "wrote ..." line
     assert r.seconds < TIME_BOUND, (r.seconds, r.err)
 
 
