@@ -117,6 +117,10 @@ def run_case(name: str, seeds: int, time_limit: float, workers: int, first_seed:
     }
 
 
+def _cell(x) -> str:
+    return "—" if x is None else str(x)
+
+
 def write_markdown(path: Path, data: dict) -> None:
     lines = [
         "# Numerical search: batched ALS / Adam, rounding, exact finishing",
@@ -130,7 +134,19 @@ def write_markdown(path: Path, data: dict) -> None:
         "rest of its batch unfinished); "
         "*fitted* = restarts whose residual reached the fit tolerance; *roundings checked* = "
         "rounded points whose float residual vanished and that went to the exact check; *failed* = "
-        "those the exact check refused (never written; the search went on).",
+        "those the exact check refused (never written; the search went on). The machine was shared "
+        "(a flip-graph search on one of the 2 cores throughout, other developers' jobs besides: "
+        "see the load column), so wall times are upper bounds.",
+        "",
+        "Method (fastmm/search/numerical.py): a batch of 64 restarts (Gaussian init, std 0.5); "
+        "fit by damped ALS (μ = 0.1) with a ridge 0.01·‖X‖² for the first 600 sweeps, then none; "
+        "restarts above residual 0.1 when the ridge ends, or not below 1e-6 after 1200 sweeps, are "
+        "replaced; fitted restarts are rescaled (max|Wa[t]| = max|Wb[t]| = 1) every sweep and pulled "
+        "towards the integer grid with a weight growing ×1.02 per sweep; every 10 sweeps they are "
+        "rounded (grids 1, and 1/2, 1/4 for ring Q), with Wc also re-solved exactly over Q given the "
+        "rounded Wa, Wb (sympy DomainMatrix). `spn` engine=batched: the same loop with Adam "
+        "(lr 0.05, ridge 1e-3 for 1500 steps) and the StrassenNets simplify stage (growing L1, "
+        "rescale and round every 50 steps).",
         "",
         "| case | target | ring asked | searches found | success per restart (drawn / finished) "
         "| median restarts/s | median s to verified | max s | rings of results | limit s "
@@ -142,9 +158,9 @@ def write_markdown(path: Path, data: dict) -> None:
         n, m, p = c["shape"]
         lines.append(
             f"| {name} | ⟨{n},{m},{p};{c['rank']}⟩ | {c['ring']} | {c['success_per_search']} | "
-            f"{c['success_per_restart']} / {c.get('success_per_finished_restart', '—')} | "
+            f"{c['success_per_restart']} / {_cell(c.get('success_per_finished_restart'))} | "
             f"{c['median_restarts_per_second']} | "
-            f"{c['median_seconds_to_verified']} | {c['max_seconds_to_verified']} | "
+            f"{_cell(c['median_seconds_to_verified'])} | {_cell(c['max_seconds_to_verified'])} | "
             f"{', '.join(c['rings']) or '—'} | {c['time_limit']:g} | {c['load']} |")
     for name in sorted(data["cases"]):
         c = data["cases"][name]

@@ -30,9 +30,8 @@ accepted; a rounding that fails is counted (`roundings_failed`) and the search g
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 import torch
 
@@ -197,8 +196,6 @@ class Counters:
     roundings_failed: int = 0  # exact checks that failed (never written)
     other_ring: int = 0  # exact schemes over Q found by a ZT / Z search (not returned)
     found: int = 0
-    stage: str = "fit"
-    extra: dict = field(default_factory=dict)
 
 
 class Batch:
@@ -481,8 +478,3 @@ def run_numerical(task: SearchTask, report: Reporter, should_stop: StopFlag, met
         return NumericalSearch(task, cfg, method, report, should_stop).run()
     finally:
         torch.set_num_threads(threads)
-
-
-def restarts_per_second(outcome: SearchOutcome) -> float:
-    return outcome.restarts / outcome.seconds if outcome.seconds > 0 else math.nan
-
