@@ -36,17 +36,20 @@ unliftable one is walked on at its rank (flips keep the rank) and lifted again e
 Options (task.options): exclude_catalog_shapes, constructions (False: naive start only),
 starts (extra Schemes), max_starts,
 start_index (first start of the rotation; default: the seed), pool_size, plus, plateau, limit, max_limit,
-level_attempts, stalls, lift_every, chunk, backend, liftable_pools.
+level_attempts, stalls, lift_every, chunk, backend, liftable_pools, meta (the share of attempts
+on a stalling level that go through a larger shape: extend by a naive slice, walk, project a
+slice away; default 0.5).
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections.abc import Callable
 
 from fastmm.errors import InputError
-from fastmm.scheme import Scheme, ring_serves
+from fastmm.scheme import Scheme, naive_scheme, ring_serves
 from fastmm.search import flip_py
 from fastmm.search.base import Progress, Reporter, SearchOutcome, SearchTask, StopFlag
 from fastmm.search.flip import Walker, choose_backend, reduce_terms
@@ -179,6 +182,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
 
     def meta(s: Scheme, **extra) -> Scheme:
         info = dict(prov, start=how["start"], steps=state["steps"], attempts=state["attempts"],
+                    meta_down=state.get("meta_down", 0),
                     restarts=state["restarts"], unliftable=state["unliftable"],
                     seconds=round(time.perf_counter() - t0, 3), **extra)
         return s.with_meta(provenance=info)
@@ -307,6 +311,51 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             return "down", walker.terms()
         return ("side", walker.terms()) if walker.rank == level else ("none", None)
 
+    meta_rate = float(opts.get("meta", 0.5))
+    meta_axes = [a for a, d in zip("nmp", shape, strict=True)
+                 if max(x * y for x, y in itertools.combinations(
+                     [d + 1 if b == a else e for b, e in zip("nmp", shape, strict=True)], 2)) <= 63]
+
+    def meta_attempt(member: Terms, level: int, budget: int) -> tuple[str, object]:
+        """The meta flip graph (Arai et al. 2024; Kauers & Wood 2025): extend the scheme by one
+        naive slice along an axis, walk in the larger shape, project each slice away in turn and
+        keep the lowest-rank result (any slice works: the other indices are relabelled)."""
+        axis = meta_axes[rng.randrange(len(meta_axes))]
+        i = "nmp".index(axis)
+        slab = [1 if k == i else d for k, d in enumerate(shape)]
+        big = to_scheme(shape, member).direct_sum(naive_scheme(*slab).with_meta(ring="Z2"), axis)
+        big_terms = reduce_terms(to_terms(big))
+        big_rank = len(big_terms[0])
+        seed = flip_py.seed_state(task.seed * 1_000_033 + state["attempts"])
+        state["attempts"] += 1
+        walker = Walker(big_terms, seed, backend, big_rank + plus)
+        done, result = 0, ("none", None)
+        while done < budget:
+            if stopping():
+                return "stop", None
+            tick(level, level)
+            step = walker.walk(min(chunk, budget - done), 0, plateau, big_rank + plus)
+            done += step
+            state["steps"] += step
+            if walker.rank >= big_rank:
+                continue
+            walked = to_scheme(big.shape, walker.terms())
+            for k in range(big.shape[i]):
+                terms = reduce_terms(to_terms(walked.project(axis, k)))
+                r = len(terms[0])
+                if r < level and gf2_tensor_ok(shape, terms):
+                    state["meta_down"] = state.get("meta_down", 0) + 1
+                    if r <= task.rank:
+                        got = try_lift(terms)
+                        if got is not None:
+                            prov["lift"] = got[1]
+                            return "found", got[0]
+                    note_record(terms)
+                    return "down", terms
+                if r == level and result[0] == "none" and gf2_tensor_ok(shape, terms):
+                    result = ("side", terms)
+        return result
+
     # quick exit: a start already at the target and valid in the ring
     if best is not None and best.rank <= task.rank:
         prov["lift"] = "start"
@@ -338,7 +387,10 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                 if done and rng.random() < 0.5:
                     here = min(done)
             members = pools.at(here)
-            kind, got = attempt(members[rng.randrange(len(members))], here, limit)
+            member = members[rng.randrange(len(members))]
+            # a stalling level (walks at their longest) also tries moves through a larger shape
+            through = meta_axes and limit >= max_limit and here > task.rank and rng.random() < meta_rate
+            kind, got = (meta_attempt if through else attempt)(member, here, limit)
             tries += 1
             if kind == "stop":
                 return outcome(None, "stopped")

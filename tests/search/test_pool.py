@@ -211,3 +211,18 @@ def test_stop_flag_interrupts_the_construction_at_once():
 
     with pytest.raises(Stopped):
         starting_points((7, 8, 8), "ZT", stop=lambda: True)
+
+
+def test_meta_moves_through_a_larger_shape_keep_schemes_valid():
+    from fastmm.search.base import SearchTask
+    from fastmm.search.pool import run
+    from fastmm.verify import verify
+
+    # limit = max_limit: every level counts as stalling, so meta=1.0 sends every attempt through
+    # ⟨n,m,p+1⟩ and back
+    opts = {"exclude_catalog_shapes": [(3, 3, 4)], "limit": 20_000, "max_limit": 20_000, "meta": 1.0}
+    out = run(SearchTask(3, 3, 4, 29, "ZT", seed=0, time_limit=15, options=opts),
+              lambda p: None, lambda: False)
+    s = out.scheme or out.best
+    assert s is not None and verify(s, use_sympy=False).ok
+    assert s.provenance["meta_down"] >= 1  # some descents came from the neighbour shape
