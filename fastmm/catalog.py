@@ -263,6 +263,9 @@ def catalog_table(max_dim: int = 6) -> tuple[list[dict], list[str]]:
             "shape": list(shape), "naive": n * m * p, "best_ZT": best["ZT"], "best_Z2": best["Z2"],
             "catalog_rank": None, "catalog_ring": None, "file": None, "status": "missing", "gap": None,
         }
+        row["by_ring"] = {ring: min(e.rank for e in mine if e.ring == ring)
+                          for ring in _STRENGTH if any(e.ring == ring for e in mine)}
+        row["best_Q"] = best["Q"]
         if mine:
             e = mine[0]
             gap = e.rank - best[e.ring]

@@ -198,7 +198,9 @@ def test_catalog_command_lists_222_rank7(monkeypatch):
     result = CliRunner().invoke(cli, ["catalog"])
     assert result.exit_code == 0, result.output
     line = next(x for x in result.output.splitlines() if x.startswith("2×2×2"))
-    assert line.split()[:7] == ["2×2×2", "8", "7", "7", "7", "ZT", "best"]
+    assert line.split() == ["2×2×2", "8", "7", "7", "7", "7", "ZT", "best", "known", "reached", "ZT:7"]
+    line = next(x for x in result.output.splitlines() if x.startswith("4×4×4"))
+    assert line.split()[:5] == ["4×4×4", "64", "49", "48", "47"] and line.endswith("ZT:49 Z2:47")
     assert "shapes at the best-known rank" in result.output
 
 

@@ -9,7 +9,7 @@ import click
 
 from fastmm.cli import cli
 
-_HEADERS = ("shape", "naive", "best ZT", "best Z2", "catalogue", "ring", "status")
+_HEADERS = ("shape", "naive", "best ZT", "best Q", "best Z2", "catalogue", "ring", "status", "per ring")
 
 
 def _cells(row: dict) -> list[str]:
@@ -17,16 +17,18 @@ def _cells(row: dict) -> list[str]:
     if status == "gap":
         status = f"gap +{row['gap']}"
     return [
-        "×".join(map(str, row["shape"])), str(row["naive"]), str(row["best_ZT"]), str(row["best_Z2"]),
-        "—" if row["catalog_rank"] is None else str(row["catalog_rank"]),
+        "×".join(map(str, row["shape"])), str(row["naive"]), str(row["best_ZT"]), str(row["best_Q"]),
+        str(row["best_Z2"]), "—" if row["catalog_rank"] is None else str(row["catalog_rank"]),
         row["catalog_ring"] or "—", status,
+        " ".join(f"{ring}:{rank}" for ring, rank in row["by_ring"].items()) or "—",
     ]
 
 
 @cli.command("catalog")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (one JSON object).")
 def catalog(as_json: bool) -> int:
-    """List every shape n ≤ m ≤ p ≤ 6: naive and best-known ranks, and the catalogue's scheme."""
+    """List every shape n ≤ m ≤ p ≤ 6: naive and best-known ranks, the catalogue's best scheme
+    and its best rank in each ring it holds (ZT, Z, Q, Z2)."""
     from fastmm.catalog import catalog_dir, catalog_table
 
     rows, problems = catalog_table()
