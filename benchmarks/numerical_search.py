@@ -37,7 +37,8 @@ from fastmm.verify import verify  # noqa: E402
 # name -> (shape, rank, ring, method, options, seeds, seconds per search, workers, what it shows)
 CASES: dict[str, tuple] = {
     "als-222": ((2, 2, 2), 7, "ZT", "als", {}, 20, 60.0, 1, "Strassen by ALS"),
-    "als-233": ((2, 3, 3), 15, "ZT", "als", {}, 20, 120.0, 1, "target: ≥ 80% (of 20 seeds)"),
+    "als-233": ((2, 3, 3), 15, "ZT", "als", {}, 20, 120.0, 1,
+                "target: ≥ 80% of restarts succeed (20 seeds); per search and per restart below"),
     "als-233-q": ((2, 3, 3), 15, "Q", "als", {}, 10, 120.0, 1, "ring Q allowed"),
     "adam-233": ((2, 3, 3), 15, "ZT", "spn", {"engine": "batched"}, 10, 120.0, 1,
                  "the paper's optimiser (Adam), batched"),
@@ -45,7 +46,7 @@ CASES: dict[str, tuple] = {
                  "target: half the searches within 2 min by Adam"),
     "als-234": ((2, 3, 4), 20, "ZT", "als", {}, 6, 120.0, 1, "ALS on the same target"),
     "als-333": ((3, 3, 3), 23, "ZT", "als", {}, 10, 600.0, 1,
-                "target: 3 of 10 within 10 min (numerical method alone)"),
+                "target: 3 of 10 within 10 min with --workers 2 (run here with 1 worker)"),
     "als-245-q": ((2, 4, 5), 32, "Q", "als", {"batch": 128, "ridge_steps": 1500, "fit_steps": 3000},
                   1, 900.0, 1,
                   "headline: ⟨2,4,5;32⟩ over Q (AlphaEvolve 2025)"),
@@ -162,12 +163,21 @@ def write_markdown(path: Path, data: dict) -> None:
             f"{c['median_restarts_per_second']} | "
             f"{_cell(c['median_seconds_to_verified'])} | {_cell(c['max_seconds_to_verified'])} | "
             f"{', '.join(c['rings']) or '—'} | {c['time_limit']:g} | {c['load']} |")
+    lines += ["", "## Against the issue's targets", ""]
+    for name in sorted(data["cases"]):
+        c = data["cases"][name]
+        n, m, p = c["shape"]
+        tried = (f"{c['restarts']} restarts in {c['total_seconds']} s over {c['seeds']} search(es), "
+                 f"{sum(r['fitted'] for r in c['runs'])} fitted")
+        lines.append(f"- {name} (⟨{n},{m},{p};{c['rank']}⟩ over {c['ring']}; {c['note']}): found by "
+                     f"{c['success_per_search']} searches within {c['time_limit']:g} s — {tried}.")
     for name in sorted(data["cases"]):
         c = data["cases"][name]
         n, m, p = c["shape"]
         lines += ["", f"## {name}: ⟨{n},{m},{p};{c['rank']}⟩ over {c['ring']}, `--method {c['method']}`"
                   f" {json.dumps(c['options']) if c['options'] else ''}", "",
-                  f"{c['note']}. Command: `{c['command']}`; {c['machine']}; load average "
+                  f"{c['note']}. Command: `{c['command']}`; {c['workers']} worker process(es) "
+                  f"per search; {c['machine']}; load average "
                   f"{c['load']}; {c['total_seconds']} s in all.", "",
                   "| seed | found | ring | s | restarts | restarts/s | fitted | roundings checked "
                   "| failed | Q schemes refused (ring ZT/Z asked) | rounding |",
