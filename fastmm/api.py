@@ -350,12 +350,17 @@ def _failure(req: SearchRequest, summary, found: list[Scheme], sympy: bool, comm
 def export(scheme: Scheme, to: str = "text", *, cse: bool = True, ascii_only: bool = False) -> str | bytes:
     """The scheme as formulas, code or another tool's format (bytes for binary formats).
 
-    The scheme is verified first (exact Brent equations): code is never generated for a scheme
-    that does not multiply matrices.
+    Code formats share subexpressions (cse) unless the scheme is beyond the size the greedy
+    search handles quickly (fastmm.metrics.CSE_WORK_LIMIT). The scheme is verified first (exact
+    Brent equations): code is never generated for a scheme that does not multiply matrices.
     """
     if to not in EXPORT_FORMATS:
         raise InputError(f"unknown export format {to!r} (choose from {', '.join(EXPORT_FORMATS)})")
     scheme = verified(scheme, sympy=False)
+    if cse and to in ("slp", "c", "numpy", "torch"):
+        from fastmm.metrics import CSE_WORK_LIMIT, cse_work
+
+        cse = cse_work(scheme) <= CSE_WORK_LIMIT  # beyond it the greedy search is too slow
     if to in ("text", "markdown", "latex"):
         from fastmm.export.text import formulas
 

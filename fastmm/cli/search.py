@@ -60,6 +60,7 @@ class _Writer:
         self.out = check_output_path(out) if out else None
         self.distinct = distinct
         self.written: list[Path] = []
+        self.problems: list[str] = []  # writes that went to a rescue file
 
     def target(self, scheme) -> Path:
         n, m, p = scheme.shape
@@ -68,13 +69,18 @@ class _Writer:
         directory = self.out.parent if self.out is not None else Path(".")
         return default_path(n, m, p, scheme.rank, scheme.ring, directory)
 
-    def __call__(self, scheme) -> Path:
-        from fastmm.paths import save_with_fallback
+    def __call__(self, scheme, target: Path | None = None) -> Path:
+        """Write atomically; if that fails, to a rescue file, and remember why (one error line)."""
+        from fastmm.io import dumps
+        from fastmm.paths import OutputError, rescue, scheme_stem, write_atomic
 
-        target = self.target(scheme)
-        path = save_with_fallback(scheme, target)
-        if Path(path).resolve() == target.resolve():
-            path = target  # shown as the user named it
+        target = target or self.target(scheme)
+        try:
+            write_atomic(target, dumps(scheme))
+            path = target
+        except OutputError as exc:
+            path = rescue(dumps(scheme), scheme_stem(scheme))
+            self.problems.append(f"{exc}; the {scheme.label()} scheme was saved to {path} instead")
         self.written.append(path)
         return path
 
@@ -141,7 +147,7 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: 
             click.echo(f"resuming {resume}: {checkpoint.describe()}", err=True)
     command = "fastmm " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
     known = best_known_rank((n, m, p), ring)
-    if known is not None and rank < known and not quiet:
+    if known is not None and rank < known and not quiet and sys.stderr.isatty():
         click.echo(f"note: rank {rank} is below the best known {ring} rank {known} for this "
                    "shape; expect the search to run to its time limit", err=True)
 
@@ -172,6 +178,9 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: 
         return _report_failure(exc, writer, checkpoint, distinct)
     if checkpoint is not None:
         checkpoint.finish(seed + workers)
+    if writer.problems:
+        click.echo(f"error: {'; '.join(writer.problems)}", err=True)
+        return EXIT_FAILED
     return 0
 
 
@@ -182,15 +191,16 @@ def _report_failure(exc: SearchFailed, writer: _Writer, checkpoint, distinct: in
             checkpoint.record_best(exc.best)
         n, m, p = exc.best.shape
         directory = writer.out.parent if writer.out is not None else Path(".")
-        from fastmm.paths import save_with_fallback
-
-        path = save_with_fallback(exc.best, default_path(n, m, p, exc.best.rank, exc.best.ring, directory))
-        msg += f" (saved to {path})"
+        path = writer(exc.best, default_path(n, m, p, exc.best.rank, exc.best.ring, directory))
+        if not writer.problems:
+            msg += f" (saved to {path})"
     if checkpoint is not None:
         checkpoint.finish(None)
         msg += f"; --resume {checkpoint.directory} continues"
     if getattr(exc, "found", None) and writer.written and exc.best is None:
         msg += f"; written: {', '.join(map(str, writer.written))}"
+    if writer.problems:
+        msg += "; " + "; ".join(writer.problems)
     if distinct > 1 and writer.written:
         msg = f"found {len(writer.written)} of {distinct} inequivalent schemes before stopping; " + msg
     click.echo(f"error: {msg}", err=True)

@@ -24,6 +24,7 @@ from fastmm import __version__
 from fastmm.errors import FastmmError, InputError
 from fastmm.io import atomic_write_text, load_scheme, save_scheme, scheme_from_dict, scheme_to_dict
 from fastmm.scheme import Scheme
+from fastmm.validate import load_json, read_text
 
 FORMAT = "fastmm.search-checkpoint"
 VERSION = 1
@@ -159,12 +160,10 @@ def save_pool(directory: str | Path, seed: int, schemes: list[Scheme]) -> None:
 
 
 def _read_state(path: Path) -> dict:
-    try:
-        if path.stat().st_size > MAX_STATE_BYTES:
-            raise InputError(f"--resume: {path} is too large to be a checkpoint")
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise InputError(f"--resume: {path} is not a readable checkpoint ({type(exc).__name__}); "
+    try:  # the validation layer: regular files only, bounded size and depth, finite numbers
+        state = load_json(read_text(path, limit=MAX_STATE_BYTES), str(path))
+    except FastmmError as exc:
+        raise InputError(f"--resume: {path} is not a readable checkpoint ({exc}); "
                          "the directory was left as it was") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise InputError(f"--resume: {path} is not a fastmm search checkpoint")
@@ -186,17 +185,13 @@ def _read_schemes(path: Path) -> list[Scheme]:
     try:
         if path.name == BEST:
             return [load_scheme(path)]
-        if path.stat().st_size > MAX_POOL_BYTES:
-            raise InputError(f"--resume: {path} is too large")
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = load_json(read_text(path, limit=MAX_POOL_BYTES), str(path))
         if not isinstance(data, dict) or not isinstance(data.get("schemes"), list):
             raise InputError(f"--resume: {path} is not a pool checkpoint")
         return [scheme_from_dict(d) for d in data["schemes"]]
-    except FastmmError:
-        raise
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise InputError(f"--resume: {path} is not readable ({type(exc).__name__}); the directory "
-                         "was left as it was") from None
+    except FastmmError as exc:
+        raise InputError(f"--resume: {path} is not readable ({exc}); the directory was left as "
+                         "it was") from None
 
 
 def _now() -> str:
