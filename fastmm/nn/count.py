@@ -306,15 +306,9 @@ def load_state_dict(path: str) -> tuple[dict[str, torch.Tensor], dict]:
 
     Returns (state_dict, args); args also holds a top-level num_classes / in_channels.
     """
-    import os
+    from fastmm.nn.checkpoint import safe_torch_load
 
-    if not os.path.isfile(path):
-        raise InputError(f"checkpoint not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling errors come in many types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"cannot read checkpoint {path}: {first}") from None
+    obj = safe_torch_load(path)  # regular files only, weights_only=True, one line on failure
     args: dict = {}
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
         args = dict(obj["args"]) if isinstance(obj.get("args"), dict) else {}

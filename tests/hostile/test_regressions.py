@@ -298,8 +298,6 @@ def test_a_bad_scheduler_address_is_one_quick_line():
 # -- owned elsewhere: kept here so the product is re-tried on them --------------------------
 
 
-@pytest.mark.xfail(strict=False, reason="nn owner: nn/count.load_state_dict should read through "
-                                        "fastmm.nn.checkpoint.safe_torch_load")
 def test_count_with_a_random_bytes_checkpoint_is_one_line_without_torch_advice(tmp_path):
     pytest.importorskip("torch")
     f = tmp_path / "rand.pt"
