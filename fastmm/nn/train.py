@@ -23,6 +23,7 @@ names are re-exported here.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -224,8 +225,19 @@ def _resolve_config(cfg: TrainConfig, resume: bool) -> tuple[TrainConfig, dict |
     if resume and ckpt_path.is_file():
         state = load_checkpoint(ckpt_path)
         saved = TrainConfig.from_dict(state["args"])
-        # The run's own settings win; only where/how it runs may change on resume.
-        for name in ("device", "workers", "threads", "stop_after", "data_dir"):
+        # The run's own settings win; only where/how it runs may change on resume. A setting
+        # given now that differs from both its default and the saved run is refused, not ignored.
+        movable = ("device", "workers", "threads", "stop_after", "data_dir", "out")
+        default = TrainConfig()
+        given = validate(dataclasses.replace(cfg))  # normalised like the saved run's settings
+        clash = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in movable
+                 and getattr(cfg, f.name) != getattr(default, f.name)
+                 and getattr(given, f.name) != getattr(saved, f.name)]
+        if clash:
+            told = ", ".join(f"{n}={getattr(given, n)!r} (saved run: {getattr(saved, n)!r})" for n in clash)
+            raise InputError(f"--resume continues {cfg.out} with its own settings; these differ: "
+                             f"{told}; drop them or train into another --out")
+        for name in movable:
             setattr(saved, name, getattr(cfg, name))
         return saved, state
     if not resume and ckpt_path.is_file():

@@ -446,3 +446,15 @@ def test_cli_import_does_not_load_torch():
     code = "import sys, fastmm.cli; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.stdout.strip() == "False"
+
+
+def test_resume_with_other_settings_is_refused_not_ignored(fmnist, tmp_path):
+    from fastmm.errors import InputError
+
+    common = dict(dataset="fashion-mnist", data_dir=str(fmnist), r_ratio=1.0, tile=1, epochs="1,1,1",
+                  **TINY)
+    assert T.train(T.TrainConfig(out=str(tmp_path / "run"), stop_after=1, **common))["stopped"]
+    before = (tmp_path / "run" / "last.pt").read_bytes()
+    with pytest.raises(InputError, match=r"these differ: lr=\[0\.5, 0\.05, 0\.005\] \(saved run: \[0\.1, "):
+        T.train(T.TrainConfig(out=str(tmp_path / "run"), **{**common, "lr": "0.5"}), resume=True)
+    assert (tmp_path / "run" / "last.pt").read_bytes() == before  # the run was left as it was
