@@ -227,7 +227,7 @@ def _resolve_config(cfg: TrainConfig, resume: bool) -> tuple[TrainConfig, dict |
         saved = TrainConfig.from_dict(state["args"])
         # The run's own settings win; only where/how it runs may change on resume. A setting
         # given now that differs from both its default and the saved run is refused, not ignored.
-        movable = ("device", "workers", "threads", "stop_after", "data_dir", "out")
+        movable = ("device", "workers", "threads", "stop_after", "data_dir", "out", "eval_batch_size")
         default = TrainConfig()
         given = validate(dataclasses.replace(cfg))  # normalised like the saved run's settings
         clash = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in movable
