@@ -41,9 +41,6 @@ import subprocess  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-# benchmarks/ itself off the path: its coverage.py would shadow the coverage package
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-sys.path.insert(0, str(ROOT))
 
 from fastmm.bench import BenchResult, bench_levels, plot_speedups  # noqa: E402
 from fastmm.export.build import find_blas  # noqa: E402

@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from fastmm.io import scheme_to_dict  # noqa: E402
 from fastmm.search.base import SearchTask  # noqa: E402

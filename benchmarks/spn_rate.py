@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from fastmm.metrics import factor_rank_invariant, format_invariant  # noqa: E402
 from fastmm.reference import strassen  # noqa: E402

@@ -108,7 +108,6 @@ def main(argv=None) -> None:
 
 
 def report(grid: list[dict], seeds: list[int], runs_dir: Path, a: argparse.Namespace) -> None:
-    sys.path.insert(0, str(ROOT))
     from fastmm.nn.train import summarize_run
 
     rows = []
