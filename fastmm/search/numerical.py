@@ -26,6 +26,9 @@ Every `check_every` steps the simplifying restarts are rounded (fastmm.search.ro
 grid 1/d of `denominators`: all three factors snapped, and U, V snapped with W re-solved (float
 least squares as a filter, then exactly over Q). A candidate is verified exactly before it is
 accepted; a rounding that fails is counted (`roundings_failed`) and the search goes on.
+
+Length: a little over 450 lines: the fit, simplify and round stages share the batch state and
+are read in order; the exact side lives in rounding.py.
 """
 
 from __future__ import annotations
