@@ -102,7 +102,7 @@ class _Writer:
 @click.option("--symmetry", type=click.Choice(["none", "c3"]), default="none", show_default=True,
               help="c3: only schemes invariant under (A,B,C) -> (B,C,A) (square shapes).")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--time-limit", type=str, default="300", show_default=True,
+@click.option("--time-limit", type=str, default="300", show_default=True, metavar="SECONDS",
               help="Seconds before giving up (each worker).")
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Independent seeds run in parallel processes (or cluster jobs).")
