@@ -70,12 +70,8 @@ def main(argv: list[str] | None = None) -> None:
         _exit("interrupted", 130, argv)
     except EOFError:
         _exit("error: unexpected end of input", 1, argv)
-    except BrokenPipeError:  # `fastmm show X | head`: the reader left; say nothing more on stdout
-        try:
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the exit flush cannot fail again
-        except OSError:
-            pass
-        _exit("error: output closed early (broken pipe)", 1, argv)
+    except BrokenPipeError:  # `fastmm show X | head`: the reader left, as `git log | head` does
+        _reader_left(argv)
     except MemoryError:
         _exit("error: out of memory", 1, argv)
     except OSError as exc:  # the system refused (I/O error, permissions, a full disk): not a bug
@@ -127,6 +123,19 @@ def _invoke(argv: list[str] | None):
         return exc.exit_code
 
 
+SIGPIPE_EXIT = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader left
+
+
+def _reader_left(argv: list[str] | None) -> None:
+    """stdout's reader is gone (`| head`): stop quietly with the shell's SIGPIPE status. Files the
+    command wrote are complete already (they are written before anything is printed)."""
+    try:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the exit flush cannot fail again
+    except OSError:
+        pass
+    _exit(None, SIGPIPE_EXIT, argv)
+
+
 def _exit(message: str | None, code: int, argv: list[str] | None) -> None:
     """Print one line on stderr and exit. In the real process (argv None) a Ctrl-C after this
     point is ignored, so interpreter shutdown cannot print a traceback."""
@@ -137,6 +146,14 @@ def _exit(message: str | None, code: int, argv: list[str] | None) -> None:
             pass
     if argv is None:
         import signal
+
+        if code != SIGPIPE_EXIT:
+            try:
+                sys.stdout.flush()  # here, not at shutdown: a reader that left is handled above
+            except BrokenPipeError:
+                _reader_left(argv)
+            except (OSError, ValueError):
+                pass
 
         try:
             signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -102,3 +102,32 @@ def test_ctrl_c_of_the_console_script_process(tmp_path):
     assert first.startswith(str(f))
     if p.returncode != 0:
         assert p.returncode == 130 and err == "interrupted\n", err
+
+
+class _ClosedPipe(io.StringIO):
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_reader_that_leaves_early_ends_the_command_quietly(monkeypatch, capsys):
+    """`fastmm catalog | head -1`: exit 141 (the shell's SIGPIPE status) and nothing on stderr."""
+    from fastmm.cli import main
+
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    with pytest.raises(SystemExit) as stop:
+        main(["catalog"])
+    assert stop.value.code == 141
+    assert capsys.readouterr().err == ""
+
+
+def test_search_writes_its_file_before_printing(tmp_path):
+    """Whatever happens to stdout after, `search --out` has written a complete, valid file."""
+    out = tmp_path / "s.json"
+    p = subprocess.Popen([sys.executable, "-m", "fastmm", "search", "2", "2", "3", "--rank", "11",
+                          "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+    assert p.stdout.readline()
+    p.stdout.close()
+    assert p.wait(timeout=60) in (0, 141) and p.stderr.read() == b""
+    r = subprocess.run([sys.executable, "-m", "fastmm", "verify", str(out)], capture_output=True,
+                       env=_env())
+    assert r.returncode == 0
