@@ -15,6 +15,7 @@ The runner verifies every scheme a method returns before it is shown or written.
 from __future__ import annotations
 
 import importlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -46,6 +47,35 @@ class Progress:
     restarts: int = 0
     elapsed: float = 0.0
     note: str = ""
+
+
+class SearchClock:
+    """Elapsed time, the stop conditions (time limit, `should_stop`) and throttled progress
+    reports of one search: `poll(...)` reports at most every `every` seconds and is true once
+    the search must end (`stopped` then says why: "time" or "stopped")."""
+
+    def __init__(self, task: SearchTask, report: Reporter, should_stop: StopFlag,
+                 every: float = 0.25):
+        self.task, self.report, self.should_stop, self.every = task, report, should_stop, every
+        self.start = time.perf_counter()
+        self.stopped: str | None = None
+        self._last_report = -1.0
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def poll(self, steps: int, restarts: int, note: str) -> bool:
+        now = self.elapsed
+        if self.task.time_limit is not None and now >= self.task.time_limit:
+            self.stopped = "time"
+        elif self.should_stop():
+            self.stopped = "stopped"
+        if now - self._last_report >= self.every or self.stopped:
+            self._last_report = now
+            self.report(Progress(rank=self.task.rank, steps=steps, restarts=restarts, elapsed=now,
+                                 note=note))
+        return self.stopped is not None
 
 
 @dataclass

@@ -33,7 +33,6 @@ are read in order; the exact side lives in rounding.py.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, fields
 
 import torch
@@ -42,7 +41,7 @@ from fastmm import __version__
 from fastmm.errors import InputError
 from fastmm.known_ranks import proven_lower_bound
 from fastmm.scheme import Scheme
-from fastmm.search.base import Progress, Reporter, SearchOutcome, SearchTask, StopFlag
+from fastmm.search.base import Progress, Reporter, SearchClock, SearchOutcome, SearchTask, StopFlag
 from fastmm.search.rounding import exact_factor, exact_scheme, to_fractions
 from fastmm.verify import target_tensor
 
@@ -320,29 +319,22 @@ class NumericalSearch:
         self.gen = torch.Generator().manual_seed(int(task.seed))
         self.pull_d, self.round_ds, self.bound = cfg.grid(task.ring)
         self.count = Counters()
-        self.start = time.perf_counter()
-        self._last_report = -1.0
-        self.stopped: str | None = None
+        self.clock = SearchClock(task, report, should_stop, REPORT_EVERY)
         self.found: Scheme | None = None
         self.tried: set = set()
 
     @property
     def elapsed(self) -> float:
-        return time.perf_counter() - self.start
+        return self.clock.elapsed
+
+    @property
+    def stopped(self) -> str | None:
+        return self.clock.stopped
 
     def poll(self) -> bool:
-        now = self.elapsed
-        if self.task.time_limit is not None and now >= self.task.time_limit:
-            self.stopped = "time"
-        elif self.should_stop():
-            self.stopped = "stopped"
-        if now - self._last_report >= REPORT_EVERY or self.stopped:
-            self._last_report = now
-            c = self.count
-            self.report(Progress(rank=self.task.rank, steps=c.steps, restarts=c.restarts, elapsed=now,
-                                 note=f"{self.method}: {c.fitted} fitted, {c.candidates} roundings "
-                                      f"tried, {c.roundings_failed} failed"))
-        return self.stopped is not None
+        c = self.count
+        return self.clock.poll(c.steps, c.restarts, f"{self.method}: {c.fitted} fitted, "
+                               f"{c.candidates} roundings tried, {c.roundings_failed} failed")
 
     def run(self) -> SearchOutcome:
         cfg = self.cfg
@@ -369,7 +361,7 @@ class NumericalSearch:
             if self.check(batch):
                 return self.outcome()
             if cfg.max_restarts and self.count.restarts >= cfg.max_restarts:
-                self.stopped = "restarts"
+                self.clock.stopped = "restarts"
                 break
         return self.outcome()
 

@@ -29,7 +29,6 @@ that is only right modulo 2 is accepted there). Terms with a zero factor are dro
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -38,7 +37,7 @@ import torch
 from fastmm import __version__
 from fastmm.errors import InputError
 from fastmm.scheme import Scheme
-from fastmm.search.base import Progress, Reporter, SearchOutcome, SearchTask, StopFlag
+from fastmm.search.base import Progress, Reporter, SearchClock, SearchOutcome, SearchTask, StopFlag
 from fastmm.spn import Mode, SumProduct, twn_quantize
 from fastmm.verify import target_tensor
 
@@ -119,34 +118,18 @@ def _drop_zero_terms(wa: np.ndarray, wb: np.ndarray, wc: np.ndarray):
 # -- the search ---------------------------------------------------------------------------
 
 
-class _Clock:
-    """Steps, restarts, progress reports and the stop conditions of one search."""
+class _Clock(SearchClock):
+    """The search clock, holding the steps, restarts and stage it reports."""
 
     def __init__(self, task: SearchTask, report: Reporter, should_stop: StopFlag):
-        self.task, self.report, self.should_stop = task, report, should_stop
-        self.start = time.perf_counter()
+        super().__init__(task, report, should_stop, REPORT_EVERY)
         self.steps = 0
         self.restarts = 0
         self.stage = "fit"
-        self.stopped: str | None = None
-        self._last_report = -1.0
 
-    @property
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.start
-
-    def poll(self) -> bool:
+    def poll(self) -> bool:  # type: ignore[override]
         """Report now and then; True when the search must end."""
-        now = self.elapsed
-        if self.task.time_limit is not None and now >= self.task.time_limit:
-            self.stopped = "time"
-        elif self.should_stop():
-            self.stopped = "stopped"
-        if now - self._last_report >= REPORT_EVERY or self.stopped:
-            self._last_report = now
-            self.report(Progress(rank=self.task.rank, steps=self.steps, restarts=self.restarts,
-                                 elapsed=now, note=self.stage))
-        return self.stopped is not None
+        return super().poll(self.steps, self.restarts, self.stage)
 
 
 class _Restart:
