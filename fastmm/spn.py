@@ -14,6 +14,8 @@ from enum import Enum
 import torch
 from torch import nn
 
+from fastmm.errors import InputError
+
 TWN_FACTOR = 0.7
 
 
@@ -23,6 +25,24 @@ class Mode(str, Enum):
     FULL = "full"  # full precision, trainable
     TERNARY = "ternary"  # TWN-quantized in the forward pass, straight-through gradient
     FROZEN = "frozen"  # quantized and fixed; only the scales / ã are trained
+
+
+def parse_mode(mode: Mode | str) -> Mode:
+    """A Mode from its name; InputError (one line) for anything else."""
+    try:
+        return Mode(mode)
+    except ValueError:
+        names = ", ".join(m.value for m in Mode)
+        raise InputError(f"unknown SPN mode {mode!r}; choose one of: {names}") from None
+
+
+def set_frozen(weights: list[torch.Tensor], frozen: bool) -> None:
+    """Freeze (or unfreeze) weights; a frozen weight also loses its gradient, so no optimizer
+    (momentum, weight decay) can move it."""
+    for w in weights:
+        w.requires_grad_(not frozen)
+        if frozen:
+            w.grad = None
 
 
 def twn_threshold(w: torch.Tensor, factor: float = TWN_FACTOR) -> torch.Tensor:

@@ -37,9 +37,7 @@ from torch import nn
 
 from fastmm.errors import FastmmError, InputError
 from fastmm.nn.ternary import TernaryConv2d
-from fastmm.spn import Mode, apply_mode, twn_quantize
-
-_MODE_NAMES = ", ".join(m.value for m in Mode)
+from fastmm.spn import Mode, apply_mode, parse_mode, set_frozen, twn_quantize
 
 
 def _pair(value: int | tuple[int, int], what: str) -> tuple[int, int]:
@@ -56,13 +54,6 @@ def hidden_width(out_features: int, r_ratio: float, groups: int = 1) -> int:
         raise InputError(f"r-ratio must be a finite number > 0, got {r_ratio}")
     r = max(1, round(r_ratio * out_features))
     return -(-r // groups) * groups
-
-
-def parse_mode(mode: Mode | str) -> Mode:
-    try:
-        return Mode(mode)
-    except ValueError:
-        raise InputError(f"unknown SPN mode {mode!r}; choose one of: {_MODE_NAMES}") from None
 
 
 class SPNLayer(nn.Module):
@@ -85,11 +76,7 @@ class SPNLayer(nn.Module):
     @mode.setter
     def mode(self, value: Mode | str) -> None:
         self._mode = parse_mode(value)
-        frozen = self._mode is Mode.FROZEN
-        for w in (self.Wb, self.Wc):
-            w.requires_grad_(not frozen)
-            if frozen:
-                w.grad = None  # so no optimizer (momentum, weight decay) can move it
+        set_frozen([self.Wb, self.Wc], self._mode is Mode.FROZEN)
 
     def weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Wb and Wc as the forward pass sees them in the current mode."""

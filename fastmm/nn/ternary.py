@@ -34,11 +34,13 @@ imports only torch and `fastmm.spn`.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import torch
 from torch import nn
 
 from fastmm.errors import InputError
-from fastmm.spn import TWN_FACTOR, Mode, apply_mode, twn_quantize
+from fastmm.spn import TWN_FACTOR, Mode, apply_mode, parse_mode, set_frozen, twn_quantize
 
 TTQ_FACTOR = 0.05  # Δ = 0.05·max|W| (Zhu et al. 2017, §3)
 
@@ -79,7 +81,7 @@ def ttq_quantize(
     return _TTQ.apply(w, wp, wn, factor)
 
 
-class TernaryConv2d(nn.Conv2d):
+class TernaryConv2d(nn.Conv2d, ABC):
     """An nn.Conv2d whose kernel is ternary in the TERNARY and FROZEN modes.
 
     Subclasses define `kernel()`. `derived_scales` is the number of per-layer scales the
@@ -98,19 +100,17 @@ class TernaryConv2d(nn.Conv2d):
 
     @mode.setter
     def mode(self, value: Mode | str) -> None:
-        self._mode = Mode(value)
-        frozen = self._mode is Mode.FROZEN
-        self.weight.requires_grad_(not frozen)
-        if frozen:
-            self.weight.grad = None  # so momentum and weight decay cannot move it
+        self._mode = parse_mode(value)
+        set_frozen([self.weight], self._mode is Mode.FROZEN)
 
+    @abstractmethod
     def kernel(self) -> torch.Tensor:
-        raise NotImplementedError
+        """The kernel the forward pass uses in the current mode."""
 
+    @abstractmethod
     def ternary_pattern(self) -> torch.Tensor:
         """The quantized kernel's pattern in {−1, 0, 1} (what is stored in 2 bits), whatever
         the mode."""
-        raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._conv_forward(x, self.kernel(), self.bias)
