@@ -16,6 +16,7 @@ from torch import nn
 
 from fastmm.errors import InputError
 from fastmm.nn.layers import SPNConv2d, SPNLinear, hidden_width
+from fastmm.nn.swap import replace_children
 
 
 def _spn_conv(conv: nn.Conv2d, name: str, r_ratio: float, tile: int, groups: int) -> SPNConv2d:
@@ -79,11 +80,13 @@ def strassenify(
         raise InputError(f"groups must be an integer >= 1, got {groups!r}")
     if isinstance(model, nn.Conv2d):
         return _spn_conv(model, "model", r_ratio, tile, groups)
-    for parent_name, parent in list(model.named_modules()):
-        for name, child in list(parent.named_children()):
-            full = f"{parent_name}.{name}" if parent_name else name
-            if isinstance(child, nn.Conv2d):
-                setattr(parent, name, _spn_conv(child, full, r_ratio, tile, groups))
-            elif convert_classifier and isinstance(child, nn.Linear):
-                setattr(parent, name, _spn_linear(child, r_ratio))
+
+    def swap(full: str, child: nn.Module) -> nn.Module | None:
+        if isinstance(child, nn.Conv2d):
+            return _spn_conv(child, full, r_ratio, tile, groups)
+        if convert_classifier and isinstance(child, nn.Linear):
+            return _spn_linear(child, r_ratio)
+        return None
+
+    replace_children(model, swap)
     return model

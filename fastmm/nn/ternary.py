@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from fastmm.errors import InputError
+from fastmm.nn.swap import replace_children
 from fastmm.spn import TWN_FACTOR, Mode, apply_mode, parse_mode, set_frozen, twn_quantize
 
 TTQ_FACTOR = 0.05  # Δ = 0.05·max|W| (Zhu et al. 2017, §3)
@@ -212,10 +213,8 @@ def ternarize(model: nn.Module, quant: str) -> nn.Module:
     cls = quantizer(quant)
     if isinstance(model, nn.Conv2d):
         return cls.from_conv(model)
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, nn.Conv2d) and not isinstance(child, TernaryConv2d):
-                setattr(parent, name, cls.from_conv(child))
+    replace_children(model, lambda _name, child: cls.from_conv(child) if isinstance(child, nn.Conv2d)
+                     and not isinstance(child, TernaryConv2d) else None)
     return model
 
 

@@ -1,0 +1,17 @@
+"""Replace submodules of a model in place (what strassenify and ternarize both do)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+
+def replace_children(model: nn.Module, swap: Callable[[str, nn.Module], nn.Module | None]) -> None:
+    """For every submodule of `model`: `swap(dotted name, module)` returns its replacement, or
+    None to keep it. The walk runs over a snapshot, so replacements are not visited again."""
+    for parent_name, parent in list(model.named_modules()):
+        for name, child in list(parent.named_children()):
+            new = swap(f"{parent_name}.{name}" if parent_name else name, child)
+            if new is not None:
+                setattr(parent, name, new)
