@@ -2,12 +2,14 @@
 
     python benchmarks/search_speed.py [--seeds 10] [--quick]
 
-(a) steps per second of the plain-Python and the numba GF(2) walk, side by side on the same
-    walk (⟨3,3,3⟩ from the naive scheme, same seed; the first steps are checked to agree);
+(a) steps per second of the plain-Python, the C and the numba GF(2) walk, side by side on the
+    same walk (⟨3,3,3⟩ from the naive scheme, same seed; the first steps are checked to agree),
+    and of the C and the numba walk on a big scheme (the catalogue's ⟨3,4,5;48⟩ modulo 2);
 (b) `fastmm search 2 2 2 --rank 7` as a whole process (Python start-up included), 10 seeds,
     with the CLI defaults (sympy proof on) and with --no-sympy;
 (c) `fastmm search 3 3 3 --rank 23 --ring ZT` as a whole process over 10 seeds: median,
-    max, successes; every written scheme is re-verified here.
+    max, successes; every written scheme is re-verified here;
+(d) where the 3×3×3 time goes: loading each compiled walk, and the search itself in-process.
 The machine's load average is recorded next to the figures: other work on the same cores
 slows every number.
 """
@@ -29,22 +31,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def walk_rates(py_seconds: float, nb_seconds: float) -> dict:
+def walk_rates(py_seconds: float, fast_seconds: float) -> dict:
     from fastmm.scheme import naive_scheme
+    from fastmm.search import flip_c
     from fastmm.search.flip import Walker, load_kernel
     from fastmm.search.terms import to_terms
 
     t0 = time.perf_counter()
-    load_kernel()  # the first numba use in this process: the load time reported in (d)
-    load = time.perf_counter() - t0
+    if flip_c.load() is None:
+        raise SystemExit("the C walk is not available here (no C compiler?)")
+    c_load = time.perf_counter() - t0  # the library is in the cache: this is its load alone
+    t0 = time.perf_counter()
+    load_kernel()  # the first numba use in this process: import numba and its cached kernel
+    nb_load = time.perf_counter() - t0
     start = to_terms(naive_scheme(3, 3, 3))
     plateau = 20_000
-    # the same walk on both backends: check the first 20,000 steps agree
-    py = Walker(start, seed=7, backend="python", plus_limit=27)
-    nb = Walker(start, seed=7, backend="numba", plus_limit=27)
-    py.walk(20_000, 0, plateau, 27)
-    nb.walk(20_000, 0, plateau, 27)
-    agree = py.terms() == nb.terms()
+    # the same walk on all three backends: check the first 20,000 steps agree
+    walkers = {b: Walker(start, seed=7, backend=b, plus_limit=27) for b in ("python", "c", "numba")}
+    for w in walkers.values():
+        w.walk(20_000, 0, plateau, 27)
+    agree = walkers["python"].terms() == walkers["c"].terms() == walkers["numba"].terms()
 
     def rate(w: Walker, seconds: float, chunk: int) -> tuple[float, int]:
         done, t0 = 0, time.perf_counter()
@@ -52,26 +58,54 @@ def walk_rates(py_seconds: float, nb_seconds: float) -> dict:
             done += w.walk(chunk, 0, plateau, 27)
         return done / (time.perf_counter() - t0), done
 
-    py_rate, py_steps = rate(py, py_seconds, 2_000)
-    nb_rate, nb_steps = rate(nb, nb_seconds, 500_000)
+    py_rate, py_steps = rate(walkers["python"], py_seconds, 2_000)
+    c_rate, c_steps = rate(walkers["c"], fast_seconds, 500_000)
+    nb_rate, nb_steps = rate(walkers["numba"], fast_seconds, 500_000)
     return {
         "shape": [3, 3, 3],
         "plateau": plateau,
         "agree_first_20000_steps": agree,
         "python_steps_per_s": round(py_rate),
         "python_steps": py_steps,
+        "c_steps_per_s": round(c_rate),
+        "c_steps": c_steps,
         "numba_steps_per_s": round(nb_rate),
         "numba_steps": nb_steps,
         "ratio": round(nb_rate / py_rate, 1),
-        "kernel_load_s": round(load, 3),
+        "ratio_c_python": round(c_rate / py_rate, 1),
+        "ratio_c_numba": round(c_rate / nb_rate, 2),
+        "c_load_s": round(c_load, 4),
+        "kernel_load_s": round(nb_load, 3),
     }
+
+
+def big_rates(steps: int) -> dict:
+    """The C and the numba walk on ⟨3,4,5;48⟩ modulo 2 (48 terms), `steps` steps each, same seed."""
+    from fastmm.io import load_scheme
+    from fastmm.search.flip import Walker, reduce_terms
+    from fastmm.search.terms import to_terms
+
+    path = ROOT / "fastmm" / "data" / "catalog" / "3x4x5-rank48-ZT.json"
+    start = reduce_terms(to_terms(load_scheme(path)))
+    r0 = len(start[0])
+    out: dict = {"scheme": path.name, "gf2_rank": r0, "steps": steps}
+    ends = {}
+    for backend in ("c", "numba"):
+        w = Walker(start, seed=1, backend=backend, plus_limit=r0 + 2)
+        t0 = time.perf_counter()
+        done = w.walk(steps, 0, 20_000, r0 + 2)
+        out[f"{backend}_steps_per_s"] = round(done / (time.perf_counter() - t0))
+        ends[backend] = w.terms()
+    out["same_walk"] = ends["c"] == ends["numba"]
+    out["ratio_c_numba"] = round(out["c_steps_per_s"] / out["numba_steps_per_s"], 2)
+    return out
 
 
 def cli_runs(args: list[str], seeds: int, workdir: Path, verify_ring: str | None) -> dict:
     from fastmm.io import load_scheme
     from fastmm.verify import verify
 
-    times, ok, found_in, methods, errors = [], 0, [], set(), []
+    times, ok, found_in, methods, backends, errors = [], 0, [], set(), set(), []
     for seed in range(seeds):
         out = workdir / f"{'-'.join(args)}-{seed}.json".replace(" ", "")
         cmd = ["fastmm", *args, "--seed", str(seed), "--out", str(out), "-q"]
@@ -89,6 +123,7 @@ def cli_runs(args: list[str], seeds: int, workdir: Path, verify_ring: str | None
                 ok += 1
                 found_in.append(s.provenance.get("seconds"))
                 methods.add(str(s.provenance.get("method")))
+                backends.add(str(s.provenance.get("backend")))
     return {
         "command": "fastmm " + shlex.join(args) + " --seed S --out FILE -q",
         "seeds": seeds,
@@ -99,17 +134,18 @@ def cli_runs(args: list[str], seeds: int, workdir: Path, verify_ring: str | None
         "times_s": [round(t, 3) for t in times],
         "search_seconds_reported": found_in,
         "methods": sorted(methods),
+        "backends": sorted(backends),
         "first_error": errors[0] if errors else None,
     }
 
 
-def in_process(seeds: int, load: float) -> dict:
-    """fastmm.search.flip.run on 3x3x3 rank 23 ZT in this process (kernel already loaded)."""
+def in_process(seeds: int, rates: dict) -> dict:
+    """fastmm.search.flip.run on 3x3x3 rank 23 ZT in this process (walk already loaded)."""
     from fastmm.search.base import SearchTask
     from fastmm.search.flip import run
     from fastmm.verify import verify
 
-    times, steps, ok = [], [], 0
+    times, steps, ok, backends = [], [], 0, set()
     for seed in range(seeds):
         t0 = time.perf_counter()
         out = run(SearchTask(3, 3, 3, 23, "ZT", seed=seed, time_limit=60), lambda p: None,
@@ -117,9 +153,11 @@ def in_process(seeds: int, load: float) -> dict:
         times.append(time.perf_counter() - t0)
         steps.append(out.steps)
         if out.scheme is not None:
+            backends.add(out.scheme.provenance["backend"])
             v = verify(out.scheme, use_sympy=False)
             ok += int(v.ok and v.ring == "ZT")
-    return {"kernel_load_s": round(load, 3), "seeds": seeds, "successes": ok,
+    return {"c_load_s": rates["c_load_s"], "kernel_load_s": rates["kernel_load_s"],
+            "backends": sorted(backends), "seeds": seeds, "successes": ok,
             "median_s": round(statistics.median(times), 3), "max_s": round(max(times), 3),
             "median_steps": int(statistics.median(steps)), "times_s": [round(t, 3) for t in times]}
 
@@ -136,11 +174,15 @@ def main() -> int:
     args = ap.parse_args()
 
     load_before = os.getloadavg()
-    t_py, t_nb = (1.0, 0.5) if args.quick else (4.0, 2.0)
-    rates = walk_rates(t_py, t_nb)
-    print(f"(a) walk: python {rates['python_steps_per_s']:,} steps/s, numba "
-          f"{rates['numba_steps_per_s']:,} steps/s, ratio {rates['ratio']}x, "
-          f"agree={rates['agree_first_20000_steps']}", flush=True)
+    t_py, t_fast = (1.0, 0.5) if args.quick else (4.0, 2.0)
+    rates = walk_rates(t_py, t_fast)
+    print(f"(a) walk: python {rates['python_steps_per_s']:,} steps/s, C "
+          f"{rates['c_steps_per_s']:,} steps/s, numba {rates['numba_steps_per_s']:,} steps/s, "
+          f"C / numba {rates['ratio_c_numba']}x, agree={rates['agree_first_20000_steps']}",
+          flush=True)
+    big = big_rates(5_000_000 if args.quick else 20_000_000)
+    print(f"    ⟨3,4,5;48⟩: C {big['c_steps_per_s']:,} steps/s, numba {big['numba_steps_per_s']:,} "
+          f"steps/s, C / numba {big['ratio_c_numba']}x, same walk={big['same_walk']}", flush=True)
     big_args = ["search", "3", "3", "3", "--rank", "23", "--ring", "ZT", "--time-limit", "60"]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -149,18 +191,19 @@ def main() -> int:
         small_ns = cli_runs(["search", "2", "2", "2", "--rank", "7", "--no-sympy"], args.seeds,
                             work, "ZT")
         _line("   ", small_ns, args.seeds)
-        big = cli_runs(big_args, args.seeds, work, "ZT")
-        _line("(c)", big, args.seeds)
-        big_ns = cli_runs(big_args + ["--no-sympy"], args.seeds, work, "ZT")
-        _line("   ", big_ns, args.seeds)
-    failed = [r for r in (small, small_ns, big, big_ns) if r["successes"] == 0]
+        cube = cli_runs(big_args, args.seeds, work, "ZT")
+        _line("(c)", cube, args.seeds)
+        cube_ns = cli_runs(big_args + ["--no-sympy"], args.seeds, work, "ZT")
+        _line("   ", cube_ns, args.seeds)
+    failed = [r for r in (small, small_ns, cube, cube_ns) if r["successes"] == 0]
     if failed:  # a broken install, not a slow search: do not overwrite the results with it
         for r in failed:
             print(f"FAILED: {r['command']}: {r['first_error']}", file=sys.stderr)
         return 1
-    method = in_process(args.seeds, rates["kernel_load_s"])
-    print(f"(d) in-process flip.run 3x3x3 rank 23 ZT: kernel load {method['kernel_load_s']} s, "
-          f"search median {method['median_s']} s, max {method['max_s']} s", flush=True)
+    method = in_process(args.seeds, rates)
+    print(f"(d) in-process flip.run 3x3x3 rank 23 ZT: C walk load {method['c_load_s']} s, numba "
+          f"{method['kernel_load_s']} s; search median {method['median_s']} s, max "
+          f"{method['max_s']} s", flush=True)
     load_after = os.getloadavg()
 
     record = {
@@ -170,8 +213,9 @@ def main() -> int:
                     "loadavg_before": [round(x, 2) for x in load_before],
                     "loadavg_after": [round(x, 2) for x in load_after]},
         "walk_rates": rates,
+        "walk_rates_345_rank48": big,
         "search_222_rank7": small, "search_222_rank7_no_sympy": small_ns,
-        "search_333_rank23_ZT": big, "search_333_rank23_ZT_no_sympy": big_ns,
+        "search_333_rank23_ZT": cube, "search_333_rank23_ZT_no_sympy": cube_ns,
         "in_process_333_rank23_ZT": method,
     }
     out = ROOT / "results"
@@ -189,19 +233,25 @@ def main() -> int:
         "| walk | steps/s | steps timed |",
         "|---|---|---|",
         f"| plain Python | {rates['python_steps_per_s']:,} | {rates['python_steps']:,} |",
+        f"| C | {rates['c_steps_per_s']:,} | {rates['c_steps']:,} |",
         f"| numba | {rates['numba_steps_per_s']:,} | {rates['numba_steps']:,} |",
         "",
-        f"Ratio numba / Python: **{rates['ratio']}×**. The two walks agree on the first 20,000 "
-        f"steps: {rates['agree_first_20000_steps']}.",
+        f"Ratio numba / Python: **{rates['ratio']}×**, C / numba: **{rates['ratio_c_numba']}×**. "
+        f"The three walks agree on the first 20,000 steps: {rates['agree_first_20000_steps']}.",
+        "",
+        f"On a big scheme ({big['scheme']} modulo 2, {big['gf2_rank']} terms, "
+        f"{big['steps']:,} steps each): C {big['c_steps_per_s']:,} steps/s, numba "
+        f"{big['numba_steps_per_s']:,} steps/s, C / numba **{big['ratio_c_numba']}×**; the two "
+        f"end on the same scheme: {big['same_walk']}.",
         "",
         "## (b), (c) whole process (`fastmm` started in a subprocess, Python start-up included)",
         "",
-        "| command | method used | seeds | successes | median s | max s |",
-        "|---|---|---|---|---|---|",
+        "| command | method used | walk | seeds | successes | median s | max s |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for r in (small, small_ns, big, big_ns):
-        md.append(f"| `{r['command']}` | {', '.join(r['methods'])} | {r['seeds']} | "
-                  f"{r['successes']} | {r['median_s']} | {r['max_s']} |")
+    for r in (small, small_ns, cube, cube_ns):
+        md.append(f"| `{r['command']}` | {', '.join(r['methods'])} | {', '.join(r['backends'])} | "
+                  f"{r['seeds']} | {r['successes']} | {r['median_s']} | {r['max_s']} |")
     md += [
         "",
         "Successes count schemes written, re-read and re-verified exactly (Brent equations over Z)"
@@ -210,11 +260,13 @@ def main() -> int:
         "",
         "## (d) where the 3×3×3 time goes (one process, `fastmm.search.flip.run`)",
         "",
-        f"Loading the numba kernel (import numba, its typing registry, the cached machine code) "
-        f"takes {method['kernel_load_s']} s once per process; the search itself (GF(2) walk to "
-        f"rank 23, sign lifting, restarts) takes a median {method['median_s']} s, max "
-        f"{method['max_s']} s, median {method['median_steps']:,} steps, "
-        f"{method['successes']}/{method['seeds']} verified ZT schemes.",
+        f"Loading the C walk (the library compiled once into the user's cache) takes "
+        f"{method['c_load_s']} s once per process, against {method['kernel_load_s']} s for the "
+        f"numba kernel (import numba, its typing registry, the cached machine code), which the "
+        f"search no longer needs when a C compiler is at hand. The search itself (GF(2) walk "
+        f"({', '.join(method['backends'])}) to rank 23, sign lifting, restarts) takes a median "
+        f"{method['median_s']} s, max {method['max_s']} s, median {method['median_steps']:,} "
+        f"steps, {method['successes']}/{method['seeds']} verified ZT schemes.",
         "",
     ]
     (out / "search_speed.md").write_text("\n".join(md))

@@ -1,17 +1,20 @@
 """`--method flip`: flip-graph random walks over GF(2), lifted to ZT / Z (Kauers & Moosbauer 2022).
 
-The walk itself lives in flip_py.py (plain Python, the reference) and flip_kernels.py (numba,
-the same walk step for step); lifting lives in lift.py. This module runs restarts, time limits,
-progress reports and lifting, and returns a SearchOutcome (see fastmm.search.base).
+The walk itself lives in flip_py.py (plain Python, the reference), flip_c.py with
+csrc/flipwalk.c (C) and flip_kernels.py (numba), the same walk step for step; lifting lives in
+lift.py. This module runs restarts, time limits, progress reports and lifting, and returns a
+SearchOutcome (see fastmm.search.base).
 
-Tiny shapes walk in plain Python, because importing numba and loading its cache costs more
-(~0.5 s) than the whole search; bigger shapes use the numba kernels.
+The C walk is the default up to n·m·p = 60 wherever a C compiler (or a library built before) is
+at hand: it loads in about a millisecond, where importing numba and loading its cached kernel
+take ~0.5 s, more than a whole small search. Bigger shapes walk with numba, a little faster
+there; without either, in plain Python.
 
 Options (task.options): start (a Scheme to walk from instead of the naive one),
 minimize="additions" (keep walking at the target rank and return the scheme with the fewest
 additions; every scheme the walk visits at that rank is scored by its plain addition count
-and the cheapest ones are lifted and counted exactly), backend ("python" | "numba"), plateau,
-restart_steps, lift_every, lift_tries, sample_every, chunk.
+and the cheapest ones are lifted and counted exactly), backend ("c" | "numba" | "python"),
+plateau, restart_steps, lift_every, lift_tries, sample_every, chunk.
 """
 
 from __future__ import annotations
@@ -20,13 +23,18 @@ import time
 
 from fastmm.errors import InputError
 from fastmm.scheme import Scheme, naive_scheme
-from fastmm.search import flip_py
+from fastmm.search import flip_c, flip_py
 from fastmm.search.base import Progress, Reporter, SearchOutcome, SearchTask, StopFlag
 from fastmm.search.lift import lift, residual
 from fastmm.search.terms import Terms, gf2_tensor_ok, plain_additions_terms, to_scheme, to_terms
 
-PYTHON_MAX_VOLUME = 12  # n·m·p up to which the plain-Python walk is the default
-MAX_BITS_NUMBA = 63  # factor bitmasks must fit an int64
+PYTHON_MAX_VOLUME = 12  # without the C walk: n·m·p up to which plain Python beats loading numba
+# n·m·p up to which the C walk is the default. The C and numba walks are equally fast at 27 and
+# 48 terms, but on an AVX-512 CPU numba's scans beat the C build's AVX2 ones by 5-10% from 64
+# terms on, where searches run long enough that numba's ~0.5 s load no longer counts.
+C_MAX_VOLUME = 60
+MAX_BITS_NUMBA = 63  # factor bitmasks must fit an int64 (the C and numba walks)
+BACKENDS = ("c", "numba", "python")
 
 
 _KERNEL = None
@@ -81,26 +89,38 @@ class BaseWalker:
 
     Subclasses name their numba kernel loader and plain-Python walk; the kernel takes the
     factor arrays (three for GF(2) terms, six for ternary ones) followed by the shared state.
+    A subclass with a C walk names its loader too (`load_c`: a flip_c.Kernel or None).
     """
 
     load = staticmethod(load_kernel)
+    load_c = None
     python_walk = staticmethod(flip_py.walk)
 
     def __init__(self, terms, seed: int, backend: str, plus_limit: int):
         self.backend = backend
         r = len(terms[0])
         cap = max(r, plus_limit) + 2
-        if backend == "numba":
+        if backend in ("c", "numba"):
             import numpy as np
 
-            cap = -(-cap // 8) * 8  # the GF(2) kernel scans whole blocks of 8 slots
+            cap = -(-cap // 8) * 8  # both compiled walks scan whole blocks of 8 slots
 
-            self._kernel = self.load()
             self.F = [np.zeros(cap, dtype=np.int64) for _ in terms]
             for f, src in zip(self.F, terms, strict=True):
                 f[:r] = src
             self.st = np.array([r, 0], dtype=np.int64)
             self.rng = np.array([flip_py.seed_state(seed)], dtype=np.uint64)
+            if backend == "numba":
+                self._kernel = self.load()
+            else:
+                self._c = self.load_c() if self.load_c is not None else None
+                if self._c is None:
+                    raise InputError("the C walk is not available (it needs a C compiler)")
+                self._scratch = np.empty(cap, dtype=np.int64)
+                # the arrays never move: their addresses are taken once
+                self._c_args = (*(f.ctypes.data for f in self.F), cap,
+                                self._scratch.ctypes.data, self.st.ctypes.data,
+                                self.rng.ctypes.data)
         else:
             self.F = [list(src) + [0] * (cap - r) for src in terms]
             self.st = [r, 0]
@@ -111,6 +131,8 @@ class BaseWalker:
         return int(self.st[0])
 
     def walk(self, steps: int, target: int, plateau: int, plus_limit: int) -> int:
+        if self.backend == "c":
+            return self._c.walk(*self._c_args, steps, target, plateau, plus_limit)
         if self.backend == "numba":
             return int(self._kernel(*self.F, self.st, self.rng, steps, target, plateau, plus_limit))
         return self.python_walk(self.F, self.st, self.rng, steps, target, plateau, plus_limit)
@@ -123,18 +145,24 @@ class BaseWalker:
 class Walker(BaseWalker):
     """The GF(2) walk, with `polish` for --minimize additions."""
 
+    load_c = staticmethod(flip_c.load)
+
     def polish(self, steps: int, nc: int, best_cost: int) -> tuple[int, int, Terms | None]:
         """Flips only, for up to `steps` steps: (steps done, best plain cost, its terms or None)."""
         r = self.rank
-        if self.backend == "numba":
+        if self.backend in ("c", "numba"):
             import numpy as np
-
-            from fastmm.search import flip_kernels
 
             A, B, C = self.F
             best = [np.zeros_like(A) for _ in range(3)]
             cost = np.array([best_cost], dtype=np.int64)
-            done = flip_kernels.polish(A, B, C, self.st, self.rng, steps, nc, *best, cost)
+            if self.backend == "c":
+                done = self._c.polish(*(f.ctypes.data for f in (A, B, C, self.st, self.rng)),
+                                      steps, nc, *(f.ctypes.data for f in (*best, cost)))
+            else:
+                from fastmm.search import flip_kernels
+
+                done = flip_kernels.polish(A, B, C, self.st, self.rng, steps, nc, *best, cost)
         else:
             best = [[0] * len(f) for f in self.F]
             cost = [best_cost]
@@ -154,20 +182,37 @@ def reduce_terms(terms: Terms) -> Terms:
     return A, B, C
 
 
-def choose_backend(task: SearchTask) -> str:
-    """"python" or "numba" for a walk: options["backend"], else numba for all but tiny shapes."""
+def choose_backend(task: SearchTask, c_walk: bool = False) -> str:
+    """"c", "numba" or "python" for a walk: options["backend"], else the fastest that loads.
+
+    c_walk: the walk has a C version (the GF(2) walk; not the ternary one). The C walk is
+    compiled on its first use ever (a fraction of a second, then cached). Shapes past
+    C_MAX_VOLUME walk with numba if it is installed; when the C walk cannot be had, tiny
+    shapes walk in plain Python and the rest with numba, if installed.
+    """
     choice = task.options.get("backend")
     n, m, p = task.shape
     fits = max(n * m, m * p, n * p) <= MAX_BITS_NUMBA
-    if choice in ("python", "numba"):
-        if choice == "numba" and not fits:
-            raise InputError(f"the numba walk handles factors of at most {MAX_BITS_NUMBA} entries")
+    if choice in BACKENDS:
+        if choice != "python" and not fits:
+            raise InputError(f"the {choice} walk handles factors of at most {MAX_BITS_NUMBA} entries")
+        if choice == "c" and not c_walk:
+            raise InputError("the c backend walks GF(2) terms only (methods flip and pool)")
+        if choice == "c" and flip_c.load() is None:
+            raise InputError("the c backend needs a C compiler: apt-get install gcc, or set CC")
         if choice == "numba" and not numba_available():
             raise InputError("the numba backend needs numba: pip install numba")
         return choice
     if choice is not None:
-        raise InputError(f"unknown walk backend {choice!r} (python or numba)")
-    if n * m * p <= PYTHON_MAX_VOLUME or not fits or not numba_available():
+        raise InputError(f"unknown walk backend {choice!r} (c, numba or python)")
+    if not fits:
+        return "python"
+    volume = n * m * p
+    if volume > C_MAX_VOLUME and numba_available():
+        return "numba"
+    if c_walk and flip_c.load() is not None:
+        return "c"
+    if volume <= PYTHON_MAX_VOLUME or not numba_available():
         return "python"
     return "numba"
 
@@ -212,8 +257,8 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     if not gf2_tensor_ok(shape, start_terms):
         raise InputError(f"the start scheme {start.label()} is not valid modulo 2")
 
-    backend = choose_backend(task)
-    fast = backend == "numba"
+    backend = choose_backend(task, c_walk=True)
+    fast = backend in ("c", "numba")
     r0 = len(start_terms[0])
     # bigger tensors need longer walks (3x3x3: 3M steps without a new low before a restart),
     # but not longer plateaus: ⟨4,4,4⟩ from the naive scheme reaches 49 in about 14 s with

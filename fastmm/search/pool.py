@@ -148,8 +148,8 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     rotation += loose[:1]
     rotation += [u for u in usable[1:] if u not in rotation][: max(max_starts - len(rotation), 0)]
 
-    backend = choose_backend(task)
-    fast = backend == "numba"
+    backend = choose_backend(task, c_walk=True)
+    fast = backend in ("c", "numba")
     size = max(len(rotation[0][1][0]) / 27, 1.0)  # walks scale with the rank (3x3x3: 1)
     pool_size = int(opts.get("pool_size", 8))
     plus = int(opts.get("plus", 2))
