@@ -28,7 +28,7 @@ Plain walks from the naive scheme stall a few ranks above the best known ones fo
    of two optimal schemes can be a trap: ⟨3,3,2;15⟩ ⊕ ⟨3,3,2;15⟩ = 30 stalls at 30 where
    ⟨3,3,3;23⟩ ⊕ ⟨3,3,1;9⟩ = 32 walks down to a liftable 29); seed s begins at place s.
 
-Walks are flip.py's own (`Walker`: numba or plain Python, the same GF(2) walk); schemes at or
+Walks are flip.py's own (`Walker`: C, numba or plain Python, the same GF(2) walk); schemes at or
 below the target are lifted to ZT / Z with lift.py (sign lifting, Hensel for Z), and an
 unliftable one is walked on at its rank (flips keep the rank) and lifted again every
 `lift_every` steps. Over Z2 no lifting is needed. Deterministic for a given seed.

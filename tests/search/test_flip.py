@@ -195,7 +195,7 @@ def test_333_rank_23_over_zt():
     out = search(3, 3, 3, 23, "ZT", seed=0, limit=60)
     assert out.stopped == "found"
     s = out.scheme
-    assert s.rank == 23 and s.provenance["backend"] == "numba"
+    assert s.rank == 23 and s.provenance["backend"] in ("c", "numba")  # c where a compiler is
     v = verify(s, use_sympy=False)
     assert v.ok and v.ring == "ZT"
 
