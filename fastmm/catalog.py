@@ -103,6 +103,28 @@ def _checked(path: Path) -> tuple[Scheme | None, str | None]:
     return _LOADED[key]
 
 
+_NAMES_CACHE: dict[tuple[str, int], list[CatalogEntry]] = {}
+
+
+def _names(directory: Path) -> list[CatalogEntry]:
+    """Entries from the file names alone, remembered per version of the directory (adding,
+    removing or renaming a file changes its mtime): one search asks for them ~150 times."""
+    try:
+        key = (str(directory.resolve()), directory.stat().st_mtime_ns)
+    except OSError:
+        return []
+    if key not in _NAMES_CACHE:
+        entries = []
+        for path in sorted(directory.glob("*.json")):
+            match = _NAME.match(path.name)
+            if match:
+                shape = tuple(int(x) for x in match.group(1, 2, 3))
+                if shape == canonical(shape):
+                    entries.append(CatalogEntry(shape, int(match.group(4)), match.group(5), path))
+        _NAMES_CACHE[key] = entries
+    return list(_NAMES_CACHE[key])
+
+
 def scan_catalog(directory: Path | None = None, check: bool = True) -> tuple[list[CatalogEntry], list[str]]:
     """Every valid entry, and one line per skipped file.
 
@@ -115,13 +137,7 @@ def scan_catalog(directory: Path | None = None, check: bool = True) -> tuple[lis
     if not directory.is_dir():
         return entries, problems
     if not check:
-        for path in sorted(directory.glob("*.json")):
-            match = _NAME.match(path.name)
-            if match:
-                shape = tuple(int(x) for x in match.group(1, 2, 3))
-                if shape == canonical(shape):
-                    entries.append(CatalogEntry(shape, int(match.group(4)), match.group(5), path))
-        return entries, problems
+        return _names(directory), problems
     for path in sorted(directory.glob("*.json")):
         try:
             st = path.stat()
