@@ -56,6 +56,7 @@ class NumConfig:
 
     optimizer: str = "als"  # fit with "als" or "adam"
     simplify: str = "grid"  # "grid": pull to the grid (rescale every step); "l1": Adam + growing L1
+    simplify_optimizer: str = ""  # grid: "als" or "adam" for the pull; "" = the fit's optimizer
     batch: int = 64  # restarts held at once
     device: str = "cpu"  # "cpu" or "cuda"
     init_std: float = 0.5  # Gaussian initialisation
@@ -65,6 +66,8 @@ class NumConfig:
     ridge_fail: float = 0.1  # a restart above this residual when the ridge ends is replaced
     lr: float = 0.02  # adam: learning rate
     clip: float = 1.0  # adam: per-restart gradient-norm clip
+    lr_scale: float = 0.1  # adam: the step is lr·clamp(√residual / lr_scale, lr_min, 1)
+    lr_min: float = 1.0  # adam: 1 = a constant lr; below 1 the step shrinks near a solution
     fit_tol: float = 1e-6  # residual at which a restart starts simplifying
     fit_steps: int = 1200  # steps allowed to reach fit_tol
     pull_start: float = 1e-4  # initial weight λ of the L1 term / the pull towards the grid
@@ -92,6 +95,8 @@ class NumConfig:
         cfg = cls(**opts)
         if cfg.optimizer not in ("als", "adam"):
             raise InputError(f"optimizer must be 'als' or 'adam', not {cfg.optimizer!r}")
+        if cfg.simplify_optimizer not in ("", "als", "adam"):
+            raise InputError(f"simplify_optimizer must be 'als' or 'adam', not {cfg.simplify_optimizer!r}")
         if cfg.simplify not in ("l1", "grid"):
             raise InputError(f"simplify must be 'l1' or 'grid', not {cfg.simplify!r}")
         if cfg.batch < 1:
@@ -273,7 +278,8 @@ class Batch:
     def _adam(self, idx, x: list[torch.Tensor], ridge, lam, penalty: str, d: int,
               bound: float) -> list[torch.Tensor]:
         params = [f.detach().requires_grad_(True) for f in x]
-        loss = self.brent.residual(*params) + ridge * sum((f ** 2).sum(dim=(1, 2)) for f in params)
+        res = self.brent.residual(*params)
+        loss = res + ridge * sum((f ** 2).sum(dim=(1, 2)) for f in params)
         if penalty == "l1":
             loss = loss + lam * sum(f.abs().sum(dim=(1, 2)) for f in params)
         elif penalty == "grid":
@@ -287,6 +293,12 @@ class Batch:
         b1, b2, eps = 0.9, 0.999, 1e-8
         c1 = (1 - b1 ** t)[:, None, None]
         c2 = (1 - b2 ** t)[:, None, None]
+        # Adam's steps have length ~lr whatever the gradient, so near a solution it circles at a
+        # residual set by lr (⟨2,3,4;20⟩, lr 0.05: every restart stalled near 1e-2). The step
+        # shrinks with the restart's residual instead: lr·clamp(√res / lr_scale, lr_min, 1).
+        # (While simplifying the pull moves the point on purpose: the full lr.)
+        lr = self.cfg.lr if penalty != "none" else self.cfg.lr * torch.clamp(
+            torch.sqrt(res.detach()) / self.cfg.lr_scale, min=self.cfg.lr_min, max=1.0)[:, None, None]
         out = []
         for which, (f, g) in enumerate(zip(x, grads, strict=True)):
             m1, m2 = self.moments[which]
@@ -294,7 +306,7 @@ class Batch:
             a = m1[idx] * b1 + (1 - b1) * g
             b = m2[idx] * b2 + (1 - b2) * g * g
             m1[idx], m2[idx] = a, b
-            out.append(f - self.cfg.lr * (a / c1) / (torch.sqrt(b / c2) + eps))
+            out.append(f - lr * (a / c1) / (torch.sqrt(b / c2) + eps))
         return out
 
     def rescale(self, mask: torch.Tensor) -> None:
@@ -349,7 +361,8 @@ class NumericalSearch:
             if cfg.simplify == "l1":
                 batch.step(simp_idx, "adam", "l1", self.pull_d, self.bound)
             else:
-                batch.step(simp_idx, cfg.optimizer, "grid", self.pull_d, self.bound)
+                batch.step(simp_idx, cfg.simplify_optimizer or cfg.optimizer, "grid", self.pull_d,
+                           self.bound)
                 batch.rescale(~fitting)
             step += 1
             batch.age += 1
