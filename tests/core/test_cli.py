@@ -157,7 +157,8 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_best_scheme(tmp_path):
 
     proc = subprocess.Popen([sys.executable, "-m", "fastmm", "search", "3", "3", "4", "--rank", "28",
                              "--method", "flip", "--no-sympy"], cwd=tmp_path, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(4)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)

@@ -35,6 +35,12 @@ def test_messages_are_one_line_whatever_the_file_name():
     assert one_line("error: a\nb\x1b[31m\u2028c") == "error: a b\\x1b[31m c"
 
 
+def _sigint_as_in_a_terminal() -> None:
+    """Children of a shell's background job start with SIGINT ignored (and Python then installs
+    no handler); a user's Ctrl-C reaches a foreground process with the default disposition."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _env(**extra) -> dict:
     env = dict(os.environ, **extra)
     env.pop("FASTMM_DEBUG", None)
@@ -79,7 +85,7 @@ def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(tmp_path):
                   f"sys.argv = ['fastmm', 'show', {str(f)!r}]\n"
                   "runpy.run_module('fastmm', run_name='__main__')\n")
         r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                           env=_env(), timeout=120)
+                           env=_env(), timeout=120, preexec_fn=_sigint_as_in_a_terminal)
         if r.returncode == 0:  # finished before the signal
             continue
         seen.append(delay)
@@ -95,7 +101,8 @@ def test_ctrl_c_of_the_console_script_process(tmp_path):
     f = tmp_path / "s343.json"
     f.write_text(dumps(s2().kron(s2()).kron(s2())))
     p = subprocess.Popen([sys.executable, "-m", "fastmm", "show", str(f)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env=_env())
+                         stderr=subprocess.PIPE, text=True, env=_env(),
+                         preexec_fn=_sigint_as_in_a_terminal)
     first = p.stdout.readline()  # the first line is printed: fastmm is running
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=120)
