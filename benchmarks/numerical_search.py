@@ -111,8 +111,8 @@ def run_case(name: str, seeds: int, time_limit: float, workers: int, first_seed:
         "success_per_restart": round(len(ok) / total_restarts, 4) if total_restarts else None,
         "success_per_finished_restart": round(len(ok) / finished, 4) if finished else None,
         "restarts": total_restarts,
-        "median_restarts_per_second": statistics.median([r["restarts_per_second"] for r in rows
-                                                         if r["restarts_per_second"]] or [0]),
+        "median_restarts_per_second": round(statistics.median([r["restarts_per_second"] for r in rows
+                                                               if r["restarts_per_second"]] or [0]), 2),
         "median_seconds_to_verified": round(statistics.median(times), 2) if times else None,
         "max_seconds_to_verified": round(max(times), 2) if times else None,
         "total_seconds": round(sum(r["seconds"] for r in rows), 1),
@@ -163,7 +163,7 @@ def write_markdown(path: Path, data: dict) -> None:
         lines.append(
             f"| {name} | ⟨{n},{m},{p};{c['rank']}⟩ | {c['ring']} | {c['success_per_search']} | "
             f"{c['success_per_restart']} / {_cell(c.get('success_per_finished_restart'))} | "
-            f"{c['median_restarts_per_second']} | "
+            f"{round(c['median_restarts_per_second'], 2)} | "
             f"{_cell(c['median_seconds_to_verified'])} | {_cell(c['max_seconds_to_verified'])} | "
             f"{', '.join(c['rings']) or '—'} | {c['time_limit']:g} | {c['load']} |")
     lines += ["", "## Against the issue's targets", ""]
