@@ -19,7 +19,8 @@ here, where plus transitions capped near the target (and a transition that a red
 once) kept every run above 99.
 
 Options (task.options): backend ("numba" | "python"), plateau, plus_limit (default: the start
-rank), restart_steps, chunk, lift_every, cubes (number of cube groups).
+rank), restart_steps, chunk, lift_every, cubes (number of cube groups); checkpoint_dir and starts
+(from `--resume`: each new best is saved there, and saved schemes are the best to beat).
 """
 
 from __future__ import annotations
@@ -195,7 +196,10 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     chunk = int(opts.get("chunk", 200_000 if backend == "numba" else 2_000))
     lift_every = int(opts.get("lift_every", 20_000 if backend == "numba" else 500))
     steps = restarts = 0
-    best: Scheme | None = None
+    # `--resume`: schemes a killed run saved (verified on reading) stay the best to beat
+    saved = [x for x in opts.get("starts", ()) if isinstance(x, Scheme) and x.shape == shape]
+    best: Scheme | None = min(saved, key=lambda x: x.rank) if saved else None
+    ckpt_dir = opts.get("checkpoint_dir")
     last_report = 0.0
     prov = {"method": "symmetric", "symmetry": "c3", "cubes": [list(map(int, g)) for g in groups],
             "backend": backend, "seed": task.seed}
@@ -236,6 +240,10 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                     got = lift(shape, walker.terms(), task.ring, seed=task.seed + steps)
                     if got is not None:
                         best = got[0]
+                        if ckpt_dir:  # a kill keeps the best rank reached
+                            from fastmm.search.checkpoint import save_pool
+
+                            save_pool(ckpt_dir, task.seed, [best])
             now = time.perf_counter()
             if now - last_report >= 0.25:
                 last_report = now

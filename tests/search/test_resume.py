@@ -73,3 +73,26 @@ def test_resume_refuses_truncated_and_foreign_checkpoints(tmp_path):
     r = fastmm("search", "2", "2", "3", "--rank", "11", "--resume", str(other), cwd=tmp_path)
     assert r.returncode == 2 and "not empty" in r.stderr
     assert [p.name for p in other.iterdir()] == ["notes.txt"]
+
+
+def test_symmetric_walk_keeps_its_best_through_a_kill(tmp_path):
+    """The C3 walk has no pools: each new best (lifted, verified) is saved as it lands, and the
+    resumed run reports it when it does no better itself."""
+    ck = tmp_path / "ck"
+    proc = subprocess.Popen([sys.executable, "-m", "fastmm", "search", "4", "4", "4", "--rank", "46",
+                             "--symmetry", "c3", "--time-limit", "120", "--resume", str(ck), "-q",
+                             "--no-sympy"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 100
+    while time.monotonic() < deadline and not list(ck.glob("pool-seed*.json")):
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    saved = json.loads(next(ck.glob("pool-seed*.json")).read_text())["schemes"]
+    assert len(saved) == 1 and saved[0]["rank"] < 64
+
+    r = fastmm("search", "4", "4", "4", "--rank", "46", "--symmetry", "c3", "--time-limit", "0.5",
+               "--resume", str(ck), "--no-sympy", "--out", str(tmp_path / "out.json"), cwd=tmp_path)
+    assert r.returncode == 1 and "resuming" in r.stderr
+    best = load_scheme(ck / "best.json")
+    assert verify(best, use_sympy=False).ok and best.rank <= saved[0]["rank"]
