@@ -110,14 +110,20 @@ def test_walks_with_plus_transitions_agree_step_by_step():
     assert gf2_tensor_ok(shape, nb.terms())
 
 
-def test_polish_scores_schemes_and_both_backends_agree():
+@pytest.mark.parametrize("compiled", ["numba", "c"])
+def test_polish_scores_schemes_and_compiled_walks_agree_with_python(compiled):
+    if compiled == "c":
+        from fastmm.search import flip_c
+
+        if flip_c.load() is None:
+            pytest.skip("no C compiler ($CC, cc, gcc or clang) to build the C flip walk with")
     shape = (3, 3, 3)
     # Laderman's scheme has no flip modulo 2; walk from the naive scheme to rank 25 instead
-    w = Walker(to_terms(naive_scheme(*shape)), seed=3, backend="numba", plus_limit=27)
+    w = Walker(to_terms(naive_scheme(*shape)), seed=3, backend=compiled, plus_limit=27)
     w.walk(10**7, 25, 20_000, 27)
     start = w.terms()
     results = []
-    for backend in ("python", "numba"):
+    for backend in ("python", compiled):
         w = Walker(start, seed=3, backend=backend, plus_limit=25)
         done, cost, terms = w.polish(3000, 9, 10**9)
         assert done == 3000 and w.rank == 25 and terms is not None
@@ -126,7 +132,8 @@ def test_polish_scores_schemes_and_both_backends_agree():
         # a second round only reports strictly cheaper schemes
         _, cost2, terms2 = w.polish(3000, 9, cost)
         assert cost2 <= cost and (terms2 is None) == (cost2 == cost)
-        results.append((cost, terms, w.terms()))
+        w.walk(5000, 0, 50, 27)  # and the walk goes on in step after a polish
+        results.append((cost, terms, cost2, terms2, w.terms(), int(w.rng[0])))
     assert results[0] == results[1]
 
 
