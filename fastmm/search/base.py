@@ -55,7 +55,7 @@ class SearchClock:
     the search must end (`stopped` then says why: "time" or "stopped")."""
 
     def __init__(self, task: SearchTask, report: Reporter, should_stop: StopFlag,
-                 every: float = 0.25):
+                 every: float = 0.25):  # seconds between progress reports
         self.task, self.report, self.should_stop, self.every = task, report, should_stop, every
         self.start = time.perf_counter()
         self.stopped: str | None = None

@@ -45,7 +45,6 @@ from fastmm.search.base import Progress, Reporter, SearchClock, SearchOutcome, S
 from fastmm.search.rounding import exact_factor, exact_scheme, to_fractions
 from fastmm.verify import target_tensor
 
-REPORT_EVERY = 0.25  # seconds between progress reports
 MAX_DIM = 8  # the searches' per-dimension limit (as the flip-graph kernels)
 FIT, SIMPLIFY = 0, 1
 
@@ -331,7 +330,7 @@ class NumericalSearch:
         self.gen = torch.Generator().manual_seed(int(task.seed))
         self.pull_d, self.round_ds, self.bound = cfg.grid(task.ring)
         self.count = Counters()
-        self.clock = SearchClock(task, report, should_stop, REPORT_EVERY)
+        self.clock = SearchClock(task, report, should_stop)
         self.found: Scheme | None = None
         self.tried: set = set()
 

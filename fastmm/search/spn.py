@@ -41,8 +41,6 @@ from fastmm.search.base import Progress, Reporter, SearchClock, SearchOutcome, S
 from fastmm.spn import Mode, SumProduct, twn_quantize
 from fastmm.verify import target_tensor
 
-REPORT_EVERY = 0.25  # seconds between progress reports
-
 
 @dataclass(frozen=True)
 class SPNConfig:
@@ -122,7 +120,7 @@ class _Clock(SearchClock):
     """The search clock, holding the steps, restarts and stage it reports."""
 
     def __init__(self, task: SearchTask, report: Reporter, should_stop: StopFlag):
-        super().__init__(task, report, should_stop, REPORT_EVERY)
+        super().__init__(task, report, should_stop)
         self.steps = 0
         self.restarts = 0
         self.stage = "fit"

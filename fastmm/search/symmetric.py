@@ -211,10 +211,10 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                              steps=steps, restarts=restarts, seconds=time.perf_counter() - t0,
                              stopped="found" if found is not None else "stopped", seed=task.seed)
 
+    plus_opt = int(opts.get("plus_limit", 0))  # 0: each walk's start rank
     while True:
-        walker = SymWalker(n, groups, task.seed * 1_000_003 + restarts, backend,
-                           int(opts.get("plus_limit", 0)))
-        plus_limit = int(opts.get("plus_limit", 0)) or walker.rank
+        walker = SymWalker(n, groups, task.seed * 1_000_003 + restarts, backend, plus_opt)
+        plus_limit = plus_opt or walker.rank
         low, since_low = walker.rank, 0
         while since_low < restart_steps:
             if should_stop():
