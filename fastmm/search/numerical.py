@@ -64,6 +64,7 @@ class NumConfig:
     ridge_steps: int = 600  # then α = 0 and the fit converges fast (or the restart is replaced)
     ridge_fail: float = 0.1  # a restart above this residual when the ridge ends is replaced
     lr: float = 0.02  # adam: learning rate
+    simplify_lr: float = 0.0  # adam: learning rate while simplifying (0 = lr)
     clip: float = 1.0  # adam: per-restart gradient-norm clip
     lr_scale: float = 0.1  # adam: the step is lr·clamp(√residual / lr_scale, lr_min, 1)
     lr_min: float = 1.0  # adam: 1 = a constant lr; below 1 the step shrinks near a solution
@@ -296,7 +297,7 @@ class Batch:
         # residual set by lr (⟨2,3,4;20⟩, lr 0.05: every restart stalled near 1e-2). The step
         # shrinks with the restart's residual instead: lr·clamp(√res / lr_scale, lr_min, 1).
         # (While simplifying the pull moves the point on purpose: the full lr.)
-        lr = self.cfg.lr if penalty != "none" else self.cfg.lr * torch.clamp(
+        lr = (self.cfg.simplify_lr or self.cfg.lr) if penalty != "none" else self.cfg.lr * torch.clamp(
             torch.sqrt(res.detach()) / self.cfg.lr_scale, min=self.cfg.lr_min, max=1.0)[:, None, None]
         out = []
         for which, (f, g) in enumerate(zip(x, grads, strict=True)):

@@ -144,3 +144,27 @@ def test_rescaling_terms_keeps_the_tensor():
     ru, rv, rw = rescale_terms(u, v, w)
     assert torch.allclose(br.tensor(ru, rv, rw), br.tensor(u, v, w))
     assert torch.allclose(ru.abs().amax(2), torch.ones(3, 20, dtype=torch.float64))
+
+
+def test_adam_simplify_step_uses_its_own_learning_rate():
+    """Adam's first step moves every entry with a gradient by lr: simplify_lr while simplifying,
+    lr (scaled by the residual, at most lr) while fitting."""
+    torch = pytest.importorskip("torch")
+    from fastmm.search.base import SearchTask
+    from fastmm.search.numerical import SIMPLIFY, Batch, NumConfig
+
+    task = SearchTask(2, 2, 3, 11, "ZT", 0)
+    cfg = NumConfig.from_options({"optimizer": "adam", "lr": 0.05, "simplify_lr": 0.003, "batch": 2})
+    batch = Batch(task, cfg, torch.device("cpu"), torch.Generator().manual_seed(0))
+    before = [f.clone() for f in batch.factors]
+    batch.phase[:] = SIMPLIFY
+    batch.pull[:] = 1e-3
+    batch.step(torch.arange(2), "adam", "grid", 1, 1.0)
+    moved = max(float((f - b).abs().max()) for f, b in zip(batch.factors, before, strict=True))
+    assert moved == pytest.approx(0.003, rel=1e-3)
+
+    batch.reset_adam(torch.ones(2, dtype=torch.bool))
+    before = [f.clone() for f in batch.factors]
+    batch.step(torch.arange(2), "adam", "none", 1, 1.0)
+    moved = max(float((f - b).abs().max()) for f, b in zip(batch.factors, before, strict=True))
+    assert 0.003 * 1.01 < moved <= 0.05 * 1.001
