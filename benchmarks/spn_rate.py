@@ -1,4 +1,4 @@
-"""Success rate and time to a verified scheme of `fastmm search --method spn`.
+"""Success rate and time to a verified scheme of `fastmm search --method spn --engine single`.
 
 For each shape and each seed 0..N-1 this runs the SPN search until it finds a scheme (or
 the per-seed time limit) on one thread, re-verifies the result exactly (integer Brent
@@ -47,7 +47,8 @@ def measure(shape: tuple[int, int, int], rank: int, seeds: int, time_limit: floa
     rows = []
     strassen_inv = factor_rank_invariant(strassen())
     for seed in range(seeds):
-        task = SearchTask(*shape, rank=rank, seed=seed, time_limit=time_limit)
+        task = SearchTask(*shape, rank=rank, seed=seed, time_limit=time_limit,
+                          options={"engine": "single"})
         t0, c0 = time.perf_counter(), time.process_time()
         out = run(task, lambda _p: None, lambda: False)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -89,7 +90,7 @@ def measure(shape: tuple[int, int, int], rank: int, seeds: int, time_limit: floa
 
 def write_markdown(path: Path, data: dict) -> None:
     lines = [
-        "# `--method spn`: success rate and time to a verified scheme",
+        "# `--method spn --engine single`: success rate and time to a verified scheme",
         "",
         f"Command: `{data['command']}`  ",
         f"Machine: {data['machine']}; one torch thread per search; "

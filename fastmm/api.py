@@ -192,6 +192,9 @@ class SearchRequest:
         if ring == "Q" and self.method not in ("als", "spn"):
             raise InputError("ring Q is searched by the numerical methods only (--method als)")
         self.options = dict(options or {})
+        if "engine" in self.options and self.method != "spn":
+            raise InputError(f"--engine chooses how --method spn trains; the {self.method} method "
+                             f"has no engines")
 
     def task(self, seed: int, time_limit: float):
         from fastmm.search.base import SearchTask

@@ -111,6 +111,9 @@ class _Writer:
 @click.option("--resume", default=None, metavar="DIR",
               help="Checkpoint directory: continue the search saved there (created if new).")
 @click.option("--device", default=None, metavar="DEV", help="Numerical methods: cpu or cuda.")
+@click.option("--engine", type=click.Choice(["batched", "single"]), default=None,
+              help="--method spn: batched (many restarts at once, Adam; the default) or single "
+                   "(one restart at a time, the paper's recipe with TWN fine-tuning).")
 @click.option("--out", "-o", default=None, metavar="FILE",
               help="Where to write the scheme (default: NxMxP-rankR-RING.json, never overwritten).")
 @click.option("--distinct", type=int, default=1, show_default=True,
@@ -121,8 +124,8 @@ class _Writer:
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: str, seed: int,
            time_limit: str, workers: int, scheduler: str | None, resume: str | None,
-           device: str | None, out: str | None, distinct: int, minimize: str, no_sympy: bool,
-           quiet: bool) -> int:
+           device: str | None, engine: str | None, out: str | None, distinct: int, minimize: str,
+           no_sympy: bool, quiet: bool) -> int:
     """Find an exact scheme for ⟨N,M,P⟩ with RANK multiplications."""
     from fastmm import api
     from fastmm.known_ranks import best_known_rank
@@ -131,6 +134,8 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: 
     options: dict = {"minimize": minimize} if minimize != "none" else {}
     if device:
         options["device"] = device
+    if engine:
+        options["engine"] = engine
     sym = None if symmetry == "none" else symmetry
     # every argument is checked before anything is written or started
     req = api.SearchRequest((n, m, p), rank, ring, method, seed, time_limit, workers, scheduler, sym,

@@ -1,7 +1,15 @@
 """`--method spn`: learn an exact scheme as a ternary sum-product network (StrassenNets).
 
 The SPN vec(C) = Wc·((Wa·vec A) ⊙ (Wb·vec B)) is trained by gradient descent to multiply
-matrices, then forced onto {-1, 0, 1} and checked exactly. One restart runs four stages:
+matrices, then forced onto {-1, 0, 1} and checked exactly. Two engines run it:
+
+* ``engine="batched"`` (the default; `fastmm search --engine batched`): many restarts at once as
+  one tensor program in fastmm.search.numerical, with Adam and the settings in BATCHED_ADAM
+  (faster on every shape measured, and the one that finds ⟨2,3,4;20⟩; also on a GPU).
+* ``engine="single"`` (`--engine single`): one restart at a time, the paper's recipe below,
+  with its TWN quantizer and straight-through fine-tuning.
+
+One restart of the single engine runs four stages:
 
 1. **fit** — Adam on the full-precision SPN until it multiplies (loss ≲ 1e-8).
    The default loss is the *exact tensor loss* ‖Σ_t Wa[t]⊗Wb[t]⊗Wc[:,t] − T‖²: for A, B with
@@ -269,13 +277,14 @@ BATCHED_ADAM = {"optimizer": "adam", "lr": 0.05, "lr_min": 0.001, "ridge": 1e-3,
 def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutcome:
     """Search for a ternary scheme of rank task.rank by SPN training; see the module docstring.
 
-    ``options={"engine": "batched", ...}`` runs the same loss with Adam over a batch of
-    restarts in fastmm.search.numerical (any of its options may follow; device included).
+    ``options={"engine": "batched", ...}`` (the default) runs the same loss with Adam over a
+    batch of restarts in fastmm.search.numerical (any of its options may follow; device
+    included); ``{"engine": "single", ...}`` runs the per-restart recipe (SPNConfig options).
     """
     from dataclasses import replace
 
     opts = dict(task.options)
-    engine = opts.pop("engine", "single")
+    engine = opts.pop("engine", "batched")
     if engine not in ("single", "batched"):
         raise InputError(f"spn option engine must be 'single' or 'batched', not {engine!r}")
     if engine == "batched" or opts.get("device", "cpu") != "cpu":  # a GPU runs the batched engine

@@ -179,3 +179,20 @@ def test_missing_optional_dependency_is_one_line(tmp_path):
     assert r.returncode == 1
     want = "error: this command needs torch: pip install 'fastmm[nn]' torch==2.13.0 (the CPU build)"
     assert r.stderr.strip() == want
+
+
+def test_engine_belongs_to_spn_and_chooses_its_engine(tmp_path):
+    """--engine with another method is one line and exit 2; with spn each engine records itself."""
+    pytest.importorskip("torch")
+    bad = run("search", "2", "2", "2", "--rank", "7", "--method", "pool", "--engine", "single",
+              cwd=tmp_path)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().count("\n") == 0 and "--engine" in bad.stderr
+    assert not list(tmp_path.iterdir())
+    for engine, optimizer in (("batched", "adam"), ("single", None)):
+        out = tmp_path / f"{engine}.json"
+        done = run("search", "2", "2", "2", "--rank", "7", "--method", "spn", "--engine", engine,
+                   "--seed", "1", "--no-sympy", "-q", "--out", str(out))
+        assert done.returncode == 0, done.stderr
+        prov = json.loads(out.read_text())["provenance"]
+        assert prov["method"] == "spn" and prov.get("optimizer") == optimizer

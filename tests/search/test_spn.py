@@ -1,4 +1,5 @@
-"""`--method spn`: SPN training with L1 sparsification and TWN/STE ternary fine-tuning."""
+"""`--method spn`: SPN training with L1 sparsification and TWN/STE ternary fine-tuning (the single
+engine; the batched engine, the default, is tested at the end and in test_numerical.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,11 @@ from fastmm.verify import brent_report, verify  # noqa: E402
 
 
 def _run(task: SearchTask, stop=lambda: False):
+    """The single engine unless the task names one."""
     seen: list[Progress] = []
+    if "engine" not in task.options:
+        task = SearchTask(*task.shape, task.rank, task.ring, task.seed, task.time_limit,
+                          {"engine": "single", **task.options})
     return run(task, seen.append, stop), seen
 
 
@@ -102,13 +107,14 @@ def test_unknown_option_and_bad_ring_are_input_errors():
     with pytest.raises(InputError, match="unknown spn option"):
         SPNConfig.from_options({"lr": 0.1, "speed": 3})
     with pytest.raises(InputError, match="rings"):
-        run(SearchTask(2, 2, 2, rank=7, ring="Q"), lambda p: None, lambda: False)
+        run(SearchTask(2, 2, 2, rank=7, ring="Q", options={"engine": "single"}), lambda p: None,
+            lambda: False)
 
 
-@pytest.mark.slow
-def test_batched_engine_finds_strassen_with_adam():
-    """engine=batched: the same tensor loss, Adam over a batch of restarts (fastmm.search.numerical)."""
-    out, _ = _run(SearchTask(2, 2, 2, rank=7, seed=0, time_limit=60, options={"engine": "batched"}))
+def test_the_default_engine_is_batched_adam():
+    """No engine named: the same tensor loss, Adam over a batch of restarts (fastmm.search.numerical)."""
+    seen: list[Progress] = []
+    out = run(SearchTask(2, 2, 2, rank=7, seed=0, time_limit=60), seen.append, lambda: False)
     s = out.scheme
     assert s is not None and s.ring == "ZT" and verify(s, use_sympy=False).ok
     assert s.provenance["method"] == "spn" and s.provenance["optimizer"] == "adam"
