@@ -287,7 +287,9 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     engine = opts.pop("engine", "batched")
     if engine not in ("single", "batched"):
         raise InputError(f"spn option engine must be 'single' or 'batched', not {engine!r}")
-    if engine == "batched" or opts.get("device", "cpu") != "cpu":  # a GPU runs the batched engine
+    if engine == "single" and opts.get("device", "cpu") != "cpu":
+        raise InputError("--engine single trains on the CPU only: use --engine batched with --device cuda")
+    if engine == "batched":
         from fastmm.search.numerical import run_numerical
 
         return run_numerical(replace(task, options=opts), report, should_stop, "spn", BATCHED_ADAM)

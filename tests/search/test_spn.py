@@ -126,3 +126,6 @@ def test_device_cpu_is_accepted_and_a_bad_engine_is_an_input_error():
     assert out.scheme is not None
     with pytest.raises(InputError, match="engine"):
         run(SearchTask(2, 2, 2, rank=7, options={"engine": "turbo"}), lambda p: None, lambda: False)
+    with pytest.raises(InputError, match="CPU only"):
+        run(SearchTask(2, 2, 2, rank=7, options={"engine": "single", "device": "cuda"}),
+            lambda p: None, lambda: False)
