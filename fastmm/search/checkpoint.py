@@ -116,10 +116,13 @@ class Checkpoint:
         return opts
 
     def describe(self) -> str:
+        """Seeds used, the best rank saved (best.json or a pool level of a killed run) and how
+        many schemes the search will start from."""
         s = self.state
-        best = s.get("best_rank")
-        return (f"{len(s.get('seeds_used', []))} seeds used, best rank "
-                f"{best if best is not None else 'none yet'}, {len(self.starts())} saved schemes")
+        saved = self.starts()
+        ranks = [r for r in [s.get("best_rank"), *(x.rank for x in saved)] if r is not None]
+        best = min(ranks) if ranks else "none yet"
+        return f"{len(s.get('seeds_used', []))} seeds used, best rank {best}, {len(saved)} saved schemes"
 
     # -- recording ------------------------------------------------------------------------------
     def record_best(self, scheme: Scheme) -> None:
