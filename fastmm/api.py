@@ -138,9 +138,17 @@ def methods() -> tuple[str, ...]:
     return ("auto", *METHODS)
 
 
+# Square shapes where `auto` runs the C3-symmetric walk, and the highest rank it is chosen for:
+# pools never got ⟨5,5,5⟩ below 100 (they reach 100 in minutes, sooner than the C3 walk), while
+# the C3 walk reached 93, 96 and 99 (326 s to 900 s). Pools stay the choice for n = 3, 4
+# (Laderman, Strassen⊗Strassen at once) and 6 (Strassen⊗Laderman = 161 at once; the C3 walk
+# from scratch stayed above 180).
+SYMMETRIC_AUTO_RANKS = {5: 99}
+
+
 def choose_method(shape: Shape, rank: int, ring: str, symmetry: str | None = None) -> str:
-    """What `method="auto"` runs: symmetric walks for c3, flip for tiny shapes and Z2,
-    numerical ALS over Q, pools otherwise."""
+    """What `method="auto"` runs: symmetric walks for c3 and for ⟨5,5,5⟩ below rank 100, flip for
+    tiny shapes and Z2, numerical ALS over Q, pools otherwise."""
     from fastmm.search.base import METHODS, SearchTask
     from fastmm.search.pool import choose_method as pool_choice
 
@@ -148,6 +156,8 @@ def choose_method(shape: Shape, rank: int, ring: str, symmetry: str | None = Non
         return "symmetric"
     if ring == "Q":
         return "als" if "als" in METHODS else "pool"
+    if len(set(shape)) == 1 and rank <= SYMMETRIC_AUTO_RANKS.get(shape[0], 0):
+        return "symmetric"
     return pool_choice(SearchTask(*shape, rank, ring))
 
 

@@ -112,3 +112,20 @@ def test_catalog_rows_and_schemes():
     assert row["catalog_rank"] == 7 and row["status"] == "best known reached"
     s = fastmm.catalog_scheme((3, 2, 2))
     assert s.shape == (3, 2, 2) and s.rank == 11 and fastmm.verify(s, sympy=False)
+
+
+@pytest.mark.parametrize("shape, rank, ring, symmetry, method", [
+    ((5, 5, 5), 93, "ZT", None, "symmetric"),  # only the C3 walk has reached 93 here
+    ((5, 5, 5), 93, "Z2", None, "symmetric"),
+    ((5, 5, 5), 93, "ZT", "c3", "symmetric"),
+    ((5, 5, 5), 100, "ZT", None, "pool"),  # pools reach 100 sooner
+    ((6, 6, 6), 161, "ZT", None, "pool"),  # Strassen⊗Laderman at once
+    ((4, 4, 4), 49, "ZT", None, "pool"),
+    ((4, 4, 4), 47, "Z2", None, "flip"),
+    ((2, 2, 2), 7, "ZT", None, "flip"),
+    ((2, 3, 3), 15, "Q", None, "als"),
+])
+def test_auto_chooses_the_method_that_reaches_the_shape(shape, rank, ring, symmetry, method):
+    from fastmm.api import choose_method
+
+    assert choose_method(shape, rank, ring, symmetry) == method

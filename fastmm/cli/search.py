@@ -94,7 +94,7 @@ class _Writer:
               help="auto, flip (walks from the naive scheme), pool (walks from sums, products and "
                    "projections of catalogued schemes, pools per rank), ternary (walks over ZT), "
                    "symmetric (C3-symmetric walks, square shapes), spn (the StrassenNets method), "
-                   "als (numerical ALS with rounding); auto picks one.")
+                   "als (numerical ALS with rounding); auto picks one (symmetric for ⟨5,5,5⟩ below 100).")
 @click.option("--ring", type=click.Choice(["ZT", "Z", "Z2", "Q"], case_sensitive=False), default="ZT",
               show_default=True,
               help="ZT: coefficients in {-1,0,1}; Z: integers; Z2: modulo 2 only; Q: rationals "
