@@ -42,7 +42,7 @@ class SearchTask:
 
 @dataclass
 class Progress:
-    rank: int  # lowest rank reached so far
+    rank: int  # lowest rank of a valid scheme (in the searched ring) reached so far
     steps: int = 0  # method-defined unit of work (flips, SGD steps, ...)
     restarts: int = 0
     elapsed: float = 0.0
@@ -122,3 +122,13 @@ def method_function(name: str) -> MethodFn:
             raise FastmmError(f"--method {name} needs PyTorch: pip install 'fastmm[nn]' "
                               "(pip install torch==2.13.0 takes the CPU build)") from None
         raise
+
+
+def valid_rank_note(best_valid: int | None, mod2_low: int, note: str) -> tuple[int, str]:
+    """(rank, note) for a progress report of a GF(2) walk: the rank is that of the best scheme
+    valid in the searched ring; a lower GF(2) rank that did not lift goes into the note."""
+    if best_valid is None:
+        return mod2_low, note
+    if mod2_low < best_valid:
+        note = f"{note}, mod 2 {mod2_low}"
+    return best_valid, note

@@ -24,7 +24,7 @@ import time
 from fastmm.errors import InputError
 from fastmm.scheme import Scheme, naive_scheme
 from fastmm.search import flip_c, flip_py
-from fastmm.search.base import Progress, Reporter, SearchOutcome, SearchTask, StopFlag
+from fastmm.search.base import Progress, Reporter, SearchOutcome, SearchTask, StopFlag, valid_rank_note
 from fastmm.search.lift import lift, residual
 from fastmm.search.terms import Terms, gf2_tensor_ok, plain_additions_terms, to_scheme, to_terms
 
@@ -336,8 +336,10 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                 return outcome("time")
             if now - last_report >= 0.25:
                 last_report = now
-                report(Progress(rank=record, steps=steps, restarts=restarts, elapsed=now - t0,
-                                note=f"rank {walker.rank} ({backend})"))
+                shown, note = valid_rank_note(best.rank if best is not None else None, record,
+                                              f"rank {walker.rank} ({backend})")
+                report(Progress(rank=shown, steps=steps, restarts=restarts, elapsed=now - t0,
+                                note=note))
             r = walker.rank
             at_target = r <= task.rank
             if polishing and r == found.rank:

@@ -51,7 +51,7 @@ from collections.abc import Callable
 from fastmm.errors import InputError
 from fastmm.scheme import Scheme, naive_scheme, ring_serves
 from fastmm.search import flip_py
-from fastmm.search.base import Progress, Reporter, SearchOutcome, SearchTask, StopFlag
+from fastmm.search.base import Progress, Reporter, SearchOutcome, SearchTask, StopFlag, valid_rank_note
 from fastmm.search.flip import Walker, choose_backend, reduce_terms
 from fastmm.search.lift import lift
 from fastmm.search.starts import Start, Stopped, starting_points
@@ -202,10 +202,12 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             state["last"] = now
             held = current["pools"].members if current["pools"] is not None else {}
             sizes = " ".join(f"{r}:{len(ms)}" for r, ms in sorted(held.items())[:3] if ms)
-            report(Progress(rank=min(state["record"], rank), steps=state["steps"],
-                            restarts=state["restarts"], elapsed=now - t0,
-                            note=f"level {level} (limit {state['limit']:,}), walk at {rank}, "
-                                 f"pools {sizes} ({backend})"))
+            shown, note = valid_rank_note(best.rank if best is not None else None,
+                                          min(state["record"], rank),
+                                          f"level {level} (limit {state['limit']:,}), walk at "
+                                          f"{rank}, pools {sizes} ({backend})")
+            report(Progress(rank=shown, steps=state["steps"], restarts=state["restarts"],
+                            elapsed=now - t0, note=note))
 
     def try_lift(terms: Terms) -> tuple[Scheme, str] | None:
         if ring == "Z2":

@@ -32,7 +32,7 @@ import numpy as np
 from fastmm.errors import InputError
 from fastmm.scheme import Scheme
 from fastmm.search import flip_py
-from fastmm.search.base import Progress, Reporter, SearchOutcome, SearchTask, StopFlag
+from fastmm.search.base import Progress, Reporter, SearchOutcome, SearchTask, StopFlag, valid_rank_note
 from fastmm.search.lift import lift
 from fastmm.search.terms import Terms, gf2_tensor_ok, to_scheme
 
@@ -247,6 +247,9 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             now = time.perf_counter()
             if now - last_report >= 0.25:
                 last_report = now
-                report(Progress(rank=low, steps=steps, restarts=restarts, elapsed=now - t0,
-                                note=f"symmetric walk at {walker.rank}, {len(groups)} cubes ({backend})"))
+                shown, note = valid_rank_note(
+                    best.rank if best is not None and task.ring != "Z2" else None, low,
+                    f"symmetric walk at {walker.rank}, {len(groups)} cubes ({backend})")
+                report(Progress(rank=shown, steps=steps, restarts=restarts, elapsed=now - t0,
+                                note=note))
         restarts += 1

@@ -88,3 +88,11 @@ def test_real_flip_method_on_a_dask_cluster_of_worker_processes():
                              scheduler=cluster.scheduler_address)
     s = summary.outcome.scheme
     assert s is not None and s.rank == 11 and verify(s, use_sympy=False).ok
+
+
+def test_progress_shows_the_best_valid_rank_and_an_unliftable_mod_2_low_in_the_note():
+    from fastmm.search.base import valid_rank_note
+
+    assert valid_rank_note(50, 49, "level 50") == (50, "level 50, mod 2 49")
+    assert valid_rank_note(50, 50, "level 50") == (50, "level 50")
+    assert valid_rank_note(None, 49, "walk") == (49, "walk")  # nothing valid yet: the walk's low
