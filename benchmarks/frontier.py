@@ -12,7 +12,8 @@ most the attempt in flight, and starting it again continues (seeds continue from
 
 `--checkout` runs the searches from another checkout (a git worktree), so editing this one
 does not disturb a run of hours. `python benchmarks/frontier.py --merge runs/frontier` copies
-the working catalogue's improvements into the shipped catalogue.
+the working catalogue's improvements into the shipped catalogue; `--report runs/frontier`
+writes every logged attempt to results/frontier_attempts.md.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -143,6 +145,49 @@ def merge(work: Path, target: Path | None) -> int:
     return 0
 
 
+def reached(record: dict) -> int | None:
+    """The rank an attempt reached: its target when it succeeded, else the best rank it names."""
+    if record.get("rc") == 0:
+        return record.get("target")
+    match = re.search(r"best rank reached (\d+)", record.get("stderr", ""))
+    return int(match.group(1)) if match else None
+
+
+def report(work: Path, out: Path) -> int:
+    """Every logged attempt, per shape and one by one, as Markdown (nothing is left out)."""
+    records = [r for r in log_lines(work / "log.jsonl") if "shape" in r]
+    by_shape: dict[tuple, list[dict]] = {}
+    for r in records:
+        by_shape.setdefault(tuple(r["shape"]), []).append(r)
+    lines = ["# Frontier attempts", "",
+             f"Every attempt logged in {work}/log.jsonl by `python benchmarks/frontier.py` (and the "
+             "single searches added to it by hand, marked *by hand*): one real `fastmm search` "
+             "process each, its seconds of wall-clock time on the 2-core machine (shared with other "
+             "work: the attempts ran at low priority or beside other searches), the rank it reached "
+             "(verified) and what it added to the catalogue. Regenerate with "
+             f"`python benchmarks/frontier.py --report {work}`.", "",
+             "| shape | best known | attempts | seconds | lowest reached | catalogue ranks added |",
+             "|---|---|---|---|---|---|"]
+    for shape in sorted(by_shape):
+        rs = by_shape[shape]
+        got = [x for x in (reached(r) for r in rs) if x is not None]
+        added = sorted({a for r in rs for a in r.get("added", [])}, reverse=True)
+        lines.append(f"| ⟨{shape[0]},{shape[1]},{shape[2]}⟩ | {BEST_KNOWN.get(shape, {}).get('ZT', '')} "
+                     f"| {len(rs)} | {sum(r.get('seconds', 0) for r in rs):,.0f} "
+                     f"| {min(got) if got else '—'} | {', '.join(map(str, added)) or '—'} |")
+    lines += ["", "## One by one", "", "| start | shape | seed | s | reached | added | command |",
+              "|---|---|---|---|---|---|---|"]
+    for r in records:
+        shape = "⟨" + ",".join(map(str, r["shape"])) + "⟩"
+        hand = " (*by hand*)" if r.get("by") == "hand" else ""
+        lines.append(f"| {r.get('start', '')} | {shape} | {r.get('seed', '')} | {r.get('seconds', 0):.0f} "
+                     f"| {reached(r) or '—'} | {', '.join(map(str, r.get('added', []))) or '—'} "
+                     f"| `{r.get('command', '')}`{hand} |")
+    out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {out}: {len(records)} attempts on {len(by_shape)} shapes")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", default="runs/frontier")
@@ -154,9 +199,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkout", default=None, help="run the searches from this checkout")
     ap.add_argument("--merge", metavar="WORK", help="merge WORK/catalog into the shipped catalogue")
     ap.add_argument("--into", type=Path, default=None, help="with --merge: the catalogue to merge into")
+    ap.add_argument("--report", metavar="WORK", help="write every attempt logged in WORK as Markdown")
+    ap.add_argument("--report-out", type=Path, default=Path("results/frontier_attempts.md"))
     args = ap.parse_args(argv)
     if args.merge:
         return merge(Path(args.merge), args.into)
+    if args.report:
+        return report(Path(args.report), args.report_out)
     return run(args)
 
 
