@@ -165,7 +165,9 @@ def report(work: Path, out: Path) -> int:
              "process each, its seconds of wall-clock time on the 2-core machine (shared with other "
              "work: the attempts ran at low priority or beside other searches), the rank it reached "
              "(verified) and what it added to the catalogue. Regenerate with "
-             f"`python benchmarks/frontier.py --report {work}`.", "",
+             f"`python benchmarks/frontier.py --report {work}`. Searches run outside this log (the "
+             "C3-symmetric run that found ⟨5,5,5;93⟩, earlier `--workers 2` runs, the ring Z "
+             "entries) are in results/coverage.md and the README.", "",
              "| shape | best known | attempts | seconds | lowest reached | catalogue ranks added |",
              "|---|---|---|---|---|---|"]
     for shape in sorted(by_shape):
