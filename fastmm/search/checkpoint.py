@@ -43,6 +43,7 @@ class Checkpoint:
         self.state = state
         self.resumed = resumed
         self._last_progress = 0.0
+        self._starts: list[Scheme] | None = None
 
     # -- opening --------------------------------------------------------------------------------
     @classmethod
@@ -94,7 +95,10 @@ class Checkpoint:
         return seed
 
     def starts(self) -> list[Scheme]:
-        """Verified schemes saved in DIR (best.json, pool members) of the searched shape."""
+        """Verified schemes saved in DIR (best.json, pool members) of the searched shape, as DIR
+        held them when first asked: read and verified once, for the options and the summary."""
+        if self._starts is not None:
+            return self._starts
         from fastmm.verify import verify
 
         shape = tuple(self.state["shape"])
@@ -106,6 +110,7 @@ class Checkpoint:
             for scheme in _read_schemes(path):
                 if scheme.shape == shape and verify(scheme, use_sympy=False).ok:
                     out.append(scheme)
+        self._starts = out
         return out
 
     def task_options(self) -> dict:
