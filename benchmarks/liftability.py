@@ -24,11 +24,9 @@ from fastmm.search.terms import to_terms
 
 
 def classify(shape: tuple[int, int, int], terms) -> str:
-    if sign_lift(shape, terms) is not None:
-        return "ZT"
     system, rhs, _ = sign_system(shape, terms)
-    if system.solve(rhs) is not None:
-        return "signs solvable, no exact lift found"
+    if system.solve(rhs) is not None:  # only then can sign lifting succeed
+        return "ZT" if sign_lift(shape, terms) is not None else "signs solvable, no exact lift found"
     return "Z only" if hensel_lift(shape, terms) is not None else "none"
 
 
