@@ -5,10 +5,10 @@
   an unwritable directory, a name too long for the file system, a FIFO, device or socket. A
   symlink is followed (the file it points to is written, the link stays); a loop is refused.
 * `write_atomic(path, data)` writes a temporary file with a short fixed-length name
-  (".fastmm-XXXXXXXX.tmp", so any name the file system allows works) next to the
-  symlink-resolved target, fsyncs it and renames it over the target: readers see the old
-  file or the whole new one, and a special file is never replaced. Failures (full disk,
-  permissions) are one OutputError line.
+  (".fastmm-", 8 random characters from tempfile.mkstemp, ".tmp"; so any name the file
+  system allows works) next to the symlink-resolved target, fsyncs it and renames it over
+  the target: readers see the old file or the whole new one, and a special file is never
+  replaced. Failures (full disk, permissions) are one OutputError line.
 * `save_with_fallback(scheme, path)` is for results that took work to make: when the intended
   write fails, the scheme goes to a fallback file (current directory, then the temporary
   directory, then home), one warning line on stderr names the failure and the fallback, and
