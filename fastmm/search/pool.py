@@ -24,9 +24,10 @@ Plain walks from the naive scheme stall a few ranks above the best known ones fo
 3. Adaptive limits and restarts. When a level yields nothing in `level_attempts` attempts the
    limit doubles (up to `max_limit`); once the limit is at its maximum and the level still
    stalls `stalls` times, the search restarts from the next starting point with fresh pools.
-   The rotation holds the lowest-rank construction and the best one with a naive part (a sum
-   of two optimal schemes can be a trap: ⟨3,3,2;15⟩ ⊕ ⟨3,3,2;15⟩ = 30 stalls at 30 where
-   ⟨3,3,3;23⟩ ⊕ ⟨3,3,1;9⟩ = 32 walks down to a liftable 29); seed s begins at place s.
+   The rotation holds the lowest-rank construction and the best ones with a naive part, one per
+   direction the slice is added along (a sum of two optimal schemes can be a trap: ⟨3,3,2;15⟩ ⊕
+   ⟨3,3,2;15⟩ = 30 stalls at 30 where ⟨3,3,3;23⟩ ⊕ ⟨3,3,1;9⟩ = 32 walks down to a liftable 29;
+   benchmarks/walk_drops.py measures it per shape); seed s begins at place s.
 
 Walks are flip.py's own (`Walker`: C, numba or plain Python, the same GF(2) walk); schemes at or
 below the target are lifted to ZT / Z with lift.py (sign lifting, Hensel for Z), and an
@@ -45,6 +46,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 import time
 from collections.abc import Callable
 
@@ -142,10 +144,9 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     # restarts (and parallel seeds) rotate through the best few constructions (naive only when
     # nothing beats it). The lowest-rank sum of two optimal parts can be a trap (⟨3,3,2;15⟩ ⊕
     # ⟨3,3,2;15⟩ = 30 stalls at 30, ⟨3,3,3;23⟩ ⊕ ⟨3,3,1;9⟩ = 32 walks down to 29 in seconds),
-    # so the second place goes to the best construction with a naive part, if any.
+    # so the next places go to the best constructions with a naive part, one per slice direction.
     rotation = usable[:1]
-    loose = [u for u in usable[1:] if _loose(u[0])]
-    rotation += loose[:1]
+    rotation += [u for u in usable[1:] if _loose(u[0])]
     rotation += [u for u in usable[1:] if u not in rotation][: max(max_starts - len(rotation), 0)]
 
     backend = choose_backend(task, c_walk=True)
@@ -421,15 +422,22 @@ def _loose(st: Start) -> bool:
     return "naive" in st.how and not st.how.startswith("naive")
 
 
+def _slice_kind(st: Start) -> tuple[str, ...]:
+    """The direct sums in a construction's recipe ("⊕m", …): the dimensions its parts meet along."""
+    return tuple(re.findall("⊕[nmp]", st.how))
+
+
 def _usable(shape: Shape, starts: list[Start], max_starts: int,
             stopping: Callable[[], bool]) -> list[tuple[Start, Terms]]:
-    """(start, GF(2) terms) for the starts a search will use, lowest rank first: built in
-    rank order until there are `max_starts` of them and the best one with a naive part."""
+    """(start, GF(2) terms) for the starts a search will use, lowest rank first: the `max_starts`
+    lowest, and for each way of adding a naive slice (⊕n, ⊕m, ⊕p) the lowest-rank construction
+    made that way. Which slice lets walks descend depends on the shape (benchmarks/walk_drops.py:
+    ⟨4,5,6⟩ from ⟨4,5,5⟩ ⊕p a naive slice drops at once, from ⟨4,4,6⟩ ⊕m one it stays put)."""
     usable: list[tuple[Start, Terms]] = []
+    kinds: set[tuple[str, ...]] = set()
     for st in starts:
-        if len(usable) >= max_starts and any(_loose(u[0]) for u in usable[1:]):
-            break
-        if len(usable) >= max_starts and not _loose(st):
+        kind = _slice_kind(st) if _loose(st) else None
+        if len(usable) >= max_starts and (kind is None or kind in kinds):
             continue
         if stopping():
             raise Stopped
@@ -442,6 +450,8 @@ def _usable(shape: Shape, starts: list[Start], max_starts: int,
             continue  # fractions: no reduction modulo 2
         if gf2_tensor_ok(shape, terms):
             usable.append((st, terms))
+            if kind is not None:
+                kinds.add(kind)
     return usable
 
 
