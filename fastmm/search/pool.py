@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import re
 import time
 from collections.abc import Callable
 
@@ -170,14 +169,14 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     prov = {"method": "pool", "seed": task.seed, "backend": backend}
     how = {"start": rotation[0][0].how}
 
-    # best valid scheme so far: the best start valid in the ring
+    # best valid scheme so far: the best start valid in the ring; where and when it was found
+    # (a restart may have moved on to another start since)
     best: Scheme | None = None
+    best_found: dict = {}
     for st, terms in usable:
-        if ring == "Z2":
-            best = to_scheme(shape, terms)
-            break
-        if _valid_in(st.scheme, ring):
-            best = st.scheme
+        if ring == "Z2" or _valid_in(st.scheme, ring):
+            best = to_scheme(shape, terms) if ring == "Z2" else st.scheme
+            best_found.update(start=st.how, found_after_s=0.0)
             break
     lifted_ranks: dict[int, int] = {}  # rank -> lift attempts spent there for `best`
 
@@ -185,13 +184,14 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         info = dict(prov, start=how["start"], steps=state["steps"], attempts=state["attempts"],
                     meta_down=state.get("meta_down", 0),
                     restarts=state["restarts"], unliftable=state["unliftable"],
-                    seconds=round(time.perf_counter() - t0, 3), **extra)
+                    seconds=round(time.perf_counter() - t0, 3))
+        info.update(extra)
         return s.with_meta(provenance=info)
 
     def outcome(found: Scheme | None, stopped: str) -> SearchOutcome:
         return SearchOutcome(
             scheme=meta(found) if found is not None else None,
-            best=meta(best) if found is None and best is not None else None,
+            best=meta(best, **best_found) if found is None and best is not None else None,
             steps=state["steps"], restarts=state["restarts"], seconds=time.perf_counter() - t0,
             stopped=stopped, seed=task.seed)
 
@@ -220,6 +220,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         if got is not None and (best is None or got[0].rank < best.rank):
             best = got[0]
             prov["lift"] = got[1]
+            best_found.update(start=how["start"], found_after_s=round(time.perf_counter() - t0, 3))
 
     def note_record(terms: Terms) -> None:
         """A GF(2) scheme below the best valid rank: remember it and lift it for `best` (20 per rank)."""
@@ -422,9 +423,15 @@ def _loose(st: Start) -> bool:
     return "naive" in st.how and not st.how.startswith("naive")
 
 
-def _slice_kind(st: Start) -> tuple[str, ...]:
-    """The direct sums in a construction's recipe ("⊕m", …): the dimensions its parts meet along."""
-    return tuple(re.findall("⊕[nmp]", st.how))
+def _slice_kind(st: Start) -> str:
+    """The outermost direct sum of a construction's recipe ("⊕n", "⊕m" or "⊕p"; "" if none):
+    the dimension along which its last part (for a loose start, the naive slice) was added."""
+    depth = 0
+    for i, ch in enumerate(st.how):
+        depth += (ch == "(") - (ch == ")")
+        if ch == "⊕" and depth <= 1:
+            return st.how[i:i + 2]
+    return ""
 
 
 def _usable(shape: Shape, starts: list[Start], max_starts: int,
@@ -434,7 +441,7 @@ def _usable(shape: Shape, starts: list[Start], max_starts: int,
     made that way. Which slice lets walks descend depends on the shape (benchmarks/walk_drops.py:
     ⟨4,5,6⟩ from ⟨4,5,5⟩ ⊕p a naive slice drops at once, from ⟨4,4,6⟩ ⊕m one it stays put)."""
     usable: list[tuple[Start, Terms]] = []
-    kinds: set[tuple[str, ...]] = set()
+    kinds: set[str] = set()
     for st in starts:
         kind = _slice_kind(st) if _loose(st) else None
         if len(usable) >= max_starts and (kind is None or kind in kinds):

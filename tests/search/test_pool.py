@@ -60,6 +60,17 @@ def test_sums_of_catalogued_parts_verify_and_add_ranks(catalog):
     check(s224.scheme, (2, 2, 4))
 
 
+def test_the_rotation_holds_a_naive_slice_start_per_direction(catalog):
+    import fastmm.search.pool as pool
+
+    add_to_catalog(strassen(), catalog)
+    add_to_catalog(laderman(), catalog)
+    starts = sorted(starting_points((3, 3, 3), "ZT", exclude=[(3, 3, 3)]), key=lambda s: s.rank)
+    usable = pool._usable((3, 3, 3), starts, 1, lambda: False)
+    kinds = [pool._slice_kind(st) for st, _ in usable if pool._loose(st)]
+    assert sorted(kinds) == ["⊕m", "⊕n", "⊕p"]  # one per direction, none twice
+
+
 def test_without_constructions_only_the_naive_scheme_is_a_start(catalog):
     add_to_catalog(strassen())
     starts = starting_points((2, 2, 4), "ZT", constructions=False)
@@ -130,6 +141,16 @@ def test_should_stop_is_honoured_and_the_best_valid_scheme_returned(catalog):
     assert out.scheme is None and out.stopped == "stopped"
     assert out.best is not None and out.best.rank < 27
     check(out.best, (3, 3, 3))
+
+
+def test_best_so_far_names_the_start_it_came_from_and_when(catalog):
+    t0 = time.perf_counter()
+    out = search(3, 3, 3, 15, backend="python", limit=None, constructions=False,
+                 stop=lambda: time.perf_counter() - t0 > 0.5)
+    prov = out.best.provenance
+    assert out.best.rank < 27  # descended from the naive scheme, the only start
+    assert prov["start"] == "naive⟨3,3,3;27⟩"
+    assert 0.0 < prov["found_after_s"] <= prov["seconds"]
 
 
 def test_time_limit_is_honoured_without_a_runner(catalog):
