@@ -162,7 +162,8 @@ def catalogue_lines() -> list[str]:
              "found by fastmm (a search, or sums, products and projections of its own schemes "
              "seeded only from Strassen and Laderman) and verified exactly. *Other rings* lists "
              "entries of lower rank that are valid only over Z (larger integer coefficients) or "
-             "modulo 2.", "",
+             "modulo 2. *Seconds* is the search's time; for a best-so-far found by a run that "
+             "went on, “X of Y” means found after X s of a Y s run.", "",
              "| shape | best known ZT | source | catalogue ZT | gap | other rings | how | seconds "
              "| command |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -180,9 +181,12 @@ def catalogue_lines() -> list[str]:
         others = ", ".join(f"{ring} {k}" for ring, k in r["by_ring"].items()
                            if ring != "ZT" and (rank is None or k < rank))
         gap = rank - r["best_ZT"] if rank is not None else ""
+        secs = prov.get("seconds", "")
+        if "found_after_s" in prov:  # a best-so-far: when it was found, and how long the run was
+            secs = f"{prov['found_after_s']} of {secs}"
         lines.append(f"| ⟨{','.join(map(str, shape))}⟩ | {r['best_ZT']} | {best_known_source(shape)} | "
                      f"{rank if rank is not None else '—'} | {gap} | {others} | {how} | "
-                     f"{prov.get('seconds', '')} | {'`' + cmd + '`' if cmd else ''} |")
+                     f"{secs} | {'`' + cmd + '`' if cmd else ''} |")
     return lines + [""]
 
 

@@ -24,8 +24,9 @@ from fastmm.scheme import naive_scheme
 from fastmm.search import flip_py
 from fastmm.search.base import SearchTask
 from fastmm.search.flip import Walker, choose_backend
+from fastmm.search.pool import usable_starts
 from fastmm.search.starts import starting_points
-from fastmm.search.terms import to_terms
+from fastmm.search.terms import Terms, to_terms
 
 Shape = tuple[int, int, int]
 
@@ -46,17 +47,15 @@ def walk_lows(terms, steps: int, walks: int, plus: int, plateau: int, backend: s
     return lows
 
 
-def starts_for(shape: Shape, count: int) -> list[tuple[str, object]]:
-    """The naive scheme, the `count` lowest-rank constructions of the pool's start list and its
-    lowest-rank one with a naive part (the two kinds the pool's rotation holds), built from the
-    catalogue's other shapes: the shape's own entry is left out."""
-    out = [(f"naive⟨{shape[0]},{shape[1]},{shape[2]}⟩", naive_scheme(*shape))]
-    built = [st for st in starting_points(shape, "ZT", exclude=[shape]) if not st.how.startswith("naive")]
-    with_naive = [st for st in built if "naive" in st.how][:1]
-    for st in built[:count] + [st for st in with_naive if st not in built[:count]]:
-        if st.scheme is not None:
-            out.append((st.how, st.scheme))
-    return out
+def starts_for(shape: Shape, count: int) -> list[tuple[str, Terms]]:
+    """The naive scheme and the starts a pool search would rotate through: the `count`
+    lowest-rank constructions and the lowest-rank one with a naive slice in each direction,
+    built from the catalogue's other shapes (the shape's own entry is left out)."""
+    naive = (f"naive⟨{shape[0]},{shape[1]},{shape[2]}⟩", to_terms(naive_scheme(*shape)))
+    built = sorted(starting_points(shape, "ZT", exclude=[shape]), key=lambda s: s.rank)
+    chosen = usable_starts(shape, [s for s in built if not s.how.startswith("naive")], count,
+                           lambda: False)
+    return [naive] + [(st.how, terms) for st, terms in chosen]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--walks", type=int, default=4, help="walks per starting point")
     ap.add_argument("--constructions", type=int, default=2,
                     help="how many of the pool's lowest-rank starts to walk from, besides the naive "
-                         "scheme and the lowest-rank construction with a naive part")
+                         "scheme and the best construction with a naive slice in each direction")
     ap.add_argument("--plus", type=int, default=3, help="plus transitions up to start rank + this")
     ap.add_argument("--plateau", type=int, default=20_000)
     ap.add_argument("--seed", type=int, default=0)
@@ -79,8 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for text in args.shapes:
         shape = tuple(int(x) for x in text.split(","))
-        for how, scheme in starts_for(shape, args.constructions):
-            terms = to_terms(scheme)
+        for how, terms in starts_for(shape, args.constructions):
             t0 = time.time()
             lows = walk_lows(terms, steps, args.walks, args.plus, args.plateau, backend, args.seed)
             r0 = len(terms[0])

@@ -134,7 +134,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                 raise InputError(f"every start scheme must be a Scheme of shape {shape}")
             starts.append(Start(extra.rank, "given", extra))
         starts.sort(key=lambda s: s.rank)
-        usable = _usable(shape, starts, max_starts, stopping)
+        usable = usable_starts(shape, starts, max_starts, stopping)
     except Stopped:
         return SearchOutcome(scheme=None, steps=0, seconds=time.perf_counter() - t0,
                              stopped="stopped", seed=task.seed)
@@ -434,7 +434,7 @@ def _slice_kind(st: Start) -> str:
     return ""
 
 
-def _usable(shape: Shape, starts: list[Start], max_starts: int,
+def usable_starts(shape: Shape, starts: list[Start], max_starts: int,
             stopping: Callable[[], bool]) -> list[tuple[Start, Terms]]:
     """(start, GF(2) terms) for the starts a search will use, lowest rank first: the `max_starts`
     lowest, and for each way of adding a naive slice (⊕n, ⊕m, ⊕p) the lowest-rank construction
