@@ -435,7 +435,7 @@ def _slice_kind(st: Start) -> str:
 
 
 def usable_starts(shape: Shape, starts: list[Start], max_starts: int,
-            stopping: Callable[[], bool]) -> list[tuple[Start, Terms]]:
+                  stopping: Callable[[], bool]) -> list[tuple[Start, Terms]]:
     """(start, GF(2) terms) for the starts a search will use, lowest rank first: the `max_starts`
     lowest, and for each way of adding a naive slice (⊕n, ⊕m, ⊕p) the lowest-rank construction
     made that way. Which slice lets walks descend depends on the shape (benchmarks/walk_drops.py:
