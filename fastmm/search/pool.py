@@ -423,17 +423,6 @@ def _loose(st: Start) -> bool:
     return "naive" in st.how and not st.how.startswith("naive")
 
 
-def _slice_kind(st: Start) -> str:
-    """The outermost direct sum of a construction's recipe ("⊕n", "⊕m" or "⊕p"; "" if none):
-    the dimension along which its last part (for a loose start, the naive slice) was added."""
-    depth = 0
-    for i, ch in enumerate(st.how):
-        depth += (ch == "(") - (ch == ")")
-        if ch == "⊕" and depth <= 1:
-            return st.how[i:i + 2]
-    return ""
-
-
 def usable_starts(shape: Shape, starts: list[Start], max_starts: int,
                   stopping: Callable[[], bool]) -> list[tuple[Start, Terms]]:
     """(start, GF(2) terms) for the starts a search will use, lowest rank first: the `max_starts`
@@ -443,7 +432,7 @@ def usable_starts(shape: Shape, starts: list[Start], max_starts: int,
     usable: list[tuple[Start, Terms]] = []
     kinds: set[str] = set()
     for st in starts:
-        kind = _slice_kind(st) if _loose(st) else None
+        kind = st.axis if _loose(st) else None
         if len(usable) >= max_starts and (kind is None or kind in kinds):
             continue
         if stopping():

@@ -23,9 +23,10 @@ class Start:
     (building every candidate of a big shape took a minute; only the chosen few are built)."""
 
     def __init__(self, rank: int, how: str, scheme: Scheme | None = None,
-                 make: Callable[[], Scheme | None] | None = None):
+                 make: Callable[[], Scheme | None] | None = None, axis: str = ""):
         self.rank = rank
         self.how = how  # human-readable construction, e.g. "catalog⟨2,3,3;15⟩ ⊕p catalog⟨2,3,3;15⟩"
+        self.axis = axis  # a direct sum: the dimension its parts meet along ("n", "m", "p"); else ""
         self._scheme = scheme
         self._make = make
 
@@ -132,7 +133,7 @@ class _Builder:
         if a.how.startswith("naive") and b.how.startswith("naive"):
             return None  # the naive scheme itself
         return Start(a.rank + b.rank, f"({a.how} ⊕{axis} {b.how})",
-                     make=lambda: _combine(a, b, lambda x, y: x.direct_sum(y, axis)))
+                     make=lambda: _combine(a, b, lambda x, y: x.direct_sum(y, axis)), axis=axis)
 
     def product(self, shape: Shape, parts: tuple[Shape, Shape]) -> Start | None:
         a, b = self.best(parts[0]), self.best(parts[1])
