@@ -380,9 +380,9 @@ def read_npz(data: bytes, what: str, allow_pickle: bool,
                     # the header first: nothing more is read for a member that claims too much
                     _npy_header(io.BytesIO(head), info.file_size, where)
                     raw = head + fh.read(MAX_FILE_BYTES + 1 - len(head))
-            # NotImplementedError: zipfile's answer to a compression method it does not support
-            except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError,
-                    RuntimeError) as exc:
+            # RuntimeError also covers zipfile's refusal of a member it cannot decode (unsupported
+            # compression method or zip version, strong encryption): that error subclasses it
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError) as exc:
                 raise SchemeFormatError(f"{where}: cannot be read ({exc})") from None
             if len(raw) > MAX_FILE_BYTES:
                 raise SchemeFormatError(f"{where}: more than the limit of {MAX_FILE_BYTES:,} bytes")

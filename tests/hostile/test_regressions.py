@@ -223,6 +223,22 @@ def test_a_forged_npz_member_is_refused_before_allocation(tmp_path):
     assert_clean(r, allowed=(2,))
 
 
+def test_an_npz_member_zipfile_cannot_decode_is_one_line(tmp_path):
+    """zipfile refuses a compression method it does not know (an error subclassing RuntimeError)."""
+    data = bytearray(_npz(**alphatensor_arrays(strassen())))
+    method = (99).to_bytes(2, "little")
+    for at in range(len(data)):  # every member: local header (offset 8), central directory (10)
+        if data[at:at + 4] == b"PK\x03\x04":
+            data[at + 8:at + 10] = method
+        elif data[at:at + 4] == b"PK\x01\x02":
+            data[at + 10:at + 12] = method
+    f = tmp_path / "f.npz"
+    f.write_bytes(bytes(data))
+    r = run_cli("import", f, "--from", "alphatensor")
+    assert_clean(r, allowed=(2,))
+    assert "compression method is not supported" in r.err
+
+
 def test_unbounded_sources_are_read_with_a_bound():
     with pytest.raises(SchemeFormatError, match="limit"):
         read_bytes("/dev/zero")
