@@ -20,7 +20,7 @@ from fastmm.search import flip_py
 from fastmm.search.base import SearchTask
 from fastmm.search.flip import Walker, choose_backend
 from fastmm.search.lift import hensel_lift, sign_lift, sign_system
-from fastmm.search.terms import to_terms
+from fastmm.search.terms import term_set_key, to_terms
 
 
 def classify(shape: tuple[int, int, int], terms) -> str:
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             if walker.rank != args.rank:
                 break
             got = walker.terms()
-            key = tuple(sorted(zip(*got, strict=True)))
+            key = term_set_key(got)
             if key in seen:
                 continue
             seen.add(key)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import re
 import warnings
@@ -164,6 +165,20 @@ def catalog_entries(directory: Path | None = None) -> list[CatalogEntry]:
     for line in problems:
         warnings.warn(line, CatalogWarning, stacklevel=2)
     return entries
+
+
+def catalog_fingerprint(directory: Path | None = None) -> str:
+    """16 hex digits of sha256 over the name and bytes of every entry file: a pool search builds
+    its starts from the catalogue, so its provenance names the catalogue it saw (a command
+    reproduces a result only with that catalogue; git history holds every version)."""
+    digest = hashlib.sha256()
+    for entry in _names(directory or catalog_dir()):
+        try:
+            body = entry.path.read_bytes()
+        except OSError:
+            body = b"unreadable"
+        digest.update(entry.path.name.encode() + b"\0" + hashlib.sha256(body).digest())
+    return digest.hexdigest()[:16]
 
 
 def catalog_candidates(shape: Shape, ring: str, exclude_shapes: Iterable[Shape] = ()) -> list[CatalogEntry]:

@@ -216,3 +216,18 @@ def test_catalog_command_json_and_tampered_warning(tmp_catalog):
     row = next(r for r in data["rows"] if r["shape"] == [2, 2, 2])
     assert row["catalog_rank"] == 7 and row["status"] == "best known reached"
     assert any("2x2x3-rank11-ZT.json" in p for p in data["skipped"])
+
+
+def test_fingerprint_follows_every_byte_and_name_of_the_catalogue(tmp_catalog):
+    from fastmm.catalog import catalog_fingerprint
+    from fastmm.cli import cli
+
+    empty = catalog_fingerprint()
+    shutil.copy(SHIPPED / "2x2x2-rank7-ZT.json", tmp_catalog)
+    one = catalog_fingerprint()
+    assert one != empty and len(one) == 16
+    out = CliRunner().invoke(cli, ["catalog", "--json"]).output
+    assert json.loads(out[out.index("{"):])["fingerprint"] == one
+    path = tmp_catalog / "2x2x2-rank7-ZT.json"
+    path.write_text(path.read_text() + " ")  # same scheme, other bytes
+    assert catalog_fingerprint() not in (empty, one)

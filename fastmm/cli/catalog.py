@@ -29,14 +29,14 @@ def _cells(row: dict) -> list[str]:
 def catalog(as_json: bool) -> int:
     """List every shape n ≤ m ≤ p ≤ 6: naive and best-known ranks, the catalogue's best scheme
     and its best rank in each ring it holds (ZT, Z, Q, Z2)."""
-    from fastmm.catalog import catalog_dir, catalog_table
+    from fastmm.catalog import catalog_dir, catalog_fingerprint, catalog_table
 
     rows, problems = catalog_table()
     for line in problems:
         click.echo(f"warning: {line}", err=True)
     if as_json:
-        click.echo(json.dumps({"directory": str(catalog_dir()), "rows": rows, "skipped": problems},
-                              indent=2))
+        click.echo(json.dumps({"directory": str(catalog_dir()), "fingerprint": catalog_fingerprint(),
+                               "rows": rows, "skipped": problems}, indent=2))
         return 0
     cells = [_cells(r) for r in rows]
     if sys.stdout.isatty():
@@ -58,5 +58,6 @@ def catalog(as_json: bool) -> int:
     reached = sum(r["status"] == "best known reached" for r in rows)
     missing = sum(r["status"] == "missing" for r in rows)
     click.echo(f"{reached} of {len(rows)} shapes at the best-known rank, "
-               f"{len(rows) - reached - missing} with a gap, {missing} missing")
+               f"{len(rows) - reached - missing} with a gap, {missing} missing "
+               f"(catalogue fingerprint {catalog_fingerprint()}, as pool searches record it)")
     return 0

@@ -56,7 +56,7 @@ from fastmm.search.base import Progress, Reporter, SearchOutcome, SearchTask, St
 from fastmm.search.flip import Walker, choose_backend, reduce_terms
 from fastmm.search.lift import lift
 from fastmm.search.starts import Start, Stopped, starting_points
-from fastmm.search.terms import Terms, gf2_tensor_ok, to_scheme, to_terms
+from fastmm.search.terms import Terms, gf2_tensor_ok, term_set_key, to_scheme, to_terms
 
 Shape = tuple[int, int, int]
 
@@ -79,10 +79,6 @@ def choose_method(task: SearchTask) -> str:
 
 # -- the search ---------------------------------------------------------------------------------
 
-def _key(terms: Terms) -> tuple:
-    return tuple(sorted(zip(*terms, strict=True)))
-
-
 class _Pools:
     """Distinct GF(2) schemes per rank, at most `size` each (the first ones found stay)."""
 
@@ -95,7 +91,7 @@ class _Pools:
         r = len(terms[0])
         keys = self.keys.setdefault(r, set())
         members = self.members.setdefault(r, [])
-        k = _key(terms)
+        k = term_set_key(terms)
         if k in keys or len(members) >= self.size:
             return False
         keys.add(k)
@@ -167,6 +163,10 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     state = {"steps": 0, "attempts": 0, "restarts": 0, "record": 10**9, "last": t0, "limit": limit0,
              "unliftable": 0}
     prov = {"method": "pool", "seed": task.seed, "backend": backend}
+    if opts.get("constructions", True):
+        from fastmm.catalog import catalog_fingerprint
+
+        prov["catalog"] = catalog_fingerprint()  # the starts depend on it
     how = {"start": rotation[0][0].how}
 
     # best valid scheme so far: the best start valid in the ring; where and when it was found
@@ -247,7 +247,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             saved["level"], saved["schemes"] = r, {}
         if r != saved["level"] or len(saved["schemes"]) >= pool_size:
             return
-        saved["schemes"][_key(terms)] = valid
+        saved["schemes"][term_set_key(terms)] = valid
         now = time.perf_counter()
         if len(saved["schemes"]) == 1 or now - saved["t"] >= 2.0:
             from fastmm.search.checkpoint import save_pool

@@ -50,6 +50,12 @@ def to_terms(scheme: Scheme) -> Terms:
     return A, B, C
 
 
+def term_set_key(terms: Terms) -> tuple:
+    """The scheme as a sorted tuple of (a, b, c) bit masks: equal for the same GF(2) terms in
+    any order (pools and benchmarks count distinct schemes by it)."""
+    return tuple(sorted(zip(*terms, strict=True)))
+
+
 def matrices(shape: tuple[int, int, int], terms: Terms, signs: dict | None = None):
     """Wa, Wb, Wc (int64) from bitmask terms; `signs[(f, t, bit)] = -1` negates an entry."""
     n, m, p = shape

@@ -153,6 +153,21 @@ def test_best_so_far_names_the_start_it_came_from_and_when(catalog):
     assert 0.0 < prov["found_after_s"] <= prov["seconds"]
 
 
+def test_provenance_names_the_catalogue_the_starts_came_from(catalog):
+    from fastmm.catalog import catalog_fingerprint
+
+    add_to_catalog(strassen(), catalog)
+    before = catalog_fingerprint()
+    out = search(2, 2, 4, 14, seed=0)  # ⟨2,2,2;7⟩ ⊕p ⟨2,2,2;7⟩ is already at the target
+    assert out.scheme.provenance["catalog"] == before
+    add_to_catalog(laderman(), catalog)
+    after = catalog_fingerprint()
+    assert after != before
+    assert search(2, 2, 4, 14, seed=0).scheme.provenance["catalog"] == after
+    plain = search(2, 2, 3, 11, seed=0, constructions=False)
+    assert "catalog" not in plain.scheme.provenance  # the naive start needs no catalogue
+
+
 def test_time_limit_is_honoured_without_a_runner(catalog):
     t0 = time.perf_counter()
     out = search(3, 3, 3, 15, backend="python", limit=0.4)
