@@ -53,6 +53,15 @@ CASES: dict[str, tuple] = {
                     {"batch": 128, "init_std": 0.3, "damping": 0.01, "ridge": 3e-3,
                      "ridge_steps": 1500, "fit_steps": 3000},
                     1, 1200.0, 1, "headline, second attempt: smaller init, damping and ridge"),
+    "als-233-each": ((2, 3, 3), 15, "ZT", "als", {"collect": True}, 20, 600.0, 1,
+                     "target: ≥ 80% of restarts succeed (20 seeds); one batch of 64 restarts per "
+                     "seed, each run to its end (collect mode), so success per restart is exact"),
+    "als-233-each-noframes": ((2, 3, 3), 15, "ZT", "als", {"collect": True, "frames": False}, 20, 600.0,
+                              1, "the same restarts without the frames stage (the method before it)"),
+    "als-234-each": ((2, 3, 4), 20, "ZT", "als", {"collect": True}, 4, 900.0, 1,
+                     "per restart on ⟨2,3,4;20⟩ (collect mode)"),
+    "als-234-each-noframes": ((2, 3, 4), 20, "ZT", "als", {"collect": True, "frames": False}, 4, 900.0,
+                              1, "the same without the frames stage"),
     "als-336-q": ((3, 3, 6), 40, "Q", "als", {"batch": 64, "ridge_steps": 1500, "fit_steps": 3000},
                   1, 600.0, 1,
                   "stretch: ⟨3,3,6;40⟩ over Q (Smirnov 2013)"),
@@ -75,6 +84,7 @@ def run_case(name: str, seeds: int, time_limit: float, workers: int, first_seed:
         counters = [getattr(o, "counters", None) for o in summary.outcomes]
         row = {"seed": task.seed, "found": out.scheme is not None, "seconds": round(wall, 2),
                "restarts": restarts,
+               "verified_restarts": sum(c.found for c in counters if c),
                "restarts_per_second": round(restarts / seconds, 2) if seconds else None,
                "finished": sum(c.replaced + c.found for c in counters if c),
                "fitted": sum(c.fitted for c in counters if c),
@@ -102,14 +112,17 @@ def run_case(name: str, seeds: int, time_limit: float, workers: int, first_seed:
     ok = [r for r in rows if r["found"] and r.get("verified")]
     total_restarts = sum(r["restarts"] for r in rows)
     finished = sum(r.get("finished", 0) for r in rows)
+    each = bool(options.get("collect"))  # every restart ran to its end: count them all
+    hits = sum(r["verified_restarts"] for r in rows) if each else len(ok)
     times = [r["seconds"] for r in ok]
     return {
         "case": name, "note": note, "shape": list(shape), "rank": rank, "ring": ring,
         "method": method, "options": options, "seeds": seeds, "time_limit": time_limit,
         "workers": workers, "found": len(ok),
         "success_per_search": f"{len(ok)}/{seeds}",
-        "success_per_restart": round(len(ok) / total_restarts, 4) if total_restarts else None,
-        "success_per_finished_restart": round(len(ok) / finished, 4) if finished else None,
+        "success_per_restart": round(hits / total_restarts, 4) if total_restarts else None,
+        "success_per_finished_restart": round(hits / finished, 4) if finished else None,
+        "verified_restarts": hits if each else None,
         "restarts": total_restarts,
         "median_restarts_per_second": round(statistics.median([r["restarts_per_second"] for r in rows
                                                                if r["restarts_per_second"]] or [0]), 2),
@@ -119,6 +132,14 @@ def run_case(name: str, seeds: int, time_limit: float, workers: int, first_seed:
         "rings": sorted({r["ring"] for r in ok}),
         "runs": rows,
     }
+
+
+def _commit() -> str:
+    import subprocess
+
+    run = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+                         capture_output=True, text=True)
+    return run.stdout.strip() or "unknown"
 
 
 def _cell(x) -> str:
@@ -135,7 +156,9 @@ def write_markdown(path: Path, data: dict) -> None:
         "*restarts* = initialisations drawn (a batch holds 64 at once; stalled ones are replaced "
         "inside the batch); *success per restart* = schemes found / initialisations drawn, and / "
         "initialisations finished (found or replaced; a search stops at its first scheme with the "
-        "rest of its batch unfinished); "
+        "rest of its batch unfinished); in the *-each cases (collect mode) every one of the 64 "
+        "restarts of a seed runs to its end (verified or given up, none replaced), so success per "
+        "restart = verified restarts / 64 exactly; "
         "*fitted* = restarts whose residual reached the fit tolerance; *roundings checked* = "
         "rounded points whose float residual vanished and that went to the exact check; *failed* = "
         "those the exact check refused (never written; the search went on). The machine was shared "
@@ -145,7 +168,10 @@ def write_markdown(path: Path, data: dict) -> None:
         "Method (fastmm/search/numerical.py): a batch of 64 restarts (Gaussian init, std 0.5); "
         "fit by damped ALS (μ = 0.1) with a ridge 0.01·‖X‖² for the first 600 sweeps, then none; "
         "restarts above residual 0.1 when the ridge ends, or not below 1e-6 after 1200 sweeps, are "
-        "replaced; fitted restarts are rescaled (max|Wa[t]| = max|Wb[t]| = 1) every sweep and pulled "
+        "replaced; a fitted restart is polished (ALS without ridge, to residual 1e-26) and moved "
+        "along its GL orbit to the frames of its own rank-one directions (fastmm/search/frames.py), "
+        "then snapped (grids 1 and 1/2, exact Q schemes rebalanced by diagonal scalings); if none "
+        "verifies, it is rescaled (max|Wa[t]| = max|Wb[t]| = 1) every sweep and pulled "
         "towards the integer grid with a weight growing ×1.02 per sweep; every 10 sweeps they are "
         "rounded (grids 1, and 1/2, 1/4 for ring Q), with Wc also re-solved exactly over Q given the "
         "rounded Wa, Wb (sympy DomainMatrix). `spn` engine=batched (fastmm.search.spn.BATCHED_ADAM): "
@@ -180,7 +206,8 @@ def write_markdown(path: Path, data: dict) -> None:
         n, m, p = c["shape"]
         lines += ["", f"## {name}: ⟨{n},{m},{p};{c['rank']}⟩ over {c['ring']}, `--method {c['method']}`"
                   f" {json.dumps(c['options']) if c['options'] else ''}", "",
-                  f"{c['note']}. Command: `{c['command']}`; {c['workers']} worker process(es) "
+                  f"{c['note']}. Command: `{c['command']}` (code {c.get('code', 'before 2026-12-04')});"
+                  f" {c['workers']} worker process(es) "
                   f"per search; {c['machine']}; load average "
                   f"{c['load']}; {c['total_seconds']} s in all.", "",
                   "| seed | found | ring | s | restarts | restarts/s | fitted | roundings checked "
@@ -225,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
                           args.workers or workers, args.first_seed, args.catalog)
         result["load"] = f"{load0} → {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
         result["command"] = f"python benchmarks/numerical_search.py {argv_text}".strip()
+        result["code"] = _commit()
         result["machine"] = (f"{platform.machine()}, {os.cpu_count()} cores, "
                              f"Python {platform.python_version()}")
         out.parent.mkdir(parents=True, exist_ok=True)

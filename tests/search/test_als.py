@@ -115,3 +115,22 @@ def test_bad_input_is_one_input_error(task, message):
 def test_cuda_without_a_gpu_is_one_input_error():
     with pytest.raises(InputError, match="no CUDA GPU"):
         run(SearchTask(2, 2, 2, rank=7, options={"device": "cuda"}), lambda p: None, lambda: False)
+
+
+def test_collect_mode_runs_every_restart_to_its_end():
+    """The per-restart measurement: no replacements; each restart verified once or given up."""
+    from fastmm.search.numerical import DONE, NumConfig, NumericalSearch
+
+    task = SearchTask(2, 2, 2, rank=7, seed=3, time_limit=60, options={"batch": 12, "collect": True})
+    search = NumericalSearch(task, NumConfig.from_options(task.options), "als",
+                             lambda p: None, lambda: False)
+    out = search.run()
+    assert out.restarts == 12 and search.count.restarts == 12
+    assert search.stopped == "restarts"  # all twelve finished before the time limit
+    assert search.count.found == len(search.collected) >= 1
+    assert search.count.found + search.count.replaced == 12
+    ids = [s.provenance["restart"] for s in search.collected]
+    assert len(set(ids)) == len(ids)  # one scheme per restart
+    assert all(verify(s).ok and s.rank == 7 and s.ring == "ZT" for s in search.collected)
+    assert out.scheme == search.collected[0]
+    assert DONE == 2
