@@ -49,7 +49,7 @@ from fastmm.known_ranks import proven_lower_bound
 from fastmm.scheme import Scheme
 from fastmm.search.base import Progress, Reporter, SearchClock, SearchOutcome, SearchTask, StopFlag
 from fastmm.search.frames import balance, framed_points
-from fastmm.search.rounding import exact_factor, exact_scheme, to_fractions
+from fastmm.search.rounding import exact_factor, exact_scheme, float_residual, to_fractions
 from fastmm.verify import target_tensor
 
 MAX_DIM = 8  # the searches' per-dimension limit (as the flip-graph kernels)
@@ -465,6 +465,13 @@ class NumericalSearch:
                             best, most = framed, close
                     if max(np.abs(x - s).max() for x, s in zip(framed, snapped, strict=True)) > 0.05:
                         continue
+                    if float_residual(self.task.shape, *snapped) > 1e-9:
+                        continue  # not exact: no need for the exact check
+                    if not self.in_ring(snapped):
+                        snapped = self.balanced_floats(snapped)
+                        if snapped is None:
+                            self.count.other_ring += 1  # exact over Q, not a scaled ternary scheme
+                            continue
                     facs = [to_fractions(x, d) for x in snapped]
                     if self.accept(self.task.shape, facs, batch, z, f"frame + round 1/{d}"):
                         return True
@@ -549,15 +556,28 @@ class NumericalSearch:
         self.found = scheme
         return True
 
-    def balanced(self, shape, facs, prov: dict) -> Scheme | None:
-        """The exact Q scheme `facs` rescaled by diagonal changes of basis (frames.balance) to
-        one over the searched ring, or None."""
-        floats = [np.asarray(f, dtype=np.float64) for f in facs]
-        moved = balance(*floats, shape)
+    def in_ring(self, factors: list[np.ndarray]) -> bool:
+        """Float factors whose coefficients the searched ring holds (Q / Z2: any here)."""
+        if self.task.ring not in ("ZT", "Z"):
+            return True
+        integral = all(np.array_equal(x, np.round(x)) for x in factors)
+        return integral and (self.task.ring == "Z" or max(np.abs(x).max() for x in factors) <= 1)
+
+    def balanced_floats(self, factors: list[np.ndarray]) -> list[np.ndarray] | None:
+        """frames.balance, rounded: the factors as ±1/0 if a diagonal rescaling makes them so."""
+        moved = balance(*factors, self.task.shape)
         if moved is None:
             return None
         ints = [np.round(x) for x in moved]
         if max(np.abs(x - i).max() for x, i in zip(moved, ints, strict=True)) > 1e-9:
+            return None
+        return ints
+
+    def balanced(self, shape, facs, prov: dict) -> Scheme | None:
+        """The exact Q scheme `facs` rescaled by diagonal changes of basis (frames.balance) to
+        one over the searched ring, or None."""
+        ints = self.balanced_floats([np.asarray(f, dtype=np.float64) for f in facs])
+        if ints is None:
             return None
         prov = {**prov, "rounding": prov["rounding"] + " + diagonal balance"}
         return exact_scheme(shape, *(to_fractions(i, 1) for i in ints), ring=self.task.ring,
