@@ -243,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     path = out.with_suffix(".json")
     argv_text = " ".join(sys.argv[1:] if argv is None else argv)
+    code = _commit()  # the code this process loaded (later commits do not change it)
     for name in args.case:
         if name not in CASES:
             ap.error(f"unknown case {name!r} (see --list)")
@@ -252,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
                           args.workers or workers, args.first_seed, args.catalog)
         result["load"] = f"{load0} → {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
         result["command"] = f"python benchmarks/numerical_search.py {argv_text}".strip()
-        result["code"] = _commit()
+        result["code"] = code
         result["machine"] = (f"{platform.machine()}, {os.cpu_count()} cores, "
                              f"Python {platform.python_version()}")
         out.parent.mkdir(parents=True, exist_ok=True)
