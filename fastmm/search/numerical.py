@@ -454,8 +454,9 @@ class NumericalSearch:
             if not np.all(np.isfinite(point[0])):
                 continue
             best, most = None, -1
+            grids = sorted({1, *self.round_ds} | ({2} if self.task.ring != "Z2" else set()))
             for framed in framed_points(*point, self.task.shape):
-                for d in sorted({1, 2, *self.round_ds}):
+                for d in grids:
                     # halves too: a scaled ternary scheme has them, and `accept` balances it
                     snapped = [np.clip(np.round(x * d) / d, -4, 4) for x in framed]
                     if d == 1:
