@@ -9,7 +9,7 @@ import pytest
 from fastmm.catalog import catalog_dir
 from fastmm.io import load_scheme
 from fastmm.reference import strassen
-from fastmm.search.frames import framed_points, rank_one
+from fastmm.search.frames import balance, framed_points, rank_one
 from fastmm.search.rounding import exact_scheme, float_residual, to_fractions
 
 
@@ -76,3 +76,29 @@ def test_without_rank_one_terms_only_the_rescaled_point_is_offered():
     assert len(framed) == 1
     got = np.einsum("ta,tb,tc->abc", *framed[0])
     assert np.allclose(got, np.einsum("ta,tb,tc->abc", u, v, w))
+
+
+def test_balance_undoes_a_diagonal_change_of_basis_and_term_scales():
+    u, v, w = _factors(strassen())
+    r = 7
+    big_u, big_v, big_w = u.reshape(r, 2, 2), v.reshape(r, 2, 2), w.reshape(r, 2, 2)
+    x, y, z = np.diag([2.0, 1.0]), np.diag([1.0, 0.5]), np.diag([4.0, 1.0])
+    scales = 2.0 ** np.arange(-3, 4)
+    su = np.einsum("ai,tij,bj->tab", x, big_u, y) * scales[:, None, None]
+    sv = np.einsum("ai,tij,bj->tab", np.linalg.inv(y).T, big_v, z)
+    sw = np.einsum("ai,tij,bj->tab", np.linalg.inv(x).T, big_w, np.linalg.inv(z).T) / scales[:, None, None]
+    scaled = [a.reshape(r, -1) for a in (su, sv, sw)]
+    assert max(np.abs(a).max() for a in scaled) > 4  # far from ternary
+    back = balance(*scaled, (2, 2, 2))
+    assert back is not None
+    ints = [np.round(a) for a in back]
+    assert all(np.allclose(a, i) for a, i in zip(back, ints, strict=True))
+    found = exact_scheme((2, 2, 2), *(to_fractions(i, 1) for i in ints), ring="ZT", provenance={})
+    assert found is not None and found.rank == 7
+
+
+def test_balance_refuses_what_no_diagonal_scaling_makes_ternary():
+    u, v, w = _factors(strassen())
+    u = u.copy()
+    u[0] = [1, 0, 0, 2]  # A11 + 2·A22 beside other terms using A11 + A22: ratios conflict
+    assert balance(u, v, w, (2, 2, 2)) is None
