@@ -58,6 +58,8 @@ CASES: dict[str, tuple] = {
                      "seed, each run to its end (collect mode), so success per restart is exact"),
     "als-233-each-noframes": ((2, 3, 3), 15, "ZT", "als", {"collect": True, "frames": False}, 20, 600.0,
                               1, "the same restarts without the frames stage (the method before it)"),
+    "als-233-q-each": ((2, 3, 3), 15, "Q", "als", {"collect": True}, 20, 600.0, 1,
+                       "per restart with ring Q allowed (collect mode)"),
     "als-234-each": ((2, 3, 4), 20, "ZT", "als", {"collect": True}, 4, 900.0, 1,
                      "per restart on ⟨2,3,4;20⟩ (collect mode)"),
     "als-234-each-noframes": ((2, 3, 4), 20, "ZT", "als", {"collect": True, "frames": False}, 4, 900.0,
