@@ -134,3 +134,17 @@ def test_collect_mode_runs_every_restart_to_its_end():
     assert all(verify(s).ok and s.rank == 7 and s.ring == "ZT" for s in search.collected)
     assert out.scheme == search.collected[0]
     assert DONE == 2
+
+
+def test_gauss_newton_polishes_a_near_solution_to_machine_precision():
+    from fastmm.reference import strassen
+    from fastmm.search.numerical import Brent, gauss_newton
+
+    s = strassen()
+    exact = [torch.tensor(np.asarray(x, dtype=float))[None] for x in (s.Wa, s.Wb, s.Wc.T)]
+    noise = torch.Generator().manual_seed(0)
+    near = [x + 1e-3 * torch.randn(x.shape, generator=noise, dtype=torch.float64) for x in exact]
+    brent = Brent(2, 2, 2, torch.device("cpu"))
+    before = float(brent.residual(*near)[0])
+    after = float(brent.residual(*gauss_newton(brent, near, 6))[0])
+    assert before > 1e-6 and after < 1e-24
