@@ -210,7 +210,7 @@ def gauss_newton(brent: Brent, x: list[torch.Tensor], steps: int, damping: float
         a, b = r * dims[0], r * (dims[0] + dims[1])
         new = [u - step[:, :a].reshape(u.shape), v - step[:, a:b].reshape(v.shape),
                w - step[:, b:].reshape(w.shape)]
-        better = brent.residual(*new) < brent.residual(u, v, w)
+        better = brent.residual(*new) < (res ** 2).sum(dim=1)
         u, v, w = (torch.where(better[:, None, None], n_, o) for n_, o in zip(new, (u, v, w), strict=True))
     return [u, v, w]
 
@@ -485,42 +485,41 @@ class NumericalSearch:
             new = gauss_newton(batch.brent, [f[idx] for f in batch.factors], self.cfg.newton_steps)
             for f, v in zip(batch.factors, new, strict=True):
                 f[idx] = torch.where(torch.isfinite(v), v, f[idx])
-        for z in idx.tolist():
-            point = [f[z].cpu().numpy() for f in batch.factors]
-            if not np.all(np.isfinite(point[0])):
-                continue
-            best, most = None, -1
-            grids = sorted({1, *self.round_ds} | ({2} if self.task.ring != "Z2" else set()))
-            for framed in framed_points(*point, self.task.shape):
-                for d in grids:
-                    # halves too: a scaled ternary scheme has them, and `accept` balances it
-                    snapped = [np.clip(np.round(x * d) / d, -4, 4) for x in framed]
-                    if d == 1:
-                        close = sum(int((np.abs(x - s) < 1e-6).sum()) for x, s in zip(framed, snapped,
-                                                                                      strict=True))
-                        if close > most:
-                            best, most = framed, close
-                    if max(np.abs(x - s).max() for x, s in zip(framed, snapped, strict=True)) > 0.05:
+        grids = sorted({1, *self.round_ds} | ({2} if self.task.ring != "Z2" else set()))
+        return any(self.frame_restart(batch, z, grids) for z in idx.tolist())
+
+    def frame_restart(self, batch: Batch, z: int, grids: list[int]) -> bool:
+        """Round restart z in each frame on each grid; True when the search should stop."""
+        point = [f[z].cpu().numpy() for f in batch.factors]
+        if not np.all(np.isfinite(point[0])):
+            return False
+        best, most = None, -1
+        for framed in framed_points(*point, self.task.shape):
+            for d in grids:
+                # halves too: a scaled ternary scheme has them, and balancing rescales it
+                snapped = [np.clip(np.round(x * d) / d, -4, 4) for x in framed]
+                if d == 1:
+                    close = sum(int((np.abs(x - s) < 1e-6).sum()) for x, s in zip(framed, snapped,
+                                                                                  strict=True))
+                    if close > most:
+                        best, most = framed, close
+                if max(np.abs(x - s).max() for x, s in zip(framed, snapped, strict=True)) > 0.05:
+                    continue
+                if float_residual(self.task.shape, *snapped) > 1e-9:
+                    continue  # not exact: no need for the exact check
+                if not self.in_ring(snapped):
+                    snapped = self.balanced_floats(snapped)
+                    if snapped is None:
+                        self.count.other_ring += 1  # exact over Q, not a scaled ternary scheme
                         continue
-                    if float_residual(self.task.shape, *snapped) > 1e-9:
-                        continue  # not exact: no need for the exact check
-                    if not self.in_ring(snapped):
-                        snapped = self.balanced_floats(snapped)
-                        if snapped is None:
-                            self.count.other_ring += 1  # exact over Q, not a scaled ternary scheme
-                            continue
-                    facs = [to_fractions(x, d) for x in snapped]
-                    if self.accept(self.task.shape, facs, batch, z, f"frame + round 1/{d}"):
-                        return True
-                    if batch.phase[z] == DONE:
-                        break
-                if batch.phase[z] == DONE:
-                    break
-            if batch.phase[z] == DONE:
-                continue
-            if self.cfg.frame_start and best is not None and max(np.abs(x).max() for x in best) < 1e3:
-                for f, x in zip(batch.factors, best, strict=True):
-                    f[z] = torch.from_numpy(np.ascontiguousarray(x)).to(f)
+                facs = [to_fractions(x, d) for x in snapped]
+                if self.accept(self.task.shape, facs, batch, z, f"frame + round 1/{d}"):
+                    return True
+                if batch.phase[z] == DONE:  # collect mode: this restart is finished
+                    return False
+        if self.cfg.frame_start and best is not None and max(np.abs(x).max() for x in best) < 1e3:
+            for f, x in zip(batch.factors, best, strict=True):
+                f[z] = torch.from_numpy(np.ascontiguousarray(x)).to(f)
         return False
 
     def try_rounding(self, batch: Batch, mask: torch.Tensor) -> bool:
