@@ -148,3 +148,33 @@ def test_gauss_newton_polishes_a_near_solution_to_machine_precision():
     before = float(brent.residual(*near)[0])
     after = float(brent.residual(*gauss_newton(brent, near, 6))[0])
     assert before > 1e-6 and after < 1e-24
+
+
+def test_one_short_flags_a_fit_missing_one_product():
+    """Strassen less one product leaves a rank-one residual (the usual dead end); a point at
+    random, or Strassen itself, is not flagged."""
+    from fastmm.reference import strassen
+    from fastmm.search.numerical import Batch, NumConfig, one_short
+
+    s = strassen()
+    exact = [torch.tensor(np.asarray(x, dtype=float)) for x in (s.Wa, s.Wb, s.Wc.T)]
+    batch = Batch(SearchTask(2, 2, 2, rank=6, seed=0), NumConfig(batch=3), torch.device("cpu"),
+                  torch.Generator().manual_seed(0))
+    batch.factors[0][0], batch.factors[1][0], batch.factors[2][0] = (x[:6] for x in exact)
+    batch.factors[0][1], batch.factors[1][1], batch.factors[2][1] = (x[1:] for x in exact)
+    batch.factors[0][2, 0] = float("nan")  # a restart that blew up is never flagged
+    everyone = torch.ones(3, dtype=torch.bool)
+    assert one_short(batch, everyone).tolist() == [True, True, False]
+    assert one_short(batch, torch.tensor([False, True, True])).tolist() == [False, True, False]
+    batch.factors[0][2] = torch.randn(6, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    assert not bool(one_short(batch, everyone)[2])
+
+
+def test_stalled_restarts_one_product_short_are_counted():
+    task = SearchTask(2, 3, 3, rank=15, seed=0, time_limit=120, options={"batch": 8, "collect": True})
+    out, _ = _run(task)
+    c = out.counters
+    assert c.found + c.replaced == 8
+    # seed 0: three of the eight restarts never fit; one ends one product short (residual 1.0),
+    # two were still creeping down (residual 0.002, not of rank one) when their sweeps ran out
+    assert c.fitted == 5 and c.short_by_one == 1
