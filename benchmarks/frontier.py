@@ -109,7 +109,10 @@ def run(args) -> int:
     log = work / "log.jsonl"
     shapes = [tuple(int(x) for x in s.split(",")) for s in args.shapes] if args.shapes else \
         sorted(BEST_KNOWN, key=lambda s: (s[0] * s[1] * s[2], s))
-    seeds = {tuple(r["shape"]): r["seed"] + 1 for r in log_lines(log)}
+    seeds: dict[Shape, int] = {}
+    for r in log_lines(log):  # the next seed of a shape: past every seed logged for it
+        shape = tuple(r["shape"])
+        seeds[shape] = max(seeds.get(shape, 0), r["seed"] + 1)
     for rnd in range(args.rounds):
         todo = gaps(work / "catalog", shapes)
         if not todo:
