@@ -13,7 +13,8 @@ most the attempt in flight, and starting it again continues (seeds continue from
 `--checkout` runs the searches from another checkout (a git worktree), so editing this one
 does not disturb a run of hours. `python benchmarks/frontier.py --merge runs/frontier` copies
 the working catalogue's improvements into the shipped catalogue; `--report runs/frontier`
-writes every logged attempt to results/frontier_attempts.md.
+writes every logged attempt to results/frontier_attempts.md, and `--import-report
+results/frontier_attempts.md` rebuilds the log from it on a machine without runs/.
 """
 
 from __future__ import annotations
@@ -193,6 +194,40 @@ def report(work: Path, out: Path) -> int:
     return 0
 
 
+def import_report(md: Path, work: Path) -> int:
+    """Rebuild WORK/log.jsonl from a report's one-by-one table (runs/ is not in git: on a new
+    machine this keeps the history, and the seeds continue past every seed already tried)."""
+    log = work / "log.jsonl"
+    if log_lines(log):
+        print(f"error: {log} already holds attempts; not replaced", file=sys.stderr)
+        return 2
+    records = []
+    for line in md.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 7 or not re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", cells[0]):
+            continue
+        start, shape, seed, seconds, got, added, command = cells[:7]
+        target = re.search(r"--rank (\d+)", command)
+        if target is None:
+            continue
+        target_rank = int(target.group(1))
+        ok = got == str(target_rank)
+        record = {"shape": [int(x) for x in shape.strip("⟨⟩").split(",")], "target": target_rank,
+                  "seed": int(seed or 0), "rc": 0 if ok else 1, "seconds": float(seconds),
+                  "stderr": "" if ok or got == "—" else f"best rank reached {got}",
+                  "added": [] if added == "—" else [int(a) for a in added.split(",")],
+                  "command": command.split("`")[1] if "`" in command else command, "start": start}
+        if "*by hand*" in line:
+            record["by"] = "hand"
+        records.append(record)
+    work.mkdir(parents=True, exist_ok=True)
+    tmp = log.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
+    os.replace(tmp, log)
+    print(f"wrote {log}: {len(records)} attempts from {md}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", default="runs/frontier")
@@ -206,7 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--into", type=Path, default=None, help="with --merge: the catalogue to merge into")
     ap.add_argument("--report", metavar="WORK", help="write every attempt logged in WORK as Markdown")
     ap.add_argument("--report-out", type=Path, default=Path("results/frontier_attempts.md"))
+    ap.add_argument("--import-report", type=Path, metavar="MD",
+                    help="rebuild --work's log from a report written by --report, then exit")
     args = ap.parse_args(argv)
+    if args.import_report:
+        return import_report(args.import_report, Path(args.work))
     if args.merge:
         return merge(Path(args.merge), args.into)
     if args.report:

@@ -1,0 +1,60 @@
+"""benchmarks/frontier.py: its attempt log survives a machine without runs/ (report → import)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "benchmarks" / "frontier.py"
+
+RECORDS = [
+    {"shape": [3, 4, 5], "target": 47, "seed": 50, "rc": 1, "seconds": 300.5,
+     "stderr": "error: no ⟨3,4,5⟩ scheme of rank 47 over ZT within 300 s; best rank reached 48",
+     "added": [], "command": "fastmm search 3 4 5 --rank 47 --ring ZT --seed 50",
+     "start": "2026-12-03 06:34:32"},
+    {"shape": [2, 5, 6], "target": 47, "seed": 22, "rc": 1, "seconds": 301.0,
+     "stderr": "best rank reached 48", "added": [49, 48],
+     "command": "fastmm search 2 5 6 --rank 47 --ring ZT --seed 22", "start": "2026-12-03 09:00:00"},
+    {"shape": [2, 3, 6], "target": 30, "seed": 0, "rc": 0, "seconds": 1.0, "stderr": "", "added": [30],
+     "command": "fastmm search 2 3 6 --rank 30 --ring ZT --seed 0", "start": "2026-12-03 06:22:26",
+     "by": "hand"},
+]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_report_then_import_gives_back_every_attempt(tmp_path):
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
+    md = tmp_path / "attempts.md"
+    assert _run("--report", str(old), "--report-out", str(md)).returncode == 0
+    new = tmp_path / "new"
+    proc = _run("--import-report", str(md), "--work", str(new))
+    assert proc.returncode == 0, proc.stderr
+    back = [json.loads(line) for line in (new / "log.jsonl").read_text().splitlines()]
+    keys = ("shape", "target", "seed", "rc", "added", "command", "start")
+    assert [{k: r[k] for k in keys} for r in back] == [{k: r[k] for k in keys} for r in RECORDS]
+    assert [r.get("by") for r in back] == [None, None, "hand"]
+    assert "best rank reached 48" in back[0]["stderr"] and back[2]["stderr"] == ""
+    # the rebuilt log reports the same table
+    again = tmp_path / "again.md"
+    assert _run("--report", str(new), "--report-out", str(again)).returncode == 0
+    assert again.read_text().replace(str(new), "W") == md.read_text().replace(str(old), "W")
+
+
+def test_import_never_replaces_a_log_that_holds_attempts(tmp_path):
+    (tmp_path / "log.jsonl").write_text(json.dumps(RECORDS[0]) + "\n")
+    md = tmp_path / "attempts.md"
+    assert _run("--report", str(tmp_path), "--report-out", str(md)).returncode == 0
+    before = (tmp_path / "log.jsonl").read_bytes()
+    proc = _run("--import-report", str(md), "--work", str(tmp_path))
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'log.jsonl'} already holds attempts; not replaced"]
+    assert (tmp_path / "log.jsonl").read_bytes() == before
