@@ -81,7 +81,7 @@ def attempt(shape: Shape, rank: int, seed: int, args, work: Path) -> dict:
     env = dict(os.environ, FASTMM_CATALOG=str((work / "catalog").resolve()))
     if args.checkout:
         env["PYTHONPATH"] = str(Path(args.checkout).resolve())
-    t0 = time.time()
+    t0, started = time.time(), time.strftime("%F %T")
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
                               timeout=args.time_limit * 2 + 300)
@@ -90,7 +90,7 @@ def attempt(shape: Shape, rank: int, seed: int, args, work: Path) -> dict:
         rc, err = -1, ["driver timeout"]
     record = {"shape": list(shape), "target": rank, "seed": seed, "rc": rc,
               "seconds": round(time.time() - t0, 1), "stderr": err[0][:300], "added": [],
-              "command": " ".join(["fastmm"] + cmd[len(cli):]), "start": time.strftime("%F %T")}
+              "command": " ".join(["fastmm"] + cmd[len(cli):]), "start": started}
     for path in sorted(found.glob("*.json")):
         try:
             scheme = load_scheme(path)
