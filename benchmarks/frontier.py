@@ -31,7 +31,7 @@ from pathlib import Path
 
 from fastmm.catalog import add_to_catalog, catalog_dir, scan_catalog
 from fastmm.errors import FastmmError
-from fastmm.io import load_scheme
+from fastmm.io import atomic_write_text, load_scheme
 from fastmm.known_ranks import BEST_KNOWN
 
 Shape = tuple[int, int, int]
@@ -220,10 +220,7 @@ def import_report(md: Path, work: Path) -> int:
         if "*by hand*" in line:
             record["by"] = "hand"
         records.append(record)
-    work.mkdir(parents=True, exist_ok=True)
-    tmp = log.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
-    os.replace(tmp, log)
+    atomic_write_text(log, "".join(json.dumps(r) + "\n" for r in records))
     print(f"wrote {log}: {len(records)} attempts from {md}")
     return 0
 
