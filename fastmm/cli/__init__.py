@@ -96,8 +96,12 @@ def _closed_streams_to_devnull() -> None:
 
     for name, fd in (("stdout", 1), ("stderr", 2)):
         stream = getattr(sys, name)
+        if stream is None:  # closed before Python started: it sets the stream to None
+            # devnull takes the free descriptor itself, so no file opened later can land on it
+            setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the process
+            continue
         try:
-            if stream is None or stream.fileno() != fd:
+            if stream.fileno() != fd:
                 continue
         except (OSError, ValueError, AttributeError):  # not a real file (captured output): leave it
             continue

@@ -138,3 +138,33 @@ def test_search_writes_its_file_before_printing(tmp_path):
     r = subprocess.run([sys.executable, "-m", "fastmm", "verify", str(out)], capture_output=True,
                        env=_env())
     assert r.returncode == 0
+
+
+def _run_with_closed(fd: int, args: list[str]) -> subprocess.CompletedProcess:
+    """Run `python -m fastmm ARGS` with descriptor `fd` closed, as `fastmm ... >&-` does."""
+    def close() -> None:
+        os.close(fd)
+
+    other = subprocess.PIPE
+    return subprocess.run([sys.executable, "-m", "fastmm", *args], preexec_fn=close, env=_env(),
+                          stdout=other if fd != 1 else None, stderr=other if fd != 2 else None,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("fd", [1, 2])
+def test_a_closed_stream_at_start_discards_output(tmp_path, fd):
+    """`fastmm verify s.json >&-`: Python starts with sys.stdout None; exit 0, no traceback, and
+    a file written after start-up never lands on the free descriptor."""
+    scheme = tmp_path / "s.json"
+    scheme.write_text(dumps(strassen()))
+    r = _run_with_closed(fd, ["verify", str(scheme)])
+    assert r.returncode == 0
+    assert (r.stderr if fd == 1 else r.stdout).decode().count("valid over ZT") == (1 if fd == 2 else 0)
+    if fd == 1:
+        assert r.stderr == b""
+    out = tmp_path / "found.json"
+    r = _run_with_closed(fd, ["search", "2", "2", "2", "--rank", "7", "--no-sympy", "--out", str(out)])
+    assert r.returncode == 0
+    assert b"Traceback" not in (r.stderr or b"") + (r.stdout or b"")
+    assert subprocess.run([sys.executable, "-m", "fastmm", "verify", str(out)], capture_output=True,
+                          env=_env()).returncode == 0
