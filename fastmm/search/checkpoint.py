@@ -180,12 +180,21 @@ def _read_state(path: Path) -> dict:
                          f"fastmm reads version {VERSION}")
     seeds = state.get("seeds_used")
     nxt = state.get("next_seed")
-    if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds) or \
-            not (nxt is None or (isinstance(nxt, int) and 0 <= nxt < 2**62)):
-        raise InputError(f"--resume: {path} has malformed seeds")
-    if not isinstance(state.get("progress", {}), dict):
-        state["progress"] = {}
+    if not isinstance(seeds, list) or not all(_count(s) for s in seeds) or \
+            not (nxt is None or _count(nxt)):
+        raise InputError(f"--resume: {path} has malformed seeds; the directory was left as it was")
+    best = state.get("best_rank")
+    if not (best is None or (_count(best) and best > 0)):
+        raise InputError(f"--resume: {path} has a malformed best_rank ({best!r}); the directory "
+                         "was left as it was")
+    if not isinstance(state.get("progress"), dict):
+        state["progress"] = {}  # only informative: a damaged note is started afresh
     return state
+
+
+def _count(x: object) -> bool:
+    """A seed or a rank as a checkpoint may hold it: a non-negative int below 2**62 (not a bool)."""
+    return isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2**62
 
 
 def _read_schemes(path: Path) -> list[Scheme]:
@@ -194,12 +203,12 @@ def _read_schemes(path: Path) -> list[Scheme]:
         if path.name == BEST:
             return [load_scheme(path)]
         data = load_json(read_text(path, limit=MAX_POOL_BYTES), str(path))
-        if not isinstance(data, dict) or not isinstance(data.get("schemes"), list):
-            raise InputError(f"--resume: {path} is not a pool checkpoint")
-        return [scheme_from_dict(d) for d in data["schemes"]]
+        if isinstance(data, dict) and isinstance(data.get("schemes"), list):
+            return [scheme_from_dict(d) for d in data["schemes"]]
+        problem = "not a pool checkpoint"
     except FastmmError as exc:
-        raise InputError(f"--resume: {path} is not readable ({exc}); the directory was left as "
-                         "it was") from None
+        problem = f"not readable ({exc})"
+    raise InputError(f"--resume: {path} is {problem}; the directory was left as it was")
 
 
 def _now() -> str:

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from fastmm.io import load_scheme
 from fastmm.verify import verify
 
@@ -98,3 +100,45 @@ def test_symmetric_walk_keeps_its_best_through_a_kill(tmp_path):
     assert r.returncode == 1 and "resuming" in r.stderr
     best = load_scheme(ck / "best.json")
     assert verify(best, use_sympy=False).ok and best.rank <= saved[0]["rank"]
+
+
+@pytest.mark.parametrize("damage", ["best_rank_text", "best_rank_negative", "seed_bool", "pool_not_a_pool"])
+def test_resume_refuses_damaged_fields_and_leaves_the_directory(tmp_path, damage):
+    """A checkpoint edited by hand or by a faulty tool: one line, exit 2, every file as it was."""
+    ck = tmp_path / "ck"
+    r = fastmm("search", "2", "2", "3", "--rank", "11", "--resume", str(ck), "-q", "--no-sympy",
+               cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    state = json.loads((ck / "checkpoint.json").read_text())
+    if damage == "best_rank_text":
+        state["best_rank"] = "x"
+    elif damage == "best_rank_negative":
+        state["best_rank"] = -5
+    elif damage == "seed_bool":
+        state["seeds_used"] = [True]
+    (ck / "checkpoint.json").write_text(json.dumps(state))
+    if damage == "pool_not_a_pool":
+        (ck / "pool-seed0.json").write_text(json.dumps({"format": "something else"}))
+    before = {p.name: p.read_bytes() for p in ck.iterdir()}
+    out = tmp_path / "b.json"
+    r = fastmm("search", "2", "2", "3", "--rank", "11", "--resume", str(ck), "-q", "--no-sympy",
+               "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and "left as it was" in r.stderr and "Traceback" not in r.stderr
+    assert r.stderr.count("--resume") == 1
+    assert {p.name: p.read_bytes() for p in ck.iterdir()} == before
+    assert not out.exists()
+
+
+def test_resume_without_a_progress_note_continues(tmp_path):
+    """The progress note is informative only: a checkpoint without it resumes."""
+    ck = tmp_path / "ck"
+    args = ("search", "3", "3", "3", "--rank", "23", "--ring", "ZT", "--resume", str(ck), "-q",
+            "--no-sympy", "--time-limit", "60")
+    assert fastmm(*args, cwd=tmp_path).returncode == 0
+    state = json.loads((ck / "checkpoint.json").read_text())
+    del state["progress"]
+    (ck / "checkpoint.json").write_text(json.dumps(state))
+    r = fastmm(*args, "--out", str(tmp_path / "again.json"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "progress" in json.loads((ck / "checkpoint.json").read_text())
