@@ -259,6 +259,9 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
     if count > 1 and sorted(req.shape) == [2, 2, 2] and req.rank == 7:
         raise FastmmError("every ⟨2,2,2;7⟩ scheme is equivalent to Strassen's (de Groote 1978): "
                          "there is only one up to equivalence")
+    if req.rank >= n * m * p and count > 1:
+        raise InputError(f"--distinct {count} needs a rank below {n * m * p} = n·m·p for "
+                         f"⟨{n},{m},{p}⟩: at that rank fastmm answers with the naive scheme only")
     if req.rank >= n * m * p and not req.options.get("minimize"):
         naive = naive_scheme(n, m, p).with_meta(provenance={
             "method": "naive", "version": __version__, "command": command})

@@ -64,10 +64,10 @@ class _Writer:
 
     def target(self, scheme) -> Path:
         n, m, p = scheme.shape
-        if self.out is not None and self.distinct == 1 and not self.written:
-            return self.out
-        directory = self.out.parent if self.out is not None else Path(".")
-        return default_path(n, m, p, scheme.rank, scheme.ring, directory)
+        if self.out is None:
+            return default_path(n, m, p, scheme.rank, scheme.ring, Path("."))
+        k = len(self.written)  # --distinct: FILE, then FILE-2, FILE-3... beside it
+        return self.out if k == 0 else self.out.with_name(f"{self.out.stem}-{k + 1}{self.out.suffix}")
 
     def __call__(self, scheme, target: Path | None = None) -> Path:
         """Write atomically; if that fails, to a rescue file, and remember why (one error line)."""
@@ -115,7 +115,8 @@ class _Writer:
               help="--method spn: batched (many restarts at once, Adam; the default) or single "
                    "(one restart at a time, the paper's recipe with TWN fine-tuning).")
 @click.option("--out", "-o", default=None, metavar="FILE",
-              help="Where to write the scheme (default: NxMxP-rankR-RING.json, never overwritten).")
+              help="Where to write the scheme (default: NxMxP-rankR-RING.json, never overwritten); "
+                   "with --distinct K the others go to FILE-2, ..., FILE-K beside it.")
 @click.option("--distinct", type=int, default=1, show_default=True,
               help="Collect this many pairwise inequivalent schemes.")
 @click.option("--minimize", type=click.Choice(["none", "additions"]), default="none",

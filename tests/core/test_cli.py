@@ -136,6 +136,24 @@ def test_search_distinct_collects_inequivalent_schemes(tmp_path):
     assert sorted(f.name for f in tmp_path.iterdir()) == ["2x2x3-rank11-ZT-2.json", "2x2x3-rank11-ZT.json"]
 
 
+def test_search_distinct_with_out_writes_file_then_numbered_siblings(tmp_path):
+    out = tmp_path / "mine.json"
+    r = run("search", "2", "2", "3", "--rank", "11", "--distinct", "2", "--no-sympy", "-o", str(out),
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["mine-2.json", "mine.json"]
+    for f in tmp_path.iterdir():
+        assert run("verify", str(f), "--no-sympy").returncode == 0
+
+
+@pytest.mark.parametrize("shape, rank", [(("1", "1", "1"), "1"), (("2", "2", "2"), "8")])
+def test_distinct_at_the_naive_rank_is_refused(tmp_path, shape, rank):
+    """At rank >= n·m·p the answer is the naive scheme alone: more than one is never promised."""
+    r = run("search", *shape, "--rank", rank, "--distinct", "3", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--distinct 3 needs a rank below" in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_distinct_strassen_is_refused_by_theorem(tmp_path):
     r = run("search", "2", "2", "2", "--rank", "7", "--distinct", "2", cwd=tmp_path)
     assert r.returncode == 1 and "de Groote 1978" in r.stderr
