@@ -20,13 +20,14 @@ def verify(files: tuple[str, ...], no_sympy: bool) -> int:
     from fastmm.verify import verify as check
 
     worst = 0
-    invalid = 0
+    invalid = unreadable = 0
     for name in files:
         try:
             scheme = load_scheme(name)
         except FastmmError as exc:
             click.echo(one_line(f"error: {exc}"), err=True)
             worst = max(worst, EXIT_USAGE)
+            unreadable += 1
             continue
         proof = not no_sympy and sympy_work(scheme) <= SYMPY_WORK_LIMIT
         v = check(scheme, use_sympy=proof)
@@ -49,9 +50,10 @@ def verify(files: tuple[str, ...], no_sympy: bool) -> int:
             click.echo(f"  {line}")
         if scheme.ring != "Z2" and scheme.is_integral and brent_report(scheme, 2).ok:
             click.echo("  (it is valid modulo 2: label it ring \"Z2\" if that is what you want)")
-    if invalid:  # the details are on stdout; the failure itself is one line, as for every error
-        click.echo(f"error: {invalid} of {len(files)} scheme file{'s' if len(files) > 1 else ''} "
-                   "failed verification", err=True)
+    if invalid or (unreadable and len(files) > 1):  # details on stdout (invalid) or above
+        parts = [f"{invalid} invalid"] * bool(invalid) + [f"{unreadable} unreadable"] * bool(unreadable)
+        click.echo(f"error: {invalid + unreadable} of {len(files)} scheme file"
+                   f"{'s' if len(files) > 1 else ''} failed verification ({', '.join(parts)})", err=True)
     return worst
 
 

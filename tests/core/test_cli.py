@@ -34,6 +34,18 @@ def test_verify_names_failing_entries_and_exits_1(tmp_path):
     assert "Traceback" not in r.stderr
 
 
+def test_verify_summary_counts_invalid_and_unreadable_files(tmp_path):
+    d = json.loads(dumps(strassen()))
+    d["Wc"][1][2] = 0
+    (tmp_path / "bad.json").write_text(json.dumps(d))
+    (tmp_path / "good.json").write_text(dumps(strassen()))
+    (tmp_path / "empty.json").write_text("")
+    r = run("verify", *(str(tmp_path / f) for f in ("good.json", "bad.json", "empty.json")))
+    assert r.returncode == 2  # an unreadable file is a usage error, the worst of the three
+    assert r.stderr.splitlines()[-1] == ("error: 2 of 3 scheme files failed verification "
+                                         "(1 invalid, 1 unreadable)")
+
+
 def test_verify_rejects_wrong_ring_claim(tmp_path):
     d = json.loads(dumps(strassen()))
     d["Wa"][0] = [2, 0, 0, 2]  # M1 doubled ...
