@@ -59,6 +59,12 @@ def main(argv: list[str] | None = None) -> None:
         rc = _invoke(argv)
     except click.exceptions.Abort:
         _exit("interrupted", 130, argv)
+    except click.exceptions.NoArgsIsHelpError as exc:  # bare `fastmm`: the help, as it is
+        try:
+            click.echo(exc.format_message(), err=True)
+        except (OSError, ValueError):
+            pass
+        _exit(None, exc.exit_code, argv)
     except click.UsageError as exc:
         hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
         _exit(f"error: {exc.format_message()}{hint}", exc.exit_code, argv)

@@ -95,7 +95,8 @@ def printable(text: str) -> str:
 
 def one_line(message: str) -> str:
     """A message as one line (an error must never spill over several)."""
-    return printable(" ".join(str(message).splitlines()))
+    lines = (line.replace("\t", " ").strip() for line in str(message).splitlines())
+    return printable(" ".join(line for line in lines if line))
 
 
 def install_interrupt_hook() -> None:

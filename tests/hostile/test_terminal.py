@@ -33,6 +33,18 @@ def test_a_utf8_stream_is_left_alone():
 
 def test_messages_are_one_line_whatever_the_file_name():
     assert one_line("error: a\nb\x1b[31m\u2028c") == "error: a b\\x1b[31m c"
+    # click lists choices on tab-indented lines: they read as a plain list, not as "\t"
+    assert one_line("Choose from:\n\talpha,\n\tbeta") == "Choose from: alpha, beta"
+
+
+def test_bare_fastmm_prints_the_help_and_exits_2(capsys):
+    from fastmm.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main([])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Usage: fastmm") and "Commands:" in err and "error:" not in err
 
 
 def _sigint_as_in_a_terminal() -> None:
