@@ -205,6 +205,10 @@ class SearchRequest:
         if "engine" in self.options and self.method != "spn":
             raise InputError(f"--engine chooses how --method spn trains; the {self.method} method "
                              f"has no engines")
+        device = self.options.get("device")
+        if device not in (None, "cpu") and self.method not in ("als", "spn"):
+            raise InputError(f"--device {device} runs the numerical methods (--method als or spn); "
+                             f"the {self.method} method walks on the CPU")
 
     def task(self, seed: int, time_limit: float):
         from fastmm.search.base import SearchTask

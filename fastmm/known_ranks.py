@@ -75,10 +75,15 @@ def proven_lower_bound(shape: tuple[int, int, int]) -> tuple[int, str]:
     flat = max(n * m, m * p, n * p)
     bound, why = flat, "flattening bound max(nm, mp, np)"
     if n == 1:
-        bound, why = m * p, "⟨1,m,p⟩ needs all m·p products"
+        bound, why = m * p, f"{_outer(shape)} has a dimension 1: it needs all {m * p} products"
     if (n, m, p) in _PROVEN and _PROVEN[(n, m, p)][0] > bound:
         bound, why = _PROVEN[(n, m, p)]
     return bound, why
+
+
+def _outer(shape: tuple[int, int, int]) -> str:
+    """The shape as asked (not its canonical order): ⟨7,1,7⟩, ⟨1,3,4⟩..."""
+    return "⟨" + ",".join(str(d) for d in shape) + "⟩"
 
 
 # Where the best-known ranks come from (../shared/REFERENCES.md §2), for the website:

@@ -14,7 +14,7 @@ import click
 
 from fastmm.cli import cli
 from fastmm.cli.progress import SearchProgress
-from fastmm.errors import EXIT_FAILED, SearchFailed
+from fastmm.errors import EXIT_FAILED, InputError, SearchFailed
 
 
 def default_path(n: int, m: int, p: int, rank: int, ring: str, directory: Path = Path(".")) -> Path:
@@ -57,7 +57,9 @@ class _Writer:
     def __init__(self, out: str | None, distinct: int):
         from fastmm.paths import check_output_path
 
-        self.out = check_output_path(out) if out else None
+        if out is not None and not out.strip():
+            raise InputError("--out: the file name is empty")
+        self.out = check_output_path(out) if out is not None else None
         self.distinct = distinct
         self.written: list[Path] = []
         self.problems: list[str] = []  # writes that went to a rescue file

@@ -158,6 +158,12 @@ def test_search_distinct_with_out_writes_file_then_numbered_siblings(tmp_path):
         assert run("verify", str(f), "--no-sympy").returncode == 0
 
 
+def test_search_refuses_an_empty_out_name(tmp_path):
+    r = run("search", "2", "2", "2", "--rank", "7", "-o", "", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr == "error: --out: the file name is empty\n"
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("shape, rank", [(("1", "1", "1"), "1"), (("2", "2", "2"), "8")])
 def test_distinct_at_the_naive_rank_is_refused(tmp_path, shape, rank):
     """At rank >= n·m·p the answer is the naive scheme alone: more than one is never promised."""
