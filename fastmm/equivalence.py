@@ -637,6 +637,12 @@ def same_coefficients(s1: Scheme, s2: Scheme) -> bool:
         for x, y in ((s1.Wa, s2.Wa), (s1.Wb, s2.Wb), (s1.Wc, s2.Wc)))
 
 
+def _has_dead_product(scheme: Scheme) -> bool:
+    """Whether some product has an all-zero Wa row, Wb row or Wc column."""
+    live = ((scheme.Wa != 0).any(axis=1) & (scheme.Wb != 0).any(axis=1) & (scheme.Wc != 0).any(axis=0))
+    return not bool(live.all())
+
+
 def equivalent(s1: Scheme, s2: Scheme, *, max_nodes: int = 200_000) -> EquivalenceResult:
     """Decide whether s1 and s2 lie in one orbit of the de Groote group (see module docstring).
 
@@ -654,6 +660,11 @@ def equivalent(s1: Scheme, s2: Scheme, *, max_nodes: int = 200_000) -> Equivalen
     if (s1.ring == "Z2") != (s2.ring == "Z2"):
         return EquivalenceResult("inequivalent", f"different rings {s1.ring} vs {s2.ring} "
                                  "(one is valid modulo 2 only)")
+    if _has_dead_product(s1) or _has_dead_product(s2):
+        if same_coefficients(s1, s2):
+            return EquivalenceResult("equivalent", "identical coefficients")
+        return EquivalenceResult("unknown", "a product with an all-zero factor (it contributes "
+                                 "nothing) is outside what the search handles: drop it first")
     i1, i2 = invariants(s1), invariants(s2)
     for name in ("factor_ranks", "signatures", "spans"):
         if i1[name] != i2[name]:

@@ -287,3 +287,16 @@ def test_dedupe_collapses_copies():
     reps = dedupe(schemes)
     assert len(reps) == 2
     assert reps[0] is base and reps[1].rank == 8
+
+
+def test_a_dead_product_makes_the_answer_unknown_never_a_crash():
+    """A valid scheme with a product whose factor is all zero (it contributes nothing): the search
+    assumes nonzero factors, so such a pair is "unknown" unless the coefficients are identical."""
+    from tests.export.schemes import dead_product_schemes
+
+    dead = dead_product_schemes()
+    a, b = dead["zero_left"], dead["unused"]
+    assert equivalent(a, a).status == "equivalent"
+    got = equivalent(a, b)
+    assert got.status == "unknown" and "all-zero factor" in got.reason
+    assert len(dedupe([a, b])) == 2

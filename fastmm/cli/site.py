@@ -16,7 +16,11 @@ from fastmm.cli import cli
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes computing pages and code.")
 def site(outdir: str, catalog: str | None, schemes: tuple[str, ...], workers: int) -> int:
-    """Build a static website of every verified scheme into OUTDIR (replaced if it is a site)."""
+    """Build a static website of every verified scheme into OUTDIR (replaced if it is a site).
+
+    A named input that is missing or unreadable, or inputs without a single verified scheme,
+    are refused (exit 2) before anything is written: OUTDIR stays as it was.
+    """
     from fastmm.site import build_site
 
     report = build_site(outdir, catalog=catalog, schemes=schemes, workers=workers)

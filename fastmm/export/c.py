@@ -19,6 +19,10 @@ fastmm.export.build compiles it once and links it into each scheme's library.
 `emit_c` writes the header, the runtime and the scheme part as one self-contained file (what
 ``fastmm export --to c`` prints): ``cc -O3 -fPIC -shared -pthread file.c``.
 
+Products that contribute nothing (an identically zero operand, or a column of Wc that is all
+zero) are left out (fastmm.export.slp, ``drop_dead``; fastmm.export.cplan.level_of): the header
+comment counts the block products actually computed.
+
 Safety: coefficients reach the source only through fastmm.export.cplan.c_number, which
 accepts Python or NumPy integers and Fractions, rounds them exactly and refuses magnitudes
 that float cannot hold. No text from a scheme file (provenance, names) is copied into it.
@@ -274,8 +278,8 @@ def checked_scheme(scheme: Scheme) -> Scheme:
     for w in (scheme.Wa, scheme.Wb, scheme.Wc):
         for x in np.asarray(w).flat:
             exact_coefficient(x)
-    if scheme.ring == "Z2":
-        raise FastmmError(
+    if scheme.ring == "Z2":  # a scheme the format cannot hold: bad input (exit 2), as for every format
+        raise InputError(
             f"{scheme.label()} is valid modulo 2 only; floating-point code would compute a wrong product"
         )
     from fastmm.verify import verify

@@ -1,5 +1,6 @@
 """What the C emitter prints, as validated data: exact coefficients, their C literals, and the
-straight-line program of one recursion level with aliases, dead code and zero products removed.
+straight-line program of one recursion level with aliases, dead code and dead products (a zero
+operand, or no use in C) removed.
 
 Split from fastmm.export.c (which prints) so that each stays readable. Imports no torch.
 
@@ -114,7 +115,7 @@ def plan_for(scheme: Scheme, cse: bool = True) -> Plan:
     """The Plan of a scheme: fastmm.export.slp's straight-line program, renamed for C."""
     from fastmm.export.slp import build_slp
 
-    return _plan_from_slp(scheme, build_slp(scheme, cse=cse))
+    return _plan_from_slp(scheme, build_slp(scheme, cse=cse, drop_dead=True))
 
 
 def _plan_from_slp(scheme: Scheme, slp: SLP) -> Plan:
@@ -129,7 +130,7 @@ def _plan_from_slp(scheme: Scheme, slp: SLP) -> Plan:
         return names.get(x) or "x_" + x
 
     plan = Plan(*slp.shape)
-    if tuple(slp.shape) != scheme.shape or slp.rank != scheme.rank:
+    if tuple(slp.shape) != scheme.shape or slp.rank + len(slp.dropped) != scheme.rank:
         raise FastmmError("straight-line program does not match the scheme")
     for phase, ops in ((slp.a, plan.a_ops), (slp.b, plan.b_ops), (slp.c, plan.c_ops)):
         for op in phase.ops:
@@ -191,15 +192,24 @@ class Level:
     product_index: dict[str, int]  # original product name -> index in `products`
 
 
+def _used_by_c(c_defs: dict[str, list[tuple[Coef, str]]], outputs: int) -> set[str]:
+    """Every name the C outputs read, directly or through C temporaries."""
+    return {src for name in needed([f"c{k}" for k in range(outputs)], c_defs) for _, src in c_defs[name]}
+
+
 def level_of(plan: Plan) -> Level:
-    """The Level of a plan: products through aliases, zero products dropped, stored operands."""
+    """The Level of a plan: products through aliases, dead products (a zero operand or no use in
+    C) dropped, stored operands."""
     a_defs, b_defs, c_defs = _resolve(plan.a_ops), _resolve(plan.b_ops), _resolve(plan.c_ops)
+    used = _used_by_c(c_defs, plan.n * plan.p)
     products: list[tuple[Fraction, str, str]] = []
     index: dict[str, int] = {}
     for t, (ca, asrc, cb, bsrc) in enumerate(plan.products):
         ra, rb = _alias(asrc, a_defs), _alias(bsrc, b_defs)
         if ra is None or rb is None or exact_coefficient(ca) == 0 or exact_coefficient(cb) == 0:
             continue  # a zero product contributes nothing
+        if f"m{t}" not in used:
+            continue  # nor does one that no C block reads
         scale = Fraction(exact_coefficient(ca)) * Fraction(exact_coefficient(cb)) * ra[0] * rb[0]
         index[f"m{t}"] = len(products)
         products.append((scale, ra[1], rb[1]))

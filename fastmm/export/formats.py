@@ -11,6 +11,10 @@ Conventions (each tested by a round trip and by a hand-made file):
   need pickle, and unpickling can run code: refused unless allow_pickle=True. We write
   plain numeric arrays only (int64, or float64 for dyadic fractions), never pickle.
   (n, m, p) comes from "shape"/the key, else from the factor sizes: n² = (nm)(pn)/(mp).
+  The format has no field saying "modulo 2 only" (AlphaTensor keeps GF(2) factorizations in
+  files of their own), so a Z2 scheme is refused on export (InputError, exit 2), as for
+  fast-matmul, rather than written as factors that read back as a wrong real algorithm; the
+  Perminov format and fastmm's own JSON carry the marker. Import with z2=True (--z2).
 * Perminov (FastMatrixMultiplication, flip-graph tools): a JSON object
   ``{"n": [n, m, p], "m": rank, "z2": bool, "u": [r rows of n·m], "v": [r rows of m·p],
   "w": [r rows of p·n], "multiplications": [...], "elements": [...]}``; w rows are indexed
@@ -222,7 +226,10 @@ def _from_triple(arr: np.ndarray, what: str, shape: tuple[int, int, int] | None,
 
 
 def alphatensor_arrays(scheme: Scheme) -> dict[str, np.ndarray]:
-    """u, v, w (AlphaTensor convention) and shape, as plain numeric arrays."""
+    """u, v, w (AlphaTensor convention) and shape, as plain numeric arrays (not for Z2 schemes)."""
+    if scheme.ring == "Z2":
+        raise InputError(f"{scheme.label()} is valid modulo 2 only; the AlphaTensor format has no "
+                         "way to say so (use --to perminov, which keeps the marker)")
     n, m, p = scheme.shape
     mats = [scheme.Wa.T, scheme.Wb.T, _ct_from_wc(scheme.Wc, n, p)]
     out: dict[str, np.ndarray] = {}

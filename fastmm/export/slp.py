@@ -14,6 +14,13 @@ exceeds 9, as in fastmm.verify.entry_name), temporaries ``S1..`` (A side), ``T1.
 An output whose op is a single source with coefficient 1 is an alias (no work);
 `Op.is_alias` tells emitters to use the source directly.
 
+Dead products (``drop_dead=True``, what the code emitters use): a product with an identically
+zero left or right operand, or whose column of Wc is all zero, contributes nothing to C. It is
+left out before anything else (so it takes no part in sharing either); the remaining products
+keep their numbers (M1, M2, M4, …) and `SLP.dropped` names the ones left out. Without it the
+program is the scheme as written, dead products included (the addition counts of
+`count_additions` are those of the scheme as written).
+
 Sharing (``cse=True``): greedy common-subexpression elimination inside each phase —
 repeatedly take the pair of sources with a fixed ratio (x + q·y) that occurs in the most
 rows, introduce a temporary for it and substitute, until no pair occurs in two rows.
@@ -33,6 +40,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
+
+import numpy as np
 
 from fastmm.formulas import linear_combination
 from fastmm.scheme import Scheme
@@ -96,11 +105,12 @@ class SLP:
     c: Phase  # inputs M1..Mr, outputs C blocks row-major
     cse: bool = True
     label: str = field(default="")
+    dropped: list[str] = field(default_factory=list)  # dead products left out (drop_dead=True)
 
     @property
     def products(self) -> list[tuple[str, str, str]]:
-        """(M_t, L_t, R_t) names, t = 1..r."""
-        return [(f"M{t + 1}", self.a.outputs[t].target, self.b.outputs[t].target)
+        """(M_t, L_t, R_t) names of the products the program computes (`rank` of them)."""
+        return [(self.c.inputs[t], self.a.outputs[t].target, self.b.outputs[t].target)
                 for t in range(self.rank)]
 
     def additions(self) -> int:
@@ -289,26 +299,58 @@ def _normalised(scheme: Scheme) -> tuple[list[list[Fraction]], list[list[Fractio
     return wa, wb, wc
 
 
-def build_slp(scheme: Scheme, cse: bool = True) -> SLP:
-    """The straight-line program of `scheme`; `cse` turns shared subexpressions into temporaries."""
+def live_terms(scheme: Scheme) -> list[int]:
+    """Indices of the products that contribute to C: a nonzero left operand (row of Wa), a
+    nonzero right operand (row of Wb) and a nonzero column of Wc."""
+    wa, wb, wc = (np.asarray(w) for w in (scheme.Wa, scheme.Wb, scheme.Wc))
+    return [t for t in range(scheme.rank)
+            if np.any(wa[t] != 0) and np.any(wb[t] != 0) and np.any(wc[:, t] != 0)]
+
+
+def _live_part(scheme: Scheme) -> tuple[Scheme, list[int]]:
+    """`scheme` without its dead products (same ring), and the indices of the kept ones."""
+    keep = live_terms(scheme)
+    if len(keep) == scheme.rank:
+        return scheme, keep
+    part = Scheme(*scheme.shape, scheme.Wa[keep], scheme.Wb[keep], scheme.Wc[:, keep], ring=scheme.ring)
+    return part, keep
+
+
+def build_slp(scheme: Scheme, cse: bool = True, drop_dead: bool = False) -> SLP:
+    """The straight-line program of `scheme`; `cse` turns shared subexpressions into temporaries,
+    `drop_dead` leaves out the products that contribute nothing (see the module docstring)."""
+    label, full = scheme.label(), scheme.rank
+    numbers = list(range(full))
+    if drop_dead:
+        scheme, numbers = _live_part(scheme)
+    kept = set(numbers)
+    dropped = [f"M{t + 1}" for t in range(full) if t not in kept]
+    slp = _build(scheme, cse, [t + 1 for t in numbers])
+    slp.label, slp.dropped = label, dropped
+    return slp
+
+
+def _build(scheme: Scheme, cse: bool, numbers: list[int]) -> SLP:
+    """The program of `scheme`, product t named M/L/R{numbers[t]}."""
     n, m, p = scheme.shape
     r = scheme.rank
     big = uses_big_names(scheme)
     a_in = [entry_name("A", i, j, big) for i in range(n) for j in range(m)]
     b_in = [entry_name("B", j, k, big) for j in range(m) for k in range(p)]
     c_out = [entry_name("C", i, k, big) for i in range(n) for k in range(p)]
-    m_in = [f"M{t + 1}" for t in range(r)]
+    m_in = [f"M{t}" for t in numbers]
+    l_out, r_out = [f"L{t}" for t in numbers], [f"R{t}" for t in numbers]
     if not cse:
         return SLP(
             shape=(n, m, p), rank=r, ring=scheme.ring,
-            a=_phase(scheme.Wa, a_in, [f"L{t + 1}" for t in range(r)], "S", False),
-            b=_phase(scheme.Wb, b_in, [f"R{t + 1}" for t in range(r)], "T", False),
+            a=_phase(scheme.Wa, a_in, l_out, "S", False),
+            b=_phase(scheme.Wb, b_in, r_out, "T", False),
             c=_phase(scheme.Wc, m_in, c_out, "U", False),
-            cse=False, label=scheme.label(),
+            cse=False,
         )
     wa, wb, wc = _normalised(scheme)
-    a = _phase(wa, a_in, [f"L{t + 1}" for t in range(r)], "S", True)
-    b = _phase(wb, b_in, [f"R{t + 1}" for t in range(r)], "T", True)
+    a = _phase(wa, a_in, l_out, "S", True)
+    b = _phase(wb, b_in, r_out, "T", True)
     if scheme.ring != "Z2":
         # an operand that came out as -x after sharing: use x and move the sign to C
         for phase in (a, b):
@@ -318,7 +360,7 @@ def build_slp(scheme: Scheme, cse: bool = True) -> SLP:
                     for row in wc:
                         row[t] = -row[t]
     return SLP(shape=(n, m, p), rank=r, ring=scheme.ring, a=a, b=b,
-               c=_phase(wc, m_in, c_out, "U", True), cse=True, label=scheme.label())
+               c=_phase(wc, m_in, c_out, "U", True), cse=True)
 
 
 def count_additions(scheme: Scheme, cse: bool = True) -> int:

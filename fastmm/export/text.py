@@ -3,7 +3,9 @@
 All three show the scheme itself — one line per product M_t and per C block, block names
 A11…, exact coefficients (fractions stay fractions: 1/2, \\tfrac{1}{2}). A Z2 scheme says
 "valid modulo 2 only" in every format. `slp_text` shows the straight-line program the code
-emitters use (with shared temporaries unless cse=False).
+emitters use (with shared temporaries unless cse=False; products that contribute nothing are
+left out there, as in the code, and named in a comment). The formulas show the scheme as written,
+such products included (``M8 = 0·(B11 + B12)``).
 """
 
 from __future__ import annotations
@@ -104,11 +106,15 @@ def latex(scheme: Scheme) -> str:
 
 
 def slp_text(scheme: Scheme, cse: bool = True) -> str:
-    """The straight-line program, one operation per line, with its addition count."""
-    slp = build_slp(scheme, cse)
+    """The straight-line program the code emitters run (products that contribute nothing left
+    out, and named in a comment), one operation per line, with its addition count."""
+    slp = build_slp(scheme, cse, drop_dead=True)
     lines = [f"# {_summary(scheme)}"]
     if scheme.ring == "Z2":
         lines.append(f"# {Z2_BANNER}")
+    if slp.dropped:
+        lines.append(f"# left out, as in the generated code: {', '.join(slp.dropped)} "
+                     "(zero operand or unused in C: contributes nothing)")
     lines.append(f"# {slp.additions()} additions, {slp.scalings()} scalings per level "
                  f"({'shared subexpressions' if cse else 'no sharing'})")
     lines += slp.lines()

@@ -63,6 +63,16 @@ def _replace_dir(fresh: Path, outdir: Path) -> None:
         os.replace(fresh, outdir)
 
 
+def _nothing_to_show(outdir: Path, warnings: list[str]) -> str:
+    """The one line refusing a build without a single verified scheme."""
+    if not warnings:
+        why = "the inputs hold no scheme files"
+    else:
+        first = warnings[0] if len(warnings[0]) <= 160 else warnings[0][:160] + "..."
+        why = f"{len(warnings)} warning{'s' if len(warnings) != 1 else ''}, the first: {first}"
+    return f"no verified scheme to build a site from ({why}); {outdir} was left as it was"
+
+
 def _all_facts(items: list, workers: int) -> list[SchemeFacts]:
     if workers <= 1 or len(items) <= 1:
         return [scheme_facts(it) for it in items]
@@ -73,7 +83,9 @@ def _all_facts(items: list, workers: int) -> list[SchemeFacts]:
 def build_site(outdir: str | Path, catalog: str | Path | None = None, schemes: Iterable[str | Path] = (),
                workers: int = 1) -> SiteReport:
     """Build the site for the catalogue folder (default: the shipped one) plus extra scheme files
-    or folders `schemes`. Every scheme is verified; one that fails is left out with a warning."""
+    or folders `schemes`. Every scheme is verified; one that fails is left out with a warning.
+    A named path that is missing or unreadable, or inputs without a single verified scheme, are an
+    InputError raised before anything is written: `outdir` is never replaced then."""
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
     start = time.perf_counter()
@@ -81,6 +93,8 @@ def build_site(outdir: str | Path, catalog: str | Path | None = None, schemes: I
     if outdir == Path.cwd() or outdir in Path.cwd().parents:
         raise InputError(f"{outdir} holds the current folder; build the site into a folder of its own")
     items, warnings = collect_schemes(catalog, schemes)
+    if not items:  # never replace a site with an empty one
+        raise InputError(_nothing_to_show(outdir, warnings))
     rows = rank_rows(items)
     facts = _all_facts(items, workers)
     eqs = equivalences(items)

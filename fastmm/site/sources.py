@@ -1,12 +1,15 @@
 """The schemes a site shows: the catalogue's entries and any extra scheme files, each verified.
 
 A scheme that cannot be read, fails the Brent equations or claims a ring its coefficients do not
-fit is left out, with one warning line. Each kept scheme gets a `slug`, the stem of its page and
+fit is left out, with one warning line. A path named by the caller (the catalogue folder, each
+extra file or folder) that does not exist, is not the kind asked for or cannot be opened is bad
+input: InputError before any scheme is read. Each kept scheme gets a `slug`, the stem of its page and
 download names: only [A-Za-z0-9._-], unique, and chosen from the input alone (deterministic).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -60,33 +63,74 @@ def _checked(path: Path) -> tuple[Scheme | None, str, str]:
     return scheme.with_meta(ring=verdict.ring), verdict.record()["brent"], ""
 
 
-def _expand(files: Iterable[str | Path]) -> list[Path]:
-    """Files as given, a folder as its *.json files (sorted); each path once."""
+def _named(value: str | Path, what: str) -> Path:
+    """A path the caller named; an empty one is refused (it would mean the current folder)."""
+    if not str(value):
+        raise InputError(f"{what}: empty path")
+    return Path(value)
+
+
+def _check_folder(directory: Path, what: str) -> None:
+    """InputError unless `directory` is a folder whose entries can be listed."""
+    if not directory.exists():
+        raise InputError(f"{what} {directory} does not exist")
+    if not directory.is_dir():
+        raise InputError(f"{what} {directory} is not a folder")
+    try:
+        with os.scandir(directory) as entries:
+            next(entries, None)
+    except OSError as exc:
+        raise InputError(f"{what} {directory} cannot be read ({exc.strerror or exc})") from None
+
+
+def _check_named(path: Path) -> None:
+    """InputError unless `path` is a folder that can be listed or a file that can be opened."""
+    if path.is_dir():
+        _check_folder(path, "scheme folder")
+        return
+    if not path.exists():
+        raise InputError(f"scheme file {path} does not exist")
+    try:  # without blocking: a FIFO with no writer must not hang the build
+        os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)))
+    except OSError as exc:
+        raise InputError(f"scheme file {path} cannot be read ({exc.strerror or exc})") from None
+
+
+def _expand(files: Iterable[Path]) -> tuple[list[Path], list[str]]:
+    """Files as given, a folder as its *.json files (sorted); each path once. A warning line
+    for each folder that holds no *.json file."""
     out: list[Path] = []
+    warnings: list[str] = []
     seen: set[Path] = set()
-    for f in files:
-        path = Path(f)
-        for p in sorted(path.glob("*.json")) if path.is_dir() else [path]:
+    for path in files:
+        found = sorted(path.glob("*.json")) if path.is_dir() else [path]
+        if not found:
+            warnings.append(f"scheme folder {path} holds no .json files")
+        for p in found:
             key = p.resolve()
             if key not in seen:
                 seen.add(key)
                 out.append(p)
-    return out
+    return out, warnings
 
 
 def collect_schemes(catalog: str | Path | None = None,
                     files: Iterable[str | Path] = ()) -> tuple[list[SiteScheme], list[str]]:
     """Every verified scheme of the catalogue folder (default: the shipped one), then of `files`
-    (scheme files or folders of them), and one warning line per file left out."""
-    directory = Path(catalog) if catalog is not None else catalog_dir()
-    if not directory.is_dir():
-        raise InputError(f"catalogue folder {directory} does not exist")
+    (scheme files or folders of them), and one warning line per file left out. Every named path
+    is checked first (InputError: missing, not a folder where one is needed, unreadable)."""
+    directory = _named(catalog, "catalogue folder") if catalog is not None else catalog_dir()
+    _check_folder(directory, "catalogue folder")
+    named = [_named(f, "scheme file") for f in files]
+    for path in named:
+        _check_named(path)
+    extra, warnings = _expand(named)
     entries, problems = scan_catalog(directory)
-    warnings = list(problems)
+    warnings = list(problems) + warnings
     items: list[SiteScheme] = []
     taken: set[str] = set()
     # scan_catalog verified these; they are read and checked again because a file can change
-    for path, origin in [(e.path, "catalogue") for e in entries] + [(p, "file") for p in _expand(files)]:
+    for path, origin in [(e.path, "catalogue") for e in entries] + [(p, "file") for p in extra]:
         scheme, how, problem = _checked(path)
         if scheme is None:
             warnings.append(f"left out: {problem}")

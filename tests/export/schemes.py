@@ -1,5 +1,6 @@
 """Schemes the export tests share: Winograd's ⟨2,2,2;7⟩ written out without sharing, a
-⟨2,3,4⟩ with nontrivial coefficients, and a rational scheme."""
+⟨2,3,4⟩ with nontrivial coefficients, a rational scheme, and valid schemes with a product that
+contributes nothing (a zero operand, or an all-zero column of Wc)."""
 
 from __future__ import annotations
 
@@ -28,3 +29,36 @@ def rational_strassen() -> Scheme:
     wb[2] = np.array([Fraction(x, 3) for x in wb[2]], dtype=object)
     wc[:, 2] = wc[:, 2] * 3
     return Scheme(2, 2, 2, wa, wb, wc)
+
+
+def with_term(scheme: Scheme, wa: list, wb: list, wc: list) -> Scheme:
+    """`scheme` with one more product: Wa row `wa`, Wb row `wb`, Wc column `wc` (same ring)."""
+    return Scheme(*scheme.shape, np.vstack([scheme.Wa, np.array([wa], dtype=scheme.Wa.dtype)]),
+                  np.vstack([scheme.Wb, np.array([wb], dtype=scheme.Wb.dtype)]),
+                  np.hstack([scheme.Wc, np.array([wc], dtype=scheme.Wc.dtype).T]), ring=scheme.ring)
+
+
+def _unit(size: int, *ones: int) -> list[int]:
+    return [1 if i in ones else 0 for i in range(size)]
+
+
+def dead_product_schemes() -> dict[str, Scheme]:
+    """Valid schemes whose last product contributes nothing (it verifies: the term adds 0).
+
+    zero_left/zero_right: Strassen plus a product with an all-zero A (B) factor that C uses;
+    unused: Strassen plus A11·B11, used by no C block; the rect_* cases do the same on the
+    rectangular ⟨2,3,4;22⟩ (a dead product placed first, so the others are renumbered around it).
+    """
+    s, r = strassen(), mixed_234()
+    n, m, p = r.shape
+    out = {
+        "zero_left": with_term(s, [0, 0, 0, 0], [1, 1, 0, 0], [1, 0, 0, 1]),
+        "zero_right": with_term(s, [1, 1, 0, 0], [0, 0, 0, 0], [1, 0, 0, 1]),
+        "unused": with_term(s, [1, 0, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]),
+        "rect_zero_left": with_term(r, _unit(n * m), _unit(m * p, 0, 5), _unit(n * p, 1, 6)),
+        "rect_unused": with_term(r, _unit(n * m, 2), _unit(m * p, 3), _unit(n * p)),
+    }
+    rect = out["rect_unused"]  # move its dead product to the front: M1 dead, M2..M23 live
+    order = [rect.rank - 1, *range(rect.rank - 1)]
+    out["rect_unused"] = Scheme(n, m, p, rect.Wa[order], rect.Wb[order], rect.Wc[:, order])
+    return out

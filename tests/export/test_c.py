@@ -22,7 +22,7 @@ from fastmm.export.c import RUNTIME_HEADER, RUNTIME_SOURCE, c_number, emit_c, em
 from fastmm.io import load_scheme, save_scheme
 from fastmm.reference import laderman, strassen
 from fastmm.scheme import Scheme
-from tests.export.schemes import mixed_234, rational_strassen
+from tests.export.schemes import dead_product_schemes, mixed_234, rational_strassen
 
 REPO = Path(__file__).resolve().parents[2]
 HAVE_CC = shutil.which("cc") is not None
@@ -234,6 +234,35 @@ def test_scheme_with_a_zero_product_is_exact():
     assert "7 block products per level" in emit_c(scheme)
 
 
+DEAD = dead_product_schemes()
+
+
+@needs_cc
+@pytest.mark.parametrize("name", sorted(DEAD))
+def test_dead_products_compile_with_werror_and_are_exact(name, tmp_path):
+    """A product with a zero operand or no use in C is left out: no unused variable (-Werror),
+    no block product computed for it, and C = A·B exactly (levels 1 and 2, odd and rectangular)."""
+    scheme = DEAD[name]
+    src = emit_c(scheme)
+    assert f"{scheme.rank - 1} block products per level" in src
+    for cse in (True, False):
+        path = tmp_path / f"gen{cse}.c"
+        path.write_text(emit_c(scheme, cse=cse))
+        proc = subprocess.run([*WERROR, "-c", str(path), "-o", str(tmp_path / "gen.o")],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+    rng = np.random.default_rng(13)
+    for levels in (1, 2):
+        f = c_function(scheme, levels=levels, cutoff=1)
+        for M, K, N in _sizes(scheme, levels):
+            A, B = _ints(rng, (M, K), "float64"), _ints(rng, (K, N), "float64")
+            np.testing.assert_array_equal(f(A, B), A @ B, err_msg=f"{name} L={levels} {M}x{K}x{N}")
+    n, m, p = scheme.shape
+    k = kernel_function(scheme, "float64")
+    A, B = _ints(rng, (n, m), "float64"), _ints(rng, (m, p), "float64")
+    np.testing.assert_array_equal(k(A, B), A @ B)
+
+
 @needs_cc
 def test_rational_scheme_is_close():
     scheme = rational_strassen()
@@ -387,7 +416,7 @@ def test_invalid_and_mod2_schemes_are_refused():
     with pytest.raises(VerificationError):
         emit_c(Scheme(2, 2, 2, s.Wa, s.Wb, wc))
     z2 = Scheme(2, 2, 2, s.Wa, s.Wb, s.Wc, ring="Z2")
-    with pytest.raises(FastmmError, match="modulo 2"):
+    with pytest.raises(InputError, match="modulo 2"):  # a scheme the format cannot hold: exit 2
         emit_c(z2)
 
 

@@ -22,7 +22,7 @@ from fastmm.export.formats import (
 from fastmm.io import load_scheme, save_scheme
 from fastmm.reference import laderman, strassen
 from fastmm.scheme import Scheme, naive_scheme
-from tests.export.schemes import mixed_234, rational_strassen, winograd
+from tests.export.schemes import dead_product_schemes, mixed_234, rational_strassen, winograd
 
 
 def _dyadic() -> Scheme:
@@ -47,6 +47,8 @@ ROUND_TRIP = {
     "mixed_234": mixed_234,
     "dyadic": _dyadic,
     "kron_rect": lambda: strassen().kron(naive_scheme(1, 2, 3)),
+    "dead_zero_left": lambda: dead_product_schemes()["zero_left"],
+    "dead_unused": lambda: dead_product_schemes()["rect_unused"],
 }
 SUFFIX = {"alphatensor": ".npz", "perminov": ".json", "fast-matmul": ".txt"}
 
@@ -78,6 +80,17 @@ def test_z2_round_trip_through_perminov(tmp_path: Path) -> None:
 
 
 # -- conventions on hand-made files -------------------------------------------------------
+
+
+def test_z2_scheme_is_refused_by_the_formats_without_a_modulo_2_marker() -> None:
+    """AlphaTensor and fast-matmul files have no way to say "modulo 2 only": refused (exit 2),
+    never written as factors that read back as a wrong algorithm over the reals."""
+    for fmt in ("alphatensor", "fast-matmul"):
+        with pytest.raises(InputError, match="valid modulo 2 only") as info:
+            export_foreign(_z2(), fmt)
+        assert "\n" not in str(info.value)
+    with pytest.raises(InputError, match="use --to perminov"):
+        alphatensor_arrays(_z2())
 
 
 def test_alphatensor_convention_third_factor_is_c_transposed(tmp_path: Path) -> None:

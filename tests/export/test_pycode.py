@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import ast
+import re
 
 import numpy as np
 import pytest
 import torch
 
-from fastmm.errors import FastmmError
+from fastmm.errors import InputError
 from fastmm.export.pycode import numpy_function, numpy_source, torch_function, torch_source
 from fastmm.reference import laderman, strassen
 from fastmm.scheme import Scheme, naive_scheme
-from tests.export.schemes import mixed_234, rational_strassen, winograd
+from tests.export.schemes import dead_product_schemes, mixed_234, rational_strassen, winograd
 
 SCHEMES = {
     "strassen": strassen,
@@ -108,8 +109,48 @@ def test_shared_temporaries_appear_in_code() -> None:
 
 def test_z2_scheme_gets_no_code() -> None:
     z2 = Scheme(2, 2, 2, strassen().Wa, strassen().Wb, strassen().Wc, ring="Z2")
-    with pytest.raises(FastmmError, match="modulo 2"):
-        numpy_source(z2)
+    for make in (numpy_source, torch_source):
+        with pytest.raises(InputError, match="modulo 2"):  # bad input (exit 2), as for every format
+            make(z2)
+
+
+DEAD = dead_product_schemes()
+DEAD_PRODUCT = {"zero_left": "M8", "zero_right": "M8", "unused": "M8", "rect_zero_left": "M23",
+                "rect_unused": "M1"}
+# rectangular and odd sizes; each is a multiple of the block at least once for ⟨2,2,2⟩ and ⟨2,3,4⟩
+DEAD_SIZES = [(7, 9, 11), (4, 6, 8), (1, 1, 1), (13, 5, 8), (8, 18, 32), (25, 31, 19)]
+
+
+@pytest.mark.parametrize("name", sorted(DEAD))
+@pytest.mark.parametrize("cse", [True, False])
+def test_dead_product_is_left_out_and_numpy_code_is_exact(name: str, cse: bool) -> None:
+    f = numpy_function(DEAD[name], cse=cse)
+    rng = np.random.default_rng(11)
+    for m, k, n in DEAD_SIZES:
+        for levels in (1, 2):
+            a, b = _ints(rng, (m, k)), _ints(rng, (k, n))
+            assert np.array_equal(f(a, b, levels=levels, leaf=1), np.matmul(a, b)), (m, k, n, levels)
+    dead = DEAD_PRODUCT[name]
+    code = f.source.split('"""', 2)[2]  # after the module docstring
+    for var in (dead, f"L{dead[1:]}", f"R{dead[1:]}"):  # neither the product nor its operands
+        assert not re.search(rf"\b{var}\b", code), var
+    assert f"{dead} is left out (zero operand or unused in C: contributes nothing)" in f.source
+    assert f"RANK = {DEAD[name].rank}" in f.source  # the scheme's rank, as in its label
+
+
+@pytest.mark.parametrize("name", sorted(DEAD))
+def test_dead_product_torch_code_is_exact(name: str) -> None:
+    f = torch_function(DEAD[name])
+    gen = torch.Generator().manual_seed(12)
+    for m, k, n in DEAD_SIZES:
+        a = torch.randint(-9, 10, (2, m, k), generator=gen)
+        b = torch.randint(-9, 10, (k, n), generator=gen)
+        assert torch.equal(f(a, b, levels=2, leaf=1), a @ b), (m, k, n)
+    assert not re.search(rf"\b{DEAD_PRODUCT[name]} = ", f.source.split('"""', 2)[2])
+
+
+def test_scheme_without_dead_products_names_none() -> None:
+    assert "left out" not in numpy_source(strassen()) and "RANK = 7" in numpy_source(strassen())
 
 
 def test_shape_mismatch_is_an_error() -> None:

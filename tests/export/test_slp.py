@@ -8,11 +8,11 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from fastmm.export.slp import build_slp, count_additions
+from fastmm.export.slp import build_slp, count_additions, live_terms
 from fastmm.metrics import plain_additions
 from fastmm.reference import laderman, strassen
 from fastmm.scheme import naive_scheme
-from tests.export.schemes import mixed_234, rational_strassen, winograd
+from tests.export.schemes import dead_product_schemes, mixed_234, rational_strassen, winograd
 
 SCHEMES = {
     "strassen": strassen,
@@ -114,3 +114,28 @@ def test_strassen_cubed_is_counted_in_seconds() -> None:
     start = time.perf_counter()
     assert count_additions(scheme) == 1794
     assert time.perf_counter() - start < 15
+
+
+@pytest.mark.parametrize("name", sorted(dead_product_schemes()))
+@pytest.mark.parametrize("cse", [False, True])
+def test_drop_dead_leaves_out_products_that_contribute_nothing(name: str, cse: bool) -> None:
+    scheme = dead_product_schemes()[name]
+    dead = 0 if name == "rect_unused" else scheme.rank - 1
+    assert live_terms(scheme) == [t for t in range(scheme.rank) if t != dead]
+    slp = build_slp(scheme, cse, drop_dead=True)
+    assert slp.rank == scheme.rank - 1 and slp.dropped == [f"M{dead + 1}"]
+    assert f"M{dead + 1}" not in [mt for mt, _, _ in slp.products]
+    assert all(not op.is_zero for op in slp.a.outputs + slp.b.outputs)
+    assert slp.label == scheme.label()
+    n, m, p = scheme.shape
+    rng = np.random.default_rng(5)
+    a = rng.integers(-9, 10, size=(2 * n, 3 * m)).astype(object)
+    b = rng.integers(-9, 10, size=(3 * m, 2 * p)).astype(object)
+    out = slp.evaluate(_blocks(a, n, m), _blocks(b, m, p), operator.matmul)
+    want = a @ b
+    for idx, block in enumerate(out):
+        i, k = divmod(idx, p)
+        assert (np.vectorize(Fraction)(block) == want[2 * i:2 * i + 2, 2 * k:2 * k + 2]).all()
+    full = build_slp(scheme, cse)  # the scheme as written: every product, counts unchanged
+    assert full.rank == scheme.rank and full.dropped == []
+    assert count_additions(scheme, cse=False) == plain_additions(scheme)

@@ -12,7 +12,7 @@ from fastmm.export.text import latex, markdown, slp_text, text
 from fastmm.io import dumps, save_scheme
 from fastmm.reference import strassen
 from fastmm.scheme import Scheme
-from tests.export.schemes import rational_strassen, winograd
+from tests.export.schemes import dead_product_schemes, rational_strassen, winograd
 
 SUMMARY = "<2,2,2;7> scheme: A is 2x2, B is 2x2, 7 multiplications, ring ZT (ternary integers {-1, 0, 1})"
 STRASSEN_TEXT = f"# {SUMMARY}\n" + """\
@@ -96,6 +96,24 @@ def test_slp_text_shows_shared_temporaries_and_count() -> None:
     assert "# 24 additions" in slp_text(winograd(), cse=False)
 
 
+def test_formulas_show_a_dead_product_as_written_and_the_program_leaves_it_out() -> None:
+    dead = dead_product_schemes()
+    zero_left, unused = dead["zero_left"], dead["unused"]
+    assert "M8 = 0·(B11 + B12)" in text(zero_left).splitlines()
+    assert "C11 = M1 + M4 − M5 + M7 + M8" in text(zero_left).splitlines()
+    assert r"M_{8} &= 0 \, (B_{11} + B_{12}) \\" in latex(zero_left)
+    assert "- `M8 = 0*(B11 + B12)`" in markdown(zero_left).splitlines()
+    assert "M8 = A11·B11" in text(unused) and "M8" not in "".join(text(unused).splitlines()[9:])
+    assert r"C_{11} &= M_{1} + M_{4} - M_{5} + M_{7} \\" in latex(unused)
+    for s in (zero_left, unused):
+        lines = slp_text(s).splitlines()
+        assert lines[1] == ("# left out, as in the generated code: M8 (zero operand or unused in C: "
+                            "contributes nothing)")
+        assert lines[2] == "# 18 additions, 0 scalings per level (shared subexpressions)"  # Strassen's
+        assert not any(line.startswith(("L8 ", "R8 ", "M8 ")) or "M8" in line for line in lines[3:])
+    assert "left out" not in slp_text(strassen())
+
+
 # -- the command ---------------------------------------------------------------------------
 
 
@@ -170,3 +188,58 @@ def test_binary_format_needs_an_output_file(tmp_path: Path, capsys) -> None:
     save_scheme(strassen(), f)
     code, _, err = _run(["export", str(f), "--to", "alphatensor"], capsys)
     assert code == 2 and "-o FILE" in err
+
+
+@pytest.mark.parametrize("name", ["zero_left", "zero_right", "unused"])
+def test_export_command_writes_code_for_a_scheme_with_a_dead_product(tmp_path: Path, capsys, name) -> None:
+    import numpy as np
+    import torch
+
+    f = tmp_path / "s8.json"
+    save_scheme(dead_product_schemes()[name], f)
+    for fmt in ("numpy", "torch", "c", "slp", "latex"):
+        out = tmp_path / f"out.{fmt}"
+        code, _, err = _run(["export", str(f), "--to", fmt, "-o", str(out)], capsys)
+        assert code == 0 and err == f"wrote {out} ({fmt}, ⟨2,2,2;8⟩, ring ZT)\n"
+    a, b = np.arange(63).reshape(7, 9) % 5 - 2, np.arange(99).reshape(9, 11) % 7 - 3
+    for fmt in ("numpy", "torch"):
+        ns: dict = {}
+        exec(compile((tmp_path / f"out.{fmt}").read_text(), "gen", "exec"), ns)  # our generated module
+        args = (a, b) if fmt == "numpy" else (torch.tensor(a), torch.tensor(b))
+        got = np.asarray(ns["matmul"](*args, levels=2, leaf=1))
+        assert np.array_equal(got, a @ b), fmt
+
+
+def test_bench_command_runs_numpy_code_of_a_scheme_with_a_dead_product(tmp_path: Path, capsys) -> None:
+    f = tmp_path / "s8.json"
+    save_scheme(dead_product_schemes()["zero_left"], f)
+    for impl in ("numpy", "torch"):
+        code, out, err = _run(["bench", str(f), "--impl", impl, "--size", "24", "--repeat", "1",
+                               "--levels", "2", "--cutoff", "2"], capsys)
+        assert code == 0, err
+        assert "error: " not in err and "⟨2,2,2;8⟩" in out + err
+
+
+def _z2(scheme: Scheme) -> Scheme:
+    return Scheme(*scheme.shape, scheme.Wa, scheme.Wb, scheme.Wc, ring="Z2")
+
+
+@pytest.mark.parametrize("fmt, scheme, reason", [
+    ("c", "z2", "valid modulo 2 only"),
+    ("numpy", "z2", "valid modulo 2 only"),
+    ("torch", "z2", "valid modulo 2 only"),
+    ("fast-matmul", "z2", "valid modulo 2 only"),
+    ("alphatensor", "z2", "valid modulo 2 only"),
+    ("alphatensor", "third", "not exactly representable in a float64 array"),
+])
+def test_a_format_that_cannot_hold_the_scheme_exits_2_in_one_line(tmp_path: Path, capsys, fmt, scheme,
+                                                                 reason) -> None:
+    f = tmp_path / "s.json"
+    save_scheme(_z2(strassen()) if scheme == "z2" else rational_strassen(), f)
+    out = tmp_path / "out"
+    out.write_text("keep me")
+    code, stdout, err = _run(["export", str(f), "--to", fmt, "-o", str(out)], capsys)
+    assert code == 2 and stdout == ""
+    assert err.count("\n") == 1 and err.startswith("error: ⟨2,2,2;7⟩") and reason in err
+    assert out.read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "s.json"]

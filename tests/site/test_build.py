@@ -17,6 +17,7 @@ from fastmm.errors import InputError
 from fastmm.io import load_scheme
 from fastmm.site import build_site
 from fastmm.verify import verify
+from tests.export.schemes import dead_product_schemes
 from tests.site.conftest import parse_page, small_catalog
 
 XHTML = "{http://www.w3.org/1999/xhtml}"
@@ -184,6 +185,36 @@ def test_shapes_without_a_scheme_are_listed_as_missing(tmp_path):
     cells = ["".join(td.itertext()) for td in missing[0]]
     assert cells == ["⟨2,2,3⟩", "ZT", "—", "11", cells[4], "12", "missing"]
     assert missing[0].find(f".//{XHTML}a") is None
+
+
+def test_schemes_with_a_dead_product_get_every_download(tmp_path):
+    """A valid scheme with a product that contributes nothing (zero operand, or no use in C) gets
+    its C, NumPy and PyTorch code like any other, and the code multiplies correctly."""
+    from fastmm.io import save_scheme
+
+    files = []
+    for name, scheme in sorted(dead_product_schemes().items()):
+        files.append(tmp_path / f"{name}.json")
+        save_scheme(scheme, files[-1])
+    report = build_site(tmp_path / "site", catalog=small_catalog(tmp_path / "cat"), schemes=files)
+    assert report.schemes == 2 + len(files) and report.warnings == []
+    rng = np.random.default_rng(3)
+    for f in files:
+        slug = f.stem
+        page = (tmp_path / "site" / "schemes" / f"{slug}.html").read_text()
+        assert "not available" not in page
+        for suffix in (".c", "-numpy.py", "-torch.py"):
+            assert (tmp_path / "site" / "files" / f"{slug}{suffix}").is_file()
+            assert f'href="../files/{slug}{suffix}"' in page
+        spec = importlib.util.spec_from_file_location(f"site_{slug}", tmp_path / "site" / "files" /
+                                                      f"{slug}-numpy.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        A, B = rng.integers(-9, 10, (9, 13)), rng.integers(-9, 10, (13, 10))
+        assert np.array_equal(module.matmul(A, B, levels=2, leaf=1), A @ B), f.name
+    # the equivalence search assumes nonzero factors: such pairs are "unknown", never a crash
+    page = (tmp_path / "site" / "schemes" / "zero_left.html").read_text()
+    assert "unknown" in page and "a product with an all-zero factor (it contributes nothing)" in page
 
 
 def test_refuses_the_current_folder(tmp_path, monkeypatch):
