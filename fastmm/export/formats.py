@@ -194,7 +194,10 @@ def load_alphatensor(path: str | Path, allow_pickle: bool = False, key: str | No
             raise InputError(f"{src}: holds {len(names)} factorizations ({shown}); "
                              "choose one with --key N,M,P")
         key = names[0]
-    wanted = _parse_key(key)
+    try:
+        wanted = _parse_key(key)
+    except InputError as exc:
+        raise InputError(f"{src}: {exc}") from None
     match = next((k for k in names if _safe_key(k) == wanted), None)
     if match is None:
         raise InputError(f"{src}: no factorization for {key!r}")

@@ -200,6 +200,15 @@ def test_pickle_is_refused_without_flag(tmp_path: Path) -> None:
     assert import_scheme(f, "alphatensor", key="2,2,2") == strassen()
 
 
+@pytest.mark.parametrize("key", [None, "2x2"])
+def test_a_bad_key_names_the_file(tmp_path: Path, key) -> None:
+    sq = alphatensor_arrays(strassen())
+    f = tmp_path / "one.npz"
+    np.savez(f, factorizations=np.stack([sq["u"], sq["v"], sq["w"]]))
+    with pytest.raises(InputError, match=r"one\.npz: key '(factorizations|2x2)' is not of the form N,M,P"):
+        import_scheme(f, "alphatensor", key=key)
+
+
 def test_pickle_allowed_with_flag(tmp_path: Path) -> None:
     f = tmp_path / "factorizations_r.npz"
     _published_style_npz(f)
