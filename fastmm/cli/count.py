@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import math
-
 import click
 
 from fastmm.cli import cli
@@ -13,7 +11,6 @@ from fastmm.errors import InputError
 # checkpoint "args" keys that may fill options the user did not give
 _FROM_ARGS = ("model", "dataset", "r_ratio", "tile", "groups", "width", "convert_classifier", "quant")
 _SPN_ONLY = ("r_ratio", "tile", "groups", "convert_classifier")  # meaningless with --quant
-MAX_TILE = 64  # the paper uses p = 1, 2; far larger tiles only make absurd kernels
 _DEFAULTS = {"r_ratio": 1.0, "tile": 1, "groups": 1, "width": 1.0, "convert_classifier": False}
 
 
@@ -90,10 +87,12 @@ def _table(c):
     help="imagenet (224²), cifar10/cifar100 (32²), mnist/fashion-mnist (28², 1 channel). "
     "Default: imagenet for resnet18/34, else cifar10.",
 )
-@click.option("--r-ratio", type=float, default=None, help="Hidden width r = r_ratio·c_out [1].")
-@click.option("--tile", type=int, default=None, help="Output tile p [1].")
-@click.option("--groups", type=int, default=None, help="Groups g of the ternary conv Wb [1].")
-@click.option("--width", type=float, default=None, help="Channel width multiplier [1].")
+@click.option(
+    "--r-ratio", type=float, default=None, help="Hidden width r = r_ratio·c_out; r_ratio in (0, 64] [1]."
+)
+@click.option("--tile", type=int, default=None, help="Output tile p, 1..64 [1].")
+@click.option("--groups", type=int, default=None, help="Groups g of the ternary conv Wb, 1..8192 [1].")
+@click.option("--width", type=float, default=None, help="Channel width multiplier in (0, 16] [1].")
 @click.option(
     "--convert-classifier/--keep-classifier",
     default=None,
@@ -140,35 +139,13 @@ def count_command(
         "convert_classifier": convert_classifier,
         "quant": quant,
     }
-    if quant is not None:
-        spn_given = [f"--{k.replace('_', '-')}" for k in _SPN_ONLY if given[k] is not None]
-        if spn_given:
-            raise InputError(
-                f"--quant counts ternary-weight convs; {', '.join(spn_given)}: SPN layers only"
-            )
-    # Check what the user typed before touching torch or the checkpoint.
-    if r_ratio is not None and not (0 < r_ratio < math.inf):
-        raise InputError(f"--r-ratio must be a finite number > 0, got {r_ratio:g}")
-    if tile is not None and not 1 <= tile <= MAX_TILE:
-        raise InputError(f"--tile must be between 1 and {MAX_TILE}, got {tile}")
-    if groups is not None and groups < 1:
-        raise InputError(f"--groups must be >= 1, got {groups}")
-    if width is not None and not (0 < width < math.inf):
-        raise InputError(f"--width must be a finite number > 0, got {width:g}")
-
+    _check_given(given)  # what the user typed, before the checkpoint is read
     from fastmm.nn import count as counting
 
     state, args = None, {}
     if checkpoint is not None:
-        state, args = counting.load_state_dict(checkpoint)
-        keys = _FROM_ARGS
-        if given["quant"] is not None or args.get("quant"):
-            keys = tuple(k for k in _FROM_ARGS if k not in _SPN_ONLY)
-        for key in keys:
-            if given[key] is None and args.get(key) is not None:
-                given[key] = args[key]
-        if given["quant"] is not None and str(given["quant"]).lower() not in ("twn", "ttq"):
-            raise InputError(f"checkpoint {checkpoint} has unusable args: quant {given['quant']!r}")
+        state, args = counting.load_state_dict(checkpoint)  # its args checked as the options are
+        _fill_from_args(given, args, checkpoint)
     if given["model"] is None:
         raise InputError("--model is required (or a --checkpoint whose args name the model)")
     if given["dataset"] is None:
@@ -177,19 +154,7 @@ def count_command(
     for key, value in _DEFAULTS.items():
         if given[key] is None:
             given[key] = value
-    try:
-        settings = {
-            "r_ratio": float(given["r_ratio"]),
-            "tile": int(given["tile"]),
-            "groups": int(given["groups"]),
-            "width": float(given["width"]),
-            "convert_classifier": bool(given["convert_classifier"]),
-            "num_classes": args.get("num_classes"),
-            "in_channels": args.get("in_channels"),
-        }
-    except (TypeError, ValueError):
-        raise InputError(f"checkpoint {checkpoint} has unusable args: {args}") from None
-    if checkpoint is not None and given["quant"] is None and not settings["r_ratio"] > 0:
+    if checkpoint is not None and given["quant"] is None and not given["r_ratio"] > 0:
         raise InputError(f"checkpoint {checkpoint} holds a dense model (r_ratio 0): nothing to count")
 
     comparison = counting.compare(
@@ -198,8 +163,48 @@ def count_command(
         checkpoint=checkpoint,
         state=state,
         quant=given["quant"],
-        **settings,
+        r_ratio=float(given["r_ratio"]),
+        tile=given["tile"],
+        groups=given["groups"],
+        width=float(given["width"]),
+        convert_classifier=given["convert_classifier"],
+        num_classes=args.get("num_classes"),
+        in_channels=args.get("in_channels"),
     )
     from rich.console import Console
 
     Console(width=max(Console().width, 150)).print(_table(comparison))
+
+
+def _check_given(given: dict) -> None:
+    """The options given, within the bounds `fastmm train` and checkpoints share (fastmm.nn.config)."""
+    if given["quant"] is not None:
+        spn_given = [f"--{k.replace('_', '-')}" for k in _SPN_ONLY if given[k] is not None]
+        if spn_given:
+            raise InputError(
+                f"--quant counts ternary-weight convs; {', '.join(spn_given)}: SPN layers only"
+            )
+    from fastmm.nn import config
+
+    if given["r_ratio"] is not None:
+        config.check_r_ratio(given["r_ratio"], dense=False)
+    if given["tile"] is not None:
+        config.check_tile(given["tile"])
+    if given["groups"] is not None:
+        config.check_groups(given["groups"])
+    config.check_width(given["width"])
+
+
+def _fill_from_args(given: dict, args: dict, checkpoint: str) -> None:
+    """Options not given take the checkpoint's stored settings (already checked)."""
+    keys = _FROM_ARGS
+    if given["quant"] is not None or args.get("quant"):
+        keys = tuple(k for k in _FROM_ARGS if k not in _SPN_ONLY)
+    for key in keys:
+        if given[key] is None and args.get(key) is not None:
+            given[key] = args[key]
+    if given["quant"] is not None and str(given["quant"]).lower() not in ("twn", "ttq"):
+        raise InputError(f"checkpoint {checkpoint} has unusable args: quant {given['quant']!r}")
+    if not isinstance(given["convert_classifier"], bool | None):
+        raise InputError(f"checkpoint {checkpoint} has unusable args: convert_classifier "
+                         f"{given['convert_classifier']!r:.30}")

@@ -26,13 +26,15 @@ DATASETS = ("fashion-mnist", "mnist", "cifar10", "imagenet")
     show_default=True,
     help="resnet8/20/32/44/56 (CIFAR-style), resnet18/34 (ImageNet-style).",
 )
-@click.option("--width", type=float, default=None, help="Channel-width multiplier of the model.")
+@click.option(
+    "--width", type=float, default=None, help="Channel-width multiplier of the model, in (0, 16]."
+)
 @click.option(
     "--r-ratio",
     type=float,
     default=0.0,
     show_default=True,
-    help="Hidden width r/c_out of the SPN layers; 0 or omitted: dense full precision.",
+    help="Hidden width r/c_out of the SPN layers, at most 64; 0 or omitted: dense full precision.",
 )
 @click.option(
     "--quant",
@@ -41,8 +43,10 @@ DATASETS = ("fashion-mnist", "mnist", "cifar10", "imagenet")
     help="Ternary-weight baseline instead of SPN layers: every conv TWN (0.7·mean|W| threshold, "
     "one derived scale per layer) or TTQ (learned positive and negative scales per layer).",
 )
-@click.option("--tile", type=int, default=1, show_default=True, help="Output tile p (p×p).")
-@click.option("--groups", type=int, default=1, show_default=True, help="Groups g of the Wb conv.")
+@click.option("--tile", type=int, default=1, show_default=True, help="Output tile p (p×p), 1..64.")
+@click.option(
+    "--groups", type=int, default=1, show_default=True, help="Groups g of the Wb conv, 1..8192."
+)
 @click.option(
     "--stages",
     default=None,
@@ -55,21 +59,23 @@ DATASETS = ("fashion-mnist", "mnist", "cifar10", "imagenet")
     "--lr",
     default="0.1",
     show_default=True,
-    help="One value (used as lr, lr/10, lr/100 per stage) or a comma list per stage.",
+    help="One value (used as lr, lr/10, lr/100 per stage) or a comma list per stage; each in (0, 10].",
 )
 @click.option(
     "--schedule", type=click.Choice(("cosine", "step")), default="cosine", show_default=True
 )
-@click.option("--momentum", type=float, default=0.9, show_default=True)
-@click.option("--weight-decay", type=float, default=1e-4, show_default=True)
+@click.option("--momentum", type=float, default=0.9, show_default=True, help="In [0, 1).")
+@click.option("--weight-decay", type=float, default=1e-4, show_default=True, help="In [0, 1].")
 @click.option("--batch-size", type=int, default=128, show_default=True, help="Global batch size.")
 @click.option("--kd-teacher", default=None, help="Checkpoint of a full-precision teacher.")
-@click.option("--kd-lambda", type=float, default=0.5, show_default=True)
-@click.option("--kd-temp", type=float, default=1.0, show_default=True)
-@click.option("--out", default=None, help="Run directory [default: runs/<model>-r<R>].")
+@click.option("--kd-lambda", type=float, default=0.5, show_default=True, help="In [0, 1].")
+@click.option("--kd-temp", type=float, default=1.0, show_default=True, help="In (0, 100].")
+@click.option(
+    "--out", default=None, help="Run directory, made if missing [default: runs/<model>-r<R>]."
+)
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--device", type=click.Choice(("cpu", "cuda")), default="cpu", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="In 0..2^62-1.")
 @click.option("--train-subset", type=int, default=None, help="Train on N images (seeded choice).")
 @click.option(
     "--workers", type=int, default=0, show_default=True, help="Loader processes (ImageNet)."
@@ -82,7 +88,7 @@ DATASETS = ("fashion-mnist", "mnist", "cifar10", "imagenet")
     show_default=True,
     help="Test every N epochs; 0: only at the end of each stage.",
 )
-@click.option("--threads", type=int, default=None, help="torch CPU threads per process.")
+@click.option("--threads", type=int, default=None, help="torch CPU threads per process, 1..1024.")
 @click.option("--stop-after", type=int, default=None, hidden=True)
 def train_command(
     dataset,

@@ -5,6 +5,11 @@ model, optimizer and scheduler state, the stage and epoch reached, RNG states an
 run's arguments. Writing goes to a temporary file in the same directory and is then
 renamed over the old checkpoint (os.replace), so a kill at any moment leaves either the
 old or the new checkpoint, never a torn one.
+
+Reading one back is checked the same way for every command (`fastmm count`, `evaluate`,
+`train --resume`, a KD teacher): `state_dict_of` finds the weights, `fit_state_dict` loads
+them only into a model whose names, shapes and dtypes they fit, and `require` names the
+fields a use needs; anything else is one InputError line naming the file.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from fastmm.errors import InputError
 
@@ -92,6 +98,72 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             raise InputError(f"checkpoint {path}: field {key!r} has the wrong type "
                              f"({type(value).__name__})")
     return state
+
+
+def require(state: dict[str, Any], fields: tuple[str, ...], path: str | Path, purpose: str) -> None:
+    """Refuse a checkpoint without the fields `purpose` ("evaluate it", ...) needs."""
+    missing = [repr(f) for f in fields if f not in state]
+    if missing:
+        raise InputError(f"checkpoint {path} lacks {', '.join(missing)}: cannot {purpose}")
+
+
+_WRAPPERS = ("_orig_mod.", "module.")  # torch.compile / DataParallel prefixes
+
+
+def state_dict_of(obj: Any, path: str | Path) -> dict[str, torch.Tensor]:
+    """The model weights of a loaded checkpoint: its 'model' entry, or the object itself when it
+    is a plain state_dict; wrapper prefixes are dropped. InputError if there are none."""
+    if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
+        obj = obj["model"]
+    if not isinstance(obj, dict) or not obj or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
+    ):
+        raise InputError(f"checkpoint {path} holds no state_dict (expected a 'model' entry)")
+    state = {}
+    for key, value in obj.items():
+        for prefix in _WRAPPERS:
+            if key.startswith(prefix):
+                key = key[len(prefix) :]
+        state[key] = value
+    return state
+
+
+def _listed(label: str, keys: list[str]) -> str:
+    more = f" (+{len(keys) - 3} more)" if len(keys) > 3 else ""
+    return f"{label}: {', '.join(keys[:3])}{more}"
+
+
+def _misfits(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> list[str]:
+    """What keeps `state` from loading into a model whose state_dict is `own` (empty: it fits)."""
+    common = [k for k in own if k in state]
+    kinds = {k: (own[k].is_floating_point(), state[k].is_floating_point()) for k in common}
+    groups = (
+        ("missing", [k for k in own if k not in state]),
+        ("unexpected", [k for k in state if k not in own]),
+        ("wrong shape", [k for k in common if tuple(own[k].shape) != tuple(state[k].shape)]),
+        ("wrong dtype or layout", [k for k in common if kinds[k][0] != kinds[k][1] or state[k].is_complex()
+                         or state[k].layout != torch.strided]),
+    )
+    parts = [_listed(label, keys) for label, keys in groups if keys]
+    if not parts:
+        bad = [k for k in common if kinds[k][1] and not bool(torch.isfinite(state[k]).all())]
+        if bad:
+            parts.append(_listed("NaN or infinity in", bad))
+    return parts
+
+
+def fit_state_dict(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path, what: str,
+                   assign: bool = True) -> None:
+    """Load `state` into `model` or raise one InputError saying what does not fit `what`.
+
+    The names and shapes must match and floating-point entries be finite floats (converted to the
+    model's dtype). With `assign` (a model built on the meta device) the tensors become the
+    model's; otherwise they are copied into its parameters and buffers."""
+    own = model.state_dict()
+    parts = _misfits(own, state)
+    if parts:
+        raise InputError(f"checkpoint {path} does not fit {what}; " + "; ".join(parts))
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, assign=assign)
 
 
 def _why(exc: Exception) -> str:

@@ -4,11 +4,31 @@ A `TrainConfig` is everything that defines a run; it is stored in every checkpoi
 plain dict, so a resumed run or a KD teacher is rebuilt from exactly these settings.
 `validate` normalises the per-stage values and raises InputError with one line. This
 module imports torch only to ask whether CUDA is there.
+
+The bounds below are the one place where the settings of a network are checked: `fastmm
+train`, `fastmm evaluate` and `fastmm count` use them for the command line and for the
+settings stored in a checkpoint (`checkpoint_args`, `config_from_checkpoint`). Values beyond
+them only build absurd models (10^15-entry tensors and more) or diverge at once:
+
+* width (channel multiplier) in (0, MAX_WIDTH = 16]: ResNet-18 at 16 has 8192 channels in
+  its last stage (wide ResNets use up to 10);
+* r_ratio (hidden width r = r_ratio·c_out) in [0, MAX_R_RATIO = 64], 0 meaning a dense
+  model where that is allowed (the paper uses r ≤ 4·c_out);
+* tile p in 1..MAX_TILE = 64 (the paper uses 1, 2) and groups g in 1..MAX_GROUPS = 8192
+  (g must divide c_in, at most 512·16);
+* lr in (0, MAX_LR = 10] per stage, momentum in [0, 1), weight decay in [0, 1], KD
+  λ in [0, 1] and temperature in (0, MAX_KD_TEMP = 100], all finite;
+* seed in 0..MAX_SEED = 2^62 − 1 (as `fastmm search`), threads in 1..MAX_THREADS = 1024,
+  loader workers in 0..MAX_WORKERS = 256,
+  batch sizes in 1..MAX_BATCH = 2^20, image size in 1..MAX_IMAGE_SIZE = 4096, at most
+  MAX_CLASSES = 2^20 classes and MAX_IN_CHANNELS = 64 input channels.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +39,7 @@ from fastmm.errors import InputError
 from fastmm.nn import data as data_mod
 from fastmm.nn.ternary import QUANTIZERS
 from fastmm.spn import Mode
+from fastmm.validate import bounded_int
 
 STAGES = ("full", "ternary", "finetune")
 STAGE_MODE = {"full": Mode.FULL, "ternary": Mode.TERNARY, "finetune": Mode.FROZEN}
@@ -28,6 +49,21 @@ STEP_MILESTONES = (0.6, 0.8)  # ×0.1 at 60% and 80% of a stage (the paper's 150
 CHECKPOINT = "last.pt"
 METRICS = "metrics.jsonl"
 FINAL = "final.json"
+
+MAX_WIDTH = 16.0
+MAX_R_RATIO = 64.0
+MAX_TILE = 64
+MAX_GROUPS = 8192
+MAX_LR = 10.0
+MAX_KD_TEMP = 100.0
+MAX_SEED = 2**62 - 1
+MAX_THREADS = 1024
+MAX_WORKERS = 256
+MAX_BATCH = 2**20
+MAX_IMAGE_SIZE = 4096
+MAX_COUNT = 2**31 - 1  # epochs in total (--stop-after), images (--train-subset)
+MAX_CLASSES = 2**20
+MAX_IN_CHANNELS = 64
 
 
 @dataclass
@@ -100,27 +136,182 @@ def parse_per_stage(text: str | float | list, n: int, kind: type, name: str) -> 
     return values
 
 
+# ----------------------------------------------------------------------------- checks
+
+
+def _shown(value: Any) -> str:
+    text = f"{value:g}" if isinstance(value, float) else repr(value)
+    return text if len(text) <= 30 else text[:30] + "..."
+
+
+def bounded_real(value: Any, what: str, low: float, high: float, *,
+                 low_open: bool = False, high_open: bool = False) -> float:
+    """A finite number (not a bool, not text) in the interval from low to high, as a float."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputError(f"{what} must be a number, got {_shown(value)}")
+    x = float(value) if -1e308 < value < 1e308 else math.inf
+    above = low < x if low_open else low <= x
+    below = x < high if high_open else x <= high
+    if not (math.isfinite(x) and above and below):
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise InputError(f"{what} must be in {interval}, got {_shown(value)}")
+    return x
+
+
+def check_width(value: Any, what: str = "--width") -> float | None:
+    """The channel-width multiplier: None (the model's own) or in (0, MAX_WIDTH]."""
+    return None if value is None else bounded_real(value, what, 0, MAX_WIDTH, low_open=True)
+
+
+def check_r_ratio(value: Any, what: str = "--r-ratio", dense: bool = True) -> float:
+    """r/c_out of the SPN layers in (0, MAX_R_RATIO]; 0 (a dense model) too when `dense`."""
+    return bounded_real(value, what, 0, MAX_R_RATIO, low_open=not dense)
+
+
+def check_tile(value: Any, what: str = "--tile") -> int:
+    return bounded_int(value, what, 1, MAX_TILE)
+
+
+def check_groups(value: Any, what: str = "--groups") -> int:
+    return bounded_int(value, what, 1, MAX_GROUPS)
+
+
+def check_batch_size(value: Any, what: str = "--batch-size") -> int:
+    return bounded_int(value, what, 1, MAX_BATCH)
+
+
+def check_text(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise InputError(f"{what} must be text, got {_shown(value)}")
+    return value
+
+
+def _optional(check: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
+    return lambda value, what: None if value is None else check(value, what)
+
+
+def _ints(low: int, high: int) -> Callable[[Any, str], int]:
+    return lambda value, what: bounded_int(value, what, low, high)
+
+
+def _reals(low: float, high: float, **open_ends: bool) -> Callable[[Any, str], float]:
+    return lambda value, what: bounded_real(value, what, low, high, **open_ends)
+
+
+# what rebuilds a checkpoint's network and data: checked by count, evaluate, KD and resume alike
+MODEL_CHECKS: dict[str, Callable[[Any, str], Any]] = {
+    "model": check_text,
+    "dataset": check_text,
+    "data_dir": _optional(check_text),
+    "quant": _optional(check_text),
+    "width": check_width,
+    "r_ratio": check_r_ratio,
+    "tile": check_tile,
+    "groups": check_groups,
+    "seed": _ints(0, MAX_SEED),
+    "image_size": _ints(1, MAX_IMAGE_SIZE),
+    "num_classes": _ints(1, MAX_CLASSES),
+    "in_channels": _ints(1, MAX_IN_CHANNELS),
+}
+
+# the other numbers of a run
+RUN_CHECKS: dict[str, Callable[[Any, str], Any]] = {
+    "momentum": _reals(0, 1, high_open=True),
+    "weight_decay": _reals(0, 1),
+    "kd_lambda": _reals(0, 1),
+    "kd_temp": _reals(0, MAX_KD_TEMP, low_open=True),
+    "batch_size": check_batch_size,
+    "eval_batch_size": check_batch_size,
+    "eval_every": _ints(0, MAX_COUNT),
+    "workers": _ints(0, MAX_WORKERS),
+    "threads": _optional(_ints(1, MAX_THREADS)),
+    "train_subset": _optional(_ints(1, MAX_COUNT)),
+    "stop_after": _optional(_ints(0, MAX_COUNT)),
+}
+
+
+def flag(name: str) -> str:
+    """The command-line option of a setting: r_ratio -> --r-ratio."""
+    return "--" + name.replace("_", "-")
+
+
+def checked_args(args: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """A checkpoint's stored settings with every one that rebuilds its model checked against the
+    bounds of the command line (absent or None ones are left to the caller's defaults)."""
+    out = dict(args)
+    for key, check in MODEL_CHECKS.items():
+        if out.get(key) is not None:
+            try:
+                out[key] = check(out[key], key)
+            except InputError as exc:
+                raise InputError(f"checkpoint {path} has unusable args: {exc}") from None
+    return out
+
+
+def checkpoint_args(state: Any, path: str | Path) -> dict[str, Any]:
+    """The settings stored in a loaded checkpoint, checked: its 'args' ({} if none) with the
+    num_classes / in_channels that `fastmm train` writes beside them."""
+    if not isinstance(state, dict):
+        return {}
+    args = dict(state["args"]) if isinstance(state.get("args"), dict) else {}
+    for key in ("num_classes", "in_channels"):
+        if state.get(key) is not None:
+            args[key] = state[key]
+    return checked_args(args, path)
+
+
+def config_from_checkpoint(state: dict[str, Any], path: str | Path) -> TrainConfig:
+    """The TrainConfig stored in a training checkpoint's 'args', its model settings checked."""
+    if not isinstance(state.get("args"), dict):
+        raise InputError(f"checkpoint {path} has no 'args' (the settings of the run that wrote it)")
+    return TrainConfig.from_dict(checkpoint_args(state, path))
+
+
+def check_out_dir(out: str | Path) -> None:
+    """--out must be a directory or a path that can become one (no file on the way)."""
+    path = Path(out)
+    for where in (path, *path.parents):
+        if where.is_dir():
+            return
+        if where.exists() or where.is_symlink():
+            what = "exists and is not a directory" if where == path else f"{where} is not a directory"
+            raise InputError(f"--out {out}: {what}")
+
+
+def _check_lrs(lrs: list[float]) -> None:
+    for lr in lrs:
+        if not (0 < lr <= MAX_LR):  # NaN fails too
+            raise InputError(f"--lr must be positive and at most {MAX_LR:g} (per stage), got {lr:g}")
+
+
+def _check_numbers(cfg: TrainConfig) -> None:
+    """Every scalar setting within its bounds (normalised: ints stay ints, reals become floats)."""
+    for name, check in {**MODEL_CHECKS, **RUN_CHECKS}.items():
+        if name not in ("num_classes", "in_channels"):
+            setattr(cfg, name, check(getattr(cfg, name), flag(name)))
+
+
 def validate(cfg: TrainConfig) -> TrainConfig:
     """Check a config and normalise it; raise InputError with one clear line."""
     if cfg.dataset not in data_mod.DATASETS:
         raise InputError(
             f"unknown dataset {cfg.dataset!r}; choose one of {', '.join(data_mod.DATASETS)}"
         )
+    _check_numbers(cfg)
+    check_text(cfg.out, "--out")
+    check_out_dir(cfg.out)
     cfg.stages = parse_stages(cfg.stages)
     cfg.epochs = parse_per_stage(cfg.epochs, len(cfg.stages), int, "epochs")
     if any(e < 0 for e in cfg.epochs):
         raise InputError("--epochs must be ≥ 0")
     single = not isinstance(cfg.lr, list | tuple) and "," not in str(cfg.lr)
     lrs = parse_per_stage(cfg.lr, len(cfg.stages), float, "lr")
+    _check_lrs(lrs)
     cfg.lr = (
         [lr * STAGE_LR_FACTOR[s] for lr, s in zip(lrs, cfg.stages, strict=True)] if single else lrs
     )
-    if any(not (lr > 0) for lr in cfg.lr):
-        raise InputError("--lr must be positive")
-    if cfg.r_ratio < 0:
-        raise InputError("--r-ratio must be ≥ 0 (0: a dense full-precision model)")
     if cfg.quant is not None:
-        cfg.quant = str(cfg.quant).lower()
+        cfg.quant = cfg.quant.lower()
         if cfg.quant not in QUANTIZERS:
             raise InputError(f"--quant must be one of {', '.join(QUANTIZERS)}; got {cfg.quant!r}")
         if cfg.r_ratio > 0:
@@ -129,22 +320,12 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise InputError(
             "a dense model (--r-ratio 0, no --quant) trains only the stage 'full'; pass --stages full"
         )
-    if cfg.tile < 1 or cfg.groups < 1:
-        raise InputError("--tile and --groups must be ≥ 1")
     if cfg.schedule not in SCHEDULES:
         raise InputError(f"--schedule must be one of {', '.join(SCHEDULES)}")
-    if cfg.eval_every < 0:
-        raise InputError("--eval-every must be ≥ 0")
-    if cfg.batch_size < 1 or cfg.eval_batch_size < 1:
-        raise InputError("--batch-size must be ≥ 1")
-    if not (0.0 <= cfg.kd_lambda <= 1.0) or cfg.kd_temp <= 0:
-        raise InputError("--kd-lambda must be in [0, 1] and --kd-temp > 0")
     if cfg.device not in ("cpu", "cuda"):
         raise InputError("--device must be cpu or cuda")
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA device is available")
-    if cfg.train_subset is not None and cfg.train_subset < 1:
-        raise InputError("--train-subset must be ≥ 1")
     if cfg.kd_teacher is not None and not Path(cfg.kd_teacher).is_file():
         raise InputError(f"--kd-teacher: checkpoint not found: {cfg.kd_teacher}")
     return cfg

@@ -69,6 +69,8 @@ from torch import nn
 from torch.func import functional_call
 
 from fastmm.errors import InputError
+from fastmm.nn.checkpoint import fit_state_dict, safe_torch_load, state_dict_of
+from fastmm.nn.config import check_groups, check_r_ratio, check_tile, check_width, checkpoint_args
 from fastmm.nn.layers import SPNConv2d, SPNLayer, SPNLinear
 from fastmm.nn.ternary import TernaryConv2d, TTQConv2d
 from fastmm.spn import twn_quantize
@@ -304,47 +306,12 @@ def count_model(model: nn.Module, input_shape: tuple[int, ...]) -> ModelCount:
 def load_state_dict(path: str) -> tuple[dict[str, torch.Tensor], dict]:
     """Read a checkpoint: {"model": state_dict, "args": {...}} or a plain state_dict.
 
-    Returns (state_dict, args); args also holds a top-level num_classes / in_channels.
+    Returns (state_dict, args); args also holds a top-level num_classes / in_channels, and its
+    model settings are checked as for `fastmm train` (`fastmm.nn.config.checkpoint_args`).
     """
-    from fastmm.nn.checkpoint import safe_torch_load
-
     obj = safe_torch_load(path)  # regular files only, weights_only=True, one line on failure
-    args: dict = {}
-    if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
-        args = dict(obj["args"]) if isinstance(obj.get("args"), dict) else {}
-        for key in ("num_classes", "in_channels"):  # written beside "args" by fastmm train
-            if isinstance(obj.get(key), int):
-                args[key] = obj[key]
-        obj = obj["model"]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise InputError(f"checkpoint {path} holds no state_dict (expected a 'model' entry)")
-    state = {}
-    for key, value in obj.items():
-        for prefix in ("_orig_mod.", "module."):  # torch.compile / DataParallel wrappers
-            if key.startswith(prefix):
-                key = key[len(prefix) :]
-        state[key] = value
-    return state, args
-
-
-def fit_state_dict(model: nn.Module, state: dict[str, torch.Tensor], path: str, what: str) -> None:
-    """Load `state` into `model` (tensors may be on the meta device) or raise one InputError."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    wrong = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
-    if missing or unexpected or wrong:
-        parts = []
-        for label, keys in (
-            ("missing", missing),
-            ("unexpected", unexpected),
-            ("wrong shape", wrong),
-        ):
-            if keys:
-                more = f" (+{len(keys) - 3} more)" if len(keys) > 3 else ""
-                parts.append(f"{label}: {', '.join(keys[:3])}{more}")
-        raise InputError(f"checkpoint {path} does not fit {what}; " + "; ".join(parts))
-    model.load_state_dict(state, assign=True)
+    wrapped = isinstance(obj, dict) and isinstance(obj.get("model"), dict)
+    return state_dict_of(obj, path), checkpoint_args(obj if wrapped else {}, path)
 
 
 @dataclass
@@ -398,12 +365,10 @@ def compare(
     channels, side, classes = dataset_shape(dataset)
     channels = in_channels or channels  # a checkpoint may know better (e.g. an ImageNet subset)
     classes = num_classes or classes
-    if quant is None and not r_ratio > 0:
-        raise InputError(f"--r-ratio must be > 0, got {r_ratio}")
-    if tile < 1:
-        raise InputError(f"--tile must be >= 1, got {tile}")
-    if groups < 1:
-        raise InputError(f"--groups must be >= 1, got {groups}")
+    if quant is None:
+        r_ratio = check_r_ratio(r_ratio, dense=False)
+    tile, groups = check_tile(tile), check_groups(groups)
+    width = check_width(width) or 1.0
     if state is None and checkpoint is not None:
         state, _ = load_state_dict(checkpoint)
     kw = {"width": width} if width != 1.0 else {}

@@ -23,10 +23,12 @@ names are re-exported here.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +36,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fastmm.errors import InputError
+from fastmm.errors import FastmmError, InputError
 from fastmm.nn import data as data_mod
-from fastmm.nn.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from fastmm.nn.checkpoint import (
+    fit_state_dict,
+    load_checkpoint,
+    require,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+    state_dict_of,
+)
 from fastmm.nn.config import (  # noqa: F401  (re-exported)
     CHECKPOINT,
     FINAL,
@@ -47,6 +57,9 @@ from fastmm.nn.config import (  # noqa: F401  (re-exported)
     STAGES,
     STEP_MILESTONES,
     TrainConfig,
+    check_batch_size,
+    checkpoint_args,
+    config_from_checkpoint,
     parse_per_stage,
     parse_stages,
     validate,
@@ -100,22 +113,36 @@ def set_stage_mode(model: nn.Module, stage: str) -> None:
     set_mode(model, STAGE_MODE[stage])
 
 
-def model_from_checkpoint(state: dict[str, Any]) -> nn.Module:
-    """Rebuild the network a checkpoint was trained as, with its weights and final mode."""
-    cfg = TrainConfig.from_dict(state["args"])
-    model = build_network(
-        cfg.model,
-        state["num_classes"],
-        state["in_channels"],
-        cfg.r_ratio,
-        cfg.tile,
-        cfg.groups,
-        cfg.width,
-        cfg.quant,
-    )
-    model.load_state_dict(state["model"])
+MODEL_FIELDS = ("args", "stage_name", "num_classes", "in_channels")  # beside the weights
+RESUME_FIELDS = ("args", "model", "stage", "epoch", "global_epoch", "rng")
+
+
+def model_from_checkpoint(state: dict[str, Any], path: str | Path = "checkpoint") -> nn.Module:
+    """Rebuild the network a checkpoint was trained as, with its weights and final mode.
+
+    Checked as `fastmm count` checks it (the same weights lookup, settings bounds and fit):
+    whatever does not fit is one InputError line naming `path`."""
+    weights = state_dict_of(state, path)
+    require(state, MODEL_FIELDS, path, "rebuild its model")
+    args = checkpoint_args(state, path)
+    cfg = TrainConfig.from_dict(args)
+    if state["stage_name"] not in STAGES:
+        raise InputError(f"checkpoint {path} has an unknown stage {state['stage_name']!r:.30}")
+    with torch.device("meta"):  # shapes only: nothing is allocated before the weights fit
+        model = build_network(cfg.model, args["num_classes"], args["in_channels"], cfg.r_ratio,
+                              cfg.tile, cfg.groups, cfg.width, cfg.quant)
+    fit_state_dict(model, weights, path, _network_name(cfg))
     set_stage_mode(model, state["stage_name"])
     return model
+
+
+def _network_name(cfg: TrainConfig) -> str:
+    """How `fastmm count` names a network in its messages."""
+    if cfg.quant:
+        return f"{cfg.model} ({cfg.quant.upper()}, {cfg.dataset})"
+    if cfg.r_ratio > 0:
+        return f"{cfg.model} (r-ratio {cfg.r_ratio:g}, tile {cfg.tile}, groups {cfg.groups}, {cfg.dataset})"
+    return f"{cfg.model} (dense, {cfg.dataset})"
 
 
 # ----------------------------------------------------------------------------- data loops
@@ -212,7 +239,7 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig, stage_index: int, steps: 
 
 
 def _load_teacher(path: str, d: Dist) -> nn.Module:
-    teacher = model_from_checkpoint(load_checkpoint(path)).to(d.device)
+    teacher = model_from_checkpoint(load_checkpoint(path), path).to(d.device)
     teacher.eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
@@ -224,7 +251,8 @@ def _resolve_config(cfg: TrainConfig, resume: bool) -> tuple[TrainConfig, dict |
     ckpt_path = Path(cfg.out) / CHECKPOINT
     if resume and ckpt_path.is_file():
         state = load_checkpoint(ckpt_path)
-        saved = TrainConfig.from_dict(state["args"])
+        require(state, RESUME_FIELDS, ckpt_path, "resume from it")
+        saved = config_from_checkpoint(state, ckpt_path)
         # The run's own settings win; only where/how it runs may change on resume. A setting
         # given now that differs from both its default and the saved run is refused, not ignored.
         movable = ("device", "workers", "threads", "stop_after", "data_dir", "out", "eval_batch_size")
@@ -239,12 +267,54 @@ def _resolve_config(cfg: TrainConfig, resume: bool) -> tuple[TrainConfig, dict |
                              f"{told}; drop them or train into another --out")
         for name in movable:
             setattr(saved, name, getattr(cfg, name))
-        return saved, state
+        return _checked_saved(saved, state, ckpt_path), state
     if not resume and ckpt_path.is_file():
         raise InputError(
             f"{cfg.out} already holds a run; pass --resume to continue it or another --out"
         )
     return cfg, None
+
+
+def _checked_saved(saved: TrainConfig, state: dict[str, Any], path: Path) -> TrainConfig:
+    """The saved run's settings validated like new ones, and its place in them (stage, epoch)."""
+    try:
+        saved = validate(saved)
+    except InputError as exc:
+        raise InputError(f"checkpoint {path} has unusable args: {exc}") from None
+    stage, epoch = state["stage"], state["epoch"]
+    inside = 0 <= stage < len(saved.stages) and 0 <= epoch <= saved.epochs[stage]
+    if not inside or state["global_epoch"] < 0:
+        raise InputError(f"checkpoint {path} is at stage {stage}, epoch {epoch}: not a point of its run")
+    return saved
+
+
+def _restore(model: nn.Module, state: dict[str, Any], path: Path) -> None:
+    """Put a resumed run's weights and random-number state back (one InputError if unusable)."""
+    fit_state_dict(model, state_dict_of(state, path), path, "the model of its run", assign=False)
+    try:
+        set_rng_state(state["rng"])
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError):
+        raise InputError(f"checkpoint {path} has an unusable random-number state ('rng')") from None
+
+
+def _restore_optimizer(opt, sched, state: dict[str, Any], path: Path) -> None:
+    try:
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError):
+        raise InputError(f"checkpoint {path} has an unusable optimizer or scheduler state") from None
+
+
+@contextlib.contextmanager
+def _memory_is_an_error() -> Iterator[None]:
+    """torch's failed allocations (RuntimeError) as one line, exit 1: the model is too big here."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if isinstance(exc, torch.cuda.OutOfMemoryError) or "can't allocate memory" in str(exc):
+            raise FastmmError("out of memory: try a smaller --width, --r-ratio, --tile or "
+                              "--batch-size") from None
+        raise
 
 
 def _train_epoch(net, opt, sched, teacher, train_ds, cfg, global_epoch, d, progress, desc):
@@ -266,7 +336,7 @@ def _train_epoch(net, opt, sched, teacher, train_ds, cfg, global_epoch, d, progr
         sched.step()
         value = loss.item()
         if not math.isfinite(value):
-            raise FloatingPointError(f"training loss became {value} in {desc}")
+            raise FastmmError(f"training diverged: the loss became {value} in {desc}; try a lower --lr")
         loss_sum += value * len(y)
         correct += (logits.argmax(1) == y).sum().item()
         count += len(y)
@@ -276,6 +346,11 @@ def _train_epoch(net, opt, sched, teacher, train_ds, cfg, global_epoch, d, progr
 
 def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     """Run (or resume) the staged training described by `cfg`; return the final metrics."""
+    with _memory_is_an_error():
+        return _train(cfg, resume)
+
+
+def _train(cfg: TrainConfig, resume: bool) -> dict[str, Any]:
     cfg, state = _resolve_config(cfg, resume)
     out = Path(cfg.out)
     ckpt_path = out / CHECKPOINT
@@ -304,10 +379,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
 
     stage_index, epoch_in_stage, global_epoch = 0, 0, 0
     if state is not None:
-        model.load_state_dict(state["model"])
+        _restore(model, state, ckpt_path)
         stage_index, epoch_in_stage = state["stage"], state["epoch"]
         global_epoch = state["global_epoch"]
-        set_rng_state(state["rng"])
         if d.main:
             rewrite_metrics(out / METRICS, global_epoch, state.get("metrics"))
     elif d.main:
@@ -329,8 +403,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
             set_stage_mode(model, stage)
             opt, sched = make_optimizer(model, cfg, stage_index, steps)
             if state is not None and state["stage"] == stage_index and "optimizer" in state:
-                opt.load_state_dict(state["optimizer"])
-                sched.load_state_dict(state["scheduler"])
+                _restore_optimizer(opt, sched, state, ckpt_path)
             state = None
             net = d.wrap(model)
             while epoch_in_stage < cfg.epochs[stage_index]:
@@ -402,15 +475,17 @@ def evaluate_checkpoint(
     path: str | Path, data_dir: str | None = None, device: str = "cpu", batch_size: int = 500
 ) -> dict[str, Any]:
     """Accuracy of a checkpoint's model on its dataset's test split."""
-    state = load_checkpoint(path)
-    cfg = TrainConfig.from_dict(state["args"])
+    batch_size = check_batch_size(batch_size)
     if device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA device is available")
+    state = load_checkpoint(path)
+    model = model_from_checkpoint(state, path)
+    cfg = config_from_checkpoint(state, path)
     test_ds = data_mod.load_dataset(
         cfg.dataset, data_dir or cfg.data_dir, False, None, cfg.seed, cfg.image_size
     )
-    model = model_from_checkpoint(state).to(device)
-    result = evaluate(model, test_ds, batch_size, Dist(0, 1, torch.device(device)))
+    with _memory_is_an_error():
+        result = evaluate(model.to(device), test_ds, batch_size, Dist(0, 1, torch.device(device)))
     return {
         "dataset": cfg.dataset,
         "model": cfg.model,
