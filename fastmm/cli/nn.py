@@ -14,6 +14,10 @@ from fastmm.cli import cli
 DATASETS = ("fashion-mnist", "mnist", "cifar10", "imagenet")
 
 
+_PARAM = {"model": "model_name"}  # TrainConfig field -> click parameter, where they differ
+_NOT_GIVEN = (click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEFAULT_MAP)
+
+
 @cli.command("train")
 @click.option("--dataset", type=click.Choice(DATASETS), default="fashion-mnist", show_default=True)
 @click.option(
@@ -124,11 +128,11 @@ def train_command(
     (--quant twn|ttq) — in stages full → ternary → finetune."""
     from fastmm.nn.train import TrainConfig, train
 
-    if stages is None:
+    if stages is None and not resume:  # a resumed run keeps its own stages
         stages = "full,ternary,finetune" if r_ratio > 0 or quant else "full"
     if out is None:
         out = f"runs/{model_name}-{quant}" if quant else f"runs/{model_name}-r{r_ratio:g}-p{tile}"
-    cfg = TrainConfig(
+    settings = dict(
         dataset=dataset,
         data_dir=data_dir,
         model=model_name,
@@ -157,6 +161,12 @@ def train_command(
         threads=threads,
         stop_after=stop_after,
     )
+    if resume:  # what was not given is the saved run's: only options typed now are compared with it
+        ctx = click.get_current_context()
+        given = {k: v for k, v in settings.items()
+                 if k == "out" or ctx.get_parameter_source(_PARAM.get(k, k)) not in _NOT_GIVEN}
+        settings = {k: v for k, v in given.items() if v is not None}
+    cfg = TrainConfig(**settings)
     result = train(cfg, resume=resume)
     if result.get("stopped"):
         click.echo(f"stopped after {result['global_epoch']} epochs; continue with --resume")

@@ -257,16 +257,19 @@ def _resolve_config(cfg: TrainConfig, resume: bool) -> tuple[TrainConfig, dict |
         # given now that differs from both its default and the saved run is refused, not ignored.
         movable = ("device", "workers", "threads", "stop_after", "data_dir", "out", "eval_batch_size")
         default = TrainConfig()
-        given = validate(dataclasses.replace(cfg))  # normalised like the saved run's settings
-        clash = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in movable
-                 and getattr(cfg, f.name) != getattr(default, f.name)
-                 and getattr(given, f.name) != getattr(saved, f.name)]
+        typed = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in movable
+                 and getattr(cfg, f.name) != getattr(default, f.name)]
+        # the saved run with what was given now, normalised like it (a partial config alone
+        # may not validate: a dense default r_ratio with the saved StrassenNet stages)
+        given = validate(dataclasses.replace(saved, **{n: getattr(cfg, n) for n in typed}))
+        clash = [n for n in typed if getattr(given, n) != getattr(saved, n)]
         if clash:
             told = ", ".join(f"{n}={getattr(given, n)!r} (saved run: {getattr(saved, n)!r})" for n in clash)
             raise InputError(f"--resume continues {cfg.out} with its own settings; these differ: "
                              f"{told}; drop them or train into another --out")
-        for name in movable:
-            setattr(saved, name, getattr(cfg, name))
+        for name in movable:  # out and stop_after are this run's; the rest stay the saved ones unless given
+            if name in ("out", "stop_after") or getattr(cfg, name) != getattr(default, name):
+                setattr(saved, name, getattr(cfg, name))
         return _checked_saved(saved, state, ckpt_path), state
     if not resume and ckpt_path.is_file():
         raise InputError(

@@ -422,6 +422,25 @@ def test_existing_run_needs_resume(fmnist, tmp_path, capsys):
     assert code == 2 and "--resume" in err
 
 
+def test_cli_resume_needs_only_the_run_directory(fmnist, tmp_path, capsys):
+    """`fastmm train --resume --out RUN`: the saved run's settings (StrassenNet stages, epochs,
+    data) hold for everything not typed again; a typed option that differs is still refused."""
+    run = tmp_path / "spn"
+    first = ["train", "--data-dir", fmnist, "--model", "resnet8", "--width", "0.25", "--r-ratio", "1",
+             "--epochs", "1,2,1", "--batch-size", "16", "--threads", "1", "--out", run]
+    code, out, err = run_cli([*first, "--stop-after", "1"], capsys)
+    assert code == 0, err
+    assert "continue with --resume" in out
+    code, out, err = run_cli(["train", "--resume", "--out", run, "--epochs", "3"], capsys)
+    assert code == 2 and "epochs=[3, 3, 3] (saved run: [1, 2, 1])" in err
+    code, out, err = run_cli(["train", "--resume", "--out", run, "--threads", "1"], capsys)
+    assert code == 0, err
+    assert "test accuracy" in out
+    stages = [json.loads(x)["stage"] for x in (run / "metrics.jsonl").read_text().splitlines()
+              if "stage" in json.loads(x)]
+    assert sorted(set(stages)) == ["finetune", "full", "ternary"]
+
+
 def test_cuda_unavailable_is_a_usage_error(fmnist, tmp_path, capsys):
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is present")
