@@ -21,8 +21,9 @@ Conventions (each tested by a round trip and by a hand-made file):
   by Cᵀ (w[t][k·n+i]) as in AlphaTensor. Assumptions: the shape may also be given as
   "dimension": [n, m, p] or as integers "n", "m", "p" (then the rank is len(u)); "m" is
   the rank when "n" is a list; "z2": true marks a GF(2) scheme; coefficients are integers,
-  "p/q" strings or decimal numbers (read exactly); the text fields are ignored on reading
-  (u, v, w are the data) and regenerated on writing; the "reduced" format (u_fresh…) is
+  "p/q" strings or decimal numbers (read exactly); the text fields are not parsed on reading
+  (u, v, w are the data; lists whose length contradicts them are refused) and are
+  regenerated on writing; the "reduced" format (u_fresh…) is
   not read.
 * fast-matmul (Benson & Ballard, codegen/algorithms/*): three coefficient matrices U, V, W
   as whitespace-separated rows, separated by lines starting with "#" (a leading "#" line is
@@ -322,12 +323,27 @@ def _perminov_scheme(data: Any, what: str) -> Scheme:
     z2 = data.get("z2", False)
     if not isinstance(z2, bool):
         raise SchemeFormatError(f"{what}: \"z2\" must be true or false")
+    _check_text_fields(data, r, n * p, what)
     wc = _wc_from_ct(np.array(w, dtype=object).T, n, p)
     try:
         return Scheme(n, m, p, as_coefficients(u), as_coefficients(v), as_coefficients(wc),
                       ring="Z2" if z2 else "")
     except ValueError as exc:
         raise SchemeFormatError(f"{what}: {exc}") from None
+
+
+def _check_text_fields(data: dict, rank: int, entries: int, what: str) -> None:
+    """The formulas are not parsed (u, v, w are the data), but a file whose "multiplications" or
+    "elements" list disagrees with them in length contradicts itself and is refused."""
+    for key, want in (("multiplications", rank), ("elements", entries)):
+        items = data.get(key)
+        if items is None:
+            continue
+        if not isinstance(items, list) or not all(isinstance(s, str) for s in items):
+            raise SchemeFormatError(f"{what}: \"{key}\" must be a list of formulas")
+        if len(items) != want:
+            raise SchemeFormatError(f"{what}: \"{key}\" lists {len(items)} formulas but u, v, w "
+                                    f"give {want}")
 
 
 def perminov_text(scheme: Scheme) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -138,6 +139,24 @@ def test_perminov_rank_mismatch_is_refused(tmp_path: Path) -> None:
     f.write_text(text)
     with pytest.raises(SchemeFormatError, match="rank 8 but u has 7 rows"):
         import_scheme(f, "perminov")
+
+
+@pytest.mark.parametrize("key, cut, message", [
+    ("multiplications", 1, '"multiplications" lists 6 formulas but u, v, w give 7'),
+    ("elements", 1, '"elements" lists 3 formulas but u, v, w give 4'),
+    ("elements", None, '"elements" must be a list of formulas'),
+])
+def test_perminov_text_fields_that_contradict_the_data_are_refused(tmp_path: Path, key, cut,
+                                                                     message) -> None:
+    data = json.loads(perminov_text(strassen()))
+    data[key] = data[key][:-cut] if cut else [1, 2, 3, 4]
+    f = tmp_path / "p.json"
+    f.write_text(json.dumps(data))
+    with pytest.raises(SchemeFormatError, match=re.escape(message)):
+        import_scheme(f, "perminov")
+    del data[key]  # the formulas are optional: u, v, w are the data
+    f.write_text(json.dumps(data))
+    assert import_scheme(f, "perminov") == strassen()
 
 
 def test_fast_matmul_hand_written_file(tmp_path: Path) -> None:
