@@ -71,8 +71,9 @@ CASES: dict[str, tuple] = {
 
 
 def run_case(name: str, seeds: int, time_limit: float, workers: int, first_seed: int,
-             catalog: bool = False) -> dict:
+             catalog: bool = False, extra: dict | None = None) -> dict:
     shape, rank, ring, method, options, _, _, _, note = CASES[name]
+    options = {**options, **(extra or {})}
     rows = []
     for seed in range(first_seed, first_seed + seeds):
         task = SearchTask(*shape, rank=rank, ring=ring, seed=seed * max(workers, 1),
@@ -93,7 +94,9 @@ def run_case(name: str, seeds: int, time_limit: float, workers: int, first_seed:
                "roundings_checked": sum(c.candidates for c in counters if c),
                "roundings_failed": sum(c.roundings_failed for c in counters if c),
                "q_schemes_rejected_for_ring": sum(c.other_ring for c in counters if c),
-               "short_by_one": sum(c.short_by_one for c in counters if c)}
+               "short_by_one": sum(c.short_by_one for c in counters if c),
+               "restart_sweeps": sum(c.steps for c in counters if c)}
+        row["restart_sweeps_per_second"] = round(row["restart_sweeps"] / seconds, 1) if seconds else None
         if out.scheme is not None:
             s = out.scheme
             v = verify(s, use_sympy=True)  # independent exact re-check, sympy proof included
@@ -129,6 +132,8 @@ def run_case(name: str, seeds: int, time_limit: float, workers: int, first_seed:
         "restarts": total_restarts,
         "median_restarts_per_second": round(statistics.median([r["restarts_per_second"] for r in rows
                                                                if r["restarts_per_second"]] or [0]), 2),
+        "median_restart_sweeps_per_second": round(statistics.median(
+            [r["restart_sweeps_per_second"] for r in rows if r.get("restart_sweeps_per_second")] or [0]), 1),
         "median_seconds_to_verified": round(statistics.median(times), 2) if times else None,
         "max_seconds_to_verified": round(max(times), 2) if times else None,
         "total_seconds": round(sum(r["seconds"] for r in rows), 1),
@@ -140,8 +145,13 @@ def run_case(name: str, seeds: int, time_limit: float, workers: int, first_seed:
 def _commit() -> str:
     import subprocess
 
-    run = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
-                         capture_output=True, text=True)
+    if os.environ.get("FASTMM_CODE"):  # a copy of the tree without .git (the GPU machine)
+        return os.environ["FASTMM_CODE"]
+    try:
+        run = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+                             capture_output=True, text=True)
+    except OSError:
+        return "unknown"
     return run.stdout.strip() or "unknown"
 
 
@@ -155,7 +165,10 @@ def write_markdown(path: Path, data: dict) -> None:
         "",
         "Every figure comes from `benchmarks/numerical_search.py` (command per case below); every "
         "result was re-verified exactly (integer/rational Brent equations and a sympy proof) "
-        "before it was counted. One torch thread per search process, float64, CPU. "
+        "before it was counted. One torch thread per search process, float64, on the CPU unless the "
+        "case's name ends in @cuda (then on the GPU named in its section; `,batch=N` and other "
+        "suffixes are options overridden by `--option`); *restart-sweeps/s* = optimiser steps "
+        "summed over the batch per second (the raw speed, whatever was found). "
         "*restarts* = initialisations drawn (a batch holds 64 at once; stalled ones are replaced "
         "inside the batch); *success per restart* = schemes found / initialisations drawn, and / "
         "initialisations finished (found or replaced; a search stops at its first scheme with the "
@@ -187,9 +200,10 @@ def write_markdown(path: Path, data: dict) -> None:
         "step) with Adam at lr 0.01.",
         "",
         "| case | target | ring asked | searches found | success per restart (drawn / finished) "
-        "| median restarts/s | median s to verified | max s | rings of results | limit s "
+        "| median restarts/s | median restart-sweeps/s | median s to verified | max s "
+        "| rings of results | limit s "
         "| load (start → end) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in sorted(data["cases"]):
         c = data["cases"][name]
@@ -198,6 +212,7 @@ def write_markdown(path: Path, data: dict) -> None:
             f"| {name} | ⟨{n},{m},{p};{c['rank']}⟩ | {c['ring']} | {c['success_per_search']} | "
             f"{c['success_per_restart']} / {_cell(c.get('success_per_finished_restart'))} | "
             f"{round(c['median_restarts_per_second'], 2)} | "
+            f"{_cell(c.get('median_restart_sweeps_per_second'))} | "
             f"{_cell(c['median_seconds_to_verified'])} | {_cell(c['max_seconds_to_verified'])} | "
             f"{', '.join(c['rings']) or '—'} | {c['time_limit']:g} | {c['load']} |")
     lines += ["", "## Against the issue's targets", ""]
@@ -231,6 +246,52 @@ def write_markdown(path: Path, data: dict) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def parse_options(pairs: list[str]) -> dict:
+    """KEY=VALUE pairs; values are read as JSON where they parse (numbers, true/false)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--option wants KEY=VALUE, not {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def case_key(name: str, extra: dict) -> str:
+    """The case's name, with the device and any overridden options: als-233@cuda,batch=1024."""
+    device = extra.get("device", "cpu")
+    rest = [f"{k}={v}" for k, v in sorted(extra.items()) if k != "device"]
+    return name + ("@cuda" if device == "cuda" else "") + ("," + ",".join(rest) if rest else "")
+
+
+def machine_line(device: str) -> str:
+    line = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    if device == "cuda":
+        import torch
+
+        line += f", {torch.cuda.get_device_name(0)}, torch {torch.__version__}"
+    return line
+
+
+def store(out: Path, key: str, result: dict) -> None:
+    """Add one case to the JSON (atomically, under a lock: cases may run side by side) and
+    regenerate the Markdown from all of them."""
+    path = out.with_suffix(".json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = Path(tempfile.gettempdir()) / f"{out.name}.lock"
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = json.loads(path.read_text()) if path.exists() else {"cases": {}}
+        data["cases"][key] = result
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(data, indent=1) + "\n")
+        tmp.replace(path)
+        write_markdown(out.with_suffix(".md"), data)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--case", action="append", default=[], help="case name (repeatable)")
@@ -241,9 +302,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=None, help="processes per search")
     ap.add_argument("--catalog", action="store_true",
                     help="offer every verified result to the catalogue (kept only if it improves it)")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                    help="run the searches on this device (recorded in the case's name)")
+    ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a search option, e.g. batch=1024 (recorded in the case's name)")
+    ap.add_argument("--merge", metavar="JSON", help="add the cases of another run's JSON and exit")
     ap.add_argument("--out", default=str(ROOT / "results" / "numerical_search"),
                     help="output path without extension")
     args = ap.parse_args(argv)
+    try:
+        extra = parse_options(args.option)
+    except ValueError as exc:
+        ap.error(str(exc))
+    if args.device:
+        extra["device"] = args.device
+    if args.merge:
+        other = json.loads(Path(args.merge).read_text())["cases"]
+        for key, result in other.items():
+            store(Path(args.out), key, result)
+        print(f"merged {len(other)} case(s) from {args.merge}")
+        return 0
     if args.list or not args.case:
         for name, c in CASES.items():
             print(f"{name}: ⟨{','.join(map(str, c[0]))};{c[1]}⟩ {c[2]} --method {c[3]} {c[4] or ''} "
@@ -259,20 +337,12 @@ def main(argv: list[str] | None = None) -> int:
         _, _, _, _, _, seeds, limit, workers, _ = CASES[name]
         load0 = " ".join(f"{x:.2f}" for x in os.getloadavg())
         result = run_case(name, args.seeds or seeds, args.time_limit or limit,
-                          args.workers or workers, args.first_seed, args.catalog)
+                          args.workers or workers, args.first_seed, args.catalog, extra)
         result["load"] = f"{load0} → {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
         result["command"] = f"python benchmarks/numerical_search.py {argv_text}".strip()
         result["code"] = code
-        result["machine"] = (f"{platform.machine()}, {os.cpu_count()} cores, "
-                             f"Python {platform.python_version()}")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = Path(tempfile.gettempdir()) / f"{out.name}.lock"
-        with open(lock_path, "w") as lock:  # cases may run side by side
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            data = json.loads(path.read_text()) if path.exists() else {"cases": {}}
-            data["cases"][name] = result
-            path.write_text(json.dumps(data, indent=1) + "\n")
-            write_markdown(out.with_suffix(".md"), data)
+        result["machine"] = machine_line(extra.get("device", "cpu"))
+        store(out, case_key(name, extra), result)
     print(f"wrote {path} and {out.with_suffix('.md')}")
     return 0
 

@@ -1,9 +1,9 @@
 """DistributedDataParallel set-up for `fastmm.nn.train`: one process per rank under torchrun.
 
 Started with WORLD_SIZE > 1 (torchrun), training joins a process group — gloo on CPU,
-nccl on CUDA — and wraps the model in DistributedDataParallel; otherwise everything here
-is a no-op for the single process. `Dist` is what the loop needs to know: this rank, the
-world size, the device, and a sum over ranks for the epoch's metrics.
+nccl on CUDA, FASTMM_DIST_BACKEND overrides — and wraps the model in DistributedDataParallel;
+otherwise everything here is a no-op for the single process. `Dist` is what the loop needs to
+know: this rank, the world size, the device, and a sum over ranks for the epoch's metrics.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.distributed as dist
 from torch import nn
+
+from fastmm.errors import InputError
 
 
 @dataclass
@@ -50,14 +52,41 @@ class Dist:
         )
 
 
+BACKENDS = ("nccl", "gloo")
+
+
+def choose_backend(device: str, local_world: int, gpus: int, asked: str = "") -> str:
+    """The process-group backend: FASTMM_DIST_BACKEND if set, else nccl on CUDA, gloo on CPU.
+
+    NCCL refuses two ranks on one GPU ("Duplicate GPU detected"), deep inside the first
+    collective; a run with more local processes than GPUs is refused here instead, in one line
+    that says what works (gloo also reduces CUDA tensors, through the host)."""
+    if asked and asked not in BACKENDS:
+        raise InputError(f"FASTMM_DIST_BACKEND must be one of {', '.join(BACKENDS)}, not {asked!r}")
+    backend = asked or ("nccl" if device == "cuda" else "gloo")
+    if backend == "nccl" and device != "cuda":
+        raise InputError("FASTMM_DIST_BACKEND=nccl needs --device cuda")
+    if device == "cuda" and gpus < 1:
+        raise InputError("--device cuda: no CUDA device is available")
+    if backend == "nccl" and local_world > gpus:
+        raise InputError(f"nccl needs one GPU per process: {local_world} processes on this node, "
+                         f"{gpus} GPU(s); start at most {gpus} (torchrun --nproc_per_node) or set "
+                         "FASTMM_DIST_BACKEND=gloo")
+    return backend
+
+
 def init_distributed(device: str) -> Dist:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Dist(0, 1, torch.device(device))
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device == "cuda" else "gloo")
     local = int(os.environ.get("LOCAL_RANK", "0"))
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+    gpus = torch.cuda.device_count() if device == "cuda" else 0
+    backend = choose_backend(device, local_world, gpus, os.environ.get("FASTMM_DIST_BACKEND", ""))
+    if not dist.is_initialized():
+        dist.init_process_group(backend)
     if device == "cuda":
-        torch.cuda.set_device(local)
-        return Dist(dist.get_rank(), dist.get_world_size(), torch.device("cuda", local))
+        index = local % gpus  # gloo may share one GPU between ranks; nccl was checked above
+        torch.cuda.set_device(index)
+        return Dist(dist.get_rank(), dist.get_world_size(), torch.device("cuda", index))
     return Dist(dist.get_rank(), dist.get_world_size(), torch.device("cpu"))
