@@ -40,6 +40,7 @@ are read in order; the exact side lives in rounding.py.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -95,6 +96,7 @@ class NumConfig:
     max_restarts: int = 0  # 0 = until found, time limit or stop
     collect: bool = False  # measure: run the first `batch` restarts each to its end, no replacing
     threads: int = 1  # torch CPU threads
+    save_fitted: str = ""  # a directory: every fitted restart's polished factors go there (.npz)
 
     @classmethod
     def from_options(cls, options: dict, method: str = "als") -> NumConfig:
@@ -514,6 +516,8 @@ class NumericalSearch:
         point = [f[z].cpu().numpy() for f in batch.factors]
         if not np.all(np.isfinite(point[0])):
             return False
+        if self.cfg.save_fitted:
+            self.save_point(point, int(batch.restart_id[z]))
         best, most = None, -1
         for framed in framed_points(*point, self.task.shape):
             for d in grids:
@@ -542,6 +546,19 @@ class NumericalSearch:
             for f, x in zip(batch.factors, best, strict=True):
                 f[z] = torch.from_numpy(np.ascontiguousarray(x)).to(f)
         return False
+
+    def save_point(self, point: list[np.ndarray], restart: int) -> None:
+        """Keep a fitted (not yet exact) point for later work: fastmm.search.numerical can take it
+        up again, and an exact finish that failed here may succeed by other means."""
+        n, m, p = self.task.shape
+        folder = Path(self.cfg.save_fitted)
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"{n}x{m}x{p}-r{self.task.rank}-seed{self.task.seed}-restart{restart}.npz"
+        residual = float_residual(self.task.shape, *point)
+        tmp = folder / f".{name}.tmp"
+        with open(tmp, "wb") as fh:
+            np.savez(fh, u=point[0], v=point[1], w=point[2], residual=residual)
+        tmp.replace(folder / name)
 
     def try_rounding(self, batch: Batch, mask: torch.Tensor) -> bool:
         """Snap the simplifying restarts; send the ones whose float residual vanishes to the
