@@ -159,6 +159,35 @@ def _cell(x) -> str:
     return "—" if x is None else str(x)
 
 
+def cpu_against_gpu(cases: dict) -> list[str]:
+    """The cases run on both devices, side by side (same case, options as named)."""
+    groups: dict[str, list[str]] = {}
+    for key in cases:
+        groups.setdefault(key.split("@")[0].split(",")[0], []).append(key)
+    both = {b: keys for b, keys in groups.items() if any("@cuda" in k for k in keys)
+            and any("@cuda" not in k for k in keys)}
+    if not both:
+        return []
+    lines = ["", "## CPU against GPU", "",
+             "The same cases on the 2-core CPU (one search process) and on the GPU named in each "
+             "case's section. *restart-sweeps/s* is the raw speed; *restarts/s* counts "
+             "initialisations drawn (a batch of 1024 draws 1024 at once, so it overstates a search "
+             "that stops early); the exact stages (frames, rounding, sympy) run on the CPU in "
+             "both.", "",
+             "| case | device | searches found | median restarts/s | median restart-sweeps/s "
+             "| median s to verified | fitted | limit s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for base in sorted(both):
+        for key in sorted(both[base], key=lambda k: ("@cuda" in k, k)):
+            c = cases[key]
+            lines.append(f"| {key} | {'GPU' if '@cuda' in key else 'CPU'} | {c['success_per_search']} | "
+                         f"{c['median_restarts_per_second']} | "
+                         f"{_cell(c.get('median_restart_sweeps_per_second'))} | "
+                         f"{_cell(c['median_seconds_to_verified'])} | "
+                         f"{sum(r['fitted'] for r in c['runs'])} | {c['time_limit']:g} |")
+    return lines
+
+
 def write_markdown(path: Path, data: dict) -> None:
     lines = [
         "# Numerical search: batched ALS / Adam, rounding, exact finishing",
@@ -215,6 +244,7 @@ def write_markdown(path: Path, data: dict) -> None:
             f"{_cell(c.get('median_restart_sweeps_per_second'))} | "
             f"{_cell(c['median_seconds_to_verified'])} | {_cell(c['max_seconds_to_verified'])} | "
             f"{', '.join(c['rings']) or '—'} | {c['time_limit']:g} | {c['load']} |")
+    lines += cpu_against_gpu(data["cases"])
     lines += ["", "## Against the issue's targets", ""]
     for name in sorted(data["cases"]):
         c = data["cases"][name]
@@ -292,6 +322,16 @@ def store(out: Path, key: str, result: dict) -> None:
         write_markdown(out.with_suffix(".md"), data)
 
 
+def read_merge(ap: argparse.ArgumentParser, path: str) -> dict:
+    """Another run's JSON, or one line and exit 2 when it is not one."""
+    try:
+        data = json.loads(Path(path).read_text())
+        data["cases"].items()
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        ap.error(f"--merge {path}: not a results file of this benchmark ({type(exc).__name__})")
+    return data
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--case", action="append", default=[], help="case name (repeatable)")
@@ -317,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.device:
         extra["device"] = args.device
     if args.merge:
-        other = json.loads(Path(args.merge).read_text())["cases"]
+        other = read_merge(ap, args.merge)["cases"]
         for key, result in other.items():
             store(Path(args.out), key, result)
         print(f"merged {len(other)} case(s) from {args.merge}")

@@ -73,7 +73,8 @@ def write_markdown(path: Path, rows: list[dict]) -> None:
     by_work: dict[tuple, dict[str, dict]] = {}
     for r in rows:
         work = (tuple(r["shape"]), r["rank"], r["optimizer"], r["batch"])
-        by_work.setdefault(work, {})[f"{r['device']} ({r['threads']} thr)"] = r
+        label = f"cpu, {r['threads']} thread(s)" if r["device"] == "cpu" else "cuda"
+        by_work.setdefault(work, {})[label] = r
     columns = sorted({c for d in by_work.values() for c in d}, key=lambda c: (not c.startswith("cpu"), c))
     cpu_cols = [c for c in columns if c.startswith("cpu")]
     lines = [
@@ -85,7 +86,8 @@ def write_markdown(path: Path, rows: list[dict]) -> None:
         "excluded, GPU synchronised before each reading). A restart of ⟨2,3,3;15⟩ needs a few "
         "hundred to 1200 sweeps to fit or be replaced, so restarts per second ≈ the figure here ÷ "
         "600–1200; the searches' own restarts per second, roundings and exact checks included, are "
-        "in results/numerical_search.md. Machines and commands below the table.",
+        "in results/numerical_search.md. The CPU rows were measured with this machine's other jobs "
+        "paused (SIGSTOP; the load average lags behind). Machines and commands below the tables.",
         "",
         "| shape | optimiser | batch | " + " | ".join(columns)
         + (" | GPU ÷ best CPU |" if cpu_cols and len(columns) > len(cpu_cols) else " |"),
@@ -102,10 +104,36 @@ def write_markdown(path: Path, rows: list[dict]) -> None:
                        if c not in cpu_cols and c in cells), default=None)
             line += f" {gpu / cpu:.1f}× |" if cpu and gpu else " — |"
         lines.append(line)
+    lines += best_of_each(rows)
     lines += ["", "## Runs", ""]
     for run in sorted({(r["device"], r["threads"], r["machine"], r["command"], r["when"]) for r in rows}):
-        lines.append(f"- {run[0]}, {run[1]} torch thread(s): {run[2]}; `{run[3]}` ({run[4]})")
+        who = f"cpu, {run[1]} torch thread(s)" if run[0] == "cpu" else "cuda"
+        lines.append(f"- {who}: {run[2]}; `{run[3]}` ({run[4]})")
     path.write_text("\n".join(lines) + "\n")
+
+
+def best_of_each(rows: list[dict]) -> list[str]:
+    """Each device at its best batch (and thread count): what a user of that device gets."""
+    best: dict[tuple, dict[str, dict]] = {}
+    for r in rows:
+        slot = best.setdefault((tuple(r["shape"]), r["rank"], r["optimizer"]), {})
+        old = slot.get(r["device"])
+        if old is None or r["restart_sweeps_per_second"] > old["restart_sweeps_per_second"]:
+            slot[r["device"]] = r
+    both = {k: v for k, v in best.items() if "cpu" in v and "cuda" in v}
+    if not both:
+        return []
+    lines = ["", "Each device at its best setting (one CPU process; `--workers 2` runs two such "
+             "processes on the 2 cores, at most twice the CPU figure):", "",
+             "| shape | optimiser | best CPU (batch, threads) | best GPU (batch) | GPU ÷ CPU |",
+             "|---|---|---|---|---|"]
+    for (shape, rank, opt), d in sorted(both.items()):
+        c, g = d["cpu"], d["cuda"]
+        lines.append(f"| ⟨{','.join(map(str, shape))};{rank}⟩ | {opt} | "
+                     f"{c['restart_sweeps_per_second']:,.0f} ({c['batch']}, {c['threads']}) | "
+                     f"{g['restart_sweeps_per_second']:,.0f} ({g['batch']}) | "
+                     f"{g['restart_sweeps_per_second'] / c['restart_sweeps_per_second']:.0f}× |")
+    return lines
 
 
 def save(out: Path, new: list[dict]) -> None:
@@ -117,6 +145,16 @@ def save(out: Path, new: list[dict]) -> None:
     tmp.write_text(json.dumps(data, indent=1) + "\n")
     tmp.replace(path)
     write_markdown(out.with_suffix(".md"), list(data["rows"].values()))
+
+
+def read_merge(ap: argparse.ArgumentParser, path: str) -> dict:
+    """Another run's JSON, or one line and exit 2 when it is not one."""
+    try:
+        data = json.loads(Path(path).read_text())
+        data["rows"].items()
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        ap.error(f"--merge {path}: not a results file of this benchmark ({type(exc).__name__})")
+    return data
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     out = Path(args.out)
     if args.merge:
-        save(out, list(json.loads(Path(args.merge).read_text())["rows"].values()))
+        save(out, list(read_merge(ap, args.merge)["rows"].values()))
         print(f"merged {args.merge} into {out.with_suffix('.json')}")
         return 0
     torch.set_num_threads(args.threads)
