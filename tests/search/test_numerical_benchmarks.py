@@ -109,3 +109,14 @@ def test_save_fitted_keeps_every_fitted_point(tmp_path):
         assert point["u"].shape == (7, 4) and point["w"].shape == (7, 4)
         assert float_residual((2, 2, 2), point["u"], point["v"], point["w"]) < 1e-20
         assert float(point["residual"]) < 1e-20
+
+
+def test_shipped_fitted_points_are_what_they_claim():
+    """results/numerical_points: float rank-32 decompositions of ⟨2,4,5⟩ from the GPU run."""
+    doc = json.loads((ROOT / "results" / "numerical_points" / "2x4x5-r32-fitted.json").read_text())
+    assert doc["shape"] == [2, 4, 5] and doc["rank"] == 32 and len(doc["points"]) == 12
+    for point in doc["points"]:
+        u, v, w = (np.array(point[k]) for k in ("Wa", "Wb", "WcT"))
+        assert u.shape == (32, 8) and v.shape == (32, 20) and w.shape == (32, 10)
+        assert float_residual((2, 4, 5), u, v, w) < 1e-25
+        assert point["residual"] < 1e-25
