@@ -367,6 +367,44 @@ def _failure(req: SearchRequest, summary, found: list[Scheme], sympy: bool, comm
 
 # -- export, catalogue, multiplication ------------------------------------------------------------
 
+def finish(path: str | os.PathLike, *, ring: str = "Q", point: int | None = None, frames: int = 4,
+           trials: int = 2, max_denominator: int = 64, time_limit: float = 600.0, sympy: bool = True,
+           progress: Callable[[str], None] | None = None) -> Scheme:
+    """An exact scheme from fitted floating-point points (`--option save_fitted=DIR` of the
+    numerical search, or results/numerical_points/*.json): frames, fix and repair, rational
+    reconstruction (fastmm.search.exactify). The scheme is verified (a sympy proof too unless
+    sympy=False) before it is returned; SearchFailed when no point finishes in time.
+    `point` (1-based) picks one point of a file that holds several."""
+    from fastmm.search.exactify import FinishReport, finish_point, load_points
+
+    if ring not in ("Q", "Z", "ZT"):
+        raise InputError(f"finish: ring must be Q, Z or ZT, not {ring!r}")
+    limit = check_time_limit(time_limit)
+    frames = _positive_int(frames, "frames", 50)
+    trials = _positive_int(trials, "trials", 50)
+    max_denominator = _positive_int(max_denominator, "max_denominator", 10**6)
+    points = load_points(path)
+    if point is not None:
+        k = _positive_int(point, "point", len(points))
+        points = [points[k - 1]]
+    report = FinishReport()
+    deadline = time.monotonic() + limit
+    for k, pt in enumerate(points, start=1):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        if progress:
+            progress(f"point {k} of {len(points)}: ⟨{','.join(map(str, pt.shape))};{pt.rank}⟩")
+        found = finish_point(pt, ring, frames=frames, trials=trials, max_denominator=max_denominator,
+                             time_limit=left, report=report, progress=progress)
+        if found is not None:
+            prov = {**found.provenance, "point": k, **({"fitted_by": pt.source} if pt.source else {})}
+            return verified(found.with_meta(provenance=prov), sympy=sympy)
+    raise SearchFailed(f"no exact scheme from {len(points)} point(s) of {os.fspath(path)} "
+                       f"({report.frames} frame orders tried, {report.isolated} isolated, "
+                       f"{report.rational} rational, {report.failed} failed the exact check)")
+
+
 def export(scheme: Scheme, to: str = "text", *, cse: bool = True, ascii_only: bool = False) -> str | bytes:
     """The scheme as formulas, code or another tool's format (bytes for binary formats).
 

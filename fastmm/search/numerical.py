@@ -463,6 +463,9 @@ class NumericalSearch:
             self.count.fitted += int(ready.sum())
             if cfg.frames and self.try_frames(batch, ready):
                 return True
+            if cfg.save_fitted and not cfg.frames:  # with frames, frame_restart saves the polished point
+                for z in torch.nonzero(ready).flatten().tolist():
+                    self.save_point([f[z].cpu().numpy() for f in batch.factors], int(batch.restart_id[z]))
             ready &= batch.phase == FIT  # collect mode: restarts that verified are DONE
             batch.phase[ready] = SIMPLIFY
             batch.age[ready] = 0
@@ -557,7 +560,8 @@ class NumericalSearch:
         residual = float_residual(self.task.shape, *point)
         tmp = folder / f".{name}.tmp"
         with open(tmp, "wb") as fh:
-            np.savez(fh, u=point[0], v=point[1], w=point[2], residual=residual)
+            np.savez(fh, u=point[0], v=point[1], w=point[2], residual=residual,
+                     shape=np.array(self.task.shape))
         tmp.replace(folder / name)
 
     def try_rounding(self, batch: Batch, mask: torch.Tensor) -> bool:

@@ -1,0 +1,60 @@
+"""`fastmm finish POINTS`: an exact scheme from fitted floating-point points (fastmm.api.finish)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+import click
+
+from fastmm.cli import cli
+
+
+@cli.command()
+@click.argument("points")
+@click.option("--ring", type=click.Choice(("Q", "Z", "ZT")), default="Q", show_default=True,
+              help="Ring the scheme must live in.")
+@click.option("--point", "point", type=int, default=None, metavar="K",
+              help="Only the K-th point of the file (1-based).")
+@click.option("--frames", type=int, default=4, show_default=True, help="Framed bases tried per point.")
+@click.option("--trials", type=int, default=2, show_default=True, help="Fixing orders tried per frame.")
+@click.option("--max-denominator", type=int, default=64, show_default=True,
+              help="Largest denominator of a reconstructed coefficient.")
+@click.option("--time-limit", type=float, default=600.0, show_default=True, help="Seconds in all.")
+@click.option("-o", "--out", default=None, metavar="FILE",
+              help="Write the scheme here (default: NxMxP-rankR-RING.json, never overwriting).")
+@click.option("--catalog", "to_catalog", is_flag=True, help="Also offer it to the catalogue.")
+@click.option("--no-sympy", is_flag=True, help="Skip the sympy proof (the exact Brent check stays).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+def finish(points: str, ring: str, point: int | None, frames: int, trials: int, max_denominator: int,
+           time_limit: float, out: str | None, to_catalog: bool, no_sympy: bool, quiet: bool) -> int:
+    """Turn fitted floating-point points into an exact, verified scheme.
+
+    POINTS is an .npz written by `fastmm search ... --method als --option save_fitted=DIR` or a
+    JSON file of points such as results/numerical_points/2x4x5-r32-fitted.json.
+    """
+    from fastmm.api import finish as finish_points
+    from fastmm.cli.search import default_path
+    from fastmm.io import save_scheme
+    from fastmm.paths import check_output_path
+
+    if out is not None:
+        check_output_path(out)
+    progress = None if quiet else (lambda line: click.echo(line, err=True))
+    scheme = finish_points(points, ring=ring, point=point, frames=frames, trials=trials,
+                           max_denominator=max_denominator, time_limit=time_limit,
+                           sympy=not no_sympy, progress=progress)
+    command = "fastmm " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    scheme = scheme.with_meta(provenance={**scheme.provenance, "command": command,
+                                          "method": "finish", "points": points})
+    n, m, p = scheme.shape
+    path = out or str(default_path(n, m, p, scheme.rank, scheme.ring))
+    save_scheme(scheme, path)
+    click.echo(f"⟨{n},{m},{p};{scheme.rank}⟩ over {scheme.ring}: exact, verified "
+               f"({'Brent equations' if no_sympy else 'Brent equations and a sympy proof'}); wrote {path}")
+    if to_catalog:
+        from fastmm.catalog import add_to_catalog
+
+        click.echo("added to the catalogue" if add_to_catalog(scheme) else
+                   "the catalogue already holds one at least as good")
+    return 0

@@ -1,0 +1,280 @@
+"""Exact schemes from fitted floating-point points: frames, fix and repair, rational reconstruction.
+
+A fitted point (Σ_t U[t]⊗V[t]⊗W[t] = T in floating point) lies on a positive-dimensional set of
+solutions: the de Groote symmetries and term scalings, and often more (the ⟨2,4,5;32⟩ fits have
+4–6 extra dimensions). Rounding it fails unless the point sits where the coefficients are
+simple. Here the point is first moved to frames of its own rank-one directions
+(fastmm.search.frames), where most coefficients of U and V are integers; those are fixed. The
+freedom left is the null space of the Brent equations' Jacobian restricted to the free
+coefficients; it is used up one coefficient at a time: the free coefficient that can
+reach 0, 1 or −1 with the least motion along the solution set is set there, and the point is
+pulled back onto the set by damped Gauss–Newton on the rest. When no freedom is left the point
+is isolated; if every coordinate is a small rational (denominators up to `max_denominator`) the
+scheme is checked exactly and returned. Isolated points are algebraic, not always rational (one
+⟨2,4,5;32⟩ attempt ended in Q(√2)), so several frames and orders are tried.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from fastmm.errors import InputError
+from fastmm.scheme import Scheme
+from fastmm.search.frames import framed_points
+from fastmm.search.rounding import exact_scheme
+from fastmm.verify import target_tensor
+
+TARGETS = (0.0, 1.0, -1.0)
+GRID_TOL = 1e-6  # a framed coefficient this close to an integer is fixed there
+
+
+@dataclass
+class Point:
+    """A fitted point: U r×nm, V r×mp, W r×np (W = Wcᵀ), row-major as in Scheme."""
+
+    shape: tuple[int, int, int]
+    u: np.ndarray
+    v: np.ndarray
+    w: np.ndarray
+    source: str = ""  # how the point was fitted (the file's "command"), for the scheme's provenance
+
+    @property
+    def rank(self) -> int:
+        return self.u.shape[0]
+
+
+class Brent:
+    """Residual and Jacobian of Σ_t U[t]⊗V[t]⊗W[t] − T for the flat vector x = (U, V, W)."""
+
+    def __init__(self, shape: tuple[int, int, int], rank: int):
+        n, m, p = shape
+        self.rank, self.dims = rank, (n * m, m * p, n * p)
+        self.T = target_tensor(n, m, p).astype(np.float64)
+        self.split_at = (rank * self.dims[0], rank * (self.dims[0] + self.dims[1]))
+
+    def factors(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        a, b = self.split_at
+        r = self.rank
+        return x[:a].reshape(r, -1), x[a:b].reshape(r, -1), x[b:].reshape(r, -1)
+
+    def residual(self, x: np.ndarray) -> np.ndarray:
+        u, v, w = self.factors(x)
+        return (np.einsum("ta,tb,tc->abc", u, v, w) - self.T).ravel()
+
+    def jacobian(self, x: np.ndarray) -> np.ndarray:
+        u, v, w = self.factors(x)
+        a, b, c = self.dims
+        ju = np.einsum("tb,tc,ad->abctd", v, w, np.eye(a)).reshape(a * b * c, -1)
+        jv = np.einsum("ta,tc,bd->abctd", u, w, np.eye(b)).reshape(a * b * c, -1)
+        jw = np.einsum("ta,tb,cd->abctd", u, v, np.eye(c)).reshape(a * b * c, -1)
+        return np.concatenate([ju, jv, jw], axis=1)
+
+    def repair(self, x: np.ndarray, free: np.ndarray, iters: int = 30, tol: float = 1e-24
+               ) -> np.ndarray | None:
+        """Damped Gauss–Newton on the free coordinates back to residual < tol, or None."""
+        for _ in range(iters):
+            res = self.residual(x)
+            if res @ res < tol:
+                return x
+            jac = self.jacobian(x)[:, free]
+            normal = jac.T @ jac
+            damping = 1e-12 * np.trace(normal) / len(free) + 1e-14
+            step = np.linalg.solve(normal + damping * np.eye(len(free)), jac.T @ res)
+            x = x.copy()
+            x[free] -= step
+            if not np.all(np.isfinite(x)) or np.abs(x).max() > 1e3:
+                return None
+        res = self.residual(x)
+        return x if res @ res < tol else None
+
+
+def null_space(jac: np.ndarray, tol: float = 1e-9) -> np.ndarray:
+    """Orthonormal basis (columns) of the numerical null space of `jac`."""
+    _, s, vt = np.linalg.svd(jac, full_matrices=True)
+    rank = int((s > tol * s[0]).sum()) if s.size and s[0] > 0 else 0
+    return vt[rank:].T
+
+
+def rigidify(brent: Brent, x: np.ndarray, fixed: np.ndarray, rng: np.random.Generator,
+             noise: float, deadline: float) -> tuple[np.ndarray, bool]:
+    """Fix free coefficients at 0, ±1 until the point is isolated; (point, isolated?)."""
+    targets = np.array(TARGETS)
+    banned: set[tuple[int, int]] = set()
+    while time.monotonic() < deadline:
+        free = np.flatnonzero(~fixed)
+        basis = null_space(brent.jacobian(x)[:, free])
+        if basis.shape[1] == 0:
+            return x, True
+        cand = np.arange(free.size)
+        dist_all = np.abs(x[free[cand]][:, None] - targets[None, :])
+        nearest = dist_all.argmin(axis=1)
+        dist = dist_all[np.arange(len(cand)), nearest]
+        mobility = np.linalg.norm(basis[cand], axis=1)
+        score = dist / np.maximum(mobility, 1e-12) * (1 + noise * rng.random(len(cand)))
+        score[mobility < 1e-6] = np.inf  # the solution set does not move this coefficient
+        for j, (i, k) in enumerate(zip(free[cand], nearest, strict=True)):
+            if (int(i), int(k)) in banned:
+                score[j] = np.inf
+        moved = False
+        for j in np.argsort(score)[:25]:
+            if not np.isfinite(score[j]):
+                break
+            i, target = cand[j], targets[nearest[j]]
+            row = basis[i]
+            y = x.copy()
+            y[free] += basis @ row * ((target - x[free[i]]) / (row @ row))  # along the set
+            y[free[i]] = target
+            now_fixed = fixed.copy()
+            now_fixed[free[i]] = True
+            z = brent.repair(y, np.flatnonzero(~now_fixed))
+            if z is not None:
+                x, fixed, moved = z, now_fixed, True
+                break
+            banned.add((int(free[i]), int(nearest[j])))
+        if not moved:
+            return x, False
+    return x, False
+
+
+def rationalize(brent: Brent, x: np.ndarray, max_denominator: int) -> list[Fraction] | None:
+    """Every coordinate as a small rational, if the rounded point still solves in floats."""
+    fracs = [Fraction(float(v)).limit_denominator(max_denominator) for v in x]
+    snapped = np.array([float(f) for f in fracs])
+    if np.abs(snapped - x).max() > 1e-8:
+        return None
+    res = brent.residual(snapped)
+    return fracs if res @ res < 1e-20 else None
+
+
+@dataclass
+class FinishReport:
+    frames: int = 0  # framed points tried
+    isolated: int = 0  # of those, rigidified to an isolated point
+    rational: int = 0  # of those, with small rational coordinates (sent to the exact check)
+    failed: int = 0  # exact checks that failed (never returned)
+
+
+def finish_point(point: Point, ring: str = "Q", *, frames: int = 4, trials: int = 2,
+                 max_denominator: int = 64, time_limit: float = 600.0,
+                 report: FinishReport | None = None,
+                 progress: Callable[[str], None] | None = None) -> Scheme | None:
+    """An exact, verified scheme from a fitted point, or None (see the module docstring)."""
+    report = report if report is not None else FinishReport()
+    deadline = time.monotonic() + time_limit
+    brent = Brent(point.shape, point.rank)
+    scored = []
+    for framed in framed_points(point.u, point.v, point.w, point.shape):
+        grid = sum(int((np.abs(f - np.round(f)) < GRID_TOL).sum()) for f in framed[:2])
+        scored.append((grid, len(scored), framed))
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    for index, (grid, _, framed) in enumerate(scored[:frames]):
+        x = np.concatenate([f.ravel() for f in framed])
+        fixed = np.zeros(x.size, dtype=bool)
+        on_grid = np.abs(x - np.round(x)) < GRID_TOL
+        on_grid[brent.split_at[1]:] = False  # W follows U and V
+        fixed[on_grid] = True
+        x[on_grid] = np.round(x[on_grid])
+        start = brent.repair(x, np.flatnonzero(~fixed))
+        if start is None:
+            continue
+        for trial in range(trials):
+            if time.monotonic() >= deadline:
+                return None
+            report.frames += 1
+            rng = np.random.default_rng(trial)
+            end, isolated = rigidify(brent, start.copy(), fixed.copy(), rng, 0.0 if trial == 0 else 1.0,
+                                     deadline)
+            report.isolated += isolated
+            fracs = rationalize(brent, end, max_denominator) if isolated else None
+            if progress:
+                progress(f"frame {index + 1} ({grid} integer coefficients), order {trial + 1}: "
+                         + ("isolated, rational" if fracs else "isolated, not rational" if isolated
+                            else "not isolated"))
+            if fracs is None:
+                continue
+            report.rational += 1
+            u, v, w = brent.factors(np.array(fracs, dtype=object))
+            scheme = exact_scheme(point.shape, u, v, w, ring, {"rounding": "frames + fix and repair"})
+            if scheme is not None:
+                return scheme
+            report.failed += 1
+    return None
+
+
+# -- reading fitted points -----------------------------------------------------------------
+
+MAX_POINT_DIM = 8  # shapes up to 8: the Jacobian (nmp² × r(nm+mp+np)) stays a dense matrix
+
+
+def _point(shape: tuple[int, int, int], u, v, w, where: str) -> Point:
+    n, m, p = shape
+    try:
+        arrays = [np.asarray(x, dtype=np.float64) for x in (u, v, w)]
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{where}: the factors are not arrays of numbers") from exc
+    r = arrays[0].shape[0] if arrays[0].ndim == 2 else -1
+    for x, cols, name in zip(arrays, (n * m, m * p, n * p), ("U (Wa)", "V (Wb)", "W (Wcᵀ)"), strict=True):
+        if x.ndim != 2 or x.shape != (r, cols) or r < 1:
+            raise InputError(f"{where}: {name} should be rank × {cols} for ⟨{n},{m},{p}⟩, "
+                             f"not {'×'.join(map(str, x.shape))}")
+        if not np.all(np.isfinite(x)):
+            raise InputError(f"{where}: {name} holds a NaN or an infinity")
+    return Point(shape, *arrays)
+
+
+def _shape(value, where: str) -> tuple[int, int, int]:
+    if (not isinstance(value, (list, tuple)) or len(value) != 3
+            or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in value)):
+        raise InputError(f"{where}: 'shape' should be three positive integers, not {value!r}")
+    shape = tuple(int(d) for d in value)
+    if min(shape) < 1 or max(shape) > MAX_POINT_DIM:
+        raise InputError(f"{where}: shape {shape} is outside 1..{MAX_POINT_DIM}")
+    return shape  # type: ignore[return-value]
+
+
+def load_points(path: str | os.PathLike) -> list[Point]:
+    """Fitted points from a file: an .npz written by `--option save_fitted=DIR` (arrays u, v, w
+    and shape; older files: the shape from the name NxMxP-r…), or a JSON document with "shape"
+    and "points": [{"Wa": [[…]], "Wb": …, "WcT": …}, …] (results/numerical_points/). Never
+    unpickles; a bad file is one InputError."""
+    where = str(path)
+    if where.endswith(".npz"):
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except (OSError, ValueError, EOFError) as exc:
+            raise InputError(f"{where}: not a readable .npz of a fitted point ({exc})") from exc
+        if not {"u", "v", "w"} <= set(arrays):
+            raise InputError(f"{where}: an .npz point needs arrays u, v and w")
+        if "shape" in arrays:
+            shape = _shape(arrays["shape"].tolist(), where)
+        else:
+            head = Path(where).name.split("-")[0].split("x")
+            if len(head) != 3 or not all(h.isdigit() for h in head):
+                raise InputError(f"{where}: no 'shape' array and no NxMxP at the start of the name")
+            shape = _shape([int(h) for h in head], where)
+        return [_point(shape, arrays["u"], arrays["v"], arrays["w"], where)]
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"{where}: not a readable JSON file of fitted points ({exc})") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("points"), list) or not doc["points"]:
+        raise InputError(f"{where}: expected a JSON object with 'shape' and a non-empty 'points' list")
+    shape = _shape(doc.get("shape"), where)
+    points = []
+    for k, entry in enumerate(doc["points"]):
+        if not isinstance(entry, dict) or not {"Wa", "Wb", "WcT"} <= set(entry):
+            raise InputError(f"{where}: point {k + 1} needs 'Wa', 'Wb' and 'WcT'")
+        pt = _point(shape, entry["Wa"], entry["Wb"], entry["WcT"], f"{where}, point {k + 1}")
+        command = doc.get("command")
+        pt.source = command if isinstance(command, str) else ""
+        points.append(pt)
+    return points

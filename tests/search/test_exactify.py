@@ -1,0 +1,143 @@
+"""fastmm.search.exactify / `fastmm finish`: fitted float points to exact verified schemes, and
+points files that must be refused in one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastmm
+from fastmm.errors import InputError, SearchFailed
+from fastmm.reference import strassen
+from fastmm.search.base import SearchTask
+from fastmm.search.exactify import FinishReport, Point, finish_point, load_points
+from fastmm.search.rounding import float_residual
+from fastmm.search.runner import run_search
+from fastmm.verify import verify
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def strassen_in_a_random_basis(seed: int = 5) -> Point:
+    """Strassen moved by random (P, Q, R) and term scalings: a float point, same tensor."""
+    s = strassen()
+    u, v, w = (np.array(x, dtype=float).reshape(7, 2, 2) for x in (s.Wa, s.Wb, s.Wc.T))
+    rng = np.random.default_rng(seed)
+    p, q, r = (rng.standard_normal((2, 2)) for _ in range(3))
+    u = np.einsum("ai,tij,jb->tab", p, u, np.linalg.inv(q))
+    v = np.einsum("ai,tij,jb->tab", q, v, np.linalg.inv(r))
+    w = np.einsum("ai,tij,jb->tab", np.linalg.inv(p).T, w, r.T)
+    scale = rng.uniform(0.5, 2.0, (7, 2))
+    u, v = u * scale[:, 0, None, None], v * scale[:, 1, None, None]
+    w = w / (scale[:, 0] * scale[:, 1])[:, None, None]
+    return Point((2, 2, 2), u.reshape(7, 4), v.reshape(7, 4), w.reshape(7, 4))
+
+
+def test_strassen_in_a_random_basis_comes_back_exact():
+    point = strassen_in_a_random_basis()
+    assert float_residual((2, 2, 2), point.u, point.v, point.w) < 1e-25
+    assert np.abs(point.u - np.round(point.u)).max() > 0.01  # really not on the grid
+    report = FinishReport()
+    scheme = finish_point(point, "ZT", report=report)
+    assert scheme is not None and scheme.rank == 7 and verify(scheme).ok and scheme.ring == "ZT"
+    assert report.isolated >= 1 and report.rational >= 1 and report.failed == 0
+
+
+def test_a_slightly_wrong_point_is_repaired_and_an_impossible_one_gives_nothing():
+    point = strassen_in_a_random_basis()
+    point.u = point.u + 1e-4  # Gauss–Newton pulls it back onto the solution set
+    assert verify(finish_point(point, "ZT")).ok
+    rng = np.random.default_rng(0)  # rank 6 < 7, the proven bound for ⟨2,2,2⟩: nothing may come out
+    impossible = Point((2, 2, 2), *(rng.standard_normal((6, 4)) for _ in range(3)))
+    assert finish_point(impossible, "Q", frames=2, trials=1, time_limit=30) is None
+
+
+@pytest.fixture(scope="module")
+def fitted_233(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("fitted")
+    task = SearchTask(2, 3, 3, rank=15, ring="ZT", seed=1, time_limit=60,
+                      options={"save_fitted": str(folder)})
+    run_search(task, "als", workers=1)
+    files = sorted(folder.glob("*.npz"))
+    assert files
+    return files[0]
+
+
+def test_a_fitted_233_point_finishes_through_the_api_and_the_command(fitted_233, tmp_path):
+    scheme = fastmm.finish(fitted_233, ring="Q", time_limit=120)
+    assert scheme.shape == (2, 3, 3) and scheme.rank == 15 and verify(scheme).ok
+    assert scheme.verified["sympy"].startswith("proved")
+    out = tmp_path / "s.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), "finish", str(fitted_233), "-q",
+                           "-o", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    saved = fastmm.load(out)
+    assert verify(saved).ok and saved.provenance["command"].startswith("fastmm finish ")
+    assert saved.provenance["rounding"] == "frames + fix and repair"
+
+
+def test_points_files_in_both_formats(tmp_path):
+    point = strassen_in_a_random_basis()
+    npz = tmp_path / "2x2x2-r7-seed0-restart3.npz"
+    np.savez(npz, u=point.u, v=point.v, w=point.w)  # an older file: the shape from the name
+    doc = {"shape": [2, 2, 2], "command": "fastmm search 2 2 2 --rank 7 --method als",
+           "points": [{"Wa": point.u.tolist(), "Wb": point.v.tolist(), "WcT": point.w.tolist()}] * 2}
+    js = tmp_path / "points.json"
+    js.write_text(json.dumps(doc))
+    (a,), (b, c) = load_points(npz), load_points(js)
+    assert a.shape == b.shape == (2, 2, 2) and np.array_equal(a.u, c.u)
+    assert b.source == "fastmm search 2 2 2 --rank 7 --method als"
+    scheme = fastmm.finish(js, ring="ZT", point=2, sympy=False)
+    assert scheme.provenance["point"] == 1 and scheme.provenance["fitted_by"] == doc["command"]
+
+
+def _write(tmp_path, name, payload) -> Path:
+    path = tmp_path / name
+    if name.endswith(".npz"):
+        np.savez(path, **payload)
+    else:
+        path.write_text(payload if isinstance(payload, str) else json.dumps(payload))
+    return path
+
+
+GOOD = strassen_in_a_random_basis()
+
+
+@pytest.mark.parametrize("name, payload, message", [
+    ("p.npz", {"u": GOOD.u, "v": GOOD.v}, "needs arrays u, v and w"),
+    ("p.npz", {"u": GOOD.u, "v": GOOD.v, "w": GOOD.w}, "no 'shape' array and no NxMxP"),
+    ("2x2x2-p.npz", {"u": GOOD.u, "v": GOOD.v[:, :3], "w": GOOD.w}, "V (Wb) should be rank × 4"),
+    ("2x2x2-p.npz", {"u": GOOD.u, "v": GOOD.v, "w": GOOD.w * np.nan}, "NaN or an infinity"),
+    ("2x2x2-p.npz", {"u": np.array([object()] * 4), "v": GOOD.v, "w": GOOD.w}, "not a readable .npz"),
+    ("p.json", "{not json", "not a readable JSON file"),
+    ("p.json", {"shape": [2, 2, 2], "points": []}, "non-empty 'points' list"),
+    ("p.json", {"shape": [2, 2, 99], "points": [{}]}, "outside 1..8"),
+    ("p.json", {"shape": [2, 2, "2"], "points": [{}]}, "three positive integers"),
+    ("p.json", {"shape": [2, 2, 2], "points": [{"Wa": [[1]]}]}, "needs 'Wa', 'Wb' and 'WcT'"),
+    ("p.json", {"shape": [2, 2, 2], "points": [{"Wa": "x", "Wb": [], "WcT": []}]}, "not arrays of numbers"),
+])
+def test_bad_points_files_are_one_input_error(tmp_path, name, payload, message):
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_points(_write(tmp_path, name, payload))
+
+
+def test_bad_requests_and_a_point_that_does_not_finish(tmp_path):
+    rng = np.random.default_rng(0)
+    js = _write(tmp_path, "p.json", {"shape": [2, 2, 2], "points": [  # rank 6: impossible
+        {k: rng.standard_normal((6, 4)).tolist() for k in ("Wa", "Wb", "WcT")}]})
+    with pytest.raises(InputError, match="ring must be Q, Z or ZT"):
+        fastmm.finish(js, ring="Z2")
+    with pytest.raises(InputError, match="point"):
+        fastmm.finish(js, point=2)
+    with pytest.raises(InputError, match="time limit"):
+        fastmm.finish(js, time_limit=float("nan"))
+    with pytest.raises(SearchFailed, match="no exact scheme from 1 point"):
+        fastmm.finish(js, frames=1, trials=1, time_limit=30)
+    proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), "finish", str(tmp_path / "none.json")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "not a readable JSON" in proc.stderr
