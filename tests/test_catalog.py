@@ -55,9 +55,13 @@ def test_shipped_entries_all_verify_and_cover_the_table(monkeypatch):
         prov = s.provenance
         # how it was made: a method, or the best verified scheme a search reached (its command)
         assert prov.get("method") in {"algebra", "flip", "pool", "spn", "symmetric", "ternary", "als",
-                                      "best-so-far"}
+                                      "best-so-far", "finish"}
         if prov["method"] == "best-so-far":
             assert prov["command"].startswith("fastmm search ")
+        if prov["method"] == "finish":  # exact from fitted points, which a fastmm search made
+            assert prov["command"].startswith("fastmm finish ")
+            fit = prov["fitted_by"]
+            assert "fastmm search " in fit or "benchmarks/numerical_search.py" in fit
     assert best_catalog_rank((2, 2, 2)) == 7
     assert best_catalog_rank((3, 3, 3)) == 23
     assert best_catalog_rank((4, 4, 4)) == 49
