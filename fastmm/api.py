@@ -205,6 +205,17 @@ class SearchRequest:
         if "engine" in self.options and self.method != "spn":
             raise InputError(f"--engine chooses how --method spn trains; the {self.method} method "
                              f"has no engines")
+        numerical_only = [k for k in ("batch", "save_fitted") if k in self.options]
+        if numerical_only and self.method not in ("als", "spn"):
+            raise InputError(f"--{numerical_only[0].replace('_', '-')} is for the numerical methods "
+                             f"(--method als or spn), not {self.method}")
+        if "batch" in self.options:
+            self.options["batch"] = _positive_int(self.options["batch"], "--batch", 1_000_000)
+        if "save_fitted" in self.options:
+            folder = Path(os.fspath(self.options["save_fitted"]))
+            if not str(folder).strip() or folder.exists() and not folder.is_dir():
+                raise InputError(f"--save-fitted {str(folder)!r}: not a directory")
+            self.options["save_fitted"] = str(folder)
         device = self.options.get("device")
         if device not in (None, "cpu") and self.method not in ("als", "spn"):
             raise InputError(f"--device {device} runs the numerical methods (--method als or spn); "

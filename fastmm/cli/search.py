@@ -113,6 +113,10 @@ class _Writer:
 @click.option("--resume", default=None, metavar="DIR",
               help="Checkpoint directory: continue the search saved there (created if new).")
 @click.option("--device", default=None, metavar="DEV", help="Numerical methods: cpu or cuda.")
+@click.option("--batch", type=int, default=None, metavar="N",
+              help="Numerical methods: restarts held at once (default 64; thousands on a GPU).")
+@click.option("--save-fitted", default=None, metavar="DIR",
+              help="Numerical methods: keep every fitted float point here (.npz) for `fastmm finish`.")
 @click.option("--engine", type=click.Choice(["batched", "single"]), default=None,
               help="--method spn: batched (many restarts at once, Adam; the default) or single "
                    "(one restart at a time, the paper's recipe with TWN fine-tuning).")
@@ -127,8 +131,8 @@ class _Writer:
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: str, seed: int,
            time_limit: str, workers: int, scheduler: str | None, resume: str | None,
-           device: str | None, engine: str | None, out: str | None, distinct: int, minimize: str,
-           no_sympy: bool, quiet: bool) -> int:
+           device: str | None, batch: int | None, save_fitted: str | None, engine: str | None,
+           out: str | None, distinct: int, minimize: str, no_sympy: bool, quiet: bool) -> int:
     """Find an exact scheme for ⟨N,M,P⟩ with RANK multiplications."""
     from fastmm import api
     from fastmm.known_ranks import best_known_rank
@@ -139,6 +143,10 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: 
         options["device"] = device
     if engine:
         options["engine"] = engine
+    if batch is not None:
+        options["batch"] = batch
+    if save_fitted is not None:
+        options["save_fitted"] = save_fitted
     sym = None if symmetry == "none" else symmetry
     # every argument is checked before anything is written or started
     req = api.SearchRequest((n, m, p), rank, ring, method, seed, time_limit, workers, scheduler, sym,

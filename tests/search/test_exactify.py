@@ -141,3 +141,31 @@ def test_bad_requests_and_a_point_that_does_not_finish(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), "finish", str(tmp_path / "none.json")],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "not a readable JSON" in proc.stderr
+
+
+def test_search_saves_fitted_points_for_finish(tmp_path):
+    folder = tmp_path / "fitted"
+    cli = [sys.executable, str(ROOT / "cli.py")]
+    proc = subprocess.run([*cli, "search", "2", "2", "2", "--rank", "7", "--method", "als", "--batch", "16",
+                           "--save-fitted", str(folder), "-q", "--no-sympy", "-o", str(tmp_path / "s.json")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    first = sorted(folder.glob("2x2x2-r7-seed0-restart*.npz"))[0]
+    with np.load(first) as data:
+        assert data["shape"].tolist() == [2, 2, 2]
+    proc = subprocess.run([*cli, "finish", str(first), "-q", "-o", str(tmp_path / "f.json")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert verify(fastmm.load(tmp_path / "f.json")).ok
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--batch", "0", "--method", "als"], "--batch must be a positive integer"),
+    (["--batch", "32"], "--batch is for the numerical methods"),
+    (["--method", "flip", "--save-fitted", "x"], "--save-fitted is for the numerical methods"),
+    (["--method", "als", "--save-fitted", "README.md"], "not a directory"),
+])
+def test_numerical_options_refused_in_one_line(args, message):
+    command = [sys.executable, str(ROOT / "cli.py"), "search", "2", "2", "2", "--rank", "7", *args]
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and message in proc.stderr
