@@ -97,6 +97,8 @@ class NumConfig:
     collect: bool = False  # measure: run the first `batch` restarts each to its end, no replacing
     threads: int = 1  # torch CPU threads
     save_fitted: str = ""  # a directory: every fitted restart's polished factors go there (.npz)
+    finish: float = -1.0  # seconds of fastmm.search.exactify per fitted point the frames did not
+    #                       finish; 0 = never, -1 = by ring (120 s for Q, none for ZT / Z / Z2)
 
     @classmethod
     def from_options(cls, options: dict, method: str = "als") -> NumConfig:
@@ -545,10 +547,28 @@ class NumericalSearch:
                     return True
                 if batch.phase[z] == DONE:  # collect mode: this restart is finished
                     return False
+        if self.try_finish(batch, z, point):
+            return True
         if self.cfg.frame_start and best is not None and max(np.abs(x).max() for x in best) < 1e3:
             for f, x in zip(batch.factors, best, strict=True):
                 f[z] = torch.from_numpy(np.ascontiguousarray(x)).to(f)
         return False
+
+    def try_finish(self, batch: Batch, z: int, point: list[np.ndarray]) -> bool:
+        """fastmm.search.exactify on a fitted point the frames left inexact (ring Q by default:
+        where fits are rare and each one is worth minutes)."""
+        budget = self.cfg.finish if self.cfg.finish >= 0 else (120.0 if self.task.ring == "Q" else 0.0)
+        if self.task.time_limit is not None:
+            budget = min(budget, max(self.task.time_limit - self.elapsed, 0.0))
+        if budget <= 0 or batch.phase[z] == DONE:
+            return False
+        from fastmm.search.exactify import Point, finish_point
+
+        scheme = finish_point(Point(self.task.shape, *point), self.task.ring, time_limit=budget)
+        if scheme is None:
+            return False
+        how = scheme.provenance.get("rounding", "frames + fix and repair")
+        return self.accept(self.task.shape, [scheme.Wa, scheme.Wb, scheme.Wc.T], batch, z, how)
 
     def save_point(self, point: list[np.ndarray], restart: int) -> None:
         """Keep a fitted (not yet exact) point for later work: fastmm.search.numerical can take it

@@ -169,3 +169,17 @@ def test_numerical_options_refused_in_one_line(args, message):
     command = [sys.executable, str(ROOT / "cli.py"), "search", "2", "2", "2", "--rank", "7", *args]
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and message in proc.stderr
+
+
+def test_the_numerical_search_finishes_what_its_frames_leave(monkeypatch):
+    import fastmm.search.numerical as numerical
+
+    monkeypatch.setattr(numerical, "framed_points", lambda *a, **k: iter(()))  # frames find nothing
+    task = SearchTask(2, 2, 2, rank=7, ring="Q", seed=0, time_limit=120, options={"batch": 16})
+    outcome = run_search(task, "als", workers=1).outcome
+    assert outcome.scheme is not None and verify(outcome.scheme).ok
+    assert outcome.scheme.provenance["rounding"] == "frames + fix and repair"
+    off = SearchTask(2, 2, 2, rank=7, ring="Q", seed=0, time_limit=120,
+                     options={"batch": 16, "finish": 0, "max_restarts": 200})
+    outcome = run_search(off, "als", workers=1).outcome  # finish off: only the pull can round
+    assert outcome.scheme is None or outcome.scheme.provenance["rounding"] != "frames + fix and repair"
