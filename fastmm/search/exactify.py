@@ -204,7 +204,7 @@ def finish_point(point: Point, ring: str = "Q", *, frames: int = 4, trials: int 
             u, v, w = brent.factors(np.array(fracs, dtype=object))
             scheme = exact_scheme(point.shape, u, v, w, ring, {"rounding": "frames + fix and repair"})
             if scheme is not None:
-                return scheme
+                return simplify_scales(scheme) if ring == "Q" else scheme
             report.failed += 1
     return None
 
@@ -278,3 +278,116 @@ def load_points(path: str | os.PathLike) -> list[Point]:
         pt.source = command if isinstance(command, str) else ""
         points.append(pt)
     return points
+
+
+# -- simpler coefficients by diagonal scalings ---------------------------------------------
+
+
+def _valuation(x: Fraction, q: int) -> int:
+    num, den, v = x.numerator, x.denominator, 0
+    while num % q == 0:
+        num //= q
+        v += 1
+    while den % q == 0:
+        den //= q
+        v -= 1
+    return v
+
+
+def _primes(values) -> list[int]:
+    found: set[int] = set()
+    for x in values:
+        for n in (abs(x.numerator), x.denominator):
+            d = 2
+            while d * d <= n:
+                while n % d == 0:
+                    found.add(d)
+                    n //= d
+                d += 1
+            if n > 1:
+                found.add(n)
+    return sorted(found)
+
+
+def simplify_scales(scheme: Scheme) -> Scheme:
+    """The scheme moved by diagonal basis changes and term scalings (A → XAY, B → Y⁻¹BZ, term
+    scales) that make its coefficients' prime powers small: for each prime, integer exponents
+    that lower Σ|valuation| (least squares, rounded, then greedy ±1 moves). Same tensor; the
+    result is re-verified by the caller. Returns the input when nothing improves."""
+    n, m, p = scheme.shape
+    r = scheme.rank
+    u = np.array([[Fraction(x) for x in row] for row in scheme.Wa], dtype=object)
+    v = np.array([[Fraction(x) for x in row] for row in scheme.Wb], dtype=object)
+    w = np.array([[Fraction(x) for x in row] for row in scheme.Wc.T], dtype=object)
+    cols = n + m + p + 2 * r
+    alpha, beta = n + m + p, n + m + p + r
+    rows, where = [], []
+    for t in range(r):
+        for f in range(n * m):
+            if u[t, f]:
+                row = np.zeros(cols)
+                row[[f // m, n + f % m, alpha + t]] += 1
+                rows.append(row)
+                where.append((0, t, f))
+        for f in range(m * p):
+            if v[t, f]:
+                row = np.zeros(cols)
+                row[n + f // p] -= 1
+                row[n + m + f % p] += 1
+                row[beta + t] += 1
+                rows.append(row)
+                where.append((1, t, f))
+        for f in range(n * p):
+            if w[t, f]:
+                row = np.zeros(cols)
+                row[f // p] -= 1
+                row[n + m + f % p] -= 1
+                row[alpha + t] -= 1
+                row[beta + t] -= 1
+                rows.append(row)
+                where.append((2, t, f))
+    if not rows:
+        return scheme
+    a = np.array(rows)
+    factors = (u, v, w)
+    coefs = [factors[k][t, f] for k, t, f in where]
+    exps: dict[int, np.ndarray] = {}
+    for q in _primes(coefs):
+        val = np.array([_valuation(c, q) for c in coefs], dtype=float)
+        if not val.any():
+            continue
+        k = np.round(np.linalg.lstsq(a, -val, rcond=None)[0])
+        cost = np.abs(val + a @ k).sum()
+        improved = True
+        while improved:
+            improved = False
+            for j in range(cols):
+                for step in (1, -1):
+                    k[j] += step
+                    c = np.abs(val + a @ k).sum()
+                    if c < cost:
+                        cost, improved = c, True
+                    else:
+                        k[j] -= step
+        if cost < np.abs(val).sum():
+            exps[q] = k.astype(int)
+    if not exps:
+        return scheme
+
+    def factor(j: int) -> Fraction:
+        out = Fraction(1)
+        for q, k in exps.items():
+            out *= Fraction(q) ** int(k[j])
+        return out
+
+    s = [factor(j) for j in range(cols)]
+    nu, nv, nw = u.copy(), v.copy(), w.copy()
+    for t in range(r):
+        for f in range(n * m):
+            nu[t, f] = u[t, f] * s[f // m] * s[n + f % m] * s[alpha + t]
+        for f in range(m * p):
+            nv[t, f] = v[t, f] / s[n + f // p] * s[n + m + f % p] * s[beta + t]
+        for f in range(n * p):
+            nw[t, f] = w[t, f] / s[f // p] / s[n + m + f % p] / (s[alpha + t] * s[beta + t])
+    moved = exact_scheme(scheme.shape, nu, nv, nw, "Q", dict(scheme.provenance))
+    return moved if moved is not None else scheme

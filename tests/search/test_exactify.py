@@ -183,3 +183,23 @@ def test_the_numerical_search_finishes_what_its_frames_leave(monkeypatch):
                      options={"batch": 16, "finish": 0, "max_restarts": 200})
     outcome = run_search(off, "als", workers=1).outcome  # finish off: only the pull can round
     assert outcome.scheme is None or outcome.scheme.provenance["rounding"] != "frames + fix and repair"
+
+
+def test_diagonal_scalings_with_twos_and_threes_are_undone():
+    from fractions import Fraction
+
+    from fastmm.scheme import Scheme
+    from fastmm.search.exactify import simplify_scales
+
+    s = strassen()
+    x, y, z = [Fraction(2), Fraction(1, 3)], [Fraction(3), Fraction(1)], [Fraction(1, 2), Fraction(6)]
+    u = np.array([[Fraction(int(c)) * x[f // 2] * y[f % 2] * (t + 1) for f, c in enumerate(row)]
+                  for t, row in enumerate(s.Wa)], dtype=object)
+    v = np.array([[Fraction(int(c)) / y[f // 2] * z[f % 2] for f, c in enumerate(row)] for row in s.Wb],
+                 dtype=object)
+    w = np.array([[Fraction(int(c)) / x[f // 2] / z[f % 2] / (t + 1) for f, c in enumerate(row)]
+                  for t, row in enumerate(s.Wc.T)], dtype=object)
+    scaled = Scheme(2, 2, 2, u, v, w.T, ring="Q")
+    assert verify(scaled).ok and verify(scaled).ring == "Q"
+    simple = simplify_scales(scaled)
+    assert verify(simple).ok and verify(simple).ring == "ZT"
