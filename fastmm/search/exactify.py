@@ -98,7 +98,8 @@ class Brent:
 
 def null_space(jac: np.ndarray, tol: float = 1e-9) -> np.ndarray:
     """Orthonormal basis (columns) of the numerical null space of `jac`."""
-    _, s, vt = np.linalg.svd(jac, full_matrices=True)
+    # the null space needs every row of Vᵀ only when there are fewer equations than unknowns
+    _, s, vt = np.linalg.svd(jac, full_matrices=jac.shape[0] < jac.shape[1])
     rank = int((s > tol * s[0]).sum()) if s.size and s[0] > 0 else 0
     return vt[rank:].T
 
@@ -211,7 +212,21 @@ def finish_point(point: Point, ring: str = "Q", *, frames: int = 4, trials: int 
 
 # -- reading fitted points -----------------------------------------------------------------
 
-MAX_POINT_DIM = 8  # shapes up to 8: the Jacobian (nmp² × r(nm+mp+np)) stays a dense matrix
+MAX_POINT_DIM = 8
+MAX_JACOBIAN = 70_000_000  # dense Jacobian entries (8 bytes each): ⟨3,3,6;40⟩ 5.2 M, ⟨3,6,6;80⟩ 67 M
+
+
+def jacobian_size(shape: tuple[int, int, int], rank: int) -> int:
+    """Entries of the dense Jacobian that finishing a point of this shape and rank handles."""
+    n, m, p = shape
+    return (n * m) * (m * p) * (n * p) * rank * (n * m + m * p + n * p)
+
+
+def check_size(shape: tuple[int, int, int], rank: int) -> None:
+    if jacobian_size(shape, rank) > MAX_JACOBIAN:
+        n, m, p = shape
+        raise InputError(f"finishing ⟨{n},{m},{p};{rank}⟩ needs a dense Jacobian of "
+                         f"{jacobian_size(shape, rank):,} entries; the limit is {MAX_JACOBIAN:,}")
 
 
 def _point(shape: tuple[int, int, int], u, v, w, where: str) -> Point:
@@ -227,6 +242,7 @@ def _point(shape: tuple[int, int, int], u, v, w, where: str) -> Point:
                              f"not {'×'.join(map(str, x.shape))}")
         if not np.all(np.isfinite(x)):
             raise InputError(f"{where}: {name} holds a NaN or an infinity")
+    check_size(shape, r)
     return Point(shape, *arrays)
 
 

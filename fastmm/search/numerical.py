@@ -562,7 +562,10 @@ class NumericalSearch:
             budget = min(budget, max(self.task.time_limit - self.elapsed, 0.0))
         if budget <= 0 or batch.phase[z] == DONE:
             return False
-        from fastmm.search.exactify import Point, finish_point
+        from fastmm.search.exactify import MAX_JACOBIAN, Point, finish_point, jacobian_size
+
+        if jacobian_size(self.task.shape, self.task.rank) > MAX_JACOBIAN:
+            return False
 
         scheme = finish_point(Point(self.task.shape, *point), self.task.ring, time_limit=budget)
         if scheme is None:

@@ -106,6 +106,7 @@ def _write(tmp_path, name, payload) -> Path:
 
 
 GOOD = strassen_in_a_random_basis()
+ZEROS_666 = np.zeros((153, 36)).tolist()  # ⟨6,6,6;153⟩: too big to finish
 
 
 @pytest.mark.parametrize("name, payload, message", [
@@ -120,6 +121,8 @@ GOOD = strassen_in_a_random_basis()
     ("p.json", {"shape": [2, 2, "2"], "points": [{}]}, "three positive integers"),
     ("p.json", {"shape": [2, 2, 2], "points": [{"Wa": [[1]]}]}, "needs 'Wa', 'Wb' and 'WcT'"),
     ("p.json", {"shape": [2, 2, 2], "points": [{"Wa": "x", "Wb": [], "WcT": []}]}, "not arrays of numbers"),
+    ("p.json", {"shape": [6, 6, 6], "points": [dict.fromkeys(("Wa", "Wb", "WcT"), ZEROS_666)]},
+     "needs a dense Jacobian of 770,943,744 entries"),
 ])
 def test_bad_points_files_are_one_input_error(tmp_path, name, payload, message):
     with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
