@@ -396,7 +396,9 @@ def finish(path: str | os.PathLike, *, ring: str = "Q", point: int | None = None
     max_denominator = _positive_int(max_denominator, "max_denominator", 10**6)
     points = load_points(path)
     if point is not None:
-        k = _positive_int(point, "point", len(points))
+        k = _positive_int(point, "point")
+        if k > len(points):
+            raise InputError(f"point {k}: {os.fspath(path)} holds {len(points)} point(s)")
         points = [points[k - 1]]
     report = FinishReport()
     deadline = time.monotonic() + limit
