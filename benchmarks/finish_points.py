@@ -25,6 +25,17 @@ from fastmm.errors import SearchFailed  # noqa: E402
 from fastmm.search.exactify import load_points  # noqa: E402
 
 
+def _commit() -> str:
+    import subprocess
+
+    try:
+        run = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+                             capture_output=True, text=True)
+    except OSError:
+        return "unknown"
+    return run.stdout.strip() or "unknown"
+
+
 def write(out: Path, doc: dict) -> None:
     tmp = out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(doc, indent=1) + "\n")
@@ -32,7 +43,8 @@ def write(out: Path, doc: dict) -> None:
     rows = doc["rows"]
     found = [r for r in rows if r["found"]]
     lines = ["# Exact schemes from fitted points (`fastmm finish`)", "",
-             f"Points: `{doc['points']}`; command: `{doc['command']}`; {doc['machine']}; "
+             f"Points: `{doc['points']}`; command: `{doc['command']}` (code {doc.get('code', '?')}); "
+             f"{doc['machine']}; "
              f"time limit {doc['time_limit']:g} s per point, load {doc['load']}. "
              f"**{len(found)} of {len(rows)} points finished to an exact, verified scheme.**", "",
              "| point | found | ring | s | frame orders | isolated | rational | coefficients |",
@@ -57,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     doc = {"points": args.points, "time_limit": args.time_limit,
            "command": "python benchmarks/finish_points.py " + " ".join(typed),
            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-           "load": " ".join(f"{x:.2f}" for x in os.getloadavg()), "rows": []}
+           "load": " ".join(f"{x:.2f}" for x in os.getloadavg()), "code": _commit(), "rows": []}
     for k in range(1, n + 1):
         t0 = time.perf_counter()
         lines: list[str] = []

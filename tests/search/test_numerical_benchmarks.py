@@ -120,3 +120,23 @@ def test_shipped_fitted_points_are_what_they_claim():
         assert u.shape == (32, 8) and v.shape == (32, 20) and w.shape == (32, 10)
         assert float_residual((2, 4, 5), u, v, w) < 1e-25
         assert point["residual"] < 1e-25
+
+
+def test_finish_points_tabulates_each_point(tmp_path):
+    from fastmm.reference import strassen
+
+    s = strassen()
+    good = [np.array(x, dtype=float) for x in (s.Wa, s.Wb, s.Wc.T)]
+    rng = np.random.default_rng(0)
+    doc = {"shape": [2, 2, 2], "points": [
+        {"Wa": good[0].tolist(), "Wb": good[1].tolist(), "WcT": good[2].tolist()},
+        {k: rng.standard_normal((6, 4)).tolist() for k in ("Wa", "Wb", "WcT")}]}  # rank 6: impossible
+    points = tmp_path / "points.json"
+    points.write_text(json.dumps(doc))
+    out = tmp_path / "fp"
+    proc = run("finish_points.py", str(points), "--time-limit", "20", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(out.with_suffix(".json").read_text())["rows"]
+    assert [(r["point"], r["found"]) for r in rows] == [(1, True), (2, False)]
+    assert rows[0]["ring"] == "ZT" and rows[0]["coefficients"] == "-1 0 1"
+    assert "**1 of 2 points finished" in out.with_suffix(".md").read_text()
