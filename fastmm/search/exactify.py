@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from fastmm.errors import InputError
-from fastmm.scheme import Scheme
+from fastmm.scheme import Scheme, ring_serves
 from fastmm.search.frames import framed_points
 from fastmm.search.rounding import exact_scheme
 from fastmm.verify import target_tensor
@@ -161,6 +161,7 @@ class FinishReport:
     isolated: int = 0  # of those, rigidified to an isolated point
     rational: int = 0  # of those, with small rational coordinates (sent to the exact check)
     failed: int = 0  # exact checks that failed (never returned)
+    other_ring: int = 0  # exact, but over a larger ring than the one asked for
 
 
 def finish_point(point: Point, ring: str = "Q", *, frames: int = 4, trials: int = 2,
@@ -203,10 +204,14 @@ def finish_point(point: Point, ring: str = "Q", *, frames: int = 4, trials: int 
                 continue
             report.rational += 1
             u, v, w = brent.factors(np.array(fracs, dtype=object))
-            scheme = exact_scheme(point.shape, u, v, w, ring, {"rounding": "frames + fix and repair"})
-            if scheme is not None:
-                return simplify_scales(scheme) if ring == "Q" else scheme
-            report.failed += 1
+            scheme = exact_scheme(point.shape, u, v, w, "Q", {"rounding": "frames + fix and repair"})
+            if scheme is None:
+                report.failed += 1
+                continue
+            scheme = simplify_scales(scheme)  # halves and twos are often a rescaled ternary scheme
+            if ring_serves(scheme.coefficient_ring, ring):
+                return scheme
+            report.other_ring += 1
     return None
 
 
