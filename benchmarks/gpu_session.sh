@@ -6,7 +6,9 @@
 #   2. real searches on the GPU (results/numerical_search.*: cases named ...@cuda);
 #   3. DistributedDataParallel training on CUDA: two processes through gloo on one GPU, the nccl
 #      refusal when processes outnumber GPUs, and one nccl all-reduce;
-#   4. a long GPU attempt at ⟨2,4,5;32⟩ over Q (issue 12's headline).
+#   4. a long GPU attempt at a Q-only rank (HEADLINE_CASE, default ⟨3,3,6;40⟩; ⟨2,4,5;32⟩ was
+#      reached on 2026-12-04 this way): fitted points kept (fitted.tgz) for `fastmm finish`, and
+#      the search itself finishes them (option finish, on for ring Q).
 #
 # Everything lands under $OUT (the device tool fetches it); merge it back with
 #   python benchmarks/numerical_throughput.py --merge OUT/numerical_throughput.json
@@ -86,7 +88,11 @@ print('nccl', torch.cuda.nccl.version(), 'all_reduce ok:', t.tolist()); dist.des
 fi
 rm -rf "$data" "$OUT"/tmp-ddp-*
 
-step "4. headline: <2,4,5;32> over Q, batch $BIG, ${HEADLINE} s"
-timeout $((HEADLINE + 40)) $PY benchmarks/numerical_search.py --case als-245-q-b --seeds 1 \
-  --time-limit "$HEADLINE" --device "$DEV" --option batch="$BIG" --out "$OUT/numerical_search"
+CASE=${HEADLINE_CASE:-als-336-q}
+step "4. headline: $CASE, batch $BIG, ${HEADLINE} s"
+rm -rf /tmp/fitted
+timeout $((HEADLINE + 150)) $PY benchmarks/numerical_search.py --case "$CASE" --seeds 1 \
+  --time-limit "$HEADLINE" --device "$DEV" --option batch="$BIG" --option save_fitted=/tmp/fitted \
+  --out "$OUT/numerical_search"
+[ -d /tmp/fitted ] && tar czf "$OUT/fitted.tgz" -C /tmp fitted && ls /tmp/fitted | wc -l
 step "done"
