@@ -20,20 +20,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+from bench_common import code_version  # noqa: E402
+
 from fastmm.api import finish  # noqa: E402
 from fastmm.errors import SearchFailed  # noqa: E402
 from fastmm.search.exactify import load_points  # noqa: E402
-
-
-def _commit() -> str:
-    import subprocess
-
-    try:
-        run = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
-                             capture_output=True, text=True)
-    except OSError:
-        return "unknown"
-    return run.stdout.strip() or "unknown"
 
 
 def write(out: Path, doc: dict) -> None:
@@ -69,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     doc = {"points": args.points, "time_limit": args.time_limit,
            "command": "python benchmarks/finish_points.py " + " ".join(typed),
            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-           "load": " ".join(f"{x:.2f}" for x in os.getloadavg()), "code": _commit(), "rows": []}
+           "load": " ".join(f"{x:.2f}" for x in os.getloadavg()), "code": code_version(), "rows": []}
     for k in range(1, n + 1):
         t0 = time.perf_counter()
         lines: list[str] = []

@@ -28,6 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+from bench_common import code_version, read_merge  # noqa: E402
+
 from fastmm.io import scheme_to_dict  # noqa: E402
 from fastmm.search.base import SearchTask  # noqa: E402
 from fastmm.search.runner import run_search  # noqa: E402
@@ -140,19 +142,6 @@ def run_case(name: str, seeds: int, time_limit: float, workers: int, first_seed:
         "rings": sorted({r["ring"] for r in ok}),
         "runs": rows,
     }
-
-
-def _commit() -> str:
-    import subprocess
-
-    if os.environ.get("FASTMM_CODE"):  # a copy of the tree without .git (the GPU machine)
-        return os.environ["FASTMM_CODE"]
-    try:
-        run = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
-                             capture_output=True, text=True)
-    except OSError:
-        return "unknown"
-    return run.stdout.strip() or "unknown"
 
 
 def _cell(x) -> str:
@@ -322,16 +311,6 @@ def store(out: Path, key: str, result: dict) -> None:
         write_markdown(out.with_suffix(".md"), data)
 
 
-def read_merge(ap: argparse.ArgumentParser, path: str) -> dict:
-    """Another run's JSON, or one line and exit 2 when it is not one."""
-    try:
-        data = json.loads(Path(path).read_text())
-        data["cases"].items()
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        ap.error(f"--merge {path}: not a results file of this benchmark ({type(exc).__name__})")
-    return data
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--case", action="append", default=[], help="case name (repeatable)")
@@ -357,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.device:
         extra["device"] = args.device
     if args.merge:
-        other = read_merge(ap, args.merge)["cases"]
+        other = read_merge(ap, args.merge, "cases")["cases"]
         for key, result in other.items():
             store(Path(args.out), key, result)
         print(f"merged {len(other)} case(s) from {args.merge}")
@@ -370,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     path = out.with_suffix(".json")
     argv_text = " ".join(sys.argv[1:] if argv is None else argv)
-    code = _commit()  # the code this process loaded (later commits do not change it)
+    code = code_version()  # the code this process loaded (later commits do not change it)
     for name in args.case:
         if name not in CASES:
             ap.error(f"unknown case {name!r} (see --list)")

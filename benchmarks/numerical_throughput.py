@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import torch
+from bench_common import read_merge
 
 from fastmm.search.base import SearchTask
 from fastmm.search.numerical import FIT, Batch, NumConfig, pick_device
@@ -147,16 +148,6 @@ def save(out: Path, new: list[dict]) -> None:
     write_markdown(out.with_suffix(".md"), list(data["rows"].values()))
 
 
-def read_merge(ap: argparse.ArgumentParser, path: str) -> dict:
-    """Another run's JSON, or one line and exit 2 when it is not one."""
-    try:
-        data = json.loads(Path(path).read_text())
-        data["rows"].items()
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        ap.error(f"--merge {path}: not a results file of this benchmark ({type(exc).__name__})")
-    return data
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
@@ -171,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     out = Path(args.out)
     if args.merge:
-        save(out, list(read_merge(ap, args.merge)["rows"].values()))
+        save(out, list(read_merge(ap, args.merge, "rows")["rows"].values()))
         print(f"merged {args.merge} into {out.with_suffix('.json')}")
         return 0
     torch.set_num_threads(args.threads)
