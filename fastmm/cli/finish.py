@@ -30,7 +30,7 @@ def finish(points: str, ring: str, point: int | None, frames: int, trials: int, 
            time_limit: float, out: str | None, to_catalog: bool, no_sympy: bool, quiet: bool) -> int:
     """Turn fitted floating-point points into an exact, verified scheme.
 
-    POINTS is an .npz written by `fastmm search ... --method als --option save_fitted=DIR` or a
+    POINTS is an .npz written by `fastmm search ... --method als --save-fitted DIR` or a
     JSON file of points such as results/numerical_points/2x4x5-r32-fitted.json.
     """
     from fastmm.api import finish as finish_points
