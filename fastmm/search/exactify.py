@@ -28,7 +28,7 @@ import numpy as np
 
 from fastmm.errors import InputError
 from fastmm.scheme import Scheme, ring_serves
-from fastmm.search.frames import framed_points
+from fastmm.search.frames import apply_scales, framed_points, scaling_rows
 from fastmm.search.rounding import exact_scheme
 from fastmm.verify import target_tensor
 
@@ -114,21 +114,20 @@ def rigidify(brent: Brent, x: np.ndarray, fixed: np.ndarray, rng: np.random.Gene
         basis = null_space(brent.jacobian(x)[:, free])
         if basis.shape[1] == 0:
             return x, True
-        cand = np.arange(free.size)
-        dist_all = np.abs(x[free[cand]][:, None] - targets[None, :])
+        dist_all = np.abs(x[free][:, None] - targets[None, :])
         nearest = dist_all.argmin(axis=1)
-        dist = dist_all[np.arange(len(cand)), nearest]
-        mobility = np.linalg.norm(basis[cand], axis=1)
-        score = dist / np.maximum(mobility, 1e-12) * (1 + noise * rng.random(len(cand)))
+        dist = dist_all[np.arange(free.size), nearest]
+        mobility = np.linalg.norm(basis, axis=1)
+        score = dist / np.maximum(mobility, 1e-12) * (1 + noise * rng.random(free.size))
         score[mobility < 1e-6] = np.inf  # the solution set does not move this coefficient
-        for j, (i, k) in enumerate(zip(free[cand], nearest, strict=True)):
+        for j, (i, k) in enumerate(zip(free, nearest, strict=True)):
             if (int(i), int(k)) in banned:
                 score[j] = np.inf
         moved = False
-        for j in np.argsort(score)[:25]:
-            if not np.isfinite(score[j]):
+        for i in np.argsort(score)[:25]:  # i indexes the free coordinates
+            if not np.isfinite(score[i]):
                 break
-            i, target = cand[j], targets[nearest[j]]
+            target = targets[nearest[i]]
             row = basis[i]
             y = x.copy()
             y[free] += basis @ row * ((target - x[free[i]]) / (row @ row))  # along the set
@@ -139,7 +138,7 @@ def rigidify(brent: Brent, x: np.ndarray, fixed: np.ndarray, rng: np.random.Gene
             if z is not None:
                 x, fixed, moved = z, now_fixed, True
                 break
-            banned.add((int(free[i]), int(nearest[j])))
+            banned.add((int(free[i]), int(nearest[i])))
         if not moved:
             return x, False
     return x, False
@@ -262,7 +261,7 @@ def _shape(value, where: str) -> tuple[int, int, int]:
 
 
 def load_points(path: str | os.PathLike) -> list[Point]:
-    """Fitted points from a file: an .npz written by `--option save_fitted=DIR` (arrays u, v, w
+    """Fitted points from a file: an .npz written by `fastmm search --save-fitted DIR` (arrays u, v, w
     and shape; older files: the shape from the name NxMxP-r…), or a JSON document with "shape"
     and "points": [{"Wa": [[…]], "Wb": …, "WcT": …}, …] (results/numerical_points/). Never
     unpickles; a bad file is one InputError."""
@@ -290,13 +289,14 @@ def load_points(path: str | os.PathLike) -> list[Point]:
     if not isinstance(doc, dict) or not isinstance(doc.get("points"), list) or not doc["points"]:
         raise InputError(f"{where}: expected a JSON object with 'shape' and a non-empty 'points' list")
     shape = _shape(doc.get("shape"), where)
+    command = doc.get("command")
+    source = command if isinstance(command, str) else ""
     points = []
     for k, entry in enumerate(doc["points"]):
         if not isinstance(entry, dict) or not {"Wa", "Wb", "WcT"} <= set(entry):
             raise InputError(f"{where}: point {k + 1} needs 'Wa', 'Wb' and 'WcT'")
         pt = _point(shape, entry["Wa"], entry["Wb"], entry["WcT"], f"{where}, point {k + 1}")
-        command = doc.get("command")
-        pt.source = command if isinstance(command, str) else ""
+        pt.source = source
         points.append(pt)
     return points
 
@@ -335,41 +335,11 @@ def simplify_scales(scheme: Scheme) -> Scheme:
     scales) that make its coefficients' prime powers small: for each prime, integer exponents
     that lower Σ|valuation| (least squares, rounded, then greedy ±1 moves). Same tensor; the
     result is re-verified by the caller. Returns the input when nothing improves."""
-    n, m, p = scheme.shape
-    r = scheme.rank
-    u = np.array([[Fraction(x) for x in row] for row in scheme.Wa], dtype=object)
-    v = np.array([[Fraction(x) for x in row] for row in scheme.Wb], dtype=object)
-    w = np.array([[Fraction(x) for x in row] for row in scheme.Wc.T], dtype=object)
-    cols = n + m + p + 2 * r
-    alpha, beta = n + m + p, n + m + p + r
-    rows, where = [], []
-    for t in range(r):
-        for f in range(n * m):
-            if u[t, f]:
-                row = np.zeros(cols)
-                row[[f // m, n + f % m, alpha + t]] += 1
-                rows.append(row)
-                where.append((0, t, f))
-        for f in range(m * p):
-            if v[t, f]:
-                row = np.zeros(cols)
-                row[n + f // p] -= 1
-                row[n + m + f % p] += 1
-                row[beta + t] += 1
-                rows.append(row)
-                where.append((1, t, f))
-        for f in range(n * p):
-            if w[t, f]:
-                row = np.zeros(cols)
-                row[f // p] -= 1
-                row[n + m + f % p] -= 1
-                row[alpha + t] -= 1
-                row[beta + t] -= 1
-                rows.append(row)
-                where.append((2, t, f))
-    if not rows:
+    u, v, w = (np.array([[Fraction(x) for x in row] for row in mat], dtype=object)
+               for mat in (scheme.Wa, scheme.Wb, scheme.Wc.T))
+    a, where = scaling_rows(u, v, w, scheme.shape)
+    if not where:
         return scheme
-    a = np.array(rows)
     factors = (u, v, w)
     coefs = [factors[k][t, f] for k, t, f in where]
     exps: dict[int, np.ndarray] = {}
@@ -382,7 +352,7 @@ def simplify_scales(scheme: Scheme) -> Scheme:
         improved = True
         while improved:
             improved = False
-            for j in range(cols):
+            for j in range(a.shape[1]):
                 for step in (1, -1):
                     k[j] += step
                     c = np.abs(val + a @ k).sum()
@@ -394,21 +364,8 @@ def simplify_scales(scheme: Scheme) -> Scheme:
             exps[q] = k.astype(int)
     if not exps:
         return scheme
-
-    def factor(j: int) -> Fraction:
-        out = Fraction(1)
-        for q, k in exps.items():
-            out *= Fraction(q) ** int(k[j])
-        return out
-
-    s = [factor(j) for j in range(cols)]
-    nu, nv, nw = u.copy(), v.copy(), w.copy()
-    for t in range(r):
-        for f in range(n * m):
-            nu[t, f] = u[t, f] * s[f // m] * s[n + f % m] * s[alpha + t]
-        for f in range(m * p):
-            nv[t, f] = v[t, f] / s[n + f // p] * s[n + m + f % p] * s[beta + t]
-        for f in range(n * p):
-            nw[t, f] = w[t, f] / s[f // p] / s[n + m + f % p] / (s[alpha + t] * s[beta + t])
+    scales = np.array([np.prod([Fraction(q) ** int(k[j]) for q, k in exps.items()])
+                       for j in range(a.shape[1])], dtype=object)
+    nu, nv, nw = apply_scales(u, v, w, scheme.shape, scales)
     moved = exact_scheme(scheme.shape, nu, nv, nw, "Q", dict(scheme.provenance))
     return moved if moved is not None else scheme

@@ -143,42 +143,60 @@ def framed_points(u: np.ndarray, v: np.ndarray, w: np.ndarray, shape: tuple[int,
                (nw * (su * sv)[:, None, None]).reshape(r, -1))
 
 
+def scaling_rows(u: np.ndarray, v: np.ndarray, w: np.ndarray, shape: tuple[int, int, int]
+                 ) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+    """How diagonal changes of basis and term scales move each non-zero coefficient's log.
+
+    With X, Y, Z diagonal and per-term scales, log|coefficient| moves by a sum of unknowns
+    (a_i + b_j + α_t for U_t[i,j], −b_j + c_k + β_t for V_t[j,k], −a_i − c_k − α_t − β_t for
+    W_t[i,k]; columns a (n), b (m), c (p), α (r), β (r)). Returns one row per non-zero
+    coefficient and where it is: (factor 0/1/2, term, flat index). Works on floats and Fractions.
+    """
+    n, m, p = shape
+    r = u.shape[0]
+    alpha, beta = n + m + p, n + m + p + r
+    rows, where = [], []
+    moves = (lambda t, f: [(f // m, 1), (n + f % m, 1), (alpha + t, 1)],
+             lambda t, f: [(n + f // p, -1), (n + m + f % p, 1), (beta + t, 1)],
+             lambda t, f: [(f // p, -1), (n + m + f % p, -1), (alpha + t, -1), (beta + t, -1)])
+    for k, (entries, move) in enumerate(zip((u, v, w), moves, strict=True)):
+        nonzero = np.abs(np.asarray(entries, dtype=np.float64)) > 1e-12
+        for t, flat in zip(*np.nonzero(nonzero), strict=True):
+            row = np.zeros(beta + r)
+            for col, sign in move(int(t), int(flat)):
+                row[col] += sign
+            rows.append(row)
+            where.append((k, int(t), int(flat)))
+    return np.array(rows).reshape(len(rows), beta + r), where
+
+
+def apply_scales(u: np.ndarray, v: np.ndarray, w: np.ndarray, shape: tuple[int, int, int],
+                 scales: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The factors moved by the multiplicative scales of scaling_rows' columns (same tensor)."""
+    n, m, p = shape
+    r = u.shape[0]
+    sx, sy, sz = scales[:n], scales[n:n + m], scales[n + m:n + m + p]
+    alpha, beta = scales[n + m + p:n + m + p + r], scales[n + m + p + r:]
+    nu = u.reshape(r, n, m) * sx[None, :, None] * sy[None, None, :] * alpha[:, None, None]
+    nv = v.reshape(r, m, p) / sy[None, :, None] * sz[None, None, :] * beta[:, None, None]
+    nw = w.reshape(r, n, p) / sx[None, :, None] / sz[None, None, :] / (alpha * beta)[:, None, None]
+    return nu.reshape(r, -1), nv.reshape(r, -1), nw.reshape(r, -1)
+
+
 def balance(u: np.ndarray, v: np.ndarray, w: np.ndarray, shape: tuple[int, int, int]
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Diagonal changes of basis and term scales that make every non-zero coefficient ±1.
 
     An exact scheme with coefficients such as 2 and 1/2 is often a ternary scheme seen in a
-    scaled basis. With X, Y, Z diagonal and per-term scales, log₂|coefficient| moves by a sum of
-    unknowns (a_i + b_j + α_t for U_t[i,j], −b_j + c_k + β_t for V_t[j,k],
-    −a_i − c_k − α_t − β_t for W_t[i,k]): one linear least-squares solve says whether all can
-    reach 0. Returns the balanced (float) factors, or None.
+    scaled basis: one linear least-squares solve on log₂|coefficient| (scaling_rows) says
+    whether all can reach 0. Returns the balanced (float) factors, or None.
     """
-    n, m, p = shape
-    r = u.shape[0]
-    na, nb, nc = n, m, p
-    col_alpha, col_beta = na + nb + nc, na + nb + nc + r
-    rows, rhs = [], []
-
-    def add(entries: np.ndarray, coef) -> None:
-        for t, flat in zip(*np.nonzero(np.abs(entries) > 1e-12), strict=True):
-            row = np.zeros(col_beta + r)
-            for col, sign in coef(int(t), int(flat)):
-                row[col] += sign
-            rows.append(row)
-            rhs.append(-np.log2(abs(entries[t, flat])))
-
-    add(u, lambda t, f: [(f // m, 1), (na + f % m, 1), (col_alpha + t, 1)])
-    add(v, lambda t, f: [(na + f // p, -1), (na + nb + f % p, 1), (col_beta + t, 1)])
-    add(w, lambda t, f: [(f // p, -1), (na + nb + f % p, -1), (col_alpha + t, -1), (col_beta + t, -1)])
-    if not rows:
+    a_mat, where = scaling_rows(u, v, w, shape)
+    if not where:
         return None
-    a_mat, b_vec = np.array(rows), np.array(rhs)
+    factors = (u, v, w)
+    b_vec = np.array([-np.log2(abs(factors[k][t, f])) for k, t, f in where])
     sol, *_ = np.linalg.lstsq(a_mat, b_vec, rcond=None)
     if np.abs(a_mat @ sol - b_vec).max() > 1e-9:
         return None
-    sx, sy, sz = 2.0 ** sol[:na], 2.0 ** sol[na:na + nb], 2.0 ** sol[na + nb:col_alpha]
-    alpha, beta = 2.0 ** sol[col_alpha:col_beta], 2.0 ** sol[col_beta:]
-    nu = u.reshape(r, n, m) * sx[None, :, None] * sy[None, None, :] * alpha[:, None, None]
-    nv = v.reshape(r, m, p) / sy[None, :, None] * sz[None, None, :] * beta[:, None, None]
-    nw = w.reshape(r, n, p) / sx[None, :, None] / sz[None, None, :] / (alpha * beta)[:, None, None]
-    return nu.reshape(r, -1), nv.reshape(r, -1), nw.reshape(r, -1)
+    return apply_scales(u, v, w, shape, 2.0 ** sol)
