@@ -24,13 +24,12 @@ from bench_common import code_version  # noqa: E402
 
 from fastmm.api import finish  # noqa: E402
 from fastmm.errors import SearchFailed  # noqa: E402
+from fastmm.io import atomic_write_text  # noqa: E402
 from fastmm.search.exactify import load_points  # noqa: E402
 
 
 def write(out: Path, doc: dict) -> None:
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n")
-    tmp.replace(out.with_suffix(".json"))
+    atomic_write_text(out.with_suffix(".json"), json.dumps(doc, indent=1) + "\n")
     rows = doc["rows"]
     found = [r for r in rows if r["found"]]
     lines = ["# Exact schemes from fitted points (`fastmm finish`)", "",

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 from bench_common import code_version, read_merge  # noqa: E402
 
-from fastmm.io import scheme_to_dict  # noqa: E402
+from fastmm.io import atomic_write_text, scheme_to_dict  # noqa: E402
 from fastmm.search.base import SearchTask  # noqa: E402
 from fastmm.search.runner import run_search  # noqa: E402
 from fastmm.verify import verify  # noqa: E402
@@ -305,9 +305,7 @@ def store(out: Path, key: str, result: dict) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         data = json.loads(path.read_text()) if path.exists() else {"cases": {}}
         data["cases"][key] = result
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(data, indent=1) + "\n")
-        tmp.replace(path)
+        atomic_write_text(path, json.dumps(data, indent=1) + "\n")
         write_markdown(out.with_suffix(".md"), data)
 
 

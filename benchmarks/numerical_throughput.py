@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 from bench_common import read_merge
 
+from fastmm.io import atomic_write_text
 from fastmm.search.base import SearchTask
 from fastmm.search.numerical import FIT, Batch, NumConfig, pick_device
 
@@ -142,9 +143,7 @@ def save(out: Path, new: list[dict]) -> None:
     data = json.loads(path.read_text()) if path.exists() else {"rows": {}}
     for row in new:
         data["rows"][key(row)] = row
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
     write_markdown(out.with_suffix(".md"), list(data["rows"].values()))
 
 

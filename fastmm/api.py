@@ -381,8 +381,8 @@ def _failure(req: SearchRequest, summary, found: list[Scheme], sympy: bool, comm
 def finish(path: str | os.PathLike, *, ring: str = "Q", point: int | None = None, frames: int = 4,
            trials: int = 2, max_denominator: int = 64, time_limit: float = 600.0, sympy: bool = True,
            progress: Callable[[str], None] | None = None) -> Scheme:
-    """An exact scheme from fitted floating-point points (`--option save_fitted=DIR` of the
-    numerical search, or results/numerical_points/*.json): frames, fix and repair, rational
+    """An exact scheme from fitted floating-point points (`fastmm search --save-fitted DIR` of
+    the numerical search, or results/numerical_points/*.json): frames, fix and repair, rational
     reconstruction (fastmm.search.exactify). The scheme is verified (a sympy proof too unless
     sympy=False) before it is returned; SearchFailed when no point finishes in time.
     `point` (1-based) picks one point of a file that holds several."""
@@ -415,7 +415,8 @@ def finish(path: str | os.PathLike, *, ring: str = "Q", point: int | None = None
             return verified(found.with_meta(provenance=prov), sympy=sympy)
     raise SearchFailed(f"no exact scheme from {len(points)} point(s) of {os.fspath(path)} "
                        f"({report.frames} frame orders tried, {report.isolated} isolated, "
-                       f"{report.rational} rational, {report.failed} failed the exact check)")
+                       f"{report.rational} rational, {report.failed} failed the exact check, "
+                       f"{report.other_ring} exact only over a larger ring than {ring})")
 
 
 def export(scheme: Scheme, to: str = "text", *, cse: bool = True, ascii_only: bool = False) -> str | bytes:

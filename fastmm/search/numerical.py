@@ -39,6 +39,7 @@ are read in order; the exact side lives in rounding.py.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -47,6 +48,7 @@ import torch
 
 from fastmm import __version__
 from fastmm.errors import InputError
+from fastmm.io import atomic_write_bytes
 from fastmm.known_ranks import proven_lower_bound
 from fastmm.scheme import Scheme
 from fastmm.search.base import Progress, Reporter, SearchClock, SearchOutcome, SearchTask, StopFlag
@@ -574,18 +576,14 @@ class NumericalSearch:
         return self.accept(self.task.shape, [scheme.Wa, scheme.Wb, scheme.Wc.T], batch, z, how)
 
     def save_point(self, point: list[np.ndarray], restart: int) -> None:
-        """Keep a fitted (not yet exact) point for later work: fastmm.search.numerical can take it
-        up again, and an exact finish that failed here may succeed by other means."""
+        """Keep a fitted (not yet exact) point, written atomically, for later exact work
+        (`fastmm finish`: what failed to round here may finish there)."""
         n, m, p = self.task.shape
-        folder = Path(self.cfg.save_fitted)
-        folder.mkdir(parents=True, exist_ok=True)
         name = f"{n}x{m}x{p}-r{self.task.rank}-seed{self.task.seed}-restart{restart}.npz"
-        residual = float_residual(self.task.shape, *point)
-        tmp = folder / f".{name}.tmp"
-        with open(tmp, "wb") as fh:
-            np.savez(fh, u=point[0], v=point[1], w=point[2], residual=residual,
-                     shape=np.array(self.task.shape))
-        tmp.replace(folder / name)
+        buffer = io.BytesIO()
+        np.savez(buffer, u=point[0], v=point[1], w=point[2], residual=float_residual(self.task.shape, *point),
+                 shape=np.array(self.task.shape))
+        atomic_write_bytes(Path(self.cfg.save_fitted) / name, buffer.getvalue())
 
     def try_rounding(self, batch: Batch, mask: torch.Tensor) -> bool:
         """Snap the simplifying restarts; send the ones whose float residual vanishes to the
