@@ -16,7 +16,6 @@ scheme is checked exactly and returned. Isolated points are algebraic, not alway
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from fastmm.errors import InputError
 from fastmm.scheme import Scheme, ring_serves
 from fastmm.search.frames import apply_scales, framed_points, scaling_rows
 from fastmm.search.rounding import exact_scheme
+from fastmm.validate import load_json_file, read_bytes, read_npz
 from fastmm.verify import target_tensor
 
 TARGETS = (0.0, 1.0, -1.0)
@@ -267,11 +267,12 @@ def load_points(path: str | os.PathLike) -> list[Point]:
     unpickles; a bad file is one InputError."""
     where = str(path)
     if where.endswith(".npz"):
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
-        except (OSError, ValueError, EOFError) as exc:
-            raise InputError(f"{where}: not a readable .npz of a fitted point ({exc})") from exc
+        try:  # fastmm.validate: bounded reads, headers checked before anything is allocated
+            loaders = read_npz(read_bytes(path), where, allow_pickle=False,
+                               pickle_refusal="holds Python objects, which are never unpickled")
+            arrays = {name: load() for name, load in loaders.items()}
+        except InputError as exc:
+            raise InputError(f"{where}: not a readable .npz of a fitted point ({exc})") from None
         if not {"u", "v", "w"} <= set(arrays):
             raise InputError(f"{where}: an .npz point needs arrays u, v and w")
         if "shape" in arrays:
@@ -283,9 +284,9 @@ def load_points(path: str | os.PathLike) -> list[Point]:
             shape = _shape([int(h) for h in head], where)
         return [_point(shape, arrays["u"], arrays["v"], arrays["w"], where)]
     try:
-        doc = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"{where}: not a readable JSON file of fitted points ({exc})") from exc
+        doc = load_json_file(path)
+    except InputError as exc:
+        raise InputError(f"{where}: not a readable JSON file of fitted points ({exc})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("points"), list) or not doc["points"]:
         raise InputError(f"{where}: expected a JSON object with 'shape' and a non-empty 'points' list")
     shape = _shape(doc.get("shape"), where)
