@@ -267,6 +267,16 @@ def config_from_checkpoint(state: dict[str, Any], path: str | Path) -> TrainConf
     return TrainConfig.from_dict(checkpoint_args(state, path))
 
 
+def network_name(model: str, dataset: str, quant: str | None = None, r_ratio: float = 0.0,
+                 tile: int = 1, groups: int = 1) -> str:
+    """How `fastmm count`, `evaluate` and `train` name a network in their messages."""
+    if quant:
+        return f"{model} ({quant.upper()}, {dataset})"
+    if r_ratio > 0:
+        return f"{model} (r-ratio {r_ratio:g}, tile {tile}, groups {groups}, {dataset})"
+    return f"{model} (dense, {dataset})"
+
+
 def check_out_dir(out: str | Path) -> None:
     """--out must be a directory or a path that can become one (no file on the way)."""
     path = Path(out)

@@ -70,7 +70,14 @@ from torch.func import functional_call
 
 from fastmm.errors import InputError
 from fastmm.nn.checkpoint import fit_state_dict, safe_torch_load, state_dict_of
-from fastmm.nn.config import check_groups, check_r_ratio, check_tile, check_width, checkpoint_args
+from fastmm.nn.config import (
+    check_groups,
+    check_r_ratio,
+    check_tile,
+    check_width,
+    checkpoint_args,
+    network_name,
+)
 from fastmm.nn.layers import SPNConv2d, SPNLayer, SPNLinear
 from fastmm.nn.ternary import TernaryConv2d, TTQConv2d
 from fastmm.spn import twn_quantize
@@ -385,10 +392,7 @@ def compare(
                 convert_classifier=convert_classifier,
             )
     if state is not None:
-        if quant is not None:
-            what = f"{model} ({quant.upper()}, {dataset})"
-        else:
-            what = f"{model} (r-ratio {r_ratio:g}, tile {tile}, groups {groups}, {dataset})"
+        what = network_name(model, dataset, quant, r_ratio, tile, groups)
         fit_state_dict(spn, state, checkpoint or "state", what)
     shape = (channels, side, side)
     return Comparison(

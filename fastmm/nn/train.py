@@ -60,6 +60,7 @@ from fastmm.nn.config import (  # noqa: F401  (re-exported)
     check_batch_size,
     checkpoint_args,
     config_from_checkpoint,
+    network_name,
     parse_per_stage,
     parse_stages,
     validate,
@@ -131,18 +132,10 @@ def model_from_checkpoint(state: dict[str, Any], path: str | Path = "checkpoint"
     with torch.device("meta"):  # shapes only: nothing is allocated before the weights fit
         model = build_network(cfg.model, args["num_classes"], args["in_channels"], cfg.r_ratio,
                               cfg.tile, cfg.groups, cfg.width, cfg.quant)
-    fit_state_dict(model, weights, path, _network_name(cfg))
+    fit_state_dict(model, weights, path, network_name(cfg.model, cfg.dataset, cfg.quant, cfg.r_ratio,
+                                                       cfg.tile, cfg.groups))
     set_stage_mode(model, state["stage_name"])
     return model
-
-
-def _network_name(cfg: TrainConfig) -> str:
-    """How `fastmm count` names a network in its messages."""
-    if cfg.quant:
-        return f"{cfg.model} ({cfg.quant.upper()}, {cfg.dataset})"
-    if cfg.r_ratio > 0:
-        return f"{cfg.model} (r-ratio {cfg.r_ratio:g}, tile {cfg.tile}, groups {cfg.groups}, {cfg.dataset})"
-    return f"{cfg.model} (dense, {cfg.dataset})"
 
 
 # ----------------------------------------------------------------------------- data loops
