@@ -118,7 +118,7 @@ def test_the_default_engine_is_batched_adam():
     s = out.scheme
     assert s is not None and s.ring == "ZT" and verify(s, use_sympy=False).ok
     assert s.provenance["method"] == "spn" and s.provenance["optimizer"] == "adam"
-    assert out.restarts > 64  # stalled restarts were replaced inside the batch
+    assert out.counters.redrawn > 0  # stalled restarts re-drew terms inside the batch
 
 
 def test_device_cpu_is_accepted_and_a_bad_engine_is_an_input_error():
