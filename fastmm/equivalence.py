@@ -640,9 +640,7 @@ def same_coefficients(s1: Scheme, s2: Scheme) -> bool:
 def _has_dead_product(scheme: Scheme) -> bool:
     """Whether some product has an all-zero Wa row, Wb row or Wc column (the test the code
     emitters use to leave such products out)."""
-    from fastmm.export.slp import live_terms
-
-    return len(live_terms(scheme)) < scheme.rank
+    return len(scheme.live_terms()) < scheme.rank
 
 
 def equivalent(s1: Scheme, s2: Scheme, *, max_nodes: int = 200_000) -> EquivalenceResult:

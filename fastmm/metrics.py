@@ -17,9 +17,11 @@ from fastmm.validate import exact
 
 
 def plain_additions(scheme: Scheme) -> int:
-    """Additions/subtractions without sharing: (nnz − 1) per nonzero row of Wa, Wb and Wc."""
+    """Additions/subtractions without sharing: (nnz − 1) per nonzero row of Wa, Wb and Wc, over
+    the products that contribute (dead ones are left out, as in the generated code)."""
+    live = scheme.live_terms()
     total = 0
-    for rows in (scheme.Wa, scheme.Wb, scheme.Wc):
+    for rows in (scheme.Wa[live], scheme.Wb[live], scheme.Wc[:, live]):
         for row in rows:
             nnz = sum(1 for x in row if x != 0)
             total += max(nnz - 1, 0)

@@ -139,6 +139,12 @@ class Scheme:
         n, m, p = self.shape
         return f"⟨{n},{m},{p};{self.rank}⟩"
 
+    def live_terms(self) -> list[int]:
+        """Indices of the products that contribute to C: a nonzero left operand (row of Wa), a
+        nonzero right operand (row of Wb) and a nonzero column of Wc. The others are dead: the
+        code emitters leave them out and the addition counts ignore them."""
+        return _live(self.Wa, self.Wb, self.Wc)
+
     def with_meta(self, **changes: Any) -> Scheme:
         """A copy with provenance / verified / ring replaced."""
         kw = dict(
@@ -249,12 +255,16 @@ class Scheme:
         keep_c = [i * p + k for i in range(n) for k in range(p)
                   if not (axis == "n" and i == index) and not (axis == "p" and k == index)]
         wa, wb, wc = self.Wa[:, keep_a], self.Wb[:, keep_b], self.Wc[keep_c, :]
-        live = [t for t in range(self.rank)
-                if np.any(wa[t] != 0) and np.any(wb[t] != 0) and np.any(wc[:, t] != 0)]
+        live = _live(wa, wb, wc)
         small = (n - (axis == "n"), m - (axis == "m"), p - (axis == "p"))
         ring = "Z2" if self.ring == "Z2" else ""
         return Scheme(*small, wa[live], wb[live], wc[:, live], ring=ring,
                       provenance={"derived": f"project({axis}={index})"})
+
+
+def _live(wa: np.ndarray, wb: np.ndarray, wc: np.ndarray) -> list[int]:
+    return [t for t in range(wa.shape[0])
+            if np.any(wa[t] != 0) and np.any(wb[t] != 0) and np.any(wc[:, t] != 0)]
 
 
 def _same(x: np.ndarray, y: np.ndarray) -> bool:

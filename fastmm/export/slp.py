@@ -41,8 +41,6 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-import numpy as np
-
 from fastmm.formulas import linear_combination
 from fastmm.scheme import Scheme
 from fastmm.verify import entry_name, uses_big_names
@@ -299,17 +297,9 @@ def _normalised(scheme: Scheme) -> tuple[list[list[Fraction]], list[list[Fractio
     return wa, wb, wc
 
 
-def live_terms(scheme: Scheme) -> list[int]:
-    """Indices of the products that contribute to C: a nonzero left operand (row of Wa), a
-    nonzero right operand (row of Wb) and a nonzero column of Wc."""
-    wa, wb, wc = (np.asarray(w) for w in (scheme.Wa, scheme.Wb, scheme.Wc))
-    return [t for t in range(scheme.rank)
-            if np.any(wa[t] != 0) and np.any(wb[t] != 0) and np.any(wc[:, t] != 0)]
-
-
 def _live_part(scheme: Scheme) -> tuple[Scheme, list[int]]:
     """`scheme` without its dead products (same ring), and the indices of the kept ones."""
-    keep = live_terms(scheme)
+    keep = scheme.live_terms()
     if len(keep) == scheme.rank:
         return scheme, keep
     part = Scheme(*scheme.shape, scheme.Wa[keep], scheme.Wb[keep], scheme.Wc[:, keep], ring=scheme.ring)
@@ -364,5 +354,6 @@ def _build(scheme: Scheme, cse: bool, numbers: list[int]) -> SLP:
 
 
 def count_additions(scheme: Scheme, cse: bool = True) -> int:
-    """Additions/subtractions of one recursion level, with or without shared subexpressions."""
-    return build_slp(scheme, cse).additions()
+    """Additions/subtractions of one recursion level, with or without shared subexpressions, of
+    the products that contribute (dead ones are left out, as in the generated code)."""
+    return build_slp(scheme, cse, drop_dead=True).additions()
