@@ -97,6 +97,7 @@ def run_case(name: str, seeds: int, time_limit: float, workers: int, first_seed:
                "roundings_failed": sum(c.roundings_failed for c in counters if c),
                "q_schemes_rejected_for_ring": sum(c.other_ring for c in counters if c),
                "short_by_one": sum(c.short_by_one for c in counters if c),
+               "redrawn": sum(getattr(c, "redrawn", 0) for c in counters if c),
                "restart_sweeps": sum(c.steps for c in counters if c)}
         row["restart_sweeps_per_second"] = round(row["restart_sweeps"] / seconds, 1) if seconds else None
         if out.scheme is not None:
@@ -195,7 +196,8 @@ def write_markdown(path: Path, data: dict) -> None:
         "restart = verified restarts / 64 exactly; "
         "*fitted* = restarts whose residual reached the fit tolerance; *roundings checked* = "
         "rounded points whose float residual vanished and that went to the exact check; *failed* = "
-        "those the exact check refused (never written; the search went on); *one short* = restarts "
+        "those the exact check refused (never written; the search went on); *re-draws* = times a "
+        "stuck restart re-drew terms (— = not recorded); *one short* = restarts "
         "given up while fitting whose residual T − fit is numerically of rank one (a scheme of rank "
         "r + 1 with one product missing: the usual dead end; counted since 2026-12-04, — before). "
         "The machine was shared "
@@ -205,7 +207,10 @@ def write_markdown(path: Path, data: dict) -> None:
         "Method (fastmm/search/numerical.py): a batch of 64 restarts (Gaussian init, std 0.5); "
         "fit by damped ALS (μ = 0.1) with a ridge 0.01·‖X‖² for the first 600 sweeps, then none; "
         "restarts above residual 0.1 when the ridge ends, or not below 1e-6 after 1200 sweeps, are "
-        "replaced; a fitted restart is polished (ALS without ridge towards residual 1e-26, then 6 "
+        "stuck: since 2026-12-04 (code f309a76) a stuck restart re-draws two thirds of its terms at "
+        "random and fits again, at most 4 times, before it is replaced (the rows before that "
+        "replaced it at once; `--option redraw=0` is the old rule); a fitted restart is polished "
+        "(ALS without ridge towards residual 1e-26, then 6 "
         "Gauss–Newton steps where rank·(nm+mp+np) ≤ 1500) and moved "
         "along its GL orbit to the frames of its own rank-one directions (fastmm/search/frames.py), "
         "then snapped (grids 1 and 1/2, exact Q schemes rebalanced by diagonal scalings); if none "
@@ -253,14 +258,15 @@ def write_markdown(path: Path, data: dict) -> None:
                   f" {c['workers']} worker process(es) "
                   f"per search; {c['machine']}; load average "
                   f"{c['load']}; {c['total_seconds']} s in all.", "",
-                  "| seed | found | ring | s | restarts | restarts/s | fitted | one short "
+                  "| seed | found | ring | s | restarts | restarts/s | fitted | re-draws | one short "
                   "| roundings checked | failed | Q schemes refused (ring ZT/Z asked) | rounding |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in c["runs"]:
             lines.append(
                 f"| {r['seed']} | {'yes' if r['found'] else 'no'} | {r.get('ring', '')} | "
                 f"{r['seconds']} | {r['restarts']} | {r['restarts_per_second']} | {r['fitted']} | "
-                f"{r.get('short_by_one', '—')} | {r['roundings_checked']} | {r['roundings_failed']} | "
+                f"{r.get('redrawn', '—')} | {r.get('short_by_one', '—')} | {r['roundings_checked']} | "
+                f"{r['roundings_failed']} | "
                 f"{r['q_schemes_rejected_for_ring']} | {r.get('rounding', '')} |")
     path.write_text("\n".join(lines) + "\n")
 
