@@ -45,6 +45,7 @@ are read in order; the exact side lives in rounding.py.
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -116,9 +117,8 @@ class NumConfig:
         if unknown:
             raise InputError(f"unknown {method} option(s): {', '.join(unknown)} "
                              f"(known: {', '.join(sorted(known))})")
-        opts = dict(options)
-        if "denominators" in opts:
-            opts["denominators"] = tuple(int(d) for d in opts["denominators"])
+        opts = {f.name: _typed(method, f.name, f.default, options[f.name])
+                for f in fields(cls) if f.name in options}
         cfg = cls(**opts)
         if cfg.optimizer not in ("als", "adam"):
             raise InputError(f"optimizer must be 'als' or 'adam', not {cfg.optimizer!r}")
@@ -141,6 +141,32 @@ class NumConfig:
         ds = self.denominators or ((1, 2, 4) if rational else (1,))
         bound = self.bound or (1.0 if ring in ("ZT", "Z2") else 2.0)
         return d, ds, bound
+
+
+def _typed(method: str, name: str, default, value):
+    """`value` as the type of the option's default, or one InputError naming the option."""
+    def bad(kind: str) -> InputError:
+        return InputError(f"{method} option {name} must be {kind}, got {value!r}")
+
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if isinstance(default, int | float):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise bad("a number")
+        if isinstance(default, int):
+            if value != int(value):
+                raise bad("a whole number")
+            return int(value)
+        return float(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise bad("a string")
+        return value
+    if isinstance(value, str) or not isinstance(value, list | tuple):  # denominators
+        raise bad("a list of whole numbers")
+    return tuple(_typed(method, name, 1, d) for d in value)
 
 
 def check_task(task: SearchTask, method: str, rings: tuple[str, ...]) -> None:

@@ -120,6 +120,14 @@ def test_registered_and_runs_through_the_runner():
     (SearchTask(2, 2, 2, rank=7, options={"speed": 3}), "unknown als option"),
     (SearchTask(2, 2, 2, rank=7, options={"optimizer": "sgd"}), "optimizer must be"),
     (SearchTask(2, 2, 2, rank=7, ring="GF3"), "searches rings"),
+    (SearchTask(2, 2, 2, rank=7, options={"redraw": -1}), "redraw must be"),
+    (SearchTask(2, 2, 2, rank=7, options={"redraw_share": 0.0}), "redraw_share in"),
+    (SearchTask(2, 2, 2, rank=7, options={"redraw_share": 1.5}), "redraw_share in"),
+    (SearchTask(2, 2, 2, rank=7, options={"batch": "64"}), "option batch must be a number"),
+    (SearchTask(2, 2, 2, rank=7, options={"batch": 6.5}), "batch must be a whole number"),
+    (SearchTask(2, 2, 2, rank=7, options={"ridge": float("nan")}), "ridge must be a number"),
+    (SearchTask(2, 2, 2, rank=7, options={"frames": 1}), "frames must be true or false"),
+    (SearchTask(2, 2, 2, rank=7, options={"denominators": "12"}), "denominators must be a list"),
 ])
 def test_bad_input_is_one_input_error(task, message):
     with pytest.raises(InputError, match=message):
