@@ -202,6 +202,12 @@ class SearchRequest:
         if ring == "Q" and self.method not in ("als", "spn"):
             raise InputError("ring Q is searched by the numerical methods only (--method als)")
         self.options = dict(options or {})
+        minimize = self.options.get("minimize", "none")
+        if minimize not in ("none", "additions"):
+            raise InputError(f"--minimize must be none or additions, got {minimize!r}")
+        if minimize == "additions" and self.method in ("als", "spn"):
+            raise InputError(f"--minimize additions walks the flip graph at the rank found: it runs "
+                             f"with the walk methods (flip, pool, ternary, symmetric), not {self.method}")
         if "engine" in self.options and self.method != "spn":
             raise InputError(f"--engine chooses how --method spn trains; the {self.method} method "
                              f"has no engines")

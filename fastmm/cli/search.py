@@ -126,7 +126,9 @@ class _Writer:
 @click.option("--distinct", type=int, default=1, show_default=True,
               help="Collect this many pairwise inequivalent schemes.")
 @click.option("--minimize", type=click.Choice(["none", "additions"]), default="none",
-              show_default=True, help="Keep walking at the target rank to reduce additions.")
+              show_default=True,
+              help="Then walk the flip graph at the rank found until --time-limit, "
+                   "keeping the scheme with the fewest additions (walk methods).")
 @click.option("--no-sympy", is_flag=True, help="Skip the sympy proof (the exact Brent check stays).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: str, seed: int,

@@ -43,6 +43,8 @@ def run_job(task: SearchTask, method: str, should_stop: Callable[[], bool],
         return should_stop() or (deadline is not None and time.monotonic() >= deadline)
 
     outcome = fn(task, report, stop)
+    if outcome.scheme is not None and method != "flip" and task.options.get("minimize") == "additions":
+        outcome.scheme = minimize_additions(task, outcome.scheme, stop, report, deadline)
     outcome.seconds = outcome.seconds or time.monotonic() - start
     outcome.seed = task.seed
     if outcome.scheme is None:  # why it ended is the runner's call, not the method's
@@ -50,6 +52,31 @@ def run_job(task: SearchTask, method: str, should_stop: Callable[[], bool],
     else:
         outcome.stopped = "found"
     return outcome
+
+
+def minimize_additions(task: SearchTask, scheme, should_stop: Callable[[], bool],
+                       report: Callable[[Progress], None], deadline: float | None):
+    """`--minimize additions` for the methods that only find: walk the flip graph at the found
+    rank from `scheme` until the time limit (or `minimize_seconds`, default 10 s, without one),
+    keeping the scheme with the fewest additions (fastmm.search.flip does the same inline)."""
+    from fastmm.export.slp import count_additions
+    from fastmm.search.flip import run as flip_run
+
+    now = time.monotonic()
+    budget = deadline - now if deadline is not None else float(task.options.get("minimize_seconds", 10.0))
+    if budget <= 0.05:
+        return scheme
+    walk = SearchTask(*task.shape, rank=scheme.rank, ring=task.ring, seed=task.seed, time_limit=budget,
+                      options={"start": scheme, "minimize": "additions"})
+    out = flip_run(walk, report, should_stop)
+    before = count_additions(scheme)
+    better = out.scheme if out.scheme is not None and out.scheme.rank <= scheme.rank else None
+    after = count_additions(better) if better is not None else before
+    note = {"method": "flip walk at the found rank", "seconds": round(time.monotonic() - now, 3),
+            "steps": out.steps, "additions_before": before, "additions_after": min(before, after)}
+    if better is None or after >= before:
+        return scheme.with_meta(provenance={**scheme.provenance, "minimize": note})
+    return better.with_meta(provenance={**scheme.provenance, "minimize": note})
 
 
 def _better(a: SearchOutcome | None, b: SearchOutcome) -> bool:

@@ -79,8 +79,6 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                          "use --method flip for --ring Z2")
     if task.ring not in ("ZT", "Z"):
         raise InputError(f"the ternary method searches over ZT or Z, not {task.ring!r}")
-    if opts.get("minimize") not in (None, "none"):
-        raise InputError("the ternary method does not minimize additions: use --method flip")
     start = opts.get("start") or naive_scheme(n, m, p)
     if not isinstance(start, Scheme) or start.shape != shape:
         raise InputError(f"the start scheme must be a Scheme of shape {shape}")
