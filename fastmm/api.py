@@ -170,7 +170,7 @@ class SearchRequest:
 
     def __init__(self, shape, rank, ring="ZT", method="auto", seed=0, time_limit=300.0, workers=1,
                  scheduler=None, symmetry=None, options=None):
-        from fastmm.search.base import METHODS, SEARCH_RINGS
+        from fastmm.search.base import METHODS, SEARCH_RINGS, check_walk_options
 
         self.shape = check_shape(shape)
         self.rank = check_rank(self.shape, rank)
@@ -201,6 +201,8 @@ class SearchRequest:
             raise InputError("--symmetry c3 runs the symmetric flip graph: use --method symmetric or auto")
         if ring == "Q" and self.method not in ("als", "spn"):
             raise InputError("ring Q is searched by the numerical methods only (--method als)")
+        if options is not None and not isinstance(options, dict):
+            raise InputError(f"options must be a dict of option name -> value, got {type(options).__name__}")
         self.options = dict(options or {})
         minimize = self.options.get("minimize", "none")
         if minimize not in ("none", "additions"):
@@ -226,6 +228,7 @@ class SearchRequest:
         if device not in (None, "cpu") and self.method not in ("als", "spn"):
             raise InputError(f"--device {device} runs the numerical methods (--method als or spn); "
                              f"the {self.method} method walks on the CPU")
+        check_walk_options(self.method, self.options)
 
     def task(self, seed: int, time_limit: float):
         from fastmm.search.base import SearchTask

@@ -109,6 +109,33 @@ METHODS: dict[str, str] = {
 }
 
 
+# the task.options each walk method reads (tests/search/test_options.py checks the lists against
+# the code); als and spn check theirs against their config classes when they start
+# (exclude_catalog_shapes: only pool reads the catalogue; the others honour it by never reading it)
+_ANY_WALK = frozenset({"minimize", "minimize_seconds", "checkpoint_dir", "starts", "backend", "device",
+                       "chunk", "plateau", "plus_limit", "exclude_catalog_shapes"})
+WALK_OPTIONS: dict[str, frozenset[str]] = {
+    "flip": _ANY_WALK | {"start", "restart_steps", "kicks", "lift_every", "lift_tries", "sample_every"},
+    "pool": _ANY_WALK | {"constructions", "max_starts", "start_index",
+                         "pool_size", "plus", "limit", "max_limit", "level_attempts", "stalls",
+                         "lift_every", "liftable_pools", "meta"},
+    "ternary": _ANY_WALK | {"start", "restart_steps"},
+    "symmetric": _ANY_WALK | {"cubes", "restart_steps", "lift_every"},
+}
+
+
+def check_walk_options(method: str, options: dict) -> None:
+    """One InputError naming any option the walk method `method` would not read (a typo would
+    otherwise be ignored without a word)."""
+    from fastmm.errors import InputError
+
+    known = WALK_OPTIONS.get(method)
+    unknown = sorted(str(k) for k in options if known is not None and k not in known)
+    if unknown:
+        raise InputError(f"unknown {method} option(s): {', '.join(unknown)} "
+                         f"(known: {', '.join(sorted(known))})")
+
+
 def method_function(name: str) -> MethodFn:
     """The method's run function; a missing optional dependency is one clear error."""
     from fastmm.errors import FastmmError

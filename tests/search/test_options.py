@@ -1,0 +1,42 @@
+"""Every option a walk method reads is one the request accepts, and no other passes silently."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import fastmm
+from fastmm.errors import InputError
+from fastmm.search.base import WALK_OPTIONS
+
+SEARCH = Path(fastmm.__file__).parent / "search"
+READ = re.compile(r"""(?:opts|options)\.get\(\s*["']([a-z_]+)["']""")
+
+
+@pytest.mark.parametrize("method", sorted(WALK_OPTIONS))
+def test_the_lists_hold_every_option_the_code_reads(method):
+    read = set(READ.findall((SEARCH / f"{method}.py").read_text()))
+    read |= set(READ.findall((SEARCH / "runner.py").read_text()))  # minimize, for every walk
+    if method != "symmetric":
+        read.add("backend")  # through flip.choose_backend
+    assert read, method
+    assert read <= WALK_OPTIONS[method], sorted(read - WALK_OPTIONS[method])
+
+
+@pytest.mark.parametrize("method, options, message", [
+    ("pool", {"pool_sise": 4}, "unknown pool option(s): pool_sise"),
+    ("flip", {"pool_size": 4}, "unknown flip option(s): pool_size"),
+    ("ternary", {"kicks": 1}, "unknown ternary option(s): kicks"),
+    ("pool", [("plateau", 5)], "options must be a dict"),
+])
+def test_an_option_the_method_would_not_read_is_refused(method, options, message):
+    with pytest.raises(InputError, match=re.escape(message)):
+        fastmm.search((3, 3, 3), 23, method=method, options=options, time_limit=5)
+
+
+def test_known_options_still_run():
+    s = fastmm.search((2, 2, 3), 11, method="flip", options={"plateau": 5000, "backend": "python"},
+                      time_limit=60, sympy=False)
+    assert s.rank == 11 and fastmm.verify(s, sympy=False)
