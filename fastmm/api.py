@@ -279,6 +279,9 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
     """
     req = SearchRequest(shape, rank, ring, method, seed, time_limit, workers, scheduler, symmetry, options)
     count = _positive_int(count, "the number of distinct schemes", 1000)
+    if count > 1 and req.options.get("minimize") == "additions":
+        raise InputError("--minimize additions spends the whole time limit polishing one scheme: "
+                         "run it without --distinct")
     n, m, p = req.shape
     if count > 1 and sorted(req.shape) == [2, 2, 2] and req.rank == 7:
         raise FastmmError("every ⟨2,2,2;7⟩ scheme is equivalent to Strassen's (de Groote 1978): "

@@ -43,6 +43,11 @@ def test_search_returns_a_verified_scheme_with_provenance():
     assert s.provenance["method"] == "flip" and s.provenance["seed"] == 1
 
 
+def test_minimize_with_distinct_is_refused():
+    with pytest.raises(InputError, match="without --distinct"):
+        fastmm.search_distinct((2, 2, 3), 11, 2, options={"minimize": "additions"})
+
+
 @pytest.mark.parametrize("method", ["pool", "ternary"])
 def test_minimize_additions_works_for_every_walk_method(method):
     """The pool and ternary walks only find; `minimize` then walks the flip graph at the rank
