@@ -204,7 +204,7 @@ class SearchRequest:
         if options is not None and not isinstance(options, dict):
             raise InputError(f"options must be a dict of option name -> value, got {type(options).__name__}")
         self.options = dict(options or {})
-        minimize = self.options.get("minimize", "none")
+        minimize = self.options.get("minimize") or "none"
         if minimize not in ("none", "additions"):
             raise InputError(f"--minimize must be none or additions, got {minimize!r}")
         if minimize == "additions" and self.method in ("als", "spn"):
