@@ -138,7 +138,11 @@ def _process_main(task: SearchTask, method: str, index: int, stop_event, results
             except Exception:  # noqa: BLE001 - progress is best effort
                 pass
 
-    outcome = run_job(task, method, stop_event.is_set, report)
+    try:
+        outcome = run_job(task, method, stop_event.is_set, report)
+    except FastmmError as exc:  # a refused request: one line in the parent, not a traceback here
+        results.put(("error", index, exc))
+        return
     results.put(("done", index, outcome))
 
 
@@ -159,6 +163,7 @@ def _run_processes(task: SearchTask, method: str, workers: int, report: Progress
         p.start()
     outcomes: dict[int, SearchOutcome] = {}
     failures: list[str] = []
+    errors: list[FastmmError] = []
     best: SearchOutcome | None = None
     pending = set(range(workers))
     while pending:
@@ -177,6 +182,10 @@ def _run_processes(task: SearchTask, method: str, workers: int, report: Progress
             report(index, payload)
             continue
         pending.discard(index)
+        if kind == "error":  # every worker would refuse the same request: stop them all
+            errors.append(payload)
+            stop.set()
+            continue
         outcomes[index] = payload
         if _better(best, payload):
             best = payload
@@ -186,6 +195,8 @@ def _run_processes(task: SearchTask, method: str, workers: int, report: Progress
         p.join(timeout=5)
         if p.is_alive():
             p.kill()
+    if errors:
+        raise errors[0]
     if best is None:
         raise FastmmError("every worker died: " + "; ".join(failures))
     return RunSummary(best, [outcomes[i] for i in sorted(outcomes)], failures=failures)
@@ -246,6 +257,9 @@ def _run_dask(task: SearchTask, method: str, jobs: int, address: str, report: Pr
             for fut in batch:
                 try:
                     outcome = fut.result()
+                except FastmmError:  # a refused request: every job would refuse it
+                    stop.set()
+                    raise
                 except Exception as exc:  # noqa: BLE001 - a dead worker is reported, not fatal
                     failures.append(f"seed {seeds.get(fut.key)} failed on the cluster: {exc}")
                     continue

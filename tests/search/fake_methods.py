@@ -36,3 +36,14 @@ def seed_one_dies(task, report, should_stop) -> SearchOutcome:
     while not should_stop():
         time.sleep(0.01)
     return SearchOutcome(None, best=naive_scheme(2, 2, 2), stopped="time")
+
+
+def refuses_seed_one(task, report, should_stop) -> SearchOutcome:
+    """Seed 1 refuses its request (as a method refuses a bad option); the others wait."""
+    from fastmm.errors import InputError
+
+    if task.seed == 1:
+        raise InputError("fake option x must be a number, got 'y'")
+    while not should_stop():
+        time.sleep(0.01)
+    return SearchOutcome(None, best=naive_scheme(2, 2, 2), stopped="stopped")

@@ -13,6 +13,7 @@ from fastmm.search.runner import run_search
 def fake_methods(monkeypatch):
     monkeypatch.setitem(base.METHODS, "fake-win", "tests.search.fake_methods:seed_three_wins")
     monkeypatch.setitem(base.METHODS, "fake-die", "tests.search.fake_methods:seed_one_dies")
+    monkeypatch.setitem(base.METHODS, "fake-refuse", "tests.search.fake_methods:refuses_seed_one")
 
 
 def test_single_process_time_limit_returns_best():
@@ -38,6 +39,18 @@ def test_a_dead_worker_is_reported_and_the_rest_finish():
     summary = run_search(SearchTask(2, 2, 2, 7, seed=0, time_limit=0.5), "fake-die", workers=3)
     assert any("worker 1 (seed 1) died with exit code 9" in f for f in summary.failures)
     assert summary.outcome.best.rank == 8 and len(summary.outcomes) == 2
+
+
+def test_a_request_refused_in_a_worker_is_the_same_error_in_the_caller(capfd):
+    """A method's InputError in a worker process: raised in the parent as it is, the other
+    workers stopped at once, and no worker traceback on stderr."""
+    from fastmm.errors import InputError
+
+    t = time.monotonic()
+    with pytest.raises(InputError, match="fake option x must be a number"):
+        run_search(SearchTask(2, 2, 2, 7, seed=0, time_limit=30), "fake-refuse", workers=3)
+    assert time.monotonic() - t < 10
+    assert "Traceback" not in capfd.readouterr().err
 
 
 def test_dask_local_cluster_runs_the_same_jobs():
