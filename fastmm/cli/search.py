@@ -6,6 +6,7 @@ only checks where it will write before the work starts, shows progress and write
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -87,6 +88,33 @@ class _Writer:
         return path
 
 
+OWN_FLAGS = {"minimize": "--minimize", "device": "--device", "engine": "--engine", "batch": "--batch",
+             "save_fitted": "--save-fitted", "start": None, "starts": "--resume",
+             "checkpoint_dir": "--resume"}
+
+
+def parse_method_options(pairs: tuple[str, ...]) -> dict:
+    """--option KEY=VALUE pairs as a dict: values read as JSON where they parse, else strings.
+    Names with a flag of their own (or that only the library can pass) are refused."""
+    out: dict = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key.isidentifier():
+            raise InputError(f"--option wants KEY=VALUE, got {pair!r}")
+        if key in OWN_FLAGS:
+            flag = OWN_FLAGS[key]
+            raise InputError(f"--option {key}: use {flag} instead" if flag else
+                             f"--option {key}: a start scheme is passed through the library only")
+        if key in out:
+            raise InputError(f"--option {key} given twice")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
 @cli.command()
 @click.argument("n", type=int)
 @click.argument("m", type=int)
@@ -117,6 +145,10 @@ class _Writer:
               help="Numerical methods: restarts held at once (default 64; thousands on a GPU).")
 @click.option("--save-fitted", default=None, metavar="DIR",
               help="Numerical methods: keep every fitted float point here (.npz) for `fastmm finish`.")
+@click.option("--option", "method_options", multiple=True, metavar="KEY=VALUE",
+              help="A method option (repeatable), e.g. --option ridge_steps=1500 for als or "
+                   "--option pool_size=16 for pool; values are read as JSON where they parse. "
+                   "A name the method does not know is refused with the list of known ones.")
 @click.option("--engine", type=click.Choice(["batched", "single"]), default=None,
               help="--method spn: batched (many restarts at once, Adam; the default) or single "
                    "(one restart at a time, the paper's recipe with TWN fine-tuning).")
@@ -133,14 +165,17 @@ class _Writer:
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: str, seed: int,
            time_limit: str, workers: int, scheduler: str | None, resume: str | None,
-           device: str | None, batch: int | None, save_fitted: str | None, engine: str | None,
-           out: str | None, distinct: int, minimize: str, no_sympy: bool, quiet: bool) -> int:
+           device: str | None, batch: int | None, save_fitted: str | None,
+           method_options: tuple[str, ...], engine: str | None, out: str | None, distinct: int,
+           minimize: str, no_sympy: bool, quiet: bool) -> int:
     """Find an exact scheme for ⟨N,M,P⟩ with RANK multiplications."""
     from fastmm import api
     from fastmm.known_ranks import best_known_rank
 
     ring = ring.upper()
-    options: dict = {"minimize": minimize} if minimize != "none" else {}
+    options: dict = parse_method_options(method_options)
+    if minimize != "none":
+        options["minimize"] = minimize
     if device:
         options["device"] = device
     if engine:

@@ -96,6 +96,11 @@ def test_show_prints_figures(tmp_path):
         (["search", "2", "2", "2", "--rank", "7", "--time-limit", "inf"], 2, "finite positive number"),
         (["search", "2", "2", "3", "--rank", "11", "--symmetry", "c3"], 2, "needs a square shape"),
         (["search", "2", "2", "2", "--rank", "7", "--method", "nope"], 2, "unknown method 'nope'"),
+        (["search", "2", "2", "3", "--rank", "11", "--option", "pool_sise=3"], 2,
+         "unknown flip option(s): pool_sise (known: "),
+        (["search", "3", "3", "3", "--rank", "23", "--option", "plateau"], 2, "--option wants KEY=VALUE"),
+        (["search", "3", "3", "3", "--rank", "23", "--option", "batch=8"], 2, "use --batch instead"),
+        (["search", "3", "3", "3", "--rank", "23", "--option", "a=1", "--option", "a=2"], 2, "given twice"),
     ],
 )
 def test_search_bad_input(tmp_path, args, code, message):
@@ -232,3 +237,14 @@ def test_engine_belongs_to_spn_and_chooses_its_engine(tmp_path):
         assert done.returncode == 0, done.stderr
         prov = json.loads(out.read_text())["provenance"]
         assert prov["method"] == "spn" and prov.get("optimizer") == optimizer
+
+
+def test_search_option_reaches_the_method_and_the_provenance(tmp_path):
+    """--option KEY=VALUE: JSON values (numbers here) go to the method's own options; the
+    command that made the scheme, options included, is kept in the file."""
+    r = run("search", "2", "2", "3", "--rank", "11", "--method", "flip", "--option", "plateau=3000",
+            "--option", "backend=python", "--no-sympy", "-q", "-o", "s.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    saved = json.loads((tmp_path / "s.json").read_text())
+    assert saved["provenance"]["backend"] == "python"
+    assert "--option plateau=3000" in saved["provenance"]["command"]
