@@ -15,6 +15,7 @@ The runner verifies every scheme a method returns before it is shown or written.
 from __future__ import annotations
 
 import importlib
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -124,16 +125,44 @@ WALK_OPTIONS: dict[str, frozenset[str]] = {
 }
 
 
+# the walk options that are counts (name -> least value) and the others that are plain values
+_WALK_COUNTS = {"plateau": 1, "restart_steps": 1, "kicks": 0, "lift_every": 1, "lift_tries": 1,
+                "sample_every": 1, "chunk": 1, "plus_limit": 0, "pool_size": 1, "plus": 0, "limit": 1,
+                "max_limit": 1, "level_attempts": 1, "stalls": 1, "max_starts": 1, "start_index": 0,
+                "cubes": 1}
+_WALK_SHARES = {"meta"}  # in [0, 1]
+_WALK_FLAGS = {"constructions", "liftable_pools"}
+
+
 def check_walk_options(method: str, options: dict) -> None:
     """One InputError naming any option the walk method `method` would not read (a typo would
-    otherwise be ignored without a word)."""
+    otherwise be ignored without a word), or a count, share or flag of the wrong type or range."""
     from fastmm.errors import InputError
 
     known = WALK_OPTIONS.get(method)
-    unknown = sorted(str(k) for k in options if known is not None and k not in known)
+    if known is None:
+        return
+    unknown = sorted(str(k) for k in options if k not in known)
     if unknown:
         raise InputError(f"unknown {method} option(s): {', '.join(unknown)} "
                          f"(known: {', '.join(sorted(known))})")
+    for name, value in options.items():
+        number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        if name in _WALK_COUNTS and not (number and value == int(value)
+                                         and _WALK_COUNTS[name] <= value < 2**62):
+            raise InputError(f"{method} option {name} must be a whole number ≥ {_WALK_COUNTS[name]}, "
+                             f"got {value!r}")
+        if name in _WALK_SHARES and not (number and 0 <= value <= 1):
+            raise InputError(f"{method} option {name} must be a number in [0, 1], got {value!r}")
+        if name in _WALK_FLAGS and not isinstance(value, bool):
+            raise InputError(f"{method} option {name} must be true or false, got {value!r}")
+        if name == "exclude_catalog_shapes" and not (
+                isinstance(value, list | tuple) and all(
+                    isinstance(x, list | tuple) and len(x) == 3
+                    and all(isinstance(d, int) and not isinstance(d, bool) for d in x) for x in value)):
+            raise InputError(f"{method} option {name} must be a list of shapes [n, m, p], got {value!r}")
+        if name == "minimize_seconds" and not (number and value > 0):
+            raise InputError(f"{method} option {name} must be a positive number, got {value!r}")
 
 
 def method_function(name: str) -> MethodFn:

@@ -30,6 +30,16 @@ def test_the_lists_hold_every_option_the_code_reads(method):
     ("flip", {"pool_size": 4}, "unknown flip option(s): pool_size"),
     ("ternary", {"kicks": 1}, "unknown ternary option(s): kicks"),
     ("pool", [("plateau", 5)], "options must be a dict"),
+    ("pool", {"plateau": "abc"}, "pool option plateau must be a whole number ≥ 1, got 'abc'"),
+    ("pool", {"plateau": float("nan")}, "plateau must be a whole number ≥ 1, got nan"),
+    ("pool", {"chunk": 0}, "chunk must be a whole number ≥ 1, got 0"),
+    ("flip", {"kicks": 2.5}, "kicks must be a whole number ≥ 0"),
+    ("flip", {"plateau": True}, "plateau must be a whole number"),
+    ("pool", {"plateau": 10**30}, "plateau must be a whole number"),
+    ("pool", {"meta": 2}, "meta must be a number in [0, 1]"),
+    ("pool", {"liftable_pools": "maybe"}, "liftable_pools must be true or false"),
+    ("pool", {"exclude_catalog_shapes": "abc"}, "must be a list of shapes [n, m, p]"),
+    ("flip", {"minimize": "additions", "minimize_seconds": -1}, "must be a positive number"),
 ])
 def test_an_option_the_method_would_not_read_is_refused(method, options, message):
     with pytest.raises(InputError, match=re.escape(message)):
