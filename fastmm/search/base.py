@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -161,6 +162,8 @@ def check_walk_options(method: str, options: dict) -> None:
                     isinstance(x, list | tuple) and len(x) == 3
                     and all(isinstance(d, int) and not isinstance(d, bool) for d in x) for x in value)):
             raise InputError(f"{method} option {name} must be a list of shapes [n, m, p], got {value!r}")
+        if name == "checkpoint_dir" and not isinstance(value, str | os.PathLike):
+            raise InputError(f"{method} option {name} must be a directory path, got {value!r}")
         if name == "minimize_seconds" and not (number and value > 0):
             raise InputError(f"{method} option {name} must be a positive number, got {value!r}")
 
