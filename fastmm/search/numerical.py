@@ -117,7 +117,7 @@ class NumConfig:
         if unknown:
             raise InputError(f"unknown {method} option(s): {', '.join(unknown)} "
                              f"(known: {', '.join(sorted(known))})")
-        opts = {f.name: _typed(method, f.name, f.default, options[f.name])
+        opts = {f.name: typed_option(method, f.name, f.default, options[f.name], LEAST.get(f.name, 0))
                 for f in fields(cls) if f.name in options}
         cfg = cls(**opts)
         if cfg.optimizer not in ("als", "adam"):
@@ -143,8 +143,12 @@ class NumConfig:
         return d, ds, bound
 
 
-def _typed(method: str, name: str, default, value):
-    """`value` as the type of the option's default, or one InputError naming the option."""
+LEAST = {"finish": -1, "check_every": 1, "threads": 1, "fit_steps": 1, "batch": 1}  # else 0
+
+
+def typed_option(method: str, name: str, default, value, least: float = 0):
+    """`value` as the type of the option's default (a number at least `least`), or one
+    InputError naming the option."""
     def bad(kind: str) -> InputError:
         return InputError(f"{method} option {name} must be {kind}, got {value!r}")
 
@@ -155,8 +159,10 @@ def _typed(method: str, name: str, default, value):
     if isinstance(default, int | float):
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise bad("a number")
+        if value < least:
+            raise bad(f"at least {least:g}")
         if isinstance(default, int):
-            if value != int(value):
+            if value != int(value) or value >= 2**62:
                 raise bad("a whole number")
             return int(value)
         return float(value)
@@ -166,7 +172,7 @@ def _typed(method: str, name: str, default, value):
         return value
     if isinstance(value, str) or not isinstance(value, list | tuple):  # denominators
         raise bad("a list of whole numbers")
-    return tuple(_typed(method, name, 1, d) for d in value)
+    return tuple(typed_option(method, name, 1, d, 1) for d in value)
 
 
 def check_task(task: SearchTask, method: str, rings: tuple[str, ...]) -> None:

@@ -128,6 +128,9 @@ def test_registered_and_runs_through_the_runner():
     (SearchTask(2, 2, 2, rank=7, options={"ridge": float("nan")}), "ridge must be a number"),
     (SearchTask(2, 2, 2, rank=7, options={"frames": 1}), "frames must be true or false"),
     (SearchTask(2, 2, 2, rank=7, options={"denominators": "12"}), "denominators must be a list"),
+    (SearchTask(2, 2, 2, rank=7, options={"check_every": 0}), "check_every must be at least 1"),
+    (SearchTask(2, 2, 2, rank=7, options={"lr": -0.5}), "lr must be at least 0"),
+    (SearchTask(2, 2, 2, rank=7, options={"finish": -2}), "finish must be at least -1"),
 ])
 def test_bad_input_is_one_input_error(task, message):
     with pytest.raises(InputError, match=message):

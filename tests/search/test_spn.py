@@ -106,6 +106,13 @@ def test_rescale_keeps_the_tensor_and_normalises_terms():
 def test_unknown_option_and_bad_ring_are_input_errors():
     with pytest.raises(InputError, match="unknown spn option"):
         SPNConfig.from_options({"lr": 0.1, "speed": 3})
+    for bad, message in (({"l1_steps": "abc"}, "l1_steps must be a number"),
+                         ({"lr": -1}, "lr must be at least 0"),
+                         ({"check_every": 0}, "check_every must be at least 1"),
+                         ({"loss": 3}, "loss must be a string")):
+        with pytest.raises(InputError, match=message):
+            SPNConfig.from_options(bad)
+    assert SPNConfig.from_options({"lr": 1, "l1_steps": 10.0}).l1_steps == 10
     with pytest.raises(InputError, match="rings"):
         run(SearchTask(2, 2, 2, rank=7, ring="Q", options={"engine": "single"}), lambda p: None,
             lambda: False)
