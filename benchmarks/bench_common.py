@@ -23,6 +23,20 @@ def code_version() -> str:
     return run.stdout.strip() or "unknown"
 
 
+def parse_options(pairs: list[str], flag: str = "--option") -> dict:
+    """KEY=VALUE pairs; values are read as JSON where they parse (numbers, true/false)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{flag} wants KEY=VALUE, not {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
 def read_merge(ap: argparse.ArgumentParser, path: str, key: str) -> dict:
     """Another run's results JSON holding a `key` mapping, or one line and exit 2."""
     try:

@@ -20,10 +20,11 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_common import code_version  # noqa: E402
+from bench_common import code_version, parse_options  # noqa: E402
+
+from fastmm.io import atomic_write_text  # noqa: E402
 
 DEFAULT_CASES = [
     "2,3,3:15", "2,3,3:15:redraw=0", "2,3,3:15:ridge_steps=300,fit_steps=500",
@@ -41,15 +42,7 @@ def parse_case(text: str) -> tuple[tuple[int, int, int], int, dict]:
     shape = tuple(int(x) for x in parts[0].split(","))
     if len(shape) != 3:
         raise ValueError(f"a shape is n,m,p, got {parts[0]!r}")
-    options: dict = {}
-    for pair in (parts[2].split(",") if len(parts) == 3 and parts[2] else []):
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise ValueError(f"an option is key=value, got {pair!r}")
-        try:
-            options[key] = json.loads(value)
-        except ValueError:
-            options[key] = value
+    options = parse_options(parts[2].split(",") if len(parts) == 3 and parts[2] else [], "a case option")
     return shape, int(parts[1]), options  # type: ignore[return-value]
 
 
@@ -94,8 +87,9 @@ def write_report(rows: list[dict], out: Path, command: str) -> None:
         lines.append(f"| ⟨{n},{m},{p};{r['rank']}⟩ | {opts} | {r['seeds']} | "
                      f"{r['fitted']}/{r['restarts']} = {r['fitted_per_restart']:.3f} | "
                      f"{r['fits_per_million_sweeps']:g} | {r['redraws']} | {r['seconds']} |")
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    out.with_suffix(".json").write_text(json.dumps({"command": command, "rows": rows}, indent=1) + "\n")
+    atomic_write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
+    doc = {"command": command, "rows": rows}
+    atomic_write_text(out.with_suffix(".json"), json.dumps(doc, indent=1) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

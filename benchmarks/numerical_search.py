@@ -28,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from bench_common import code_version, read_merge  # noqa: E402
+from bench_common import code_version, parse_options, read_merge  # noqa: E402
 
 from fastmm.io import atomic_write_text, scheme_to_dict  # noqa: E402
 from fastmm.search.base import SearchTask  # noqa: E402
@@ -269,20 +269,6 @@ def write_markdown(path: Path, data: dict) -> None:
                 f"{r['roundings_failed']} | "
                 f"{r['q_schemes_rejected_for_ring']} | {r.get('rounding', '')} |")
     path.write_text("\n".join(lines) + "\n")
-
-
-def parse_options(pairs: list[str]) -> dict:
-    """KEY=VALUE pairs; values are read as JSON where they parse (numbers, true/false)."""
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--option wants KEY=VALUE, not {pair!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
 
 
 def case_key(name: str, extra: dict) -> str:

@@ -126,12 +126,8 @@ class NumConfig:
             raise InputError(f"simplify_optimizer must be 'als' or 'adam', not {cfg.simplify_optimizer!r}")
         if cfg.simplify not in ("l1", "grid"):
             raise InputError(f"simplify must be 'l1' or 'grid', not {cfg.simplify!r}")
-        if cfg.batch < 1:
-            raise InputError(f"batch must be at least 1, got {cfg.batch}")
-        if cfg.redraw < 0 or not 0 < cfg.redraw_share <= 1:
-            raise InputError("redraw must be at least 0 and redraw_share in (0, 1]")
-        if any(d < 1 for d in cfg.denominators) or cfg.denominator < 0:
-            raise InputError("denominators must be positive integers")
+        if not 0 < cfg.redraw_share <= 1:  # counts and ranges: typed_option with LEAST
+            raise InputError(f"{method} option redraw_share in (0, 1] is required, got {cfg.redraw_share}")
         return cfg
 
     def grid(self, ring: str) -> tuple[int, tuple[int, ...], float]:
@@ -143,7 +139,8 @@ class NumConfig:
         return d, ds, bound
 
 
-LEAST = {"finish": -1, "check_every": 1, "threads": 1, "fit_steps": 1, "batch": 1}  # else 0
+# the least value of a numerical option (NumConfig, SPNConfig) where it is not 0
+LEAST = {"finish": -1, "check_every": 1, "threads": 1, "fit_steps": 1, "batch": 1}
 
 
 def typed_option(method: str, name: str, default, value, least: float = 0):

@@ -78,10 +78,9 @@ class SPNConfig:
         if unknown:
             raise InputError(f"unknown spn option(s): {', '.join(unknown)} "
                              f"(known: {', '.join(sorted(known))})")
-        from fastmm.search.numerical import typed_option
+        from fastmm.search.numerical import LEAST, typed_option
 
-        least = {"check_every": 1, "batch": 1, "fit_steps": 1}
-        cfg = cls(**{f.name: typed_option("spn", f.name, f.default, options[f.name], least.get(f.name, 0))
+        cfg = cls(**{f.name: typed_option("spn", f.name, f.default, options[f.name], LEAST.get(f.name, 0))
                      for f in fields(cls) if f.name in options})
         if cfg.loss not in ("tensor", "sampled"):
             raise InputError(f"spn option loss must be 'tensor' or 'sampled', not {cfg.loss!r}")
