@@ -196,13 +196,15 @@ class SearchRequest:
         known = methods()
         if method not in known:
             raise InputError(f"unknown method {method!r} (choose from {', '.join(known)})")
+        if options is not None and not isinstance(options, dict):
+            raise InputError(f"options must be a dict of option name -> value, got {type(options).__name__}")
+        if method == "auto" and options and "start" in options:  # a given start is walked from
+            method = "symmetric" if symmetry == "c3" else "flip"
         self.method = method if method != "auto" else choose_method(self.shape, self.rank, ring, symmetry)
         if symmetry == "c3" and self.method != "symmetric":
             raise InputError("--symmetry c3 runs the symmetric flip graph: use --method symmetric or auto")
         if ring == "Q" and self.method not in ("als", "spn"):
             raise InputError("ring Q is searched by the numerical methods only (--method als)")
-        if options is not None and not isinstance(options, dict):
-            raise InputError(f"options must be a dict of option name -> value, got {type(options).__name__}")
         self.options = dict(options or {})
         minimize = self.options.get("minimize") or "none"
         if minimize not in ("none", "additions"):
@@ -228,12 +230,43 @@ class SearchRequest:
         if device not in (None, "cpu") and self.method not in ("als", "spn"):
             raise InputError(f"--device {device} runs the numerical methods (--method als or spn); "
                              f"the {self.method} method walks on the CPU")
+        if "start" in self.options:
+            self.options["start"] = check_start(self.options["start"], self.shape, self.method)
         check_walk_options(self.method, self.options)
 
     def task(self, seed: int, time_limit: float):
         from fastmm.search.base import SearchTask
 
         return SearchTask(*self.shape, self.rank, self.ring, seed, time_limit, dict(self.options))
+
+
+START_METHODS = ("flip", "ternary", "symmetric")
+
+
+def check_start(scheme, shape: tuple[int, int, int], method: str) -> Scheme:
+    """The scheme a walk starts from, checked: a verified Scheme of `shape` (or of a permutation of
+    it, turned into `shape`), integral for the GF(2) walks, ternary for the ternary walk."""
+    if method not in START_METHODS:
+        raise InputError(f"a start scheme is walked from by --method {', '.join(START_METHODS)}; "
+                         f"the {method} method builds its own starts")
+    if not isinstance(scheme, Scheme):
+        raise InputError(f"the start scheme must be a fastmm Scheme, not {type(scheme).__name__}")
+    if sorted(scheme.shape) != sorted(shape):
+        raise InputError(f"the start scheme {scheme.label()} does not fit ⟨{shape[0]},{shape[1]},{shape[2]}⟩")
+    scheme = scheme.permuted(shape)
+    verdict = verify(scheme, sympy=False)
+    if not verdict.ok:
+        raise InputError(f"the start scheme {scheme.label()} fails verification: {verdict.lines()[0]}")
+    if not scheme.is_integral:
+        raise InputError(f"the start scheme {scheme.label()} has fractions: the walks need integer "
+                         f"coefficients")
+    if method == "ternary" and verdict.ring != "ZT":
+        raise InputError(f"the ternary walk starts from a ZT scheme; {scheme.label()} is {verdict.ring}")
+    if method == "symmetric":
+        from fastmm.search.symmetric import split_scheme
+
+        split_scheme(scheme)  # InputError unless it is C3-symmetric modulo 2
+    return scheme
 
 
 def check_scheduler(address: str) -> str:

@@ -89,13 +89,13 @@ class _Writer:
 
 
 OWN_FLAGS = {"minimize": "--minimize", "device": "--device", "engine": "--engine", "batch": "--batch",
-             "save_fitted": "--save-fitted", "start": None, "starts": "--resume",
+             "save_fitted": "--save-fitted", "start": "--start", "starts": "--resume",
              "checkpoint_dir": "--resume"}
 
 
 def parse_method_options(pairs: tuple[str, ...]) -> dict:
     """--option KEY=VALUE pairs as a dict: values read as JSON where they parse, else strings.
-    Names with a flag of their own (or that only the library can pass) are refused."""
+    Names with a flag of their own are refused."""
     out: dict = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -103,9 +103,7 @@ def parse_method_options(pairs: tuple[str, ...]) -> dict:
         if not sep or not key.isidentifier():
             raise InputError(f"--option wants KEY=VALUE, got {pair!r}")
         if key in OWN_FLAGS:
-            flag = OWN_FLAGS[key]
-            raise InputError(f"--option {key}: use {flag} instead" if flag else
-                             f"--option {key}: a start scheme is passed through the library only")
+            raise InputError(f"--option {key}: use {OWN_FLAGS[key]} instead")
         if key in out:
             raise InputError(f"--option {key} given twice")
         try:
@@ -140,6 +138,10 @@ def parse_method_options(pairs: tuple[str, ...]) -> dict:
               help="Run the seeds on a dask.distributed cluster.")
 @click.option("--resume", default=None, metavar="DIR",
               help="Checkpoint directory: continue the search saved there (created if new).")
+@click.option("--start", "start_file", default=None, metavar="FILE",
+              help="Walk from this scheme (a verified scheme file of the shape or a permutation of it) "
+                   "instead of the naive one: --method flip, ternary or symmetric (auto picks flip, "
+                   "or symmetric with --symmetry c3).")
 @click.option("--device", default=None, metavar="DEV", help="Numerical methods: cpu or cuda.")
 @click.option("--batch", type=int, default=None, metavar="N",
               help="Numerical methods: restarts held at once (default 64; thousands on a GPU).")
@@ -165,7 +167,7 @@ def parse_method_options(pairs: tuple[str, ...]) -> dict:
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: str, seed: int,
            time_limit: str, workers: int, scheduler: str | None, resume: str | None,
-           device: str | None, batch: int | None, save_fitted: str | None,
+           start_file: str | None, device: str | None, batch: int | None, save_fitted: str | None,
            method_options: tuple[str, ...], engine: str | None, out: str | None, distinct: int,
            minimize: str, no_sympy: bool, quiet: bool) -> int:
     """Find an exact scheme for ⟨N,M,P⟩ with RANK multiplications."""
@@ -184,6 +186,8 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: 
         options["batch"] = batch
     if save_fitted is not None:
         options["save_fitted"] = save_fitted
+    if start_file is not None:
+        options["start"] = api.load(start_file)
     sym = None if symmetry == "none" else symmetry
     # every argument is checked before anything is written or started
     req = api.SearchRequest((n, m, p), rank, ring, method, seed, time_limit, workers, scheduler, sym,

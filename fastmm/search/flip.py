@@ -283,6 +283,8 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     deadline = t0 + budget if budget is not None else None
 
     prov = {"method": "flip", "seed": task.seed, "backend": backend}
+    if opts.get("start") is not None:
+        prov["start"] = start.label()
     ring = task.ring
     steps = 0
     restarts = 0

@@ -18,9 +18,15 @@ a new lowest rank. With these, 1 in ~6 runs of ⟨5,5,5⟩ reached rank 93 over 
 here, where plus transitions capped near the target (and a transition that a reduction undid at
 once) kept every run above 99.
 
+Another start: `start`, a scheme whose reduction modulo 2 is C3-symmetric (every restart walks
+from it instead of the naive split). Kronecker products of symmetric schemes are symmetric, so
+e.g. a symmetric ⟨2,2,2;7⟩ ⊗ a symmetric ⟨3,3,3;23⟩ starts ⟨6,6,6⟩ at 161 instead of 220. Its
+fixed terms x⊗x⊗x (any x, not only diagonal sums) become the cubes.
+
 Options (task.options): backend ("numba" | "python"), plateau, plus_limit (default: the start
-rank), restart_steps, chunk, lift_every, cubes (number of cube groups); checkpoint_dir and starts
-(from `--resume`: each new best is saved there, and saved schemes are the best to beat).
+rank), restart_steps, chunk, lift_every, cubes (number of cube groups), start (a Scheme, above);
+checkpoint_dir and starts (from `--resume`: each new best is saved there, and saved schemes are
+the best to beat).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from fastmm.search import flip_py
 from fastmm.search.base import Progress, Reporter, SearchOutcome, SearchTask, StopFlag, valid_rank_note
 from fastmm.search.lift import lift
 from fastmm.search.terms import Terms, gf2_tensor_ok, to_scheme
+from fastmm.search.terms import to_terms as scheme_terms
 
 MAX_N = 7  # n² bits in an int64 factor
 # flips without a change of rank before a plus transition; for 5 and 6 the authors' settings
@@ -102,6 +109,35 @@ def start(n: int, groups: list[list[int]]) -> tuple[list[tuple[int, int, int]], 
     return reps, cubes
 
 
+def split_scheme(scheme: Scheme) -> tuple[list[tuple[int, int, int]], list[int]]:
+    """(orbit representatives, cubes) of a scheme that is C3-symmetric modulo 2, in the walk's
+    layout (third factor transposed). Terms equal modulo 2 cancel in pairs. InputError if the
+    scheme is not square, not integral, or not invariant under the rotation."""
+    n = scheme.shape[0]
+    if len(set(scheme.shape)) != 1:
+        raise InputError(f"a symmetric start must be square ⟨n,n,n⟩, got {scheme.label()}")
+    try:
+        A, B, C = scheme_terms(scheme)
+    except ValueError as exc:
+        raise InputError(f"the symmetric start {scheme.label()}: {exc}") from None
+    acc: set[tuple[int, int, int]] = set()
+    for a, b, c in zip(A, B, C, strict=True):
+        acc.symmetric_difference_update({(a, b, transpose_mask(c, n))})
+    cubes = sorted(t[0] for t in acc if t[0] == t[1] == t[2])
+    reps: list[tuple[int, int, int]] = []
+    seen: set[tuple[int, int, int]] = set()
+    for t in sorted(acc):
+        if t in seen or t[0] == t[1] == t[2]:
+            continue
+        rots = _rotations(t)
+        if not all(r in acc for r in rots):
+            raise InputError(f"the start {scheme.label()} is not C3-symmetric modulo 2 (a term's "
+                             "rotation (A,B,Cᵀ) -> (Cᵀ,A,B) is not in the scheme)")
+        seen.update(rots)
+        reps.append(t)
+    return reps, cubes
+
+
 def transpose_mask(x: int, n: int) -> int:
     out = 0
     while x:
@@ -148,10 +184,11 @@ def _kernel(backend: str):
 class SymWalker:
     """One symmetric walk from the start of `n` with the given cube groups."""
 
-    def __init__(self, n: int, groups: list[list[int]], seed: int, backend: str, plus_limit: int):
-        reps, cubes = start(n, groups)
+    def __init__(self, n: int, split: tuple[list[tuple[int, int, int]], list[int]], seed: int,
+                 backend: str, plus_limit: int):
+        reps, cubes = split
         self.n = n
-        self.cubes = cubes
+        self.cubes = list(cubes)
         k = len(reps)
         cap = 3 * (max(k, plus_limit // 3) + 4)
         self.F = np.zeros((3, cap), dtype=np.int64)
@@ -190,7 +227,17 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     opts = task.options
     shape = (n, n, n)
     backend = opts.get("backend") or "numba"
-    groups = cube_groups(n, task.rank, opts.get("cubes"))
+    given = opts.get("start")
+    if given is not None:
+        if not isinstance(given, Scheme) or given.shape != shape:
+            raise InputError(f"the start scheme must be a Scheme of shape {shape}")
+        if not given.is_integral or not gf2_tensor_ok(shape, scheme_terms(given)):
+            raise InputError(f"the start scheme {given.label()} is not valid modulo 2")
+        split = split_scheme(given)
+        groups = []
+    else:
+        groups = cube_groups(n, task.rank, opts.get("cubes"))
+        split = start(n, groups)
     plateau = int(opts.get("plateau", PLATEAU.get(n, 5 * n**5)))
     restart_steps = int(opts.get("restart_steps", 2_000 * plateau))
     chunk = int(opts.get("chunk", 200_000 if backend == "numba" else 2_000))
@@ -203,6 +250,8 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     last_report = 0.0
     prov = {"method": "symmetric", "symmetry": "c3", "cubes": [list(map(int, g)) for g in groups],
             "backend": backend, "seed": task.seed}
+    if given is not None:
+        prov.update(start=given.label(), start_cubes=len(split[1]))
 
     def outcome(found: Scheme | None) -> SearchOutcome:
         info = dict(prov, steps=steps, restarts=restarts, seconds=round(time.perf_counter() - t0, 3))
@@ -213,7 +262,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
 
     plus_opt = int(opts.get("plus_limit", 0))  # 0: each walk's start rank
     while True:
-        walker = SymWalker(n, groups, task.seed * 1_000_003 + restarts, backend, plus_opt)
+        walker = SymWalker(n, split, task.seed * 1_000_003 + restarts, backend, plus_opt)
         plus_limit = plus_opt or walker.rank
         low, since_low = walker.rank, 0
         while since_low < restart_steps:
@@ -249,7 +298,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                 last_report = now
                 shown, note = valid_rank_note(
                     best.rank if best is not None and task.ring != "Z2" else None, low,
-                    f"symmetric walk at {walker.rank}, {len(groups)} cubes ({backend})")
+                    f"symmetric walk at {walker.rank}, {len(split[1])} cubes ({backend})")
                 report(Progress(rank=shown, steps=steps, restarts=restarts, elapsed=now - t0,
                                 note=note))
         restarts += 1

@@ -105,6 +105,8 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     deadline = t0 + task.time_limit if task.time_limit is not None else None
 
     prov = {"method": "ternary", "seed": task.seed, "backend": backend}
+    if opts.get("start") is not None:
+        prov["start"] = start.label()
     steps = 0
     restarts = 0
     last_report = t0
