@@ -3,7 +3,7 @@
 The public API (see README, "Python"):
 
     load, save, verify, search, search_distinct, finish, export, import_scheme, catalog,
-    catalog_scheme, matmul, Scheme, naive_scheme, strassen, laderman, and the errors
+    catalog_scheme, matmul, combine, Scheme, naive_scheme, strassen, laderman, and the errors
     FastmmError, InputError, SchemeFormatError, VerificationError, SearchFailed,
     SearchInterrupted.  fastmm.nn holds the StrassenNets layers and models (needs torch).
 
@@ -16,7 +16,7 @@ _API = {
     "load": "fastmm.api", "save": "fastmm.api", "verified": "fastmm.api",
     "search_distinct": "fastmm.api", "finish": "fastmm.api",
     "import_scheme": "fastmm.api", "catalog_scheme": "fastmm.api",
-    "matmul": "fastmm.api",
+    "matmul": "fastmm.api", "combine": "fastmm.api",
     "Scheme": "fastmm.scheme", "naive_scheme": "fastmm.scheme",
     "strassen": "fastmm.reference", "laderman": "fastmm.reference",
     "FastmmError": "fastmm.errors", "InputError": "fastmm.errors",

@@ -45,6 +45,17 @@ def load(path: str | os.PathLike) -> Scheme:
     return load_scheme(path)
 
 
+def load_verified(path: str | os.PathLike, sympy: bool = False) -> Scheme:
+    """`load`, then `verify`: InputError naming the file when it cannot be read or is not valid
+    (for files a command builds on: `--start`, `combine`)."""
+    scheme = load(path)
+    verdict = verify(scheme, sympy=sympy)
+    if not verdict.ok:
+        raise InputError(f"{os.fspath(path)}: {scheme.label()} fails verification: "
+                         f"{verdict.lines()[0]}")
+    return scheme
+
+
 def verify(scheme: Scheme, sympy: bool = True):
     """Exact Brent equations (and a sympy proof unless sympy=False) in the ring the scheme claims.
 
@@ -267,6 +278,75 @@ def check_start(scheme, shape: tuple[int, int, int], method: str) -> Scheme:
 
         split_scheme(scheme)  # InputError unless it is C3-symmetric modulo 2
     return scheme
+
+
+COMBINE_OPS = ("kron", "sum", "project", "permute")
+COMBINE_MAX_ENTRIES = 20_000_000  # rank × (nm + mp + np) of a result: memory and verification time
+
+
+def combine(op: str, *schemes: Scheme, axis: str | None = None, index: int | None = None,
+            shape: Sequence[int] | None = None, sympy: bool = True) -> Scheme:
+    """A new scheme from verified ones, verified before it is returned: "kron" (Kronecker product
+    of two), "sum" (direct sum of two along `axis` n, m or p), "project" (drop `index` of `axis`,
+    the meta flip graph's move down) or "permute" (the equivalent scheme of a permuted `shape`).
+    Products of C3-symmetric schemes stay C3-symmetric: starts for `--symmetry c3` walks."""
+    from fastmm.errors import SchemeError
+    from fastmm.io import MAX_DIM
+
+    arity = {"kron": 2, "sum": 2, "project": 1, "permute": 1}
+    if op not in arity:
+        raise InputError(f"unknown combination {op!r} (choose from {', '.join(COMBINE_OPS)})")
+    if len(schemes) != arity[op]:
+        raise InputError(f"{op} takes {arity[op]} scheme(s), got {len(schemes)}")
+    for s in schemes:
+        if not isinstance(s, Scheme):
+            raise InputError(f"{op} takes fastmm Schemes, not {type(s).__name__}")
+        verdict = verify(s, sympy=False)
+        if not verdict.ok:
+            raise InputError(f"{s.label()} fails verification: {verdict.lines()[0]}")
+    wants_axis = op in ("sum", "project")
+    if wants_axis and axis not in ("n", "m", "p"):
+        raise InputError(f"{op} needs an axis: n, m or p (got {axis!r})")
+    if not wants_axis and axis is not None:
+        raise InputError(f"{op} takes no axis")
+    if (op == "project") != (index is not None):
+        raise InputError("an index is for project only, and project needs one" if index is not None
+                         else "project needs the index to drop (0-based)")
+    if (op == "permute") != (shape is not None):
+        raise InputError("a shape is for permute only" if shape is not None else
+                         "permute needs the target shape")
+    first = schemes[0]
+    if op == "kron":
+        dims = [a * b for a, b in zip(first.shape, schemes[1].shape, strict=True)]
+        rank = first.rank * schemes[1].rank
+    else:
+        dims, rank = list(first.shape), sum(s.rank for s in schemes)
+        if op == "sum":
+            k = "nmp".index(axis)
+            dims[k] = first.shape[k] + schemes[1].shape[k]
+    n, m, p = dims
+    if max(dims) > MAX_DIM or rank * (n * m + m * p + n * p) > COMBINE_MAX_ENTRIES:
+        raise InputError(f"the {op} would be ⟨{n},{m},{p};{rank}⟩: beyond {MAX_DIM} per dimension or "
+                         f"{COMBINE_MAX_ENTRIES:,} coefficients")
+    try:
+        if op == "kron":
+            out = first.kron(schemes[1])
+        elif op == "sum":
+            out = first.direct_sum(schemes[1], axis)
+        elif op == "project":
+            if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+                raise InputError(f"the index to drop is a whole number ≥ 0, got {index!r}")
+            out = first.project(axis, index)
+        else:
+            out = first.permuted(check_shape(shape, MAX_DIM))
+    except SchemeError as exc:
+        raise InputError(str(exc)) from None
+    prov = {"derived": op, "from": [s.label() for s in schemes]}
+    if axis is not None:
+        prov["axis"] = axis
+    if index is not None:
+        prov["index"] = index
+    return verified(out.with_meta(provenance=prov), sympy=sympy)
 
 
 def check_scheduler(address: str) -> str:

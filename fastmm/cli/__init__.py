@@ -30,7 +30,8 @@ def _register() -> None:
     # Each module adds its commands to `cli`; imports here are cheap (no torch, no sympy).
     import importlib
 
-    for name in ("schemes", "search", "export", "bench", "nn", "count", "catalog", "site", "finish"):
+    for name in ("schemes", "search", "combine", "export", "bench", "nn", "count", "catalog", "site",
+                 "finish"):
         try:
             importlib.import_module(f"fastmm.cli.{name}")
         except ModuleNotFoundError as exc:  # a topic not built yet must not break the rest

@@ -187,11 +187,16 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: 
     if save_fitted is not None:
         options["save_fitted"] = save_fitted
     if start_file is not None:
-        options["start"] = api.load(start_file)
+        options["start"] = api.load_verified(start_file)
     sym = None if symmetry == "none" else symmetry
     # every argument is checked before anything is written or started
-    req = api.SearchRequest((n, m, p), rank, ring, method, seed, time_limit, workers, scheduler, sym,
-                            options)
+    try:
+        req = api.SearchRequest((n, m, p), rank, ring, method, seed, time_limit, workers, scheduler, sym,
+                                options)
+    except InputError as exc:  # a start that does not fit: name its file
+        if start_file is not None and "start" in str(exc):
+            raise InputError(f"{start_file}: {exc}") from None
+        raise
     writer = _Writer(out, distinct)
     checkpoint = None
     if resume:

@@ -17,11 +17,16 @@ def test_verify_show_export_answer_cleanly(tmp_path, text):
     f = tmp_path / "s.json"
     f.write_text(text, encoding="utf-8", errors="surrogatepass")
     before = snapshot(tmp_path)
-    for args in (["verify", "--no-sympy", f], ["show", f], ["export", f, "--to", "text"]):
+    out = tmp_path / "out.json"
+    for args in (["verify", "--no-sympy", f], ["show", f], ["export", f, "--to", "text"],
+                 ["combine", "kron", f, f, "--no-sympy", "-o", out],
+                 ["search", "2", "2", "2", "--rank", "7", "--start", f, "--time-limit", "5", "--no-sympy",
+                  "-q", "-o", out]):
         r = run_cli(*args)
         assert_clean(r)
         if r.rc == 2:
             assert str(f) in r.err  # the message names the file
+        out.unlink(missing_ok=True)  # a valid file makes a product or a walk: its one output
     assert not changed(before, snapshot(tmp_path))
 
 

@@ -1,0 +1,44 @@
+"""`fastmm combine`: Kronecker products, direct sums, projections and permutations of scheme files
+(a thin wrapper over fastmm.api.combine, which verifies the inputs and the result)."""
+
+from __future__ import annotations
+
+import click
+
+from fastmm.cli import cli
+from fastmm.cli.terminal import printable
+
+
+def _shape(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    from fastmm.errors import InputError
+
+    try:
+        return tuple(int(x) for x in text.replace("x", ",").split(","))
+    except ValueError:
+        raise InputError(f"--shape wants N,M,P, got {text!r}") from None
+
+
+@cli.command()
+@click.argument("op", type=click.Choice(["kron", "sum", "project", "permute"]))
+@click.argument("files", nargs=-1, required=True)
+@click.option("--axis", type=click.Choice(["n", "m", "p"]), default=None,
+              help="sum: the dimension the two schemes are joined along; project: the one cut.")
+@click.option("--index", type=int, default=None, help="project: the row/column to drop (0-based).")
+@click.option("--shape", "shape_text", default=None, metavar="N,M,P", help="permute: the target shape.")
+@click.option("-o", "--output", required=True, help="Scheme file to write (atomically).")
+@click.option("--no-sympy", is_flag=True, help="Skip the sympy proof (the exact Brent check stays).")
+def combine(op: str, files: tuple[str, ...], axis: str | None, index: int | None, shape_text: str | None,
+            output: str, no_sympy: bool) -> None:
+    """New schemes from verified ones: kron A B, sum A B --axis n|m|p, project A --axis n|m|p
+    --index I, permute A --shape N,M,P. The result is verified before it is written."""
+    from fastmm import api
+    from fastmm.io import dumps
+    from fastmm.paths import check_output_path, write_atomic
+
+    check_output_path(output, "-o/--output")
+    schemes = [api.load_verified(f) for f in files]
+    out = api.combine(op, *schemes, axis=axis, index=index, shape=_shape(shape_text), sympy=not no_sympy)
+    written = write_atomic(output, dumps(out))
+    click.echo(f"wrote {printable(written)} ({out.label()}, ring {out.ring}, verified)", err=True)
