@@ -1,6 +1,6 @@
 """Flip-graph search speed: one command, writes results/search_speed.md and .json.
 
-    python benchmarks/search_speed.py [--seeds 10] [--quick]
+    python benchmarks/search_speed.py [--seeds 10] [--quick] [--symmetric-only]
 
 (a) steps per second of the plain-Python, the C and the numba GF(2) walk, side by side on the
     same walk (⟨3,3,3⟩ from the naive scheme, same seed; the first steps are checked to agree),
@@ -9,7 +9,11 @@
     with the CLI defaults (sympy proof on) and with --no-sympy;
 (c) `fastmm search 3 3 3 --rank 23 --ring ZT` as a whole process over 10 seeds: median,
     max, successes; every written scheme is re-verified here;
-(d) where the 3×3×3 time goes: loading each compiled walk, and the search itself in-process.
+(d) where the 3×3×3 time goes: loading each compiled walk, and the search itself in-process;
+(e) flips per second of the C and the numba C3-symmetric walk, side by side on the same walk
+    (⟨5,5,5⟩ from the default split, ⟨6,6,6⟩ from Strassen ⊗ a symmetric ⟨3,3,3;23⟩), timed in
+    alternating chunks so that other load slows both alike; both must end in the same state.
+    --symmetric-only runs (e) alone and writes results/symmetric_speed.md and .json instead.
 The machine's load average is recorded next to the figures: other work on the same cores
 slows every number.
 """
@@ -101,6 +105,90 @@ def big_rates(steps: int) -> dict:
     return out
 
 
+def symmetric_rates(steps: int, chunk: int = 250_000) -> list[dict]:
+    """The C and the numba symmetric walk, `steps` flips each from the same start and seed."""
+    import numpy as np
+
+    from fastmm.api import search
+    from fastmm.reference import strassen
+    from fastmm.search import flip_c
+    from fastmm.search.symmetric import PLATEAU, SymWalker, cube_groups, split_scheme, start
+
+    if flip_c.load_symmetric() is None:
+        raise SystemExit("the C symmetric walk is not available here (no C compiler?)")
+    s3 = search((3, 3, 3), 23, method="symmetric", seed=0, sympy=False)
+    groups = cube_groups(5, 93)
+    cubes = ", ".join("+".join(f"E{i + 1}{i + 1}" for i in g) for g in groups)
+    starts = [(5, f"default split (cubes {cubes})", start(5, groups)),
+              (6, "Strassen ⊗ symmetric ⟨3,3,3;23⟩", split_scheme(strassen().kron(s3)))]
+    rows = []
+    for n, label, split in starts:
+        r0 = len(split[1]) + 3 * len(split[0])
+        walkers = {b: SymWalker(n, split, 1, b, r0) for b in ("c", "numba")}  # numba loaded here
+        seconds = dict.fromkeys(walkers, 0.0)
+        done = dict.fromkeys(walkers, 0)
+        while done["c"] < steps:
+            for b, w in walkers.items():
+                t0 = time.perf_counter()
+                done[b] += w.walk(min(chunk, steps - done[b]), 0, PLATEAU[n], r0)
+                seconds[b] += time.perf_counter() - t0
+        c, nb = walkers["c"], walkers["numba"]
+        same = all(np.array_equal(getattr(c, x), getattr(nb, x)) for x in ("F", "E", "st", "rng"))
+        rate = {b: done[b] / seconds[b] for b in walkers}
+        rows.append({"shape": [n, n, n], "start": label, "start_rank": r0, "plateau": PLATEAU[n],
+                     "steps": done["c"], "end_rank": c.rank, "lowest_rank": int(c.st[3]),
+                     "c_flips_per_s": round(rate["c"]), "numba_flips_per_s": round(rate["numba"]),
+                     "ratio_c_numba": round(rate["c"] / rate["numba"], 2), "same_state": same})
+    return rows
+
+
+def _symmetric_lines(sym: list[dict]) -> list[str]:
+    md = ["| shape | start | start rank | flips each | C flips/s | numba flips/s | C / numba "
+          "| same end state |", "|---|---|---|---|---|---|---|---|"]
+    for r in sym:
+        n = r["shape"][0]
+        md.append(f"| ⟨{n},{n},{n}⟩ | {r['start']} | {r['start_rank']} | {r['steps']:,} | "
+                  f"{r['c_flips_per_s']:,} | {r['numba_flips_per_s']:,} | **{r['ratio_c_numba']}×** | "
+                  f"{r['same_state']} |")
+    return md + ["", "Plateau as in `--method symmetric` (plus transitions after that many flips "
+                 "without a change of rank), up to the start rank. The C and the numba walk run the "
+                 "same walk (same seed) in alternating chunks of 250,000 flips."]
+
+
+def _print_symmetric(sym: list[dict]) -> None:
+    for r in sym:
+        n = r["shape"][0]
+        print(f"(e) symmetric ⟨{n},{n},{n}⟩ from {r['start_rank']}: C {r['c_flips_per_s']:,} flips/s, "
+              f"numba {r['numba_flips_per_s']:,} flips/s, C / numba {r['ratio_c_numba']}x, "
+              f"same state={r['same_state']}", flush=True)
+
+
+def symmetric_only(quick: bool) -> int:
+    """(e) alone: results/symmetric_speed.md and .json."""
+    load_before = os.getloadavg()
+    sym = symmetric_rates(2_000_000 if quick else 10_000_000)
+    _print_symmetric(sym)
+    load_after = os.getloadavg()
+    if not all(r["same_state"] for r in sym):
+        print("FAILED: the C and the numba symmetric walks differ", file=sys.stderr)
+        return 1
+    record = {"command": "python benchmarks/search_speed.py --symmetric-only" + (" --quick" if quick else ""),
+              "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                          "loadavg_before": [round(x, 2) for x in load_before],
+                          "loadavg_after": [round(x, 2) for x in load_after]},
+              "symmetric_walk_rates": sym}
+    out = ROOT / "results"
+    out.mkdir(exist_ok=True)
+    (out / "symmetric_speed.json").write_text(json.dumps(record, indent=2) + "\n")
+    md = ["# C3-symmetric walk speed", "",
+          f"Command: `{record['command']}` ({os.cpu_count()} CPUs, Python {platform.python_version()}, "
+          f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after: other work on the "
+          "same cores slows both walks alike).", "", *_symmetric_lines(sym), ""]
+    (out / "symmetric_speed.md").write_text("\n".join(md))
+    print(f"wrote {out / 'symmetric_speed.md'} and .json")
+    return 0
+
+
 def cli_runs(args: list[str], seeds: int, workdir: Path, verify_ring: str | None) -> dict:
     from fastmm.io import load_scheme
     from fastmm.verify import verify
@@ -176,7 +264,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--quick", action="store_true", help="shorter rate measurement")
+    ap.add_argument("--symmetric-only", action="store_true",
+                    help="only (e), written to results/symmetric_speed.md and .json")
     args = ap.parse_args()
+    if args.symmetric_only:
+        return symmetric_only(args.quick)
 
     load_before = os.getloadavg()
     t_py, t_fast = (1.0, 0.5) if args.quick else (4.0, 2.0)
@@ -209,7 +301,12 @@ def main() -> int:
     print(f"(d) in-process flip.run 3x3x3 rank 23 ZT: C walk load {method['c_load_s']} s, numba "
           f"{method['kernel_load_s']} s; search median {method['median_s']} s, max "
           f"{method['max_s']} s", flush=True)
+    sym = symmetric_rates(2_000_000 if args.quick else 10_000_000)
+    _print_symmetric(sym)
     load_after = os.getloadavg()
+    if not all(r["same_state"] for r in sym):
+        print("FAILED: the C and the numba symmetric walks differ", file=sys.stderr)
+        return 1
 
     record = {
         "command": "python benchmarks/search_speed.py" + (" --quick" if args.quick else "")
@@ -222,6 +319,7 @@ def main() -> int:
         "search_222_rank7": small, "search_222_rank7_no_sympy": small_ns,
         "search_333_rank23_ZT": cube, "search_333_rank23_ZT_no_sympy": cube_ns,
         "in_process_333_rank23_ZT": method,
+        "symmetric_walk_rates": sym,
     }
     out = ROOT / "results"
     out.mkdir(exist_ok=True)
@@ -272,6 +370,10 @@ def main() -> int:
         f"({', '.join(method['backends'])}) to rank 23, sign lifting, restarts) takes a median "
         f"{method['median_s']} s, max {method['max_s']} s, median {method['median_steps']:,} "
         f"steps, {method['successes']}/{method['seeds']} verified ZT schemes.",
+        "",
+        "## (e) C3-symmetric walk, flips per second (`--method symmetric`)",
+        "",
+        *_symmetric_lines(sym),
         "",
     ]
     (out / "search_speed.md").write_text("\n".join(md))

@@ -1,20 +1,21 @@
-"""The C GF(2) flip-graph walk (csrc/flipwalk.c), compiled once per user and loaded with ctypes.
+"""The C flip-graph walks (csrc/flipwalk.c, csrc/symwalk.c), compiled once per user, loaded with ctypes.
 
-The walk is the one of flip_py.py and flip_kernels.py, step for step: same arrays, same
-splitmix64 draws, same results. Its point is start-up: loading a cached library takes about
-a millisecond where importing numba and loading its cached kernel take ~0.5 s, which is most
-of a small search.
+flipwalk.c is the GF(2) walk of flip_py.py and flip_kernels.py, symwalk.c the C3-symmetric walk
+of symmetric_kernels.py, each step for step: same arrays, same splitmix64 draws, same results.
+Their point is start-up: loading a cached library takes about a millisecond where importing
+numba and loading its cached kernel take ~0.5 s, which is most of a small search.
 
-The library is compiled with the system C compiler ($CC, else cc, gcc or clang) the first time
+Each library is compiled with the system C compiler ($CC, else cc, gcc or clang) the first time
 a process needs it, and cached as ``$FASTMM_CACHE`` (default ``~/.cache/fastmm``)
-``/fastmm-flipwalk-<source key>-<compiler key>.so``, the keys hashing the C source and flags,
-and the compiler command and machine. It is compiled into a temporary file in that directory
-and renamed into place, so concurrent processes never load a half-written library.
+``/fastmm-flipwalk-<source key>-<compiler key>.so`` (``fastmm-symwalk-...`` for the symmetric
+walk), the keys hashing the C source and flags, and the compiler command and machine. It is
+compiled into a temporary file in that directory and renamed into place, so concurrent
+processes never load a half-written library.
 
-Never required: without a compiler, or when the compile or the load fails, `load()` returns
-None (one debug-level log line, no traceback) and fastmm.search.flip walks with numba or plain
-Python. Nothing is compiled on import. This module must not import numba, nor
-fastmm.export.build (which imports the code generator: ~30 ms no search start-up needs).
+Never required: without a compiler, or when the compile or the load fails, `load()` (and
+`load_symmetric()`) returns None (one debug-level log line, no traceback) and the search walks
+with numba or plain Python. Nothing is compiled on import. This module must not import numba,
+nor fastmm.export.build (which imports the code generator: ~30 ms no search start-up needs).
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ import platform
 import shlex
 import shutil
 import sys
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 SOURCE = "flipwalk.c"
 CFLAGS = ("-O3", "-fPIC", "-shared", "-Wall", "-Wextra")
@@ -51,6 +54,32 @@ class Kernel:
         self.polish.restype = _i64
 
 
+class SymKernel:
+    """symwalk.c's entry point, argument types set (arrays go as data pointers)."""
+
+    def __init__(self, lib: ctypes.CDLL, path: Path):
+        self.path = path
+        self.walk = lib.fastmm_sym_walk
+        # F, cap, E, st, rng, steps, target, plateau, plus_limit, ncubes
+        self.walk.argtypes = [_ptr, _i64, _ptr, _ptr, _ptr, _i64, _i64, _i64, _i64, _i64]
+        self.walk.restype = _i64
+
+
+@dataclass(frozen=True)
+class Walk:
+    """One C walk: its file in csrc/, its library's name prefix, the class binding its entry
+    points (called with the loaded library and its path) and its name in the debug note."""
+
+    source: str
+    prefix: str
+    bind: Any
+    what: str
+
+
+FLIP = Walk(SOURCE, PREFIX, Kernel, "C flip walk")
+SYMMETRIC = Walk("symwalk.c", "fastmm-symwalk-", SymKernel, "C symmetric walk")
+
+
 def find_compiler() -> list[str] | None:
     """The C compiler command by fastmm.export.build.find_compiler's rules; None if there is none."""
     env = os.environ.get("CC", "").strip()
@@ -71,8 +100,8 @@ def cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "fastmm"
 
 
-def source_text() -> bytes:
-    return resources.files("fastmm.search").joinpath("csrc", SOURCE).read_bytes()
+def source_text(walk: Walk = FLIP) -> bytes:
+    return resources.files("fastmm.search").joinpath("csrc", walk.source).read_bytes()
 
 
 def _key(*parts: bytes | str) -> str:
@@ -85,15 +114,15 @@ def _key(*parts: bytes | str) -> str:
     return h.hexdigest()[:16]
 
 
-def library_path(source: bytes, compiler: list[str]) -> Path:
+def library_path(source: bytes, compiler: list[str], prefix: str = PREFIX) -> Path:
     """Where the library built from `source` by `compiler` is cached."""
     cc_key = _key(*compiler, sys.platform, platform.machine())
-    return cache_dir() / f"{PREFIX}{_key(source, *CFLAGS)}-{cc_key}.so"
+    return cache_dir() / f"{prefix}{_key(source, *CFLAGS)}-{cc_key}.so"
 
 
-def _open(path: Path) -> Kernel | None:
+def _open(path: Path, bind: Any = Kernel) -> Any:
     try:
-        return Kernel(ctypes.CDLL(str(path)), path)
+        return bind(ctypes.CDLL(str(path)), path)
     except (OSError, AttributeError):  # not a library for this machine, or not ours
         return None
 
@@ -104,7 +133,7 @@ def build(compiler: list[str], source: bytes, target: Path) -> None:
     import tempfile
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".flipwalk-", suffix=".so", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".so", dir=target.parent)
     os.close(fd)
     try:
         # the source goes in on stdin, so the library is built from exactly the hashed text
@@ -121,51 +150,64 @@ def build(compiler: list[str], source: bytes, target: Path) -> None:
             os.unlink(tmp)
 
 
-def _note(message: str) -> None:
+def _note(message: str, walk: Walk = FLIP) -> None:
     import logging
 
-    logging.getLogger(__name__).debug("C flip walk unavailable: %s", message)
+    logging.getLogger(__name__).debug("%s unavailable: %s", walk.what, message)
 
 
-def _load() -> Kernel | None:
-    source = source_text()
+def _load(walk: Walk = FLIP) -> Any:
+    source = source_text(walk)
     compiler = find_compiler()
     if compiler is None:
         # a library this source was built into before, by whichever compiler
-        pattern = f"{PREFIX}{_key(source, *CFLAGS)}-*.so"
+        pattern = f"{walk.prefix}{_key(source, *CFLAGS)}-*.so"
         for path in sorted(cache_dir().glob(pattern)):
-            kernel = _open(path)
+            kernel = _open(path, walk.bind)
             if kernel is not None:
                 return kernel
-        _note("no C compiler ($CC, cc, gcc or clang) and no cached library")
+        _note("no C compiler ($CC, cc, gcc or clang) and no cached library", walk)
         return None
-    path = library_path(source, compiler)
-    kernel = _open(path) if path.exists() else None
+    path = library_path(source, compiler, walk.prefix)
+    kernel = _open(path, walk.bind) if path.exists() else None
     if kernel is None:  # not built yet, or a broken file: (re)build it
         build(compiler, source, path)
-        kernel = _open(path)
+        kernel = _open(path, walk.bind)
         if kernel is None:
-            _note(f"cannot load {path}")
+            _note(f"cannot load {path}", walk)
     return kernel
 
 
+def _load_or_none(walk: Walk) -> Any:
+    try:
+        return _load(walk)
+    except Exception as exc:  # an optional speed-up: any failure means walking without it
+        _note(f"{type(exc).__name__}: {exc}", walk)
+        return None
+
+
 _UNSET = object()
-_KERNEL: object = _UNSET
+_KERNEL: object = _UNSET  # the flip walk's library, once looked for
+_SYM_KERNEL: object = _UNSET  # the symmetric walk's
 
 
 def load() -> Kernel | None:
     """The C walk, compiled on first use and cached; None (for good, in this process) if unavailable."""
     global _KERNEL
     if _KERNEL is _UNSET:
-        try:
-            _KERNEL = _load()
-        except Exception as exc:  # an optional speed-up: any failure means walking without it
-            _note(f"{type(exc).__name__}: {exc}")
-            _KERNEL = None
+        _KERNEL = _load_or_none(FLIP)
     return _KERNEL  # type: ignore[return-value]
 
 
+def load_symmetric() -> SymKernel | None:
+    """The C symmetric walk, as `load()` does the flip walk."""
+    global _SYM_KERNEL
+    if _SYM_KERNEL is _UNSET:
+        _SYM_KERNEL = _load_or_none(SYMMETRIC)
+    return _SYM_KERNEL  # type: ignore[return-value]
+
+
 def reset() -> None:
-    """Forget the loaded library, so the next `load()` looks again (tests change the environment)."""
-    global _KERNEL
-    _KERNEL = _UNSET
+    """Forget the loaded libraries, so the next loads look again (tests change the environment)."""
+    global _KERNEL, _SYM_KERNEL
+    _KERNEL = _SYM_KERNEL = _UNSET

@@ -4,9 +4,10 @@ After Moosbauer & Poole (2025, arXiv:2502.04514): with the third factor transpos
 tensor of ⟨n,n,n⟩ is invariant under the rotation (x, y, z) -> (z, x, y), and so is a scheme
 made of fixed cubes x⊗x⊗x and orbits of three rotated terms. Walking only among such schemes
 searches a space about three times smaller; a flip changes three terms at once. The walk is
-symmetric_kernels.py (numba, or the same code in plain Python); this module builds the start,
-runs restarts and time limits, and lifts results to ZT / Z with lift.py (a lifted scheme need
-not stay symmetric; the runner verifies every result exactly).
+symmetric_kernels.py (numba, or the same code in plain Python) and csrc/symwalk.c (C, loaded
+by flip_c.py), the same walk step for step; this module builds the start, runs restarts and
+time limits, and lifts results to ZT / Z with lift.py (a lifted scheme need not stay
+symmetric; the runner verifies every result exactly).
 
 Start: the cubes are x_g = Σ_{i in g} E_ii for groups g of the diagonal (paired i, n+1−i as
 in the paper; their number fixes the rank modulo 3), and T − Σ x_g⊗x_g⊗x_g over GF(2) is
@@ -23,10 +24,11 @@ from it instead of the naive split). Kronecker products of symmetric schemes are
 e.g. a symmetric ⟨2,2,2;7⟩ ⊗ a symmetric ⟨3,3,3;23⟩ starts ⟨6,6,6⟩ at 161 instead of 220. Its
 fixed terms x⊗x⊗x (any x, not only diagonal sums) become the cubes.
 
-Options (task.options): backend ("numba" | "python"), plateau, plus_limit (default: the start
-rank), restart_steps, chunk, lift_every, cubes (number of cube groups), start (a Scheme, above);
-checkpoint_dir and starts (from `--resume`: each new best is saved there, and saved schemes are
-the best to beat).
+Options (task.options): backend ("c" | "numba" | "python"; default: C where a compiler or a
+library built before is at hand, else numba, else plain Python), plateau, plus_limit (default:
+the start rank), restart_steps, chunk, lift_every, cubes (number of cube groups), start (a
+Scheme, above); checkpoint_dir and starts (from `--resume`: each new best is saved there, and
+saved schemes are the best to beat).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import numpy as np
 
 from fastmm.errors import InputError
 from fastmm.scheme import Scheme
-from fastmm.search import flip_py
+from fastmm.search import flip_c, flip_py
 from fastmm.search.base import Progress, Reporter, SearchOutcome, SearchTask, StopFlag, valid_rank_note
 from fastmm.search.lift import lift
 from fastmm.search.terms import Terms, gf2_tensor_ok, to_scheme
@@ -163,10 +165,35 @@ def to_terms(n: int, F: np.ndarray, k: int, cubes: list[int]) -> Terms:
 
 
 _KERNEL = None
+BACKENDS = ("c", "numba", "python")
+
+
+def choose_backend(choice: str | None) -> str:
+    """options["backend"] checked, else the fastest walk that loads: C, numba, plain Python."""
+    from fastmm.search.flip import numba_available
+
+    if choice is None:
+        if flip_c.load_symmetric() is not None:
+            return "c"
+        return "numba" if numba_available() else "python"
+    if choice not in BACKENDS:
+        raise InputError(f"unknown walk backend {choice!r} (c, numba or python)")
+    if choice == "c" and flip_c.load_symmetric() is None:
+        raise InputError("the c backend needs a C compiler: apt-get install gcc, or set CC")
+    if choice == "numba" and not numba_available():
+        raise InputError("the numba backend needs numba: pip install numba")
+    return choice
 
 
 def _kernel(backend: str):
+    """The walk of `backend`: a flip_c.SymKernel for "c", else symmetric_kernels.walk (numba,
+    loaded and warmed up) or its plain-Python function."""
     global _KERNEL
+    if backend == "c":
+        c = flip_c.load_symmetric()
+        if c is None:
+            raise InputError("the C symmetric walk is not available (it needs a C compiler)")
+        return c
     from fastmm.search import symmetric_kernels as sk
 
     if backend == "python":
@@ -199,13 +226,19 @@ class SymWalker:
         rank = len(cubes) + 3 * k
         self.st = np.array([k, 0, 0, rank], dtype=np.int64)
         self.rng = np.array([flip_py.seed_state(seed)], dtype=np.uint64)
+        self.backend = backend
         self.kernel = _kernel(backend)
+        if backend == "c":  # the arrays never move: their addresses are taken once
+            self._c_args = (self.F.ctypes.data, cap, self.E.ctypes.data, self.st.ctypes.data,
+                            self.rng.ctypes.data)
 
     @property
     def rank(self) -> int:
         return len(self.cubes) + int(self.st[1]) + 3 * int(self.st[0])
 
     def walk(self, steps: int, target: int, plateau: int, plus_limit: int) -> int:
+        if self.backend == "c":
+            return self.kernel.walk(*self._c_args, steps, target, plateau, plus_limit, len(self.cubes))
         return int(self.kernel(self.F, self.E, self.st, self.rng, steps, target, plateau, plus_limit,
                                len(self.cubes)))
 
@@ -226,7 +259,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         raise InputError(f"the symmetric method searches over ZT, Z or Z2, not {task.ring!r}")
     opts = task.options
     shape = (n, n, n)
-    backend = opts.get("backend") or "numba"
+    backend = choose_backend(opts.get("backend") or None)
     given = opts.get("start")
     if given is not None:
         if not isinstance(given, Scheme) or given.shape != shape:
@@ -240,8 +273,9 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         split = start(n, groups)
     plateau = int(opts.get("plateau", PLATEAU.get(n, 5 * n**5)))
     restart_steps = int(opts.get("restart_steps", 2_000 * plateau))
-    chunk = int(opts.get("chunk", 200_000 if backend == "numba" else 2_000))
-    lift_every = int(opts.get("lift_every", 20_000 if backend == "numba" else 500))
+    fast = backend != "python"
+    chunk = int(opts.get("chunk", 200_000 if fast else 2_000))
+    lift_every = int(opts.get("lift_every", 20_000 if fast else 500))
     steps = restarts = 0
     # `--resume`: schemes a killed run saved (verified on reading) stay the best to beat
     saved = [x for x in opts.get("starts", ()) if isinstance(x, Scheme) and x.shape == shape]
