@@ -209,8 +209,9 @@ class SearchRequest:
             raise InputError(f"unknown method {method!r} (choose from {', '.join(known)})")
         if options is not None and not isinstance(options, dict):
             raise InputError(f"options must be a dict of option name -> value, got {type(options).__name__}")
-        if method == "auto" and options and "start" in options:  # a given start is walked from
-            method = "symmetric" if symmetry == "c3" else "flip"
+        if method == "auto" and options and "start" in options:  # a walk from the given start
+            method = "symmetric" if symmetry == "c3" else (
+                "pool" if choose_method(self.shape, self.rank, ring) == "pool" else "flip")
         self.method = method if method != "auto" else choose_method(self.shape, self.rank, ring, symmetry)
         if symmetry == "c3" and self.method != "symmetric":
             raise InputError("--symmetry c3 runs the symmetric flip graph: use --method symmetric or auto")
@@ -251,7 +252,7 @@ class SearchRequest:
         return SearchTask(*self.shape, self.rank, self.ring, seed, time_limit, dict(self.options))
 
 
-START_METHODS = ("flip", "ternary", "symmetric")
+START_METHODS = ("flip", "pool", "ternary", "symmetric")
 
 
 def check_start(scheme, shape: tuple[int, int, int], method: str) -> Scheme:

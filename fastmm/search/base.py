@@ -118,7 +118,7 @@ _ANY_WALK = frozenset({"minimize", "minimize_seconds", "checkpoint_dir", "starts
                        "chunk", "plateau", "plus_limit", "exclude_catalog_shapes"})
 WALK_OPTIONS: dict[str, frozenset[str]] = {
     "flip": _ANY_WALK | {"start", "restart_steps", "kicks", "lift_every", "lift_tries", "sample_every"},
-    "pool": _ANY_WALK | {"constructions", "max_starts", "start_index",
+    "pool": _ANY_WALK | {"start", "constructions", "max_starts", "start_index",
                          "pool_size", "plus", "limit", "max_limit", "level_attempts", "stalls",
                          "lift_every", "liftable_pools", "meta"},
     "ternary": _ANY_WALK | {"start", "restart_steps"},

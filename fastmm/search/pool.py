@@ -35,7 +35,7 @@ unliftable one is walked on at its rank (flips keep the rank) and lifted again e
 `lift_every` steps. Over Z2 no lifting is needed. Deterministic for a given seed.
 
 Options (task.options): exclude_catalog_shapes, constructions (False: naive start only),
-starts (extra Schemes), max_starts,
+start (a Scheme: the one start, instead of the constructions), starts (extra Schemes), max_starts,
 start_index (first start of the rotation; default: the seed), pool_size, plus, plateau, limit, max_limit,
 level_attempts, stalls, lift_every, chunk, backend, liftable_pools, meta (the share of attempts
 on a stalling level that go through a larger shape: extend by a naive slice, walk, project a
@@ -124,7 +124,13 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     exclude = list(opts.get("exclude_catalog_shapes", ()))
     max_starts = int(opts.get("max_starts", 2))
     try:
-        starts = starting_points(shape, ring, exclude, bool(opts.get("constructions", True)), stopping)
+        given = opts.get("start")
+        if given is not None:  # the user's scheme is the one start (its pools, levels, restarts)
+            if not isinstance(given, Scheme) or given.shape != shape:
+                raise InputError(f"the start scheme must be a Scheme of shape {shape}")
+            starts = [Start(given.rank, given.label(), given)]
+        else:
+            starts = starting_points(shape, ring, exclude, bool(opts.get("constructions", True)), stopping)
         for extra in opts.get("starts", ()):
             if not isinstance(extra, Scheme) or extra.shape != shape:
                 raise InputError(f"every start scheme must be a Scheme of shape {shape}")
@@ -163,7 +169,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     state = {"steps": 0, "attempts": 0, "restarts": 0, "record": 10**9, "last": t0, "limit": limit0,
              "unliftable": 0}
     prov = {"method": "pool", "seed": task.seed, "backend": backend}
-    if opts.get("constructions", True):
+    if opts.get("constructions", True) and opts.get("start") is None:
         from fastmm.catalog import catalog_fingerprint
 
         prov["catalog"] = catalog_fingerprint()  # the starts depend on it

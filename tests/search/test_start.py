@@ -20,15 +20,26 @@ def run(*args, cwd=None):
 
 def test_flip_walks_from_the_start_given_in_a_file(tmp_path):
     (tmp_path / "s.json").write_text(dumps(naive_scheme(3, 3, 4)))
-    r = run("search", "3", "4", "3", "--rank", "33", "--start", "s.json", "--seed", "1", "--no-sympy",
+    r = run("search", "3", "4", "3", "--rank", "33", "--start", "s.json", "--method", "flip", "--seed", "1",
+            "--no-sympy",
             "-q", "-o", "out.json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     saved = json.loads((tmp_path / "out.json").read_text())
     prov = saved["provenance"]
     assert saved["shape"] == [3, 4, 3] and saved["rank"] <= 33
-    assert prov["method"] == "flip"  # auto with a start walks from it
+    assert prov["method"] == "flip"
     assert prov["start"] == "⟨3,4,3;36⟩"  # the ⟨3,3,4⟩ start, turned into the asked shape
     assert "--start s.json" in prov["command"]
+
+
+def test_pool_walks_from_the_given_start_only():
+    start = naive_scheme(3, 3, 3)
+    req = api.SearchRequest((3, 3, 3), 23, time_limit=5, options={"start": start})
+    assert req.method == "pool"  # auto with a start: the method auto picks for the shape, a walk
+    found = api.search((3, 3, 3), 25, method="pool", seed=2, time_limit=60, sympy=False,
+                       options={"start": start})
+    assert found.rank <= 25 and api.verify(found, sympy=False)
+    assert found.provenance["start"] == "⟨3,3,3;27⟩" and "catalog" not in found.provenance
 
 
 def test_symmetric_walk_from_a_kronecker_product_of_symmetric_schemes():
@@ -58,7 +69,7 @@ def _with_halves() -> Scheme:
 
 @pytest.mark.parametrize("start,shape,method,message", [
     (_tampered_laderman(), (3, 3, 3), "flip", "fails verification"),
-    (laderman(), (3, 3, 3), "pool", "the pool method builds its own starts"),
+    (laderman(), (3, 3, 3), "als", "the als method builds its own starts"),
     (laderman(), (3, 3, 3), "symmetric", "not C3-symmetric modulo 2"),
     (laderman(), (3, 3, 4), "flip", "does not fit ⟨3,3,4⟩"),
     (_with_halves(), (2, 2, 2), "flip", "has fractions"),
