@@ -140,8 +140,8 @@ def parse_method_options(pairs: tuple[str, ...]) -> dict:
               help="Checkpoint directory: continue the search saved there (created if new).")
 @click.option("--start", "start_file", default=None, metavar="FILE",
               help="Walk from this scheme (a verified scheme file of the shape or a permutation of it) "
-                   "instead of the naive one: --method flip, ternary or symmetric (auto picks flip, "
-                   "or symmetric with --symmetry c3).")
+                   "instead of the naive one or the catalogue's constructions: --method flip, pool, "
+                   "ternary or symmetric (auto walks as for the shape; symmetric with --symmetry c3).")
 @click.option("--device", default=None, metavar="DEV", help="Numerical methods: cpu or cuda.")
 @click.option("--batch", type=int, default=None, metavar="N",
               help="Numerical methods: restarts held at once (default 64; thousands on a GPU).")
