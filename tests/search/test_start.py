@@ -92,3 +92,13 @@ def test_bad_start_files_exit_2_in_one_line_and_write_nothing(tmp_path):
         assert r.returncode == 2, (args, r.stderr)
         assert r.stderr.count("\n") == 1 and message in r.stderr and "Traceback" not in r.stderr
         assert not (tmp_path / "out.json").exists()
+
+
+def test_a_start_and_a_checkpoint_go_together(tmp_path):
+    (tmp_path / "l.json").write_text(dumps(laderman()))
+    r = run("search", "3", "3", "3", "--rank", "23", "--start", "l.json", "--method", "flip",
+            "--resume", "ck", "--no-sympy", "-q", "-o", "out.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    saved = json.loads((tmp_path / "ck" / "checkpoint.json").read_text())
+    assert saved["method"] == "flip" and saved["best_rank"] == 23 and saved["status"] == "found"
+    assert json.loads((tmp_path / "out.json").read_text())["provenance"]["start"] == "⟨3,3,3;23⟩"
