@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from fastmm.io import atomic_write_text
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -179,12 +181,12 @@ def symmetric_only(quick: bool) -> int:
               "symmetric_walk_rates": sym}
     out = ROOT / "results"
     out.mkdir(exist_ok=True)
-    (out / "symmetric_speed.json").write_text(json.dumps(record, indent=2) + "\n")
+    atomic_write_text(out / "symmetric_speed.json", json.dumps(record, indent=2) + "\n")
     md = ["# C3-symmetric walk speed", "",
           f"Command: `{record['command']}` ({os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after: other work on the "
           "same cores slows both walks alike).", "", *_symmetric_lines(sym), ""]
-    (out / "symmetric_speed.md").write_text("\n".join(md))
+    atomic_write_text(out / "symmetric_speed.md", "\n".join(md))
     print(f"wrote {out / 'symmetric_speed.md'} and .json")
     return 0
 
@@ -323,7 +325,7 @@ def main() -> int:
     }
     out = ROOT / "results"
     out.mkdir(exist_ok=True)
-    (out / "search_speed.json").write_text(json.dumps(record, indent=2) + "\n")
+    atomic_write_text(out / "search_speed.json", json.dumps(record, indent=2) + "\n")
     md = [
         "# Flip-graph search speed",
         "",
@@ -376,7 +378,7 @@ def main() -> int:
         *_symmetric_lines(sym),
         "",
     ]
-    (out / "search_speed.md").write_text("\n".join(md))
+    atomic_write_text(out / "search_speed.md", "\n".join(md))
     print(f"wrote {out / 'search_speed.md'} and .json")
     return 0
 
