@@ -248,3 +248,15 @@ def test_search_option_reaches_the_method_and_the_provenance(tmp_path):
     saved = json.loads((tmp_path / "s.json").read_text())
     assert saved["provenance"]["backend"] == "python"
     assert "--option plateau=3000" in saved["provenance"]["command"]
+
+
+def test_show_says_whether_a_square_scheme_is_c3_symmetric(tmp_path):
+    from fastmm.scheme import naive_scheme
+
+    for name, scheme, line in [("s", strassen(), "yes modulo 2 (1 cube + 2 orbits of 3"),
+                               ("l", laderman(), ": no"), ("n", naive_scheme(2, 2, 3), None)]:
+        (tmp_path / f"{name}.json").write_text(dumps(scheme))
+        r = run("show", f"{name}.json", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        found = [x for x in r.stdout.splitlines() if x.startswith("C3 symmetry")]
+        assert (found == []) if line is None else (len(found) == 1 and line in found[0])
