@@ -72,6 +72,7 @@ def show(file: str) -> int:
         stability_factor,
     )
     from fastmm.scheme import RING_NAMES
+    from fastmm.search.symmetric import c3_symmetry
     from fastmm.verify import uses_big_names
     from fastmm.verify import verify as check
 
@@ -95,28 +96,16 @@ def show(file: str) -> int:
     click.echo(adds)
     click.echo(f"stability factor E: {stability_factor(scheme)}")
     click.echo(f"factor ranks: {format_invariant(factor_rank_invariant(scheme))}")
-    if v.ok and n == m == p and scheme.is_integral:
-        click.echo(f"C3 symmetry (A,B,Cᵀ) -> (Cᵀ,A,B): {_c3_symmetry(scheme)}")
+    symmetry = c3_symmetry(scheme) if v.ok else None
+    if symmetry is not None:
+        click.echo(f"C3 symmetry (A,B,Cᵀ) -> (Cᵀ,A,B): {symmetry}"
+                   + ("; a --symmetry c3 --start" if symmetry != "no" else ""))
     if v.ok:
         click.echo(f"equivalence: {_catalog_equivalence(scheme)}")
     if not v.ok:
         click.echo(one_line(f"error: {file}: {scheme.label()} is not valid over {scheme.ring}"),
                    err=True)
     return 0 if v.ok else EXIT_FAILED
-
-
-def _c3_symmetry(scheme) -> str:
-    """Whether --symmetry c3 walks can start from this square scheme (--start): its terms modulo
-    2 are fixed cubes x⊗x⊗x and orbits of three rotated terms."""
-    from fastmm.errors import InputError
-    from fastmm.search.symmetric import split_scheme
-
-    try:
-        reps, cubes = split_scheme(scheme)
-    except InputError:
-        return "no"
-    plural = "" if len(cubes) == 1 else "s"
-    return f"yes modulo 2 ({len(cubes)} cube{plural} + {len(reps)} orbits of 3; a --symmetry c3 --start)"
 
 
 def _catalog_equivalence(scheme) -> str:

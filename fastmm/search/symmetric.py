@@ -140,6 +140,20 @@ def split_scheme(scheme: Scheme) -> tuple[list[tuple[int, int, int]], list[int]]
     return reps, cubes
 
 
+def c3_symmetry(scheme: Scheme) -> str | None:
+    """A square integral scheme's C3 symmetry modulo 2 in words ("yes modulo 2 (c cubes + k
+    orbits of 3)" or "no"): whether it can start `--symmetry c3` walks. None when the question
+    does not apply (not square, or fractions)."""
+    if len(set(scheme.shape)) != 1 or not scheme.is_integral:
+        return None
+    try:
+        reps, cubes = split_scheme(scheme)
+    except InputError:
+        return "no"
+    plural = "" if len(cubes) == 1 else "s"
+    return f"yes modulo 2 ({len(cubes)} cube{plural} + {len(reps)} orbits of 3)"
+
+
 def transpose_mask(x: int, n: int) -> int:
     out = 0
     while x:

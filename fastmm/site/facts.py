@@ -36,6 +36,7 @@ class SchemeFacts:
     cse_additions: int
     stability: str
     invariant: str
+    symmetry: str | None  # C3 symmetry modulo 2 of a square scheme (fastmm.search.symmetric)
     downloads: list[Download]
     seconds: float  # compute time, for the build report only (never written to a page)
 
@@ -63,6 +64,7 @@ def scheme_facts(item: SiteScheme) -> SchemeFacts:
     from fastmm.formulas import c_lines, product_lines
     from fastmm.io import dumps
     from fastmm.metrics import factor_rank_invariant, format_invariant, plain_additions, stability_factor
+    from fastmm.search.symmetric import c3_symmetry
 
     start = time.perf_counter()
     s, slug = item.scheme, item.slug
@@ -76,7 +78,7 @@ def scheme_facts(item: SiteScheme) -> SchemeFacts:
         products=product_lines(s), c_entries=c_lines(s),
         plain_additions=plain_additions(s), cse_additions=count_additions(s, cse=True),
         stability=str(stability_factor(s)), invariant=format_invariant(factor_rank_invariant(s)),
-        downloads=downloads, seconds=time.perf_counter() - start,
+        symmetry=c3_symmetry(s), downloads=downloads, seconds=time.perf_counter() - start,
     )
 
 

@@ -119,8 +119,14 @@ def test_scheme_page_shows_formulas_costs_and_provenance(shipped_site):
     for expected in ("M1 = (A11 + A22)·(B11 + B22)", "C22 = M1 − M2 + M3 + M6", "18 plain, 18 with shared",
                      "stability factor E12", "6×(1,1,1) + 1×(2,2,2)", "exact integer Brent equations",
                      "strassen", "7 over ZT (Strassen 1969) — this scheme is at record",
-                     "equivalent to Winograd 1971 (Strassen–Winograd form) ⟨2,2,2;7⟩"):
+                     "equivalent to Winograd 1971 (Strassen–Winograd form) ⟨2,2,2;7⟩",
+                     "yes modulo 2 (1 cube + 2 orbits of 3)"):
         assert expected in text
+    sym = {slug: "".join(parse_page(site / "schemes" / f"{slug}.html").text)
+           for slug in ("5x5x5-rank93-ZT", "3x3x3-rank23-ZT", "2x3x3-rank15-ZT")}
+    assert "C3 symmetry (A,B,Cᵀ) → (Cᵀ,A,B)yes modulo 2 (3 cubes + 30 orbits of 3)" in sym["5x5x5-rank93-ZT"]
+    assert "C3 symmetry (A,B,Cᵀ) → (Cᵀ,A,B)no" in sym["3x3x3-rank23-ZT"]  # Laderman's form
+    assert "C3 symmetry" not in sym["2x3x3-rank15-ZT"]
     z2 = "".join(parse_page(site / "schemes" / "4x4x4-rank47-Z2.html").text)
     assert "valid modulo 2 only" in z2 and "C: not available" in z2
 
