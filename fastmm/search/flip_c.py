@@ -100,8 +100,13 @@ def cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "fastmm"
 
 
+PRELUDE = "splitmix.h"  # the draws both walks share, prepended to each walk's source
+
+
 def source_text(walk: Walk = FLIP) -> bytes:
-    return resources.files("fastmm.search").joinpath("csrc", walk.source).read_bytes()
+    """The text a walk's library is built from (and keyed by): the shared prelude, then its file."""
+    csrc = resources.files("fastmm.search").joinpath("csrc")
+    return csrc.joinpath(PRELUDE).read_bytes() + csrc.joinpath(walk.source).read_bytes()
 
 
 def _key(*parts: bytes | str) -> str:

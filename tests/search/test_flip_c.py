@@ -32,14 +32,6 @@ def c_kernel():
     return kernel
 
 
-@pytest.fixture
-def fresh(monkeypatch, tmp_path):
-    """An empty library cache and no library loaded in this process (restored afterwards)."""
-    monkeypatch.setenv("FASTMM_CACHE", str(tmp_path))
-    monkeypatch.setattr(flip_c, "_KERNEL", flip_c._UNSET)
-    return tmp_path
-
-
 def no_compiler(monkeypatch):
     monkeypatch.setattr(flip_c, "find_compiler", lambda: None)
 

@@ -34,15 +34,6 @@ def c_kernel():
 
 
 @pytest.fixture
-def fresh(monkeypatch, tmp_path):
-    """An empty library cache and no library loaded in this process (restored afterwards)."""
-    monkeypatch.setenv("FASTMM_CACHE", str(tmp_path))
-    monkeypatch.setattr(flip_c, "_KERNEL", flip_c._UNSET)
-    monkeypatch.setattr(flip_c, "_SYM_KERNEL", flip_c._UNSET)
-    return tmp_path
-
-
-@pytest.fixture
 def plain_python(monkeypatch):
     """symmetric_kernels.walk.py_func calling only plain Python (with numba installed its helpers
     are compiled functions); uint64 arithmetic wraps around as in C."""

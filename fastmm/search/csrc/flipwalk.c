@@ -5,7 +5,7 @@
    the first r are live), st = {rank, steps since the last rank drop}, rng = {splitmix64 state}.
    Hand-written and independent of any scheme; fastmm.search.flip_c compiles it once per
    compiler into the user's cache and calls it through ctypes. See flip_py.py for the walk. */
-#include <stdint.h>
+/* splitmix.h (stdint.h, the splitmix64 constants, eq, rand_below) is prepended by flip_c. */
 
 /* The scans of a step vectorize with 64-bit compares, which x86-64 has from AVX2 on: the walk
    is built twice, for AVX2 and for any x86-64, and the loader picks one for the CPU (an ifunc,
@@ -19,31 +19,11 @@
 #define FLIP_CLONES
 #endif
 
-#define GOLDEN 0x9E3779B97F4A7C15ULL
-#define MIX1 0xBF58476D1CE4E5B9ULL
-#define MIX2 0x94D049BB133111EBULL
 #define WORK 8 /* reductions pending at once: at most 3 start, each pops one and pushes one */
-
-/* 1 if x == y else 0, as an int64: sums of these vectorize without narrowing to int. */
-static inline int64_t eq(int64_t x, int64_t y)
-{
-    return x == y;
-}
 
 /* Factors term k shares with a⊗b⊗c (0 to 3), and whether that is two or more. */
 #define MATCHES(k, a, b, c) (eq(A[k], a) + eq(B[k], b) + eq(C[k], c))
 #define PAIRED(k, a, b, c) (MATCHES(k, a, b, c) >> 1)
-
-/* A number in [0, n) from the top 32 bits of the next splitmix64 output (n < 2^32). */
-static inline int64_t rand_below(uint64_t *rng, int64_t n)
-{
-    uint64_t s = rng[0] + GOLDEN;
-    rng[0] = s;
-    uint64_t z = (s ^ (s >> 30)) * MIX1;
-    z = (z ^ (z >> 27)) * MIX2;
-    z ^= z >> 31;
-    return (int64_t)(((z >> 32) * (uint64_t)n) >> 32);
-}
 
 /* Delete term t by moving the last live term into its slot; fix indices in work[0..nw). */
 static int64_t remove_term(int64_t *A, int64_t *B, int64_t *C, int64_t r, int64_t t,

@@ -13,7 +13,7 @@
    free, the terms that share two factors with an orbit (usually none, and then the ordered
    scan is skipped: half the time of a step), and the partner of a flip is found by skipping
    blocks of terms by their counts. Both find the same terms in the same order. */
-#include <stdint.h>
+/* splitmix.h (stdint.h, the splitmix64 constants, eq, rand_below) is prepended by flip_c. */
 
 /* As in flipwalk.c: built for AVX2 and for any x86-64, the loader picks one for the CPU (an
    ifunc, hence glibc only). `flatten` inlines every helper into each clone: the scans below
@@ -27,9 +27,6 @@
 #define SYM_CLONES
 #endif
 
-#define GOLDEN 0x9E3779B97F4A7C15ULL
-#define MIX1 0xBF58476D1CE4E5B9ULL
-#define MIX2 0x94D049BB133111EBULL
 #define WORK 8 /* orbits pending at once: at most 3 start, each pops one and pushes one */
 #define TRIES 256 /* draws of (term, position) per step before giving up on a flip */
 
@@ -37,23 +34,6 @@
 typedef struct {
     int64_t *f[3];
 } Rows;
-
-/* 1 if x == y else 0, as an int64: sums of these vectorize without narrowing to int. */
-static inline int64_t eq(int64_t x, int64_t y)
-{
-    return x == y;
-}
-
-/* A number in [0, n) from the top 32 bits of the next splitmix64 output (flip_kernels.py). */
-static inline int64_t rand_below(uint64_t *rng, int64_t n)
-{
-    uint64_t s = rng[0] + GOLDEN;
-    rng[0] = s;
-    uint64_t z = (s ^ (s >> 30)) * MIX1;
-    z = (z ^ (z >> 27)) * MIX2;
-    z ^= z >> 31;
-    return (int64_t)(((z >> 32) * (uint64_t)n) >> 32);
-}
 
 /* symmetric_kernels.set_orbit: rebuild the three slots of term t's orbit from term t. */
 static inline void set_orbit(Rows F, int64_t t)
