@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from fastmm import __version__
-from fastmm.errors import FastmmError, InputError, SearchFailed, SearchInterrupted, VerificationError
+from fastmm.errors import (
+    FastmmError,
+    InputError,
+    SearchFailed,
+    SearchInterrupted,
+    StartError,
+    VerificationError,
+)
 from fastmm.scheme import Scheme, naive_scheme, ring_serves
 
 SEARCH_MAX_DIM = 8  # n·m, m·p and n·p fit in one 64-bit word in the flip-graph kernels
@@ -257,27 +264,31 @@ START_METHODS = ("flip", "pool", "ternary", "symmetric")
 
 def check_start(scheme, shape: tuple[int, int, int], method: str) -> Scheme:
     """The scheme a walk starts from, checked: a verified Scheme of `shape` (or of a permutation of
-    it, turned into `shape`), integral for the GF(2) walks, ternary for the ternary walk."""
+    it, turned into `shape`), integral for the GF(2) walks, ternary for the ternary walk; StartError
+    (an InputError) if not."""
     if method not in START_METHODS:
-        raise InputError(f"a start scheme is walked from by --method {', '.join(START_METHODS)}; "
+        raise StartError(f"a start scheme is walked from by --method {', '.join(START_METHODS)}; "
                          f"the {method} method builds its own starts")
     if not isinstance(scheme, Scheme):
-        raise InputError(f"the start scheme must be a fastmm Scheme, not {type(scheme).__name__}")
+        raise StartError(f"the start scheme must be a fastmm Scheme, not {type(scheme).__name__}")
     if sorted(scheme.shape) != sorted(shape):
-        raise InputError(f"the start scheme {scheme.label()} does not fit ⟨{shape[0]},{shape[1]},{shape[2]}⟩")
+        raise StartError(f"the start scheme {scheme.label()} does not fit ⟨{shape[0]},{shape[1]},{shape[2]}⟩")
     scheme = scheme.permuted(shape)
     verdict = verify(scheme, sympy=False)
     if not verdict.ok:
-        raise InputError(f"the start scheme {scheme.label()} fails verification: {verdict.lines()[0]}")
+        raise StartError(f"the start scheme {scheme.label()} fails verification: {verdict.lines()[0]}")
     if not scheme.is_integral:
-        raise InputError(f"the start scheme {scheme.label()} has fractions: the walks need integer "
+        raise StartError(f"the start scheme {scheme.label()} has fractions: the walks need integer "
                          f"coefficients")
     if method == "ternary" and verdict.ring != "ZT":
-        raise InputError(f"the ternary walk starts from a ZT scheme; {scheme.label()} is {verdict.ring}")
+        raise StartError(f"the ternary walk starts from a ZT scheme; {scheme.label()} is {verdict.ring}")
     if method == "symmetric":
         from fastmm.search.symmetric import split_scheme
 
-        split_scheme(scheme)  # InputError unless it is C3-symmetric modulo 2
+        try:
+            split_scheme(scheme)  # InputError unless it is C3-symmetric modulo 2
+        except InputError as exc:
+            raise StartError(str(exc)) from None
     return scheme
 
 

@@ -35,6 +35,10 @@ class InputError(FastmmError):
     exit_code = EXIT_USAGE
 
 
+class StartError(InputError):
+    """A start scheme a walk cannot start from (the command line names its file)."""
+
+
 class SchemeFormatError(InputError):
     """A scheme file that is malformed, truncated, wrongly shaped or non-numeric."""
 

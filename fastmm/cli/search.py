@@ -15,7 +15,7 @@ import click
 
 from fastmm.cli import cli
 from fastmm.cli.progress import SearchProgress
-from fastmm.errors import EXIT_FAILED, InputError, SearchFailed
+from fastmm.errors import EXIT_FAILED, InputError, SearchFailed, StartError
 
 
 def default_path(n: int, m: int, p: int, rank: int, ring: str, directory: Path = Path(".")) -> Path:
@@ -193,10 +193,8 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: 
     try:
         req = api.SearchRequest((n, m, p), rank, ring, method, seed, time_limit, workers, scheduler, sym,
                                 options)
-    except InputError as exc:  # a start that does not fit: name its file
-        if start_file is not None and "start" in str(exc):
-            raise InputError(f"{start_file}: {exc}") from None
-        raise
+    except StartError as exc:  # a start that does not fit: name its file
+        raise InputError(f"{start_file}: {exc}") from None
     writer = _Writer(out, distinct)
     checkpoint = None
     if resume:

@@ -20,6 +20,7 @@ plateau, restart_steps, lift_every, lift_tries, sample_every, chunk.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from fastmm.errors import InputError
 from fastmm.scheme import Scheme, naive_scheme
@@ -182,6 +183,18 @@ def reduce_terms(terms: Terms) -> Terms:
     return A, B, C
 
 
+def check_backend(choice: object, load_c: Callable[[], object | None]) -> str:
+    """A walk backend the user named, checked: a known one, whose compiled walk is at hand
+    (`load_c` loads the C version of the walk, None when it cannot be had)."""
+    if choice not in BACKENDS:
+        raise InputError(f"unknown walk backend {choice!r} (c, numba or python)")
+    if choice == "c" and load_c() is None:
+        raise InputError("the c backend needs a C compiler: apt-get install gcc, or set CC")
+    if choice == "numba" and not numba_available():
+        raise InputError("the numba backend needs numba: pip install numba")
+    return str(choice)
+
+
 def choose_backend(task: SearchTask, c_walk: bool = False) -> str:
     """"c", "numba" or "python" for a walk: options["backend"], else the fastest that loads.
 
@@ -193,18 +206,12 @@ def choose_backend(task: SearchTask, c_walk: bool = False) -> str:
     choice = task.options.get("backend")
     n, m, p = task.shape
     fits = max(n * m, m * p, n * p) <= MAX_BITS_NUMBA
-    if choice in BACKENDS:
-        if choice != "python" and not fits:
+    if choice is not None:
+        if choice in ("c", "numba") and not fits:
             raise InputError(f"the {choice} walk handles factors of at most {MAX_BITS_NUMBA} entries")
         if choice == "c" and not c_walk:
             raise InputError("the c backend walks GF(2) terms only (methods flip and pool)")
-        if choice == "c" and flip_c.load() is None:
-            raise InputError("the c backend needs a C compiler: apt-get install gcc, or set CC")
-        if choice == "numba" and not numba_available():
-            raise InputError("the numba backend needs numba: pip install numba")
-        return choice
-    if choice is not None:
-        raise InputError(f"unknown walk backend {choice!r} (c, numba or python)")
+        return check_backend(choice, flip_c.load)
     if not fits:
         return "python"
     volume = n * m * p

@@ -169,7 +169,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     state = {"steps": 0, "attempts": 0, "restarts": 0, "record": 10**9, "last": t0, "limit": limit0,
              "unliftable": 0}
     prov = {"method": "pool", "seed": task.seed, "backend": backend}
-    if opts.get("constructions", True) and opts.get("start") is None:
+    if opts.get("constructions", True) and given is None:
         from fastmm.catalog import catalog_fingerprint
 
         prov["catalog"] = catalog_fingerprint()  # the starts depend on it

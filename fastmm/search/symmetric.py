@@ -179,24 +179,17 @@ def to_terms(n: int, F: np.ndarray, k: int, cubes: list[int]) -> Terms:
 
 
 _KERNEL = None
-BACKENDS = ("c", "numba", "python")
 
 
 def choose_backend(choice: str | None) -> str:
     """options["backend"] checked, else the fastest walk that loads: C, numba, plain Python."""
-    from fastmm.search.flip import numba_available
+    from fastmm.search.flip import check_backend, numba_available
 
-    if choice is None:
-        if flip_c.load_symmetric() is not None:
-            return "c"
-        return "numba" if numba_available() else "python"
-    if choice not in BACKENDS:
-        raise InputError(f"unknown walk backend {choice!r} (c, numba or python)")
-    if choice == "c" and flip_c.load_symmetric() is None:
-        raise InputError("the c backend needs a C compiler: apt-get install gcc, or set CC")
-    if choice == "numba" and not numba_available():
-        raise InputError("the numba backend needs numba: pip install numba")
-    return choice
+    if choice is not None:
+        return check_backend(choice, flip_c.load_symmetric)
+    if flip_c.load_symmetric() is not None:
+        return "c"
+    return "numba" if numba_available() else "python"
 
 
 def _kernel(backend: str):
