@@ -37,7 +37,7 @@ SEARCH_MAX_DIM = 8  # n·m, m·p and n·p fit in one 64-bit word in the flip-gra
 MAX_WORKERS = 4096
 EXPORT_FORMATS = ("text", "markdown", "latex", "slp", "c", "numpy", "torch",
                   "alphatensor", "perminov", "fast-matmul")
-SYMMETRIES = ("c3",)
+SYMMETRIES = ("c3", "c3j")  # c3j: C3 × the central symmetry X -> JXJ (six-fold)
 
 Shape = tuple[int, int, int]
 
@@ -170,7 +170,7 @@ def choose_method(shape: Shape, rank: int, ring: str, symmetry: str | None = Non
     from fastmm.search.base import METHODS, SearchTask
     from fastmm.search.pool import choose_method as pool_choice
 
-    if symmetry == "c3":
+    if symmetry in SYMMETRIES:
         return "symmetric"
     if ring == "Q":
         return "als" if "als" in METHODS else "pool"
@@ -207,8 +207,8 @@ class SearchRequest:
         self.scheduler = scheduler
         if symmetry is not None and symmetry not in SYMMETRIES:
             raise InputError(f"unknown symmetry {symmetry!r} (choose from {', '.join(SYMMETRIES)})")
-        if symmetry == "c3" and len(set(self.shape)) != 1:
-            raise InputError(f"--symmetry c3 needs a square shape ⟨n,n,n⟩, got "
+        if symmetry is not None and len(set(self.shape)) != 1:
+            raise InputError(f"--symmetry {symmetry} needs a square shape ⟨n,n,n⟩, got "
                              f"⟨{self.shape[0]},{self.shape[1]},{self.shape[2]}⟩")
         self.symmetry = symmetry
         known = methods()
@@ -217,14 +217,17 @@ class SearchRequest:
         if options is not None and not isinstance(options, dict):
             raise InputError(f"options must be a dict of option name -> value, got {type(options).__name__}")
         if method == "auto" and options and "start" in options:  # a walk from the given start
-            method = "symmetric" if symmetry == "c3" else (
+            method = "symmetric" if symmetry is not None else (
                 "pool" if choose_method(self.shape, self.rank, ring) == "pool" else "flip")
         self.method = method if method != "auto" else choose_method(self.shape, self.rank, ring, symmetry)
-        if symmetry == "c3" and self.method != "symmetric":
-            raise InputError("--symmetry c3 runs the symmetric flip graph: use --method symmetric or auto")
+        if symmetry is not None and self.method != "symmetric":
+            raise InputError(f"--symmetry {symmetry} runs the symmetric flip graph: use --method symmetric "
+                             "or auto")
         if ring == "Q" and self.method not in ("als", "spn"):
             raise InputError("ring Q is searched by the numerical methods only (--method als)")
         self.options = dict(options or {})
+        if self.method == "symmetric" and symmetry is not None:
+            self.options["group"] = symmetry
         minimize = self.options.get("minimize") or "none"
         if minimize not in ("none", "additions"):
             raise InputError(f"--minimize must be none or additions, got {minimize!r}")
@@ -250,7 +253,8 @@ class SearchRequest:
             raise InputError(f"--device {device} runs the numerical methods (--method als or spn); "
                              f"the {self.method} method walks on the CPU")
         if "start" in self.options:
-            self.options["start"] = check_start(self.options["start"], self.shape, self.method)
+            self.options["start"] = check_start(self.options["start"], self.shape, self.method,
+                                                 self.options.get("group"))
         check_walk_options(self.method, self.options)
 
     def task(self, seed: int, time_limit: float):
@@ -262,7 +266,7 @@ class SearchRequest:
 START_METHODS = ("flip", "pool", "ternary", "symmetric")
 
 
-def check_start(scheme, shape: tuple[int, int, int], method: str) -> Scheme:
+def check_start(scheme, shape: tuple[int, int, int], method: str, group: str | None = None) -> Scheme:
     """The scheme a walk starts from, checked: a verified Scheme of `shape` (or of a permutation of
     it, turned into `shape`), integral for the GF(2) walks, ternary for the ternary walk; StartError
     (an InputError) if not."""
@@ -283,10 +287,12 @@ def check_start(scheme, shape: tuple[int, int, int], method: str) -> Scheme:
     if method == "ternary" and verdict.ring != "ZT":
         raise StartError(f"the ternary walk starts from a ZT scheme; {scheme.label()} is {verdict.ring}")
     if method == "symmetric":
-        from fastmm.search.symmetric import split_scheme
+        from fastmm.search.symmetric import pair_central, split_scheme
 
         try:
-            split_scheme(scheme)  # InputError unless it is C3-symmetric modulo 2
+            split = split_scheme(scheme)  # InputError unless it is C3-symmetric modulo 2
+            if group == "c3j":
+                pair_central(shape[0], split)  # and symmetric under X -> JXJ in orbits of six
         except InputError as exc:
             raise StartError(str(exc)) from None
     return scheme

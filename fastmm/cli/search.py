@@ -127,8 +127,9 @@ def parse_method_options(pairs: tuple[str, ...]) -> dict:
               show_default=True,
               help="ZT: coefficients in {-1,0,1}; Z: integers; Z2: modulo 2 only; Q: rationals "
                    "(numerical methods).")
-@click.option("--symmetry", type=click.Choice(["none", "c3"]), default="none", show_default=True,
-              help="c3: only schemes invariant under (A,B,C) -> (B,C,A) (square shapes).")
+@click.option("--symmetry", type=click.Choice(["none", "c3", "c3j"]), default="none", show_default=True,
+              help="c3: only schemes invariant under (A,B,C) -> (B,C,A) (square shapes); c3j: also under "
+                   "X -> JXJ, J the exchange matrix (orbits of six: Moosbauer-Poole's ⟨6,6,6;153⟩).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--time-limit", type=str, default="300", show_default=True, metavar="SECONDS",
               help="Seconds before giving up (each worker).")
@@ -141,7 +142,7 @@ def parse_method_options(pairs: tuple[str, ...]) -> dict:
 @click.option("--start", "start_file", default=None, metavar="FILE",
               help="Walk from this scheme (a verified scheme file of the shape or a permutation of it) "
                    "instead of the naive one or the catalogue's constructions: --method flip, pool, "
-                   "ternary or symmetric (auto walks as for the shape; symmetric with --symmetry c3).")
+                   "ternary or symmetric (auto walks as for the shape; symmetric with --symmetry c3 or c3j).")
 @click.option("--device", default=None, metavar="DEV", help="Numerical methods: cpu or cuda.")
 @click.option("--batch", type=int, default=None, metavar="N",
               help="Numerical methods: restarts held at once (default 64; thousands on a GPU).")

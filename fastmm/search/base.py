@@ -122,7 +122,7 @@ WALK_OPTIONS: dict[str, frozenset[str]] = {
                          "pool_size", "plus", "limit", "max_limit", "level_attempts", "stalls",
                          "lift_every", "liftable_pools", "meta"},
     "ternary": _ANY_WALK | {"start", "restart_steps"},
-    "symmetric": _ANY_WALK | {"start", "cubes", "restart_steps", "lift_every"},
+    "symmetric": _ANY_WALK | {"start", "cubes", "restart_steps", "lift_every", "group"},
 }
 
 
