@@ -99,7 +99,8 @@ def show(file: str) -> int:
     symmetry = c3_symmetry(scheme) if v.ok else None
     if symmetry is not None:
         click.echo(f"C3 symmetry (A,B,Cᵀ) -> (Cᵀ,A,B): {symmetry}"
-                   + ("; a --symmetry c3 --start" if symmetry != "no" else ""))
+                   + ("" if symmetry == "no" else "; a --symmetry c3 or c3j --start" if "JXJ" in symmetry
+                      else "; a --symmetry c3 --start"))
     if v.ok:
         click.echo(f"equivalence: {_catalog_equivalence(scheme)}")
     if not v.ok:

@@ -149,8 +149,9 @@ def split_scheme(scheme: Scheme) -> tuple[list[tuple[int, int, int]], list[int]]
 
 def c3_symmetry(scheme: Scheme) -> str | None:
     """A square integral scheme's C3 symmetry modulo 2 in words ("yes modulo 2 (c cubes + k
-    orbits of 3)" or "no"): whether it can start `--symmetry c3` walks. None when the question
-    does not apply (not square, or fractions)."""
+    orbits of 3)", with "; with X -> JXJ: k/2 orbits of 6" when it can also start `--symmetry
+    c3j` walks, or "no"): whether it can start `--symmetry c3` walks. None when the question does
+    not apply (not square, or fractions)."""
     if len(set(scheme.shape)) != 1 or not scheme.is_integral:
         return None
     try:
@@ -158,7 +159,12 @@ def c3_symmetry(scheme: Scheme) -> str | None:
     except InputError:
         return "no"
     plural = "" if len(cubes) == 1 else "s"
-    return f"yes modulo 2 ({len(cubes)} cube{plural} + {len(reps)} orbits of 3)"
+    try:
+        six = len(pair_central(scheme.shape[0], (reps, cubes))[0])
+        also = f"; with X -> JXJ: {six} orbit{'' if six == 1 else 's'} of 6"
+    except InputError:
+        also = ""
+    return f"yes modulo 2 ({len(cubes)} cube{plural} + {len(reps)} orbits of 3{also})"
 
 
 def transpose_mask(x: int, n: int) -> int:

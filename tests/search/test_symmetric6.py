@@ -129,3 +129,14 @@ def test_an_orbit_of_cubes_becomes_the_cubes_x_and_jx(x, cubes):
     assert st[0] == 0 and st[1] == cubes  # x = J(x): the six slots cancel
     if cubes:
         assert sorted(E[:2]) == sorted([x, central(x, 4)])
+
+
+def test_show_says_whether_a_scheme_can_start_c3j_walks():
+    from fastmm.search.symmetric import c3_symmetry
+
+    found = fastmm.search((4, 4, 4), 49, symmetry="c3j", sympy=False)
+    assert c3_symmetry(found) == "yes modulo 2 (1 cube + 16 orbits of 3; with X -> JXJ: 8 orbits of 6)"
+    from pathlib import Path
+
+    c3_only = fastmm.load(Path(fastmm.__file__).parent / "data" / "catalog" / "5x5x5-rank93-ZT.json")
+    assert c3_symmetry(c3_only) == "yes modulo 2 (3 cubes + 30 orbits of 3)"

@@ -120,7 +120,7 @@ def test_scheme_page_shows_formulas_costs_and_provenance(shipped_site):
                      "stability factor E12", "6×(1,1,1) + 1×(2,2,2)", "exact integer Brent equations",
                      "strassen", "7 over ZT (Strassen 1969) — this scheme is at record",
                      "equivalent to Winograd 1971 (Strassen–Winograd form) ⟨2,2,2;7⟩",
-                     "yes modulo 2 (1 cube + 2 orbits of 3)"):
+                     "yes modulo 2 (1 cube + 2 orbits of 3; with X -> JXJ: 1 orbit of 6)"):
         assert expected in text
     sym = {slug: "".join(parse_page(site / "schemes" / f"{slug}.html").text)
            for slug in ("5x5x5-rank93-ZT", "3x3x3-rank23-ZT", "2x3x3-rank15-ZT")}
