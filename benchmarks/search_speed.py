@@ -108,25 +108,29 @@ def big_rates(steps: int) -> dict:
 
 
 def symmetric_rates(steps: int, chunk: int = 250_000) -> list[dict]:
-    """The C and the numba symmetric walk, `steps` flips each from the same start and seed."""
+    """The C and the numba symmetric walks (C3, and C3 × J for `--symmetry c3j`), `steps` flips
+    each from the same start and seed."""
     import numpy as np
 
     from fastmm.api import search
     from fastmm.reference import strassen
     from fastmm.search import flip_c
-    from fastmm.search.symmetric import PLATEAU, SymWalker, cube_groups, split_scheme, start
+    from fastmm.search.symmetric import PLATEAU, SymWalker, cube_groups, pair_central, split_scheme, start
 
-    if flip_c.load_symmetric() is None:
+    if flip_c.load_symmetric() is None or flip_c.load_symmetric6() is None:
         raise SystemExit("the C symmetric walk is not available here (no C compiler?)")
     s3 = search((3, 3, 3), 23, method="symmetric", seed=0, sympy=False)
     groups = cube_groups(5, 93)
     cubes = ", ".join("+".join(f"E{i + 1}{i + 1}" for i in g) for g in groups)
-    starts = [(5, f"default split (cubes {cubes})", start(5, groups)),
-              (6, "Strassen ⊗ symmetric ⟨3,3,3;23⟩", split_scheme(strassen().kron(s3)))]
+    groups6 = cube_groups(6, 153, orbit=6)
+    cubes6 = ", ".join("+".join(f"E{i + 1}{i + 1}" for i in g) for g in groups6)
+    starts = [(5, 3, f"default split (cubes {cubes})", start(5, groups)),
+              (6, 3, "Strassen ⊗ symmetric ⟨3,3,3;23⟩", split_scheme(strassen().kron(s3))),
+              (6, 6, f"c3j: default split (cubes {cubes6})", pair_central(6, start(6, groups6)))]
     rows = []
-    for n, label, split in starts:
-        r0 = len(split[1]) + 3 * len(split[0])
-        walkers = {b: SymWalker(n, split, 1, b, r0) for b in ("c", "numba")}  # numba loaded here
+    for n, orbit, label, split in starts:
+        r0 = len(split[1]) + orbit * len(split[0])
+        walkers = {b: SymWalker(n, split, 1, b, r0, orbit) for b in ("c", "numba")}  # numba loaded here
         seconds = dict.fromkeys(walkers, 0.0)
         done = dict.fromkeys(walkers, 0)
         while done["c"] < steps:
@@ -137,7 +141,8 @@ def symmetric_rates(steps: int, chunk: int = 250_000) -> list[dict]:
         c, nb = walkers["c"], walkers["numba"]
         same = all(np.array_equal(getattr(c, x), getattr(nb, x)) for x in ("F", "E", "st", "rng"))
         rate = {b: done[b] / seconds[b] for b in walkers}
-        rows.append({"shape": [n, n, n], "start": label, "start_rank": r0, "plateau": PLATEAU[n],
+        rows.append({"shape": [n, n, n], "orbit": orbit, "start": label, "start_rank": r0,
+                     "plateau": PLATEAU[n],
                      "steps": done["c"], "end_rank": c.rank, "lowest_rank": int(c.st[3]),
                      "c_flips_per_s": round(rate["c"]), "numba_flips_per_s": round(rate["numba"]),
                      "ratio_c_numba": round(rate["c"] / rate["numba"], 2), "same_state": same})
@@ -154,7 +159,8 @@ def _symmetric_lines(sym: list[dict]) -> list[str]:
                   f"{r['same_state']} |")
     return md + ["", "Plateau as in `--method symmetric` (plus transitions after that many flips "
                  "without a change of rank), up to the start rank. The C and the numba walk run the "
-                 "same walk (same seed) in alternating chunks of 250,000 flips."]
+                 "same walk (same seed) in alternating chunks of 250,000 flips. c3j flips change "
+                 "orbits of six terms, the others orbits of three."]
 
 
 def _print_symmetric(sym: list[dict]) -> None:
@@ -182,7 +188,7 @@ def symmetric_only(quick: bool) -> int:
     out = ROOT / "results"
     out.mkdir(exist_ok=True)
     atomic_write_text(out / "symmetric_speed.json", json.dumps(record, indent=2) + "\n")
-    md = ["# C3-symmetric walk speed", "",
+    md = ["# Symmetric walk speed (C3: `--symmetry c3`; C3 × J: `--symmetry c3j`)", "",
           f"Command: `{record['command']}` ({os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after: other work on the "
           "same cores slows both walks alike).", "", *_symmetric_lines(sym), ""]

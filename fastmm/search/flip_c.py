@@ -1,21 +1,25 @@
-"""The C flip-graph walks (csrc/flipwalk.c, csrc/symwalk.c), compiled once per user, loaded with ctypes.
+"""The C flip-graph walks (csrc/flipwalk.c, csrc/symwalk.c, csrc/symwalk6.c), compiled once per
+user, loaded with ctypes.
 
 flipwalk.c is the GF(2) walk of flip_py.py and flip_kernels.py, symwalk.c the C3-symmetric walk
-of symmetric_kernels.py, each step for step: same arrays, same splitmix64 draws, same results.
+of symmetric_kernels.py, symwalk6.c the six-fold (C3 × X -> JXJ) walk of symmetric6_kernels.py,
+each step for step: same arrays, same splitmix64 draws, same results.
 Their point is start-up: loading a cached library takes about a millisecond where importing
-numba and loading its cached kernel take ~0.5 s, which is most of a small search.
+numba and loading its cached kernel take ~0.5 s, which is most of a small search; the symmetric
+walks are also about twice as fast as numba's.
 
 Each library is compiled with the system C compiler ($CC, else cc, gcc or clang) the first time
 a process needs it, and cached as ``$FASTMM_CACHE`` (default ``~/.cache/fastmm``)
 ``/fastmm-flipwalk-<source key>-<compiler key>.so`` (``fastmm-symwalk-...`` for the symmetric
-walk), the keys hashing the C source and flags, and the compiler command and machine. It is
-compiled into a temporary file in that directory and renamed into place, so concurrent
-processes never load a half-written library.
+walk, ``fastmm-symwalk6-...`` for the six-fold one), the keys hashing the C source and flags,
+and the compiler command and machine. It is compiled into a temporary file in that directory
+and renamed into place, so concurrent processes never load a half-written library.
 
 Never required: without a compiler, or when the compile or the load fails, `load()` (and
-`load_symmetric()`) returns None (one debug-level log line, no traceback) and the search walks
-with numba or plain Python. Nothing is compiled on import. This module must not import numba,
-nor fastmm.export.build (which imports the code generator: ~30 ms no search start-up needs).
+`load_symmetric()`, `load_symmetric6()`) returns None (one debug-level log line, no traceback)
+and the search walks with numba or plain Python. Nothing is compiled on import. This module
+must not import numba, nor fastmm.export.build (which imports the code generator: ~30 ms no
+search start-up needs).
 """
 
 from __future__ import annotations
@@ -57,12 +61,28 @@ class Kernel:
 class SymKernel:
     """symwalk.c's entry point, argument types set (arrays go as data pointers)."""
 
+    entry = "fastmm_sym_walk"
+
     def __init__(self, lib: ctypes.CDLL, path: Path):
         self.path = path
-        self.walk = lib.fastmm_sym_walk
+        self.walk = getattr(lib, self.entry)
         # F, cap, E, st, rng, steps, target, plateau, plus_limit, ncubes
         self.walk.argtypes = [_ptr, _i64, _ptr, _ptr, _ptr, _i64, _i64, _i64, _i64, _i64]
         self.walk.restype = _i64
+
+
+class Sym6Kernel(SymKernel):
+    """symwalk6.c's entry points: the walk, with the arguments of symwalk.c's (st has a fifth
+    entry, n*n), and its reductions on their own (for tests)."""
+
+    entry = "fastmm_sym6_walk"
+
+    def __init__(self, lib: ctypes.CDLL, path: Path):
+        super().__init__(lib, path)
+        self.settle = lib.fastmm_sym6_settle
+        # F, cap, E, st, work, nw
+        self.settle.argtypes = [_ptr, _i64, _ptr, _ptr, _ptr, _i64]
+        self.settle.restype = _i64
 
 
 @dataclass(frozen=True)
@@ -78,6 +98,7 @@ class Walk:
 
 FLIP = Walk(SOURCE, PREFIX, Kernel, "C flip walk")
 SYMMETRIC = Walk("symwalk.c", "fastmm-symwalk-", SymKernel, "C symmetric walk")
+SYMMETRIC6 = Walk("symwalk6.c", "fastmm-symwalk6-", Sym6Kernel, "C six-fold symmetric walk")
 
 
 def find_compiler() -> list[str] | None:
@@ -100,7 +121,7 @@ def cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "fastmm"
 
 
-PRELUDE = "splitmix.h"  # the draws both walks share, prepended to each walk's source
+PRELUDE = "splitmix.h"  # the draws the walks share, prepended to each walk's source
 
 
 def source_text(walk: Walk = FLIP) -> bytes:
@@ -194,6 +215,7 @@ def _load_or_none(walk: Walk) -> Any:
 _UNSET = object()
 _KERNEL: object = _UNSET  # the flip walk's library, once looked for
 _SYM_KERNEL: object = _UNSET  # the symmetric walk's
+_SYM6_KERNEL: object = _UNSET  # the six-fold symmetric walk's
 
 
 def load() -> Kernel | None:
@@ -212,7 +234,15 @@ def load_symmetric() -> SymKernel | None:
     return _SYM_KERNEL  # type: ignore[return-value]
 
 
+def load_symmetric6() -> Sym6Kernel | None:
+    """The C six-fold symmetric walk, as `load()` does the flip walk."""
+    global _SYM6_KERNEL
+    if _SYM6_KERNEL is _UNSET:
+        _SYM6_KERNEL = _load_or_none(SYMMETRIC6)
+    return _SYM6_KERNEL  # type: ignore[return-value]
+
+
 def reset() -> None:
     """Forget the loaded libraries, so the next loads look again (tests change the environment)."""
-    global _KERNEL, _SYM_KERNEL
-    _KERNEL = _SYM_KERNEL = _UNSET
+    global _KERNEL, _SYM_KERNEL, _SYM6_KERNEL
+    _KERNEL = _SYM_KERNEL = _SYM6_KERNEL = _UNSET

@@ -11,4 +11,5 @@ def fresh(monkeypatch, tmp_path):
     monkeypatch.setenv("FASTMM_CACHE", str(tmp_path))
     monkeypatch.setattr(flip_c, "_KERNEL", flip_c._UNSET)
     monkeypatch.setattr(flip_c, "_SYM_KERNEL", flip_c._UNSET)
+    monkeypatch.setattr(flip_c, "_SYM6_KERNEL", flip_c._UNSET)
     return tmp_path

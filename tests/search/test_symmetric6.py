@@ -1,5 +1,6 @@
 """The six-fold (C3 × central) symmetric flip graph, `--symmetry c3j`: orbits of six keep the
-tensor and their symmetry, numba and plain Python walk alike, results verify, bad input is one line."""
+tensor and their symmetry, numba and plain Python walk alike (and C: test_symmetric6_c.py),
+results verify, bad input is one line."""
 
 import subprocess
 import sys
@@ -93,7 +94,6 @@ def test_split_refuses_cubes_or_orbits_that_j_does_not_map_to_the_start():
 
 @pytest.mark.parametrize("args,message", [
     (["3", "3", "4", "--rank", "29", "--symmetry", "c3j"], "needs a square shape"),
-    (["4", "4", "4", "--rank", "49", "--symmetry", "c3j", "--option", "backend=c"], "no C walk"),
     (["4", "4", "4", "--rank", "47", "--symmetry", "c3j"], "mod 6"),
     (["4", "4", "4", "--rank", "49", "--symmetry", "c3j", "--method", "flip"], "symmetric flip graph"),
 ])
@@ -114,6 +114,21 @@ def test_cli_finds_444_rank_49(tmp_path):
     assert res.returncode == 0, res.stderr
     scheme = fastmm.load(out)
     assert scheme.rank == 49 and verify(scheme, use_sympy=False).ok
+
+
+def test_cli_finds_444_rank_49_with_the_c_backend(tmp_path):
+    from fastmm.search import flip_c
+
+    if flip_c.load_symmetric6() is None:
+        pytest.skip("no C compiler ($CC, cc, gcc or clang) to build the C six-fold symmetric walk with")
+    out = tmp_path / "s.json"
+    res = subprocess.run([sys.executable, "-m", "fastmm", "search", "4", "4", "4", "--rank", "49",
+                          "--symmetry", "c3j", "--option", "backend=c", "--no-sympy", "-o", str(out)],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    scheme = fastmm.load(out)
+    assert scheme.rank == 49 and verify(scheme, use_sympy=False).ok
+    assert scheme.provenance["backend"] == "c" and scheme.provenance["symmetry"] == "c3j"
 
 
 @pytest.mark.parametrize("x,cubes", [(0b0000_0000_0000_0011, 2), (0b1000_0000_0000_0001, 0)])

@@ -1,6 +1,6 @@
-/* What both C walks (flipwalk.c, symwalk.c) share: the draws of flip_kernels.py. Not included
-   with #include: fastmm.search.flip_c prepends this text to each walk's source and compiles
-   the whole from stdin, so a library's cache key covers exactly what it was built from. */
+/* What the C walks (flipwalk.c, symwalk.c, symwalk6.c) share: the draws of flip_kernels.py.
+   Not included with #include: fastmm.search.flip_c prepends this text to each walk's source and
+   compiles the whole from stdin, so a library's cache key covers exactly what it was built from. */
 #include <stdint.h>
 
 #define GOLDEN 0x9E3779B97F4A7C15ULL
