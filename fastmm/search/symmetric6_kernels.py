@@ -39,6 +39,7 @@ except ImportError:  # pragma: no cover - the plain-Python path
         return wrap
 
 from fastmm.search.flip_kernels import rand_below
+from fastmm.search.symmetric_kernels import _add_cube  # walk-made cubes: the same in both walks
 
 # st: [orbits k, walk-made cubes, flips since the rank last changed, lowest rank seen, n*n]
 
@@ -91,18 +92,6 @@ def _remove_orbit(F, k, o, work, nw):
         elif work[w] == o:
             work[w] = -1
     return k
-
-
-@njit(cache=True)
-def _add_cube(E, st, x):
-    """A walk-made cube x⊗x⊗x; two equal cubes cancel modulo 2."""
-    for e in range(st[1]):
-        if E[e] == x:
-            st[1] -= 1
-            E[e] = E[st[1]]
-            return
-    E[st[1]] = x
-    st[1] += 1
 
 
 @njit(cache=True)
