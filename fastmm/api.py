@@ -165,7 +165,7 @@ SYMMETRIC_AUTO_RANKS = {5: 99}
 
 
 def choose_method(shape: Shape, rank: int, ring: str, symmetry: str | None = None) -> str:
-    """What `method="auto"` runs: symmetric walks for c3 and for ⟨5,5,5⟩ below rank 100, flip for
+    """What `method="auto"` runs: symmetric walks for c3 / c3j and for ⟨5,5,5⟩ below rank 100, flip for
     tiny shapes and Z2, numerical ALS over Q, pools otherwise."""
     from fastmm.search.base import METHODS, SearchTask
     from fastmm.search.pool import choose_method as pool_choice
@@ -307,7 +307,8 @@ def combine(op: str, *schemes: Scheme, axis: str | None = None, index: int | Non
     """A new scheme from verified ones, verified before it is returned: "kron" (Kronecker product
     of two), "sum" (direct sum of two along `axis` n, m or p), "project" (drop `index` of `axis`,
     the meta flip graph's move down) or "permute" (the equivalent scheme of a permuted `shape`).
-    Products of C3-symmetric schemes stay C3-symmetric: starts for `--symmetry c3` walks."""
+    Products of C3-symmetric schemes stay C3-symmetric (and six-fold ones six-fold): starts for
+    `--symmetry c3` (c3j) walks."""
     from fastmm.errors import SchemeError
     from fastmm.io import MAX_DIM
 
@@ -384,6 +385,8 @@ def search(shape: Sequence[int], rank: int, *, ring: str = "ZT", method: str = "
            command: str = "") -> Scheme:
     """Find a scheme for `shape` with at most `rank` multiplications, verified before it is returned.
 
+    `symmetry` "c3" or "c3j" (square shapes) restricts the walk to schemes invariant under the
+    rotation (A,B,Cᵀ) -> (Cᵀ,A,B), and for c3j also under X -> JXJ (fastmm.search.symmetric).
     Raises InputError for a request that cannot be searched (shape beyond 8, rank below a proven
     bound, nan time limit...), SearchFailed when the time runs out (its `.best` is the lowest-rank
     verified scheme reached, or None) and SearchInterrupted on Ctrl-C.
