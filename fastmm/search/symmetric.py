@@ -220,8 +220,11 @@ def to_terms(n: int, F: np.ndarray, k: int, cubes: list[int]) -> Terms:
     return A, B, C
 
 
-_KERNEL = None
-_KERNEL6 = None
+_NUMBA_WALKS: dict[int, object] = {}  # orbit size -> the numba walk, loaded and warmed up
+
+
+def _c_loader(orbit: int):
+    return flip_c.load_symmetric6 if orbit == 6 else flip_c.load_symmetric
 
 
 def choose_backend(choice: str | None, orbit: int = 3) -> str:
@@ -229,7 +232,7 @@ def choose_backend(choice: str | None, orbit: int = 3) -> str:
     or 6), numba, plain Python."""
     from fastmm.search.flip import check_backend, numba_available
 
-    load_c = flip_c.load_symmetric6 if orbit == 6 else flip_c.load_symmetric
+    load_c = _c_loader(orbit)
     if choice is not None:
         return check_backend(choice, load_c)
     if load_c() is not None:
@@ -237,50 +240,31 @@ def choose_backend(choice: str | None, orbit: int = 3) -> str:
     return "numba" if numba_available() else "python"
 
 
-def _kernel6(backend: str):
-    """The six-fold walk of `backend`: a flip_c.Sym6Kernel for "c", else symmetric6_kernels.walk
-    (numba, warmed up) or its plain-Python function."""
-    global _KERNEL6
+def _kernel(backend: str, orbit: int = 3):
+    """The walk of `backend` for orbits of `orbit` (3: symmetric_kernels, 6: symmetric6_kernels):
+    a flip_c kernel for "c", else the numba walk (loaded and warmed up) or its plain-Python
+    function."""
     if backend == "c":
-        c = flip_c.load_symmetric6()
+        c = _c_loader(orbit)()
         if c is None:
-            raise InputError("the C six-fold symmetric walk is not available (it needs a C compiler)")
+            what = "six-fold " if orbit == 6 else ""
+            raise InputError(f"the C {what}symmetric walk is not available (it needs a C compiler)")
         return c
-    from fastmm.search import symmetric6_kernels as k6
-
+    if orbit == 6:
+        from fastmm.search import symmetric6_kernels as kernels
+    else:
+        from fastmm.search import symmetric_kernels as kernels
     if backend == "python":
-        return k6.walk.py_func
-    if _KERNEL6 is None:
+        return kernels.walk.py_func
+    if orbit not in _NUMBA_WALKS:
         from fastmm.search.flip import warm_numba
 
-        F = np.zeros((3, 12), dtype=np.int64)
-        warm_numba(lambda: k6.walk(F, np.zeros(2, dtype=np.int64), np.array([0, 0, 0, 99, 4]),
-                                   np.zeros(1, dtype=np.uint64), 1, 0, 10, 0, 0))
-        _KERNEL6 = k6.walk
-    return _KERNEL6
-
-
-def _kernel(backend: str):
-    """The walk of `backend`: a flip_c.SymKernel for "c", else symmetric_kernels.walk (numba,
-    loaded and warmed up) or its plain-Python function."""
-    global _KERNEL
-    if backend == "c":
-        c = flip_c.load_symmetric()
-        if c is None:
-            raise InputError("the C symmetric walk is not available (it needs a C compiler)")
-        return c
-    from fastmm.search import symmetric_kernels as sk
-
-    if backend == "python":
-        return sk.walk.py_func
-    if _KERNEL is None:
-        from fastmm.search.flip import warm_numba
-
-        F = np.zeros((3, 6), dtype=np.int64)
-        warm_numba(lambda: sk.walk(F, np.zeros(2, dtype=np.int64), np.array([0, 0, 0, 99]),
-                                   np.zeros(1, dtype=np.uint64), 1, 0, 10, 0, 0))
-        _KERNEL = sk.walk
-    return _KERNEL
+        F = np.zeros((3, 2 * orbit), dtype=np.int64)
+        st = np.array([0, 0, 0, 99, 4], dtype=np.int64)  # the C3 walk reads the first four
+        warm_numba(lambda: kernels.walk(F, np.zeros(2, dtype=np.int64), st, np.zeros(1, dtype=np.uint64),
+                                        1, 0, 10, 0, 0))
+        _NUMBA_WALKS[orbit] = kernels.walk
+    return _NUMBA_WALKS[orbit]
 
 
 class SymWalker:
@@ -307,7 +291,7 @@ class SymWalker:
         self.st = np.array([k, 0, 0, rank, n * n], dtype=np.int64)
         self.rng = np.array([flip_py.seed_state(seed)], dtype=np.uint64)
         self.backend = backend
-        self.kernel = _kernel6(backend) if orbit == 6 else _kernel(backend)
+        self.kernel = _kernel(backend, orbit)
         if backend == "c":  # the arrays never move: their addresses are taken once
             self._c_args = (self.F.ctypes.data, cap, self.E.ctypes.data, self.st.ctypes.data,
                             self.rng.ctypes.data)
