@@ -19,17 +19,12 @@ from fastmm.search.base import SearchTask
 from fastmm.search.flip import Walker, choose_backend, numba_available, reduce_terms, run
 from fastmm.search.terms import gf2_tensor_ok, to_terms
 from fastmm.verify import verify
-
-NO_C = "no C compiler ($CC, cc, gcc or clang) to build the C flip walk with"
+from tests.search.conftest import c_walk_or_skip
 
 
 @pytest.fixture(scope="module")
 def c_kernel():
-    """The C walk, built in the user's cache as a search would (skips without a compiler)."""
-    kernel = flip_c.load()
-    if kernel is None:
-        pytest.skip(NO_C)
-    return kernel
+    return c_walk_or_skip(flip_c.load, "flip walk")
 
 
 def no_compiler(monkeypatch):

@@ -20,17 +20,12 @@ from fastmm.search.base import SearchTask
 from fastmm.search.symmetric import SymWalker, choose_backend, cube_groups, run, split_scheme, start
 from fastmm.search.terms import gf2_tensor_ok
 from fastmm.verify import verify
-
-NO_C = "no C compiler ($CC, cc, gcc or clang) to build the C symmetric walk with"
+from tests.search.conftest import c_walk_or_skip
 
 
 @pytest.fixture(scope="module")
 def c_kernel():
-    """The C walk, built in the user's cache as a search would (skips without a compiler)."""
-    kernel = flip_c.load_symmetric()
-    if kernel is None:
-        pytest.skip(NO_C)
-    return kernel
+    return c_walk_or_skip(flip_c.load_symmetric, "symmetric walk")
 
 
 @pytest.fixture
