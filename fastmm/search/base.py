@@ -129,10 +129,22 @@ WALK_OPTIONS: dict[str, frozenset[str]] = {
 # the walk options that are counts (name -> least value) and the others that are plain values
 _WALK_COUNTS = {"plateau": 1, "restart_steps": 1, "kicks": 0, "lift_every": 1, "lift_tries": 1,
                 "sample_every": 1, "chunk": 1, "plus_limit": 0, "pool_size": 1, "plus": 0, "limit": 1,
-                "max_limit": 1, "level_attempts": 1, "stalls": 1, "max_starts": 1, "start_index": 0,
-                "cubes": 1}
+                "max_limit": 1, "level_attempts": 1, "stalls": 1, "max_starts": 1, "start_index": 0}
 _WALK_SHARES = {"meta"}  # in [0, 1]
 _WALK_FLAGS = {"constructions", "liftable_pools"}
+
+
+def _cubes_option_ok(value: object) -> bool:
+    """The symmetric walk's `cubes` in a form it reads (index ranges are checked against n there)."""
+    def whole(x: object) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool)
+
+    if whole(value):
+        return 1 <= value < 2**31
+    if isinstance(value, str):
+        return value in ("pairs", "consecutive", "singles", "one")
+    return isinstance(value, list | tuple) and bool(value) and all(
+        isinstance(g, list | tuple) and g and all(whole(i) for i in g) for g in value)
 
 
 def check_walk_options(method: str, options: dict) -> None:
@@ -162,6 +174,9 @@ def check_walk_options(method: str, options: dict) -> None:
                     isinstance(x, list | tuple) and len(x) == 3
                     and all(isinstance(d, int) and not isinstance(d, bool) for d in x) for x in value)):
             raise InputError(f"{method} option {name} must be a list of shapes [n, m, p], got {value!r}")
+        if name == "cubes" and not _cubes_option_ok(value):
+            raise InputError(f"{method} option cubes must be a count ≥ 1, one of pairs, consecutive, "
+                             f"singles, one, or 0-based index groups such as [[0,1],[2,3]]; got {value!r}")
         if name == "checkpoint_dir" and not isinstance(value, str | os.PathLike):
             raise InputError(f"{method} option {name} must be a directory path, got {value!r}")
         if name == "minimize_seconds" and not (number and value > 0):

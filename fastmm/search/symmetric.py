@@ -33,7 +33,8 @@ Measured here: ⟨4,4,4;49⟩ over ZT in 0.3 s (`fastmm search 4 4 4 --rank 49 -
 
 Options (task.options): group ("c3" | "c3j"), backend ("c" | "numba" | "python"; default: C
 where a compiler or a library built before is at hand, else numba, else plain Python), plateau,
-plus_limit (default: the start rank), restart_steps, chunk, lift_every, cubes (number of cube groups),
+plus_limit (default: the start rank), restart_steps, chunk, lift_every, cubes (a number of cube
+groups, a grouping named in GROUPINGS, or explicit 0-based index groups such as [[0,1],[2,3],[4,5]]),
 start (a Scheme, above); checkpoint_dir and starts (from `--resume`: each new best is saved
 there, and saved schemes are the best to beat).
 """
@@ -58,25 +59,69 @@ MAX_N = 7  # n² bits in an int64 factor
 PLATEAU = {5: 16_667, 6: 83_333}
 
 
-def cube_groups(n: int, target: int, count: int | None = None, orbit: int = 3) -> list[list[int]]:
+GROUPINGS = ("pairs", "consecutive", "singles", "one")
+
+
+def named_groups(n: int, name: str) -> list[list[int]]:
+    """The diagonal groupings by name: the paper's pairs (i, n−1−i) with the middle index alone,
+    consecutive pairs (0,1), (2,3), ... as Moosbauer–Poole's ⟨6,6,6;153⟩ run file, one index per
+    cube, or all of them in one cube."""
+    if name == "pairs":
+        return [[i, n - 1 - i] for i in range(n // 2)] + ([[n // 2]] if n % 2 else [])
+    if name == "consecutive":
+        return [list(range(i, min(i + 2, n))) for i in range(0, n, 2)]
+    if name == "singles":
+        return [[i] for i in range(n)]
+    if name == "one":
+        return [list(range(n))]
+    raise InputError(f"cubes: a count, a list of index groups or one of {', '.join(GROUPINGS)}; "
+                     f"got {name!r}")
+
+
+def explicit_groups(n: int, groups: object) -> list[list[int]]:
+    """`cubes` given as index groups (0-based diagonal indices): a partition of 0..n−1."""
+    if not isinstance(groups, list | tuple) or not groups or not all(
+            isinstance(g, list | tuple) and g and all(isinstance(i, int) and not isinstance(i, bool)
+                                                     for i in g) for g in groups):
+        raise InputError(f"cubes: groups are lists of diagonal indices, e.g. [[0,1],[2,3]]; got {groups!r}")
+    flat = [i for g in groups for i in g]
+    if any(i < 0 or i >= n for i in flat):
+        raise InputError(f"cubes: diagonal indices of ⟨{n},{n},{n}⟩ run from 0 to {n - 1}; got {groups!r}")
+    if len(set(flat)) != len(flat):
+        raise InputError(f"cubes: an index appears in two groups: {groups!r}")
+    if len(flat) != n:  # E_ii⊗E_ii⊗E_ii is fixed by the rotation: it must lie in a cube
+        raise InputError(f"cubes: the groups must cover every diagonal index 0..{n - 1}, got {groups!r}")
+    return [sorted(g) for g in groups]
+
+
+def cube_groups(n: int, target: int, count: object = None, orbit: int = 3) -> list[list[int]]:
     """Groups of diagonal indices for the fixed cubes. The rank is (number of groups) modulo
-    `orbit` (3, or 6 for c3j),
-    so the first of these whose count fits the target is used: the paper's pairs (i, n−1−i),
-    one cube per index, the pairs with one pair split, the pairs with two groups merged, one
-    group. `count` asks for that many groups (singles merged from the end)."""
-    if count is not None:
+    `orbit` (3, or 6 for c3j), so by default the first of these whose count fits the target is
+    used: the paper's pairs (i, n−1−i), one cube per index, the pairs with one pair split, the
+    pairs with two groups merged, one group. `count` asks for that many groups (singles merged
+    from the end), a grouping by name (GROUPINGS) or explicit groups such as [[0,1],[2,3],[4,5]];
+    these are used as given, whatever rank they allow."""
+    if count is not None and not isinstance(count, str | list | tuple):
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise InputError(f"cubes: a positive count, a list of index groups or one of "
+                             f"{', '.join(GROUPINGS)}; got {count!r}")
         groups = [[i] for i in range(n)]
-        while len(groups) > max(int(count), 1):
+        while len(groups) > count:
             a = groups.pop()
             groups[-1] = groups[-1] + a
-        return groups
-    pairs = [[i, n - 1 - i] for i in range(n // 2)] + ([[n // 2]] if n % 2 else [])
-    options = [pairs, [[i] for i in range(n)]]
-    if n >= 2:
-        options.append([[pairs[0][0]], [pairs[0][1]]] + pairs[1:])
-    if len(pairs) >= 2:
-        options.append([pairs[0] + pairs[1]] + pairs[2:])
-    options.append([list(range(n))])
+        options = [groups]
+    elif count is not None:
+        options = [named_groups(n, count) if isinstance(count, str) else explicit_groups(n, count)]
+    else:
+        pairs = named_groups(n, "pairs")
+        options = [pairs, named_groups(n, "singles")]
+        if n >= 2:
+            options.append([[pairs[0][0]], [pairs[0][1]]] + pairs[1:])
+        if len(pairs) >= 2:
+            options.append([pairs[0] + pairs[1]] + pairs[2:])
+        options.append(named_groups(n, "one"))
+    if count is not None:  # as asked: the walk then stops at the first rank ≤ target it can reach
+        return [sorted(g) for g in options[0]]
     for groups in options:
         if (len(groups) - target) % orbit == 0:
             return [sorted(g) for g in groups]
@@ -334,6 +379,8 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             raise InputError(f"the start scheme must be a Scheme of shape {shape}")
         if not given.is_integral or not gf2_tensor_ok(shape, scheme_terms(given)):
             raise InputError(f"the start scheme {given.label()} is not valid modulo 2")
+        if opts.get("cubes") is not None:
+            raise InputError("cubes applies to the naive start; a start scheme brings its own cubes")
         split = split_scheme(given)
         groups = []
     else:

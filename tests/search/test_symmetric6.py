@@ -131,6 +131,51 @@ def test_cli_finds_444_rank_49_with_the_c_backend(tmp_path):
     assert scheme.provenance["backend"] == "c" and scheme.provenance["symmetry"] == "c3j"
 
 
+@pytest.mark.parametrize("cubes,groups", [
+    ("consecutive", [[0, 1], [2, 3], [4, 5]]),  # Moosbauer–Poole's ⟨6,6,6;153⟩ run file
+    ("pairs", [[0, 5], [1, 4], [2, 3]]),
+    ("singles", [[0], [1], [2], [3], [4], [5]]),
+    ("one", [[0, 1, 2, 3, 4, 5]]),
+    ([[5, 4], [0, 1], [2, 3]], [[4, 5], [0, 1], [2, 3]]),
+])
+def test_named_and_explicit_cube_groups_start_the_tensor(cubes, groups):
+    assert cube_groups(6, 153, cubes, orbit=6) == groups  # used as given, whatever rank they allow
+    walker = SymWalker(6, pair_central(6, start(6, groups)), 0, "numba", 230, orbit=6)
+    assert gf2_tensor_ok((6, 6, 6), walker.terms())
+    assert (walker.rank - len(groups)) % 6 == 0
+
+
+@pytest.mark.parametrize("cubes,message", [
+    ([[0, 1], [2]], "cover every diagonal index"),  # E33⊗E33⊗E33 would be left outside any orbit
+    ([[0, 1], [1, 2], [3]], "two groups"),
+    ([[0, 4]], "run from 0 to 3"),
+    ("halves", "one of pairs"),
+])
+def test_bad_cube_groups_are_input_errors(cubes, message):
+    with pytest.raises(InputError, match=message):
+        cube_groups(4, 49, cubes, orbit=6)
+
+
+def test_cli_consecutive_cubes_and_their_errors(tmp_path):
+    out = tmp_path / "s.json"
+    base = [sys.executable, "-m", "fastmm", "search", "4", "4", "4", "--rank", "50", "--symmetry", "c3j",
+            "--no-sympy", "--time-limit", "60"]
+    res = subprocess.run(base + ["--option", "cubes=consecutive", "-o", str(out)],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    scheme = fastmm.load(out)
+    assert scheme.rank <= 50 and verify(scheme, use_sympy=False).ok
+    assert scheme.provenance["cubes"] == [[0, 1], [2, 3]]
+    for bad, message in ((["--option", "cubes=[[0],[1],[2,3]]"], "not invariant under X -> JXJ"),
+                         (["--option", 'cubes=[[0],[1,"a"]]'], "option cubes must be"),
+                         (["--option", "cubes=0"], "option cubes must be"),
+                         (["--option", "cubes=pairs", "--start", str(out)], "brings its own cubes")):
+        res = subprocess.run(base + bad, capture_output=True, text=True, cwd=tmp_path)
+        lines = [x for x in res.stderr.splitlines() if x.strip()]
+        assert res.returncode == 2 and len(lines) == 1 and message in lines[0], res.stderr
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["s.json"]
+
+
 @pytest.mark.parametrize("x,cubes", [(0b0000_0000_0000_0011, 2), (0b1000_0000_0000_0001, 0)])
 def test_an_orbit_of_cubes_becomes_the_cubes_x_and_jx(x, cubes):
     from fastmm.search import symmetric6_kernels as k6
