@@ -265,7 +265,7 @@ def to_terms(n: int, F: np.ndarray, k: int, cubes: list[int]) -> Terms:
     return A, B, C
 
 
-_NUMBA_WALKS: dict[int, object] = {}  # orbit size -> the numba walk, loaded and warmed up
+_NUMBA_WALKS: list = []  # the numba walk, once loaded and warmed up
 
 
 def _c_loader(orbit: int):
@@ -286,30 +286,27 @@ def choose_backend(choice: str | None, orbit: int = 3) -> str:
 
 
 def _kernel(backend: str, orbit: int = 3):
-    """The walk of `backend` for orbits of `orbit` (3: symmetric_kernels, 6: symmetric6_kernels):
-    a flip_c kernel for "c", else the numba walk (loaded and warmed up) or its plain-Python
-    function."""
+    """The walk of `backend` for orbits of `orbit` (3 or 6): a flip_c kernel for "c", else the
+    numba walk of symmetric_kernels (loaded and warmed up) or its plain-Python function."""
     if backend == "c":
         c = _c_loader(orbit)()
         if c is None:
             what = "six-fold " if orbit == 6 else ""
             raise InputError(f"the C {what}symmetric walk is not available (it needs a C compiler)")
         return c
-    if orbit == 6:
-        from fastmm.search import symmetric6_kernels as kernels
-    else:
-        from fastmm.search import symmetric_kernels as kernels
+    from fastmm.search import symmetric_kernels as kernels
+
     if backend == "python":
         return kernels.walk.py_func
-    if orbit not in _NUMBA_WALKS:
+    if not _NUMBA_WALKS:
         from fastmm.search.flip import warm_numba
 
-        F = np.zeros((3, 2 * orbit), dtype=np.int64)
-        st = np.array([0, 0, 0, 99, 4], dtype=np.int64)  # the C3 walk reads the first four
+        F = np.zeros((3, 12), dtype=np.int64)
+        st = np.array([0, 0, 0, 99, 4], dtype=np.int64)
         warm_numba(lambda: kernels.walk(F, np.zeros(2, dtype=np.int64), st, np.zeros(1, dtype=np.uint64),
-                                        1, 0, 10, 0, 0))
-        _NUMBA_WALKS[orbit] = kernels.walk
-    return _NUMBA_WALKS[orbit]
+                                        1, 0, 10, 0, 0, orbit))
+        _NUMBA_WALKS.append(kernels.walk)
+    return _NUMBA_WALKS[0]
 
 
 class SymWalker:
@@ -349,7 +346,7 @@ class SymWalker:
         if self.backend == "c":
             return self.kernel.walk(*self._c_args, steps, target, plateau, plus_limit, len(self.cubes))
         return int(self.kernel(self.F, self.E, self.st, self.rng, steps, target, plateau, plus_limit,
-                               len(self.cubes)))
+                               len(self.cubes), self.orbit))
 
     def terms(self) -> Terms:
         extra = [int(x) for x in self.E[: int(self.st[1])]]

@@ -1,24 +1,31 @@
-"""The C3-symmetric flip-graph walk over GF(2) (Moosbauer & Poole 2025), as numba kernels.
+"""The symmetric flip-graph walks over GF(2) for ⟨n,n,n⟩ (Moosbauer & Poole 2025), as numba kernels:
+orbits of three (the C3 rotation, `--symmetry c3`) or of six (C3 × the central symmetry X -> JXJ,
+`--symmetry c3j`, with which they found ⟨6,6,6;153⟩); `orbit` says which.
 
 Layout. The third factor is stored transposed (bit k*n+i is C[i][k]), so the matrix
 multiplication tensor Σ E_ij⊗E_jk⊗E_ki is invariant under the rotation (x, y, z) -> (z, x, y).
 A symmetric scheme is a set of fixed cubes x⊗x⊗x (never flipped; `ncubes` of them, outside
-these arrays, plus `st[1]` cubes that walks create) and k orbits. Orbit o owns the three term
-slots 3o, 3o+1, 3o+2 of F (F[pos, t] is factor `pos` of term t): slot 3o+s holds rot^s of the
-orbit's representative. Rank = cubes + 3k.
+these arrays, plus `st[1]` cubes that walks create) and k orbits. Orbit o owns the term slots
+orbit*o .. orbit*o + orbit − 1 of F (F[pos, t] is factor `pos` of term t): slot orbit*o+q holds
+rot^q of the orbit's representative and, for orbits of six, slot 6o+3+q holds rot^q(J(rep)).
+J·X·J (J the exchange matrix) reverses the bits of a row-major n×n mask and commutes with the
+rotation; the start's cubes must then be J-invariant as a set. Rank = cubes + orbit·k.
 
 A step picks a term i and a factor position, finds a term j of *another* orbit with the same
 factor there, and flips the pair (x_i += x_j, y_j += y_i over GF(2), the flip of the ordinary
 flip graph); the two orbits are then rebuilt from the flipped terms, which applies the same
-flip to all three rotated pairs at once. Reductions: an orbit with a zero factor is deleted
-(rank −3); two orbits with terms that share two factors merge into one (rank −3); an orbit
-whose terms are all x⊗x⊗x is three copies of a cube and becomes one cube (rank −2). After
-`plateau` flips without a change of rank, a plus transition turns two terms of different
-orbits into three (rank +3; Arai et al.'s transition, applied to whole orbits) while
-rank + 3 <= plus_limit. Every step is a flip: draws of a term and position that no other orbit
-shares are repeated, not counted (they were ~70% of draws on ⟨5,5,5⟩ and made the plateau and
-restart limits 3.5x shorter in flips than intended).
+flip to every image pair at once. Reductions: an orbit with a zero factor is deleted (−orbit);
+for orbits of six, so is one whose representative is J-invariant (its six slots are three terms
+twice, zero modulo 2); two orbits with terms that share two factors merge into one (−orbit); an
+orbit whose representative is x⊗x⊗x becomes the cube x (−2), and for orbits of six also the
+cube J(x) (−4; −6 when x = J(x), the two cancel). After `plateau` flips without a change of
+rank, a plus transition turns two terms of different orbits into three (rank +orbit; Arai et
+al.'s transition, applied to whole orbits) while rank + orbit <= plus_limit. Every step is a
+flip: draws of a term and position that no other orbit shares are repeated, not counted (they
+were ~70% of draws on ⟨5,5,5⟩ and made the plateau and restart limits 3.5x shorter in flips
+than intended).
 
+csrc/symwalk.c is the same walk in C, step for step (compiled once per orbit size).
 Every function also runs as plain Python through `.py_func` (no numba installed).
 """
 
@@ -42,32 +49,56 @@ except ImportError:  # pragma: no cover - the plain-Python path
 
 from fastmm.search.flip_kernels import rand_below
 
-# st: [orbits k, extra cubes, flips since the rank last changed, lowest rank seen]
+# st: [orbits k, walk-made cubes, flips since the rank last changed, lowest rank seen, n*n]
 
 
 @njit(cache=True)
-def set_orbit(F, t):
-    """Rebuild the three slots of term t's orbit from term t (slot s = rot^s(rep))."""
-    o = t // 3
-    s = t % 3
-    r0 = F[s % 3, t]
-    r1 = F[(1 + s) % 3, t]
-    r2 = F[(2 + s) % 3, t]
-    for q in range(3):  # slot 3o+q holds rep rotated q times: factor pos = rep[(pos - q) % 3]
-        u = 3 * o + q
+def rev(x, bits):
+    """J·x·J of a row-major bit matrix with `bits` entries: the bits reversed."""
+    out = np.int64(0)
+    for b in range(bits):
+        if (x >> b) & 1:
+            out |= np.int64(1) << (bits - 1 - b)
+    return out
+
+
+@njit(cache=True)
+def set_orbit(F, t, orbit, bits):
+    """Rebuild the slots of term t's orbit from term t (slot q = rot^q(rep), slot 3+q its J-image)."""
+    o = t // orbit
+    s = t % orbit
+    q0 = s % 3
+    r0 = F[q0, t]
+    r1 = F[(1 + q0) % 3, t]
+    r2 = F[(2 + q0) % 3, t]
+    if s >= 3:  # slot t holds a rotation of J(rep)
+        r0 = rev(r0, bits)
+        r1 = rev(r1, bits)
+        r2 = rev(r2, bits)
+    for q in range(3):  # slot orbit*o+q holds rep rotated q times: factor pos = rep[(pos - q) % 3]
+        u = orbit * o + q
         for pos in range(3):
             w = (pos - q + 3) % 3
             F[pos, u] = r0 if w == 0 else (r1 if w == 1 else r2)
+    if orbit == 6:  # slot 6o+3+q: the same rotations of J(rep)
+        j0 = rev(r0, bits)
+        j1 = rev(r1, bits)
+        j2 = rev(r2, bits)
+        for q in range(3):
+            u = 6 * o + 3 + q
+            for pos in range(3):
+                w = (pos - q + 3) % 3
+                F[pos, u] = j0 if w == 0 else (j1 if w == 1 else j2)
 
 
 @njit(cache=True)
-def _remove_orbit(F, k, o, work, nw):
+def _remove_orbit(F, k, o, work, nw, orbit):
     """Delete orbit o by moving the last orbit into its slots; fix orbit numbers in `work`."""
     k -= 1
-    for q in range(3):
+    for q in range(orbit):
         for pos in range(3):
-            F[pos, 3 * o + q] = F[pos, 3 * k + q]
-            F[pos, 3 * k + q] = 0
+            F[pos, orbit * o + q] = F[pos, orbit * k + q]
+            F[pos, orbit * k + q] = 0
     for w in range(nw):
         if work[w] == k:
             work[w] = o
@@ -89,36 +120,41 @@ def _add_cube(E, st, x):
 
 
 @njit(cache=True)
-def _settle(F, E, st, work, nw):
+def _settle(F, E, st, work, nw, orbit):
     """Apply reductions to the orbits listed in work[:nw] (and to what they merge with)."""
     k = st[0]
+    bits = st[4]
     while nw > 0:
         nw -= 1
         o = work[nw]
         if o < 0 or o >= k:
             continue
-        t = 3 * o
+        t = orbit * o
         if F[0, t] == 0 or F[1, t] == 0 or F[2, t] == 0:
-            k = _remove_orbit(F, k, o, work, nw)
+            k = _remove_orbit(F, k, o, work, nw, orbit)
+            continue
+        if orbit == 6 and F[0, t] == F[0, t + 3] and F[1, t] == F[1, t + 3] and F[2, t] == F[2, t + 3]:
+            k = _remove_orbit(F, k, o, work, nw, orbit)  # J-invariant: every term twice
             continue
         if F[0, t] == F[1, t] and F[1, t] == F[2, t]:
             _add_cube(E, st, F[0, t])
-            k = _remove_orbit(F, k, o, work, nw)
+            if orbit == 6:
+                _add_cube(E, st, F[0, t + 3])  # J(x); x = J(x) cancels the first
+            k = _remove_orbit(F, k, o, work, nw, orbit)
             continue
         merged = False
-        for u in range(3 * k):
-            if u // 3 == o:
+        for u in range(orbit * k):
+            if t <= u < t + orbit:  # orbit o itself (u // orbit == o without a division)
                 continue
             for p in range(3):
                 q = (p + 1) % 3
                 s = (p + 2) % 3
                 if F[p, t] == F[p, u] and F[q, t] == F[q, u]:
                     F[s, t] ^= F[s, u]
-                    set_orbit(F, t)
-                    ou = u // 3
+                    set_orbit(F, t, orbit, bits)
                     work[nw] = o
                     nw += 1
-                    k = _remove_orbit(F, k, ou, work, nw)
+                    k = _remove_orbit(F, k, u // orbit, work, nw, orbit)
                     merged = True
                     break
             if merged:
@@ -128,23 +164,26 @@ def _settle(F, E, st, work, nw):
 
 
 @njit(cache=True)
-def _step(F, E, st, rng, work):
+def _step(F, E, st, rng, work, orbit):
     """One flip (or an idle step); returns the number of orbits afterwards."""
     k = st[0]
-    nt = 3 * k
+    nt = orbit * k
+    bits = st[4]
     if k < 2:
         return k
     # draw (term, position) until some term of another orbit shares that factor: every
     # step is a flip (idle draws would otherwise count towards the plateau and the limits)
+    cnt = 0
     for _ in range(256):
         i = rand_below(rng, nt)
         p = rand_below(rng, 3)
         f = F[p, i]
-        oi = i // 3
+        oi = i // orbit
         cnt = 0
         for j in range(nt):
             cnt += np.int64(F[p, j] == f)
-        cnt -= np.int64(F[p, 3 * oi] == f) + np.int64(F[p, 3 * oi + 1] == f) + np.int64(F[p, 3 * oi + 2] == f)
+        for q in range(orbit):
+            cnt -= np.int64(F[p, orbit * oi + q] == f)
         if cnt > 0:
             break
     if cnt == 0:
@@ -152,7 +191,7 @@ def _step(F, E, st, rng, work):
     pick = rand_below(rng, cnt)
     j = -1
     for u in range(nt):
-        if F[p, u] == f and u // 3 != oi:
+        if F[p, u] == f and u // orbit != oi:
             if pick == 0:
                 j = u
                 break
@@ -161,31 +200,32 @@ def _step(F, E, st, rng, work):
     s = 3 - p - q
     F[q, i] ^= F[q, j]
     F[s, j] ^= F[s, i]
-    set_orbit(F, i)
-    set_orbit(F, j)
+    set_orbit(F, i, orbit, bits)
+    set_orbit(F, j, orbit, bits)
     work[0] = oi
-    work[1] = j // 3
-    return _settle(F, E, st, work, 2)
+    work[1] = j // orbit
+    return _settle(F, E, st, work, 2, orbit)
 
 
 @njit(cache=True)
-def _plus(F, E, st, rng, work):
-    """Plus transition (rank + 3): two terms of different orbits become three,
+def _plus(F, E, st, rng, work, orbit):
+    """Plus transition (rank + orbit): two terms of different orbits become three,
     x_i⊗y_i⊗z_i + x_j⊗y_j⊗z_j = (x_i+x_j)⊗y_i⊗z_i + x_j⊗(y_i+y_j)⊗z_i + x_j⊗y_j⊗(z_i+z_j)."""
     k = st[0]
+    bits = st[4]
     if k < 2:
         return k
-    nt = 3 * k
+    nt = orbit * k
     i = rand_below(rng, nt)
     j = rand_below(rng, nt)
-    if i // 3 == j // 3:
+    if i // orbit == j // orbit:
         return k
     p = rand_below(rng, 3)
     q = (p + 1) % 3
     s = (p + 2) % 3
     if F[p, i] == F[p, j] or F[q, i] == F[q, j] or F[s, i] == F[s, j]:
         return k
-    new = 3 * k + i % 3
+    new = orbit * k + i % orbit
     F[p, new] = F[p, j]
     F[q, new] = F[q, i] ^ F[q, j]
     F[s, new] = F[s, i]
@@ -193,25 +233,25 @@ def _plus(F, E, st, rng, work):
     F[s, j] ^= F[s, i]
     k += 1
     st[0] = k
-    set_orbit(F, i)
-    set_orbit(F, j)
-    set_orbit(F, new)
-    work[0] = i // 3
-    work[1] = j // 3
-    work[2] = new // 3
-    return _settle(F, E, st, work, 3)
+    set_orbit(F, i, orbit, bits)
+    set_orbit(F, j, orbit, bits)
+    set_orbit(F, new, orbit, bits)
+    work[0] = i // orbit
+    work[1] = j // orbit
+    work[2] = new // orbit
+    return _settle(F, E, st, work, 3, orbit)
 
 
 @njit(cache=True)
-def walk(F, E, st, rng, steps, target, plateau, plus_limit, ncubes):
+def walk(F, E, st, rng, steps, target, plateau, plus_limit, ncubes, orbit):
     """Walk up to `steps` steps; stop early once the rank is <= target. Returns steps taken."""
     work = np.zeros(8, dtype=np.int64)
     for step in range(steps):
-        rank = ncubes + st[1] + 3 * st[0]
+        rank = ncubes + st[1] + orbit * st[0]
         if rank <= target:
             return step
-        _step(F, E, st, rng, work)
-        after = ncubes + st[1] + 3 * st[0]
+        _step(F, E, st, rng, work, orbit)
+        after = ncubes + st[1] + orbit * st[0]
         if after < st[3]:
             st[3] = after
         if after != rank:
@@ -219,7 +259,7 @@ def walk(F, E, st, rng, steps, target, plateau, plus_limit, ncubes):
         else:
             st[2] += 1
         rank = after
-        if st[2] > plateau and rank + 3 <= plus_limit and 3 * (st[0] + 1) <= F.shape[1]:
-            _plus(F, E, st, rng, work)
+        if st[2] > plateau and rank + orbit <= plus_limit and orbit * (st[0] + 1) <= F.shape[1]:
+            _plus(F, E, st, rng, work, orbit)
             st[2] = 0
     return steps

@@ -1,8 +1,10 @@
 """Fixtures the tests of the C walks share."""
 
+import numpy as np
 import pytest
 
 from fastmm.search import flip_c
+from fastmm.search import symmetric_kernels as sk
 
 
 @pytest.fixture
@@ -21,3 +23,13 @@ def c_walk_or_skip(load, what: str):
     if kernel is None:
         pytest.skip(f"no C compiler ($CC, cc, gcc or clang) to build the C {what} with")
     return kernel
+
+
+@pytest.fixture
+def plain_python(monkeypatch):
+    """symmetric_kernels.walk.py_func calling only plain Python (with numba installed its helpers
+    are compiled functions); uint64 arithmetic wraps around as in C."""
+    for name in ("rev", "set_orbit", "_remove_orbit", "_add_cube", "_settle", "_step", "_plus", "rand_below"):
+        monkeypatch.setattr(sk, name, getattr(sk, name).py_func)
+    with np.errstate(over="ignore"):
+        yield

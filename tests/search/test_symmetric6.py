@@ -178,14 +178,14 @@ def test_cli_consecutive_cubes_and_their_errors(tmp_path):
 
 @pytest.mark.parametrize("x,cubes", [(0b0000_0000_0000_0011, 2), (0b1000_0000_0000_0001, 0)])
 def test_an_orbit_of_cubes_becomes_the_cubes_x_and_jx(x, cubes):
-    from fastmm.search import symmetric6_kernels as k6
+    from fastmm.search import symmetric_kernels as sk
 
     F = np.zeros((3, 12), dtype=np.int64)
     F[:, 0] = (x, x, x)
-    k6.set_orbit.py_func(F, 0, 16)
+    sk.set_orbit.py_func(F, 0, 6, 16)
     E = np.zeros(8, dtype=np.int64)
     st = np.array([1, 0, 0, 6, 16], dtype=np.int64)
-    k6._settle.py_func(F, E, st, np.array([0, 0, 0, 0], dtype=np.int64), 1)
+    sk._settle.py_func(F, E, st, np.array([0, 0, 0, 0], dtype=np.int64), 1, 6)
     assert st[0] == 0 and st[1] == cubes  # x = J(x): the six slots cancel
     if cubes:
         assert sorted(E[:2]) == sorted([x, central(x, 4)])

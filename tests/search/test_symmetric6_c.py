@@ -1,5 +1,5 @@
 """The C six-fold symmetric walk (csrc/symwalk6.c, `--symmetry c3j`): step for step the walk of
-symmetric6_kernels.py (numba and plain Python), its reductions the same, a valid tensor
+symmetric_kernels.py with orbits of six (numba and plain Python), its reductions the same, a valid tensor
 throughout, the default backend where it loads, and never required (no compiler, a failed
 compile: numba or plain Python walks)."""
 
@@ -15,7 +15,7 @@ import pytest
 
 from fastmm.errors import InputError
 from fastmm.search import flip_c
-from fastmm.search import symmetric6_kernels as k6
+from fastmm.search import symmetric_kernels as sk
 from fastmm.search.base import SearchTask
 from fastmm.search.symmetric import (
     SymWalker,
@@ -36,17 +36,6 @@ from tests.search.conftest import c_walk_or_skip
 @pytest.fixture(scope="module")
 def c_kernel():
     return c_walk_or_skip(flip_c.load_symmetric6, "six-fold symmetric walk")
-
-
-@pytest.fixture
-def plain_python(monkeypatch):
-    """symmetric6_kernels.walk.py_func calling only plain Python (with numba installed its helpers
-    are compiled functions); uint64 arithmetic wraps around as in C."""
-    for name in ("rev", "set_orbit", "_remove_orbit", "_add_cube", "_settle", "_step", "_plus",
-                 "rand_below"):
-        monkeypatch.setattr(k6, name, getattr(k6, name).py_func)
-    with np.errstate(over="ignore"):
-        yield
 
 
 def six_fold_split(n: int, target: int, count: int | None = None):
@@ -157,13 +146,13 @@ def test_c_and_plain_python_walks_agree_step_by_step(c_kernel, plain_python):
 # -- the reductions on their own -----------------------------------------------------------------
 
 def settle_both(kernel, F, E, st, work, nw):
-    """The C settle and symmetric6_kernels._settle (plain Python) on copies of one state; checks
+    """The C settle and symmetric_kernels._settle (plain Python, orbits of six) on copies of one state; checks
     they agree and returns the C's F, E, st."""
     F, E, st, work = (np.ascontiguousarray(x, dtype=np.int64).copy() for x in (F, E, st, work))
     pF, pE, pst, pwork = F.copy(), E.copy(), st.copy(), work.copy()
     k = kernel.settle(F.ctypes.data, F.shape[1], E.ctypes.data, st.ctypes.data, work.ctypes.data, nw)
     with np.errstate(over="ignore"):
-        pk = k6._settle.py_func(pF, pE, pst, pwork, nw)
+        pk = sk._settle.py_func(pF, pE, pst, pwork, nw, 6)
     assert k == pk == st[0]
     assert np.array_equal(F, pF) and np.array_equal(E, pE) and np.array_equal(st, pst)
     return F, E, st
@@ -174,7 +163,7 @@ def orbits(reps, bits, cap=8):
     F = np.zeros((3, 6 * cap), dtype=np.int64)
     for o, rep in enumerate(reps):
         F[:, 6 * o] = rep
-        k6.set_orbit.py_func(F, 6 * o, bits)
+        sk.set_orbit.py_func(F, 6 * o, 6, bits)
     return F
 
 

@@ -15,7 +15,6 @@ import pytest
 from fastmm.errors import InputError
 from fastmm.reference import strassen
 from fastmm.search import flip_c
-from fastmm.search import symmetric_kernels as sk
 from fastmm.search.base import SearchTask
 from fastmm.search.symmetric import SymWalker, choose_backend, cube_groups, run, split_scheme, start
 from fastmm.search.terms import gf2_tensor_ok
@@ -26,16 +25,6 @@ from tests.search.conftest import c_walk_or_skip
 @pytest.fixture(scope="module")
 def c_kernel():
     return c_walk_or_skip(flip_c.load_symmetric, "symmetric walk")
-
-
-@pytest.fixture
-def plain_python(monkeypatch):
-    """symmetric_kernels.walk.py_func calling only plain Python (with numba installed its helpers
-    are compiled functions); uint64 arithmetic wraps around as in C."""
-    for name in ("set_orbit", "_remove_orbit", "_add_cube", "_settle", "_step", "_plus", "rand_below"):
-        monkeypatch.setattr(sk, name, getattr(sk, name).py_func)
-    with np.errstate(over="ignore"):
-        yield
 
 
 def same_state(a: SymWalker, b: SymWalker) -> bool:
