@@ -1,9 +1,9 @@
-"""The C flip-graph walks (csrc/flipwalk.c, csrc/symwalk.c, csrc/symwalk6.c), compiled once per
-user, loaded with ctypes.
+"""The C flip-graph walks (csrc/flipwalk.c, csrc/symwalk.c), compiled once per user, loaded with
+ctypes.
 
-flipwalk.c is the GF(2) walk of flip_py.py and flip_kernels.py, symwalk.c the C3-symmetric walk
-of symmetric_kernels.py, symwalk6.c the six-fold (C3 × X -> JXJ) walk of symmetric6_kernels.py,
-each step for step: same arrays, same splitmix64 draws, same results.
+flipwalk.c is the GF(2) walk of flip_py.py and flip_kernels.py, symwalk.c the symmetric walks of
+symmetric_kernels.py, built twice: with orbits of three (the C3 rotation) and of six (C3 ×
+X -> JXJ). Each is the Python walk step for step: same arrays, same splitmix64 draws, same results.
 Their point is start-up: loading a cached library takes about a millisecond where importing
 numba and loading its cached kernel take ~0.5 s, which is most of a small search; the symmetric
 walks are also about twice as fast as numba's.
@@ -59,27 +59,16 @@ class Kernel:
 
 
 class SymKernel:
-    """symwalk.c's entry point, argument types set (arrays go as data pointers)."""
-
-    entry = "fastmm_sym_walk"
+    """symwalk.c's entry points, argument types set (arrays go as data pointers): the walk and
+    its reductions on their own (for tests)."""
 
     def __init__(self, lib: ctypes.CDLL, path: Path):
         self.path = path
-        self.walk = getattr(lib, self.entry)
+        self.walk = lib.fastmm_sym_walk
         # F, cap, E, st, rng, steps, target, plateau, plus_limit, ncubes
         self.walk.argtypes = [_ptr, _i64, _ptr, _ptr, _ptr, _i64, _i64, _i64, _i64, _i64]
         self.walk.restype = _i64
-
-
-class Sym6Kernel(SymKernel):
-    """symwalk6.c's entry points: the walk, with the arguments of symwalk.c's (st has a fifth
-    entry, n*n), and its reductions on their own (for tests)."""
-
-    entry = "fastmm_sym6_walk"
-
-    def __init__(self, lib: ctypes.CDLL, path: Path):
-        super().__init__(lib, path)
-        self.settle = lib.fastmm_sym6_settle
+        self.settle = lib.fastmm_sym_settle
         # F, cap, E, st, work, nw
         self.settle.argtypes = [_ptr, _i64, _ptr, _ptr, _ptr, _i64]
         self.settle.restype = _i64
@@ -88,17 +77,20 @@ class Sym6Kernel(SymKernel):
 @dataclass(frozen=True)
 class Walk:
     """One C walk: its file in csrc/, its library's name prefix, the class binding its entry
-    points (called with the loaded library and its path) and its name in the debug note."""
+    points (called with the loaded library and its path), its name in the debug note and the
+    lines put before its source (the symmetric walk's orbit size)."""
 
     source: str
     prefix: str
     bind: Any
     what: str
+    defines: bytes = b""
 
 
 FLIP = Walk(SOURCE, PREFIX, Kernel, "C flip walk")
-SYMMETRIC = Walk("symwalk.c", "fastmm-symwalk-", SymKernel, "C symmetric walk")
-SYMMETRIC6 = Walk("symwalk6.c", "fastmm-symwalk6-", Sym6Kernel, "C six-fold symmetric walk")
+SYMMETRIC = Walk("symwalk.c", "fastmm-symwalk-", SymKernel, "C symmetric walk", b"#define ORBIT 3\n")
+SYMMETRIC6 = Walk("symwalk.c", "fastmm-symwalk6-", SymKernel, "C six-fold symmetric walk",
+                  b"#define ORBIT 6\n")
 
 
 def find_compiler() -> list[str] | None:
@@ -125,9 +117,10 @@ PRELUDE = "splitmix.h"  # the draws the walks share, prepended to each walk's so
 
 
 def source_text(walk: Walk = FLIP) -> bytes:
-    """The text a walk's library is built from (and keyed by): the shared prelude, then its file."""
+    """The text a walk's library is built from (and keyed by): its defines, the shared prelude,
+    then its file."""
     csrc = resources.files("fastmm.search").joinpath("csrc")
-    return csrc.joinpath(PRELUDE).read_bytes() + csrc.joinpath(walk.source).read_bytes()
+    return walk.defines + csrc.joinpath(PRELUDE).read_bytes() + csrc.joinpath(walk.source).read_bytes()
 
 
 def _key(*parts: bytes | str) -> str:
@@ -234,7 +227,7 @@ def load_symmetric() -> SymKernel | None:
     return _SYM_KERNEL  # type: ignore[return-value]
 
 
-def load_symmetric6() -> Sym6Kernel | None:
+def load_symmetric6() -> SymKernel | None:
     """The C six-fold symmetric walk, as `load()` does the flip walk."""
     global _SYM6_KERNEL
     if _SYM6_KERNEL is _UNSET:

@@ -26,9 +26,9 @@ fixed terms x⊗x⊗x (any x, not only diagonal sums) become the cubes.
 
 `group` "c3j" (`--symmetry c3j`) adds the central symmetry X -> JXJ (J the exchange matrix) to
 the rotation, as Moosbauer & Poole did for ⟨6,6,6;153⟩: orbits of six terms
-(symmetric6_kernels.py, numba or plain Python, and csrc/symwalk6.c, the same walk in C step for
-step), rank = cubes + 6k, and the cubes as a set must be J-invariant (the default groupings are;
-a `cubes` count that is not is refused).
+(the same kernels with `orbit` 6: symmetric_kernels.py and csrc/symwalk.c built with ORBIT 6),
+rank = cubes + 6k, and the cubes as a set must be J-invariant (the default groupings are;
+cubes that are not are refused; `cubes="consecutive"` is the authors' 6×6 grouping).
 Measured here: ⟨4,4,4;49⟩ over ZT in 0.3 s (`fastmm search 4 4 4 --rank 49 --symmetry c3j`).
 
 Options (task.options): group ("c3" | "c3j"), backend ("c" | "numba" | "python"; default: C

@@ -1,7 +1,7 @@
-"""The C six-fold symmetric walk (csrc/symwalk6.c, `--symmetry c3j`): step for step the walk of
-symmetric_kernels.py with orbits of six (numba and plain Python), its reductions the same, a valid tensor
-throughout, the default backend where it loads, and never required (no compiler, a failed
-compile: numba or plain Python walks)."""
+"""The C six-fold symmetric walk (csrc/symwalk.c built with ORBIT 6, `--symmetry c3j`): step for
+step the walk of symmetric_kernels.py with orbits of six (numba and plain Python), its reductions
+the same, a valid tensor throughout, the default backend where it loads, and never required (no
+compiler, a failed compile: numba or plain Python walks)."""
 
 from __future__ import annotations
 
