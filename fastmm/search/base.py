@@ -134,6 +134,9 @@ _WALK_SHARES = {"meta"}  # in [0, 1]
 _WALK_FLAGS = {"constructions", "liftable_pools"}
 
 
+CUBE_GROUPINGS = ("pairs", "consecutive", "singles", "one")  # the symmetric walk's named `cubes`
+
+
 def _cubes_option_ok(value: object) -> bool:
     """The symmetric walk's `cubes` in a form it reads (index ranges are checked against n there)."""
     def whole(x: object) -> bool:
@@ -142,7 +145,7 @@ def _cubes_option_ok(value: object) -> bool:
     if whole(value):
         return 1 <= value < 2**31
     if isinstance(value, str):
-        return value in ("pairs", "consecutive", "singles", "one")
+        return value in CUBE_GROUPINGS
     return isinstance(value, list | tuple) and bool(value) and all(
         isinstance(g, list | tuple) and g and all(whole(i) for i in g) for g in value)
 
@@ -175,8 +178,9 @@ def check_walk_options(method: str, options: dict) -> None:
                     and all(isinstance(d, int) and not isinstance(d, bool) for d in x) for x in value)):
             raise InputError(f"{method} option {name} must be a list of shapes [n, m, p], got {value!r}")
         if name == "cubes" and not _cubes_option_ok(value):
-            raise InputError(f"{method} option cubes must be a count ≥ 1, one of pairs, consecutive, "
-                             f"singles, one, or 0-based index groups such as [[0,1],[2,3]]; got {value!r}")
+            raise InputError(f"{method} option cubes must be a count ≥ 1, one of "
+                             f"{', '.join(CUBE_GROUPINGS)}, or 0-based index groups such as "
+                             f"[[0,1],[2,3]]; got {value!r}")
         if name == "checkpoint_dir" and not isinstance(value, str | os.PathLike):
             raise InputError(f"{method} option {name} must be a directory path, got {value!r}")
         if name == "minimize_seconds" and not (number and value > 0):

@@ -34,7 +34,8 @@ Measured here: ⟨4,4,4;49⟩ over ZT in 0.3 s (`fastmm search 4 4 4 --rank 49 -
 Options (task.options): group ("c3" | "c3j"), backend ("c" | "numba" | "python"; default: C
 where a compiler or a library built before is at hand, else numba, else plain Python), plateau,
 plus_limit (default: the start rank), restart_steps, chunk, lift_every, cubes (a number of cube
-groups, a grouping named in GROUPINGS, or explicit 0-based index groups such as [[0,1],[2,3],[4,5]]),
+groups, a grouping named in base.CUBE_GROUPINGS, or explicit 0-based index groups such as
+[[0,1],[2,3],[4,5]]),
 start (a Scheme, above); checkpoint_dir and starts (from `--resume`: each new best is saved
 there, and saved schemes are the best to beat).
 """
@@ -48,7 +49,15 @@ import numpy as np
 from fastmm.errors import InputError
 from fastmm.scheme import Scheme
 from fastmm.search import flip_c, flip_py
-from fastmm.search.base import Progress, Reporter, SearchOutcome, SearchTask, StopFlag, valid_rank_note
+from fastmm.search.base import (
+    CUBE_GROUPINGS,
+    Progress,
+    Reporter,
+    SearchOutcome,
+    SearchTask,
+    StopFlag,
+    valid_rank_note,
+)
 from fastmm.search.lift import lift
 from fastmm.search.terms import Terms, gf2_tensor_ok, to_scheme
 from fastmm.search.terms import to_terms as scheme_terms
@@ -57,9 +66,6 @@ MAX_N = 7  # n² bits in an int64 factor
 # flips without a change of rank before a plus transition; for 5 and 6 the authors' settings
 # (50,000 and 500,000 counted per term: / 3 per orbit flip; their 6 ran with 6-fold symmetry)
 PLATEAU = {5: 16_667, 6: 83_333}
-
-
-GROUPINGS = ("pairs", "consecutive", "singles", "one")
 
 
 def named_groups(n: int, name: str) -> list[list[int]]:
@@ -74,7 +80,7 @@ def named_groups(n: int, name: str) -> list[list[int]]:
         return [[i] for i in range(n)]
     if name == "one":
         return [list(range(n))]
-    raise InputError(f"cubes: a count, a list of index groups or one of {', '.join(GROUPINGS)}; "
+    raise InputError(f"cubes: a count, a list of index groups or one of {', '.join(CUBE_GROUPINGS)}; "
                      f"got {name!r}")
 
 
@@ -99,12 +105,12 @@ def cube_groups(n: int, target: int, count: object = None, orbit: int = 3) -> li
     `orbit` (3, or 6 for c3j), so by default the first of these whose count fits the target is
     used: the paper's pairs (i, n−1−i), one cube per index, the pairs with one pair split, the
     pairs with two groups merged, one group. `count` asks for that many groups (singles merged
-    from the end), a grouping by name (GROUPINGS) or explicit groups such as [[0,1],[2,3],[4,5]];
+    from the end), a grouping by name (CUBE_GROUPINGS) or explicit groups such as [[0,1],[2,3],[4,5]];
     these are used as given, whatever rank they allow."""
     if count is not None and not isinstance(count, str | list | tuple):
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise InputError(f"cubes: a positive count, a list of index groups or one of "
-                             f"{', '.join(GROUPINGS)}; got {count!r}")
+                             f"{', '.join(CUBE_GROUPINGS)}; got {count!r}")
         groups = [[i] for i in range(n)]
         while len(groups) > count:
             a = groups.pop()
