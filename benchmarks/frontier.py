@@ -78,6 +78,8 @@ def attempt(shape: Shape, rank: int, seed: int, args, work: Path) -> dict:
     cmd = cli + ["search", *map(str, shape), "--rank", str(rank), "--ring", "ZT",
                  "--method", args.method, "--seed", str(seed), "--time-limit", str(args.time_limit),
                  "--workers", str(args.workers), "--quiet", "--no-sympy", "--out", str(out)]
+    for option in getattr(args, "option", None) or []:
+        cmd += ["--option", option]
     env = dict(os.environ, FASTMM_CATALOG=str((work / "catalog").resolve()))
     if args.checkout:
         env["PYTHONPATH"] = str(Path(args.checkout).resolve())
@@ -233,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--method", default="pool")
+    ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                    help="passed to every search as --option KEY=VALUE (e.g. liftable_pools=false)")
     ap.add_argument("--checkout", default=None, help="run the searches from this checkout")
     ap.add_argument("--merge", metavar="WORK", help="merge WORK/catalog into the shipped catalogue")
     ap.add_argument("--into", type=Path, default=None, help="with --merge: the catalogue to merge into")

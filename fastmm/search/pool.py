@@ -227,6 +227,10 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             best = got[0]
             prov["lift"] = got[1]
             best_found.update(start=how["start"], found_after_s=round(time.perf_counter() - t0, 3))
+            if ckpt_dir and not liftable_only:  # pools of GF(2) schemes: a kill keeps the best lifted
+                from fastmm.search.checkpoint import save_pool
+
+                save_pool(ckpt_dir, task.seed, [best])
 
     def note_record(terms: Terms) -> None:
         """A GF(2) scheme below the best valid rank: remember it and lift it for `best` (20 per rank)."""

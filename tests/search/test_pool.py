@@ -215,6 +215,25 @@ def test_over_zt_only_schemes_that_lift_join_the_pools(catalog, monkeypatch, lif
         assert prov["unliftable"] == 0
 
 
+def test_gf2_pools_over_zt_checkpoint_every_lifted_record(catalog, tmp_path):
+    """liftable_pools=false descends through GF(2) pools and lifts each new record: a kill must
+    keep the best lifted one (the --resume checkpoint holds it, verified over ZT)."""
+    import json
+
+    from fastmm.io import scheme_from_dict
+
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    out = search(3, 3, 3, 15, seed=1, limit=2.0, backend="python", constructions=False,
+                 liftable_pools=False, checkpoint_dir=str(ckpt))
+    assert out.scheme is None and out.best is not None and out.best.rank < 27
+    saved = json.loads((ckpt / "pool-seed1.json").read_text())["schemes"]
+    assert len(saved) == 1
+    kept = scheme_from_dict(saved[0])
+    assert kept.rank == out.best.rank
+    check(kept, (3, 3, 3))
+
+
 def test_projection_of_a_larger_catalogue_entry_is_a_start(tmp_path, monkeypatch):
     from fastmm.catalog import add_to_catalog
     from fastmm.reference import laderman
