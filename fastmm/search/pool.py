@@ -21,6 +21,9 @@ Plain walks from the naive scheme stall a few ranks above the best known ones fo
    holds anything. It never moves *to* the target rank: GF(2) schemes there that fail to lift
    often share a flip component in which none lifts. Over ZT and Z only schemes that lift
    join a pool at all (`liftable_pools`), so every descent starts inside liftable territory.
+   On big shapes far from their records that stalls instead: with `liftable_pools` False the
+   pools hold GF(2) schemes and each new lowest rank is lifted on the way (and checkpointed),
+   which took ⟨5,5,6⟩ over ZT from 117 to 114 and 112, where liftable pools had stayed at 117.
 3. Adaptive limits and restarts. When a level yields nothing in `level_attempts` attempts the
    limit doubles (up to `max_limit`); once the limit is at its maximum and the level still
    stalls `stalls` times, the search restarts from the next starting point with fresh pools.
