@@ -193,6 +193,8 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         info = dict(prov, start=how["start"], steps=state["steps"], attempts=state["attempts"],
                     meta_down=state.get("meta_down", 0),
                     restarts=state["restarts"], unliftable=state["unliftable"],
+                    # the lowest GF(2) rank walked to, lifted or not (None before any walk)
+                    gf2_low=state["record"] if state["record"] < 10**9 else None,
                     seconds=round(time.perf_counter() - t0, 3))
         info.update(extra)
         return s.with_meta(provenance=info)
