@@ -5,10 +5,7 @@ compiler, a failed compile: numba or plain Python walks)."""
 
 from __future__ import annotations
 
-import logging
 import random
-import shlex
-import sys
 
 import numpy as np
 import pytest
@@ -251,39 +248,4 @@ def test_the_three_libraries_are_cached_side_by_side(c_kernel, fresh):
     prefixes = (flip_c.FLIP.prefix, flip_c.SYMMETRIC.prefix, flip_c.SYMMETRIC6.prefix)
     assert all(name.startswith(prefix) for name, prefix in zip(names, prefixes, strict=True))
 
-
-# -- never required ------------------------------------------------------------------------------
-
-def test_without_a_compiler_the_search_walks_with_another_backend(fresh, monkeypatch):
-    monkeypatch.setattr(flip_c, "find_compiler", lambda: None)
-    assert flip_c.load_symmetric6() is None
-    assert choose_backend(None, orbit=6) in ("numba", "python")
-    out = run(task(49), lambda p: None, lambda: False)
-    assert out.scheme is not None and out.scheme.provenance["backend"] in ("numba", "python")
-    assert verify(out.scheme, use_sympy=False).ok
-    assert list(fresh.iterdir()) == []
-    with pytest.raises(InputError, match="needs a C compiler"):
-        run(task(49, backend="c"), lambda p: None, lambda: False)
-    with pytest.raises(InputError, match="not available"):
-        SymWalker(4, six_fold_split(4, 49), seed=0, backend="c", plus_limit=61, orbit=6)
-
-
-def test_a_failing_compiler_falls_back_with_one_debug_note_and_leaves_no_file(fresh, monkeypatch,
-                                                                             caplog):
-    monkeypatch.setenv("CC", f"{shlex.quote(sys.executable)} -c 'raise SystemExit(1)'")
-    with caplog.at_level(logging.DEBUG):
-        assert flip_c.load_symmetric6() is None
-        assert choose_backend(None, orbit=6) in ("numba", "python")
-    notes = [r for r in caplog.records if r.name == flip_c.__name__]
-    assert len(notes) == 1 and notes[0].levelno == logging.DEBUG and notes[0].exc_info is None
-    assert notes[0].getMessage().startswith("C six-fold symmetric walk unavailable")
-    assert list(fresh.iterdir()) == []
-
-
-def test_a_library_built_before_is_used_without_a_compiler(c_kernel, fresh, monkeypatch):
-    assert flip_c.load_symmetric6() is not None  # built into the fresh cache
-    monkeypatch.setattr(flip_c, "_SYM6_KERNEL", flip_c._UNSET)
-    monkeypatch.setattr(flip_c, "find_compiler", lambda: None)
-    kernel = flip_c.load_symmetric6()
-    assert kernel is not None and kernel.path.parent == fresh
-    assert kernel.path.name.startswith(flip_c.SYMMETRIC6.prefix)
+# never required: tests/search/test_symmetric_c.py checks both builds of symwalk.c

@@ -1,6 +1,7 @@
-"""The C symmetric walk (csrc/symwalk.c): step for step the walk of symmetric_kernels.py (numba
-and plain Python), a valid tensor throughout, the default backend where it loads, and never
-required (no compiler, a failed compile: numba or plain Python walks)."""
+"""The C symmetric walk (csrc/symwalk.c with orbits of three): step for step the walk of
+symmetric_kernels.py (numba and plain Python), a valid tensor throughout, the default backend where
+it loads; and both builds of symwalk.c (orbits of three and of six) never required (no compiler, a
+failed compile: numba or plain Python walks)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,15 @@ from fastmm.errors import InputError
 from fastmm.reference import strassen
 from fastmm.search import flip_c
 from fastmm.search.base import SearchTask
-from fastmm.search.symmetric import SymWalker, choose_backend, cube_groups, run, split_scheme, start
+from fastmm.search.symmetric import (
+    SymWalker,
+    choose_backend,
+    cube_groups,
+    pair_central,
+    run,
+    split_scheme,
+    start,
+)
 from fastmm.search.terms import gf2_tensor_ok
 from fastmm.verify import verify
 from tests.search.conftest import c_walk_or_skip
@@ -161,38 +170,56 @@ def test_the_two_libraries_are_cached_side_by_side(c_kernel, fresh):
     assert names[0].startswith(flip_c.FLIP.prefix) and names[1].startswith(flip_c.SYMMETRIC.prefix)
 
 
-# -- never required ------------------------------------------------------------------------------
+# -- never required (both builds of symwalk.c: orbits of three and of six) ---------------------------
 
-def test_without_a_compiler_the_search_walks_with_another_backend(fresh, monkeypatch):
+# orbit -> (loader, its cached-kernel attribute, the Walk, the debug note's name, a search that
+# walks with it, the rank it asks for)
+BUILDS = {
+    3: ("load_symmetric", "_SYM_KERNEL", "SYMMETRIC", "C symmetric walk", {}, 3, 23),
+    6: ("load_symmetric6", "_SYM6_KERNEL", "SYMMETRIC6", "C six-fold symmetric walk", {"group": "c3j"},
+        4, 49),
+}
+
+
+@pytest.mark.parametrize("orbit", sorted(BUILDS))
+def test_without_a_compiler_the_search_walks_with_another_backend(fresh, monkeypatch, orbit):
+    load, _, _, _, group, n, rank = BUILDS[orbit]
     monkeypatch.setattr(flip_c, "find_compiler", lambda: None)
-    assert flip_c.load_symmetric() is None
-    assert choose_backend(None) in ("numba", "python")
-    out = run(task(23), lambda p: None, lambda: False)
+    assert getattr(flip_c, load)() is None
+    assert choose_backend(None, orbit=orbit) in ("numba", "python")
+    out = run(task(rank, n, **group), lambda p: None, lambda: False)
     assert out.scheme is not None and out.scheme.provenance["backend"] in ("numba", "python")
     assert verify(out.scheme, use_sympy=False).ok
     assert list(fresh.iterdir()) == []
     with pytest.raises(InputError, match="needs a C compiler"):
-        run(task(23, backend="c"), lambda p: None, lambda: False)
+        run(task(rank, n, backend="c", **group), lambda p: None, lambda: False)
+    split = start(n, cube_groups(n, rank, orbit=orbit))
+    if orbit == 6:
+        split = pair_central(n, split)
     with pytest.raises(InputError, match="not available"):
-        SymWalker(3, start(3, cube_groups(3, 23)), seed=0, backend="c", plus_limit=32)
+        SymWalker(n, split, seed=0, backend="c", plus_limit=rank + 12, orbit=orbit)
 
 
+@pytest.mark.parametrize("orbit", sorted(BUILDS))
 def test_a_failing_compiler_falls_back_with_one_debug_note_and_leaves_no_file(fresh, monkeypatch,
-                                                                             caplog):
+                                                                             caplog, orbit):
+    load, _, _, what, _, _, _ = BUILDS[orbit]
     monkeypatch.setenv("CC", f"{shlex.quote(sys.executable)} -c 'raise SystemExit(1)'")
     with caplog.at_level(logging.DEBUG):
-        assert flip_c.load_symmetric() is None
-        assert choose_backend(None) in ("numba", "python")
+        assert getattr(flip_c, load)() is None
+        assert choose_backend(None, orbit=orbit) in ("numba", "python")
     notes = [r for r in caplog.records if r.name == flip_c.__name__]
     assert len(notes) == 1 and notes[0].levelno == logging.DEBUG and notes[0].exc_info is None
-    assert notes[0].getMessage().startswith("C symmetric walk unavailable")
+    assert notes[0].getMessage().startswith(f"{what} unavailable")
     assert list(fresh.iterdir()) == []
 
 
-def test_a_library_built_before_is_used_without_a_compiler(c_kernel, fresh, monkeypatch):
-    assert flip_c.load_symmetric() is not None  # built into the fresh cache
-    monkeypatch.setattr(flip_c, "_SYM_KERNEL", flip_c._UNSET)
+@pytest.mark.parametrize("orbit", sorted(BUILDS))
+def test_a_library_built_before_is_used_without_a_compiler(fresh, monkeypatch, orbit):
+    load, cached, walk, what, _, _, _ = BUILDS[orbit]
+    assert c_walk_or_skip(getattr(flip_c, load), what[2:]) is not None  # built into the fresh cache
+    monkeypatch.setattr(flip_c, cached, flip_c._UNSET)
     monkeypatch.setattr(flip_c, "find_compiler", lambda: None)
-    kernel = flip_c.load_symmetric()
+    kernel = getattr(flip_c, load)()
     assert kernel is not None and kernel.path.parent == fresh
-    assert kernel.path.name.startswith(flip_c.SYMMETRIC.prefix)
+    assert kernel.path.name.startswith(getattr(flip_c, walk).prefix)
