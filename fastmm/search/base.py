@@ -135,10 +135,13 @@ _WALK_FLAGS = {"constructions", "liftable_pools"}
 
 
 CUBE_GROUPINGS = ("pairs", "consecutive", "singles", "one")  # the symmetric walk's named `cubes`
+CUBES_FORM = (f"must be a count ≥ 1, one of {', '.join(CUBE_GROUPINGS)}, or 0-based index groups "
+              "such as [[0,1],[2,3]]")
 
 
-def _cubes_option_ok(value: object) -> bool:
-    """The symmetric walk's `cubes` in a form it reads (index ranges are checked against n there)."""
+def cubes_option_ok(value: object) -> bool:
+    """The symmetric walk's `cubes` in a form it reads: a count, a name in CUBE_GROUPINGS or lists
+    of indices (their range is checked against n by symmetric.cube_groups)."""
     def whole(x: object) -> bool:
         return isinstance(x, int) and not isinstance(x, bool)
 
@@ -177,10 +180,8 @@ def check_walk_options(method: str, options: dict) -> None:
                     isinstance(x, list | tuple) and len(x) == 3
                     and all(isinstance(d, int) and not isinstance(d, bool) for d in x) for x in value)):
             raise InputError(f"{method} option {name} must be a list of shapes [n, m, p], got {value!r}")
-        if name == "cubes" and not _cubes_option_ok(value):
-            raise InputError(f"{method} option cubes must be a count ≥ 1, one of "
-                             f"{', '.join(CUBE_GROUPINGS)}, or 0-based index groups such as "
-                             f"[[0,1],[2,3]]; got {value!r}")
+        if name == "cubes" and not cubes_option_ok(value):
+            raise InputError(f"{method} option cubes {CUBES_FORM}; got {value!r}")
         if name == "checkpoint_dir" and not isinstance(value, str | os.PathLike):
             raise InputError(f"{method} option {name} must be a directory path, got {value!r}")
         if name == "minimize_seconds" and not (number and value > 0):

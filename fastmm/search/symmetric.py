@@ -50,12 +50,13 @@ from fastmm.errors import InputError
 from fastmm.scheme import Scheme
 from fastmm.search import flip_c, flip_py
 from fastmm.search.base import (
-    CUBE_GROUPINGS,
+    CUBES_FORM,
     Progress,
     Reporter,
     SearchOutcome,
     SearchTask,
     StopFlag,
+    cubes_option_ok,
     valid_rank_note,
 )
 from fastmm.search.lift import lift
@@ -69,27 +70,17 @@ PLATEAU = {5: 16_667, 6: 83_333}
 
 
 def named_groups(n: int, name: str) -> list[list[int]]:
-    """The diagonal groupings by name: the paper's pairs (i, n−1−i) with the middle index alone,
-    consecutive pairs (0,1), (2,3), ... as Moosbauer–Poole's ⟨6,6,6;153⟩ run file, one index per
-    cube, or all of them in one cube."""
-    if name == "pairs":
-        return [[i, n - 1 - i] for i in range(n // 2)] + ([[n // 2]] if n % 2 else [])
-    if name == "consecutive":
-        return [list(range(i, min(i + 2, n))) for i in range(0, n, 2)]
-    if name == "singles":
-        return [[i] for i in range(n)]
-    if name == "one":
-        return [list(range(n))]
-    raise InputError(f"cubes: a count, a list of index groups or one of {', '.join(CUBE_GROUPINGS)}; "
-                     f"got {name!r}")
+    """The diagonal groupings by name (CUBE_GROUPINGS): the paper's pairs (i, n−1−i) with the
+    middle index alone, consecutive pairs (0,1), (2,3), ... as Moosbauer–Poole's ⟨6,6,6;153⟩ run
+    file, one index per cube, or all of them in one cube."""
+    return {"pairs": [[i, n - 1 - i] for i in range(n // 2)] + ([[n // 2]] if n % 2 else []),
+            "consecutive": [list(range(i, min(i + 2, n))) for i in range(0, n, 2)],
+            "singles": [[i] for i in range(n)],
+            "one": [list(range(n))]}[name]
 
 
-def explicit_groups(n: int, groups: object) -> list[list[int]]:
+def explicit_groups(n: int, groups: list) -> list[list[int]]:
     """`cubes` given as index groups (0-based diagonal indices): a partition of 0..n−1."""
-    if not isinstance(groups, list | tuple) or not groups or not all(
-            isinstance(g, list | tuple) and g and all(isinstance(i, int) and not isinstance(i, bool)
-                                                     for i in g) for g in groups):
-        raise InputError(f"cubes: groups are lists of diagonal indices, e.g. [[0,1],[2,3]]; got {groups!r}")
     flat = [i for g in groups for i in g]
     if any(i < 0 or i >= n for i in flat):
         raise InputError(f"cubes: diagonal indices of ⟨{n},{n},{n}⟩ run from 0 to {n - 1}; got {groups!r}")
@@ -106,28 +97,26 @@ def cube_groups(n: int, target: int, count: object = None, orbit: int = 3) -> li
     used: the paper's pairs (i, n−1−i), one cube per index, the pairs with one pair split, the
     pairs with two groups merged, one group. `count` asks for that many groups (singles merged
     from the end), a grouping by name (CUBE_GROUPINGS) or explicit groups such as [[0,1],[2,3],[4,5]];
-    these are used as given, whatever rank they allow."""
-    if count is not None and not isinstance(count, str | list | tuple):
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise InputError(f"cubes: a positive count, a list of index groups or one of "
-                             f"{', '.join(CUBE_GROUPINGS)}; got {count!r}")
+    these are used as given, whatever rank they allow (the walk stops at the first rank ≤ target)."""
+    if count is not None:
+        if not cubes_option_ok(count):
+            raise InputError(f"cubes {CUBES_FORM}; got {count!r}")
+        if isinstance(count, str):
+            return named_groups(n, count)
+        if not isinstance(count, int):
+            return explicit_groups(n, count)
         groups = [[i] for i in range(n)]
         while len(groups) > count:
             a = groups.pop()
             groups[-1] = groups[-1] + a
-        options = [groups]
-    elif count is not None:
-        options = [named_groups(n, count) if isinstance(count, str) else explicit_groups(n, count)]
-    else:
-        pairs = named_groups(n, "pairs")
-        options = [pairs, named_groups(n, "singles")]
-        if n >= 2:
-            options.append([[pairs[0][0]], [pairs[0][1]]] + pairs[1:])
-        if len(pairs) >= 2:
-            options.append([pairs[0] + pairs[1]] + pairs[2:])
-        options.append(named_groups(n, "one"))
-    if count is not None:  # as asked: the walk then stops at the first rank ≤ target it can reach
-        return [sorted(g) for g in options[0]]
+        return groups
+    pairs = named_groups(n, "pairs")
+    options = [pairs, named_groups(n, "singles")]
+    if n >= 2:
+        options.append([[pairs[0][0]], [pairs[0][1]]] + pairs[1:])
+    if len(pairs) >= 2:
+        options.append([pairs[0] + pairs[1]] + pairs[2:])
+    options.append(named_groups(n, "one"))
     for groups in options:
         if (len(groups) - target) % orbit == 0:
             return [sorted(g) for g in groups]
