@@ -5,6 +5,7 @@ import pytest
 
 from fastmm.search import flip_c
 from fastmm.search import symmetric_kernels as sk
+from fastmm.search.symmetric import SymWalker
 
 
 @pytest.fixture
@@ -33,3 +34,21 @@ def plain_python(monkeypatch):
         monkeypatch.setattr(sk, name, getattr(sk, name).py_func)
     with np.errstate(over="ignore"):
         yield
+
+
+def same_state(a: SymWalker, b: SymWalker) -> bool:
+    return all(np.array_equal(getattr(a, x), getattr(b, x)) for x in ("F", "E", "st", "rng"))
+
+
+def walk_both(n, split, seed, plateau, plus_limit, chunks, chunk, backends=("c", "numba"), orbit=3):
+    """Walk the same start (orbits of `orbit`) on two backends chunk by chunk, checking the states
+    agree after each; returns the first walker and the rank and walk-made cubes at the start and
+    after each chunk."""
+    a, b = (SymWalker(n, split, seed, backend, plus_limit, orbit=orbit) for backend in backends)
+    ranks, cubes = [a.rank], [int(a.st[1])]
+    for _ in range(chunks):
+        assert a.walk(chunk, 0, plateau, plus_limit) == b.walk(chunk, 0, plateau, plus_limit)
+        assert same_state(a, b)
+        ranks.append(a.rank)
+        cubes.append(int(a.st[1]))
+    return a, ranks, cubes

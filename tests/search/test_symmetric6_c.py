@@ -27,7 +27,7 @@ from fastmm.search.symmetric import (
 )
 from fastmm.search.terms import gf2_tensor_ok
 from fastmm.verify import verify
-from tests.search.conftest import c_walk_or_skip
+from tests.search.conftest import c_walk_or_skip, same_state, walk_both
 
 
 @pytest.fixture(scope="module")
@@ -41,23 +41,6 @@ def six_fold_split(n: int, target: int, count: int | None = None):
 
 def start_rank(split) -> int:
     return len(split[1]) + 6 * len(split[0])
-
-
-def same_state(a: SymWalker, b: SymWalker) -> bool:
-    return all(np.array_equal(getattr(a, x), getattr(b, x)) for x in ("F", "E", "st", "rng"))
-
-
-def walk_both(n, split, seed, plateau, plus_limit, chunks, chunk, backends=("c", "numba")):
-    """Walk the same start on two backends chunk by chunk, checking the states agree after each;
-    returns the C walker and the rank and walk-made cubes after each chunk."""
-    a, b = (SymWalker(n, split, seed, backend, plus_limit, orbit=6) for backend in backends)
-    ranks, cubes = [a.rank], [int(a.st[1])]
-    for _ in range(chunks):
-        assert a.walk(chunk, 0, plateau, plus_limit) == b.walk(chunk, 0, plateau, plus_limit)
-        assert same_state(a, b)
-        ranks.append(a.rank)
-        cubes.append(int(a.st[1]))
-    return a, ranks, cubes
 
 
 def assert_six_fold(walker: SymWalker) -> None:
@@ -84,7 +67,7 @@ def test_c_and_numba_walks_agree_with_plus_transitions(c_kernel, n, target, plat
     # a small plateau and room above the start rank: plus transitions, and the reductions
     # after them, many times (flips never raise the rank: a rise is a plus transition)
     w, ranks, _ = walk_both(n, split, seed=n, plateau=plateau, plus_limit=r0 + 12, chunks=40,
-                            chunk=2_000)
+                            chunk=2_000, orbit=6)
     assert sum(b > a for a, b in zip(ranks, ranks[1:], strict=False)) >= 5
     assert sum(b < a for a, b in zip(ranks, ranks[1:], strict=False)) >= 5
     assert_six_fold(w)
@@ -95,7 +78,8 @@ def test_c_and_numba_walks_agree_with_plus_transitions(c_kernel, n, target, plat
 def test_c_and_numba_walks_agree_on_the_way_down(c_kernel, n, target, plateau, chunk):
     split = six_fold_split(n, target)
     r0 = start_rank(split)
-    w, ranks, _ = walk_both(n, split, seed=1, plateau=plateau, plus_limit=r0, chunks=10, chunk=chunk)
+    w, ranks, _ = walk_both(n, split, seed=1, plateau=plateau, plus_limit=r0, chunks=10, chunk=chunk,
+                            orbit=6)
     assert min(ranks) <= r0 - 12 and w.st[3] == min(ranks)
     assert_six_fold(w)
 
@@ -120,7 +104,7 @@ def test_c_and_numba_walks_agree_on_random_small_states(c_kernel):
         cubes = [rnd.randrange(1, 16) for _ in range(rnd.randint(0, 2))]
         limit = len(cubes) + 6 * k + 12
         w, _, walk_cubes = walk_both(2, (reps, cubes), seed=trial, plateau=5, plus_limit=limit,
-                                     chunks=10, chunk=50)
+                                     chunks=10, chunk=50, orbit=6)
         single += int(w.st[0]) < 2
         made += max(walk_cubes) > 0
         cancelled += any(b < a for a, b in zip(walk_cubes, walk_cubes[1:], strict=False))
@@ -136,7 +120,7 @@ def test_c_and_plain_python_walks_agree_step_by_step(c_kernel, plain_python):
         assert py.walk(1, 0, 20, r0 + 12) == c.walk(1, 0, 20, r0 + 12)
         assert same_state(py, c)
     _, ranks, _ = walk_both(3, split, seed=3, plateau=20, plus_limit=r0 + 12, chunks=20, chunk=100,
-                            backends=("c", "python"))
+                            backends=("c", "python"), orbit=6)
     assert max(ranks) > r0 and sum(b < a for a, b in zip(ranks, ranks[1:], strict=False)) >= 5
 
 

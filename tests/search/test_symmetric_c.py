@@ -10,7 +10,6 @@ import random
 import shlex
 import sys
 
-import numpy as np
 import pytest
 
 from fastmm.errors import InputError
@@ -28,29 +27,12 @@ from fastmm.search.symmetric import (
 )
 from fastmm.search.terms import gf2_tensor_ok
 from fastmm.verify import verify
-from tests.search.conftest import c_walk_or_skip
+from tests.search.conftest import c_walk_or_skip, same_state, walk_both
 
 
 @pytest.fixture(scope="module")
 def c_kernel():
     return c_walk_or_skip(flip_c.load_symmetric, "symmetric walk")
-
-
-def same_state(a: SymWalker, b: SymWalker) -> bool:
-    return all(np.array_equal(getattr(a, x), getattr(b, x)) for x in ("F", "E", "st", "rng"))
-
-
-def walk_both(n, split, seed, plateau, plus_limit, chunks, chunk, backends=("c", "numba")):
-    """Walk the same start on two backends chunk by chunk, checking the states agree after each;
-    returns the C walker and the rank and walk-made cubes after each chunk."""
-    a, b = (SymWalker(n, split, seed, backend, plus_limit) for backend in backends)
-    ranks, cubes = [a.rank], []
-    for _ in range(chunks):
-        assert a.walk(chunk, 0, plateau, plus_limit) == b.walk(chunk, 0, plateau, plus_limit)
-        assert same_state(a, b)
-        ranks.append(a.rank)
-        cubes.append(int(a.st[1]))
-    return a, ranks, cubes
 
 
 def task(rank, n=3, **options):
