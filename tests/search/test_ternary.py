@@ -174,3 +174,22 @@ def test_impossible_rank_times_out_with_the_best_scheme():
     assert time.perf_counter() - t0 < 6.0
     assert out.scheme is None and out.stopped == "time"
     assert out.best is not None and out.best.rank == 7 and verify(out.best, use_sympy=False).ok
+
+
+def test_plus_transitions_have_room_above_a_given_start():
+    """From a given start the walk may go START_PLUS above its rank (a walk with no room only
+    flips); from the naive scheme up to the naive rank; an explicit plus_limit wins."""
+    from fastmm.search.ternary import START_PLUS
+
+    from_start = search(3, 3, 3, 22, limit=0.5, start=laderman())
+    assert from_start.best.provenance["plus_limit"] == 23 + START_PLUS
+    assert search(2, 2, 3, 6, limit=0.3).best.provenance["plus_limit"] == 12
+    given = search(3, 3, 3, 22, limit=0.3, start=laderman(), plus_limit=23)
+    assert given.best.provenance["plus_limit"] == 23
+    # and with room the walk does go above the start's rank
+    w = Walker(to_terms(laderman()), seed=3, backend="python", plus_limit=23 + START_PLUS)
+    seen = set()
+    for _ in range(40):
+        w.walk(25, 0, plateau=5, plus_limit=23 + START_PLUS)
+        seen.add(w.rank)
+    assert max(seen) > 23
