@@ -10,6 +10,10 @@ most the attempt in flight, and starting it again continues (seeds continue from
     python benchmarks/frontier.py --work runs/frontier --time-limit 300 --rounds 20 \
         [--shapes 3,4,5 4,4,5] [--workers 1] [--checkout DIR]
 
+With `--method ternary` each attempt walks over ZT from the shape's entry in the working
+catalogue (`--start`, plus transitions up to its rank + 4): how ⟨5,5,6;110⟩ was reached from
+the 112 that pools had stalled on.
+
 `--checkout` runs the searches from another checkout (a git worktree), so editing this one
 does not disturb a run of hours. `python benchmarks/frontier.py --merge runs/frontier` copies
 the working catalogue's improvements into the shipped catalogue; `--report runs/frontier`
@@ -49,6 +53,13 @@ def gaps(catalog: Path, shapes: list[Shape], ring: str = "ZT") -> dict[Shape, in
     return out
 
 
+def held_entry(catalog: Path, shape: Shape, ring: str = "ZT") -> Path | None:
+    """The file of the lowest-rank entry for `shape` in `catalog` (None when there is none)."""
+    entries, _ = scan_catalog(catalog)
+    held = [e for e in entries if e.shape == shape and e.ring == ring]
+    return min(held, key=lambda e: (e.rank, e.path.name)).path if held else None
+
+
 def log_lines(log: Path) -> list[dict]:
     if not log.exists():
         return []
@@ -78,6 +89,10 @@ def attempt(shape: Shape, rank: int, seed: int, args, work: Path) -> dict:
     cmd = cli + ["search", *map(str, shape), "--rank", str(rank), "--ring", "ZT",
                  "--method", args.method, "--seed", str(seed), "--time-limit", str(args.time_limit),
                  "--workers", str(args.workers), "--quiet", "--no-sympy", "--out", str(out)]
+    if args.method == "ternary":
+        start = held_entry(work / "catalog", shape)
+        if start is not None:
+            cmd += ["--start", str(start.resolve())]
     for option in getattr(args, "option", None) or []:
         cmd += ["--option", option]
     env = dict(os.environ, FASTMM_CATALOG=str((work / "catalog").resolve()))

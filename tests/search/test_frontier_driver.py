@@ -58,3 +58,23 @@ def test_import_never_replaces_a_log_that_holds_attempts(tmp_path):
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
         f"error: {tmp_path / 'log.jsonl'} already holds attempts; not replaced"]
     assert (tmp_path / "log.jsonl").read_bytes() == before
+
+
+def test_ternary_attempts_walk_from_the_working_catalogue_entry(tmp_path):
+    """--method ternary: each attempt starts from the shape's entry in the working catalogue
+    (here the naive ⟨2,2,3;12⟩) and what it finds replaces that entry."""
+    from fastmm.io import load_scheme, save_scheme
+    from fastmm.scheme import naive_scheme
+
+    (tmp_path / "catalog").mkdir()
+    start = tmp_path / "catalog" / "2x2x3-rank12-ZT.json"
+    save_scheme(naive_scheme(2, 2, 3).with_meta(ring="ZT"), start)
+    proc = _run("--work", str(tmp_path), "--shapes", "2,2,3", "--rounds", "1", "--time-limit", "60",
+                "--method", "ternary")
+    assert proc.returncode == 0, proc.stderr
+    (record,) = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert record["rc"] == 0 and record["added"] == [11]
+    assert "--method ternary" in record["command"]
+    assert record["command"].endswith(f"--start {start.resolve()}")
+    (entry,) = (tmp_path / "catalog").glob("2x2x3-*.json")
+    assert load_scheme(entry).rank == 11
