@@ -1,25 +1,28 @@
-"""The C flip-graph walks (csrc/flipwalk.c, csrc/symwalk.c), compiled once per user, loaded with
-ctypes.
+"""The C flip-graph walks (csrc/flipwalk.c, csrc/symwalk.c, csrc/ternwalk.c), compiled once per
+user, loaded with ctypes.
 
 flipwalk.c is the GF(2) walk of flip_py.py and flip_kernels.py, symwalk.c the symmetric walks of
 symmetric_kernels.py, built twice: with orbits of three (the C3 rotation) and of six (C3 ×
-X -> JXJ). Each is the Python walk step for step: same arrays, same splitmix64 draws, same results.
-Their point is start-up: loading a cached library takes about a millisecond where importing
-numba and loading its cached kernel take ~0.5 s, which is most of a small search; the symmetric
-walks are also about twice as fast as numba's.
+X -> JXJ), ternwalk.c the ternary (ZT) walk of ternary_py.py and ternary_kernels.py. Each is the
+Python walk step for step: same arrays, same splitmix64 draws, same results. Their point is
+start-up: loading a cached library takes about a millisecond where importing numba and loading
+its cached kernel take ~0.5 s, which is most of a small search; the symmetric walks are also
+about twice as fast as numba's, the ternary walk about three times (one compare of packed keys
+per factor where numba compares masks and signs; see ternwalk.c).
 
 Each library is compiled with the system C compiler ($CC, else cc, gcc or clang) the first time
 a process needs it, and cached as ``$FASTMM_CACHE`` (default ``~/.cache/fastmm``)
 ``/fastmm-flipwalk-<source key>-<compiler key>.so`` (``fastmm-symwalk-...`` for the symmetric
-walk, ``fastmm-symwalk6-...`` for the six-fold one), the keys hashing the C source and flags,
-and the compiler command and machine. It is compiled into a temporary file in that directory
-and renamed into place, so concurrent processes never load a half-written library.
+walk, ``fastmm-symwalk6-...`` for the six-fold one, ``fastmm-ternwalk-...`` for the ternary
+one), the keys hashing the C source and flags, and the compiler command and machine. It is
+compiled into a temporary file in that directory and renamed into place, so concurrent
+processes never load a half-written library.
 
 Never required: without a compiler, or when the compile or the load fails, `load()` (and
-`load_symmetric()`, `load_symmetric6()`) returns None (one debug-level log line, no traceback)
-and the search walks with numba or plain Python. Nothing is compiled on import. This module
-must not import numba, nor fastmm.export.build (which imports the code generator: ~30 ms no
-search start-up needs).
+`load_symmetric()`, `load_symmetric6()`, `load_ternary()`) returns None (one debug-level log
+line, no traceback) and the search walks with numba or plain Python. Nothing is compiled on
+import. This module must not import numba, nor fastmm.export.build (which imports the code
+generator: ~30 ms no search start-up needs).
 """
 
 from __future__ import annotations
@@ -74,6 +77,22 @@ class SymKernel:
         self.settle.restype = _i64
 
 
+class TernKernel:
+    """ternwalk.c's entry points, argument types set (arrays go as data pointers): the walk and
+    its reductions on their own (for tests)."""
+
+    def __init__(self, lib: ctypes.CDLL, path: Path):
+        self.path = path
+        self.walk = lib.fastmm_tern_walk
+        # A, B, C, SA, SB, SC, cap, cm, st, rng, steps, target, plateau, plus_limit
+        self.walk.argtypes = [_ptr] * 6 + [_i64, _ptr, _ptr, _ptr, _i64, _i64, _i64, _i64]
+        self.walk.restype = _i64
+        self.settle = lib.fastmm_tern_settle
+        # A, B, C, SA, SB, SC, r, work, nw
+        self.settle.argtypes = [_ptr] * 6 + [_i64, _ptr, _i64]
+        self.settle.restype = _i64
+
+
 @dataclass(frozen=True)
 class Walk:
     """One C walk: its file in csrc/, its library's name prefix, the class binding its entry
@@ -91,6 +110,7 @@ FLIP = Walk(SOURCE, PREFIX, Kernel, "C flip walk")
 SYMMETRIC = Walk("symwalk.c", "fastmm-symwalk-", SymKernel, "C symmetric walk", b"#define ORBIT 3\n")
 SYMMETRIC6 = Walk("symwalk.c", "fastmm-symwalk6-", SymKernel, "C six-fold symmetric walk",
                   b"#define ORBIT 6\n")
+TERNARY = Walk("ternwalk.c", "fastmm-ternwalk-", TernKernel, "C ternary walk")
 
 
 def find_compiler() -> list[str] | None:
@@ -209,6 +229,7 @@ _UNSET = object()
 _KERNEL: object = _UNSET  # the flip walk's library, once looked for
 _SYM_KERNEL: object = _UNSET  # the symmetric walk's
 _SYM6_KERNEL: object = _UNSET  # the six-fold symmetric walk's
+_TERN_KERNEL: object = _UNSET  # the ternary walk's
 
 
 def load() -> Kernel | None:
@@ -235,7 +256,15 @@ def load_symmetric6() -> SymKernel | None:
     return _SYM6_KERNEL  # type: ignore[return-value]
 
 
+def load_ternary() -> TernKernel | None:
+    """The C ternary walk, as `load()` does the flip walk."""
+    global _TERN_KERNEL
+    if _TERN_KERNEL is _UNSET:
+        _TERN_KERNEL = _load_or_none(TERNARY)
+    return _TERN_KERNEL  # type: ignore[return-value]
+
+
 def reset() -> None:
     """Forget the loaded libraries, so the next loads look again (tests change the environment)."""
-    global _KERNEL, _SYM_KERNEL, _SYM6_KERNEL
-    _KERNEL = _SYM_KERNEL = _SYM6_KERNEL = _UNSET
+    global _KERNEL, _SYM_KERNEL, _SYM6_KERNEL, _TERN_KERNEL
+    _KERNEL = _SYM_KERNEL = _SYM6_KERNEL = _TERN_KERNEL = _UNSET
