@@ -12,9 +12,8 @@ from fastmm.search.symmetric import SymWalker
 def fresh(monkeypatch, tmp_path):
     """An empty library cache and no C walk loaded in this process (restored afterwards)."""
     monkeypatch.setenv("FASTMM_CACHE", str(tmp_path))
-    monkeypatch.setattr(flip_c, "_KERNEL", flip_c._UNSET)
-    monkeypatch.setattr(flip_c, "_SYM_KERNEL", flip_c._UNSET)
-    monkeypatch.setattr(flip_c, "_SYM6_KERNEL", flip_c._UNSET)
+    for name in [name for name in vars(flip_c) if name.endswith("_KERNEL")]:  # each walk's library
+        monkeypatch.setattr(flip_c, name, flip_c._UNSET)
     return tmp_path
 
 
