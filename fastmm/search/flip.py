@@ -198,7 +198,8 @@ def check_backend(choice: object, load_c: Callable[[], object | None]) -> str:
 def choose_backend(task: SearchTask, c_walk: bool = False) -> str:
     """"c", "numba" or "python" for a walk: options["backend"], else the fastest that loads.
 
-    c_walk: the walk has a C version (the GF(2) walk; not the ternary one). The C walk is
+    c_walk: the walk has a C version here (the GF(2) walk; the ternary walk chooses in
+    ternary.choose_backend). The C walk is
     compiled on its first use ever (a fraction of a second, then cached). Shapes past
     C_MAX_VOLUME walk with numba if it is installed; when the C walk cannot be had, tiny
     shapes walk in plain Python and the rest with numba, if installed.

@@ -95,7 +95,7 @@ def test_c_is_the_default_backend_up_to_c_max_volume(c_kernel):
     # past it numba, a little faster there, if installed
     assert choose_backend(task(4, 4, 4, 49), c_walk=True) == ("numba" if numba_available() else "c")
     assert choose_backend(task(8, 8, 8, 1), c_walk=True) == "python"  # factors past 63 bits
-    # the ternary walk has no C version: its choice is unchanged
+    # without c_walk (a walk with no C version here) the choice is never c
     assert choose_backend(task(3, 3, 3, 23)) != "c"
     with pytest.raises(InputError, match="GF.2. terms only"):
         choose_backend(task(3, 3, 3, 23, backend="c"))
