@@ -120,7 +120,7 @@ WALK_OPTIONS: dict[str, frozenset[str]] = {
     "flip": _ANY_WALK | {"start", "restart_steps", "kicks", "lift_every", "lift_tries", "sample_every"},
     "pool": _ANY_WALK | {"start", "constructions", "max_starts", "start_index",
                          "pool_size", "plus", "limit", "max_limit", "level_attempts", "stalls",
-                         "lift_every", "liftable_pools", "meta"},
+                         "lift_every", "liftable_pools", "meta", "walk"},
     "ternary": _ANY_WALK | {"start", "restart_steps"},
     "symmetric": _ANY_WALK | {"start", "cubes", "restart_steps", "lift_every", "group"},
 }
@@ -180,6 +180,8 @@ def check_walk_options(method: str, options: dict) -> None:
                     isinstance(x, list | tuple) and len(x) == 3
                     and all(isinstance(d, int) and not isinstance(d, bool) for d in x) for x in value)):
             raise InputError(f"{method} option {name} must be a list of shapes [n, m, p], got {value!r}")
+        if name == "walk" and value not in ("gf2", "ternary"):
+            raise InputError(f"{method} option walk must be gf2 or ternary, got {value!r}")
         if name == "cubes" and not cubes_option_ok(value):
             raise InputError(f"{method} option cubes {CUBES_FORM}; got {value!r}")
         if name == "checkpoint_dir" and not isinstance(value, str | os.PathLike):

@@ -35,14 +35,18 @@ Plain walks from the naive scheme stall a few ranks above the best known ones fo
 Walks are flip.py's own (`Walker`: C, numba or plain Python, the same GF(2) walk); schemes at or
 below the target are lifted to ZT / Z with lift.py (sign lifting, Hensel for Z), and an
 unliftable one is walked on at its rank (flips keep the rank) and lifted again every
-`lift_every` steps. Over Z2 no lifting is needed. Deterministic for a given seed.
+`lift_every` steps. Over Z2 no lifting is needed. With `walk` "ternary" (ZT and Z) the pools
+hold ternary schemes and walk with ternary.py's walk (Perminov's ternary flip graph): every
+scheme a walk reaches is valid over ZT, so nothing is lifted and nothing is lost to schemes
+that do not lift; a ternary walk from ⟨5,5,6;112⟩ reached the best-known 110 where GF(2) pools
+had stalled. Deterministic for a given seed.
 
 Options (task.options): exclude_catalog_shapes, constructions (False: naive start only),
 start (a Scheme: the one start, instead of the constructions), starts (extra Schemes), max_starts,
 start_index (first start of the rotation; default: the seed), pool_size, plus, plateau, limit, max_limit,
-level_attempts, stalls, lift_every, chunk, backend, liftable_pools, meta (the share of attempts
-on a stalling level that go through a larger shape: extend by a naive slice, walk, project a
-slice away; default 0.5).
+level_attempts, stalls, lift_every, chunk, backend, liftable_pools, walk ("gf2" or "ternary"),
+meta (the share of attempts on a stalling level that go through a larger shape: extend by a
+naive slice, walk, project a slice away; default 0.5).
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ import itertools
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from fastmm.errors import InputError
 from fastmm.scheme import Scheme, naive_scheme, ring_serves
@@ -82,11 +87,42 @@ def choose_method(task: SearchTask) -> str:
 
 # -- the search ---------------------------------------------------------------------------------
 
-class _Pools:
-    """Distinct GF(2) schemes per rank, at most `size` each (the first ones found stay)."""
+@dataclass(frozen=True)
+class Walks:
+    """How a pool holds and walks its schemes: GF(2) term sets, lifted on the way, or ternary
+    ones (valid over ZT at every step). The functions take and give that kind of terms."""
 
-    def __init__(self, size: int):
+    name: str
+    walker: type
+    to_terms: Callable
+    to_scheme: Callable  # (shape, terms) -> Scheme
+    reduce: Callable
+    key: Callable  # the same for the same terms in any order
+    sums_ok: Callable  # (shape, terms) -> the terms sum to the tensor (mod 2, or exactly)
+
+
+def gf2_walks() -> Walks:
+    return Walks("gf2", Walker, to_terms, to_scheme, reduce_terms, term_set_key, gf2_tensor_ok)
+
+
+def ternary_walks() -> Walks:
+    from fastmm.search import ternary, ternary_py
+
+    def exact(shape: Shape, terms) -> bool:
+        from fastmm.verify import verify
+
+        return verify(ternary_py.to_scheme(shape, terms), use_sympy=False).ok
+
+    return Walks("ternary", ternary.Walker, ternary_py.to_terms, ternary_py.to_scheme,
+                 ternary.reduce_terms, lambda terms: tuple(sorted(zip(*terms, strict=True))), exact)
+
+
+class _Pools:
+    """Distinct schemes per rank, at most `size` each (the first ones found stay)."""
+
+    def __init__(self, size: int, key: Callable = term_set_key):
         self.size = size
+        self.key = key
         self.members: dict[int, list[Terms]] = {}
         self.keys: dict[int, set[tuple]] = {}
 
@@ -94,7 +130,7 @@ class _Pools:
         r = len(terms[0])
         keys = self.keys.setdefault(r, set())
         members = self.members.setdefault(r, [])
-        k = term_set_key(terms)
+        k = self.key(terms)
         if k in keys or len(members) >= self.size:
             return False
         keys.add(k)
@@ -119,6 +155,13 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     opts = task.options
     if ring not in ("ZT", "Z", "Z2"):
         raise InputError(f"the pool method searches over ZT, Z or Z2, not {ring!r}")
+    walk_kind = opts.get("walk", "gf2")
+    if walk_kind not in ("gf2", "ternary"):
+        raise InputError(f"walk must be gf2 or ternary, not {walk_kind!r}")
+    if walk_kind == "ternary" and ring == "Z2":
+        raise InputError("ternary pools search over ZT or Z (valid over Z2 too): use walk=gf2 for --ring Z2")
+    walks = ternary_walks() if walk_kind == "ternary" else gf2_walks()
+    to_scheme, to_terms, reduce_terms = walks.to_scheme, walks.to_terms, walks.reduce
     deadline = t0 + task.time_limit if task.time_limit else None
 
     def stopping() -> bool:
@@ -139,12 +182,13 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                 raise InputError(f"every start scheme must be a Scheme of shape {shape}")
             starts.append(Start(extra.rank, "given", extra))
         starts.sort(key=lambda s: s.rank)
-        usable = usable_starts(shape, starts, max_starts, stopping)
+        usable = usable_starts(shape, starts, max_starts, stopping, walks)
     except Stopped:
         return SearchOutcome(scheme=None, steps=0, seconds=time.perf_counter() - t0,
                              stopped="stopped", seed=task.seed)
     if not usable:
-        raise InputError(f"no starting point for {shape} is valid modulo 2")
+        raise InputError(f"no starting point for {shape} is valid modulo 2" if walks.name == "gf2" else
+                         f"no starting point for {shape} is a ternary scheme")
     # restarts (and parallel seeds) rotate through the best few constructions (naive only when
     # nothing beats it). The lowest-rank sum of two optimal parts can be a trap (⟨3,3,2;15⟩ ⊕
     # ⟨3,3,2;15⟩ = 30 stalls at 30, ⟨3,3,3;23⟩ ⊕ ⟨3,3,1;9⟩ = 32 walks down to 29 in seconds),
@@ -153,7 +197,12 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     rotation += [u for u in usable[1:] if _loose(u[0])]
     rotation += [u for u in usable[1:] if u not in rotation][: max(max_starts - len(rotation), 0)]
 
-    backend = choose_backend(task, c_walk=True)
+    if walks.name == "ternary":
+        from fastmm.search.ternary import choose_backend as choose_ternary_backend
+
+        backend = choose_ternary_backend(task)
+    else:
+        backend = choose_backend(task, c_walk=True)
     fast = backend in ("c", "numba")
     size = max(len(rotation[0][1][0]) / 27, 1.0)  # walks scale with the rank (3x3x3: 1)
     pool_size = int(opts.get("pool_size", 8))
@@ -166,12 +215,14 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     lift_every = int(opts.get("lift_every", 20_000 if fast else 500))
     chunk = int(opts.get("chunk", 200_000 if fast else 3_000))
 
-    liftable_only = ring != "Z2" and bool(opts.get("liftable_pools", True))
+    liftable_only = ring != "Z2" and walks.name == "gf2" and bool(opts.get("liftable_pools", True))
 
     rng = random.Random(task.seed)
     state = {"steps": 0, "attempts": 0, "restarts": 0, "record": 10**9, "last": t0, "limit": limit0,
              "unliftable": 0}
     prov = {"method": "pool", "seed": task.seed, "backend": backend}
+    if walks.name != "gf2":
+        prov["walk"] = walks.name
     if opts.get("constructions", True) and given is None:
         from fastmm.catalog import catalog_fingerprint
 
@@ -193,9 +244,9 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         info = dict(prov, start=how["start"], steps=state["steps"], attempts=state["attempts"],
                     meta_down=state.get("meta_down", 0),
                     restarts=state["restarts"], unliftable=state["unliftable"],
-                    # the lowest GF(2) rank walked to, lifted or not (None before any walk)
-                    gf2_low=state["record"] if state["record"] < 10**9 else None,
                     seconds=round(time.perf_counter() - t0, 3))
+        # the lowest rank walked to (GF(2): lifted or not; None before any walk)
+        info[f"{walks.name}_low"] = state["record"] if state["record"] < 10**9 else None
         info.update(extra)
         return s.with_meta(provenance=info)
 
@@ -224,6 +275,8 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     def try_lift(terms: Terms) -> tuple[Scheme, str] | None:
         if ring == "Z2":
             return to_scheme(shape, terms), "gf2"
+        if walks.name == "ternary":  # valid over ZT as it stands
+            return to_scheme(shape, terms).with_meta(ring=ring), "ternary"
         return lift(shape, terms, ring, seed=task.seed * 7919 + state["steps"])
 
     def keep_if_better(got: tuple[Scheme, str] | None) -> None:
@@ -262,7 +315,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             saved["level"], saved["schemes"] = r, {}
         if r != saved["level"] or len(saved["schemes"]) >= pool_size:
             return
-        saved["schemes"][term_set_key(terms)] = valid
+        saved["schemes"][walks.key(terms)] = valid
         now = time.perf_counter()
         if len(saved["schemes"]) == 1 or now - saved["t"] >= 2.0:
             from fastmm.search.checkpoint import save_pool
@@ -278,7 +331,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         rank-39 ancestors) and every mod-4 sign system was unsolvable.
         """
         if not liftable_only:
-            if ring == "Z2":
+            if ring == "Z2" or walks.name == "ternary":
                 checkpoint_member(terms, to_scheme(shape, terms))
             return True
         got = try_lift(terms)
@@ -293,7 +346,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     def attempt(member: Terms, level: int, budget: int) -> tuple[str, object]:
         seed = flip_py.seed_state(task.seed * 1_000_003 + state["attempts"])
         state["attempts"] += 1
-        walker = Walker(member, seed, backend, level + plus)
+        walker = walks.walker(member, seed, backend, level + plus)
         plus_limit = level + plus
         done = 0
         lift_due = level > task.rank  # members at or below the target were lifted already
@@ -342,12 +395,13 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         axis = meta_axes[rng.randrange(len(meta_axes))]
         i = "nmp".index(axis)
         slab = [1 if k == i else d for k, d in enumerate(shape)]
-        big = to_scheme(shape, member).direct_sum(naive_scheme(*slab).with_meta(ring="Z2"), axis)
+        slab_ring = "Z2" if walks.name == "gf2" else "ZT"
+        big = to_scheme(shape, member).direct_sum(naive_scheme(*slab).with_meta(ring=slab_ring), axis)
         big_terms = reduce_terms(to_terms(big))
         big_rank = len(big_terms[0])
         seed = flip_py.seed_state(task.seed * 1_000_033 + state["attempts"])
         state["attempts"] += 1
-        walker = Walker(big_terms, seed, backend, big_rank + plus)
+        walker = walks.walker(big_terms, seed, backend, big_rank + plus)
         done, result = 0, ("none", None)
         while done < budget:
             if stopping():
@@ -362,7 +416,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             for k in range(big.shape[i]):
                 terms = reduce_terms(to_terms(walked.project(axis, k)))
                 r = len(terms[0])
-                if r < level and gf2_tensor_ok(shape, terms):
+                if r < level and walks.sums_ok(shape, terms):
                     state["meta_down"] = state.get("meta_down", 0) + 1
                     if r <= task.rank:
                         got = try_lift(terms)
@@ -371,7 +425,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                             return "found", got[0]
                     note_record(terms)
                     return "down", terms
-                if r == level and result[0] == "none" and gf2_tensor_ok(shape, terms):
+                if r == level and result[0] == "none" and walks.sums_ok(shape, terms):
                     result = ("side", terms)
         return result
 
@@ -385,7 +439,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         first = int(opts.get("start_index", task.seed))
         st, start_terms = rotation[(first + state["restarts"]) % len(rotation)]
         how["start"] = st.how
-        pools = _Pools(pool_size)
+        pools = _Pools(pool_size, walks.key)
         current["pools"] = pools
         pools.add(start_terms)
         state["record"] = min(state["record"], len(start_terms[0]))
@@ -439,8 +493,9 @@ def _loose(st: Start) -> bool:
 
 
 def usable_starts(shape: Shape, starts: list[Start], max_starts: int,
-                  stopping: Callable[[], bool]) -> list[tuple[Start, Terms]]:
-    """(start, GF(2) terms) for the starts a search will use, lowest rank first: the `max_starts`
+                  stopping: Callable[[], bool], walks: Walks | None = None) -> list[tuple[Start, Terms]]:
+    """(start, terms) for the starts a search will use (GF(2) terms, or ternary ones with `walks`
+    ternary: then only exact ternary schemes qualify), lowest rank first: the `max_starts`
     lowest, and for each way of adding a naive slice (⊕n, ⊕m, ⊕p) the lowest-rank construction
     made that way. Which slice lets walks descend depends on the shape (benchmarks/walk_drops.py:
     ⟨4,5,6⟩ from ⟨4,5,5⟩ ⊕p a naive slice drops at once, from ⟨4,4,6⟩ ⊕m one it stays put)."""
@@ -455,11 +510,12 @@ def usable_starts(shape: Shape, starts: list[Start], max_starts: int,
         scheme = st.scheme
         if scheme is None:
             continue
+        walks = walks or gf2_walks()
         try:
-            terms = reduce_terms(to_terms(scheme))
+            terms = walks.reduce(walks.to_terms(scheme))
         except ValueError:
-            continue  # fractions: no reduction modulo 2
-        if gf2_tensor_ok(shape, terms):
+            continue  # fractions (no reduction modulo 2), or outside ZT for a ternary walk
+        if walks.sums_ok(shape, terms):
             usable.append((st, terms))
             if kind is not None:
                 kinds.add(kind)

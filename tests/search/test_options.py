@@ -38,6 +38,8 @@ def test_the_lists_hold_every_option_the_code_reads(method):
     ("pool", {"plateau": 10**30}, "plateau must be a whole number"),
     ("pool", {"meta": 2}, "meta must be a number in [0, 1]"),
     ("pool", {"liftable_pools": "maybe"}, "liftable_pools must be true or false"),
+    ("pool", {"walk": "z3"}, "pool option walk must be gf2 or ternary, got 'z3'"),
+    ("ternary", {"walk": "ternary"}, "unknown ternary option(s): walk"),
     ("pool", {"exclude_catalog_shapes": "abc"}, "must be a list of shapes [n, m, p]"),
     ("flip", {"minimize": "additions", "minimize_seconds": -1}, "must be a positive number"),
     ("pool", {"checkpoint_dir": 5}, "checkpoint_dir must be a directory path"),

@@ -282,3 +282,47 @@ def test_meta_moves_through_a_larger_shape_keep_schemes_valid():
     s = out.scheme or out.best
     assert s is not None and verify(s, use_sympy=False).ok
     assert s.provenance["meta_down"] >= 1  # some descents came from the neighbour shape
+
+
+# -- ternary pools ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend, shape, rank", [(None, (2, 3, 3), 15), ("python", (2, 2, 3), 11)])
+def test_ternary_pools_reach_best_known_ranks_without_lifting(catalog, monkeypatch, backend, shape, rank):
+    """walk=ternary: pools of ternary schemes, walked over ZT; nothing is ever lifted."""
+    import fastmm.search.pool as pool
+
+    def no_lift(*args, **kw):
+        raise AssertionError("a ternary pool lifted a scheme")
+
+    monkeypatch.setattr(pool, "lift", no_lift)
+    opts = {"walk": "ternary"} | ({"backend": backend} if backend else {})
+    out = search(*shape, rank, seed=1, limit=120.0, **opts)
+    assert out.scheme is not None and out.scheme.rank == rank
+    check(out.scheme, shape)
+    prov = out.scheme.provenance
+    assert prov["walk"] == "ternary" and prov["lift"] == "ternary" and "gf2_low" not in prov
+    assert prov["ternary_low"] == rank
+
+
+def test_ternary_pool_meta_moves_and_best_so_far_stay_exact(catalog):
+    # limit = max_limit: every level counts as stalling, so meta=1.0 sends every attempt through
+    # a larger shape and back (below any known rank: the search runs to its time limit)
+    task = SearchTask(3, 3, 4, 20, "ZT", seed=0, time_limit=4.0,
+                      options={"walk": "ternary", "limit": 20_000, "max_limit": 20_000, "meta": 1.0})
+    out = run(task, lambda progress: None, lambda: False)
+    assert out.scheme is None and out.best is not None and out.best.rank <= 36
+    check(out.best, (3, 3, 4))
+    assert out.best.provenance["meta_down"] >= 1
+
+
+def test_ternary_pools_take_only_ternary_starts(catalog):
+    from fastmm.errors import InputError
+    from fastmm.scheme import Scheme
+
+    # ⟨1,1,2⟩ over Z with a 2: c1 = a(b1 + 2b2) − 2ab2, c2 = ab2 — valid, but not ternary
+    z_only = Scheme(1, 1, 2, [[1], [1]], [[1, 2], [0, 1]], [[1, -2], [0, 1]], ring="Z")
+    assert verify(z_only, use_sympy=False).ok
+    with pytest.raises(InputError, match="no starting point for .* is a ternary scheme"):
+        search(1, 1, 2, 1, walk="ternary", start=z_only)
+    with pytest.raises(InputError, match="gf2 for --ring Z2"):
+        search(2, 2, 2, 7, ring="Z2", walk="ternary")
