@@ -1,0 +1,56 @@
+"""Pools that walk over GF(2) (the default) against pools that walk over ZT (`walk=ternary`),
+side by side: the same shapes, seeds and time limit, the two kinds alternating seed by seed so
+that both see the same machine load. Each search starts from fastmm's constructions without the
+shape's own catalogue entry (the library's default), as a user's search does.
+
+    python benchmarks/pool_walks.py --shapes 3,3,4:29 2,4,4:26 --seeds 4 --time-limit 120
+
+Prints one JSON line per search (shape, seed, walk, rank found or null, seconds) and a summary
+per shape and walk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import fastmm
+from fastmm.errors import SearchFailed
+
+WALKS = ("gf2", "ternary")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shapes", nargs="+", required=True, metavar="N,M,P:RANK")
+    ap.add_argument("--seeds", type=int, default=4)
+    ap.add_argument("--time-limit", type=float, default=120.0)
+    args = ap.parse_args(argv)
+    for item in args.shapes:
+        dims, rank = item.split(":")
+        shape = tuple(int(x) for x in dims.split(","))
+        found: dict[str, list[float]] = {w: [] for w in WALKS}
+        for seed in range(args.seeds):
+            for walk in WALKS:
+                t0 = time.perf_counter()
+                try:
+                    got = fastmm.search(shape, int(rank), method="pool", seed=seed,
+                                        time_limit=args.time_limit, sympy=False,
+                                        options={"walk": walk}).rank
+                except SearchFailed:
+                    got = None
+                seconds = round(time.perf_counter() - t0, 2)
+                if got is not None:
+                    found[walk].append(seconds)
+                print(json.dumps({"shape": shape, "seed": seed, "walk": walk, "found": got,
+                                  "seconds": seconds}), flush=True)
+        for walk in WALKS:
+            times = found[walk]
+            span = f" ({min(times)}–{max(times)} s)" if times else ""
+            print(f"⟨{dims};{rank}⟩ {walk}: {len(times)} of {args.seeds} within {args.time_limit:g} s{span}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
