@@ -38,8 +38,10 @@ unliftable one is walked on at its rank (flips keep the rank) and lifted again e
 `lift_every` steps. Over Z2 no lifting is needed. With `walk` "ternary" (ZT and Z) the pools
 hold ternary schemes and walk with ternary.py's walk (Perminov's ternary flip graph): every
 scheme a walk reaches is valid over ZT, so nothing is lifted and nothing is lost to schemes
-that do not lift; a ternary walk from ⟨5,5,6;112⟩ reached the best-known 110 where GF(2) pools
-had stalled. Deterministic for a given seed.
+that do not lift. Ternary pools took ⟨4,5,6⟩ from ⟨4,5,5;77⟩ ⊕p a naive slice (97) to 93 where
+GF(2) pools had stayed at 97, but on small shapes they are much slower (⟨3,3,4;29⟩: 0 of 3 in
+120 s against 3 of 3, benchmarks/pool_walks.py), so GF(2) walks are the default.
+Deterministic for a given seed.
 
 Options (task.options): exclude_catalog_shapes, constructions (False: naive start only),
 start (a Scheme: the one start, instead of the constructions), starts (extra Schemes), max_starts,
