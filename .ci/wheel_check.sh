@@ -29,4 +29,9 @@ PY
 "$tmp/venv/bin/fastmm" search 2 2 2 --rank 7 -q -o s.json >/dev/null
 "$tmp/venv/bin/fastmm" export s.json --to c -o s.c 2>/dev/null
 grep -q "fastmm_matmul" s.c
+# the C walks' sources ship in the wheel: a ternary search compiles and uses its C walk there
+FASTMM_CACHE="$tmp/cache" "$tmp/venv/bin/fastmm" search 2 2 3 --rank 11 --method ternary -q -o t.json >/dev/null
+if command -v cc >/dev/null || command -v gcc >/dev/null; then
+    python3 -c "import json; assert json.load(open('t.json'))['provenance']['backend'] == 'c'"
+fi
 echo "wheel: catalog, search and export work from a fresh virtual environment"
