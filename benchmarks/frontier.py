@@ -33,7 +33,7 @@ import sys
 import time
 from pathlib import Path
 
-from fastmm.catalog import add_to_catalog, catalog_dir, scan_catalog
+from fastmm.catalog import CatalogEntry, add_to_catalog, catalog_dir, scan_catalog
 from fastmm.errors import FastmmError
 from fastmm.io import atomic_write_text, load_scheme
 from fastmm.known_ranks import BEST_KNOWN
@@ -43,21 +43,21 @@ Shape = tuple[int, int, int]
 
 def gaps(catalog: Path, shapes: list[Shape], ring: str = "ZT") -> dict[Shape, int]:
     """shape -> rank held in `catalog` for each shape still above its best-known rank."""
-    entries, _ = scan_catalog(catalog)
     out = {}
     for shape in shapes:
-        held = min((e.rank for e in entries if e.shape == shape and e.ring in ("ZT",)),
-                   default=shape[0] * shape[1] * shape[2])
+        entry = held_entry(catalog, shape, ring)
+        held = entry.rank if entry is not None else shape[0] * shape[1] * shape[2]
         if held > BEST_KNOWN[shape][ring]:
             out[shape] = held
     return out
 
 
-def held_entry(catalog: Path, shape: Shape, ring: str = "ZT") -> Path | None:
-    """The file of the lowest-rank entry for `shape` in `catalog` (None when there is none)."""
+def held_entry(catalog: Path, shape: Shape, ring: str = "ZT") -> CatalogEntry | None:
+    """The lowest-rank entry for `shape` over `ring` in `catalog` (None when there is none);
+    scan_catalog reads each file once per version, so asking shape by shape costs nothing."""
     entries, _ = scan_catalog(catalog)
     held = [e for e in entries if e.shape == shape and e.ring == ring]
-    return min(held, key=lambda e: (e.rank, e.path.name)).path if held else None
+    return min(held, key=lambda e: (e.rank, e.path.name)) if held else None
 
 
 def log_lines(log: Path) -> list[dict]:
@@ -92,7 +92,7 @@ def attempt(shape: Shape, rank: int, seed: int, args, work: Path) -> dict:
     if args.method == "ternary":
         start = held_entry(work / "catalog", shape)
         if start is not None:
-            cmd += ["--start", str(start.resolve())]
+            cmd += ["--start", str(start.path.resolve())]
     for option in getattr(args, "option", None) or []:
         cmd += ["--option", option]
     env = dict(os.environ, FASTMM_CATALOG=str((work / "catalog").resolve()))

@@ -62,7 +62,15 @@ from dataclasses import dataclass
 from fastmm.errors import InputError
 from fastmm.scheme import Scheme, naive_scheme, ring_serves
 from fastmm.search import flip_py
-from fastmm.search.base import Progress, Reporter, SearchOutcome, SearchTask, StopFlag, valid_rank_note
+from fastmm.search.base import (
+    Progress,
+    Reporter,
+    SearchOutcome,
+    SearchTask,
+    StopFlag,
+    check_walk_options,
+    valid_rank_note,
+)
 from fastmm.search.flip import Walker, choose_backend, reduce_terms
 from fastmm.search.lift import lift
 from fastmm.search.starts import Start, Stopped, starting_points
@@ -158,8 +166,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     if ring not in ("ZT", "Z", "Z2"):
         raise InputError(f"the pool method searches over ZT, Z or Z2, not {ring!r}")
     walk_kind = opts.get("walk", "gf2")
-    if walk_kind not in ("gf2", "ternary"):
-        raise InputError(f"walk must be gf2 or ternary, not {walk_kind!r}")
+    check_walk_options("pool", {"walk": walk_kind})  # the one check of its value (callers may skip it)
     if walk_kind == "ternary" and ring == "Z2":
         raise InputError("ternary pools search over ZT or Z (valid over Z2 too): use walk=gf2 for --ring Z2")
     walks = ternary_walks() if walk_kind == "ternary" else gf2_walks()
@@ -501,6 +508,7 @@ def usable_starts(shape: Shape, starts: list[Start], max_starts: int,
     lowest, and for each way of adding a naive slice (⊕n, ⊕m, ⊕p) the lowest-rank construction
     made that way. Which slice lets walks descend depends on the shape (benchmarks/walk_drops.py:
     ⟨4,5,6⟩ from ⟨4,5,5⟩ ⊕p a naive slice drops at once, from ⟨4,4,6⟩ ⊕m one it stays put)."""
+    walks = walks or gf2_walks()
     usable: list[tuple[Start, Terms]] = []
     kinds: set[str] = set()
     for st in starts:
@@ -512,7 +520,6 @@ def usable_starts(shape: Shape, starts: list[Start], max_starts: int,
         scheme = st.scheme
         if scheme is None:
             continue
-        walks = walks or gf2_walks()
         try:
             terms = walks.reduce(walks.to_terms(scheme))
         except ValueError:
