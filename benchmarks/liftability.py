@@ -16,7 +16,7 @@ import argparse
 import time
 
 from fastmm.catalog import load_catalog_scheme
-from fastmm.search import flip_py
+from fastmm.search import flip_c, flip_py
 from fastmm.search.base import SearchTask
 from fastmm.search.flip import Walker, choose_backend
 from fastmm.search.lift import hensel_lift, sign_lift, sign_system
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"the catalogue has no ZT scheme for {shape}")
     terms = to_terms(start)
     plus = start.rank + 2
-    backend = choose_backend(SearchTask(*shape, args.rank, "ZT"), c_walk=True)
+    backend = choose_backend(SearchTask(*shape, args.rank, "ZT"), flip_c.load)
     seen: set = set()
     counts: dict[str, int] = {}
     walks = arrived = 0

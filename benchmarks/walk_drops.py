@@ -21,7 +21,7 @@ from pathlib import Path
 
 from fastmm.paths import write_atomic
 from fastmm.scheme import naive_scheme
-from fastmm.search import flip_py
+from fastmm.search import flip_c, flip_py
 from fastmm.search.base import SearchTask
 from fastmm.search.flip import Walker, choose_backend
 from fastmm.search.pool import usable_starts
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="write the table as Markdown here")
     args = ap.parse_args(argv)
     steps = int(args.steps)
-    backend = choose_backend(SearchTask(2, 2, 2, rank=7, ring="Z2"), c_walk=True)
+    backend = choose_backend(SearchTask(2, 2, 2, rank=7, ring="Z2"), flip_c.load)
     load0 = os.getloadavg()
     t_all = time.time()
     rows = []

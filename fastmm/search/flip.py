@@ -195,14 +195,15 @@ def check_backend(choice: object, load_c: Callable[[], object | None]) -> str:
     return str(choice)
 
 
-def choose_backend(task: SearchTask, c_walk: bool = False) -> str:
-    """"c", "numba" or "python" for a walk: options["backend"], else the fastest that loads.
+def choose_backend(task: SearchTask, load_c: Callable[[], object | None] | None = None,
+                   c_max_volume: int | None = C_MAX_VOLUME) -> str:
+    """"c", "numba" or "python" for a walk: options["backend"] (checked), else the fastest that loads.
 
-    c_walk: the walk has a C version here (the GF(2) walk; the ternary walk chooses in
-    ternary.choose_backend). The C walk is
-    compiled on its first use ever (a fraction of a second, then cached). Shapes past
-    C_MAX_VOLUME walk with numba if it is installed; when the C walk cannot be had, tiny
-    shapes walk in plain Python and the rest with numba, if installed.
+    load_c loads the walk's C version (flip_c.load for GF(2) terms, flip_c.load_ternary for
+    ternary ones), compiled on its first use ever (a fraction of a second, then cached); None:
+    the walk has no C version here, so never "c". Shapes past c_max_volume walk with numba if
+    it is installed (None: C wherever it loads). Without the C walk tiny shapes walk in plain
+    Python and the rest with numba, if installed.
     """
     choice = task.options.get("backend")
     n, m, p = task.shape
@@ -210,15 +211,15 @@ def choose_backend(task: SearchTask, c_walk: bool = False) -> str:
     if choice is not None:
         if choice in ("c", "numba") and not fits:
             raise InputError(f"the {choice} walk handles factors of at most {MAX_BITS_NUMBA} entries")
-        if choice == "c" and not c_walk:
-            raise InputError("the c backend walks GF(2) terms only (methods flip and pool)")
-        return check_backend(choice, flip_c.load)
+        if choice == "c" and load_c is None:
+            raise InputError("this walk has no c backend (the flip, pool and ternary walks do)")
+        return check_backend(choice, load_c or flip_c.load)
     if not fits:
         return "python"
     volume = n * m * p
-    if volume > C_MAX_VOLUME and numba_available():
+    if c_max_volume is not None and volume > c_max_volume and numba_available():
         return "numba"
-    if c_walk and flip_c.load() is not None:
+    if load_c is not None and load_c() is not None:
         return "c"
     if volume <= PYTHON_MAX_VOLUME or not numba_available():
         return "python"
@@ -265,7 +266,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     if not gf2_tensor_ok(shape, start_terms):
         raise InputError(f"the start scheme {start.label()} is not valid modulo 2")
 
-    backend = choose_backend(task, c_walk=True)
+    backend = choose_backend(task, flip_c.load)
     fast = backend in ("c", "numba")
     r0 = len(start_terms[0])
     # bigger tensors need longer walks (3x3x3: 3M steps without a new low before a restart),

@@ -27,7 +27,7 @@ from fastmm.errors import InputError
 from fastmm.scheme import Scheme, naive_scheme
 from fastmm.search import flip, flip_c, flip_py, ternary_py
 from fastmm.search.base import Progress, Reporter, SearchOutcome, SearchTask, StopFlag
-from fastmm.search.flip import MAX_BITS_NUMBA, BaseWalker, check_backend, warm_numba
+from fastmm.search.flip import BaseWalker, warm_numba
 from fastmm.search.ternary_py import TernaryTerms, to_scheme, to_terms
 
 _KERNEL = None
@@ -61,17 +61,10 @@ class Walker(BaseWalker):
 
 
 def choose_backend(task: SearchTask) -> str:
-    """"c", "numba" or "python" for the ternary walk: options["backend"] (checked), else the C walk
-    where it loads (compiled on its first use ever, then cached) and the factors fit an int64,
-    else flip.choose_backend's choice for a walk without a C version (numba; plain Python for
+    """"c", "numba" or "python" for the ternary walk (flip.choose_backend): options["backend"],
+    else the C walk wherever it loads and the factors fit an int64, else numba (plain Python for
     tiny shapes or without numba)."""
-    choice = task.options.get("backend")
-    fits = max(task.n * task.m, task.m * task.p, task.n * task.p) <= MAX_BITS_NUMBA
-    if choice == "c" and fits:
-        return check_backend(choice, flip_c.load_ternary)
-    if choice is None and fits and flip_c.load_ternary() is not None:
-        return "c"
-    return flip.choose_backend(task)
+    return flip.choose_backend(task, flip_c.load_ternary, c_max_volume=None)
 
 
 def reduce_terms(terms: TernaryTerms) -> TernaryTerms:
