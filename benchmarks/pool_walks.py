@@ -1,9 +1,11 @@
-"""Pools that walk over GF(2) (the default) against pools that walk over ZT (`walk=ternary`),
-side by side: the same shapes, seeds and time limit, the two kinds alternating seed by seed so
-that both see the same machine load. Each search starts from fastmm's constructions without the
-shape's own catalogue entry (the library's default), as a user's search does.
+"""Pools that walk over GF(2) (the default) against pools that walk over ZT (`walk=ternary`) and
+GF(2) pools whose lifted schemes are walked on over ZT (`ternary_polish`), side by side: the
+same shapes, seeds and time limit, the kinds alternating seed by seed so that all see the same
+machine load. Each search starts from fastmm's constructions without the shape's own catalogue
+entry (the library's default), as a user's search does.
 
     python benchmarks/pool_walks.py --shapes 3,3,4:29 2,4,4:26 --seeds 4 --time-limit 120
+    python benchmarks/pool_walks.py --shapes 2,3,5:25 --walks gf2 polish --polish-steps 20000000
 
 Prints one JSON line per search (shape, seed, walk, rank found or null, seconds) and a summary
 per shape and walk.
@@ -18,7 +20,14 @@ import time
 import fastmm
 from fastmm.errors import SearchFailed
 
-WALKS = ("gf2", "ternary")
+WALKS = ("gf2", "ternary", "polish")
+
+
+def walk_options(walk: str, polish_steps: int) -> dict:
+    """The pool options of one kind of walk."""
+    if walk == "polish":
+        return {"walk": "gf2", "ternary_polish": polish_steps}
+    return {"walk": walk}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,18 +35,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shapes", nargs="+", required=True, metavar="N,M,P:RANK")
     ap.add_argument("--seeds", type=int, default=4)
     ap.add_argument("--time-limit", type=float, default=120.0)
+    ap.add_argument("--walks", nargs="+", choices=WALKS, default=["gf2", "ternary"])
+    ap.add_argument("--polish-steps", type=int, default=20_000_000,
+                    help="ternary steps per lifted scheme for the polish kind")
     args = ap.parse_args(argv)
     for item in args.shapes:
         dims, rank = item.split(":")
         shape = tuple(int(x) for x in dims.split(","))
-        found: dict[str, list[float]] = {w: [] for w in WALKS}
+        found: dict[str, list[float]] = {w: [] for w in args.walks}
         for seed in range(args.seeds):
-            for walk in WALKS:
+            for walk in args.walks:
                 t0 = time.perf_counter()
                 try:
                     got = fastmm.search(shape, int(rank), method="pool", seed=seed,
                                         time_limit=args.time_limit, sympy=False,
-                                        options={"walk": walk}).rank
+                                        options=walk_options(walk, args.polish_steps)).rank
                 except SearchFailed:
                     got = None
                 seconds = round(time.perf_counter() - t0, 2)
@@ -45,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                     found[walk].append(seconds)
                 print(json.dumps({"shape": shape, "seed": seed, "walk": walk, "found": got,
                                   "seconds": seconds}), flush=True)
-        for walk in WALKS:
+        for walk in args.walks:
             times = found[walk]
             span = f" ({min(times)}–{max(times)} s)" if times else ""
             print(f"⟨{dims};{rank}⟩ {walk}: {len(times)} of {args.seeds} within {args.time_limit:g} s{span}")

@@ -48,7 +48,9 @@ start (a Scheme: the one start, instead of the constructions), starts (extra Sch
 start_index (first start of the rotation; default: the seed), pool_size, plus, plateau, limit, max_limit,
 level_attempts, stalls, lift_every, chunk, backend, liftable_pools, walk ("gf2" or "ternary"),
 meta (the share of attempts on a stalling level that go through a larger shape: extend by a
-naive slice, walk, project a slice away; default 0.5).
+naive slice, walk, project a slice away; default 0.5), ternary_polish (GF(2) pools over ZT / Z:
+walk each new best lifted scheme this many steps over ZT, plus transitions up to 4 above its
+rank; what it reaches lower becomes the best and joins the pools; default 0, off).
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ from dataclasses import dataclass
 
 from fastmm.errors import InputError
 from fastmm.scheme import Scheme, naive_scheme, ring_serves
-from fastmm.search import flip_py
+from fastmm.search import flip_c, flip_py
 from fastmm.search.base import (
     Progress,
     Reporter,
@@ -170,6 +172,9 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     if walk_kind == "ternary" and ring == "Z2":
         raise InputError("ternary pools search over ZT or Z (valid over Z2 too): use walk=gf2 for --ring Z2")
     walks = ternary_walks() if walk_kind == "ternary" else gf2_walks()
+    if opts.get("ternary_polish") and (walks.name == "ternary" or ring == "Z2"):
+        raise InputError("ternary_polish walks a GF(2) pool's lifted schemes over ZT: it needs walk=gf2 "
+                         "and --ring ZT or Z")
     to_scheme, to_terms, reduce_terms = walks.to_scheme, walks.to_terms, walks.reduce
     deadline = t0 + task.time_limit if task.time_limit else None
 
@@ -211,7 +216,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
 
         backend = choose_ternary_backend(task)
     else:
-        backend = choose_backend(task, c_walk=True)
+        backend = choose_backend(task, flip_c.load)
     fast = backend in ("c", "numba")
     size = max(len(rotation[0][1][0]) / 27, 1.0)  # walks scale with the rank (3x3x3: 1)
     pool_size = int(opts.get("pool_size", 8))
@@ -225,13 +230,21 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     chunk = int(opts.get("chunk", 200_000 if fast else 3_000))
 
     liftable_only = ring != "Z2" and walks.name == "gf2" and bool(opts.get("liftable_pools", True))
+    # GF(2) pools over ZT / Z: each new best lifted scheme is walked on over ZT (`polish`)
+    polish_steps = int(opts.get("ternary_polish", 0)) if walks.name == "gf2" and ring != "Z2" else 0
+    if polish_steps:
+        from fastmm.search.ternary import choose_backend as choose_ternary_backend
+
+        polish_backend = choose_ternary_backend(task)
 
     rng = random.Random(task.seed)
     state = {"steps": 0, "attempts": 0, "restarts": 0, "record": 10**9, "last": t0, "limit": limit0,
-             "unliftable": 0}
+             "unliftable": 0, "polishes": 0, "polished": 0, "polish_steps": 0}
     prov = {"method": "pool", "seed": task.seed, "backend": backend}
     if walks.name != "gf2":
         prov["walk"] = walks.name
+    if polish_steps:
+        prov["ternary_polish"] = polish_steps
     if opts.get("constructions", True) and given is None:
         from fastmm.catalog import catalog_fingerprint
 
@@ -248,6 +261,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             best_found.update(start=st.how, found_after_s=0.0)
             break
     lifted_ranks: dict[int, int] = {}  # rank -> lift attempts spent there for `best`
+    polished_at: dict[int, int] = {}  # rank -> ternary polishes started from lifted schemes of it
 
     def meta(s: Scheme, **extra) -> Scheme:
         info = dict(prov, start=how["start"], steps=state["steps"], attempts=state["attempts"],
@@ -256,6 +270,9 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                     seconds=round(time.perf_counter() - t0, 3))
         # the lowest rank walked to (GF(2): lifted or not; None before any walk)
         info[f"{walks.name}_low"] = state["record"] if state["record"] < 10**9 else None
+        if polish_steps:  # ternary walks from new bests: how many, how many went lower, their steps
+            info.update(polishes=state["polishes"], polished=state["polished"],
+                        polish_steps=state["polish_steps"])
         info.update(extra)
         return s.with_meta(provenance=info)
 
@@ -290,7 +307,18 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
 
     def keep_if_better(got: tuple[Scheme, str] | None) -> None:
         nonlocal best
-        if got is not None and (best is None or got[0].rank < best.rank):
+        if got is None:
+            return
+        polished = None
+        r = got[0].rank
+        if polish_steps and (best is None or r <= best.rank) and polished_at.get(r, 0) < pool_size:
+            polished_at[r] = polished_at.get(r, 0) + 1  # new bests and ties, a pool's worth per rank
+            polished = polish(got[0])
+        if polished is not None:
+            got = (polished, got[1] + " + ternary polish")
+            if current["pools"] is not None:  # GF(2) walks go on from it, below their level
+                current["pools"].add(reduce_terms(to_terms(polished)))
+        if best is None or got[0].rank < best.rank:
             best = got[0]
             prov["lift"] = got[1]
             best_found.update(start=how["start"], found_after_s=round(time.perf_counter() - t0, 3))
@@ -298,6 +326,37 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                 from fastmm.search.checkpoint import save_pool
 
                 save_pool(ckpt_dir, task.seed, [best])
+
+    def polish(scheme: Scheme) -> Scheme | None:
+        """A ternary walk (plus transitions up to START_PLUS above its rank) from a newly lifted
+        best, for `ternary_polish` steps: the lowest-rank ZT scheme it reaches below the best,
+        or None. Walks over ZT move on from freshly lifted schemes where GF(2) pools stall (the
+        GF(2) pools' ⟨5,5,6;112⟩ walked to 110 over ZT); a Z lift with larger coefficients is left."""
+        from fastmm.search import ternary, ternary_py
+
+        try:
+            terms = ternary.reduce_terms(ternary_py.to_terms(scheme))
+        except ValueError:
+            return None
+        r0 = len(terms[0])
+        room = r0 + ternary.START_PLUS
+        walker = ternary.Walker(terms, flip_py.seed_state(task.seed * 1_000_037 + state["attempts"]),
+                                polish_backend, room)
+        state["polishes"] += 1
+        low, done = None, 0
+        while done < polish_steps and not stopping():
+            tick(r0, walker.rank)
+            goal = (low.rank if low is not None else r0) - 1
+            step = walker.walk(min(chunk, polish_steps - done), max(goal, task.rank), 20_000, room)
+            done += step
+            state["steps"] += step
+            state["polish_steps"] += step
+            if walker.rank <= goal:
+                low = ternary_py.to_scheme(shape, walker.terms()).with_meta(ring=ring)
+                state["polished"] += 1
+                if low.rank <= task.rank:
+                    break
+        return low
 
     def note_record(terms: Terms) -> None:
         """A GF(2) scheme below the best valid rank: remember it and lift it for `best` (20 per rank)."""
@@ -480,6 +539,8 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                 return outcome(got, "found")  # type: ignore[arg-type]
             if kind in ("down", "side") and admissible(got):  # type: ignore[arg-type]
                 pools.add(got)  # type: ignore[arg-type]
+            if best is not None and best.rank <= task.rank:  # a ternary polish reached the target
+                return outcome(best, "found")
             below = [r for r in pools.members if task.rank < r < level and pools.at(r)]
             nxt = max(below) if below else None
             if nxt is not None and (pools.full(nxt) or tries >= level_attempts):

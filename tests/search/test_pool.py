@@ -326,3 +326,51 @@ def test_ternary_pools_take_only_ternary_starts(catalog):
         search(1, 1, 2, 1, walk="ternary", start=z_only)
     with pytest.raises(InputError, match="gf2 for --ring Z2"):
         search(2, 2, 2, 7, ring="Z2", walk="ternary")
+
+
+class _StuckWalker:
+    """A GF(2) walk that never moves: what a pool then finds, only its ternary polish found."""
+
+    def __init__(self, terms, seed, backend, plus_limit):
+        self._terms = tuple(list(f) for f in terms)
+
+    @property
+    def rank(self):
+        return len(self._terms[0])
+
+    def walk(self, steps, target, plateau, plus_limit):
+        return steps
+
+    def terms(self):
+        return self._terms
+
+
+@pytest.mark.parametrize("polish", [0, 20_000_000])
+def test_ternary_polish_walks_lifted_schemes_on_over_zt(catalog, monkeypatch, polish):
+    import fastmm.search.pool as pool
+
+    monkeypatch.setattr(pool, "Walker", _StuckWalker)
+    opts = {"start": naive_scheme(2, 3, 3), "meta": 0.0, "limit": 10, "max_limit": 10}
+    if polish:
+        opts["ternary_polish"] = polish
+    task = SearchTask(2, 3, 3, 15, "ZT", seed=2, time_limit=60.0 if polish else 3.0, options=opts)
+    out = run(task, lambda progress: None, lambda: False)
+    if not polish:  # the stuck GF(2) walks alone stay at the start
+        assert out.scheme is None and out.best.rank == 18
+        assert "polishes" not in out.best.provenance
+        return
+    assert out.scheme is not None and out.scheme.rank == 15
+    check(out.scheme, (2, 3, 3))
+    prov = out.scheme.provenance
+    assert prov["lift"] == "signs + ternary polish" and prov["ternary_polish"] == polish
+    assert prov["polished"] >= 1 and 1 <= prov["polishes"] <= 8
+    assert 0 < prov["polish_steps"] <= prov["polishes"] * polish
+
+
+def test_ternary_polish_is_for_gf2_pools_over_zt_or_z(catalog):
+    from fastmm.errors import InputError
+
+    with pytest.raises(InputError, match="ternary_polish"):
+        search(2, 2, 3, 11, walk="ternary", ternary_polish=1000)
+    with pytest.raises(InputError, match="ternary_polish"):
+        search(2, 2, 3, 11, ring="Z2", ternary_polish=1000)
