@@ -285,7 +285,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
 
     current: dict = {"pools": None}  # the pools of the current restart, for progress reports
 
-    def tick(level: int, rank: int) -> None:
+    def tick(level: int, rank: int, walk: str = "walk") -> None:
         now = time.perf_counter()
         if now - state["last"] >= 0.25:
             state["last"] = now
@@ -293,7 +293,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             sizes = " ".join(f"{r}:{len(ms)}" for r, ms in sorted(held.items())[:3] if ms)
             shown, note = valid_rank_note(best.rank if best is not None else None,
                                           min(state["record"], rank),
-                                          f"level {level} (limit {state['limit']:,}), walk at "
+                                          f"level {level} (limit {state['limit']:,}), {walk} at "
                                           f"{rank}, pools {sizes} ({backend})")
             report(Progress(rank=shown, steps=state["steps"], restarts=state["restarts"],
                             elapsed=now - t0, note=note))
@@ -345,7 +345,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         state["polishes"] += 1
         low, done = None, 0
         while done < polish_steps and not stopping():
-            tick(r0, walker.rank)
+            tick(r0, walker.rank, "ternary polish")
             goal = (low.rank if low is not None else r0) - 1
             step = walker.walk(min(chunk, polish_steps - done), max(goal, task.rank), 20_000, room)
             done += step
