@@ -24,9 +24,10 @@ def test_both_walks_search_each_seed_and_the_summary_counts_them():
 
 
 def test_the_polish_kind_runs_gf2_pools_with_ternary_polish():
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "pool_walks.py"), "--shapes", "2,3,3:15",
-                           "--seeds", "1", "--time-limit", "60", "--walks", "polish", "--polish-steps", "1000"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    args = ["--shapes", "2,3,3:15", "--seeds", "1", "--time-limit", "60", "--walks", "polish",
+            "--polish-steps", "1000"]
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "pool_walks.py"), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
     run = json.loads(lines[0])
