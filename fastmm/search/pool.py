@@ -230,7 +230,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     chunk = int(opts.get("chunk", 200_000 if fast else 3_000))
 
     liftable_only = ring != "Z2" and walks.name == "gf2" and bool(opts.get("liftable_pools", True))
-    # GF(2) pools over ZT / Z: each new best lifted scheme is walked on over ZT (`polish`)
+    # GF(2) pools over ZT / Z: lifted schemes at or below the best rank are walked on over ZT (`polish`)
     polish_steps = int(opts.get("ternary_polish", 0)) if walks.name == "gf2" and ring != "Z2" else 0
     if polish_steps:
         from fastmm.search.ternary import choose_backend as choose_ternary_backend
@@ -317,7 +317,9 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         if polished is not None:
             got = (polished, got[1] + " + ternary polish")
             if current["pools"] is not None:  # GF(2) walks go on from it, below their level
-                current["pools"].add(reduce_terms(to_terms(polished)))
+                polished_terms = reduce_terms(to_terms(polished))
+                current["pools"].add(polished_terms)
+                checkpoint_member(polished_terms, polished)  # a kill keeps it (`--resume`)
         if best is None or got[0].rank < best.rank:
             best = got[0]
             prov["lift"] = got[1]
@@ -328,10 +330,11 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                 save_pool(ckpt_dir, task.seed, [best])
 
     def polish(scheme: Scheme) -> Scheme | None:
-        """A ternary walk (plus transitions up to START_PLUS above its rank) from a newly lifted
-        best, for `ternary_polish` steps: the lowest-rank ZT scheme it reaches below the best,
-        or None. Walks over ZT move on from freshly lifted schemes where GF(2) pools stall (the
-        GF(2) pools' ⟨5,5,6;112⟩ walked to 110 over ZT); a Z lift with larger coefficients is left."""
+        """A ternary walk (plus transitions up to START_PLUS above its rank) from a lifted scheme
+        at or below the best rank, for `ternary_polish` steps: the lowest-rank ZT scheme it
+        reaches below its start, or None. Walks over ZT move on from freshly lifted schemes where
+        GF(2) pools stall (the GF(2) pools' ⟨5,5,6;112⟩ walked to 110 over ZT); a Z lift with
+        larger coefficients is left as it is."""
         from fastmm.search import ternary, ternary_py
 
         try:
@@ -353,9 +356,9 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             state["polish_steps"] += step
             if walker.rank <= goal:
                 low = ternary_py.to_scheme(shape, walker.terms()).with_meta(ring=ring)
-                state["polished"] += 1
                 if low.rank <= task.rank:
                     break
+        state["polished"] += low is not None
         return low
 
     def note_record(terms: Terms) -> None:

@@ -374,3 +374,25 @@ def test_ternary_polish_is_for_gf2_pools_over_zt_or_z(catalog):
         search(2, 2, 3, 11, walk="ternary", ternary_polish=1000)
     with pytest.raises(InputError, match="ternary_polish"):
         search(2, 2, 3, 11, ring="Z2", ternary_polish=1000)
+
+
+def test_a_polished_scheme_reaches_the_pool_checkpoint(catalog, monkeypatch, tmp_path):
+    import json
+
+    import fastmm.search.pool as pool
+    from fastmm.io import scheme_from_dict
+
+    monkeypatch.setattr(pool, "Walker", _StuckWalker)
+    opts = {"start": naive_scheme(2, 3, 3), "meta": 0.0, "limit": 10, "max_limit": 10,
+            "ternary_polish": 10**11, "checkpoint_dir": str(tmp_path)}
+    # target 14, below any known scheme: the one polish walks until the time is up, so its
+    # scheme reaches the checkpoint only through the polish itself (no later attempt lifts it)
+    out = run(SearchTask(2, 3, 3, 14, "ZT", seed=2, time_limit=8.0, options=opts), lambda p: None,
+              lambda: False)
+    assert out.scheme is None and out.best.rank < 18
+    assert out.best.provenance["lift"] == "signs + ternary polish" and out.best.provenance["polished"] >= 1
+    saved = json.loads((tmp_path / "pool-seed2.json").read_text())["schemes"]
+    ranks = {scheme_from_dict(d).rank for d in saved}
+    assert ranks == {out.best.rank}  # the lowest level on disk is the polished one
+    for d in saved:
+        check(scheme_from_dict(d), (2, 3, 3))
