@@ -19,11 +19,10 @@ import numpy as np
 from fastmm.catalog import catalog_dir
 from fastmm.io import load_scheme
 from fastmm.search import flip_c
-from fastmm.search.ternary import START_PLUS, Walker
+from fastmm.search.ternary import PLATEAU, START_PLUS, Walker
 from fastmm.search.ternary_py import to_terms
 
 STARTS = ("3x4x5-rank48-ZT.json", "5x5x6-rank110-ZT.json")
-PLATEAU = 20_000
 
 
 def span(values: list[float]) -> str:

@@ -49,8 +49,9 @@ start_index (first start of the rotation; default: the seed), pool_size, plus, p
 level_attempts, stalls, lift_every, chunk, backend, liftable_pools, walk ("gf2" or "ternary"),
 meta (the share of attempts on a stalling level that go through a larger shape: extend by a
 naive slice, walk, project a slice away; default 0.5), ternary_polish (GF(2) pools over ZT / Z:
-walk each new best lifted scheme this many steps over ZT, plus transitions up to 4 above its
-rank; what it reaches lower becomes the best and joins the pools; default 0, off).
+walk each lifted scheme at or below the best rank, up to pool_size per rank, this many steps
+over ZT, plus transitions up to 4 above its rank; what it reaches lower becomes the best and
+joins the pools; default 0, off).
 """
 
 from __future__ import annotations
@@ -172,7 +173,9 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     if walk_kind == "ternary" and ring == "Z2":
         raise InputError("ternary pools search over ZT or Z (valid over Z2 too): use walk=gf2 for --ring Z2")
     walks = ternary_walks() if walk_kind == "ternary" else gf2_walks()
-    if opts.get("ternary_polish") and (walks.name == "ternary" or ring == "Z2"):
+    # GF(2) pools over ZT / Z: lifted schemes at or below the best rank are walked on over ZT (`polish`)
+    polish_steps = int(opts.get("ternary_polish", 0))
+    if polish_steps and (walks.name == "ternary" or ring == "Z2"):
         raise InputError("ternary_polish walks a GF(2) pool's lifted schemes over ZT: it needs walk=gf2 "
                          "and --ring ZT or Z")
     to_scheme, to_terms, reduce_terms = walks.to_scheme, walks.to_terms, walks.reduce
@@ -211,12 +214,12 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     rotation += [u for u in usable[1:] if _loose(u[0])]
     rotation += [u for u in usable[1:] if u not in rotation][: max(max_starts - len(rotation), 0)]
 
-    if walks.name == "ternary":
+    ternary_backend = None  # the ternary walk's, for ternary pools and polishes
+    if walks.name == "ternary" or polish_steps:
         from fastmm.search.ternary import choose_backend as choose_ternary_backend
 
-        backend = choose_ternary_backend(task)
-    else:
-        backend = choose_backend(task, flip_c.load)
+        ternary_backend = choose_ternary_backend(task)
+    backend = ternary_backend if walks.name == "ternary" else choose_backend(task, flip_c.load)
     fast = backend in ("c", "numba")
     size = max(len(rotation[0][1][0]) / 27, 1.0)  # walks scale with the rank (3x3x3: 1)
     pool_size = int(opts.get("pool_size", 8))
@@ -230,12 +233,6 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     chunk = int(opts.get("chunk", 200_000 if fast else 3_000))
 
     liftable_only = ring != "Z2" and walks.name == "gf2" and bool(opts.get("liftable_pools", True))
-    # GF(2) pools over ZT / Z: lifted schemes at or below the best rank are walked on over ZT (`polish`)
-    polish_steps = int(opts.get("ternary_polish", 0)) if walks.name == "gf2" and ring != "Z2" else 0
-    if polish_steps:
-        from fastmm.search.ternary import choose_backend as choose_ternary_backend
-
-        polish_backend = choose_ternary_backend(task)
 
     rng = random.Random(task.seed)
     state = {"steps": 0, "attempts": 0, "restarts": 0, "record": 10**9, "last": t0, "limit": limit0,
@@ -270,7 +267,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                     seconds=round(time.perf_counter() - t0, 3))
         # the lowest rank walked to (GF(2): lifted or not; None before any walk)
         info[f"{walks.name}_low"] = state["record"] if state["record"] < 10**9 else None
-        if polish_steps:  # ternary walks from new bests: how many, how many went lower, their steps
+        if polish_steps:  # ternary polishes: how many, how many went lower, their steps
             info.update(polishes=state["polishes"], polished=state["polished"],
                         polish_steps=state["polish_steps"])
         info.update(extra)
@@ -344,13 +341,14 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         r0 = len(terms[0])
         room = r0 + ternary.START_PLUS
         walker = ternary.Walker(terms, flip_py.seed_state(task.seed * 1_000_037 + state["attempts"]),
-                                polish_backend, room)
+                                ternary_backend, room)
         state["polishes"] += 1
         low, done = None, 0
         while done < polish_steps and not stopping():
             tick(r0, walker.rank, "ternary polish")
             goal = (low.rank if low is not None else r0) - 1
-            step = walker.walk(min(chunk, polish_steps - done), max(goal, task.rank), 20_000, room)
+            step = walker.walk(min(chunk, polish_steps - done), max(goal, task.rank), ternary.PLATEAU,
+                               room)
             done += step
             state["steps"] += step
             state["polish_steps"] += step

@@ -32,6 +32,7 @@ from fastmm.search.ternary_py import TernaryTerms, to_scheme, to_terms
 
 _KERNEL = None
 START_PLUS = 4  # default room for plus transitions above a given start's rank
+PLATEAU = 20_000  # flips between plus transitions, C and numba walks (as flip.py's)
 
 
 def load_kernel():
@@ -116,7 +117,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     size = max(r0 / 27, 1.0)
     # as in flip.py: a constant plateau (20,000 flips between plus transitions), longer walks
     # before a restart for bigger tensors
-    plateau = int(opts.get("plateau", 20_000 if fast else 5_000))
+    plateau = int(opts.get("plateau", PLATEAU if fast else 5_000))
     restart_steps = int(opts.get("restart_steps", int(3_000_000 * size**3) if fast else 300_000))
     chunk = int(opts.get("chunk", 200_000 if fast else max(100, int(3_000 / size))))
     plus_limit = int(opts.get("plus_limit", r0 + START_PLUS if opts.get("start") is not None else r0))
