@@ -180,7 +180,9 @@ def choose_method(shape: Shape, rank: int, ring: str, symmetry: str | None = Non
 
 
 def _ring_ok(scheme: Scheme, ring: str) -> bool:
-    return ring == "Z2" or ring_serves(scheme.coefficient_ring, ring)
+    """Does a found scheme serve the ring asked? (A scheme labelled Z2 is valid modulo 2 only,
+    whatever its coefficients.)"""
+    return ring == "Z2" or (scheme.ring != "Z2" and ring_serves(scheme.coefficient_ring, ring))
 
 
 class SearchRequest:

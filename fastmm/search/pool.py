@@ -598,4 +598,6 @@ def _valid_in(scheme: Scheme, ring: str) -> bool:
 
     if not ring_serves(scheme.coefficient_ring, ring) and not (ring == "Z2" and scheme.is_integral):
         return False
+    if ring != "Z2" and scheme.ring == "Z2":  # a GF(2) scheme serves ZT / Z only if exact over Z
+        scheme = scheme.with_meta(ring=scheme.coefficient_ring)
     return verify(scheme, use_sympy=False).ok

@@ -102,3 +102,20 @@ def test_a_start_and_a_checkpoint_go_together(tmp_path):
     saved = json.loads((tmp_path / "ck" / "checkpoint.json").read_text())
     assert saved["method"] == "flip" and saved["best_rank"] == 23 and saved["status"] == "found"
     assert json.loads((tmp_path / "out.json").read_text())["provenance"]["start"] == "⟨3,3,3;23⟩"
+
+
+def _strassen_mod_2() -> Scheme:
+    """Strassen with every -1 made +1: valid modulo 2, not over the integers."""
+    s = strassen()
+    return Scheme(2, 2, 2, abs(s.Wa), abs(s.Wb), abs(s.Wc), ring="Z2")
+
+
+@pytest.mark.parametrize("method", ["pool", "flip"])
+def test_a_gf2_start_at_the_rank_asked_is_not_returned_for_ring_zt(method):
+    start = _strassen_mod_2()
+    assert api.verify(start, sympy=False).ring == "Z2"
+    assert not api.verify(start.with_meta(ring="ZT"), sympy=False)
+    found = api.search((2, 2, 2), 7, ring="ZT", method=method, seed=1, time_limit=60, sympy=False,
+                       options={"start": start})
+    assert found.ring == "ZT" and api.verify(found, sympy=False).ring == "ZT"
+    assert not (found.Wa == start.Wa).all() or not (found.Wc == start.Wc).all()  # lifted: signs appear
