@@ -2,7 +2,7 @@
 
 The public API (see README, "Python"):
 
-    load, save, verify, search, search_distinct, finish, export, import_scheme, catalog,
+    load, save, verify, search, search_distinct, finish, lift, export, import_scheme, catalog,
     catalog_scheme, matmul, combine, Scheme, naive_scheme, strassen, laderman, and the errors
     FastmmError, InputError, SchemeFormatError, VerificationError, SearchFailed,
     SearchInterrupted.  fastmm.nn holds the StrassenNets layers and models (needs torch).
@@ -14,7 +14,7 @@ __version__ = "0.2.0"
 
 _API = {
     "load": "fastmm.api", "save": "fastmm.api", "verified": "fastmm.api",
-    "search_distinct": "fastmm.api", "finish": "fastmm.api",
+    "search_distinct": "fastmm.api", "finish": "fastmm.api", "lift": "fastmm.api",
     "import_scheme": "fastmm.api", "catalog_scheme": "fastmm.api",
     "matmul": "fastmm.api", "combine": "fastmm.api",
     "Scheme": "fastmm.scheme", "naive_scheme": "fastmm.scheme",

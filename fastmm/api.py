@@ -567,6 +567,49 @@ def finish(path: str | os.PathLike, *, ring: str = "Q", point: int | None = None
                        f"{report.other_ring} exact only over a larger ring than {ring})")
 
 
+def lift(scheme: Scheme, ring: str = "ZT", *, seed: int = 0, tries: int = 32, sympy: bool = True) -> Scheme:
+    """A scheme over `ring` ("ZT" or "Z") that reduces to `scheme` modulo 2, verified before it
+    is returned (a GF(2) scheme from a flip-graph tool made valid over the integers).
+
+    `scheme` must be valid modulo 2 (labelled Z2, or integral: its reduction is lifted; terms
+    that vanish modulo 2 are dropped). Sign lifting gives ZT schemes (up to `tries` points of the
+    mod-4 sign system), Hensel lifting Z ones. A scheme already valid over `ring` comes back
+    as it is. FastmmError (exit 1) when no lift is found, saying whether none exists over ZT.
+    """
+    from fastmm.search.flip import reduce_terms
+    from fastmm.search.lift import lift as lift_terms
+    from fastmm.search.lift import no_lift_reason
+    from fastmm.search.terms import to_terms
+    from fastmm.verify import verify as check
+
+    if not isinstance(scheme, Scheme):
+        raise InputError(f"lift() takes a fastmm Scheme, not {type(scheme).__name__}")
+    ring = str(ring).upper()
+    if ring not in ("ZT", "Z"):
+        raise InputError(f"lifting goes from GF(2) to ZT or Z, not {ring!r}")
+    tries = _positive_int(tries, "the number of tries", upper=1_000_000)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**62:
+        raise InputError(f"the seed must be an integer from 0 to 2**62 - 1, got {seed!r}")
+    valid_already = scheme.ring != "Z2" and ring_serves(scheme.coefficient_ring, ring)
+    if valid_already and check(scheme, use_sympy=False).ok:
+        return verified(scheme, sympy=sympy)
+    if not scheme.is_integral:
+        raise InputError(f"{scheme.label()} has fractions: it has no reduction modulo 2 to lift")
+    mod2 = check(scheme.with_meta(ring="Z2"), use_sympy=False)
+    if not mod2.ok:
+        raise VerificationError(f"{scheme.label()} is not a scheme modulo 2, so there is nothing to lift: "
+                                + "; ".join(mod2.report.lines(False, limit=3)))
+    terms = reduce_terms(to_terms(scheme))
+    got = lift_terms(scheme.shape, terms, ring, seed=seed, tries=tries)
+    if got is None:
+        raise FastmmError(f"no {ring} lift of {scheme.label()} found: "
+                          + no_lift_reason(scheme.shape, terms, ring, tries))
+    lifted, how = got
+    prov = {"method": "lift", "lift": how, "lifted_from": f"{scheme.label()} over {scheme.ring}",
+            "seed": seed, "version": __version__}
+    return verified(lifted.with_meta(provenance=prov), sympy=sympy)
+
+
 def export(scheme: Scheme, to: str = "text", *, cse: bool = True, ascii_only: bool = False) -> str | bytes:
     """The scheme as formulas, code or another tool's format (bytes for binary formats).
 

@@ -31,7 +31,7 @@ def _register() -> None:
     import importlib
 
     for name in ("schemes", "search", "combine", "export", "bench", "nn", "count", "catalog", "site",
-                 "finish"):
+                 "finish", "lift"):
         try:
             importlib.import_module(f"fastmm.cli.{name}")
         except ModuleNotFoundError as exc:  # a topic not built yet must not break the rest

@@ -260,6 +260,20 @@ def _apply_signs(mats, x: int, variables):
     return wa, wb, wc
 
 
+def no_lift_reason(shape: tuple[int, int, int], terms: Terms, ring: str, tries: int) -> str:
+    """Why `lift` found nothing for these terms: definite when the mod-4 sign system has no
+    solution (no ternary scheme reduces to the terms modulo 2), else how far the search went."""
+    system, rhs, _ = sign_system(shape, terms)
+    if system.solve(rhs) is None:
+        why = "its mod-4 sign equations have no solution, so no ZT scheme reduces to it modulo 2"
+    else:
+        why = (f"its mod-4 sign equations have solutions, but none of the {tries} tried is exact "
+               "over Z (more tries may find one)")
+    if ring == "Z":
+        why += "; Hensel lifting found no integer scheme either (that is not a proof that none exists)"
+    return why
+
+
 def lift(shape: tuple[int, int, int], terms: Terms, ring: str, seed: int = 0,
          tries: int = 32) -> tuple[Scheme, str] | None:
     """An exact scheme valid in `ring` ("ZT" or "Z") lifted from GF(2) terms, and how it was made."""

@@ -20,6 +20,7 @@ def test_verify_show_export_answer_cleanly(tmp_path, text):
     out = tmp_path / "out.json"
     for args in (["verify", "--no-sympy", f], ["show", f], ["export", f, "--to", "text"],
                  ["combine", "kron", f, f, "--no-sympy", "-o", out],
+                 ["lift", f, "--ring", "Z", "--no-sympy", "-o", out],
                  ["search", "2", "2", "2", "--rank", "7", "--start", f, "--time-limit", "5", "--no-sympy",
                   "-q", "-o", out]):
         r = run_cli(*args)

@@ -1,0 +1,52 @@
+"""`fastmm lift FILE`: a GF(2) scheme made valid over ZT or Z (fastmm.api.lift)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+import click
+
+from fastmm.cli import cli
+
+
+@cli.command()
+@click.argument("file")
+@click.option("--ring", type=click.Choice(("ZT", "Z"), case_sensitive=False), default="ZT", show_default=True,
+              help="ZT: sign lifting (coefficients in {-1,0,1}); Z: sign lifting, then Hensel lifting.")
+@click.option("--tries", type=int, default=32, show_default=True,
+              help="Points of the mod-4 sign system checked exactly over Z.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--out", default=None, metavar="FILE",
+              help="Write the scheme here (default: NxMxP-rankR-RING.json, never overwriting).")
+@click.option("--no-sympy", is_flag=True, help="Skip the sympy proof (the exact Brent check stays).")
+def lift(file: str, ring: str, tries: int, seed: int, out: str | None, no_sympy: bool) -> int:
+    """Lift a scheme valid modulo 2 (e.g. from a GF(2) flip-graph search) to ZT or Z.
+
+    Exit 1 when no lift is found; over ZT the message says when none can exist (the mod-4
+    sign equations have no solution). Walking the scheme's flip graph at its rank finds others
+    to lift: fastmm search N M P --rank R --start FILE --method pool --option liftable_pools=false.
+    """
+    from fastmm.api import lift as lift_scheme
+    from fastmm.api import load
+    from fastmm.cli.search import default_path
+    from fastmm.io import save_scheme
+    from fastmm.paths import check_output_path
+
+    if out is not None:
+        check_output_path(out)
+    scheme = load(file)
+    lifted = lift_scheme(scheme, ring.upper(), seed=seed, tries=tries, sympy=not no_sympy)
+    if lifted.provenance.get("method") == "lift":
+        command = "fastmm " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        lifted = lifted.with_meta(provenance={**lifted.provenance, "command": command, "input": file})
+        how = f"lifted from {scheme.ring} ({lifted.provenance['lift']})"
+    else:
+        how = f"already valid over {lifted.ring}"
+    n, m, p = lifted.shape
+    path = out or str(default_path(n, m, p, lifted.rank, lifted.ring))
+    save_scheme(lifted, path)
+    proof = "Brent equations" if no_sympy else "Brent equations and a sympy proof"
+    click.echo(f"⟨{n},{m},{p};{lifted.rank}⟩ over {lifted.ring}: {how}; exact, verified ({proof}); "
+               f"wrote {path}")
+    return 0

@@ -1,0 +1,138 @@
+"""`fastmm lift FILE` / fastmm.lift: GF(2) schemes made valid over ZT or Z, verified before written.
+
+tests/data holds two GF(2) schemes reached by flip walks whose mod-4 sign equations have no
+solution: no ZT scheme reduces to them modulo 2 (⟨2,2,3;11⟩ still lifts to Z by Hensel lifting).
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastmm
+from fastmm.errors import FastmmError, InputError, VerificationError
+from fastmm.io import dumps, load_scheme
+from fastmm.reference import laderman, strassen
+from fastmm.scheme import Scheme
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+NO_TERNARY = DATA / "2x2x3-rank11-Z2-no-ternary-lift.json"
+NO_LIFT = DATA / "3x3x3-rank23-Z2-no-lift.json"
+
+
+def mod2(scheme: Scheme):
+    return [np.asarray(w, dtype=np.int64) % 2 for w in (scheme.Wa, scheme.Wb, scheme.Wc)]
+
+
+def laderman_mod_2() -> Scheme:
+    s = laderman()
+    return Scheme(3, 3, 3, abs(s.Wa), abs(s.Wb), abs(s.Wc), ring="Z2")
+
+
+def run(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "fastmm", "lift", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=120)
+
+
+def test_the_fixtures_are_gf2_schemes_without_a_ternary_lift():
+    for path in (NO_TERNARY, NO_LIFT):
+        s = load_scheme(path)
+        assert s.ring == "Z2" and fastmm.verify(s, sympy=False).ring == "Z2"
+        assert not fastmm.verify(s.with_meta(ring="ZT"), sympy=False)
+
+
+def test_a_gf2_laderman_lifts_to_zt_and_reduces_to_its_input():
+    start = laderman_mod_2()
+    lifted = fastmm.lift(start, sympy=False)
+    assert lifted.ring == "ZT" and fastmm.verify(lifted, sympy=False).ring == "ZT"
+    assert all((a == b).all() for a, b in zip(mod2(lifted), mod2(start), strict=True))
+    assert (lifted.Wa < 0).any() or (lifted.Wb < 0).any() or (lifted.Wc < 0).any()
+    assert lifted.provenance["lift"] == "signs" and lifted.provenance["lifted_from"] == "⟨3,3,3;23⟩ over Z2"
+
+
+def test_no_ternary_lift_is_reported_as_impossible_and_hensel_finds_an_integer_one():
+    s = load_scheme(NO_TERNARY)
+    with pytest.raises(FastmmError, match="no ZT scheme reduces to it modulo 2") as err:
+        fastmm.lift(s, "ZT", sympy=False)
+    assert err.value.exit_code == 1
+    lifted = fastmm.lift(s, "Z", sympy=False)
+    assert lifted.ring == "Z" and lifted.provenance["lift"] == "hensel"
+    assert fastmm.verify(lifted, sympy=False).ring == "Z"
+    assert all((a == b).all() for a, b in zip(mod2(lifted), mod2(s), strict=True))
+
+
+def test_a_failed_integer_lift_says_it_is_no_proof():
+    with pytest.raises(FastmmError, match="not a proof that none exists"):
+        fastmm.lift(load_scheme(NO_LIFT), "Z", sympy=False)
+
+
+def test_a_scheme_valid_over_the_ring_comes_back_unchanged():
+    s = strassen()
+    assert fastmm.lift(s, "ZT", sympy=False) == s
+    assert fastmm.lift(s, "Z", sympy=False) == s
+
+
+@pytest.mark.parametrize("scheme, ring, error, message", [
+    ("laderman.json", "ZT", InputError, "takes a fastmm Scheme"),
+    (laderman_mod_2(), "Q", InputError, "not 'Q'"),
+    (laderman_mod_2(), "Z2", InputError, "not 'Z2'"),
+])
+def test_bad_arguments_are_refused(scheme, ring, error, message):
+    with pytest.raises(error, match=message):
+        fastmm.lift(scheme, ring)
+
+
+def test_tampered_and_fractional_schemes_are_refused():
+    s = laderman_mod_2()
+    wa = s.Wa.copy()
+    wa[3, 4] = 1 - wa[3, 4]
+    with pytest.raises(VerificationError, match="not a scheme modulo 2"):
+        fastmm.lift(Scheme(3, 3, 3, wa, s.Wb, s.Wc, ring="Z2"))
+    from fractions import Fraction
+
+    t = strassen()
+    wc = t.Wc.astype(object)
+    wc[:, 0] = [Fraction(int(x), 2) for x in wc[:, 0]]
+    wa2 = t.Wa.copy()
+    wa2[0] *= 2
+    with pytest.raises(InputError, match="has fractions"):
+        fastmm.lift(Scheme(2, 2, 2, wa2, t.Wb, wc))
+    with pytest.raises(InputError, match="number of tries"):
+        fastmm.lift(laderman_mod_2(), tries=0)
+
+
+def test_cli_writes_the_lifted_scheme_with_its_command(tmp_path):
+    (tmp_path / "g.json").write_text(dumps(laderman_mod_2()))
+    r = run("g.json", "--no-sympy", "-o", "l.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "over ZT: lifted from Z2 (signs)" in r.stdout
+    saved = json.loads((tmp_path / "l.json").read_text())
+    assert saved["ring"] == "ZT" and saved["provenance"]["command"].startswith("fastmm lift g.json")
+    assert fastmm.verify(load_scheme(tmp_path / "l.json"), sympy=False).ring == "ZT"
+    r = run("g.json", "--no-sympy", cwd=tmp_path)  # the default name, never overwriting
+    assert r.returncode == 0 and (tmp_path / "3x3x3-rank23-ZT.json").exists()
+    r = run("g.json", "--no-sympy", cwd=tmp_path)
+    assert r.returncode == 0 and (tmp_path / "3x3x3-rank23-ZT-2.json").exists()
+
+
+def test_cli_failures_are_one_line_and_write_nothing(tmp_path):
+    (tmp_path / "t.json").write_text(NO_TERNARY.read_text())
+    (tmp_path / "bad.json").write_text('{"format": "fastmm.scheme", "version": 1, "shape": [2,2')
+    (tmp_path / "keep.json").write_text("precious")
+    for args, code, message in [
+        (["t.json"], 1, "no ZT scheme reduces to it modulo 2"),
+        (["bad.json"], 2, "bad.json"),
+        (["missing.json"], 2, "missing.json"),
+        (["t.json", "--ring", "Q"], 2, "Invalid value"),
+        (["t.json", "--tries", "-3"], 2, "number of tries"),
+        (["t.json", "-o", "keep.json"], 1, "no ZT scheme"),
+    ]:
+        r = run(*args, cwd=tmp_path)
+        assert r.returncode == code, (args, r.stderr)
+        assert message in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+        assert r.stderr.strip().count("\n") == 0 or code == 2 and "Usage" in r.stderr, (args, r.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json", "keep.json", "t.json"]
+    assert (tmp_path / "keep.json").read_text() == "precious"
