@@ -573,8 +573,11 @@ def lift(scheme: Scheme, ring: str = "ZT", *, seed: int = 0, tries: int = 32, sy
 
     `scheme` must be valid modulo 2 (labelled Z2, or integral: its reduction is lifted; terms
     that vanish modulo 2 are dropped). Sign lifting gives ZT schemes (up to `tries` points of the
-    mod-4 sign system), Hensel lifting Z ones. A scheme already valid over `ring` comes back
-    as it is. FastmmError (exit 1) when no lift is found, saying whether none exists over ZT.
+    mod-4 sign system), Hensel lifting Z ones; for ZT, a scheme without a sign lift is also
+    Hensel-lifted and moved by changes of basis towards ternary coefficients (provenance lift
+    "hensel + frames": a ZT scheme of the same rank that does not reduce to the input modulo 2).
+    A scheme already valid over `ring` comes back as it is. FastmmError (exit 1) when nothing
+    is found, saying whether no ternary lift exists.
     """
     from fastmm.search.flip import reduce_terms
     from fastmm.search.lift import lift as lift_terms
@@ -600,7 +603,7 @@ def lift(scheme: Scheme, ring: str = "ZT", *, seed: int = 0, tries: int = 32, sy
         raise VerificationError(f"{scheme.label()} is not a scheme modulo 2, so there is nothing to lift: "
                                 + "; ".join(mod2.report.lines(False, limit=3)))
     terms = reduce_terms(to_terms(scheme))
-    got = lift_terms(scheme.shape, terms, ring, seed=seed, tries=tries)
+    got = lift_terms(scheme.shape, terms, ring, seed=seed, tries=tries, frames=True)
     if got is None:
         raise FastmmError(f"no {ring} lift of {scheme.label()} found: "
                           + no_lift_reason(scheme.shape, terms, ring, tries))

@@ -40,7 +40,10 @@ def lift(file: str, ring: str, tries: int, seed: int, out: str | None, no_sympy:
     if lifted.provenance.get("method") == "lift":
         command = "fastmm " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         lifted = lifted.with_meta(provenance={**lifted.provenance, "command": command, "input": file})
-        how = f"lifted from {scheme.ring} ({lifted.provenance['lift']})"
+        how = (f"lifted from {scheme.ring} (signs)" if lifted.provenance["lift"] == "signs" else
+               f"lifted from {scheme.ring} (hensel)" if lifted.provenance["lift"] == "hensel" else
+               "no sign lift; Hensel lifting and changes of basis gave a ZT scheme of the same rank "
+               "(it does not reduce to the input modulo 2)")
     else:
         how = f"already valid over {lifted.ring}"
     n, m, p = lifted.shape

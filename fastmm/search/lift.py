@@ -14,7 +14,9 @@ depends only on X mod 2 and so is eliminated once. Solve J Δ = (T − F(X))/2^k
 free variables at 0, repeat, and after each step test whether the balanced representatives
 (−2^k, 2^k] form an exact integer scheme.
 
-Pure Python + numpy (no numba, no sympy): a lift of ⟨3,3,3;23⟩ takes milliseconds.
+Pure Python + numpy (no numba, no sympy): a lift of ⟨3,3,3;23⟩ takes milliseconds. Without a
+sign lift, `lift(..., frames=True)` also tries Hensel lifting followed by changes of basis
+towards ternary coefficients (frame_to_ternary: `fastmm lift` does, searches do not).
 """
 
 from __future__ import annotations
@@ -271,17 +273,57 @@ def no_lift_reason(shape: tuple[int, int, int], terms: Terms, ring: str, tries: 
                "over Z (more tries may find one)")
     if ring == "Z":
         why += "; Hensel lifting found no integer scheme either (that is not a proof that none exists)"
+    else:
+        why += ("; nor did Hensel lifting and changes of basis give a ZT scheme of its rank (that is "
+                "not a proof that none exists)")
     return why
 
 
+def frame_to_ternary(shape: tuple[int, int, int], wa: np.ndarray, wb: np.ndarray,
+                     wc: np.ndarray) -> Scheme | None:
+    """A ZT scheme of the same rank from an integer one, by changes of basis: the frames of its
+    own rank-one directions and diagonal rescaling (fastmm.search.frames); None if none is ternary.
+
+    Of 124 ⟨3,3,3;23⟩ GF(2) schemes from flip walks without a sign lift, Hensel lifting gave 91
+    integer schemes and this made 53 of those ternary (results/lift_yield.md); on ⟨3,4,5;48⟩ it
+    takes about 20 s a scheme, so searches do not call it.
+    """
+    from fastmm.search.frames import balance, framed_points
+    from fastmm.verify import verify
+
+    u, v, w = (np.asarray(x, dtype=np.float64) for x in (wa, wb, wc.T))
+    for framed in framed_points(u, v, w, shape):
+        for cand in (framed, balance(*framed, shape)):
+            if cand is None:
+                continue
+            ints = [np.round(x) for x in cand]
+            if max(np.abs(x - i).max() for x, i in zip(cand, ints, strict=True)) > 1e-9:
+                continue
+            if max(np.abs(i).max() for i in ints) > 1:
+                continue
+            a, b, c = (i.astype(np.int64) for i in ints)
+            scheme = Scheme(*shape, a, b, np.ascontiguousarray(c.T))
+            if verify(scheme, use_sympy=False).ok:
+                return scheme
+    return None
+
+
 def lift(shape: tuple[int, int, int], terms: Terms, ring: str, seed: int = 0,
-         tries: int = 32) -> tuple[Scheme, str] | None:
-    """An exact scheme valid in `ring` ("ZT" or "Z") lifted from GF(2) terms, and how it was made."""
+         tries: int = 32, frames: bool = False) -> tuple[Scheme, str] | None:
+    """An exact scheme valid in `ring` ("ZT" or "Z") lifted from GF(2) terms, and how it was made.
+
+    With `frames` (ring ZT), terms without a sign lift are Hensel-lifted to Z and then framed
+    (frame_to_ternary): a ZT scheme of the same rank, though not one that reduces to the terms.
+    """
     got = sign_lift(shape, terms, tries=tries, seed=seed)
     if got is not None:
         return Scheme(*shape, *got), "signs"
-    if ring == "Z":
+    if ring == "Z" or frames:
         got = hensel_lift(shape, terms)
         if got is not None:
-            return Scheme(*shape, *got), "hensel"
+            if ring == "Z":
+                return Scheme(*shape, *got), "hensel"
+            framed = frame_to_ternary(shape, *got)
+            if framed is not None:
+                return framed, "hensel + frames"
     return None

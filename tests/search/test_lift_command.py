@@ -1,7 +1,8 @@
 """`fastmm lift FILE` / fastmm.lift: GF(2) schemes made valid over ZT or Z, verified before written.
 
 tests/data holds two GF(2) schemes reached by flip walks whose mod-4 sign equations have no
-solution: no ZT scheme reduces to them modulo 2 (⟨2,2,3;11⟩ still lifts to Z by Hensel lifting).
+solution: no ZT scheme reduces to them modulo 2. ⟨2,2,3;11⟩ still lifts to Z by Hensel lifting,
+and a change of basis makes that ternary; ⟨3,3,3;23⟩ lifts by neither.
 """
 
 import json
@@ -53,20 +54,24 @@ def test_a_gf2_laderman_lifts_to_zt_and_reduces_to_its_input():
     assert lifted.provenance["lift"] == "signs" and lifted.provenance["lifted_from"] == "⟨3,3,3;23⟩ over Z2"
 
 
-def test_no_ternary_lift_is_reported_as_impossible_and_hensel_finds_an_integer_one():
+def test_without_a_sign_lift_hensel_gives_z_and_a_change_of_basis_zt():
     s = load_scheme(NO_TERNARY)
-    with pytest.raises(FastmmError, match="no ZT scheme reduces to it modulo 2") as err:
-        fastmm.lift(s, "ZT", sympy=False)
-    assert err.value.exit_code == 1
     lifted = fastmm.lift(s, "Z", sympy=False)
     assert lifted.ring == "Z" and lifted.provenance["lift"] == "hensel"
     assert fastmm.verify(lifted, sympy=False).ring == "Z"
     assert all((a == b).all() for a, b in zip(mod2(lifted), mod2(s), strict=True))
+    framed = fastmm.lift(s, "ZT", sympy=False)
+    assert framed.provenance["lift"] == "hensel + frames" and framed.rank == 11
+    assert fastmm.verify(framed, sympy=False).ring == "ZT"
+    assert not all((a == b).all() for a, b in zip(mod2(framed), mod2(s), strict=True))
 
 
-def test_a_failed_integer_lift_says_it_is_no_proof():
-    with pytest.raises(FastmmError, match="not a proof that none exists"):
-        fastmm.lift(load_scheme(NO_LIFT), "Z", sympy=False)
+def test_no_lift_says_when_no_ternary_lift_exists_and_that_the_rest_is_no_proof():
+    s = load_scheme(NO_LIFT)
+    for ring in ("ZT", "Z"):
+        with pytest.raises(FastmmError, match="not a proof that none exists") as err:
+            fastmm.lift(s, ring, sympy=False)
+        assert "no ZT scheme reduces to it modulo 2" in str(err.value) and err.value.exit_code == 1
 
 
 def test_a_scheme_valid_over_the_ring_comes_back_unchanged():
@@ -112,6 +117,9 @@ def test_cli_writes_the_lifted_scheme_with_its_command(tmp_path):
     saved = json.loads((tmp_path / "l.json").read_text())
     assert saved["ring"] == "ZT" and saved["provenance"]["command"].startswith("fastmm lift g.json")
     assert fastmm.verify(load_scheme(tmp_path / "l.json"), sympy=False).ring == "ZT"
+    (tmp_path / "h.json").write_text(NO_TERNARY.read_text())
+    r = run("h.json", "-o", "h-zt.json", cwd=tmp_path)
+    assert r.returncode == 0 and "does not reduce to the input modulo 2" in r.stdout, r.stderr
     r = run("g.json", "--no-sympy", cwd=tmp_path)  # the default name, never overwriting
     assert r.returncode == 0 and (tmp_path / "3x3x3-rank23-ZT.json").exists()
     r = run("g.json", "--no-sympy", cwd=tmp_path)
@@ -119,7 +127,7 @@ def test_cli_writes_the_lifted_scheme_with_its_command(tmp_path):
 
 
 def test_cli_failures_are_one_line_and_write_nothing(tmp_path):
-    (tmp_path / "t.json").write_text(NO_TERNARY.read_text())
+    (tmp_path / "t.json").write_text(NO_LIFT.read_text())
     (tmp_path / "bad.json").write_text('{"format": "fastmm.scheme", "version": 1, "shape": [2,2')
     (tmp_path / "keep.json").write_text("precious")
     for args, code, message in [
