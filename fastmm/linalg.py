@@ -15,7 +15,9 @@ import numpy as np
 
 def elem(x: Any, mod: int | None) -> Fraction | int:
     # Python ints only: Fraction(np.int64) keeps an int64 numerator that wraps in products
-    return int(x) % mod if mod else Fraction(x) if isinstance(x, Fraction) else Fraction(int(x))
+    if mod:
+        return int(x) % mod
+    return Fraction(int(x.numerator), int(x.denominator)) if isinstance(x, Fraction) else Fraction(int(x))
 
 
 def mat(x: Any, mod: int | None) -> list[list]:

@@ -44,13 +44,34 @@ def as_coefficients(values: Any) -> np.ndarray:
     arr = np.array(values, dtype=object)
     if arr.ndim != 2:
         raise SchemeError("coefficient matrix must be 2-dimensional")
-    flat = [Fraction(x) for x in arr.flat]
+    try:
+        flat = [_python_fraction(x) for x in arr.flat]
+    except (TypeError, ValueError, OverflowError):
+        bad = next(x for x in arr.flat if not _is_number(x))
+        raise SchemeError(f"coefficients must be exact numbers, got {str(bad)[:40]!r}") from None
     if all(f.denominator == 1 for f in flat):
         ints = [int(f) for f in flat]
         if not ints or max(abs(x) for x in ints) < 2**62:
             return np.array(ints, dtype=np.int64).reshape(arr.shape)
         return np.array(ints, dtype=object).reshape(arr.shape)
     return np.array(flat, dtype=object).reshape(arr.shape)
+
+
+def _python_fraction(x: Any) -> Fraction:
+    """x as a Fraction of Python ints: Fraction(np.int64(1), 2) keeps an int64 numerator, which
+    wraps in products and breaks hash() (pow with a modulus), so numpy integers are converted."""
+    f = Fraction(x)
+    if type(f.numerator) is int and type(f.denominator) is int:
+        return f
+    return Fraction(int(f.numerator), int(f.denominator))
+
+
+def _is_number(x: Any) -> bool:
+    try:
+        _python_fraction(x)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return True
 
 
 def is_integral(w: np.ndarray) -> bool:
@@ -81,9 +102,11 @@ class Scheme:
     verified: dict | None = None
 
     def __post_init__(self) -> None:
-        self.Wa = as_coefficients(self.Wa) if not isinstance(self.Wa, np.ndarray) else self.Wa
-        self.Wb = as_coefficients(self.Wb) if not isinstance(self.Wb, np.ndarray) else self.Wb
-        self.Wc = as_coefficients(self.Wc) if not isinstance(self.Wc, np.ndarray) else self.Wc
+        # int64 arrays are kept as they are; lists and object arrays (Fractions, big ints) are
+        # made exact Python numbers
+        self.Wa, self.Wb, self.Wc = (
+            w if isinstance(w, np.ndarray) and w.dtype != object else as_coefficients(w)
+            for w in (self.Wa, self.Wb, self.Wc))
         n, m, p = self.n, self.m, self.p
         r = self.Wa.shape[0]
         if self.Wa.shape != (r, n * m):

@@ -132,3 +132,22 @@ def test_project_refuses_a_missing_slice():
         naive_scheme(2, 2, 2).project("m", 2)
     with pytest.raises(SchemeError):
         naive_scheme(1, 2, 2).project("n", 0)
+
+
+def test_fractions_with_numpy_integers_become_python_fractions():
+    """A numerical search built Fractions of np.int64 (Fraction(np.int64(1), 2)): hashing one
+    failed (pow with a modulus), so `search --distinct K --ring Q` stopped with an internal error
+    when comparing schemes; a Scheme now holds Fractions of Python ints."""
+    from fastmm.equivalence import dedupe
+
+    s = strassen()
+    half = Fraction(np.int64(1), np.int64(2))
+    assert type(half.denominator) is not int  # the input this guards against
+    wa = s.Wa.astype(object)
+    wc = s.Wc.astype(object)
+    wa[0] = wa[0] * 2
+    wc[:, 0] = [Fraction(np.int64(int(x)), np.int64(2)) for x in wc[:, 0]]
+    q = Scheme(2, 2, 2, wa, s.Wb, wc)
+    assert all(type(x.numerator) is int and type(x.denominator) is int for x in q.Wc.flat)
+    assert verify(q, use_sympy=False).ring == "Q"
+    assert len(dedupe([q, s])) == 1 and hash(q.Wc[0, 0]) == hash(Fraction(1, 2))

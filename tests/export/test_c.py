@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fastmm.errors import FastmmError, InputError, SchemeFormatError, VerificationError
+from fastmm.errors import FastmmError, InputError, SchemeError, SchemeFormatError, VerificationError
 from fastmm.export import build
 from fastmm.export.build import build_library, c_function, find_blas, find_compiler, kernel_function
 from fastmm.export.c import RUNTIME_HEADER, RUNTIME_SOURCE, c_number, emit_c, emit_scheme_c, runtime_text
@@ -398,7 +398,10 @@ def test_scheme_object_with_text_coefficient_generates_nothing():
     s = strassen()
     wa = s.Wa.astype(object)
     wa[0, 0] = "1); abort(); (1"
-    evil = Scheme(2, 2, 2, wa, s.Wb, s.Wc, ring="ZT")
+    with pytest.raises(SchemeError, match="exact numbers"):
+        Scheme(2, 2, 2, wa, s.Wb, s.Wc, ring="ZT")
+    evil = strassen()
+    evil.Wa = wa  # set after construction: the emitter still refuses it
     cache = Path(os.environ["FASTMM_CACHE"])
     before = sorted(cache.iterdir()) if cache.exists() else []
     with pytest.raises(FastmmError, match="refusing to generate code"):
