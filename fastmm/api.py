@@ -575,13 +575,14 @@ def lift(scheme: Scheme, ring: str = "ZT", *, seed: int = 0, tries: int = 32, sy
     that vanish modulo 2 are dropped). Sign lifting gives ZT schemes (up to `tries` points of the
     mod-4 sign system), Hensel lifting Z ones; for ZT, a scheme without a sign lift is also
     Hensel-lifted and moved by changes of basis towards ternary coefficients (provenance lift
-    "hensel + frames": a ZT scheme of the same rank that does not reduce to the input modulo 2).
+    "hensel + frames": a ZT scheme of the same rank that does not reduce to the input modulo 2);
+    a scheme valid over Z is first moved that way itself (lift "frames").
     A scheme already valid over `ring` comes back as it is. FastmmError (exit 1) when nothing
     is found, saying whether no ternary lift exists.
     """
     from fastmm.search.flip import reduce_terms
+    from fastmm.search.lift import frame_to_ternary, no_lift_reason
     from fastmm.search.lift import lift as lift_terms
-    from fastmm.search.lift import no_lift_reason
     from fastmm.search.terms import to_terms
     from fastmm.verify import verify as check
 
@@ -602,8 +603,12 @@ def lift(scheme: Scheme, ring: str = "ZT", *, seed: int = 0, tries: int = 32, sy
     if not mod2.ok:
         raise VerificationError(f"{scheme.label()} is not a scheme modulo 2, so there is nothing to lift: "
                                 + "; ".join(mod2.report.lines(False, limit=3)))
+    got = None
+    if ring == "ZT" and scheme.ring != "Z2" and check(scheme.with_meta(ring="Z"), use_sympy=False).ok:
+        framed = frame_to_ternary(scheme.shape, scheme.Wa, scheme.Wb, scheme.Wc)  # Z: a basis change?
+        got = (framed, "frames") if framed is not None else None
     terms = reduce_terms(to_terms(scheme))
-    got = lift_terms(scheme.shape, terms, ring, seed=seed, tries=tries, frames=True)
+    got = got or lift_terms(scheme.shape, terms, ring, seed=seed, tries=tries, frames=True)
     if got is None:
         raise FastmmError(f"no {ring} lift of {scheme.label()} found: "
                           + no_lift_reason(scheme.shape, terms, ring, tries))

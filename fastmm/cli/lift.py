@@ -42,6 +42,7 @@ def lift(file: str, ring: str, tries: int, seed: int, out: str | None, no_sympy:
         lifted = lifted.with_meta(provenance={**lifted.provenance, "command": command, "input": file})
         how = (f"lifted from {scheme.ring} (signs)" if lifted.provenance["lift"] == "signs" else
                f"lifted from {scheme.ring} (hensel)" if lifted.provenance["lift"] == "hensel" else
+               "a change of basis made it ternary (frames)" if lifted.provenance["lift"] == "frames" else
                "no sign lift; Hensel lifting and changes of basis gave a ZT scheme of the same rank "
                "(it does not reduce to the input modulo 2)")
     else:

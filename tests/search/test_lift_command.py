@@ -144,3 +144,16 @@ def test_cli_failures_are_one_line_and_write_nothing(tmp_path):
         assert r.stderr.strip().count("\n") == 0 or code == 2 and "Usage" in r.stderr, (args, r.stderr)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json", "keep.json", "t.json"]
     assert (tmp_path / "keep.json").read_text() == "precious"
+
+
+def test_a_z_scheme_seen_in_another_basis_comes_back_ternary():
+    """Strassen moved by A → XA with X = [[1, 2], [0, 1]] (and C → X C to match): valid over Z
+    with coefficients up to 2; frames of its own rank-one directions undo the change."""
+    from fastmm.equivalence import Transform
+
+    s = strassen()
+    moved = Transform("", [[1, 2], [0, 1]], [[1, 0], [0, 1]], [[1, 0], [0, 1]], list(range(7)),
+                      [(1, 1, 1)] * 7, "Q").apply(s)
+    assert fastmm.verify(moved, sympy=False).ring == "Z"
+    back = fastmm.lift(moved, "ZT", sympy=False)
+    assert back.provenance["lift"] in ("frames", "signs") and fastmm.verify(back, sympy=False).ring == "ZT"
