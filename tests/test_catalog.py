@@ -206,6 +206,15 @@ def test_catalog_command_lists_222_rank7(monkeypatch):
     line = next(x for x in result.output.splitlines() if x.startswith("4×4×4"))
     assert line.split()[:5] == ["4×4×4", "64", "49", "48", "47"] and line.endswith("ZT:49 Z2:47")
     assert "shapes at the best-known rank" in result.output
+    # a Z2 or Q entry at its ring's record counts for the first figure, only ZT ones for the second
+    import re
+
+    from fastmm.catalog import catalog_table
+
+    rows, _ = catalog_table()
+    ternary = sum(r["by_ring"].get("ZT", 10**6) <= r["best_ZT"] for r in rows)
+    assert re.search(rf"\({ternary} at the best-known ZT rank\)", result.output)
+    assert ternary < sum(r["status"] == "best known reached" for r in rows)  # ⟨3,4,5⟩: Z2 47, ZT 48
 
 
 def test_catalog_command_json_and_tampered_warning(tmp_catalog):

@@ -57,7 +57,9 @@ def catalog(as_json: bool) -> int:
             click.echo("  ".join(x.ljust(w) for x, w in zip(c, widths, strict=True)).rstrip())
     reached = sum(r["status"] == "best known reached" for r in rows)
     missing = sum(r["status"] == "missing" for r in rows)
-    click.echo(f"{reached} of {len(rows)} shapes at the best-known rank, "
+    ternary = sum(r["by_ring"].get("ZT", r["naive"] + 1) <= r["best_ZT"] for r in rows)
+    click.echo(f"{reached} of {len(rows)} shapes at the best-known rank in their ring ({ternary} at the "
+               "best-known ZT rank), "
                f"{len(rows) - reached - missing} with a gap, {missing} missing "
                f"(catalogue fingerprint {catalog_fingerprint()}, as pool searches record it)")
     return 0
