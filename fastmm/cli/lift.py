@@ -9,6 +9,14 @@ import click
 
 from fastmm.cli import cli
 
+_HOW = {  # fastmm.lift's provenance "lift" -> what the command says
+    "signs": "lifted from {ring} (signs)",
+    "hensel": "lifted from {ring} (hensel)",
+    "frames": "a change of basis made it ternary (frames)",
+    "hensel + frames": "no sign lift; Hensel lifting and changes of basis gave a ZT scheme of the same "
+                       "rank (it does not reduce to the input modulo 2)",
+}
+
 
 @cli.command()
 @click.argument("file")
@@ -40,11 +48,7 @@ def lift(file: str, ring: str, tries: int, seed: int, out: str | None, no_sympy:
     if lifted.provenance.get("method") == "lift":
         command = "fastmm " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         lifted = lifted.with_meta(provenance={**lifted.provenance, "command": command, "input": file})
-        how = (f"lifted from {scheme.ring} (signs)" if lifted.provenance["lift"] == "signs" else
-               f"lifted from {scheme.ring} (hensel)" if lifted.provenance["lift"] == "hensel" else
-               "a change of basis made it ternary (frames)" if lifted.provenance["lift"] == "frames" else
-               "no sign lift; Hensel lifting and changes of basis gave a ZT scheme of the same rank "
-               "(it does not reduce to the input modulo 2)")
+        how = _HOW[lifted.provenance["lift"]].format(ring=scheme.ring)
     else:
         how = f"already valid over {lifted.ring}"
     n, m, p = lifted.shape

@@ -200,3 +200,11 @@ def balance(u: np.ndarray, v: np.ndarray, w: np.ndarray, shape: tuple[int, int, 
     if np.abs(a_mat @ sol - b_vec).max() > 1e-9:
         return None
     return apply_scales(u, v, w, shape, 2.0 ** sol)
+
+
+def on_integers(factors, tol: float = 1e-9) -> list[np.ndarray] | None:
+    """The float factors rounded to integers when every coefficient is within `tol` of one, else None."""
+    ints = [np.round(x) for x in factors]
+    if max(np.abs(x - i).max() for x, i in zip(factors, ints, strict=True)) > tol:
+        return None
+    return ints

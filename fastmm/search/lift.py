@@ -288,18 +288,14 @@ def frame_to_ternary(shape: tuple[int, int, int], wa: np.ndarray, wb: np.ndarray
     integer schemes and this made 53 of those ternary (results/lift_yield.md); on ⟨3,4,5;48⟩ it
     takes about 20 s a scheme, so searches do not call it.
     """
-    from fastmm.search.frames import balance, framed_points
+    from fastmm.search.frames import balance, framed_points, on_integers
     from fastmm.verify import verify
 
     u, v, w = (np.asarray(x, dtype=np.float64) for x in (wa, wb, wc.T))
     for framed in framed_points(u, v, w, shape):
         for cand in (framed, balance(*framed, shape)):
-            if cand is None:
-                continue
-            ints = [np.round(x) for x in cand]
-            if max(np.abs(x - i).max() for x, i in zip(cand, ints, strict=True)) > 1e-9:
-                continue
-            if max(np.abs(i).max() for i in ints) > 1:
+            ints = None if cand is None else on_integers(cand)
+            if ints is None or max(np.abs(i).max() for i in ints) > 1:
                 continue
             a, b, c = (i.astype(np.int64) for i in ints)
             scheme = Scheme(*shape, a, b, np.ascontiguousarray(c.T))

@@ -58,7 +58,7 @@ from fastmm.io import atomic_write_bytes
 from fastmm.known_ranks import proven_lower_bound
 from fastmm.scheme import Scheme
 from fastmm.search.base import Progress, Reporter, SearchClock, SearchOutcome, SearchTask, StopFlag
-from fastmm.search.frames import balance, framed_points
+from fastmm.search.frames import balance, framed_points, on_integers
 from fastmm.search.rounding import exact_factor, exact_scheme, float_residual, to_fractions
 from fastmm.verify import target_tensor
 
@@ -725,12 +725,7 @@ class NumericalSearch:
     def balanced_floats(self, factors: list[np.ndarray]) -> list[np.ndarray] | None:
         """frames.balance, rounded: the factors as ±1/0 if a diagonal rescaling makes them so."""
         moved = balance(*factors, self.task.shape)
-        if moved is None:
-            return None
-        ints = [np.round(x) for x in moved]
-        if max(np.abs(x - i).max() for x, i in zip(moved, ints, strict=True)) > 1e-9:
-            return None
-        return ints
+        return None if moved is None else on_integers(moved)
 
     def balanced(self, shape, facs, prov: dict) -> Scheme | None:
         """The exact Q scheme `facs` rescaled by diagonal changes of basis (frames.balance) to
