@@ -482,7 +482,7 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
             break
     if len(found) >= count:
         return found
-    raise _failure(req, summary, found, sympy, command)
+    raise _failure(req, summary, found, sympy, command, count)
 
 
 def _verified_interruptible(scheme: Scheme, sympy: bool) -> tuple[Scheme, bool]:
@@ -494,14 +494,15 @@ def _verified_interruptible(scheme: Scheme, sympy: bool) -> tuple[Scheme, bool]:
         return verified(scheme, sympy=False), True
 
 
-def _failure(req: SearchRequest, summary, found: list[Scheme], sympy: bool, command: str) -> SearchFailed:
+def _failure(req: SearchRequest, summary, found: list[Scheme], sympy: bool, command: str,
+             count: int = 1) -> SearchFailed:
     from fastmm.known_ranks import best_known_rank
 
     n, m, p = req.shape
     interrupted = bool(summary and summary.interrupted)
     why = "before the interrupt" if interrupted else f"within {req.time_limit:g} s"
     if found:
-        msg = f"found {len(found)} inequivalent ⟨{n},{m},{p};{req.rank}⟩ schemes {why}, not all wanted"
+        msg = f"found {len(found)} of {count} inequivalent ⟨{n},{m},{p};{req.rank}⟩ schemes {why}"
     else:
         msg = f"no ⟨{n},{m},{p}⟩ scheme of rank {req.rank} over {req.ring} {why}"
     best = summary.outcome.best if summary else None

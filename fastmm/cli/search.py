@@ -236,7 +236,7 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: 
                                 options=req.options, on_progress=on_progress, command=command,
                                 on_found=found)
     except SearchFailed as exc:
-        return _report_failure(exc, writer, checkpoint, distinct)
+        return _report_failure(exc, writer, checkpoint)
     if checkpoint is not None:
         checkpoint.finish(seed + workers)
     if writer.problems:
@@ -245,7 +245,7 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: 
     return 0
 
 
-def _report_failure(exc: SearchFailed, writer: _Writer, checkpoint, distinct: int) -> int:
+def _report_failure(exc: SearchFailed, writer: _Writer, checkpoint) -> int:
     msg = str(exc)
     if exc.best is not None:
         if checkpoint is not None:
@@ -262,7 +262,5 @@ def _report_failure(exc: SearchFailed, writer: _Writer, checkpoint, distinct: in
         msg += f"; written: {', '.join(map(str, writer.written))}"
     if writer.problems:
         msg += "; " + "; ".join(writer.problems)
-    if distinct > 1 and writer.written:
-        msg = f"found {len(writer.written)} of {distinct} inequivalent schemes before stopping; " + msg
     click.echo(f"error: {msg}", err=True)
     return exc.exit_code if exc.exit_code else EXIT_FAILED

@@ -162,6 +162,17 @@ def test_search_distinct_with_out_writes_file_then_numbered_siblings(tmp_path):
     for f in tmp_path.iterdir():
         assert run("verify", str(f), "--no-sympy").returncode == 0
 
+def test_search_distinct_falling_short_says_how_many_once(tmp_path):
+    # ⟨2,2,3;11⟩ has far more than 2 inequivalent schemes, but not 400 within 2 s
+    r = run("search", "2", "2", "3", "--rank", "11", "--distinct", "400", "--time-limit", "2", "-q",
+            "--no-sympy", cwd=tmp_path)
+    written = sorted(tmp_path.iterdir())
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and 2 <= len(written) < 400
+    found = f"error: found {len(written)} of 400 inequivalent ⟨2,2,3;11⟩ schemes within 2 s"
+    assert r.stderr.startswith(found)
+    assert r.stderr.count("inequivalent") == 1
+
+
 
 def test_search_refuses_an_empty_out_name(tmp_path):
     r = run("search", "2", "2", "2", "--rank", "7", "-o", "", cwd=tmp_path)
