@@ -19,4 +19,10 @@ def make_callable(module_name: str, api_name: str) -> None:
         def __call__(self, *args, **kwargs):
             return getattr(importlib.import_module("fastmm.api"), api_name)(*args, **kwargs)
 
+        @property
+        def __signature__(self):  # inspect.signature(fastmm.search): the API function's
+            import inspect
+
+            return inspect.signature(getattr(importlib.import_module("fastmm.api"), api_name))
+
     sys.modules[module_name].__class__ = _CallableModule

@@ -31,7 +31,8 @@ from fastmm.errors import (
     StartError,
     VerificationError,
 )
-from fastmm.scheme import Scheme, naive_scheme, ring_serves
+from fastmm.scheme import RINGS, Scheme, naive_scheme, ring_serves
+from fastmm.validate import MAX_COEFFICIENTS
 
 SEARCH_MAX_DIM = 8  # n·m, m·p and n·p fit in one 64-bit word in the flip-graph kernels
 MAX_WORKERS = 4096
@@ -44,12 +45,33 @@ Shape = tuple[int, int, int]
 
 # -- reading, writing, checking -------------------------------------------------------------------
 
+def _scheme_arg(scheme: Any, what: str) -> Scheme:
+    if not isinstance(scheme, Scheme):
+        raise InputError(f"{what}() takes a fastmm Scheme, not {type(scheme).__name__}")
+    return scheme
+
+
+def _path_arg(path: Any, what: str) -> str | os.PathLike:
+    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
+        raise InputError(f"{what}: a file name is a str or path, not {type(path).__name__}")
+    if not os.fspath(path):
+        raise InputError(f"{what}: the file name is empty")
+    return path
+
+
+def _ring_arg(ring: Any, what: str) -> str:
+    """A ring name (ZT, Z, Q, Z2; any case) or InputError."""
+    if not isinstance(ring, str) or ring.upper() not in RINGS:
+        raise InputError(f"{what}: unknown ring {ring!r} (choose from {', '.join(RINGS)})")
+    return ring.upper()
+
+
 def load(path: str | os.PathLike) -> Scheme:
     """Read a fastmm scheme file strictly (SchemeFormatError names the bad field). Not verified:
     call `verify` (every command that uses a loaded scheme does)."""
     from fastmm.io import load_scheme
 
-    return load_scheme(path)
+    return load_scheme(_path_arg(path, "load"))
 
 
 def load_verified(path: str | os.PathLike, sympy: bool = False) -> Scheme:
@@ -71,24 +93,22 @@ def verify(scheme: Scheme, sympy: bool = True):
     """
     from fastmm.verify import verify as check
 
-    if not isinstance(scheme, Scheme):
-        raise InputError(f"verify() takes a fastmm Scheme, not {type(scheme).__name__}")
-    return check(scheme, use_sympy=sympy)
+    return check(_scheme_arg(scheme, "verify"), use_sympy=sympy)
 
 
 def verified(scheme: Scheme, sympy: bool = True) -> Scheme:
     """The scheme with its "verified" record filled in; VerificationError if it is not valid."""
     from fastmm.verify import verified_copy
 
-    return verified_copy(scheme, use_sympy=sympy)
+    return verified_copy(_scheme_arg(scheme, "verified"), use_sympy=sympy)
 
 
 def save(scheme: Scheme, path: str | os.PathLike, sympy: bool = False) -> Path:
     """Verify, then write atomically (a failing scheme is never written). Returns the path."""
     from fastmm.io import save_scheme
 
-    checked = verified(scheme, sympy=sympy)
-    target = Path(path)
+    target = Path(_path_arg(path, "save"))
+    checked = verified(_scheme_arg(scheme, "save"), sympy=sympy)
     save_scheme(checked, target)
     return target
 
@@ -124,7 +144,7 @@ def check_time_limit(seconds: Any) -> float:
 
 def check_shape(shape: Sequence[int], limit: int = SEARCH_MAX_DIM) -> Shape:
     """(n, m, p) as positive integers within the search limit, or InputError."""
-    if isinstance(shape, (str, bytes)) or len(shape) != 3:
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__") or len(shape) != 3:
         raise InputError(f"a shape is three positive integers (n, m, p), got {shape!r}")
     out = []
     for name, value in zip("NMP", shape, strict=True):
@@ -194,7 +214,7 @@ class SearchRequest:
 
         self.shape = check_shape(shape)
         self.rank = check_rank(self.shape, rank)
-        ring = str(ring).upper()
+        ring = _ring_arg(ring, "search")
         rings = SEARCH_RINGS + (("Q",) if "als" in METHODS else ())
         if ring not in rings:
             raise InputError(f"unknown ring {ring!r} for a search (choose from {', '.join(rings)})")
@@ -301,7 +321,9 @@ def check_start(scheme, shape: tuple[int, int, int], method: str, group: str | N
 
 
 COMBINE_OPS = ("kron", "sum", "project", "permute")
-COMBINE_MAX_ENTRIES = 20_000_000  # rank × (nm + mp + np) of a result: memory and verification time
+# rank × (nm + mp + np) of a result: what a scheme file may hold (fastmm.validate), so that
+# every combination written can be read back
+COMBINE_MAX_ENTRIES = MAX_COEFFICIENTS
 
 
 def combine(op: str, *schemes: Scheme, axis: str | None = None, index: int | None = None,
@@ -311,6 +333,8 @@ def combine(op: str, *schemes: Scheme, axis: str | None = None, index: int | Non
     the meta flip graph's move down) or "permute" (the equivalent scheme of a permuted `shape`).
     Products of C3-symmetric schemes stay C3-symmetric (and six-fold ones six-fold): starts for
     `--symmetry c3` (c3j) walks."""
+    import numpy as np
+
     from fastmm.errors import SchemeError
     from fastmm.io import MAX_DIM
 
@@ -325,6 +349,9 @@ def combine(op: str, *schemes: Scheme, axis: str | None = None, index: int | Non
         verdict = verify(s, sympy=False)
         if not verdict.ok:
             raise InputError(f"{s.label()} fails verification: {verdict.lines()[0]}")
+    if len(schemes) == 2 and {s.ring for s in schemes} & {"Z2"} and not all(s.is_integral for s in schemes):
+        raise InputError(f"{op}: a Z2 scheme combines with integer schemes only, not with one that "
+                         "has fractions (its result would be valid modulo 2 only, where 1/2 has no meaning)")
     wants_axis = op in ("sum", "project")
     if wants_axis and axis not in ("n", "m", "p"):
         raise InputError(f"{op} needs an axis: n, m or p (got {axis!r})")
@@ -346,18 +373,20 @@ def combine(op: str, *schemes: Scheme, axis: str | None = None, index: int | Non
             k = "nmp".index(axis)
             dims[k] = first.shape[k] + schemes[1].shape[k]
     n, m, p = dims
-    if max(dims) > MAX_DIM or rank * (n * m + m * p + n * p) > COMBINE_MAX_ENTRIES:
-        raise InputError(f"the {op} would be ⟨{n},{m},{p};{rank}⟩: beyond {MAX_DIM} per dimension or "
-                         f"{COMBINE_MAX_ENTRIES:,} coefficients")
+    if max(dims) > MAX_DIM:
+        raise InputError(f"the {op} would be ⟨{n},{m},{p};{rank}⟩: beyond {MAX_DIM} per dimension")
+    if rank * (n * m + m * p + n * p) > COMBINE_MAX_ENTRIES:
+        raise InputError(f"the {op} would be ⟨{n},{m},{p};{rank}⟩ with {rank * (n * m + m * p + n * p):,} "
+                         f"coefficients, more than a scheme file holds ({COMBINE_MAX_ENTRIES:,})")
     try:
         if op == "kron":
             out = first.kron(schemes[1])
         elif op == "sum":
             out = first.direct_sum(schemes[1], axis)
         elif op == "project":
-            if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+            if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
                 raise InputError(f"the index to drop is a whole number ≥ 0, got {index!r}")
-            out = first.project(axis, index)
+            out = first.project(axis, int(index))
         else:
             out = first.permuted(check_shape(shape, MAX_DIM))
     except SchemeError as exc:
@@ -543,7 +572,7 @@ def finish(path: str | os.PathLike, *, ring: str = "Q", point: int | None = None
     frames = _positive_int(frames, "frames", 50)
     trials = _positive_int(trials, "trials", 50)
     max_denominator = _positive_int(max_denominator, "max_denominator", 10**6)
-    points = load_points(path)
+    points = load_points(_path_arg(path, "finish"))
     if point is not None:
         k = _positive_int(point, "point")
         if k > len(points):
@@ -587,9 +616,8 @@ def lift(scheme: Scheme, ring: str = "ZT", *, seed: int = 0, tries: int = 32, sy
     from fastmm.search.terms import to_terms
     from fastmm.verify import verify as check
 
-    if not isinstance(scheme, Scheme):
-        raise InputError(f"lift() takes a fastmm Scheme, not {type(scheme).__name__}")
-    ring = str(ring).upper()
+    _scheme_arg(scheme, "lift")
+    ring = _ring_arg(ring, "lift")
     if ring not in ("ZT", "Z"):
         raise InputError(f"lifting goes from GF(2) to ZT or Z, not {ring!r}")
     tries = _positive_int(tries, "the number of tries", upper=1_000_000)
@@ -614,7 +642,10 @@ def lift(scheme: Scheme, ring: str = "ZT", *, seed: int = 0, tries: int = 32, sy
         raise FastmmError(f"no {ring} lift of {scheme.label()} found: "
                           + no_lift_reason(scheme.shape, terms, ring, tries))
     lifted, how = got
-    prov = {"method": "lift", "lift": how, "lifted_from": f"{scheme.label()} over {scheme.ring}",
+    source = scheme.ring
+    if source != "Z2" and not check(scheme, use_sympy=False).ok:  # its label does not hold
+        source = f"Z2 (labelled {scheme.ring}, valid modulo 2 only)"
+    prov = {"method": "lift", "lift": how, "lifted_from": f"{scheme.label()} over {source}",
             "seed": seed, "version": __version__}
     return verified(lifted.with_meta(provenance=prov), sympy=sympy)
 
@@ -626,9 +657,12 @@ def export(scheme: Scheme, to: str = "text", *, cse: bool = True, ascii_only: bo
     search handles quickly (fastmm.metrics.CSE_WORK_LIMIT). The scheme is verified first (exact
     Brent equations): code is never generated for a scheme that does not multiply matrices.
     """
-    if to not in EXPORT_FORMATS:
+    if not isinstance(to, str) or to not in EXPORT_FORMATS:
         raise InputError(f"unknown export format {to!r} (choose from {', '.join(EXPORT_FORMATS)})")
-    scheme = verified(scheme, sympy=False)
+    for name, flag in (("cse", cse), ("ascii_only", ascii_only)):
+        if not isinstance(flag, bool):
+            raise InputError(f"export: {name} must be True or False, not {flag!r}")
+    scheme = verified(_scheme_arg(scheme, "export"), sympy=False)
     if cse and to in ("slp", "c", "numpy", "torch"):
         from fastmm.metrics import CSE_WORK_LIMIT, cse_work
 
@@ -662,7 +696,12 @@ def import_scheme(path: str | os.PathLike, fmt: str, **kw) -> Scheme:
     """Read another tool's file (alphatensor, perminov, fast-matmul); verified before returned."""
     from fastmm.export.formats import import_scheme as read
 
-    return read(path, fmt, **kw)
+    if not isinstance(fmt, str):
+        raise InputError(f"import_scheme: the format is a name such as 'perminov', not {fmt!r}")
+    for name, value in kw.items():
+        if value is not None and not isinstance(value, (str, bool)):
+            raise InputError(f"import_scheme: {name} must be a str, not {type(value).__name__}")
+    return read(_path_arg(path, "import_scheme"), fmt, **kw)
 
 
 def catalog(max_dim: int = 6) -> list[dict]:
@@ -670,7 +709,7 @@ def catalog(max_dim: int = 6) -> list[dict]:
     entry, its ring and its status against the record."""
     from fastmm.catalog import catalog_table
 
-    rows, _ = catalog_table(max_dim)
+    rows, _ = catalog_table(_positive_int(max_dim, "max_dim", upper=64))
     return rows
 
 
@@ -679,7 +718,7 @@ def catalog_scheme(shape: Sequence[int], ring: str = "ZT") -> Scheme | None:
     from fastmm.catalog import load_catalog_scheme
 
     s = check_shape(shape, limit=64)
-    return load_catalog_scheme(s, str(ring).upper())
+    return load_catalog_scheme(s, _ring_arg(ring, "catalog_scheme"))
 
 
 def matmul(A, B, scheme: Scheme | None = None, levels: int = 1, cutoff: int = 64, out=None):
@@ -689,18 +728,24 @@ def matmul(A, B, scheme: Scheme | None = None, levels: int = 1, cutoff: int = 64
 
     from fastmm.reference import strassen
 
-    levels = int(levels)
-    if levels < 0:
-        raise InputError(f"levels must be >= 0, got {levels}")
-    scheme = strassen() if scheme is None else verified(scheme, sympy=False)
+    for name, value in (("levels", levels), ("cutoff", cutoff)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise InputError(f"matmul: {name} must be an integer >= 0, got {value!r}")
+    levels, cutoff = int(levels), int(cutoff)
+    scheme = strassen() if scheme is None else verified(_scheme_arg(scheme, "matmul"), sympy=False)
     a, b = np.asarray(A), np.asarray(B)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
         raise InputError(f"shapes {a.shape} and {b.shape} do not multiply")
+    for x in (a, b):
+        if x.dtype.kind not in "biuf":  # complex would lose its imaginary part in the real kernels
+            raise InputError(f"matmul multiplies real matrices, not {x.dtype.name} ones")
     dtype = "float32" if a.dtype == np.float32 and b.dtype == np.float32 else "float64"
     try:
         fn = _compiled(scheme, levels, dtype, cutoff)
+    except (InputError, VerificationError):
+        raise  # the scheme itself is refused (a Z2 scheme, too many products): say so
     except FastmmError:
-        fn = None
+        fn = None  # no C compiler or BLAS here: numpy.matmul gives the same product
     if fn is None:
         return np.matmul(a, b, out=out)
     return fn(a, b, out=out) if out is not None else fn(a, b)

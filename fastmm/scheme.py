@@ -13,6 +13,7 @@ claimed valid; `coefficient_ring` is the smallest ring holding its coefficients.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -55,6 +56,15 @@ def as_coefficients(values: Any) -> np.ndarray:
             return np.array(ints, dtype=np.int64).reshape(arr.shape)
         return np.array(ints, dtype=object).reshape(arr.shape)
     return np.array(flat, dtype=object).reshape(arr.shape)
+
+
+def _exact_matrix(w: Any) -> np.ndarray:
+    """2-D integer arrays as int64 (fast); everything else through as_coefficients, floats
+    exactly (0.1 is not 1/10, so a float scheme verifies only if its floats are exact)."""
+    if isinstance(w, np.ndarray) and w.ndim == 2 and w.dtype.kind in "iu":
+        if w.dtype.kind == "i" or w.size == 0 or int(w.max()) < 2**62:
+            return w.astype(np.int64, copy=False)
+    return as_coefficients(w)
 
 
 def _python_fraction(x: Any) -> Fraction:
@@ -102,11 +112,12 @@ class Scheme:
     verified: dict | None = None
 
     def __post_init__(self) -> None:
-        # int64 arrays are kept as they are; lists and object arrays (Fractions, big ints) are
-        # made exact Python numbers
-        self.Wa, self.Wb, self.Wc = (
-            w if isinstance(w, np.ndarray) and w.dtype != object else as_coefficients(w)
-            for w in (self.Wa, self.Wb, self.Wc))
+        for name in ("n", "m", "p"):
+            d = getattr(self, name)
+            if isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1:
+                raise SchemeError(f"{name} must be a positive integer, got {d!r}")
+            setattr(self, name, int(d))
+        self.Wa, self.Wb, self.Wc = (_exact_matrix(w) for w in (self.Wa, self.Wb, self.Wc))
         n, m, p = self.n, self.m, self.p
         r = self.Wa.shape[0]
         if self.Wa.shape != (r, n * m):
@@ -309,9 +320,19 @@ def _embed(s: Scheme, big: tuple[int, int, int], off: tuple[int, int, int]):
     return wa.reshape(r, N * M), wb.reshape(r, M * P), wc.reshape(N * P, r)
 
 
+NAIVE_MAX_ENTRIES = 20_000_000  # coefficients (8 bytes each) of a naive scheme built in memory
+
+
 def naive_scheme(n: int, m: int, p: int) -> Scheme:
     """The schoolbook algorithm: one product a_ij·b_jk per (i, j, k), rank n·m·p."""
+    for name, d in zip("nmp", (n, m, p), strict=True):
+        if isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1:
+            raise SchemeError(f"{name} must be a positive integer, got {d!r}")
+    n, m, p = int(n), int(m), int(p)
     r = n * m * p
+    if r * (n * m + m * p + n * p) > NAIVE_MAX_ENTRIES:
+        raise SchemeError(f"the naive ⟨{n},{m},{p}⟩ scheme would have {r * (n * m + m * p + n * p):,} "
+                          f"coefficients, more than {NAIVE_MAX_ENTRIES:,}")
     wa = np.zeros((r, n * m), dtype=np.int64)
     wb = np.zeros((r, m * p), dtype=np.int64)
     wc = np.zeros((n * p, r), dtype=np.int64)

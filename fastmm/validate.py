@@ -285,6 +285,17 @@ def _json_constant(name: str) -> Any:
     raise SchemeFormatError(f"{name} is not a finite number")
 
 
+def _json_object(pairs: list[tuple[str, Any]]) -> dict:
+    """A JSON object whose keys are distinct: json keeps the last of two equal keys, so a file
+    with a second "ring" or "Wa" would say one thing and be read as another."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise SchemeFormatError(f"the key {_shown(twice)} appears twice in one object")
+    return out
+
+
 def load_json(text: str, source: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """Parse bounded JSON: nesting at most `max_depth`, integers of at most 40 digits, NaN and
     Infinity refused; numbers with a fraction or exponent come back as JsonDecimal floats."""
@@ -297,7 +308,7 @@ def load_json(text: str, source: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
         raise SchemeFormatError(f"{source}: JSON nested {depth} levels deep (the limit is {max_depth})")
     try:
         return json.loads(text, parse_float=JsonDecimal, parse_int=_json_int,
-                          parse_constant=_json_constant)
+                          parse_constant=_json_constant, object_pairs_hook=_json_object)
     except json.JSONDecodeError as exc:
         raise SchemeFormatError(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     except SchemeFormatError as exc:

@@ -48,7 +48,8 @@ def lift(file: str, ring: str, tries: int, seed: int, out: str | None, no_sympy:
     if lifted.provenance.get("method") == "lift":
         command = "fastmm " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         lifted = lifted.with_meta(provenance={**lifted.provenance, "command": command, "input": file})
-        how = _HOW[lifted.provenance["lift"]].format(ring=scheme.ring)
+        source = lifted.provenance["lifted_from"].split(" over ", 1)[1]
+        how = _HOW[lifted.provenance["lift"]].format(ring=source)
     else:
         how = f"already valid over {lifted.ring}"
     n, m, p = lifted.shape

@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from fastmm.errors import InputError, SchemeFormatError, VerificationError
+from fastmm.errors import InputError, SchemeError, SchemeFormatError, VerificationError
 from fastmm.export.slp import exact
 from fastmm.formulas import linear_combination
 from fastmm.io import MAX_DIM, coefficient_json, coefficient_rows, parse_coefficient, read_text_file
@@ -493,7 +493,12 @@ def read_foreign(path: str | Path, fmt: str, allow_pickle: bool = False, key: st
 def import_scheme(path: str | Path, fmt: str, allow_pickle: bool = False, key: str | None = None,
                   z2: bool = False) -> Scheme:
     """Read and verify; raises VerificationError naming the failing entries."""
-    scheme = read_foreign(path, fmt, allow_pickle=allow_pickle, key=key, z2=z2)
+    try:
+        scheme = read_foreign(path, fmt, allow_pickle=allow_pickle, key=key, z2=z2)
+    except SchemeError as exc:
+        if str(exc).startswith(f"{path}:"):
+            raise
+        raise SchemeError(f"{path}: {exc}") from None
     try:
         from fastmm.metrics import SYMPY_WORK_LIMIT, sympy_work
 

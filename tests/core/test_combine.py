@@ -61,7 +61,8 @@ def _tampered() -> Scheme:
     ("project", (strassen(),), {"axis": "p"}, "needs the index"),
     ("permute", (strassen(),), {"shape": (2, 2, 3)}, "not a permutation"),
     ("kron", (laderman(), laderman(), laderman()), {}, "takes 2 scheme"),
-    ("kron", (naive_scheme(8, 8, 8), naive_scheme(8, 8, 8)), {}, "beyond 64"),
+    ("kron", (naive_scheme(8, 8, 8), naive_scheme(8, 8, 8)), {}, "more than a scheme file holds"),
+    ("kron", (naive_scheme(9, 1, 1), naive_scheme(9, 1, 1)), {}, "beyond 64 per dimension"),
     ("twist", (strassen(),), {}, "unknown combination"),
     ("kron", (strassen(), "laderman.json"), {}, "not str"),
 ])
