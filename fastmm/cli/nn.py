@@ -161,13 +161,15 @@ def train_command(
         threads=threads,
         stop_after=stop_after,
     )
-    if resume:  # what was not given is the saved run's: only options typed now are compared with it
+    given = None
+    if resume:  # what was not given is the saved run's: only options typed now are compared with it,
+        # typed by where click took them from (a value equal to the default may still be typed)
         ctx = click.get_current_context()
-        given = {k: v for k, v in settings.items()
-                 if k == "out" or ctx.get_parameter_source(_PARAM.get(k, k)) not in _NOT_GIVEN}
-        settings = {k: v for k, v in given.items() if v is not None}
+        settings = {k: v for k, v in settings.items() if v is not None and (
+            k == "out" or ctx.get_parameter_source(_PARAM.get(k, k)) not in _NOT_GIVEN)}
+        given = set(settings)
     cfg = TrainConfig(**settings)
-    result = train(cfg, resume=resume)
+    result = train(cfg, resume=resume, given=given)
     if result.get("stopped"):
         click.echo(f"stopped after {result['global_epoch']} epochs; continue with --resume")
     elif "test_acc" in result:

@@ -37,6 +37,7 @@ import torch
 
 from fastmm.errors import InputError
 from fastmm.nn import data as data_mod
+from fastmm.nn.models import MODELS
 from fastmm.nn.ternary import QUANTIZERS
 from fastmm.spn import Mode
 from fastmm.validate import bounded_int
@@ -186,6 +187,13 @@ def check_text(value: Any, what: str) -> str:
     return value
 
 
+def check_model(value: Any, what: str = "--model") -> str:
+    """A model name `build_model` knows (checked before any data is read)."""
+    if check_text(value, what).lower() not in MODELS:
+        raise InputError(f"unknown model {value!r}; choose one of: {', '.join(MODELS)}")
+    return value
+
+
 def _optional(check: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
     return lambda value, what: None if value is None else check(value, what)
 
@@ -307,6 +315,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise InputError(
             f"unknown dataset {cfg.dataset!r}; choose one of {', '.join(data_mod.DATASETS)}"
         )
+    check_model(cfg.model)
     _check_numbers(cfg)
     check_text(cfg.out, "--out")
     check_out_dir(cfg.out)

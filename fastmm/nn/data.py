@@ -57,6 +57,8 @@ NORMALIZATION = {
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
+# Classes of the datasets with fixed label sets (ImageNet's are its class folders).
+CLASSES = {"fashion-mnist": 10, "mnist": 10, "cifar10": 10}
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp")
 
 
@@ -79,6 +81,17 @@ def derive_seed(*parts: int) -> int:
 def generator(*parts: int) -> torch.Generator:
     """A CPU torch.Generator seeded from `parts`."""
     return torch.Generator().manual_seed(derive_seed(*parts))
+
+
+def check_labels(labels: np.ndarray, path: str | Path, classes: int, dataset: str) -> None:
+    """Labels must be integers in 0..classes-1: a stray 255 would otherwise build a 256-class
+    model or break the loss far from the file that holds it."""
+    if labels.dtype.kind not in "iu":
+        raise InputError(f"{path}: {dataset} labels must be integers, got {labels.dtype}")
+    bad = np.flatnonzero((labels < 0) | (labels >= classes))
+    if len(bad):
+        raise InputError(f"{path}: label {int(labels[bad[0]])} (item {int(bad[0])}) is outside "
+                         f"0..{classes - 1}: {dataset} has {classes} classes")
 
 
 # ----------------------------------------------------------------------------- IDX
@@ -165,6 +178,7 @@ def load_idx_split(directory: str | Path, train: bool, dataset: str = "fashion-m
         raise InputError(
             f"{directory}: IDX images {images.shape} and labels {labels.shape} do not match"
         )
+    check_labels(labels, paths[1], CLASSES[dataset], dataset)
     return torch.from_numpy(images.astype(np.uint8)).unsqueeze(1), torch.from_numpy(
         labels.astype(np.int64)
     )
@@ -247,6 +261,8 @@ def load_cifar10_split(directory: str | Path, train: bool):
             f"{HOW_TO_GET['cifar10']}"
         )
     parts = [read_cifar_batch(directory / n) for n in names]
+    for name, (_, labels) in zip(names, parts, strict=True):
+        check_labels(labels, directory / name, CLASSES["cifar10"], "cifar10")
     images = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts])
     return torch.from_numpy(images), torch.from_numpy(labels)
@@ -290,12 +306,15 @@ class TensorImageDataset:
     padding: int = 0
     flip: bool = False
     train: bool = False
+    classes: int | None = None  # the dataset's; None: as many as the labels show
 
     def __len__(self) -> int:
         return len(self.labels)
 
     @property
     def num_classes(self) -> int:
+        if self.classes is not None:
+            return self.classes
         return int(self.labels.max()) + 1 if len(self.labels) else 0
 
     @property
@@ -467,4 +486,4 @@ def load_dataset(
             torch.randperm(len(labels), generator=generator(seed, 0x5B5E7))[:subset].sort().values
         )
         images, labels = images[keep], labels[keep]
-    return TensorImageDataset(images, labels, mean, std, padding, flip, train)
+    return TensorImageDataset(images, labels, mean, std, padding, flip, train, CLASSES[dataset])

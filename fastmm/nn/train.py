@@ -28,7 +28,7 @@ import dataclasses
 import json
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,8 @@ from fastmm.nn.config import (  # noqa: F401  (re-exported)
     CHECKPOINT,
     FINAL,
     METRICS,
+    MODEL_CHECKS,
+    RUN_CHECKS,
     SCHEDULES,
     STAGE_LR_FACTOR,
     STAGE_MODE,
@@ -58,8 +60,10 @@ from fastmm.nn.config import (  # noqa: F401  (re-exported)
     STEP_MILESTONES,
     TrainConfig,
     check_batch_size,
+    check_model,
     checkpoint_args,
     config_from_checkpoint,
+    flag,
     network_name,
     parse_per_stage,
     parse_stages,
@@ -239,36 +243,61 @@ def _load_teacher(path: str, d: Dist) -> nn.Module:
     return teacher
 
 
-def _resolve_config(cfg: TrainConfig, resume: bool) -> tuple[TrainConfig, dict | None]:
-    """The config to run and the checkpoint to continue from (None: a fresh run)."""
+def _resolve_config(cfg: TrainConfig, resume: bool,
+                    given: Collection[str] | None = None) -> tuple[TrainConfig, dict | None]:
+    """The config to run and the checkpoint to continue from (None: a fresh run).
+
+    On resume, `given` names the settings typed now (the command line knows them); without it a
+    setting counts as given where it differs from TrainConfig's default."""
     ckpt_path = Path(cfg.out) / CHECKPOINT
-    if resume and ckpt_path.is_file():
+    if resume:
+        if not ckpt_path.is_file():
+            raise InputError(f"--resume: no run to resume in {cfg.out} (it holds no {CHECKPOINT}); "
+                             "drop --resume to start one there")
         state = load_checkpoint(ckpt_path)
         require(state, RESUME_FIELDS, ckpt_path, "resume from it")
         saved = config_from_checkpoint(state, ckpt_path)
         # The run's own settings win; only where/how it runs may change on resume. A setting
-        # given now that differs from both its default and the saved run is refused, not ignored.
+        # given now that differs from the saved run is refused, not ignored.
         movable = ("device", "workers", "threads", "stop_after", "data_dir", "out", "eval_batch_size")
-        default = TrainConfig()
-        typed = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in movable
-                 and getattr(cfg, f.name) != getattr(default, f.name)]
-        # the saved run with what was given now, normalised like it (a partial config alone
-        # may not validate: a dense default r_ratio with the saved StrassenNet stages)
-        given = validate(dataclasses.replace(saved, **{n: getattr(cfg, n) for n in typed}))
-        clash = [n for n in typed if getattr(given, n) != getattr(saved, n)]
+        if given is None:
+            default = TrainConfig()
+            given = [f.name for f in dataclasses.fields(TrainConfig)
+                     if getattr(cfg, f.name) != getattr(default, f.name)]
+        now = {n: getattr(cfg, n) for n in movable if n in ("out", "stop_after") or n in given}
+        validate(dataclasses.replace(TrainConfig(stages=["full"]), **now))  # checked as typed, not as saved
+        saved = _checked_saved(dataclasses.replace(saved, **now), state, ckpt_path)
+        typed = [f.name for f in dataclasses.fields(TrainConfig) if f.name in given and f.name not in movable]
+        clash = _clashes(saved, {n: getattr(cfg, n) for n in typed})
         if clash:
-            told = ", ".join(f"{n}={getattr(given, n)!r} (saved run: {getattr(saved, n)!r})" for n in clash)
+            told = ", ".join(f"{n}={v!r} (saved run: {getattr(saved, n)!r})" for n, v in clash.items())
             raise InputError(f"--resume continues {cfg.out} with its own settings; these differ: "
                              f"{told}; drop them or train into another --out")
-        for name in movable:  # out and stop_after are this run's; the rest stay the saved ones unless given
-            if name in ("out", "stop_after") or getattr(cfg, name) != getattr(default, name):
-                setattr(saved, name, getattr(cfg, name))
-        return _checked_saved(saved, state, ckpt_path), state
-    if not resume and ckpt_path.is_file():
+        return saved, state
+    cfg = validate(cfg)  # what is wrong with the settings comes before an existing run
+    if ckpt_path.is_file():
         raise InputError(
             f"{cfg.out} already holds a run; pass --resume to continue it or another --out"
         )
     return cfg, None
+
+
+def _clashes(saved: TrainConfig, typed: dict[str, Any]) -> dict[str, Any]:
+    """The typed settings that differ from the (validated) saved run's, each normalised in the saved
+    run's context on its own: a value that does not fit it there (--r-ratio 0 for a StrassenNet's
+    stages) differs; a value out of every bound is its own error."""
+    checks = {**MODEL_CHECKS, **RUN_CHECKS, "model": check_model}
+    clash = {}
+    for name, value in typed.items():
+        if name in checks and value is not None:
+            checks[name](value, flag(name))
+        try:
+            value = getattr(validate(dataclasses.replace(saved, **{name: value})), name)
+        except InputError:
+            pass
+        if value != getattr(saved, name):
+            clash[name] = value
+    return clash
 
 
 def _checked_saved(saved: TrainConfig, state: dict[str, Any], path: Path) -> TrainConfig:
@@ -340,14 +369,16 @@ def _train_epoch(net, opt, sched, teacher, train_ds, cfg, global_epoch, d, progr
     return d.sum([loss_sum, correct, count])
 
 
-def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
-    """Run (or resume) the staged training described by `cfg`; return the final metrics."""
+def train(cfg: TrainConfig, resume: bool = False, given: Collection[str] | None = None) -> dict[str, Any]:
+    """Run (or resume) the staged training described by `cfg`; return the final metrics.
+
+    `given`: on resume, the names of the settings typed again (see `_resolve_config`)."""
     with _memory_is_an_error():
-        return _train(cfg, resume)
+        return _train(cfg, resume, given)
 
 
-def _train(cfg: TrainConfig, resume: bool) -> dict[str, Any]:
-    cfg, state = _resolve_config(cfg, resume)
+def _train(cfg: TrainConfig, resume: bool, given: Collection[str] | None) -> dict[str, Any]:
+    cfg, state = _resolve_config(cfg, resume, given)
     out = Path(cfg.out)
     ckpt_path = out / CHECKPOINT
     cfg = validate(cfg)
@@ -364,6 +395,10 @@ def _train(cfg: TrainConfig, resume: bool) -> dict[str, Any]:
     test_ds = data_mod.load_dataset(
         cfg.dataset, cfg.data_dir, False, None, cfg.seed, cfg.image_size
     )
+    if train_ds.classes != test_ds.classes:  # ImageNet: labels are folder indices, so the folders must agree
+        only = min(set(train_ds.classes) ^ set(test_ds.classes))
+        raise InputError(f"{cfg.dataset}: the training and test splits have different class folders "
+                         f"({only!r} is in only one); their labels would not match")
     num_classes = max(train_ds.num_classes, test_ds.num_classes)
     in_channels = train_ds.in_channels
 
@@ -480,6 +515,11 @@ def evaluate_checkpoint(
     test_ds = data_mod.load_dataset(
         cfg.dataset, data_dir or cfg.data_dir, False, None, cfg.seed, cfg.image_size
     )
+    classes = state["num_classes"]
+    top = int(test_ds.labels.max()) if len(test_ds.labels) else -1
+    if top >= classes:
+        raise InputError(f"the {cfg.dataset} test data has label {top}, but the model in {path} has "
+                         f"{classes} classes")
     with _memory_is_an_error():
         result = evaluate(model.to(device), test_ds, batch_size, Dist(0, 1, torch.device(device)))
     return {

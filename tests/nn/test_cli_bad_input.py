@@ -4,15 +4,18 @@ traceback, and nothing written where the command refused (the bounds of fastmm.n
 from __future__ import annotations
 
 import copy
+import os
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
+from fastmm.nn import data
 from fastmm.nn import train as T
 from fastmm.nn.checkpoint import rng_state, save_checkpoint
 from tests.hostile.contract import Result, assert_clean, changed, run_cli, snapshot
-from tests.nn.test_data import write_idx_dataset
+from tests.nn.test_data import write_idx_dataset, write_imagenet_dataset
 
 TINY = ["--model", "resnet8", "--width", "0.25", "--batch-size", "16", "--threads", "1"]
 
@@ -139,6 +142,109 @@ def test_resume_with_unusable_args_is_one_line(good_state, fmnist, tmp_path):
     r = run_cli("train", "--data-dir", fmnist, "--resume", "--out", tmp_path / "run")
     refused(r, "has unusable args: width must be in (0, 16], got 1e+300")
     assert not changed(before, snapshot(tmp_path))
+
+
+# a saved run whose settings differ from the click defaults (--model resnet20, --r-ratio 0, --batch-size 128)
+SAVED = ["--model", "resnet8", "--width", "0.25", "--r-ratio", "1", "--batch-size", "64", "--epochs", "1,1,1",
+         "--threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def saved_run(fmnist, tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("saved") / "run"
+    r = run_cli("train", "--data-dir", fmnist, *SAVED, "--out", run, "--stop-after", "1")
+    assert r.rc == 0 and "continue with --resume" in r.out, r.err
+    return run
+
+
+def files(run: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file of a run directory: its bytes and modification time."""
+    return {p.name: (p.read_bytes(), os.stat(p).st_mtime_ns) for p in sorted(run.iterdir())}
+
+
+@pytest.mark.parametrize(
+    "args, told",
+    [
+        (["--model", "resnet20"], "model='resnet20' (saved run: 'resnet8')"),
+        (["--batch-size", "128"], "batch_size=128 (saved run: 64)"),
+        (["--r-ratio", "0"], "r_ratio=0.0 (saved run: 1.0)"),
+    ],
+)
+def test_resume_refuses_a_typed_value_that_is_the_default_but_not_the_saved_one(saved_run, args, told):
+    """Typed is what the command line holds, not what differs from click's default."""
+    before = files(saved_run)
+    r = run_cli("train", "--resume", "--out", saved_run, *args)
+    refused(r, f"--resume continues {saved_run} with its own settings; these differ: {told}")
+    assert files(saved_run) == before
+
+
+def test_resume_accepts_the_saved_values_typed_again(saved_run, tmp_path):
+    run = shutil.copytree(saved_run, tmp_path / "run")
+    r = run_cli("train", "--resume", "--out", run, *SAVED, "--stop-after", "2")
+    assert r.rc == 0 and "stopped after 2 epochs" in r.out, r.err
+
+
+def test_resume_with_nothing_to_resume_says_so(fmnist, tmp_path):
+    before = snapshot(tmp_path)
+    r = run_cli("train", "--out", tmp_path / "nonexist", "--resume", "--data-dir", fmnist)
+    refused(r, f"--resume: no run to resume in {tmp_path / 'nonexist'} (it holds no last.pt)")
+    assert not changed(before, snapshot(tmp_path))
+
+
+@pytest.mark.parametrize("where", ["no data", "existing run", "resumed run"])
+def test_an_unknown_model_is_reported_first(saved_run, tmp_path, where):
+    """Before missing data, before an existing run, and before comparing with the saved run."""
+    args = {"no data": ["--data-dir", tmp_path / "empty", "--out", tmp_path / "run"],
+            "existing run": ["--out", saved_run],
+            "resumed run": ["--resume", "--out", saved_run]}[where]
+    before = snapshot(saved_run.parent), snapshot(tmp_path)
+    refused(run_cli("train", "--model", "resnet9", *args),
+            "unknown model 'resnet9'; choose one of: resnet8, resnet20")
+    assert (snapshot(saved_run.parent), snapshot(tmp_path)) == before
+
+
+def _with_label(source: Path, target: Path, split: str, value: int) -> Path:
+    """A copy of the IDX dataset `source` with label 3 of `split` set to `value`."""
+    shutil.copytree(source, target)
+    path = target / f"{split}-labels-idx1-ubyte.gz"
+    labels = data.read_idx(path).copy()
+    labels[3] = value
+    data.write_idx(path, labels)
+    return path
+
+
+@pytest.mark.parametrize("split, value", [("train", 255), ("t10k", 200)])
+def test_train_refuses_labels_outside_the_classes(fmnist, tmp_path, split, value):
+    path = _with_label(fmnist, tmp_path / "data", split, value)
+    before = snapshot(tmp_path)
+    r = run_cli("train", "--data-dir", tmp_path / "data", *TINY, "--out", tmp_path / "run")
+    refused(r, f"{path}: label {value} (item 3) is outside 0..9: fashion-mnist has 10 classes")
+    assert not changed(before, snapshot(tmp_path))
+
+
+def test_evaluate_refuses_labels_outside_the_classes(saved_run, fmnist, tmp_path):
+    path = _with_label(fmnist, tmp_path / "data", "t10k", 200)
+    r = run_cli("evaluate", saved_run / T.CHECKPOINT, "--data-dir", tmp_path / "data")
+    refused(r, f"{path}: label 200 (item 3) is outside 0..9")
+
+
+def test_evaluate_refuses_labels_the_checkpoint_has_no_class_for(good_state, fmnist, tmp_path):
+    """A checkpoint with fewer classes than the data's labels (as older runs on a subset wrote)."""
+    torch.manual_seed(0)
+    state = {**good_state, "num_classes": 3,
+             "model": T.build_network("resnet8", 3, 1, 1.0, width=0.25).state_dict()}
+    path = write_state(tmp_path / "three.pt", state)
+    r = run_cli("evaluate", path, "--data-dir", fmnist)
+    refused(r, f"the fashion-mnist test data has label 9, but the model in {path} has 3 classes")
+
+
+def test_imagenet_splits_with_other_class_folders_are_refused(tmp_path):
+    write_imagenet_dataset(tmp_path / "i", per_class=1, size=(20, 20))
+    (tmp_path / "i" / "val" / "n02").rename(tmp_path / "i" / "val" / "n09")
+    r = run_cli("train", "--dataset", "imagenet", "--data-dir", tmp_path / "i", "--model", "resnet18",
+                "--width", "0.125", "--image-size", "16", "--out", tmp_path / "run")
+    refused(r, "imagenet: the training and test splits have different class folders ('n02' is in only one)")
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_diverging_run_is_one_line_exit_1(fmnist, tmp_path, monkeypatch):

@@ -116,6 +116,38 @@ def test_idx_truncated_file_is_an_input_error(tmp_path):
         data.read_idx(tmp_path / "bad")
 
 
+def _set_label(path, index, value, dtype=np.uint8):
+    labels = data.read_idx(path).astype(dtype)
+    labels[index] = value
+    data.write_idx(path, labels)
+
+
+@pytest.mark.parametrize(
+    "split, value, dtype, message",
+    [
+        ("train", 255, np.uint8, "label 255 (item 3) is outside 0..9: mnist has 10 classes"),
+        ("t10k", 10, np.uint8, "label 10 (item 3) is outside 0..9: mnist has 10 classes"),
+        ("t10k", -1, np.int8, "label -1 (item 3) is outside 0..9: mnist has 10 classes"),
+        ("train", 2.5, np.float32, "mnist labels must be integers, got float32"),
+    ],
+)
+def test_idx_labels_outside_the_classes_are_refused_naming_the_file(tmp_path, split, value, dtype,
+                                                                     message):
+    write_idx_dataset(tmp_path, gz=False)
+    path = tmp_path / f"{split}-labels-idx1-ubyte"
+    _set_label(path, 3, value, dtype)
+    with pytest.raises(InputError) as err:
+        data.load_dataset("mnist", tmp_path, train=split == "train")
+    assert str(err.value) == f"{path}: {message}"
+
+
+def test_the_classes_of_a_dataset_are_its_own_not_its_largest_label(tmp_path):
+    write_idx_dataset(tmp_path, n_train=3, n_test=3)  # labels 0, 1, 2 only
+    assert data.load_dataset("fashion-mnist", tmp_path, train=True).num_classes == 10
+    write_cifar_dataset(tmp_path / "c")
+    assert data.load_dataset("cifar10", tmp_path / "c", train=False).num_classes == 10
+
+
 def test_missing_fashion_mnist_names_directory_and_package(tmp_path):
     with pytest.raises(InputError) as err:
         data.load_dataset("fashion-mnist", tmp_path / "nowhere")
@@ -157,6 +189,15 @@ def test_missing_cifar_batches(tmp_path):
     write_cifar_dataset(tmp_path)
     (tmp_path / "cifar-10-batches-py" / "data_batch_3").unlink()
     with pytest.raises(InputError, match="missing data_batch_3"):
+        data.load_dataset("cifar10", tmp_path)
+
+
+def test_cifar_label_outside_the_classes_is_refused_naming_the_batch(tmp_path):
+    write_cifar_dataset(tmp_path)
+    path = tmp_path / "cifar-10-batches-py" / "data_batch_2"
+    images, labels = data.read_cifar_batch(path)
+    data.write_cifar_batch(path, images, [*labels.tolist()[:-1], 10])
+    with pytest.raises(InputError, match=f"^{path}: label 10 \\(item 5\\) is outside 0..9: cifar10 has 10"):
         data.load_dataset("cifar10", tmp_path)
 
 
