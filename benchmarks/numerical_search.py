@@ -98,6 +98,7 @@ def run_case(name: str, seeds: int, time_limit: float, workers: int, first_seed:
                "q_schemes_rejected_for_ring": sum(c.other_ring for c in counters if c),
                "short_by_one": sum(c.short_by_one for c in counters if c),
                "redrawn": sum(getattr(c, "redrawn", 0) for c in counters if c),
+               "refitted": sum(getattr(c, "refitted", 0) for c in counters if c),
                "restart_sweeps": sum(c.steps for c in counters if c)}
         row["restart_sweeps_per_second"] = round(row["restart_sweeps"] / seconds, 1) if seconds else None
         if out.scheme is not None:

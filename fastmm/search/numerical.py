@@ -89,6 +89,9 @@ class NumConfig:
     fit_steps: int = 1200  # steps allowed to reach fit_tol
     redraw: int = 4  # times a restart stuck while fitting re-draws some terms before it is replaced
     redraw_share: float = 0.67  # the share of its terms (at random) it re-draws each time
+    refit: int = 0  # ZT / Z: times a fitted restart that no frame rounds into the ring re-draws
+    #                 some terms and fits again instead of simplifying (most such fits lie where
+    #                 no ternary scheme is: benchmarks/numerical_components.py)
     pull_start: float = 1e-4  # initial weight λ of the L1 term / the pull towards the grid
     pull_growth: float = 1.02  # λ multiplies by this every simplify step (l1: 1.003 works)
     pull_max: float = 1.0
@@ -290,6 +293,7 @@ class Counters:
     other_ring: int = 0  # exact schemes over Q found by a ZT / Z search (not returned)
     short_by_one: int = 0  # given up while fitting with a rank-one residual (see one_short)
     redrawn: int = 0  # times a stuck restart re-drew some of its terms (see NumConfig.redraw)
+    refitted: int = 0  # times a fitted restart outside the ring re-drew terms (NumConfig.refit)
     found: int = 0
 
 
@@ -308,6 +312,7 @@ class Batch:
         self.pull = torch.zeros(z, dtype=torch.float64, device=device)
         self.restart_id = torch.zeros(z, dtype=torch.long, device=device)
         self.redraws = torch.zeros(z, dtype=torch.long, device=device)  # per restart, so far
+        self.refits = torch.zeros(z, dtype=torch.long, device=device)  # per restart, so far
         self.moments = [(torch.zeros_like(f), torch.zeros_like(f)) for f in self.factors]
         self.adam_t = torch.zeros(z, dtype=torch.float64, device=device)
         self.eye = torch.eye(r, dtype=torch.float64, device=device)
@@ -329,12 +334,14 @@ class Batch:
         ids = torch.arange(self.next_id, self.next_id + k, device=self.device)
         self.restart_id[mask] = ids
         self.redraws[mask] = 0
+        self.refits[mask] = 0
         self.next_id += k
         return k
 
-    def redraw(self, mask: torch.Tensor) -> int:
+    def redraw(self, mask: torch.Tensor, refit: bool = False) -> int:
         """Re-draw `redraw_share` of the terms of each restart in `mask` (chosen at random) and
-        fit again from there; the rest of the restart is kept."""
+        fit again from there; the rest of the restart is kept. Counted as a re-draw of a stuck
+        restart, or with `refit` as a refit of a fitted one."""
         r = self.task.rank
         k = max(1, min(r, round(self.cfg.redraw_share * r)))
         idx = torch.nonzero(mask).flatten().tolist()
@@ -345,7 +352,9 @@ class Batch:
                 f[z, terms] = fresh.to(self.device) * self.cfg.init_std
         self.reset_adam(mask)
         self.age[mask] = 0
-        self.redraws[mask] += 1
+        self.pull[mask] = 0
+        self.phase[mask] = FIT
+        (self.refits if refit else self.redraws)[mask] += 1
         return len(idx)
 
     def reset_adam(self, mask: torch.Tensor) -> None:
@@ -528,6 +537,10 @@ class NumericalSearch:
                 for z in torch.nonzero(ready).flatten().tolist():
                     self.save_point([f[z].cpu().numpy() for f in batch.factors], int(batch.restart_id[z]))
             ready &= batch.phase == FIT  # collect mode: restarts that verified are DONE
+            if cfg.refit and self.task.ring in ("ZT", "Z"):
+                again = ready & (batch.refits < cfg.refit)
+                self.count.refitted += batch.redraw(again, refit=True)
+                ready &= ~again
             batch.phase[ready] = SIMPLIFY
             batch.age[ready] = 0
             batch.pull[ready] = cfg.pull_start
@@ -746,6 +759,7 @@ class NumericalSearch:
         out = SearchOutcome(scheme=self.found, best=self.found, steps=c.steps, restarts=c.restarts,
                             seconds=self.elapsed, stopped=stopped, seed=self.task.seed)
         out.counters = c  # type: ignore[attr-defined]  # for benchmarks: fitted, roundings, ...
+        out.collected = list(self.collected)  # type: ignore[attr-defined]  # collect mode: every scheme
         return out
 
 

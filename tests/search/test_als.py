@@ -8,6 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from fastmm.errors import InputError  # noqa: E402
+from fastmm.scheme import ring_serves  # noqa: E402
 from fastmm.search.als import run  # noqa: E402
 from fastmm.search.base import METHODS, Progress, SearchTask, method_function  # noqa: E402
 from fastmm.search.runner import run_search  # noqa: E402
@@ -61,6 +62,24 @@ def test_stuck_restarts_redraw_terms_before_they_are_replaced():
     assert plain.redrawn == 0 and again.restarts == plain.restarts == 64
     assert 0 < again.redrawn <= 2 * 64
     assert again.fitted > plain.fitted + 10
+
+
+def test_fits_outside_the_ring_refit_over_zt_only():
+    """⟨2,3,3;15⟩ in collect mode, 16 restarts: most fits lie where no ternary scheme is
+    (benchmarks/numerical_components.py); with `refit` they re-draw terms and fit again, at most
+    `refit` times each, and more restarts end ternary. Over Q a fit is finished as it is."""
+    def collect(ring: str, refit: int, batch: int = 16):
+        task = SearchTask(2, 3, 3, rank=15, ring=ring, seed=3, time_limit=240,
+                          options={"collect": True, "batch": batch, "refit": refit, "finish": 0})
+        out, _ = _run(task)
+        for s in out.collected:
+            assert verify(s, use_sympy=False).ok and ring_serves(s.ring, ring)
+        return out.counters, len(out.collected)
+    (plain, found_plain), (again, found_again) = collect("ZT", 0), collect("ZT", 6)
+    assert plain.refitted == 0 and 0 < again.refitted <= 6 * 16
+    assert found_again > found_plain
+    q, _ = collect("Q", 6, batch=4)
+    assert q.refitted == 0
 
 
 def test_ring_q_result_is_verified_and_labelled_by_its_coefficients():

@@ -140,3 +140,19 @@ def test_finish_points_tabulates_each_point(tmp_path):
     assert [(r["point"], r["found"]) for r in rows] == [(1, True), (2, False)]
     assert rows[0]["ring"] == "ZT" and rows[0]["coefficients"] == "-1 0 1"
     assert "**1 of 2 points finished" in out.with_suffix(".md").read_text()
+
+
+def test_components_kind_counts_factor_ranks():
+    from fastmm.reference import strassen
+    from fastmm.scheme import naive_scheme
+
+    nc = bench("numerical_components")
+    assert nc.kind(strassen()) == "6×(1,1,1) 1×(2,2,2)"  # only M1 = (A11+A22)(B11+B22) has rank 2
+    assert nc.kind(naive_scheme(2, 2, 3)) == "12×(1,1,1)"
+
+
+def test_components_collect_mode_hands_back_every_verified_scheme():
+    nc = bench("numerical_components")
+    found, counts = nc.als_schemes((2, 2, 2), 7, 0, 60.0, {"batch": 4})
+    assert counts["restarts"] == 4 and 1 <= len(found) <= 4
+    assert all(s.rank == 7 and s.shape == (2, 2, 2) for s in found)
