@@ -45,3 +45,13 @@ def read_merge(ap: argparse.ArgumentParser, path: str, key: str) -> dict:
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         ap.error(f"--merge {path}: not a results file of this benchmark ({type(exc).__name__})")
     return data
+
+
+def emit_report(lines: list[str], out: str | None) -> None:
+    """A Markdown report: written atomically to `out` (if given) and printed."""
+    from fastmm.paths import write_atomic
+
+    text = "\n".join(lines) + "\n"
+    if out:
+        write_atomic(Path(out), text)
+    print(text)

@@ -15,9 +15,9 @@ import argparse
 import os
 import platform
 import time
-from pathlib import Path
 
-from fastmm.paths import write_atomic
+from bench_common import emit_report
+
 from fastmm.scheme import naive_scheme
 from fastmm.search.flip import Walker, reduce_terms
 from fastmm.search.lift import frame_to_ternary, hensel_lift, sign_lift, sign_system
@@ -97,10 +97,7 @@ def main() -> None:
         lines.append(f"| ⟨{shape[0]},{shape[1]},{shape[2]};{rank}⟩ | {c['samples']} | {c['mod4']} | "
                      f"{c['signs']} | {rest} | {c['hensel']} | {c['framed']} | {c['signs'] + c['framed']} "
                      f"| {c['seconds']} |")
-    text = "\n".join(lines) + "\n"
-    if args.out:
-        write_atomic(Path(args.out), text)
-    print(text)
+    emit_report(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -20,11 +20,11 @@ import json
 import os
 import platform
 import time
-from pathlib import Path
+
+from bench_common import emit_report
 
 import fastmm
 from fastmm.equivalence import invariants
-from fastmm.paths import write_atomic
 from fastmm.scheme import Scheme
 from fastmm.search.base import SearchTask
 from fastmm.search.numerical import run_numerical
@@ -114,10 +114,7 @@ def main() -> None:
     share = unreached / totals["restarts"] if totals["restarts"] else 0.0
     lines += ["", f"{unreached} of the {totals['finished']} exact ALS schemes ({share:.1%} of the "
               f"{totals['restarts']} restarts) are of kinds that no flip walk reached over ZT."]
-    text = "\n".join(lines) + "\n"
-    if args.out:
-        write_atomic(Path(args.out), text)
-    print(text)
+    emit_report(lines, args.out)
 
 
 if __name__ == "__main__":
