@@ -89,9 +89,9 @@ class NumConfig:
     fit_steps: int = 1200  # steps allowed to reach fit_tol
     redraw: int = 4  # times a restart stuck while fitting re-draws some terms before it is replaced
     redraw_share: float = 0.67  # the share of its terms (at random) it re-draws each time
-    refit: int = 0  # ZT / Z: times a fitted restart that no frame rounds into the ring re-draws
-    #                 some terms and fits again instead of simplifying (most such fits lie where
-    #                 no ternary scheme is: benchmarks/numerical_components.py)
+    refit: int = 0  # ZT / Z: times a fitted restart that neither the frames nor the pull to the
+    #                 grid made ternary re-draws some terms and fits again before it is given up
+    #                 (most such fits lie where no ternary scheme is: numerical_components.py)
     pull_start: float = 1e-4  # initial weight λ of the L1 term / the pull towards the grid
     pull_growth: float = 1.02  # λ multiplies by this every simplify step (l1: 1.003 works)
     pull_max: float = 1.0
@@ -293,7 +293,7 @@ class Counters:
     other_ring: int = 0  # exact schemes over Q found by a ZT / Z search (not returned)
     short_by_one: int = 0  # given up while fitting with a rank-one residual (see one_short)
     redrawn: int = 0  # times a stuck restart re-drew some of its terms (see NumConfig.redraw)
-    refitted: int = 0  # times a fitted restart outside the ring re-drew terms (NumConfig.refit)
+    refitted: int = 0  # times a restart whose fit did not round re-drew terms (NumConfig.refit)
     found: int = 0
 
 
@@ -537,10 +537,6 @@ class NumericalSearch:
                 for z in torch.nonzero(ready).flatten().tolist():
                     self.save_point([f[z].cpu().numpy() for f in batch.factors], int(batch.restart_id[z]))
             ready &= batch.phase == FIT  # collect mode: restarts that verified are DONE
-            if cfg.refit and self.task.ring in ("ZT", "Z"):
-                again = ready & (batch.refits < cfg.refit)
-                self.count.refitted += batch.redraw(again, refit=True)
-                ready &= ~again
             batch.phase[ready] = SIMPLIFY
             batch.age[ready] = 0
             batch.pull[ready] = cfg.pull_start
@@ -556,6 +552,10 @@ class NumericalSearch:
         again = stalled & fitting & ~bad & (batch.redraws < cfg.redraw)
         self.count.redrawn += batch.redraw(again)
         stalled &= ~again
+        if cfg.refit and self.task.ring in ("ZT", "Z"):  # neither frames nor the pull made it ternary
+            again = stalled & simplifying & ~bad & (batch.refits < cfg.refit)
+            self.count.refitted += batch.redraw(again, refit=True)
+            stalled &= ~again
         self.count.short_by_one += int(one_short(batch, stalled & fitting).sum())
         if cfg.collect:
             batch.phase[stalled] = DONE

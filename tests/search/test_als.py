@@ -66,11 +66,13 @@ def test_stuck_restarts_redraw_terms_before_they_are_replaced():
 
 def test_fits_outside_the_ring_refit_over_zt_only():
     """⟨2,3,3;15⟩ in collect mode, 16 restarts: most fits lie where no ternary scheme is
-    (benchmarks/numerical_components.py); with `refit` they re-draw terms and fit again, at most
-    `refit` times each, and more restarts end ternary. Over Q a fit is finished as it is."""
+    (benchmarks/numerical_components.py); with `refit`, a fit that neither the frames nor the pull
+    to the grid made ternary re-draws terms and fits again, at most `refit` times, and more
+    restarts end ternary. Over Q a fit is finished as it is."""
     def collect(ring: str, refit: int, batch: int = 16):
         task = SearchTask(2, 3, 3, rank=15, ring=ring, seed=3, time_limit=240,
-                          options={"collect": True, "batch": batch, "refit": refit, "finish": 0})
+                          options={"collect": True, "batch": batch, "refit": refit, "finish": 0,
+                                   "simplify_steps": 100})
         out, _ = _run(task)
         for s in out.collected:
             assert verify(s, use_sympy=False).ok and ring_serves(s.ring, ring)
