@@ -141,9 +141,12 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def write_atomic(path: str | os.PathLike, data: bytes | str, make_parents: bool = False) -> Path:
+def write_atomic(path: str | os.PathLike, data: bytes | str, make_parents: bool = False,
+                 exclusive: bool = False) -> Path:
     """Write `data` (str as UTF-8) to `path` atomically; returns the file written (the symlink's
-    target when `path` is a symlink). Raises OutputError with one line."""
+    target when `path` is a symlink). Raises OutputError with one line. `exclusive`: the file
+    must not exist yet (FileExistsError otherwise; the complete file is hard-linked into place,
+    so two processes never take the same name)."""
     if isinstance(data, str):
         data = data.encode("utf-8")
     shown = os.fspath(path)
@@ -163,6 +166,8 @@ def write_atomic(path: str | os.PathLike, data: bytes | str, make_parents: bool 
         if st is not None and _special_kind(st.st_mode):
             raise OutputError(f"cannot write {shown}: is {_special_kind(st.st_mode)}, not a regular file")
         fd, tmp = tempfile.mkstemp(prefix=".fastmm-", suffix=".tmp", dir=target.parent)
+    except OutputError:
+        raise
     except (OSError, ValueError) as exc:
         reason = _reason(exc) if isinstance(exc, OSError) else str(exc)
         raise OutputError(f"cannot write {shown}: {reason}") from None
@@ -175,16 +180,52 @@ def write_atomic(path: str | os.PathLike, data: bytes | str, make_parents: bool 
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        if exclusive:
+            _link_new(tmp, target)
+        else:
+            os.replace(tmp, target)
     except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, FileExistsError) and exclusive:
+            raise
         if isinstance(exc, OSError):
             raise OutputError(f"cannot write {shown}: {_reason(exc)}") from None
         raise
     return target
+
+
+def _link_new(tmp: str, target: Path) -> None:
+    """Put the finished file `tmp` at `target` unless something is there (FileExistsError)."""
+    try:
+        os.link(tmp, target)  # atomic, and fails if target exists
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here (some network and FAT file systems): reserve the name
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        os.close(fd)
+        os.replace(tmp, target)
+        return
+    os.unlink(tmp)
+
+
+def write_new(base: str | os.PathLike, data: bytes | str) -> Path:
+    """Write `data` atomically to `base`, or `stem-2.ext`, `stem-3.ext`... beside it: the first
+    name that is free, taken atomically, so that nothing is overwritten even when several
+    processes write at once. Raises OutputError with one line."""
+    base = Path(base)
+    for k in range(1, 100_000):
+        path = base if k == 1 else base.with_name(f"{base.stem}-{k}{base.suffix}")
+        if path.is_symlink() or path.exists():
+            continue
+        try:
+            write_atomic(path, data, exclusive=True)
+            return path  # as named (relative names stay relative in messages)
+        except FileExistsError:
+            continue
+    raise OutputError(f"cannot write {base}: 100,000 names beside it are taken")
 
 
 def fallback_dirs() -> list[Path]:

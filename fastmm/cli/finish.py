@@ -35,8 +35,8 @@ def finish(points: str, ring: str, point: int | None, frames: int, trials: int, 
     """
     from fastmm.api import finish as finish_points
     from fastmm.cli.search import default_path
-    from fastmm.io import save_scheme
-    from fastmm.paths import check_output_path
+    from fastmm.io import dumps, save_scheme
+    from fastmm.paths import check_output_path, write_new
 
     if out is not None:
         check_output_path(out)
@@ -48,8 +48,11 @@ def finish(points: str, ring: str, point: int | None, frames: int, trials: int, 
     scheme = scheme.with_meta(provenance={**scheme.provenance, "command": command,
                                           "method": "finish", "points": points})
     n, m, p = scheme.shape
-    path = out or str(default_path(n, m, p, scheme.rank, scheme.ring))
-    save_scheme(scheme, path)
+    if out:
+        save_scheme(scheme, out)
+        path = out
+    else:
+        path = str(write_new(default_path(n, m, p, scheme.rank, scheme.ring), dumps(scheme)))
     click.echo(f"⟨{n},{m},{p};{scheme.rank}⟩ over {scheme.ring}: exact, verified "
                f"({'Brent equations' if no_sympy else 'Brent equations and a sympy proof'}); wrote {path}")
     if to_catalog:

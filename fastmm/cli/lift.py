@@ -38,8 +38,8 @@ def lift(file: str, ring: str, tries: int, seed: int, out: str | None, no_sympy:
     from fastmm.api import lift as lift_scheme
     from fastmm.api import load
     from fastmm.cli.search import default_path
-    from fastmm.io import save_scheme
-    from fastmm.paths import check_output_path
+    from fastmm.io import dumps, save_scheme
+    from fastmm.paths import check_output_path, write_new
 
     if out is not None:
         check_output_path(out)
@@ -53,8 +53,11 @@ def lift(file: str, ring: str, tries: int, seed: int, out: str | None, no_sympy:
     else:
         how = f"already valid over {lifted.ring}"
     n, m, p = lifted.shape
-    path = out or str(default_path(n, m, p, lifted.rank, lifted.ring))
-    save_scheme(lifted, path)
+    if out:
+        save_scheme(lifted, out)
+        path = out
+    else:
+        path = str(write_new(default_path(n, m, p, lifted.rank, lifted.ring), dumps(lifted)))
     proof = "Brent equations" if no_sympy else "Brent equations and a sympy proof"
     click.echo(f"⟨{n},{m},{p};{lifted.rank}⟩ over {lifted.ring}: {how}; exact, verified ({proof}); "
                f"wrote {path}")

@@ -19,13 +19,9 @@ from fastmm.errors import EXIT_FAILED, InputError, SearchFailed, StartError
 
 
 def default_path(n: int, m: int, p: int, rank: int, ring: str, directory: Path = Path(".")) -> Path:
-    """`2x2x2-rank7-ZT.json`, or `...-2.json` etc. so an existing file is never overwritten."""
-    base = directory / f"{n}x{m}x{p}-rank{rank}-{ring}.json"
-    path, k = base, 2
-    while path.exists() or path.is_symlink():
-        path = base.with_name(f"{base.stem}-{k}.json")
-        k += 1
-    return path
+    """`2x2x2-rank7-ZT.json`: the base of a default name (fastmm.paths.write_new takes it, or
+    `...-2.json` etc., atomically, so an existing file is never overwritten)."""
+    return directory / f"{n}x{m}x{p}-rank{rank}-{ring}.json"
 
 
 def _print_scheme(scheme, header: str) -> None:
@@ -62,25 +58,34 @@ class _Writer:
             raise InputError("--out: the file name is empty")
         self.out = check_output_path(out) if out is not None else None
         self.distinct = distinct
+        if self.out is not None:  # --distinct K: FILE-2 ... FILE-K are written too; check them now
+            for k in range(2, distinct + 1):
+                check_output_path(self.out.with_name(f"{self.out.stem}-{k}{self.out.suffix}"))
         self.written: list[Path] = []
         self.problems: list[str] = []  # writes that went to a rescue file
 
-    def target(self, scheme) -> Path:
-        n, m, p = scheme.shape
+    def target(self, scheme) -> Path | None:
+        """--out's file (--distinct: FILE, then FILE-2, FILE-3... beside it); None: a default name."""
         if self.out is None:
-            return default_path(n, m, p, scheme.rank, scheme.ring, Path("."))
-        k = len(self.written)  # --distinct: FILE, then FILE-2, FILE-3... beside it
+            return None
+        k = len(self.written)
         return self.out if k == 0 else self.out.with_name(f"{self.out.stem}-{k + 1}{self.out.suffix}")
 
-    def __call__(self, scheme, target: Path | None = None) -> Path:
-        """Write atomically; if that fails, to a rescue file, and remember why (one error line)."""
+    def __call__(self, scheme, new_in: Path | None = None) -> Path:
+        """Write atomically (to --out, or a default name that is free, in `new_in` or here); if
+        that fails, to a rescue file, and remember why (one error line)."""
         from fastmm.io import dumps
-        from fastmm.paths import OutputError, rescue, scheme_stem, write_atomic
+        from fastmm.paths import OutputError, rescue, scheme_stem, write_atomic, write_new
 
-        target = target or self.target(scheme)
+        target = None if new_in is not None else self.target(scheme)
         try:
-            write_atomic(target, dumps(scheme))
-            path = target
+            if target is None:
+                n, m, p = scheme.shape
+                path = write_new(default_path(n, m, p, scheme.rank, scheme.ring, new_in or Path(".")),
+                                 dumps(scheme))
+            else:
+                write_atomic(target, dumps(scheme))
+                path = target
         except OutputError as exc:
             path = rescue(dumps(scheme), scheme_stem(scheme))
             self.problems.append(f"{exc}; the {scheme.label()} scheme was saved to {path} instead")
@@ -255,9 +260,8 @@ def _report_failure(exc: SearchFailed, writer: _Writer, checkpoint) -> int:
     if exc.best is not None:
         if checkpoint is not None:
             checkpoint.record_best(exc.best)
-        n, m, p = exc.best.shape
         directory = writer.out.parent if writer.out is not None else Path(".")
-        path = writer(exc.best, default_path(n, m, p, exc.best.rank, exc.best.ring, directory))
+        path = writer(exc.best, new_in=directory)
         if not writer.problems:
             msg += f" (saved to {path})"
     if checkpoint is not None:

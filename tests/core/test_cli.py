@@ -271,3 +271,11 @@ def test_show_says_whether_a_square_scheme_is_c3_symmetric(tmp_path):
         assert r.returncode == 0, r.stderr
         found = [x for x in r.stdout.splitlines() if x.startswith("C3 symmetry")]
         assert (found == []) if line is None else (len(found) == 1 and line in found[0])
+
+
+def test_distinct_checks_every_sibling_name_before_searching(tmp_path):
+    (tmp_path / "x-2.json").mkdir()
+    r = run("search", "2", "2", "3", "--rank", "11", "--distinct", "2", "-o", "x.json", "--no-sympy",
+            cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "x-2.json: is a directory" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x-2.json"]
