@@ -233,12 +233,36 @@ def check_size(shape: tuple[int, int, int], rank: int) -> None:
                          f"{jacobian_size(shape, rank):,} entries; the limit is {MAX_JACOBIAN:,}")
 
 
-def _point(shape: tuple[int, int, int], u, v, w, where: str) -> Point:
-    n, m, p = shape
+def _real_array(value, where: str, key: str) -> np.ndarray:
+    """`value` (an npz array or nested JSON lists) as float64, refusing anything but real numbers:
+    complex, boolean or string entries are never cast (an imaginary part silently dropped, "1"
+    read as 1)."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "c":
+            raise InputError(f"{where}: array {key} holds complex numbers; a fitted point is real")
+        if value.dtype.kind not in "iuf":
+            raise InputError(f"{where}: array {key} has dtype {value.dtype}, not real numbers")
+    elif not isinstance(value, list):
+        raise InputError(f"{where}: {key} is not an array of numbers")
+    else:
+        stack = [value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, list):
+                stack.extend(item)
+            elif isinstance(item, bool) or not isinstance(item, (int, float)):
+                shown = repr(item) if len(repr(item)) <= 30 else repr(item)[:30] + "..."
+                raise InputError(f"{where}: {key} holds {shown}; coefficients must be numbers")
     try:
-        arrays = [np.asarray(x, dtype=np.float64) for x in (u, v, w)]
-    except (TypeError, ValueError) as exc:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError) as exc:
         raise InputError(f"{where}: the factors are not arrays of numbers") from exc
+
+
+def _point(shape: tuple[int, int, int], u, v, w, where: str, keys: tuple[str, str, str] = ("u", "v", "w"),
+           rank: int | None = None) -> Point:
+    n, m, p = shape
+    arrays = [_real_array(x, where, key) for x, key in zip((u, v, w), keys, strict=True)]
     r = arrays[0].shape[0] if arrays[0].ndim == 2 else -1
     for x, cols, name in zip(arrays, (n * m, m * p, n * p), ("U (Wa)", "V (Wb)", "W (Wcᵀ)"), strict=True):
         if x.ndim != 2 or x.shape != (r, cols) or r < 1:
@@ -246,6 +270,8 @@ def _point(shape: tuple[int, int, int], u, v, w, where: str) -> Point:
                              f"not {'×'.join(map(str, x.shape))}")
         if not np.all(np.isfinite(x)):
             raise InputError(f"{where}: {name} holds a NaN or an infinity")
+    if rank is not None and rank != r:
+        raise InputError(f"{where}: the file declares rank {rank}, but the factors have {r} rows")
     check_size(shape, r)
     return Point(shape, *arrays)
 
@@ -258,6 +284,28 @@ def _shape(value, where: str) -> tuple[int, int, int]:
     if min(shape) < 1 or max(shape) > MAX_POINT_DIM:
         raise InputError(f"{where}: shape {shape} is outside 1..{MAX_POINT_DIM}")
     return shape  # type: ignore[return-value]
+
+
+def _rank(value, where: str) -> int | None:
+    """A declared rank ("rank" of a JSON header or an npz array), if any: a positive integer."""
+    if value is None:
+        return None
+    if isinstance(value, np.ndarray):
+        value = value.tolist() if value.ndim == 0 else value
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InputError(f"{where}: 'rank' should be a positive integer, not {value!r}")
+    return value
+
+
+def _residual(value, where: str) -> None:
+    """A recorded residual (squared Frobenius norm) must be a finite real number ≥ 0."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist() if value.ndim == 0 and value.dtype.kind in "iuf" else value
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not np.isfinite(value) or value < 0):
+        shown = (f"an array of {value.dtype} of shape {value.shape}" if isinstance(value, np.ndarray)
+                 else repr(value))
+        raise InputError(f"{where}: 'residual' should be a finite number ≥ 0, not {shown}")
 
 
 def load_points(path: str | os.PathLike) -> list[Point]:
@@ -282,7 +330,10 @@ def load_points(path: str | os.PathLike) -> list[Point]:
             if len(head) != 3 or not all(h.isdigit() for h in head):
                 raise InputError(f"{where}: no 'shape' array and no NxMxP at the start of the name")
             shape = _shape([int(h) for h in head], where)
-        return [_point(shape, arrays["u"], arrays["v"], arrays["w"], where)]
+        if "residual" in arrays:
+            _residual(arrays["residual"], where)
+        return [_point(shape, arrays["u"], arrays["v"], arrays["w"], where,
+                       rank=_rank(arrays.get("rank"), where))]
     try:
         doc = load_json_file(path)
     except InputError as exc:
@@ -290,13 +341,17 @@ def load_points(path: str | os.PathLike) -> list[Point]:
     if not isinstance(doc, dict) or not isinstance(doc.get("points"), list) or not doc["points"]:
         raise InputError(f"{where}: expected a JSON object with 'shape' and a non-empty 'points' list")
     shape = _shape(doc.get("shape"), where)
+    rank = _rank(doc.get("rank"), where)
     command = doc.get("command")
     source = command if isinstance(command, str) else ""
     points = []
     for k, entry in enumerate(doc["points"]):
         if not isinstance(entry, dict) or not {"Wa", "Wb", "WcT"} <= set(entry):
             raise InputError(f"{where}: point {k + 1} needs 'Wa', 'Wb' and 'WcT'")
-        pt = _point(shape, entry["Wa"], entry["Wb"], entry["WcT"], f"{where}, point {k + 1}")
+        if "residual" in entry:
+            _residual(entry["residual"], f"{where}, point {k + 1}")
+        pt = _point(shape, entry["Wa"], entry["Wb"], entry["WcT"], f"{where}, point {k + 1}",
+                    ("Wa", "Wb", "WcT"), rank)
         pt.source = source
         points.append(pt)
     return points

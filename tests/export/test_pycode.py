@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import ast
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+import fastmm
 from fastmm.errors import InputError
 from fastmm.export.pycode import numpy_function, numpy_source, torch_function, torch_source
 from fastmm.reference import laderman, strassen
 from fastmm.scheme import Scheme, naive_scheme
 from tests.export.schemes import dead_product_schemes, mixed_234, rational_strassen, winograd
 
+CATALOG = Path(fastmm.__file__).parent / "data" / "catalog"
 SCHEMES = {
     "strassen": strassen,
     "laderman": laderman,
@@ -81,8 +84,27 @@ def test_rational_scheme_computes_in_float() -> None:
     assert c.dtype == np.float64
     assert np.allclose(c, a @ b, atol=1e-9)
     ct = torch_function(rational_strassen())(torch.tensor(a), torch.tensor(b), levels=2, leaf=1)
-    assert ct.dtype == torch.get_default_dtype()
-    assert torch.allclose(ct.double(), torch.tensor(a @ b, dtype=torch.float64), atol=1e-3)
+    assert ct.dtype == torch.float64  # as NumPy's: integer inputs are computed in float64
+    assert torch.allclose(ct, torch.tensor(a @ b, dtype=torch.float64), atol=1e-9)
+    a32, b32 = torch.tensor(a, dtype=torch.float32), torch.tensor(b, dtype=torch.float32)
+    assert torch_function(rational_strassen())(a32, b32, levels=2, leaf=1).dtype == torch.float32
+
+
+def test_torch_code_of_a_q_scheme_is_exact_on_int64_in_float64() -> None:
+    """⟨2,4,5;32⟩ over Q (halves) on int64 entries in ±1000: float32 got 905709.9375 for 905710."""
+    scheme = fastmm.load(CATALOG / "2x4x5-rank32-Q.json")
+    assert not scheme.is_integral
+    namespace: dict = {}
+    exec(compile(torch_source(scheme), "<torch 245>", "exec"), namespace)  # noqa: S102
+    gen = torch.Generator().manual_seed(5)
+    n, m, p = scheme.shape
+    a = torch.randint(-1000, 1001, (3, 2 * n, 2 * m), generator=gen, dtype=torch.int64)
+    b = torch.randint(-1000, 1001, (2 * m, 2 * p), generator=gen, dtype=torch.int64)
+    c = namespace["matmul"](a, b, levels=1, leaf=1)
+    exact = torch.matmul(a, b)
+    assert c.dtype == torch.float64
+    assert (c - exact.double()).abs().max().item() < 1e-6
+    assert torch.equal(c.round().long(), exact)
 
 
 def test_leaf_size_falls_back_to_plain_product() -> None:

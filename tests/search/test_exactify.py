@@ -107,6 +107,7 @@ def _write(tmp_path, name, payload) -> Path:
 
 GOOD = strassen_in_a_random_basis()
 ZEROS_666 = np.zeros((153, 36)).tolist()  # ⟨6,6,6;153⟩: too big to finish
+GOOD_JSON = {"Wa": GOOD.u.tolist(), "Wb": GOOD.v.tolist(), "WcT": GOOD.w.tolist()}
 
 
 @pytest.mark.parametrize("name, payload, message", [
@@ -120,13 +121,55 @@ ZEROS_666 = np.zeros((153, 36)).tolist()  # ⟨6,6,6;153⟩: too big to finish
     ("p.json", {"shape": [2, 2, 99], "points": [{}]}, "outside 1..8"),
     ("p.json", {"shape": [2, 2, "2"], "points": [{}]}, "three positive integers"),
     ("p.json", {"shape": [2, 2, 2], "points": [{"Wa": [[1]]}]}, "needs 'Wa', 'Wb' and 'WcT'"),
-    ("p.json", {"shape": [2, 2, 2], "points": [{"Wa": "x", "Wb": [], "WcT": []}]}, "not arrays of numbers"),
+    ("p.json", {"shape": [2, 2, 2], "points": [{"Wa": "x", "Wb": [], "WcT": []}]}, "Wa is not an array"),
     ("p.json", {"shape": [6, 6, 6], "points": [dict.fromkeys(("Wa", "Wb", "WcT"), ZEROS_666)]},
      "needs a dense Jacobian of 770,943,744 entries"),
+    # numbers only: an imaginary part is never dropped, "1" or true never read as 1
+    ("2x2x2-p.npz", {"u": GOOD.u + 0.5j, "v": GOOD.v, "w": GOOD.w}, "array u holds complex numbers"),
+    ("2x2x2-p.npz", {"u": GOOD.u > 0, "v": GOOD.v, "w": GOOD.w}, "array u has dtype bool"),
+    ("2x2x2-p.npz", {"u": GOOD.u, "v": GOOD.v.astype(str), "w": GOOD.w}, "array v has dtype <U"),
+    ("p.json", {"shape": [2, 2, 2], "points": [{"Wa": [["1"] * 4] * 7, "Wb": GOOD.v.tolist(),
+                                                  "WcT": GOOD.w.tolist()}]}, "Wa holds '1'; coefficients"),
+    ("p.json", {"shape": [2, 2, 2], "points": [{"Wa": GOOD.u.tolist(), "Wb": GOOD.v.tolist(),
+                                                  "WcT": [[True] * 4] * 7}]}, "WcT holds True; coefficients"),
+    # a declared rank must be the factors' rank
+    ("p.json", {"shape": [2, 2, 2], "rank": 8, "points": [GOOD_JSON]},
+     "point 1: the file declares rank 8, but the factors have 7 rows"),
+    ("p.json", {"shape": [2, 2, 2], "rank": "7", "points": [GOOD_JSON]},
+     "'rank' should be a positive integer"),
+    ("2x2x2-p.npz", {"u": GOOD.u, "v": GOOD.v, "w": GOOD.w, "rank": 6}, "declares rank 6"),
+    # a residual is a finite number ≥ 0
+    ("p.json", {"shape": [2, 2, 2], "points": [{**GOOD_JSON, "residual": -1e-30}]},
+     "point 1: 'residual' should be a finite number ≥ 0, not -1e-30"),
+    ("p.json", {"shape": [2, 2, 2], "points": [{**GOOD_JSON, "residual": "0"}]}, "'residual' should be"),
+    ("2x2x2-p.npz", {"u": GOOD.u, "v": GOOD.v, "w": GOOD.w, "residual": -1.0}, "not -1.0"),
+    ("2x2x2-p.npz", {"u": GOOD.u, "v": GOOD.v, "w": GOOD.w, "residual": np.nan}, "not nan"),
+    ("2x2x2-p.npz", {"u": GOOD.u, "v": GOOD.v, "w": GOOD.w, "residual": [0.0]}, "of shape (1,)"),
 ])
 def test_bad_points_files_are_one_input_error(tmp_path, name, payload, message):
     with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load_points(_write(tmp_path, name, payload))
+
+
+def test_declared_rank_and_residuals_that_agree_are_read(tmp_path):
+    js = _write(tmp_path, "p.json", {"shape": [2, 2, 2], "rank": 7, "points": [
+        {**GOOD_JSON, "residual": 0}, {**GOOD_JSON, "residual": 1e-28}]})
+    npz = _write(tmp_path, "p.npz", {"u": GOOD.u.astype(np.float32), "v": GOOD.v, "w": GOOD.w,
+                                     "residual": 0.0, "shape": [2, 2, 2], "rank": 7})
+    assert [pt.rank for pt in load_points(js) + load_points(npz)] == [7, 7, 7]
+
+
+@pytest.mark.parametrize("name, payload, message", [
+    ("2x2x2-p.npz", {"u": GOOD.u + 0.5j, "v": GOOD.v, "w": GOOD.w}, "array u holds complex numbers"),
+    ("p.json", {"shape": [2, 2, 2], "rank": 8, "points": [GOOD_JSON]}, "declares rank 8"),
+])
+def test_bad_points_are_one_line_and_exit_2_at_the_command(tmp_path, name, payload, message):
+    path = _write(tmp_path, name, payload)
+    proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), "finish", str(path), "-q",
+                           "-o", str(tmp_path / "s.json")], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert str(path) in proc.stderr and message in proc.stderr and not (tmp_path / "s.json").exists()
 
 
 def test_bad_requests_and_a_point_that_does_not_finish(tmp_path):
@@ -166,7 +209,7 @@ def test_search_saves_fitted_points_for_finish(tmp_path):
     (["--batch", "0", "--method", "als"], "--batch must be a positive integer"),
     (["--batch", "32"], "--batch is for the numerical methods"),
     (["--method", "flip", "--save-fitted", "x"], "--save-fitted is for the numerical methods"),
-    (["--method", "als", "--save-fitted", "README.md"], "not a directory"),
+    (["--method", "als", "--save-fitted", "README.md"], "is not a folder"),
 ])
 def test_numerical_options_refused_in_one_line(args, message):
     command = [sys.executable, str(ROOT / "cli.py"), "search", "2", "2", "2", "--rank", "7", *args]
