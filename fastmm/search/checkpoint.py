@@ -5,8 +5,9 @@ A checkpoint directory holds
     checkpoint.json   what is searched (shape, ring, method, symmetry), the seeds used, the next
                       seed, the best rank reached, the progress last seen;
     best.json         the best verified scheme so far (a fastmm scheme file);
-    pool-seed<S>.json the members of the lowest pool level of seed S (pool and symmetric
-                      methods), written while the walk runs.
+    pool-seed<S>.json the members of the lowest pool level of seed S (pool method), or the
+                      best scheme of seed S so far (flip, ternary, symmetric walks: BestSaver),
+                      written while the walk runs.
 
 Every file is written atomically (temporary file, fsync, rename), so a search killed at any
 moment (SIGKILL included) leaves the previous complete version of each file. Resuming loads
@@ -165,6 +166,28 @@ def save_pool(directory: str | Path, seed: int, schemes: list[Scheme]) -> None:
     data = {"format": "fastmm.pool-checkpoint", "version": VERSION,
             "schemes": [scheme_to_dict(s) for s in schemes]}
     atomic_write_text(Path(directory) / f"{POOL_PREFIX}{seed}.json", json.dumps(data) + "\n")
+
+
+class BestSaver:
+    """A walk's best valid scheme kept on disk while it runs (pool-seed<S>.json, read back by
+    `--resume`), written at most every `every` seconds: a kill loses at most that much."""
+
+    def __init__(self, directory: str | Path | None, seed: int, every: float = 2.0):
+        self.directory, self.seed, self.every = directory, seed, every
+        self.pending: Scheme | None = None
+        self.last = float("-inf")
+
+    def offer(self, scheme: Scheme | None) -> None:
+        if self.directory is not None and scheme is not None:
+            self.pending = scheme
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the pending scheme if one waits and the last write is `every` seconds old."""
+        if self.pending is None or time.monotonic() - self.last < self.every:
+            return
+        save_pool(self.directory, self.seed, [self.pending])
+        self.pending, self.last = None, time.monotonic()
 
 
 def _read_state(path: Path) -> dict:

@@ -26,6 +26,7 @@ from fastmm.errors import InputError
 from fastmm.scheme import Scheme, naive_scheme
 from fastmm.search import flip_c, flip_py
 from fastmm.search.base import Progress, Reporter, SearchOutcome, SearchTask, StopFlag, valid_rank_note
+from fastmm.search.checkpoint import BestSaver
 from fastmm.search.lift import lift, residual
 from fastmm.search.terms import Terms, gf2_tensor_ok, plain_additions_terms, to_scheme, to_terms
 
@@ -316,6 +317,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     elif _fits(start.coefficient_ring, ring) and _exact_ok(start):
         best = start
     record = r0  # lowest GF(2) rank seen
+    saver = BestSaver(opts.get("checkpoint_dir"), task.seed)  # --resume: kept while it walks
     found: Scheme | None = None  # with minimize: the scheme with the fewest additions
     found_adds = found_plain = 0
     polishing = False  # minimize: a scheme at the target rank is in hand; walk on at that rank
@@ -392,6 +394,8 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                 got = lifted(walker.terms(), steps)
                 if got is not None:
                     best = got[0]
+                    saver.offer(best)
+            saver.flush()
             if at_target:
                 # walk on at this rank (flips keep it) to reach other schemes to lift
                 todo = lift_every
@@ -412,4 +416,5 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                 record = walker.rank
                 if ring == "Z2" and (best is None or record < best.rank):
                     best = to_scheme(shape, walker.terms())
+                    saver.offer(best)
         restarts += 1

@@ -27,6 +27,7 @@ from fastmm.errors import InputError
 from fastmm.scheme import Scheme, naive_scheme
 from fastmm.search import flip, flip_c, flip_py, ternary_py
 from fastmm.search.base import Progress, Reporter, SearchOutcome, SearchTask, StopFlag
+from fastmm.search.checkpoint import BestSaver
 from fastmm.search.flip import BaseWalker, warm_numba
 from fastmm.search.ternary_py import TernaryTerms, to_scheme, to_terms
 
@@ -130,6 +131,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     restarts = 0
     last_report = t0
     best = start_scheme  # the lowest-rank scheme seen (valid ZT)
+    saver = BestSaver(opts.get("checkpoint_dir"), task.seed)  # --resume: kept while it walks
 
     def outcome(stopped: str) -> SearchOutcome:
         info = dict(prov, steps=steps, restarts=restarts, seconds=round(time.perf_counter() - t0, 3))
@@ -166,4 +168,6 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                 best = to_scheme(shape, walker.terms())
                 if best.rank <= task.rank:
                     return outcome("found")
+                saver.offer(best)
+            saver.flush()
         restarts += 1

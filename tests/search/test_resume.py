@@ -102,6 +102,31 @@ def test_symmetric_walk_keeps_its_best_through_a_kill(tmp_path):
     assert verify(best, use_sympy=False).ok and best.rank <= saved[0]["rank"]
 
 
+@pytest.mark.parametrize("method", ["flip", "ternary"])
+def test_flip_and_ternary_walks_keep_their_best_through_a_kill(tmp_path, method):
+    """Walks without pools save each new best while they run (at most every 2 s): before, a
+    SIGKILL left only checkpoint.json with no scheme, whatever rank the walk had reached."""
+    ck = tmp_path / "ck"
+    # rank 22 for ⟨3,3,3⟩ is beyond reach: the walk runs until it is killed
+    proc = subprocess.Popen([sys.executable, "-m", "fastmm", "search", "3", "3", "3", "--rank", "22",
+                             "--method", method, "--time-limit", "120", "--resume", str(ck), "-q",
+                             "--no-sympy"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 100
+    while time.monotonic() < deadline and not list(ck.glob("pool-seed*.json")):
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    saved = json.loads(next(ck.glob("pool-seed*.json")).read_text())["schemes"]
+    assert len(saved) == 1 and saved[0]["rank"] < 27
+
+    r = fastmm("search", "3", "3", "3", "--rank", "22", "--method", method, "--time-limit", "0.5",
+               "--resume", str(ck), "--no-sympy", "--out", str(tmp_path / "out.json"), cwd=tmp_path)
+    assert r.returncode == 1 and "resuming" in r.stderr
+    best = load_scheme(ck / "best.json")
+    assert verify(best, use_sympy=False).ok and best.ring == "ZT" and best.rank <= saved[0]["rank"]
+
+
 @pytest.mark.parametrize("damage", ["best_rank_text", "best_rank_negative", "seed_bool", "pool_not_a_pool"])
 def test_resume_refuses_damaged_fields_and_leaves_the_directory(tmp_path, damage):
     """A checkpoint edited by hand or by a faulty tool: one line, exit 2, every file as it was."""
