@@ -249,6 +249,9 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: 
         return _report_failure(exc, writer, checkpoint)
     if checkpoint is not None:
         checkpoint.finish(seed + workers)
+        if checkpoint.write_error:  # the scheme was written; only the checkpoint lags behind
+            click.echo(f"warning: the checkpoint in {resume} was not fully updated: "
+                       f"{checkpoint.write_error}", err=True)
     if writer.problems:
         click.echo(f"error: {'; '.join(writer.problems)}", err=True)
         return EXIT_FAILED
@@ -267,6 +270,8 @@ def _report_failure(exc: SearchFailed, writer: _Writer, checkpoint) -> int:
     if checkpoint is not None:
         checkpoint.finish(None)
         msg += f"; --resume {checkpoint.directory} continues"
+        if checkpoint.write_error:
+            msg += f" (but the checkpoint was not fully updated: {checkpoint.write_error})"
     if getattr(exc, "found", None) and writer.written and exc.best is None:
         msg += f"; written: {', '.join(map(str, writer.written))}"
     if writer.problems:

@@ -24,6 +24,7 @@ from pathlib import Path
 from fastmm import __version__
 from fastmm.errors import FastmmError, InputError
 from fastmm.io import atomic_write_text, load_scheme, save_scheme, scheme_from_dict, scheme_to_dict
+from fastmm.paths import OutputError
 from fastmm.scheme import Scheme
 from fastmm.validate import load_json, read_text
 
@@ -45,6 +46,7 @@ class Checkpoint:
         self.resumed = resumed
         self._last_progress = 0.0
         self._starts: list[Scheme] | None = None
+        self.write_error: str | None = None  # the first write that failed once the search ran
 
     # -- opening --------------------------------------------------------------------------------
     @classmethod
@@ -79,7 +81,7 @@ class Checkpoint:
                  "status": "new", "progress": {}, "created": _now(), "updated": _now()}
         cp = cls(d, state, resumed=False)
         cp.workers = request.workers
-        cp._write()
+        cp._first_write()
         return cp
 
     # -- what the search needs ------------------------------------------------------------------
@@ -92,7 +94,7 @@ class Checkpoint:
         self.state["seeds_used"] = sorted(set(self.state.get("seeds_used", [])) | set(used))
         self.state["next_seed"] = seed + self.workers
         self.state["status"] = "running"
-        self._write()
+        self._first_write()
         return seed
 
     def starts(self) -> list[Scheme]:
@@ -136,7 +138,11 @@ class Checkpoint:
         best = self.state.get("best_rank")
         if best is not None and scheme.rank >= best and (self.directory / BEST).exists():
             return
-        save_scheme(scheme, self.directory / BEST)
+        try:
+            save_scheme(scheme, self.directory / BEST)
+        except OutputError as exc:  # the scheme itself was written elsewhere: say so, go on
+            self.write_error = self.write_error or str(exc)
+            return
         self.state["best_rank"] = scheme.rank
         self._write()
 
@@ -156,16 +162,34 @@ class Checkpoint:
         self.state["status"] = "found" if next_seed is not None else "stopped"
         self._write()
 
+    def _first_write(self) -> None:
+        """The write before the search starts: a folder that cannot take it is bad input."""
+        try:
+            self.state["updated"] = _now()
+            atomic_write_text(self.directory / STATE, json.dumps(self.state, indent=1) + "\n")
+        except OutputError as exc:
+            raise InputError(f"--resume {self.directory}: {exc}") from None
+
     def _write(self) -> None:
+        """Later writes: a failure (a full disk) must not cost the search or what it found, so it
+        is remembered (`write_error`) for the command to report."""
         self.state["updated"] = _now()
-        atomic_write_text(self.directory / STATE, json.dumps(self.state, indent=1) + "\n")
+        try:
+            atomic_write_text(self.directory / STATE, json.dumps(self.state, indent=1) + "\n")
+        except OutputError as exc:
+            self.write_error = self.write_error or str(exc)
 
 
-def save_pool(directory: str | Path, seed: int, schemes: list[Scheme]) -> None:
-    """Write the lowest pool level of one seed (called from inside a search, throttled)."""
+def save_pool(directory: str | Path, seed: int, schemes: list[Scheme]) -> bool:
+    """Write the lowest pool level of one seed (called from inside a search, throttled). A
+    write that fails (a full disk) returns False: the search goes on, the previous file stays."""
     data = {"format": "fastmm.pool-checkpoint", "version": VERSION,
             "schemes": [scheme_to_dict(s) for s in schemes]}
-    atomic_write_text(Path(directory) / f"{POOL_PREFIX}{seed}.json", json.dumps(data) + "\n")
+    try:
+        atomic_write_text(Path(directory) / f"{POOL_PREFIX}{seed}.json", json.dumps(data) + "\n")
+    except OutputError:
+        return False
+    return True
 
 
 class BestSaver:

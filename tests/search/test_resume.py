@@ -167,3 +167,47 @@ def test_resume_without_a_progress_note_continues(tmp_path):
     r = fastmm(*args, "--out", str(tmp_path / "again.json"), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "progress" in json.loads((ck / "checkpoint.json").read_text())
+
+
+def _full_disk(monkeypatch, after: int):
+    """Checkpoint writes fail with 'no space left' after the first `after` of them."""
+    from fastmm.paths import OutputError
+    from fastmm.search import checkpoint as ck
+
+    calls = {"n": 0}
+    real = ck.atomic_write_text
+
+    def write(path, text):
+        calls["n"] += 1
+        if calls["n"] > after:
+            raise OutputError(f"cannot write {path}: no space left on the device")
+        real(path, text)
+    monkeypatch.setattr(ck, "atomic_write_text", write)
+    monkeypatch.setattr(ck, "save_scheme", lambda s, p: write(p, "x"))
+
+
+def test_a_full_checkpoint_folder_costs_neither_the_search_nor_its_scheme(tmp_path, monkeypatch, capsys):
+    """QA: with the --resume folder full, a found scheme was reported only as a failure to write
+    checkpoint.json (exit 1), though --out held it."""
+    from fastmm.cli import main
+
+    _full_disk(monkeypatch, after=2)  # the folder takes the reservation of seeds, then fills up
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as done:
+        main(["search", "2", "2", "3", "--rank", "11", "--resume", "ck", "-o", "out.json", "--no-sympy"])
+    out, err = capsys.readouterr()
+    assert done.value.code in (0, None)
+    assert "written: " in out and verify(load_scheme(tmp_path / "out.json"), use_sympy=False).ok
+    assert err.count("\n") == 1 and "checkpoint in ck was not fully updated" in err
+
+
+def test_a_checkpoint_folder_that_takes_no_write_is_refused_before_the_search(tmp_path, monkeypatch, capsys):
+    from fastmm.cli import main
+
+    _full_disk(monkeypatch, after=0)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as done:
+        main(["search", "2", "2", "3", "--rank", "11", "--resume", "ck", "-o", "out.json"])
+    _, err = capsys.readouterr()
+    assert done.value.code == 2 and err.startswith("error: --resume ck: cannot write")
+    assert not (tmp_path / "out.json").exists()
