@@ -1,10 +1,13 @@
 """`build_site`: the whole static site, written into a fresh folder that then replaces OUTDIR.
 
 Layout: index.html, style.css, site.js, schemes/<slug>.html, files/<slug>.{json,c},
-files/<slug>-numpy.py, files/<slug>-torch.py, and .fastmm-site (a marker, so a rebuild only
-ever replaces a folder this function made). Output depends on the input alone: sorted, no build
-time, no absolute paths, so two builds from the same catalogue are byte-identical and diffs show
-what changed. Worker processes (`workers`) change the time, never the bytes.
+files/<slug>-numpy.py, files/<slug>-torch.py, and .fastmm-site (a marker listing the files the
+build wrote, so a rebuild only ever replaces a folder this function made, and only those files:
+anything else in it, such as .git, CNAME or .nojekyll, is moved into the new site unchanged).
+An OUTDIR that is a symlink is followed: the site replaces its target and the link stays. Output
+depends on the input alone: sorted, no build time, no absolute paths, so two builds from the same
+catalogue are byte-identical and diffs show what changed. Worker processes (`workers`) change the
+time, never the bytes.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fastmm.errors import InputError
+from fastmm.errors import FastmmError, InputError
 from fastmm.known_ranks import canonical
+from fastmm.paths import OutputError, resolve_target
 from fastmm.site.assets import SITE_JS, STYLE_CSS
 from fastmm.site.facts import SchemeFacts, equivalences, scheme_facts
 from fastmm.site.pages import index_page, scheme_page, scheme_title
@@ -27,6 +31,7 @@ from fastmm.site.sources import collect_schemes
 from fastmm.site.table import rank_rows
 
 MARKER = ".fastmm-site"
+_MARKER_HEAD = "made by `fastmm site`; a rebuild replaces the files listed below and keeps anything else"
 
 
 @dataclass
@@ -47,20 +52,112 @@ def _write(root: Path, rel: str, text: str) -> None:
     path.write_text(text, encoding="utf-8", newline="\n")
 
 
-def _replace_dir(fresh: Path, outdir: Path) -> None:
-    """Move `fresh` to `outdir`; an existing outdir must be empty or an earlier site."""
+class _Stranded(OutputError):
+    """A failed replacement that could not be undone: the temporary folders hold user files."""
+
+
+def _check_outdir(outdir: Path, shown: Path) -> None:
+    """InputError unless the site can replace `outdir` (symlinks resolved; `shown` as given):
+    a folder that is missing, empty or an earlier site, in a folder that can be written."""
     if outdir.exists():
         if not outdir.is_dir():
-            raise InputError(f"{outdir} exists and is not a folder")
+            raise InputError(f"{shown} exists and is not a folder")
         if any(outdir.iterdir()) and not (outdir / MARKER).is_file():
-            raise InputError(f"{outdir} is not empty and was not made by `fastmm site`; "
+            raise InputError(f"{shown} is not empty and was not made by `fastmm site`; "
                              "choose a new or empty folder")
-        old = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.old-", dir=outdir.parent))
-        os.replace(outdir, old / "site")
+    folder = next(p for p in outdir.parents if p.exists())  # missing ones are made
+    if not folder.is_dir():
+        raise InputError(f"{folder} is not a folder: cannot build {shown} there")
+    # temporaries go beside outdir, and a rebuild moves the entries it keeps out of outdir
+    for d in (folder, outdir) if outdir.exists() else (folder,):
+        if not os.access(d, os.W_OK | os.X_OK):
+            try:
+                why = "read-only file system" if os.statvfs(d).f_flag & os.ST_RDONLY else "permission denied"
+            except OSError:
+                why = "permission denied"
+            raise InputError(f"{d} is not writable ({why}): cannot build {shown} there")
+
+
+def _written_before(outdir: Path) -> set[str]:
+    """The files ("/"-separated paths) the build that made the site `outdir` wrote."""
+    try:
+        lines = (outdir / MARKER).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        lines = []
+    if len(lines) > 1:
+        return {MARKER, *lines[1:]}
+    # a marker without the list (sites made before it had one): the fixed layout of those builds
+    written = {MARKER, "index.html", "style.css", "site.js"}
+    for sub, ends in (("schemes", (".html",)), ("files", (".json", ".c", "-numpy.py", "-torch.py"))):
+        written.update(f"{sub}/{p.name}" for p in (outdir / sub).glob("*")
+                       if p.name.endswith(ends) and p.is_file())
+    return written
+
+
+def _kept(outdir: Path) -> list[str]:
+    """Entries of the site `outdir` its build did not write (a folder as a whole when its build
+    wrote nothing in it), as "/"-separated paths."""
+    written = _written_before(outdir)
+    holding = {"/".join(w.split("/")[:i]) for w in written for i in range(1, w.count("/") + 1)}
+    kept: list[str] = []
+
+    def walk(rel_dir: str) -> None:
+        with os.scandir(outdir / rel_dir) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+                is_dir = entry.is_dir(follow_symlinks=False)
+                if rel in holding and is_dir:
+                    walk(rel)
+                elif rel not in written or is_dir:
+                    kept.append(rel)
+
+    walk("")
+    return kept
+
+
+def _clashes(fresh: Path, rel: str) -> bool:
+    """Whether the new site already has `rel`, or a file where `rel` needs a folder."""
+    parts = rel.split("/")
+    for i in range(1, len(parts)):
+        prefix = fresh.joinpath(*parts[:i])
+        if os.path.lexists(prefix) and not prefix.is_dir():
+            return True
+    return os.path.lexists(fresh / rel)
+
+
+def _replace_dir(fresh: Path, outdir: Path, shown: Path) -> None:
+    """Move `fresh` to `outdir`; an existing outdir must be empty or an earlier site, whose
+    entries its build did not write are moved into the new site unchanged."""
+    if not outdir.exists():
         os.replace(fresh, outdir)
-        shutil.rmtree(old)
-    else:
+        return
+    _check_outdir(outdir, shown)  # again: the folder may have changed during the build
+    kept = _kept(outdir)
+    clashes = [rel for rel in kept if _clashes(fresh, rel)]
+    if clashes:
+        more = f" and {len(clashes) - 3} more" if len(clashes) > 3 else ""
+        raise InputError(f"{shown} holds {', '.join(clashes[:3])}{more}, not made by `fastmm site`, "
+                         "where the new site writes its own files; move them away and build again")
+    old = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.old-", dir=outdir.parent))
+    os.replace(outdir, old / "site")
+    moved: list[str] = []
+    try:
+        for rel in kept:
+            (fresh / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(old / "site" / rel, fresh / rel)
+            moved.append(rel)
         os.replace(fresh, outdir)
+    except BaseException:
+        try:  # put every entry back where it was
+            for rel in reversed(moved):
+                os.replace(fresh / rel, old / "site" / rel)
+            os.replace(old / "site", outdir)
+            os.rmdir(old)
+        except OSError as exc:
+            raise _Stranded(f"could not replace {shown} nor put it back ({exc.strerror or exc}): its "
+                            f"contents are in {old / 'site'} and {fresh}") from exc
+        raise
+    shutil.rmtree(old)
 
 
 def _nothing_to_show(outdir: Path, warnings: list[str]) -> str:
@@ -85,40 +182,52 @@ def build_site(outdir: str | Path, catalog: str | Path | None = None, schemes: I
     """Build the site for the catalogue folder (default: the shipped one) plus extra scheme files
     or folders `schemes`. Every scheme is verified; one that fails is left out with a warning.
     A named path that is missing or unreadable, or inputs without a single verified scheme, are an
-    InputError raised before anything is written: `outdir` is never replaced then."""
+    InputError raised before anything is written: `outdir` is never replaced then. So is an
+    `outdir` whose folder cannot be written. A symlink `outdir` is followed; entries of an earlier
+    site that its build did not write (.git, CNAME, ...) are kept in the new one."""
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
     start = time.perf_counter()
-    outdir = Path(os.path.abspath(outdir))
+    shown = Path(os.path.abspath(outdir))  # as given, for messages
+    outdir = resolve_target(shown)  # a symlink's target is replaced, never the link
+    if outdir.is_symlink():
+        raise InputError(f"{shown} is a symlink loop")
     if outdir == Path.cwd() or outdir in Path.cwd().parents:
-        raise InputError(f"{outdir} holds the current folder; build the site into a folder of its own")
+        raise InputError(f"{shown} holds the current folder; build the site into a folder of its own")
+    _check_outdir(outdir, shown)
     items, warnings = collect_schemes(catalog, schemes)
     if not items:  # never replace a site with an empty one
-        raise InputError(_nothing_to_show(outdir, warnings))
+        raise InputError(_nothing_to_show(shown, warnings))
     rows = rank_rows(items)
     facts = _all_facts(items, workers)
     eqs = equivalences(items)
     names = {it.slug: f"{scheme_title(it)}, {it.slug}" for it in items}
     row_of = {(r.shape, r.ring): r for r in rows}
 
-    outdir.parent.mkdir(parents=True, exist_ok=True)
-    fresh = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.new-", dir=outdir.parent))
+    files = {"index.html": index_page(rows, items), "style.css": STYLE_CSS, "site.js": SITE_JS}
+    for it, f in zip(items, facts, strict=True):
+        files[f"schemes/{it.slug}.html"] = scheme_page(
+            it, row_of.get((canonical(it.scheme.shape), it.scheme.ring)), f, eqs[it.slug], names)
+        for d in f.downloads:
+            if d.text is not None:
+                files[f"files/{d.filename}"] = d.text
+    files[MARKER] = "\n".join([_MARKER_HEAD, *sorted(files)]) + "\n"
     try:
-        files = {"index.html": index_page(rows, items), "style.css": STYLE_CSS, "site.js": SITE_JS,
-                 MARKER: "made by `fastmm site`; the whole folder is replaced on rebuild\n"}
-        for it, f in zip(items, facts, strict=True):
-            files[f"schemes/{it.slug}.html"] = scheme_page(
-                it, row_of.get((canonical(it.scheme.shape), it.scheme.ring)), f, eqs[it.slug], names)
-            for d in f.downloads:
-                if d.text is not None:
-                    files[f"files/{d.filename}"] = d.text
+        outdir.parent.mkdir(parents=True, exist_ok=True)
+        fresh = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.new-", dir=outdir.parent))
+    except OSError as exc:
+        raise OutputError(f"cannot build {shown}: {exc.strerror or exc}") from exc
+    try:
         for rel in sorted(files):
             _write(fresh, rel, files[rel])
         os.chmod(fresh, 0o755)  # mkdtemp makes it private; a site is meant to be served
-        _replace_dir(fresh, outdir)
-    except BaseException:
-        shutil.rmtree(fresh, ignore_errors=True)
+        _replace_dir(fresh, outdir, shown)
+    except BaseException as exc:
+        if not isinstance(exc, _Stranded):
+            shutil.rmtree(fresh, ignore_errors=True)
+        if isinstance(exc, OSError) and not isinstance(exc, FastmmError):  # never the temporary's name
+            raise OutputError(f"cannot build {shown}: {exc.strerror or exc}") from exc
         raise
     slowest = sorted(((it.slug, f.seconds) for it, f in zip(items, facts, strict=True)),
                      key=lambda x: -x[1])[:3]
-    return SiteReport(outdir, len(items), len(files), warnings, time.perf_counter() - start, slowest)
+    return SiteReport(shown, len(items), len(files), warnings, time.perf_counter() - start, slowest)

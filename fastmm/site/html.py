@@ -3,20 +3,29 @@
 Pages are XHTML-compatible HTML5 ("polyglot"): every element is closed, void and empty SVG
 elements end in "/>", attributes are quoted, and only the five XML entities appear, so a page
 parses with both html.parser and xml.etree. Text from scheme files reaches a page only through
-`render`, which html-escapes it: a provenance string holding <script> shows as text.
+`render`, which html-escapes it: a provenance string holding <script> shows as text. Characters
+XML 1.0 forbids (C0 controls, lone surrogates, U+FFFE/U+FFFF) become U+FFFD on the way.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable
 
 _VOID = frozenset({"meta", "link", "br", "hr", "input", "img"})
 _SVG_EMPTY = frozenset({"circle", "line", "polyline", "rect", "path", "polygon"})
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 class Html(str):
     """Markup that is safe as it stands (built here, never copied from input)."""
+
+
+def escape(text: str) -> str:
+    """`text` html-escaped, with every character XML 1.0 forbids replaced by U+FFFD: a lone
+    surrogate (from JSON "\\ud800" or a file name that is not UTF-8) cannot even be encoded."""
+    return html.escape(_NOT_XML.sub("\ufffd", text), quote=True)
 
 
 def render(content: object) -> Html:
@@ -26,10 +35,10 @@ def render(content: object) -> Html:
     if isinstance(content, Html):
         return content
     if isinstance(content, str):
-        return Html(html.escape(content, quote=True))
+        return Html(escape(content))
     if isinstance(content, Iterable):
         return Html("".join(render(c) for c in content))
-    return Html(html.escape(str(content), quote=True))
+    return Html(escape(str(content)))
 
 
 def _attr_name(key: str) -> str:
@@ -47,7 +56,7 @@ def el(tag: str, /, *children: object, **attrs: object) -> Html:
             continue
         attr = _attr_name(key)
         text = attr if value is True else str(value)
-        parts.append(f'{attr}="{html.escape(text, quote=True)}"')
+        parts.append(f'{attr}="{escape(text)}"')
     head = " ".join(parts)
     body = render(children)
     if not body and (tag in _VOID or tag in _SVG_EMPTY):

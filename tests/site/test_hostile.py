@@ -4,6 +4,7 @@ fails verification is left out with a warning; odd file names never reach an add
 from __future__ import annotations
 
 import json
+import os
 import xml.etree.ElementTree as ET
 
 from fastmm.io import dumps, save_scheme
@@ -89,3 +90,32 @@ def test_odd_file_names_become_safe_unique_addresses(tmp_path):
     index = parse_page(tmp_path / "site" / "index.html")
     assert index.errors == [] and [t for t, _ in index.tags].count("script") == 1
     assert "x\"><script>alert(1)<script>.json" in "".join(index.text)
+
+
+def test_text_xml_forbids_is_replaced_and_pages_stay_well_formed(tmp_path):
+    """A lone surrogate (JSON "\\ud800", or a file name that is not UTF-8) could not even be written;
+    C0 controls made pages that are not XML. Both show as U+FFFD; the JSON download keeps them."""
+    cat = small_catalog(tmp_path / "cat")
+    data = json.loads(dumps(strassen().with_meta(ring="ZT")))
+    data["provenance"] = {"command": "run \ud800 now", "note": "a\u0000b\u0001c\u001bd\ufffe",
+                          "k\udfff": "v"}
+    sur = tmp_path / "sur.json"
+    sur.write_text(json.dumps(data))  # ASCII: the surrogate is the JSON escape \ud800
+    schemes = [sur]
+    try:
+        odd = tmp_path / os.fsdecode(b"odd-\xff.json")
+        odd.write_text(json.dumps(data))
+        schemes.append(odd)
+    except (OSError, UnicodeError):  # a file system that insists on UTF-8 names
+        pass
+    report = build_site(tmp_path / "site", catalog=cat, schemes=schemes)
+    assert report.schemes == 2 + len(schemes)
+    page = tmp_path / "site" / "schemes" / "sur.html"
+    text = "".join(ET.parse(page).getroot().itertext())  # well-formed XML
+    assert "run \ufffd now" in text and "a\ufffdb\ufffdc\ufffdd\ufffd" in text and "k\ufffd" in text
+    for p in (tmp_path / "site").rglob("*.html"):
+        ET.parse(p)
+    if len(schemes) > 1:
+        assert "odd-\ufffd.json" in "".join(ET.parse(tmp_path / "site" / "index.html").getroot().itertext())
+    download = json.loads((tmp_path / "site" / "files" / "sur.json").read_text())
+    assert download["provenance"] == data["provenance"]
