@@ -47,6 +47,7 @@ class Checkpoint:
         self._last_progress = 0.0
         self._starts: list[Scheme] | None = None
         self.write_error: str | None = None  # the first write that failed once the search ran
+        self.ignored = 0  # saved schemes starts() dropped
 
     # -- opening --------------------------------------------------------------------------------
     @classmethod
@@ -106,6 +107,7 @@ class Checkpoint:
 
         shape = tuple(self.state["shape"])
         out: list[Scheme] = []
+        self.ignored = 0  # saved schemes of another shape or that do not verify (edited by hand?)
         paths = [self.directory / BEST] + sorted(self.directory.glob(f"{POOL_PREFIX}*.json"))
         for path in paths:
             if not path.exists():
@@ -113,6 +115,8 @@ class Checkpoint:
             for scheme in _read_schemes(path):
                 if scheme.shape == shape and verify(scheme, use_sympy=False).ok:
                     out.append(scheme)
+                else:
+                    self.ignored += 1
         self._starts = out
         return out
 
@@ -128,9 +132,13 @@ class Checkpoint:
         many schemes the search will start from."""
         s = self.state
         saved = self.starts()
-        ranks = [r for r in [s.get("best_rank"), *(x.rank for x in saved)] if r is not None]
-        best = min(ranks) if ranks else "none yet"
-        return f"{len(s.get('seeds_used', []))} seeds used, best rank {best}, {len(saved)} saved schemes"
+        # the ranks of schemes that verify: a rank the header claims without one is not shown
+        best = min((x.rank for x in saved), default="none yet")
+        text = f"{len(s.get('seeds_used', []))} seeds used, best rank {best}, {len(saved)} saved schemes"
+        if self.ignored:
+            text += (f"; {self.ignored} saved scheme(s) ignored: another shape, or they fail "
+                     "verification")
+        return text
 
     # -- recording ------------------------------------------------------------------------------
     def record_best(self, scheme: Scheme) -> None:

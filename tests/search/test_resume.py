@@ -211,3 +211,22 @@ def test_a_checkpoint_folder_that_takes_no_write_is_refused_before_the_search(tm
     _, err = capsys.readouterr()
     assert done.value.code == 2 and err.startswith("error: --resume ck: cannot write")
     assert not (tmp_path / "out.json").exists()
+
+
+def test_resume_says_what_it_ignored_and_claims_no_rank_without_a_scheme(tmp_path):
+    from fastmm.io import dumps
+    from fastmm.reference import strassen
+
+    ck = tmp_path / "ck"
+    r = fastmm("search", "2", "2", "3", "--rank", "11", "--resume", str(ck), "-q", "--no-sympy", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    state = json.loads((ck / "checkpoint.json").read_text())
+    state["best_rank"] = 10  # a claim no saved scheme backs
+    (ck / "checkpoint.json").write_text(json.dumps(state))
+    other = json.loads(dumps(strassen()))  # a scheme of another shape in a pool file
+    (ck / "pool-seed7.json").write_text(json.dumps({"format": "fastmm.pool-checkpoint", "version": 1,
+                                                    "schemes": [other]}))
+    r = fastmm("search", "2", "2", "3", "--rank", "11", "--resume", str(ck), "--no-sympy",
+               "--out", str(tmp_path / "out.json"), cwd=tmp_path)
+    first = r.stderr.splitlines()[0]
+    assert "best rank 11," in first and "1 saved scheme(s) ignored" in first, r.stderr
