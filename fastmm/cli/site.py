@@ -18,6 +18,9 @@ from fastmm.cli import cli
 def site(outdir: str, catalog: str | None, schemes: tuple[str, ...], workers: int) -> int:
     """Build a static website of every verified scheme into OUTDIR (replaced if it is a site).
 
+    If OUTDIR is a symlink, its target is rebuilt and the link stays. Anything in OUTDIR that an
+    earlier `fastmm site` did not write (a .git folder, CNAME, .nojekyll) is kept as it is.
+
     A named input that is missing or unreadable, or inputs without a single verified scheme,
     are refused (exit 2) before anything is written: OUTDIR stays as it was.
     """
