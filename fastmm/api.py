@@ -734,7 +734,9 @@ def matmul(A, B, scheme: Scheme | None = None, levels: int = 1, cutoff: int = 64
     levels, cutoff = int(levels), int(cutoff)
     scheme = strassen() if scheme is None else verified(_scheme_arg(scheme, "matmul"), sympy=False)
     a, b = np.asarray(A), np.asarray(B)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+    if a.ndim != 2 or b.ndim != 2:
+        raise InputError(f"matmul multiplies 2-D matrices, got shapes {a.shape} and {b.shape}")
+    if a.shape[1] != b.shape[0]:
         raise InputError(f"shapes {a.shape} and {b.shape} do not multiply")
     for x in (a, b):
         if x.dtype.kind not in "biuf":  # complex would lose its imaginary part in the real kernels

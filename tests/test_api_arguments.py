@@ -154,3 +154,15 @@ def test_import_names_the_file_when_z2_meets_fractions(tmp_path):
     q.write_text(fastmm.export(fastmm.Scheme(2, 2, 2, S.Wa * 0.5, S.Wb, S.Wc * 2), to="fast-matmul"))
     with pytest.raises(SchemeError, match=f"^{q}: a Z2 scheme must have integer coefficients"):
         fastmm.import_scheme(q, "fast-matmul", z2=True)
+
+
+def test_matmul_says_it_takes_2d_matrices():
+    with pytest.raises(InputError, match="multiplies 2-D matrices"):
+        fastmm.matmul(np.ones((3, 4, 4)), np.ones((3, 4, 4)))
+
+
+def test_an_empty_resume_directory_is_refused(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "fastmm", "search", "2", "2", "3", "--rank", "11",
+                        "--resume", ""], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr == "error: --resume: the directory name is empty\n"
+    assert list(tmp_path.iterdir()) == []

@@ -208,6 +208,8 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: 
         raise InputError(f"{start_file}: {exc}") from None
     writer = _Writer(out, distinct)
     checkpoint = None
+    if resume is not None and not resume.strip():
+        raise InputError("--resume: the directory name is empty")
     if resume:
         from fastmm.search.checkpoint import Checkpoint
 

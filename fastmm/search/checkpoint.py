@@ -64,8 +64,10 @@ class Checkpoint:
             state = _read_state(state_path)
             for key, want in what.items():
                 if state.get(key) != want:
-                    raise InputError(f"--resume {d}: the checkpoint is for {key} {state.get(key)!r}, "
-                                     f"not {want!r}; the directory was left as it was")
+                    def shown(v):
+                        return "none" if v is None else repr(v)
+                    raise InputError(f"--resume {d}: the checkpoint is for {key} {shown(state.get(key))}, "
+                                     f"not {shown(want)}; the directory was left as it was")
             state["rank"] = request.rank
             cp = cls(d, state, resumed=True)
             cp.workers = request.workers
