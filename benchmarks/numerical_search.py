@@ -60,8 +60,9 @@ CASES: dict[str, tuple] = {
                      "seed, each run to its end (collect mode), so success per restart is exact"),
     "als-233-each-refit": ((2, 3, 3), 15, "ZT", "als", {"collect": True, "refit": 16, "redraw": 16}, 20,
                            600.0, 1, "target: ≥ 80% of restarts succeed (20 seeds), collect mode; a fit "
-                           "that no frame rounds to ZT re-draws two thirds of its terms and fits again "
-                           "(refit, up to 16 times; re-draws of stuck fits up to 16)"),
+                           "that neither the frames nor the pull to the grid made ternary re-draws two "
+                           "thirds of its terms and fits again (refit, up to 16 times; re-draws of "
+                           "stuck fits up to 16)"),
     "als-233-each-noframes": ((2, 3, 3), 15, "ZT", "als", {"collect": True, "frames": False}, 20, 600.0,
                               1, "the same restarts without the frames stage (the method before it)"),
     "als-233-q-each": ((2, 3, 3), 15, "Q", "als", {"collect": True}, 20, 600.0, 1,
