@@ -166,3 +166,32 @@ def test_an_empty_resume_directory_is_refused(tmp_path):
                         "--resume", ""], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 2 and r.stderr == "error: --resume: the directory name is empty\n"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_batch_beyond_memory_is_refused_before_anything_is_allocated():
+    with pytest.raises(InputError, match=r"--batch 1000000 for ⟨8,8,8;400⟩ needs about [\d,.]+ GiB"):
+        fastmm.search((8, 8, 8), 400, method="als", options={"batch": 1_000_000})
+
+
+def test_numerical_threads_are_bounded():
+    with pytest.raises(InputError, match="threads must be at most 1024"):
+        fastmm.search((2, 3, 3), 15, method="als", options={"threads": 10**6})
+
+
+def test_resume_is_refused_for_the_numerical_methods_and_writes_nothing(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "fastmm", "search", "2", "3", "3", "--rank", "15", "--method",
+                        "als", "--resume", "rs"], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert "--resume works with the walk methods" in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_fitted_keeps_the_points_of_an_earlier_run(tmp_path):
+    for std in ("0.5", "0.3"):
+        r = subprocess.run([sys.executable, "-m", "fastmm", "search", "2", "2", "2", "--rank", "7",
+                            "--method", "als", "--save-fitted", "sf", "--option", f"init_std={std}", "-q",
+                            "--no-sympy", "-o", f"s{std}.json"], capture_output=True, text=True, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+    names = sorted(p.name for p in (tmp_path / "sf").iterdir())
+    assert len(names) >= 2 and len(names) == len(set(names))
+    assert any(n.endswith("-2.npz") for n in names)  # the second run's restart 0 beside the first's

@@ -210,6 +210,10 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: 
     checkpoint = None
     if resume is not None and not resume.strip():
         raise InputError("--resume: the directory name is empty")
+    if resume and req.method in ("als", "spn"):  # nothing of theirs to keep: restarts are independent
+        raise InputError(f"--resume works with the walk methods (flip, pool, ternary, symmetric), not "
+                         f"--method {req.method}: its restarts keep no state; run it again with another "
+                         "--seed")
     if resume:
         from fastmm.search.checkpoint import Checkpoint
 

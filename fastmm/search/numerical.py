@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -54,8 +55,8 @@ import torch
 
 from fastmm import __version__
 from fastmm.errors import InputError
-from fastmm.io import atomic_write_bytes
 from fastmm.known_ranks import proven_lower_bound
+from fastmm.paths import write_new
 from fastmm.scheme import Scheme
 from fastmm.search.base import Progress, Reporter, SearchClock, SearchOutcome, SearchTask, StopFlag
 from fastmm.search.frames import balance, framed_points, on_integers
@@ -144,6 +145,28 @@ class NumConfig:
 
 # the least value of a numerical option (NumConfig, SPNConfig) where it is not 0
 LEAST = {"finish": -1, "check_every": 1, "threads": 1, "fit_steps": 1, "batch": 1}
+MOST = {"threads": 1024}  # and `batch`: bounded by memory (memory_needed)
+
+
+def memory_needed(shape: tuple[int, int, int], rank: int, batch: int) -> int:
+    """Bytes the batch's float64 tensors take, roughly: per restart the Brent tensor and its
+    einsum intermediate, and the factors with their optimiser and ALS companions."""
+    n, m, p = shape
+    a, b, c = n * m, m * p, n * p
+    per_restart = 4 * a * b * c + rank * max(a * b, b * c, a * c) + 10 * rank * (a + b + c) + 3 * rank**2
+    return 8 * batch * per_restart
+
+
+def memory_available(device: str) -> int | None:
+    """Bytes of the device's memory (the host's RAM for the CPU); None when unknown."""
+    try:
+        if device == "cuda":  # without a GPU, pick_device says so
+            if not torch.cuda.is_available():
+                return None
+            return int(torch.cuda.get_device_properties(0).total_memory)
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError, RuntimeError):
+        return None
 
 
 def typed_option(method: str, name: str, default, value, least: float = 0):
@@ -161,6 +184,8 @@ def typed_option(method: str, name: str, default, value, least: float = 0):
             raise bad("a number")
         if value < least:
             raise bad(f"at least {least:g}")
+        if name in MOST and value > MOST[name]:
+            raise bad(f"at most {MOST[name]:g}")
         if isinstance(default, int):
             if value != int(value) or value >= 2**62:
                 raise bad("a whole number")
@@ -656,7 +681,9 @@ class NumericalSearch:
         buffer = io.BytesIO()
         np.savez(buffer, u=point[0], v=point[1], w=point[2], residual=float_residual(self.task.shape, *point),
                  shape=np.array(self.task.shape))
-        atomic_write_bytes(Path(self.cfg.save_fitted) / name, buffer.getvalue())
+        folder = Path(self.cfg.save_fitted)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_new(folder / name, buffer.getvalue())  # -2, -3...: an earlier run's points are kept
 
     def try_rounding(self, batch: Batch, mask: torch.Tensor) -> bool:
         """Snap the simplifying restarts; send the ones whose float residual vanishes to the
@@ -768,6 +795,12 @@ def run_numerical(task: SearchTask, report: Reporter, should_stop: StopFlag, met
     """Run the batched search for `task` (see the module docstring)."""
     check_task(task, method, ("ZT", "Z", "Q", "Z2"))
     cfg = NumConfig.from_options({**(defaults or {}), **task.options}, method)
+    need, have = memory_needed(task.shape, task.rank, cfg.batch), memory_available(cfg.device)
+    if have is not None and need > have // 2:
+        n, m, p = task.shape
+        raise InputError(f"--batch {cfg.batch} for ⟨{n},{m},{p};{task.rank}⟩ needs about "
+                         f"{need / 2**30:,.1f} GiB for its tensors; this {cfg.device.upper()} has "
+                         f"{have / 2**30:,.1f} GiB: use a smaller --batch")
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, cfg.threads))
     try:
