@@ -145,6 +145,7 @@ def count_command(
     state, args = None, {}
     if checkpoint is not None:
         state, args = counting.load_state_dict(checkpoint)  # its args checked as the options are
+        _check_against(given, args, checkpoint)
         _fill_from_args(given, args, checkpoint)
     if given["model"] is None:
         raise InputError("--model is required (or a --checkpoint whose args name the model)")
@@ -193,6 +194,48 @@ def _check_given(given: dict) -> None:
     if given["groups"] is not None:
         config.check_groups(given["groups"])
     config.check_width(given["width"])
+
+
+def _norm_dataset(name: str) -> str:
+    key = str(name).lower().replace("_", "-")
+    return "fashion-mnist" if key == "fashionmnist" else key
+
+
+def _check_against(given: dict, args: dict, checkpoint: str) -> None:
+    """Options given must agree with the settings the checkpoint stores: counting a model the
+    checkpoint does not hold (--quant twn for a dense one, 3-channel cifar10 for a 1-channel one)
+    would print numbers for a network that is not there."""
+    def refuse(key: str, value, saved: str) -> None:
+        raise InputError(f"--{key.replace('_', '-')} {value} contradicts checkpoint {checkpoint}, "
+                         f"which holds {saved}; drop the option")
+
+    for key in _FROM_ARGS:
+        value = given[key]
+        if value is None or key not in args:
+            continue
+        saved = args[key]
+        if key == "quant":
+            if str(value).lower() != str(saved or "").lower():
+                r = args.get("r_ratio") or 0
+                held = (f"a {str(saved).upper()} model" if saved else
+                        f"a StrassenNet (r_ratio {r:g})" if r > 0 else "a dense model")
+                refuse(key, value, held)
+        elif saved is None:
+            continue
+        elif key == "dataset":
+            if _norm_dataset(value) != _norm_dataset(saved):
+                refuse(key, value, f"a model trained on {saved}")
+        elif key == "model":
+            if str(value).lower() != str(saved).lower():
+                refuse(key, value, f"a {saved}")
+        elif value != saved:
+            refuse(key, value, f"{key} {saved:g}" if isinstance(saved, float) else f"{key} {saved}")
+    if given["dataset"] is not None and isinstance(args.get("in_channels"), int):
+        from fastmm.nn.count import dataset_shape
+
+        channels = dataset_shape(str(given["dataset"]))[0]
+        if channels != args["in_channels"]:
+            refuse("dataset", given["dataset"], f"a model for {args['in_channels']}-channel images")
 
 
 def _fill_from_args(given: dict, args: dict, checkpoint: str) -> None:

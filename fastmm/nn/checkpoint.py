@@ -49,6 +49,7 @@ _FIELDS: dict[str, tuple[type, ...]] = {
     "args": (dict,), "model": (dict,), "optimizer": (dict,), "scheduler": (dict,),
     "stage": (int,), "stage_name": (str,), "epoch": (int,), "global_epoch": (int,),
     "rng": (dict,), "metrics": (dict, type(None)), "num_classes": (int,), "in_channels": (int,),
+    "image_shape": (list,),
 }
 _NOT_A_CHECKPOINT = "not a PyTorch checkpoint (damaged, truncated, or another kind of file)"
 
@@ -97,6 +98,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         if key in state and (not isinstance(value, types) or isinstance(value, bool)):
             raise InputError(f"checkpoint {path}: field {key!r} has the wrong type "
                              f"({type(value).__name__})")
+    shape = state.get("image_shape")
+    if shape is not None and (len(shape) != 3 or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape)):
+        raise InputError(f"checkpoint {path}: field 'image_shape' is not 3 positive integers")
     return state
 
 

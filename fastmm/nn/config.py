@@ -318,11 +318,13 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     check_model(cfg.model)
     _check_numbers(cfg)
     check_text(cfg.out, "--out")
+    if not cfg.out.strip():
+        raise InputError("--out must name a run directory, got an empty path")
     check_out_dir(cfg.out)
     cfg.stages = parse_stages(cfg.stages)
     cfg.epochs = parse_per_stage(cfg.epochs, len(cfg.stages), int, "epochs")
-    if any(e < 0 for e in cfg.epochs):
-        raise InputError("--epochs must be ≥ 0")
+    if any(e < 1 for e in cfg.epochs):
+        raise InputError(f"--epochs must be at least 1 for every stage, got {min(cfg.epochs)}")
     single = not isinstance(cfg.lr, list | tuple) and "," not in str(cfg.lr)
     lrs = parse_per_stage(cfg.lr, len(cfg.stages), float, "lr")
     _check_lrs(lrs)

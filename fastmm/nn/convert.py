@@ -15,8 +15,7 @@ from __future__ import annotations
 from torch import nn
 
 from fastmm.errors import InputError
-from fastmm.nn.layers import SPNConv2d, SPNLinear, hidden_width
-from fastmm.nn.swap import replace_children
+from fastmm.nn.layers import SPNConv2d, SPNLinear, _int, _real, hidden_width
 
 
 def _spn_conv(conv: nn.Conv2d, name: str, r_ratio: float, tile: int, groups: int) -> SPNConv2d:
@@ -72,21 +71,28 @@ def strassenify(
     1 in layers whose channel counts g does not divide). With `convert_classifier`, every
     nn.Linear becomes an SPNLinear with r = r_ratio·out_features as well.
     """
+    r_ratio, tile, groups = _real(r_ratio, "r-ratio"), _int(tile, "tile"), _int(groups, "groups")
     if not r_ratio > 0:
         raise InputError(f"r-ratio must be > 0, got {r_ratio}")
-    if not isinstance(tile, int) or tile < 1:
+    if tile < 1:
         raise InputError(f"tile must be an integer >= 1, got {tile!r}")
-    if not isinstance(groups, int) or groups < 1:
+    if groups < 1:
         raise InputError(f"groups must be an integer >= 1, got {groups!r}")
     if isinstance(model, nn.Conv2d):
         return _spn_conv(model, "model", r_ratio, tile, groups)
+    if convert_classifier and isinstance(model, nn.Linear):
+        return _spn_linear(model, r_ratio)
 
-    def swap(full: str, child: nn.Module) -> nn.Module | None:
-        if isinstance(child, nn.Conv2d):
-            return _spn_conv(child, full, r_ratio, tile, groups)
-        if convert_classifier and isinstance(child, nn.Linear):
-            return _spn_linear(child, r_ratio)
-        return None
-
-    replace_children(model, swap)
+    # Every replacement is built before any is put in place: a layer that cannot be converted
+    # leaves the model as it was, not half converted.
+    pending: list[tuple[nn.Module, str, nn.Module]] = []
+    for parent_name, parent in list(model.named_modules()):
+        for name, child in list(parent.named_children()):
+            full = f"{parent_name}.{name}" if parent_name else name
+            if isinstance(child, nn.Conv2d):
+                pending.append((parent, name, _spn_conv(child, full, r_ratio, tile, groups)))
+            elif convert_classifier and isinstance(child, nn.Linear):
+                pending.append((parent, name, _spn_linear(child, r_ratio)))
+    for parent, name, new in pending:
+        setattr(parent, name, new)
     return model

@@ -27,6 +27,7 @@ import gzip
 import math
 import pickle
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +95,21 @@ def check_labels(labels: np.ndarray, path: str | Path, classes: int, dataset: st
                          f"0..{classes - 1}: {dataset} has {classes} classes")
 
 
+def check_pixels(images: np.ndarray, path: str | Path) -> None:
+    """Pixel values must be integers in 0..255: anything else would wrap silently in uint8."""
+    if images.dtype == np.uint8:
+        return
+    if images.dtype.kind == "f":
+        bad = ~np.isfinite(images) | (images != np.floor(images)) | (images < 0) | (images > 255)
+    else:
+        bad = (images < 0) | (images > 255)
+    hits = np.flatnonzero(bad.reshape(-1))
+    if len(hits):
+        value = images.reshape(-1)[hits[0]].item()
+        raise InputError(f"{path}: pixel value {value!r:.30} (item {int(hits[0]) // max(1, images[0].size)}) "
+                         f"is not an integer in 0..255 ({images.dtype} image data)")
+
+
 # ----------------------------------------------------------------------------- IDX
 
 _IDX_DTYPES = {
@@ -106,33 +122,46 @@ _IDX_DTYPES = {
 }
 
 
+def _read_exactly(f, n: int) -> bytes:
+    """Up to n bytes from a (gzip) stream: fewer only at its end."""
+    parts, left = [], n
+    while left > 0:
+        chunk = f.read(min(left, 1 << 24))
+        if not chunk:
+            break
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
+
+
 def read_idx(path: str | Path) -> np.ndarray:
-    """Read an IDX file (raw or gzip, detected from the content) into a numpy array."""
+    """Read an IDX file (raw or gzip, detected from the content) into a numpy array.
+
+    The header is read first; of a gzip file no more is decompressed than the header
+    declares (and one byte more, to find extra data), so a small file cannot expand to
+    gigabytes in memory."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        with open(path, "rb") as raw_file:
+            compressed = raw_file.read(2) == b"\x1f\x8b"
+        opener = gzip.open if compressed else open
+        with opener(path, "rb") as f:
+            head = _read_exactly(f, 4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_DTYPES:
+                raise InputError(f"{path} is not an IDX file (bad magic number)")
+            dtype, ndim = _IDX_DTYPES[head[2]], head[3]
+            dims = _read_exactly(f, 4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise InputError(f"{path}: truncated IDX header")
+            shape = struct.unpack(f">{ndim}I", dims)
+            expected = math.prod(shape) * dtype.itemsize
+            body = _read_exactly(f, expected + 1)
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise InputError(f"cannot read IDX file {path}: {exc}") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise InputError(f"{path} is not an IDX file (bad magic number)")
-    dtype, ndim = _IDX_DTYPES[raw[2]], raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise InputError(f"{path}: truncated IDX header")
-    shape = struct.unpack(f">{ndim}I", raw[4:header])
-    count = math.prod(shape)
-    if len(raw) - header != count * dtype.itemsize:
-        raise InputError(
-            f"{path}: IDX data has {len(raw) - header} bytes, the header says "
-            f"{count * dtype.itemsize}"
-        )
-    return (
-        np.frombuffer(raw, dtype=dtype, offset=header)
-        .reshape(shape)
-        .astype(dtype.newbyteorder("="))
-    )
+    if len(body) != expected:
+        got = f"more than {expected}" if len(body) > expected else str(len(body))
+        raise InputError(f"{path}: IDX data has {got} bytes, the header says {expected}")
+    return np.frombuffer(body, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
 def write_idx(path: str | Path, array: np.ndarray, compress: bool | None = None) -> None:
@@ -179,6 +208,7 @@ def load_idx_split(directory: str | Path, train: bool, dataset: str = "fashion-m
             f"{directory}: IDX images {images.shape} and labels {labels.shape} do not match"
         )
     check_labels(labels, paths[1], CLASSES[dataset], dataset)
+    check_pixels(images, paths[0])
     return torch.from_numpy(images.astype(np.uint8)).unsqueeze(1), torch.from_numpy(
         labels.astype(np.int64)
     )
@@ -481,6 +511,12 @@ def load_dataset(
     else:
         images, labels = load_idx_split(directory, train, dataset)
         padding, flip = 2, False  # random crop only: clothes and digits are not mirror-symmetric
+    split = "training" if train else "test"
+    if len(labels) == 0:
+        raise InputError(f"{dataset} data in {directory}: the {split} split has no images")
+    if images.shape[-1] == 0 or images.shape[-2] == 0:
+        raise InputError(f"{dataset} data in {directory}: the {split} images are "
+                         f"{images.shape[-2]}×{images.shape[-1]} pixels")
     if train and subset and subset < len(labels):
         keep = (
             torch.randperm(len(labels), generator=generator(seed, 0x5B5E7))[:subset].sort().values

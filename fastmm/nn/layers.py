@@ -30,6 +30,7 @@ train. `to_exact()` folds the TWN scales and the hidden BatchNorm (eval statisti
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
@@ -40,16 +41,35 @@ from fastmm.nn.ternary import TernaryConv2d
 from fastmm.spn import Mode, apply_mode, parse_mode, set_frozen, twn_quantize
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _int(value, what: str) -> int:
+    """An integer argument (not a bool, not a float, not text) as an int, else InputError."""
+    if not _is_int(value):
+        raise InputError(f"{what} must be an integer, got {value!r:.40}")
+    return int(value)
+
+
+def _real(value, what: str) -> float:
+    """A real-number argument (not a bool, not text) as a float, else InputError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(f"{what} must be a number, got {value!r:.40}")
+    return float(value)
+
+
 def _pair(value: int | tuple[int, int], what: str) -> tuple[int, int]:
-    if isinstance(value, int):
-        return (value, value)
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, int) for v in value):
+    if _is_int(value):
+        return (int(value), int(value))
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_int(v) for v in value):
         return (int(value[0]), int(value[1]))
-    raise InputError(f"{what} must be an int or a pair of ints, got {value!r}")
+    raise InputError(f"{what} must be an int or a pair of ints, got {value!r:.40}")
 
 
 def hidden_width(out_features: int, r_ratio: float, groups: int = 1) -> int:
     """r = round(r_ratio · c_out), at least 1, rounded up to a multiple of `groups`."""
+    r_ratio = _real(r_ratio, "r-ratio")
     if not (r_ratio > 0 and math.isfinite(r_ratio)):
         raise InputError(f"r-ratio must be a finite number > 0, got {r_ratio}")
     r = max(1, round(r_ratio * out_features))
@@ -140,10 +160,11 @@ class SPNLinear(SPNLayer):
         dtype: torch.dtype | None = None,
     ):
         super().__init__()
+        in_features, out_features = _int(in_features, "in_features"), _int(out_features, "out_features")
         if in_features < 1 or out_features < 1:
             raise InputError("SPNLinear needs in_features and out_features >= 1")
         factory = {"device": device, "dtype": dtype}
-        r = hidden_width(out_features, r_ratio) if r is None else int(r)
+        r = hidden_width(out_features, r_ratio) if r is None else _int(r, "r")
         if r < 1:
             raise InputError(f"hidden width r must be >= 1, got {r}")
         self.in_features = in_features
@@ -197,11 +218,13 @@ class SPNConv2d(SPNLayer):
     ):
         super().__init__()
         factory = {"device": device, "dtype": dtype}
+        in_channels, out_channels = _int(in_channels, "in_channels"), _int(out_channels, "out_channels")
         if in_channels < 1 or out_channels < 1:
             raise InputError("SPNConv2d needs in_channels and out_channels >= 1")
-        if not isinstance(tile, int) or tile < 1:
+        tile, groups = _int(tile, "tile"), _int(groups, "groups")
+        if tile < 1:
             raise InputError(f"tile must be an integer >= 1, got {tile!r}")
-        if not isinstance(groups, int) or groups < 1 or in_channels % groups:
+        if groups < 1 or in_channels % groups:
             raise InputError(f"groups must divide in_channels={in_channels}, got {groups!r}")
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -212,7 +235,7 @@ class SPNConv2d(SPNLayer):
             raise InputError("kernel_size and stride must be >= 1 and padding >= 0")
         self.tile = tile
         self.groups = groups
-        r = hidden_width(out_channels, r_ratio, groups) if r is None else int(r)
+        r = hidden_width(out_channels, r_ratio, groups) if r is None else _int(r, "r")
         if r < 1 or r % groups:
             raise InputError(f"hidden width r={r} must be >= 1 and a multiple of groups={groups}")
         kb = tuple((tile - 1) * s + k for k, s in zip(self.kernel_size, self.stride, strict=True))

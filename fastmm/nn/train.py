@@ -196,17 +196,19 @@ def evaluate(
     d = d or Dist()
     model.eval()
     loss = correct = correct5 = count = 0.0
+    top5 = False
     for x, y in eval_batches(ds, batch_size, d, workers):
         x, y = x.to(d.device), y.to(d.device)
         out = model(x)
         loss += F.cross_entropy(out, y, reduction="sum").item()
         correct += (out.argmax(1) == y).sum().item()
-        if out.shape[1] > 5:
+        top5 = out.shape[1] > 5
+        if top5:
             correct5 += (out.topk(5, 1).indices == y[:, None]).any(1).sum().item()
         count += len(y)
     loss, correct, correct5, count = d.sum([loss, correct, correct5, count])
     result = {"loss": loss / max(count, 1), "acc": correct / max(count, 1), "count": int(count)}
-    if correct5:
+    if top5:  # reported when it was measured, 0 included
         result["top5"] = correct5 / max(count, 1)
     return result
 
@@ -235,8 +237,17 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig, stage_index: int, steps: 
 # ----------------------------------------------------------------------------- training
 
 
-def _load_teacher(path: str, d: Dist) -> nn.Module:
-    teacher = model_from_checkpoint(load_checkpoint(path), path).to(d.device)
+def _load_teacher(path: str, d: Dist, num_classes: int, in_channels: int) -> nn.Module:
+    """The KD teacher of a checkpoint, refused unless it sees the images this run trains on
+    (as many input channels) and scores as many classes."""
+    state = load_checkpoint(path)
+    teacher = model_from_checkpoint(state, path)
+    t_channels, t_classes = state["in_channels"], state["num_classes"]
+    if (t_channels, t_classes) != (in_channels, num_classes):
+        raise InputError(f"--kd-teacher {path} takes {t_channels}-channel images and has {t_classes} "
+                         f"classes; this run's data has {in_channels}-channel images and {num_classes} "
+                         "classes: train the teacher on the same dataset")
+    teacher = teacher.to(d.device)
     teacher.eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
@@ -279,7 +290,25 @@ def _resolve_config(cfg: TrainConfig, resume: bool,
         raise InputError(
             f"{cfg.out} already holds a run; pass --resume to continue it or another --out"
         )
+    # The files a run writes, there without its checkpoint: another run's results or the user's
+    # own files, never written over (an empty metrics.jsonl is all a run killed in its first
+    # epoch leaves, and holds nothing). Other files (a launcher's command.txt, logs) may be there.
+    out = Path(cfg.out)
+    metrics = out / METRICS
+    taken = [p.name for p in (out / FINAL, metrics) if p.exists() or p.is_symlink()]
+    if taken == [METRICS] and metrics.is_file() and not metrics.is_symlink() and metrics.stat().st_size == 0:
+        taken = []
+    if taken:
+        raise InputError(f"--out {cfg.out} holds {' and '.join(taken)} but no {CHECKPOINT}: no run to "
+                         "resume, and training would overwrite them; choose another --out")
     return cfg, None
+
+
+def _image_shape(ds, cfg: TrainConfig) -> list[int]:
+    """[channels, height, width] of a split's images (ImageNet: the crop size)."""
+    if isinstance(ds, data_mod.TensorImageDataset):
+        return [int(n) for n in ds.images.shape[1:]]
+    return [ds.in_channels, cfg.image_size, cfg.image_size]
 
 
 def _clashes(saved: TrainConfig, typed: dict[str, Any]) -> dict[str, Any]:
@@ -401,12 +430,17 @@ def _train(cfg: TrainConfig, resume: bool, given: Collection[str] | None) -> dic
                          f"({only!r} is in only one); their labels would not match")
     num_classes = max(train_ds.num_classes, test_ds.num_classes)
     in_channels = train_ds.in_channels
+    image_shape = _image_shape(train_ds, cfg)
+    if image_shape != _image_shape(test_ds, cfg):
+        shown = [" × ".join(map(str, _image_shape(ds, cfg))) for ds in (train_ds, test_ds)]
+        raise InputError(f"{cfg.dataset}: the training images are {shown[0]} (channels × height × width) "
+                         f"but the test images are {shown[1]}; both splits must have one size")
 
     torch.manual_seed(data_mod.derive_seed(cfg.seed, 0x40DE1))
     model = build_network(
         cfg.model, num_classes, in_channels, cfg.r_ratio, cfg.tile, cfg.groups, cfg.width, cfg.quant
     ).to(d.device)
-    teacher = _load_teacher(cfg.kd_teacher, d) if cfg.kd_teacher else None
+    teacher = _load_teacher(cfg.kd_teacher, d, num_classes, in_channels) if cfg.kd_teacher else None
 
     stage_index, epoch_in_stage, global_epoch = 0, 0, 0
     if state is not None:
@@ -486,6 +520,7 @@ def _train(cfg: TrainConfig, resume: bool, given: Collection[str] | None) -> dic
                             "metrics": last_metrics,
                             "num_classes": num_classes,
                             "in_channels": in_channels,
+                            "image_shape": image_shape,
                         },
                     )
                     append_metrics(out, last_metrics)
@@ -515,6 +550,11 @@ def evaluate_checkpoint(
     test_ds = data_mod.load_dataset(
         cfg.dataset, data_dir or cfg.data_dir, False, None, cfg.seed, cfg.image_size
     )
+    shape = state.get("image_shape")
+    if shape is not None and _image_shape(test_ds, cfg) != shape:
+        got = " × ".join(map(str, _image_shape(test_ds, cfg)))
+        raise InputError(f"the model in {path} was trained on {' × '.join(map(str, shape))} images "
+                         f"(channels × height × width); the {cfg.dataset} test images are {got}")
     classes = state["num_classes"]
     top = int(test_ds.labels.max()) if len(test_ds.labels) else -1
     if top >= classes:

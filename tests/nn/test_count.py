@@ -143,7 +143,7 @@ def test_cli_count_plain_state_dict(tmp_path, capsys):
 def test_cli_count_mismatched_or_damaged_checkpoint(tmp_path, capsys):
     path = _checkpoint(tmp_path)
     code, _, err = run(["count", "--checkpoint", path, "--r-ratio", "2"], capsys)
-    assert code == 2 and "does not fit" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "contradicts checkpoint" in err and len(err.strip().splitlines()) == 1
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
     code, _, err = run(["count", "--model", "resnet8", "--checkpoint", str(bad)], capsys)

@@ -133,7 +133,7 @@ def test_finetune_stage_keeps_ternary_weights_fixed(fmnist, tmp_path):
     from fastmm.nn.layers import spn_layers
 
     common = dict(dataset="mnist", data_dir=str(fmnist), r_ratio=0.5, lr=0.1, **TINY)
-    T.train(T.TrainConfig(epochs="1,1,0", out=str(tmp_path / "a"), **common))
+    T.train(T.TrainConfig(epochs="1,1,2", stop_after=2, out=str(tmp_path / "a"), **common))
     T.train(T.TrainConfig(epochs="1,1,2", out=str(tmp_path / "b"), **common))
     a = T.model_from_checkpoint(load_checkpoint(tmp_path / "a" / T.CHECKPOINT))
     b = T.model_from_checkpoint(load_checkpoint(tmp_path / "b" / T.CHECKPOINT))
