@@ -79,49 +79,30 @@ def test_resume_refuses_truncated_and_foreign_checkpoints(tmp_path):
     assert [p.name for p in other.iterdir()] == ["notes.txt"]
 
 
-def test_symmetric_walk_keeps_its_best_through_a_kill(tmp_path):
-    """The C3 walk has no pools: each new best (lifted, verified) is saved as it lands, and the
-    resumed run reports it when it does no better itself."""
+@pytest.mark.parametrize("shape, rank, walk, naive", [
+    (("4", "4", "4"), "46", ("--symmetry", "c3"), 64),
+    (("3", "3", "3"), "22", ("--method", "flip"), 27),
+    (("3", "3", "3"), "22", ("--method", "ternary"), 27),
+])
+def test_walks_without_pools_keep_their_best_through_a_kill(tmp_path, shape, rank, walk, naive):
+    """The C3, flip and ternary walks have no pools: each new best (valid in the ring) is saved
+    while they run (flip and ternary at most every 2 s; before, a SIGKILL left them only
+    checkpoint.json), and the resumed run reports it when it does no better itself. The ranks
+    asked are beyond reach: the walks run until they are killed."""
     ck = tmp_path / "ck"
-    proc = subprocess.Popen([sys.executable, "-m", "fastmm", "search", "4", "4", "4", "--rank", "46",
-                             "--symmetry", "c3", "--time-limit", "120", "--resume", str(ck), "-q",
-                             "--no-sympy"], cwd=tmp_path, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "fastmm", "search", *shape, "--rank", rank, *walk,
+                             "--time-limit", "120", "--resume", str(ck), "-q", "--no-sympy"], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 100
     while time.monotonic() < deadline and not list(ck.glob("pool-seed*.json")):
         time.sleep(0.2)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     saved = json.loads(next(ck.glob("pool-seed*.json")).read_text())["schemes"]
-    assert len(saved) == 1 and saved[0]["rank"] < 64
+    assert len(saved) == 1 and saved[0]["rank"] < naive
 
-    r = fastmm("search", "4", "4", "4", "--rank", "46", "--symmetry", "c3", "--time-limit", "0.5",
-               "--resume", str(ck), "--no-sympy", "--out", str(tmp_path / "out.json"), cwd=tmp_path)
-    assert r.returncode == 1 and "resuming" in r.stderr
-    best = load_scheme(ck / "best.json")
-    assert verify(best, use_sympy=False).ok and best.rank <= saved[0]["rank"]
-
-
-@pytest.mark.parametrize("method", ["flip", "ternary"])
-def test_flip_and_ternary_walks_keep_their_best_through_a_kill(tmp_path, method):
-    """Walks without pools save each new best while they run (at most every 2 s): before, a
-    SIGKILL left only checkpoint.json with no scheme, whatever rank the walk had reached."""
-    ck = tmp_path / "ck"
-    # rank 22 for ⟨3,3,3⟩ is beyond reach: the walk runs until it is killed
-    proc = subprocess.Popen([sys.executable, "-m", "fastmm", "search", "3", "3", "3", "--rank", "22",
-                             "--method", method, "--time-limit", "120", "--resume", str(ck), "-q",
-                             "--no-sympy"], cwd=tmp_path, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 100
-    while time.monotonic() < deadline and not list(ck.glob("pool-seed*.json")):
-        time.sleep(0.2)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    saved = json.loads(next(ck.glob("pool-seed*.json")).read_text())["schemes"]
-    assert len(saved) == 1 and saved[0]["rank"] < 27
-
-    r = fastmm("search", "3", "3", "3", "--rank", "22", "--method", method, "--time-limit", "0.5",
-               "--resume", str(ck), "--no-sympy", "--out", str(tmp_path / "out.json"), cwd=tmp_path)
+    r = fastmm("search", *shape, "--rank", rank, *walk, "--time-limit", "0.5", "--resume", str(ck),
+               "--no-sympy", "--out", str(tmp_path / "out.json"), cwd=tmp_path)
     assert r.returncode == 1 and "resuming" in r.stderr
     best = load_scheme(ck / "best.json")
     assert verify(best, use_sympy=False).ok and best.ring == "ZT" and best.rank <= saved[0]["rank"]
