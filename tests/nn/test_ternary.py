@@ -202,7 +202,8 @@ def test_one_batch_train_in_each_stage(fmnist, tmp_path, quant):
 
 def test_finetune_keeps_the_ternary_pattern_and_trains_the_ttq_scales(fmnist, tmp_path):
     common = dict(dataset="fashion-mnist", data_dir=str(fmnist), quant="ttq", lr=0.1, **TINY)
-    T.train(T.TrainConfig(stages="ternary,finetune", epochs="1,2", stop_after=1, out=str(tmp_path / "a"), **common))
+    T.train(T.TrainConfig(stages="ternary,finetune", epochs="1,2", stop_after=1, out=str(tmp_path / "a"),
+                          **common))
     T.train(T.TrainConfig(stages="ternary,finetune", epochs="1,2", out=str(tmp_path / "b"), **common))
     a = T.model_from_checkpoint(load_checkpoint(tmp_path / "a" / T.CHECKPOINT))
     b = T.model_from_checkpoint(load_checkpoint(tmp_path / "b" / T.CHECKPOINT))
