@@ -18,14 +18,8 @@ from fastmm.nn.checkpoint import rng_state, save_checkpoint
 from fastmm.nn.convert import strassenify
 from fastmm.nn.layers import SPNConv2d, SPNLinear
 from tests.hostile.contract import assert_clean, run_cli, snapshot
+from tests.nn.test_cli_bad_input import TINY, refused
 from tests.nn.test_data import write_idx_dataset
-
-TINY = ["--model", "resnet8", "--width", "0.25", "--batch-size", "16", "--threads", "1"]
-
-
-def refused(r, message: str) -> None:
-    assert_clean(r, allowed=(2,))
-    assert message in r.err, r.err
 
 
 @pytest.fixture(scope="module")
