@@ -58,6 +58,13 @@ def as_coefficients(values: Any) -> np.ndarray:
     return np.array(flat, dtype=object).reshape(arr.shape)
 
 
+def _dimension(name: str, d: Any) -> int:
+    """A dimension n, m or p: a positive integer (not a bool, not a float), else SchemeError."""
+    if isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1:
+        raise SchemeError(f"{name} must be a positive integer, got {d!r}")
+    return int(d)
+
+
 def _exact_matrix(w: Any) -> np.ndarray:
     """2-D integer arrays as int64 (fast); everything else through as_coefficients, floats
     exactly (0.1 is not 1/10, so a float scheme verifies only if its floats are exact)."""
@@ -112,11 +119,7 @@ class Scheme:
     verified: dict | None = None
 
     def __post_init__(self) -> None:
-        for name in ("n", "m", "p"):
-            d = getattr(self, name)
-            if isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1:
-                raise SchemeError(f"{name} must be a positive integer, got {d!r}")
-            setattr(self, name, int(d))
+        self.n, self.m, self.p = (_dimension(k, getattr(self, k)) for k in "nmp")
         self.Wa, self.Wb, self.Wc = (_exact_matrix(w) for w in (self.Wa, self.Wb, self.Wc))
         n, m, p = self.n, self.m, self.p
         r = self.Wa.shape[0]
@@ -325,10 +328,7 @@ NAIVE_MAX_ENTRIES = 20_000_000  # coefficients (8 bytes each) of a naive scheme 
 
 def naive_scheme(n: int, m: int, p: int) -> Scheme:
     """The schoolbook algorithm: one product a_ij·b_jk per (i, j, k), rank n·m·p."""
-    for name, d in zip("nmp", (n, m, p), strict=True):
-        if isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1:
-            raise SchemeError(f"{name} must be a positive integer, got {d!r}")
-    n, m, p = int(n), int(m), int(p)
+    n, m, p = (_dimension(k, d) for k, d in zip("nmp", (n, m, p), strict=True))
     r = n * m * p
     if r * (n * m + m * p + n * p) > NAIVE_MAX_ENTRIES:
         raise SchemeError(f"the naive ⟨{n},{m},{p}⟩ scheme would have {r * (n * m + m * p + n * p):,} "

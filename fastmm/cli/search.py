@@ -60,16 +60,20 @@ class _Writer:
         self.distinct = distinct
         if self.out is not None:  # --distinct K: FILE-2 ... FILE-K are written too; check them now
             for k in range(2, distinct + 1):
-                check_output_path(self.out.with_name(f"{self.out.stem}-{k}{self.out.suffix}"))
+                check_output_path(self.sibling(k))
         self.written: list[Path] = []
         self.problems: list[str] = []  # writes that went to a rescue file
+
+    def sibling(self, k: int) -> Path:
+        """--distinct's k-th file beside --out's FILE: FILE-k (k ≥ 2)."""
+        return self.out.with_name(f"{self.out.stem}-{k}{self.out.suffix}")
 
     def target(self, scheme) -> Path | None:
         """--out's file (--distinct: FILE, then FILE-2, FILE-3... beside it); None: a default name."""
         if self.out is None:
             return None
         k = len(self.written)
-        return self.out if k == 0 else self.out.with_name(f"{self.out.stem}-{k + 1}{self.out.suffix}")
+        return self.out if k == 0 else self.sibling(k + 1)
 
     def __call__(self, scheme, new_in: Path | None = None) -> Path:
         """Write atomically (to --out, or a default name that is free, in `new_in` or here); if

@@ -16,6 +16,7 @@ from torch import nn
 
 from fastmm.errors import InputError
 from fastmm.nn.layers import SPNConv2d, SPNLinear, _int, _real, hidden_width
+from fastmm.nn.swap import replace_children
 
 
 def _spn_conv(conv: nn.Conv2d, name: str, r_ratio: float, tile: int, groups: int) -> SPNConv2d:
@@ -83,16 +84,12 @@ def strassenify(
     if convert_classifier and isinstance(model, nn.Linear):
         return _spn_linear(model, r_ratio)
 
-    # Every replacement is built before any is put in place: a layer that cannot be converted
-    # leaves the model as it was, not half converted.
-    pending: list[tuple[nn.Module, str, nn.Module]] = []
-    for parent_name, parent in list(model.named_modules()):
-        for name, child in list(parent.named_children()):
-            full = f"{parent_name}.{name}" if parent_name else name
-            if isinstance(child, nn.Conv2d):
-                pending.append((parent, name, _spn_conv(child, full, r_ratio, tile, groups)))
-            elif convert_classifier and isinstance(child, nn.Linear):
-                pending.append((parent, name, _spn_linear(child, r_ratio)))
-    for parent, name, new in pending:
-        setattr(parent, name, new)
+    def swap(full: str, child: nn.Module) -> nn.Module | None:
+        if isinstance(child, nn.Conv2d):
+            return _spn_conv(child, full, r_ratio, tile, groups)
+        if convert_classifier and isinstance(child, nn.Linear):
+            return _spn_linear(child, r_ratio)
+        return None
+
+    replace_children(model, swap)  # all or nothing: a layer that cannot be converted changes none
     return model

@@ -9,9 +9,13 @@ from torch import nn
 
 def replace_children(model: nn.Module, swap: Callable[[str, nn.Module], nn.Module | None]) -> None:
     """For every submodule of `model`: `swap(dotted name, module)` returns its replacement, or
-    None to keep it. The walk runs over a snapshot, so replacements are not visited again."""
+    None to keep it. Every replacement is built before any is put in place, so a `swap` that
+    raises leaves the model as it was, not half converted; replacements are not visited."""
+    pending: list[tuple[nn.Module, str, nn.Module]] = []
     for parent_name, parent in list(model.named_modules()):
         for name, child in list(parent.named_children()):
             new = swap(f"{parent_name}.{name}" if parent_name else name, child)
             if new is not None:
-                setattr(parent, name, new)
+                pending.append((parent, name, new))
+    for parent, name, new in pending:
+        setattr(parent, name, new)

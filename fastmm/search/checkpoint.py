@@ -64,10 +64,8 @@ class Checkpoint:
             state = _read_state(state_path)
             for key, want in what.items():
                 if state.get(key) != want:
-                    def shown(v):
-                        return "none" if v is None else repr(v)
-                    raise InputError(f"--resume {d}: the checkpoint is for {key} {shown(state.get(key))}, "
-                                     f"not {shown(want)}; the directory was left as it was")
+                    raise InputError(f"--resume {d}: the checkpoint is for {key} {_shown(state.get(key))}, "
+                                     f"not {_shown(want)}; the directory was left as it was")
             state["rank"] = request.rank
             cp = cls(d, state, resumed=True)
             cp.workers = request.workers
@@ -172,20 +170,22 @@ class Checkpoint:
         self.state["status"] = "found" if next_seed is not None else "stopped"
         self._write()
 
+    def _save_state(self) -> None:
+        self.state["updated"] = _now()
+        atomic_write_text(self.directory / STATE, json.dumps(self.state, indent=1) + "\n")
+
     def _first_write(self) -> None:
         """The write before the search starts: a folder that cannot take it is bad input."""
         try:
-            self.state["updated"] = _now()
-            atomic_write_text(self.directory / STATE, json.dumps(self.state, indent=1) + "\n")
+            self._save_state()
         except OutputError as exc:
             raise InputError(f"--resume {self.directory}: {exc}") from None
 
     def _write(self) -> None:
         """Later writes: a failure (a full disk) must not cost the search or what it found, so it
         is remembered (`write_error`) for the command to report."""
-        self.state["updated"] = _now()
         try:
-            atomic_write_text(self.directory / STATE, json.dumps(self.state, indent=1) + "\n")
+            self._save_state()
         except OutputError as exc:
             self.write_error = self.write_error or str(exc)
 
@@ -222,6 +222,11 @@ class BestSaver:
             return
         save_pool(self.directory, self.seed, [self.pending])
         self.pending, self.last = None, time.monotonic()
+
+
+def _shown(value) -> str:
+    """A checkpoint field in a message: None (no symmetry) as none."""
+    return "none" if value is None else repr(value)
 
 
 def _read_state(path: Path) -> dict:
