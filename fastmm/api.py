@@ -529,7 +529,13 @@ def _failure(req: SearchRequest, summary, found: list[Scheme], sympy: bool, comm
 
     n, m, p = req.shape
     interrupted = bool(summary and summary.interrupted)
-    why = "before the interrupt" if interrupted else f"within {req.time_limit:g} s"
+    outcome = summary.outcome if summary else None
+    if interrupted:
+        why = "before the interrupt"
+    elif outcome is not None and outcome.stopped == "restarts":
+        why = f"in {outcome.restarts} restart(s) (its max_restarts)"
+    else:
+        why = f"within {req.time_limit:g} s"
     if found:
         msg = f"found {len(found)} of {count} inequivalent ⟨{n},{m},{p};{req.rank}⟩ schemes {why}"
     else:

@@ -87,7 +87,7 @@ class SearchOutcome:
     steps: int = 0
     restarts: int = 0
     seconds: float = 0.0
-    stopped: str = "found"  # "found" | "time" | "stopped"
+    stopped: str = "found"  # "found" | "time" | "stopped" | "restarts" (max_restarts used up)
     seed: int = 0
 
     @property

@@ -782,7 +782,8 @@ class NumericalSearch:
         if self.found is not None:
             self.report(Progress(rank=self.found.rank, steps=c.steps, restarts=c.restarts,
                                  elapsed=self.elapsed, note="found"))
-        stopped = "found" if self.found else ("stopped" if self.stopped == "stopped" else "time")
+        stopped = "found" if self.found else (self.stopped if self.stopped in ("stopped", "restarts")
+                                              else "time")
         out = SearchOutcome(scheme=self.found, best=self.found, steps=c.steps, restarts=c.restarts,
                             seconds=self.elapsed, stopped=stopped, seed=self.task.seed)
         out.counters = c  # type: ignore[attr-defined]  # for benchmarks: fitted, roundings, ...

@@ -47,10 +47,10 @@ def run_job(task: SearchTask, method: str, should_stop: Callable[[], bool],
         outcome.scheme = minimize_additions(task, outcome.scheme, stop, report, deadline)
     outcome.seconds = outcome.seconds or time.monotonic() - start
     outcome.seed = task.seed
-    if outcome.scheme is None:  # why it ended is the runner's call, not the method's
-        outcome.stopped = "time" if deadline and time.monotonic() >= deadline else "stopped"
-    else:
+    if outcome.scheme is not None:
         outcome.stopped = "found"
+    elif outcome.stopped != "restarts":  # the method's own budget; otherwise the runner's call
+        outcome.stopped = "time" if deadline and time.monotonic() >= deadline else "stopped"
     return outcome
 
 

@@ -325,8 +325,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
 
 
 def _stopped_word(why: str | None) -> str:
-    # "restarts" (max_restarts exhausted) is reported like a time limit: the budget ran out
-    return "stopped" if why == "stopped" else "time"
+    return why if why in ("stopped", "restarts") else "time"
 
 
 def _outcome(task: SearchTask, cfg: SPNConfig, clock: _Clock, attempt: _Restart) -> SearchOutcome:

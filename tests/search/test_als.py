@@ -124,7 +124,17 @@ def test_should_stop_is_honoured():
 def test_max_restarts_bounds_the_initialisations():
     out, _ = _run(SearchTask(2, 2, 3, rank=9, seed=0, time_limit=30,
                              options={"batch": 8, "max_restarts": 20}))
-    assert out.scheme is None and out.restarts == 20
+    assert out.scheme is None and out.restarts == 20 and out.stopped == "restarts"
+
+
+def test_a_search_that_used_up_max_restarts_says_so_not_a_time_limit():
+    import fastmm
+    from fastmm.errors import SearchFailed
+
+    with pytest.raises(SearchFailed, match=r"in 8 restart\(s\) \(its max_restarts\)") as err:
+        fastmm.search((2, 2, 3), rank=9, method="als", time_limit=60, sympy=False,
+                      options={"batch": 8, "max_restarts": 8})
+    assert "within" not in str(err.value) and err.value.outcome.stopped == "restarts"
 
 
 def test_registered_and_runs_through_the_runner():
