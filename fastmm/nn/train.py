@@ -237,9 +237,12 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig, stage_index: int, steps: 
 # ----------------------------------------------------------------------------- training
 
 
-def _load_teacher(path: str, d: Dist, num_classes: int, in_channels: int) -> nn.Module:
+def _load_teacher(path: str, d: Dist, num_classes: int, in_channels: int,
+                  image_shape: list[int]) -> nn.Module:
     """The KD teacher of a checkpoint, refused unless it sees the images this run trains on
-    (as many input channels) and scores as many classes."""
+    (as many input channels, and the same size where its checkpoint records one) and scores as
+    many classes. A ResNet takes images of any size, so a teacher of another size would run and
+    teach badly."""
     state = load_checkpoint(path)
     teacher = model_from_checkpoint(state, path)
     t_channels, t_classes = state["in_channels"], state["num_classes"]
@@ -247,6 +250,11 @@ def _load_teacher(path: str, d: Dist, num_classes: int, in_channels: int) -> nn.
         raise InputError(f"--kd-teacher {path} takes {t_channels}-channel images and has {t_classes} "
                          f"classes; this run's data has {in_channels}-channel images and {num_classes} "
                          "classes: train the teacher on the same dataset")
+    t_shape = state.get("image_shape")
+    if t_shape is not None and list(t_shape) != list(image_shape):
+        shown = [" × ".join(map(str, x)) for x in (t_shape, image_shape)]
+        raise InputError(f"--kd-teacher {path} was trained on {shown[0]} images (channels × height × "
+                         f"width); this run's are {shown[1]}: train the teacher on images of this size")
     teacher = teacher.to(d.device)
     teacher.eval()
     for p in teacher.parameters():
@@ -440,7 +448,8 @@ def _train(cfg: TrainConfig, resume: bool, given: Collection[str] | None) -> dic
     model = build_network(
         cfg.model, num_classes, in_channels, cfg.r_ratio, cfg.tile, cfg.groups, cfg.width, cfg.quant
     ).to(d.device)
-    teacher = _load_teacher(cfg.kd_teacher, d, num_classes, in_channels) if cfg.kd_teacher else None
+    teacher = (_load_teacher(cfg.kd_teacher, d, num_classes, in_channels, image_shape)
+               if cfg.kd_teacher else None)
 
     stage_index, epoch_in_stage, global_epoch = 0, 0, 0
     if state is not None:

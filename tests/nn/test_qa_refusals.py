@@ -63,6 +63,17 @@ def test_kd_teacher_of_another_dataset_is_refused_before_anything_is_written(
     assert not out.exists()
 
 
+def test_kd_teacher_trained_on_images_of_another_size_is_refused(fmnist, tmp_path):
+    teacher = tmp_path / "t" / "last.pt"
+    teacher.parent.mkdir()
+    save_checkpoint(teacher, fake_state("fashion-mnist", 1, 10, image_shape=[1, 32, 32]))
+    out = tmp_path / "run"
+    r = run_cli(*train_args(fmnist, out), "--kd-teacher", teacher)
+    refused(r, "--kd-teacher")
+    assert "was trained on 1 × 32 × 32 images" in r.err and "this run's are 1 × 28 × 28" in r.err
+    assert not out.exists()
+
+
 def test_empty_out_is_refused(fmnist, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     refused(run_cli(*train_args(fmnist, "")), "--out must name a run directory")
