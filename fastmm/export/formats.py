@@ -186,7 +186,17 @@ def load_alphatensor(path: str | Path, allow_pickle: bool = False, key: str | No
                 raise SchemeFormatError(f"{src}: 'shape' must hold three integers")
             shape = tuple(int(x) for x in arr.tolist())
         u, v, w = (arrays[k]() for k in ("u", "v", "w"))
-        return _factors_scheme(u, v, w, src, shape, ring)
+        scheme = _factors_scheme(u, v, w, src, shape, ring)
+        if key is not None:  # one factorization only: a key must name it, never be ignored
+            try:
+                wanted = _parse_key(key)
+            except InputError as exc:
+                raise InputError(f"{src}: {exc}") from None
+            if wanted != scheme.shape:
+                n, m, p = scheme.shape
+                raise InputError(f"{src}: holds one factorization (arrays u, v, w), of ⟨{n},{m},{p}⟩; "
+                                 f"--key {key} names another shape")
+        return scheme
     if not names:
         raise SchemeFormatError(f"{src}: the npz holds no arrays")
     if key is None:

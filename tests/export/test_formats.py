@@ -228,6 +228,16 @@ def test_a_bad_key_names_the_file(tmp_path: Path, key) -> None:
         import_scheme(f, "alphatensor", key=key)
 
 
+def test_a_key_that_contradicts_a_uvw_npz_is_refused_not_ignored(tmp_path: Path) -> None:
+    f = tmp_path / "uvw.npz"
+    np.savez(f, **alphatensor_arrays(mixed_234()))
+    assert import_scheme(f, "alphatensor", key="2,3,4") == mixed_234()
+    with pytest.raises(InputError, match=r"uvw\.npz: holds one factorization .* of ⟨2,3,4⟩; --key 3,3,3"):
+        import_scheme(f, "alphatensor", key="3,3,3")
+    with pytest.raises(InputError, match="is not of the form N,M,P"):
+        import_scheme(f, "alphatensor", key="2x")
+
+
 def test_pickle_allowed_with_flag(tmp_path: Path) -> None:
     f = tmp_path / "factorizations_r.npz"
     _published_style_npz(f)
