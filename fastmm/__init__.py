@@ -16,7 +16,7 @@ _API = {
     "load": "fastmm.api", "save": "fastmm.api", "verified": "fastmm.api",
     "search_distinct": "fastmm.api", "finish": "fastmm.api", "lift": "fastmm.api",
     "import_scheme": "fastmm.api", "catalog_scheme": "fastmm.api",
-    "matmul": "fastmm.api", "combine": "fastmm.api",
+    "matmul": "fastmm.multiply", "combine": "fastmm.api",
     "Scheme": "fastmm.scheme", "naive_scheme": "fastmm.scheme",
     "strassen": "fastmm.reference", "laderman": "fastmm.reference",
     "FastmmError": "fastmm.errors", "InputError": "fastmm.errors",
