@@ -77,13 +77,16 @@ class Brent:
         jw = np.einsum("ta,tb,cd->abctd", u, v, np.eye(c)).reshape(a * b * c, -1)
         return np.concatenate([ju, jv, jw], axis=1)
 
-    def repair(self, x: np.ndarray, free: np.ndarray, iters: int = 30, tol: float = 1e-24
-               ) -> np.ndarray | None:
-        """Damped Gauss–Newton on the free coordinates back to residual < tol, or None."""
+    def repair(self, x: np.ndarray, free: np.ndarray, iters: int = 30, tol: float = 1e-24,
+               deadline: float | None = None) -> np.ndarray | None:
+        """Damped Gauss–Newton on the free coordinates back to residual < tol, or None (also when
+        time.monotonic() passes `deadline` before a step: at most one step runs past it)."""
         for _ in range(iters):
             res = self.residual(x)
             if res @ res < tol:
                 return x
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
             jac = self.jacobian(x)[:, free]
             normal = jac.T @ jac
             damping = 1e-12 * np.trace(normal) / len(free) + 1e-14
@@ -106,7 +109,8 @@ def null_space(jac: np.ndarray, tol: float = 1e-9) -> np.ndarray:
 
 def rigidify(brent: Brent, x: np.ndarray, fixed: np.ndarray, rng: np.random.Generator,
              noise: float, deadline: float) -> tuple[np.ndarray, bool]:
-    """Fix free coefficients at 0, ±1 until the point is isolated; (point, isolated?)."""
+    """Fix free coefficients at 0, ±1 until the point is isolated; (point, isolated?).
+    Stops at `deadline` (checked before every null space and every repair step)."""
     targets = np.array(TARGETS)
     banned: set[tuple[int, int]] = set()
     while time.monotonic() < deadline:
@@ -127,6 +131,8 @@ def rigidify(brent: Brent, x: np.ndarray, fixed: np.ndarray, rng: np.random.Gene
         for i in np.argsort(score)[:25]:  # i indexes the free coordinates
             if not np.isfinite(score[i]):
                 break
+            if time.monotonic() >= deadline:
+                return x, False
             target = targets[nearest[i]]
             row = basis[i]
             y = x.copy()
@@ -134,10 +140,12 @@ def rigidify(brent: Brent, x: np.ndarray, fixed: np.ndarray, rng: np.random.Gene
             y[free[i]] = target
             now_fixed = fixed.copy()
             now_fixed[free[i]] = True
-            z = brent.repair(y, np.flatnonzero(~now_fixed))
+            z = brent.repair(y, np.flatnonzero(~now_fixed), deadline=deadline)
             if z is not None:
                 x, fixed, moved = z, now_fixed, True
                 break
+            if time.monotonic() >= deadline:  # the repair was cut short, not refuted
+                return x, False
             banned.add((int(free[i]), int(nearest[i])))
         if not moved:
             return x, False
@@ -167,12 +175,15 @@ def finish_point(point: Point, ring: str = "Q", *, frames: int = 4, trials: int 
                  max_denominator: int = 64, time_limit: float = 600.0,
                  report: FinishReport | None = None,
                  progress: Callable[[str], None] | None = None) -> Scheme | None:
-    """An exact, verified scheme from a fitted point, or None (see the module docstring)."""
+    """An exact, verified scheme from a fitted point, or None (see the module docstring).
+    Gives up `time_limit` seconds after the call, checking between the linear-algebra steps."""
     report = report if report is not None else FinishReport()
     deadline = time.monotonic() + time_limit
     brent = Brent(point.shape, point.rank)
     scored = []
     for framed in framed_points(point.u, point.v, point.w, point.shape):
+        if time.monotonic() >= deadline:
+            return None
         grid = sum(int((np.abs(f - np.round(f)) < GRID_TOL).sum()) for f in framed[:2])
         scored.append((grid, len(scored), framed))
     scored.sort(key=lambda s: (-s[0], s[1]))
@@ -183,8 +194,10 @@ def finish_point(point: Point, ring: str = "Q", *, frames: int = 4, trials: int 
         on_grid[brent.split_at[1]:] = False  # W follows U and V
         fixed[on_grid] = True
         x[on_grid] = np.round(x[on_grid])
-        start = brent.repair(x, np.flatnonzero(~fixed))
+        start = brent.repair(x, np.flatnonzero(~fixed), deadline=deadline)
         if start is None:
+            if time.monotonic() >= deadline:
+                return None
             continue
         for trial in range(trials):
             if time.monotonic() >= deadline:
