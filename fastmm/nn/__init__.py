@@ -26,3 +26,7 @@ def __getattr__(name: str):
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'fastmm.nn' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:  # dir(fastmm.nn) and tab completion list the lazy exports
+    return sorted(__all__)
