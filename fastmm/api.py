@@ -16,6 +16,7 @@ Importing this module is cheap (no torch, no sympy, no numba).
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +36,7 @@ from fastmm.scheme import RINGS, Scheme, naive_scheme, ring_serves
 from fastmm.validate import MAX_COEFFICIENTS
 
 SEARCH_MAX_DIM = 8  # n·m, m·p and n·p fit in one 64-bit word in the flip-graph kernels
+CATALOG_MAX_DIM = 64  # catalog() and catalog_scheme() look up shapes up to this size
 MAX_WORKERS = 4096
 EXPORT_FORMATS = ("text", "markdown", "latex", "slp", "c", "numpy", "torch",
                   "alphatensor", "perminov", "fast-matmul")
@@ -115,15 +117,33 @@ def save(scheme: Scheme, path: str | os.PathLike, sympy: bool = False) -> Path:
 
 # -- search ---------------------------------------------------------------------------------------
 
+# One rule for numbers in every argument of the API: an integer is an int or a numpy integer
+# (not a bool, not a float such as 7.0, not text: fastmm.Scheme's dimensions follow the same rule),
+# a number of seconds is any real number but a bool, and a shape is a tuple, list or 1-D array of
+# three integers (not a set or a dict, which have no order). The command line parses its text first.
+
+def _shown(value: Any) -> str:
+    """repr(value) on one line and at most 60 characters, with its type where that is not plain
+    (an error message stays one line and says why 7.0 or '7' is not an integer)."""
+    text = repr(value)
+    if "\n" in text:
+        text = " ".join(text.split())
+    if len(text) > 60:
+        text = text[:57] + "..."
+    if type(value) in (int, type(None)) or text.startswith("np."):  # np.int64(3) says its type
+        return text
+    return f"{text} ({type(value).__name__})"
+
+
+def _integer(value: Any, what: str, kind: str = "an integer") -> int:
+    """An int or numpy integer as an int (bools, floats and text are refused), or InputError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InputError(f"{what} must be {kind}, got {_shown(value)}")
+    return int(value)
+
+
 def _positive_int(value: Any, what: str, upper: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        try:
-            ok = float(value).is_integer()
-        except (TypeError, ValueError, OverflowError):
-            ok = False
-        if not ok:
-            raise InputError(f"{what} must be a positive integer, got {value!r}")
-        value = int(value)
+    value = _integer(value, what, "a positive integer")
     if value <= 0:
         raise InputError(f"{what} must be a positive integer, got {value}")
     if upper is not None and value > upper:
@@ -131,27 +151,56 @@ def _positive_int(value: Any, what: str, upper: int | None = None) -> int:
     return value
 
 
+SEED_LIMIT = 2**62
+
+
+def check_seed(seed: Any) -> int:
+    """A seed: an integer in [0, 2^62), or InputError."""
+    value = _integer(seed, "the seed", "an integer in [0, 2^62)")
+    if not 0 <= value < SEED_LIMIT:
+        raise InputError(f"the seed must be an integer in [0, 2^62), got {value}")
+    return value
+
+
 def check_time_limit(seconds: Any) -> float:
-    """A finite, positive number of seconds (nan, inf and negatives are refused)."""
-    try:
-        t = float(seconds)
-    except (TypeError, ValueError, OverflowError):
-        raise InputError(f"the time limit must be a number of seconds, got {seconds!r}") from None
+    """A finite, positive real number of seconds (nan, inf, negatives, bools and text are refused)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
+        raise InputError(f"the time limit must be a number of seconds, got {_shown(seconds)}")
+    t = float(seconds)
     if not math.isfinite(t) or t <= 0:
         raise InputError(f"the time limit must be a finite positive number of seconds, got {seconds!r}")
     return t
 
 
-def check_shape(shape: Sequence[int], limit: int = SEARCH_MAX_DIM) -> Shape:
-    """(n, m, p) as positive integers within the search limit, or InputError."""
-    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__") or len(shape) != 3:
-        raise InputError(f"a shape is three positive integers (n, m, p), got {shape!r}")
+def parse_time_limit(text: str) -> float:
+    """The command line's --time-limit text as checked seconds ("300", "1e3"; not "nan")."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise InputError(f"the time limit must be a number of seconds, got {text!r}") from None
+    return check_time_limit(seconds)
+
+
+def _is_sequence(value: Any) -> bool:
+    """A tuple, list or other ordered sequence, or a 1-D array; not text, a set or a dict."""
+    if isinstance(value, (str, bytes, bytearray)):
+        return False
+    return isinstance(value, Sequence) or getattr(value, "ndim", None) == 1
+
+
+def check_shape(shape: Sequence[int], limit: int = SEARCH_MAX_DIM, beyond: str | None = None) -> Shape:
+    """(n, m, p) as positive integers of at most `limit`, or InputError; `beyond` says what the
+    limit is (by default the search limit)."""
+    if not _is_sequence(shape) or len(shape) != 3:
+        raise InputError(f"a shape is three positive integers (n, m, p) in a tuple or list, "
+                         f"got {_shown(shape)}")
+    if beyond is None:
+        beyond = f"the search limit of {limit} per dimension (use products and sums of smaller schemes)"
     out = []
     for name, value in zip("NMP", shape, strict=True):
         v = _positive_int(value, name)
         if v > limit:
-            raise InputError(f"{name} = {v} is beyond the search limit of {limit} per dimension "
-                             "(use products and sums of smaller schemes)")
+            raise InputError(f"{name} = {v} is beyond {beyond}")
         out.append(v)
     return tuple(out)  # type: ignore[return-value]
 
@@ -206,7 +255,8 @@ def _ring_ok(scheme: Scheme, ring: str) -> bool:
 
 
 class SearchRequest:
-    """A checked search request: every argument validated, the method resolved."""
+    """A checked search request: every argument validated, the method resolved. `time_limit` may
+    be the command line's --time-limit text (parse_time_limit); `search` takes numbers only."""
 
     def __init__(self, shape, rank, ring="ZT", method="auto", seed=0, time_limit=300.0, workers=1,
                  scheduler=None, symmetry=None, options=None):
@@ -219,61 +269,71 @@ class SearchRequest:
         if ring not in rings:
             raise InputError(f"unknown ring {ring!r} for a search (choose from {', '.join(rings)})")
         self.ring = ring
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**62:
-            raise InputError(f"the seed must be an integer in [0, 2^62), got {seed!r}")
-        self.seed = seed
-        self.time_limit = check_time_limit(time_limit)
+        self.seed = check_seed(seed)
+        self.time_limit = (parse_time_limit(time_limit) if isinstance(time_limit, str)
+                           else check_time_limit(time_limit))
         self.workers = _positive_int(workers, "workers", MAX_WORKERS)
         if scheduler is not None:
             scheduler = check_scheduler(scheduler)
         self.scheduler = scheduler
-        if symmetry is not None and symmetry not in SYMMETRIES:
-            raise InputError(f"unknown symmetry {symmetry!r} (choose from {', '.join(SYMMETRIES)})")
+        if symmetry is not None and (not isinstance(symmetry, str) or symmetry not in SYMMETRIES):
+            raise InputError(f"unknown symmetry {_shown(symmetry)} (choose from {', '.join(SYMMETRIES)})")
         if symmetry is not None and len(set(self.shape)) != 1:
-            raise InputError(f"--symmetry {symmetry} needs a square shape ⟨n,n,n⟩, got "
-                             f"⟨{self.shape[0]},{self.shape[1]},{self.shape[2]}⟩")
+            raise InputError(f"symmetry={symmetry!r} (--symmetry {symmetry}) needs a square shape ⟨n,n,n⟩, "
+                             f"got ⟨{self.shape[0]},{self.shape[1]},{self.shape[2]}⟩")
         self.symmetry = symmetry
         known = methods()
-        if method not in known:
-            raise InputError(f"unknown method {method!r} (choose from {', '.join(known)})")
+        if not isinstance(method, str) or method not in known:
+            raise InputError(f"unknown method {_shown(method)} (choose from {', '.join(known)})")
         if options is not None and not isinstance(options, dict):
             raise InputError(f"options must be a dict of option name -> value, got {type(options).__name__}")
+        bad_names = [k for k in options or {} if not isinstance(k, str)]
+        if bad_names:
+            raise InputError(f"option names are strings, got {_shown(bad_names[0])}")
         if method == "auto" and options and "start" in options:  # a walk from the given start
             method = "symmetric" if symmetry is not None else (
                 "pool" if choose_method(self.shape, self.rank, ring) == "pool" else "flip")
         self.method = method if method != "auto" else choose_method(self.shape, self.rank, ring, symmetry)
         if symmetry is not None and self.method != "symmetric":
-            raise InputError(f"--symmetry {symmetry} runs the symmetric flip graph: use --method symmetric "
-                             "or auto")
+            raise InputError(f"symmetry={symmetry!r} (--symmetry {symmetry}) runs the symmetric flip graph: "
+                             f"use method 'symmetric' or 'auto', not {self.method!r}")
         if ring == "Q" and self.method not in ("als", "spn"):
-            raise InputError("ring Q is searched by the numerical methods only (--method als)")
+            raise InputError(f"ring Q is searched by the numerical methods only (method 'als' or 'spn'), "
+                             f"not {self.method!r}")
         self.options = dict(options or {})
         if self.method == "symmetric" and symmetry is not None:
             self.options["group"] = symmetry
         minimize = self.options.get("minimize") or "none"
-        if minimize not in ("none", "additions"):
-            raise InputError(f"--minimize must be none or additions, got {minimize!r}")
+        if not isinstance(minimize, str) or minimize not in ("none", "additions"):
+            raise InputError(f"option minimize (--minimize) must be 'none' or 'additions', "
+                             f"got {_shown(minimize)}")
         if minimize == "additions" and self.method in ("als", "spn"):
-            raise InputError(f"--minimize additions walks the flip graph at the rank found: it runs "
-                             f"with the walk methods (flip, pool, ternary, symmetric), not {self.method}")
+            raise InputError(f"minimize='additions' (--minimize additions) walks the flip graph at the rank "
+                             f"found: it runs with the walk methods (flip, pool, ternary, symmetric), "
+                             f"not {self.method}")
         if "engine" in self.options and self.method != "spn":
-            raise InputError(f"--engine chooses how --method spn trains; the {self.method} method "
-                             f"has no engines")
+            raise InputError(f"option engine (--engine) chooses how method 'spn' trains; the {self.method} "
+                             f"method has no engines")
         numerical_only = [k for k in ("batch", "save_fitted") if k in self.options]
         if numerical_only and self.method not in ("als", "spn"):
-            raise InputError(f"--{numerical_only[0].replace('_', '-')} is for the numerical methods "
-                             f"(--method als or spn), not {self.method}")
+            name = numerical_only[0]
+            raise InputError(f"option {name} (--{name.replace('_', '-')}) is for the numerical methods "
+                             f"(method 'als' or 'spn'), not {self.method}")
         if "batch" in self.options:
-            self.options["batch"] = _positive_int(self.options["batch"], "--batch", 1_000_000)
+            self.options["batch"] = _positive_int(self.options["batch"], "option batch (--batch)", 1_000_000)
         if "save_fitted" in self.options:
-            folder = Path(os.fspath(self.options["save_fitted"]))
+            folder = self.options["save_fitted"]
+            if isinstance(folder, bool) or not isinstance(folder, (str, os.PathLike)):
+                raise InputError(f"option save_fitted (--save-fitted) is a directory name (a str or path), "
+                                 f"got {_shown(folder)}")
+            folder = Path(os.fspath(folder))
             if not str(folder).strip() or folder.exists() and not folder.is_dir():
-                raise InputError(f"--save-fitted {str(folder)!r}: not a directory")
+                raise InputError(f"option save_fitted (--save-fitted) {str(folder)!r}: not a directory")
             self.options["save_fitted"] = str(folder)
         device = self.options.get("device")
         if device not in (None, "cpu") and self.method not in ("als", "spn"):
-            raise InputError(f"--device {device} runs the numerical methods (--method als or spn); "
-                             f"the {self.method} method walks on the CPU")
+            raise InputError(f"device={device!r} (--device {device}) runs the numerical methods "
+                             f"(method 'als' or 'spn'); the {self.method} method walks on the CPU")
         if "start" in self.options:
             self.options["start"] = check_start(self.options["start"], self.shape, self.method,
                                                  self.options.get("group"))
@@ -293,8 +353,8 @@ def check_start(scheme, shape: tuple[int, int, int], method: str, group: str | N
     it, turned into `shape`), integral for the GF(2) walks, ternary for the ternary walk; StartError
     (an InputError) if not."""
     if method not in START_METHODS:
-        raise StartError(f"a start scheme is walked from by --method {', '.join(START_METHODS)}; "
-                         f"the {method} method builds its own starts")
+        raise StartError(f"a start scheme (--start) is walked from by the methods "
+                         f"{', '.join(START_METHODS)}; the {method} method builds its own starts")
     if not isinstance(scheme, Scheme):
         raise StartError(f"the start scheme must be a fastmm Scheme, not {type(scheme).__name__}")
     if sorted(scheme.shape) != sorted(shape):
@@ -333,14 +393,12 @@ def combine(op: str, *schemes: Scheme, axis: str | None = None, index: int | Non
     the meta flip graph's move down) or "permute" (the equivalent scheme of a permuted `shape`).
     Products of C3-symmetric schemes stay C3-symmetric (and six-fold ones six-fold): starts for
     `--symmetry c3` (c3j) walks."""
-    import numpy as np
-
     from fastmm.errors import SchemeError
     from fastmm.io import MAX_DIM
 
     arity = {"kron": 2, "sum": 2, "project": 1, "permute": 1}
-    if op not in arity:
-        raise InputError(f"unknown combination {op!r} (choose from {', '.join(COMBINE_OPS)})")
+    if not isinstance(op, str) or op not in arity:
+        raise InputError(f"unknown combination {_shown(op)} (choose from {', '.join(COMBINE_OPS)})")
     if len(schemes) != arity[op]:
         raise InputError(f"{op} takes {arity[op]} scheme(s), got {len(schemes)}")
     for s in schemes:
@@ -353,13 +411,17 @@ def combine(op: str, *schemes: Scheme, axis: str | None = None, index: int | Non
         raise InputError(f"{op}: a Z2 scheme combines with integer schemes only, not with one that "
                          "has fractions (its result would be valid modulo 2 only, where 1/2 has no meaning)")
     wants_axis = op in ("sum", "project")
-    if wants_axis and axis not in ("n", "m", "p"):
-        raise InputError(f"{op} needs an axis: n, m or p (got {axis!r})")
+    if wants_axis and (not isinstance(axis, str) or axis not in ("n", "m", "p")):
+        raise InputError(f"{op} needs an axis: n, m or p (got {_shown(axis)})")
     if not wants_axis and axis is not None:
         raise InputError(f"{op} takes no axis")
     if (op == "project") != (index is not None):
         raise InputError("an index is for project only, and project needs one" if index is not None
                          else "project needs the index to drop (0-based)")
+    if index is not None:
+        index = _integer(index, "the index to drop", "a whole number ≥ 0")
+        if index < 0:
+            raise InputError(f"the index to drop must be a whole number ≥ 0, got {index}")
     if (op == "permute") != (shape is not None):
         raise InputError("a shape is for permute only" if shape is not None else
                          "permute needs the target shape")
@@ -384,28 +446,29 @@ def combine(op: str, *schemes: Scheme, axis: str | None = None, index: int | Non
         elif op == "sum":
             out = first.direct_sum(schemes[1], axis)
         elif op == "project":
-            if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
-                raise InputError(f"the index to drop is a whole number ≥ 0, got {index!r}")
-            out = first.project(axis, int(index))
+            out = first.project(axis, index)
         else:
-            out = first.permuted(check_shape(shape, MAX_DIM))
+            out = first.permuted(check_shape(shape, MAX_DIM, f"{MAX_DIM} per dimension, the most a scheme "
+                                                            "file holds"))
     except SchemeError as exc:
         raise InputError(str(exc)) from None
-    prov = {"derived": op, "from": [s.label() for s in schemes]}
+    prov: dict = {"derived": op, "from": [s.label() for s in schemes]}  # JSON: plain str and int only
     if axis is not None:
-        prov["axis"] = axis
+        prov["axis"] = str(axis)
     if index is not None:
-        prov["index"] = index
+        prov["index"] = index  # an int (_integer), never the caller's np.int64
     return verified(out.with_meta(provenance=prov), sympy=sympy)
 
 
 def check_scheduler(address: str) -> str:
     """tcp://HOST:PORT (or HOST:PORT) with a port in range; checked before any connection."""
-    text = str(address).strip()
+    if not isinstance(address, str):
+        raise InputError(f"the scheduler (--scheduler) is an address tcp://HOST:PORT, got {_shown(address)}")
+    text = address.strip()
     rest = text[len("tcp://"):] if text.startswith("tcp://") else text
     host, sep, port = rest.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or "/" in host:
-        raise InputError(f"--scheduler must look like tcp://HOST:PORT, got {address!r}")
+        raise InputError(f"the scheduler (--scheduler) must look like tcp://HOST:PORT, got {address!r}")
     return f"tcp://{host}:{int(port)}"
 
 
@@ -442,18 +505,19 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
     can write it before the search goes on. Raises SearchFailed when fewer than `count` were
     found (`.found` holds those that were).
     """
+    time_limit = check_time_limit(time_limit)  # a number here (SearchRequest also reads the CLI's text)
     req = SearchRequest(shape, rank, ring, method, seed, time_limit, workers, scheduler, symmetry, options)
     count = _positive_int(count, "the number of distinct schemes", 1000)
     if count > 1 and req.options.get("minimize") == "additions":
-        raise InputError("--minimize additions spends the whole time limit polishing one scheme: "
-                         "run it without --distinct")
+        raise InputError("minimize='additions' (--minimize additions) spends the whole time limit polishing "
+                         "one scheme: run it with count=1 (without --distinct)")
     n, m, p = req.shape
     if count > 1 and sorted(req.shape) == [2, 2, 2] and req.rank == 7:
         raise FastmmError("every ⟨2,2,2;7⟩ scheme is equivalent to Strassen's (de Groote 1978): "
                          "there is only one up to equivalence")
     if req.rank >= n * m * p and count > 1:
-        raise InputError(f"--distinct {count} needs a rank below {n * m * p} = n·m·p for "
-                         f"⟨{n},{m},{p}⟩: at that rank fastmm answers with the naive scheme only")
+        raise InputError(f"{count} distinct schemes (--distinct {count}) need a rank below {n * m * p} = "
+                         f"n·m·p for ⟨{n},{m},{p}⟩: at that rank fastmm answers with the naive scheme only")
     if req.rank >= n * m * p and not req.options.get("minimize"):
         naive = naive_scheme(n, m, p).with_meta(provenance={
             "method": "naive", "version": __version__, "command": command})
@@ -572,6 +636,7 @@ def finish(path: str | os.PathLike, *, ring: str = "Q", point: int | None = None
     `point` (1-based) picks one point of a file that holds several."""
     from fastmm.search.exactify import FinishReport, finish_point, load_points
 
+    ring = _ring_arg(ring, "finish")
     if ring not in ("Q", "Z", "ZT"):
         raise InputError(f"finish: ring must be Q, Z or ZT, not {ring!r}")
     limit = check_time_limit(time_limit)
@@ -627,8 +692,7 @@ def lift(scheme: Scheme, ring: str = "ZT", *, seed: int = 0, tries: int = 32, sy
     if ring not in ("ZT", "Z"):
         raise InputError(f"lifting goes from GF(2) to ZT or Z, not {ring!r}")
     tries = _positive_int(tries, "the number of tries", upper=1_000_000)
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**62:
-        raise InputError(f"the seed must be an integer from 0 to 2**62 - 1, got {seed!r}")
+    seed = check_seed(seed)
     valid_already = scheme.ring != "Z2" and ring_serves(scheme.coefficient_ring, ring)
     if valid_already and check(scheme, use_sympy=False).ok:
         return verified(scheme, sympy=sympy)
@@ -698,16 +762,25 @@ def export(scheme: Scheme, to: str = "text", *, cse: bool = True, ascii_only: bo
     return export_foreign(scheme, to)
 
 
-def import_scheme(path: str | os.PathLike, fmt: str, **kw) -> Scheme:
-    """Read another tool's file (alphatensor, perminov, fast-matmul); verified before returned."""
+def import_scheme(path: str | os.PathLike, fmt: str, *, allow_pickle: bool = False, key: str | None = None,
+                  z2: bool = False) -> Scheme:
+    """Read another tool's file (fmt: "alphatensor", "perminov" or "fast-matmul"); verified before
+    it is returned (VerificationError names the failing entries).
+
+    `allow_pickle`: an AlphaTensor file of object arrays may be unpickled (only for files you
+    trust). `key`: which factorization of an AlphaTensor dict-style npz, e.g. "3,3,3" (its shape).
+    `z2`: the scheme is valid modulo 2 only (imported with ring Z2).
+    """
     from fastmm.export.formats import import_scheme as read
 
     if not isinstance(fmt, str):
-        raise InputError(f"import_scheme: the format is a name such as 'perminov', not {fmt!r}")
-    for name, value in kw.items():
-        if value is not None and not isinstance(value, (str, bool)):
-            raise InputError(f"import_scheme: {name} must be a str, not {type(value).__name__}")
-    return read(_path_arg(path, "import_scheme"), fmt, **kw)
+        raise InputError(f"import_scheme: the format is a name such as 'perminov', not {_shown(fmt)}")
+    for name, flag in (("allow_pickle", allow_pickle), ("z2", z2)):
+        if not isinstance(flag, bool):
+            raise InputError(f"import_scheme: {name} must be True or False, not {_shown(flag)}")
+    if key is not None and not isinstance(key, str):
+        raise InputError(f"import_scheme: key must be a str, not {type(key).__name__}")
+    return read(_path_arg(path, "import_scheme"), fmt, allow_pickle=allow_pickle, key=key, z2=z2)
 
 
 def catalog(max_dim: int = 6) -> list[dict]:
@@ -715,7 +788,7 @@ def catalog(max_dim: int = 6) -> list[dict]:
     entry, its ring and its status against the record."""
     from fastmm.catalog import catalog_table
 
-    rows, _ = catalog_table(_positive_int(max_dim, "max_dim", upper=64))
+    rows, _ = catalog_table(_positive_int(max_dim, "max_dim", upper=CATALOG_MAX_DIM))
     return rows
 
 
@@ -723,5 +796,6 @@ def catalog_scheme(shape: Sequence[int], ring: str = "ZT") -> Scheme | None:
     """The catalogue's best verified scheme usable over `ring`, permuted to `shape`, or None."""
     from fastmm.catalog import load_catalog_scheme
 
-    s = check_shape(shape, limit=64)
+    s = check_shape(shape, limit=CATALOG_MAX_DIM, beyond=f"{CATALOG_MAX_DIM} per dimension, the most "
+                                                        "catalog_scheme looks up")
     return load_catalog_scheme(s, _ring_arg(ring, "catalog_scheme"))

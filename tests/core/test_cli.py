@@ -184,7 +184,7 @@ def test_search_refuses_an_empty_out_name(tmp_path):
 def test_distinct_at_the_naive_rank_is_refused(tmp_path, shape, rank):
     """At rank >= n·m·p the answer is the naive scheme alone: more than one is never promised."""
     r = run("search", *shape, "--rank", rank, "--distinct", "3", cwd=tmp_path)
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--distinct 3 needs a rank below" in r.stderr
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "(--distinct 3) need a rank below" in r.stderr
     assert list(tmp_path.iterdir()) == []
 
 

@@ -206,9 +206,9 @@ def test_search_saves_fitted_points_for_finish(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--batch", "0", "--method", "als"], "--batch must be a positive integer"),
-    (["--batch", "32"], "--batch is for the numerical methods"),
-    (["--method", "flip", "--save-fitted", "x"], "--save-fitted is for the numerical methods"),
+    (["--batch", "0", "--method", "als"], "option batch (--batch) must be a positive integer"),
+    (["--batch", "32"], "(--batch) is for the numerical methods"),
+    (["--method", "flip", "--save-fitted", "x"], "(--save-fitted) is for the numerical methods"),
     (["--method", "als", "--save-fitted", "README.md"], "is not a folder"),
 ])
 def test_numerical_options_refused_in_one_line(args, message):
