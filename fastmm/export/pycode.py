@@ -54,12 +54,24 @@ def _term(name: str, c: Fraction) -> tuple[str, str]:
     return ("-" if c < 0 else "+"), body
 
 
+SUM_CHUNK = 256  # terms per parenthesised group of a long sum (Python's compiler recurses per term)
+
+
 def _expr(op: Op) -> str:
-    parts = []
     # start with a positive term when there is one: "M7 - M4" rather than "-M4 + M7"
     terms = sorted(op.terms, key=lambda t: t[1] < 0)
-    for i, (name, c) in enumerate(terms):
-        sign, body = _term(name, c)
+    return _sum([_term(name, c) for name, c in terms])
+
+
+def _sum(pieces: list[tuple[str, str]]) -> str:
+    """Signed terms as one expression. A flat sum of thousands of terms is a chain of thousands of
+    nested additions, which Python cannot compile (RecursionError past about 2,000 terms), so long
+    sums are split into parenthesised groups of SUM_CHUNK terms, recursively."""
+    if len(pieces) > SUM_CHUNK:
+        groups = [pieces[i:i + SUM_CHUNK] for i in range(0, len(pieces), SUM_CHUNK)]
+        return _sum([("+", f"({_sum(g)})") for g in groups])
+    parts = []
+    for i, (sign, body) in enumerate(pieces):
         if i == 0:
             parts.append(f"-{body}" if sign == "-" else body)
         else:

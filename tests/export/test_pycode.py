@@ -178,3 +178,23 @@ def test_scheme_without_dead_products_names_none() -> None:
 def test_shape_mismatch_is_an_error() -> None:
     with pytest.raises(ValueError, match="cannot multiply"):
         numpy_function(strassen())(np.ones((3, 4)), np.ones((5, 2)))
+
+
+def test_a_sum_of_thousands_of_products_compiles_and_is_exact(rank: int = 3001) -> None:
+    """One entry of C summing `rank` products: a flat sum that deep made Python's compiler raise
+    RecursionError (from about 2,000 terms); long sums are emitted in parenthesised groups."""
+    signs = [1 if t % 2 == 0 else -1 for t in range(rank)]  # Σ ±a·b = a·b (rank is odd)
+    s = Scheme(1, 1, 1, [[1]] * rank, [[1]] * rank, [signs])
+    for source in (numpy_source(s, cse=False), torch_source(s, cse=False)):
+        compile(source, "<generated>", "exec")
+    fn = numpy_function(s, cse=False)
+    assert fn(np.array([[3]]), np.array([[-5]])).tolist() == [[-15]]
+    assert torch_function(s, cse=False)(torch.tensor([[3]]), torch.tensor([[7]])).tolist() == [[21]]
+
+
+def test_sums_as_long_as_a_scheme_file_allows_compile() -> None:
+    from fastmm.export.pycode import _sum
+
+    pieces = [("-" if t % 3 else "+", f"M{t}") for t in range(200_000)]
+    expr = _sum(pieces)
+    assert eval(compile(expr, "<sum>", "eval"), {f"M{t}": 1 for t in range(200_000)}) == -66_666
