@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from fastmm.cli import cli
-from fastmm.cli.terminal import one_line
+from fastmm.cli.terminal import one_line, printable
 from fastmm.errors import EXIT_FAILED, EXIT_USAGE, FastmmError
 
 
@@ -21,9 +21,10 @@ def verify(files: tuple[str, ...], no_sympy: bool) -> int:
 
     worst = 0
     invalid = unreadable = 0
-    for name in files:
+    for path in files:
+        name = printable(path)  # a name holding a newline must not fake a line of the report
         try:
-            scheme = load_scheme(name)
+            scheme = load_scheme(path)
         except FastmmError as exc:
             click.echo(one_line(f"error: {exc}"), err=True)
             worst = max(worst, EXIT_USAGE)
@@ -44,8 +45,11 @@ def verify(files: tuple[str, ...], no_sympy: bool) -> int:
         invalid += 1
         if problem:
             click.echo(f"{name}: {scheme.label()} INVALID: {problem}")
-            continue
-        click.echo(f"{name}: {scheme.label()} INVALID over {scheme.ring}:")
+            if v.report.ok:
+                continue
+            click.echo("  and it fails the Brent equations:")
+        else:
+            click.echo(f"{name}: {scheme.label()} INVALID over {scheme.ring}:")
         for line in v.report.lines(uses_big_names(scheme)):
             click.echo(f"  {line}")
         if scheme.ring != "Z2" and scheme.is_integral and brent_report(scheme, 2).ok:
@@ -79,9 +83,10 @@ def show(file: str) -> int:
     scheme = load_scheme(file)
     v = check(scheme, use_sympy=False)
     n, m, p = scheme.shape
-    click.echo(f"{file}: ⟨{n},{m},{p}⟩ rank {scheme.rank} (naive {n * m * p})")
+    click.echo(f"{printable(file)}: ⟨{n},{m},{p}⟩ rank {scheme.rank} (naive {n * m * p})")
     if not v.ok:
-        click.echo(f"NOT VALID over {scheme.ring}: " + "; ".join(v.report.lines(uses_big_names(scheme), 5)))
+        why = [v.label_problem] * bool(v.label_problem) + v.report.lines(uses_big_names(scheme), 5)
+        click.echo(f"NOT VALID over {scheme.ring}: " + "; ".join(why))
     click.echo(f"ring: {scheme.ring} ({RING_NAMES[scheme.ring]})")
     click.echo(formula_text(scheme))
     adds = f"additions: {plain_additions(scheme)} plain"
@@ -104,7 +109,7 @@ def show(file: str) -> int:
     if v.ok:
         click.echo(f"equivalence: {_catalog_equivalence(scheme)}")
     if not v.ok:
-        click.echo(one_line(f"error: {file}: {scheme.label()} is not valid over {scheme.ring}"),
+        click.echo(one_line(f"error: {printable(file)}: {scheme.label()} is not valid over {scheme.ring}"),
                    err=True)
     return 0 if v.ok else EXIT_FAILED
 
