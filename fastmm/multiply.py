@@ -1,19 +1,37 @@
-"""`fastmm.matmul`: A·B through recursion levels of a verified scheme in generated C with BLAS
-leaves (fastmm.export.build), or numpy.matmul where no C compiler or BLAS is available."""
+"""`fastmm.matmul`: A·B through recursion levels of a verified scheme: float32 and float64 in
+generated C with BLAS leaves (fastmm.export.build), or numpy.matmul where no C compiler or BLAS
+is available; integers exactly, in numpy, modulo 2**64 as numpy's own integer matmul wraps."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+
+import numpy as np
 
 from fastmm.errors import FastmmError, InputError, VerificationError
 from fastmm.scheme import Scheme
 
 
 def matmul(A, B, scheme: Scheme | None = None, levels: int = 1, cutoff: int = 64, out=None):
-    """A·B through `levels` recursion levels of `scheme` (Strassen when None) in generated C with
-    BLAS leaves; falls back to numpy.matmul when no C compiler or BLAS is available."""
-    import numpy as np
+    """A·B through `levels` recursion levels of `scheme` (Strassen when None); blocks smaller
+    than `cutoff` in any dimension are multiplied directly.
 
+    The result has numpy's dtype for ``A @ B`` (``np.result_type(A, B)``), whichever path runs:
+
+    - float32 and float64 products run the scheme in generated C with BLAS leaves, or are
+      numpy.matmul's when no C compiler or BLAS is available;
+    - integer products run the scheme exactly in integers (leaves by numpy.matmul), so they are
+      exactly numpy's, wrap-around on overflow included; a scheme with fractional coefficients
+      is refused for them (InputError): multiply float matrices with it instead;
+    - other floating dtypes (float16, long double), which the BLAS has no gemm for, are
+      numpy.matmul's;
+    - bool matrices are refused (InputError): numpy's bool product is a logical "or of ands",
+      not a count; cast them to int.
+
+    `out`, when given, must be a writeable M×N array of the result dtype with rows of unit stride
+    (e.g. C-contiguous) that does not overlap A or B; InputError otherwise, on every path.
+    """
+    from fastmm.export.build import _output
     from fastmm.reference import strassen
 
     for name, value in (("levels", levels), ("cutoff", cutoff)):
@@ -27,19 +45,96 @@ def matmul(A, B, scheme: Scheme | None = None, levels: int = 1, cutoff: int = 64
     if a.shape[1] != b.shape[0]:
         raise InputError(f"shapes {a.shape} and {b.shape} do not multiply")
     for x in (a, b):
-        if x.dtype.kind not in "biuf":  # complex would lose its imaginary part in the real kernels
+        if x.dtype.kind == "b":
+            raise InputError("matmul multiplies numbers, not bool matrices (numpy's bool product is "
+                             "a logical or of ands): cast them to int, e.g. A.astype(int)")
+        if x.dtype.kind not in "iuf":  # complex would lose its imaginary part in the real kernels
             raise InputError(f"matmul multiplies real matrices, not {x.dtype.name} ones")
-    dtype = "float32" if a.dtype == np.float32 and b.dtype == np.float32 else "float64"
+    if scheme.ring == "Z2":
+        raise InputError(f"matmul: {scheme.label()} is valid modulo 2 only; it would compute a wrong "
+                         "product")
+    dtype = np.result_type(a.dtype, b.dtype)
+    if out is not None:
+        out = _output(out, (a.shape[0], b.shape[1]), dtype, a, b)
+    if dtype.kind in "iu":
+        return _integer_product(a, b, scheme, levels, cutoff, dtype, out)
+    if dtype.name not in ("float32", "float64"):
+        return np.matmul(a, b, out=out)
     try:
-        fn = _compiled(scheme, levels, dtype, cutoff)
+        fn = _compiled(scheme, levels, dtype.name, cutoff)
     except (InputError, VerificationError):
-        raise  # the scheme itself is refused (a Z2 scheme, too many products): say so
+        raise  # the scheme itself is refused (too many products): say so
     except FastmmError:
         fn = None  # no C compiler or BLAS here: numpy.matmul gives the same product
     if fn is None:
         return np.matmul(a, b, out=out)
-    return fn(a, b, out=out) if out is not None else fn(a, b)
+    return fn(a, b, out=out)
 
+
+# -- integers: the scheme evaluated exactly modulo 2**64 ----------------------------------------
+
+def _integer_product(a: np.ndarray, b: np.ndarray, scheme: Scheme, levels: int, cutoff: int,
+                     dtype: np.dtype, out: np.ndarray | None) -> np.ndarray:
+    """A·B of integer matrices in `dtype`, through the scheme in uint64 arithmetic.
+
+    An integral scheme is an identity over Z, hence modulo 2**64: evaluated with wrapping uint64
+    arithmetic it gives A·B mod 2**64, and the cast to `dtype` (at most 64 bits) keeps it modulo
+    2**bits, which is what numpy's integer matmul computes, overflow included.
+    """
+    if not scheme.is_integral:
+        raise InputError(f"matmul: {scheme.label()} has fractional coefficients, so it cannot multiply "
+                         f"integer matrices exactly; cast them to float64 or use an integral scheme")
+    live = scheme.live_terms()
+    wa, wb, wc = (_wrapped(w) for w in (scheme.Wa[live], scheme.Wb[live], scheme.Wc[:, live]))
+    product = _wrapped_product(a.astype(np.uint64), b.astype(np.uint64), scheme.shape, (wa, wb, wc),
+                               levels, cutoff)
+    if out is None:
+        return product.astype(dtype)
+    out[...] = product.astype(dtype)
+    return out
+
+
+def _wrapped(w: np.ndarray) -> np.ndarray:
+    """Integer coefficients modulo 2**64, as uint64."""
+    if w.dtype == object:
+        return np.array([int(x) % 2**64 for x in w.flat], dtype=np.uint64).reshape(w.shape)
+    return w.astype(np.uint64)
+
+
+def _wrapped_product(a: np.ndarray, b: np.ndarray, shape: tuple[int, int, int],
+                     w: tuple[np.ndarray, np.ndarray, np.ndarray], levels: int, cutoff: int) -> np.ndarray:
+    """a·b modulo 2**64 (uint64 operands), `levels` levels of the scheme with coefficients `w`.
+
+    The largest part of a divisible into n×m and m×p blocks goes through the scheme; the edges
+    left over are added by direct products.
+    """
+    n, m, p = shape
+    (M, K), N = a.shape, b.shape[1]
+    mb, kb, nb = M // n, K // m, N // p
+    if levels == 0 or min(mb, kb, nb) == 0 or min(M, K, N) < cutoff:
+        return np.matmul(a, b)
+    wa, wb, wc = w
+    r = wa.shape[0]
+    m0, k0, n0 = mb * n, kb * m, nb * p
+    blocks_a = a[:m0, :k0].reshape(n, mb, m, kb).transpose(0, 2, 1, 3).reshape(n * m, mb * kb)
+    blocks_b = b[:k0, :n0].reshape(m, kb, p, nb).transpose(0, 2, 1, 3).reshape(m * p, kb * nb)
+    left = (wa @ blocks_a).reshape(r, mb, kb)
+    right = (wb @ blocks_b).reshape(r, kb, nb)
+    products = np.empty((r, mb * nb), dtype=np.uint64)
+    for t in range(r):
+        products[t] = _wrapped_product(left[t], right[t], shape, w, levels - 1, cutoff).ravel()
+    c = np.empty((M, N), dtype=np.uint64)
+    c[:m0, :n0] = (wc @ products).reshape(n, p, mb, nb).transpose(0, 2, 1, 3).reshape(m0, n0)
+    if k0 < K:
+        c[:m0, :n0] += a[:m0, k0:] @ b[k0:, :n0]
+    if n0 < N:
+        c[:m0, n0:] = a[:m0] @ b[:, n0:]
+    if m0 < M:
+        c[m0:] = a[m0:] @ b
+    return c
+
+
+# -- floats: compiled functions ---------------------------------------------------------------
 
 _COMPILED: dict[tuple, Callable] = {}
 

@@ -1,0 +1,110 @@
+"""fastmm.matmul (fastmm/multiply.py): exact integer products in numpy's dtype, the same argument
+checks and result dtypes with and without a C compiler."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+import fastmm
+from fastmm import multiply
+from fastmm.errors import FastmmError, InputError
+from fastmm.export import build
+from fastmm.reference import laderman, strassen
+
+
+@pytest.fixture(params=["compiled", "numpy"])
+def path(request, monkeypatch, tmp_path):
+    """Each test runs with the generated C ("compiled") and without a C compiler ("numpy")."""
+    monkeypatch.setattr(multiply, "_COMPILED", OrderedDict())
+    monkeypatch.setenv("FASTMM_CACHE", str(tmp_path / "cache"))
+    if request.param == "numpy":
+        monkeypatch.setenv("CC", "/nonexistent/cc")
+    else:
+        try:
+            build.find_compiler()
+        except FastmmError:
+            pytest.skip("no C compiler ($CC, cc, gcc or clang)")
+    return request.param
+
+
+def test_an_int64_product_past_2_to_53_is_exact(path):
+    A = np.array([[2**27 + 1]], dtype=np.int64)
+    C = fastmm.matmul(A, A)
+    assert C.dtype == np.int64 and C.tolist() == [[18014398777917441]]
+
+
+def test_a_one_level_strassen_product_of_large_integers_is_exact(path):
+    A = np.full((128, 128), 3**17, dtype=np.int64)
+    C = fastmm.matmul(A, A, levels=1, cutoff=1)
+    assert C.dtype == np.int64 and np.array_equal(C, np.full((128, 128), 128 * 3**34, dtype=np.int64))
+
+
+@pytest.mark.parametrize("da, db", [(np.int8, np.int8), (np.int8, np.uint8), (np.uint32, np.uint32),
+                                    (np.int64, np.int64), (np.uint64, np.uint64), (np.int16, np.int32)])
+def test_integer_products_are_numpys_wrap_around_included(path, da, db):
+    rng = np.random.default_rng(3)
+    A = rng.integers(-2**62, 2**62, size=(37, 53)).astype(da)  # entries that overflow every dtype
+    B = rng.integers(-2**62, 2**62, size=(53, 29)).astype(db)
+    for scheme, levels in ((strassen(), 3), (laderman(), 2)):
+        C = fastmm.matmul(A, B, scheme=scheme, levels=levels, cutoff=1)
+        assert C.dtype == (A @ B).dtype and np.array_equal(C, A @ B)
+
+
+def test_bool_matrices_are_refused_in_one_line(path):
+    B = np.array([[True, True], [False, True]])
+    with pytest.raises(InputError, match=r"not bool matrices .*cast them to int") as info:
+        fastmm.matmul(B, B)
+    assert "\n" not in str(info.value)
+    with pytest.raises(InputError, match="not bool matrices"):
+        fastmm.matmul(np.ones((2, 2), dtype=np.int64), B)
+
+
+def test_a_scheme_with_fractions_refuses_integers_and_multiplies_floats(path):
+    s = strassen()
+    halves = fastmm.Scheme(2, 2, 2, s.Wa * Fraction(1, 2), s.Wb, s.Wc * 2)
+    A = np.arange(16, dtype=np.int64).reshape(4, 4)
+    with pytest.raises(InputError, match="fractional coefficients, so it cannot multiply integer"):
+        fastmm.matmul(A, A, scheme=halves, cutoff=1)
+    F = A.astype(np.float64)
+    assert np.array_equal(fastmm.matmul(F, F, scheme=halves, cutoff=1), F @ F)
+
+
+@pytest.mark.parametrize("da, db", [(np.float32, np.float32), (np.float64, np.float32), (np.int8, np.float32),
+                                    (np.int32, np.float32), (np.float16, np.float16), (np.int64, np.float64)])
+def test_the_result_dtype_is_numpys_on_both_paths(path, da, db):
+    rng = np.random.default_rng(0)
+    A, B = rng.integers(-8, 8, size=(20, 12)).astype(da), rng.integers(-8, 8, size=(12, 10)).astype(db)
+    C = fastmm.matmul(A, B, cutoff=1)
+    assert C.dtype == np.result_type(A, B) and np.array_equal(C, A @ B)  # small integers: exact
+
+
+@pytest.mark.parametrize("out, message", [
+    (np.zeros((2, 2)), "out must be a 3x3 float64 array, got (2, 2) float64"),
+    ([], "out must be a 3x3 float64 array, got list"),
+    (np.zeros((3, 3), dtype=np.float32), "out must be a 3x3 float64 array, got (3, 3) float32"),
+    (np.zeros((3, 3))[:, ::-1], "out must be writeable with rows of unit stride"),
+])
+def test_a_bad_out_is_one_input_error_on_both_paths(path, out, message):
+    with pytest.raises(InputError) as info:
+        fastmm.matmul(np.eye(3), np.eye(3), out=out)
+    assert str(info.value).startswith(message)
+
+
+def test_out_overlapping_an_input_is_refused_on_both_paths(path):
+    X = np.eye(3)
+    with pytest.raises(InputError, match="out must not overlap the inputs"):
+        fastmm.matmul(X, X, out=X)
+    assert np.array_equal(X, np.eye(3))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.int64])
+def test_the_product_is_written_to_out(path, dtype):
+    A = np.arange(12, dtype=dtype).reshape(3, 4)
+    out = np.empty((3, 3), dtype=dtype)
+    assert fastmm.matmul(A, A.T.copy(), out=out, cutoff=1) is out
+    assert np.array_equal(out, A @ A.T)
+
