@@ -4,12 +4,17 @@ is available; integers exactly, in numpy, modulo 2**64 as numpy's own integer ma
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
+from fractions import Fraction
 
 import numpy as np
 
 from fastmm.errors import FastmmError, InputError, VerificationError
 from fastmm.scheme import Scheme
+
+CACHE_SIZE = 32  # compiled functions kept (least recently used dropped; their libraries stay loaded)
 
 
 def matmul(A, B, scheme: Scheme | None = None, levels: int = 1, cutoff: int = 64, out=None):
@@ -134,20 +139,37 @@ def _wrapped_product(a: np.ndarray, b: np.ndarray, shape: tuple[int, int, int],
     return c
 
 
-# -- floats: compiled functions ---------------------------------------------------------------
+# -- floats: compiled functions, cached by what the generated code depends on ---------------------
 
-_COMPILED: dict[tuple, Callable] = {}
+_COMPILED: OrderedDict[tuple, Callable] = OrderedDict()
+_LOCK = threading.Lock()
+
+
+def _coefficient_key(w: np.ndarray) -> tuple:
+    """Exact coefficients as a hashable value (object arrays hold Fractions or big ints)."""
+    if w.dtype == object:
+        return (w.shape, tuple(Fraction(x) for x in w.flat))
+    return (w.shape, w.dtype.str, w.tobytes())
 
 
 def _compiled(scheme: Scheme, levels: int, dtype: str, cutoff: int) -> Callable:
-    from fastmm.io import dumps
+    """The compiled product, keyed on the shape and exact coefficients (never the provenance or
+    the verification record, which change from call to call), levels, dtype and cutoff."""
+    key = (scheme.shape, *(_coefficient_key(w) for w in (scheme.Wa, scheme.Wb, scheme.Wc)),
+           levels, dtype, cutoff)
+    with _LOCK:
+        if key in _COMPILED:
+            _COMPILED.move_to_end(key)
+            return _COMPILED[key]
+    from fastmm.export.build import c_function
 
-    key = (dumps(scheme), levels, dtype, cutoff)
-    if key not in _COMPILED:
-        from fastmm.export.build import c_function
-
-        _COMPILED[key] = c_function(scheme, levels, dtype, cutoff)
-    return _COMPILED[key]
+    fn = c_function(scheme, levels, dtype, cutoff)
+    with _LOCK:
+        _COMPILED[key] = fn
+        _COMPILED.move_to_end(key)
+        while len(_COMPILED) > CACHE_SIZE:
+            _COMPILED.popitem(last=False)
+    return fn
 
 
 def _verified_arg(scheme) -> Scheme:

@@ -1,10 +1,14 @@
 """fastmm.matmul (fastmm/multiply.py): exact integer products in numpy's dtype, the same argument
-checks and result dtypes with and without a C compiler."""
+checks and result dtypes with and without a C compiler, and a compiled-function cache keyed on
+what the generated code depends on."""
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 from collections import OrderedDict
 from fractions import Fraction
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -108,3 +112,59 @@ def test_the_product_is_written_to_out(path, dtype):
     assert fastmm.matmul(A, A.T.copy(), out=out, cutoff=1) is out
     assert np.array_equal(out, A @ A.T)
 
+
+# -- the compiled-function cache --------------------------------------------------------------
+
+@pytest.fixture
+def compiles(monkeypatch):
+    """c_function replaced by numpy.matmul: the list of (scheme, levels, dtype, cutoff) it compiled."""
+    calls: list[tuple] = []
+
+    def c_function(scheme, levels, dtype, cutoff):
+        calls.append((scheme.label(), levels, dtype, cutoff))
+        return lambda A, B, out=None: np.matmul(A, B, out=out)
+
+    monkeypatch.setattr(multiply, "_COMPILED", OrderedDict())
+    monkeypatch.setattr(build, "c_function", c_function)
+    return calls
+
+
+def test_the_cache_ignores_the_verification_time_and_the_provenance(monkeypatch, compiles):
+    seconds = itertools.count()
+
+    class Clock(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return dt.datetime(2026, 1, 1, tzinfo=tz) + dt.timedelta(seconds=next(seconds))
+
+    monkeypatch.setattr("fastmm.verify._dt", SimpleNamespace(datetime=Clock, UTC=dt.UTC))
+    A = np.ones((8, 8))
+    for k in range(5):  # a verification record stamped one second later each call
+        fastmm.matmul(A, A, scheme=laderman().with_meta(provenance={"call": k}), cutoff=1)
+    assert compiles == [("⟨3,3,3;23⟩", 1, "float64", 1)] and len(multiply._COMPILED) == 1
+    key = next(iter(multiply._COMPILED))
+    assert all(isinstance(part, (tuple, int, str)) for part in key) and "2026" not in repr(key)
+
+
+def test_the_cache_tells_levels_dtype_cutoff_and_coefficients_apart(compiles):
+    A = np.ones((8, 8))
+    fastmm.matmul(A, A, levels=1, cutoff=1)
+    fastmm.matmul(A, A, levels=2, cutoff=1)
+    fastmm.matmul(A.astype(np.float32), A.astype(np.float32), levels=2, cutoff=1)
+    fastmm.matmul(A, A, levels=2, cutoff=2)
+    s = strassen()
+    fastmm.matmul(A, A, scheme=fastmm.Scheme(2, 2, 2, s.Wa * Fraction(1, 2), s.Wb, s.Wc * 2), cutoff=1)
+    assert [c[1:] for c in compiles] == [(1, "float64", 1), (2, "float64", 1), (2, "float32", 1),
+                                         (2, "float64", 2), (1, "float64", 1)]
+    assert len(multiply._COMPILED) == 5
+
+
+def test_the_cache_keeps_the_32_most_recently_used_functions(compiles):
+    A = np.ones((4, 4))
+    for cutoff in range(40):
+        fastmm.matmul(A, A, cutoff=cutoff)
+    fastmm.matmul(A, A, cutoff=8)  # the oldest kept one, now the most recent
+    fastmm.matmul(A, A, cutoff=40)  # evicts cutoff 9, not 8
+    assert len(multiply._COMPILED) == multiply.CACHE_SIZE == 32
+    assert sorted(key[-1] for key in multiply._COMPILED) == [8, *range(10, 41)]
+    assert len(compiles) == 41
