@@ -12,6 +12,8 @@ StrassenNets trains the SPN model from scratch. Dense biases are copied.
 
 from __future__ import annotations
 
+import math
+
 from torch import nn
 
 from fastmm.errors import InputError
@@ -72,9 +74,11 @@ def strassenify(
     1 in layers whose channel counts g does not divide). With `convert_classifier`, every
     nn.Linear becomes an SPNLinear with r = r_ratio·out_features as well.
     """
+    if not isinstance(model, nn.Module):
+        raise InputError(f"strassenify takes a torch.nn.Module, not {type(model).__name__}")
     r_ratio, tile, groups = _real(r_ratio, "r-ratio"), _int(tile, "tile"), _int(groups, "groups")
-    if not r_ratio > 0:
-        raise InputError(f"r-ratio must be > 0, got {r_ratio}")
+    if not (r_ratio > 0 and math.isfinite(r_ratio)):
+        raise InputError(f"r-ratio must be a finite number > 0, got {r_ratio}")
     if tile < 1:
         raise InputError(f"tile must be an integer >= 1, got {tile!r}")
     if groups < 1:

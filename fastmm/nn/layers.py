@@ -182,9 +182,19 @@ class SPNLinear(SPNLayer):
             nn.init.zeros_(self.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x of shape (..., in_features) -> (..., out_features), a 1-D x included, as nn.Linear.
+        In training mode the hidden BatchNorm needs a batch: one sample is refused."""
+        if x.dim() == 0 or x.shape[-1] != self.in_features:
+            raise InputError(f"SPNLinear({self.in_features}, {self.out_features}) takes inputs of shape "
+                             f"(..., {self.in_features}), got {tuple(x.shape)}")
         wb, wc = self.weights()
         lead = x.shape[:-1]
-        h = F.linear(x.reshape(-1, self.in_features), wb)
+        rows = x.reshape(-1, self.in_features)
+        if self.training and rows.shape[0] == 1:
+            raise InputError(f"SPNLinear in training mode normalises its hidden units over the batch "
+                             f"(BatchNorm): one sample {tuple(x.shape)} has no batch statistics; pass a "
+                             "batch of two or more, or call .eval()")
+        h = F.linear(rows, wb)
         y = F.linear(self._hidden(h), wc, self.bias)
         return y.reshape(*lead, self.out_features)
 
@@ -282,6 +292,9 @@ class SPNConv2d(SPNLayer):
         return left, right, top, bottom
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x of shape (N, C_in, H, W), or unbatched (C_in, H, W) as nn.Conv2d takes it."""
+        if x.dim() == 3:
+            return self.forward(x.unsqueeze(0)).squeeze(0)
         wb, wc = self.weights()
         height, width = x.shape[-2:]
         ho, wo = self.output_size(height, width)

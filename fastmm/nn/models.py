@@ -20,11 +20,13 @@ not know about it: the builder swaps the convs after building (`ternarize`).
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 
 from torch import Tensor, nn
 
 from fastmm.errors import InputError
+from fastmm.nn.layers import _int, _real
 from fastmm.nn.ternary import QUANTIZERS, ternarize
 
 
@@ -76,9 +78,13 @@ def _channels(base: int, width: float) -> int:
     return max(1, int(round(base * width)))
 
 
-def _check(num_classes: int, in_channels: int, width: float) -> None:
-    if num_classes < 1 or in_channels < 1 or not width > 0:
-        raise InputError("num_classes and in_channels must be >= 1 and width > 0")
+def _check(num_classes: int, in_channels: int, width: float) -> tuple[int, int, float]:
+    """The builders' common arguments as int, int, float; InputError for a wrong type or range."""
+    num_classes, in_channels = _int(num_classes, "num_classes"), _int(in_channels, "in_channels")
+    width = _real(width, "width")
+    if num_classes < 1 or in_channels < 1 or not (width > 0 and math.isfinite(width)):
+        raise InputError("num_classes and in_channels must be >= 1 and width a finite number > 0")
+    return num_classes, in_channels, width
 
 
 class CifarResNet(nn.Module):
@@ -86,7 +92,7 @@ class CifarResNet(nn.Module):
 
     def __init__(self, n: int, num_classes: int = 10, in_channels: int = 3, width: float = 1.0):
         super().__init__()
-        _check(num_classes, in_channels, width)
+        num_classes, in_channels, width = _check(num_classes, in_channels, width)
         c1, c2, c3 = (_channels(c, width) for c in (16, 32, 64))
         self.conv1 = conv3x3(in_channels, c1)
         self.bn1 = nn.BatchNorm2d(c1)
@@ -116,7 +122,9 @@ class ResNet(nn.Module):
         small_input: bool = False,
     ):
         super().__init__()
-        _check(num_classes, in_channels, width)
+        num_classes, in_channels, width = _check(num_classes, in_channels, width)
+        if not isinstance(small_input, bool):
+            raise InputError(f"small_input must be True or False, got {small_input!r:.40}")
         planes = [_channels(c, width) for c in (64, 128, 256, 512)]
         if small_input:
             self.conv1 = conv3x3(in_channels, planes[0])
