@@ -506,6 +506,8 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
     found (`.found` holds those that were).
     """
     time_limit = check_time_limit(time_limit)  # a number here (SearchRequest also reads the CLI's text)
+    if not isinstance(command, str):  # it goes into the scheme's provenance, which is JSON
+        raise InputError(f"command is the text of the command that asked, got {_shown(command)}")
     req = SearchRequest(shape, rank, ring, method, seed, time_limit, workers, scheduler, symmetry, options)
     count = _positive_int(count, "the number of distinct schemes", 1000)
     if count > 1 and req.options.get("minimize") == "additions":

@@ -137,6 +137,7 @@ def test_the_command_line_text_of_a_time_limit_still_reads():
     (lambda: fastmm.search((2, 2, 2), 7, options={"minimize": ["additions"]}), "got ['additions'] (list)"),
     (lambda: fastmm.search((2, 2, 2), 7, options={1: 2}), "option names are strings, got 1"),
     (lambda: fastmm.search((2, 2, 2), 7, scheduler=5), "is an address tcp://HOST:PORT, got 5"),
+    (lambda: fastmm.search((2, 2, 2), 7, command=np.int64(1)), "command is the text of the command"),
 ])
 def test_wrong_types_get_a_library_error(call, message):
     with pytest.raises(InputError) as err:
