@@ -191,21 +191,33 @@ class Verdict:
         return out + self.report.lines(limit=limit)
 
     def record(self) -> dict:
-        """What a scheme file stores under "verified"."""
-        how = {
-            "ZT": "exact integer Brent equations",
-            "Z": "exact integer Brent equations",
-            "Q": "exact rational Brent equations (Fractions)",
-            "Z2": "Brent equations modulo 2",
-        }[self.ring]
+        """What a scheme file stores under "verified"; a failing verdict records ok false, ring ""
+        and (at most 5 of) its problems."""
+        if self.ring:
+            how = {
+                "ZT": "exact integer Brent equations",
+                "Z": "exact integer Brent equations",
+                "Q": "exact rational Brent equations (Fractions)",
+                "Z2": "Brent equations modulo 2",
+            }[self.ring]
+        else:  # failed: say in which ring the equations were checked
+            how = "Brent equations modulo 2" if self.report.ring == "Z2" else "exact Brent equations"
+        if self.sympy is None:
+            proof = "skipped"
+        elif self.sympy:
+            proof = f"failed: {len(self.sympy)} wrong coefficient(s)"
+        else:
+            proof = "proved: every C entry expanded symbolically"
         rec = {
             "ok": self.ok,
             "ring": self.ring,
             "brent": how,
-            "sympy": "proved: every C entry expanded symbolically" if self.sympy == [] else "skipped",
+            "sympy": proof,
             "by": f"fastmm {__version__}",
             "at": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
+        if not self.ok:
+            rec["problems"] = self.lines(limit=5)
         return rec
 
 
