@@ -17,9 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from fastmm.errors import SchemeFormatError
+from fastmm.errors import InputError, SchemeFormatError
 from fastmm.scheme import RINGS, Scheme, as_coefficients
 from fastmm.validate import (
+    COEFFICIENT_BITS,
+    COEFFICIENT_LIMIT,
+    MAX_FILE_BYTES,
+    MAX_JSON_DEPTH,
+    MAX_JSON_INT_DIGITS,
     JsonDecimal,
     bounded_fraction,
     check_scheme_size,
@@ -160,8 +165,72 @@ def scheme_to_dict(scheme: Scheme) -> dict:
     }
 
 
+def check_writable(scheme: Scheme) -> None:
+    """Raise InputError unless `loads` would read back what `dumps` writes: the reader's bounds
+    (MAX_DIM, fastmm.validate's size, coefficient, integer and nesting limits) and plain JSON
+    in provenance and verified (dicts with string keys, lists, strings, finite numbers,
+    true/false/null). Every writer of scheme files goes through `dumps`, so none writes a file
+    that fastmm then refuses."""
+    label = scheme.label()
+
+    def refuse(why: str) -> InputError:
+        return InputError(f"cannot write {label}: {why}")
+
+    for name, d in zip("nmp", scheme.shape, strict=True):
+        if d > MAX_DIM:
+            raise refuse(f"{name} = {d} exceeds the limit of {MAX_DIM} of scheme files")
+    try:
+        check_scheme_size(*scheme.shape, scheme.rank, "too large for a scheme file")
+    except SchemeFormatError as exc:
+        raise refuse(str(exc)) from None
+    if scheme.rank < 1:
+        raise refuse("a scheme file holds at least one product")
+    for key, w in (("Wa", scheme.Wa), ("Wb", scheme.Wb), ("Wc", scheme.Wc)):
+        _check_coefficients(w, key, refuse)
+    for key in ("provenance", "verified"):
+        _check_json_value(getattr(scheme, key) or {}, key, 2, refuse)
+
+
+def _check_coefficients(w: np.ndarray, key: str, refuse: Callable[[str], InputError]) -> None:
+    if w.dtype != object:
+        if w.size == 0 or -COEFFICIENT_LIMIT < int(w.min()) and int(w.max()) < COEFFICIENT_LIMIT:
+            return
+    for (i, j), x in np.ndenumerate(w):
+        f = Fraction(x)
+        if abs(f.numerator) >= COEFFICIENT_LIMIT or f.denominator >= COEFFICIENT_LIMIT:
+            shown = str(f) if len(str(f)) <= 30 else str(f)[:30] + "..."
+            raise refuse(f"{key}[{i + 1}][{j + 1}] = {shown} is beyond the bound of scheme files "
+                         f"(numerator and denominator below 2^{COEFFICIENT_BITS})")
+
+
+def _check_json_value(value: Any, where: str, depth: int, refuse: Callable[[str], InputError]) -> None:
+    """`value` sits `depth` levels deep in the file (provenance's own object is level 2)."""
+    if isinstance(value, dict | list | tuple) and depth > MAX_JSON_DEPTH:
+        raise refuse(f"{where} is nested more than {MAX_JSON_DEPTH} levels deep")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise refuse(f"{where} has the key {k!r} of type {type(k).__name__}; JSON keys are strings")
+            _check_json_value(v, f"{where}[{k!r}]", depth + 1, refuse)
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _check_json_value(v, f"{where}[{i}]", depth + 1, refuse)
+    elif isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    elif isinstance(value, int):
+        if abs(value) >= 10**MAX_JSON_INT_DIGITS:
+            raise refuse(f"{where} is an integer of more than {MAX_JSON_INT_DIGITS} digits")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise refuse(f"{where} is {value}, not a finite number")
+    else:
+        raise refuse(f"{where} is of type {type(value).__name__}, which a JSON file cannot hold")
+
+
 def dumps(scheme: Scheme) -> str:
-    """Compact JSON: one line per coefficient row, so files stay readable and diffable."""
+    """The scheme file's text (see check_writable: InputError if fastmm could not read it back).
+    Compact JSON: one line per coefficient row, so files stay readable and diffable."""
+    check_writable(scheme)
     d = scheme_to_dict(scheme)
     lines = ["{"]
     keys = list(d)
@@ -172,9 +241,13 @@ def dumps(scheme: Scheme) -> str:
             body = ",\n    ".join(rows)
             lines.append(f'  "{key}": [\n    {body}\n  ]{comma}')
         else:
-            lines.append(f"  {json.dumps(key)}: {json.dumps(d[key], sort_keys=True)}{comma}")
+            lines.append(f"  {json.dumps(key)}: {json.dumps(d[key], sort_keys=True, allow_nan=False)}{comma}")
     lines.append("}")
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    if len(text.encode("utf-8")) > MAX_FILE_BYTES:  # ASCII: json.dumps escapes the rest
+        raise InputError(f"cannot write {scheme.label()}: the file would be larger than the limit "
+                         f"of {MAX_FILE_BYTES:,} bytes")
+    return text
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -192,7 +265,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 
 def save_scheme(scheme: Scheme, path: str | os.PathLike) -> None:
-    """Write a scheme file atomically. Callers verify first (see verify.verified_copy)."""
+    """Write a scheme file atomically. Callers verify first (see verify.verified_copy). A scheme
+    that fastmm could not read back is refused (InputError) before anything is written."""
     atomic_write_text(path, dumps(scheme))
 
 

@@ -45,6 +45,7 @@ MAX_NUMBER_CHARS = 64
 MAX_EXPONENT_DIGITS = 4
 MAX_FILE_BYTES = 32 * 2**20
 MAX_JSON_DEPTH = 32
+MAX_JSON_INT_DIGITS = 40  # integers in JSON files (metadata such as seeds included)
 MAX_ARRAY_ELEMENTS = 2**22
 MAX_BRENT_WORK = 2**31
 MAX_COEFFICIENTS = 2**19  # r·(nm + mp + np) per scheme
@@ -276,8 +277,8 @@ def json_depth(text: str) -> int:
 
 
 def _json_int(text: str) -> int:
-    if len(text.lstrip("-")) > 40:
-        raise SchemeFormatError(f"integer {_shown(text)} has more than 40 digits")
+    if len(text.lstrip("-")) > MAX_JSON_INT_DIGITS:
+        raise SchemeFormatError(f"integer {_shown(text)} has more than {MAX_JSON_INT_DIGITS} digits")
     return int(text)
 
 
@@ -297,8 +298,9 @@ def _json_object(pairs: list[tuple[str, Any]]) -> dict:
 
 
 def load_json(text: str, source: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """Parse bounded JSON: nesting at most `max_depth`, integers of at most 40 digits, NaN and
-    Infinity refused; numbers with a fraction or exponent come back as JsonDecimal floats."""
+    """Parse bounded JSON: nesting at most `max_depth`, integers of at most MAX_JSON_INT_DIGITS
+    digits, NaN and Infinity refused; numbers with a fraction or exponent come back as
+    JsonDecimal floats."""
     if len(text) > MAX_FILE_BYTES:
         raise SchemeFormatError(f"{source}: larger than the limit of {MAX_FILE_BYTES:,} bytes")
     if not text.strip():
