@@ -217,11 +217,10 @@ def load_catalog_scheme(shape: Shape, ring: str = "ZT",
             continue
         if ring == "Z2" and scheme.ring != "Z2":
             scheme = scheme.with_meta(ring="Z2")
-        out = scheme.permuted(tuple(shape))
-        out.provenance = dict(scheme.provenance)
-        out.verified = scheme.verified
-        out.ring = scheme.ring
-        return out
+        # a new scheme on every call (permuted returns the remembered one itself for the
+        # catalogued shape), with copies of its provenance and verified record
+        return scheme.permuted(tuple(shape)).with_meta(provenance=scheme.provenance,
+                                                       verified=scheme.verified, ring=scheme.ring)
     return None
 
 

@@ -118,22 +118,19 @@ def scheme_from_formulas(n: int, m: int, p: int, products: list[str], c: dict[st
 def strassen() -> Scheme:
     """Strassen 1969, ⟨2,2,2;7⟩ over ZT."""
     s = scheme_from_formulas(2, 2, 2, STRASSEN_PRODUCTS, STRASSEN_C)
-    s.provenance = {"method": "reference", "source": "Strassen 1969"}
-    return s
+    return s.with_meta(provenance={"method": "reference", "source": "Strassen 1969"})
 
 
 def laderman() -> Scheme:
     """Laderman 1976, ⟨3,3,3;23⟩ over ZT."""
     s = scheme_from_formulas(3, 3, 3, LADERMAN_PRODUCTS, LADERMAN_C)
-    s.provenance = {"method": "reference", "source": "Laderman 1976"}
-    return s
+    return s.with_meta(provenance={"method": "reference", "source": "Laderman 1976"})
 
 
 def winograd() -> Scheme:
     """Winograd's variant of Strassen, ⟨2,2,2;7⟩ over ZT (15 additions with shared sums)."""
     s = scheme_from_formulas(2, 2, 2, WINOGRAD_PRODUCTS, WINOGRAD_C)
-    s.provenance = {"method": "reference", "source": "Winograd 1971 (Strassen–Winograd form)"}
-    return s
+    return s.with_meta(provenance={"method": "reference", "source": "Winograd 1971 (Strassen–Winograd form)"})
 
 
 REFERENCES = {"strassen": strassen, "winograd": winograd, "laderman": laderman}

@@ -14,7 +14,7 @@ claimed valid; `coefficient_ring` is the smallest ring holding its coefficients.
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
@@ -70,7 +70,7 @@ def _exact_matrix(w: Any) -> np.ndarray:
     exactly (0.1 is not 1/10, so a float scheme verifies only if its floats are exact)."""
     if isinstance(w, np.ndarray) and w.ndim == 2 and w.dtype.kind in "iu":
         if w.dtype.kind == "i" or w.size == 0 or int(w.max()) < 2**62:
-            return w.astype(np.int64, copy=False)
+            return np.array(w, dtype=np.int64)  # a copy: the scheme never shares the caller's array
     return as_coefficients(w)
 
 
@@ -104,9 +104,48 @@ def coefficient_ring(*mats: np.ndarray) -> str:
     return "Z"
 
 
-@dataclass(eq=False)
+def _plain_metadata(value: Any, what: str) -> dict:
+    """provenance / verified as a dict of its own: a copy all the way down (so neither the caller
+    nor another scheme shares it), numpy scalars and arrays turned into Python numbers and lists.
+    None means {}; anything but a mapping is a SchemeError. Whether JSON can write the values is
+    checked when the scheme is written (fastmm.io.dumps), not here."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise SchemeError(f"{what} must be a dict, got {type(value).__name__}")
+    return _plain_copy(value)
+
+
+def _plain_copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {_plain_copy(k): _plain_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_copy(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_plain_copy(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return _plain_copy(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _frozen(w: np.ndarray) -> np.ndarray:
+    w.setflags(write=False)
+    return w
+
+
 class Scheme:
-    """An exact scheme for ⟨n,m,p⟩ of rank r. See the module docstring for the layout."""
+    """An exact scheme for ⟨n,m,p⟩ of rank r. See the module docstring for the layout.
+
+    Immutable: the constructor checks the matrices against each other and the ring, so a scheme
+    cannot be changed afterwards (assigning an attribute raises AttributeError, the coefficient
+    arrays are read-only). The arrays, `provenance` and `verified` are the scheme's own copies;
+    build a changed scheme with `with_meta(...)` or `Scheme(...)`. Numpy scalars in provenance
+    and verified become Python numbers.
+    """
+
+    __slots__ = ("n", "m", "p", "Wa", "Wb", "Wc", "ring", "provenance", "verified")
 
     n: int
     m: int
@@ -114,31 +153,47 @@ class Scheme:
     Wa: np.ndarray
     Wb: np.ndarray
     Wc: np.ndarray
-    ring: str = ""
-    provenance: dict = field(default_factory=dict)
-    verified: dict | None = None
+    ring: str
+    provenance: dict
+    verified: dict | None
 
-    def __post_init__(self) -> None:
-        self.n, self.m, self.p = (_dimension(k, getattr(self, k)) for k in "nmp")
-        self.Wa, self.Wb, self.Wc = (_exact_matrix(w) for w in (self.Wa, self.Wb, self.Wc))
-        n, m, p = self.n, self.m, self.p
-        r = self.Wa.shape[0]
-        if self.Wa.shape != (r, n * m):
-            raise SchemeError(f"Wa must be {r}×{n * m}, got {self.Wa.shape[0]}×{self.Wa.shape[1]}")
-        if self.Wb.shape != (r, m * p):
-            raise SchemeError(f"Wb must be {r}×{m * p}, got {self.Wb.shape[0]}×{self.Wb.shape[1]}")
-        if self.Wc.shape != (n * p, r):
-            raise SchemeError(f"Wc must be {n * p}×{r}, got {self.Wc.shape[0]}×{self.Wc.shape[1]}")
-        if not self.ring:
-            self.ring = coefficient_ring(self.Wa, self.Wb, self.Wc)
-        if self.ring not in RINGS:
-            raise SchemeError(f"unknown ring {self.ring!r} (expected one of {', '.join(RINGS)})")
-        if self.ring == "Z2":
-            if not (is_integral(self.Wa) and is_integral(self.Wb) and is_integral(self.Wc)):
+    def __init__(self, n: int, m: int, p: int, Wa: Any, Wb: Any, Wc: Any, ring: str = "",
+                 provenance: Mapping | None = None, verified: Mapping | None = None) -> None:
+        n, m, p = (_dimension(k, d) for k, d in zip("nmp", (n, m, p), strict=True))
+        wa, wb, wc = (_exact_matrix(w) for w in (Wa, Wb, Wc))
+        r = wa.shape[0]
+        if wa.shape != (r, n * m):
+            raise SchemeError(f"Wa must be {r}×{n * m}, got {wa.shape[0]}×{wa.shape[1]}")
+        if wb.shape != (r, m * p):
+            raise SchemeError(f"Wb must be {r}×{m * p}, got {wb.shape[0]}×{wb.shape[1]}")
+        if wc.shape != (n * p, r):
+            raise SchemeError(f"Wc must be {n * p}×{r}, got {wc.shape[0]}×{wc.shape[1]}")
+        if not ring:
+            ring = coefficient_ring(wa, wb, wc)
+        if ring not in RINGS:
+            raise SchemeError(f"unknown ring {ring!r} (expected one of {', '.join(RINGS)})")
+        if ring == "Z2":
+            if not (is_integral(wa) and is_integral(wb) and is_integral(wc)):
                 raise SchemeError("a Z2 scheme must have integer coefficients")
-            self.Wa, self.Wb, self.Wc = (
-                (np.asarray(w.astype(object) % 2, dtype=np.int64)) for w in (self.Wa, self.Wb, self.Wc)
-            )
+            wa, wb, wc = (np.asarray(w.astype(object) % 2, dtype=np.int64) for w in (wa, wb, wc))
+        provenance = _plain_metadata(provenance, "provenance")
+        verified = None if verified is None else _plain_metadata(verified, "verified")
+        for name, value in (("n", n), ("m", m), ("p", p), ("Wa", _frozen(wa)), ("Wb", _frozen(wb)),
+                            ("Wc", _frozen(wc)), ("ring", ring), ("provenance", provenance),
+                            ("verified", verified)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"a Scheme cannot be changed after it is built (setting {name!r}); "
+                             f"make a new one with scheme.with_meta({name}=...) or Scheme(...)")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"a Scheme cannot be changed after it is built (deleting {name!r})")
+
+    def __reduce__(self):
+        # through the constructor, so an unpickled or copied scheme is checked and read-only too
+        return (Scheme, (self.n, self.m, self.p, self.Wa, self.Wb, self.Wc, self.ring,
+                         self.provenance, self.verified))
 
     # -- basic properties -------------------------------------------------
     @property
@@ -183,11 +238,11 @@ class Scheme:
         return _live(self.Wa, self.Wb, self.Wc)
 
     def with_meta(self, **changes: Any) -> Scheme:
-        """A copy with provenance / verified / ring replaced."""
-        kw = dict(
-            n=self.n, m=self.m, p=self.p, Wa=self.Wa.copy(), Wb=self.Wb.copy(), Wc=self.Wc.copy(),
-            ring=self.ring, provenance=dict(self.provenance), verified=self.verified,
-        )
+        """A new scheme with some of the constructor's arguments replaced (usually provenance,
+        verified or ring), checked as any other; it shares nothing with this one (the
+        constructor copies the arrays and, all the way down, provenance and verified)."""
+        kw = dict(n=self.n, m=self.m, p=self.p, Wa=self.Wa, Wb=self.Wb, Wc=self.Wc,
+                  ring=self.ring, provenance=self.provenance, verified=self.verified)
         kw.update(changes)
         return Scheme(**kw)
 

@@ -518,8 +518,7 @@ def import_scheme(path: str | Path, fmt: str, allow_pickle: bool = False, key: s
         if scheme.ring != "Z2" and scheme.is_integral and brent_report(scheme, 2).ok:
             hint = " (it is valid modulo 2: re-run with --z2 to import it as a GF(2) scheme)"
         raise VerificationError(f"{path}: {exc}{hint}") from None
-    checked.provenance = {"method": "import", "from": fmt, "source": Path(path).name}
-    return checked
+    return checked.with_meta(provenance={"method": "import", "from": fmt, "source": Path(path).name})
 
 
 def export_foreign(scheme: Scheme, fmt: str) -> str | bytes:

@@ -401,7 +401,9 @@ def test_scheme_object_with_text_coefficient_generates_nothing():
     with pytest.raises(SchemeError, match="exact numbers"):
         Scheme(2, 2, 2, wa, s.Wb, s.Wc, ring="ZT")
     evil = strassen()
-    evil.Wa = wa  # set after construction: the emitter still refuses it
+    with pytest.raises(AttributeError, match="cannot be changed after it is built"):
+        evil.Wa = wa
+    object.__setattr__(evil, "Wa", wa)  # forced past the immutability: the emitter still refuses it
     cache = Path(os.environ["FASTMM_CACHE"])
     before = sorted(cache.iterdir()) if cache.exists() else []
     with pytest.raises(FastmmError, match="refusing to generate code"):

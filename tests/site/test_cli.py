@@ -25,8 +25,9 @@ def test_site_command_builds_and_reports(tmp_path, capsys):
     cat = small_catalog(tmp_path / "cat")
     extra = tmp_path / "more"
     extra.mkdir()
-    broken = strassen().with_meta(ring="ZT")
-    broken.Wb[3, 0] = 1
+    wb = strassen().Wb.copy()
+    wb[3, 0] = 1
+    broken = strassen().with_meta(ring="ZT", Wb=wb)
     save_scheme(broken, extra / "bad.json")
     save_scheme(strassen().with_meta(ring="ZT"), extra / "good.json")
     code, err = run(["site", str(tmp_path / "out"), "--catalog", str(cat), "--schemes", str(extra),

@@ -46,8 +46,9 @@ def test_markup_in_scheme_strings_is_escaped_text(tmp_path):
 
 def test_scheme_failing_verification_is_left_out_with_a_warning(tmp_path):
     cat = small_catalog(tmp_path / "cat")
-    broken = strassen().with_meta(ring="ZT")
-    broken.Wc[0, 0] = 0  # C11 loses M1
+    wc = strassen().Wc.copy()
+    wc[0, 0] = 0  # C11 loses M1
+    broken = strassen().with_meta(ring="ZT", Wc=wc)
     save_scheme(broken, cat / "2x2x3-rank7-ZT.json")  # name and contents disagree as well
     bad_file = tmp_path / "broken.json"
     save_scheme(broken, bad_file)
