@@ -210,6 +210,8 @@ def quantizer(name: str) -> type[TernaryConv2d]:
 
 def ternarize(model: nn.Module, quant: str) -> nn.Module:
     """Replace, in place, every nn.Conv2d of `model` by its `quant` version; returns model."""
+    if not isinstance(model, nn.Module):
+        raise InputError(f"ternarize takes a torch.nn.Module, not {type(model).__name__}")
     cls = quantizer(quant)
     if isinstance(model, nn.Conv2d):
         return cls.from_conv(model)

@@ -243,3 +243,11 @@ def test_torchrun_two_processes_ttq(fmnist, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert load_checkpoint(out / T.CHECKPOINT)["stage_name"] == "finetune"
     assert (out / T.FINAL).exists()
+
+
+@pytest.mark.parametrize("model", [5, "resnet20", None])
+def test_ternarize_refuses_what_is_not_a_module(model):
+    from fastmm.errors import InputError
+
+    with pytest.raises(InputError, match="ternarize takes a torch.nn.Module"):
+        ternarize(model, "twn")
