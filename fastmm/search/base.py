@@ -49,6 +49,10 @@ class Progress:
     restarts: int = 0
     elapsed: float = 0.0
     note: str = ""
+    # a scheme of rank <= the target, valid in the ring, reported while the search goes on
+    # (--minimize additions: the one found, then each with fewer additions) so that the caller
+    # can keep it before the search ends; None in ordinary reports
+    scheme: Scheme | None = None
 
 
 class SearchClock:
@@ -208,7 +212,9 @@ def method_function(name: str) -> MethodFn:
 
 def valid_rank_note(best_valid: int | None, mod2_low: int, note: str) -> tuple[int, str]:
     """(rank, note) for a progress report of a GF(2) walk: the rank is that of the best scheme
-    valid in the searched ring; a lower GF(2) rank that did not lift goes into the note."""
+    valid in the searched ring; a lower GF(2) rank that did not lift goes into the note, as
+    "mod 2 R". `best_valid` None shows the walk's own rank: right for Z2 walks, where every
+    scheme of the walk is valid (walks over ZT and Z start from a valid scheme and pass it)."""
     if best_valid is None:
         return mod2_low, note
     if mod2_low < best_valid:

@@ -4,17 +4,26 @@ All three paths run the same job function (`run_job`) on independent seeds
 (seed, seed+1, ..., seed+K-1), stop every job at the first success, and return the
 outcome with the lowest rank. Time limits and Ctrl-C are turned into the method's
 `should_stop` flag, so a method always returns what it has instead of being killed.
+
+The time limit counts from the call of `run_search`: worker start-up is part of it, and
+workers still busy a moment after it are killed. Inside `StopSignals` (the command line)
+SIGTERM and SIGHUP stop a search as Ctrl-C does. A progress callback with a
+`seeds_starting(first, count)` method is told the seeds before any of them runs (the
+`--resume` checkpoint reserves them). Worker processes stop by themselves when the process
+that started them is gone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import queue
 import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from fastmm.errors import FastmmError
 from fastmm.search.base import Progress, SearchOutcome, SearchTask, method_function
@@ -33,17 +42,31 @@ class RunSummary:
 
 
 def run_job(task: SearchTask, method: str, should_stop: Callable[[], bool],
-            report: Callable[[Progress], None]) -> SearchOutcome:
-    """One seed of one method, with the task's own time limit folded into should_stop."""
+            report: Callable[[Progress], None], deadline: float | None = None) -> SearchOutcome:
+    """One seed of one method, with the time limit folded into should_stop: `deadline` (a
+    time.monotonic() value the caller fixed, so start-up counts), else task.time_limit from now.
+    `--minimize additions`: the method finds, then `minimize_additions` polishes; the scheme at
+    the target rank is reported (Progress.scheme) as soon as it exists."""
     fn = method_function(method)
     start = time.monotonic()
-    deadline = start + task.time_limit if task.time_limit else None
+    if deadline is None and task.time_limit:
+        deadline = start + task.time_limit
+    if deadline is not None:  # the method's own clock agrees with the deadline
+        task = dataclasses.replace(task, time_limit=max(deadline - start, 1e-3))
+    minimize = task.options.get("minimize") == "additions"
 
     def stop() -> bool:
         return should_stop() or (deadline is not None and time.monotonic() >= deadline)
 
-    outcome = fn(task, report, stop)
-    if outcome.scheme is not None and method != "flip" and task.options.get("minimize") == "additions":
+    find = task
+    if minimize:  # every method only finds; the polishing below reports what it keeps
+        find = dataclasses.replace(task, options={k: v for k, v in task.options.items()
+                                                  if k not in ("minimize", "minimize_seconds")})
+    outcome = fn(find, report, stop)
+    if outcome.scheme is not None and minimize:
+        report(Progress(rank=outcome.scheme.rank, steps=outcome.steps, restarts=outcome.restarts,
+                        elapsed=time.monotonic() - start, note="found; minimizing additions",
+                        scheme=outcome.scheme))
         outcome.scheme = minimize_additions(task, outcome.scheme, stop, report, deadline)
     outcome.seconds = outcome.seconds or time.monotonic() - start
     outcome.seed = task.seed
@@ -54,29 +77,43 @@ def run_job(task: SearchTask, method: str, should_stop: Callable[[], bool],
     return outcome
 
 
+MINIMIZE_SLICES = (2.0, 4.0, 8.0)  # seconds of each polishing walk, then the last one again
+
+
 def minimize_additions(task: SearchTask, scheme, should_stop: Callable[[], bool],
                        report: Callable[[Progress], None], deadline: float | None):
-    """`--minimize additions` for the methods that only find: walk the flip graph at the found
-    rank from `scheme` until the time limit (or `minimize_seconds`, default 10 s, without one),
-    keeping the scheme with the fewest additions (fastmm.search.flip does the same inline)."""
+    """`--minimize additions`: walk the flip graph at the found rank from `scheme` until the
+    time limit (or `minimize_seconds`, default 10 s, without one), keeping the scheme with the
+    fewest additions. The walk runs in slices of a few seconds, each from the best scheme so
+    far, and every improvement is reported at once (Progress.scheme): a kill loses at most one
+    slice of polishing, never the scheme."""
     from fastmm.export.slp import count_additions
     from fastmm.search.flip import run as flip_run
 
-    now = time.monotonic()
-    budget = deadline - now if deadline is not None else float(task.options.get("minimize_seconds", 10.0))
-    if budget <= 0.05:
-        return scheme
-    walk = SearchTask(*task.shape, rank=scheme.rank, ring=task.ring, seed=task.seed, time_limit=budget,
-                      options={"start": scheme, "minimize": "additions"})
-    out = flip_run(walk, report, should_stop)
-    before = count_additions(scheme)
-    better = out.scheme if out.scheme is not None and out.scheme.rank <= scheme.rank else None
-    after = count_additions(better) if better is not None else before
-    note = {"method": "flip walk at the found rank", "seconds": round(time.monotonic() - now, 3),
-            "steps": out.steps, "additions_before": before, "additions_after": min(before, after)}
-    if better is None or after >= before:
-        return scheme.with_meta(provenance={**scheme.provenance, "minimize": note})
-    return better.with_meta(provenance={**scheme.provenance, "minimize": note})
+    t0 = time.monotonic()
+    end = deadline if deadline is not None else t0 + float(task.options.get("minimize_seconds", 10.0))
+    best, before = scheme, count_additions(scheme)
+    after, steps, k = before, 0, 0
+
+    def noted(s):
+        note = {"method": "flip walk at the found rank", "seconds": round(time.monotonic() - t0, 3),
+                "steps": steps, "additions_before": before, "additions_after": after}
+        return s.with_meta(provenance={**scheme.provenance, "minimize": note})
+
+    while not should_stop() and end - time.monotonic() > 0.05:
+        span = MINIMIZE_SLICES[min(k, len(MINIMIZE_SLICES) - 1)]
+        walk = SearchTask(*task.shape, rank=scheme.rank, ring=task.ring,
+                          seed=(task.seed + 1_000_003 * k) % 2**62,  # each slice walks anew
+                          time_limit=min(span, end - time.monotonic()),
+                          options={"start": best, "minimize": "additions"})
+        out = flip_run(walk, report, lambda: should_stop() or time.monotonic() >= end)
+        steps, k = steps + out.steps, k + 1
+        got = out.scheme
+        if got is not None and got.rank <= best.rank and count_additions(got) < after:
+            best, after = got, count_additions(got)
+            report(Progress(rank=best.rank, steps=steps, elapsed=time.monotonic() - t0,
+                            note=f"minimizing: {after} additions", scheme=noted(best)))
+    return noted(best)
 
 
 def _better(a: SearchOutcome | None, b: SearchOutcome) -> bool:
@@ -88,36 +125,100 @@ def _better(a: SearchOutcome | None, b: SearchOutcome) -> bool:
     return kb < ka
 
 
-class _Interrupt:
-    """Turn SIGINT into a flag while a search runs (main thread only)."""
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
 
-    def __init__(self) -> None:
+
+class StopSignals:
+    """SIGINT, SIGTERM and SIGHUP as a request to stop, for the whole of a command's search.
+
+    While a search runs (`run_search` shields it) a signal only sets `flag`: the workers stop
+    and return what they have. Elsewhere (verifying, comparing schemes) it also raises
+    KeyboardInterrupt, so a long proof is cut short; `shield()` marks code that must finish
+    first (writing a file). `signum` is the first signal received. Main thread only; elsewhere
+    it changes nothing.
+    """
+
+    def __init__(self, signals: tuple[int, ...] = STOP_SIGNALS) -> None:
+        self.signals = signals
         self.flag = threading.Event()
-        self._old = None
+        self.signum: int | None = None
+        self._shielded = 0
+        self._old: dict[int, object] = {}
+        self._outer: StopSignals | None = None
 
-    def __enter__(self) -> _Interrupt:
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal, as a shell reports a process the signal ended (130 for Ctrl-C)."""
+        return 128 + (self.signum or signal.SIGINT)
+
+    def _handle(self, signum: int, frame) -> None:
+        if self.signum is None:
+            self.signum = signum
+        self.flag.set()
+        if not self._shielded:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def shield(self) -> Iterator[None]:
+        self._shielded += 1
+        try:
+            yield
+        finally:
+            self._shielded -= 1
+
+    def __enter__(self) -> StopSignals:
+        global _ACTIVE
         if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, lambda *_: self.flag.set())
+            for sig in self.signals:
+                self._old[sig] = signal.signal(sig, self._handle)
+            self._outer, _ACTIVE = _ACTIVE, self
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+        global _ACTIVE
+        if self._old:
+            _ACTIVE = self._outer
+            for sig, old in self._old.items():
+                signal.signal(sig, old)
+            self._old = {}
+
+
+_ACTIVE: StopSignals | None = None  # the StopSignals a command entered, if any
+
+
+@contextlib.contextmanager
+def _stop_requests() -> Iterator[threading.Event]:
+    """The flag a search stops on: the command's StopSignals (shielded while the search runs),
+    or, for library callers, Ctrl-C only, for this search."""
+    outer = _ACTIVE
+    if outer is not None:
+        with outer.shield():
+            yield outer.flag
+        return
+    own = StopSignals((signal.SIGINT,))
+    own._shielded = 1  # a flag only
+    with own:
+        yield own.flag
 
 
 def run_search(task: SearchTask, method: str, workers: int = 1, scheduler: str | None = None,
                on_progress: ProgressFn | None = None) -> RunSummary:
     """Search with `workers` independent seeds; see the module docstring."""
     report = on_progress or (lambda i, p: None)
-    with _Interrupt() as intr:
+    deadline = time.monotonic() + task.time_limit if task.time_limit else None
+    with _stop_requests() as flag:
+        starting = getattr(on_progress, "seeds_starting", None)
+        if starting is not None:  # before any of them runs (a failure here stops the search)
+            starting(task.seed, max(workers, 1))
         if scheduler:
-            summary = _run_dask(task, method, max(workers, 1), scheduler, report, intr.flag)
+            summary = _run_dask(task, method, max(workers, 1), scheduler, report, flag)
         elif workers <= 1:
-            outcome = run_job(task, method, intr.flag.is_set, lambda p: report(0, p))
+            outcome = run_job(task, method, flag.is_set, lambda p: report(0, p), deadline)
             summary = RunSummary(outcome, [outcome])
         else:
-            summary = _run_processes(task, method, workers, report, intr.flag)
-        summary.interrupted = intr.flag.is_set()
+            summary = _run_processes(task, method, workers, report, flag, deadline)
+        summary.interrupted = flag.is_set()
     if summary.interrupted and summary.outcome.scheme is None:
         summary.outcome.stopped = "interrupted"
     return summary
@@ -125,13 +226,32 @@ def run_search(task: SearchTask, method: str, workers: int = 1, scheduler: str |
 
 # -- worker processes -------------------------------------------------------------------
 
-def _process_main(task: SearchTask, method: str, index: int, stop_event, results) -> None:
+GRACE = 1.0  # seconds a worker has after the deadline to return what it has before it is killed
+ORPHAN_CHECK = 0.5  # seconds between a worker's checks that the process that started it lives
+
+
+def _process_main(task: SearchTask, method: str, index: int, stop_event, results,
+                  deadline: float | None, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    mine = threading.Event()  # SIGTERM or SIGHUP sent to this worker (or its whole group)
+    for sig in STOP_SIGNALS[1:]:
+        signal.signal(sig, lambda *_: mine.set())
     last = [0.0]
+    checked = [0.0]
+
+    def should_stop() -> bool:
+        if stop_event.is_set() or mine.is_set():
+            return True
+        now = time.monotonic()
+        if now - checked[0] >= ORPHAN_CHECK:  # the parent was killed: nobody waits for this work
+            checked[0] = now
+            if os.getppid() != parent:
+                mine.set()
+        return mine.is_set()
 
     def report(p: Progress) -> None:
         now = time.monotonic()
-        if now - last[0] >= 0.2:
+        if p.scheme is not None or now - last[0] >= 0.2:  # a scheme to keep is never dropped
             last[0] = now
             try:
                 results.put(("progress", index, p))
@@ -139,10 +259,12 @@ def _process_main(task: SearchTask, method: str, index: int, stop_event, results
                 pass
 
     try:
-        outcome = run_job(task, method, stop_event.is_set, report)
+        outcome = run_job(task, method, should_stop, report, deadline)
     except FastmmError as exc:  # a refused request: one line in the parent, not a traceback here
         results.put(("error", index, exc))
         return
+    if outcome.scheme is not None:
+        stop_event.set()  # the others stop now (and no more start), before the parent reads this
     results.put(("done", index, outcome))
 
 
@@ -151,55 +273,77 @@ def _seeded(task: SearchTask, i: int) -> SearchTask:
 
 
 def _run_processes(task: SearchTask, method: str, workers: int, report: ProgressFn,
-                   interrupted: threading.Event) -> RunSummary:
+                   interrupted: threading.Event, deadline: float | None) -> RunSummary:
     import multiprocessing as mp  # here: one worker, the common case, does not pay for it
 
+    method_function(method)  # imported once here, not in every worker after the fork
     ctx = mp.get_context("fork")
     stop = ctx.Event()
     results = ctx.Queue()
-    procs = [ctx.Process(target=_process_main, args=(_seeded(task, i), method, i, stop, results),
-                         daemon=True) for i in range(workers)]
-    for p in procs:
+    procs = []
+    for i in range(workers):  # starting hundreds takes seconds: the time limit includes it
+        if stop.is_set() or interrupted.is_set() or (deadline is not None and time.monotonic() >= deadline):
+            break
+        p = ctx.Process(target=_process_main, daemon=True,
+                        args=(_seeded(task, i), method, i, stop, results, deadline, os.getpid()))
         p.start()
+        procs.append(p)
     outcomes: dict[int, SearchOutcome] = {}
     failures: list[str] = []
     errors: list[FastmmError] = []
     best: SearchOutcome | None = None
-    pending = set(range(workers))
-    while pending:
-        if interrupted.is_set():
-            stop.set()
-        try:
-            kind, index, payload = results.get(timeout=0.1)
-        except queue.Empty:
-            for i in list(pending):  # a worker that died without a result
-                if not procs[i].is_alive() and procs[i].exitcode not in (None, 0):
-                    pending.discard(i)
-                    failures.append(f"worker {i} (seed {task.seed + i}) died with exit code "
-                                    f"{procs[i].exitcode}")
-            continue
-        if kind == "progress":
-            report(index, payload)
-            continue
-        pending.discard(index)
-        if kind == "error":  # every worker would refuse the same request: stop them all
-            errors.append(payload)
-            stop.set()
-            continue
-        outcomes[index] = payload
-        if _better(best, payload):
-            best = payload
-        if payload.scheme is not None:
-            stop.set()
-    for p in procs:
-        p.join(timeout=5)
-        if p.is_alive():
-            p.kill()
+    pending = set(range(len(procs)))
+    try:
+        while pending:
+            now = time.monotonic()
+            if interrupted.is_set() or (deadline is not None and now >= deadline):
+                stop.set()
+            if deadline is not None and now >= deadline + GRACE:
+                break  # still busy (starting up, or deaf to the stop flag): killed below
+            try:
+                kind, index, payload = results.get(timeout=0.1)
+            except queue.Empty:
+                for i in list(pending):  # a worker that died without a result
+                    if not procs[i].is_alive() and procs[i].exitcode not in (None, 0):
+                        pending.discard(i)
+                        failures.append(f"worker {i} (seed {task.seed + i}) died with exit code "
+                                        f"{procs[i].exitcode}")
+                continue
+            if kind == "progress":
+                report(index, payload)
+                continue
+            pending.discard(index)
+            if kind == "error":  # every worker would refuse the same request: stop them all
+                errors.append(payload)
+                stop.set()
+                continue
+            outcomes[index] = payload
+            if _better(best, payload):
+                best = payload
+            if payload.scheme is not None:
+                stop.set()
+    finally:
+        stop.set()
+        late = deadline is not None and time.monotonic() >= deadline + GRACE
+        _end_workers(procs, time.monotonic() + (0.2 if late else GRACE))
     if errors:
         raise errors[0]
-    if best is None:
+    if best is None and failures:
         raise FastmmError("every worker died: " + "; ".join(failures))
+    if best is None:  # none returned in time (all still starting up at the time limit)
+        best = SearchOutcome(None, stopped="time", seed=task.seed)
     return RunSummary(best, [outcomes[i] for i in sorted(outcomes)], failures=failures)
+
+
+def _end_workers(procs: list, until: float) -> None:
+    """Join the workers (told to stop) until `until` at most, all together; kill the rest."""
+    for p in procs:
+        p.join(timeout=max(0.0, until - time.monotonic()))
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+    for p in procs:
+        p.join(timeout=1.0)
 
 
 # -- dask.distributed --------------------------------------------------------------------

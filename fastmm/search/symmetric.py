@@ -47,7 +47,7 @@ import time
 import numpy as np
 
 from fastmm.errors import InputError
-from fastmm.scheme import Scheme
+from fastmm.scheme import Scheme, naive_scheme, ring_serves
 from fastmm.search import flip_c, flip_py
 from fastmm.search.base import (
     CUBES_FORM,
@@ -386,9 +386,15 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     chunk = int(opts.get("chunk", 200_000 if fast else 2_000))
     lift_every = int(opts.get("lift_every", 20_000 if fast else 500))
     steps = restarts = 0
-    # `--resume`: schemes a killed run saved (verified on reading) stay the best to beat
-    saved = [x for x in opts.get("starts", ()) if isinstance(x, Scheme) and x.shape == shape]
-    best: Scheme | None = min(saved, key=lambda x: x.rank) if saved else None
+    # the best scheme valid in the ring: `--resume`'s saved ones (verified on reading), the start
+    # when it is valid in the ring, else the naive scheme, so that a progress report never shows
+    # a rank valid only modulo 2 as the rank reached (valid_rank_note puts that in the note)
+    valid = [x for x in opts.get("starts", ()) if isinstance(x, Scheme) and x.shape == shape]
+    if task.ring != "Z2":
+        if given is not None and given.ring != "Z2" and ring_serves(given.coefficient_ring, task.ring):
+            valid.append(given)
+        valid.append(naive_scheme(n, n, n))
+    best: Scheme | None = min(valid, key=lambda x: x.rank) if valid else None
     ckpt_dir = opts.get("checkpoint_dir")
     last_report = 0.0
     prov = {"method": "symmetric", "symmetry": group, "cubes": [list(map(int, g)) for g in groups],
