@@ -93,6 +93,18 @@ def printable(text: str) -> str:
                    for c in text)
 
 
+def file_name(name: str | os.PathLike, stream=None) -> str:
+    """A file name as `stream` can show it: control characters escaped (`printable`), and the
+    characters the stream cannot encode escaped too (\\xfc, \\u2603) instead of replaced by
+    look-alikes (`ascii_fallback`), so the name shown is the name of the file."""
+    text = printable(os.fsdecode(name) if isinstance(name, (bytes, os.PathLike)) else str(name))
+    encoding = getattr(stream, "encoding", None)
+    if encoding is None or can_encode(encoding, text):
+        return text
+    return "".join(c if can_encode(encoding, c) else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
+
+
 def one_line(message: str) -> str:
     """A message as one line (an error must never spill over several)."""
     lines = (line.replace("\t", " ").strip() for line in str(message).splitlines())
