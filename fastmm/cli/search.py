@@ -7,6 +7,7 @@ only checks where it will write before the work starts, shows progress and write
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ import click
 
 from fastmm.cli import cli
 from fastmm.cli.progress import SearchProgress
+from fastmm.cli.terminal import file_name
 from fastmm.errors import EXIT_FAILED, InputError, SearchFailed, StartError
 
 
@@ -49,6 +51,8 @@ class _Writer:
 
     A write that fails (full disk, a path that became a directory) saves the scheme to a
     fallback file in the working directory or the temporary directory and says where.
+    `keep` writes a scheme the search is still improving (--minimize additions) to the file
+    the final one will replace.
     """
 
     def __init__(self, out: str | None, distinct: int):
@@ -63,6 +67,13 @@ class _Writer:
                 check_output_path(self.sibling(k))
         self.written: list[Path] = []
         self.problems: list[str] = []  # writes that went to a rescue file
+        self.kept: Path | None = None  # where `keep` wrote the scheme still being improved
+
+    def targets(self) -> list[Path]:
+        """Every file --out names (FILE, and FILE-2 ... FILE-K with --distinct K)."""
+        if self.out is None:
+            return []
+        return [self.out] + [self.sibling(k) for k in range(2, self.distinct + 1)]
 
     def sibling(self, k: int) -> Path:
         """--distinct's k-th file beside --out's FILE: FILE-k (k ≥ 2)."""
@@ -78,23 +89,37 @@ class _Writer:
     def __call__(self, scheme, new_in: Path | None = None) -> Path:
         """Write atomically (to --out, or a default name that is free, in `new_in` or here); if
         that fails, to a rescue file, and remember why (one error line)."""
+        path = self._write(scheme, new_in)
+        self.kept = None
+        self.written.append(path)
+        return path
+
+    def keep(self, scheme) -> Path:
+        """Write a scheme the search goes on improving: where the final one will go (the same
+        file each time); a failed write is only remembered when the final write fails too."""
+        path = self._write(scheme, None, quiet=True)
+        self.kept = path if path is not None else self.kept
+        return path
+
+    def _write(self, scheme, new_in: Path | None, quiet: bool = False) -> Path | None:
         from fastmm.io import dumps
         from fastmm.paths import OutputError, rescue, scheme_stem, write_atomic, write_new
 
-        target = None if new_in is not None else self.target(scheme)
+        target = None if new_in is not None else (self.kept or self.target(scheme))
         try:
             if target is None:
                 n, m, p = scheme.shape
-                path = write_new(default_path(n, m, p, scheme.rank, scheme.ring, new_in or Path(".")),
+                return write_new(default_path(n, m, p, scheme.rank, scheme.ring, new_in or Path(".")),
                                  dumps(scheme))
-            else:
-                write_atomic(target, dumps(scheme))
-                path = target
+            write_atomic(target, dumps(scheme))
+            return target
         except OutputError as exc:
+            if quiet:
+                return None
             path = rescue(dumps(scheme), scheme_stem(scheme))
-            self.problems.append(f"{exc}; the {scheme.label()} scheme was saved to {path} instead")
-        self.written.append(path)
-        return path
+            self.problems.append(f"{exc}; the {scheme.label()} scheme was saved to "
+                                 f"{file_name(path, sys.stderr)} instead")
+            return path
 
 
 OWN_FLAGS = {"minimize": "--minimize", "device": "--device", "engine": "--engine", "batch": "--batch",
@@ -211,80 +236,198 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: 
     except StartError as exc:  # a start that does not fit: name its file
         raise InputError(f"{start_file}: {exc}") from None
     writer = _Writer(out, distinct)
-    checkpoint = None
-    if resume is not None and not resume.strip():
-        raise InputError("--resume: the directory name is empty")
-    if resume and req.method in ("als", "spn"):  # nothing of theirs to keep: restarts are independent
-        raise InputError(f"--resume works with the walk methods (flip, pool, ternary, symmetric), not "
-                         f"--method {req.method}: its restarts keep no state; run it again with another "
-                         "--seed")
-    if resume:
-        from fastmm.search.checkpoint import Checkpoint
-
-        checkpoint = Checkpoint.open(resume, req)
+    checkpoint = _open_checkpoint(resume, req, writer)
+    if checkpoint is not None:
         req.options.update(checkpoint.task_options())
-        seed = checkpoint.next_seed(seed)
+        seed = checkpoint.first_seed(seed)
         if not quiet and checkpoint.resumed:
-            click.echo(f"resuming {resume}: {checkpoint.describe()}", err=True)
+            click.echo(f"resuming {file_name(resume, sys.stderr)}: {checkpoint.describe()}", err=True)
+    cores = os.cpu_count() or 1
+    if req.scheduler is None and req.workers > cores:
+        click.echo(f"warning: --workers {req.workers} is more than the {cores} CPU cores here: the "
+                   "workers share them, and starting them counts against --time-limit", err=True)
     command = "fastmm " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
     known = best_known_rank((n, m, p), ring)
     if known is not None and rank < known and not quiet and sys.stderr.isatty():
         click.echo(f"note: rank {rank} is below the best known {ring} rank {known} for this "
                    "shape; expect the search to run to its time limit", err=True)
+    from fastmm.search.runner import StopSignals
 
-    def found(scheme) -> None:
-        path = writer(scheme)
-        if checkpoint is not None:
-            checkpoint.record_best(scheme)
-        prov = scheme.provenance
-        head = (f"⟨{n},{m},{p};{scheme.rank}⟩ found by {prov.get('method')} in "
-                f"{prov.get('seconds', 0):.2f} s (seed {prov.get('seed')})")
-        if prov.get("method") == "naive":
-            head = (f"rank {rank} ≥ n·m·p = {n * m * p}: the naive algorithm "
-                    f"⟨{n},{m},{p};{n * m * p}⟩ needs no search")
-        _print_scheme(scheme, head)
-        click.echo(f"written: {path}")
-
-    try:
-        with SearchProgress(rank, quiet) as progress:
-            on_progress = progress.update
-            if checkpoint is not None:
-                on_progress = checkpoint.progress_hook(progress.update)
+    with StopSignals() as signals, SearchProgress(rank, quiet) as progress:
+        hooks = _Hooks((n, m, p), rank, writer, checkpoint, progress, signals, command)
+        try:
             api.search_distinct((n, m, p), rank, distinct, ring=ring, method=req.method, seed=seed,
                                 time_limit=req.time_limit, workers=req.workers,
                                 scheduler=req.scheduler, symmetry=sym, sympy=not no_sympy,
-                                options=req.options, on_progress=on_progress, command=command,
-                                on_found=found)
-    except SearchFailed as exc:
-        return _report_failure(exc, writer, checkpoint)
-    if checkpoint is not None:
-        checkpoint.finish(seed + workers)
-        if checkpoint.write_error:  # the scheme was written; only the checkpoint lags behind
-            click.echo(f"warning: the checkpoint in {resume} was not fully updated: "
-                       f"{checkpoint.write_error}", err=True)
-    if writer.problems:
-        click.echo(f"error: {'; '.join(writer.problems)}", err=True)
-        return EXIT_FAILED
-    return 0
+                                options=req.options, on_progress=hooks, command=command,
+                                on_found=hooks.found)
+        except SearchFailed as exc:
+            with signals.shield():
+                return hooks.failed(exc)
+        except KeyboardInterrupt:  # a signal between two searches (comparing, verifying)
+            with signals.shield():
+                return hooks.interrupted(distinct)
+        with signals.shield():
+            return hooks.finished()
 
 
-def _report_failure(exc: SearchFailed, writer: _Writer, checkpoint) -> int:
-    msg = str(exc)
-    if exc.best is not None:
-        if checkpoint is not None:
-            checkpoint.record_best(exc.best)
-        directory = writer.out.parent if writer.out is not None else Path(".")
-        path = writer(exc.best, new_in=directory)
-        if not writer.problems:
-            msg += f" (saved to {path})"
-    if checkpoint is not None:
-        checkpoint.finish(None)
-        msg += f"; --resume {checkpoint.directory} continues"
+def _open_checkpoint(resume: str | None, req, writer: _Writer):
+    """--resume DIR checked (and locked) for this request, or None; nothing is written yet."""
+    if resume is None:
+        return None
+    if not resume.strip():
+        raise InputError("--resume: the directory name is empty")
+    if req.method in ("als", "spn"):  # nothing of theirs to keep: restarts are independent
+        raise InputError(f"--resume works with the walk methods (flip, pool, ternary, symmetric), not "
+                         f"--method {req.method}: its restarts keep no state; run it again with another "
+                         "--seed")
+    from fastmm.search.checkpoint import Checkpoint
+
+    checkpoint = Checkpoint.open(resume, req)
+    for path in writer.targets():
+        if checkpoint.owns(path):
+            checkpoint.close()
+            raise InputError(f"--out {file_name(path, sys.stderr)}: that is a file of the --resume "
+                             f"directory {file_name(resume, sys.stderr)}, which the search "
+                             "overwrites; give another file name")
+    return checkpoint
+
+
+class _Hooks:
+    """What the search calls back while it runs: progress reports (shown, noted in the
+    checkpoint), the seeds of each run (reserved in the checkpoint before they run), schemes
+    found (written, then printed) and schemes still being improved (--minimize additions:
+    written at once, replaced as they improve). Then the summary of the outcome."""
+
+    def __init__(self, shape, rank: int, writer: _Writer, checkpoint, progress, signals, command: str):
+        self.shape, self.rank, self.writer, self.checkpoint = shape, rank, writer, checkpoint
+        self.progress, self.signals, self.command = progress, signals, command
+        self.stdout_error: str | None = None  # printing failed (a full disk behind stdout)
+
+    def __call__(self, worker: int, progress) -> None:
+        self.progress.update(worker, progress)
+        if self.checkpoint is not None:
+            self.checkpoint.note_progress(worker, progress)
+        if progress.scheme is not None:
+            self.keep(progress.scheme)
+
+    def seeds_starting(self, first: int, count: int) -> None:
+        if self.checkpoint is not None:
+            self.checkpoint.reserve(first, count)
+
+    def keep(self, scheme) -> None:
+        """A scheme at the target rank that the search goes on improving: verified, then
+        written to --out (or its default name) and best.json, replacing the previous one."""
+        from fastmm import api
+        from fastmm.errors import VerificationError
+
+        prov = {**scheme.provenance, "method": scheme.provenance.get("method"),
+                "status": "still minimizing additions when written", "command": self.command}
+        try:
+            checked = api.verified(scheme.with_meta(provenance=prov), sympy=False)
+        except VerificationError:  # never written; the search's own check will say more
+            return
+        with self.signals.shield():
+            self.writer.keep(checked)
+            if self.checkpoint is not None:
+                self.checkpoint.record_best(checked, same_rank=True)
+
+    def found(self, scheme) -> None:
+        with self.signals.shield():
+            path = self.writer(scheme)
+            if self.checkpoint is not None:
+                self.checkpoint.record_best(scheme, same_rank=True)
+            n, m, p = self.shape
+            prov = scheme.provenance
+            head = (f"⟨{n},{m},{p};{scheme.rank}⟩ found by {prov.get('method')} in "
+                    f"{prov.get('seconds', 0):.2f} s (seed {prov.get('seed')})")
+            if prov.get("method") == "naive":
+                head = (f"rank {self.rank} ≥ n·m·p = {n * m * p}: the naive algorithm "
+                        f"⟨{n},{m},{p};{n * m * p}⟩ needs no search")
+            self._print(lambda: (_print_scheme(scheme, head),
+                                 click.echo(f"written: {file_name(path, sys.stdout)}")))
+
+    def _print(self, show) -> None:
+        """Print on stdout; a failure other than a reader that left (`| head`) is remembered,
+        and the search goes on: the files are what matters."""
+        if self.stdout_error is not None:
+            return
+        try:
+            show()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            self.stdout_error = exc.strerror or str(exc)
+            _stdout_to_devnull()
+
+    def _stdout_failed(self) -> str:
+        written = ", ".join(file_name(x, sys.stderr) for x in self.writer.written)
+        return (f"writing to stdout failed ({self.stdout_error})"
+                + (f"; the scheme files were written: {written}" if written else ""))
+
+    def finished(self) -> int:
+        if self.checkpoint is not None:
+            self.checkpoint.finish("found")
+            if self.checkpoint.write_error:  # the scheme was written; only the checkpoint lags
+                click.echo(f"warning: the checkpoint in {file_name(self.checkpoint.directory, sys.stderr)} "
+                           f"was not fully updated: {self.checkpoint.write_error}", err=True)
+        if self.signals.signum is not None:
+            click.echo("note: interrupted; the schemes were found and written before it", err=True)
+        problems = self.writer.problems + ([self._stdout_failed()] if self.stdout_error else [])
+        if problems:
+            click.echo(f"error: {'; '.join(problems)}", err=True)
+            return EXIT_FAILED
+        return 0
+
+    def failed(self, exc: SearchFailed) -> int:
+        writer, checkpoint = self.writer, self.checkpoint
+        msg = str(exc)
+        if exc.best is not None:
+            if checkpoint is not None:
+                checkpoint.record_best(exc.best)
+            directory = writer.out.parent if writer.out is not None else Path(".")
+            path = writer(exc.best, new_in=directory)
+            if not writer.problems:
+                msg += f" (saved to {file_name(path, sys.stderr)})"
+        msg += self._checkpoint_note("stopped")
+        if getattr(exc, "found", None) and writer.written and exc.best is None:
+            msg += f"; written: {', '.join(file_name(x, sys.stderr) for x in writer.written)}"
+        if writer.problems:
+            msg += "; " + "; ".join(writer.problems)
+        if self.stdout_error:
+            msg += "; " + self._stdout_failed()
+        click.echo(f"error: {msg}", err=True)
+        if self.signals.signum is not None:
+            return self.signals.exit_code
+        return exc.exit_code if exc.exit_code else EXIT_FAILED
+
+    def interrupted(self, count: int) -> int:
+        """A signal outside the walks themselves: say what was found and written, as a search
+        that the signal stopped does."""
+        n, m, p = self.shape
+        k = len(self.writer.written)
+        msg = (f"found {k} of {count} inequivalent ⟨{n},{m},{p};{self.rank}⟩ schemes before the interrupt"
+               if count > 1 else f"no ⟨{n},{m},{p}⟩ scheme of rank {self.rank} before the interrupt")
+        if self.writer.written:
+            msg += f"; written: {', '.join(file_name(x, sys.stderr) for x in self.writer.written)}"
+        msg += self._checkpoint_note("interrupted")
+        click.echo(f"error: {msg}", err=True)
+        return self.signals.exit_code
+
+    def _checkpoint_note(self, status: str) -> str:
+        checkpoint = self.checkpoint
+        if checkpoint is None or not checkpoint.written:
+            return ""
+        checkpoint.finish("interrupted" if self.signals.signum is not None else status)
+        note = f"; --resume {file_name(checkpoint.directory, sys.stderr)} continues"
         if checkpoint.write_error:
-            msg += f" (but the checkpoint was not fully updated: {checkpoint.write_error})"
-    if getattr(exc, "found", None) and writer.written and exc.best is None:
-        msg += f"; written: {', '.join(map(str, writer.written))}"
-    if writer.problems:
-        msg += "; " + "; ".join(writer.problems)
-    click.echo(f"error: {msg}", err=True)
-    return exc.exit_code if exc.exit_code else EXIT_FAILED
+            note += f" (but the checkpoint was not fully updated: {checkpoint.write_error})"
+        return note
+
+
+def _stdout_to_devnull() -> None:
+    """stdout failed (a full disk): later output and the flush at exit go nowhere, quietly."""
+    try:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+    except OSError:
+        pass

@@ -9,22 +9,31 @@ A checkpoint directory holds
                       best scheme of seed S so far (flip, ternary, symmetric walks: BestSaver),
                       written while the walk runs.
 
+The directory itself is locked (flock) by the search that uses it, for the search's lifetime:
+a second search in the same directory is refused, and leaves it as it was.
+
 Every file is written atomically (temporary file, fsync, rename), so a search killed at any
 moment (SIGKILL included) leaves the previous complete version of each file. Resuming loads
 best.json and the pool members as starting points of new seeds. A directory that belongs to
 another shape, ring, method or checkpoint version is refused and left as it was.
+
+Nothing is written until the search starts: `Checkpoint.open` only reads and checks (and locks
+a directory that exists), so a request refused afterwards leaves no trace. The seeds of every
+run are reserved (`reserve`) before the run starts, so no later resume repeats one.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import time
 from pathlib import Path
 
 from fastmm import __version__
 from fastmm.errors import FastmmError, InputError
 from fastmm.io import atomic_write_text, load_scheme, save_scheme, scheme_from_dict, scheme_to_dict
-from fastmm.paths import OutputError
+from fastmm.paths import OutputError, resolve_target
 from fastmm.scheme import Scheme
 from fastmm.validate import load_json, read_text
 
@@ -35,6 +44,8 @@ BEST = "best.json"
 POOL_PREFIX = "pool-seed"
 MAX_STATE_BYTES = 1 << 20
 MAX_POOL_BYTES = 64 << 20
+SEED_LIMIT = 2**62  # a seed given to a search (fastmm.api.check_seed)
+STORED_SEED_LIMIT = 2**63  # seeds a run may use past it (one per worker and attempt)
 
 
 class Checkpoint:
@@ -46,57 +57,132 @@ class Checkpoint:
         self.resumed = resumed
         self._last_progress = 0.0
         self._starts: list[Scheme] | None = None
+        self._lock: int | None = None  # the locked directory's descriptor while this search runs
+        self.written = False  # the directory and its checkpoint.json exist for this search
+        self._reserved = False  # this search's first seeds are recorded
         self.write_error: str | None = None  # the first write that failed once the search ran
         self.ignored = 0  # saved schemes starts() dropped
 
     # -- opening --------------------------------------------------------------------------------
     @classmethod
     def open(cls, directory: str | Path, request) -> Checkpoint:
-        """Open (or create) DIR for `request` (a fastmm.api.SearchRequest); InputError if DIR is
-        not a checkpoint of this search. Nothing in DIR changes when it is refused."""
+        """Check DIR for `request` (a fastmm.api.SearchRequest): InputError if DIR is not a
+        checkpoint of this search or another search holds it. Nothing in DIR is written (a
+        directory that exists is locked; a new one is made when the search starts)."""
         d = Path(directory)
         what = {"shape": list(request.shape), "ring": request.ring, "method": request.method,
                 "symmetry": request.symmetry}
         if d.exists() and not d.is_dir():
             raise InputError(f"--resume {d}: not a directory")
-        state_path = d / STATE
-        if d.is_dir() and state_path.exists():
+        fresh = {"format": FORMAT, "version": VERSION, "fastmm": __version__, **what,
+                 "rank": request.rank, "seeds_used": [], "next_seed": None, "best_rank": None,
+                 "status": "new", "progress": {}, "created": _now(), "updated": _now()}
+        if not d.is_dir():
+            return cls(d, fresh, resumed=False)
+        cp = cls(d, fresh, resumed=False)
+        cp._take_lock(False)
+        try:
+            state_path = d / STATE
+            if not state_path.exists():
+                if any(d.iterdir()):
+                    raise InputError(f"--resume {d}: the directory is not empty and holds no {STATE}; "
+                                     "give a new or empty directory")
+                return cp
             state = _read_state(state_path)
             for key, want in what.items():
                 if state.get(key) != want:
                     raise InputError(f"--resume {d}: the checkpoint is for {key} {_shown(state.get(key))}, "
                                      f"not {_shown(want)}; the directory was left as it was")
-            state["rank"] = request.rank
-            cp = cls(d, state, resumed=True)
-            cp.workers = request.workers
-            return cp
-        if d.is_dir() and any(d.iterdir()):
-            raise InputError(f"--resume {d}: the directory is not empty and holds no {STATE}; "
-                             "give a new or empty directory")
+        except BaseException:
+            cp.close()
+            raise
+        state["rank"] = request.rank
+        cp.state, cp.resumed, cp.written = state, True, True
+        return cp
+
+    def _take_lock(self, made: bool) -> None:
+        """Lock DIR (flock on the directory: no file is made) for this search's lifetime;
+        InputError if another search holds it. `made`: this search has just created DIR."""
+        import fcntl
+
+        d = self.directory
+        try:
+            fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise InputError(f"--resume {d}: cannot open the directory ({exc.strerror})") from None
+
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                self._lock = fd  # a file system without locks: go on unlocked
+                return
+            os.close(fd)
+            when = "started in it at the same time" if made else "is using it"
+            raise InputError(f"--resume {d}: another fastmm search {when}; wait for it to end or "
+                             "give another directory") from None
+        self._lock = fd
+
+    def close(self) -> None:
+        """Release the lock (also released when the process ends, however it ends)."""
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    def owns(self, path: str | os.PathLike) -> bool:
+        """Is `path` one of the files this checkpoint writes (checkpoint.json, best.json,
+        pool-seed*.json)? A result written there would be overwritten."""
+        try:
+            target, home = resolve_target(path), resolve_target(self.directory)
+        except InputError:
+            return False
+        name = target.name
+        return target.parent == home and (name in (STATE, BEST) or (
+            name.startswith(POOL_PREFIX) and name.endswith(".json")))
+
+    # -- what the search needs ------------------------------------------------------------------
+    def first_seed(self, seed: int) -> int:
+        """The first seed of this run: the user's on a new checkpoint, the next fresh one on a
+        resume (InputError when none is left). Nothing is reserved yet: see `reserve`."""
+        nxt = self.state.get("next_seed")
+        if not self.resumed or nxt is None:
+            return seed
+        if nxt >= SEED_LIMIT:
+            raise InputError(f"--resume {self.directory}: no fresh seed is left (the seeds up to "
+                             f"{nxt - 1} were used, and a seed is below 2^62); give a new directory")
+        return int(nxt)
+
+    def reserve(self, first: int, count: int) -> None:
+        """Record seeds first, ..., first+count-1 as used, before they run (the first write of a
+        new checkpoint: a directory that cannot take it is bad input, InputError)."""
+        used = set(self.state.get("seeds_used", [])) | set(range(first, first + count))
+        self.state["seeds_used"] = sorted(used)
+        self.state["next_seed"] = max(first + count, self.state.get("next_seed") or 0)
+        self.state["status"] = "running"
+        if not self.written:
+            self._create()
+        try:
+            self._save_state()
+        except OutputError as exc:
+            if not self._reserved:  # before this search ran at all
+                raise InputError(f"--resume {self.directory}: {exc}") from None
+            self.write_error = self.write_error or str(exc)
+        self._reserved = True
+
+    def _create(self) -> None:
+        """Make the new directory and lock it (InputError if that fails)."""
+        d = self.directory
         try:
             d.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise InputError(f"--resume {d}: cannot create the directory ({exc.strerror})") from None
-        state = {"format": FORMAT, "version": VERSION, "fastmm": __version__, **what,
-                 "rank": request.rank, "seeds_used": [], "next_seed": None, "best_rank": None,
-                 "status": "new", "progress": {}, "created": _now(), "updated": _now()}
-        cp = cls(d, state, resumed=False)
-        cp.workers = request.workers
-        cp._first_write()
-        return cp
-
-    # -- what the search needs ------------------------------------------------------------------
-    def next_seed(self, seed: int) -> int:
-        """The first seed of this run: the user's on a new checkpoint, fresh ones on a resume.
-        The seeds are reserved in the checkpoint before the search starts."""
-        if self.resumed and self.state.get("next_seed") is not None:
-            seed = int(self.state["next_seed"])
-        used = list(range(seed, seed + self.workers))
-        self.state["seeds_used"] = sorted(set(self.state.get("seeds_used", [])) | set(used))
-        self.state["next_seed"] = seed + self.workers
-        self.state["status"] = "running"
-        self._first_write()
-        return seed
+        if self._lock is None:
+            self._take_lock(True)
+        if (d / STATE).exists():  # another search made it between our check and now
+            self.close()
+            raise InputError(f"--resume {d}: another fastmm search started in it at the same time; "
+                             "give another directory")
+        self.written = True
 
     def starts(self) -> list[Scheme]:
         """Verified schemes saved in DIR (best.json, pool members) of the searched shape, as DIR
@@ -134,56 +220,54 @@ class Checkpoint:
         saved = self.starts()
         # the ranks of schemes that verify: a rank the header claims without one is not shown
         best = min((x.rank for x in saved), default="none yet")
-        text = f"{len(s.get('seeds_used', []))} seeds used, best rank {best}, {len(saved)} saved schemes"
+        text = (f"{_count_of(len(s.get('seeds_used', [])), 'seed')} used, best rank {best}, "
+                f"{_count_of(len(saved), 'saved scheme')}")
         if self.ignored:
             text += (f"; {self.ignored} saved scheme(s) ignored: another shape, or they fail "
                      "verification")
         return text
 
     # -- recording ------------------------------------------------------------------------------
-    def record_best(self, scheme: Scheme) -> None:
-        """Keep `scheme` (verified) as best.json if it beats the stored one."""
+    def record_best(self, scheme: Scheme, same_rank: bool = False) -> None:
+        """Keep `scheme` (verified) as best.json if it beats the stored one (`same_rank`: or
+        equals its rank: the same search's scheme with fewer additions, or its final form)."""
         best = self.state.get("best_rank")
-        if best is not None and scheme.rank >= best and (self.directory / BEST).exists():
+        if best is not None and (self.directory / BEST).exists() and \
+                (scheme.rank > best or (scheme.rank == best and not same_rank)):
             return
         try:
+            if not self.written:
+                self._create()
             save_scheme(scheme, self.directory / BEST)
-        except OutputError as exc:  # the scheme itself was written elsewhere: say so, go on
+        except (OutputError, InputError) as exc:  # the scheme itself was written elsewhere: go on
             self.write_error = self.write_error or str(exc)
             return
-        self.state["best_rank"] = scheme.rank
+        self.state["best_rank"] = scheme.rank if best is None else min(best, scheme.rank)
         self._write()
 
-    def progress_hook(self, inner):
-        """Wrap a progress callback so the checkpoint notes progress every few seconds."""
-        def hook(worker: int, progress) -> None:
-            inner(worker, progress)
-            now = time.monotonic()
-            if now - self._last_progress >= 5.0:
-                self._last_progress = now
-                self.state["progress"][str(worker)] = {"rank": progress.rank, "steps": progress.steps,
-                                                       "note": progress.note}
-                self._write()
-        return hook
+    def note_progress(self, worker: int, progress) -> None:
+        """Note a worker's progress in checkpoint.json, every few seconds at most."""
+        now = time.monotonic()
+        if self.written and now - self._last_progress >= 5.0:
+            self._last_progress = now
+            self.state["progress"][str(worker)] = {"rank": progress.rank, "steps": progress.steps,
+                                                   "note": progress.note}
+            self._write()
 
-    def finish(self, next_seed: int | None) -> None:
-        self.state["status"] = "found" if next_seed is not None else "stopped"
-        self._write()
+    def finish(self, status: str) -> None:
+        """The search ended ("found", "stopped" or "interrupted"); nothing is written for a
+        search that never started (it was refused)."""
+        if self.written:
+            self.state["status"] = status
+            self._write()
 
     def _save_state(self) -> None:
         self.state["updated"] = _now()
         atomic_write_text(self.directory / STATE, json.dumps(self.state, indent=1) + "\n")
 
-    def _first_write(self) -> None:
-        """The write before the search starts: a folder that cannot take it is bad input."""
-        try:
-            self._save_state()
-        except OutputError as exc:
-            raise InputError(f"--resume {self.directory}: {exc}") from None
-
     def _write(self) -> None:
-        """Later writes: a failure (a full disk) must not cost the search or what it found, so it
-        is remembered (`write_error`) for the command to report."""
+        """Writes after the first: a failure (a full disk) must not cost the search or what it
+        found, so it is remembered (`write_error`) for the command to report."""
         try:
             self._save_state()
         except OutputError as exc:
@@ -242,8 +326,8 @@ def _read_state(path: Path) -> dict:
                          f"fastmm reads version {VERSION}")
     seeds = state.get("seeds_used")
     nxt = state.get("next_seed")
-    if not isinstance(seeds, list) or not all(_count(s) for s in seeds) or \
-            not (nxt is None or _count(nxt)):
+    if not isinstance(seeds, list) or not all(_count(s, STORED_SEED_LIMIT) for s in seeds) or \
+            not (nxt is None or _count(nxt, STORED_SEED_LIMIT + 1)):
         raise InputError(f"--resume: {path} has malformed seeds; the directory was left as it was")
     best = state.get("best_rank")
     if not (best is None or (_count(best) and best > 0)):
@@ -254,9 +338,14 @@ def _read_state(path: Path) -> dict:
     return state
 
 
-def _count(x: object) -> bool:
-    """A seed or a rank as a checkpoint may hold it: a non-negative int below 2**62 (not a bool)."""
-    return isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2**62
+def _count(x: object, limit: int = 2**62) -> bool:
+    """A seed or a rank as a checkpoint may hold it: a non-negative int below `limit` (not a bool)."""
+    return isinstance(x, int) and not isinstance(x, bool) and 0 <= x < limit
+
+
+def _count_of(k: int, thing: str) -> str:
+    """'1 seed', '2 seeds'."""
+    return f"{k} {thing}{'' if k == 1 else 's'}"
 
 
 def _read_schemes(path: Path) -> list[Scheme]:
