@@ -49,6 +49,18 @@ def _check_numbers(sizes: list[int], levels: int, repeat: int, cutoff: int, dtyp
                          f"{have / 2**30:.1f} GiB of memory here")
 
 
+def effective_levels(shape: tuple[int, int, int], size: int, levels: int, cutoff: int) -> int:
+    """The recursion levels the generated code applies to an N×N by N×N product: a level splits
+    the dimensions by the scheme's n, m, p, and only while every block stays at least `cutoff`
+    (the rule of fastmm_runtime.c and of the generated NumPy/PyTorch `_step`)."""
+    M = K = N = size
+    for done in range(levels):
+        M, K, N = M // shape[0], K // shape[1], N // shape[2]
+        if min(M, K, N) < cutoff:
+            return done
+    return levels
+
+
 @cli.command()
 @click.argument("file")
 @click.option("--size", type=int, default=None, help="N: multiply N×N by N×N (default 1024).")
@@ -96,7 +108,11 @@ def bench(file: str, size: int | None, levels: int, dtype: str, impl: str, repea
         click.echo("note: --sizes without --plot: timing every size anyway", err=True)
     results = []
     for n in sorted(todo):
-        r = run_bench(scheme, n, levels=levels, dtype=dtype, impl=impl, repeat=repeat, seed=seed,
+        applied = effective_levels(scheme.shape, n, levels, cutoff)
+        if applied < levels:  # timed and reported as what runs, not as what was asked
+            click.echo(f"note: size {n}: {applied} of the {levels} level(s) asked apply (a level needs "
+                       f"blocks of at least --cutoff {cutoff} in every dimension)", err=True)
+        r = run_bench(scheme, n, levels=applied, dtype=dtype, impl=impl, repeat=repeat, seed=seed,
                       cutoff=cutoff, output=output)
         results.append(r)
         for line in describe(r):
