@@ -108,12 +108,12 @@ def bench(file: str, size: int | None, levels: int, dtype: str, impl: str, repea
         click.echo("note: --sizes without --plot: timing every size anyway", err=True)
     results = []
     for n in sorted(todo):
-        applied = effective_levels(scheme.shape, n, levels, cutoff)
-        if applied < levels:  # timed and reported as what runs, not as what was asked
-            click.echo(f"note: size {n}: {applied} of the {levels} level(s) asked apply (a level needs "
-                       f"blocks of at least --cutoff {cutoff} in every dimension)", err=True)
+        applied = effective_levels(scheme.shape, n, levels, cutoff)  # timed and reported as what runs
         r = run_bench(scheme, n, levels=applied, dtype=dtype, impl=impl, repeat=repeat, seed=seed,
                       cutoff=cutoff, output=output)
+        if applied < levels:
+            click.echo(f"note: size {n}: {applied} of the {levels} level(s) asked apply (a level needs "
+                       f"blocks of at least --cutoff {cutoff} in every dimension)", err=True)
         results.append(r)
         for line in describe(r):
             click.echo(line)
