@@ -107,10 +107,11 @@ def verified(scheme: Scheme, sympy: bool = True) -> Scheme:
 
 def save(scheme: Scheme, path: str | os.PathLike, sympy: bool = False) -> Path:
     """Verify, then write atomically (a failing scheme is never written). Returns the path."""
-    from fastmm.io import save_scheme
+    from fastmm.io import check_writable, save_scheme
 
     target = Path(_path_arg(path, "save"))
-    checked = verified(_scheme_arg(scheme, "save"), sympy=sympy)
+    check_writable(_scheme_arg(scheme, "save"))  # before the (long) verification of a huge scheme
+    checked = verified(scheme, sympy=sympy)
     save_scheme(checked, target)
     return target
 

@@ -116,7 +116,7 @@ def scheme_from_dict(data: Any) -> Scheme:
             f"format is {fmt!r}, expected {FORMAT!r} (use `fastmm import` for other tools)"
         )
     version = data.get("version", VERSION)
-    if version != VERSION:
+    if type(version) is not int or version != VERSION:  # true and 1.0 equal 1 in Python, not here
         raise SchemeFormatError(f"version {version!r} is not supported (this fastmm reads version {VERSION})")
     shape = data.get("shape")
     if not isinstance(shape, list) or len(shape) != 3:

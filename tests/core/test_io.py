@@ -56,6 +56,8 @@ def _base() -> dict:
         (lambda d: d.update(ring="R"), "ring 'R' is not one of"),
         (lambda d: d.update(format="other"), "format is 'other'"),
         (lambda d: d.update(version=7), "version 7 is not supported"),
+        (lambda d: d.update(version=True), "version True is not supported"),
+        (lambda d: d.update(version=1.0), "version 1.0 is not supported"),
         (lambda d: d.pop("Wa"), "field 'Wa' is missing"),
     ],
 )
