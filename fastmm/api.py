@@ -516,8 +516,8 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
                          "one scheme: run it with count=1 (without --distinct)")
     n, m, p = req.shape
     if count > 1 and sorted(req.shape) == [2, 2, 2] and req.rank == 7:
-        raise FastmmError("every ⟨2,2,2;7⟩ scheme is equivalent to Strassen's (de Groote 1978): "
-                         "there is only one up to equivalence")
+        raise InputError("every ⟨2,2,2;7⟩ scheme is equivalent to Strassen's (de Groote 1978): "
+                        "there is only one up to equivalence")
     if req.rank >= n * m * p and count > 1:
         raise InputError(f"{count} distinct schemes (--distinct {count}) need a rank below {n * m * p} = "
                          f"n·m·p for ⟨{n},{m},{p}⟩: at that rank fastmm answers with the naive scheme only")

@@ -181,3 +181,13 @@ def test_messages_name_the_python_argument_and_the_flag(call, message):
         call()
     assert message in str(err.value)
     assert "search limit" not in str(err.value) or "catalog" not in message
+
+
+def test_distinct_strassen_schemes_are_refused_up_front_as_bad_input(tmp_path):
+    from tests.hostile.contract import assert_clean, run_cli
+
+    with pytest.raises(fastmm.InputError, match="only one up to equivalence"):
+        fastmm.search_distinct((2, 2, 2), 7, 2, time_limit=5)
+    r = run_cli("search", "2", "2", "2", "--rank", "7", "--distinct", "2", "-o", tmp_path / "s.json")
+    assert_clean(r)
+    assert r.rc == 2 and not any(tmp_path.iterdir())
