@@ -166,7 +166,7 @@ def parse_method_options(pairs: tuple[str, ...]) -> dict:
                    "X -> JXJ, J the exchange matrix (orbits of six: Moosbauer-Poole's ⟨6,6,6;153⟩).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--time-limit", type=str, default="300", show_default=True, metavar="SECONDS",
-              help="Seconds before giving up (each worker).")
+              help="Seconds before giving up, counted from the start (starting the workers included).")
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Independent seeds run in parallel processes (or cluster jobs).")
 @click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
@@ -183,7 +183,7 @@ def parse_method_options(pairs: tuple[str, ...]) -> dict:
 @click.option("--save-fitted", default=None, metavar="DIR",
               help="Numerical methods: keep every fitted float point here (.npz) for `fastmm finish`.")
 @click.option("--option", "method_options", multiple=True, metavar="KEY=VALUE",
-              help="A method option (repeatable), e.g. --option ridge_steps=1500 for als or "
+              help="A method option (repeatable), e.g. --option fit_steps=3000 for als or "
                    "--option pool_size=16 for pool; values are read as JSON where they parse. "
                    "A name the method does not know is refused with the list of known ones.")
 @click.option("--engine", type=click.Choice(["batched", "single"]), default=None,

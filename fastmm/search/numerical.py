@@ -130,6 +130,10 @@ class NumConfig:
             raise InputError(f"simplify_optimizer must be 'als' or 'adam', not {cfg.simplify_optimizer!r}")
         if cfg.simplify not in ("l1", "grid"):
             raise InputError(f"simplify must be 'l1' or 'grid', not {cfg.simplify!r}")
+        if cfg.ridge_steps >= cfg.fit_steps:  # every restart would be given up inside its ridge
+            raise InputError(f"{method} option ridge_steps ({cfg.ridge_steps}) must be below fit_steps "
+                             f"({cfg.fit_steps}), the sweeps a restart has to fit: raise fit_steps too, "
+                             f"e.g. --option fit_steps={2 * cfg.ridge_steps}")
         if not 0 < cfg.redraw_share <= 1:  # counts and ranges: typed_option with LEAST
             raise InputError(f"{method} option redraw_share in (0, 1] is required, got {cfg.redraw_share}")
         return cfg

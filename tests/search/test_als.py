@@ -236,3 +236,11 @@ def test_stalled_restarts_one_product_short_are_counted():
     # seed 0: three of the eight restarts never fit; one ends one product short (residual 1.0),
     # two were still creeping down (residual 0.002, not of rank one) when their sweeps ran out
     assert c.fitted == 5 and c.short_by_one == 1
+
+
+def test_a_ridge_longer_than_the_fit_is_refused_not_a_silent_failure():
+    with pytest.raises(InputError, match=r"ridge_steps \(1500\) must be below fit_steps \(1200\)"):
+        _run(SearchTask(2, 2, 2, rank=7, seed=0, time_limit=20, options={"ridge_steps": 1500}))
+    out, _ = _run(SearchTask(2, 2, 2, rank=7, seed=0, time_limit=60,
+                             options={"ridge_steps": 1500, "fit_steps": 3000}))
+    assert out.scheme is not None
