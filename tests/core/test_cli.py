@@ -190,7 +190,7 @@ def test_distinct_at_the_naive_rank_is_refused(tmp_path, shape, rank):
 
 def test_distinct_strassen_is_refused_by_theorem(tmp_path):
     r = run("search", "2", "2", "2", "--rank", "7", "--distinct", "2", cwd=tmp_path)
-    assert r.returncode == 1 and "de Groote 1978" in r.stderr
+    assert r.returncode == 2 and "de Groote 1978" in r.stderr  # refused up front: bad input
 
 
 def test_search_time_limit_reports_best_and_known_rank(tmp_path):
