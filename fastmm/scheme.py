@@ -195,6 +195,18 @@ class Scheme:
         return (Scheme, (self.n, self.m, self.p, self.Wa, self.Wb, self.Wc, self.ring,
                          self.provenance, self.verified))
 
+    def __setstate__(self, state: Any) -> None:
+        """Pickles written by fastmm before Scheme was immutable (a dataclass: the state is its
+        attribute dict) load through the constructor too, so they are checked and read-only."""
+        if isinstance(state, tuple) and len(state) == 2:  # (dict, slots) as pickle may pass them
+            state = {**(state[0] or {}), **(state[1] or {})}
+        if not isinstance(state, dict) or not {"n", "m", "p", "Wa", "Wb", "Wc"} <= set(state):
+            raise SchemeError("not a pickled fastmm Scheme")
+        built = Scheme(state["n"], state["m"], state["p"], state["Wa"], state["Wb"], state["Wc"],
+                       state.get("ring", ""), state.get("provenance"), state.get("verified"))
+        for name in Scheme.__slots__:
+            object.__setattr__(self, name, getattr(built, name))
+
     # -- basic properties -------------------------------------------------
     @property
     def shape(self) -> tuple[int, int, int]:

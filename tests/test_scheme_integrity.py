@@ -284,3 +284,35 @@ def test_record_of_a_failing_z2_verdict_names_the_check_modulo_2():
     wc[1, 2] = 0
     rec = fastmm.verify(s.with_meta(Wc=wc, ring="Z2"), sympy=False).record()
     assert (rec["ok"], rec["ring"], rec["brent"]) == (False, "", "Brent equations modulo 2")
+
+
+def test_a_scheme_pickled_by_the_dataclass_version_still_loads_checked_and_read_only():
+    """Before Scheme was immutable it was a dataclass: its pickles restore an attribute dict."""
+    import fastmm.scheme as fs
+
+    s = fastmm.strassen()
+
+    class Scheme:  # the old layout: a plain instance __dict__
+        pass
+
+    old = Scheme()
+    old.__dict__.update({k: (np.array(getattr(s, k)) if k.startswith("W") else getattr(s, k))
+                         for k in fs.Scheme.__slots__})
+    Scheme.__module__, Scheme.__qualname__ = "fastmm.scheme", "Scheme"
+    real, fs.Scheme = fs.Scheme, Scheme
+    try:
+        data = pickle.dumps(old, protocol=4)
+    finally:
+        fs.Scheme = real
+    back = pickle.loads(data)
+    assert isinstance(back, real) and back == s and back.provenance == s.provenance
+    with pytest.raises(ValueError):
+        back.Wa[0, 0] = 5
+    old.__dict__["Wa"] = np.ones((7, 3), dtype=np.int64)  # inconsistent: refused, not loaded
+    fs.Scheme = Scheme
+    try:
+        bad = pickle.dumps(old, protocol=4)
+    finally:
+        fs.Scheme = real
+    with pytest.raises(SchemeError):
+        pickle.loads(bad)
