@@ -163,6 +163,16 @@ def check_seed(seed: Any) -> int:
     return value
 
 
+def _plain_number(value: Any) -> Any:
+    """A numpy scalar as its Python number (bool, int or float); anything else unchanged."""
+    import sys
+
+    np = sys.modules.get("numpy")  # a numpy scalar means numpy is imported already
+    if np is not None and isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        return value.item()
+    return value
+
+
 def check_time_limit(seconds: Any) -> float:
     """A finite, positive real number of seconds (nan, inf, negatives, bools and text are refused)."""
     if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
@@ -301,7 +311,8 @@ class SearchRequest:
         if ring == "Q" and self.method not in ("als", "spn"):
             raise InputError(f"ring Q is searched by the numerical methods only (method 'als' or 'spn'), "
                              f"not {self.method!r}")
-        self.options = dict(options or {})
+        # numpy numbers (np.int64(4), np.float32(0.05)) are taken as the Python numbers they are
+        self.options = {k: _plain_number(v) for k, v in (options or {}).items()}
         if self.method == "symmetric" and symmetry is not None:
             self.options["group"] = symmetry
         minimize = self.options.get("minimize") or "none"

@@ -191,3 +191,11 @@ def test_distinct_strassen_schemes_are_refused_up_front_as_bad_input(tmp_path):
     r = run_cli("search", "2", "2", "2", "--rank", "7", "--distinct", "2", "-o", tmp_path / "s.json")
     assert_clean(r)
     assert r.rc == 2 and not any(tmp_path.iterdir())
+
+
+def test_numpy_numbers_are_taken_as_method_options():
+    s = fastmm.search((2, 2, 3), 11, method="pool", time_limit=60, sympy=False,
+                      options={"pool_size": np.int64(4), "plus": np.int32(2)})
+    assert s.rank == 11 and fastmm.verify(s, sympy=False)
+    with pytest.raises(InputError, match="pool_size must be a whole number"):
+        fastmm.search((2, 2, 3), 11, method="pool", time_limit=5, options={"pool_size": np.float64(4.5)})
