@@ -75,6 +75,18 @@ class BenchResult:
         return d
 
 
+def effective_levels(shape: tuple[int, int, int], size: int, levels: int, cutoff: int) -> int:
+    """The recursion levels the generated code applies to an N×N by N×N product: a level splits
+    the dimensions by the scheme's n, m, p, and only while every block stays at least `cutoff`
+    (the rule of fastmm_runtime.c and of the generated NumPy/PyTorch `_step`)."""
+    M = K = N = size
+    for done in range(levels):
+        M, K, N = M // shape[0], K // shape[1], N // shape[2]
+        if min(M, K, N) < cutoff:
+            return done
+    return levels
+
+
 def path_additions(scheme: Scheme) -> int:
     """Q: the most additions on one path through a level (row terms − 1, per phase)."""
     def most(w: np.ndarray) -> int:

@@ -49,18 +49,6 @@ def _check_numbers(sizes: list[int], levels: int, repeat: int, cutoff: int, dtyp
                          f"{have / 2**30:.1f} GiB of memory here")
 
 
-def effective_levels(shape: tuple[int, int, int], size: int, levels: int, cutoff: int) -> int:
-    """The recursion levels the generated code applies to an N×N by N×N product: a level splits
-    the dimensions by the scheme's n, m, p, and only while every block stays at least `cutoff`
-    (the rule of fastmm_runtime.c and of the generated NumPy/PyTorch `_step`)."""
-    M = K = N = size
-    for done in range(levels):
-        M, K, N = M // shape[0], K // shape[1], N // shape[2]
-        if min(M, K, N) < cutoff:
-            return done
-    return levels
-
-
 @cli.command()
 @click.argument("file")
 @click.option("--size", type=int, default=None, help="N: multiply N×N by N×N (default 1024).")
@@ -87,7 +75,7 @@ def bench(file: str, size: int | None, levels: int, dtype: str, impl: str, repea
     (float32) reference, next to the bound (k0^2 + Q k0) E^L u from the stability factor E.
     """
     from fastmm.bench import bench as run_bench
-    from fastmm.bench import describe, plot_speedups
+    from fastmm.bench import describe, effective_levels, plot_speedups
     from fastmm.io import load_scheme
     from fastmm.paths import check_output_path, write_atomic
 

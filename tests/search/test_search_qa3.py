@@ -154,7 +154,7 @@ def test_symmetric_progress_never_shows_a_rank_valid_only_mod_2():
 # -- 7. bench reports the levels that apply ------------------------------------------------------
 
 def test_effective_levels_follow_the_cutoff():
-    from fastmm.cli.bench import effective_levels
+    from fastmm.bench import effective_levels
 
     assert effective_levels((2, 2, 2), 64, 1, 64) == 0  # 32-blocks are below the cutoff
     assert effective_levels((2, 2, 2), 64, 10, 1) == 6
