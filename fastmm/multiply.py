@@ -172,7 +172,24 @@ def _compiled(scheme: Scheme, levels: int, dtype: str, cutoff: int) -> Callable:
     return fn
 
 
+_VERIFIED: OrderedDict[tuple, None] = OrderedDict()  # keys of schemes that verified, most recent last
+
+
 def _verified_arg(scheme) -> Scheme:
+    """The scheme, verified exactly. Validity depends only on the shape, the coefficients and the
+    ring, so a scheme that verified once is not checked again on every call (⟨6,6,6;161⟩: 20 ms,
+    against 0.05 ms for a 72×72 product)."""
     from fastmm.api import _scheme_arg, verified
 
-    return verified(_scheme_arg(scheme, "matmul"), sympy=False)
+    scheme = _scheme_arg(scheme, "matmul")
+    key = (scheme.shape, scheme.ring, *(_coefficient_key(w) for w in (scheme.Wa, scheme.Wb, scheme.Wc)))
+    with _LOCK:
+        if key in _VERIFIED:
+            _VERIFIED.move_to_end(key)
+            return scheme
+    checked = verified(scheme, sympy=False)
+    with _LOCK:
+        _VERIFIED[key] = None
+        while len(_VERIFIED) > CACHE_SIZE:
+            _VERIFIED.popitem(last=False)
+    return checked

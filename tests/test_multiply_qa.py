@@ -168,3 +168,20 @@ def test_the_cache_keeps_the_32_most_recently_used_functions(compiles):
     assert len(multiply._COMPILED) == multiply.CACHE_SIZE == 32
     assert sorted(key[-1] for key in multiply._COMPILED) == [8, *range(10, 41)]
     assert len(compiles) == 41
+
+
+def test_a_scheme_is_verified_once_not_on_every_product(monkeypatch):
+    from fastmm import api
+
+    calls = []
+    real = api.verified
+    monkeypatch.setattr(api, "verified", lambda s, sympy=True: calls.append(s) or real(s, sympy))
+    monkeypatch.setattr(multiply, "_VERIFIED", OrderedDict())
+    a = np.arange(16.0).reshape(4, 4)
+    for _ in range(3):
+        assert np.allclose(fastmm.matmul(a, a, scheme=strassen(), cutoff=1), a @ a)
+    assert len(calls) == 1
+    wrong = strassen().with_meta(Wc=np.where(np.eye(4, 7, dtype=bool), 1 - strassen().Wc, strassen().Wc))
+    with pytest.raises(fastmm.VerificationError):  # other coefficients: verified (and refused)
+        fastmm.matmul(a, a, scheme=wrong)
+    assert len(calls) == 2
