@@ -95,14 +95,24 @@ def verify(scheme: Scheme, sympy: bool = True):
     """
     from fastmm.verify import verify as check
 
-    return check(_scheme_arg(scheme, "verify"), use_sympy=sympy)
+    return check(_scheme_arg(scheme, "verify"), use_sympy=_flag(sympy, "verify", "sympy"))
 
 
 def verified(scheme: Scheme, sympy: bool = True) -> Scheme:
     """The scheme with its "verified" record filled in; VerificationError if it is not valid."""
     from fastmm.verify import verified_copy
 
-    return verified_copy(_scheme_arg(scheme, "verified"), use_sympy=sympy)
+    return verified_copy(_scheme_arg(scheme, "verified"), use_sympy=_flag(sympy, "verified", "sympy"))
+
+
+def _flag(value: Any, what: str, name: str) -> bool:
+    """A true/false argument: bool (or numpy bool); "no" or 0 must not pass for a choice."""
+    import sys
+
+    np = sys.modules.get("numpy")
+    if isinstance(value, bool) or (np is not None and isinstance(value, np.bool_)):
+        return bool(value)
+    raise InputError(f"{what}: {name} must be True or False, got {_shown(value)}")
 
 
 def save(scheme: Scheme, path: str | os.PathLike, sympy: bool = False) -> Path:
@@ -287,6 +297,8 @@ class SearchRequest:
         if scheduler is not None:
             scheduler = check_scheduler(scheduler)
         self.scheduler = scheduler
+        if symmetry == "none":  # the CLI's default, and a natural way to say "no symmetry"
+            symmetry = None
         if symmetry is not None and (not isinstance(symmetry, str) or symmetry not in SYMMETRIES):
             raise InputError(f"unknown symmetry {_shown(symmetry)} (choose from {', '.join(SYMMETRIES)})")
         if symmetry is not None and len(set(self.shape)) != 1:

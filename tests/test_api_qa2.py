@@ -199,3 +199,17 @@ def test_numpy_numbers_are_taken_as_method_options():
     assert s.rank == 11 and fastmm.verify(s, sympy=False)
     with pytest.raises(InputError, match="pool_size must be a whole number"):
         fastmm.search((2, 2, 3), 11, method="pool", time_limit=5, options={"pool_size": np.float64(4.5)})
+
+
+@pytest.mark.parametrize("value", ["no", 0, None, "False"])
+def test_sympy_must_be_a_bool_not_a_truthy_word(value):
+    with pytest.raises(InputError, match="sympy must be True or False"):
+        fastmm.verify(fastmm.strassen(), sympy=value)
+    with pytest.raises(InputError, match="sympy must be True or False"):
+        fastmm.save(fastmm.strassen(), "unused.json", sympy=value)
+    assert fastmm.verify(fastmm.strassen(), sympy=np.bool_(False))
+
+
+def test_symmetry_none_means_no_symmetry_as_on_the_command_line():
+    s = fastmm.search((2, 2, 2), 7, symmetry="none", time_limit=30, sympy=False)
+    assert s.rank == 7 and "symmetry" not in s.provenance
