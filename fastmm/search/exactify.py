@@ -234,9 +234,12 @@ MAX_JACOBIAN = 70_000_000  # dense Jacobian entries (8 bytes each): ⟨3,3,6;40�
 
 
 def jacobian_size(shape: tuple[int, int, int], rank: int) -> int:
-    """Entries of the dense Jacobian that finishing a point of this shape and rank handles."""
+    """Entries of the dense matrices that finishing a point of this shape and rank handles: the
+    Jacobian (equations × unknowns), and where there are fewer equations than unknowns the
+    square factor of its SVD that null_space needs (⟨2,3,3;600⟩: 159 M entries, 1.3 GB)."""
     n, m, p = shape
-    return (n * m) * (m * p) * (n * p) * rank * (n * m + m * p + n * p)
+    equations, unknowns = (n * m) * (m * p) * (n * p), rank * (n * m + m * p + n * p)
+    return max(equations * unknowns, unknowns * unknowns if equations < unknowns else 0)
 
 
 def check_size(shape: tuple[int, int, int], rank: int) -> None:

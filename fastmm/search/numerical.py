@@ -47,6 +47,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -54,7 +55,7 @@ import numpy as np
 import torch
 
 from fastmm import __version__
-from fastmm.errors import InputError
+from fastmm.errors import FastmmError, InputError
 from fastmm.known_ranks import proven_lower_bound
 from fastmm.paths import write_new
 from fastmm.scheme import Scheme
@@ -149,7 +150,7 @@ class NumConfig:
 
 # the least value of a numerical option (NumConfig, SPNConfig) where it is not 0
 LEAST = {"finish": -1, "check_every": 1, "threads": 1, "fit_steps": 1, "batch": 1}
-MOST = {"threads": 1024}  # and `batch`: bounded by memory (memory_needed)
+MOST = {"threads": 1024, "newton_steps": 100}  # and `batch`: bounded by memory (memory_needed)
 
 
 def memory_needed(shape: tuple[int, int, int], rank: int, batch: int) -> int:
@@ -496,6 +497,7 @@ class NumericalSearch:
         self.clock = SearchClock(task, report, should_stop)
         self.found: Scheme | None = None
         self.collected: list[Scheme] = []  # collect mode: one verified scheme per successful restart
+        self.save_error: str | None = None  # the first --save-fitted write that failed (then none is tried)
         self.tried: set = set()
 
     @property
@@ -599,6 +601,11 @@ class NumericalSearch:
         self.count.replaced += fresh
         return False
 
+    def out_of_time(self) -> bool:
+        """The time limit passed or a stop was asked for (looked at inside long inner loops)."""
+        limit = self.task.time_limit
+        return (limit is not None and self.elapsed >= limit) or bool(self.should_stop())
+
     def try_frames(self, batch: Batch, mask: torch.Tensor) -> bool:
         """Polish the newly fitted restarts, move each to the frames of its rank-one directions
         (fastmm.search.frames) and round there; if none verifies and `frame_start` is set, the
@@ -610,7 +617,7 @@ class NumericalSearch:
             for f, v in zip(batch.factors, new, strict=True):
                 f[idx] = v
             self.count.steps += idx.numel()
-            if sweep % 25 == 0 and bool((batch.brent.residual(*new) < 1e-26).all()):
+            if sweep % 25 == 0 and (bool((batch.brent.residual(*new) < 1e-26).all()) or self.out_of_time()):
                 break
         variables = self.task.rank * sum(batch.dims)
         if variables <= self.cfg.newton_max_vars:  # ALS can crawl: finish with Gauss–Newton
@@ -685,9 +692,16 @@ class NumericalSearch:
         buffer = io.BytesIO()
         np.savez(buffer, u=point[0], v=point[1], w=point[2], residual=float_residual(self.task.shape, *point),
                  shape=np.array(self.task.shape))
+        if self.save_error is not None:
+            return
         folder = Path(self.cfg.save_fitted)
-        folder.mkdir(parents=True, exist_ok=True)
-        write_new(folder / name, buffer.getvalue())  # -2, -3...: an earlier run's points are kept
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            write_new(folder / name, buffer.getvalue())  # -2, -3...: an earlier run's points are kept
+        except (OSError, FastmmError) as exc:  # a side output: it never costs the search its result
+            self.save_error = str(exc) if isinstance(exc, FastmmError) else f"{folder}: {exc.strerror or exc}"
+            print(f"warning: --save-fitted stopped ({self.save_error}); the search goes on without "
+                  "keeping fitted points", file=sys.stderr)
 
     def try_rounding(self, batch: Batch, mask: torch.Tensor) -> bool:
         """Snap the simplifying restarts; send the ones whose float residual vanishes to the

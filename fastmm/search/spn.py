@@ -49,6 +49,8 @@ from fastmm.search.base import Progress, Reporter, SearchClock, SearchOutcome, S
 from fastmm.spn import Mode, SumProduct, twn_quantize
 from fastmm.verify import target_tensor
 
+POLL_EVERY = 10  # steps between looks at the clock and the stop flag (a step is well under 1 ms)
+
 
 @dataclass(frozen=True)
 class SPNConfig:
@@ -192,9 +194,9 @@ class _Restart:
             (self.loss(model) + cfg.fit_l2 * decay).backward()
             opt.step()
             clock.steps += 1
+            if step % POLL_EVERY == 0 and clock.poll():  # the clock, whatever check_every is
+                return False
             if step % cfg.check_every == 0:
-                if clock.poll():
-                    return False
                 if self.exact_loss(model) < cfg.fit_tol:
                     fitted = True
                     break
@@ -210,9 +212,9 @@ class _Restart:
             opt.step()
             lam *= cfg.l1_growth
             clock.steps += 1
+            if step % POLL_EVERY == 0 and clock.poll():
+                return False
             if step % cfg.check_every == 0:
-                if clock.poll():
-                    return False
                 if self.check(model):
                     return True
         return False
@@ -252,8 +254,8 @@ class _Restart:
                          for w in (ste.Wa, ste.Wb, ste.Wc)]
                     if self.accept(*q, "ternary"):
                         return True
-                    if clock.poll():
-                        return False
+                if step % POLL_EVERY == 0 and clock.poll():
+                    return False
         finally:
             clock.stage = prev
         return False

@@ -244,3 +244,22 @@ def test_a_ridge_longer_than_the_fit_is_refused_not_a_silent_failure():
     out, _ = _run(SearchTask(2, 2, 2, rank=7, seed=0, time_limit=60,
                              options={"ridge_steps": 1500, "fit_steps": 3000}))
     assert out.scheme is not None
+
+
+def test_long_polishes_and_newton_steps_keep_the_time_limit():
+    with pytest.raises(InputError, match="newton_steps must be at most 100"):
+        _run(SearchTask(2, 2, 2, rank=7, seed=0, time_limit=5, options={"newton_steps": 3000}))
+    # every restart "fits" at once and polishes for 10⁸ sweeps: the polish must look at the clock
+    out, _ = _run(SearchTask(2, 2, 3, rank=9, seed=0, time_limit=2,
+                             options={"fit_tol": 1e30, "polish_steps": 100_000_000, "batch": 4}))
+    assert out.scheme is None and out.seconds < 5
+
+
+def test_a_save_fitted_folder_that_cannot_be_written_costs_only_the_points(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    out, _ = _run(SearchTask(2, 2, 2, rank=7, seed=0, time_limit=60,
+                             options={"save_fitted": str(blocker / "points")}))
+    assert out.scheme is not None and verify(out.scheme).ok
+    err = capsys.readouterr().err
+    assert err.count("warning: --save-fitted stopped") == 1 and "goes on" in err

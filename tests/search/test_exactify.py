@@ -249,3 +249,19 @@ def test_diagonal_scalings_with_twos_and_threes_are_undone():
     assert verify(scaled).ok and verify(scaled).ring == "Q"
     simple = simplify_scales(scaled)
     assert verify(simple).ok and verify(simple).ring == "ZT"
+
+
+def test_a_point_with_far_more_unknowns_than_equations_is_refused_by_size(tmp_path):
+    """⟨2,3,3;600⟩: 324 equations, 12,600 unknowns; the SVD behind the null space would be a
+    12,600² matrix (1.3 GB), so the point is refused up front, not run out of memory."""
+    from fastmm.search.exactify import MAX_JACOBIAN, jacobian_size
+
+    assert jacobian_size((2, 3, 3), 600) == 12_600 ** 2 > MAX_JACOBIAN
+    assert jacobian_size((2, 4, 5), 32) == 1600 * 1216  # more equations than unknowns: as before
+    rng = np.random.default_rng(0)
+    f = tmp_path / "r600.json"
+    f.write_text(json.dumps({"shape": [2, 3, 3], "points": [
+        {"Wa": rng.normal(size=(600, 6)).tolist(), "Wb": rng.normal(size=(600, 9)).tolist(),
+         "WcT": rng.normal(size=(600, 6)).tolist()}]}))
+    with pytest.raises(InputError, match="158,760,000 entries"):
+        fastmm.finish(f, time_limit=5, sympy=False)

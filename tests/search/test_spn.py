@@ -136,3 +136,10 @@ def test_device_cpu_is_accepted_and_a_bad_engine_is_an_input_error():
     with pytest.raises(InputError, match="CPU only"):
         run(SearchTask(2, 2, 2, rank=7, options={"engine": "single", "device": "cuda"}),
             lambda p: None, lambda: False)
+
+
+def test_the_single_engine_looks_at_the_clock_whatever_check_every_is():
+    out, _ = _run(SearchTask(2, 3, 3, rank=15, seed=0, time_limit=2,
+                             options={"engine": "single", "check_every": 100_000_000,
+                                      "fit_steps": 100_000_000}))
+    assert out.scheme is None and out.seconds < 4
