@@ -665,6 +665,8 @@ def finish(path: str | os.PathLike, *, ring: str = "Q", point: int | None = None
     ring = _ring_arg(ring, "finish")
     if ring not in ("Q", "Z", "ZT"):
         raise InputError(f"finish: ring must be Q, Z or ZT, not {ring!r}")
+    if progress is not None and not callable(progress):
+        raise InputError(f"finish: progress must be a function of one str, got {_shown(progress)}")
     limit = check_time_limit(time_limit)
     frames = _positive_int(frames, "frames", 50)
     trials = _positive_int(trials, "trials", 50)

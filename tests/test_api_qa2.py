@@ -213,3 +213,14 @@ def test_sympy_must_be_a_bool_not_a_truthy_word(value):
 def test_symmetry_none_means_no_symmetry_as_on_the_command_line():
     s = fastmm.search((2, 2, 2), 7, symmetry="none", time_limit=30, sympy=False)
     assert s.rank == 7 and "symmetry" not in s.provenance
+
+
+def test_finish_takes_ring_names_in_any_case_and_checks_progress(tmp_path):
+    from tests.hostile.contract import run_cli
+
+    points = "results/numerical_points/2x4x5-r32-fitted.json"
+    with pytest.raises(InputError, match="progress must be a function"):
+        fastmm.finish(points, progress=5)
+    r = run_cli("finish", points, "--ring", "zt", "--point", "1", "--time-limit", "1",
+                "-o", tmp_path / "f.json")
+    assert r.rc in (0, 1) and "invalid choice" not in r.err.lower()

@@ -12,7 +12,8 @@ from fastmm.cli import cli
 
 @cli.command()
 @click.argument("points")
-@click.option("--ring", type=click.Choice(("Q", "Z", "ZT")), default="Q", show_default=True,
+@click.option("--ring", type=click.Choice(("Q", "Z", "ZT"), case_sensitive=False), default="Q",
+              show_default=True,
               help="Ring the scheme must live in.")
 @click.option("--point", "point", type=int, default=None, metavar="K",
               help="Only the K-th point of the file (1-based).")
