@@ -73,3 +73,13 @@ def snapshot(root: Path) -> dict[str, tuple]:
 
 def changed(before: dict, after: dict) -> set[str]:
     return {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+
+
+def wait_for(test, seconds: float) -> bool:
+    """Poll `test` every 0.1 s until it holds (True) or `seconds` pass (False)."""
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        if test():
+            return True
+        time.sleep(0.1)
+    return False

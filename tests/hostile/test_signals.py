@@ -15,6 +15,7 @@ import pytest
 
 from fastmm.io import load_scheme
 from fastmm.verify import verify
+from tests.hostile.contract import wait_for
 
 # rank 28 for ⟨3,3,4⟩ is below the best known (29): the search runs until it is stopped
 SEARCH = ("search", "3", "3", "4", "--rank", "28", "--time-limit", "60", "--no-sympy")
@@ -36,15 +37,6 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def wait_for(test, seconds: float) -> bool:
-    until = time.monotonic() + seconds
-    while time.monotonic() < until:
-        if test():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")

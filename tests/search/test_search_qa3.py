@@ -14,6 +14,7 @@ import pytest
 
 from fastmm.io import load_scheme
 from fastmm.verify import verify
+from tests.hostile.contract import wait_for
 
 
 def fastmm(*args, cwd, timeout=300, env=None, **kw):
@@ -24,15 +25,6 @@ def fastmm(*args, cwd, timeout=300, env=None, **kw):
 def start(*args, cwd) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "fastmm", *args], cwd=cwd, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-
-
-def wait_for(test, seconds: float) -> bool:
-    until = time.monotonic() + seconds
-    while time.monotonic() < until:
-        if test():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def state(ck: Path) -> dict:
