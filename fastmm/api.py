@@ -107,11 +107,9 @@ def verified(scheme: Scheme, sympy: bool = True) -> Scheme:
 
 def _flag(value: Any, what: str, name: str) -> bool:
     """A true/false argument: bool (or numpy bool); "no" or 0 must not pass for a choice."""
-    import sys
-
-    np = sys.modules.get("numpy")
-    if isinstance(value, bool) or (np is not None and isinstance(value, np.bool_)):
-        return bool(value)
+    value = _plain_number(value)  # a numpy bool as bool
+    if isinstance(value, bool):
+        return value
     raise InputError(f"{what}: {name} must be True or False, got {_shown(value)}")
 
 

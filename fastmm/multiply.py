@@ -43,7 +43,11 @@ def matmul(A, B, scheme: Scheme | None = None, levels: int = 1, cutoff: int = 64
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise InputError(f"matmul: {name} must be an integer >= 0, got {value!r}")
     levels, cutoff = int(levels), int(cutoff)
-    scheme = strassen() if scheme is None else _verified_arg(scheme)
+    if scheme is None:
+        scheme = strassen()
+        key = _scheme_key(scheme)
+    else:
+        scheme, key = _verified_arg(scheme)
     a, b = np.asarray(A), np.asarray(B)
     if a.ndim != 2 or b.ndim != 2:
         raise InputError(f"matmul multiplies 2-D matrices, got shapes {a.shape} and {b.shape}")
@@ -66,7 +70,7 @@ def matmul(A, B, scheme: Scheme | None = None, levels: int = 1, cutoff: int = 64
     if dtype.name not in ("float32", "float64"):
         return np.matmul(a, b, out=out)
     try:
-        fn = _compiled(scheme, levels, dtype.name, cutoff)
+        fn = _compiled(scheme, key, levels, dtype.name, cutoff)
     except (InputError, VerificationError):
         raise  # the scheme itself is refused (too many products): say so
     except FastmmError:
@@ -152,44 +156,55 @@ def _coefficient_key(w: np.ndarray) -> tuple:
     return (w.shape, w.dtype.str, w.tobytes())
 
 
-def _compiled(scheme: Scheme, levels: int, dtype: str, cutoff: int) -> Callable:
-    """The compiled product, keyed on the shape and exact coefficients (never the provenance or
-    the verification record, which change from call to call), levels, dtype and cutoff."""
-    key = (scheme.shape, *(_coefficient_key(w) for w in (scheme.Wa, scheme.Wb, scheme.Wc)),
-           levels, dtype, cutoff)
-    with _LOCK:
-        if key in _COMPILED:
-            _COMPILED.move_to_end(key)
-            return _COMPILED[key]
-    from fastmm.export.build import c_function
+def _scheme_key(scheme: Scheme) -> tuple:
+    """What a compiled product and a scheme's validity depend on: shape, ring, exact coefficients
+    (never the provenance or the verification record, which change from call to call)."""
+    return (scheme.shape, scheme.ring, *(_coefficient_key(w) for w in (scheme.Wa, scheme.Wb, scheme.Wc)))
 
-    fn = c_function(scheme, levels, dtype, cutoff)
+
+def _recall(cache: OrderedDict, key: tuple):
+    """cache[key] (now the most recently used), or None."""
     with _LOCK:
-        _COMPILED[key] = fn
-        _COMPILED.move_to_end(key)
-        while len(_COMPILED) > CACHE_SIZE:
-            _COMPILED.popitem(last=False)
+        if key not in cache:
+            return None
+        cache.move_to_end(key)
+        return cache[key]
+
+
+def _remember(cache: OrderedDict, key: tuple, value) -> None:
+    """cache[key] = value, dropping the least recently used beyond CACHE_SIZE."""
+    with _LOCK:
+        cache[key] = value
+        cache.move_to_end(key)
+        while len(cache) > CACHE_SIZE:
+            cache.popitem(last=False)
+
+
+def _compiled(scheme: Scheme, key: tuple, levels: int, dtype: str, cutoff: int) -> Callable:
+    """The compiled product of the scheme with key `key` (_scheme_key), per levels, dtype, cutoff."""
+    key = (*key, levels, dtype, cutoff)
+    fn = _recall(_COMPILED, key)
+    if fn is None:
+        from fastmm.export.build import c_function
+
+        fn = c_function(scheme, levels, dtype, cutoff)
+        _remember(_COMPILED, key, fn)
     return fn
 
 
-_VERIFIED: OrderedDict[tuple, None] = OrderedDict()  # keys of schemes that verified, most recent last
+_VERIFIED: OrderedDict[tuple, bool] = OrderedDict()  # keys of schemes that verified, most recent last
 
 
-def _verified_arg(scheme) -> Scheme:
-    """The scheme, verified exactly. Validity depends only on the shape, the coefficients and the
-    ring, so a scheme that verified once is not checked again on every call (⟨6,6,6;161⟩: 20 ms,
-    against 0.05 ms for a 72×72 product)."""
+def _verified_arg(scheme) -> tuple[Scheme, tuple]:
+    """The scheme, verified exactly, and its _scheme_key. Validity depends only on the shape, the
+    coefficients and the ring, so a scheme that verified once is not checked again on every call
+    (⟨6,6,6;161⟩: 20 ms, against 0.05 ms for a 72×72 product)."""
     from fastmm.api import _scheme_arg, verified
 
     scheme = _scheme_arg(scheme, "matmul")
-    key = (scheme.shape, scheme.ring, *(_coefficient_key(w) for w in (scheme.Wa, scheme.Wb, scheme.Wc)))
-    with _LOCK:
-        if key in _VERIFIED:
-            _VERIFIED.move_to_end(key)
-            return scheme
+    key = _scheme_key(scheme)
+    if _recall(_VERIFIED, key):
+        return scheme, key
     checked = verified(scheme, sympy=False)
-    with _LOCK:
-        _VERIFIED[key] = None
-        while len(_VERIFIED) > CACHE_SIZE:
-            _VERIFIED.popitem(last=False)
-    return checked
+    _remember(_VERIFIED, key, True)
+    return checked, key
