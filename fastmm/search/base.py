@@ -71,12 +71,17 @@ class SearchClock:
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
 
-    def poll(self, steps: int, restarts: int, note: str) -> bool:
-        now = self.elapsed
-        if self.task.time_limit is not None and now >= self.task.time_limit:
+    def expired(self) -> bool:
+        """Whether the search must end now (sets `stopped`); no report (for long inner loops)."""
+        if self.task.time_limit is not None and self.elapsed >= self.task.time_limit:
             self.stopped = "time"
         elif self.should_stop():
             self.stopped = "stopped"
+        return self.stopped is not None
+
+    def poll(self, steps: int, restarts: int, note: str) -> bool:
+        self.expired()
+        now = self.elapsed
         if now - self._last_report >= self.every or self.stopped:
             self._last_report = now
             self.report(Progress(rank=self.task.rank, steps=steps, restarts=restarts, elapsed=now,

@@ -601,11 +601,6 @@ class NumericalSearch:
         self.count.replaced += fresh
         return False
 
-    def out_of_time(self) -> bool:
-        """The time limit passed or a stop was asked for (looked at inside long inner loops)."""
-        limit = self.task.time_limit
-        return (limit is not None and self.elapsed >= limit) or bool(self.should_stop())
-
     def try_frames(self, batch: Batch, mask: torch.Tensor) -> bool:
         """Polish the newly fitted restarts, move each to the frames of its rank-one directions
         (fastmm.search.frames) and round there; if none verifies and `frame_start` is set, the
@@ -617,7 +612,7 @@ class NumericalSearch:
             for f, v in zip(batch.factors, new, strict=True):
                 f[idx] = v
             self.count.steps += idx.numel()
-            if sweep % 25 == 0 and (bool((batch.brent.residual(*new) < 1e-26).all()) or self.out_of_time()):
+            if sweep % 25 == 0 and (bool((batch.brent.residual(*new) < 1e-26).all()) or self.clock.expired()):
                 break
         variables = self.task.rank * sum(batch.dims)
         if variables <= self.cfg.newton_max_vars:  # ALS can crawl: finish with Gauss–Newton
