@@ -98,11 +98,6 @@ def import_cmd(file: str, fmt: str, output: str | None, allow_pickle: bool, key:
     from fastmm.paths import OutputError, rescue, scheme_stem, write_atomic
 
     _check_output(output)
-    if fmt != "alphatensor":  # options of one format must never be silently ignored by another
-        for flag, given in (("--key", key is not None), ("--allow-pickle", allow_pickle)):
-            if given:
-                raise InputError(f"{flag} applies to --from alphatensor only (a {fmt} file holds one "
-                                 "scheme and no Python objects)")
     scheme = import_scheme(file, fmt, allow_pickle=allow_pickle, key=key, z2=z2)
     text = dumps(scheme)
     if _to_stdout(output):

@@ -489,6 +489,11 @@ def read_foreign(path: str | Path, fmt: str, allow_pickle: bool = False, key: st
     """Parse a file of another tool into a Scheme (not verified)."""
     if fmt == "alphatensor":
         return load_alphatensor(path, allow_pickle=allow_pickle, key=key, ring="Z2" if z2 else "")
+    if fmt in FORMATS:  # options of one format must never be silently ignored by another
+        for flag, given in (("--key", key is not None), ("--allow-pickle", allow_pickle)):
+            if given:
+                raise InputError(f"{flag} applies to --from alphatensor only (a {fmt} file holds one "
+                                 "scheme and no Python objects)")
     if fmt == "perminov":
         s = load_perminov(path)
     elif fmt == "fast-matmul":

@@ -315,3 +315,11 @@ def test_import_command_round_trip(tmp_path: Path, capsys) -> None:
             main(["import", str(exported), "--from", fmt, "-o", str(back)])
         assert exc.value.code == 0
         assert load_scheme(back) == laderman()
+
+
+@pytest.mark.parametrize("kw", [{"key": "5,5,5"}, {"allow_pickle": True}])
+def test_the_library_refuses_alphatensor_options_for_other_formats(tmp_path: Path, kw) -> None:
+    f = tmp_path / "p.json"
+    f.write_text(export_foreign(strassen(), "perminov"))
+    with pytest.raises(InputError, match="applies to --from alphatensor only"):
+        import_scheme(f, "perminov", **kw)
