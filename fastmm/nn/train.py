@@ -252,7 +252,7 @@ def _load_teacher(path: str, d: Dist, num_classes: int, in_channels: int,
                          "classes: train the teacher on the same dataset")
     t_shape = state.get("image_shape")
     if t_shape is not None and list(t_shape) != list(image_shape):
-        shown = [" × ".join(map(str, x)) for x in (t_shape, image_shape)]
+        shown = [_shown_size(x) for x in (t_shape, image_shape)]
         raise InputError(f"--kd-teacher {path} was trained on {shown[0]} images (channels × height × "
                          f"width); this run's are {shown[1]}: train the teacher on images of this size")
     teacher = teacher.to(d.device)
@@ -317,6 +317,11 @@ def _image_shape(ds, cfg: TrainConfig) -> list[int]:
     if isinstance(ds, data_mod.TensorImageDataset):
         return [int(n) for n in ds.images.shape[1:]]
     return [ds.in_channels, cfg.image_size, cfg.image_size]
+
+
+def _shown_size(shape) -> str:
+    """An image shape as messages show it: "1 × 28 × 28" (channels × height × width)."""
+    return " × ".join(map(str, shape))
 
 
 def _clashes(saved: TrainConfig, typed: dict[str, Any]) -> dict[str, Any]:
@@ -440,7 +445,7 @@ def _train(cfg: TrainConfig, resume: bool, given: Collection[str] | None) -> dic
     in_channels = train_ds.in_channels
     image_shape = _image_shape(train_ds, cfg)
     if image_shape != _image_shape(test_ds, cfg):
-        shown = [" × ".join(map(str, _image_shape(ds, cfg))) for ds in (train_ds, test_ds)]
+        shown = [_shown_size(_image_shape(ds, cfg)) for ds in (train_ds, test_ds)]
         raise InputError(f"{cfg.dataset}: the training images are {shown[0]} (channels × height × width) "
                          f"but the test images are {shown[1]}; both splits must have one size")
 
@@ -561,8 +566,8 @@ def evaluate_checkpoint(
     )
     shape = state.get("image_shape")
     if shape is not None and _image_shape(test_ds, cfg) != shape:
-        got = " × ".join(map(str, _image_shape(test_ds, cfg)))
-        raise InputError(f"the model in {path} was trained on {' × '.join(map(str, shape))} images "
+        got = _shown_size(_image_shape(test_ds, cfg))
+        raise InputError(f"the model in {path} was trained on {_shown_size(shape)} images "
                          f"(channels × height × width); the {cfg.dataset} test images are {got}")
     classes = state["num_classes"]
     top = int(test_ds.labels.max()) if len(test_ds.labels) else -1
