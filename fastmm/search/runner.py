@@ -125,6 +125,13 @@ def _better(a: SearchOutcome | None, b: SearchOutcome) -> bool:
     return kb < ka
 
 
+def _keep(best: SearchOutcome | None, outcome: SearchOutcome, stop) -> SearchOutcome:
+    """The better of `best` and a worker's `outcome`; a found scheme stops the other workers."""
+    if outcome.scheme is not None:
+        stop.set()
+    return outcome if _better(best, outcome) else best  # type: ignore[return-value]
+
+
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
                      if hasattr(signal, name))
 
@@ -318,10 +325,7 @@ def _run_processes(task: SearchTask, method: str, workers: int, report: Progress
                 stop.set()
                 continue
             outcomes[index] = payload
-            if _better(best, payload):
-                best = payload
-            if payload.scheme is not None:
-                stop.set()
+            best = _keep(best, payload, stop)
     finally:
         stop.set()
         late = deadline is not None and time.monotonic() >= deadline + GRACE
@@ -410,10 +414,7 @@ def _run_dask(task: SearchTask, method: str, jobs: int, address: str, report: Pr
                 outcomes.append(outcome)
                 report(seeds.get(fut.key, task.seed) - task.seed,
                        Progress(rank=outcome.best_rank or 0, steps=outcome.steps))
-                if _better(best, outcome):
-                    best = outcome
-                if outcome.scheme is not None:
-                    stop.set()
+                best = _keep(best, outcome, stop)
     finally:
         client.close()
     if best is None:
