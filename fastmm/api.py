@@ -15,15 +15,27 @@ Importing this module is cheap (no torch, no sympy, no numba).
 
 from __future__ import annotations
 
-import math
-import numbers
 import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from fastmm import __version__
+from fastmm.arguments import (
+    check_rank,
+    check_seed,
+    check_shape,
+    check_time_limit,
+    flag,
+    integer,
+    parse_time_limit,
+    path_arg,
+    plain_number,
+    positive_int,
+    ring_arg,
+    scheme_arg,
+    shown,
+)
 from fastmm.errors import (
     FastmmError,
     InputError,
@@ -32,10 +44,9 @@ from fastmm.errors import (
     StartError,
     VerificationError,
 )
-from fastmm.scheme import RINGS, Scheme, naive_scheme, ring_serves
+from fastmm.scheme import Scheme, naive_scheme, ring_serves
 from fastmm.validate import MAX_COEFFICIENTS
 
-SEARCH_MAX_DIM = 8  # n·m, m·p and n·p fit in one 64-bit word in the flip-graph kernels
 CATALOG_MAX_DIM = 64  # catalog() and catalog_scheme() look up shapes up to this size
 MAX_WORKERS = 4096
 EXPORT_FORMATS = ("text", "markdown", "latex", "slp", "c", "numpy", "torch",
@@ -47,33 +58,12 @@ Shape = tuple[int, int, int]
 
 # -- reading, writing, checking -------------------------------------------------------------------
 
-def _scheme_arg(scheme: Any, what: str) -> Scheme:
-    if not isinstance(scheme, Scheme):
-        raise InputError(f"{what}() takes a fastmm Scheme, not {type(scheme).__name__}")
-    return scheme
-
-
-def _path_arg(path: Any, what: str) -> str | os.PathLike:
-    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
-        raise InputError(f"{what}: a file name is a str or path, not {type(path).__name__}")
-    if not os.fspath(path):
-        raise InputError(f"{what}: the file name is empty")
-    return path
-
-
-def _ring_arg(ring: Any, what: str) -> str:
-    """A ring name (ZT, Z, Q, Z2; any case) or InputError."""
-    if not isinstance(ring, str) or ring.upper() not in RINGS:
-        raise InputError(f"{what}: unknown ring {ring!r} (choose from {', '.join(RINGS)})")
-    return ring.upper()
-
-
 def load(path: str | os.PathLike) -> Scheme:
     """Read a fastmm scheme file strictly (SchemeFormatError names the bad field). Not verified:
     call `verify` (every command that uses a loaded scheme does)."""
     from fastmm.io import load_scheme
 
-    return load_scheme(_path_arg(path, "load"))
+    return load_scheme(path_arg(path, "load"))
 
 
 def load_verified(path: str | os.PathLike, sympy: bool = False) -> Scheme:
@@ -95,147 +85,28 @@ def verify(scheme: Scheme, sympy: bool = True):
     """
     from fastmm.verify import verify as check
 
-    return check(_scheme_arg(scheme, "verify"), use_sympy=_flag(sympy, "verify", "sympy"))
+    return check(scheme_arg(scheme, "verify"), use_sympy=flag(sympy, "verify", "sympy"))
 
 
 def verified(scheme: Scheme, sympy: bool = True) -> Scheme:
     """The scheme with its "verified" record filled in; VerificationError if it is not valid."""
     from fastmm.verify import verified_copy
 
-    return verified_copy(_scheme_arg(scheme, "verified"), use_sympy=_flag(sympy, "verified", "sympy"))
-
-
-def _flag(value: Any, what: str, name: str) -> bool:
-    """A true/false argument: bool (or numpy bool); "no" or 0 must not pass for a choice."""
-    value = _plain_number(value)  # a numpy bool as bool
-    if isinstance(value, bool):
-        return value
-    raise InputError(f"{what}: {name} must be True or False, got {_shown(value)}")
+    return verified_copy(scheme_arg(scheme, "verified"), use_sympy=flag(sympy, "verified", "sympy"))
 
 
 def save(scheme: Scheme, path: str | os.PathLike, sympy: bool = False) -> Path:
     """Verify, then write atomically (a failing scheme is never written). Returns the path."""
     from fastmm.io import check_writable, save_scheme
 
-    target = Path(_path_arg(path, "save"))
-    check_writable(_scheme_arg(scheme, "save"))  # before the (long) verification of a huge scheme
+    target = Path(path_arg(path, "save"))
+    check_writable(scheme_arg(scheme, "save"))  # before the (long) verification of a huge scheme
     checked = verified(scheme, sympy=sympy)
     save_scheme(checked, target)
     return target
 
 
 # -- search ---------------------------------------------------------------------------------------
-
-# One rule for numbers in every argument of the API: an integer is an int or a numpy integer
-# (not a bool, not a float such as 7.0, not text: fastmm.Scheme's dimensions follow the same rule),
-# a number of seconds is any real number but a bool, and a shape is a tuple, list or 1-D array of
-# three integers (not a set or a dict, which have no order). The command line parses its text first.
-
-def _shown(value: Any) -> str:
-    """repr(value) on one line and at most 60 characters, with its type where that is not plain
-    (an error message stays one line and says why 7.0 or '7' is not an integer)."""
-    text = repr(value)
-    if "\n" in text:
-        text = " ".join(text.split())
-    if len(text) > 60:
-        text = text[:57] + "..."
-    if type(value) in (int, type(None)) or text.startswith("np."):  # np.int64(3) says its type
-        return text
-    return f"{text} ({type(value).__name__})"
-
-
-def _integer(value: Any, what: str, kind: str = "an integer") -> int:
-    """An int or numpy integer as an int (bools, floats and text are refused), or InputError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InputError(f"{what} must be {kind}, got {_shown(value)}")
-    return int(value)
-
-
-def _positive_int(value: Any, what: str, upper: int | None = None) -> int:
-    value = _integer(value, what, "a positive integer")
-    if value <= 0:
-        raise InputError(f"{what} must be a positive integer, got {value}")
-    if upper is not None and value > upper:
-        raise InputError(f"{what} = {value} is above the limit of {upper}")
-    return value
-
-
-SEED_LIMIT = 2**62
-
-
-def check_seed(seed: Any) -> int:
-    """A seed: an integer in [0, 2^62), or InputError."""
-    value = _integer(seed, "the seed", "an integer in [0, 2^62)")
-    if not 0 <= value < SEED_LIMIT:
-        raise InputError(f"the seed must be an integer in [0, 2^62), got {value}")
-    return value
-
-
-def _plain_number(value: Any) -> Any:
-    """A numpy scalar as its Python number (bool, int or float); anything else unchanged."""
-    import sys
-
-    np = sys.modules.get("numpy")  # a numpy scalar means numpy is imported already
-    if np is not None and isinstance(value, np.generic) and value.dtype.kind in "biuf":
-        return value.item()
-    return value
-
-
-def check_time_limit(seconds: Any) -> float:
-    """A finite, positive real number of seconds (nan, inf, negatives, bools and text are refused)."""
-    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
-        raise InputError(f"the time limit must be a number of seconds, got {_shown(seconds)}")
-    t = float(seconds)
-    if not math.isfinite(t) or t <= 0:
-        raise InputError(f"the time limit must be a finite positive number of seconds, got {seconds!r}")
-    return t
-
-
-def parse_time_limit(text: str) -> float:
-    """The command line's --time-limit text as checked seconds ("300", "1e3"; not "nan")."""
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise InputError(f"the time limit must be a number of seconds, got {text!r}") from None
-    return check_time_limit(seconds)
-
-
-def _is_sequence(value: Any) -> bool:
-    """A tuple, list or other ordered sequence, or a 1-D array; not text, a set or a dict."""
-    if isinstance(value, (str, bytes, bytearray)):
-        return False
-    return isinstance(value, Sequence) or getattr(value, "ndim", None) == 1
-
-
-def check_shape(shape: Sequence[int], limit: int = SEARCH_MAX_DIM, beyond: str | None = None) -> Shape:
-    """(n, m, p) as positive integers of at most `limit`, or InputError; `beyond` says what the
-    limit is (by default the search limit)."""
-    if not _is_sequence(shape) or len(shape) != 3:
-        raise InputError(f"a shape is three positive integers (n, m, p) in a tuple or list, "
-                         f"got {_shown(shape)}")
-    if beyond is None:
-        beyond = f"the search limit of {limit} per dimension (use products and sums of smaller schemes)"
-    out = []
-    for name, value in zip("NMP", shape, strict=True):
-        v = _positive_int(value, name)
-        if v > limit:
-            raise InputError(f"{name} = {v} is beyond {beyond}")
-        out.append(v)
-    return tuple(out)  # type: ignore[return-value]
-
-
-def check_rank(shape: Shape, rank: Any) -> int:
-    """A positive rank not below a proven lower bound (FastmmError: no search can succeed)."""
-    from fastmm.known_ranks import proven_lower_bound
-
-    r = _positive_int(rank, "the rank")
-    bound, why = proven_lower_bound(shape)
-    if r < bound:
-        n, m, p = shape
-        raise InputError(f"no ⟨{n},{m},{p}⟩ scheme of rank {r} exists: rank ≥ {bound} is proven "
-                         f"({why}); no search was run")
-    return r
-
 
 def methods() -> tuple[str, ...]:
     """Search methods by name (`auto` chooses among them)."""
@@ -283,7 +154,7 @@ class SearchRequest:
 
         self.shape = check_shape(shape)
         self.rank = check_rank(self.shape, rank)
-        ring = _ring_arg(ring, "search")
+        ring = ring_arg(ring, "search")
         rings = SEARCH_RINGS + (("Q",) if "als" in METHODS else ())
         if ring not in rings:
             raise InputError(f"unknown ring {ring!r} for a search (choose from {', '.join(rings)})")
@@ -291,26 +162,26 @@ class SearchRequest:
         self.seed = check_seed(seed)
         self.time_limit = (parse_time_limit(time_limit) if isinstance(time_limit, str)
                            else check_time_limit(time_limit))
-        self.workers = _positive_int(workers, "workers", MAX_WORKERS)
+        self.workers = positive_int(workers, "workers", MAX_WORKERS)
         if scheduler is not None:
             scheduler = check_scheduler(scheduler)
         self.scheduler = scheduler
         if symmetry == "none":  # the CLI's default, and a natural way to say "no symmetry"
             symmetry = None
         if symmetry is not None and (not isinstance(symmetry, str) or symmetry not in SYMMETRIES):
-            raise InputError(f"unknown symmetry {_shown(symmetry)} (choose from {', '.join(SYMMETRIES)})")
+            raise InputError(f"unknown symmetry {shown(symmetry)} (choose from {', '.join(SYMMETRIES)})")
         if symmetry is not None and len(set(self.shape)) != 1:
             raise InputError(f"symmetry={symmetry!r} (--symmetry {symmetry}) needs a square shape ⟨n,n,n⟩, "
                              f"got ⟨{self.shape[0]},{self.shape[1]},{self.shape[2]}⟩")
         self.symmetry = symmetry
         known = methods()
         if not isinstance(method, str) or method not in known:
-            raise InputError(f"unknown method {_shown(method)} (choose from {', '.join(known)})")
+            raise InputError(f"unknown method {shown(method)} (choose from {', '.join(known)})")
         if options is not None and not isinstance(options, dict):
             raise InputError(f"options must be a dict of option name -> value, got {type(options).__name__}")
         bad_names = [k for k in options or {} if not isinstance(k, str)]
         if bad_names:
-            raise InputError(f"option names are strings, got {_shown(bad_names[0])}")
+            raise InputError(f"option names are strings, got {shown(bad_names[0])}")
         if method == "auto" and options and "start" in options:  # a walk from the given start
             method = "symmetric" if symmetry is not None else (
                 "pool" if choose_method(self.shape, self.rank, ring) == "pool" else "flip")
@@ -322,13 +193,13 @@ class SearchRequest:
             raise InputError(f"ring Q is searched by the numerical methods only (method 'als' or 'spn'), "
                              f"not {self.method!r}")
         # numpy numbers (np.int64(4), np.float32(0.05)) are taken as the Python numbers they are
-        self.options = {k: _plain_number(v) for k, v in (options or {}).items()}
+        self.options = {k: plain_number(v) for k, v in (options or {}).items()}
         if self.method == "symmetric" and symmetry is not None:
             self.options["group"] = symmetry
         minimize = self.options.get("minimize") or "none"
         if not isinstance(minimize, str) or minimize not in ("none", "additions"):
             raise InputError(f"option minimize (--minimize) must be 'none' or 'additions', "
-                             f"got {_shown(minimize)}")
+                             f"got {shown(minimize)}")
         if minimize == "additions" and self.method in ("als", "spn"):
             raise InputError(f"minimize='additions' (--minimize additions) walks the flip graph at the rank "
                              f"found: it runs with the walk methods (flip, pool, ternary, symmetric), "
@@ -342,12 +213,12 @@ class SearchRequest:
             raise InputError(f"option {name} (--{name.replace('_', '-')}) is for the numerical methods "
                              f"(method 'als' or 'spn'), not {self.method}")
         if "batch" in self.options:
-            self.options["batch"] = _positive_int(self.options["batch"], "option batch (--batch)", 1_000_000)
+            self.options["batch"] = positive_int(self.options["batch"], "option batch (--batch)", 1_000_000)
         if "save_fitted" in self.options:
             folder = self.options["save_fitted"]
             if isinstance(folder, bool) or not isinstance(folder, (str, os.PathLike)):
                 raise InputError(f"option save_fitted (--save-fitted) is a directory name (a str or path), "
-                                 f"got {_shown(folder)}")
+                                 f"got {shown(folder)}")
             folder = Path(os.fspath(folder))
             if not str(folder).strip() or folder.exists() and not folder.is_dir():
                 raise InputError(f"option save_fitted (--save-fitted) {str(folder)!r}: not a directory")
@@ -420,7 +291,7 @@ def combine(op: str, *schemes: Scheme, axis: str | None = None, index: int | Non
 
     arity = {"kron": 2, "sum": 2, "project": 1, "permute": 1}
     if not isinstance(op, str) or op not in arity:
-        raise InputError(f"unknown combination {_shown(op)} (choose from {', '.join(COMBINE_OPS)})")
+        raise InputError(f"unknown combination {shown(op)} (choose from {', '.join(COMBINE_OPS)})")
     if len(schemes) != arity[op]:
         raise InputError(f"{op} takes {arity[op]} scheme(s), got {len(schemes)}")
     for s in schemes:
@@ -434,14 +305,14 @@ def combine(op: str, *schemes: Scheme, axis: str | None = None, index: int | Non
                          "has fractions (its result would be valid modulo 2 only, where 1/2 has no meaning)")
     wants_axis = op in ("sum", "project")
     if wants_axis and (not isinstance(axis, str) or axis not in ("n", "m", "p")):
-        raise InputError(f"{op} needs an axis: n, m or p (got {_shown(axis)})")
+        raise InputError(f"{op} needs an axis: n, m or p (got {shown(axis)})")
     if not wants_axis and axis is not None:
         raise InputError(f"{op} takes no axis")
     if (op == "project") != (index is not None):
         raise InputError("an index is for project only, and project needs one" if index is not None
                          else "project needs the index to drop (0-based)")
     if index is not None:
-        index = _integer(index, "the index to drop", "a whole number ≥ 0")
+        index = integer(index, "the index to drop", "a whole number ≥ 0")
         if index < 0:
             raise InputError(f"the index to drop must be a whole number ≥ 0, got {index}")
     if (op == "permute") != (shape is not None):
@@ -478,14 +349,14 @@ def combine(op: str, *schemes: Scheme, axis: str | None = None, index: int | Non
     if axis is not None:
         prov["axis"] = str(axis)
     if index is not None:
-        prov["index"] = index  # an int (_integer), never the caller's np.int64
+        prov["index"] = index  # an int (integer), never the caller's np.int64
     return verified(out.with_meta(provenance=prov), sympy=sympy)
 
 
 def check_scheduler(address: str) -> str:
     """tcp://HOST:PORT (or HOST:PORT) with a port in range; checked before any connection."""
     if not isinstance(address, str):
-        raise InputError(f"the scheduler (--scheduler) is an address tcp://HOST:PORT, got {_shown(address)}")
+        raise InputError(f"the scheduler (--scheduler) is an address tcp://HOST:PORT, got {shown(address)}")
     text = address.strip()
     rest = text[len("tcp://"):] if text.startswith("tcp://") else text
     host, sep, port = rest.rpartition(":")
@@ -529,9 +400,9 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
     """
     time_limit = check_time_limit(time_limit)  # a number here (SearchRequest also reads the CLI's text)
     if not isinstance(command, str):  # it goes into the scheme's provenance, which is JSON
-        raise InputError(f"command is the text of the command that asked, got {_shown(command)}")
+        raise InputError(f"command is the text of the command that asked, got {shown(command)}")
     req = SearchRequest(shape, rank, ring, method, seed, time_limit, workers, scheduler, symmetry, options)
-    count = _positive_int(count, "the number of distinct schemes", 1000)
+    count = positive_int(count, "the number of distinct schemes", 1000)
     if count > 1 and req.options.get("minimize") == "additions":
         raise InputError("minimize='additions' (--minimize additions) spends the whole time limit polishing "
                          "one scheme: run it with count=1 (without --distinct)")
@@ -660,18 +531,18 @@ def finish(path: str | os.PathLike, *, ring: str = "Q", point: int | None = None
     `point` (1-based) picks one point of a file that holds several."""
     from fastmm.search.exactify import FinishReport, finish_point, load_points
 
-    ring = _ring_arg(ring, "finish")
+    ring = ring_arg(ring, "finish")
     if ring not in ("Q", "Z", "ZT"):
         raise InputError(f"finish: ring must be Q, Z or ZT, not {ring!r}")
     if progress is not None and not callable(progress):
-        raise InputError(f"finish: progress must be a function of one str, got {_shown(progress)}")
+        raise InputError(f"finish: progress must be a function of one str, got {shown(progress)}")
     limit = check_time_limit(time_limit)
-    frames = _positive_int(frames, "frames", 50)
-    trials = _positive_int(trials, "trials", 50)
-    max_denominator = _positive_int(max_denominator, "max_denominator", 10**6)
-    points = load_points(_path_arg(path, "finish"))
+    frames = positive_int(frames, "frames", 50)
+    trials = positive_int(trials, "trials", 50)
+    max_denominator = positive_int(max_denominator, "max_denominator", 10**6)
+    points = load_points(path_arg(path, "finish"))
     if point is not None:
-        k = _positive_int(point, "point")
+        k = positive_int(point, "point")
         if k > len(points):
             raise InputError(f"point {k}: {os.fspath(path)} holds {len(points)} point(s)")
         points = [points[k - 1]]
@@ -713,11 +584,11 @@ def lift(scheme: Scheme, ring: str = "ZT", *, seed: int = 0, tries: int = 32, sy
     from fastmm.search.terms import to_terms
     from fastmm.verify import verify as check
 
-    _scheme_arg(scheme, "lift")
-    ring = _ring_arg(ring, "lift")
+    scheme_arg(scheme, "lift")
+    ring = ring_arg(ring, "lift")
     if ring not in ("ZT", "Z"):
         raise InputError(f"lifting goes from GF(2) to ZT or Z, not {ring!r}")
-    tries = _positive_int(tries, "the number of tries", upper=1_000_000)
+    tries = positive_int(tries, "the number of tries", upper=1_000_000)
     seed = check_seed(seed)
     valid_already = scheme.ring != "Z2" and ring_serves(scheme.coefficient_ring, ring)
     if valid_already and check(scheme, use_sympy=False).ok:
@@ -755,10 +626,8 @@ def export(scheme: Scheme, to: str = "text", *, cse: bool = True, ascii_only: bo
     """
     if not isinstance(to, str) or to not in EXPORT_FORMATS:
         raise InputError(f"unknown export format {to!r} (choose from {', '.join(EXPORT_FORMATS)})")
-    for name, flag in (("cse", cse), ("ascii_only", ascii_only)):
-        if not isinstance(flag, bool):
-            raise InputError(f"export: {name} must be True or False, not {flag!r}")
-    scheme = verified(_scheme_arg(scheme, "export"), sympy=False)
+    cse, ascii_only = flag(cse, "export", "cse"), flag(ascii_only, "export", "ascii_only")
+    scheme = verified(scheme_arg(scheme, "export"), sympy=False)
     if cse and to in ("slp", "c", "numpy", "torch"):
         from fastmm.metrics import CSE_WORK_LIMIT, cse_work
 
@@ -800,13 +669,11 @@ def import_scheme(path: str | os.PathLike, fmt: str, *, allow_pickle: bool = Fal
     from fastmm.export.formats import import_scheme as read
 
     if not isinstance(fmt, str):
-        raise InputError(f"import_scheme: the format is a name such as 'perminov', not {_shown(fmt)}")
-    for name, flag in (("allow_pickle", allow_pickle), ("z2", z2)):
-        if not isinstance(flag, bool):
-            raise InputError(f"import_scheme: {name} must be True or False, not {_shown(flag)}")
+        raise InputError(f"import_scheme: the format is a name such as 'perminov', not {shown(fmt)}")
+    allow_pickle, z2 = flag(allow_pickle, "import_scheme", "allow_pickle"), flag(z2, "import_scheme", "z2")
     if key is not None and not isinstance(key, str):
         raise InputError(f"import_scheme: key must be a str, not {type(key).__name__}")
-    return read(_path_arg(path, "import_scheme"), fmt, allow_pickle=allow_pickle, key=key, z2=z2)
+    return read(path_arg(path, "import_scheme"), fmt, allow_pickle=allow_pickle, key=key, z2=z2)
 
 
 def catalog(max_dim: int = 6) -> list[dict]:
@@ -814,7 +681,7 @@ def catalog(max_dim: int = 6) -> list[dict]:
     entry, its ring and its status against the record."""
     from fastmm.catalog import catalog_table
 
-    rows, _ = catalog_table(_positive_int(max_dim, "max_dim", upper=CATALOG_MAX_DIM))
+    rows, _ = catalog_table(positive_int(max_dim, "max_dim", upper=CATALOG_MAX_DIM))
     return rows
 
 
@@ -824,4 +691,4 @@ def catalog_scheme(shape: Sequence[int], ring: str = "ZT") -> Scheme | None:
 
     s = check_shape(shape, limit=CATALOG_MAX_DIM, beyond=f"{CATALOG_MAX_DIM} per dimension, the most "
                                                         "catalog_scheme looks up")
-    return load_catalog_scheme(s, _ring_arg(ring, "catalog_scheme"))
+    return load_catalog_scheme(s, ring_arg(ring, "catalog_scheme"))

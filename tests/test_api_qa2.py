@@ -53,7 +53,7 @@ def test_import_scheme_states_its_keywords():
     assert params["z2"].default is False and params["z2"].kind is inspect.Parameter.KEYWORD_ONLY
     with pytest.raises(TypeError, match="unexpected keyword argument 'foo'"):
         fastmm.import_scheme("nothing.txt", "perminov", foo="x")
-    with pytest.raises(InputError, match="z2 must be True or False, not 'yes' \\(str\\)"):
+    with pytest.raises(InputError, match="z2 must be True or False, got 'yes' \\(str\\)"):
         fastmm.import_scheme("nothing.txt", "perminov", z2="yes")
 
 
