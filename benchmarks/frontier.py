@@ -143,7 +143,7 @@ def run(args) -> int:
             if held is None:
                 continue
             target = BEST_KNOWN[shape]["ZT"]
-            seed = seeds.get(shape, 0)
+            seed = max(seeds.get(shape, 0), args.first_seed)
             seeds[shape] = seed + args.workers
             record = attempt(shape, target, seed, args, work)
             record["held_before"] = held
@@ -250,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--method", default="pool")
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="seeds from this one on (a second driver on the same shapes starts above the first)")
     ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                     help="passed to every search as --option KEY=VALUE (e.g. liftable_pools=false)")
     ap.add_argument("--checkout", default=None, help="run the searches from this checkout")

@@ -78,3 +78,18 @@ def test_ternary_attempts_walk_from_the_working_catalogue_entry(tmp_path):
     assert record["command"].endswith(f"--start {start.resolve()}")
     (entry,) = (tmp_path / "catalog").glob("2x2x3-*.json")
     assert load_scheme(entry).rank == 11
+
+
+def test_first_seed_starts_a_second_driver_above_the_logged_seeds(tmp_path):
+    """--first-seed: seeds start there when the log holds only lower ones (two drivers, one shape)."""
+    from fastmm.io import save_scheme
+    from fastmm.scheme import naive_scheme
+
+    (tmp_path / "catalog").mkdir()
+    save_scheme(naive_scheme(2, 2, 3).with_meta(ring="ZT"), tmp_path / "catalog" / "2x2x3-rank12-ZT.json")
+    (tmp_path / "log.jsonl").write_text(json.dumps(dict(RECORDS[0], shape=[2, 2, 3], seed=7)) + "\n")
+    proc = _run("--work", str(tmp_path), "--shapes", "2,2,3", "--rounds", "1", "--time-limit", "60",
+                "--first-seed", "500")
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["seed"] for r in records] == [7, 500] and "--seed 500" in records[1]["command"]
