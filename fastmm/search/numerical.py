@@ -149,7 +149,7 @@ class NumConfig:
 
 
 # the least value of a numerical option (NumConfig, SPNConfig) where it is not 0
-LEAST = {"finish": -1, "check_every": 1, "threads": 1, "fit_steps": 1, "batch": 1}
+LEAST = {"finish": -1, "check_every": 1, "threads": 1, "fit_steps": 1, "batch": 1, "samples": 1}
 MOST = {"threads": 1024, "newton_steps": 100}  # and `batch`: bounded by memory (memory_needed)
 
 

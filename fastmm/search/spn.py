@@ -16,7 +16,8 @@ One restart of the single engine runs four stages:
    i.i.d. standard Gaussian entries, E‖SPN(A,B) − vec(AB)‖² equals it exactly (the cross
    moments E[a a' b b'] are Kronecker deltas), so it is the paper's random-product objective
    without sampling noise. ``options={"loss": "sampled"}`` trains on Gaussian random products
-   as in the paper instead (slower; the noise vanishes at an exact solution).
+   as in the paper instead, `samples` of them per step (slower; the noise vanishes at an exact
+   solution).
 2. **sparsify** — the same loss plus a slowly growing L1 penalty λ·Σ|W|. A converged
    continuous fit sits at a generic point of its symmetry orbit (GL_n×GL_m×GL_p and term
    scalings), far from any ternary scheme; quantizing it directly essentially never works
@@ -57,7 +58,7 @@ class SPNConfig:
     """The knobs of the SPN search; `task.options` may override any of them by name."""
 
     loss: str = "tensor"  # "tensor" (exact expected loss) or "sampled" (Gaussian products)
-    batch: int = 64  # random products per step when loss == "sampled"
+    samples: int = 64  # random products per step when loss == "sampled"
     lr: float = 0.02  # Adam learning rate for the fit and sparsify stages
     init_std: float = 0.5  # standard deviation of the initial weights
     fit_steps: int = 6000  # most fit steps per restart
@@ -163,10 +164,10 @@ class _Restart:
         if self.cfg.loss == "tensor":
             return ((spn_tensor(*model.weights()) - self.T) ** 2).sum()
         n, m, p = self.task.shape
-        a = torch.randn(self.cfg.batch, n, m, generator=self.gen, dtype=torch.float64)
-        b = torch.randn(self.cfg.batch, m, p, generator=self.gen, dtype=torch.float64)
-        want = (a @ b).reshape(self.cfg.batch, n * p)
-        got = model(a.reshape(self.cfg.batch, n * m), b.reshape(self.cfg.batch, m * p))
+        a = torch.randn(self.cfg.samples, n, m, generator=self.gen, dtype=torch.float64)
+        b = torch.randn(self.cfg.samples, m, p, generator=self.gen, dtype=torch.float64)
+        want = (a @ b).reshape(self.cfg.samples, n * p)
+        got = model(a.reshape(self.cfg.samples, n * m), b.reshape(self.cfg.samples, m * p))
         return ((got - want) ** 2).sum(dim=1).mean()
 
     def exact_loss(self, model: SumProduct) -> float:
@@ -299,6 +300,10 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
 
         return run_numerical(replace(task, options=opts), report, should_stop, "spn", BATCHED_ADAM)
     opts.pop("device", None)
+    batched_only = [k for k in ("batch", "save_fitted") if k in opts]
+    if batched_only:  # the single engine holds one restart and saves no fitted points
+        flag = "--" + batched_only[0].replace("_", "-")
+        raise InputError(f"{flag} is for --engine batched; --engine single trains one restart at a time")
     task = replace(task, options=opts)
     if task.rank < 1:
         raise InputError(f"rank must be at least 1, got {task.rank}")

@@ -88,7 +88,7 @@ def test_should_stop_is_honoured():
 def test_sampled_random_products_also_fit():
     """The paper's objective: Gaussian random products instead of the exact tensor loss."""
     out, _ = _run(SearchTask(2, 2, 2, rank=7, seed=0, time_limit=60,
-                             options={"loss": "sampled", "batch": 32}))
+                             options={"loss": "sampled", "samples": 32}))
     assert out.scheme is not None and verify(out.scheme, use_sympy=False).ok
 
 
@@ -143,3 +143,13 @@ def test_the_single_engine_looks_at_the_clock_whatever_check_every_is():
                              options={"engine": "single", "check_every": 100_000_000,
                                       "fit_steps": 100_000_000}))
     assert out.scheme is None and out.seconds < 4
+
+
+@pytest.mark.parametrize("flag, options", [("--batch", {"batch": 8}),
+                                           ("--save-fitted", {"save_fitted": "d"})])
+def test_single_engine_refuses_the_batched_engines_options(flag, options):
+    """--batch (restarts at once) and --save-fitted belong to the batched engine: the single
+    engine says so instead of training with them ignored (batch) or calling them unknown."""
+    task = SearchTask(2, 2, 2, 7, "ZT", 0, 5.0, {"engine": "single", **options})
+    with pytest.raises(InputError, match=f"^{flag} is for --engine batched; --engine single trains one "):
+        run(task, lambda p: None, lambda: False)
