@@ -151,6 +151,9 @@ class NumConfig:
 # the least value of a numerical option (NumConfig, SPNConfig) where it is not 0
 LEAST = {"finish": -1, "check_every": 1, "threads": 1, "fit_steps": 1, "batch": 1, "samples": 1}
 MOST = {"threads": 1024, "newton_steps": 100}  # and `batch`: bounded by memory (memory_needed)
+# options at which no restart can ever succeed when 0: an all-zero start, a residual that must
+# reach exactly 0, Adam steps of size 0 (lr_scale divides)
+POSITIVE = {"init_std", "fit_tol", "lr", "lr_scale"}
 
 
 def memory_needed(shape: tuple[int, int, int], rank: int, batch: int) -> int:
@@ -189,6 +192,8 @@ def typed_option(method: str, name: str, default, value, least: float = 0):
             raise bad("a number")
         if value < least:
             raise bad(f"at least {least:g}")
+        if name in POSITIVE and value <= 0:
+            raise bad("above 0")
         if name in MOST and value > MOST[name]:
             raise bad(f"at most {MOST[name]:g}")
         if isinstance(default, int):

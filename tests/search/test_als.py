@@ -162,6 +162,11 @@ def test_registered_and_runs_through_the_runner():
     (SearchTask(2, 2, 2, rank=7, options={"check_every": 0}), "check_every must be at least 1"),
     (SearchTask(2, 2, 2, rank=7, options={"lr": -0.5}), "lr must be at least 0"),
     (SearchTask(2, 2, 2, rank=7, options={"finish": -2}), "finish must be at least -1"),
+    # values at which no restart can ever succeed (an all-zero start, a residual of exactly 0)
+    (SearchTask(2, 2, 2, rank=7, options={"init_std": 0}), "init_std must be above 0"),
+    (SearchTask(2, 2, 2, rank=7, options={"fit_tol": 0.0}), "fit_tol must be above 0"),
+    (SearchTask(2, 2, 2, rank=7, options={"lr": 0}), "lr must be above 0"),
+    (SearchTask(2, 2, 2, rank=7, options={"lr_scale": 0}), "lr_scale must be above 0"),
 ])
 def test_bad_input_is_one_input_error(task, message):
     with pytest.raises(InputError, match=message):
