@@ -521,6 +521,10 @@ class NumericalSearch:
 
     def run(self) -> SearchOutcome:
         cfg = self.cfg
+        if cfg.max_restarts and cfg.max_restarts < cfg.batch:  # never draw more than allowed
+            from dataclasses import replace
+
+            cfg = self.cfg = replace(cfg, batch=cfg.max_restarts)
         batch = Batch(self.task, cfg, self.device, self.gen)
         self.count.restarts = cfg.batch
         step = 0
@@ -534,7 +538,7 @@ class NumericalSearch:
             if cfg.collect and bool((batch.phase == DONE).all()):
                 self.clock.stopped = "restarts"
                 break
-            if cfg.max_restarts and self.count.restarts >= cfg.max_restarts:
+            if cfg.max_restarts and bool((batch.phase == DONE).all()):  # every allowed restart ended
                 self.clock.stopped = "restarts"
                 break
         return self.outcome()
@@ -597,10 +601,11 @@ class NumericalSearch:
             batch.phase[stalled] = DONE
             self.count.replaced += int(stalled.sum())  # given up (finished without a scheme)
             return False
-        if cfg.max_restarts:
+        if cfg.max_restarts:  # past max_restarts a stalled restart is not replaced: it has ended
             room = max(cfg.max_restarts - self.count.restarts, 0)
             idx = torch.nonzero(stalled).flatten()[room:]
             stalled[idx] = False
+            batch.phase[idx] = DONE
         fresh = batch.reinit(stalled)
         self.count.restarts += fresh
         self.count.replaced += fresh

@@ -123,8 +123,17 @@ def test_should_stop_is_honoured():
 
 def test_max_restarts_bounds_the_initialisations():
     out, _ = _run(SearchTask(2, 2, 3, rank=9, seed=0, time_limit=30,
-                             options={"batch": 8, "max_restarts": 20}))
+                             options={"batch": 8, "max_restarts": 20, "fit_steps": 300, "ridge_steps": 100}))
     assert out.scheme is None and out.restarts == 20 and out.stopped == "restarts"
+    assert out.steps >= 20 * 100  # every restart ran at least through its ridge
+
+
+def test_max_restarts_below_the_batch_draws_only_those_and_runs_them_to_their_end():
+    """max_restarts=1 once drew a whole batch of 64 and stopped them all after 10 sweeps."""
+    out, _ = _run(SearchTask(2, 2, 3, rank=9, seed=0, time_limit=30,
+                             options={"max_restarts": 1, "fit_steps": 200, "ridge_steps": 100, "redraw": 0}))
+    assert out.scheme is None and out.restarts == 1 and out.stopped == "restarts"
+    assert 100 <= out.steps <= 220  # its ridge (100 sweeps) or its fit (200), not 10 sweeps of 64
 
 
 def test_a_search_that_used_up_max_restarts_says_so_not_a_time_limit():
