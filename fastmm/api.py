@@ -219,7 +219,7 @@ class SearchRequest:
             if isinstance(folder, bool) or not isinstance(folder, (str, os.PathLike)):
                 raise InputError(f"option save_fitted (--save-fitted) is a directory name (a str or path), "
                                  f"got {shown(folder)}")
-            folder = Path(os.fspath(folder))
+            folder = Path(os.fspath(path_arg(folder, "option save_fitted (--save-fitted)")))
             if not str(folder).strip() or folder.exists() and not folder.is_dir():
                 raise InputError(f"option save_fitted (--save-fitted) {str(folder)!r}: not a directory")
             self.options["save_fitted"] = str(folder)

@@ -31,8 +31,11 @@ def scheme_arg(scheme: Any, what: str) -> Scheme:
 def path_arg(path: Any, what: str) -> str | os.PathLike:
     if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
         raise InputError(f"{what}: a file name is a str or path, not {type(path).__name__}")
-    if not os.fspath(path):
+    name = os.fspath(path)
+    if not name:
         raise InputError(f"{what}: the file name is empty")
+    if ("\0" if isinstance(name, str) else b"\0") in name:  # the OS would raise ValueError
+        raise InputError(f"{what}: the file name contains a NUL character")
     return path
 
 

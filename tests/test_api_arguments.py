@@ -74,6 +74,13 @@ def test_naive_scheme_refuses_a_size_that_does_not_fit_in_memory():
     (lambda: fastmm.lift(S, ring=None), "unknown ring None"),
     (lambda: fastmm.catalog(5.5), "max_dim must be a positive integer"),
     (lambda: fastmm.export(S, to="c", cse="no"), "cse must be True or False"),
+    # a NUL in a file name raised the OS's bare ValueError
+    (lambda: fastmm.load("a\0b.json"), "load: the file name contains a NUL character"),
+    (lambda: fastmm.save(S, "x\0.json"), "save: the file name contains a NUL character"),
+    (lambda: fastmm.import_scheme("p\0.json", "perminov"), "import_scheme: the file name contains a NUL"),
+    (lambda: fastmm.finish("f\0.npz"), "finish: the file name contains a NUL character"),
+    (lambda: fastmm.search((2, 2, 2), 7, method="als", options={"save_fitted": "d\0"}),
+     "option save_fitted (--save-fitted): the file name contains a NUL character"),
 ])
 def test_wrong_argument_types_get_a_library_error(call, message):
     with pytest.raises(InputError) as err:

@@ -139,6 +139,8 @@ def _factors_scheme(u: Any, v: Any, w: Any, what: str, shape: tuple[int, int, in
     if not (u.shape[1] == v.shape[1] == w.shape[1]):
         raise SchemeFormatError(f"{what}: factors have different ranks "
                                 f"{u.shape[1]}, {v.shape[1]}, {w.shape[1]}")
+    if u.shape[1] == 0:  # as the other formats: empty factors are bad input, not a failing scheme
+        raise SchemeFormatError(f"{what}: the factors hold no products (rank 0)")
     if shape is None:
         shape = _shape_from_sizes(u.shape[0], v.shape[0], w.shape[0], what)
     _check_dims(shape, what)
@@ -172,7 +174,8 @@ def load_alphatensor(path: str | Path, allow_pickle: bool = False, key: str | No
     src = str(path)
     data = read_bytes(path)
     if data.startswith(NPY_MAGIC):  # .npy: [u, v, w]
-        return _from_triple(read_npy(data, src, allow_pickle, PICKLE_REFUSAL), src, None, ring)
+        scheme = _from_triple(read_npy(data, src, allow_pickle, PICKLE_REFUSAL), src, None, ring)
+        return _keyed(scheme, key, src, "holds one factorization ([u, v, w])")
     if not data.startswith(ZIP_MAGICS):
         raise SchemeFormatError(f"{src}: not an npy/npz file (AlphaTensor factors are read from "
                                 "numpy .npz or .npy files)")
@@ -186,17 +189,8 @@ def load_alphatensor(path: str | Path, allow_pickle: bool = False, key: str | No
                 raise SchemeFormatError(f"{src}: 'shape' must hold three integers")
             shape = tuple(int(x) for x in arr.tolist())
         u, v, w = (arrays[k]() for k in ("u", "v", "w"))
-        scheme = _factors_scheme(u, v, w, src, shape, ring)
-        if key is not None:  # one factorization only: a key must name it, never be ignored
-            try:
-                wanted = _parse_key(key)
-            except InputError as exc:
-                raise InputError(f"{src}: {exc}") from None
-            if wanted != scheme.shape:
-                n, m, p = scheme.shape
-                raise InputError(f"{src}: holds one factorization (arrays u, v, w), of ⟨{n},{m},{p}⟩; "
-                                 f"--key {key} names another shape")
-        return scheme
+        return _keyed(_factors_scheme(u, v, w, src, shape, ring), key, src,
+                      "holds one factorization (arrays u, v, w)")
     if not names:
         raise SchemeFormatError(f"{src}: the npz holds no arrays")
     if key is None:
@@ -213,6 +207,20 @@ def load_alphatensor(path: str | Path, allow_pickle: bool = False, key: str | No
     if match is None:
         raise InputError(f"{src}: no factorization for {key!r}")
     return _from_triple(arrays[match](), f"{src}[{match}]", wanted, ring)
+
+
+def _keyed(scheme: Scheme, key: str | None, src: str, holds: str) -> Scheme:
+    """A file of one factorization: a key, if given, must name its shape (never be ignored)."""
+    if key is None:
+        return scheme
+    try:
+        wanted = _parse_key(key)
+    except InputError as exc:
+        raise InputError(f"{src}: {exc}") from None
+    if wanted != scheme.shape:
+        n, m, p = scheme.shape
+        raise InputError(f"{src}: {holds}, of ⟨{n},{m},{p}⟩; --key {key} names another shape")
+    return scheme
 
 
 def _safe_key(k: str) -> tuple[int, int, int] | None:
@@ -308,7 +316,11 @@ def _perminov_scheme(data: Any, what: str) -> Scheme:
     rank = None
     if isinstance(data.get("n"), list):
         shape = data["n"]
-        rank = data.get("m")
+        if "m" in data:  # the rank: an integer, as the entries of "n" are
+            rank = data["m"]
+            if isinstance(rank, bool) or not isinstance(rank, int):
+                raise SchemeFormatError(f"{what}: \"m\" (the rank) must be an integer, "
+                                        f"got {json.dumps(rank)[:40]}")
     elif isinstance(data.get("dimension"), list):
         shape = data["dimension"]
     elif all(isinstance(data.get(k), int) for k in ("n", "m", "p")):
@@ -324,7 +336,7 @@ def _perminov_scheme(data: Any, what: str) -> Scheme:
         check_scheme_size(n, m, p, len(data["u"]), what)
     u = _json_rows(data, "u", None, n * m, what)
     r = len(u)
-    if rank is not None and (isinstance(rank, bool) or rank != r):
+    if rank is not None and rank != r:
         raise SchemeFormatError(f"{what}: \"m\" says rank {json.dumps(rank)} but u has {r} rows")
     if r == 0:
         raise SchemeFormatError(f"{what}: u has no rows")

@@ -141,6 +141,16 @@ def test_perminov_rank_mismatch_is_refused(tmp_path: Path) -> None:
         import_scheme(f, "perminov")
 
 
+@pytest.mark.parametrize("rank, shown", [('"7"', '"7"'), ("7.0", "7.0"), ("null", "null"), ("true", "true")])
+def test_perminov_rank_that_is_not_an_integer_says_so(tmp_path: Path, rank, shown) -> None:
+    """It said '"m" says rank "7" but u has 7 rows' (and took 7.0 and null)."""
+    f = tmp_path / "p.json"
+    f.write_text(perminov_text(strassen()).replace('"m": 7', f'"m": {rank}'))
+    message = f'p\\.json: "m" \\(the rank\\) must be an integer, got {shown}'
+    with pytest.raises(SchemeFormatError, match=message):
+        import_scheme(f, "perminov")
+
+
 @pytest.mark.parametrize("key, cut, message", [
     ("multiplications", 1, '"multiplications" lists 6 formulas but u, v, w give 7'),
     ("elements", 1, '"elements" lists 3 formulas but u, v, w give 4'),
@@ -273,6 +283,22 @@ def test_npy_triple(tmp_path: Path) -> None:
     arr = alphatensor_arrays(strassen())
     np.save(tmp_path / "s.npy", np.stack([arr["u"], arr["v"], arr["w"]]))
     assert import_scheme(tmp_path / "s.npy", "alphatensor") == strassen()
+    # a key must name the one factorization an npy holds (it was ignored: any key was accepted)
+    assert import_scheme(tmp_path / "s.npy", "alphatensor", key="2,2,2") == strassen()
+    with pytest.raises(InputError, match=r"s\.npy: holds one factorization \(\[u, v, w\]\), of ⟨2,2,2⟩; "
+                                         r"--key 3,3,3 names another shape"):
+        import_scheme(tmp_path / "s.npy", "alphatensor", key="3,3,3")
+    with pytest.raises(InputError, match=r"s\.npy: key 'abc' is not of the form N,M,P"):
+        import_scheme(tmp_path / "s.npy", "alphatensor", key="abc")
+
+
+def test_alphatensor_factors_without_products_are_bad_input(tmp_path: Path) -> None:
+    """Rank 0 is a format error (exit 2), as in the other formats, not a scheme failing verification."""
+    f = tmp_path / "zero.npz"
+    np.savez(f, u=np.zeros((4, 0), dtype=np.int64), v=np.zeros((4, 0), dtype=np.int64),
+             w=np.zeros((4, 0), dtype=np.int64))
+    with pytest.raises(SchemeFormatError, match=r"zero\.npz: the factors hold no products \(rank 0\)"):
+        import_scheme(f, "alphatensor")
 
 
 # -- verification on import -----------------------------------------------------------------
