@@ -81,7 +81,7 @@ class SPNConfig:
         if unknown:
             raise InputError(f"unknown spn option(s): {', '.join(unknown)} "
                              f"(known: {', '.join(sorted(known))})")
-        from fastmm.search.numerical import LEAST, typed_option
+        from fastmm.search.numerical_options import LEAST, typed_option
 
         cfg = cls(**{f.name: typed_option("spn", f.name, f.default, options[f.name], LEAST.get(f.name, 0))
                      for f in fields(cls) if f.name in options})
