@@ -224,6 +224,10 @@ class SearchRequest:
                 raise InputError(f"option save_fitted (--save-fitted) {str(folder)!r}: not a directory")
             self.options["save_fitted"] = str(folder)
         device = self.options.get("device")
+        if device is not None:  # cpu or cuda, in any case (as rings are)
+            if not isinstance(device, str) or device.lower() not in ("cpu", "cuda"):
+                raise InputError(f"device (--device) must be cpu or cuda, got {shown(device)}")
+            device = self.options["device"] = device.lower()
         if device not in (None, "cpu") and self.method not in ("als", "spn"):
             raise InputError(f"device={device!r} (--device {device}) runs the numerical methods "
                              f"(method 'als' or 'spn'); the {self.method} method walks on the CPU")
@@ -401,6 +405,9 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
     time_limit = check_time_limit(time_limit)  # a number here (SearchRequest also reads the CLI's text)
     if not isinstance(command, str):  # it goes into the scheme's provenance, which is JSON
         raise InputError(f"command is the text of the command that asked, got {shown(command)}")
+    for name, call in (("on_progress", on_progress), ("on_found", on_found)):
+        if call is not None and not callable(call):  # before the search starts, not in its first report
+            raise InputError(f"{name} must be a function (or None), got {shown(call)}")
     req = SearchRequest(shape, rank, ring, method, seed, time_limit, workers, scheduler, symmetry, options)
     count = positive_int(count, "the number of distinct schemes", 1000)
     if count > 1 and req.options.get("minimize") == "additions":

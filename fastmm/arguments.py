@@ -113,9 +113,12 @@ def check_time_limit(seconds: Any) -> float:
     """A finite, positive real number of seconds (nan, inf, negatives, bools and text are refused)."""
     if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
         raise InputError(f"the time limit must be a number of seconds, got {shown(seconds)}")
-    t = float(seconds)
+    try:
+        t = float(seconds)
+    except OverflowError:  # an int beyond any float (10**400)
+        t = math.inf
     if not math.isfinite(t) or t <= 0:
-        raise InputError(f"the time limit must be a finite positive number of seconds, got {seconds!r}")
+        raise InputError(f"the time limit must be a finite positive number of seconds, got {shown(seconds)}")
     return t
 
 

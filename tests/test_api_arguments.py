@@ -81,6 +81,18 @@ def test_naive_scheme_refuses_a_size_that_does_not_fit_in_memory():
     (lambda: fastmm.finish("f\0.npz"), "finish: the file name contains a NUL character"),
     (lambda: fastmm.search((2, 2, 2), 7, method="als", options={"save_fitted": "d\0"}),
      "option save_fitted (--save-fitted): the file name contains a NUL character"),
+    # a progress callback that is not a function raised TypeError once the search had started
+    (lambda: fastmm.search((2, 2, 2), 7, method="als", on_progress=5),
+     "on_progress must be a function (or None), got 5"),
+    (lambda: fastmm.search_distinct((2, 2, 3), 11, 2, on_found="x"), "on_found must be a function"),
+    # an int beyond any float raised OverflowError
+    (lambda: fastmm.search((2, 2, 2), 7, time_limit=10**400), "finite positive number of seconds"),
+    (lambda: fastmm.search((2, 2, 2), 7, method="als", options={"device": ""}),
+     "device (--device) must be cpu or cuda, got ''"),
+    (lambda: fastmm.search((2, 2, 2), 7, method="als", options={"device": 0}),
+     "device (--device) must be cpu or cuda, got 0"),
+    (lambda: fastmm.search((2, 2, 2), 7, method="spn", options={"optimizer": "als"}),
+     "--method spn fits with Adam (the paper's optimiser), not 'als'"),
 ])
 def test_wrong_argument_types_get_a_library_error(call, message):
     with pytest.raises(InputError) as err:

@@ -213,7 +213,7 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: 
     options: dict = parse_method_options(method_options)
     if minimize != "none":
         options["minimize"] = minimize
-    if device:
+    if device is not None:  # "" too: the library says what a device is
         options["device"] = device
     if engine:
         options["engine"] = engine

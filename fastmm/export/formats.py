@@ -60,6 +60,7 @@ from fastmm.validate import (
     NPY_MAGIC,
     ZIP_MAGICS,
     JsonDecimal,
+    bounded_fraction,
     check_scheme_size,
     exact_array,
     load_json,
@@ -409,13 +410,42 @@ def load_perminov(path: str | Path) -> Scheme:
 
 
 def _fm_coef(tok: str, where: str) -> int | Fraction:
-    """An integer, p/q or exact decimal within fastmm.validate's bound; the size of a decimal is
-    checked from its digits and exponent before any number is built."""
+    """An integer, p/q or exact decimal within fastmm.validate's bound (the size of a decimal is
+    checked from its digits and exponent before any number is built), or fast-matmul's own forms
+    (codegen/gen.py parse_coeff): a trailing `i` inverts ("3i" = 1/3, "-2i" = −1/2) and a
+    trailing digit k after them raises to the k-th power ("2i2" = 1/4)."""
     value = parse_rational_text(tok, where) if "/" in tok else parse_decimal_text(tok, where)
+    if value is None and "/" not in tok:
+        value = _fm_form(tok, where)
     if value is None or "/" in tok and tok.strip() != tok:
         shown = tok if len(tok) <= 30 else tok[:30] + "..."
         raise SchemeFormatError(f"{where}: {shown!r} is not a number")
     return value
+
+
+def _fm_form(tok: str, where: str) -> int | Fraction | None:
+    """fast-matmul's `-x`, `xi` (1/x) and `xk` (x to a digit k ≥ 1); None for anything else, such
+    as the single-letter parameters of its approximate algorithms. tok is at most 64 characters
+    (parse_decimal_text refused longer ones), so the recursion is shallow."""
+    if len(tok) < 2:
+        return None
+    if tok[0] == "-":
+        inner = _fm_coef_or_none(tok[1:], where)
+        return None if inner is None else -inner
+    if tok[-1] == "i":
+        inner = _fm_coef_or_none(tok[:-1], where)
+        if inner == 0:
+            raise SchemeFormatError(f"{where}: coefficient {tok!r} divides by zero")
+        return None if inner is None else bounded_fraction(1 / Fraction(inner), where)
+    if tok[-1] in "123456789" and not tok[-2].isdigit() and tok[-2] not in ".eE+-":
+        inner = _fm_coef_or_none(tok[:-1], where)
+        return None if inner is None else bounded_fraction(Fraction(inner) ** int(tok[-1]), where)
+    return None
+
+
+def _fm_coef_or_none(tok: str, where: str) -> int | Fraction | None:
+    value = parse_decimal_text(tok, where)
+    return value if value is not None else _fm_form(tok, where)
 
 
 def fast_matmul_scheme(text: str, what: str = "<text>") -> Scheme:
@@ -458,6 +488,9 @@ def fast_matmul_scheme(text: str, what: str = "<text>") -> Scheme:
 
 
 def _fm_out(x: Any) -> str:
+    """A coefficient as fast-matmul's parser reads it exactly: an integer, a terminating decimal
+    (written digit by digit, never through a float), or ±1/N as "Ni" / "-Ni"; InputError for
+    the others (2/3 has no form there)."""
     f = exact(x)
     if f.denominator == 1:
         return str(f.numerator)
@@ -465,12 +498,17 @@ def _fm_out(x: Any) -> str:
     for q in (2, 5):
         while d % q == 0:
             d //= q
-    if d == 1:  # terminating decimal, exact
+    if d == 1:  # a terminating decimal
         digits = 0
         while (f * 10**digits).denominator != 1:
             digits += 1
-        return f"{float(f):.{digits}f}" if digits <= 15 else f"{f.numerator}/{f.denominator}"
-    return f"{f.numerator}/{f.denominator}"
+        scaled = abs(f.numerator) * 10**digits // f.denominator
+        whole, frac = divmod(scaled, 10**digits)
+        return f"{'-' if f < 0 else ''}{whole}.{frac:0{digits}d}"
+    if abs(f.numerator) == 1:
+        return f"{'-' if f < 0 else ''}{f.denominator}i"
+    raise InputError(f"coefficient {f} cannot be written in the fast-matmul format (integers, "
+                     f"decimals and 1/N as 'Ni' only): use --to perminov or fastmm's own JSON")
 
 
 def fast_matmul_text(scheme: Scheme) -> str:
@@ -481,10 +519,13 @@ def fast_matmul_text(scheme: Scheme) -> str:
     n, m, p = scheme.shape
     lines = [f"# <{n},{m},{p};{scheme.rank}> exported by fastmm: U (A entries) # V (B entries) "
              "# W (C entries), row-major, one column per product"]
-    for idx, mat in enumerate((scheme.Wa.T, scheme.Wb.T, scheme.Wc)):
-        if idx:
-            lines.append("#")
-        lines += [" ".join(_fm_out(x) for x in row) for row in mat]
+    try:
+        for idx, mat in enumerate((scheme.Wa.T, scheme.Wb.T, scheme.Wc)):
+            if idx:
+                lines.append("#")
+            lines += [" ".join(_fm_out(x) for x in row) for row in mat]
+    except InputError as exc:
+        raise InputError(f"{scheme.label()}: {exc}") from None
     return "\n".join(lines) + "\n"
 
 

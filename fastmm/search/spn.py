@@ -298,6 +298,10 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     if engine == "batched":
         from fastmm.search.numerical import run_numerical
 
+        if opts.get("optimizer", "adam") != "adam":  # the result would be recorded as spn
+            raise InputError(f"--method spn fits with Adam (the paper's optimiser), not "
+                             f"{opts['optimizer']!r}: use --method als for alternating least squares")
+
         return run_numerical(replace(task, options=opts), report, should_stop, "spn", BATCHED_ADAM)
     opts.pop("device", None)
     batched_only = [k for k in ("batch", "save_fitted") if k in opts]

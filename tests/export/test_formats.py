@@ -16,6 +16,7 @@ from fastmm.export.formats import (
     PICKLE_REFUSAL,
     alphatensor_arrays,
     export_foreign,
+    fast_matmul_scheme,
     fast_matmul_text,
     import_scheme,
     perminov_text,
@@ -23,6 +24,7 @@ from fastmm.export.formats import (
 from fastmm.io import load_scheme, save_scheme
 from fastmm.reference import laderman, strassen
 from fastmm.scheme import Scheme, naive_scheme
+from fastmm.verify import verify
 from tests.export.schemes import dead_product_schemes, mixed_234, rational_strassen, winograd
 
 
@@ -195,9 +197,46 @@ def test_fast_matmul_hand_written_file(tmp_path: Path) -> None:
 def test_fast_matmul_writes_exact_decimals(tmp_path: Path) -> None:
     text = fast_matmul_text(_dyadic())
     assert "0.25" in text and "/" not in text
-    assert "1/3" in fast_matmul_text(rational_strassen())
+    # fast-matmul's parser (codegen/gen.py) reads floats and 'Ni' = 1/N, never p/q
+    text = fast_matmul_text(rational_strassen())
+    assert "/" not in text and "3i" in text.split()
     f = _write(tmp_path, rational_strassen(), "fast-matmul")
     assert import_scheme(f, "fast-matmul") == rational_strassen()
+
+
+def test_fast_matmul_refuses_a_coefficient_it_cannot_write() -> None:
+    """2/3 is neither a decimal nor 1/N: one line naming the scheme."""
+    s = rational_strassen()  # B-factor of product 3 holds thirds, its C column a 3
+    wb = s.Wb.astype(object)
+    wb[2] = wb[2] * 2
+    wc = s.Wc.astype(object)
+    wc[:, 2] = np.array([Fraction(x, 2) for x in wc[:, 2]], dtype=object)
+    twothirds = Scheme(2, 2, 2, s.Wa, wb, wc)
+    assert verify(twothirds).ok
+    with pytest.raises(InputError, match=r"^⟨2,2,2;7⟩: coefficient -?2/3 cannot be written in the "
+                                         r"fast-matmul format"):
+        fast_matmul_text(twothirds)
+
+
+def _first_coefficient_replaced(token: str) -> str:
+    lines = fast_matmul_text(strassen()).splitlines()
+    row = lines[1].split()
+    lines[1] = " ".join([token, *row[1:]])
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("token, value", [("3i", Fraction(1, 3)), ("-3i", Fraction(-1, 3)),
+                                          ("2i2", Fraction(1, 4)), ("-2i2", Fraction(-1, 4)),
+                                          ("0.5i", 2), ("-0.125", Fraction(-1, 8))])
+def test_fast_matmul_reads_its_inverse_and_power_forms(token, value) -> None:
+    """'Ni' (1/N) and a trailing power digit, as fast-matmul's own parse_coeff reads them."""
+    assert fast_matmul_scheme(_first_coefficient_replaced(token), "fm").Wa[0, 0] == value
+
+
+@pytest.mark.parametrize("token", ["x", "-x", "i", "0i", "2x2"])
+def test_fast_matmul_parameters_and_zero_inverses_are_refused(token) -> None:
+    with pytest.raises(SchemeFormatError, match="is not a number|divides by zero"):
+        fast_matmul_scheme(_first_coefficient_replaced(token), "fm")
 
 
 def test_fast_matmul_rejects_non_numbers(tmp_path: Path) -> None:

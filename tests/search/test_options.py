@@ -53,3 +53,19 @@ def test_known_options_still_run():
     s = fastmm.search((2, 2, 3), 11, method="flip", options={"plateau": 5000, "backend": "python"},
                       time_limit=60, sympy=False)
     assert s.rank == 11 and fastmm.verify(s, sympy=False)
+
+
+def test_device_names_take_any_case_and_an_empty_one_is_refused(tmp_path, capsys):
+    """--device CPU was refused while --ring takes any case; --device '' was silently ignored."""
+    from fastmm.cli import main
+
+    out = tmp_path / "s.json"
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "2", "2", "2", "--rank", "7", "--method", "als", "--device", "CPU",
+              "--time-limit", "30", "-q", "--no-sympy", "-o", str(out)])
+    assert exc.value.code == 0 and out.exists()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "2", "2", "2", "--rank", "7", "--method", "als", "--device", "", "-q"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip() == "error: device (--device) must be cpu or cuda, got '' (str)"
