@@ -137,10 +137,30 @@ def scheme_from_dict(data: Any) -> Scheme:
         raise SchemeFormatError(f"ring {ring!r} is not one of {', '.join(RINGS)}")
     provenance = plain_json(data["provenance"]) if isinstance(data.get("provenance"), dict) else {}
     verified = plain_json(data["verified"]) if isinstance(data.get("verified"), dict) else None
+    if ring == "Z2":
+        _check_modulo_2_claim(n, m, p, wa, wb, wc)
     try:
         return Scheme(n, m, p, wa, wb, wc, ring=ring, provenance=provenance, verified=verified)
     except ValueError as exc:
         raise SchemeFormatError(str(exc)) from None
+
+
+def _check_modulo_2_claim(n: int, m: int, p: int, wa, wb, wc) -> None:
+    """A Z2 label keeps coefficients modulo 2, so signs written in the file are dropped on
+    reading. If with those signs the scheme is exact over the integers, "valid modulo 2 only"
+    would be untrue: refuse the label (as a wrong label is refused elsewhere) and say which."""
+    if all(x in (0, 1) for w in (wa, wb, wc) for x in w.flat):
+        return
+    try:
+        as_written = Scheme(n, m, p, wa, wb, wc)
+    except ValueError:
+        return  # fractions: the Z2 check in Scheme says so
+    from fastmm.verify import brent_report
+
+    if brent_report(as_written, None).ok:
+        ring = as_written.ring
+        raise SchemeFormatError(f'ring "Z2" claims validity modulo 2 only, but the scheme as written '
+                                f'(with its signs) is exact over {ring}: label it "{ring}"')
 
 
 def coefficient_json(x: Any) -> int | str:

@@ -127,3 +127,21 @@ def test_saved_files_get_the_usual_permissions(tmp_path):
         assert path.stat().st_mode & 0o777 == 0o640
     finally:
         os.umask(old)
+
+
+def test_a_z2_label_on_a_scheme_exact_with_its_signs_is_refused():
+    """A Z2 label drops the signs on reading; a file that with them is exact over the integers
+    was then reported "valid modulo 2 only". Such a label is refused, naming the true ring; a
+    Z2 file with signs that is valid modulo 2 only still loads (reduced to 0/1)."""
+    data = json.loads(dumps(laderman()))
+    data["ring"] = "Z2"
+    data.pop("verified", None)
+    message = 'ring "Z2" claims validity modulo 2 only, but the scheme as written \\(with its signs\\)'
+    with pytest.raises(SchemeFormatError, match=message + ' is exact over ZT: label it "ZT"'):
+        loads(json.dumps(data))
+    row = data["Wa"][0]
+    k = next(i for i, x in enumerate(row) if x)
+    row[k] = -row[k]  # the same modulo 2, no longer exact over the integers
+    assert any(x < 0 for r in data["Wa"] for x in r)
+    s = loads(json.dumps(data))
+    assert s.ring == "Z2" and s.Wa.min() == 0 and s.Wa.max() == 1
