@@ -292,6 +292,7 @@ def combine(op: str, *schemes: Scheme, axis: str | None = None, index: int | Non
     `--symmetry c3` (c3j) walks."""
     from fastmm.errors import SchemeError
     from fastmm.io import MAX_DIM
+    from fastmm.validate import MAX_BRENT_WORK
 
     arity = {"kron": 2, "sum": 2, "project": 1, "permute": 1}
     if not isinstance(op, str) or op not in arity:
@@ -337,6 +338,10 @@ def combine(op: str, *schemes: Scheme, axis: str | None = None, index: int | Non
     if rank * (n * m + m * p + n * p) > COMBINE_MAX_ENTRIES:
         raise InputError(f"the {op} would be ⟨{n},{m},{p};{rank}⟩ with {rank * (n * m + m * p + n * p):,} "
                          f"coefficients, more than a scheme file holds ({COMBINE_MAX_ENTRIES:,})")
+    work = (n * m) * (m * p) * (n * p) * rank  # a scheme file holds only what can be verified
+    if work > MAX_BRENT_WORK:
+        raise InputError(f"the {op} would be ⟨{n},{m},{p};{rank}⟩, too large to verify "
+                         f"((nm)(mp)(np)·r = {work:,} > {MAX_BRENT_WORK:,})")
     try:
         if op == "kron":
             out = first.kron(schemes[1])
@@ -530,46 +535,76 @@ def _failure(req: SearchRequest, summary, found: list[Scheme], sympy: bool, comm
 
 def finish(path: str | os.PathLike, *, ring: str = "Q", point: int | None = None, frames: int = 4,
            trials: int = 2, max_denominator: int = 64, time_limit: float = 600.0, sympy: bool = True,
-           progress: Callable[[str], None] | None = None) -> Scheme:
+           progress: Callable[[str], None] | None = None, stop: Callable[[], bool] | None = None) -> Scheme:
     """An exact scheme from fitted floating-point points (`fastmm search --save-fitted DIR` of
     the numerical search, or results/numerical_points/*.json): frames, fix and repair, rational
     reconstruction (fastmm.search.exactify). The scheme is verified (a sympy proof too unless
-    sympy=False) before it is returned; SearchFailed when no point finishes in time.
+    sympy=False) before it is returned; SearchFailed when no point finishes in time, saying how
+    many were tried, SearchInterrupted when stop() became true first. A point whose rank is below
+    a proven lower bound for its shape is an InputError before any work.
     `point` (1-based) picks one point of a file that holds several."""
+    from fastmm.known_ranks import proven_lower_bound
     from fastmm.search.exactify import FinishReport, finish_point, load_points
 
     ring = ring_arg(ring, "finish")
     if ring not in ("Q", "Z", "ZT"):
         raise InputError(f"finish: ring must be Q, Z or ZT, not {ring!r}")
-    if progress is not None and not callable(progress):
-        raise InputError(f"finish: progress must be a function of one str, got {shown(progress)}")
+    for name, fn in (("progress", progress), ("stop", stop)):
+        if fn is not None and not callable(fn):
+            kind = "of one str" if name == "progress" else "of no arguments returning a bool"
+            raise InputError(f"finish: {name} must be a function {kind}, got {shown(fn)}")
     limit = check_time_limit(time_limit)
     frames = positive_int(frames, "frames", 50)
     trials = positive_int(trials, "trials", 50)
     max_denominator = positive_int(max_denominator, "max_denominator", 10**6)
-    points = load_points(path_arg(path, "finish"))
+    path = path_arg(path, "finish")
+    where = os.fspath(path)
+    points = load_points(path)
+    total, numbers = len(points), list(range(1, len(points) + 1))
     if point is not None:
         k = positive_int(point, "point")
         if k > len(points):
-            raise InputError(f"point {k}: {os.fspath(path)} holds {len(points)} point(s)")
-        points = [points[k - 1]]
+            raise InputError(f"point {k}: {where} holds {len(points)} point(s)")
+        points, numbers = [points[k - 1]], [k]
+    for k, pt in zip(numbers, points, strict=True):
+        bound, why = proven_lower_bound(pt.shape)
+        if pt.rank < bound:
+            n, m, p = pt.shape
+            raise InputError(f"{where}, point {k}: no ⟨{n},{m},{p}⟩ scheme of rank {pt.rank} exists: "
+                             f"rank ≥ {bound} is proven ({why}); nothing was tried")
     report = FinishReport()
     deadline = time.monotonic() + limit
-    for k, pt in enumerate(points, start=1):
+    tried = 0
+    for k, pt in zip(numbers, points, strict=True):
         left = deadline - time.monotonic()
-        if left <= 0:
+        if left <= 0 or (stop is not None and stop()):
+            report.stopped = report.stopped or ("a stop request" if left > 0 else "the time limit")
             break
         if progress:
-            progress(f"point {k} of {len(points)}: ⟨{','.join(map(str, pt.shape))};{pt.rank}⟩")
+            progress(f"point {k} of {total}: ⟨{','.join(map(str, pt.shape))};{pt.rank}⟩")
+        tried += 1
         found = finish_point(pt, ring, frames=frames, trials=trials, max_denominator=max_denominator,
-                             time_limit=left, report=report, progress=progress)
+                             time_limit=left, report=report, progress=progress, stop=stop)
         if found is not None:
             prov = {**found.provenance, "point": k, **({"fitted_by": pt.source} if pt.source else {})}
             return verified(found.with_meta(provenance=prov), sympy=sympy)
-    raise SearchFailed(f"no exact scheme from {len(points)} point(s) of {os.fspath(path)} "
-                       f"({report.frames} frame orders tried, {report.isolated} isolated, "
-                       f"{report.rational} rational, {report.failed} failed the exact check, "
-                       f"{report.other_ring} exact only over a larger ring than {ring})")
+        if report.stopped:
+            break
+    counts = (f"{report.frames} frame orders tried, {report.isolated} isolated, {report.rational} rational, "
+              f"{report.failed} failed the exact check, {report.other_ring} exact only over a larger ring "
+              f"than {ring}")
+    if point is not None:
+        of = f"point {numbers[0]} of {where}"
+    elif report.stopped is None:
+        of = f"{total} point(s) of {where}"
+    else:
+        of = f"{tried} of {total} point(s) of {where}"
+    if report.stopped is None:
+        raise SearchFailed(f"no exact scheme from {of} ({counts})")
+    if report.stopped == "a stop request":
+        raise SearchInterrupted(f"no exact scheme from {of} before the interrupt ({counts})")
+    detail = f": {report.detail}" if report.detail else ""
+    raise SearchFailed(f"no exact scheme from {of} before the time limit ({limit:g} s){detail} ({counts})")
 
 
 def lift(scheme: Scheme, ring: str = "ZT", *, seed: int = 0, tries: int = 32, sympy: bool = True) -> Scheme:

@@ -5,6 +5,7 @@ import inspect
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -122,6 +123,16 @@ def test_combine_refuses_what_no_scheme_file_could_hold():
     k8 = fastmm.combine("kron", fastmm.combine("kron", S, S, sympy=False), S, sympy=False)
     with pytest.raises(InputError, match="1,843,968 coefficients, more than a scheme file holds"):
         fastmm.combine("kron", k8, S, sympy=False)
+
+
+def test_combine_refuses_what_could_not_be_verified_before_building_it():
+    """⟨6,6,6;161⟩ ⊗ Strassen was built and verified (10 s, 170 MB), then refused by the writer."""
+    big = fastmm.catalog_scheme((6, 6, 6))
+    t0 = time.perf_counter()
+    with pytest.raises(InputError, match=r"^the kron would be ⟨12,12,12;1127⟩, too large to verify "
+                                         r"\(\(nm\)\(mp\)\(np\)·r = 3,365,203,968 > 2,147,483,648\)$"):
+        fastmm.combine("kron", big, S, sympy=False)
+    assert time.perf_counter() - t0 < 5  # refused from the shapes (its inputs are verified first)
 
 
 def test_combine_takes_numpy_integer_indices():
