@@ -26,6 +26,17 @@ def cli() -> None:
     """Find, prove, export and train fast matrix-multiplication schemes."""
 
 
+_ARGS: list[str] = []  # the arguments of the command being run (main(argv) or the process's)
+
+
+def command_line() -> str:
+    """The command as it was given ("fastmm search 2 2 2 --rank 7"), quoted for a shell: what a
+    written scheme's provenance records so that it can be run again."""
+    import shlex
+
+    return "fastmm " + shlex.join(_ARGS) if _ARGS else "fastmm"
+
+
 def _register() -> None:
     # Each module adds its commands to `cli`; imports here are cheap (no torch, no sympy).
     import importlib
@@ -124,6 +135,7 @@ def _invoke(argv: list[str] | None):
     """click's Command.main without its own handling of Ctrl-C (which prints an empty line before
     any message of ours): parse, run, and return the command's result or exit code."""
     args = sys.argv[1:] if argv is None else list(argv)
+    _ARGS[:] = args
     completion = getattr(cli, "_main_shell_completion", None)
     if completion is not None:  # `_FASTMM_COMPLETE=bash_source fastmm` keeps working
         completion({}, "fastmm", None)

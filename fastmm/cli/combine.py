@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from fastmm.cli import cli
+from fastmm.cli import cli, command_line
 from fastmm.cli.terminal import printable
 
 
@@ -40,5 +40,6 @@ def combine(op: str, files: tuple[str, ...], axis: str | None, index: int | None
     check_output_path(output, "-o/--output")
     schemes = [api.load_verified(f) for f in files]
     out = api.combine(op, *schemes, axis=axis, index=index, shape=_shape(shape_text), sympy=not no_sympy)
+    out = out.with_meta(provenance={**out.provenance, "command": command_line()})  # how to make it again
     written = write_atomic(output, dumps(out))
     click.echo(f"wrote {printable(written)} ({out.label()}, ring {out.ring}, verified)", err=True)

@@ -8,6 +8,7 @@ import sys
 import click
 
 from fastmm.cli import cli
+from fastmm.errors import SearchInterrupted
 
 
 @cli.command()
@@ -35,16 +36,33 @@ def finish(points: str, ring: str, point: int | None, frames: int, trials: int, 
     JSON file of points such as results/numerical_points/2x4x5-r32-fitted.json.
     """
     from fastmm.api import finish as finish_points
-    from fastmm.cli.search import default_path
-    from fastmm.io import dumps, save_scheme
-    from fastmm.paths import check_output_path, write_new
+    from fastmm.paths import check_output_path
+    from fastmm.search.runner import StopSignals
 
     if out is not None:
         check_output_path(out)
     progress = None if quiet else (lambda line: click.echo(line, err=True))
-    scheme = finish_points(points, ring=ring, point=point, frames=frames, trials=trials,
-                           max_denominator=max_denominator, time_limit=time_limit,
-                           sympy=not no_sympy, progress=progress)
+    # SIGINT, SIGTERM and SIGHUP end the work where it is (exit 130, 143, 129), as in `search`
+    with StopSignals() as signals:
+        try:
+            scheme = finish_points(points, ring=ring, point=point, frames=frames, trials=trials,
+                                   max_denominator=max_denominator, time_limit=time_limit,
+                                   sympy=not no_sympy, progress=progress, stop=signals.flag.is_set)
+        except (KeyboardInterrupt, SearchInterrupted):
+            if signals.signum is None:  # not a signal: the library's own Ctrl-C handling
+                raise
+            with signals.shield():
+                click.echo("interrupted", err=True)
+                return signals.exit_code
+        with signals.shield():  # the scheme is found: write it whole, then stop
+            return _write(scheme, points, out, no_sympy, to_catalog)
+
+
+def _write(scheme, points: str, out: str | None, no_sympy: bool, to_catalog: bool) -> int:
+    from fastmm.cli.search import default_path
+    from fastmm.io import dumps, save_scheme
+    from fastmm.paths import write_new
+
     command = "fastmm " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     scheme = scheme.with_meta(provenance={**scheme.provenance, "command": command,
                                           "method": "finish", "points": points})

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import shlex
-import sys
-
 import click
 
-from fastmm.cli import cli
+from fastmm.cli import cli, command_line
 
 _HOW = {  # fastmm.lift's provenance "lift" -> what the command says
     "signs": "lifted from {ring} (signs)",
@@ -46,7 +43,7 @@ def lift(file: str, ring: str, tries: int, seed: int, out: str | None, no_sympy:
     scheme = load(file)
     lifted = lift_scheme(scheme, ring.upper(), seed=seed, tries=tries, sympy=not no_sympy)
     if lifted.provenance.get("method") == "lift":
-        command = "fastmm " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        command = command_line()
         lifted = lifted.with_meta(provenance={**lifted.provenance, "command": command, "input": file})
         source = lifted.provenance["lifted_from"].split(" over ", 1)[1]
         how = _HOW[lifted.provenance["lift"]].format(ring=source)

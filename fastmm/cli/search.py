@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import sys
 from pathlib import Path
 
 import click
 
-from fastmm.cli import cli
+from fastmm.cli import cli, command_line
 from fastmm.cli.progress import SearchProgress
 from fastmm.cli.terminal import file_name
 from fastmm.errors import EXIT_FAILED, InputError, SearchFailed, StartError
@@ -246,7 +245,7 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: 
     if req.scheduler is None and req.workers > cores:
         click.echo(f"warning: --workers {req.workers} is more than the {cores} CPU cores here: the "
                    "workers share them, and starting them counts against --time-limit", err=True)
-    command = "fastmm " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
+    command = command_line()
     known = best_known_rank((n, m, p), ring)
     if known is not None and rank < known and not quiet and sys.stderr.isatty():
         click.echo(f"note: rank {rank} is below the best known {ring} rank {known} for this "

@@ -12,11 +12,19 @@ pulled back onto the set by damped Gauss–Newton on the rest. When no freedom i
 is isolated; if every coordinate is a small rational (denominators up to `max_denominator`) the
 scheme is checked exactly and returned. Isolated points are algebraic, not always rational (one
 ⟨2,4,5;32⟩ attempt ended in Q(√2)), so several frames and orders are tried.
+
+Time: the work stops at its deadline or when a stop request (a signal, the search stopping)
+comes, checked before every dense factorisation (an SVD, a Gauss–Newton solve). One SVD of a
+⟨4,4,5;63⟩ Jacobian (6400 × 2205) takes half a minute or more, so a factorisation that should
+not end before the deadline is not started (its time estimated from its size, at a rate timed
+once per process on a small one, then on the real ones), and a big one runs in a helper thread
+that is abandoned when the deadline or a stop request comes first.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,6 +59,134 @@ class Point:
         return self.u.shape[0]
 
 
+# -- time: a deadline, stop requests, and what a dense factorisation costs -----------------
+
+KIND_NAMES = {"svd": "SVD", "solve": "Gauss–Newton solve"}
+# rows, columns of the factorisations timed to learn this machine's speed: about 0.03 s each on
+# an idle 2-core machine
+CALIBRATION = {"svd": (600, 200), "solve": (2000, 700)}
+# seconds per unit of work (`units`) of a slow, busy machine: a 2-core one shared with two
+# searches ran big SVDs at 2e-9 to 3e-9 and Gauss–Newton steps at 2e-11 to 7e-11. Work that fits
+# the time left even at this speed starts without timing anything, and no estimate is slower:
+# small calibrations on a busy machine can read 50 times slower than the big work runs
+# (its BLAS threads wait for each other), and an estimate that is too low costs little
+# (the factorisation is abandoned at the deadline), one that is too high refuses good work.
+SLOWEST = {"svd": 1e-8, "solve": 3e-10}
+POLL = 0.05  # seconds between looks at the deadline and stop requests while a big one runs
+_RATES: dict[tuple[object, str], float] = {}  # (clock, kind) -> seconds per unit of work
+
+
+def units(kind: str, rows: int, cols: int) -> float:
+    """The work of a dense factorisation of a rows × cols matrix, up to a constant: an SVD
+    (the full Vᵀ when there are fewer rows than columns), or a Gauss–Newton step (JᵀJ, then
+    a cols × cols solve)."""
+    if kind == "svd":
+        big, small = max(rows, cols), min(rows, cols)
+        return float(big) * small * small + (float(cols) ** 3 if rows < cols else 0.0)
+    return float(rows) * cols * cols + float(cols) ** 3 / 3
+
+
+def _calibration(kind: str, mat: np.ndarray):
+    if kind == "svd":
+        return np.linalg.svd(mat, full_matrices=False)
+    normal = mat.T @ mat
+    return np.linalg.solve(normal + np.eye(mat.shape[1]), mat.T @ mat[:, 0])
+
+
+def _rate(kind: str) -> float:
+    """Seconds per unit of `kind`, on the clock the deadlines use: from the last big one that took
+    long enough to time, else the fastest of three (at most a second's worth) timed on a
+    CALIBRATION-sized matrix; never above SLOWEST."""
+    key = (time.monotonic, kind)
+    if key not in _RATES:
+        mat = np.random.default_rng(0).standard_normal(CALIBRATION[kind])
+        took: list[float] = []
+        while len(took) < 3 and sum(took) < 1.0:
+            t0 = time.monotonic()
+            _calibration(kind, mat)
+            took.append(time.monotonic() - t0)
+        _RATES[key] = min(took) / units(kind, *CALIBRATION[kind])
+    return min(_RATES[key], SLOWEST[kind])
+
+
+def estimate(kind: str, rows: int, cols: int) -> float:
+    """Seconds a factorisation of this size should take here."""
+    return _rate(kind) * units(kind, rows, cols)
+
+
+def factorise(kind: str, rows: int, cols: int, run: Callable[[], np.ndarray],
+              deadline: Deadline) -> np.ndarray | None:
+    """run(), a factorisation of this size, or None when the deadline or a stop request came
+    first. A big one runs in a helper thread, waited for while the deadline holds: LAPACK cannot
+    be interrupted, so one that is still running then is left to end by itself and its result
+    is dropped. The rate is learned from each big one."""
+    if units(kind, rows, cols) <= units(kind, *CALIBRATION[kind]):
+        return run()
+    box: dict[str, object] = {}
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            box["out"] = run()
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            box["exc"] = exc
+        finally:
+            done.set()
+
+    t0 = time.monotonic()
+    threading.Thread(target=work, name=f"fastmm {kind}", daemon=True).start()
+    while not done.wait(POLL):
+        if deadline.passed():
+            deadline.detail = deadline.detail or (
+                f"the {KIND_NAMES[kind]} of a {rows}×{cols} matrix was still running; it was abandoned")
+            return None
+    if "exc" in box:
+        raise box["exc"]  # type: ignore[misc]
+    took = time.monotonic() - t0
+    if took >= 0.05:
+        _RATES[(time.monotonic, kind)] = took / units(kind, rows, cols)
+    return box["out"]  # type: ignore[return-value]
+
+
+class Deadline:
+    """When finishing must stop: at `at` (time.monotonic()), or as soon as `stop()` is true (a
+    signal, the search that called it stopping). `stopped` says which ended the work ("the time
+    limit" or "a stop request"), `detail` why the time limit ended it early."""
+
+    def __init__(self, at: float, stop: Callable[[], bool] | None = None):
+        self.at, self.stop = at, stop
+        self.stopped: str | None = None
+        self.detail = ""
+
+    def passed(self) -> bool:
+        if self.stop is not None and self.stop():
+            self.stopped = "a stop request"
+        elif time.monotonic() >= self.at:
+            self.stopped = "the time limit"
+        return self.stopped is not None
+
+    def fits(self, kind: str, rows: int, cols: int) -> bool:
+        """Not passed, and a factorisation of this size should end before `at`."""
+        if self.passed():
+            return False
+        left = self.at - time.monotonic()
+        if SLOWEST[kind] * units(kind, rows, cols) <= left:
+            return True  # it fits even on a slow machine: nothing to time
+        need = estimate(kind, rows, cols)
+        if need <= left:
+            return True
+        self.stopped = "the time limit"
+        self.detail = (f"the next {KIND_NAMES[kind]}, of a {rows}×{cols} matrix, was estimated to take "
+                       f"about {need:.1f} s and {max(left, 0):.1f} s were left")
+        return False
+
+
+def as_deadline(deadline: float | Deadline | None) -> Deadline:
+    if isinstance(deadline, Deadline):
+        return deadline
+    return Deadline(float("inf") if deadline is None else deadline)
+
+
 class Brent:
     """Residual and Jacobian of Σ_t U[t]⊗V[t]⊗W[t] − T for the flat vector x = (U, V, W)."""
 
@@ -78,19 +214,27 @@ class Brent:
         return np.concatenate([ju, jv, jw], axis=1)
 
     def repair(self, x: np.ndarray, free: np.ndarray, iters: int = 30, tol: float = 1e-24,
-               deadline: float | None = None) -> np.ndarray | None:
+               deadline: float | Deadline | None = None) -> np.ndarray | None:
         """Damped Gauss–Newton on the free coordinates back to residual < tol, or None (also when
-        time.monotonic() passes `deadline` before a step: at most one step runs past it)."""
+        the deadline (a time.monotonic() time or a Deadline) stops it: no step starts after it,
+        or when it should not end before it)."""
+        deadline = as_deadline(deadline)
         for _ in range(iters):
             res = self.residual(x)
             if res @ res < tol:
                 return x
-            if deadline is not None and time.monotonic() >= deadline:
+            if not deadline.fits("solve", res.size, len(free)):
                 return None
             jac = self.jacobian(x)[:, free]
-            normal = jac.T @ jac
-            damping = 1e-12 * np.trace(normal) / len(free) + 1e-14
-            step = np.linalg.solve(normal + damping * np.eye(len(free)), jac.T @ res)
+
+            def solve(jac=jac, res=res):
+                normal = jac.T @ jac
+                damping = 1e-12 * np.trace(normal) / len(free) + 1e-14
+                return np.linalg.solve(normal + damping * np.eye(len(free)), jac.T @ res)
+
+            step = factorise("solve", res.size, len(free), solve, deadline)
+            if step is None:
+                return None
             x = x.copy()
             x[free] -= step
             if not np.all(np.isfinite(x)) or np.abs(x).max() > 1e3:
@@ -108,14 +252,22 @@ def null_space(jac: np.ndarray, tol: float = 1e-9) -> np.ndarray:
 
 
 def rigidify(brent: Brent, x: np.ndarray, fixed: np.ndarray, rng: np.random.Generator,
-             noise: float, deadline: float) -> tuple[np.ndarray, bool]:
+             noise: float, deadline: float | Deadline) -> tuple[np.ndarray, bool]:
     """Fix free coefficients at 0, ±1 until the point is isolated; (point, isolated?).
-    Stops at `deadline` (checked before every null space and every repair step)."""
+    Stops at `deadline` (checked before every null space and every repair step; a null space
+    that should not end before it is not started)."""
+    deadline = as_deadline(deadline)
     targets = np.array(TARGETS)
     banned: set[tuple[int, int]] = set()
-    while time.monotonic() < deadline:
+    while True:
         free = np.flatnonzero(~fixed)
-        basis = null_space(brent.jacobian(x)[:, free])
+        rows = brent.T.size
+        if not deadline.fits("svd", rows, free.size):
+            return x, False
+        jac = brent.jacobian(x)[:, free]
+        basis = factorise("svd", rows, free.size, lambda jac=jac: null_space(jac), deadline)
+        if basis is None:
+            return x, False
         if basis.shape[1] == 0:
             return x, True
         dist_all = np.abs(x[free][:, None] - targets[None, :])
@@ -131,7 +283,7 @@ def rigidify(brent: Brent, x: np.ndarray, fixed: np.ndarray, rng: np.random.Gene
         for i in np.argsort(score)[:25]:  # i indexes the free coordinates
             if not np.isfinite(score[i]):
                 break
-            if time.monotonic() >= deadline:
+            if deadline.passed():
                 return x, False
             target = targets[nearest[i]]
             row = basis[i]
@@ -144,12 +296,11 @@ def rigidify(brent: Brent, x: np.ndarray, fixed: np.ndarray, rng: np.random.Gene
             if z is not None:
                 x, fixed, moved = z, now_fixed, True
                 break
-            if time.monotonic() >= deadline:  # the repair was cut short, not refuted
+            if deadline.stopped:  # the repair was cut short, not refuted
                 return x, False
             banned.add((int(free[i]), int(nearest[i])))
         if not moved:
             return x, False
-    return x, False
 
 
 def rationalize(brent: Brent, x: np.ndarray, max_denominator: int) -> list[Fraction] | None:
@@ -169,20 +320,32 @@ class FinishReport:
     rational: int = 0  # of those, with small rational coordinates (sent to the exact check)
     failed: int = 0  # exact checks that failed (never returned)
     other_ring: int = 0  # exact, but over a larger ring than the one asked for
+    stopped: str | None = None  # "the time limit" or "a stop request" when one cut the work short
+    detail: str = ""  # why the time limit cut it short before it ran out, if it did
 
 
 def finish_point(point: Point, ring: str = "Q", *, frames: int = 4, trials: int = 2,
                  max_denominator: int = 64, time_limit: float = 600.0,
                  report: FinishReport | None = None,
-                 progress: Callable[[str], None] | None = None) -> Scheme | None:
+                 progress: Callable[[str], None] | None = None,
+                 stop: Callable[[], bool] | None = None) -> Scheme | None:
     """An exact, verified scheme from a fitted point, or None (see the module docstring).
-    Gives up `time_limit` seconds after the call, checking between the linear-algebra steps."""
+    Gives up `time_limit` seconds after the call, or when stop() is true, checking before every
+    dense factorisation; report.stopped says when one of them cut the work short."""
     report = report if report is not None else FinishReport()
-    deadline = time.monotonic() + time_limit
+    deadline = Deadline(time.monotonic() + time_limit, stop)
+    scheme = _finish(point, ring, frames, trials, max_denominator, deadline, report, progress)
+    if scheme is None and deadline.stopped:
+        report.stopped, report.detail = deadline.stopped, deadline.detail
+    return scheme
+
+
+def _finish(point: Point, ring: str, frames: int, trials: int, max_denominator: int, deadline: Deadline,
+            report: FinishReport, progress: Callable[[str], None] | None) -> Scheme | None:
     brent = Brent(point.shape, point.rank)
     scored = []
     for framed in framed_points(point.u, point.v, point.w, point.shape):
-        if time.monotonic() >= deadline:
+        if deadline.passed():
             return None
         grid = sum(int((np.abs(f - np.round(f)) < GRID_TOL).sum()) for f in framed[:2])
         scored.append((grid, len(scored), framed))
@@ -196,11 +359,11 @@ def finish_point(point: Point, ring: str = "Q", *, frames: int = 4, trials: int 
         x[on_grid] = np.round(x[on_grid])
         start = brent.repair(x, np.flatnonzero(~fixed), deadline=deadline)
         if start is None:
-            if time.monotonic() >= deadline:
+            if deadline.stopped:
                 return None
             continue
         for trial in range(trials):
-            if time.monotonic() >= deadline:
+            if deadline.passed():
                 return None
             report.frames += 1
             rng = np.random.default_rng(trial)
@@ -211,7 +374,9 @@ def finish_point(point: Point, ring: str = "Q", *, frames: int = 4, trials: int 
             if progress:
                 progress(f"frame {index + 1} ({grid} integer coefficients), order {trial + 1}: "
                          + ("isolated, rational" if fracs else "isolated, not rational" if isolated
-                            else "not isolated"))
+                            else f"{deadline.stopped} stopped it before it was isolated"
+                            + (f" ({deadline.detail})" if deadline.detail else "")
+                            if deadline.stopped else "not isolated"))
             if fracs is None:
                 continue
             report.rational += 1

@@ -520,7 +520,8 @@ class NumericalSearch:
         if jacobian_size(self.task.shape, self.task.rank) > MAX_JACOBIAN:
             return False
 
-        scheme = finish_point(Point(self.task.shape, *point), self.task.ring, time_limit=budget)
+        scheme = finish_point(Point(self.task.shape, *point), self.task.ring, time_limit=budget,
+                              stop=self.should_stop)
         if scheme is None:
             return False
         how = scheme.provenance.get("rounding", "frames + fix and repair")

@@ -87,3 +87,20 @@ def test_cli_writes_the_verified_result_and_leaves_files_alone_on_errors(tmp_pat
         r = run("combine", *args, "-o", "s4.json", cwd=tmp_path)
         assert r.returncode == 2 and message in r.stderr and r.stderr.count("\n") == 1, (args, r.stderr)
         assert (tmp_path / "s4.json").read_bytes() == before
+
+
+def test_the_command_records_how_to_make_the_scheme_again(tmp_path, capsys):
+    """combine's provenance held only the operation and the labels, not the command that made it."""
+    from fastmm.cli import main
+    from fastmm.io import load_scheme
+
+    (tmp_path / "s.json").write_text(dumps(strassen()))
+    out = tmp_path / "k.json"
+    with pytest.raises(SystemExit) as exc:
+        main(["combine", "kron", str(tmp_path / "s.json"), str(tmp_path / "s.json"), "-o", str(out),
+              "--no-sympy"])
+    assert exc.value.code == 0
+    prov = load_scheme(out).provenance
+    s = tmp_path / "s.json"
+    assert prov["command"] == f"fastmm combine kron {s} {s} -o {out} --no-sympy"
+    assert prov["derived"] == "kron" and prov["from"] == ["⟨2,2,2;7⟩", "⟨2,2,2;7⟩"]

@@ -93,7 +93,7 @@ def test_points_files_in_both_formats(tmp_path):
     assert a.shape == b.shape == (2, 2, 2) and np.array_equal(a.u, c.u)
     assert b.source == "fastmm search 2 2 2 --rank 7 --method als"
     scheme = fastmm.finish(js, ring="ZT", point=2, sympy=False)
-    assert scheme.provenance["point"] == 1 and scheme.provenance["fitted_by"] == doc["command"]
+    assert scheme.provenance["point"] == 2 and scheme.provenance["fitted_by"] == doc["command"]
 
 
 def _write(tmp_path, name, payload) -> Path:
@@ -174,8 +174,8 @@ def test_bad_points_are_one_line_and_exit_2_at_the_command(tmp_path, name, paylo
 
 def test_bad_requests_and_a_point_that_does_not_finish(tmp_path):
     rng = np.random.default_rng(0)
-    js = _write(tmp_path, "p.json", {"shape": [2, 2, 2], "points": [  # rank 6: impossible
-        {k: rng.standard_normal((6, 4)).tolist() for k in ("Wa", "Wb", "WcT")}]})
+    js = _write(tmp_path, "p.json", {"shape": [2, 2, 2], "points": [  # random: no scheme near it
+        {k: rng.standard_normal((7, 4)).tolist() for k in ("Wa", "Wb", "WcT")}]})
     with pytest.raises(InputError, match="ring must be Q, Z or ZT"):
         fastmm.finish(js, ring="Z2")
     with pytest.raises(InputError, match="point"):
