@@ -36,8 +36,8 @@ import numpy as np
 from fastmm.errors import InputError
 from fastmm.scheme import Scheme, ring_serves
 from fastmm.search.frames import apply_scales, framed_points, scaling_rows
-from fastmm.search.rounding import exact_scheme
-from fastmm.validate import load_json_file, read_bytes, read_npz
+from fastmm.search.rounding import exact_scheme, float_residual
+from fastmm.validate import NPY_MAGIC, ZIP_MAGICS, load_json, read_bytes, read_npz
 from fastmm.verify import target_tensor
 
 TARGETS = (0.0, 1.0, -1.0)
@@ -127,7 +127,8 @@ def factorise(kind: str, rows: int, cols: int, run: Callable[[], np.ndarray],
 
     def work() -> None:
         try:
-            box["out"] = run()
+            with np.errstate(all="ignore"):  # numpy's error state does not follow into threads
+                box["out"] = run()
         except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
             box["exc"] = exc
         finally:
@@ -334,7 +335,8 @@ def finish_point(point: Point, ring: str = "Q", *, frames: int = 4, trials: int 
     dense factorisation; report.stopped says when one of them cut the work short."""
     report = report if report is not None else FinishReport()
     deadline = Deadline(time.monotonic() + time_limit, stop)
-    scheme = _finish(point, ring, frames, trials, max_denominator, deadline, report, progress)
+    with np.errstate(all="ignore"):  # overflow is caught where it matters (np.isfinite, residuals)
+        scheme = _finish(point, ring, frames, trials, max_denominator, deadline, report, progress)
     if scheme is None and deadline.stopped:
         report.stopped, report.detail = deadline.stopped, deadline.detail
     return scheme
@@ -454,6 +456,12 @@ def _point(shape: tuple[int, int, int], u, v, w, where: str, keys: tuple[str, st
     if rank is not None and rank != r:
         raise InputError(f"{where}: the file declares rank {rank}, but the factors have {r} rows")
     check_size(shape, r)
+    with np.errstate(all="ignore"):
+        residual = float_residual(shape, *arrays)
+    if not np.isfinite(residual):  # every step of the finishing works with these products
+        big = max(float(np.abs(x).max()) for x in arrays)
+        raise InputError(f"{where}: coefficients as large as {big:.3g} are too large to finish: the "
+                         "Brent equations overflow in floating point")
     return Point(shape, *arrays)
 
 
@@ -492,33 +500,56 @@ def _residual(value, where: str) -> None:
 def load_points(path: str | os.PathLike) -> list[Point]:
     """Fitted points from a file: an .npz written by `fastmm search --save-fitted DIR` (arrays u, v, w
     and shape; older files: the shape from the name NxMxP-r…), or a JSON document with "shape"
-    and "points": [{"Wa": [[…]], "Wb": …, "WcT": …}, …] (results/numerical_points/). Never
-    unpickles; a bad file is one InputError."""
+    and "points": [{"Wa": [[…]], "Wb": …, "WcT": …}, …] (results/numerical_points/). The format
+    is told by the file's first bytes, whatever its name. Never unpickles; a bad file is one
+    InputError."""
     where = str(path)
-    if where.endswith(".npz"):
-        try:  # fastmm.validate: bounded reads, headers checked before anything is allocated
-            loaders = read_npz(read_bytes(path), where, allow_pickle=False,
-                               pickle_refusal="holds Python objects, which are never unpickled")
-            arrays = {name: load() for name, load in loaders.items()}
-        except InputError as exc:
-            raise InputError(f"{where}: not a readable .npz of a fitted point ({exc})") from None
-        if not {"u", "v", "w"} <= set(arrays):
-            raise InputError(f"{where}: an .npz point needs arrays u, v and w")
-        if "shape" in arrays:
-            shape = _shape(arrays["shape"].tolist(), where)
-        else:
-            head = Path(where).name.split("-")[0].split("x")
-            if len(head) != 3 or not all(h.isdigit() for h in head):
-                raise InputError(f"{where}: no 'shape' array and no NxMxP at the start of the name")
-            shape = _shape([int(h) for h in head], where)
-        if "residual" in arrays:
-            _residual(arrays["residual"], where)
-        return [_point(shape, arrays["u"], arrays["v"], arrays["w"], where,
-                       rank=_rank(arrays.get("rank"), where))]
+    named_npz = where.lower().endswith(".npz")
     try:
-        doc = load_json_file(path)
+        data = read_bytes(path)
+    except InputError as exc:
+        kind = ".npz of a fitted point" if named_npz else "JSON file of fitted points"
+        raise InputError(f"{where}: not a readable {kind} ({exc})") from None
+    if data.startswith(NPY_MAGIC):
+        raise InputError(f"{where}: a single .npy array; fitted points come as an .npz (arrays u, v, w "
+                         "and shape, as `fastmm search --save-fitted` writes) or a JSON file of points")
+    if data.startswith(ZIP_MAGICS) or named_npz:
+        return [_npz_point(data, where)]
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"{where}: neither an .npz nor a JSON file of fitted points (not a zip archive, "
+                         "not UTF-8 text)") from None
+    try:
+        doc = load_json(text, where)
     except InputError as exc:
         raise InputError(f"{where}: not a readable JSON file of fitted points ({exc})") from None
+    return _json_points(doc, where)
+
+
+def _npz_point(data: bytes, where: str) -> Point:
+    try:  # fastmm.validate: bounded reads, headers checked before anything is allocated
+        loaders = read_npz(data, where, allow_pickle=False,
+                           pickle_refusal="holds Python objects, which are never unpickled")
+        arrays = {name: load() for name, load in loaders.items()}
+    except InputError as exc:
+        raise InputError(f"{where}: not a readable .npz of a fitted point ({exc})") from None
+    if not {"u", "v", "w"} <= set(arrays):
+        raise InputError(f"{where}: an .npz point needs arrays u, v and w")
+    if "shape" in arrays:
+        shape = _shape(arrays["shape"].tolist(), where)
+    else:
+        head = Path(where).name.split("-")[0].split("x")
+        if len(head) != 3 or not all(h.isdigit() for h in head):
+            raise InputError(f"{where}: no 'shape' array and no NxMxP at the start of the name")
+        shape = _shape([int(h) for h in head], where)
+    if "residual" in arrays:
+        _residual(arrays["residual"], where)
+    return _point(shape, arrays["u"], arrays["v"], arrays["w"], where,
+                  rank=_rank(arrays.get("rank"), where))
+
+
+def _json_points(doc, where: str) -> list[Point]:
     if not isinstance(doc, dict) or not isinstance(doc.get("points"), list) or not doc["points"]:
         raise InputError(f"{where}: expected a JSON object with 'shape' and a non-empty 'points' list")
     shape = _shape(doc.get("shape"), where)

@@ -1,10 +1,12 @@
 """`fastmm finish` and fastmm.search.exactify as QA found them: time limits that hold even
 when one SVD takes longer than the whole limit, stop requests and signals honoured while
-finishing (in `finish` and inside `search --method als`), and failure messages that say how
-many points were tried."""
+finishing (in `finish` and inside `search --method als`), failure messages that say how many
+points were tried, impossible ranks and overflowing points refused before any work, and
+points files told by their content rather than their name."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -16,7 +18,7 @@ import numpy as np
 import pytest
 
 import fastmm
-from fastmm.errors import SearchFailed, SearchInterrupted
+from fastmm.errors import InputError, SearchFailed, SearchInterrupted
 from fastmm.search import exactify
 from fastmm.search.base import SearchTask
 from fastmm.search.exactify import FinishReport, finish_point, load_points
@@ -47,43 +49,45 @@ def count_null_spaces(monkeypatch):
 
 @pytest.fixture
 def blocked_null_space(monkeypatch):
-    """An SVD that runs until the test ends (a long LAPACK call the deadline cannot interrupt)."""
-    release = threading.Event()
+    """An SVD that runs until the test ends (a long LAPACK call nothing can interrupt); the
+    fixture is the event set when it starts."""
+    entered, release = threading.Event(), threading.Event()
 
     def null_space(jac, *args, **kwargs):
+        entered.set()
         release.wait(60)
         return np.zeros((jac.shape[1], 0))
 
     monkeypatch.setattr(exactify, "null_space", null_space)
     monkeypatch.setitem(exactify._RATES, (time.monotonic, "svd"), 1e-15)  # estimated as instant
-    yield
+    yield entered
     release.set()
 
 
 def test_an_svd_that_cannot_end_before_the_deadline_is_not_started(monkeypatch, point_245,
                                                                     count_null_spaces):
-    # this machine, as timed: SVDs at the slowest rate allowed; the first null space of the
-    # ⟨2,4,5;32⟩ point (a 1600×1216 Jacobian, fewer columns once the integers are fixed) then
-    # takes over 10 s, more than the 5 s given
-    monkeypatch.setitem(exactify._RATES, (time.monotonic, "svd"), exactify.SLOWEST["svd"])
+    # a machine timed at 1e-6 s per unit: the first null space of the ⟨2,4,5;32⟩ point (a
+    # 1600×1216 Jacobian, fewer columns once the integers are fixed) would take over 1000 s
+    monkeypatch.setitem(exactify.SLOWEST, "svd", 1e-6)
+    monkeypatch.setitem(exactify._RATES, (time.monotonic, "svd"), 1e-6)
     report = FinishReport()
     t0 = time.monotonic()
-    assert finish_point(point_245, "Q", time_limit=5, report=report) is None
-    assert time.monotonic() - t0 < 5
+    assert finish_point(point_245, "Q", time_limit=60, report=report) is None
+    assert time.monotonic() - t0 < 30
     assert count_null_spaces == []
     assert report.stopped == "the time limit" and report.frames == 1 and report.isolated == 0
     assert report.detail.startswith("the next SVD, of a 1600×")
     assert " matrix, was estimated to take about " in report.detail and " s were left" in report.detail
 
 
-def test_a_factorisation_still_running_at_the_deadline_is_abandoned(point_245, blocked_null_space):
-    report = FinishReport()
+def test_a_factorisation_still_running_at_the_deadline_is_abandoned(blocked_null_space):
+    deadline = exactify.Deadline(time.monotonic() + 1)
     t0 = time.monotonic()
-    assert finish_point(point_245, "Q", time_limit=2, report=report) is None
-    assert 2 <= time.monotonic() - t0 < 4
-    assert report.stopped == "the time limit"
-    assert report.detail.startswith("the SVD of a 1600×") and report.detail.endswith(
-        "matrix was still running; it was abandoned")
+    jac = np.ones((1600, 1000))
+    assert exactify.factorise("svd", *jac.shape, lambda: exactify.null_space(jac), deadline) is None
+    assert blocked_null_space.is_set() and 1 <= time.monotonic() - t0 < 3
+    assert deadline.stopped == "the time limit"
+    assert deadline.detail == "the SVD of a 1600×1000 matrix was still running; it was abandoned"
 
 
 def test_a_stop_request_ends_the_finishing_before_and_during_a_factorisation(point_245,
@@ -91,12 +95,11 @@ def test_a_stop_request_ends_the_finishing_before_and_during_a_factorisation(poi
     report = FinishReport()
     assert finish_point(point_245, "Q", time_limit=60, report=report, stop=lambda: True) is None
     assert report.stopped == "a stop request" and report.frames == 0
-    t0 = time.monotonic()
     report = FinishReport()
-    assert finish_point(point_245, "Q", time_limit=60, report=report,
-                        stop=lambda: time.monotonic() > t0 + 1) is None
-    assert time.monotonic() - t0 < 3
+    # the stop comes while the SVD runs (it would run for a minute): that SVD is abandoned
+    assert finish_point(point_245, "Q", time_limit=60, report=report, stop=blocked_null_space.is_set) is None
     assert report.stopped == "a stop request" and report.frames == 1
+    assert report.detail.endswith("matrix was still running; it was abandoned")
 
 
 def test_the_numerical_search_stops_within_seconds_of_a_stop_request_while_finishing(monkeypatch):
@@ -146,3 +149,88 @@ def test_a_failure_says_how_many_points_were_tried_before_the_time_limit():
         fastmm.finish(FITTED_245, stop=lambda: True)
     assert str(info.value).startswith(f"no exact scheme from 0 of 12 point(s) of {FITTED_245} before "
                                       "the interrupt (0 frame orders tried")
+
+
+def _points_file(path: Path, shape, rank: int, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    n, m, p = shape
+    doc = {"shape": list(shape), "points": [{"Wa": rng.normal(size=(rank, n * m)).tolist(),
+                                             "Wb": rng.normal(size=(rank, m * p)).tolist(),
+                                             "WcT": rng.normal(size=(rank, n * p)).tolist()}]}
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.parametrize("shape, rank, message", [
+    ((2, 2, 2), 6, "no ⟨2,2,2⟩ scheme of rank 6 exists: rank ≥ 7 is proven (Winograd 1971); nothing "
+                   "was tried"),
+    ((8, 8, 8), 1, "no ⟨8,8,8⟩ scheme of rank 1 exists: rank ≥ 64 is proven (flattening bound max(nm, "
+                   "mp, np)); nothing was tried"),
+])
+def test_a_rank_below_a_proven_bound_is_refused_before_any_work(tmp_path, shape, rank, message):
+    path = _points_file(tmp_path / "p.json", shape, rank)
+    with pytest.raises(InputError) as info:
+        fastmm.finish(path, time_limit=60)
+    assert str(info.value) == f"{path}, point 1: {message}"
+    proc = subprocess.run([*CLI, "finish", str(path), "--time-limit", "60"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr == f"error: {path}, point 1: {message}\n"
+
+
+def _scheme_223(scale_u: float, scale_v: float, scale_w: float):
+    s = fastmm.load(ROOT / "fastmm" / "data" / "catalog" / "2x2x3-rank11-ZT.json")
+    return (np.array(s.Wa, dtype=float) * scale_u, np.array(s.Wb, dtype=float) * scale_v,
+            np.array(s.Wc.T, dtype=float) * scale_w)
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".json"])
+def test_coefficients_that_overflow_are_refused_in_one_line(tmp_path, suffix):
+    u, v, w = _scheme_223(1e300, 1e300, 1e300)
+    path = tmp_path / f"huge{suffix}"
+    if suffix == ".npz":
+        np.savez(path, u=u, v=v, w=w, shape=np.array([2, 2, 3]))
+        where = str(path)
+    else:
+        path.write_text(json.dumps({"shape": [2, 2, 3], "points": [
+            {"Wa": u.tolist(), "Wb": v.tolist(), "WcT": w.tolist()}]}))
+        where = f"{path}, point 1"
+    proc = subprocess.run([*CLI, "finish", str(path), "--time-limit", "5"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr == (f"error: {where}: coefficients as large as 1e+300 are too large to finish: "
+                           "the Brent equations overflow in floating point\n")
+
+
+def test_a_badly_scaled_point_finishes_or_fails_without_floating_point_warnings(tmp_path):
+    # a valid scheme (U×1e200, V×1e-200): its Brent equations are fine, its frames overflow
+    u, v, w = _scheme_223(1e200, 1e-200, 1.0)
+    path = tmp_path / "scaled.npz"
+    np.savez(path, u=u, v=v, w=w, shape=np.array([2, 2, 3]))
+    proc = subprocess.run([*CLI, "finish", str(path), "--time-limit", "10", "-q", "-o",
+                           str(tmp_path / "s.json")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.stderr.count("\n") <= 1 and "Warning" not in proc.stderr, proc.stderr
+
+
+def test_points_files_are_told_by_their_content(tmp_path):
+    u, v, w = _scheme_223(1.0, 1.0, 1.0)
+    upper = tmp_path / "POINT.NPZ"
+    with upper.open("wb") as fh:  # np.savez would add .npz to the name
+        np.savez(fh, u=u, v=v, w=w, shape=np.array([2, 2, 3]))
+    misnamed = tmp_path / "point.json"
+    misnamed.write_bytes(upper.read_bytes())
+    for path in (upper, misnamed):
+        (pt,) = load_points(path)
+        assert pt.shape == (2, 2, 3) and np.array_equal(pt.u, u)
+    npy = tmp_path / "u.npy"
+    np.save(npy, u)
+    message = (f"error: {npy}: a single .npy array; fitted points come as an .npz (arrays u, v, w and "
+               "shape, as `fastmm search --save-fitted` writes) or a JSON file of points\n")
+    proc = subprocess.run([*CLI, "finish", str(npy)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr == message
+    binary = tmp_path / "x.bin"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(InputError, match=r"neither an \.npz nor a JSON file of fitted points"):
+        load_points(binary)
+    proc = subprocess.run([*CLI, "finish", str(upper), "-q", "--no-sympy", "-o", str(tmp_path / "s.json")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
