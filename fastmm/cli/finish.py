@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import shlex
-import sys
-
 import click
 
-from fastmm.cli import cli
+from fastmm.cli import cli, command_line
 from fastmm.errors import SearchInterrupted
 
 
@@ -63,7 +60,7 @@ def _write(scheme, points: str, out: str | None, no_sympy: bool, to_catalog: boo
     from fastmm.io import dumps, save_scheme
     from fastmm.paths import write_new
 
-    command = "fastmm " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = command_line()
     scheme = scheme.with_meta(provenance={**scheme.provenance, "command": command,
                                           "method": "finish", "points": points})
     n, m, p = scheme.shape
