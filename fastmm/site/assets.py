@@ -110,7 +110,12 @@ SITE_JS = """\
     var wanted = {};
     location.hash.replace(/^#/, "").split("&").forEach(function (pair) {
       var kv = pair.split("=");
-      if (kv.length === 2) { wanted[decodeURIComponent(kv[0])] = decodeURIComponent(kv[1]); }
+      if (kv.length !== 2) { return; }
+      try {  // a malformed escape (#shape=%E0) spoils its own pair, never the others
+        wanted[decodeURIComponent(kv[0])] = decodeURIComponent(kv[1]);
+      } catch (e) {
+        if (!(e instanceof URIError)) { throw e; }
+      }
     });
     if (wanted.shape) { shapeBox.value = wanted.shape; }
     var ring = (wanted.ring || "").replace(/[^A-Z0-9]/g, "");

@@ -99,3 +99,11 @@ def test_hostile_provenance_is_not_executed_in_the_browser(tmp_path):
     text = "".join(page.text)
     assert "PWNED" not in text.split("⟨2,2,2;7⟩", 1)[0]  # the <title> is the page's own
     assert SCRIPT in text
+
+
+def test_a_malformed_escape_in_the_hash_spoils_only_its_own_pair(shipped_site, tmp_path):
+    """index.html#shape=%E0&ring=Z2 threw "URIError: URI malformed" and applied no filter."""
+    site, _, _ = shipped_site
+    page = dom(tmp_path, site / "index.html", fragment="shape=%E0&ring=Z2")
+    shown = [a for t, a in page.tags if t == "tr" and "data-shape" in a and "hidden" not in a]
+    assert {a["data-ring"] for a in shown} == {"Z2"} and "35 of 140 rows" in "".join(page.text)
