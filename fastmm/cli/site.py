@@ -13,8 +13,8 @@ from fastmm.cli import cli
               help="Catalogue folder (default: the shipped catalogue).")
 @click.option("--schemes", "schemes", multiple=True, type=click.Path(),
               help="Extra scheme file, or folder of them, to add (repeatable).")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Processes computing pages and code.")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Processes computing pages and code (never more than there are schemes).")
 def site(outdir: str, catalog: str | None, schemes: tuple[str, ...], workers: int) -> int:
     """Build a static website of every verified scheme into OUTDIR (replaced if it is a site).
 
@@ -22,7 +22,8 @@ def site(outdir: str, catalog: str | None, schemes: tuple[str, ...], workers: in
     earlier `fastmm site` did not write (a .git folder, CNAME, .nojekyll) is kept as it is.
 
     A named input that is missing or unreadable, or inputs without a single verified scheme,
-    are refused (exit 2) before anything is written: OUTDIR stays as it was.
+    are refused (exit 2) before anything is written: OUTDIR stays as it was. A file named twice
+    (in the catalogue and by --schemes) is one scheme. --workers is at most 4096, as for a search.
     """
     from fastmm.site import build_site
 

@@ -6,8 +6,9 @@ build wrote, so a rebuild only ever replaces a folder this function made, and on
 anything else in it, such as .git, CNAME or .nojekyll, is moved into the new site unchanged).
 An OUTDIR that is a symlink is followed: the site replaces its target and the link stays. Output
 depends on the input alone: sorted, no build time, no absolute paths, so two builds from the same
-catalogue are byte-identical and diffs show what changed. Worker processes (`workers`) change the
-time, never the bytes.
+catalogue are byte-identical and diffs show what changed. Worker processes (`workers`, at most
+fastmm.api.MAX_WORKERS, as for a search, and never more than there are schemes) change the time,
+never the bytes.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fastmm.api import MAX_WORKERS
+from fastmm.arguments import positive_int
 from fastmm.errors import FastmmError, InputError
 from fastmm.known_ranks import canonical
 from fastmm.paths import OutputError, resolve_target
 from fastmm.site.assets import SITE_JS, STYLE_CSS
 from fastmm.site.facts import SchemeFacts, equivalences, scheme_facts
 from fastmm.site.pages import index_page, scheme_page, scheme_title
-from fastmm.site.sources import collect_schemes
+from fastmm.site.sources import collect_schemes, named_path
 from fastmm.site.table import rank_rows
 
 MARKER = ".fastmm-site"
@@ -171,22 +174,25 @@ def _nothing_to_show(outdir: Path, warnings: list[str]) -> str:
 
 
 def _all_facts(items: list, workers: int) -> list[SchemeFacts]:
-    if workers <= 1 or len(items) <= 1:
+    workers = min(workers, len(items))  # never a process without a scheme to work on
+    if workers <= 1:
         return [scheme_facts(it) for it in items]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(scheme_facts, items, chunksize=1))
 
 
-def build_site(outdir: str | Path, catalog: str | Path | None = None, schemes: Iterable[str | Path] = (),
-               workers: int = 1) -> SiteReport:
+def build_site(outdir: str | Path, catalog: str | Path | None = None,
+               schemes: Iterable[str | Path] | str | Path | None = (), workers: int = 1) -> SiteReport:
     """Build the site for the catalogue folder (default: the shipped one) plus extra scheme files
     or folders `schemes`. Every scheme is verified; one that fails is left out with a warning.
     A named path that is missing or unreadable, or inputs without a single verified scheme, are an
     InputError raised before anything is written: `outdir` is never replaced then. So is an
-    `outdir` whose folder cannot be written. A symlink `outdir` is followed; entries of an earlier
-    site that its build did not write (.git, CNAME, ...) are kept in the new one."""
-    if workers < 1:
-        raise InputError(f"--workers must be at least 1, got {workers}")
+    `outdir` whose folder cannot be written, and arguments of the wrong type (`schemes` may be one
+    str or path, or several; `workers` an integer from 1 to MAX_WORKERS). A symlink `outdir` is
+    followed; entries of an earlier site that its build did not write (.git, CNAME, ...) are kept in
+    the new one. A file named twice (through `catalog` and `schemes`) is one scheme."""
+    workers = positive_int(workers, "workers", MAX_WORKERS)
+    outdir = named_path(outdir, "outdir")
     start = time.perf_counter()
     shown = Path(os.path.abspath(outdir))  # as given, for messages
     outdir = resolve_target(shown)  # a symlink's target is replaced, never the link

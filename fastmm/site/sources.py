@@ -3,7 +3,9 @@
 A scheme that cannot be read, fails the Brent equations or claims a ring its coefficients do not
 fit is left out, with one warning line. A path named by the caller (the catalogue folder, each
 extra file or folder) that does not exist, is not the kind asked for or cannot be opened is bad
-input: InputError before any scheme is read. Each kept scheme gets a `slug`, the stem of its page and
+input: InputError before any scheme is read, as is a named path that is not a str or os.PathLike.
+Each file is one scheme however often it is named (by resolved path: through the catalogue folder
+and an extra file or folder, a symlink). Each kept scheme gets a `slug`, the stem of its page and
 download names: only [A-Za-z0-9._-], unique, and chosen from the input alone (deterministic).
 """
 
@@ -15,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from fastmm.arguments import shown
 from fastmm.catalog import catalog_dir, scan_catalog
 from fastmm.errors import FastmmError, InputError
 from fastmm.io import load_scheme
@@ -63,11 +66,31 @@ def _checked(path: Path) -> tuple[Scheme | None, str, str]:
     return scheme.with_meta(ring=verdict.ring), verdict.record()["brent"], ""
 
 
-def _named(value: str | Path, what: str) -> Path:
-    """A path the caller named; an empty one is refused (it would mean the current folder)."""
-    if not str(value):
+def named_path(value: object, what: str) -> Path:
+    """A path the caller named: a str or os.PathLike, not empty (it would mean the current folder),
+    without a NUL character (the OS would raise ValueError); InputError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)):
+        raise InputError(f"{what}: a path is a str or os.PathLike, got {shown(value)}")
+    name = os.fspath(value)
+    if not isinstance(name, str):  # a PathLike of bytes
+        raise InputError(f"{what}: a path is a str or os.PathLike of str, got {shown(value)}")
+    if not name:
         raise InputError(f"{what}: empty path")
-    return Path(value)
+    if "\0" in name:
+        raise InputError(f"{what}: the path contains a NUL character")
+    return Path(name)
+
+
+def named_paths(files: object) -> list[Path]:
+    """The extra scheme files or folders as Paths: one path (a str or os.PathLike is one path,
+    never its characters), an iterable of paths, or None for none; InputError otherwise."""
+    if files is None:
+        return []
+    if isinstance(files, (str, os.PathLike)):
+        files = [files]
+    elif isinstance(files, (bytes, bytearray)) or not isinstance(files, Iterable):
+        raise InputError(f"schemes: a path or a list of paths (str or os.PathLike), got {shown(files)}")
+    return [named_path(f, "scheme file") for f in files]
 
 
 def _check_folder(directory: Path, what: str) -> None:
@@ -96,18 +119,26 @@ def _check_named(path: Path) -> None:
         raise InputError(f"scheme file {path} cannot be read ({exc.strerror or exc})") from None
 
 
-def _expand(files: Iterable[Path]) -> tuple[list[Path], list[str]]:
-    """Files as given, a folder as its *.json files (sorted); each path once. A warning line
-    for each folder that holds no *.json file."""
+def _key(path: Path) -> Path:
+    """The path a file is known by: symlinks and "..", resolved as far as they go."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: reading it fails later, with a warning
+        return Path(os.path.abspath(path))
+
+
+def _expand(files: Iterable[Path], seen: set[Path]) -> tuple[list[Path], list[str]]:
+    """Files as given, a folder as its *.json files (sorted); each file once, and none whose
+    resolved path is in `seen` (the catalogue's, or named before). A warning line for each folder
+    that holds no *.json file."""
     out: list[Path] = []
     warnings: list[str] = []
-    seen: set[Path] = set()
     for path in files:
         found = sorted(path.glob("*.json")) if path.is_dir() else [path]
         if not found:
             warnings.append(f"scheme folder {path} holds no .json files")
         for p in found:
-            key = p.resolve()
+            key = _key(p)
             if key not in seen:
                 seen.add(key)
                 out.append(p)
@@ -115,17 +146,22 @@ def _expand(files: Iterable[Path]) -> tuple[list[Path], list[str]]:
 
 
 def collect_schemes(catalog: str | Path | None = None,
-                    files: Iterable[str | Path] = ()) -> tuple[list[SiteScheme], list[str]]:
+                    files: Iterable[str | Path] | str | Path | None = (),
+                    ) -> tuple[list[SiteScheme], list[str]]:
     """Every verified scheme of the catalogue folder (default: the shipped one), then of `files`
-    (scheme files or folders of them), and one warning line per file left out. Every named path
-    is checked first (InputError: missing, not a folder where one is needed, unreadable)."""
-    directory = _named(catalog, "catalogue folder") if catalog is not None else catalog_dir()
+    (scheme files or folders of them; one str or path is one of them), and one warning line per
+    file left out. A file is read once however often it is named (the same resolved path through
+    the catalogue and `files`, a symlink, a folder and a file in it). Every named path is checked
+    first (InputError: not a path, missing, not a folder where one is needed, unreadable)."""
+    directory = named_path(catalog, "catalogue folder") if catalog is not None else catalog_dir()
+    named = named_paths(files)
     _check_folder(directory, "catalogue folder")
-    named = [_named(f, "scheme file") for f in files]
     for path in named:
         _check_named(path)
-    extra, warnings = _expand(named)
     entries, problems = scan_catalog(directory)
+    # a file of the catalogue folder is the catalogue's (an entry, or skipped with a warning) however
+    # often it is named again
+    extra, warnings = _expand(named, {_key(p) for p in directory.glob("*.json")})
     warnings = list(problems) + warnings
     items: list[SiteScheme] = []
     taken: set[str] = set()
