@@ -8,13 +8,15 @@ An OUTDIR that is a symlink is followed: the site replaces its target and the li
 depends on the input alone: sorted, no build time, no absolute paths, so two builds from the same
 catalogue are byte-identical and diffs show what changed. Worker processes (`workers`, at most
 fastmm.api.MAX_WORKERS, as for a search, and never more than there are schemes) change the time,
-never the bytes.
+never the bytes. Once the new site is in place, an old one that cannot be removed (an immutable
+file in it) is a warning naming the hidden folder left beside OUTDIR, not a failed build.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterable
@@ -128,12 +130,27 @@ def _clashes(fresh: Path, rel: str) -> bool:
     return os.path.lexists(fresh / rel)
 
 
-def _replace_dir(fresh: Path, outdir: Path, shown: Path) -> None:
+def _remove_old(old: Path) -> str | None:
+    """Remove the folder holding the replaced site, as much of it as can be; None, or the warning
+    line naming what is left (the new site is in place: that is no reason to fail the build)."""
+    errors: list[BaseException] = []
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(old, onexc=lambda _f, _p, exc: errors.append(exc))
+    else:  # onerror: deprecated from 3.12 on
+        shutil.rmtree(old, onerror=lambda _f, _p, info: errors.append(info[1]))
+    if not errors and not os.path.lexists(old):
+        return None
+    why = next((e.strerror for e in errors if isinstance(e, OSError) and e.strerror), None) or "unknown error"
+    return f"the new site is in place, but the old one could not be removed ({why}): delete {old} by hand"
+
+
+def _replace_dir(fresh: Path, outdir: Path, shown: Path) -> str | None:
     """Move `fresh` to `outdir`; an existing outdir must be empty or an earlier site, whose
-    entries its build did not write are moved into the new site unchanged."""
+    entries its build did not write are moved into the new site unchanged. Returns a warning line
+    when the new site is in place but the old one's leftovers could not be removed."""
     if not outdir.exists():
         os.replace(fresh, outdir)
-        return
+        return None
     _check_outdir(outdir, shown)  # again: the folder may have changed during the build
     kept = _kept(outdir)
     clashes = [rel for rel in kept if _clashes(fresh, rel)]
@@ -160,7 +177,7 @@ def _replace_dir(fresh: Path, outdir: Path, shown: Path) -> None:
             raise _Stranded(f"could not replace {shown} nor put it back ({exc.strerror or exc}): its "
                             f"contents are in {old / 'site'} and {fresh}") from exc
         raise
-    shutil.rmtree(old)
+    return _remove_old(old)
 
 
 def _nothing_to_show(outdir: Path, warnings: list[str]) -> str:
@@ -227,7 +244,7 @@ def build_site(outdir: str | Path, catalog: str | Path | None = None,
         for rel in sorted(files):
             _write(fresh, rel, files[rel])
         os.chmod(fresh, 0o755)  # mkdtemp makes it private; a site is meant to be served
-        _replace_dir(fresh, outdir, shown)
+        leftover = _replace_dir(fresh, outdir, shown)
     except BaseException as exc:
         if not isinstance(exc, _Stranded):
             shutil.rmtree(fresh, ignore_errors=True)
@@ -236,4 +253,6 @@ def build_site(outdir: str | Path, catalog: str | Path | None = None,
         raise
     slowest = sorted(((it.slug, f.seconds) for it, f in zip(items, facts, strict=True)),
                      key=lambda x: -x[1])[:3]
+    if leftover is not None:
+        warnings = [*warnings, leftover]
     return SiteReport(shown, len(items), len(files), warnings, time.perf_counter() - start, slowest)

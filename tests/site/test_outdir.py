@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -157,3 +159,69 @@ def test_a_file_on_the_way_to_outdir_is_refused(tmp_path, capsys):
     afile.write_text("x")
     err = _refused_unwritable(["site", str(out), "--catalog", str(cat)], capsys, tmp_path)
     assert err == f"error: {afile} is not a folder: cannot build {out} there\n"
+
+
+def _leftovers(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.name.startswith(".out.old-"))
+
+
+def test_an_old_site_that_cannot_be_removed_is_a_warning_once_the_new_one_is_in_place(
+        tmp_path, capsys, monkeypatch):
+    """The last step, removing the replaced site, fails (e.g. an immutable file in it): the new
+    site is in place, so exit 0 with one warning naming the leftover folder (it was exit 1,
+    "cannot build ...: Operation not permitted")."""
+    import shutil
+
+    cat = small_catalog(tmp_path / "cat")
+    out = tmp_path / "out"
+    build_site(out, catalog=cat)
+    (cat / "3x3x3-rank23-ZT.json").unlink()
+    real_rmtree = shutil.rmtree
+
+    def rmtree(path, *args, **kw):
+        if Path(path).name.startswith(".out.old-"):
+            exc = PermissionError(1, "Operation not permitted", str(path))
+            if kw.get("onexc"):
+                kw["onexc"](os.rmdir, str(path), exc)
+            elif kw.get("onerror"):
+                kw["onerror"](os.rmdir, str(path), (type(exc), exc, None))
+            else:
+                raise exc
+            return None
+        return real_rmtree(path, *args, **kw)
+
+    monkeypatch.setattr(shutil, "rmtree", rmtree)
+    code, err = run(["site", str(out), "--catalog", str(cat)], capsys)
+    assert code == 0, err
+    [left] = _leftovers(tmp_path)
+    assert err.splitlines() == [
+        f"warning: the new site is in place, but the old one could not be removed (Operation not "
+        f"permitted): delete {left} by hand",
+        err.splitlines()[1]]
+    assert err.splitlines()[1].startswith(f"wrote {out}/index.html: 1 schemes, ")
+    assert not (out / "schemes" / "3x3x3-rank23-ZT.html").exists()  # the new site is in place
+    assert (left / "site" / "schemes" / "3x3x3-rank23-ZT.html").is_file()  # the old one is left
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.new-")] == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("chattr") is None, reason="chattr +i needs root")
+def test_an_immutable_old_site_is_left_with_a_warning(tmp_path, capsys):
+    """As above, with a real immutable folder (QA: chattr +i OLD/schemes)."""
+    cat = small_catalog(tmp_path / "cat")
+    out = tmp_path / "out"
+    build_site(out, catalog=cat)
+    locked = out / "schemes"
+    if subprocess.run(["chattr", "+i", str(locked)], capture_output=True).returncode != 0:
+        pytest.skip("this file system has no immutable flag")
+    try:
+        code, err = run(["site", str(out), "--catalog", str(cat)], capsys)
+        [left] = _leftovers(tmp_path)
+        locked = left / "site" / "schemes"
+    finally:
+        subprocess.run(["chattr", "-i", str(locked)], check=True)
+    assert code == 0, err
+    lines = err.splitlines()
+    assert len(lines) == 2 and lines[0] == (
+        f"warning: the new site is in place, but the old one could not be removed (Operation not "
+        f"permitted): delete {left} by hand")
+    assert (out / "index.html").is_file() and (out / MARKER).is_file()
