@@ -12,7 +12,7 @@ from fastmm import __version__
 from fastmm.scheme import RING_NAMES, RINGS
 from fastmm.site.facts import Download, Equivalence, SchemeFacts
 from fastmm.site.html import Html, el, page
-from fastmm.site.plot import rank_plot
+from fastmm.site.plot import plotted, rank_plot
 from fastmm.site.sources import SiteScheme
 from fastmm.site.table import RankRow, record_status
 
@@ -70,6 +70,17 @@ def _filters() -> Html:
     )
 
 
+def _plot_caption(rows: list[RankRow], items: list[SiteScheme]) -> str:
+    """Which schemes the plot shows, and how: the count is the plot's own."""
+    shown = len(plotted(rows))
+    which = (f"Every scheme on this site ({shown})" if shown == len(items) else
+             f"{shown} of the {len(items)} schemes on this site, those the table below shows (the "
+             "lowest-rank one for each shape and ring; every scheme is in the list at the end)")
+    return (f"{which}: a filled circle, or an outlined square for a scheme valid modulo 2 only; click "
+            "a point for its page. The solid line joins the best-known ranks over ZT, the dashed "
+            "line is the naive rank n·m·p.")
+
+
 def index_page(rows: list[RankRow], items: list[SiteScheme]) -> Html:
     at = sum(1 for r in rows if r.ring == "ZT" and r.gap is not None and r.gap <= 0)
     shapes = sum(1 for r in rows if r.ring == "ZT")
@@ -87,9 +98,7 @@ def index_page(rows: list[RankRow], items: list[SiteScheme]) -> Html:
                    f"{at} of {shapes} shapes are at the best-known rank. Each scheme page has the "
                    "formulas, additions, stability factor, invariants and code to download."),
            el("h2", "Rank against n·m·p"),
-           el("figure", rank_plot(rows),
-              el("figcaption", "Site schemes (click a point for its page), the best-known rank over "
-                               "ZT and the naive rank n·m·p.")),
+           el("figure", rank_plot(rows), el("figcaption", _plot_caption(rows, items))),
            el("h2", "Ranks by shape and ring"),
            el("p", "Ring: ZT ternary integers, Z integers, Q rationals, Z2 valid modulo 2 only. "
                    "A ZT scheme serves every ring; a Z2 scheme serves Z2 only."),

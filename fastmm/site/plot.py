@@ -1,13 +1,16 @@
 """Rank against n·m·p as inline SVG, drawn here (no plotting library, nothing to download).
 
-Each site scheme shown in the table is a point (a circle for ZT/Z/Q, a square for Z2) that
-links to its page; the best-known ranks over ZT are joined by a line, the naive rank n·m·p is
-dashed. Coordinates are rounded to 0.1 so the output is the same on every machine.
+Each site scheme shown in the table is a point (a filled circle for ZT/Z/Q, an outlined square
+for Z2, drawn under the circles so that a Z2 scheme next to a ternary one of the same shape leaves
+both visible) that links to its page; `plotted` names them, for the caption. The best-known ranks
+over ZT are joined by a line, the naive rank n·m·p is dashed. Coordinates are rounded to 0.1 so
+the output is the same on every machine.
 """
 
 from __future__ import annotations
 
 from fastmm.site.html import Html, el
+from fastmm.site.sources import SiteScheme
 from fastmm.site.table import RankRow
 
 WIDTH, HEIGHT = 880, 440
@@ -23,6 +26,22 @@ def _nice_step(span: float) -> int:
 
 def _fmt(x: float) -> str:
     return f"{x:.1f}".rstrip("0").rstrip(".")
+
+
+def _points(rows: list[RankRow]) -> list[RankRow]:
+    """The row each plotted scheme is drawn for: its first row, one point per scheme."""
+    seen: set[str] = set()
+    out = []
+    for r in rows:
+        if r.item is not None and r.item.slug not in seen:
+            seen.add(r.item.slug)
+            out.append(r)
+    return out
+
+
+def plotted(rows: list[RankRow]) -> list[SiteScheme]:
+    """The schemes the plot shows: those the table shows (the best one for each shape and ring)."""
+    return [r.item for r in _points(rows)]  # type: ignore[misc]
 
 
 def rank_plot(rows: list[RankRow], link: str = "schemes/{slug}.html") -> Html:
@@ -51,21 +70,22 @@ def rank_plot(rows: list[RankRow], link: str = "schemes/{slug}.html") -> Html:
     if best:
         points = " ".join(f"{x(a)},{y(b)}" for a, b in best)
         parts.append(el("polyline", points=points, class_="best"))
-    seen: set[str] = set()
-    for r in rows:
-        if r.item is None or r.item.slug in seen:
-            continue
-        seen.add(r.item.slug)
+    squares: list[Html] = []  # modulo 2 only: drawn first, under the circles
+    circles: list[Html] = []
+    for r in _points(rows):
+        assert r.item is not None
         s = r.item.scheme
         n, m, p = r.shape
         tip = f"⟨{n},{m},{p};{s.rank}⟩ over {s.ring}: {r.status} (best known {r.best}, naive {r.naive})"
         kind = "at" if r.gap is not None and r.gap <= 0 else "behind"
         if s.ring == "Z2":
-            mark = el("rect", x=_fmt(float(x(r.naive)) - 3.5), y=_fmt(float(y(s.rank)) - 3.5),
-                      width="7", height="7", class_=f"pt z2 {kind}")
+            mark = el("rect", x=_fmt(float(x(r.naive)) - 4), y=_fmt(float(y(s.rank)) - 4),
+                      width="8", height="8", class_=f"pt z2 {kind}")
         else:
             mark = el("circle", cx=x(r.naive), cy=y(s.rank), r="3.5", class_=f"pt {kind}")
-        parts.append(el("a", el("title", tip), mark, href=link.format(slug=r.item.slug)))
+        (squares if s.ring == "Z2" else circles).append(
+            el("a", el("title", tip), mark, href=link.format(slug=r.item.slug)))
+    parts += squares + circles
     lx, ly = WIDTH - _RIGHT - 190, HEIGHT - _BOTTOM - 110  # bottom right: below the lines
     legend = [
         el("line", x1=str(lx), y1=str(ly), x2=str(lx + 26), y2=str(ly), class_="best"),
@@ -76,7 +96,7 @@ def rank_plot(rows: list[RankRow], link: str = "schemes/{slug}.html") -> Html:
         el("text", "at record", x=str(lx + 32), y=str(ly + 40), class_="legend"),
         el("circle", cx=str(lx + 13), cy=str(ly + 54), r="3.5", class_="pt behind"),
         el("text", "behind the record", x=str(lx + 32), y=str(ly + 58), class_="legend"),
-        el("rect", x=str(lx + 9.5), y=str(ly + 68.5), width="7", height="7", class_="pt z2 at"),
+        el("rect", x=str(lx + 9), y=str(ly + 68), width="8", height="8", class_="pt z2 at"),
         el("text", "valid modulo 2 only", x=str(lx + 32), y=str(ly + 76), class_="legend"),
     ]
     return el("svg", *parts, el("g", *legend), xmlns="http://www.w3.org/2000/svg",

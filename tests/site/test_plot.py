@@ -1,0 +1,54 @@
+"""The index's plot and its caption: the caption says which schemes are points and how they are
+drawn, with the plot's own count (QA counted 36 circles for 39 schemes: the three modulo-2
+schemes were filled squares that nearly hid the ternary circles of their shapes)."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+from fastmm.site import build_site
+from tests.site.conftest import small_catalog
+
+SVG = "{http://www.w3.org/2000/svg}"
+XHTML = "{http://www.w3.org/1999/xhtml}"
+
+
+def _figure(site):
+    root = ET.parse(site / "index.html").getroot()
+    figure = next(root.iter(f"{XHTML}figure"))
+    svg = figure.find(f"{SVG}svg")
+    points = [(a.get("href"), mark.tag.removeprefix(SVG), mark.get("class"))
+              for a in svg.iter(f"{SVG}a") for mark in a if mark.tag != f"{SVG}title"]
+    caption = "".join(figure.find(f"{XHTML}figcaption").itertext())
+    return points, caption
+
+
+def test_every_shipped_scheme_is_a_point_and_the_caption_says_so(shipped_site):
+    site, report, entries = shipped_site
+    points, caption = _figure(site)
+    assert sorted(href for href, _, _ in points) == sorted(f"schemes/{e.path.stem}.html" for e in entries)
+    z2 = [p for p in points if p[1] == "rect"]
+    assert sorted(href for href, _, _ in z2) == sorted(f"schemes/{e.path.stem}.html" for e in entries
+                                                     if e.ring == "Z2")
+    assert len(z2) == 3 and all(cls.startswith("pt z2 ") for _, _, cls in z2)
+    # the outlined squares are drawn first: a circle of the same shape stays visible on top
+    assert [kind for _, kind, _ in points] == ["rect"] * 3 + ["circle"] * (len(points) - 3)
+    assert caption.startswith(f"Every scheme on this site ({report.schemes}): a filled circle, or an "
+                              "outlined square for a scheme valid modulo 2 only; click a point")
+    css = (site / "style.css").read_text()
+    assert re.search(r"svg \.pt\.z2 \{ fill: none;", css)
+
+
+def test_the_caption_counts_the_schemes_left_off_the_plot(tmp_path):
+    cat = small_catalog(tmp_path / "cat", with_shipped=("4x4x4-rank47-Z2.json",))
+    # the same Strassen again: its row shows the catalogue's copy, so this one is in the list only
+    (tmp_path / "again.json").write_bytes((cat / "2x2x2-rank7-ZT.json").read_bytes())
+    report = build_site(tmp_path / "site", catalog=cat, schemes=[tmp_path / "again.json"])
+    assert report.schemes == 4
+    points, caption = _figure(tmp_path / "site")
+    assert sorted(href for href, _, _ in points) == [
+        "schemes/2x2x2-rank7-ZT.html", "schemes/3x3x3-rank23-ZT.html", "schemes/4x4x4-rank47-Z2.html"]
+    assert caption.startswith("3 of the 4 schemes on this site, those the table below shows (the "
+                              "lowest-rank one for each shape and ring; every scheme is in the list "
+                              "at the end): a filled circle, or an outlined square")
