@@ -130,7 +130,7 @@ def test_finish_points_tabulates_each_point(tmp_path):
     rng = np.random.default_rng(0)
     doc = {"shape": [2, 2, 2], "points": [
         {"Wa": good[0].tolist(), "Wb": good[1].tolist(), "WcT": good[2].tolist()},
-        {k: rng.standard_normal((6, 4)).tolist() for k in ("Wa", "Wb", "WcT")}]}  # rank 6: impossible
+        {k: rng.standard_normal((7, 4)).tolist() for k in ("Wa", "Wb", "WcT")}]}  # random: no scheme near
     points = tmp_path / "points.json"
     points.write_text(json.dumps(doc))
     out = tmp_path / "fp"
