@@ -147,6 +147,7 @@ def _invoke(argv: list[str] | None):
 
 
 SIGPIPE_EXIT = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader left
+SIGNAL_EXITS = (129, 130, 143)  # 128 + SIGHUP, SIGINT, SIGTERM: a stop request ended the command
 
 
 def _reader_left(argv: list[str] | None) -> None:
@@ -182,4 +183,16 @@ def _exit(message: str | None, code: int, argv: list[str] | None) -> None:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         except (ValueError, OSError):  # not the main thread
             pass
+        # OpenBLAS's exit handler (gotoblas_quit) can wait forever for its worker thread after a
+        # signal or an abandoned factorisation (seen: `finish` interrupted during its SVD hung at
+        # exit). The command's own cleanup has run; a process a signal ended skips the C exit
+        # handlers, as one the signal killed would.
+        exactify = sys.modules.get("fastmm.search.exactify")
+        if code in SIGNAL_EXITS or exactify is not None and exactify.ABANDONED:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass
+            os._exit(code)
     sys.exit(code)

@@ -114,6 +114,13 @@ def estimate(kind: str, rows: int, cols: int) -> float:
     return _rate(kind) * units(kind, rows, cols)
 
 
+# factorisations left running at a deadline or stop. OpenBLAS's exit handler (gotoblas_quit) can
+# wait forever for its worker thread once a thread was abandoned inside a BLAS call (seen: a
+# `finish` interrupted during its SVD hung at exit), so the command line leaves such a process
+# with os._exit after flushing its output (fastmm.cli._exit).
+ABANDONED: list[threading.Thread] = []
+
+
 def factorise(kind: str, rows: int, cols: int, run: Callable[[], np.ndarray],
               deadline: Deadline) -> np.ndarray | None:
     """run(), a factorisation of this size, or None when the deadline or a stop request came
@@ -135,11 +142,13 @@ def factorise(kind: str, rows: int, cols: int, run: Callable[[], np.ndarray],
             done.set()
 
     t0 = time.monotonic()
-    threading.Thread(target=work, name=f"fastmm {kind}", daemon=True).start()
+    thread = threading.Thread(target=work, name=f"fastmm {kind}", daemon=True)
+    thread.start()
     while not done.wait(POLL):
         if deadline.passed():
             deadline.detail = deadline.detail or (
                 f"the {KIND_NAMES[kind]} of a {rows}×{cols} matrix was still running; it was abandoned")
+            ABANDONED.append(thread)
             return None
     if "exc" in box:
         raise box["exc"]  # type: ignore[misc]

@@ -130,8 +130,7 @@ def test_finish_ends_on_a_signal_with_its_exit_code(tmp_path, signum, code):
         time.sleep(1)
         sent = time.monotonic()
         proc.send_signal(signum)
-        rest = proc.stderr.read()
-        proc.wait(timeout=30)
+        _, rest = proc.communicate(timeout=30)  # a hang at exit fails here instead of blocking
     finally:
         proc.kill()
     assert proc.returncode == code
