@@ -118,6 +118,9 @@ def attempt(shape: Shape, rank: int, seed: int, args, work: Path) -> dict:
     return record
 
 
+SEED_WINDOW = 1000  # the seeds of one driver: --first-seed F continues within [F, F + 1000)
+
+
 def run(args) -> int:
     work = Path(args.work)
     (work / "catalog").mkdir(parents=True, exist_ok=True)
@@ -128,9 +131,11 @@ def run(args) -> int:
     shapes = [tuple(int(x) for x in s.split(",")) for s in args.shapes] if args.shapes else \
         sorted(BEST_KNOWN, key=lambda s: (s[0] * s[1] * s[2], s))
     seeds: dict[Shape, int] = {}
-    for r in log_lines(log):  # the next seed of a shape: past every seed logged for it
-        shape = tuple(r["shape"])
-        seeds[shape] = max(seeds.get(shape, 0), r["seed"] + 1)
+    first = args.first_seed
+    for r in log_lines(log):  # the next seed of a shape: past every seed logged in this driver's window
+        if first <= r["seed"] < first + SEED_WINDOW:
+            shape = tuple(r["shape"])
+            seeds[shape] = max(seeds.get(shape, first), r["seed"] + 1)
     for rnd in range(args.rounds):
         todo = gaps(work / "catalog", shapes)
         if not todo:
@@ -143,7 +148,7 @@ def run(args) -> int:
             if held is None:
                 continue
             target = BEST_KNOWN[shape]["ZT"]
-            seed = max(seeds.get(shape, 0), args.first_seed)
+            seed = seeds.get(shape, first)
             seeds[shape] = seed + args.workers
             record = attempt(shape, target, seed, args, work)
             record["held_before"] = held
@@ -251,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--method", default="pool")
     ap.add_argument("--first-seed", type=int, default=0,
-                    help="seeds from this one on (a second driver on the same shapes starts above the first)")
+                    help=f"this driver's seeds: from here, past those logged below it + {SEED_WINDOW} "
+                         "(drivers on the same shapes at once: first seeds that far apart)")
     ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                     help="passed to every search as --option KEY=VALUE (e.g. liftable_pools=false)")
     ap.add_argument("--checkout", default=None, help="run the searches from this checkout")

@@ -87,9 +87,17 @@ def test_first_seed_starts_a_second_driver_above_the_logged_seeds(tmp_path):
 
     (tmp_path / "catalog").mkdir()
     save_scheme(naive_scheme(2, 2, 3).with_meta(ring="ZT"), tmp_path / "catalog" / "2x2x3-rank12-ZT.json")
-    (tmp_path / "log.jsonl").write_text(json.dumps(dict(RECORDS[0], shape=[2, 2, 3], seed=7)) + "\n")
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps(dict(RECORDS[0], shape=[2, 2, 3], seed=s)) + "\n"
+                                                for s in (7, 3004)))
     proc = _run("--work", str(tmp_path), "--shapes", "2,2,3", "--rounds", "1", "--time-limit", "60",
-                "--first-seed", "500")
+                "--first-seed", "5000")
     assert proc.returncode == 0, proc.stderr
     records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
-    assert [r["seed"] for r in records] == [7, 500] and "--seed 500" in records[1]["command"]
+    assert [r["seed"] for r in records] == [7, 3004, 5000] and "--seed 5000" in records[2]["command"]
+    # each driver continues in its own window of 1,000 seeds, whatever another one logged
+    (tmp_path / "catalog" / "2x2x3-rank11-ZT.json").unlink()
+    save_scheme(naive_scheme(2, 2, 3).with_meta(ring="ZT"), tmp_path / "catalog" / "2x2x3-rank12-ZT.json")
+    assert _run("--work", str(tmp_path), "--shapes", "2,2,3", "--rounds", "1", "--time-limit", "60"
+                ).returncode == 0
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert records[-1]["seed"] == 8
