@@ -27,6 +27,7 @@ from fastmm.arguments import (
     check_shape,
     check_time_limit,
     flag,
+    impossible_rank,
     integer,
     parse_time_limit,
     path_arg,
@@ -543,7 +544,6 @@ def finish(path: str | os.PathLike, *, ring: str = "Q", point: int | None = None
     many were tried, SearchInterrupted when stop() became true first. A point whose rank is below
     a proven lower bound for its shape is an InputError before any work.
     `point` (1-based) picks one point of a file that holds several."""
-    from fastmm.known_ranks import proven_lower_bound
     from fastmm.search.exactify import FinishReport, finish_point, load_points
 
     ring = ring_arg(ring, "finish")
@@ -567,11 +567,9 @@ def finish(path: str | os.PathLike, *, ring: str = "Q", point: int | None = None
             raise InputError(f"point {k}: {where} holds {len(points)} point(s)")
         points, numbers = [points[k - 1]], [k]
     for k, pt in zip(numbers, points, strict=True):
-        bound, why = proven_lower_bound(pt.shape)
-        if pt.rank < bound:
-            n, m, p = pt.shape
-            raise InputError(f"{where}, point {k}: no ⟨{n},{m},{p}⟩ scheme of rank {pt.rank} exists: "
-                             f"rank ≥ {bound} is proven ({why}); nothing was tried")
+        why = impossible_rank(pt.shape, pt.rank)
+        if why is not None:
+            raise InputError(f"{where}, point {k}: {why}; nothing was tried")
     report = FinishReport()
     deadline = time.monotonic() + limit
     tried = 0

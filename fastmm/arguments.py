@@ -155,14 +155,21 @@ def check_shape(shape: Sequence[int], limit: int = SEARCH_MAX_DIM, beyond: str |
     return tuple(out)  # type: ignore[return-value]
 
 
-def check_rank(shape: Shape, rank: Any) -> int:
-    """A positive rank not below a proven lower bound (FastmmError: no search can succeed)."""
+def impossible_rank(shape: Shape, rank: int) -> str | None:
+    """Why no scheme of this rank exists (a proven lower bound above it), or None."""
     from fastmm.known_ranks import proven_lower_bound
 
-    r = positive_int(rank, "the rank")
     bound, why = proven_lower_bound(shape)
-    if r < bound:
-        n, m, p = shape
-        raise InputError(f"no ⟨{n},{m},{p}⟩ scheme of rank {r} exists: rank ≥ {bound} is proven "
-                         f"({why}); no search was run")
+    if rank >= bound:
+        return None
+    n, m, p = shape
+    return f"no ⟨{n},{m},{p}⟩ scheme of rank {rank} exists: rank ≥ {bound} is proven ({why})"
+
+
+def check_rank(shape: Shape, rank: Any) -> int:
+    """A positive rank not below a proven lower bound (FastmmError: no search can succeed)."""
+    r = positive_int(rank, "the rank")
+    why = impossible_rank(shape, r)
+    if why is not None:
+        raise InputError(f"{why}; no search was run")
     return r

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import io
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -359,8 +359,6 @@ class NumericalSearch:
     def run(self) -> SearchOutcome:
         cfg = self.cfg
         if cfg.max_restarts and cfg.max_restarts < cfg.batch:  # never draw more than allowed
-            from dataclasses import replace
-
             cfg = self.cfg = replace(cfg, batch=cfg.max_restarts)
         batch = Batch(self.task, cfg, self.device, self.gen)
         self.count.restarts = cfg.batch

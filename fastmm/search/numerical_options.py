@@ -10,8 +10,8 @@ from dataclasses import dataclass, fields
 
 import torch
 
+from fastmm.arguments import impossible_rank
 from fastmm.errors import InputError
-from fastmm.known_ranks import proven_lower_bound
 from fastmm.search.base import SearchTask
 
 MAX_DIM = 8  # the searches' per-dimension limit (as the flip-graph kernels)
@@ -164,11 +164,9 @@ def check_task(task: SearchTask, method: str, rings: tuple[str, ...]) -> None:
     for name, value in zip("NMP", task.shape, strict=True):
         if not 1 <= value <= MAX_DIM:
             raise InputError(f"{name} = {value} is outside the search limit 1..{MAX_DIM}")
-    bound, why = proven_lower_bound(task.shape)
-    if task.rank < bound:
-        n, m, p = task.shape
-        raise InputError(f"no ⟨{n},{m},{p}⟩ scheme of rank {task.rank} exists: rank ≥ {bound} "
-                         f"is proven ({why})")
+    why = impossible_rank(task.shape, task.rank)
+    if why is not None:
+        raise InputError(why)
     if task.ring not in rings:
         raise InputError(f"--method {method} searches rings {', '.join(rings)}, not {task.ring!r}")
 
