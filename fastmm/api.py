@@ -585,7 +585,13 @@ def finish(path: str | os.PathLike, *, ring: str = "Q", point: int | None = None
                              time_limit=left, report=report, progress=progress, stop=stop)
         if found is not None:
             prov = {**found.provenance, "point": k, **({"fitted_by": pt.source} if pt.source else {})}
-            return verified(found.with_meta(provenance=prov), sympy=sympy)
+            checked, cut = _verified_interruptible(found.with_meta(provenance=prov), sympy)
+            if cut:  # as in search: a scheme that was found is handed out, never lost
+                err = SearchInterrupted(f"interrupted during the sympy proof of the {checked.label()} scheme "
+                                        "finished; it was verified by the exact Brent equations instead")
+                err.found = [checked]  # type: ignore[attr-defined]
+                raise err
+            return checked
         if report.stopped:
             break
     counts = (f"{report.frames} frame orders tried, {report.isolated} isolated, {report.rational} rational, "

@@ -45,10 +45,14 @@ def finish(points: str, ring: str, point: int | None, frames: int, trials: int, 
             scheme = finish_points(points, ring=ring, point=point, frames=frames, trials=trials,
                                    max_denominator=max_denominator, time_limit=time_limit,
                                    sympy=not no_sympy, progress=progress, stop=signals.flag.is_set)
-        except (KeyboardInterrupt, SearchInterrupted):
+        except (KeyboardInterrupt, SearchInterrupted) as exc:
             if signals.signum is None:  # not a signal: the library's own Ctrl-C handling
                 raise
             with signals.shield():
+                found = getattr(exc, "found", None)
+                if found:  # a signal during the sympy proof: the exact Brent check stands
+                    click.echo(str(exc), err=True)
+                    _write(found[0], points, out, True, to_catalog)
                 click.echo("interrupted", err=True)
                 return signals.exit_code
         with signals.shield():  # the scheme is found: write it whole, then stop

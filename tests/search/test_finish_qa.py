@@ -233,3 +233,50 @@ def test_points_files_are_told_by_their_content(tmp_path):
     proc = subprocess.run([*CLI, "finish", str(upper), "-q", "--no-sympy", "-o", str(tmp_path / "s.json")],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.fixture
+def proof_cut_short(monkeypatch):
+    """finish_point answers at once with the catalogue's ⟨2,4,5;32⟩ over Q, and the sympy proof
+    is cut short by a SIGINT (the signal lands inside it, as a Ctrl-C during a long proof would)."""
+    import os
+
+    from fastmm import api
+
+    scheme = fastmm.load(ROOT / "fastmm" / "data" / "catalog" / "2x4x5-rank32-Q.json")
+    monkeypatch.setattr(exactify, "finish_point", lambda *a, **k: scheme.with_meta(provenance={}))
+    real = api.verified
+
+    def verified(s, sympy=True):
+        if sympy:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler raises KeyboardInterrupt here
+        return real(s, sympy=False)
+
+    monkeypatch.setattr(api, "verified", verified)
+    return scheme
+
+
+def test_a_signal_during_the_sympy_proof_hands_out_the_finished_scheme(proof_cut_short):
+    cut = "interrupted during the sympy proof of the ⟨2,4,5;32⟩"
+    with pytest.raises(SearchInterrupted, match=cut) as info:
+        fastmm.finish(FITTED_245, point=2)
+    (kept,) = info.value.found
+    assert kept.rank == 32 and kept.ring == "Q" and kept.verified["ok"] is True
+    assert kept.verified["sympy"] == "skipped"  # the proof was cut; the exact Brent check stands
+
+
+def test_finish_writes_the_scheme_when_a_signal_cuts_its_sympy_proof(proof_cut_short, tmp_path):
+    from click.testing import CliRunner
+
+    from fastmm.cli import cli
+
+    out = tmp_path / "s.json"
+    result = CliRunner().invoke(cli, ["finish", str(FITTED_245), "--point", "2", "-o", str(out)],
+                                standalone_mode=False)
+    assert result.return_value == 130, result.output  # main() exits with it
+    lines = result.output.splitlines()
+    assert lines[-1] == "interrupted"
+    wrote = "⟨2,4,5;32⟩ over Q: exact, verified (Brent equations); wrote"
+    assert any(line.startswith(wrote) for line in lines)
+    assert fastmm.verify(fastmm.load(out)).ok
