@@ -158,11 +158,11 @@ def _as_numpy(x) -> np.ndarray:
     return x.numpy() if hasattr(x, "numpy") and not isinstance(x, np.ndarray) else np.asarray(x)
 
 
-def blas_description() -> str:
+def blas_description(dtype: str = "float64") -> str:
     try:
         from fastmm.export.build import find_blas
 
-        return find_blas().describe()
+        return find_blas().describe(dtype)
     except FastmmError as exc:
         return f"unknown ({exc})"
 
@@ -227,7 +227,7 @@ def bench_levels(
     idx, ref, what = _reference(A, B, rng)
     scale = float(np.abs(A).max()) * float(np.abs(B).max())
     base_err = _error(_as_numpy(c_base), idx, ref, scale)
-    blas = blas_description() if impl != "torch" else "torch's own BLAS"
+    blas = blas_description(dtype) if impl != "torch" else "torch's own BLAS"
     out = []
     for L, c_gen, ts in zip(levels, c_gens, gen_t, strict=True):
         ratio = statistics.median(bt / max(gt, 1e-12) for bt, gt in zip(base_t, ts, strict=True))

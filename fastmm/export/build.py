@@ -84,11 +84,13 @@ class Blas:
     def threads(self) -> int | None:
         return self._info("threads", ctypes.c_int)
 
-    def describe(self) -> str:
+    def describe(self, dtype: str = "float64") -> str:
+        """The library, the gemm symbol a `dtype` product calls, its kernel and threads."""
         core, threads = self.corename(), self.threads()
         extra = ", ".join(x for x in (f"kernel {core}" if core else "",
                                        f"{threads} threads" if threads else "") if x)
-        return f"{Path(self.path).name} ({self.dgemm}{', ' + extra if extra else ''})"
+        gemm = self.sgemm if dtype == "float32" else self.dgemm
+        return f"{Path(self.path).name} ({gemm}{', ' + extra if extra else ''})"
 
 
 def _numpy_blas_candidates() -> list[str]:

@@ -20,16 +20,17 @@ from fastmm.verify import uses_big_names
 Z2_BANNER = "valid modulo 2 only (GF(2) scheme)"
 
 
-def _summary(scheme: Scheme) -> str:
+def _summary(scheme: Scheme, ascii_only: bool = False) -> str:
     n, m, p = scheme.shape
+    ring = RING_NAMES[scheme.ring].replace("—", "--") if ascii_only else RING_NAMES[scheme.ring]
     return (f"<{n},{m},{p};{scheme.rank}> scheme: A is {n}x{m}, B is {m}x{p}, "
-            f"{scheme.rank} multiplications, ring {scheme.ring} ({RING_NAMES[scheme.ring]})")
+            f"{scheme.rank} multiplications, ring {scheme.ring} ({ring})")
 
 
 def text(scheme: Scheme, ascii_only: bool = False) -> str:
     """Plain text: '# summary', then M lines and C lines (fastmm.formulas)."""
     minus, times = ("-", "*") if ascii_only else ("−", "·")
-    lines = [f"# {_summary(scheme)}"]
+    lines = [f"# {_summary(scheme, ascii_only)}"]
     if scheme.ring == "Z2":
         lines.append(f"# {Z2_BANNER}")
     lines += product_lines(scheme, minus, times)

@@ -134,3 +134,15 @@ def test_cli_bench_refuses_failing_and_tampered_files(tmp_path):
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not cache.exists()  # nothing generated, nothing compiled
+
+
+def test_the_blas_line_names_the_gemm_of_the_dtype_benched() -> None:
+    from fastmm.errors import FastmmError
+    from fastmm.export.build import find_blas
+
+    try:
+        blas = find_blas()
+    except FastmmError as exc:
+        pytest.skip(f"no BLAS library here: {exc}")
+    assert f"({blas.sgemm}" in blas.describe("float32")
+    assert f"({blas.dgemm}" in blas.describe("float64") and f"({blas.dgemm}" in blas.describe()

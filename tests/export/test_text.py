@@ -61,6 +61,14 @@ def test_strassen_ascii_text() -> None:
     assert lines[8] == "C11 = M1 + M4 - M5 + M7"
 
 
+def test_ascii_text_of_a_z2_scheme_is_ascii() -> None:
+    z2 = strassen().with_meta(ring="Z2")
+    out = text(z2, ascii_only=True)
+    assert out.isascii()
+    assert out.splitlines()[0].endswith("ring Z2 (GF(2) -- valid modulo 2 only)")
+    assert "GF(2) — valid modulo 2 only" in text(z2)  # the default text keeps the dash
+
+
 def test_strassen_latex_lines() -> None:
     assert latex(strassen()) == STRASSEN_LATEX
 
