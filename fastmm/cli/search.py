@@ -63,7 +63,14 @@ class _Writer:
         self.distinct = distinct
         if self.out is not None:  # --distinct K: FILE-2 ... FILE-K are written too; check them now
             for k in range(2, distinct + 1):
-                check_output_path(self.sibling(k))
+                sibling = check_output_path(self.sibling(k))
+                if sibling.is_symlink() or sibling.exists():  # --out is replaced; these are not
+                    given = Path(out)
+                    shown = sibling if given.is_symlink() else given.with_name(sibling.name)
+                    files = "FILE-2" if distinct == 2 else f"FILE-2 ... FILE-{distinct}"
+                    raise InputError(f"--out {file_name(out, sys.stderr)}: {file_name(shown, sys.stderr)} "
+                                     f"exists, and --distinct {distinct} writes {files} beside FILE "
+                                     "without ever replacing them; move it away or give another --out")
         self.written: list[Path] = []
         self.problems: list[str] = []  # writes that went to a rescue file
         self.kept: Path | None = None  # where `keep` wrote the scheme still being improved
@@ -110,11 +117,15 @@ class _Writer:
                 n, m, p = scheme.shape
                 return write_new(default_path(n, m, p, scheme.rank, scheme.ring, new_in or Path(".")),
                                  dumps(scheme))
-            write_atomic(target, dumps(scheme))
+            # --distinct's FILE-2 ... FILE-K were free when the search started: never replace one
+            # that appeared since
+            write_atomic(target, dumps(scheme), exclusive=target in self.targets()[1:])
             return target
-        except OutputError as exc:
+        except (OutputError, FileExistsError) as exc:
             if quiet:
                 return None
+            if isinstance(exc, FileExistsError):
+                exc = f"{file_name(target, sys.stderr)} appeared during the search and was not replaced"
             path = rescue(dumps(scheme), scheme_stem(scheme))
             self.problems.append(f"{exc}; the {scheme.label()} scheme was saved to "
                                  f"{file_name(path, sys.stderr)} instead")
@@ -190,7 +201,8 @@ def parse_method_options(pairs: tuple[str, ...]) -> dict:
                    "(one restart at a time, the paper's recipe with TWN fine-tuning).")
 @click.option("--out", "-o", default=None, metavar="FILE",
               help="Where to write the scheme (default: NxMxP-rankR-RING.json, never overwritten); "
-                   "with --distinct K the others go to FILE-2, ..., FILE-K beside it.")
+                   "with --distinct K the others go to FILE-2, ..., FILE-K beside it, which must not "
+                   "exist (they are never overwritten).")
 @click.option("--distinct", type=int, default=1, show_default=True,
               help="Collect this many pairwise inequivalent schemes.")
 @click.option("--minimize", type=click.Choice(["none", "additions"]), default="none",
@@ -302,6 +314,7 @@ class _Hooks:
         self.shape, self.rank, self.writer, self.checkpoint = shape, rank, writer, checkpoint
         self.progress, self.signals, self.command = progress, signals, command
         self.stdout_error: str | None = None  # printing failed (a full disk behind stdout)
+        self.kept: tuple[int, int] | None = None  # (rank, additions) of the scheme `keep` wrote
 
     def __call__(self, worker: int, progress) -> None:
         self.progress.update(worker, progress)
@@ -316,9 +329,11 @@ class _Hooks:
 
     def keep(self, scheme) -> None:
         """A scheme at the target rank that the search goes on improving: verified, then
-        written to --out (or its default name) and best.json, replacing the previous one."""
+        written to --out (or its default name) and best.json, replacing the previous one
+        unless that one is better (lower rank, or fewer additions: another worker's)."""
         from fastmm import api
         from fastmm.errors import VerificationError
+        from fastmm.export.slp import count_additions
 
         prov = {**scheme.provenance, "method": scheme.provenance.get("method"),
                 "status": "still minimizing additions when written", "command": self.command}
@@ -326,6 +341,10 @@ class _Hooks:
             checked = api.verified(scheme.with_meta(provenance=prov), sympy=False)
         except VerificationError:  # never written; the search's own check will say more
             return
+        score = (checked.rank, int(count_additions(checked)))
+        if self.kept is not None and score > self.kept:
+            return
+        self.kept = score
         with self.signals.shield():
             self.writer.keep(checked)
             if self.checkpoint is not None:
@@ -382,8 +401,8 @@ class _Hooks:
         writer, checkpoint = self.writer, self.checkpoint
         msg = str(exc)
         if exc.best is not None:
-            if checkpoint is not None:
-                checkpoint.record_best(exc.best)
+            if checkpoint is not None:  # the walk's own copy, if it saved one, gains the provenance
+                checkpoint.record_best(exc.best, same_rank=True)
             directory = writer.out.parent if writer.out is not None else Path(".")
             path = writer(exc.best, new_in=directory)
             if not writer.problems:

@@ -4,16 +4,22 @@ A checkpoint directory holds
 
     checkpoint.json   what is searched (shape, ring, method, symmetry), the seeds used, the next
                       seed, the best rank reached, the progress last seen;
-    best.json         the best verified scheme so far (a fastmm scheme file);
+    best.json         the best verified scheme so far (a fastmm scheme file), written while
+                      the walk runs: every save_pool that beats it replaces it;
     pool-seed<S>.json the members of the lowest pool level of seed S (pool method), or the
                       best scheme of seed S so far (flip, ternary, symmetric walks: BestSaver),
-                      written while the walk runs.
+                      written while the walk runs;
+    checkpoint.lock   an empty file whose flock serialises the writes of best.json and
+                      checkpoint.json between the search and its worker processes.
 
 The directory itself is locked (flock) by the search that uses it, for the search's lifetime:
 a second search in the same directory is refused, and leaves it as it was.
 
 Every file is written atomically (temporary file, fsync, rename), so a search killed at any
-moment (SIGKILL included) leaves the previous complete version of each file. Resuming loads
+moment (SIGKILL included) leaves the previous complete version of each file. best.json is only
+ever replaced by a verified scheme of lower rank, or of its rank with no more additions (a
+scheme still being minimized), unless it is missing, of another shape or fails verification;
+checkpoint.json's best_rank follows it. Resuming loads
 best.json and the pool members as starting points of new seeds. A directory that belongs to
 another shape, ring, method or checkpoint version is refused and left as it was.
 
@@ -24,10 +30,12 @@ run are reserved (`reserve`) before the run starts, so no later resume repeats o
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from fastmm import __version__
@@ -41,6 +49,7 @@ FORMAT = "fastmm.search-checkpoint"
 VERSION = 1
 STATE = "checkpoint.json"
 BEST = "best.json"
+LOCK = "checkpoint.lock"
 POOL_PREFIX = "pool-seed"
 MAX_STATE_BYTES = 1 << 20
 MAX_POOL_BYTES = 64 << 20
@@ -84,7 +93,7 @@ class Checkpoint:
         try:
             state_path = d / STATE
             if not state_path.exists():
-                if any(d.iterdir()):
+                if any(x.name != LOCK for x in d.iterdir()):
                     raise InputError(f"--resume {d}: the directory is not empty and holds no {STATE}; "
                                      "give a new or empty directory")
                 return cp
@@ -137,7 +146,7 @@ class Checkpoint:
         except InputError:
             return False
         name = target.name
-        return target.parent == home and (name in (STATE, BEST) or (
+        return target.parent == home and (name in (STATE, BEST, LOCK) or (
             name.startswith(POOL_PREFIX) and name.endswith(".json")))
 
     # -- what the search needs ------------------------------------------------------------------
@@ -229,20 +238,18 @@ class Checkpoint:
 
     # -- recording ------------------------------------------------------------------------------
     def record_best(self, scheme: Scheme, same_rank: bool = False) -> None:
-        """Keep `scheme` (verified) as best.json if it beats the stored one (`same_rank`: or
-        equals its rank: the same search's scheme with fewer additions, or its final form)."""
-        best = self.state.get("best_rank")
-        if best is not None and (self.directory / BEST).exists() and \
-                (scheme.rank > best or (scheme.rank == best and not same_rank)):
-            return
+        """Keep `scheme` (verified) as best.json if it beats the stored one: a lower rank, or
+        (`same_rank`) its rank with no more additions (a scheme still being minimized, or its
+        final form). A stored best.json that is missing, of another shape or that fails
+        verification is replaced whatever the rank; a better one is never replaced."""
         try:
             if not self.written:
                 self._create()
-            save_scheme(scheme, self.directory / BEST)
+            if offer_best(self.directory, scheme, same_rank):
+                self.state["best_rank"] = scheme.rank
         except (OutputError, InputError) as exc:  # the scheme itself was written elsewhere: go on
             self.write_error = self.write_error or str(exc)
             return
-        self.state["best_rank"] = scheme.rank if best is None else min(best, scheme.rank)
         self._write()
 
     def note_progress(self, worker: int, progress) -> None:
@@ -262,8 +269,13 @@ class Checkpoint:
             self._write()
 
     def _save_state(self) -> None:
-        self.state["updated"] = _now()
-        atomic_write_text(self.directory / STATE, json.dumps(self.state, indent=1) + "\n")
+        with _locked(self.directory):
+            # best_rank is the disk's: the walks' save_pool (worker processes too) update it there
+            disk = _peek_state(self.directory / STATE)
+            if disk is not None and _rank_or_none(disk.get("best_rank")):
+                self.state["best_rank"] = disk.get("best_rank")
+            self.state["updated"] = _now()
+            atomic_write_text(self.directory / STATE, json.dumps(self.state, indent=1) + "\n")
 
     def _write(self) -> None:
         """Writes after the first: a failure (a full disk) must not cost the search or what it
@@ -275,15 +287,151 @@ class Checkpoint:
 
 
 def save_pool(directory: str | Path, seed: int, schemes: list[Scheme]) -> bool:
-    """Write the lowest pool level of one seed (called from inside a search, throttled). A
-    write that fails (a full disk) returns False: the search goes on, the previous file stays."""
+    """Write the lowest pool level of one seed (called from inside a search, throttled), and
+    the lowest-rank one of `schemes` to best.json (with checkpoint.json's best_rank) if it
+    verifies and beats the stored best (see `offer_best`), so that a search killed at any moment
+    leaves its best scheme in best.json. A write that fails (a full disk) returns False: the
+    search goes on, the previous files stay."""
     data = {"format": "fastmm.pool-checkpoint", "version": VERSION,
             "schemes": [scheme_to_dict(s) for s in schemes]}
     try:
         atomic_write_text(Path(directory) / f"{POOL_PREFIX}{seed}.json", json.dumps(data) + "\n")
     except OutputError:
         return False
+    if not schemes:
+        return True
+    try:
+        offer_best(directory, min(schemes, key=lambda s: s.rank), check=True,
+                   note={"seed": seed, "status": "the best so far, saved while the search ran"})
+    except (OutputError, InputError):
+        return False
     return True
+
+
+def offer_best(directory: str | Path, scheme: Scheme, same_rank: bool = False, check: bool = False,
+               note: dict | None = None) -> bool:
+    """Write `scheme` to DIR/best.json, and its rank to DIR/checkpoint.json's best_rank, if it beats
+    the stored best.json: a lower rank, or (`same_rank`) the same rank with no more additions
+    (fastmm.export.slp.count_additions, what --minimize additions counts). A best.json that is
+    missing, unreadable, of another shape or that fails verification is replaced. `check`:
+    verify `scheme` first (a walk's scheme; a scheme that fails is not written, one that passes
+    is written with its "verified" record and `note` added to its provenance). The decision and
+    the writes hold DIR's lock (several worker processes may offer at once); every write is
+    atomic. True when best.json was replaced; OutputError when a write failed."""
+    d = Path(directory)
+    stored = _stored_best(d, scheme.shape)
+    if stored is not None and not _beats(scheme, stored, same_rank):
+        return False  # the usual case, decided without the lock: a better one is kept
+    if check:
+        from fastmm.verify import verify
+
+        verdict = verify(scheme, use_sympy=False)
+        if not verdict.ok:
+            return False
+        scheme = scheme.with_meta(verified=verdict.record(), provenance={**scheme.provenance, **(note or {})})
+    with _locked(d):
+        stored = _stored_best(d, scheme.shape)  # another process may have written one meanwhile
+        if stored is not None and not _beats(scheme, stored, same_rank):
+            return False
+        save_scheme(scheme, d / BEST)
+        state = _peek_state(d / STATE)
+        if state is not None:
+            state["best_rank"] = scheme.rank
+            state["updated"] = _now()
+            atomic_write_text(d / STATE, json.dumps(state, indent=1) + "\n")
+    return True
+
+
+def _beats(scheme: Scheme, stored: Scheme, same_rank: bool) -> bool:
+    if scheme.rank != stored.rank:
+        return scheme.rank < stored.rank
+    return same_rank and _additions(scheme) <= _additions(stored)
+
+
+def _additions(scheme: Scheme) -> int:
+    """Additions as --minimize additions counts them (fastmm.export.slp.count_additions)."""
+    key = id(scheme)
+    hit = _ADDITIONS.get(key)
+    if hit is not None and hit[0] is scheme:
+        return hit[1]
+    from fastmm.export.slp import count_additions
+
+    adds = int(count_additions(scheme))
+    if len(_ADDITIONS) > 64:
+        _ADDITIONS.clear()
+    _ADDITIONS[key] = (scheme, adds)
+    return adds
+
+
+_ADDITIONS: dict[int, tuple[Scheme, int]] = {}  # id -> (scheme, additions): the stored best's, mostly
+_STORED: dict[str, tuple[tuple, Scheme | None]] = {}  # best.json path -> (its stat, verified scheme)
+
+
+def _stored_best(directory: Path, shape: tuple) -> Scheme | None:
+    """DIR/best.json if it holds a scheme of `shape` that verifies, else None. Read and verified
+    again only when the file changed (each write is a rename: a new inode)."""
+    path = directory / BEST
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    sig = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+    key = str(path)
+    cached = _STORED.get(key)
+    if cached is not None and cached[0] == sig:
+        scheme = cached[1]
+    else:
+        from fastmm.verify import verify
+
+        try:
+            scheme = load_scheme(path)
+            if not verify(scheme, use_sympy=False).ok:
+                scheme = None
+        except (FastmmError, OSError, ValueError, TypeError):  # damaged or edited by hand
+            scheme = None
+        _STORED[key] = (sig, scheme)
+    return scheme if scheme is not None and scheme.shape == tuple(shape) else None
+
+
+@contextlib.contextmanager
+def _locked(directory: Path, wait: float = 10.0) -> Iterator[None]:
+    """DIR's write lock (flock on DIR/checkpoint.lock), held for a few file writes. Where locks
+    do not work (or the holder is stuck past `wait` seconds) the writes go on unlocked: each is
+    atomic anyway."""
+    import fcntl
+
+    try:
+        fd = os.open(Path(directory) / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    except OSError:
+        yield
+        return
+    try:
+        end = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES) or \
+                        time.monotonic() >= end:
+                    break
+                time.sleep(0.005)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _peek_state(path: Path) -> dict | None:
+    """checkpoint.json as it is on disk, or None where it is missing or unreadable."""
+    try:
+        state = load_json(read_text(path, limit=MAX_STATE_BYTES), str(path))
+    except (FastmmError, OSError):
+        return None
+    return state if isinstance(state, dict) and state.get("format") == FORMAT else None
+
+
+def _rank_or_none(x: object) -> bool:
+    return x is None or (_count(x) and x > 0)
 
 
 class BestSaver:

@@ -62,7 +62,9 @@ def run_job(task: SearchTask, method: str, should_stop: Callable[[], bool],
     if minimize:  # every method only finds; the polishing below reports what it keeps
         find = dataclasses.replace(task, options={k: v for k, v in task.options.items()
                                                   if k not in ("minimize", "minimize_seconds")})
-    outcome = fn(find, report, stop)
+    saved = _saved_at_rank(task) if minimize else None
+    # a resumed --minimize additions goes on polishing the scheme it saved, not a fresh one
+    outcome = SearchOutcome(saved, seed=task.seed) if saved is not None else fn(find, report, stop)
     if outcome.scheme is not None and minimize:
         report(Progress(rank=outcome.scheme.rank, steps=outcome.steps, restarts=outcome.restarts,
                         elapsed=time.monotonic() - start, note="found; minimizing additions",
@@ -75,6 +77,23 @@ def run_job(task: SearchTask, method: str, should_stop: Callable[[], bool],
     elif outcome.stopped != "restarts":  # the method's own budget; otherwise the runner's call
         outcome.stopped = "time" if deadline and time.monotonic() >= deadline else "stopped"
     return outcome
+
+
+def _saved_at_rank(task: SearchTask):
+    """`--resume` of a `--minimize additions` search: of the saved schemes (options "starts",
+    verified by the checkpoint) at or below the target rank and valid in the ring, the one with
+    the fewest additions (lowest rank first); None when there is none."""
+    from fastmm.export.slp import count_additions
+    from fastmm.scheme import Scheme, ring_serves
+
+    fits = [s for s in task.options.get("starts", ()) if isinstance(s, Scheme) and s.shape == task.shape
+            and s.rank <= task.rank and (task.ring == "Z2" or (
+                s.ring != "Z2" and ring_serves(s.coefficient_ring, task.ring)))]
+    if not fits:
+        return None
+    best = min(fits, key=lambda s: (s.rank, count_additions(s)))
+    prov = {k: v for k, v in best.provenance.items() if k != "status"}
+    return best.with_meta(provenance={**prov, "start": "the scheme saved in the --resume directory"})
 
 
 MINIMIZE_SLICES = (2.0, 4.0, 8.0)  # seconds of each polishing walk, then the last one again
@@ -117,12 +136,20 @@ def minimize_additions(task: SearchTask, scheme, should_stop: Callable[[], bool]
 
 
 def _better(a: SearchOutcome | None, b: SearchOutcome) -> bool:
-    """Is b better than a? Success first, then lower rank, then sooner."""
+    """Is b better than a? Success first, then lower rank, then (--minimize additions) fewer
+    additions, then sooner."""
     if a is None:
         return True
-    ka = (a.scheme is None, a.best_rank if a.best_rank is not None else 10**9, a.seconds)
-    kb = (b.scheme is None, b.best_rank if b.best_rank is not None else 10**9, b.seconds)
+    ka = (a.scheme is None, a.best_rank if a.best_rank is not None else 10**9, _minimized(a), a.seconds)
+    kb = (b.scheme is None, b.best_rank if b.best_rank is not None else 10**9, _minimized(b), b.seconds)
     return kb < ka
+
+
+def _minimized(outcome: SearchOutcome) -> int:
+    """--minimize additions: the additions the polishing left (fewer is better); 0 otherwise."""
+    note = outcome.scheme.provenance.get("minimize") if outcome.scheme is not None else None
+    adds = note.get("additions_after") if isinstance(note, dict) else None
+    return adds if isinstance(adds, int) else 0
 
 
 def _keep(best: SearchOutcome | None, outcome: SearchOutcome, stop) -> SearchOutcome:
