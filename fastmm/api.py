@@ -235,7 +235,7 @@ class SearchRequest:
         if "start" in self.options:
             self.options["start"] = check_start(self.options["start"], self.shape, self.method,
                                                  self.options.get("group"))
-        check_walk_options(self.method, self.options)
+        check_walk_options(self.method, self.options, self.shape)
 
     def task(self, seed: int, time_limit: float):
         from fastmm.search.base import SearchTask

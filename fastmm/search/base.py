@@ -163,9 +163,50 @@ def cubes_option_ok(value: object) -> bool:
         isinstance(g, list | tuple) and g and all(whole(i) for i in g) for g in value)
 
 
-def check_walk_options(method: str, options: dict) -> None:
+def cube_count_error(n: int, count: object) -> str | None:
+    """Why `cubes` given as a count cannot serve ⟨n,n,n⟩ (None if it can): there is at most one
+    cube per diagonal index, so a count above n was silently run as n singles."""
+    if isinstance(count, int) and not isinstance(count, bool) and not 1 <= count <= n:
+        return (f"cubes: ⟨{n},{n},{n}⟩ has {n} diagonal indices, so a count of cube groups must be "
+                f"in 1..{n}, got {count}")
+    return None
+
+
+def walk_size_limits(options: dict, shape: tuple[int, int, int]) -> dict[str, int]:
+    """The most each count that sizes a walk's arrays may be for `shape`: plus_limit (the rank a
+    plus transition may reach: the walk allocates that many term slots), pool's `plus` (room
+    above a level, the same) and flip's `kicks` (plus transitions in a row). A walk never needs
+    more terms than the naive scheme, n·m·p, or its own start; larger values only allocated
+    gigabytes (plus_limit=200000000: 4.7 GB and past the time limit) or ran out of memory."""
+    n, m, p = shape
+    naive = n * m * p
+    start = options.get("start")
+    top = max(naive, start.rank if isinstance(start, Scheme) else 0)
+    return {"plus_limit": top, "plus": naive, "kicks": naive}
+
+
+def check_walk_sizes(method: str, options: dict, shape: tuple[int, int, int]) -> None:
+    """One InputError for a count too large for `shape` (walk_size_limits; the cube count of the
+    symmetric walk at most n), before any array is allocated."""
+    from fastmm.errors import InputError
+
+    n, m, p = shape
+    for name, most in walk_size_limits(options, shape).items():
+        value = options.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > most:
+            what = "n·m·p, the naive rank" if most == n * m * p else "the start scheme's rank"
+            raise InputError(f"{method} option {name} must be at most {most} for ⟨{n},{m},{p}⟩ "
+                             f"({what}: a walk never needs more terms), got {value!r}")
+    if method == "symmetric" and n == m == p:
+        why = cube_count_error(n, options.get("cubes"))
+        if why is not None:
+            raise InputError(f"{method} option {why}")
+
+
+def check_walk_options(method: str, options: dict, shape: tuple[int, int, int] | None = None) -> None:
     """One InputError naming any option the walk method `method` would not read (a typo would
-    otherwise be ignored without a word), or a count, share or flag of the wrong type or range."""
+    otherwise be ignored without a word), or a count, share or flag of the wrong type or range
+    (with `shape`, also a count too large for it: check_walk_sizes)."""
     from fastmm.errors import InputError
 
     known = WALK_OPTIONS.get(method)
@@ -198,6 +239,8 @@ def check_walk_options(method: str, options: dict) -> None:
             raise InputError(f"{method} option {name} must be a directory path, got {value!r}")
         if name == "minimize_seconds" and not (number and value > 0):
             raise InputError(f"{method} option {name} must be a positive number, got {value!r}")
+    if shape is not None:
+        check_walk_sizes(method, options, shape)
 
 
 def method_function(name: str) -> MethodFn:

@@ -70,6 +70,18 @@ from fastmm.search.rounding import exact_factor, exact_scheme, float_residual, t
 from fastmm.verify import target_tensor
 
 FIT, SIMPLIFY, DONE = 0, 1, 2  # DONE: finished in collect mode (found or given up)
+# float64 entries of the largest intermediate one group of restarts computes at once (the Brent
+# tensor and its product u⊗v: restarts × (rank + np) × nm·mp). One step of ⟨8,8,8;340⟩'s 64
+# restarts took 4-12 s in one piece, so `--time-limit 3` ended after 5-15 s; in groups the
+# search looks at the clock between them (⟨8,8,8;340⟩: 2 restarts a group; up to ⟨4,4,4⟩ a
+# batch of 64 is one group, ⟨5,5,5;93⟩ 56 + 8: the same steps, bit for bit, measured as fast).
+GROUP_ENTRIES = 2**22
+# the dense Gauss–Newton Jacobian's entries per restart (rows nm·mp·np × variables) at most
+NEWTON_MAX_ENTRIES = 2**24
+
+
+class OutOfTime(Exception):
+    """Raised between two groups of restarts (Batch.groups) when the search must end."""
 
 
 # -- the tensor algebra of ⟨n,m,p⟩ --------------------------------------------------------
@@ -172,12 +184,16 @@ class Counters:
 class Batch:
     """B restarts of one search: factors, per-restart phase and pull, and their replacement."""
 
-    def __init__(self, task: SearchTask, cfg: NumConfig, device: torch.device, gen: torch.Generator):
+    def __init__(self, task: SearchTask, cfg: NumConfig, device: torch.device, gen: torch.Generator,
+                 expired: StopFlag | None = None):
         self.task, self.cfg, self.device, self.gen = task, cfg, device, gen
         n, m, p = task.shape
         self.brent = Brent(n, m, p, device)
         self.dims = (n * m, m * p, n * p)
         z, r = cfg.batch, task.rank
+        # restarts computed at once (GROUP_ENTRIES); `expired` is looked at between two groups
+        self.group = max(1, GROUP_ENTRIES // ((r + n * p) * n * m * m * p))
+        self.expired = expired
         self.factors = [torch.zeros(z, r, d, dtype=torch.float64, device=device) for d in self.dims]
         self.phase = torch.zeros(z, dtype=torch.long, device=device)
         self.age = torch.zeros(z, dtype=torch.long, device=device)  # steps in the current phase
@@ -229,6 +245,20 @@ class Batch:
         (self.refits if refit else self.redraws)[mask] += 1
         return len(idx)
 
+    def groups(self, count: int):
+        """slice objects covering range(count), `group` at a time; between two of them OutOfTime
+        if the search must end (a search that ends has no use for the rest)."""
+        for start in range(0, count, self.group):
+            if start and self.expired is not None and self.expired():
+                raise OutOfTime
+            yield slice(start, start + self.group)
+
+    def residual_of(self, u: torch.Tensor, v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """Brent.residual in groups of restarts."""
+        if u.shape[0] <= self.group:
+            return self.brent.residual(u, v, w)
+        return torch.cat([self.brent.residual(u[g], v[g], w[g]) for g in self.groups(u.shape[0])])
+
     def reset_adam(self, mask: torch.Tensor) -> None:
         for m1, m2 in self.moments:
             m1[mask] = 0
@@ -238,7 +268,12 @@ class Batch:
     # one optimiser step for the restarts in idx ------------------------------------------
     def step(self, idx: torch.Tensor, optimizer: str, penalty: str, d: int, bound: float) -> None:
         """One step of `optimizer` ("als" / "adam") for the restarts `idx` (1-D indices);
-        penalty: "none" (fit, with the early ridge), "grid" (pull to the grid) or "l1"."""
+        penalty: "none" (fit, with the early ridge), "grid" (pull to the grid) or "l1". In groups
+        of restarts (each restart's step is its own)."""
+        for g in self.groups(idx.numel()):
+            self._step(idx[g], optimizer, penalty, d, bound)
+
+    def _step(self, idx: torch.Tensor, optimizer: str, penalty: str, d: int, bound: float) -> None:
         if idx.numel() == 0:
             return
         x = [f[idx] for f in self.factors]
@@ -304,7 +339,7 @@ class Batch:
             f[mask] = v
 
     def residual(self) -> torch.Tensor:
-        return self.brent.residual(*self.factors)
+        return self.residual_of(*self.factors)
 
 
 def one_short(batch: Batch, mask: torch.Tensor, ratio: float = 0.1) -> torch.Tensor:
@@ -317,11 +352,10 @@ def one_short(batch: Batch, mask: torch.Tensor, ratio: float = 0.1) -> torch.Ten
     out = torch.zeros_like(mask)
     finite = torch.stack([torch.isfinite(f).all(dim=(1, 2)) for f in batch.factors]).all(dim=0)
     idx = torch.nonzero(mask & finite).flatten()
-    if idx.numel() == 0:
-        return out
-    E = batch.brent.T - batch.brent.tensor(*(f[idx] for f in batch.factors))
-    sv = torch.linalg.svdvals(E.reshape(idx.numel(), E.shape[1], -1))
-    out[idx] = sv[:, 1] < ratio * sv[:, 0]
+    for g in batch.groups(idx.numel()):
+        E = batch.brent.T - batch.brent.tensor(*(f[idx[g]] for f in batch.factors))
+        sv = torch.linalg.svdvals(E.reshape(E.shape[0], E.shape[1], -1))
+        out[idx[g]] = sv[:, 1] < ratio * sv[:, 0]
     return out
 
 
@@ -360,22 +394,25 @@ class NumericalSearch:
         cfg = self.cfg
         if cfg.max_restarts and cfg.max_restarts < cfg.batch:  # never draw more than allowed
             cfg = self.cfg = replace(cfg, batch=cfg.max_restarts)
-        batch = Batch(self.task, cfg, self.device, self.gen)
+        batch = Batch(self.task, cfg, self.device, self.gen, self.clock.expired)
         self.count.restarts = cfg.batch
         step = 0
-        while not self.poll():
-            self.advance(batch)
-            step += 1
-            if step % cfg.check_every:
-                continue
-            if self.check(batch):
-                return self.outcome()
-            if cfg.collect and bool((batch.phase == DONE).all()):
-                self.clock.stopped = "restarts"
-                break
-            if cfg.max_restarts and bool((batch.phase == DONE).all()):  # every allowed restart ended
-                self.clock.stopped = "restarts"
-                break
+        try:
+            while not self.poll():
+                self.advance(batch)
+                step += 1
+                if step % cfg.check_every:
+                    continue
+                if self.check(batch):
+                    return self.outcome()
+                if cfg.collect and bool((batch.phase == DONE).all()):
+                    self.clock.stopped = "restarts"
+                    break
+                if cfg.max_restarts and bool((batch.phase == DONE).all()):  # every allowed restart ended
+                    self.clock.stopped = "restarts"
+                    break
+        except OutOfTime:  # the time limit or a stop, between two groups of restarts
+            self.poll()  # the last report, as the loop's own poll gives it
         return self.outcome()
 
     def advance(self, batch: Batch) -> None:
@@ -457,10 +494,14 @@ class NumericalSearch:
             for f, v in zip(batch.factors, new, strict=True):
                 f[idx] = v
             self.count.steps += idx.numel()
-            if sweep % 25 == 0 and (bool((batch.brent.residual(*new) < 1e-26).all()) or self.clock.expired()):
+            if self.clock.expired():  # a sweep of many big restarts takes a while: every one
+                break
+            if sweep % 25 == 0 and bool((batch.residual_of(*new) < 1e-26).all()):
                 break
         variables = self.task.rank * sum(batch.dims)
-        if variables <= self.cfg.newton_max_vars:  # ALS can crawl: finish with Gauss–Newton
+        rows = batch.brent.T.numel()
+        if variables <= self.cfg.newton_max_vars and rows * variables <= NEWTON_MAX_ENTRIES:
+            # ALS can crawl: finish with Gauss–Newton (a dense Jacobian: rows × variables)
             new = gauss_newton(batch.brent, [f[idx] for f in batch.factors], self.cfg.newton_steps)
             for f, v in zip(batch.factors, new, strict=True):
                 f[idx] = torch.where(torch.isfinite(v), v, f[idx])
@@ -552,7 +593,7 @@ class NumericalSearch:
         u, v, w = batch.factors
         for d in self.round_ds:
             su, sv, sw = (snap_t(x, d, self.bound) for x in (u, v, w))
-            res = batch.brent.residual(su, sv, sw)
+            res = batch.residual_of(su, sv, sw)
             for z in torch.nonzero(mask & (res < 1e-9)).flatten().tolist():
                 if batch.phase[z] == DONE:
                     continue
@@ -580,7 +621,11 @@ class NumericalSearch:
         return False
 
     def resolve_residual(self, batch: Batch, su, sv, w) -> torch.Tensor:
-        """Least-squares residual of the Brent equations in W with U, V fixed (per restart)."""
+        """Least-squares residual of the Brent equations in W with U, V fixed (per restart; in
+        groups of restarts)."""
+        if su.shape[0] > batch.group:
+            return torch.cat([self.resolve_residual(batch, su[g], sv[g], w[g])
+                              for g in batch.groups(su.shape[0])])
         z, r = su.shape[:2]
         k = (su[:, :, :, None] * sv[:, :, None, :]).reshape(z, r, -1).transpose(1, 2)
         rhs = batch.brent.T.reshape(-1, batch.brent.T.shape[2]).expand(z, -1, -1)

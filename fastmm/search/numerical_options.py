@@ -13,6 +13,7 @@ import torch
 from fastmm.arguments import impossible_rank
 from fastmm.errors import InputError
 from fastmm.search.base import SearchTask
+from fastmm.validate import MAX_SECONDS
 
 MAX_DIM = 8  # the searches' per-dimension limit (as the flip-graph kernels)
 
@@ -99,10 +100,19 @@ class NumConfig:
 
 # the least value of a numerical option (NumConfig, SPNConfig) where it is not 0
 LEAST = {"finish": -1, "check_every": 1, "threads": 1, "fit_steps": 1, "batch": 1, "samples": 1}
-MOST = {"threads": 1024, "newton_steps": 100}  # and `batch`: bounded by memory (memory_needed)
+# the most a numerical option may be (and `batch`: bounded by memory, memory_needed). Every float
+# option has a bound: ridge=1e39 ended in "internal error: RuntimeError: value cannot be converted
+# to type float without overflow" (a Python float where torch takes float32). Thresholds on a
+# residual or a distance (1e30: "never", as fit_tol=1e30 or blowup=1e9 in tests), seconds
+# (finish: as a time limit), and MOST_FLOAT for the rest: rates, weights, scales and factors
+MOST = {"threads": 1024, "newton_steps": 100,
+        "samples": 100_000,  # spn's random products per step: a tensor of samples·(nm + mp + np)
+        "finish": MAX_SECONDS,
+        **dict.fromkeys(("fit_tol", "blowup", "ridge_fail", "fit_fail", "near"), 1e30)}
+MOST_FLOAT = 1e6
 # options at which no restart can ever succeed when 0: an all-zero start, a residual that must
 # reach exactly 0, Adam steps of size 0 (lr_scale divides)
-POSITIVE = {"init_std", "fit_tol", "lr", "lr_scale"}
+POSITIVE = {"init_std", "fit_tol", "lr", "lr_scale", "clip"}  # clip 0: every Adam step is 0
 
 
 def memory_needed(shape: tuple[int, int, int], rank: int, batch: int) -> int:
@@ -143,8 +153,9 @@ def typed_option(method: str, name: str, default, value, least: float = 0):
             raise bad(f"at least {least:g}")
         if name in POSITIVE and value <= 0:
             raise bad("above 0")
-        if name in MOST and value > MOST[name]:
-            raise bad(f"at most {MOST[name]:g}")
+        most = MOST.get(name, MOST_FLOAT if isinstance(default, float) else None)
+        if most is not None and value > most:
+            raise bad(f"at most {most:g}")
         if isinstance(default, int):
             if value != int(value) or value >= 2**62:
                 raise bad("a whole number")

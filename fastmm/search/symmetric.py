@@ -56,6 +56,8 @@ from fastmm.search.base import (
     SearchOutcome,
     SearchTask,
     StopFlag,
+    check_walk_sizes,
+    cube_count_error,
     cubes_option_ok,
     valid_rank_note,
 )
@@ -105,6 +107,9 @@ def cube_groups(n: int, target: int, count: object = None, orbit: int = 3) -> li
             return named_groups(n, count)
         if not isinstance(count, int):
             return explicit_groups(n, count)
+        why = cube_count_error(n, count)
+        if why is not None:  # more groups than indices: was run as n singles without a word
+            raise InputError(why)
         groups = [[i] for i in range(n)]
         while len(groups) > count:
             a = groups.pop()
@@ -329,6 +334,9 @@ class SymWalker:
         self.rng = np.array([flip_py.seed_state(seed)], dtype=np.uint64)
         self.backend = backend
         self.kernel = _kernel(backend, orbit)
+        # looked at between pieces of a long walk (the time limit, Ctrl-C): a compiled call of
+        # --option chunk=10**12 steps ran for hours, deaf to both; None: one call
+        self.stop: StopFlag | None = None
         if backend == "c":  # the arrays never move: their addresses are taken once
             self._c_args = (self.F.ctypes.data, cap, self.E.ctypes.data, self.st.ctypes.data,
                             self.rng.ctypes.data)
@@ -338,6 +346,20 @@ class SymWalker:
         return len(self.cubes) + int(self.st[1]) + self.orbit * int(self.st[0])
 
     def walk(self, steps: int, target: int, plateau: int, plus_limit: int) -> int:
+        """Up to `steps` steps (stopping at rank <= target); with `stop` set, in pieces of
+        flip.walk_piece steps, looking at `stop` between them (the same walk step for step)."""
+        if self.stop is None:
+            return self._walk(steps, target, plateau, plus_limit)
+        from fastmm.search.flip import walk_piece
+
+        piece = walk_piece(self.backend, self.F.shape[1])
+        done = 0
+        while True:
+            done += self._walk(min(piece, steps - done), target, plateau, plus_limit)
+            if done >= steps or self.rank <= target or self.stop():
+                return done
+
+    def _walk(self, steps: int, target: int, plateau: int, plus_limit: int) -> int:
         if self.backend == "c":
             return self.kernel.walk(*self._c_args, steps, target, plateau, plus_limit, len(self.cubes))
         return int(self.kernel(self.F, self.E, self.st, self.rng, steps, target, plateau, plus_limit,
@@ -360,6 +382,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         raise InputError(f"the symmetric method searches over ZT, Z or Z2, not {task.ring!r}")
     opts = task.options
     shape = (n, n, n)
+    check_walk_sizes("symmetric", opts, shape)  # before any array is allocated
     group = opts.get("group") or "c3"
     if group not in ("c3", "c3j"):
         raise InputError(f"the symmetric walk's group is c3 or c3j, not {group!r}")
@@ -412,6 +435,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     plus_opt = int(opts.get("plus_limit", 0))  # 0: each walk's start rank
     while True:
         walker = SymWalker(n, split, task.seed * 1_000_003 + restarts, backend, plus_opt, orbit)
+        walker.stop = should_stop
         plus_limit = plus_opt or walker.rank
         low, since_low = walker.rank, 0
         while since_low < restart_steps:

@@ -26,7 +26,7 @@ import time
 from fastmm.errors import InputError
 from fastmm.scheme import Scheme, naive_scheme
 from fastmm.search import flip, flip_c, flip_py, ternary_py
-from fastmm.search.base import Progress, Reporter, SearchOutcome, SearchTask, StopFlag
+from fastmm.search.base import Progress, Reporter, SearchOutcome, SearchTask, StopFlag, check_walk_sizes
 from fastmm.search.checkpoint import BestSaver
 from fastmm.search.flip import BaseWalker, warm_numba
 from fastmm.search.ternary_py import TernaryTerms, to_scheme, to_terms
@@ -99,6 +99,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                          "use --method flip for --ring Z2")
     if task.ring not in ("ZT", "Z"):
         raise InputError(f"the ternary method searches over ZT or Z, not {task.ring!r}")
+    check_walk_sizes("ternary", opts, shape)  # before any array is allocated
     start = opts.get("start") or naive_scheme(n, m, p)
     if not isinstance(start, Scheme) or start.shape != shape:
         raise InputError(f"the start scheme must be a Scheme of shape {shape}")
@@ -124,6 +125,9 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     plus_limit = int(opts.get("plus_limit", r0 + START_PLUS if opts.get("start") is not None else r0))
     deadline = t0 + task.time_limit if task.time_limit is not None else None
 
+    def stopping() -> bool:  # looked at between pieces of a long walk
+        return should_stop() or (deadline is not None and time.perf_counter() >= deadline)
+
     prov = {"method": "ternary", "seed": task.seed, "backend": backend, "plus_limit": plus_limit}
     if opts.get("start") is not None:
         prov["start"] = start.label()
@@ -147,6 +151,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         return outcome("found")
     while True:
         walker = Walker(start_terms, flip_py.seed_state(task.seed) + restarts, backend, plus_limit)
+        walker.stop = stopping
         since_restart = 0  # steps since this walk's last new low
         walk_low = walker.rank
         while since_restart < restart_steps:
