@@ -342,6 +342,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         room = r0 + ternary.START_PLUS
         walker = ternary.Walker(terms, flip_py.seed_state(task.seed * 1_000_037 + state["attempts"]),
                                 ternary_backend, room)
+        walker.stop = stopping
         state["polishes"] += 1
         low, done = None, 0
         while done < polish_steps and not stopping():
@@ -416,6 +417,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         seed = flip_py.seed_state(task.seed * 1_000_003 + state["attempts"])
         state["attempts"] += 1
         walker = walks.walker(member, seed, backend, level + plus)
+        walker.stop = stopping  # long pieces (a huge chunk or limit) end at the time limit
         plus_limit = level + plus
         done = 0
         lift_due = level > task.rank  # members at or below the target were lifted already
@@ -471,6 +473,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         seed = flip_py.seed_state(task.seed * 1_000_033 + state["attempts"])
         state["attempts"] += 1
         walker = walks.walker(big_terms, seed, backend, big_rank + plus)
+        walker.stop = stopping
         done, result = 0, ("none", None)
         while done < budget:
             if stopping():

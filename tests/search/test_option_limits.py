@@ -273,3 +273,15 @@ def test_a_huge_chunk_no_longer_outlasts_the_time_limit():
     for line in res.stdout.splitlines():
         method, seconds = line.split()
         assert float(seconds) < 1 + 3, line
+
+
+def test_pool_walks_end_at_the_time_limit_whatever_their_chunk_and_limit():
+    """One pool attempt used to walk `limit` steps in pieces of `chunk` without looking at the
+    clock: with both at 10**12 a 2 s search ran for minutes."""
+    from fastmm.errors import SearchFailed
+
+    t0 = time.monotonic()
+    with pytest.raises(SearchFailed, match="within 2 s"):
+        fastmm.search((3, 3, 4), 28, method="pool", time_limit=2, sympy=False,
+                      options={"chunk": 10**12, "limit": 10**12, "max_limit": 10**12})
+    assert time.monotonic() - t0 < 12
