@@ -56,6 +56,16 @@ def walk_piece(backend: str, cap: int) -> int:
     return max(64, PIECE_SLOTS.get(backend, 2**18) // max(cap, 1))
 
 
+def walk_in_pieces(walk: Callable[[int], int], steps: int, piece: int, finished: Callable[[], bool]) -> int:
+    """walk(k) (k steps at most, returns those done) called in pieces of `piece` steps until
+    `steps` are done or finished() (the target reached, a stop request); returns the steps done."""
+    done = 0
+    while True:
+        done += walk(min(piece, steps - done))
+        if done >= steps or finished():
+            return done
+
+
 _KERNEL = None
 
 
@@ -162,12 +172,9 @@ class BaseWalker:
         plus_limit = min(plus_limit, self.cap)
         if self.stop is None:
             return self._walk(steps, target, plateau, plus_limit)
-        piece = walk_piece(self.backend, self.cap)
-        done = 0
-        while True:
-            done += self._walk(min(piece, steps - done), target, plateau, plus_limit)
-            if done >= steps or self.rank <= target or self.stop():
-                return done
+        return walk_in_pieces(lambda k: self._walk(k, target, plateau, plus_limit), steps,
+                              walk_piece(self.backend, self.cap),
+                              lambda: self.rank <= target or self.stop())
 
     def _walk(self, steps: int, target: int, plateau: int, plus_limit: int) -> int:
         if self.backend == "c":

@@ -350,14 +350,11 @@ class SymWalker:
         flip.walk_piece steps, looking at `stop` between them (the same walk step for step)."""
         if self.stop is None:
             return self._walk(steps, target, plateau, plus_limit)
-        from fastmm.search.flip import walk_piece
+        from fastmm.search.flip import walk_in_pieces, walk_piece
 
-        piece = walk_piece(self.backend, self.F.shape[1])
-        done = 0
-        while True:
-            done += self._walk(min(piece, steps - done), target, plateau, plus_limit)
-            if done >= steps or self.rank <= target or self.stop():
-                return done
+        return walk_in_pieces(lambda k: self._walk(k, target, plateau, plus_limit), steps,
+                              walk_piece(self.backend, self.F.shape[1]),
+                              lambda: self.rank <= target or self.stop())
 
     def _walk(self, steps: int, target: int, plateau: int, plus_limit: int) -> int:
         if self.backend == "c":
