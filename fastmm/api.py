@@ -45,7 +45,7 @@ from fastmm.errors import (
     StartError,
     VerificationError,
 )
-from fastmm.scheme import Scheme, naive_scheme, ring_serves
+from fastmm.scheme import Scheme, naive_scheme, ring_serves, scheme_serves
 from fastmm.validate import MAX_COEFFICIENTS
 
 CATALOG_MAX_DIM = 64  # catalog() and catalog_scheme() look up shapes up to this size
@@ -137,12 +137,6 @@ def choose_method(shape: Shape, rank: int, ring: str, symmetry: str | None = Non
     if len(set(shape)) == 1 and rank <= SYMMETRIC_AUTO_RANKS.get(shape[0], 0):
         return "symmetric"
     return pool_choice(SearchTask(*shape, rank, ring))
-
-
-def _ring_ok(scheme: Scheme, ring: str) -> bool:
-    """Does a found scheme serve the ring asked? (A scheme labelled Z2 is valid modulo 2 only,
-    whatever its coefficients.)"""
-    return ring == "Z2" or (scheme.ring != "Z2" and ring_serves(scheme.coefficient_ring, ring))
 
 
 class SearchRequest:
@@ -457,7 +451,7 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
         if outcome.scheme is None:
             break
         scheme = outcome.scheme
-        if not _ring_ok(scheme, req.ring):
+        if not scheme_serves(scheme, req.ring):
             raise FastmmError(f"internal error: {req.method} returned a {scheme.coefficient_ring} "
                               f"scheme for ring {req.ring}")
         prov = {**scheme.provenance, "method": req.method, "seed": outcome.seed,

@@ -32,6 +32,12 @@ def ring_serves(have: str, want: str) -> bool:
     return want in RING_SERVES.get(have, ())
 
 
+def scheme_serves(scheme: Scheme, ring: str) -> bool:
+    """Does this (verified) scheme serve ring `ring`? One labelled Z2 is valid modulo 2 only,
+    whatever its coefficients; a search modulo 2 takes any scheme it was given."""
+    return ring == "Z2" or (scheme.ring != "Z2" and ring_serves(scheme.coefficient_ring, ring))
+
+
 RING_NAMES = {
     "ZT": "ternary integers {-1, 0, 1}",
     "Z": "integers",

@@ -84,11 +84,10 @@ def _saved_at_rank(task: SearchTask):
     verified by the checkpoint) at or below the target rank and valid in the ring, the one with
     the fewest additions (lowest rank first); None when there is none."""
     from fastmm.export.slp import count_additions
-    from fastmm.scheme import Scheme, ring_serves
+    from fastmm.scheme import Scheme, scheme_serves
 
     fits = [s for s in task.options.get("starts", ()) if isinstance(s, Scheme) and s.shape == task.shape
-            and s.rank <= task.rank and (task.ring == "Z2" or (
-                s.ring != "Z2" and ring_serves(s.coefficient_ring, task.ring)))]
+            and s.rank <= task.rank and scheme_serves(s, task.ring)]
     if not fits:
         return None
     best = min(fits, key=lambda s: (s.rank, count_additions(s)))
