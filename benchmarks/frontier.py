@@ -88,7 +88,8 @@ def attempt(shape: Shape, rank: int, seed: int, args, work: Path) -> dict:
         [sys.executable, "-m", "fastmm"]
     cmd = cli + ["search", *map(str, shape), "--rank", str(rank), "--ring", "ZT",
                  "--method", args.method, "--seed", str(seed), "--time-limit", str(args.time_limit),
-                 "--workers", str(args.workers), "--quiet", "--no-sympy", "--out", str(out)]
+                 "--workers", str(args.workers), "--quiet", "--no-sympy", "--out", str(out),
+                 "--resume", str(found / "checkpoint")]  # keeps GF(2) lows that do not lift
     if args.method == "ternary":
         start = held_entry(work / "catalog", shape)
         if start is not None:
@@ -108,7 +109,8 @@ def attempt(shape: Shape, rank: int, seed: int, args, work: Path) -> dict:
     record = {"shape": list(shape), "target": rank, "seed": seed, "rc": rc,
               "seconds": round(time.time() - t0, 1), "stderr": err[0][:300], "added": [],
               "command": " ".join(["fastmm"] + cmd[len(cli):]), "start": started}
-    for path in sorted(found.glob("*.json")):
+    # the search's results, and the GF(2) schemes below them that did not lift (Z2 entries)
+    for path in sorted(found.glob("*.json")) + sorted(found.glob("checkpoint/gf2-seed*.json")):
         try:
             scheme = load_scheme(path)
             if add_to_catalog(scheme, work / "catalog"):
@@ -179,6 +181,17 @@ def reached(record: dict) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def mod2_low(record: dict) -> int | None:
+    """The rank of a GF(2) scheme below what it reached that did not lift (kept by `--resume`)."""
+    match = re.search(r"rank (\d+) valid modulo 2 only", record.get("stderr", ""))
+    return int(match.group(1)) if match else None
+
+
+def reached_cell(record: dict) -> str:
+    got, low = reached(record), mod2_low(record)
+    return f"{got or '—'}" + (f" (mod 2: {low})" if low is not None else "")
+
+
 def report(work: Path, out: Path) -> int:
     """Every logged attempt, per shape and one by one, as Markdown (nothing is left out)."""
     records = [r for r in log_lines(work / "log.jsonl") if "shape" in r]
@@ -199,17 +212,19 @@ def report(work: Path, out: Path) -> int:
     for shape in sorted(by_shape):
         rs = by_shape[shape]
         got = [x for x in (reached(r) for r in rs) if x is not None]
+        lows = [x for x in (mod2_low(r) for r in rs) if x is not None]
+        lowest = f"{min(got) if got else '—'}" + (f" (mod 2: {min(lows)})" if lows else "")
         added = sorted({a for r in rs for a in r.get("added", [])}, reverse=True)
         lines.append(f"| ⟨{shape[0]},{shape[1]},{shape[2]}⟩ | {BEST_KNOWN.get(shape, {}).get('ZT', '')} "
                      f"| {len(rs)} | {sum(r.get('seconds', 0) for r in rs):,.0f} "
-                     f"| {min(got) if got else '—'} | {', '.join(map(str, added)) or '—'} |")
+                     f"| {lowest} | {', '.join(map(str, added)) or '—'} |")
     lines += ["", "## One by one", "", "| start | shape | seed | s | reached | added | command |",
               "|---|---|---|---|---|---|---|"]
     for r in records:
         shape = "⟨" + ",".join(map(str, r["shape"])) + "⟩"
         hand = " (*by hand*)" if r.get("by") == "hand" else ""
         lines.append(f"| {r.get('start', '')} | {shape} | {r.get('seed', '')} | {r.get('seconds', 0):.0f} "
-                     f"| {reached(r) or '—'} | {', '.join(map(str, r.get('added', []))) or '—'} "
+                     f"| {reached_cell(r)} | {', '.join(map(str, r.get('added', []))) or '—'} "
                      f"| `{r.get('command', '')}`{hand} |")
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out}: {len(records)} attempts on {len(by_shape)} shapes")
@@ -233,10 +248,13 @@ def import_report(md: Path, work: Path) -> int:
         if target is None:
             continue
         target_rank = int(target.group(1))
+        low = re.search(r" \(mod 2: (\d+)\)$", got)
+        got = got[:low.start()] if low else got
         ok = got == str(target_rank)
         record = {"shape": [int(x) for x in shape.strip("⟨⟩").split(",")], "target": target_rank,
                   "seed": int(seed or 0), "rc": 0 if ok else 1, "seconds": float(seconds),
-                  "stderr": "" if ok or got == "—" else f"best rank reached {got}",
+                  "stderr": ("" if ok or got == "—" else f"best rank reached {got}")
+                  + (f"; it keeps a scheme of rank {low.group(1)} valid modulo 2 only" if low else ""),
                   "added": [] if added == "—" else [int(a) for a in added.split(",")],
                   "command": command.split("`")[1] if "`" in command else command, "start": start}
         if "*by hand*" in line:

@@ -438,6 +438,10 @@ class _Hooks:
             return ""
         checkpoint.finish("interrupted" if self.signals.signum is not None else status)
         note = f"; --resume {file_name(checkpoint.directory, sys.stderr)} continues"
+        low = checkpoint.gf2_low()
+        if low is not None:
+            note += (f" (it keeps a scheme of rank {low[0]} valid modulo 2 only, which did not lift: "
+                     f"{file_name(low[1], sys.stderr)})")
         if checkpoint.write_error:
             note += f" (but the checkpoint was not fully updated: {checkpoint.write_error})"
         return note

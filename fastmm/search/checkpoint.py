@@ -51,6 +51,7 @@ STATE = "checkpoint.json"
 BEST = "best.json"
 LOCK = "checkpoint.lock"
 POOL_PREFIX = "pool-seed"
+GF2_PREFIX = "gf2-seed"  # a walk's lowest GF(2) scheme that did not (yet) lift, labelled Z2
 MAX_STATE_BYTES = 1 << 20
 MAX_POOL_BYTES = 64 << 20
 SEED_LIMIT = 2**62  # a seed given to a search (fastmm.api.check_seed)
@@ -140,14 +141,14 @@ class Checkpoint:
 
     def owns(self, path: str | os.PathLike) -> bool:
         """Is `path` one of the files this checkpoint writes (checkpoint.json, best.json,
-        pool-seed*.json)? A result written there would be overwritten."""
+        pool-seed*.json, gf2-seed*.json)? A result written there would be overwritten."""
         try:
             target, home = resolve_target(path), resolve_target(self.directory)
         except InputError:
             return False
         name = target.name
         return target.parent == home and (name in (STATE, BEST, LOCK) or (
-            name.startswith(POOL_PREFIX) and name.endswith(".json")))
+            name.startswith((POOL_PREFIX, GF2_PREFIX)) and name.endswith(".json")))
 
     # -- what the search needs ------------------------------------------------------------------
     def first_seed(self, seed: int) -> int:
@@ -203,7 +204,8 @@ class Checkpoint:
         shape = tuple(self.state["shape"])
         out: list[Scheme] = []
         self.ignored = 0  # saved schemes of another shape or that do not verify (edited by hand?)
-        paths = [self.directory / BEST] + sorted(self.directory.glob(f"{POOL_PREFIX}*.json"))
+        paths = [self.directory / BEST] + sorted(self.directory.glob(f"{POOL_PREFIX}*.json")) + \
+            sorted(self.directory.glob(f"{GF2_PREFIX}*.json"))
         for path in paths:
             if not path.exists():
                 continue
@@ -225,16 +227,38 @@ class Checkpoint:
     def describe(self) -> str:
         """Seeds used, the best rank saved (best.json or a pool level of a killed run) and how
         many schemes the search will start from."""
+        from fastmm.scheme import scheme_serves
+
         s = self.state
         saved = self.starts()
         # the ranks of schemes that verify: a rank the header claims without one is not shown
-        best = min((x.rank for x in saved), default="none yet")
-        text = (f"{_count_of(len(s.get('seeds_used', [])), 'seed')} used, best rank {best}, "
-                f"{_count_of(len(saved), 'saved scheme')}")
+        valid = [x.rank for x in saved if scheme_serves(x, str(s.get("ring")))]
+        best = min(valid, default="none yet")
+        text = f"{_count_of(len(s.get('seeds_used', [])), 'seed')} used, best rank {best}"
+        mod2 = min((x.rank for x in saved), default=None)
+        if mod2 is not None and (not valid or mod2 < min(valid)):
+            text += f" (modulo 2: {mod2}, in {GF2_PREFIX}*.json; the walks go on from it)"
+        text += f", {_count_of(len(saved), 'saved scheme')}"
         if self.ignored:
             text += (f"; {self.ignored} saved scheme(s) ignored: another shape, or they fail "
                      "verification")
         return text
+
+    def gf2_low(self) -> tuple[int, Path] | None:
+        """The lowest-rank GF(2) scheme the walks kept (gf2-seed*.json), when it is below the
+        best valid rank saved: (rank, path); None otherwise."""
+        low: tuple[int, Path] | None = None
+        for path in sorted(self.directory.glob(f"{GF2_PREFIX}*.json")):
+            try:
+                rank = load_scheme(path).rank
+            except FastmmError:
+                continue
+            if low is None or rank < low[0]:
+                low = (rank, path)
+        best = self.state.get("best_rank")
+        if low is None or (isinstance(best, int) and best <= low[0]) or self.state.get("ring") == "Z2":
+            return None
+        return low
 
     # -- recording ------------------------------------------------------------------------------
     def record_best(self, scheme: Scheme, same_rank: bool = False) -> None:
@@ -303,6 +327,29 @@ def save_pool(directory: str | Path, seed: int, schemes: list[Scheme]) -> bool:
     try:
         offer_best(directory, min(schemes, key=lambda s: s.rank), check=True,
                    note={"seed": seed, "status": "the best so far, saved while the search ran"})
+    except (OutputError, InputError):
+        return False
+    return True
+
+
+def save_gf2_low(directory: str | Path | None, seed: int, schemes: list[Scheme]) -> bool:
+    """Keep a walk's new lowest GF(2) scheme of a search over ZT or Z, one that has not lifted,
+    as DIR/gf2-seed<S>.json: a scheme file labelled Z2 (valid modulo 2 only), verified modulo 2,
+    so that no rank reached is lost. `--resume` walks on from it, and `fastmm show` or `verify`
+    read it as any scheme. The caller offers only new lows, so each write replaces a higher one.
+    False when nothing was written."""
+    if directory is None or not schemes:
+        return False
+    from fastmm.verify import verify
+
+    scheme = min(schemes, key=lambda s: s.rank).with_meta(ring="Z2")
+    verdict = verify(scheme, use_sympy=False)
+    if not verdict.ok:  # a walk's bug, never a file
+        return False
+    note = {"seed": seed, "status": "the lowest GF(2) rank walked to over ZT or Z; it did not lift"}
+    scheme = scheme.with_meta(verified=verdict.record(), provenance={**scheme.provenance, **note})
+    try:
+        save_scheme(scheme, Path(directory) / f"{GF2_PREFIX}{seed}.json")
     except (OutputError, InputError):
         return False
     return True
@@ -428,12 +475,15 @@ def _rank_or_none(x: object) -> bool:
 
 class BestSaver:
     """A walk's best valid scheme kept on disk while it runs (pool-seed<S>.json, read back by
-    `--resume`), written at most every `every` seconds: a kill loses at most that much."""
+    `--resume`; with `gf2`, its lowest GF(2) scheme that did not lift, gf2-seed<S>.json),
+    written at most every `every` seconds: a kill loses at most that much, `close` loses nothing."""
 
-    def __init__(self, directory: str | Path | None, seed: int, every: float = 2.0):
+    def __init__(self, directory: str | Path | None, seed: int, every: float = 2.0, gf2: bool = False):
         self.directory, self.seed, self.every = directory, seed, every
+        self.write = save_gf2_low if gf2 else save_pool
         self.pending: Scheme | None = None
-        self.last = float("-inf")
+        # a GF(2) low usually lifts at once (or the walk goes lower): the first one waits `every` too
+        self.last = time.monotonic() if gf2 else float("-inf")
 
     def offer(self, scheme: Scheme | None) -> None:
         if self.directory is not None and scheme is not None:
@@ -444,8 +494,19 @@ class BestSaver:
         """Write the pending scheme if one waits and the last write is `every` seconds old."""
         if self.pending is None or time.monotonic() - self.last < self.every:
             return
-        save_pool(self.directory, self.seed, [self.pending])
-        self.pending, self.last = None, time.monotonic()
+        self.close()
+
+    def settle(self, rank: int | None) -> None:
+        """The walk's best valid scheme has `rank` (None: none yet): a pending GF(2) scheme no
+        lower is not worth keeping."""
+        if rank is not None and self.pending is not None and self.pending.rank >= rank:
+            self.pending = None
+
+    def close(self) -> None:
+        """Write the pending scheme now (the walk ends)."""
+        if self.pending is not None:
+            self.write(self.directory, self.seed, [self.pending])
+            self.pending, self.last = None, time.monotonic()
 
 
 def _shown(value) -> str:
@@ -491,7 +552,7 @@ def _count_of(k: int, thing: str) -> str:
 def _read_schemes(path: Path) -> list[Scheme]:
     """Schemes in a best.json or pool file; a damaged file is an error naming it."""
     try:
-        if path.name == BEST:
+        if path.name == BEST or path.name.startswith(GF2_PREFIX):
             return [load_scheme(path)]
         data = load_json(read_text(path, limit=MAX_POOL_BYTES), str(path))
         if isinstance(data, dict) and isinstance(data.get("schemes"), list):

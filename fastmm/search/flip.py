@@ -19,11 +19,12 @@ plateau, restart_steps, lift_every, lift_tries, sample_every, chunk.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 
 from fastmm.errors import InputError
-from fastmm.scheme import Scheme, naive_scheme
+from fastmm.scheme import Scheme, naive_scheme, scheme_serves
 from fastmm.search import flip_c, flip_py
 from fastmm.search.base import (
     Progress,
@@ -32,6 +33,7 @@ from fastmm.search.base import (
     SearchTask,
     StopFlag,
     check_walk_sizes,
+    resumed_start,
     valid_rank_note,
 )
 from fastmm.search.checkpoint import BestSaver
@@ -302,7 +304,8 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     if task.ring not in ("ZT", "Z", "Z2"):
         raise InputError(f"the flip method searches over ZT, Z or Z2, not {task.ring!r}")
     check_walk_sizes("flip", opts, shape)  # before any array is allocated
-    start = opts.get("start") or naive_scheme(n, m, p)
+    resumed = resumed_start(task, lambda s: True)  # every saved scheme holds modulo 2
+    start = opts.get("start") or resumed or naive_scheme(n, m, p)
     if not isinstance(start, Scheme) or start.shape != shape:
         raise InputError(f"the start scheme must be a Scheme of shape {shape}")
     try:
@@ -343,6 +346,8 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     prov = {"method": "flip", "seed": task.seed, "backend": backend}
     if opts.get("start") is not None:
         prov["start"] = start.label()
+    elif resumed is not None:
+        prov["start"] = f"{start.label()} saved in the --resume directory"
     ring = task.ring
     steps = 0
     restarts = 0
@@ -364,13 +369,23 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         best = to_scheme(shape, start_terms)
     elif _fits(start.coefficient_ring, ring) and _exact_ok(start):
         best = start
+    # resumed from a GF(2) scheme that did not lift: the best valid one saved (above the target)
+    # stays the best
+    saved = resumed_start(dataclasses.replace(task, seed=0, options=dict(opts, start=None)),
+                          lambda s: scheme_serves(s, ring))
+    if saved is not None and (best is None or saved.rank < best.rank):
+        best = saved
     record = r0  # lowest GF(2) rank seen
     saver = BestSaver(opts.get("checkpoint_dir"), task.seed)  # --resume: kept while it walks
+    # over ZT / Z, the lowest GF(2) scheme below `best` (it did not lift, or not yet) is kept too
+    gf2_saver = BestSaver(opts.get("checkpoint_dir") if ring != "Z2" else None, task.seed, gf2=True)
     found: Scheme | None = None  # with minimize: the scheme with the fewest additions
     found_adds = found_plain = 0
     polishing = False  # minimize: a scheme at the target rank is in hand; walk on at that rank
 
     def outcome(stopped: str) -> SearchOutcome:
+        gf2_saver.settle(best.rank if best is not None else None)
+        gf2_saver.close()
         sch = found
         if sch is None and best is not None and best.rank <= task.rank:
             sch = best
@@ -445,6 +460,8 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                     best = got[0]
                     saver.offer(best)
             saver.flush()
+            gf2_saver.settle(best.rank if best is not None else None)
+            gf2_saver.flush()
             if at_target:
                 # walk on at this rank (flips keep it) to reach other schemes to lift
                 todo = lift_every
@@ -466,4 +483,6 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                 if ring == "Z2" and (best is None or record < best.rank):
                     best = to_scheme(shape, walker.terms())
                     saver.offer(best)
+                elif best is None or record < best.rank:
+                    gf2_saver.offer(to_scheme(shape, walker.terms()))
         restarts += 1

@@ -74,6 +74,7 @@ from fastmm.search.base import (
     check_walk_options,
     valid_rank_note,
 )
+from fastmm.search.checkpoint import BestSaver
 from fastmm.search.flip import Walker, choose_backend, reduce_terms
 from fastmm.search.lift import lift
 from fastmm.search.starts import Start, Stopped, starting_points
@@ -274,6 +275,8 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         return s.with_meta(provenance=info)
 
     def outcome(found: Scheme | None, stopped: str) -> SearchOutcome:
+        gf2_saver.settle(best.rank if best is not None else None)
+        gf2_saver.close()
         return SearchOutcome(
             scheme=meta(found) if found is not None else None,
             best=meta(best, **best_found) if found is None and best is not None else None,
@@ -283,6 +286,8 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     current: dict = {"pools": None}  # the pools of the current restart, for progress reports
 
     def tick(level: int, rank: int, walk: str = "walk") -> None:
+        gf2_saver.settle(best.rank if best is not None else None)
+        gf2_saver.flush()
         now = time.perf_counter()
         if now - state["last"] >= 0.25:
             state["last"] = now
@@ -360,10 +365,18 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         state["polished"] += low is not None
         return low
 
+    def lower_record(terms: Terms) -> None:
+        """The lowest rank walked to; over ZT / Z a new lowest GF(2) scheme below `best` is kept
+        on disk (`--resume`) whether or not it lifts."""
+        r = len(terms[0])
+        if r < state["record"] and gf2_saver.directory and (best is None or r < best.rank):
+            gf2_saver.offer(to_scheme(shape, terms))
+        state["record"] = min(state["record"], r)
+
     def note_record(terms: Terms) -> None:
         """A GF(2) scheme below the best valid rank: remember it and lift it for `best` (20 per rank)."""
         r = len(terms[0])
-        state["record"] = min(state["record"], r)
+        lower_record(terms)
         if liftable_only:
             return  # admissible() lifts it before it may join a pool
         if best is not None and r >= best.rank:
@@ -375,6 +388,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
 
     ckpt_dir = opts.get("checkpoint_dir")
     saved = {"level": None, "schemes": {}, "t": 0.0}
+    gf2_saver = BestSaver(ckpt_dir if ring != "Z2" and walks.name == "gf2" else None, task.seed, gf2=True)
 
     def checkpoint_member(terms: Terms, valid: Scheme | None) -> None:
         """Keep the lowest pool level on disk (throttled) so `--resume` can restart from it."""
@@ -428,8 +442,9 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             tick(level, r)
             if r <= task.rank:
                 if lift_due:
-                    state["record"] = min(state["record"], r)
-                    got = try_lift(walker.terms())
+                    terms = walker.terms()
+                    lower_record(terms)
+                    got = try_lift(terms)
                     if got is not None:
                         prov["lift"] = got[1]
                         return "found", got[0]

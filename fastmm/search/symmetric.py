@@ -47,7 +47,7 @@ import time
 import numpy as np
 
 from fastmm.errors import InputError
-from fastmm.scheme import Scheme, naive_scheme, ring_serves
+from fastmm.scheme import Scheme, naive_scheme, ring_serves, scheme_serves
 from fastmm.search import flip_c, flip_py
 from fastmm.search.base import (
     CUBES_FORM,
@@ -409,7 +409,8 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     # the best scheme valid in the ring: `--resume`'s saved ones (verified on reading), the start
     # when it is valid in the ring, else the naive scheme, so that a progress report never shows
     # a rank valid only modulo 2 as the rank reached (valid_rank_note puts that in the note)
-    valid = [x for x in opts.get("starts", ()) if isinstance(x, Scheme) and x.shape == shape]
+    valid = [x for x in opts.get("starts", ()) if isinstance(x, Scheme) and x.shape == shape
+             and scheme_serves(x, task.ring)]
     if task.ring != "Z2":
         if given is not None and given.ring != "Z2" and ring_serves(given.coefficient_ring, task.ring):
             valid.append(given)

@@ -24,9 +24,17 @@ from __future__ import annotations
 import time
 
 from fastmm.errors import InputError
-from fastmm.scheme import Scheme, naive_scheme
+from fastmm.scheme import Scheme, naive_scheme, scheme_serves
 from fastmm.search import flip, flip_c, flip_py, ternary_py
-from fastmm.search.base import Progress, Reporter, SearchOutcome, SearchTask, StopFlag, check_walk_sizes
+from fastmm.search.base import (
+    Progress,
+    Reporter,
+    SearchOutcome,
+    SearchTask,
+    StopFlag,
+    check_walk_sizes,
+    resumed_start,
+)
 from fastmm.search.checkpoint import BestSaver
 from fastmm.search.flip import BaseWalker, warm_numba
 from fastmm.search.ternary_py import TernaryTerms, to_scheme, to_terms
@@ -100,7 +108,8 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     if task.ring not in ("ZT", "Z"):
         raise InputError(f"the ternary method searches over ZT or Z, not {task.ring!r}")
     check_walk_sizes("ternary", opts, shape)  # before any array is allocated
-    start = opts.get("start") or naive_scheme(n, m, p)
+    resumed = resumed_start(task, lambda s: scheme_serves(s, "ZT"))
+    start = opts.get("start") or resumed or naive_scheme(n, m, p)
     if not isinstance(start, Scheme) or start.shape != shape:
         raise InputError(f"the start scheme must be a Scheme of shape {shape}")
     try:
@@ -122,7 +131,8 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     plateau = int(opts.get("plateau", PLATEAU if fast else 5_000))
     restart_steps = int(opts.get("restart_steps", int(3_000_000 * size**3) if fast else 300_000))
     chunk = int(opts.get("chunk", 200_000 if fast else max(100, int(3_000 / size))))
-    plus_limit = int(opts.get("plus_limit", r0 + START_PLUS if opts.get("start") is not None else r0))
+    given = opts.get("start") is not None or resumed is not None
+    plus_limit = int(opts.get("plus_limit", r0 + START_PLUS if given else r0))
     deadline = t0 + task.time_limit if task.time_limit is not None else None
 
     def stopping() -> bool:  # looked at between pieces of a long walk
@@ -131,6 +141,8 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     prov = {"method": "ternary", "seed": task.seed, "backend": backend, "plus_limit": plus_limit}
     if opts.get("start") is not None:
         prov["start"] = start.label()
+    elif resumed is not None:
+        prov["start"] = f"{start.label()} saved in the --resume directory"
     steps = 0
     restarts = 0
     last_report = t0

@@ -15,6 +15,12 @@ RECORDS = [
      "stderr": "error: no ⟨3,4,5⟩ scheme of rank 47 over ZT within 300 s; best rank reached 48",
      "added": [], "command": "fastmm search 3 4 5 --rank 47 --ring ZT --seed 50",
      "start": "2026-12-03 06:34:32"},
+    {"shape": [3, 4, 5], "target": 47, "seed": 51, "rc": 1, "seconds": 900.0,
+     "stderr": "error: no ⟨3,4,5⟩ scheme of rank 47 over ZT within 900 s; best rank reached 48; "
+               "--resume ck continues (it keeps a scheme of rank 47 valid modulo 2 only, which did not "
+               "lift: ck/gf2-seed51.json)",
+     "added": [47], "command": "fastmm search 3 4 5 --rank 47 --ring ZT --seed 51 --resume ck",
+     "start": "2026-12-03 07:00:00"},
     {"shape": [2, 5, 6], "target": 47, "seed": 22, "rc": 1, "seconds": 301.0,
      "stderr": "best rank reached 48", "added": [49, 48],
      "command": "fastmm search 2 5 6 --rank 47 --ring ZT --seed 22", "start": "2026-12-03 09:00:00"},
@@ -41,8 +47,12 @@ def test_report_then_import_gives_back_every_attempt(tmp_path):
     back = [json.loads(line) for line in (new / "log.jsonl").read_text().splitlines()]
     keys = ("shape", "target", "seed", "rc", "added", "command", "start")
     assert [{k: r[k] for k in keys} for r in back] == [{k: r[k] for k in keys} for r in RECORDS]
-    assert [r.get("by") for r in back] == [None, None, "hand"]
-    assert "best rank reached 48" in back[0]["stderr"] and back[2]["stderr"] == ""
+    assert [r.get("by") for r in back] == [None, None, None, "hand"]
+    assert "best rank reached 48" in back[0]["stderr"] and back[3]["stderr"] == ""
+    # a GF(2) rank that did not lift is shown beside the rank reached and survives the round trip
+    assert "| ⟨3,4,5⟩ | 47 | 2 | 1,200 | 48 (mod 2: 47) | 47 |" in md.read_text()
+    assert "| 48 (mod 2: 47) | 47 |" in md.read_text()
+    assert "best rank reached 48; it keeps a scheme of rank 47 valid modulo 2 only" == back[1]["stderr"]
     # the rebuilt log reports the same table
     again = tmp_path / "again.md"
     assert _run("--report", str(new), "--report-out", str(again)).returncode == 0
