@@ -440,8 +440,8 @@ class _Hooks:
         note = f"; --resume {file_name(checkpoint.directory, sys.stderr)} continues"
         low = checkpoint.gf2_low()
         if low is not None:
-            note += (f" (it keeps a scheme of rank {low[0]} valid modulo 2 only, which did not lift: "
-                     f"{file_name(low[1], sys.stderr)})")
+            note += (f" (it keeps a scheme of rank {low[0]} valid modulo 2 only, which the search did "
+                     f"not lift: {file_name(low[1], sys.stderr)})")
         if checkpoint.write_error:
             note += f" (but the checkpoint was not fully updated: {checkpoint.write_error})"
         return note

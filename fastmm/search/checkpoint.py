@@ -35,7 +35,7 @@ import errno
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from fastmm import __version__
@@ -67,6 +67,7 @@ class Checkpoint:
         self.resumed = resumed
         self._last_progress = 0.0
         self._starts: list[Scheme] | None = None
+        self._paths: dict[int, Path] = {}  # id of a saved scheme -> the file it came from
         self._lock: int | None = None  # the locked directory's descriptor while this search runs
         self.written = False  # the directory and its checkpoint.json exist for this search
         self._reserved = False  # this search's first seeds are recorded
@@ -212,6 +213,7 @@ class Checkpoint:
             for scheme in _read_schemes(path):
                 if scheme.shape == shape and verify(scheme, use_sympy=False).ok:
                     out.append(scheme)
+                    self._paths[id(scheme)] = path
                 else:
                     self.ignored += 1
         self._starts = out
@@ -232,12 +234,19 @@ class Checkpoint:
         s = self.state
         saved = self.starts()
         # the ranks of schemes that verify: a rank the header claims without one is not shown
-        valid = [x.rank for x in saved if scheme_serves(x, str(s.get("ring")))]
+        ring = str(s.get("ring"))
+        valid = [x.rank for x in saved if scheme_serves(x, ring)]
         best = min(valid, default="none yet")
         text = f"{_count_of(len(s.get('seeds_used', [])), 'seed')} used, best rank {best}"
-        mod2 = min((x.rank for x in saved), default=None)
-        if mod2 is not None and (not valid or mod2 < min(valid)):
-            text += f" (modulo 2: {mod2}, in {GF2_PREFIX}*.json; the walks go on from it)"
+        mod2 = [x for x in saved if x.ring == "Z2" and ring != "Z2"]  # valid modulo 2 only
+        low = min(mod2, key=lambda x: x.rank, default=None)
+        if low is not None and (not valid or low.rank < min(valid)):
+            where = self._paths.get(id(low))
+            # flip walks start from it, pools take it as a start; ternary and symmetric walks do not
+            goes_on = s.get("method") in ("flip", "pool") and s.get("symmetry") is None
+            text += (f" (a scheme of rank {low.rank} valid modulo 2 only"
+                     + (f", {where.name}" if where is not None else "")
+                     + ("; the walks go on from it" if goes_on else "") + ")")
         text += f", {_count_of(len(saved), 'saved scheme')}"
         if self.ignored:
             text += (f"; {self.ignored} saved scheme(s) ignored: another shape, or they fail "
@@ -247,14 +256,18 @@ class Checkpoint:
     def gf2_low(self) -> tuple[int, Path] | None:
         """The lowest-rank GF(2) scheme the walks kept (gf2-seed*.json), when it is below the
         best valid rank saved: (rank, path); None otherwise."""
+        from fastmm.verify import verify
+
         low: tuple[int, Path] | None = None
         for path in sorted(self.directory.glob(f"{GF2_PREFIX}*.json")):
             try:
-                rank = load_scheme(path).rank
+                scheme = load_scheme(path)
             except FastmmError:
                 continue
-            if low is None or rank < low[0]:
-                low = (rank, path)
+            if scheme.shape != tuple(self.state["shape"]) or scheme.ring != "Z2" or \
+                    (low is not None and scheme.rank >= low[0]) or not verify(scheme, use_sympy=False).ok:
+                continue
+            low = (scheme.rank, path)
         best = self.state.get("best_rank")
         if low is None or (isinstance(best, int) and best <= low[0]) or self.state.get("ring") == "Z2":
             return None
@@ -346,7 +359,8 @@ def save_gf2_low(directory: str | Path | None, seed: int, schemes: list[Scheme])
     verdict = verify(scheme, use_sympy=False)
     if not verdict.ok:  # a walk's bug, never a file
         return False
-    note = {"seed": seed, "status": "the lowest GF(2) rank walked to over ZT or Z; it did not lift"}
+    note = {"seed": seed, "status": "the lowest GF(2) rank walked to over ZT or Z; the search's lift "
+            "(signs, Hensel for Z) found no scheme reducing to it (fastmm lift may try harder)"}
     scheme = scheme.with_meta(verified=verdict.record(), provenance={**scheme.provenance, **note})
     try:
         save_scheme(scheme, Path(directory) / f"{GF2_PREFIX}{seed}.json")
@@ -478,9 +492,13 @@ class BestSaver:
     `--resume`; with `gf2`, its lowest GF(2) scheme that did not lift, gf2-seed<S>.json),
     written at most every `every` seconds: a kill loses at most that much, `close` loses nothing."""
 
-    def __init__(self, directory: str | Path | None, seed: int, every: float = 2.0, gf2: bool = False):
+    def __init__(self, directory: str | Path | None, seed: int, every: float = 2.0, gf2: bool = False,
+                 lift: Callable[[Scheme], bool] | None = None):
         self.directory, self.seed, self.every = directory, seed, every
         self.write = save_gf2_low if gf2 else save_pool
+        # gf2: the walk's own lift, tried once before a scheme is written as one that did not lift
+        # (true when it lifted: the walk took the lifted scheme as its best, nothing is written)
+        self.lift = lift
         self.pending: Scheme | None = None
         # a GF(2) low usually lifts at once (or the walk goes lower): the first one waits `every` too
         self.last = time.monotonic() if gf2 else float("-inf")
@@ -505,8 +523,9 @@ class BestSaver:
     def close(self) -> None:
         """Write the pending scheme now (the walk ends)."""
         if self.pending is not None:
-            self.write(self.directory, self.seed, [self.pending])
-            self.pending, self.last = None, time.monotonic()
+            pending, self.pending, self.last = self.pending, None, time.monotonic()
+            if self.lift is None or not self.lift(pending):
+                self.write(self.directory, self.seed, [pending])
 
 
 def _shown(value) -> str:

@@ -304,7 +304,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     if task.ring not in ("ZT", "Z", "Z2"):
         raise InputError(f"the flip method searches over ZT, Z or Z2, not {task.ring!r}")
     check_walk_sizes("flip", opts, shape)  # before any array is allocated
-    resumed = resumed_start(task, lambda s: True)  # every saved scheme holds modulo 2
+    resumed = resumed_start(task, lambda s: s.is_integral)  # integer schemes hold modulo 2
     start = opts.get("start") or resumed or naive_scheme(n, m, p)
     if not isinstance(start, Scheme) or start.shape != shape:
         raise InputError(f"the start scheme must be a Scheme of shape {shape}")
@@ -378,14 +378,28 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     record = r0  # lowest GF(2) rank seen
     saver = BestSaver(opts.get("checkpoint_dir"), task.seed)  # --resume: kept while it walks
     # over ZT / Z, the lowest GF(2) scheme below `best` (it did not lift, or not yet) is kept too
-    gf2_saver = BestSaver(opts.get("checkpoint_dir") if ring != "Z2" else None, task.seed, gf2=True)
+
+    def lift_low(low: Scheme) -> bool:
+        """The GF(2) low about to be written: lifted, it becomes the best (and is saved as such)."""
+        nonlocal best
+        got = lifted(to_terms(low), steps)
+        if got is None:
+            return False
+        if best is None or got[0].rank < best.rank:
+            best = got[0]
+            saver.offer(best)
+        return True
+
+    gf2_saver = BestSaver(opts.get("checkpoint_dir") if ring != "Z2" else None, task.seed, gf2=True,
+                          lift=lift_low)
     found: Scheme | None = None  # with minimize: the scheme with the fewest additions
     found_adds = found_plain = 0
     polishing = False  # minimize: a scheme at the target rank is in hand; walk on at that rank
 
     def outcome(stopped: str) -> SearchOutcome:
         gf2_saver.settle(best.rank if best is not None else None)
-        gf2_saver.close()
+        gf2_saver.close()  # may lift it: `best` first
+        saver.close()
         sch = found
         if sch is None and best is not None and best.rank <= task.rank:
             sch = best

@@ -388,7 +388,15 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
 
     ckpt_dir = opts.get("checkpoint_dir")
     saved = {"level": None, "schemes": {}, "t": 0.0}
-    gf2_saver = BestSaver(ckpt_dir if ring != "Z2" and walks.name == "gf2" else None, task.seed, gf2=True)
+
+    def lift_low(low: Scheme) -> bool:
+        """The GF(2) low about to be written: lifted, it may become the best."""
+        got = try_lift(to_terms(low))
+        keep_if_better(got)
+        return got is not None
+
+    gf2_saver = BestSaver(ckpt_dir if ring != "Z2" and walks.name == "gf2" else None, task.seed, gf2=True,
+                          lift=lift_low)
 
     def checkpoint_member(terms: Terms, valid: Scheme | None) -> None:
         """Keep the lowest pool level on disk (throttled) so `--resume` can restart from it."""

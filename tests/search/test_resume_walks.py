@@ -79,7 +79,7 @@ def test_gf2_lows_are_written_as_verified_z2_scheme_files(tmp_path):
     assert save_gf2_low(tmp_path, 4, [naive_scheme(3, 3, 3), z2.with_meta(ring="ZT", verified=None)])
     kept = load_scheme(tmp_path / "gf2-seed4.json")
     assert kept.ring == "Z2" and kept.rank == 23 and kept.verified and kept.provenance["seed"] == 4
-    assert "did not lift" in kept.provenance["status"]
+    assert "found no scheme reducing to it" in kept.provenance["status"]
     assert save_gf2_low(None, 4, [z2]) is False and save_gf2_low(tmp_path, 5, []) is False
 
     # a GF(2) low usually lifts at once: even the first waits `every` seconds, and one that the
@@ -118,7 +118,8 @@ def test_resume_reads_the_gf2_file_reports_it_and_walks_on_from_it(tmp_path):
     try:
         assert [s.rank for s in checkpoint.starts()] == [27, 23]
         assert checkpoint.gf2_low() == (23, ck / "gf2-seed0.json")
-        assert "best rank 27 (modulo 2: 23, in gf2-seed*.json" in checkpoint.describe()
+        assert "best rank 27 (a scheme of rank 23 valid modulo 2 only, gf2-seed0.json; the walks go on " \
+            "from it), 2 saved schemes" in checkpoint.describe()
     finally:
         checkpoint.close()
 
@@ -126,7 +127,8 @@ def test_resume_reads_the_gf2_file_reports_it_and_walks_on_from_it(tmp_path):
                "--resume", str(ck), "--no-sympy", cwd=tmp_path)
     assert r.returncode == 1
     first = r.stderr.splitlines()[0]
-    assert "best rank 27 (modulo 2: 23, in gf2-seed*.json; the walks go on from it)" in first, r.stderr
+    assert "best rank 27 (a scheme of rank 23 valid modulo 2 only, gf2-seed0.json; the walks go on from " \
+        "it)" in first, r.stderr
     state = json.loads((ck / "checkpoint.json").read_text())
     assert state["seeds_used"] == [0, 1]
     best = load_scheme(ck / "best.json")
@@ -141,3 +143,87 @@ def _request():
     from fastmm.api import SearchRequest
 
     return SearchRequest(shape=(3, 3, 3), rank=22, method="flip", ring="ZT")
+
+
+def test_a_gf2_low_that_lifts_is_handed_back_not_written(tmp_path):
+    """Before a GF(2) low is written as one the search did not lift, the walk's own lift is tried
+    once: lifted, it is the walk's (the callback keeps it), and no gf2 file claims otherwise."""
+    z2 = load_scheme(NO_LIFT)
+    taken = []
+    saver = BestSaver(tmp_path, 1, every=0.0, gf2=True, lift=lambda s: taken.append(s.rank) or True)
+    saver.offer(z2)
+    assert taken == [23] and not (tmp_path / "gf2-seed1.json").exists()
+    saver = BestSaver(tmp_path, 2, every=0.0, gf2=True, lift=lambda s: False)
+    saver.offer(z2)
+    assert load_scheme(tmp_path / "gf2-seed2.json").rank == 23
+
+
+def test_short_flip_walks_leave_no_gf2_file_that_their_lift_takes(tmp_path):
+    from fastmm.search.lift import lift
+    from fastmm.search.terms import to_terms
+
+    for seed in range(3):
+        ck = tmp_path / f"ck{seed}"
+        ck.mkdir()
+        task = SearchTask(3, 3, 3, rank=22, ring="ZT", seed=seed, time_limit=0.05,
+                          options={"checkpoint_dir": str(ck)})
+        out = _run(flip, task)
+        for path in ck.glob("gf2-seed*.json"):
+            low = load_scheme(path)
+            assert out.best is None or low.rank < out.best.rank
+            assert lift((3, 3, 3), to_terms(low), "ZT", seed=0) is None
+
+
+def _checkpoint_with(tmp_path, method, extra, name, symmetry=None):
+    """A checkpoint of `fastmm search 3 3 3 --rank 22` made by a short real run, plus `extra`
+    copied in as `name`."""
+    ck = tmp_path / f"ck-{method}-{name}"
+    args = ["search", "3", "3", "3", "--rank", "22", "--time-limit", "0.5", "--resume", str(ck), "-q",
+            "--no-sympy"] + (["--symmetry", symmetry] if symmetry else ["--method", method])
+    assert fastmm(*args, cwd=tmp_path).returncode == 1
+    for pool in ck.glob("pool-seed*.json"):
+        pool.unlink()
+    save_scheme(verify_copy(naive_scheme(3, 3, 3)), ck / "best.json")
+    shutil.copy(extra, ck / name)
+    from fastmm.api import SearchRequest
+
+    return Checkpoint.open(ck, SearchRequest(shape=(3, 3, 3), rank=22, method=method, ring="ZT",
+                                             symmetry=symmetry))
+
+
+def test_the_resuming_line_names_the_gf2_file_and_says_only_what_the_method_does(tmp_path):
+    for method, symmetry, goes_on in (("flip", None, True), ("pool", None, True), ("ternary", None, False),
+                                      ("symmetric", "c3", False)):
+        checkpoint = _checkpoint_with(tmp_path, method, NO_LIFT, "gf2-seed5.json", symmetry)
+        try:
+            text = checkpoint.describe()
+        finally:
+            checkpoint.close()
+        assert "best rank 27 (a scheme of rank 23 valid modulo 2 only, gf2-seed5.json" in text, (method, text)
+        assert ("the walks go on from it" in text) == goes_on, (method, text)
+
+
+def test_gf2_claims_need_a_verified_scheme_of_the_shape(tmp_path):
+    """A gf2 file that fails verification or is of another shape is never named as a rank kept."""
+    bad = json.loads(NO_LIFT.read_text())
+    k = 15  # rank 15: below the proven bound, and not a scheme
+    bad.update(Wa=bad["Wa"][:k], Wb=bad["Wb"][:k], Wc=[row[:k] for row in bad["Wc"]], rank=k)
+    bad.pop("verified", None)
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    for extra in (tmp_path / "bad.json", DATA / "2x2x3-rank11-Z2-no-ternary-lift.json"):
+        checkpoint = _checkpoint_with(tmp_path, "flip", extra, "gf2-seed9.json")
+        try:
+            assert checkpoint.gf2_low() is None
+            assert "modulo 2" not in checkpoint.describe() and "ignored" in checkpoint.describe()
+        finally:
+            checkpoint.close()
+
+
+def test_a_saved_rational_scheme_is_no_start_for_a_flip_walk():
+    from fastmm.catalog import catalog_dir
+
+    q = load_scheme(catalog_dir() / "2x4x5-rank32-Q.json")
+    task = SearchTask(2, 4, 5, rank=31, ring="ZT", seed=0, time_limit=0.2,
+                      options={"starts": [q], "backend": "python"})
+    out = _run(flip, task)  # before: "a scheme with fractional coefficients cannot be reduced modulo 2"
+    assert out.best is not None and "start" not in out.best.provenance  # from the naive scheme
