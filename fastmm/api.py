@@ -373,20 +373,23 @@ def search(shape: Sequence[int], rank: int, *, ring: str = "ZT", method: str = "
            time_limit: float = 300.0, workers: int = 1, scheduler: str | None = None,
            symmetry: str | None = None, sympy: bool = True, use_own_catalog_entry: bool = False,
            options: dict | None = None, on_progress: Callable | None = None,
-           command: str = "") -> Scheme:
+           command: str = "", resume: str | os.PathLike | None = None) -> Scheme:
     """Find a scheme for `shape` with at most `rank` multiplications, verified before it is returned.
 
     `symmetry` "c3" or "c3j" (square shapes) restricts the walk to schemes invariant under the
     rotation (A,B,Cᵀ) -> (Cᵀ,A,B), and for c3j also under X -> JXJ (fastmm.search.symmetric).
+    `resume` (a directory; the walk methods) checkpoints the search there as `fastmm search
+    --resume DIR` does, and a later call with the same directory continues from what it saved,
+    with fresh seeds (`seed` is then used only for a new directory).
     Raises InputError for a request that cannot be searched (shape beyond 8, rank below a proven
-    bound, nan time limit...), SearchFailed when the time runs out (its `.best` is the lowest-rank
-    verified scheme reached, or None) and SearchInterrupted on Ctrl-C.
+    bound, nan time limit, a checkpoint of another search...), SearchFailed when the time runs out
+    (its `.best` is the lowest-rank verified scheme reached, or None) and SearchInterrupted on Ctrl-C.
     """
     found = search_distinct(shape, rank, count=1, ring=ring, method=method, seed=seed,
                             time_limit=time_limit, workers=workers, scheduler=scheduler,
                             symmetry=symmetry, sympy=sympy,
                             use_own_catalog_entry=use_own_catalog_entry, options=options,
-                            on_progress=on_progress, command=command)
+                            on_progress=on_progress, command=command, resume=resume)
     return found[0]
 
 
@@ -395,7 +398,8 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
                     scheduler: str | None = None, symmetry: str | None = None, sympy: bool = True,
                     use_own_catalog_entry: bool = False, options: dict | None = None,
                     on_progress: Callable | None = None, command: str = "",
-                    on_found: Callable[[Scheme], None] | None = None) -> list[Scheme]:
+                    on_found: Callable[[Scheme], None] | None = None,
+                    resume: str | os.PathLike | None = None) -> list[Scheme]:
     """Like `search`, but collect `count` pairwise inequivalent schemes (each verified).
 
     `on_found(scheme)` is called with each verified scheme as soon as it exists, so a caller
@@ -434,6 +438,41 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
         if have is not None and have <= req.rank:
             # the shape's own entry would answer at once: search without it, so it is *found*
             req.options.setdefault("exclude_catalog_shapes", [req.shape])
+    if resume is None:
+        return _search_runs(req, count, sympy, command, on_progress, on_found)
+    from fastmm.search.checkpoint import Watched, open_for_search
+
+    if not isinstance(resume, str | os.PathLike):
+        raise InputError(f"resume is a directory name, got {shown(resume)}")
+    checkpoint = open_for_search(resume, req)
+    try:
+        req.options.update(checkpoint.task_options())
+        req.seed = checkpoint.first_seed(req.seed)
+
+        def kept(scheme: Scheme) -> None:  # in best.json before the search goes on
+            checkpoint.record_best(scheme, same_rank=True)
+            if on_found:
+                on_found(scheme)
+
+        try:
+            found = _search_runs(req, count, sympy, command, Watched(checkpoint, on_progress), kept)
+        except SearchFailed as exc:
+            if exc.best is not None:
+                checkpoint.record_best(exc.best, same_rank=True)
+            checkpoint.finish("interrupted" if isinstance(exc, SearchInterrupted) else "stopped")
+            raise
+        except KeyboardInterrupt:
+            checkpoint.finish("interrupted")
+            raise
+        checkpoint.finish("found")
+        return found
+    finally:
+        checkpoint.close()
+
+
+def _search_runs(req: SearchRequest, count: int, sympy: bool, command: str,
+                 on_progress: Callable | None, on_found: Callable[[Scheme], None] | None) -> list[Scheme]:
+    """Runs of the search (fresh seeds each) until `count` inequivalent verified schemes."""
     from fastmm.search.runner import run_search
 
     found: list[Scheme] = []

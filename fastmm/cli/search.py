@@ -286,15 +286,9 @@ def _open_checkpoint(resume: str | None, req, writer: _Writer):
     """--resume DIR checked (and locked) for this request, or None; nothing is written yet."""
     if resume is None:
         return None
-    if not resume.strip():
-        raise InputError("--resume: the directory name is empty")
-    if req.method in ("als", "spn"):  # nothing of theirs to keep: restarts are independent
-        raise InputError(f"--resume works with the walk methods (flip, pool, ternary, symmetric), not "
-                         f"--method {req.method}: its restarts keep no state; run it again with another "
-                         "--seed")
-    from fastmm.search.checkpoint import Checkpoint
+    from fastmm.search.checkpoint import open_for_search
 
-    checkpoint = Checkpoint.open(resume, req)
+    checkpoint = open_for_search(resume, req)
     for path in writer.targets():
         if checkpoint.owns(path):
             checkpoint.close()

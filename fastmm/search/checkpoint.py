@@ -323,6 +323,50 @@ class Checkpoint:
             self.write_error = self.write_error or str(exc)
 
 
+WALK_METHODS = ("flip", "pool", "ternary", "symmetric")  # the methods whose state a checkpoint keeps
+
+
+def open_for_search(directory: str | os.PathLike, request) -> Checkpoint:
+    """`--resume DIR` (the library's `resume=`) checked and locked for `request` (a
+    fastmm.api.SearchRequest): InputError for the numerical methods, whose restarts keep no state,
+    and for a directory `Checkpoint.open` refuses. Nothing is written yet."""
+    if not str(directory).strip():
+        raise InputError("--resume: the directory name is empty")
+    if request.method not in WALK_METHODS:
+        raise InputError(f"--resume works with the walk methods ({', '.join(WALK_METHODS)}), not "
+                         f"--method {request.method}: its restarts keep no state; run it again with "
+                         "another --seed")
+    return Checkpoint.open(directory, request)
+
+
+class Watched:
+    """A search's progress callback that keeps its checkpoint as it runs: each report noted,
+    the seeds of each run reserved before they run (`seeds_starting`, which the runner looks
+    for), and a scheme a report carries (`--minimize additions`: at the target rank, still
+    improving) verified and offered as best.json. Then calls the caller's own callback."""
+
+    def __init__(self, checkpoint: Checkpoint, on_progress: Callable | None = None):
+        self.checkpoint, self.on_progress = checkpoint, on_progress
+
+    def __call__(self, worker: int, progress) -> None:
+        self.checkpoint.note_progress(worker, progress)
+        if progress.scheme is not None:
+            from fastmm.verify import verify
+
+            verdict = verify(progress.scheme, use_sympy=False)
+            if verdict.ok:
+                self.checkpoint.record_best(progress.scheme.with_meta(verified=verdict.record()),
+                                            same_rank=True)
+        if self.on_progress is not None:
+            self.on_progress(worker, progress)
+
+    def seeds_starting(self, first: int, count: int) -> None:
+        self.checkpoint.reserve(first, count)
+        inner = getattr(self.on_progress, "seeds_starting", None)
+        if inner is not None:
+            inner(first, count)
+
+
 def save_pool(directory: str | Path, seed: int, schemes: list[Scheme]) -> bool:
     """Write the lowest pool level of one seed (called from inside a search, throttled), and
     the lowest-rank one of `schemes` to best.json (with checkpoint.json's best_rank) if it
