@@ -284,7 +284,8 @@ def valid_rank_note(best_valid: int | None, mod2_low: int, note: str) -> tuple[i
     """(rank, note) for a progress report of a GF(2) walk: the rank is that of the best scheme
     valid in the searched ring; a lower GF(2) rank that did not lift goes into the note, as
     "mod 2 R". `best_valid` None shows the walk's own rank: right for Z2 walks, where every
-    scheme of the walk is valid (walks over ZT and Z start from a valid scheme and pass it)."""
+    scheme of the walk is valid (walks over ZT and Z pass the best valid scheme they have, the
+    naive one when they start from a scheme valid modulo 2 only)."""
     if best_valid is None:
         return mod2_low, note
     if mod2_low < best_valid:

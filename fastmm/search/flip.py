@@ -375,6 +375,8 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                           lambda s: scheme_serves(s, ring))
     if saved is not None and (best is None or saved.rank < best.rank):
         best = saved
+    if best is None and ring != "Z2":  # a start valid modulo 2 only: progress never shows its rank as valid
+        best = naive_scheme(n, m, p)
     record = r0  # lowest GF(2) rank seen
     saver = BestSaver(opts.get("checkpoint_dir"), task.seed)  # --resume: kept while it walks
     # over ZT / Z, the lowest GF(2) scheme below `best` (it did not lift, or not yet) is kept too

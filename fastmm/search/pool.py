@@ -258,6 +258,9 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             best = to_scheme(shape, terms) if ring == "Z2" else st.scheme
             best_found.update(start=st.how, found_after_s=0.0)
             break
+    if best is None and ring != "Z2":  # starts valid modulo 2 only: progress never shows their rank as valid
+        best = naive_scheme(*shape)
+        best_found.update(start="naive", found_after_s=0.0)
     lifted_ranks: dict[int, int] = {}  # rank -> lift attempts spent there for `best`
     polished_at: dict[int, int] = {}  # rank -> ternary polishes started from lifted schemes of it
 

@@ -227,3 +227,17 @@ def test_a_saved_rational_scheme_is_no_start_for_a_flip_walk():
                       options={"starts": [q], "backend": "python"})
     out = _run(flip, task)  # before: "a scheme with fractional coefficients cannot be reduced modulo 2"
     assert out.best is not None and "start" not in out.best.provenance  # from the naive scheme
+
+
+def test_a_start_valid_modulo_2_only_is_never_shown_as_a_valid_rank():
+    """Progress shows the rank of the best scheme valid in the ring; walking from a GF(2) start
+    (a resumed one, or --start), that is the naive scheme until something lifts."""
+    from fastmm.search import pool
+
+    for method in (flip, pool):
+        shown = []
+        task = SearchTask(3, 3, 3, rank=22, ring="ZT", seed=0, time_limit=0.6,
+                          options={"start": load_scheme(NO_LIFT), "backend": "python"})
+        out = method.run(task, lambda p: shown.append(p.rank), lambda: False)
+        assert shown and out.best is not None and verify(out.best, use_sympy=False).ok
+        assert out.best.ring == "ZT" and min(shown) >= out.best.rank, (method.__name__, shown, out.best.rank)
