@@ -89,7 +89,8 @@ def main() -> None:
              f"0 to {args.seeds - 1}). *mod-4 solvable*: the sign equations have a solution (else no ZT "
              "scheme reduces to the sample); *sign lift*: a verified ZT scheme that reduces to it; of the "
              "rest, *Hensel*: a verified Z one; *framed to ZT*: of those, a verified ZT scheme of the same "
-             "rank after changes of basis (`fastmm lift` runs all three; searches only the first two).", "",
+             "rank after changes of basis (`fastmm lift` runs all three; searches over ZT the first, "
+             "and the others within a share of their time: `--option rescue`).", "",
              "| shape | samples | mod-4 solvable | sign lift | no sign lift | Hensel (Z) | framed to ZT | "
              "ZT in all | seconds |", "|---|---|---|---|---|---|---|---|---|"]
     for shape, rank, c in rows:

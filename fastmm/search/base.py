@@ -126,10 +126,11 @@ METHODS: dict[str, str] = {
 _ANY_WALK = frozenset({"minimize", "minimize_seconds", "checkpoint_dir", "starts", "backend", "device",
                        "chunk", "plateau", "plus_limit", "exclude_catalog_shapes"})
 WALK_OPTIONS: dict[str, frozenset[str]] = {
-    "flip": _ANY_WALK | {"start", "restart_steps", "kicks", "lift_every", "lift_tries", "sample_every"},
+    "flip": _ANY_WALK | {"start", "restart_steps", "kicks", "lift_every", "lift_tries", "sample_every",
+                         "rescue"},
     "pool": _ANY_WALK | {"start", "constructions", "max_starts", "start_index",
                          "pool_size", "plus", "limit", "max_limit", "level_attempts", "stalls",
-                         "lift_every", "liftable_pools", "meta", "walk", "ternary_polish"},
+                         "lift_every", "liftable_pools", "meta", "walk", "ternary_polish", "rescue"},
     "ternary": _ANY_WALK | {"start", "restart_steps"},
     "symmetric": _ANY_WALK | {"start", "cubes", "restart_steps", "lift_every", "group"},
 }
@@ -140,7 +141,7 @@ _WALK_COUNTS = {"plateau": 1, "restart_steps": 1, "kicks": 0, "lift_every": 1, "
                 "sample_every": 1, "chunk": 1, "plus_limit": 0, "pool_size": 1, "plus": 0, "limit": 1,
                 "max_limit": 1, "level_attempts": 1, "stalls": 1, "max_starts": 1, "start_index": 0,
                 "ternary_polish": 0}
-_WALK_SHARES = {"meta"}  # in [0, 1]
+_WALK_SHARES = {"meta", "rescue"}  # in [0, 1]
 _WALK_FLAGS = {"constructions", "liftable_pools"}
 
 

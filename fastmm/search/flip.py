@@ -37,7 +37,7 @@ from fastmm.search.base import (
     valid_rank_note,
 )
 from fastmm.search.checkpoint import BestSaver
-from fastmm.search.lift import lift, residual
+from fastmm.search.lift import RESCUE_SHARE, Rescue, residual
 from fastmm.search.terms import Terms, gf2_tensor_ok, plain_additions_terms, to_scheme, to_terms
 
 PYTHON_MAX_VOLUME = 12  # without the C walk: n·m·p up to which plain Python beats loading numba
@@ -356,12 +356,17 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     def meta(s: Scheme, **extra) -> Scheme:
         info = dict(prov, steps=steps, restarts=restarts,
                     seconds=round(time.perf_counter() - t0, 3), **extra)
+        if rescue.tried:  # schemes without a sign lift given to Hensel + frames, and made ZT
+            info.update(rescue_tried=rescue.tried, rescued=rescue.rescued)
         return s.with_meta(provenance=info)
+
+    # over ZT, schemes without a sign lift: Hensel + frames within a share of the time
+    rescue = Rescue(float(opts.get("rescue", RESCUE_SHARE)), stopping)
 
     def lifted(terms: Terms, salt: int) -> tuple[Scheme, str] | None:
         if ring == "Z2":
             return to_scheme(shape, terms), "gf2"
-        return lift(shape, terms, ring, seed=task.seed * 7919 + salt)
+        return rescue.lift(shape, terms, ring, seed=task.seed * 7919 + salt)
 
     # the best valid scheme so far (any rank): the start, when it is valid in the ring
     best: Scheme | None = None

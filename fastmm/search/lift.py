@@ -16,10 +16,14 @@ free variables at 0, repeat, and after each step test whether the balanced repre
 
 Pure Python + numpy (no numba, no sympy): a lift of ⟨3,3,3;23⟩ takes milliseconds. Without a
 sign lift, `lift(..., frames=True)` also tries Hensel lifting followed by changes of basis
-towards ternary coefficients (frame_to_ternary: `fastmm lift` does, searches do not).
+towards ternary coefficients (frame_to_ternary), as `fastmm lift` does; searches over ZT do it
+within a share of their time (`Rescue`).
 """
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -280,19 +284,22 @@ def no_lift_reason(shape: tuple[int, int, int], terms: Terms, ring: str, tries: 
 
 
 def frame_to_ternary(shape: tuple[int, int, int], wa: np.ndarray, wb: np.ndarray,
-                     wc: np.ndarray) -> Scheme | None:
+                     wc: np.ndarray, stop: Callable[[], bool] | None = None) -> Scheme | None:
     """A ZT scheme of the same rank from an integer one, by changes of basis: the frames of its
-    own rank-one directions and diagonal rescaling (fastmm.search.frames); None if none is ternary.
+    own rank-one directions and diagonal rescaling (fastmm.search.frames); None if none is ternary
+    (or `stop()` became true between two candidates).
 
     Of 124 ⟨3,3,3;23⟩ GF(2) schemes from flip walks without a sign lift, Hensel lifting gave 91
     integer schemes and this made 53 of those ternary (results/lift_yield.md); on ⟨3,4,5;48⟩ it
-    takes about 20 s a scheme, so searches do not call it.
+    takes about 20 s a scheme, so searches call it only within a share of their time (`Rescue`).
     """
     from fastmm.search.frames import balance, framed_points, on_integers
     from fastmm.verify import verify
 
     u, v, w = (np.asarray(x, dtype=np.float64) for x in (wa, wb, wc.T))
     for framed in framed_points(u, v, w, shape):
+        if stop is not None and stop():
+            return None
         for cand in (framed, balance(*framed, shape)):
             ints = None if cand is None else on_integers(cand)
             if ints is None or max(np.abs(i).max() for i in ints) > 1:
@@ -323,3 +330,54 @@ def lift(shape: tuple[int, int, int], terms: Terms, ring: str, seed: int = 0,
             if framed is not None:
                 return framed, "hensel + frames"
     return None
+
+
+RESCUE_SHARE = 0.1  # default share of a ZT search's time that Hensel lifting and frames may take
+RESCUE_AFTER = 5.0  # seconds a search runs before it rescues (a quick search never pays for it)
+RESCUE_SLACK = 1.0  # seconds one rescue may run past the share before its frames stop
+
+
+class Rescue:
+    """A search's lifting over ZT with the rescue of schemes that have no sign lift: Hensel
+    lifting to Z, then changes of basis towards ternary coefficients (`lift(..., frames=True)`,
+    what `fastmm lift` does). That turns almost twice as many GF(2) schemes into ZT ones (⟨3,3,3;23⟩:
+    119 of 190 samples against 66 by signs alone, results/lift_yield.md), but Hensel costs about
+    10× a sign lift and frames up to seconds (⟨3,3,4⟩ flip walks at rank 29: 1 to 58 tries, and 2
+    s for one framing that failed), so the rescue starts after `after` seconds and runs only while
+    it has taken at most `share` of the search's time (0: never); frames stop with the search, or
+    `RESCUE_SLACK` seconds past the share."""
+
+    def __init__(self, share: float = RESCUE_SHARE, stop: Callable[[], bool] | None = None,
+                 after: float | None = None):
+        self.share, self.stop = share, stop
+        self.after = RESCUE_AFTER if after is None else after
+        self.t0 = time.perf_counter()
+        self.spent = 0.0
+        self.tried = self.rescued = 0  # schemes without a sign lift given to Hensel, and made ZT
+
+    def _allowance(self) -> float:
+        """Seconds of rescue left now (≤ 0: none)."""
+        elapsed = time.perf_counter() - self.t0
+        return self.share * elapsed - self.spent if elapsed >= self.after else 0.0
+
+    def lift(self, shape: tuple[int, int, int], terms: Terms, ring: str, seed: int = 0
+             ) -> tuple[Scheme, str] | None:
+        got = lift(shape, terms, ring, seed=seed)
+        if got is not None or ring != "ZT" or self.share <= 0 or self._allowance() <= 0:
+            return got
+        t = time.perf_counter()
+        self.tried += 1
+
+        def enough() -> bool:
+            over = self.spent + (time.perf_counter() - t) - self.share * (time.perf_counter() - self.t0)
+            return over > RESCUE_SLACK or (self.stop is not None and self.stop())
+
+        try:
+            z = hensel_lift(shape, terms)
+            framed = None if z is None else frame_to_ternary(shape, *z, stop=enough)
+        finally:
+            self.spent += time.perf_counter() - t
+        if framed is None:
+            return None
+        self.rescued += 1
+        return framed, "hensel + frames"

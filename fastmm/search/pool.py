@@ -76,7 +76,7 @@ from fastmm.search.base import (
 )
 from fastmm.search.checkpoint import BestSaver
 from fastmm.search.flip import Walker, choose_backend, reduce_terms
-from fastmm.search.lift import lift
+from fastmm.search.lift import RESCUE_SHARE, Rescue
 from fastmm.search.starts import Start, Stopped, starting_points
 from fastmm.search.terms import Terms, gf2_tensor_ok, term_set_key, to_scheme, to_terms
 
@@ -271,6 +271,8 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                     seconds=round(time.perf_counter() - t0, 3))
         # the lowest rank walked to (GF(2): lifted or not; None before any walk)
         info[f"{walks.name}_low"] = state["record"] if state["record"] < 10**9 else None
+        if rescue.tried:  # schemes without a sign lift given to Hensel + frames, and made ZT
+            info.update(rescue_tried=rescue.tried, rescued=rescue.rescued)
         if polish_steps:  # ternary polishes: how many, how many went lower, their steps
             info.update(polishes=state["polishes"], polished=state["polished"],
                         polish_steps=state["polish_steps"])
@@ -303,12 +305,15 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             report(Progress(rank=shown, steps=state["steps"], restarts=state["restarts"],
                             elapsed=now - t0, note=note))
 
+    # over ZT, schemes without a sign lift: Hensel + frames within a share of the time
+    rescue = Rescue(float(opts.get("rescue", RESCUE_SHARE)), stopping)
+
     def try_lift(terms: Terms) -> tuple[Scheme, str] | None:
         if ring == "Z2":
             return to_scheme(shape, terms), "gf2"
         if walks.name == "ternary":  # valid over ZT as it stands
             return to_scheme(shape, terms).with_meta(ring=ring), "ternary"
-        return lift(shape, terms, ring, seed=task.seed * 7919 + state["steps"])
+        return rescue.lift(shape, terms, ring, seed=task.seed * 7919 + state["steps"])
 
     def keep_if_better(got: tuple[Scheme, str] | None) -> None:
         nonlocal best

@@ -203,7 +203,7 @@ def test_334_rank_29_from_sums():
 def test_over_zt_only_schemes_that_lift_join_the_pools(catalog, monkeypatch, liftable_pools):
     import fastmm.search.pool as pool
 
-    monkeypatch.setattr(pool, "lift", lambda *args, **kw: None)  # nothing lifts
+    monkeypatch.setattr(pool.Rescue, "lift", lambda *args, **kw: None)  # nothing lifts
     out = search(3, 3, 3, 20, seed=1, limit=1.5, backend="python", constructions=False,
                  liftable_pools=liftable_pools)
     prov = out.best.provenance
@@ -294,7 +294,7 @@ def test_ternary_pools_reach_best_known_ranks_without_lifting(catalog, monkeypat
     def no_lift(*args, **kw):
         raise AssertionError("a ternary pool lifted a scheme")
 
-    monkeypatch.setattr(pool, "lift", no_lift)
+    monkeypatch.setattr(pool.Rescue, "lift", no_lift)
     opts = {"walk": "ternary"} | ({"backend": backend} if backend else {})
     out = search(*shape, rank, seed=1, limit=120.0, **opts)
     assert out.scheme is not None and out.scheme.rank == rank

@@ -238,6 +238,6 @@ def test_a_start_valid_modulo_2_only_is_never_shown_as_a_valid_rank():
         shown = []
         task = SearchTask(3, 3, 3, rank=22, ring="ZT", seed=0, time_limit=0.6,
                           options={"start": load_scheme(NO_LIFT), "backend": "python"})
-        out = method.run(task, lambda p: shown.append(p.rank), lambda: False)
+        out = method.run(task, lambda p, seen=shown: seen.append(p.rank), lambda: False)
         assert shown and out.best is not None and verify(out.best, use_sympy=False).ok
         assert out.best.ring == "ZT" and min(shown) >= out.best.rank, (method.__name__, shown, out.best.rank)
