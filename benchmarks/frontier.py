@@ -107,12 +107,14 @@ def attempt(shape: Shape, rank: int, seed: int, args, work: Path) -> dict:
     except subprocess.TimeoutExpired:
         rc, err = -1, ["driver timeout"]
     record = {"shape": list(shape), "target": rank, "seed": seed, "rc": rc,
-              "seconds": round(time.time() - t0, 1), "stderr": err[0][:300], "added": [],
+              "seconds": round(time.time() - t0, 1), "stderr": err[0][:600], "added": [],
               "command": " ".join(["fastmm"] + cmd[len(cli):]), "start": started}
     # the search's results, and the GF(2) schemes below them that did not lift (Z2 entries)
     for path in sorted(found.glob("*.json")) + sorted(found.glob("checkpoint/gf2-seed*.json")):
         try:
             scheme = load_scheme(path)
+            if path.name.startswith("gf2-seed"):
+                record["gf2_low"] = min(record.get("gf2_low", scheme.rank), scheme.rank)
             if add_to_catalog(scheme, work / "catalog"):
                 record["added"].append(scheme.rank)
         except FastmmError as exc:
@@ -183,6 +185,8 @@ def reached(record: dict) -> int | None:
 
 def mod2_low(record: dict) -> int | None:
     """The rank of a GF(2) scheme below what it reached that did not lift (kept by `--resume`)."""
+    if isinstance(record.get("gf2_low"), int):
+        return record["gf2_low"]
     match = re.search(r"rank (\d+) valid modulo 2 only", record.get("stderr", ""))
     return int(match.group(1)) if match else None
 

@@ -21,6 +21,10 @@ RECORDS = [
                "lift: ck/gf2-seed51.json)",
      "added": [47], "command": "fastmm search 3 4 5 --rank 47 --ring ZT --seed 51 --resume ck",
      "start": "2026-12-03 07:00:00"},
+    {"shape": [4, 4, 5], "target": 61, "seed": 7, "rc": 1, "seconds": 60.0, "gf2_low": 62,
+     "stderr": "error: no ⟨4,4,5⟩ scheme of rank 61 over ZT within 60 s; best rank reached 63; (cut)",
+     "added": [], "command": "fastmm search 4 4 5 --rank 61 --ring ZT --seed 7",
+     "start": "2026-12-03 07:30:00"},
     {"shape": [2, 5, 6], "target": 47, "seed": 22, "rc": 1, "seconds": 301.0,
      "stderr": "best rank reached 48", "added": [49, 48],
      "command": "fastmm search 2 5 6 --rank 47 --ring ZT --seed 22", "start": "2026-12-03 09:00:00"},
@@ -47,8 +51,9 @@ def test_report_then_import_gives_back_every_attempt(tmp_path):
     back = [json.loads(line) for line in (new / "log.jsonl").read_text().splitlines()]
     keys = ("shape", "target", "seed", "rc", "added", "command", "start")
     assert [{k: r[k] for k in keys} for r in back] == [{k: r[k] for k in keys} for r in RECORDS]
-    assert [r.get("by") for r in back] == [None, None, None, "hand"]
-    assert "best rank reached 48" in back[0]["stderr"] and back[3]["stderr"] == ""
+    assert [r.get("by") for r in back] == [None, None, None, None, "hand"]
+    assert "best rank reached 48" in back[0]["stderr"] and back[4]["stderr"] == ""
+    assert "| 63 (mod 2: 62) |" in md.read_text()  # the record's gf2_low, where stderr was cut
     # a GF(2) rank that did not lift is shown beside the rank reached and survives the round trip
     assert "| ⟨3,4,5⟩ | 47 | 2 | 1,200 | 48 (mod 2: 47) | 47 |" in md.read_text()
     assert "| 48 (mod 2: 47) | 47 |" in md.read_text()
