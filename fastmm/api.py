@@ -19,6 +19,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastmm import __version__
 from fastmm.arguments import (
@@ -47,6 +48,9 @@ from fastmm.errors import (
 )
 from fastmm.scheme import Scheme, naive_scheme, ring_serves, scheme_serves
 from fastmm.validate import MAX_COEFFICIENTS
+
+if TYPE_CHECKING:
+    from fastmm.search.checkpoint import Checkpoint
 
 CATALOG_MAX_DIM = 64  # catalog() and catalog_scheme() look up shapes up to this size
 MAX_WORKERS = 4096
@@ -373,7 +377,7 @@ def search(shape: Sequence[int], rank: int, *, ring: str = "ZT", method: str = "
            time_limit: float = 300.0, workers: int = 1, scheduler: str | None = None,
            symmetry: str | None = None, sympy: bool = True, use_own_catalog_entry: bool = False,
            options: dict | None = None, on_progress: Callable | None = None,
-           command: str = "", resume: str | os.PathLike | None = None) -> Scheme:
+           command: str = "", resume: str | os.PathLike | Checkpoint | None = None) -> Scheme:
     """Find a scheme for `shape` with at most `rank` multiplications, verified before it is returned.
 
     `symmetry` "c3" or "c3j" (square shapes) restricts the walk to schemes invariant under the
@@ -399,7 +403,7 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
                     use_own_catalog_entry: bool = False, options: dict | None = None,
                     on_progress: Callable | None = None, command: str = "",
                     on_found: Callable[[Scheme], None] | None = None,
-                    resume: str | os.PathLike | None = None) -> list[Scheme]:
+                    resume: str | os.PathLike | Checkpoint | None = None) -> list[Scheme]:
     """Like `search`, but collect `count` pairwise inequivalent schemes (each verified).
 
     `on_found(scheme)` is called with each verified scheme as soon as it exists, so a caller
@@ -407,6 +411,9 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
     found (`.found` holds those that were).
     """
     time_limit = check_time_limit(time_limit)  # a number here (SearchRequest also reads the CLI's text)
+    for own in ("checkpoint_dir", "starts"):  # what resume= puts there, checked and locked
+        if isinstance(options, dict) and own in options:
+            raise InputError(f"options: {own} is set by resume=DIR (--resume DIR), not given")
     if not isinstance(command, str):  # it goes into the scheme's provenance, which is JSON
         raise InputError(f"command is the text of the command that asked, got {shown(command)}")
     for name, call in (("on_progress", on_progress), ("on_found", on_found)):
@@ -440,11 +447,12 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
             req.options.setdefault("exclude_catalog_shapes", [req.shape])
     if resume is None:
         return _search_runs(req, count, sympy, command, on_progress, on_found)
-    from fastmm.search.checkpoint import Watched, open_for_search
+    from fastmm.search.checkpoint import Checkpoint, Watched, open_for_search
 
-    if not isinstance(resume, str | os.PathLike):
+    given = isinstance(resume, Checkpoint)  # the command line's, opened to say what it resumes
+    if not given and not isinstance(resume, str | os.PathLike):
         raise InputError(f"resume is a directory name, got {shown(resume)}")
-    checkpoint = open_for_search(resume, req)
+    checkpoint = resume if given else open_for_search(resume, req)
     try:
         req.options.update(checkpoint.task_options())
         req.seed = checkpoint.first_seed(req.seed)
@@ -461,13 +469,14 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
                 checkpoint.record_best(exc.best, same_rank=True)
             checkpoint.finish("interrupted" if isinstance(exc, SearchInterrupted) else "stopped")
             raise
-        except KeyboardInterrupt:
-            checkpoint.finish("interrupted")
+        except BaseException as exc:  # a signal, a callback that raised, a scheduler out of reach
+            checkpoint.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped")
             raise
         checkpoint.finish("found")
         return found
     finally:
-        checkpoint.close()
+        if not given:
+            checkpoint.close()
 
 
 def _search_runs(req: SearchRequest, count: int, sympy: bool, command: str,

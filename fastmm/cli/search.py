@@ -247,10 +247,9 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: 
     except StartError as exc:  # a start that does not fit: name its file
         raise InputError(f"{start_file}: {exc}") from None
     writer = _Writer(out, distinct)
-    checkpoint = _open_checkpoint(resume, req, writer)
+    checkpoint = _open_checkpoint(resume, req, writer)  # the library keeps it while the search runs
     if checkpoint is not None:
-        req.options.update(checkpoint.task_options())
-        seed = checkpoint.first_seed(seed)
+        checkpoint.first_seed(seed)  # no fresh seed left: refused now, before any line is shown
         if not quiet and checkpoint.resumed:
             click.echo(f"resuming {file_name(resume, sys.stderr)}: {checkpoint.describe()}", err=True)
     cores = os.cpu_count() or 1
@@ -271,7 +270,7 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: 
                                 time_limit=req.time_limit, workers=req.workers,
                                 scheduler=req.scheduler, symmetry=sym, sympy=not no_sympy,
                                 options=req.options, on_progress=hooks, command=command,
-                                on_found=hooks.found)
+                                on_found=hooks.found, resume=checkpoint)
         except SearchFailed as exc:
             with signals.shield():
                 return hooks.failed(exc)
@@ -299,10 +298,10 @@ def _open_checkpoint(resume: str | None, req, writer: _Writer):
 
 
 class _Hooks:
-    """What the search calls back while it runs: progress reports (shown, noted in the
-    checkpoint), the seeds of each run (reserved in the checkpoint before they run), schemes
-    found (written, then printed) and schemes still being improved (--minimize additions:
-    written at once, replaced as they improve). Then the summary of the outcome."""
+    """What the search calls back while it runs: progress reports (shown), schemes found
+    (written, then printed) and schemes still being improved (--minimize additions: written at
+    once, replaced as they improve). Then the summary of the outcome. The checkpoint itself
+    (seeds, progress, best.json, status) is the library's to keep (api.search_distinct's resume)."""
 
     def __init__(self, shape, rank: int, writer: _Writer, checkpoint, progress, signals, command: str):
         self.shape, self.rank, self.writer, self.checkpoint = shape, rank, writer, checkpoint
@@ -312,19 +311,13 @@ class _Hooks:
 
     def __call__(self, worker: int, progress) -> None:
         self.progress.update(worker, progress)
-        if self.checkpoint is not None:
-            self.checkpoint.note_progress(worker, progress)
         if progress.scheme is not None:
             self.keep(progress.scheme)
 
-    def seeds_starting(self, first: int, count: int) -> None:
-        if self.checkpoint is not None:
-            self.checkpoint.reserve(first, count)
-
     def keep(self, scheme) -> None:
         """A scheme at the target rank that the search goes on improving: verified, then
-        written to --out (or its default name) and best.json, replacing the previous one
-        unless that one is better (lower rank, or fewer additions: another worker's)."""
+        written to --out (or its default name), replacing the previous one unless that one is
+        better (lower rank, or fewer additions: another worker's)."""
         from fastmm import api
         from fastmm.errors import VerificationError
         from fastmm.export.slp import count_additions
@@ -341,14 +334,10 @@ class _Hooks:
         self.kept = score
         with self.signals.shield():
             self.writer.keep(checked)
-            if self.checkpoint is not None:
-                self.checkpoint.record_best(checked, same_rank=True)
 
     def found(self, scheme) -> None:
         with self.signals.shield():
             path = self.writer(scheme)
-            if self.checkpoint is not None:
-                self.checkpoint.record_best(scheme, same_rank=True)
             n, m, p = self.shape
             prov = scheme.provenance
             head = (f"⟨{n},{m},{p};{scheme.rank}⟩ found by {prov.get('method')} in "
@@ -379,7 +368,6 @@ class _Hooks:
 
     def finished(self) -> int:
         if self.checkpoint is not None:
-            self.checkpoint.finish("found")
             if self.checkpoint.write_error:  # the scheme was written; only the checkpoint lags
                 click.echo(f"warning: the checkpoint in {file_name(self.checkpoint.directory, sys.stderr)} "
                            f"was not fully updated: {self.checkpoint.write_error}", err=True)
@@ -392,16 +380,14 @@ class _Hooks:
         return 0
 
     def failed(self, exc: SearchFailed) -> int:
-        writer, checkpoint = self.writer, self.checkpoint
+        writer = self.writer
         msg = str(exc)
         if exc.best is not None:
-            if checkpoint is not None:  # the walk's own copy, if it saved one, gains the provenance
-                checkpoint.record_best(exc.best, same_rank=True)
             directory = writer.out.parent if writer.out is not None else Path(".")
             path = writer(exc.best, new_in=directory)
             if not writer.problems:
                 msg += f" (saved to {file_name(path, sys.stderr)})"
-        msg += self._checkpoint_note("stopped")
+        msg += self._checkpoint_note()
         if getattr(exc, "found", None) and writer.written and exc.best is None:
             msg += f"; written: {', '.join(file_name(x, sys.stderr) for x in writer.written)}"
         if writer.problems:
@@ -422,15 +408,15 @@ class _Hooks:
                if count > 1 else f"no ⟨{n},{m},{p}⟩ scheme of rank {self.rank} before the interrupt")
         if self.writer.written:
             msg += f"; written: {', '.join(file_name(x, sys.stderr) for x in self.writer.written)}"
-        msg += self._checkpoint_note("interrupted")
+        msg += self._checkpoint_note()
         click.echo(f"error: {msg}", err=True)
         return self.signals.exit_code
 
-    def _checkpoint_note(self, status: str) -> str:
+    def _checkpoint_note(self) -> str:
+        """The closing line's word on the checkpoint (its status is the library's to set)."""
         checkpoint = self.checkpoint
         if checkpoint is None or not checkpoint.written:
             return ""
-        checkpoint.finish("interrupted" if self.signals.signum is not None else status)
         note = f"; --resume {file_name(checkpoint.directory, sys.stderr)} continues"
         low = checkpoint.gf2_low()
         if low is not None:

@@ -218,7 +218,9 @@ def check_walk_options(method: str, options: dict, shape: tuple[int, int, int] |
         raise InputError(f"unknown {method} option(s): {', '.join(unknown)} "
                          f"(known: {', '.join(sorted(known))})")
     for name, value in options.items():
-        number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        # an int of any size is a number (math.isfinite overflows on one past a float's range)
+        number = (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and math.isfinite(value))
         if name in _WALK_COUNTS and not (number and value == int(value)
                                          and _WALK_COUNTS[name] <= value < 2**62):
             raise InputError(f"{method} option {name} must be a whole number ≥ {_WALK_COUNTS[name]}, "
@@ -232,6 +234,8 @@ def check_walk_options(method: str, options: dict, shape: tuple[int, int, int] |
                     isinstance(x, list | tuple) and len(x) == 3
                     and all(isinstance(d, int) and not isinstance(d, bool) for d in x) for x in value)):
             raise InputError(f"{method} option {name} must be a list of shapes [n, m, p], got {value!r}")
+        if name == "backend" and value not in ("c", "numba", "python"):  # before any checkpoint is written
+            raise InputError(f"unknown walk backend {value!r} (c, numba or python)")
         if name == "walk" and value not in ("gf2", "ternary"):
             raise InputError(f"{method} option walk must be gf2 or ternary, got {value!r}")
         if name == "cubes" and not cubes_option_ok(value):

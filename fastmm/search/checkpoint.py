@@ -330,13 +330,25 @@ def open_for_search(directory: str | os.PathLike, request) -> Checkpoint:
     """`--resume DIR` (the library's `resume=`) checked and locked for `request` (a
     fastmm.api.SearchRequest): InputError for the numerical methods, whose restarts keep no state,
     and for a directory `Checkpoint.open` refuses. Nothing is written yet."""
-    if not str(directory).strip():
+    try:
+        text = os.fspath(directory)
+    except TypeError:
+        text = None
+    if not isinstance(text, str):
+        raise InputError(f"--resume: a directory name is text, got {directory!r}")
+    if not text.strip():
         raise InputError("--resume: the directory name is empty")
+    if "\0" in text:
+        raise InputError("--resume: the directory name contains a NUL character")
     if request.method not in WALK_METHODS:
         raise InputError(f"--resume works with the walk methods ({', '.join(WALK_METHODS)}), not "
                          f"--method {request.method}: its restarts keep no state; run it again with "
                          "another --seed")
-    return Checkpoint.open(directory, request)
+    try:
+        return Checkpoint.open(text, request)
+    except (OSError, ValueError) as exc:  # a name the system refuses (too long...)
+        why = getattr(exc, "strerror", None) or exc
+        raise InputError(f"--resume {text}: cannot be used ({why})") from None
 
 
 class Watched:

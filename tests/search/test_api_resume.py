@@ -88,3 +88,62 @@ def test_a_checkpoint_of_another_shape_is_refused_and_left_as_it_was(tmp_path):
     with pytest.raises(InputError):
         fastmm.search((2, 2, 4), 14, method="flip", sympy=False, resume=ck)
     assert {p.name: p.read_bytes() for p in ck.iterdir()} == before
+
+
+@pytest.mark.parametrize("own", ["checkpoint_dir", "starts"])
+def test_the_checkpoints_own_options_are_refused(tmp_path, own):
+    """They are resume='s to set (checked and locked); given by hand they skipped every check."""
+    ck = tmp_path / "ck"
+    fastmm.search((2, 2, 2), 7, method="flip", sympy=False, resume=ck)
+    before = {p.name: p.read_bytes() for p in ck.iterdir()}
+    value = str(ck) if own == "checkpoint_dir" else []
+    with pytest.raises(InputError, match=f"options: {own} is set by resume=DIR"):
+        fastmm.search((3, 3, 3), 22, method="flip", time_limit=2, sympy=False, options={own: value})
+    assert {p.name: p.read_bytes() for p in ck.iterdir()} == before
+
+
+def test_a_bad_backend_is_refused_before_the_checkpoint_changes(tmp_path):
+    ck = tmp_path / "ck"
+    fastmm.search((2, 2, 2), 7, method="flip", sympy=False, resume=ck)
+    before = {p.name: p.read_bytes() for p in ck.iterdir()}
+    with pytest.raises(InputError, match="unknown walk backend 'bogus'"):
+        fastmm.search((2, 2, 2), 7, method="flip", sympy=False, resume=ck, options={"backend": "bogus"})
+    assert {p.name: p.read_bytes() for p in ck.iterdir()} == before
+    with pytest.raises(InputError):
+        fastmm.search((2, 2, 2), 7, method="flip", resume=tmp_path / "new", options={"backend": "bogus"})
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_callback_that_raises_leaves_a_stopped_checkpoint_that_resumes(tmp_path):
+    ck = tmp_path / "ck"
+
+    def boom(scheme):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        fastmm.search_distinct((3, 3, 3), 23, method="flip", time_limit=30, sympy=False, resume=ck,
+                               on_found=boom)
+    state = _state(ck)
+    assert state["status"] == "stopped" and state["best_rank"] == 23
+    got = fastmm.search((3, 3, 3), 23, method="flip", time_limit=30, sympy=False, resume=ck)
+    assert got.rank == 23 and _state(ck)["status"] == "found" and _state(ck)["seeds_used"] == [0, 1]
+
+
+def test_directory_names_the_system_refuses_are_input_errors(tmp_path):
+    import os
+
+    class BytesPath(os.PathLike):
+        def __fspath__(self):
+            return os.fsencode(str(tmp_path / "b"))
+
+    for name in (str(tmp_path / "a\0b"), str(tmp_path / ("a" * 300)), BytesPath()):
+        with pytest.raises(InputError, match="--resume"):
+            fastmm.search((2, 2, 2), 7, method="flip", resume=name)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_walk_count_past_any_float_is_refused_not_an_internal_error():
+    with pytest.raises(InputError, match="flip option rescue must be a number in"):
+        fastmm.search((2, 2, 2), 7, method="flip", options={"rescue": 10**400})
+    with pytest.raises(InputError, match="flip option restart_steps must be a whole number"):
+        fastmm.search((2, 2, 2), 7, method="flip", options={"restart_steps": 10**400})

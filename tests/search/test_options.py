@@ -42,7 +42,7 @@ def test_the_lists_hold_every_option_the_code_reads(method):
     ("ternary", {"walk": "ternary"}, "unknown ternary option(s): walk"),
     ("pool", {"exclude_catalog_shapes": "abc"}, "must be a list of shapes [n, m, p]"),
     ("flip", {"minimize": "additions", "minimize_seconds": -1}, "must be a positive number"),
-    ("pool", {"checkpoint_dir": 5}, "checkpoint_dir must be a directory path"),
+    ("pool", {"checkpoint_dir": 5}, "options: checkpoint_dir is set by resume=DIR (--resume DIR), not given"),
 ])
 def test_an_option_the_method_would_not_read_is_refused(method, options, message):
     with pytest.raises(InputError, match=re.escape(message)):
