@@ -475,8 +475,13 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
         checkpoint.finish("found")
         return found
     finally:
-        if not given:
+        if not given:  # the command line says it in its own words
             checkpoint.close()
+            if checkpoint.write_error:
+                import warnings
+
+                warnings.warn(f"the checkpoint in {checkpoint.directory} was not fully updated: "
+                              f"{checkpoint.write_error}", RuntimeWarning, stacklevel=3)
 
 
 def _search_runs(req: SearchRequest, count: int, sympy: bool, command: str,

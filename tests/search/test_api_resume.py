@@ -147,3 +147,12 @@ def test_a_walk_count_past_any_float_is_refused_not_an_internal_error():
         fastmm.search((2, 2, 2), 7, method="flip", options={"rescue": 10**400})
     with pytest.raises(InputError, match="flip option restart_steps must be a whole number"):
         fastmm.search((2, 2, 2), 7, method="flip", options={"restart_steps": 10**400})
+
+
+def test_a_checkpoint_that_could_not_be_written_is_a_warning_not_a_lost_scheme(tmp_path, monkeypatch):
+    from tests.search.test_resume import _full_disk
+
+    _full_disk(monkeypatch, after=2)  # the seeds are reserved, then the folder is full
+    with pytest.warns(RuntimeWarning, match="was not fully updated: cannot write .*no space left"):
+        got = fastmm.search((2, 2, 3), 11, method="flip", sympy=False, resume=tmp_path / "ck")
+    assert got.rank == 11 and verify(got, use_sympy=False).ok
