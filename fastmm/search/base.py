@@ -248,20 +248,24 @@ def check_walk_options(method: str, options: dict, shape: tuple[int, int, int] |
         check_walk_sizes(method, options, shape)
 
 
-def resumed_start(task: SearchTask, fits: Callable[[Scheme], bool]) -> Scheme | None:
-    """The scheme a `--resume`d walk goes on from: of the schemes the checkpoint saved (options
-    "starts", verified on reading) of this shape that `fits` the walk and do not already answer
-    the task (a rank above the target, or valid modulo 2 only: a GF(2) scheme that did not lift),
-    one of the lowest rank (valid beyond Z2 first; the seed picks among equals, so parallel
-    workers spread out). None when there is none or the user gave `--start`: the walk starts
-    afresh, and a search that is done finds new schemes with its fresh seeds (`--distinct`)."""
+def saved_schemes(task: SearchTask, fits: Callable[[Scheme], bool]) -> list[Scheme]:
+    """The schemes the checkpoint saved (options "starts", verified on reading) of this shape
+    that `fits` and do not already answer the task (a rank above the target, or valid modulo 2
+    only: a GF(2) scheme that did not lift)."""
     from fastmm.scheme import scheme_serves
 
-    opts = task.options
-    if opts.get("start") is not None:
+    return [s for s in task.options.get("starts", ()) if isinstance(s, Scheme) and s.shape == task.shape
+            and fits(s) and not (s.rank <= task.rank and scheme_serves(s, task.ring))]
+
+
+def resumed_start(task: SearchTask, fits: Callable[[Scheme], bool]) -> Scheme | None:
+    """The scheme a `--resume`d walk goes on from: of `saved_schemes(task, fits)`, one of the
+    lowest rank (valid beyond Z2 first; the seed picks among equals, so parallel workers spread
+    out). None when there is none or the user gave `--start`: the walk starts afresh, and a
+    search that is done finds new schemes with its fresh seeds (`--distinct`)."""
+    if task.options.get("start") is not None:
         return None
-    saved = [s for s in opts.get("starts", ()) if isinstance(s, Scheme) and s.shape == task.shape
-             and fits(s) and not (s.rank <= task.rank and scheme_serves(s, task.ring))]
+    saved = saved_schemes(task, fits)
     if not saved:
         return None
     low = min(s.rank for s in saved)

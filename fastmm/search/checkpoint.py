@@ -274,15 +274,16 @@ class Checkpoint:
         return low
 
     # -- recording ------------------------------------------------------------------------------
-    def record_best(self, scheme: Scheme, same_rank: bool = False) -> None:
-        """Keep `scheme` (verified) as best.json if it beats the stored one: a lower rank, or
-        (`same_rank`) its rank with no more additions (a scheme still being minimized, or its
-        final form). A stored best.json that is missing, of another shape or that fails
-        verification is replaced whatever the rank; a better one is never replaced."""
+    def record_best(self, scheme: Scheme, same_rank: bool = False, check: bool = False) -> None:
+        """Keep `scheme` (verified; `check`: verify it first, see `offer_best`) as best.json if
+        it beats the stored one: a lower rank, or (`same_rank`) its rank with no more additions
+        (a scheme still being minimized, or its final form). A stored best.json that is missing,
+        of another shape or that fails verification is replaced whatever the rank; a better one
+        is never replaced."""
         try:
             if not self.written:
                 self._create()
-            if offer_best(self.directory, scheme, same_rank):
+            if offer_best(self.directory, scheme, same_rank, check=check):
                 self.state["best_rank"] = scheme.rank
         except (OutputError, InputError) as exc:  # the scheme itself was written elsewhere: go on
             self.write_error = self.write_error or str(exc)
@@ -363,12 +364,7 @@ class Watched:
     def __call__(self, worker: int, progress) -> None:
         self.checkpoint.note_progress(worker, progress)
         if progress.scheme is not None:
-            from fastmm.verify import verify
-
-            verdict = verify(progress.scheme, use_sympy=False)
-            if verdict.ok:
-                self.checkpoint.record_best(progress.scheme.with_meta(verified=verdict.record()),
-                                            same_rank=True)
+            self.checkpoint.record_best(progress.scheme, same_rank=True, check=True)
         if self.on_progress is not None:
             self.on_progress(worker, progress)
 

@@ -19,7 +19,6 @@ plateau, restart_steps, lift_every, lift_tries, sample_every, chunk.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 
@@ -34,6 +33,7 @@ from fastmm.search.base import (
     StopFlag,
     check_walk_sizes,
     resumed_start,
+    saved_schemes,
     valid_rank_note,
 )
 from fastmm.search.checkpoint import BestSaver
@@ -376,8 +376,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         best = start
     # resumed from a GF(2) scheme that did not lift: the best valid one saved (above the target)
     # stays the best
-    saved = resumed_start(dataclasses.replace(task, seed=0, options=dict(opts, start=None)),
-                          lambda s: scheme_serves(s, ring))
+    saved = min(saved_schemes(task, lambda s: scheme_serves(s, ring)), key=lambda s: s.rank, default=None)
     if saved is not None and (best is None or saved.rank < best.rank):
         best = saved
     if best is None and ring != "Z2":  # a start valid modulo 2 only: progress never shows its rank as valid

@@ -321,15 +321,21 @@ def lift(shape: tuple[int, int, int], terms: Terms, ring: str, seed: int = 0,
     got = sign_lift(shape, terms, tries=tries, seed=seed)
     if got is not None:
         return Scheme(*shape, *got), "signs"
-    if ring == "Z" or frames:
+    if ring == "Z":
         got = hensel_lift(shape, terms)
-        if got is not None:
-            if ring == "Z":
-                return Scheme(*shape, *got), "hensel"
-            framed = frame_to_ternary(shape, *got)
-            if framed is not None:
-                return framed, "hensel + frames"
+        return (Scheme(*shape, *got), "hensel") if got is not None else None
+    if frames:
+        framed = hensel_to_ternary(shape, terms)
+        return (framed, "hensel + frames") if framed is not None else None
     return None
+
+
+def hensel_to_ternary(shape: tuple[int, int, int], terms: Terms,
+                      stop: Callable[[], bool] | None = None) -> Scheme | None:
+    """A ZT scheme of the same rank for GF(2) terms without a sign lift: Hensel-lifted to Z, then
+    framed (frame_to_ternary, which `stop` may cut short); None when either step finds none."""
+    got = hensel_lift(shape, terms)
+    return None if got is None else frame_to_ternary(shape, *got, stop=stop)
 
 
 RESCUE_SHARE = 0.1  # default share of a ZT search's time that Hensel lifting and frames may take
@@ -373,8 +379,7 @@ class Rescue:
             return over > RESCUE_SLACK or (self.stop is not None and self.stop())
 
         try:
-            z = hensel_lift(shape, terms)
-            framed = None if z is None else frame_to_ternary(shape, *z, stop=enough)
+            framed = hensel_to_ternary(shape, terms, stop=enough)
         finally:
             self.spent += time.perf_counter() - t
         if framed is None:
