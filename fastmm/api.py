@@ -387,7 +387,8 @@ def search(shape: Sequence[int], rank: int, *, ring: str = "ZT", method: str = "
     with fresh seeds (`seed` is then used only for a new directory).
     Raises InputError for a request that cannot be searched (shape beyond 8, rank below a proven
     bound, nan time limit, a checkpoint of another search...), SearchFailed when the time runs out
-    (its `.best` is the lowest-rank verified scheme reached, or None) and SearchInterrupted on Ctrl-C.
+    (its `.best` is the lowest-rank verified scheme reached, or None; `.mod2` a lower one valid
+    modulo 2 only that the walks could not lift, ring Z2, or None) and SearchInterrupted on Ctrl-C.
     """
     found = search_distinct(shape, rank, count=1, ring=ring, method=method, seed=seed,
                             time_limit=time_limit, workers=workers, scheduler=scheduler,
@@ -570,13 +571,32 @@ def _failure(req: SearchRequest, summary, found: list[Scheme], sympy: bool, comm
             checked = None  # never hand out what does not verify
     if checked is not None:
         msg += f"; best rank reached {checked.rank}"
+    mod2 = _mod2_low(summary, checked, command)
+    if mod2 is not None:
+        msg += f"; rank {mod2.rank} valid modulo 2 only, which did not lift"
     known = best_known_rank(req.shape, req.ring)
     if known is not None:
         msg += f"; best known {req.ring} rank for this shape: {known}"
     cls = SearchInterrupted if interrupted else SearchFailed
-    err = cls(msg, best=checked, outcome=summary.outcome if summary else None)
+    err = cls(msg, best=checked, outcome=summary.outcome if summary else None, mod2=mod2)
     err.found = found  # type: ignore[attr-defined]
     return err
+
+
+def _mod2_low(summary, best: Scheme | None, command: str) -> Scheme | None:
+    """The lowest scheme valid modulo 2 only that the walks kept below `best` (they found no
+    lift of it), labelled Z2 and verified modulo 2; None when there is none."""
+    lows = [o.mod2 for o in (summary.outcomes if summary else []) if o.mod2 is not None]
+    low = min(lows, key=lambda s: s.rank, default=None)
+    if low is None or (best is not None and low.rank >= best.rank):
+        return None
+    prov = {**low.provenance, "method": "gf2-low", "status": "the lowest GF(2) rank walked to; "
+            "the search's lift found no scheme over its ring reducing to it (fastmm lift may try "
+            "harder)", "version": __version__, "command": command}
+    try:
+        return verified(low.with_meta(ring="Z2", provenance=prov), sympy=False)
+    except VerificationError:
+        return None  # never hand out what does not verify
 
 
 # -- export, catalogue, multiplication ------------------------------------------------------------

@@ -52,12 +52,15 @@ class VerificationError(FastmmError):
 
 
 class SearchFailed(FastmmError):
-    """No scheme of the wanted rank was found; `best` is the best verified one reached (or None)."""
+    """No scheme of the wanted rank was found; `best` is the best verified one reached (or None);
+    `mod2`, in searches over ZT or Z that walk over GF(2), a lower scheme valid modulo 2 only
+    that did not lift (ring Z2, verified modulo 2), or None."""
 
-    def __init__(self, message: str, best=None, outcome=None, exit_code: int | None = None):
+    def __init__(self, message: str, best=None, outcome=None, exit_code: int | None = None, mod2=None):
         super().__init__(message, exit_code)
         self.best = best
         self.outcome = outcome
+        self.mod2 = mod2
 
 
 class SearchInterrupted(SearchFailed):

@@ -388,6 +388,7 @@ class _Hooks:
             if not writer.problems:
                 msg += f" (saved to {file_name(path, sys.stderr)})"
         msg += self._checkpoint_note()
+        msg += self._mod2_note(exc.mod2)
         if getattr(exc, "found", None) and writer.written and exc.best is None:
             msg += f"; written: {', '.join(file_name(x, sys.stderr) for x in writer.written)}"
         if writer.problems:
@@ -411,6 +412,19 @@ class _Hooks:
         msg += self._checkpoint_note()
         click.echo(f"error: {msg}", err=True)
         return self.signals.exit_code
+
+    def _mod2_note(self, low) -> str:
+        """A scheme valid modulo 2 only below the best valid one (the library's `.mod2`): written
+        beside the best-so-far file, unless the checkpoint already keeps one as low."""
+        kept = self.checkpoint.gf2_low() if self.checkpoint is not None else None
+        if low is None or (kept is not None and kept[0] <= low.rank):
+            return ""
+        writer = self.writer
+        problems = len(writer.problems)
+        path = writer(low, new_in=writer.out.parent if writer.out is not None else Path("."))
+        if len(writer.problems) > problems:
+            return ""  # the closing line names the rescue file
+        return f"; the modulo-2 scheme is in {file_name(path, sys.stderr)} (fastmm lift tries harder)"
 
     def _checkpoint_note(self) -> str:
         """The closing line's word on the checkpoint (its status is the library's to set)."""

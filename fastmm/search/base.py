@@ -98,6 +98,9 @@ class SearchOutcome:
     seconds: float = 0.0
     stopped: str = "found"  # "found" | "time" | "stopped" | "restarts" (max_restarts used up)
     seed: int = 0
+    # searches over ZT / Z walking over GF(2): the lowest scheme below `best` that is valid modulo
+    # 2 only (the walk's lift found no scheme reducing to it), or None
+    mod2: Scheme | None = None
 
     @property
     def best_rank(self) -> int | None:

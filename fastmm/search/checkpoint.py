@@ -546,17 +546,20 @@ class BestSaver:
 
     def __init__(self, directory: str | Path | None, seed: int, every: float = 2.0, gf2: bool = False,
                  lift: Callable[[Scheme], bool] | None = None):
-        self.directory, self.seed, self.every = directory, seed, every
+        self.directory, self.seed, self.every, self.gf2 = directory, seed, every, gf2
         self.write = save_gf2_low if gf2 else save_pool
         # gf2: the walk's own lift, tried once before a scheme is written as one that did not lift
         # (true when it lifted: the walk took the lifted scheme as its best, nothing is written)
         self.lift = lift
         self.pending: Scheme | None = None
+        # gf2: the lowest scheme that did not lift, kept in memory with or without a directory
+        # (the search's outcome carries it, so a search without --resume loses it neither)
+        self.kept: Scheme | None = None
         # a GF(2) low usually lifts at once (or the walk goes lower): the first one waits `every` too
         self.last = time.monotonic() if gf2 else float("-inf")
 
     def offer(self, scheme: Scheme | None) -> None:
-        if self.directory is not None and scheme is not None:
+        if scheme is not None and (self.directory is not None or self.gf2):
             self.pending = scheme
             self.flush()
 
@@ -577,7 +580,15 @@ class BestSaver:
         if self.pending is not None:
             pending, self.pending, self.last = self.pending, None, time.monotonic()
             if self.lift is None or not self.lift(pending):
-                self.write(self.directory, self.seed, [pending])
+                if self.gf2:
+                    self.kept = pending
+                if self.directory is not None:
+                    self.write(self.directory, self.seed, [pending])
+
+    def low(self, best: Scheme | None) -> Scheme | None:
+        """gf2: the kept scheme when it is below `best` (the walk's best valid scheme), else None."""
+        kept = self.kept
+        return kept if kept is not None and (best is None or kept.rank < best.rank) else None
 
 
 def _shown(value) -> str:

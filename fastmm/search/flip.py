@@ -396,8 +396,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             saver.offer(best)
         return True
 
-    gf2_saver = BestSaver(opts.get("checkpoint_dir") if ring != "Z2" else None, task.seed, gf2=True,
-                          lift=lift_low)
+    gf2_saver = BestSaver(opts.get("checkpoint_dir"), task.seed, gf2=True, lift=lift_low)
     found: Scheme | None = None  # with minimize: the scheme with the fewest additions
     found_adds = found_plain = 0
     polishing = False  # minimize: a scheme at the target rank is in hand; walk on at that rank
@@ -414,7 +413,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             scheme=meta(sch) if sch is not None else None,
             best=meta(b) if b is not None else None,
             steps=steps, restarts=restarts, seconds=time.perf_counter() - t0,
-            stopped=stopped, seed=task.seed,
+            stopped=stopped, seed=task.seed, mod2=gf2_saver.low(best),
         )
 
     while True:
@@ -503,6 +502,6 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                 if ring == "Z2" and (best is None or record < best.rank):
                     best = to_scheme(shape, walker.terms())
                     saver.offer(best)
-                elif best is None or record < best.rank:
+                elif ring != "Z2" and (best is None or record < best.rank):
                     gf2_saver.offer(to_scheme(shape, walker.terms()))
         restarts += 1

@@ -286,7 +286,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             scheme=meta(found) if found is not None else None,
             best=meta(best, **best_found) if found is None and best is not None else None,
             steps=state["steps"], restarts=state["restarts"], seconds=time.perf_counter() - t0,
-            stopped=stopped, seed=task.seed)
+            stopped=stopped, seed=task.seed, mod2=gf2_saver.low(best))
 
     current: dict = {"pools": None}  # the pools of the current restart, for progress reports
 
@@ -377,7 +377,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         """The lowest rank walked to; over ZT / Z a new lowest GF(2) scheme below `best` is kept
         on disk (`--resume`) whether or not it lifts."""
         r = len(terms[0])
-        if r < state["record"] and gf2_saver.directory and (best is None or r < best.rank):
+        if r < state["record"] and keep_gf2 and (best is None or r < best.rank):
             gf2_saver.offer(to_scheme(shape, terms))
         state["record"] = min(state["record"], r)
 
@@ -403,8 +403,8 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         keep_if_better(got)
         return got is not None
 
-    gf2_saver = BestSaver(ckpt_dir if ring != "Z2" and walks.name == "gf2" else None, task.seed, gf2=True,
-                          lift=lift_low)
+    keep_gf2 = ring != "Z2" and walks.name == "gf2"
+    gf2_saver = BestSaver(ckpt_dir if keep_gf2 else None, task.seed, gf2=True, lift=lift_low)
 
     def checkpoint_member(terms: Terms, valid: Scheme | None) -> None:
         """Keep the lowest pool level on disk (throttled) so `--resume` can restart from it."""
