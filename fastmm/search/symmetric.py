@@ -37,7 +37,8 @@ plus_limit (default: the start rank), restart_steps, chunk, lift_every, cubes (a
 groups, a grouping named in base.CUBE_GROUPINGS, or explicit 0-based index groups such as
 [[0,1],[2,3],[4,5]]),
 start (a Scheme, above); checkpoint_dir and starts (from `--resume`: each new best is saved
-there, and saved schemes are the best to beat).
+there, saved schemes are the best to beat, and without `start` the walks go on from the lowest
+saved scheme that splits into the group's orbits).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from fastmm.search.base import (
     check_walk_sizes,
     cube_count_error,
     cubes_option_ok,
+    resumed_start,
     valid_rank_note,
 )
 from fastmm.search.lift import lift
@@ -162,6 +164,20 @@ def start(n: int, groups: list[list[int]]) -> tuple[list[tuple[int, int, int]], 
         seen.update(rots)
         reps.append(t)
     return reps, cubes
+
+
+def _splits(scheme: Scheme, orbit: int) -> bool:
+    """Can `scheme` start a walk of this group (C3-symmetric modulo 2; for c3j, J-paired too)?"""
+    n = scheme.shape[0]
+    if not scheme.is_integral or len(set(scheme.shape)) != 1:
+        return False
+    try:
+        split = split_scheme(scheme)
+        if orbit == 6:
+            pair_central(n, split)
+    except InputError:
+        return False
+    return True
 
 
 def split_scheme(scheme: Scheme) -> tuple[list[tuple[int, int, int]], list[int]]:
@@ -386,6 +402,9 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     orbit = 6 if group == "c3j" else 3
     backend = choose_backend(opts.get("backend") or None, orbit)
     given = opts.get("start")
+    # --resume: the walks go on from the lowest saved scheme that splits into orbits (as a user's
+    # start would); cubes then come with it
+    resumed = resumed_start(task, lambda s: _splits(s, orbit)) if given is None else None
     if given is not None:
         if not isinstance(given, Scheme) or given.shape != shape:
             raise InputError(f"the start scheme must be a Scheme of shape {shape}")
@@ -393,7 +412,8 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             raise InputError(f"the start scheme {given.label()} is not valid modulo 2")
         if opts.get("cubes") is not None:
             raise InputError("cubes applies to the naive start; a start scheme brings its own cubes")
-        split = split_scheme(given)
+    if given is not None or resumed is not None:
+        split = split_scheme(given if given is not None else resumed)
         groups = []
     else:
         groups = cube_groups(n, task.rank, opts.get("cubes"), orbit)
@@ -422,6 +442,8 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             "backend": backend, "seed": task.seed}
     if given is not None:
         prov.update(start=given.label(), start_cubes=len(split[1]))
+    elif resumed is not None:
+        prov.update(start=f"{resumed.label()} saved in the --resume directory", start_cubes=len(split[1]))
 
     def outcome(found: Scheme | None) -> SearchOutcome:
         info = dict(prov, steps=steps, restarts=restarts, seconds=round(time.perf_counter() - t0, 3))

@@ -241,3 +241,32 @@ def test_a_start_valid_modulo_2_only_is_never_shown_as_a_valid_rank():
         out = method.run(task, lambda p, seen=shown: seen.append(p.rank), lambda: False)
         assert shown and out.best is not None and verify(out.best, use_sympy=False).ok
         assert out.best.ring == "ZT" and min(shown) >= out.best.rank, (method.__name__, shown, out.best.rank)
+
+
+def _stop_after(seconds):
+    import time
+
+    t0 = time.monotonic()
+    return lambda: time.monotonic() - t0 > seconds
+
+
+def test_a_resumed_symmetric_walk_goes_on_from_the_lowest_saved_symmetric_scheme():
+    import fastmm
+    from fastmm.search import symmetric
+
+    sym = fastmm.search((3, 3, 3), 23, symmetry="c3", sympy=False, time_limit=60)
+    task = SearchTask(3, 3, 3, rank=20, ring="ZT", seed=0, options={
+        "starts": [naive_scheme(3, 3, 3), laderman(), sym], "group": "c3", "backend": "python"})
+    out = symmetric.run(task, lambda p: None, _stop_after(0.3))
+    assert out.best.provenance["start"] == "⟨3,3,3;23⟩ saved in the --resume directory"
+    assert out.best.rank == 23 and out.best.provenance["start_cubes"] == 2  # 23 = 2 cubes + 3·7
+    # Laderman's scheme is not C3-symmetric: it is the best to beat, never a start
+    task = SearchTask(3, 3, 3, rank=20, ring="ZT", seed=0,
+                      options={"starts": [laderman()], "group": "c3", "backend": "python"})
+    out = symmetric.run(task, lambda p: None, _stop_after(0.3))
+    assert "start" not in out.best.provenance and out.best.rank == 23
+    # a user's start comes first
+    task = SearchTask(3, 3, 3, rank=20, ring="ZT", seed=0, options={
+        "starts": [sym], "start": naive_scheme(3, 3, 3), "group": "c3", "backend": "python"})
+    out = symmetric.run(task, lambda p: None, _stop_after(0.3))
+    assert out.best.provenance["start"] == "⟨3,3,3;27⟩"
