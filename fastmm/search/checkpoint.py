@@ -242,8 +242,13 @@ class Checkpoint:
         low = min(mod2, key=lambda x: x.rank, default=None)
         if low is not None and (not valid or low.rank < min(valid)):
             where = self._paths.get(id(low))
-            # flip walks start from it, pools take it as a start; ternary and symmetric walks do not
+            # flip walks start from it, pools take it as a start, symmetric walks where it splits
+            # into their orbits; ternary walks do not
             goes_on = s.get("method") in ("flip", "pool") and s.get("symmetry") is None
+            if s.get("symmetry") is not None:
+                from fastmm.search.symmetric import splits
+
+                goes_on = splits(low, 6 if s.get("symmetry") == "c3j" else 3)
             text += (f" (a scheme of rank {low.rank} valid modulo 2 only"
                      + (f", {where.name}" if where is not None else "")
                      + ("; the walks go on from it" if goes_on else "") + ")")

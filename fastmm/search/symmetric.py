@@ -63,6 +63,7 @@ from fastmm.search.base import (
     resumed_start,
     valid_rank_note,
 )
+from fastmm.search.checkpoint import BestSaver, save_pool
 from fastmm.search.lift import lift
 from fastmm.search.terms import Terms, gf2_tensor_ok, to_scheme
 from fastmm.search.terms import to_terms as scheme_terms
@@ -166,7 +167,7 @@ def start(n: int, groups: list[list[int]]) -> tuple[list[tuple[int, int, int]], 
     return reps, cubes
 
 
-def _splits(scheme: Scheme, orbit: int) -> bool:
+def splits(scheme: Scheme, orbit: int) -> bool:
     """Can `scheme` start a walk of this group (C3-symmetric modulo 2; for c3j, J-paired too)?"""
     n = scheme.shape[0]
     if not scheme.is_integral or len(set(scheme.shape)) != 1:
@@ -404,7 +405,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     given = opts.get("start")
     # --resume: the walks go on from the lowest saved scheme that splits into orbits (as a user's
     # start would); cubes then come with it
-    resumed = resumed_start(task, lambda s: _splits(s, orbit)) if given is None else None
+    resumed = resumed_start(task, lambda s: splits(s, orbit)) if given is None else None
     if given is not None:
         if not isinstance(given, Scheme) or given.shape != shape:
             raise InputError(f"the start scheme must be a Scheme of shape {shape}")
@@ -445,12 +446,20 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     elif resumed is not None:
         prov.update(start=f"{resumed.label()} saved in the --resume directory", start_cubes=len(split[1]))
 
+    # over ZT / Z, the lowest GF(2) scheme below `best` that did not lift is kept (DIR/gf2-seedS.json
+    # with --resume, and the outcome's mod2), as the flip walks keep theirs
+    gf2_saver = BestSaver(ckpt_dir, task.seed, gf2=True)
+    record = None  # the lowest rank walked to over all restarts
+
     def outcome(found: Scheme | None) -> SearchOutcome:
         info = dict(prov, steps=steps, restarts=restarts, seconds=round(time.perf_counter() - t0, 3))
+        gf2_saver.settle(best.rank if best is not None and found is None else 0)
+        gf2_saver.close()
         return SearchOutcome(scheme=found.with_meta(provenance=info) if found is not None else None,
                              best=best.with_meta(provenance=info) if found is None and best else None,
                              steps=steps, restarts=restarts, seconds=time.perf_counter() - t0,
-                             stopped="found" if found is not None else "stopped", seed=task.seed)
+                             stopped="found" if found is not None else "stopped", seed=task.seed,
+                             mod2=gf2_saver.low(best) if found is None else None)
 
     plus_opt = int(opts.get("plus_limit", 0))  # 0: each walk's start rank
     while True:
@@ -471,6 +480,9 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                 if got is not None:
                     prov["lift"] = got[1]
                     return outcome(got[0])
+                if record is None or r < record:
+                    record = r
+                    gf2_saver.offer(to_scheme(shape, terms))
                 done = walker.walk(lift_every, r - 1, plateau, plus_limit)  # flips keep the rank
             else:
                 done = walker.walk(chunk, task.rank, plateau, plus_limit)
@@ -483,9 +495,12 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                     if got is not None:
                         best = got[0]
                         if ckpt_dir:  # a kill keeps the best rank reached
-                            from fastmm.search.checkpoint import save_pool
-
                             save_pool(ckpt_dir, task.seed, [best])
+                    elif record is None or low < record:
+                        record = low
+                        gf2_saver.offer(to_scheme(shape, walker.terms()))
+            gf2_saver.settle(best.rank if best is not None else None)
+            gf2_saver.flush()
             now = time.perf_counter()
             if now - last_report >= 0.25:
                 last_report = now

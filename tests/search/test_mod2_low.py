@@ -95,3 +95,20 @@ def test_with_resume_the_checkpoint_keeps_it_and_nothing_is_written_twice(nothin
     assert load_scheme(tmp_path / "ck" / "gf2-seed0.json").rank == 7
     assert not (tmp_path / "2x2x2-rank7-Z2.json").exists()
     assert "valid modulo 2 only, which the search did not lift" in result.output
+
+
+def test_a_symmetric_walk_that_cannot_lift_returns_its_gf2_low(monkeypatch, tmp_path):
+    import time
+
+    from fastmm.search import symmetric
+
+    monkeypatch.setattr(symmetric, "lift", lambda *args, **kwargs: None)
+    t0 = time.monotonic()
+    task = SearchTask(3, 3, 3, rank=23, ring="ZT", seed=0, options={
+        "group": "c3", "backend": "python", "checkpoint_dir": str(tmp_path)})
+    out = symmetric.run(task, lambda p: None, lambda: time.monotonic() - t0 > 2.5)
+    assert out.scheme is None and out.best.rank == 27  # nothing lifted: the naive scheme
+    assert out.mod2 is not None and out.mod2.rank <= 26
+    assert verify(out.mod2.with_meta(ring="Z2"), use_sympy=False).ok
+    kept = load_scheme(tmp_path / "gf2-seed0.json")  # and on disk, for --resume
+    assert kept.ring == "Z2" and kept.rank == out.mod2.rank

@@ -192,9 +192,16 @@ def _checkpoint_with(tmp_path, method, extra, name, symmetry=None):
 
 
 def test_the_resuming_line_names_the_gf2_file_and_says_only_what_the_method_does(tmp_path):
-    for method, symmetry, goes_on in (("flip", None, True), ("pool", None, True), ("ternary", None, False),
-                                      ("symmetric", "c3", False)):
-        checkpoint = _checkpoint_with(tmp_path, method, NO_LIFT, "gf2-seed5.json", symmetry)
+    sym = tmp_path / "sym.json"  # a C3-symmetric ⟨3,3,3;23⟩ relabelled Z2: symmetric walks go on from it
+    import fastmm as library
+
+    found = library.search((3, 3, 3), 23, symmetry="c3", sympy=False)
+    save_scheme(verify_copy(found.with_meta(ring="Z2")), sym)
+    for method, symmetry, low, goes_on in (
+            ("flip", None, NO_LIFT, True), ("pool", None, NO_LIFT, True), ("ternary", None, NO_LIFT, False),
+            ("symmetric", "c3", NO_LIFT, False), ("symmetric", "c3", sym, True)):
+        (tmp_path / low.stem).mkdir(exist_ok=True)
+        checkpoint = _checkpoint_with(tmp_path / low.stem, method, low, "gf2-seed5.json", symmetry)
         try:
             text = checkpoint.describe()
         finally:
