@@ -195,7 +195,8 @@ class SearchRequest:
         self.options = {k: plain_number(v) for k, v in (options or {}).items()}
         if self.method == "symmetric" and symmetry is not None:
             self.options["group"] = symmetry
-        minimize = self.options.get("minimize") or "none"
+        minimize = self.options.get("minimize", "none")
+        minimize = "none" if minimize is None else minimize
         if not isinstance(minimize, str) or minimize not in ("none", "additions"):
             raise InputError(f"option minimize (--minimize) must be 'none' or 'additions', "
                              f"got {shown(minimize)}")
@@ -385,6 +386,9 @@ def search(shape: Sequence[int], rank: int, *, ring: str = "ZT", method: str = "
     `resume` (a directory; the walk methods) checkpoints the search there as `fastmm search
     --resume DIR` does, and a later call with the same directory continues from what it saved,
     with fresh seeds (`seed` is then used only for a new directory).
+    `on_progress(worker, progress)` is called with the worker's index (0 .. workers-1) and a
+    fastmm.search.base.Progress (rank reached, steps, restarts, elapsed seconds, note) a few
+    times a second.
     Raises InputError for a request that cannot be searched (shape beyond 8, rank below a proven
     bound, nan time limit, a checkpoint of another search...), SearchFailed when the time runs out
     (its `.best` is the lowest-rank verified scheme reached, or None; `.mod2` a lower one valid
@@ -412,6 +416,8 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
     found (`.found` holds those that were).
     """
     time_limit = check_time_limit(time_limit)  # a number here (SearchRequest also reads the CLI's text)
+    sympy = flag(sympy, "search", "sympy")  # before the search, not when its scheme is verified
+    use_own_catalog_entry = flag(use_own_catalog_entry, "search", "use_own_catalog_entry")
     for own in ("checkpoint_dir", "starts"):  # what resume= puts there, checked and locked
         if isinstance(options, dict) and own in options:
             raise InputError(f"options: {own} is set by resume=DIR (--resume DIR), not given")
@@ -454,6 +460,8 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
     if not given and not isinstance(resume, str | os.PathLike):
         raise InputError(f"resume is a directory name, got {shown(resume)}")
     checkpoint = resume if given else open_for_search(resume, req)
+    if given:
+        checkpoint.check_for(req)
     try:
         req.options.update(checkpoint.task_options())
         req.seed = checkpoint.first_seed(req.seed)
@@ -464,7 +472,8 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
                 on_found(scheme)
 
         try:
-            found = _search_runs(req, count, sympy, command, Watched(checkpoint, on_progress), kept)
+            found = _search_runs(req, count, sympy, command, Watched(checkpoint, on_progress), kept,
+                                 checkpoint)
         except SearchFailed as exc:
             if exc.best is not None:
                 checkpoint.record_best(exc.best, same_rank=True)
@@ -486,8 +495,10 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
 
 
 def _search_runs(req: SearchRequest, count: int, sympy: bool, command: str,
-                 on_progress: Callable | None, on_found: Callable[[Scheme], None] | None) -> list[Scheme]:
-    """Runs of the search (fresh seeds each) until `count` inequivalent verified schemes."""
+                 on_progress: Callable | None, on_found: Callable[[Scheme], None] | None,
+                 checkpoint: Checkpoint | None = None) -> list[Scheme]:
+    """Runs of the search (fresh seeds each) until `count` inequivalent verified schemes
+    (`checkpoint`: the resumed one, whose kept GF(2) scheme a failure hands out too)."""
     from fastmm.search.runner import run_search
 
     found: list[Scheme] = []
@@ -531,7 +542,7 @@ def _search_runs(req: SearchRequest, count: int, sympy: bool, command: str,
             break
     if len(found) >= count:
         return found
-    raise _failure(req, summary, found, sympy, command, count)
+    raise _failure(req, summary, found, sympy, command, count, checkpoint)
 
 
 def _verified_interruptible(scheme: Scheme, sympy: bool) -> tuple[Scheme, bool]:
@@ -544,7 +555,7 @@ def _verified_interruptible(scheme: Scheme, sympy: bool) -> tuple[Scheme, bool]:
 
 
 def _failure(req: SearchRequest, summary, found: list[Scheme], sympy: bool, command: str,
-             count: int = 1) -> SearchFailed:
+             count: int = 1, checkpoint: Checkpoint | None = None) -> SearchFailed:
     from fastmm.known_ranks import best_known_rank
 
     n, m, p = req.shape
@@ -571,7 +582,7 @@ def _failure(req: SearchRequest, summary, found: list[Scheme], sympy: bool, comm
             checked = None  # never hand out what does not verify
     if checked is not None:
         msg += f"; best rank reached {checked.rank}"
-    mod2 = _mod2_low(summary, checked, command)
+    mod2 = _mod2_low(req, summary, checked, command, checkpoint)
     if mod2 is not None:
         msg += f"; rank {mod2.rank} valid modulo 2 only, which did not lift"
     known = best_known_rank(req.shape, req.ring)
@@ -583,18 +594,29 @@ def _failure(req: SearchRequest, summary, found: list[Scheme], sympy: bool, comm
     return err
 
 
-def _mod2_low(summary, best: Scheme | None, command: str) -> Scheme | None:
+def _mod2_low(req: SearchRequest, summary, best: Scheme | None, command: str,
+              checkpoint: Checkpoint | None) -> Scheme | None:
     """The lowest scheme valid modulo 2 only that the walks kept below `best` (they found no
-    lift of it), labelled Z2 and verified modulo 2; None when there is none."""
-    lows = [o.mod2 for o in (summary.outcomes if summary else []) if o.mod2 is not None]
-    low = min(lows, key=lambda s: s.rank, default=None)
-    if low is None or (best is not None and low.rank >= best.rank):
+    lift of it), labelled Z2 and verified modulo 2, or the one a resumed checkpoint keeps
+    (DIR/gf2-seedS.json: the walks went on from it); None when there is none."""
+    lows = [o for o in (summary.outcomes if summary else []) if o.mod2 is not None]
+    low = min(lows, key=lambda o: o.mod2.rank, default=None)
+    kept = checkpoint.gf2_low() if checkpoint is not None else None
+    if kept is not None and (low is None or kept[0] <= low.mod2.rank):
+        if best is not None and kept[0] >= best.rank:
+            return None
+        try:  # as it is on disk: verified modulo 2, with the seed and status the walk wrote
+            return load_verified(kept[1])
+        except FastmmError:
+            return None
+    if low is None or (best is not None and low.mod2.rank >= best.rank):
         return None
-    prov = {**low.provenance, "method": "gf2-low", "status": "the lowest GF(2) rank walked to; "
-            "the search's lift found no scheme over its ring reducing to it (fastmm lift may try "
-            "harder)", "version": __version__, "command": command}
+    prov = {**low.mod2.provenance, "method": "gf2-low", "search_method": req.method, "seed": low.seed,
+            "seconds": round(low.seconds, 3), "status": "the lowest GF(2) rank walked to; the search's "
+            "lift found no scheme over its ring reducing to it (fastmm lift may try harder)",
+            "version": __version__, "command": command}
     try:
-        return verified(low.with_meta(ring="Z2", provenance=prov), sympy=False)
+        return verified(low.mod2.with_meta(ring="Z2", provenance=prov), sympy=False)
     except VerificationError:
         return None  # never hand out what does not verify
 

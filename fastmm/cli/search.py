@@ -387,7 +387,7 @@ class _Hooks:
             path = writer(exc.best, new_in=directory)
             if not writer.problems:
                 msg += f" (saved to {file_name(path, sys.stderr)})"
-        msg += self._checkpoint_note()
+        msg += self._checkpoint_note(exc.mod2)
         msg += self._mod2_note(exc.mod2)
         if getattr(exc, "found", None) and writer.written and exc.best is None:
             msg += f"; written: {', '.join(file_name(x, sys.stderr) for x in writer.written)}"
@@ -426,14 +426,17 @@ class _Hooks:
             return ""  # the closing line names the rescue file
         return f"; the modulo-2 scheme is in {file_name(path, sys.stderr)} (fastmm lift tries harder)"
 
-    def _checkpoint_note(self) -> str:
-        """The closing line's word on the checkpoint (its status is the library's to set)."""
+    def _checkpoint_note(self, mod2=None) -> str:
+        """The closing line's word on the checkpoint (its status is the library's to set);
+        `mod2`: the GF(2) scheme the library's message has already named, if any."""
         checkpoint = self.checkpoint
         if checkpoint is None or not checkpoint.written:
             return ""
         note = f"; --resume {file_name(checkpoint.directory, sys.stderr)} continues"
         low = checkpoint.gf2_low()
-        if low is not None:
+        if low is not None and mod2 is not None and mod2.rank == low[0]:
+            note += f" (it keeps the modulo-2 scheme: {file_name(low[1], sys.stderr)})"
+        elif low is not None:
             note += (f" (it keeps a scheme of rank {low[0]} valid modulo 2 only, which the search did "
                      f"not lift: {file_name(low[1], sys.stderr)})")
         if checkpoint.write_error:

@@ -81,8 +81,7 @@ class Checkpoint:
         checkpoint of this search or another search holds it. Nothing in DIR is written (a
         directory that exists is locked; a new one is made when the search starts)."""
         d = Path(directory)
-        what = {"shape": list(request.shape), "ring": request.ring, "method": request.method,
-                "symmetry": request.symmetry}
+        what = _identity(request)
         if d.exists() and not d.is_dir():
             raise InputError(f"--resume {d}: not a directory")
         fresh = {"format": FORMAT, "version": VERSION, "fastmm": __version__, **what,
@@ -100,16 +99,19 @@ class Checkpoint:
                                      "give a new or empty directory")
                 return cp
             state = _read_state(state_path)
-            for key, want in what.items():
-                if state.get(key) != want:
-                    raise InputError(f"--resume {d}: the checkpoint is for {key} {_shown(state.get(key))}, "
-                                     f"not {_shown(want)}; the directory was left as it was")
+            _check_identity(d, state, what)
         except BaseException:
             cp.close()
             raise
         state["rank"] = request.rank
         cp.state, cp.resumed, cp.written = state, True, True
         return cp
+
+    def check_for(self, request) -> None:
+        """InputError unless this checkpoint is of `request`'s search (shape, ring, method,
+        symmetry): a Checkpoint opened for one search and handed to another."""
+        _check_identity(self.directory, self.state, _identity(request))
+        self.state["rank"] = request.rank
 
     def _take_lock(self, made: bool) -> None:
         """Lock DIR (flock on the directory: no file is made) for this search's lifetime;
@@ -538,6 +540,19 @@ def _peek_state(path: Path) -> dict | None:
     except (FastmmError, OSError):
         return None
     return state if isinstance(state, dict) and state.get("format") == FORMAT else None
+
+
+def _identity(request) -> dict:
+    """What a checkpoint must match to be continued by `request` (a fastmm.api.SearchRequest)."""
+    return {"shape": list(request.shape), "ring": request.ring, "method": request.method,
+            "symmetry": request.symmetry}
+
+
+def _check_identity(directory: Path, state: dict, what: dict) -> None:
+    for key, want in what.items():
+        if state.get(key) != want:
+            raise InputError(f"--resume {directory}: the checkpoint is for {key} {_shown(state.get(key))}, "
+                             f"not {_shown(want)}; the directory was left as it was")
 
 
 def _rank_or_none(x: object) -> bool:

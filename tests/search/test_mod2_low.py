@@ -94,7 +94,29 @@ def test_with_resume_the_checkpoint_keeps_it_and_nothing_is_written_twice(nothin
     assert result.return_value == 1, result.output
     assert load_scheme(tmp_path / "ck" / "gf2-seed0.json").rank == 7
     assert not (tmp_path / "2x2x2-rank7-Z2.json").exists()
-    assert "valid modulo 2 only, which the search did not lift" in result.output
+    assert "rank 7 valid modulo 2 only, which did not lift" in result.output
+    assert "(it keeps the modulo-2 scheme: " in result.output and "gf2-seed0.json" in result.output
+
+
+def test_a_resumed_search_still_hands_out_the_kept_low(nothing_lifts, tmp_path):
+    ck = tmp_path / "ck"
+    for run in range(2):  # the second walks on from the kept GF(2) scheme, below nothing new
+        with pytest.raises(SearchFailed) as failed:
+            fastmm.search((2, 2, 2), 7, method="flip", time_limit=3, sympy=False, resume=ck,
+                          options={"backend": "python"})
+        low = failed.value.mod2
+        assert low is not None and low.rank == 7 and low.ring == "Z2" and low.verified, run
+        assert "rank 7 valid modulo 2 only" in str(failed.value)
+    assert low.provenance["seed"] == 0  # the file the first run's seed 0 kept
+
+
+def test_the_low_says_where_it_came_from(nothing_lifts):
+    with pytest.raises(SearchFailed) as failed:
+        fastmm.search((2, 2, 2), 7, method="flip", seed=5, time_limit=1.0, sympy=False,
+                      options={"backend": "python"}, command="fastmm search 2 2 2 --rank 7")
+    prov = failed.value.mod2.provenance
+    assert prov["seed"] == 5 and prov["search_method"] == "flip" and prov["seconds"] > 0
+    assert prov["command"] == "fastmm search 2 2 2 --rank 7"
 
 
 def test_a_symmetric_walk_that_cannot_lift_returns_its_gf2_low(monkeypatch, tmp_path):
