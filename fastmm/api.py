@@ -643,6 +643,7 @@ def finish(path: str | os.PathLike, *, ring: str = "Q", point: int | None = None
             kind = "of one str" if name == "progress" else "of no arguments returning a bool"
             raise InputError(f"finish: {name} must be a function {kind}, got {shown(fn)}")
     limit = check_time_limit(time_limit)
+    sympy = flag(sympy, "finish", "sympy")  # before the work, not when its scheme is verified
     frames = positive_int(frames, "frames", 50)
     trials = positive_int(trials, "trials", 50)
     max_denominator = positive_int(max_denominator, "max_denominator", 10**6)
@@ -673,7 +674,8 @@ def finish(path: str | os.PathLike, *, ring: str = "Q", point: int | None = None
         found = finish_point(pt, ring, frames=frames, trials=trials, max_denominator=max_denominator,
                              time_limit=left, report=report, progress=progress, stop=stop)
         if found is not None:
-            prov = {**found.provenance, "point": k, **({"fitted_by": pt.source} if pt.source else {})}
+            prov = {"method": "finish", **found.provenance, "points_file": where, "point": k,
+                    **({"fitted_by": pt.source} if pt.source else {}), "version": __version__}
             checked, cut = _verified_interruptible(found.with_meta(provenance=prov), sympy)
             if cut:  # as in search: a scheme that was found is handed out, never lost
                 err = SearchInterrupted(f"interrupted during the sympy proof of the {checked.label()} scheme "

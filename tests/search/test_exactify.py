@@ -94,6 +94,10 @@ def test_points_files_in_both_formats(tmp_path):
     assert b.source == "fastmm search 2 2 2 --rank 7 --method als"
     scheme = fastmm.finish(js, ring="ZT", point=2, sympy=False)
     assert scheme.provenance["point"] == 2 and scheme.provenance["fitted_by"] == doc["command"]
+    assert scheme.provenance["method"] == "finish" and scheme.provenance["points_file"] == str(js)
+    assert scheme.provenance["version"] == fastmm.__version__
+    with pytest.raises(InputError, match="finish: sympy must be True or False"):
+        fastmm.finish(js, ring="ZT", point=2, sympy="no")
 
 
 def _write(tmp_path, name, payload) -> Path:
