@@ -208,15 +208,16 @@ def load_catalog_scheme(shape: Shape, ring: str = "ZT",
 
     `exclude_shapes` hides entries for those shapes (any permutation), so a benchmark can ask
     how well a shape is covered without its own entry. A scheme served as Z2 from an integer
-    entry is reduced modulo 2.
+    entry is reduced modulo 2, with a "verified" record of its check modulo 2.
     """
     for entry in catalog_candidates(shape, ring, exclude_shapes):
         scheme, problem = _checked(entry.path)  # verified once per version of the file
         if scheme is None:
             warnings.warn(f"catalogue entry skipped: {problem}", CatalogWarning, stacklevel=2)
             continue
-        if ring == "Z2" and scheme.ring != "Z2":
+        if ring == "Z2" and scheme.ring != "Z2":  # the entry's record is for its own ring
             scheme = scheme.with_meta(ring="Z2")
+            scheme = scheme.with_meta(verified=verify(scheme, use_sympy=False).record())
         # a new scheme on every call (permuted returns the remembered one itself for the
         # catalogued shape), with copies of its provenance and verified record
         return scheme.permuted(tuple(shape)).with_meta(provenance=scheme.provenance,
@@ -306,7 +307,8 @@ def catalog_table(max_dim: int = 6) -> tuple[list[dict], list[str]]:
 
 
 def find_in_catalog(scheme: Scheme):
-    """Compare a scheme with the catalogue entry of its shape, rank and ring.
+    """Compare a scheme with the catalogue entry of its shape, rank and ring (the label: `fastmm
+    show` passes the scheme labelled by the ring it verified in).
 
     Returns (entry, EquivalenceResult) or None when no such entry exists; for `fastmm show`.
     """

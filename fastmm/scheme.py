@@ -7,8 +7,9 @@ Wc is (n·p)×r with C[i][k] -> i*p+k. Integer coefficients are stored as int64
 arrays, rational ones as object arrays of Fraction.
 
 Rings: "ZT" (all coefficients in {-1,0,1}), "Z" (integers), "Q" (rationals) and
-"Z2" (valid modulo 2 only). `Scheme.ring` is the ring in which the scheme is
-claimed valid; `coefficient_ring` is the smallest ring holding its coefficients.
+"Z2" (valid modulo 2 only), given in any case and stored upper-case. `Scheme.ring` is the ring
+in which the scheme is claimed valid; `coefficient_ring` is the smallest ring holding its
+coefficients.
 """
 
 from __future__ import annotations
@@ -110,35 +111,57 @@ def coefficient_ring(*mats: np.ndarray) -> str:
     return "Z"
 
 
+MAX_METADATA_DEPTH = 200  # nesting of provenance / verified held in memory (files allow less)
+
+
 def _plain_metadata(value: Any, what: str) -> dict:
     """provenance / verified as a dict of its own: a copy all the way down (so neither the caller
     nor another scheme shares it), numpy scalars and arrays turned into Python numbers and lists.
-    None means {}; anything but a mapping is a SchemeError. Whether JSON can write the values is
-    checked when the scheme is written (fastmm.io.dumps), not here."""
+    None means {}; anything but a mapping, a dict or list that contains itself, or nesting deeper
+    than MAX_METADATA_DEPTH is a SchemeError. Whether JSON can write the values is checked when the
+    scheme is written (fastmm.io.dumps), not here."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
         raise SchemeError(f"{what} must be a dict, got {type(value).__name__}")
-    return _plain_copy(value)
+    return _plain_copy(value, what, set(), 0)
 
 
-def _plain_copy(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {_plain_copy(k): _plain_copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain_copy(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_plain_copy(v) for v in value)
+def _plain_copy(value: Any, what: str, inside: set[int], depth: int) -> Any:
+    """`inside`: ids of the containers being copied around `value`, to refuse a cycle (which
+    would recurse without end) with one line."""
+    if not isinstance(value, Mapping | list | tuple | np.ndarray):
+        return value.item() if isinstance(value, np.generic) else value
     if isinstance(value, np.ndarray):
-        return _plain_copy(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+        value = value.tolist()
+    if id(value) in inside:
+        raise SchemeError(f"{what} contains itself (a dict or list that refers to itself cannot be "
+                          "stored)")
+    if depth >= MAX_METADATA_DEPTH:
+        raise SchemeError(f"{what} is nested more than {MAX_METADATA_DEPTH} levels deep")
+    inside.add(id(value))
+    try:
+        if isinstance(value, Mapping):
+            return {_plain_copy(k, what, inside, depth + 1): _plain_copy(v, what, inside, depth + 1)
+                    for k, v in value.items()}
+        items = [_plain_copy(v, what, inside, depth + 1) for v in value]
+        return tuple(items) if isinstance(value, tuple) else items
+    finally:
+        inside.discard(id(value))
 
 
 def _frozen(w: np.ndarray) -> np.ndarray:
-    w.setflags(write=False)
-    return w
+    """A read-only view over a read-only base, so that `setflags(write=True)` cannot make the
+    scheme's array writable again (numpy refuses it for a view of a read-only base). Integer
+    arrays lie in an immutable bytes buffer, so not even their base can be made writable."""
+    if w.dtype != object:
+        base = np.frombuffer(w.tobytes(), dtype=w.dtype).reshape(w.shape)
+    else:
+        base = np.array(w, dtype=object)  # owns its data: no one else holds it
+        base.setflags(write=False)
+    view = base.view()
+    view.setflags(write=False)
+    return view
 
 
 class Scheme:
@@ -146,7 +169,8 @@ class Scheme:
 
     Immutable: the constructor checks the matrices against each other and the ring, so a scheme
     cannot be changed afterwards (assigning an attribute raises AttributeError, the coefficient
-    arrays are read-only). The arrays, `provenance` and `verified` are the scheme's own copies;
+    arrays are read-only views that `setflags(write=True)` cannot make writable again). The
+    arrays, `provenance` and `verified` are the scheme's own copies;
     build a changed scheme with `with_meta(...)` or `Scheme(...)`. Numpy scalars in provenance
     and verified become Python numbers.
     """
@@ -174,10 +198,13 @@ class Scheme:
             raise SchemeError(f"Wb must be {r}×{m * p}, got {wb.shape[0]}×{wb.shape[1]}")
         if wc.shape != (n * p, r):
             raise SchemeError(f"Wc must be {n * p}×{r}, got {wc.shape[0]}×{wc.shape[1]}")
+        if ring is not None and not isinstance(ring, str):
+            raise SchemeError(f"ring must be a str such as 'ZT', got {type(ring).__name__}")
         if not ring:
             ring = coefficient_ring(wa, wb, wc)
-        if ring not in RINGS:
-            raise SchemeError(f"unknown ring {ring!r} (expected one of {', '.join(RINGS)})")
+        if ring.upper() not in RINGS:  # any case, as the API functions take it; stored upper-case
+            raise SchemeError(f"unknown ring {ring[:20]!r} (expected one of {', '.join(RINGS)})")
+        ring = ring.upper()
         if ring == "Z2":
             if not (is_integral(wa) and is_integral(wb) and is_integral(wc)):
                 raise SchemeError("a Z2 scheme must have integer coefficients")
@@ -233,13 +260,7 @@ class Scheme:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Scheme):
             return NotImplemented
-        return (
-            self.shape == other.shape
-            and self.ring == other.ring
-            and _same(self.Wa, other.Wa)
-            and _same(self.Wb, other.Wb)
-            and _same(self.Wc, other.Wc)
-        )
+        return self._same_content(other)
 
     def __repr__(self) -> str:
         n, m, p = self.shape
@@ -258,11 +279,23 @@ class Scheme:
     def with_meta(self, **changes: Any) -> Scheme:
         """A new scheme with some of the constructor's arguments replaced (usually provenance,
         verified or ring), checked as any other; it shares nothing with this one (the
-        constructor copies the arrays and, all the way down, provenance and verified)."""
+        constructor copies the arrays and, all the way down, provenance and verified).
+
+        The "verified" record describes these coefficients in this ring: it is kept only while
+        they stay as they are (the same shape, Wa, Wb, Wc and ring, as values). A scheme whose
+        coefficients or ring change has none unless `verified=` gives it its new one."""
         kw = dict(n=self.n, m=self.m, p=self.p, Wa=self.Wa, Wb=self.Wb, Wc=self.Wc,
                   ring=self.ring, provenance=self.provenance, verified=self.verified)
         kw.update(changes)
-        return Scheme(**kw)
+        out = Scheme(**kw)
+        if "verified" not in changes and out.verified is not None and not set(changes) <= {"provenance"} \
+                and not out._same_content(self):
+            object.__setattr__(out, "verified", None)
+        return out
+
+    def _same_content(self, other: Scheme) -> bool:
+        return (self.shape == other.shape and self.ring == other.ring and _same(self.Wa, other.Wa)
+                and _same(self.Wb, other.Wb) and _same(self.Wc, other.Wc))
 
     # -- terms --------------------------------------------------------------
     def factor_matrices(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -308,6 +341,7 @@ class Scheme:
 
     def kron(self, other: Scheme) -> Scheme:
         """Kronecker (tensor) product: ⟨n1n2, m1m2, p1p2; r1r2⟩."""
+        other = _other_scheme(other, "kron")
         (n1, m1, p1), (n2, m2, p2) = self.shape, other.shape
         r1, r2 = self.rank, other.rank
 
@@ -329,6 +363,7 @@ class Scheme:
         axis "n" stacks A and C by rows, "p" stacks B and C by columns, "m" splits the inner
         dimension (C = A1·B1 + A2·B2).
         """
+        other = _other_scheme(other, "direct_sum")
         (n1, m1, p1), (n2, m2, p2) = self.shape, other.shape
         if axis == "n" and (m1, p1) == (m2, p2):
             big, offs = (n1 + n2, m1, p1), ((0, 0, 0), (n1, 0, 0))
@@ -378,7 +413,17 @@ def _live(wa: np.ndarray, wb: np.ndarray, wc: np.ndarray) -> list[int]:
 
 
 def _same(x: np.ndarray, y: np.ndarray) -> bool:
-    return x.shape == y.shape and all(Fraction(a) == Fraction(b) for a, b in zip(x.flat, y.flat, strict=True))
+    if x.shape != y.shape:
+        return False
+    if x.dtype != object and y.dtype != object:
+        return bool(np.array_equal(x, y))
+    return all(Fraction(a) == Fraction(b) for a, b in zip(x.flat, y.flat, strict=True))
+
+
+def _other_scheme(other: Any, what: str) -> Scheme:
+    if not isinstance(other, Scheme):
+        raise SchemeError(f"{what} needs another fastmm Scheme, got {type(other).__name__}")
+    return other
 
 
 def _embed(s: Scheme, big: tuple[int, int, int], off: tuple[int, int, int]):

@@ -63,7 +63,8 @@ def _checked(path: Path) -> tuple[Scheme | None, str, str]:
     declared = scheme.ring
     if declared in _RING_ORDER and _RING_ORDER[verdict.ring] > _RING_ORDER[declared]:
         return None, "", f"{path.name}: declares ring {declared} but its coefficients need {verdict.ring}"
-    return scheme.with_meta(ring=verdict.ring), verdict.record()["brent"], ""
+    # listed under the ring it verified in (the smallest); its page shows the file's own record
+    return scheme.with_meta(ring=verdict.ring, verified=scheme.verified), verdict.record()["brent"], ""
 
 
 def named_path(value: object, what: str) -> Path:
