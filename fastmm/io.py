@@ -69,7 +69,8 @@ def coefficient_rows(data: dict, key: str, rows: int | None, cols: int, what: st
                      parse: Callable[[Any, str], Any] | None = None) -> list[list]:
     """data[key] as `rows` (any number if None) lists of `cols` exact coefficients, or one
     SchemeFormatError line naming the field; `parse` reads one coefficient (default
-    parse_coefficient). Shared by fastmm's own files and the importers of other formats."""
+    parse_coefficient). Shared by fastmm's own files and the importers of other formats.
+    Locations are 0-based, as the JSON is indexed: Wa[2][3] is data["Wa"][2][3]."""
     parse = parse or parse_coefficient
     mat = data.get(key)
     if not isinstance(mat, list):
@@ -80,8 +81,8 @@ def coefficient_rows(data: dict, key: str, rows: int | None, cols: int, what: st
     for i, row in enumerate(mat):
         if not isinstance(row, list) or len(row) != cols:
             got = len(row) if isinstance(row, list) else type(row).__name__
-            raise SchemeFormatError(f"{key} row {i + 1} has {got} entries, expected {cols} ({what})")
-        out.append([parse(v, f"{key}[{i + 1}][{j + 1}]") for j, v in enumerate(row)])
+            raise SchemeFormatError(f"{key}[{i}] has {got} entries, expected {cols} ({what})")
+        out.append([parse(v, f"{key}[{i}][{j}]") for j, v in enumerate(row)])
     return out
 
 
@@ -146,21 +147,44 @@ def scheme_from_dict(data: Any) -> Scheme:
 
 
 def _check_modulo_2_claim(n: int, m: int, p: int, wa, wb, wc) -> None:
-    """A Z2 label keeps coefficients modulo 2, so signs written in the file are dropped on
-    reading. If with those signs the scheme is exact over the integers, "valid modulo 2 only"
-    would be untrue: refuse the label (as a wrong label is refused elsewhere) and say which."""
-    if all(x in (0, 1) for w in (wa, wb, wc) for x in w.flat):
-        return
+    """A Z2 label says "valid modulo 2 only" and keeps coefficients modulo 2, so signs written in
+    the file are dropped on reading. If the scheme as written (with its signs, or of 0s and 1s
+    read as integers) is exact over the integers, that label is untrue: refuse it (as a wrong
+    label is refused elsewhere) and say which ring is true. One exact Brent evaluation."""
+    exact = exact_as_written(n, m, p, wa, wb, wc)
+    if exact is not None:
+        signs = " (with its signs)" if any(x < 0 for w in (wa, wb, wc) for x in w.flat) else ""
+        raise SchemeFormatError(f'ring "Z2" claims validity modulo 2 only, but the scheme as written'
+                                f'{signs} is exact over {exact}: label it "{exact}"')
+
+
+def exact_as_written(n: int, m: int, p: int, wa, wb, wc) -> str | None:
+    """The ring (ZT or Z) over which these integer coefficients, read as integers (not modulo 2),
+    make an exact scheme, or None when they do not: a "valid modulo 2 only" claim on them is true
+    only if None. None for fractions too (no Z2 label holds them: Scheme says so). One exact
+    Brent evaluation."""
     try:
         as_written = Scheme(n, m, p, wa, wb, wc)
     except ValueError:
-        return  # fractions: the Z2 check in Scheme says so
+        return None
+    if as_written.ring == "Q":
+        return None
     from fastmm.verify import brent_report
 
-    if brent_report(as_written, None).ok:
-        ring = as_written.ring
-        raise SchemeFormatError(f'ring "Z2" claims validity modulo 2 only, but the scheme as written '
-                                f'(with its signs) is exact over {ring}: label it "{ring}"')
+    return as_written.ring if brent_report(as_written, None).ok else None
+
+
+def _written_label(scheme: Scheme) -> tuple[str, dict]:
+    """The ring and "verified" record a file holds for `scheme`: its own, except that a scheme
+    labelled Z2 whose coefficients (0 and 1) are exact over the integers is written with its true
+    ring and a record of that check, since in a file Z2 says "valid modulo 2 only" and fastmm
+    refuses to read that label there (so every file fastmm writes, checkpoints included, loads)."""
+    if scheme.ring == "Z2" and exact_as_written(*scheme.shape, scheme.Wa, scheme.Wb, scheme.Wc):
+        from fastmm.verify import verify
+
+        true = scheme.with_meta(ring=scheme.coefficient_ring)
+        return true.ring, verify(true, use_sympy=False).record()
+    return scheme.ring, scheme.verified or {}
 
 
 def coefficient_json(x: Any) -> int | str:
@@ -170,17 +194,19 @@ def coefficient_json(x: Any) -> int | str:
 
 
 def scheme_to_dict(scheme: Scheme) -> dict:
-    """The JSON object of DESIGN.md (rows of Wa, Wb; rows of Wc indexed by C row-major)."""
+    """The JSON object of DESIGN.md (rows of Wa, Wb; rows of Wc indexed by C row-major). A scheme
+    labelled Z2 that is exact over the integers is written with its true ring (_written_label)."""
+    ring, record = _written_label(scheme)
     return {
         "format": FORMAT,
         "version": VERSION,
         "shape": list(scheme.shape),
         "rank": scheme.rank,
-        "ring": scheme.ring,
+        "ring": ring,
         "Wa": [[coefficient_json(x) for x in row] for row in scheme.Wa],
         "Wb": [[coefficient_json(x) for x in row] for row in scheme.Wb],
         "Wc": [[coefficient_json(x) for x in row] for row in scheme.Wc],
-        "verified": scheme.verified or {},
+        "verified": record,
         "provenance": scheme.provenance,
     }
 
@@ -219,7 +245,7 @@ def _check_coefficients(w: np.ndarray, key: str, refuse: Callable[[str], InputEr
         f = Fraction(x)
         if abs(f.numerator) >= COEFFICIENT_LIMIT or f.denominator >= COEFFICIENT_LIMIT:
             shown = str(f) if len(str(f)) <= 30 else str(f)[:30] + "..."
-            raise refuse(f"{key}[{i + 1}][{j + 1}] = {shown} is beyond the bound of scheme files "
+            raise refuse(f"{key}[{i}][{j}] = {shown} is beyond the bound of scheme files "
                          f"(numerator and denominator below 2^{COEFFICIENT_BITS})")
 
 

@@ -45,7 +45,7 @@ def _base() -> dict:
         (lambda d: d.update(shape=[2, 0, 2]), "shape[1] must be a positive integer"),
         (lambda d: d.update(shape=[2, 2, 1000]), "exceeds the supported limit"),
         (lambda d: d.update(rank=8), "Wa has 7 rows, expected 8"),
-        (lambda d: d["Wa"][2].pop(), "Wa row 3 has 3 entries, expected 4"),
+        (lambda d: d["Wa"][2].pop(), "Wa[2] has 3 entries, expected 4"),
         (lambda d: d["Wc"].pop(), "Wc has 3 rows, expected 4"),
         (lambda d: d["Wb"][0].__setitem__(1, "x"), "is not an integer or p/q fraction"),
         (lambda d: d["Wb"][0].__setitem__(1, "1); system(\"rm -rf /\"); ("), "not an integer or p/q"),

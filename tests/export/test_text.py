@@ -171,7 +171,7 @@ def test_export_refuses_injected_coefficient(tmp_path: Path, capsys) -> None:
         out_file = tmp_path / f"out.{fmt}"
         code, out, err = _run(["export", str(f), "--to", fmt, "-o", str(out_file)], capsys)
         assert code == 2, err
-        assert "Wa[1][1]" in err and "not an integer or p/q fraction" in err
+        assert "Wa[0][0]" in err and "not an integer or p/q fraction" in err
         assert not out_file.exists()
         assert out == ""
 

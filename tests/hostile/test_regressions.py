@@ -120,7 +120,7 @@ def test_coefficients_beyond_the_bound_are_refused_at_reading(tmp_path, coef):
     for args in (["verify", f], ["export", f, "--to", "c"], ["export", f, "--to", "numpy"]):
         r = run_cli(*args)
         assert_clean(r, allowed=(2,))
-        assert "Wa[1][1]" in r.err and "2^62" in r.err
+        assert "Wa[0][0]" in r.err and "2^62" in r.err
 
 
 # -- output paths ---------------------------------------------------------------------------
