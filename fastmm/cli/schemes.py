@@ -87,7 +87,10 @@ def show(file: str) -> int:
     if not v.ok:
         why = [v.label_problem] * bool(v.label_problem) + v.report.lines(uses_big_names(scheme), 5)
         click.echo(f"NOT VALID over {scheme.ring}: " + "; ".join(why))
-    click.echo(f"ring: {scheme.ring} ({RING_NAMES[scheme.ring]})")
+    # the ring it verified in (the smallest holding the coefficients), not a wider label
+    ring = v.ring if v.ok else scheme.ring
+    said = f"; the file says {scheme.ring}" if ring != scheme.ring else ""
+    click.echo(f"ring: {ring} ({RING_NAMES[ring]}{said})")
     click.echo(formula_text(scheme))
     adds = f"additions: {plain_additions(scheme)} plain"
     work = cse_work(scheme)
@@ -107,7 +110,7 @@ def show(file: str) -> int:
                    + ("" if symmetry == "no" else "; a --symmetry c3 or c3j --start" if "JXJ" in symmetry
                       else "; a --symmetry c3 --start"))
     if v.ok:
-        click.echo(f"equivalence: {_catalog_equivalence(scheme)}")
+        click.echo(f"equivalence: {_catalog_equivalence(scheme.with_meta(ring=ring))}")
     if not v.ok:
         click.echo(one_line(f"error: {printable(file)}: {scheme.label()} is not valid over {scheme.ring}"),
                    err=True)
@@ -115,7 +118,8 @@ def show(file: str) -> int:
 
 
 def _catalog_equivalence(scheme) -> str:
-    """'equivalent to catalogued 2x2x2-rank7-ZT.json (…)', or why not."""
+    """'equivalent to catalogued 2x2x2-rank7-ZT.json (…)', or why not: compared with the entries
+    serving the scheme's ring (the one it verified in)."""
     from fastmm.catalog import find_in_catalog
 
     hit = find_in_catalog(scheme)

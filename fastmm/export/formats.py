@@ -30,6 +30,11 @@ Conventions (each tested by a round trip and by a hand-made file):
   a comment). U is (n·m)×r, V is (m·p)×r, W is (n·p)×r; rows index A, B and C row-major
   (W by C, not Cᵀ). Coefficients are integers, decimals or p/q, read exactly.
 
+A claim of "valid modulo 2 only" ("z2": true, or z2=True / --z2) is judged on the coefficients
+as written (`modulo_2_claim`): a scheme they make exact over the integers keeps them and is
+labelled by its true ring, with a note in its provenance (and one line on stderr on import);
+only a scheme that is not exact as written is taken modulo 2 (ring Z2, signs dropped).
+
 Readers return unverified schemes; `import_scheme` verifies (fastmm.verify.verified_copy)
 before anything is written, and names the failing entries when a scheme is wrong.
 
@@ -43,6 +48,7 @@ import io
 import json
 import math
 import re
+import sys
 from fractions import Fraction
 from itertools import islice
 from pathlib import Path
@@ -151,8 +157,9 @@ def _factors_scheme(u: Any, v: Any, w: Any, what: str, shape: tuple[int, int, in
                                 f"do not match <{n},{m},{p}>")
     check_scheme_size(n, m, p, u.shape[1], what)
     try:
-        return Scheme(n, m, p, as_coefficients(u.T), as_coefficients(v.T),
-                      as_coefficients(_wc_from_ct(w, n, p)), ring=ring)
+        scheme = Scheme(n, m, p, as_coefficients(u.T), as_coefficients(v.T),
+                        as_coefficients(_wc_from_ct(w, n, p)), ring="" if ring == "Z2" else ring)
+        return modulo_2_claim(scheme, Z2_OPTION) if ring == "Z2" else scheme
     except ValueError as exc:
         raise SchemeFormatError(f"{what}: {exc}") from None
 
@@ -349,10 +356,30 @@ def _perminov_scheme(data: Any, what: str) -> Scheme:
     _check_text_fields(data, r, n * p, what)
     wc = _wc_from_ct(np.array(w, dtype=object).T, n, p)
     try:
-        return Scheme(n, m, p, as_coefficients(u), as_coefficients(v), as_coefficients(wc),
-                      ring="Z2" if z2 else "")
+        scheme = Scheme(n, m, p, as_coefficients(u), as_coefficients(v), as_coefficients(wc))
+        return modulo_2_claim(scheme, 'its "z2": true') if z2 else scheme
     except ValueError as exc:
         raise SchemeFormatError(f"{what}: {exc}") from None
+
+
+Z2_OPTION = "the z2 option (--z2)"
+
+
+def modulo_2_claim(scheme: Scheme, source: str) -> Scheme:
+    """The claim "valid modulo 2 only" made by `source` (the file's "z2": true, or Z2_OPTION) on
+    `scheme`, read as written. When these integer coefficients make the scheme exact over the
+    integers the claim is untrue: they are kept, labelled by their own ring (ZT or Z), and the
+    provenance's "note" says so (import is a conversion: it writes the truest label). Otherwise
+    the scheme is taken modulo 2 (ring Z2: signs dropped; SchemeError for fractions). One exact
+    Brent evaluation."""
+    from fastmm.io import exact_as_written
+
+    exact = exact_as_written(*scheme.shape, scheme.Wa, scheme.Wb, scheme.Wc)
+    if exact is None:
+        return scheme.with_meta(ring="Z2")
+    note = (f"imported over {exact}, not as Z2: {source} claims validity modulo 2 only, "
+            f"but with its coefficients as written the scheme is exact over {exact}")
+    return scheme.with_meta(ring=exact, provenance={**scheme.provenance, "note": note})
 
 
 def _check_text_fields(data: dict, rank: int, entries: int, what: str) -> None:
@@ -540,7 +567,7 @@ def load_fast_matmul(path: str | Path) -> Scheme:
 def read_foreign(path: str | Path, fmt: str, allow_pickle: bool = False, key: str | None = None,
                  z2: bool = False) -> Scheme:
     """Parse a file of another tool into a Scheme (not verified)."""
-    if fmt == "alphatensor":
+    if fmt == "alphatensor":  # the claim is judged on the factors as written (modulo_2_claim)
         return load_alphatensor(path, allow_pickle=allow_pickle, key=key, ring="Z2" if z2 else "")
     if fmt in FORMATS:  # options of one format must never be silently ignored by another
         for flag, given in (("--key", key is not None), ("--allow-pickle", allow_pickle)):
@@ -553,8 +580,8 @@ def read_foreign(path: str | Path, fmt: str, allow_pickle: bool = False, key: st
         s = load_fast_matmul(path)
     else:
         raise InputError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
-    if z2 and s.ring != "Z2":
-        s = s.with_meta(ring="Z2")
+    if z2 and s.ring != "Z2" and "note" not in s.provenance:  # a "z2": true file was judged already
+        s = modulo_2_claim(s, Z2_OPTION)
     return s
 
 
@@ -576,7 +603,12 @@ def import_scheme(path: str | Path, fmt: str, allow_pickle: bool = False, key: s
         if scheme.ring != "Z2" and scheme.is_integral and brent_report(scheme, 2).ok:
             hint = " (it is valid modulo 2: re-run with --z2 to import it as a GF(2) scheme)"
         raise VerificationError(f"{path}: {exc}{hint}") from None
-    return checked.with_meta(provenance={"method": "import", "from": fmt, "source": Path(path).name})
+    provenance = {"method": "import", "from": fmt, "source": Path(path).name}
+    note = scheme.provenance.get("note")
+    if note is not None:  # a modulo-2 claim the coefficients contradict: said once, kept in the file
+        print(f"note: {path}: {note}", file=sys.stderr, flush=True)
+        provenance["note"] = note
+    return checked.with_meta(provenance=provenance)
 
 
 def export_foreign(scheme: Scheme, fmt: str) -> str | bytes:
