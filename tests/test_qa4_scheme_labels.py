@@ -68,6 +68,15 @@ def test_a_z2_labelled_scheme_exact_over_the_integers_is_written_with_its_true_r
     assert back.ring == "ZT" and back.verified["ring"] == "ZT" and back.verified["ok"] is True
 
 
+def test_a_z2_search_still_writes_a_file_that_loads(tmp_path):
+    out = tmp_path / "z2.json"
+    r = run_cli("search", "2", "2", "2", "--rank", "7", "--ring", "Z2", "--seed", "1", "--no-sympy",
+                "-q", "--out", out)
+    assert r.rc == 0, r.err
+    s = load_scheme(out)
+    assert s.ring == "Z2" and s.rank == 7 and fastmm.verify(s, sympy=False).ok
+
+
 # -- 2. foreign files that claim modulo 2 only -------------------------------------------------
 
 
@@ -130,6 +139,19 @@ def test_show_compares_with_the_catalogue_over_the_verified_ring(tmp_path, monke
     path = _file(tmp_path, "strassen-q.json", _relabelled(strassen(), "Q"))
     r = run_cli("show", path)
     assert "equivalence: no catalogued ⟨2,2,2;7⟩ scheme over ZT to compare with" in r.out.splitlines()
+
+
+# -- 4. the site lists a scheme under the ring it verified in ------------------------------------
+
+
+def test_the_site_lists_a_q_labelled_ternary_scheme_under_zt_with_the_files_record(tmp_path):
+    from fastmm.site.sources import collect_schemes
+
+    (tmp_path / "catalogue").mkdir()
+    data = _relabelled(strassen(), "Q")
+    items, _ = collect_schemes(tmp_path / "catalogue", [_file(tmp_path, "strassen-q.json", data)])
+    assert [item.scheme.ring for item in items] == ["ZT"]
+    assert items[0].scheme.verified == data["verified"]  # its page shows the file's own record
 
 
 # -- 5. error locations are 0-based, as the JSON is indexed -------------------------------------
