@@ -3,15 +3,20 @@
 Two independent checks:
 
 * the Brent equations Σ_t Wa[t,(i,j)]·Wb[t,(j',k)]·Wc[(i',k'),t] = δ(i,i')δ(j,j')δ(k,k'),
-  checked exactly with int64 / Python integers, Fractions for Q, or modulo 2 for Z2;
+  checked exactly one A entry (i,j) at a time over the products that use it: int64 where no
+  sum can overflow, Python integers otherwise, rationals scaled to integers by their common
+  denominators, or modulo 2 for Z2;
 * a sympy proof that expands every entry of C symbolically and compares it with Σ_j a_ij·b_jk.
 
-A failure names the C entries that go wrong, e.g. ``C12: extra a11*b21``.
+A failure names the C entries that go wrong, e.g. ``C12: extra a11*b21``. Both refuse, with
+InputError, a scheme beyond MAX_BRENT_WORK ((nm)(mp)(np)·r ≤ 2^31, fastmm.validate): the bound
+scheme files have, now for schemes built in memory too.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -58,19 +63,40 @@ class Report:
 
     ok: bool
     ring: str  # ring the check was done in: "Z" (exact integers/rationals) or "Z2"
-    problems: list[Discrepancy] = field(default_factory=list)
+    problems: list[Discrepancy] = field(default_factory=list)  # the first MAX_LISTED, in order
     big_names: bool = False  # a dimension exceeds 9: names read a1_10
+    unlisted: int = 0  # wrong coefficients beyond those in `problems`
 
     def lines(self, big: bool | None = None, limit: int = 20) -> list[str]:
         big = self.big_names if big is None else big
         out = [d.describe(big) for d in self.problems[:limit]]
-        if len(self.problems) > limit:
-            out.append(f"... and {len(self.problems) - limit} more wrong coefficients")
+        more = len(self.problems) - limit + self.unlisted
+        if more > 0:
+            out.append(f"... and {more} more wrong coefficients")
         return out
 
 
+MAX_LISTED = 10_000  # discrepancies a report lists (a wrong ⟨10,10,10⟩ can have 10^6)
+_SLICE_WORK = 1 << 22  # multiply-adds per numpy call: Ctrl-C gets through between calls
+
+
+def check_size(scheme: Scheme) -> None:
+    """InputError for a scheme beyond the Brent work a scheme file may hold (MAX_BRENT_WORK):
+    the same bound for schemes built in memory as for those read from files."""
+    from fastmm.errors import InputError
+    from fastmm.validate import MAX_BRENT_WORK
+
+    n, m, p = scheme.shape
+    work = (n * m) * (m * p) * (n * p) * scheme.rank
+    if work > MAX_BRENT_WORK:
+        raise InputError(f"⟨{n},{m},{p};{scheme.rank}⟩ is too large to verify: (nm)(mp)(np)·r = "
+                         f"{work:,} is beyond the limit of {MAX_BRENT_WORK:,} (as for scheme files)")
+
+
 def brent_tensor(scheme: Scheme, modulus: int | None = None) -> np.ndarray:
-    """T[(i,j),(j',k),(i',k')] = Σ_t Wa·Wb·Wc, exactly (object arrays when values could overflow)."""
+    """T[(i,j),(j',k),(i',k')] = Σ_t Wa·Wb·Wc, exactly, as one dense tensor (object arrays when
+    values could overflow). For small schemes and tests: brent_report works slice by slice."""
+    check_size(scheme)
     wa, wb, wc = scheme.Wa, scheme.Wb, scheme.Wc
     exact_int = all(w.dtype == np.int64 for w in (wa, wb, wc))
     if exact_int:
@@ -99,27 +125,86 @@ def target_tensor(n: int, m: int, p: int) -> np.ndarray:
     return t
 
 
+def _integers(w: np.ndarray) -> tuple[np.ndarray, int]:
+    """(W', d) with W' integers (int64, or Python ints in an object array) and W = W'/d."""
+    if w.dtype != object:
+        return w, 1
+    d = math.lcm(1, *(Fraction(x).denominator for x in w.flat))
+    ints = np.empty(w.shape, dtype=object)
+    ints.flat[:] = [int(Fraction(x) * d) for x in w.flat]
+    return ints, d
+
+
+def _magnitude(w: np.ndarray) -> int:
+    return max((abs(int(x)) for x in w.flat), default=0) if w.dtype == object else \
+        int(np.abs(w).max(initial=0))
+
+
+def _brent_slices(scheme: Scheme, modulus: int | None):
+    """(a, S, D) for each A entry a = (i, j): S[(j',k),(i',k')] = D·Σ_t Wa[t,a]·Wb[t,·]·Wc[·,t]
+    for one integer D. Exact: int64 where no sum can overflow, Python ints otherwise; only the
+    terms t that use entry a are multiplied, in pieces of at most _SLICE_WORK multiply-adds."""
+    (wa, da), (wb, db), (wc, dc) = (_integers(w) for w in (scheme.Wa, scheme.Wb, scheme.Wc))
+    if modulus:  # integral (checked by the caller): reduce first, the sum is taken mod 2 anyway
+        wa, wb, wc = (np.asarray(w % modulus, dtype=np.int64) for w in (wa, wb, wc))
+    scale = da * db * dc
+    bound = _magnitude(wa) * _magnitude(wb) * _magnitude(wc) * max(scheme.rank, 1)
+    dtype = np.int64 if bound < 2**62 and scale < 2**62 else object
+    wa, wb, wc = (np.asarray(w, dtype=dtype) for w in (wa, wb, wc))
+    mp, np_ = wb.shape[1], wc.shape[0]
+    wb_t, wc_t = wb.T, wc  # (mp, r) and (np, r)
+    piece = max(1, _SLICE_WORK // max(1, mp * np_))
+    for a in range(wa.shape[1]):
+        terms = np.flatnonzero(wa[:, a] != 0)
+        total = np.zeros((mp, np_), dtype=dtype)
+        for start in range(0, len(terms), piece):
+            t = terms[start:start + piece]
+            total += (wb_t[:, t] * wa[t, a]) @ wc_t[:, t].T
+        yield a, total, scale
+
+
 def brent_report(scheme: Scheme, modulus: int | None = None) -> Report:
-    """Check every Brent equation exactly; modulus=2 checks over GF(2)."""
+    """Check every Brent equation exactly; modulus=2 checks over GF(2).
+
+    One A entry at a time, with only the products that use it, so the work follows the
+    nonzero coefficients (a naive ⟨10,10,10;1000⟩ is 1000 small products, not 10^9
+    multiply-adds) and Ctrl-C gets through between pieces. Beyond MAX_BRENT_WORK: InputError."""
+    check_size(scheme)
     n, m, p = scheme.shape
     if modulus is not None and not scheme.is_integral:
         raise SchemeError("a scheme with fractions cannot be checked modulo 2")
-    got = brent_tensor(scheme, modulus)
-    want = target_tensor(n, m, p)
-    diff = got != want
+    where_a, where_b, where_c, values = [], [], [], []
+    count = 0
+    ks = np.arange(p)
+    for a, got, scale in _brent_slices(scheme, modulus):
+        i, j = divmod(a, m)
+        got[j * p + ks, i * p + ks] -= scale  # minus the target: what is left is wrong
+        if modulus:
+            got %= modulus
+        b_idx, c_idx = np.nonzero(got)
+        if not len(b_idx):
+            continue
+        count += len(b_idx)
+        if len(values) < MAX_LISTED:  # enough to list; the first by A entry, sorted below
+            keep = MAX_LISTED - len(values)
+            b_idx, c_idx = b_idx[:keep], c_idx[:keep]
+            where_a += [a] * len(b_idx)
+            where_b += b_idx.tolist()
+            where_c += c_idx.tolist()
+            values += [(int(x), scale) for x in got[b_idx, c_idx]]
     problems = []
-    for a_idx, b_idx, c_idx in zip(*np.nonzero(diff), strict=True):
-        i, j = divmod(int(a_idx), m)
-        j2, k = divmod(int(b_idx), p)
-        i2, k2 = divmod(int(c_idx), p)
-        g = got[a_idx, b_idx, c_idx]
-        g = Fraction(g) if isinstance(g, Fraction) else int(g)
-        if isinstance(g, Fraction) and g.denominator == 1:
-            g = int(g)
-        problems.append(Discrepancy((i2, k2), (i, j), (j2, k), g, int(want[a_idx, b_idx, c_idx])))
+    for a_idx, b_idx, c_idx, (diff, scale) in zip(where_a, where_b, where_c, values, strict=True):
+        i, j = divmod(a_idx, m)
+        j2, k = divmod(b_idx, p)
+        i2, k2 = divmod(c_idx, p)
+        want = int(j2 == j and i2 == i and k2 == k)
+        g = Fraction(diff, scale) + want
+        if modulus:
+            g = (diff + want) % modulus
+        problems.append(Discrepancy((i2, k2), (i, j), (j2, k), int(g) if g == int(g) else g, want))
     problems.sort(key=lambda d: (d.c, d.a, d.b))
-    return Report(ok=not problems, ring="Z2" if modulus == 2 else "Z", problems=problems,
-                  big_names=uses_big_names(scheme))
+    return Report(ok=count == 0, ring="Z2" if modulus == 2 else "Z", problems=problems,
+                  big_names=uses_big_names(scheme), unlisted=count - len(problems))
 
 
 def sympy_problems(scheme: Scheme, modulus: int | None = None) -> list[str]:
@@ -128,6 +213,7 @@ def sympy_problems(scheme: Scheme, modulus: int | None = None) -> list[str]:
     Uses sympy's sparse polynomial rings (exact over QQ, or GF(2) for Z2 schemes).
     Returns [] for a proved scheme. Independent of the Brent code path above.
     """
+    check_size(scheme)
     from sympy import GF, QQ
     from sympy.polys.rings import ring
 
@@ -227,6 +313,7 @@ def verify(scheme: Scheme, use_sympy: bool = True) -> Verdict:
     A scheme claimed over ZT/Z/Q that is valid only modulo 2 is reported as failing
     (with the exact discrepancies) — it is not silently relabelled.
     """
+    check_size(scheme)  # InputError before any work, as for a scheme file
     modulus = 2 if scheme.ring == "Z2" else None
     report = brent_report(scheme, modulus)
     ring = ""
