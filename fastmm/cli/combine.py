@@ -20,6 +20,20 @@ def _shape(text: str | None) -> tuple[int, ...] | None:
         raise InputError(f"--shape wants N,M,P, got {text!r}") from None
 
 
+def _verified(path: str):
+    """The scheme of file `path`: SchemeFormatError (exit 2) when it cannot be read,
+    VerificationError (exit 1, as verify, show and export say) when it is not valid."""
+    from fastmm import api
+    from fastmm.errors import VerificationError
+
+    scheme = api.load(path)
+    verdict = api.verify(scheme, sympy=False)
+    if not verdict.ok:
+        raise VerificationError(f"{printable(path)}: {scheme.label()} fails verification: "
+                                f"{verdict.lines()[0]}")
+    return scheme
+
+
 @cli.command()
 @click.argument("op", type=click.Choice(["kron", "sum", "project", "permute"]))
 @click.argument("files", nargs=-1, required=True)
@@ -38,7 +52,7 @@ def combine(op: str, files: tuple[str, ...], axis: str | None, index: int | None
     from fastmm.paths import check_output_path, write_atomic
 
     check_output_path(output, "-o/--output")
-    schemes = [api.load_verified(f) for f in files]
+    schemes = [_verified(f) for f in files]
     out = api.combine(op, *schemes, axis=axis, index=index, shape=_shape(shape_text), sympy=not no_sympy)
     out = out.with_meta(provenance={**out.provenance, "command": command_line()})  # how to make it again
     written = write_atomic(output, dumps(out))

@@ -19,6 +19,7 @@ from fastmm.reference import strassen
 from fastmm.scheme import Scheme, naive_scheme
 from fastmm.validate import MAX_BRENT_WORK, json_depth, load_json
 from fastmm.verify import MAX_LISTED, brent_report, brent_tensor, sympy_problems, target_tensor
+from tests.hostile.contract import assert_clean, run_cli
 
 # -- JSON nesting is measured in linear time and small memory ----------------------------------
 
@@ -203,3 +204,34 @@ def test_ctrl_c_gets_through_a_long_verification():
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, before)
+
+
+# -- combine: a file that fails verification is exit 1, as for verify, show and export ---------
+
+
+def _bad_strassen(path) -> str:
+    d = json.loads(dumps(strassen()))
+    d["Wa"][0][0] = 0
+    path.write_text(json.dumps(d))
+    return str(path)
+
+
+def test_combine_exits_1_for_an_input_that_fails_verification(tmp_path):
+    bad, good = _bad_strassen(tmp_path / "bad.json"), tmp_path / "s222.json"
+    good.write_text(dumps(strassen()))
+    for command in ("verify", "show"):
+        assert run_cli(command, bad).rc == 1
+    r = run_cli("combine", "kron", bad, str(good), "-o", str(tmp_path / "k.json"))
+    assert_clean(r, allowed=(1,))
+    assert "bad.json: ⟨2,2,2;7⟩ fails verification: C11: missing a11*b11" in r.err
+    assert not (tmp_path / "k.json").exists()
+
+
+def test_combine_exits_2_for_an_unreadable_input(tmp_path):
+    good = tmp_path / "s222.json"
+    good.write_text(dumps(strassen()))
+    (tmp_path / "broken.json").write_text("{")
+    for name in ("missing.json", "broken.json"):
+        r = run_cli("combine", "kron", str(good), str(tmp_path / name), "-o", str(tmp_path / "k.json"))
+        assert_clean(r, allowed=(2,))
+    assert run_cli("combine", "kron", str(good), str(good), "-o", str(tmp_path / "k.json")).rc == 0
