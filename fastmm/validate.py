@@ -29,6 +29,7 @@ import math
 import os
 import re
 import stat
+import tokenize
 import zipfile
 from collections.abc import Callable
 from fractions import Fraction
@@ -361,14 +362,21 @@ def _npy_header(fp: io.BufferedIOBase, available: int, what: str) -> tuple[tuple
     fmt = np.lib.format
     try:
         version = fmt.read_magic(fp)
-        if version == (1, 0):
-            shape, fortran, dtype = fmt.read_array_header_1_0(fp, max_header_size=10000)
-        elif version in ((2, 0), (3, 0)):
-            shape, fortran, dtype = fmt.read_array_header_2_0(fp, max_header_size=10000)
-        else:
-            raise ValueError(f"npy version {version}")
-    except (ValueError, EOFError, OSError, SyntaxError) as exc:
+    except (ValueError, EOFError, OSError) as exc:
         raise SchemeFormatError(f"{what}: not a readable npy array ({str(exc).splitlines()[0]})") from None
+    if version not in ((1, 0), (2, 0), (3, 0)):
+        raise SchemeFormatError(f"{what}: not a readable npy array (unknown npy version "
+                                f"{version[0]}.{version[1]})")
+    read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+    try:
+        shape, fortran, dtype = read(fp, max_header_size=10000)
+    except EOFError:
+        raise SchemeFormatError(f"{what}: not a readable npy array (the header is cut short)") from None
+    # numpy's own messages here quote Python objects (<ast.Call object at 0x...>) or the raw
+    # header; a token error (an unclosed bracket) is not even a ValueError
+    except (ValueError, OSError, SyntaxError, tokenize.TokenError, TypeError, MemoryError, RecursionError):
+        raise SchemeFormatError(f"{what}: not a readable npy array (its header is not a valid npy "
+                                "header)") from None
     if not isinstance(shape, tuple) or any(not isinstance(d, int) or d < 0 for d in shape):
         raise SchemeFormatError(f"{what}: npy header has a bad shape {shape!r}")
     count = math.prod(shape)

@@ -235,3 +235,31 @@ def test_combine_exits_2_for_an_unreadable_input(tmp_path):
         r = run_cli("combine", "kron", str(good), str(tmp_path / name), "-o", str(tmp_path / "k.json"))
         assert_clean(r, allowed=(2,))
     assert run_cli("combine", "kron", str(good), str(good), "-o", str(tmp_path / "k.json")).rc == 0
+
+
+# -- malformed npy headers: one line saying so, never Python's object reprs or a traceback -------
+
+
+def _npy_with_header(header: bytes) -> bytes:
+    header = header + b" " * (118 - len(header)) + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + b"\0" * 24
+
+
+@pytest.mark.parametrize("shape", [b"foo(3,)", b"(3,   ", b"[[[[[[["])
+def test_a_malformed_npy_header_is_named_as_such(tmp_path, shape):
+    # foo(3,): "malformed node or string on line 1: <ast.Call object at 0x...>";
+    # an unclosed bracket: tokenize's TokenError, an internal error
+    path = tmp_path / "bad.npy"
+    path.write_bytes(_npy_with_header(b"{'descr': '<i8', 'fortran_order': False, 'shape': " + shape + b", }"))
+    r = run_cli("import", str(path), "--from", "alphatensor")
+    assert_clean(r, allowed=(2,))
+    assert r.err == f"error: {path}: not a readable npy array (its header is not a valid npy header)\n"
+
+
+def test_an_unknown_npy_version_is_named():
+    from fastmm.validate import read_npy
+
+    data = b"\x93NUMPY\x09\x00" + _npy_with_header(b"{}")[8:]
+    with pytest.raises(SchemeFormatError, match=r"^x.npy: not a readable npy array \(unknown npy "
+                                                r"version 9.0\)$"):
+        read_npy(data, "x.npy", False, "no pickles")
