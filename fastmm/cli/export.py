@@ -57,7 +57,8 @@ def _with_cse(scheme, cse: bool) -> bool:
 @click.option("-o", "--output", default=None,
               help="Write here (atomically; a symlink is followed) instead of stdout.")
 @click.option("--no-cse", is_flag=True, help="Code formats: no shared subexpressions.")
-@click.option("--ascii", "ascii_only", is_flag=True, help="Text format: ASCII - and * only.")
+@click.option("--ascii", "ascii_only", is_flag=True,
+              help="Text formats (text, markdown, latex; slp always is): ASCII only, - and *.")
 def export_cmd(file: str, fmt: str, output: str | None, no_cse: bool, ascii_only: bool) -> None:
     """Write a verified scheme FILE as formulas, code, or another tool's format.
 

@@ -38,10 +38,12 @@ def text(scheme: Scheme, ascii_only: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def markdown(scheme: Scheme) -> str:
-    """A Markdown section: summary, banner (Z2), products and C blocks as bullet lists."""
+def markdown(scheme: Scheme, ascii_only: bool = False) -> str:
+    """A Markdown section: summary, banner (Z2), products and C blocks as bullet lists (the
+    formulas use - and * always; ascii_only: the heading reads <n,m,p;r> and the ring name too)."""
     n, m, p = scheme.shape
-    lines = [f"### ⟨{n},{m},{p};{scheme.rank}⟩", "", _summary(scheme) + ".", ""]
+    left, right = ("<", ">") if ascii_only else ("⟨", "⟩")
+    lines = [f"### {left}{n},{m},{p};{scheme.rank}{right}", "", _summary(scheme, ascii_only) + ".", ""]
     if scheme.ring == "Z2":
         lines += [f"> **{Z2_BANNER[0].upper() + Z2_BANNER[1:]}.**", ""]
     lines += ["Products:", ""]
@@ -79,14 +81,15 @@ def _latex_sum(coefs, names: list[str]) -> str:
     return " ".join(parts) if parts else "0"
 
 
-def latex(scheme: Scheme) -> str:
-    """An align* environment (amsmath), one line per product and per C block."""
+def latex(scheme: Scheme, ascii_only: bool = False) -> str:
+    """An align* environment (amsmath), one line per product and per C block (ASCII but for the
+    ring name of a Z2 scheme in the summary comment, which ascii_only spells with --)."""
     n, m, p = scheme.shape
     big = uses_big_names(scheme)
     an = [_latex_name("A", i, j, big) for i in range(n) for j in range(m)]
     bn = [_latex_name("B", j, k, big) for j in range(m) for k in range(p)]
     mn = [f"M_{{{t + 1}}}" for t in range(scheme.rank)]
-    lines = [f"% {_summary(scheme)}", "% needs \\usepackage{amsmath}"]
+    lines = [f"% {_summary(scheme, ascii_only)}", "% needs \\usepackage{amsmath}"]
     if scheme.ring == "Z2":
         lines.append(f"% {Z2_BANNER}")
         lines.append("\\noindent\\textbf{Valid modulo 2 only} (GF(2) scheme).")
@@ -108,9 +111,10 @@ def latex(scheme: Scheme) -> str:
 
 def slp_text(scheme: Scheme, cse: bool = True) -> str:
     """The straight-line program the code emitters run (products that contribute nothing left
-    out, and named in a comment), one operation per line, with its addition count."""
+    out, and named in a comment), one operation per line, with its addition count: ASCII
+    throughout, as the program's own - and * are."""
     slp = build_slp(scheme, cse, drop_dead=True)
-    lines = [f"# {_summary(scheme)}"]
+    lines = [f"# {_summary(scheme, ascii_only=True)}"]
     if scheme.ring == "Z2":
         lines.append(f"# {Z2_BANNER}")
     if slp.dropped:
@@ -123,13 +127,13 @@ def slp_text(scheme: Scheme, cse: bool = True) -> str:
 
 
 def formulas(scheme: Scheme, fmt: str, ascii_only: bool = False) -> str:
-    """Dispatch on 'text' | 'markdown' | 'latex'."""
+    """Dispatch on 'text' | 'markdown' | 'latex'; ascii_only: every line ASCII."""
     if fmt == "text":
         return text(scheme, ascii_only)
     if fmt == "markdown":
-        return markdown(scheme)
+        return markdown(scheme, ascii_only)
     if fmt == "latex":
-        return latex(scheme)
+        return latex(scheme, ascii_only)
     raise ValueError(f"unknown formula format {fmt!r}")
 
 
