@@ -80,12 +80,12 @@ def test_cli_writes_the_verified_result_and_leaves_files_alone_on_errors(tmp_pat
     assert saved["shape"] == [4, 4, 4] and saved["rank"] == 49 and saved["ring"] == "ZT"
     assert saved["provenance"]["from"] == ["⟨2,2,2;7⟩", "⟨2,2,2;7⟩"]
     before = (tmp_path / "s4.json").read_bytes()
-    for args, message in [(["kron", "s.json", "t.json"], "fails verification"),
-                          (["sum", "s.json", "s.json"], "needs an axis"),
-                          (["permute", "s.json", "--shape", "2,x,2"], "--shape wants N,M,P"),
-                          (["kron", "s.json", "missing.json"], "no such file")]:
+    for args, message, code in [(["kron", "s.json", "t.json"], "fails verification", 1),
+                                (["sum", "s.json", "s.json"], "needs an axis", 2),
+                                (["permute", "s.json", "--shape", "2,x,2"], "--shape wants N,M,P", 2),
+                                (["kron", "s.json", "missing.json"], "no such file", 2)]:
         r = run("combine", *args, "-o", "s4.json", cwd=tmp_path)
-        assert r.returncode == 2 and message in r.stderr and r.stderr.count("\n") == 1, (args, r.stderr)
+        assert r.returncode == code and message in r.stderr and r.stderr.count("\n") == 1, (args, r.stderr)
         assert (tmp_path / "s4.json").read_bytes() == before
 
 
