@@ -100,6 +100,8 @@ def import_cmd(file: str, fmt: str, output: str | None, allow_pickle: bool, key:
 
     _check_output(output)
     scheme = import_scheme(file, fmt, allow_pickle=allow_pickle, key=key, z2=z2)
+    if scheme.provenance.get("note"):  # a modulo-2 claim its coefficients contradict
+        click.echo(f"note: {printable(file)}: {scheme.provenance['note']}", err=True)
     text = dumps(scheme)
     if _to_stdout(output):
         _write(output, text)

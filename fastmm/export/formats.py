@@ -32,7 +32,7 @@ Conventions (each tested by a round trip and by a hand-made file):
 
 A claim of "valid modulo 2 only" ("z2": true, or z2=True / --z2) is judged on the coefficients
 as written (`modulo_2_claim`): a scheme they make exact over the integers keeps them and is
-labelled by its true ring, with a note in its provenance (and one line on stderr on import);
+labelled by its true ring, with a note in its provenance (`fastmm import` prints it);
 only a scheme that is not exact as written is taken modulo 2 (ring Z2, signs dropped).
 
 Readers return unverified schemes; `import_scheme` verifies (fastmm.verify.verified_copy)
@@ -48,7 +48,6 @@ import io
 import json
 import math
 import re
-import sys
 from fractions import Fraction
 from itertools import islice
 from pathlib import Path
@@ -605,9 +604,8 @@ def import_scheme(path: str | Path, fmt: str, allow_pickle: bool = False, key: s
         raise VerificationError(f"{path}: {exc}{hint}") from None
     provenance = {"method": "import", "from": fmt, "source": Path(path).name}
     note = scheme.provenance.get("note")
-    if note is not None:  # a modulo-2 claim the coefficients contradict: said once, kept in the file
-        print(f"note: {path}: {note}", file=sys.stderr, flush=True)
-        provenance["note"] = note
+    if note is not None:  # a modulo-2 claim the coefficients contradict: kept in the file
+        provenance["note"] = note  # (the import command says it once on stderr)
     return checked.with_meta(provenance=provenance)
 
 
