@@ -252,3 +252,20 @@ def test_kron_and_direct_sum_name_a_wrong_operand():
         strassen().kron(3)
     with pytest.raises(SchemeError, match="direct_sum needs another fastmm Scheme, got str"):
         strassen().direct_sum("strassen")
+
+
+# -- messages about foreign files ---------------------------------------------------------------
+
+
+def test_an_npz_missing_a_factor_says_which(tmp_path):
+    path = tmp_path / "uv.npz"
+    np.savez(path, u=np.zeros((4, 7), int), v=np.zeros((4, 7), int))
+    with pytest.raises(SchemeFormatError, match=r"holds the factor arrays u, v but not w"):
+        import_scheme(path, "alphatensor")
+
+
+def test_a_json_boolean_dimension_is_named_as_json_spells_it(tmp_path):
+    data = json.loads(export_foreign(strassen(), "perminov"))
+    data["n"] = [2, 2, True]
+    with pytest.raises(SchemeFormatError, match=r"dimension true is not an integer"):
+        import_scheme(_file(tmp_path, "p.json", data), "perminov")

@@ -113,7 +113,8 @@ def _shape_from_sizes(nm: int, mp: int, pn: int, what: str) -> tuple[int, int, i
 def _check_dims(shape: tuple[int, int, int], what: str) -> None:
     for d in shape:
         if not isinstance(d, int) or isinstance(d, bool) or not 0 < d <= MAX_DIM:
-            raise SchemeFormatError(f"{what}: dimension {d!r} is not an integer in 1..{MAX_DIM}")
+            shown = json.dumps(d) if isinstance(d, bool | None) else repr(d)  # true, not True
+            raise SchemeFormatError(f"{what}: dimension {shown} is not an integer in 1..{MAX_DIM}")
 
 
 def _exact_array(arr: np.ndarray, what: str) -> np.ndarray:
@@ -200,6 +201,11 @@ def load_alphatensor(path: str | Path, allow_pickle: bool = False, key: str | No
                       "holds one factorization (arrays u, v, w)")
     if not names:
         raise SchemeFormatError(f"{src}: the npz holds no arrays")
+    factors = {"u", "v", "w"} & set(names)
+    if factors and key is None:  # a factorization missing a factor, not several factorizations
+        missing = ", ".join(sorted({"u", "v", "w"} - factors))
+        raise SchemeFormatError(f"{src}: holds the factor arrays {', '.join(sorted(factors))} but "
+                                f"not {missing} (a factorization needs u, v and w)")
     if key is None:
         if len(names) != 1:
             shown = ", ".join(sorted(names)[:8]) + (" ..." if len(names) > 8 else "")
