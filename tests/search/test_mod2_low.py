@@ -61,8 +61,9 @@ def test_a_walk_that_cannot_lift_returns_its_gf2_low(nothing_lifts, method, shap
 
 
 def test_over_z2_there_is_no_separate_low(nothing_lifts):
-    task = SearchTask(2, 2, 2, rank=6, ring="Z2", seed=0, time_limit=0.5, options={"backend": "python"})
-    out = flip.run(task, lambda p: None, lambda: False)
+    task = SearchTask(2, 2, 2, rank=6, ring="Z2", seed=0, time_limit=120, options={"backend": "python"})
+    seen = []
+    out = flip.run(task, lambda p: seen.append(p.rank == 7), lambda: any(seen))
     assert out.mod2 is None and out.best.rank == 7
 
 
