@@ -453,6 +453,7 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
             # the shape's own entry would answer at once: search without it, so it is *found*
             req.options.setdefault("exclude_catalog_shapes", [req.shape])
     if resume is None:
+        _check_worker_seeds(req)
         return _search_runs(req, count, sympy, command, on_progress, on_found)
     from fastmm.search.checkpoint import Checkpoint, Watched, open_for_search
 
@@ -465,6 +466,7 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
     try:
         req.options.update(checkpoint.task_options())
         req.seed = checkpoint.first_seed(req.seed)
+        _check_worker_seeds(req)
 
         def kept(scheme: Scheme) -> None:  # in best.json before the search goes on
             checkpoint.record_best(scheme, same_rank=True)
@@ -494,6 +496,15 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
                               f"{checkpoint.write_error}", RuntimeWarning, stacklevel=3)
 
 
+def _check_worker_seeds(req: SearchRequest) -> None:
+    """Worker i walks seed + i: every one must be a seed (below 2^62), as `seed` is."""
+    from fastmm.search.checkpoint import SEED_LIMIT
+
+    if req.seed + req.workers > SEED_LIMIT:
+        raise InputError(f"the seeds of {req.workers} workers, {req.seed} .. {req.seed + req.workers - 1}, "
+                         "must be below 2^62: give a smaller seed")
+
+
 def _search_runs(req: SearchRequest, count: int, sympy: bool, command: str,
                  on_progress: Callable | None, on_found: Callable[[Scheme], None] | None,
                  checkpoint: Checkpoint | None = None) -> list[Scheme]:
@@ -507,7 +518,7 @@ def _search_runs(req: SearchRequest, count: int, sympy: bool, command: str,
     summary = None
     while len(found) < count:
         left = req.time_limit - (time.monotonic() - t0)
-        if left <= 0:
+        if left <= 0 or req.seed + (attempt + 1) * req.workers > 2**62:  # out of time, or of seeds
             break
         task = req.task(req.seed + attempt * req.workers, left)
         summary = run_search(task, req.method, req.workers, req.scheduler, on_progress)
@@ -572,8 +583,9 @@ def _failure(req: SearchRequest, summary, found: list[Scheme], sympy: bool, comm
     else:
         msg = f"no ⟨{n},{m},{p}⟩ scheme of rank {req.rank} over {req.ring} {why}"
     best = summary.outcome.best if summary else None
+    floor = min((s.rank for s in found), default=n * m * p)  # nothing at or above what was found
     checked = None
-    if best is not None and best.rank < n * m * p:
+    if best is not None and best.rank < floor:
         prov = {**best.provenance, "method": "best-so-far", "search_method": req.method,
                 "seed": summary.outcome.seed, "version": __version__, "command": command}
         try:
@@ -583,6 +595,8 @@ def _failure(req: SearchRequest, summary, found: list[Scheme], sympy: bool, comm
     if checked is not None:
         msg += f"; best rank reached {checked.rank}"
     mod2 = _mod2_low(req, summary, checked, command, checkpoint)
+    if mod2 is not None and mod2.rank >= floor:
+        mod2 = None
     if mod2 is not None:
         msg += f"; rank {mod2.rank} valid modulo 2 only, which did not lift"
     known = best_known_rank(req.shape, req.ring)

@@ -432,7 +432,9 @@ class _Hooks:
         checkpoint = self.checkpoint
         if checkpoint is None or not checkpoint.written:
             return ""
-        note = f"; --resume {file_name(checkpoint.directory, sys.stderr)} continues"
+        note = (f"; --resume {file_name(checkpoint.directory, sys.stderr)} continues"
+                if checkpoint.has_fresh_seed() else
+                f"; the checkpoint in {file_name(checkpoint.directory, sys.stderr)} has no fresh seed left")
         low = checkpoint.gf2_low()
         if low is not None and mod2 is not None and mod2.rank == low[0]:
             note += f" (it keeps the modulo-2 scheme: {file_name(low[1], sys.stderr)})"

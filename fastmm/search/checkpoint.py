@@ -92,6 +92,8 @@ class Checkpoint:
         cp = cls(d, fresh, resumed=False)
         cp._take_lock(False)
         try:
+            if not os.access(d, os.W_OK | os.X_OK):  # a read-only mount or directory: refused now,
+                raise InputError(f"--resume {d}: the directory cannot be written; give another one")
             state_path = d / STATE
             if not state_path.exists():
                 if any(x.name != LOCK for x in d.iterdir()):
@@ -164,6 +166,11 @@ class Checkpoint:
             raise InputError(f"--resume {self.directory}: no fresh seed is left (the seeds up to "
                              f"{nxt - 1} were used, and a seed is below 2^62); give a new directory")
         return int(nxt)
+
+    def has_fresh_seed(self) -> bool:
+        """Can a later run continue this checkpoint (a next seed below 2^62)?"""
+        nxt = self.state.get("next_seed")
+        return nxt is None or nxt < SEED_LIMIT
 
     def reserve(self, first: int, count: int) -> None:
         """Record seeds first, ..., first+count-1 as used, before they run (the first write of a
@@ -308,10 +315,24 @@ class Checkpoint:
 
     def finish(self, status: str) -> None:
         """The search ended ("found", "stopped" or "interrupted"); nothing is written for a
-        search that never started (it was refused)."""
+        search that never started (it was refused). GF(2) files no longer below the best valid
+        rank are removed: a valid scheme as low exists, and resumed walks would start from them."""
         if self.written:
             self.state["status"] = status
             self._write()
+            self._prune_gf2()
+
+    def _prune_gf2(self) -> None:
+        best = _peek_state(self.directory / STATE)
+        best = best.get("best_rank") if isinstance(best, dict) else None
+        if not _count(best) or not best:
+            return
+        for path in self.directory.glob(f"{GF2_PREFIX}*.json"):
+            try:
+                if load_scheme(path).rank >= best:
+                    path.unlink()
+            except (FastmmError, OSError):
+                continue  # unreadable: Checkpoint.starts ignores it already
 
     def _save_state(self) -> None:
         with _locked(self.directory):
