@@ -436,11 +436,13 @@ class _Hooks:
                 if checkpoint.has_fresh_seed() else
                 f"; the checkpoint in {file_name(checkpoint.directory, sys.stderr)} has no fresh seed left")
         low = checkpoint.gf2_low()
+        others = len(list(checkpoint.directory.glob("gf2-seed*.json"))) - 1 if low is not None else 0
+        more = f", and {others} more of other seeds" if others > 0 else ""
         if low is not None and mod2 is not None and mod2.rank == low[0]:
-            note += f" (it keeps the modulo-2 scheme: {file_name(low[1], sys.stderr)})"
+            note += f" (it keeps the modulo-2 scheme: {file_name(low[1], sys.stderr)}{more})"
         elif low is not None:
             note += (f" (it keeps a scheme of rank {low[0]} valid modulo 2 only, which the search did "
-                     f"not lift: {file_name(low[1], sys.stderr)})")
+                     f"not lift: {file_name(low[1], sys.stderr)}{more})")
         if checkpoint.write_error:
             note += f" (but the checkpoint was not fully updated: {checkpoint.write_error})"
         return note

@@ -90,3 +90,15 @@ def test_a_checkpoint_directory_that_cannot_be_written_is_one_line(tmp_path, mon
     with pytest.raises(InputError, match="the directory cannot be written"):
         Checkpoint.open(ck, api.SearchRequest((3, 3, 3), 22, method="flip"))
     assert sorted((p.name, p.read_bytes()) for p in ck.iterdir()) == before
+
+
+def test_the_closing_line_counts_the_gf2_files_of_other_seeds(tmp_path):
+    ck = _checkpoint(tmp_path, naive_scheme(3, 3, 3))
+    shutil.copy(NO_LIFT, ck / "gf2-seed6.json")
+    for pool in ck.glob("pool-seed*.json"):  # nothing valid below 27: the GF(2) files stay below the best
+        pool.unlink()
+    # too short a walk to find a valid ⟨3,3,3;23⟩, which would make the GF(2) files redundant
+    r = fastmm_cli("search", "3", "3", "3", "--rank", "22", "--method", "flip", "--time-limit", "0.01",
+                   "--resume", str(ck), "-q", "--no-sympy", cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    assert "gf2-seed5.json, and 1 more of other seeds)" in r.stderr, r.stderr
