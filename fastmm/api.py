@@ -510,6 +510,7 @@ def _search_runs(req: SearchRequest, count: int, sympy: bool, command: str,
                  checkpoint: Checkpoint | None = None) -> list[Scheme]:
     """Runs of the search (fresh seeds each) until `count` inequivalent verified schemes
     (`checkpoint`: the resumed one, whose kept GF(2) scheme a failure hands out too)."""
+    from fastmm.search.checkpoint import SEED_LIMIT
     from fastmm.search.runner import run_search
 
     found: list[Scheme] = []
@@ -518,7 +519,7 @@ def _search_runs(req: SearchRequest, count: int, sympy: bool, command: str,
     summary = None
     while len(found) < count:
         left = req.time_limit - (time.monotonic() - t0)
-        if left <= 0 or req.seed + (attempt + 1) * req.workers > 2**62:  # out of time, or of seeds
+        if left <= 0 or req.seed + (attempt + 1) * req.workers > SEED_LIMIT:  # out of time, or of seeds
             break
         task = req.task(req.seed + attempt * req.workers, left)
         summary = run_search(task, req.method, req.workers, req.scheduler, on_progress)

@@ -429,6 +429,8 @@ class _Hooks:
     def _checkpoint_note(self, mod2=None) -> str:
         """The closing line's word on the checkpoint (its status is the library's to set);
         `mod2`: the GF(2) scheme the library's message has already named, if any."""
+        from fastmm.search.checkpoint import GF2_PREFIX
+
         checkpoint = self.checkpoint
         if checkpoint is None or not checkpoint.written:
             return ""
@@ -436,7 +438,7 @@ class _Hooks:
                 if checkpoint.has_fresh_seed() else
                 f"; the checkpoint in {file_name(checkpoint.directory, sys.stderr)} has no fresh seed left")
         low = checkpoint.gf2_low()
-        others = len(list(checkpoint.directory.glob("gf2-seed*.json"))) - 1 if low is not None else 0
+        others = len(list(checkpoint.directory.glob(f"{GF2_PREFIX}*.json"))) - 1 if low is not None else 0
         more = f", and {others} more of other seeds" if others > 0 else ""
         if low is not None and mod2 is not None and mod2.rank == low[0]:
             note += f" (it keeps the modulo-2 scheme: {file_name(low[1], sys.stderr)}{more})"
