@@ -180,7 +180,7 @@ def _kernel(scheme: Scheme, lv: Level, t: str) -> list[str]:
     """fastmm_kernel_<t>: C = A·B for one n×m by m×p product of scalars."""
     ctype = _CTYPES[t]
     n, m, p = scheme.shape
-    out = [f"/* C = A·B for one {n}x{m} by {m}x{p} product over scalars. */",
+    out = [f"/* C = A*B for one {n}x{m} by {m}x{p} product over scalars. */",
            f"void fastmm_kernel_{t}(const {ctype} *restrict A, int64_t lda,",
            f"                       const {ctype} *restrict B, int64_t ldb,",
            f"                       {ctype} *restrict C, int64_t ldc)", "{"]
@@ -246,7 +246,7 @@ def _level_c(scheme: Scheme, lv: Level, t: str) -> list[str]:
     ctype = _CTYPES[t]
     n, m, p = scheme.shape
     na, nb, nprod = len(lv.a_stored), len(lv.b_stored), len(lv.products)
-    head = [f"/* C[0:{n}bm, 0:{p}bn] = alpha·A·B through one level of the scheme. */",
+    head = [f"/* C[0:{n}bm, 0:{p}bn] = alpha*A*B through one level of the scheme. */",
             f"static void level_{t}(const fastmm_scheme_{t} *s, int64_t bm, int64_t bk, int64_t bn,",
             f"                    {ctype} alpha, const {ctype} *A, int64_t lda, const {ctype} *B,",
             f"                    int64_t ldb, {ctype} *C, int64_t ldc, int levels, int64_t cutoff,",

@@ -177,7 +177,7 @@ RANK = {r}
 def matmul(A, B, levels=1, leaf=64):
     """C = A @ B with {label} applied recursively `levels` times (leaves use `@`).
 
-    Batched like `@` (...×M×K @ ...×K×N); runs on the inputs' device and dtype.
+    Batched like `@` (...xMxK @ ...xKxN); runs on the inputs' device and dtype.
     """
     if A.dim() < 2 or B.dim() < 2 or A.shape[-1] != B.shape[-2]:
         raise ValueError(f"cannot multiply shapes {{tuple(A.shape)}} and {{tuple(B.shape)}}")

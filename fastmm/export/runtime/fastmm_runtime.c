@@ -67,7 +67,7 @@ int fastmm_set_blas(void *dgemm, void *sgemm)
     return 0;
 }
 
-/* C = alpha·A·B + beta·C through the BLAS, row-major, no transposes. */
+/* C = alpha*A*B + beta*C through the BLAS, row-major, no transposes. */
 static void fastmm_dgemm(int64_t M, int64_t N, int64_t K, double alpha, const double *A,
                          int64_t lda, const double *B, int64_t ldb, double beta, double *C,
                          int64_t ldc)

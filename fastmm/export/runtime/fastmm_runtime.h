@@ -50,13 +50,13 @@ void fastmm_set_stream_min(size_t bytes);
 int fastmm_release_workspace(void);
 
 /* Defined by the generated scheme file (t = d for double, s for float):
-   C = alpha·A·B, M×K times K×N, row-major with leading dimensions; returns 0, -1 when the
+   C = alpha*A*B, MxK times KxN, row-major with leading dimensions; returns 0, -1 when the
    workspace could not be allocated, -2 when fastmm_set_blas was not called. */
 int fastmm_matmul_d(int64_t M, int64_t K, int64_t N, double alpha, const double *A, int64_t lda,
                     const double *B, int64_t ldb, double *C, int64_t ldc, int levels, int64_t cutoff);
 int fastmm_matmul_s(int64_t M, int64_t K, int64_t N, float alpha, const float *A, int64_t lda,
                     const float *B, int64_t ldb, float *C, int64_t ldc, int levels, int64_t cutoff);
-/* C = A·B for exactly one n×m by m×p product of scalars (no BLAS). */
+/* C = A*B for exactly one nxm by mxp product of scalars (no BLAS). */
 void fastmm_kernel_d(const double *A, int64_t lda, const double *B, int64_t ldb, double *C,
                      int64_t ldc);
 void fastmm_kernel_s(const float *A, int64_t lda, const float *B, int64_t ldb, float *C,
@@ -122,9 +122,9 @@ static inline size_t fastmm_round(size_t elems)
     return (elems + 15) / 16 * 16;
 }
 
-/* A scheme as the driver sees it: the block grid (A is n×m blocks, B m×p), how many
+/* A scheme as the driver sees it: the block grid (A is nxm blocks, B mxp), how many
    blocks of workspace one level keeps (A temporaries, B temporaries, products), and the
-   generated function that runs one level on bm×bk by bk×bn blocks. The level computes
+   generated function that runs one level on bmxbk by bkxbn blocks. The level computes
    its products with fastmm_rec_* and gives them `rest`, the workspace after its own. */
 typedef struct fastmm_scheme_d fastmm_scheme_d;
 typedef struct fastmm_scheme_s fastmm_scheme_s;
@@ -145,7 +145,7 @@ struct fastmm_scheme_s {
                   int64_t ldc, int levels, int64_t cutoff, float *work);
 };
 
-/* C = alpha·A·B by `levels` levels of the scheme: the largest part divisible by the grid
+/* C = alpha*A*B by `levels` levels of the scheme: the largest part divisible by the grid
    goes through s->level, leftover strips are peeled off to gemm; gemm alone below the
    cutoff or after the last level. `work` holds fastmm_need_* elements. */
 FASTMM_INTERNAL void fastmm_rec_d(const fastmm_scheme_d *s, int64_t M, int64_t K, int64_t N,
