@@ -74,6 +74,7 @@ def load(path: str | os.PathLike) -> Scheme:
 def load_verified(path: str | os.PathLike, sympy: bool = False) -> Scheme:
     """`load`, then `verify`: InputError naming the file when it cannot be read or is not valid
     (for files a command builds on: `--start`, `combine`)."""
+    sympy = flag(sympy, "load_verified", "sympy")
     scheme = load(path)
     verdict = verify(scheme, sympy=sympy)
     if not verdict.ok:
@@ -101,13 +102,22 @@ def verified(scheme: Scheme, sympy: bool = True) -> Scheme:
 
 
 def save(scheme: Scheme, path: str | os.PathLike, sympy: bool = False) -> Path:
-    """Verify, then write atomically (a failing scheme is never written). Returns the path."""
-    from fastmm.io import check_writable, save_scheme
+    """Verify, then write atomically (a failing scheme is never written). Returns the path.
 
+    `path` follows the rules of the command line's output files (fastmm.paths.check_output_path,
+    as `fastmm search --out`): its directory must exist already (it is not created; "~" is not
+    expanded), and a name that could never be a regular file is an InputError before any work.
+    """
+    from fastmm.io import check_writable, dumps
+    from fastmm.paths import check_output_path, write_atomic
+
+    scheme_arg(scheme, "save")
+    sympy = flag(sympy, "save", "sympy")
     target = Path(path_arg(path, "save"))
-    check_writable(scheme_arg(scheme, "save"))  # before the (long) verification of a huge scheme
+    check_output_path(path, "save")  # the name as given: Path() drops a trailing separator
+    check_writable(scheme)  # before the (long) verification of a huge scheme
     checked = verified(scheme, sympy=sympy)
-    save_scheme(checked, target)
+    write_atomic(target, dumps(checked))  # never makes missing directories (io.save_scheme does)
     return target
 
 
@@ -294,6 +304,7 @@ def combine(op: str, *schemes: Scheme, axis: str | None = None, index: int | Non
     from fastmm.io import MAX_DIM
     from fastmm.validate import MAX_BRENT_WORK
 
+    sympy = flag(sympy, "combine", "sympy")  # before the work, not when its result is verified
     arity = {"kron": 2, "sum": 2, "project": 1, "permute": 1}
     if not isinstance(op, str) or op not in arity:
         raise InputError(f"unknown combination {shown(op)} (choose from {', '.join(COMBINE_OPS)})")
@@ -737,6 +748,7 @@ def lift(scheme: Scheme, ring: str = "ZT", *, seed: int = 0, tries: int = 32, sy
     from fastmm.verify import verify as check
 
     scheme_arg(scheme, "lift")
+    sympy = flag(sympy, "lift", "sympy")  # before the work, not when its result is verified
     ring = ring_arg(ring, "lift")
     if ring not in ("ZT", "Z"):
         raise InputError(f"lifting goes from GF(2) to ZT or Z, not {ring!r}")

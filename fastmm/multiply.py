@@ -36,7 +36,7 @@ def matmul(A, B, scheme: Scheme | None = None, levels: int = 1, cutoff: int = 64
     `out`, when given, must be a writeable M×N array of the result dtype with rows of unit stride
     (e.g. C-contiguous) that does not overlap A or B; InputError otherwise, on every path.
     """
-    from fastmm.export.build import _output
+    from fastmm.export.build import _output, as_array
     from fastmm.reference import strassen
 
     for name, value in (("levels", levels), ("cutoff", cutoff)):
@@ -48,7 +48,7 @@ def matmul(A, B, scheme: Scheme | None = None, levels: int = 1, cutoff: int = 64
         key = _scheme_key(scheme)
     else:
         scheme, key = _verified_arg(scheme)
-    a, b = np.asarray(A), np.asarray(B)
+    a, b = as_array(A, "matmul: A"), as_array(B, "matmul: B")
     if a.ndim != 2 or b.ndim != 2:
         raise InputError(f"matmul multiplies 2-D matrices, got shapes {a.shape} and {b.shape}")
     if a.shape[1] != b.shape[0]:

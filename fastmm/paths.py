@@ -97,7 +97,8 @@ def check_output_path(path: str | os.PathLike, what: str = "output") -> Path:
             for anc in reversed(target.parents):  # say exactly which part is wrong
                 if anc.exists() and not anc.is_dir():
                     raise InputError(f"{what} {text}: {anc} is a file, not a directory")
-            raise InputError(f"{what} {text}: directory {parent} does not exist")
+            tilde = ' ("~" is not expanded here: give the home directory\'s path)' if text[:1] == "~" else ""
+            raise InputError(f"{what} {text}: directory {parent} does not exist{tilde}")
         if not parent.is_dir():
             raise InputError(f"{what} {text}: {parent} is not a directory")
         name_max = _name_max(parent)

@@ -307,9 +307,20 @@ def _dtype(dtype: str | np.dtype | type) -> tuple[np.dtype, str]:
     return dt, DTYPES[dt.name]
 
 
-def _operand(x, dt: np.dtype) -> np.ndarray:
+def as_array(x, what: str) -> np.ndarray:
+    """np.asarray(x), or one InputError line naming `what` where numpy cannot make an array of it
+    (ragged rows such as [[1, 2], [3]])."""
+    try:
+        return np.asarray(x)
+    except ValueError as exc:
+        if "inhomogeneous" in str(exc):
+            raise InputError(f"{what} is not a rectangular matrix (ragged rows)") from None
+        raise InputError(f"{what} is not a matrix of numbers: {str(exc).splitlines()[0]}") from None
+
+
+def _operand(x, dt: np.dtype, what: str = "the operand") -> np.ndarray:
     """A 2-D array with unit column stride and a row stride the BLAS accepts (copied only if not)."""
-    a = np.asarray(x)
+    a = as_array(x, what)
     if a.ndim != 2:
         raise InputError(f"expected a 2-D matrix, got {a.ndim} dimensions")
     if a.dtype != dt:
@@ -330,8 +341,10 @@ def _output(out, shape: tuple[int, int], dt: np.dtype, *inputs: np.ndarray) -> n
         got = f"{out.shape} {out.dtype}" if isinstance(out, np.ndarray) else type(out).__name__
         raise InputError(f"out must be a {shape[0]}x{shape[1]} {dt.name} array, got {got}")
     item = dt.itemsize
-    if not out.flags.writeable or out.strides[1] != item or out.strides[0] % item \
-            or out.strides[0] // item < max(1, shape[1]):
+    # an empty out is never written through its strides (numpy gives it strides such as (0, 0))
+    rows_ok = out.size == 0 or (out.strides[1] == item and out.strides[0] % item == 0
+                                and out.strides[0] // item >= max(1, shape[1]))
+    if not out.flags.writeable or not rows_ok:
         raise InputError("out must be writeable with rows of unit stride (e.g. C-contiguous)")
     if any(np.shares_memory(out, x) for x in inputs):
         raise InputError("out must not overlap the inputs")
@@ -354,7 +367,7 @@ def c_function(
     fn = getattr(lib, f"fastmm_matmul_{t}")
 
     def matmul(A: np.ndarray, B: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        a, b = _operand(A, dt), _operand(B, dt)
+        a, b = _operand(A, dt, "A"), _operand(B, dt, "B")
         (M, K), (K2, N) = a.shape, b.shape
         if K != K2:
             raise InputError(f"shapes {a.shape} and {b.shape} do not multiply")
@@ -390,7 +403,7 @@ def kernel_function(scheme: Scheme, dtype: str = "float64") -> Callable[[np.ndar
     n, m, p = scheme.shape
 
     def kernel(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-        a, b = _operand(A, dt), _operand(B, dt)
+        a, b = _operand(A, dt, "A"), _operand(B, dt, "B")
         if a.shape != (n, m) or b.shape != (m, p):
             raise InputError(f"the kernel multiplies {n}x{m} by {m}x{p}, got {a.shape} and {b.shape}")
         c = np.empty((n, p), dtype=dt)
