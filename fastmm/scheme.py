@@ -14,7 +14,9 @@ coefficients.
 
 from __future__ import annotations
 
+import copy
 import numbers
+import re
 from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
@@ -54,7 +56,7 @@ def as_coefficients(values: Any) -> np.ndarray:
         raise SchemeError("coefficient matrix must be 2-dimensional")
     try:
         flat = [_python_fraction(x) for x in arr.flat]
-    except (TypeError, ValueError, OverflowError):
+    except (TypeError, ValueError, OverflowError, ZeroDivisionError):
         bad = next(x for x in arr.flat if not _is_number(x))
         raise SchemeError(f"coefficients must be exact numbers, got {str(bad)[:40]!r}") from None
     if all(f.denominator == 1 for f in flat):
@@ -76,14 +78,27 @@ def _exact_matrix(w: Any) -> np.ndarray:
     """2-D integer arrays as int64 (fast); everything else through as_coefficients, floats
     exactly (0.1 is not 1/10, so a float scheme verifies only if its floats are exact)."""
     if isinstance(w, np.ndarray) and w.ndim == 2 and w.dtype.kind in "iu":
-        if w.dtype.kind == "i" or w.size == 0 or int(w.max()) < 2**62:
+        # int64 only below 2**62 in magnitude, as as_coefficients keeps them: the exact checks
+        # multiply int64 values under that bound, and abs(-2**63) is still negative in int64
+        if w.size == 0 or (-(2**62) < int(w.min()) and int(w.max()) < 2**62):
             return np.array(w, dtype=np.int64)  # a copy: the scheme never shares the caller's array
     return as_coefficients(w)
+
+
+_RATIONAL_TEXT = re.compile(r"[+-]?[0-9]+(?:/[0-9]+)?", re.ASCII)
 
 
 def _python_fraction(x: Any) -> Fraction:
     """x as a Fraction of Python ints: Fraction(np.int64(1), 2) keeps an int64 numerator, which
     wraps in products and breaks hash() (pow with a modulus), so numpy integers are converted."""
+    if isinstance(x, str):  # text as scheme files write it: an integer or p/q, ASCII digits
+        if not _RATIONAL_TEXT.fullmatch(x.strip()):
+            raise ValueError(f"{x[:40]!r} is not an integer or p/q fraction")
+        x = x.strip()
+    elif isinstance(x, np.floating):  # exactly, long doubles included (Fraction refuses them)
+        if not np.isfinite(x):
+            raise ValueError(f"{x} is not finite")
+        x = Fraction(*(int(v) for v in x.as_integer_ratio()))
     f = Fraction(x)
     if type(f.numerator) is int and type(f.denominator) is int:
         return f
@@ -93,7 +108,7 @@ def _python_fraction(x: Any) -> Fraction:
 def _is_number(x: Any) -> bool:
     try:
         _python_fraction(x)
-    except (TypeError, ValueError, OverflowError):
+    except (TypeError, ValueError, OverflowError, ZeroDivisionError):
         return False
     return True
 
@@ -169,23 +184,19 @@ class Scheme:
 
     Immutable: the constructor checks the matrices against each other and the ring, so a scheme
     cannot be changed afterwards (assigning an attribute raises AttributeError, the coefficient
-    arrays are read-only views that `setflags(write=True)` cannot make writable again). The
-    arrays, `provenance` and `verified` are the scheme's own copies;
+    arrays are read-only views that `setflags(write=True)` cannot make writable again; arrays of
+    fractions or big integers, whose base numpy would let be made writable, and `provenance` and
+    `verified` are handed out as copies). The arrays and dicts are the scheme's own copies;
     build a changed scheme with `with_meta(...)` or `Scheme(...)`. Numpy scalars in provenance
     and verified become Python numbers.
     """
 
-    __slots__ = ("n", "m", "p", "Wa", "Wb", "Wc", "ring", "provenance", "verified")
+    __slots__ = ("n", "m", "p", "_Wa", "_Wb", "_Wc", "ring", "_provenance", "_verified")
 
     n: int
     m: int
     p: int
-    Wa: np.ndarray
-    Wb: np.ndarray
-    Wc: np.ndarray
     ring: str
-    provenance: dict
-    verified: dict | None
 
     def __init__(self, n: int, m: int, p: int, Wa: Any, Wb: Any, Wc: Any, ring: str = "",
                  provenance: Mapping | None = None, verified: Mapping | None = None) -> None:
@@ -211,10 +222,39 @@ class Scheme:
             wa, wb, wc = (np.asarray(w.astype(object) % 2, dtype=np.int64) for w in (wa, wb, wc))
         provenance = _plain_metadata(provenance, "provenance")
         verified = None if verified is None else _plain_metadata(verified, "verified")
-        for name, value in (("n", n), ("m", m), ("p", p), ("Wa", _frozen(wa)), ("Wb", _frozen(wb)),
-                            ("Wc", _frozen(wc)), ("ring", ring), ("provenance", provenance),
-                            ("verified", verified)):
+        for name, value in (("n", n), ("m", m), ("p", p), ("_Wa", _frozen(wa)), ("_Wb", _frozen(wb)),
+                            ("_Wc", _frozen(wc)), ("ring", ring), ("_provenance", provenance),
+                            ("_verified", verified)):
             object.__setattr__(self, name, value)
+
+    # int64 arrays are read-only views of an immutable buffer; object arrays (fractions, big
+    # integers) can be made writable again through their base, so each access gets its own copy
+    @property
+    def Wa(self) -> np.ndarray:
+        """r × nm: row t is the A-combination of product t."""
+        return self._Wa if self._Wa.dtype != object else _frozen(self._Wa)
+
+    @property
+    def Wb(self) -> np.ndarray:
+        """r × mp: row t is the B-combination of product t."""
+        return self._Wb if self._Wb.dtype != object else _frozen(self._Wb)
+
+    @property
+    def Wc(self) -> np.ndarray:
+        """np × r: column t says where product t goes in C."""
+        return self._Wc if self._Wc.dtype != object else _frozen(self._Wc)
+
+    @property
+    def provenance(self) -> dict:
+        """Where the scheme comes from: a copy (changing it changes nothing in the scheme)."""
+        return copy.deepcopy(self._provenance)
+
+    @property
+    def verified(self) -> dict | None:
+        """The verification record of these coefficients in this ring, or None: a copy, so that
+        no caller can mark a scheme verified behind the checks (with_meta(verified=...) builds a
+        new scheme)."""
+        return copy.deepcopy(self._verified)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"a Scheme cannot be changed after it is built (setting {name!r}); "
@@ -286,11 +326,14 @@ class Scheme:
         coefficients or ring change has none unless `verified=` gives it its new one."""
         kw = dict(n=self.n, m=self.m, p=self.p, Wa=self.Wa, Wb=self.Wb, Wc=self.Wc,
                   ring=self.ring, provenance=self.provenance, verified=self.verified)
+        unknown = sorted(set(changes) - set(kw))
+        if unknown:
+            raise SchemeError(f"with_meta takes {', '.join(kw)}; not {', '.join(map(str, unknown))[:80]}")
         kw.update(changes)
         out = Scheme(**kw)
         if "verified" not in changes and out.verified is not None and not set(changes) <= {"provenance"} \
                 and not out._same_content(self):
-            object.__setattr__(out, "verified", None)
+            object.__setattr__(out, "_verified", None)
         return out
 
     def _same_content(self, other: Scheme) -> bool:
@@ -301,6 +344,7 @@ class Scheme:
     def factor_matrices(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The A (n×m), B (m×p) and C (n×p) coefficient matrices of term t."""
         n, m, p = self.shape
+        t = _index("the term t", t, self.rank)
         return (
             self.Wa[t].reshape(n, m),
             self.Wb[t].reshape(m, p),
@@ -330,6 +374,9 @@ class Scheme:
 
     def permuted(self, shape: tuple[int, int, int]) -> Scheme:
         """An equivalent scheme for any permutation of (n, m, p), through cyclic shifts and transposes."""
+        if isinstance(shape, str | bytes) or not isinstance(shape, tuple | list) or len(shape) != 3 \
+                or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in shape):
+            raise SchemeError(f"permuted needs a shape of three integers, got {str(shape)[:40]!r}")
         candidates = [self]
         for _ in range(2):
             candidates.append(candidates[-1].cyclic())
@@ -346,6 +393,8 @@ class Scheme:
         r1, r2 = self.rank, other.rank
 
         def prod(x: np.ndarray, y: np.ndarray, a1: int, b1: int, a2: int, b2: int) -> np.ndarray:
+            if x.dtype != object and y.dtype != object and _magnitude(x) * _magnitude(y) >= 2**62:
+                x, y = x.astype(object), y.astype(object)  # Python ints: int64 products would wrap
             x = x.reshape(r1, a1, b1)[:, None, :, None, :, None]
             y = y.reshape(r2, a2, b2)[None, :, None, :, None, :]
             return (x * y).reshape(r1 * r2, a1 * a2 * b1 * b2)
@@ -391,7 +440,12 @@ class Scheme:
         """
         n, m, p = self.shape
         dims = {"n": n, "m": m, "p": p}
-        if axis not in dims or not 0 <= index < dims[axis] or dims[axis] < 2:
+        if not isinstance(axis, str) or axis not in dims:
+            raise SchemeError(f"project's axis is 'n', 'm' or 'p', not {str(axis)[:20]!r}")
+        if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+            raise SchemeError(f"project's index must be an integer, got {str(index)[:20]!r}")
+        index = int(index)
+        if not 0 <= index < dims[axis] or dims[axis] < 2:
             raise SchemeError(f"cannot project ⟨{n},{m},{p}⟩ along {axis!r} at {index}")
         keep_a = [i * m + j for i in range(n) for j in range(m)
                   if not (axis == "n" and i == index) and not (axis == "m" and j == index)]
@@ -405,6 +459,18 @@ class Scheme:
         ring = "Z2" if self.ring == "Z2" else ""
         return Scheme(*small, wa[live], wb[live], wc[:, live], ring=ring,
                       provenance={"derived": f"project({axis}={index})"})
+
+
+def _magnitude(w: np.ndarray) -> int:
+    """The largest |entry| of an int64 array as a Python int (np.abs(-2**63) wraps)."""
+    return max(-int(w.min(initial=0)), int(w.max(initial=0)))
+
+
+def _index(what: str, value: Any, limit: int) -> int:
+    """An index 0 <= value < limit (an integer, not a bool), else SchemeError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value < limit:
+        raise SchemeError(f"{what} must be an integer from 0 to {limit - 1}, got {str(value)[:20]!r}")
+    return int(value)
 
 
 def _live(wa: np.ndarray, wb: np.ndarray, wc: np.ndarray) -> list[int]:

@@ -100,8 +100,7 @@ def brent_tensor(scheme: Scheme, modulus: int | None = None) -> np.ndarray:
     wa, wb, wc = scheme.Wa, scheme.Wb, scheme.Wc
     exact_int = all(w.dtype == np.int64 for w in (wa, wb, wc))
     if exact_int:
-        bound = int(np.abs(wa).max(initial=0)) * int(np.abs(wb).max(initial=0))
-        bound *= int(np.abs(wc).max(initial=0)) * max(scheme.rank, 1)
+        bound = _magnitude(wa) * _magnitude(wb) * _magnitude(wc) * max(scheme.rank, 1)
         if bound < 2**62:
             t = np.einsum("ta,tb,ct->abc", wa, wb, wc)
             return t % modulus if modulus else t
@@ -136,8 +135,10 @@ def _integers(w: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def _magnitude(w: np.ndarray) -> int:
-    return max((abs(int(x)) for x in w.flat), default=0) if w.dtype == object else \
-        int(np.abs(w).max(initial=0))
+    """The largest |entry| as a Python int (np.abs of int64's minimum wraps to a negative)."""
+    if w.dtype == object:
+        return max((abs(int(x)) for x in w.flat), default=0)
+    return max(-int(w.min(initial=0)), int(w.max(initial=0)))
 
 
 def _brent_slices(scheme: Scheme, modulus: int | None):
@@ -325,8 +326,8 @@ def verify(scheme: Scheme, use_sympy: bool = True) -> Verdict:
     sym = None
     if use_sympy:
         sym = sympy_problems(scheme, modulus)
-        if report.ok and sym:  # the two checks disagree: trust neither
-            raise AssertionError("Brent check and sympy proof disagree: " + "; ".join(sym[:3]))
+        if report.ok and sym:  # the two checks disagree (a bug): trust neither, accept nothing
+            label = "the Brent check and the sympy proof disagree: " + "; ".join(sym[:3])
     ok = report.ok and label is None
     return Verdict(ok=ok, ring=ring if ok else "", report=report, sympy=sym, label_problem=label)
 

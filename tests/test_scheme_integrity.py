@@ -297,7 +297,7 @@ def test_a_scheme_pickled_by_the_dataclass_version_still_loads_checked_and_read_
 
     old = Scheme()
     old.__dict__.update({k: (np.array(getattr(s, k)) if k.startswith("W") else getattr(s, k))
-                         for k in fs.Scheme.__slots__})
+                         for k in ("n", "m", "p", "Wa", "Wb", "Wc", "ring", "provenance", "verified")})
     Scheme.__module__, Scheme.__qualname__ = "fastmm.scheme", "Scheme"
     real, fs.Scheme = fs.Scheme, Scheme
     try:

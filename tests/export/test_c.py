@@ -403,7 +403,7 @@ def test_scheme_object_with_text_coefficient_generates_nothing():
     evil = strassen()
     with pytest.raises(AttributeError, match="cannot be changed after it is built"):
         evil.Wa = wa
-    object.__setattr__(evil, "Wa", wa)  # forced past the immutability: the emitter still refuses it
+    object.__setattr__(evil, "_Wa", wa)  # forced past the immutability: the emitter still refuses it
     cache = Path(os.environ["FASTMM_CACHE"])
     before = sorted(cache.iterdir()) if cache.exists() else []
     with pytest.raises(FastmmError, match="refusing to generate code"):
