@@ -38,8 +38,10 @@ def _table(c):
     if c.quant:
         settings = "every conv ternary-weight, classifier full precision"
     else:
+        used, convs = c.grouped
+        where = f" in {used} of {convs} convs, g = 1 in the others" if c.groups > 1 and used < convs else ""
         settings = (
-            f"r = {c.r_ratio:g}·c_out, p = {c.tile}, g = {c.groups}, "
+            f"r = {c.r_ratio:g}·c_out, p = {c.tile}, g = {c.groups}{where}, "
             f"classifier {'SPN' if c.convert_classifier else 'full precision'}"
         )
     title = f"{c.model} on {c.dataset} ({image}): full precision vs {c.variant} ({settings})"
@@ -171,6 +173,7 @@ def count_command(
         convert_classifier=given["convert_classifier"],
         num_classes=args.get("num_classes"),
         in_channels=args.get("in_channels"),
+        image_shape=args.get("image_shape"),
     )
     from rich.console import Console
 

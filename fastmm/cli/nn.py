@@ -47,9 +47,15 @@ _NOT_GIVEN = (click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEF
     help="Ternary-weight baseline instead of SPN layers: every conv TWN (0.7·mean|W| threshold, "
     "one derived scale per layer) or TTQ (learned positive and negative scales per layer).",
 )
-@click.option("--tile", type=int, default=1, show_default=True, help="Output tile p (p×p), 1..64.")
 @click.option(
-    "--groups", type=int, default=1, show_default=True, help="Groups g of the Wb conv, 1..8192."
+    "--tile", type=int, default=1, show_default=True, help="Output tile p (p×p) of the SPN layers, 1..64."
+)
+@click.option(
+    "--groups",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Groups g of the SPN layers' Wb conv, 1..8192 (g = 1 in layers whose c_in it does not divide).",
 )
 @click.option(
     "--stages",

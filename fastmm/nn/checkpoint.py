@@ -14,6 +14,7 @@ fields a use needs; anything else is one InputError line naming the file.
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 from pathlib import Path
@@ -143,6 +144,7 @@ def _misfits(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> li
     common = [k for k in own if k in state]
     kinds = {k: (own[k].is_floating_point(), state[k].is_floating_point()) for k in common}
     groups = (
+        ("no data (meta or non-CPU tensors)", [k for k in state if state[k].device.type != "cpu"]),
         ("missing", [k for k in own if k not in state]),
         ("unexpected", [k for k in state if k not in own]),
         ("wrong shape", [k for k in common if tuple(own[k].shape) != tuple(state[k].shape)]),
@@ -171,9 +173,15 @@ def fit_state_dict(model: nn.Module, state: dict[str, torch.Tensor], path: str |
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, assign=assign)
 
 
+# the errors of reading a file itself; any other OSError of torch.load is about what the file holds
+# (a truncated zip archive gives EINVAL when torch seeks past its end)
+_IO_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EIO, errno.ENOENT, errno.ELOOP, errno.EISDIR,
+                        errno.ENAMETOOLONG, errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENXIO})
+
+
 def _why(exc: Exception) -> str:
     """One short reason for a failed torch.load, without torch's advice to unpickle code."""
-    if isinstance(exc, OSError) and exc.strerror:
+    if isinstance(exc, OSError) and exc.strerror and exc.errno in _IO_ERRNOS:
         return exc.strerror
     return _NOT_A_CHECKPOINT
 

@@ -15,7 +15,8 @@ them only build absurd models (10^15-entry tensors and more) or diverge at once:
 * r_ratio (hidden width r = r_ratio·c_out) in [0, MAX_R_RATIO = 64], 0 meaning a dense
   model where that is allowed (the paper uses r ≤ 4·c_out);
 * tile p in 1..MAX_TILE = 64 (the paper uses 1, 2) and groups g in 1..MAX_GROUPS = 8192
-  (g must divide c_in, at most 512·16);
+  (at most 512·16; layers whose c_in g does not divide use g = 1); both shape SPN layers and
+  are refused for a dense or ternary-weight run, as --quant is for one of the stage full only;
 * lr in (0, MAX_LR = 10] per stage, momentum in [0, 1), weight decay in [0, 1], KD
   λ in [0, 1] and temperature in (0, MAX_KD_TEMP = 100], all finite;
 * seed in 0..MAX_SEED = 2^62 − 1 (as `fastmm search`), threads in 1..MAX_THREADS = 1024,
@@ -188,10 +189,11 @@ def check_text(value: Any, what: str) -> str:
 
 
 def check_model(value: Any, what: str = "--model") -> str:
-    """A model name `build_model` knows (checked before any data is read)."""
+    """A model name `build_model` knows (checked before any data is read), in lower case: names
+    are case-insensitive, and a run stores and compares the one spelling."""
     if check_text(value, what).lower() not in MODELS:
         raise InputError(f"unknown model {value!r}; choose one of: {', '.join(MODELS)}")
-    return value
+    return value.lower()
 
 
 def _optional(check: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
@@ -309,13 +311,28 @@ def _check_numbers(cfg: TrainConfig) -> None:
             setattr(cfg, name, check(getattr(cfg, name), flag(name)))
 
 
+def _check_spn_options(cfg: TrainConfig) -> None:
+    """--tile and --groups shape SPN layers and --quant acts from the stage 'ternary' on: given
+    where they change nothing they are refused, as `fastmm count` refuses them, not ignored."""
+    spn_only = [f"{flag(n)} {getattr(cfg, n)}" for n in ("tile", "groups") if getattr(cfg, n) != 1]
+    if spn_only and cfg.quant is not None:
+        raise InputError(f"--quant trains ternary-weight convs; {', '.join(spn_only)}: SPN layers only")
+    if spn_only and cfg.r_ratio == 0:
+        raise InputError(f"{', '.join(spn_only)}: SPN layers only, and a dense model (--r-ratio 0) has "
+                         "none; pass --r-ratio or drop them")
+    if cfg.quant is not None and cfg.stages == ["full"]:
+        raise InputError(f"--quant {cfg.quant} with --stages full trains full-precision convs (the "
+                         "weights become ternary from the stage 'ternary' on); add ternary to --stages "
+                         "or drop --quant")
+
+
 def validate(cfg: TrainConfig) -> TrainConfig:
     """Check a config and normalise it; raise InputError with one clear line."""
     if cfg.dataset not in data_mod.DATASETS:
         raise InputError(
             f"unknown dataset {cfg.dataset!r}; choose one of {', '.join(data_mod.DATASETS)}"
         )
-    check_model(cfg.model)
+    cfg.model = check_model(cfg.model)
     _check_numbers(cfg)
     check_text(cfg.out, "--out")
     if not cfg.out.strip():
@@ -341,6 +358,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise InputError(
             "a dense model (--r-ratio 0, no --quant) trains only the stage 'full'; pass --stages full"
         )
+    _check_spn_options(cfg)
     if cfg.schedule not in SCHEDULES:
         raise InputError(f"--schedule must be one of {', '.join(SCHEDULES)}")
     if cfg.device not in ("cpu", "cuda"):

@@ -17,6 +17,7 @@ import math
 from torch import nn
 
 from fastmm.errors import InputError
+from fastmm.nn.config import MAX_R_RATIO
 from fastmm.nn.layers import SPNConv2d, SPNLinear, _int, _real, hidden_width
 from fastmm.nn.swap import replace_children
 
@@ -26,9 +27,14 @@ def _spn_conv(conv: nn.Conv2d, name: str, r_ratio: float, tile: int, groups: int
         raise InputError(f"cannot strassenify {name}: grouped, dilated or string-padded convs")
     if conv.padding_mode != "zeros":
         raise InputError(f"cannot strassenify {name}: padding_mode {conv.padding_mode!r}")
-    r = hidden_width(conv.out_channels, r_ratio, groups)
-    # g must divide c_in and r; layers where it does not (e.g. the 3-channel input) use g = 1.
-    g = groups if conv.in_channels % groups == 0 and r % groups == 0 else 1
+    # g must divide c_in; layers where it does not (e.g. the 3-channel input) use g = 1, and only
+    # a grouped layer rounds r up to a multiple of g (r = g·c_out for a g that a layer ignores
+    # made a 8192-group ResNet-8 176 times the size of an ungrouped one).
+    g = groups if conv.in_channels % groups == 0 else 1
+    r = hidden_width(conv.out_channels, r_ratio, g)
+    if r > MAX_R_RATIO * conv.out_channels:
+        raise InputError(f"cannot strassenify {name}: groups={g} rounds its hidden width up to r={r}, "
+                         f"more than {MAX_R_RATIO:g}·c_out = {MAX_R_RATIO * conv.out_channels:g}")
     spn = SPNConv2d(
         conv.in_channels,
         conv.out_channels,
@@ -71,7 +77,8 @@ def strassenify(
     """Replace, in place, every nn.Conv2d by an SPNConv2d with r = r_ratio·c_out; returns model.
 
     `tile` is the output tile p, `groups` the grouping g of the ternary conv Wb (falls back to
-    1 in layers whose channel counts g does not divide). With `convert_classifier`, every
+    1 in layers whose input channels g does not divide; a grouped layer rounds r up to a
+    multiple of g, at most MAX_R_RATIO·c_out). With `convert_classifier`, every
     nn.Linear becomes an SPNLinear with r = r_ratio·out_features as well.
     """
     if not isinstance(model, nn.Module):

@@ -71,6 +71,8 @@ from torch.func import functional_call
 from fastmm.errors import InputError
 from fastmm.nn.checkpoint import fit_state_dict, safe_torch_load, state_dict_of
 from fastmm.nn.config import (
+    MAX_IMAGE_SIZE,
+    MAX_IN_CHANNELS,
     check_groups,
     check_r_ratio,
     check_tile,
@@ -318,7 +320,33 @@ def load_state_dict(path: str) -> tuple[dict[str, torch.Tensor], dict]:
     """
     obj = safe_torch_load(path)  # regular files only, weights_only=True, one line on failure
     wrapped = isinstance(obj, dict) and isinstance(obj.get("model"), dict)
-    return state_dict_of(obj, path), checkpoint_args(obj if wrapped else {}, path)
+    state, args = state_dict_of(obj, path), checkpoint_args(obj if wrapped else {}, path)
+    shape = _image_shape(obj if wrapped else {}, args, path)
+    if shape is not None:
+        args["image_shape"] = shape
+    return state, args
+
+
+def _image_shape(obj: dict, args: dict, path: str) -> tuple[int, int, int] | None:
+    """(channels, height, width) of the images a checkpoint's model was trained on: its
+    image_shape, else an ImageNet run's image_size (other datasets have one size); None if
+    it records neither."""
+    shape = obj.get("image_shape")
+    if shape is None:
+        size, channels = args.get("image_size"), args.get("in_channels") or 3
+        if str(args.get("dataset", "")).lower() != "imagenet" or size is None:
+            return None
+        shape = [channels, size, size]
+    limits = (MAX_IN_CHANNELS, MAX_IMAGE_SIZE, MAX_IMAGE_SIZE)
+    if not isinstance(shape, list | tuple) or len(shape) != 3 or not all(
+            isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= top
+            for n, top in zip(shape, limits, strict=True)):
+        raise InputError(f"checkpoint {path} has unusable image_shape {shape!r:.40}: expected "
+                         f"[channels, height, width] within 1..{MAX_IN_CHANNELS} and 1..{MAX_IMAGE_SIZE}")
+    if args.get("in_channels") is not None and shape[0] != args["in_channels"]:
+        raise InputError(f"checkpoint {path} has image_shape {list(shape)} for a model of "
+                         f"{args['in_channels']}-channel images")
+    return (shape[0], shape[1], shape[2])
 
 
 @dataclass
@@ -338,6 +366,7 @@ class Comparison:
     spn: ModelCount
     checkpoint: str | None = None
     quant: str | None = None  # "twn" / "ttq": the second model is ternary-weight, not an SPN
+    grouped: tuple[int, int] = (0, 0)  # (SPN convs with g groups, all SPN convs)
 
     @property
     def variant(self) -> str:
@@ -358,13 +387,15 @@ def compare(
     num_classes: int | None = None,
     in_channels: int | None = None,
     quant: str | None = None,
+    image_shape: tuple[int, int, int] | None = None,
 ) -> Comparison:
     """Count `model` at full precision and strassenified, on an image of `dataset`'s size.
 
     With `quant` ("twn", "ttq") the second model is the ternary-weight version instead and
     r_ratio, tile, groups are not used. With `checkpoint` (a path; or `state`, its already
     loaded state_dict), the weights are loaded into the second model so that the actual
-    additions (ternary nonzeros) are counted.
+    additions (ternary nonzeros) are counted. `image_shape` (channels, height, width; a
+    checkpoint's) replaces the dataset's usual image size.
     """
     from fastmm.nn.convert import strassenify
     from fastmm.nn.models import build_model
@@ -394,7 +425,10 @@ def compare(
     if state is not None:
         what = network_name(model, dataset, quant, r_ratio, tile, groups)
         fit_state_dict(spn, state, checkpoint or "state", what)
-    shape = (channels, side, side)
+    shape = (channels, side, side) if image_shape is None else tuple(image_shape)
+    if shape[0] != channels:
+        raise InputError(f"image_shape {list(shape)} has {shape[0]} channels; the model takes {channels}")
+    convs = [m for m in spn.modules() if isinstance(m, SPNConv2d)]
     return Comparison(
         model=model.lower(),
         dataset=dataset.lower(),
@@ -408,4 +442,5 @@ def compare(
         spn=count_model(spn, shape),
         checkpoint=checkpoint,
         quant=quant.lower() if quant is not None else None,
+        grouped=(sum(m.groups == groups for m in convs), len(convs)),
     )

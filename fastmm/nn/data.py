@@ -27,6 +27,7 @@ import gzip
 import math
 import pickle
 import struct
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -412,10 +413,17 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         from PIL import Image
 
         path, label = self.samples[index]
+        bomb = (Image.DecompressionBombError, Image.DecompressionBombWarning)
         try:
-            with Image.open(path) as im:
-                im = im.convert("RGB")
-        except OSError as exc:
+            with warnings.catch_warnings():
+                # past PIL's pixel limit (MAX_IMAGE_PIXELS, 89 M) it only warns, then decodes GBs
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(path) as im:
+                    im = im.convert("RGB")
+        except bomb:
+            raise InputError(f"cannot read image {path}: more than {Image.MAX_IMAGE_PIXELS:,} pixels, "
+                             "PIL's limit against decompression bombs") from None
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:  # PIL's kinds for damaged files
             raise InputError(f"cannot read image {path}: {exc}") from None
         if self.train:
             gen = generator(self.seed, self.epoch, index)

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
+import sys
 import time
 from collections.abc import Collection, Iterator
 from pathlib import Path
@@ -77,6 +77,8 @@ from fastmm.nn.reporting import (  # noqa: F401  (re-exported)
     epoch_line,
     rewrite_metrics,
     summarize_run,
+    write_atomically,
+    write_final,
 )
 
 # ----------------------------------------------------------------------------- model
@@ -108,7 +110,18 @@ def build_network(
             model = strassenify(model, r_ratio, tile=tile, groups=groups)
         except (ValueError, TypeError) as exc:
             raise InputError(f"cannot convert {name!r} to SPN layers: {exc}") from None
+        if groups > 1 and not grouped_convs(model, groups)[0]:
+            raise InputError(f"groups {groups} divides the input channels of no conv of {name} "
+                             f"(width {width or 1:g}): every layer would use g = 1")
     return model
+
+
+def grouped_convs(model: nn.Module, groups: int) -> tuple[int, int]:
+    """(SPN convs whose Wb has `groups` groups, all SPN convs) of a strassenified model."""
+    from fastmm.nn.layers import SPNConv2d
+
+    convs = [m for m in model.modules() if isinstance(m, SPNConv2d)]
+    return sum(m.groups == groups for m in convs), len(convs)
 
 
 def set_stage_mode(model: nn.Module, stage: str) -> None:
@@ -166,7 +179,7 @@ def train_batches(ds, cfg: TrainConfig, epoch: int, d: Dist):
         loader = DataLoader(
             ds, batch_size=per_rank, sampler=sampler, num_workers=cfg.workers, drop_last=drop_last
         )
-        yield from loader
+        yield from _from_workers(loader)
 
 
 def num_train_batches(ds, cfg: TrainConfig, d: Dist) -> int:
@@ -183,9 +196,23 @@ def eval_batches(ds, batch_size: int, d: Dist, workers: int = 0):
     else:
         from torch.utils.data import DataLoader, Subset
 
-        yield from DataLoader(
+        yield from _from_workers(DataLoader(
             Subset(ds, indices.tolist()), batch_size=batch_size, num_workers=workers
-        )
+        ))
+
+
+def _from_workers(loader):
+    """The loader's batches, an InputError raised in a worker process as its own one line: torch
+    re-raises it with the worker's whole traceback as its message."""
+    try:
+        yield from loader
+    except InputError as exc:
+        text = str(exc)
+        if not text.startswith("Caught ") or "Traceback" not in text:
+            raise
+        last = text.rstrip().splitlines()[-1]  # "fastmm.errors.InputError: <the message>"
+        _, found, message = last.partition(f"{type(exc).__name__}: ")
+        raise type(exc)(message if found else last) from None
 
 
 @torch.no_grad()
@@ -270,6 +297,7 @@ def _resolve_config(cfg: TrainConfig, resume: bool,
     setting counts as given where it differs from TrainConfig's default."""
     ckpt_path = Path(cfg.out) / CHECKPOINT
     if resume:
+        _refuse_odd_run_files(Path(cfg.out), (CHECKPOINT,), links=False)
         if not ckpt_path.is_file():
             raise InputError(f"--resume: no run to resume in {cfg.out} (it holds no {CHECKPOINT}); "
                              "drop --resume to start one there")
@@ -286,6 +314,7 @@ def _resolve_config(cfg: TrainConfig, resume: bool,
         now = {n: getattr(cfg, n) for n in movable if n in ("out", "stop_after") or n in given}
         validate(dataclasses.replace(TrainConfig(stages=["full"]), **now))  # checked as typed, not as saved
         saved = _checked_saved(dataclasses.replace(saved, **now), state, ckpt_path)
+        _refuse_odd_run_files(Path(cfg.out), (METRICS, FINAL), links=True)
         typed = [f.name for f in dataclasses.fields(TrainConfig) if f.name in given and f.name not in movable]
         clash = _clashes(saved, {n: getattr(cfg, n) for n in typed})
         if clash:
@@ -294,6 +323,7 @@ def _resolve_config(cfg: TrainConfig, resume: bool,
                              f"{told}; drop them or train into another --out")
         return saved, state
     cfg = validate(cfg)  # what is wrong with the settings comes before an existing run
+    _refuse_odd_run_files(Path(cfg.out), (CHECKPOINT,), links=False)
     if ckpt_path.is_file():
         raise InputError(
             f"{cfg.out} already holds a run; pass --resume to continue it or another --out"
@@ -310,6 +340,22 @@ def _resolve_config(cfg: TrainConfig, resume: bool,
         raise InputError(f"--out {cfg.out} holds {' and '.join(taken)} but no {CHECKPOINT}: no run to "
                          "resume, and training would overwrite them; choose another --out")
     return cfg, None
+
+
+def _refuse_odd_run_files(out: Path, names: tuple[str, ...], links: bool) -> None:
+    """The run files `names` in `out`, where they exist, must be regular files, and with `links`
+    not symbolic links either: a run replaces its files whole and never writes through a link to
+    a file elsewhere. Checked before anything is trained, so a run is not lost at its first save."""
+    for name in names:
+        path = out / name
+        if links and path.is_symlink():
+            raise InputError(f"--out {out}: {name} is a symbolic link, and a run writes its own files, "
+                             "not through links: remove it or choose another --out")
+        if path.exists() and not path.is_file():
+            what = "a directory" if path.is_dir() else "not a regular file"
+            raise InputError(f"--out {out}: {name} is {what}, where the run keeps its "
+                             f"{'checkpoint' if name == CHECKPOINT else 'results'}: remove it or choose "
+                             "another --out")
 
 
 def _image_shape(ds, cfg: TrainConfig) -> list[int]:
@@ -365,11 +411,35 @@ def _restore(model: nn.Module, state: dict[str, Any], path: Path) -> None:
 
 
 def _restore_optimizer(opt, sched, state: dict[str, Any], path: Path) -> None:
+    """Put the stage's optimizer and schedule back; one InputError if they are not this model's.
+
+    torch checks only the number of parameters: a momentum buffer of another shape would load and
+    break the first step, and a NaN one poison the run (one with no data, on the meta device, is
+    refused by the loading itself)."""
+    unusable = InputError(f"checkpoint {path} has an unusable optimizer or scheduler state")
     try:
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
     except (KeyError, TypeError, ValueError, IndexError, RuntimeError):
-        raise InputError(f"checkpoint {path} has an unusable optimizer or scheduler state") from None
+        raise unusable from None
+    why = _optimizer_misfit(opt)
+    if why:
+        raise InputError(f"checkpoint {path} has an unusable optimizer state: {why}")
+
+
+def _optimizer_misfit(opt) -> str | None:
+    """What in the optimizer's state does not fit its parameters (None: all of it fits)."""
+    for group in opt.param_groups:
+        for p in group["params"]:
+            for name, value in opt.state.get(p, {}).items():
+                if not isinstance(value, torch.Tensor):
+                    continue
+                if value.shape != p.shape:
+                    return (f"its {name} of shape {list(value.shape)} does not fit a parameter of "
+                            f"shape {list(p.shape)}")
+                if not bool(torch.isfinite(value).all()):  # torch has cast it to the parameter's dtype
+                    return f"its {name} holds NaN or infinity"
+    return None
 
 
 @contextlib.contextmanager
@@ -462,10 +532,13 @@ def _train(cfg: TrainConfig, resume: bool, given: Collection[str] | None) -> dic
         stage_index, epoch_in_stage = state["stage"], state["epoch"]
         global_epoch = state["global_epoch"]
         if d.main:
-            rewrite_metrics(out / METRICS, global_epoch, state.get("metrics"))
+            dropped = rewrite_metrics(out / METRICS, global_epoch, state.get("metrics"))
+            if dropped:
+                print(f"warning: {out / METRICS}: dropped {dropped} line(s) that are not epoch records "
+                      f"(the checkpoint is the record of the run)", file=sys.stderr, flush=True)
     elif d.main:
         out.mkdir(parents=True, exist_ok=True)
-        (out / METRICS).write_text("")
+        write_atomically(out / METRICS, b"")
     d.barrier()
 
     steps = num_train_batches(train_ds, cfg, d)
@@ -546,7 +619,7 @@ def _train(cfg: TrainConfig, resume: bool, given: Collection[str] | None) -> dic
         progress.close()
     result = {"stopped": stopped, "global_epoch": global_epoch, **(last_metrics or {})}
     if not stopped and d.main:
-        (out / FINAL).write_text(json.dumps({"args": cfg.to_dict(), **result}, indent=2) + "\n")
+        write_final(out, {"args": cfg.to_dict(), **result})
     d.barrier()
     return result
 
