@@ -299,9 +299,11 @@ def combine(op: str, *schemes: Scheme, axis: str | None = None, index: int | Non
     of two), "sum" (direct sum of two along `axis` n, m or p), "project" (drop `index` of `axis`,
     the meta flip graph's move down) or "permute" (the equivalent scheme of a permuted `shape`).
     Products of C3-symmetric schemes stay C3-symmetric (and six-fold ones six-fold): starts for
-    `--symmetry c3` (c3j) walks."""
+    `--symmetry c3` (c3j) walks. A result made from a scheme valid modulo 2 only (ring Z2) whose
+    coefficients are exact over the integers is returned with that ring (ZT or Z), verified there,
+    as a scheme file holds it; otherwise it stays Z2, verified modulo 2."""
     from fastmm.errors import SchemeError
-    from fastmm.io import MAX_DIM
+    from fastmm.io import MAX_DIM, exact_as_written
     from fastmm.validate import MAX_BRENT_WORK
 
     sympy = flag(sympy, "combine", "sympy")  # before the work, not when its result is verified
@@ -365,6 +367,10 @@ def combine(op: str, *schemes: Scheme, axis: str | None = None, index: int | Non
                                                             "file holds"))
     except SchemeError as exc:
         raise InputError(str(exc)) from None
+    if out.ring == "Z2":  # a projection or product of GF(2) schemes can be exact over the integers
+        exact = exact_as_written(*out.shape, out.Wa, out.Wb, out.Wc)
+        if exact is not None:
+            out = out.with_meta(ring=exact)
     prov: dict = {"derived": op, "from": [s.label() for s in schemes]}  # JSON: plain str and int only
     if axis is not None:
         prov["axis"] = str(axis)

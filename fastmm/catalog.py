@@ -9,24 +9,34 @@ shape/rank/ring its contents do not have, or fails verification is reported (a
 Ring strength: a ZT or Z scheme also serves Z, Q and Z2 (integers reduce modulo 2), a Q
 scheme serves Q only, a Z2 scheme serves Z2 only. The directory is the package's own
 `data/catalog` (package data, so a wheel carries it), or `$FASTMM_CATALOG`.
+
+Only regular files are read, and at most fastmm.validate's MAX_FILE_BYTES of each: a FIFO, a
+device, a folder, a dangling or looping symlink and a name that is not canonical (n ≤ m ≤ p)
+are skipped with a warning line each, never opened. A catalogue folder that does not exist or
+is not a folder is an InputError (one line, exit 2) for what lists the catalogue (`catalog_table`,
+`fastmm catalog`) or adds to it (`add_to_catalog`, which creates a missing one); a search, `show`
+or `catalog_scheme` then works without the catalogue and says so once (a CatalogWarning).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import os
 import re
+import stat
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastmm.errors import FastmmError, VerificationError
+from fastmm.errors import FastmmError, InputError, VerificationError
 from fastmm.io import load_scheme, save_scheme
 from fastmm.known_ranks import BEST_KNOWN, canonical
 from fastmm.scheme import RING_SERVES, RINGS, Scheme
+from fastmm.validate import read_bytes
 from fastmm.verify import verify
 
 Shape = tuple[int, int, int]
@@ -56,6 +66,88 @@ def catalog_dir() -> Path:
     return Path(str(files("fastmm") / "data" / "catalog"))
 
 
+def _described(directory: Path | None) -> tuple[Path, str]:
+    """The catalogue folder and how a message names it (saying where it came from)."""
+    if directory is not None:
+        directory = Path(directory)
+        return directory, f"the catalogue folder {directory}"
+    directory = catalog_dir()
+    if os.environ.get("FASTMM_CATALOG"):
+        return directory, f"the catalogue folder {directory} (FASTMM_CATALOG)"
+    return directory, f"the catalogue folder {directory}"
+
+
+def _folder_problem(directory: Path, create: bool = False) -> str | None:
+    """Why `directory` cannot be the catalogue, or None. With `create`, a missing one is fine
+    (add_to_catalog makes it); without, it must exist and be listable."""
+    try:
+        st = directory.stat()
+    except FileNotFoundError:
+        if directory.is_symlink():
+            return "is a symbolic link to a missing folder"
+        return None if create else "does not exist"
+    except OSError as exc:
+        return f"cannot be used ({exc.strerror or exc})"
+    if not stat.S_ISDIR(st.st_mode):
+        return "is not a folder"
+    try:
+        with os.scandir(directory) as found:
+            next(found, None)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    return None
+
+
+def check_catalog_dir(directory: Path | None = None, create: bool = False) -> Path:
+    """The catalogue folder (default: catalog_dir()), or InputError in one line naming it when
+    it does not exist (unless `create`: add_to_catalog makes a missing one), is not a folder or
+    cannot be read. Nothing is created here."""
+    directory, named = _described(directory)
+    problem = _folder_problem(directory, create)
+    if problem is not None:
+        raise InputError(f"{named} {problem}")
+    return directory
+
+
+_WARNED_FOLDERS: set[str] = set()
+
+
+def _warn_missing_folder(directory: Path, named: str) -> None:
+    """One CatalogWarning per process and folder: a search asks for the catalogue ~150 times."""
+    if str(directory) in _WARNED_FOLDERS:
+        return
+    _WARNED_FOLDERS.add(str(directory))
+    problem = _folder_problem(directory) or "cannot be read"
+    warnings.warn(f"{named} {problem}: working without the catalogue", CatalogWarning, stacklevel=3)
+
+
+def _not_a_file(path: Path) -> str | None:
+    """Why `path` is not a regular file to read, or None. It is never opened: a FIFO would block
+    and a device (/dev/zero) never ends."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        if path.is_symlink():
+            if exc.errno == errno.ELOOP:
+                return "a symbolic link loop"
+            if exc.errno == errno.ENOENT:
+                return "a symbolic link to a missing file"
+        return f"cannot be read ({exc.strerror or exc})"
+    if stat.S_ISREG(st.st_mode):
+        return None
+    if stat.S_ISDIR(st.st_mode):
+        kind = "a folder"
+    elif stat.S_ISFIFO(st.st_mode):
+        kind = "a FIFO"
+    elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+        kind = "a device"
+    elif stat.S_ISSOCK(st.st_mode):
+        kind = "a socket"
+    else:
+        kind = "something else"
+    return f"is {kind}, not a regular file"
+
+
 def entry_filename(shape: Shape, rank: int, ring: str) -> str:
     n, m, p = canonical(shape)
     return f"{n}x{m}x{p}-rank{rank}-{ring}.json"
@@ -73,6 +165,12 @@ def _check_file(path: Path) -> tuple[Scheme | None, str | None]:
         return None, f"{path.name}: name is not <n>x<m>x<p>-rank<r>-<ring>.json"
     shape = tuple(int(x) for x in match.group(1, 2, 3))
     rank, ring = int(match.group(4)), match.group(5)
+    if shape != canonical(shape):
+        return None, (f"{path.name}: the shape is not in canonical order n ≤ m ≤ p "
+                      f"(entries are stored permuted to it, as {entry_filename(shape, rank, ring)})")
+    kind = _not_a_file(path)
+    if kind is not None:
+        return None, f"{path.name}: {kind}"
     try:
         scheme = load_scheme(path)
     except FastmmError as exc:
@@ -94,10 +192,13 @@ _LOADED: dict[tuple[str, int, int], tuple[Scheme | None, str | None]] = {}
 
 def _checked(path: Path) -> tuple[Scheme | None, str | None]:
     """_check_file, remembered per (path, mtime, size): a changed file is verified again."""
+    kind = _not_a_file(path)
+    if kind is not None:
+        return None, f"{path.name}: {kind}"
     try:
         st = path.stat()
-    except OSError as exc:
-        return None, f"{path.name}: {exc.strerror}"
+    except OSError as exc:  # removed since it was looked at
+        return None, f"{path.name}: cannot be read ({exc.strerror or exc})"
     key = (str(path), st.st_mtime_ns, st.st_size)
     if key not in _LOADED:
         _LOADED[key] = _check_file(path)
@@ -126,32 +227,45 @@ def _names(directory: Path) -> list[CatalogEntry]:
     return list(_NAMES_CACHE[key])
 
 
+def _scanned(path: Path) -> tuple[CatalogEntry | None, str | None]:
+    """_check_file of a regular file, remembered per (resolved path, mtime, size)."""
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    except (OSError, RuntimeError) as exc:  # replaced or removed since it was looked at
+        return None, f"{path.name}: cannot be read ({getattr(exc, 'strerror', None) or exc})"
+    if key not in _SCAN_CACHE:
+        scheme, problem = _check_file(path)
+        entry = None
+        if scheme is not None:
+            entry = CatalogEntry(scheme.shape, scheme.rank, scheme.ring, path)
+        _SCAN_CACHE[key] = (entry, problem)
+    return _SCAN_CACHE[key]
+
+
 def scan_catalog(directory: Path | None = None, check: bool = True) -> tuple[list[CatalogEntry], list[str]]:
     """Every valid entry, and one line per skipped file.
 
     check=False reads the file names only (shape, rank, ring): what a search needs to pick its
-    building blocks, at no cost per file; the one it loads is verified then.
+    building blocks, at no cost per file; the one it loads is verified then. A catalogue folder
+    that does not exist or is not a folder holds nothing; when it is the default one (or
+    FASTMM_CATALOG's), a CatalogWarning says so once per process.
     """
-    directory = directory or catalog_dir()
+    given = directory
+    directory, named = _described(directory)
     entries: list[CatalogEntry] = []
     problems: list[str] = []
     if not directory.is_dir():
+        if given is None:
+            _warn_missing_folder(directory, named)
         return entries, problems
     if not check:
         return _names(directory), problems
     for path in sorted(directory.glob("*.json")):
-        try:
-            st = path.stat()
-        except OSError:
-            continue
-        key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
-        if key not in _SCAN_CACHE:
-            scheme, problem = _check_file(path)
-            entry = None
-            if scheme is not None:
-                entry = CatalogEntry(scheme.shape, scheme.rank, scheme.ring, path)
-            _SCAN_CACHE[key] = (entry, problem)
-        entry, problem = _SCAN_CACHE[key]
+        if _not_a_file(path) is not None:  # not opened, not remembered: _check_file says why
+            entry, problem = None, _check_file(path)[1]
+        else:
+            entry, problem = _scanned(path)
         if entry is not None:
             entries.append(entry)
         if problem is not None:
@@ -173,10 +287,10 @@ def catalog_fingerprint(directory: Path | None = None) -> str:
     reproduces a result only with that catalogue; git history holds every version)."""
     digest = hashlib.sha256()
     for entry in _names(directory or catalog_dir()):
-        try:
-            body = entry.path.read_bytes()
-        except OSError:
-            body = b"unreadable"
+        body = b"unreadable"  # what scan_catalog skips: not a regular file, larger than the limit
+        if _not_a_file(entry.path) is None:
+            with contextlib.suppress(InputError):
+                body = read_bytes(entry.path)
         digest.update(entry.path.name.encode() + b"\0" + hashlib.sha256(body).digest())
     return digest.hexdigest()[:16]
 
@@ -229,7 +343,11 @@ def load_catalog_scheme(shape: Shape, ring: str = "ZT",
 def _locked(directory: Path) -> Iterator[None]:
     """Serialise writers (search workers adding results at the same time) by locking the
     directory itself, so no lock file is left behind."""
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a parent that is a file, no permission
+        raise InputError(f"the catalogue folder {directory} cannot be created "
+                         f"({exc.strerror or exc})") from None
     fd = os.open(directory, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -249,9 +367,11 @@ def add_to_catalog(scheme: Scheme, directory: Path | None = None) -> bool:
 
     "At least as good" = rank no higher and usable over every ring the new one serves, so a
     Z2 rank-47 scheme is added beside a ZT rank-49 one, a Z rank-49 one is not. Entries the
-    new scheme makes useless are removed. Writes are atomic and serialised by a lock file.
-    Raises VerificationError if the scheme is invalid.
+    new scheme makes useless are removed. Writes are atomic and serialised by a lock on the folder.
+    Raises VerificationError if the scheme is invalid, and InputError (before verifying) if the
+    catalogue folder is not a folder (a missing one is created).
     """
+    directory = check_catalog_dir(directory, create=True)
     verdict = verify(scheme, use_sympy=False)
     if not verdict.ok:
         lines = verdict.report.lines(limit=3)
@@ -262,7 +382,6 @@ def add_to_catalog(scheme: Scheme, directory: Path | None = None) -> bool:
     if stored.shape != shape:
         stored = stored.permuted(shape).with_meta(provenance=dict(stored.provenance),
                                                   verified=stored.verified, ring=ring)
-    directory = directory or catalog_dir()
     with _locked(directory):
         entries, _ = scan_catalog(directory)
         same = [e for e in entries if e.shape == shape]
@@ -279,9 +398,10 @@ def catalog_table(max_dim: int = 6) -> tuple[list[dict], list[str]]:
     """Rows for `fastmm catalog`: every tabulated shape n ≤ m ≤ p ≤ max_dim, and the problems.
 
     The catalogue column shows the lowest-rank entry (ties: strongest ring); status compares
-    it with the best known rank over that entry's ring.
+    it with the best known rank over that entry's ring. InputError when the catalogue folder does
+    not exist or is not a folder (a typo in FASTMM_CATALOG must not read as "35 missing").
     """
-    entries, problems = scan_catalog()
+    entries, problems = scan_catalog(check_catalog_dir())
     rows = []
     for shape in sorted(BEST_KNOWN):
         if max(shape) > max_dim:

@@ -28,7 +28,10 @@ def _cells(row: dict) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (one JSON object).")
 def catalog(as_json: bool) -> int:
     """List every shape n ≤ m ≤ p ≤ 6: naive and best-known ranks, the catalogue's best scheme
-    and its best rank in each ring it holds (ZT, Z, Q, Z2)."""
+    and its best rank in each ring it holds (ZT, Z, Q, Z2).
+
+    The catalogue is $FASTMM_CATALOG when set (a folder that does not exist or is not one is an
+    error, exit 2), else the shipped one. Each file left out is one warning line."""
     from fastmm.catalog import catalog_dir, catalog_fingerprint, catalog_table
 
     rows, problems = catalog_table()

@@ -38,6 +38,10 @@ def finish(points: str, ring: str, point: int | None, frames: int, trials: int, 
 
     if out is not None:
         check_output_path(out)
+    if to_catalog:  # a catalogue that cannot be one is said before the work, not after it
+        from fastmm.catalog import check_catalog_dir
+
+        check_catalog_dir(create=True)
     progress = None if quiet else (lambda line: click.echo(line, err=True))
     # SIGINT, SIGTERM and SIGHUP end the work where it is (exit 130, 143, 129), as in `search`
     with StopSignals() as signals:
