@@ -73,3 +73,13 @@ def test_the_command_says_a_z2_result_is_valid_modulo_2_only(tmp_path, pm1):
                         "ring Z2: GF(2) — valid modulo 2 only, verified modulo 2)\n")
     saved = json.loads((tmp_path / "pm3.json").read_text())
     assert (saved["ring"], saved["verified"]["ring"]) == ("Z2", "Z2")
+
+
+def test_import_of_a_modulo_2_scheme_says_valid_modulo_2_only(tmp_path):
+    from fastmm.export.formats import export_foreign
+
+    (tmp_path / "m.json").write_text(export_foreign(mod2_strassen(), "perminov"))
+    r = run("import", "m.json", "--from", "perminov", "-o", "out.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.endswith("(⟨2,2,2;7⟩, ring Z2: GF(2) — valid modulo 2 only, verified modulo 2)\n")
+    assert json.loads((tmp_path / "out.json").read_text())["ring"] == "Z2"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from fastmm.cli import cli, command_line
-from fastmm.cli.terminal import printable
+from fastmm.cli.terminal import printable, ring_text
 
 
 def _shape(text: str | None) -> tuple[int, ...] | None:
@@ -56,14 +56,4 @@ def combine(op: str, files: tuple[str, ...], axis: str | None, index: int | None
     out = api.combine(op, *schemes, axis=axis, index=index, shape=_shape(shape_text), sympy=not no_sympy)
     out = out.with_meta(provenance={**out.provenance, "command": command_line()})  # how to make it again
     written = write_atomic(output, dumps(out))
-    click.echo(f"wrote {printable(written)} ({out.label()}, {_ring_text(out.ring)})", err=True)
-
-
-def _ring_text(ring: str) -> str:
-    """The ring and what its check was; Z2 said as `fastmm show` says it (README: a Z2 scheme is
-    shown as valid modulo 2 only wherever it is shown)."""
-    from fastmm.scheme import RING_NAMES
-
-    if ring == "Z2":
-        return f"ring Z2: {RING_NAMES['Z2']}, verified modulo 2"
-    return f"ring {ring}, verified"
+    click.echo(f"wrote {printable(written)} ({out.label()}, {ring_text(out.ring)})", err=True)

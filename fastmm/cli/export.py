@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from fastmm.cli import cli
-from fastmm.cli.terminal import printable
+from fastmm.cli.terminal import printable, ring_text
 from fastmm.errors import InputError
 
 TEXT_FORMATS = ("text", "markdown", "latex", "slp")
@@ -114,4 +114,4 @@ def import_cmd(file: str, fmt: str, output: str | None, allow_pickle: bool, key:
         except OutputError as again:
             raise OutputError(f"{exc}; {again}") from None
         raise OutputError(f"{exc}; the verified scheme was saved to {saved} instead") from None
-    click.echo(f"wrote {printable(written)} ({scheme.label()}, ring {scheme.ring}, verified)", err=True)
+    click.echo(f"wrote {printable(written)} ({scheme.label()}, {ring_text(scheme.ring)})", err=True)

@@ -126,3 +126,13 @@ def install_interrupt_hook() -> None:
         previous(kind, value, tb)
 
     sys.excepthook = hook
+
+
+def ring_text(ring: str) -> str:
+    """The ring and what its check was; Z2 said as `fastmm show` says it (README: a Z2 scheme is
+    shown as valid modulo 2 only wherever it is shown)."""
+    from fastmm.scheme import RING_NAMES
+
+    if ring == "Z2":
+        return f"ring Z2: {RING_NAMES['Z2']}, verified modulo 2"
+    return f"ring {ring}, verified"
