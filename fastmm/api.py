@@ -847,8 +847,10 @@ def import_scheme(path: str | os.PathLike, fmt: str, *, allow_pickle: bool = Fal
 
 
 def catalog(max_dim: int = 6) -> list[dict]:
-    """One row per shape n ≤ m ≤ p ≤ max_dim: best-known ranks, the catalogue's best verified
-    entry, its ring and its status against the record."""
+    """One row per tabulated shape n ≤ m ≤ p ≤ max_dim (the best-known table covers dimensions up
+    to 6, so a larger max_dim adds no rows): best-known ranks, the catalogue's best verified entry,
+    its ring and its status against the record. InputError when FASTMM_CATALOG names a folder
+    that does not exist or is not a folder."""
     from fastmm.catalog import catalog_table
 
     rows, _ = catalog_table(positive_int(max_dim, "max_dim", upper=CATALOG_MAX_DIM))
