@@ -42,7 +42,9 @@ from fastmm.verify import verify
 Shape = tuple[int, int, int]
 SERVES = RING_SERVES
 _STRENGTH = RINGS  # tie-break order when ranks are equal (strongest first)
-_NAME = re.compile(r"^(\d+)x(\d+)x(\d+)-rank(\d+)-(ZT|Z|Q|Z2)\.json$")
+# entry_filename's spelling only: ASCII digits without leading zeros (a "02x2x2" or an Arabic-Indic
+# digit would read the same scheme twice)
+_NAME = re.compile(r"^([1-9][0-9]*)x([1-9][0-9]*)x([1-9][0-9]*)-rank([1-9][0-9]*)-(ZT|Z|Q|Z2)\.json$")
 
 
 class CatalogWarning(UserWarning):

@@ -91,6 +91,8 @@ _RATIONAL_TEXT = re.compile(r"[+-]?[0-9]+(?:/[0-9]+)?", re.ASCII)
 def _python_fraction(x: Any) -> Fraction:
     """x as a Fraction of Python ints: Fraction(np.int64(1), 2) keeps an int64 numerator, which
     wraps in products and breaks hash() (pow with a modulus), so numpy integers are converted."""
+    if isinstance(x, np.bool_):  # as a Python bool is taken: 0 or 1
+        x = int(x)
     if isinstance(x, str):  # text as scheme files write it: an integer or p/q, ASCII digits
         if not _RATIONAL_TEXT.fullmatch(x.strip()):
             raise ValueError(f"{x[:40]!r} is not an integer or p/q fraction")

@@ -185,3 +185,50 @@ def test_finish_refuses_a_catalogue_file_before_any_work(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[-1] == "added to the catalogue"
     assert sorted(p.name for p in fresh.iterdir()) == [STRASSEN]
+
+
+# -- round 2: names spelled only as entry_filename spells them; warnings one escaped line each --
+
+
+def test_names_with_leading_zeros_or_other_digits_are_skipped_with_a_warning(tmp_path):
+    cat = tmp_path / "c"
+    cat.mkdir()
+    body = dumps(fastmm.verified(strassen(), sympy=False))
+    for name in (STRASSEN, "02x2x2-rank7-ZT.json", "2x2x2-rank007-ZT.json", "\u0662x2x2-rank7-ZT.json"):
+        (cat / name).write_text(body)
+    entries, problems = scan_catalog(cat)
+    assert [e.path.name for e in entries] == [STRASSEN]
+    assert len(problems) == 3 and all("name is not" in p for p in problems)
+
+
+def test_catalog_warnings_are_one_escaped_line_each(tmp_path):
+    cat = tmp_path / "c"
+    cat.mkdir()
+    (cat / STRASSEN).write_text(dumps(fastmm.verified(strassen(), sympy=False)))
+    (cat / "x\nerror: forged.json").write_text("{}")
+    r = run("catalog", catalog=cat)
+    assert r.returncode == 0
+    assert r.stderr == ("warning: catalogue entry skipped: x\\nerror: forged.json: name is not "
+                        "<n>x<m>x<p>-rank<r>-<ring>.json\n")
+
+
+def test_a_search_prints_a_catalogue_warning_once_as_one_line(tmp_path):
+    cat = tmp_path / "c"
+    cat.mkdir()
+    (cat / "2x3x3-rank15-ZT.json").symlink_to(tmp_path / "missing.json")
+    r = run("search", "2", "3", "3", "--rank", "15", "--no-sympy", "--quiet", "-o", str(tmp_path / "o.json"),
+            catalog=cat)
+    assert r.returncode == 0, r.stderr
+    warned = [line for line in r.stderr.splitlines() if "catalogue" in line]
+    assert warned == ["warning: catalogue entry skipped: 2x3x3-rank15-ZT.json: "
+                      "a symbolic link to a missing file"]
+
+
+def test_numpy_booleans_are_taken_as_python_booleans_are():
+    import numpy as np
+
+    s = strassen()
+    for one in (True, np.True_):
+        wa = np.array(s.Wa, dtype=object)
+        wa[0, 0] = one
+        assert fastmm.Scheme(2, 2, 2, wa, s.Wb, s.Wc).Wa[0, 0] == 1

@@ -16,7 +16,7 @@ install_interrupt_hook()  # before the heavier imports: Ctrl-C from here on is o
 import click  # noqa: E402
 
 from fastmm import __version__  # noqa: E402
-from fastmm.cli.terminal import ascii_fallback, one_line  # noqa: E402
+from fastmm.cli.terminal import ascii_fallback, install_warning_format, one_line  # noqa: E402
 from fastmm.errors import FastmmError  # noqa: E402
 
 
@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     _closed_streams_to_devnull()
     ascii_fallback(sys.stdout)
     ascii_fallback(sys.stderr)
+    install_warning_format()
     try:
         rc = _invoke(argv)
     except click.exceptions.Abort:

@@ -8,6 +8,7 @@ import sys
 import click
 
 from fastmm.cli import cli
+from fastmm.cli.terminal import printable
 
 _HEADERS = ("shape", "naive", "best ZT", "best Q", "best Z2", "catalogue", "ring", "status", "per ring")
 
@@ -36,7 +37,7 @@ def catalog(as_json: bool) -> int:
 
     rows, problems = catalog_table()
     for line in problems:
-        click.echo(f"warning: {line}", err=True)
+        click.echo(f"warning: {printable(line)}", err=True)
     if as_json:
         click.echo(json.dumps({"directory": str(catalog_dir()), "fingerprint": catalog_fingerprint(),
                                "rows": rows, "skipped": problems}, indent=2))

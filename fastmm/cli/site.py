@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from fastmm.cli import cli
+from fastmm.cli.terminal import printable
 
 
 @cli.command("site")
@@ -29,7 +30,7 @@ def site(outdir: str, catalog: str | None, schemes: tuple[str, ...], workers: in
 
     report = build_site(outdir, catalog=catalog, schemes=schemes, workers=workers)
     for line in report.warnings:
-        click.echo(f"warning: {line}", err=True)
+        click.echo(f"warning: {printable(line)}", err=True)
     click.echo(f"wrote {report.outdir}/index.html: {report.schemes} schemes, {report.files} files "
                f"in {report.seconds:.1f} s", err=True)
     return 0

@@ -128,6 +128,27 @@ def install_interrupt_hook() -> None:
     sys.excepthook = hook
 
 
+def install_warning_format() -> None:
+    """Python warnings (the catalogue's skipped entries, a library's notes) as one line each,
+    `warning: ...` with control characters escaped, and each message once per process (the same
+    warning raised from several places, or by every restart, is printed once)."""
+    import warnings
+
+    seen: set[tuple[str, str]] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        key = (category.__name__, str(message))
+        if key in seen:
+            return
+        seen.add(key)
+        try:
+            (file or sys.stderr).write(f"warning: {printable(str(message))}\n")
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    warnings.showwarning = show
+
+
 def ring_text(ring: str) -> str:
     """The ring and what its check was; Z2 said as `fastmm show` says it (README: a Z2 scheme is
     shown as valid modulo 2 only wherever it is shown)."""

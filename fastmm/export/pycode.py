@@ -198,6 +198,7 @@ def _source(scheme: Scheme, lib: str, cse: bool) -> str:
     if scheme.ring == "Z2":
         raise InputError(f"{scheme.label()} is valid modulo 2 only: no {lib} code for it "
                          "(the result would be wrong over the integers and reals)")
+    _check_magnitudes(scheme)
     slp = build_slp(scheme, cse, drop_dead=True)
     n, m, p = slp.shape
     fractional = not scheme.is_integral
@@ -214,6 +215,24 @@ def _source(scheme: Scheme, lib: str, cse: bool) -> str:
            f"), {slp.scalings()} scalings.{_dropped_note(slp)} Do not edit.\n"
            '"""\n\n')
     return doc + head + "\n".join(_body(slp, lib)) + "\n"
+
+
+SCALAR_LIMIT = 2**63  # numerators and denominators NumPy and PyTorch take as integer scalars
+
+
+def _check_magnitudes(scheme: Scheme) -> None:
+    """InputError before any code is written when a coefficient's numerator or denominator is
+    past what NumPy and PyTorch scalars hold (the code would fail or overflow when called)."""
+    for w in (scheme.Wa, scheme.Wb, scheme.Wc):
+        if w.dtype != object:
+            continue  # int64: below 2^62 by construction
+        for x in w.flat:
+            f = Fraction(x)
+            big = max(abs(f.numerator), f.denominator)
+            if big >= SCALAR_LIMIT:
+                raise InputError(f"refusing to generate code: a coefficient of about "
+                                 f"2^{big.bit_length() - 1} is beyond 2^63, the largest integer "
+                                 "NumPy and PyTorch scalars hold")
 
 
 def _dropped_note(slp: SLP) -> str:
