@@ -175,6 +175,12 @@ def count_command(
         in_channels=args.get("in_channels"),
         image_shape=args.get("image_shape"),
     )
+    c = comparison
+    if groups is not None and c.quant is None and c.groups > 1 and not c.grouped[0]:
+        # refused as `fastmm train` refuses it (fastmm.nn.train.build_network); a checkpoint's own
+        # setting is counted as it stands
+        raise InputError(f"groups {c.groups} divides the input channels of no conv of "
+                         f"{given['model']} (width {float(given['width']):g}): every layer would use g = 1")
     from rich.console import Console
 
     Console(width=max(Console().width, 150)).print(_table(comparison))

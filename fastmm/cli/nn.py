@@ -5,6 +5,7 @@ Importing this module is cheap: torch and the training code load inside the comm
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import click
@@ -129,7 +130,7 @@ def train_command(
     eval_every,
     threads,
     stop_after,
-) -> None:
+) -> int | None:
     """Train a ResNet — dense, as a StrassenNet (--r-ratio) or with ternary weights
     (--quant twn|ttq) — in stages full → ternary → finetune."""
     from fastmm.nn.train import TrainConfig, train
@@ -175,7 +176,19 @@ def train_command(
             k == "out" or ctx.get_parameter_source(_PARAM.get(k, k)) not in _NOT_GIVEN)}
         given = set(settings)
     cfg = TrainConfig(**settings)
-    result = train(cfg, resume=resume, given=given)
+    # SIGINT, SIGTERM and SIGHUP stop training alike (exit 130, 143, 129), as they stop `search`:
+    # the last epoch's checkpoint stands and the run's temporary files are removed.
+    from fastmm.search.runner import StopSignals
+
+    with StopSignals() as signals:
+        try:
+            result = train(cfg, resume=resume, given=given)
+        except BaseException:  # KeyboardInterrupt, or what the signal broke (a killed loader process)
+            if signals.signum is None:
+                raise
+            with signals.shield(), contextlib.suppress(OSError, ValueError):
+                click.echo("interrupted", err=True)
+            return signals.exit_code
     if result.get("stopped"):
         click.echo(f"stopped after {result['global_epoch']} epochs; continue with --resume")
     elif "test_acc" in result:

@@ -3,7 +3,8 @@
 - `Progress`: rich progress bars on a terminal, one plain line per epoch otherwise;
 - the metrics file (one JSON line per epoch) and its repair on resume, and final.json: both
   written whole to a temporary file and renamed over the old one (never in place, never
-  through a symbolic link);
+  through a symbolic link); `remove_temporary_files` deletes such temporary files that a
+  killed run left behind;
 - `summarize_run`: a finished run's figures, for the benchmark scripts' tables.
 
 Only rank 0 reports.
@@ -14,13 +15,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import stat
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from fastmm.nn.config import FINAL, METRICS
+from fastmm.nn.config import CHECKPOINT, FINAL, METRICS
 
 
 class Progress:
@@ -107,6 +109,36 @@ def write_atomically(path: Path, data: bytes) -> None:
         if isinstance(exc, OSError) and exc.errno is not None:  # named after the file, not the temporary
             raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
+
+
+# The temporary names of the atomic writes in a run folder, exactly: `save_checkpoint`'s
+# ".last.pt.tmp<pid>" and `write_atomically`'s mkstemp names ".<file>.<8 of [a-z0-9_]>.tmp".
+_TEMPORARY = re.compile(
+    rf"\.{re.escape(CHECKPOINT)}\.tmp[0-9]+"
+    rf"|\.(?:{re.escape(METRICS)}|{re.escape(FINAL)})\.[a-z0-9_]{{8}}\.tmp"
+)
+
+
+def remove_temporary_files(out: Path) -> int:
+    """Delete the temporary files of fastmm's own atomic writes in the run folder `out` (a run that
+    a signal or a kill stopped mid-write may leave one); nothing else, and only regular files.
+    Returns how many were removed."""
+    removed = 0
+    try:
+        names = os.listdir(out)
+    except OSError:
+        return 0
+    for name in names:
+        if not _TEMPORARY.fullmatch(name):
+            continue
+        path = Path(out) / name
+        try:
+            if stat.S_ISREG(path.lstat().st_mode):
+                path.unlink()
+                removed += 1
+        except OSError:
+            pass
+    return removed
 
 
 def read_metrics(path: Path) -> tuple[list[dict[str, Any]], int]:

@@ -75,6 +75,7 @@ from fastmm.nn.reporting import (  # noqa: F401  (re-exported)
     Progress,
     append_metrics,
     epoch_line,
+    remove_temporary_files,
     rewrite_metrics,
     summarize_run,
     write_atomically,
@@ -527,6 +528,8 @@ def _train(cfg: TrainConfig, resume: bool, given: Collection[str] | None) -> dic
                if cfg.kd_teacher else None)
 
     stage_index, epoch_in_stage, global_epoch = 0, 0, 0
+    if d.main:  # what an earlier run that a signal or a kill stopped mid-write left
+        remove_temporary_files(out)
     if state is not None:
         _restore(model, state, ckpt_path)
         stage_index, epoch_in_stage = state["stage"], state["epoch"]
@@ -615,6 +618,10 @@ def _train(cfg: TrainConfig, resume: bool, given: Collection[str] | None) -> dic
                 d.barrier()
             if stopped:
                 break
+    except BaseException:  # Ctrl-C, SIGTERM, SIGHUP (raised as KeyboardInterrupt) or a failure:
+        if d.main:  # the last checkpoint stands, and no half-written file stays behind
+            remove_temporary_files(out)
+        raise
     finally:
         progress.close()
     result = {"stopped": stopped, "global_epoch": global_epoch, **(last_metrics or {})}

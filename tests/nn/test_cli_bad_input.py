@@ -76,9 +76,13 @@ def test_count_refuses_out_of_bounds_settings(tmp_path, monkeypatch, args, messa
 
 
 def test_count_at_the_bounds_still_counts():
+    # --groups 8192 is within the bounds but divides no conv of resnet8 (refused as train refuses it,
+    # not as out of bounds); 1024 divides the widest conv's input channels at width 16
     r = run_cli("count", "--model", "resnet8", "--width", "16", "--r-ratio", "64", "--tile", "64",
-                "--groups", "8192")
+                "--groups", "1024")
     assert r.rc == 0 and "StrassenNet" in r.out, r.err
+    refused(run_cli("count", "--model", "resnet8", "--width", "16", "--r-ratio", "64", "--tile", "64",
+                    "--groups", "8192"), "groups 8192 divides the input channels of no conv of resnet8")
 
 
 # ----------------------------------------------------------------------------- train

@@ -247,8 +247,20 @@ def test_groups_that_divide_no_conv_no_longer_inflate_r():
     plain, grouped = compare("resnet8", "cifar10", 1), compare("resnet8", "cifar10", 1, groups=8192)
     assert grouped.spn.ternary_params == plain.spn.ternary_params == 92_848
     assert grouped.grouped == (0, 9)
-    r = run_cli("count", "--model", "resnet8", "--groups", "8192")
-    assert r.rc == 0 and "g = 8192 in 0 of 9 convs, g = 1 in the others" in " ".join(r.out.split()), r.out
+    # the command line counts a g that some convs take, saying where; one that none take is refused
+    r = run_cli("count", "--model", "resnet8", "--groups", "32")
+    assert r.rc == 0 and "g = 32 in 4 of 9 convs, g = 1 in the others" in " ".join(r.out.split()), r.out
+    refused(run_cli("count", "--model", "resnet8", "--groups", "8192"),
+            "groups 8192 divides the input channels of no conv of resnet8 (width 1): every layer would use "
+            "g = 1")
+
+
+def test_count_refuses_groups_that_divide_no_conv_as_train_does():
+    r = run_cli("count", "--model", "resnet8", "--dataset", "mnist", "--r-ratio", "1", "--groups", "3",
+                "--width", "0.25")
+    refused(r, "groups 3 divides the input channels of no conv of resnet8 (width 0.25): every layer would "
+               "use g = 1")
+    assert r.out == ""
 
 
 def test_a_layer_that_g_does_not_divide_keeps_its_own_r():
