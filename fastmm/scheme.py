@@ -395,7 +395,7 @@ class Scheme:
         r1, r2 = self.rank, other.rank
 
         def prod(x: np.ndarray, y: np.ndarray, a1: int, b1: int, a2: int, b2: int) -> np.ndarray:
-            if x.dtype != object and y.dtype != object and _magnitude(x) * _magnitude(y) >= 2**62:
+            if x.dtype != object and y.dtype != object and magnitude(x) * magnitude(y) >= 2**62:
                 x, y = x.astype(object), y.astype(object)  # Python ints: int64 products would wrap
             x = x.reshape(r1, a1, b1)[:, None, :, None, :, None]
             y = y.reshape(r2, a2, b2)[None, :, None, :, None, :]
@@ -463,8 +463,11 @@ class Scheme:
                       provenance={"derived": f"project({axis}={index})"})
 
 
-def _magnitude(w: np.ndarray) -> int:
-    """The largest |entry| of an int64 array as a Python int (np.abs(-2**63) wraps)."""
+def magnitude(w: np.ndarray) -> int:
+    """The largest |entry| of an integer array (int64, or Python ints in an object array) as a
+    Python int: np.abs of int64's minimum wraps to a negative."""
+    if w.dtype == object:
+        return max((abs(int(x)) for x in w.flat), default=0)
     return max(-int(w.min(initial=0)), int(w.max(initial=0)))
 
 

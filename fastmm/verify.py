@@ -24,7 +24,7 @@ import numpy as np
 
 from fastmm import __version__
 from fastmm.errors import SchemeError
-from fastmm.scheme import Scheme, ring_serves
+from fastmm.scheme import Scheme, magnitude, ring_serves
 
 
 def entry_name(letter: str, i: int, j: int, big: bool) -> str:
@@ -100,7 +100,7 @@ def brent_tensor(scheme: Scheme, modulus: int | None = None) -> np.ndarray:
     wa, wb, wc = scheme.Wa, scheme.Wb, scheme.Wc
     exact_int = all(w.dtype == np.int64 for w in (wa, wb, wc))
     if exact_int:
-        bound = _magnitude(wa) * _magnitude(wb) * _magnitude(wc) * max(scheme.rank, 1)
+        bound = magnitude(wa) * magnitude(wb) * magnitude(wc) * max(scheme.rank, 1)
         if bound < 2**62:
             t = np.einsum("ta,tb,ct->abc", wa, wb, wc)
             return t % modulus if modulus else t
@@ -134,13 +134,6 @@ def _integers(w: np.ndarray) -> tuple[np.ndarray, int]:
     return ints, d
 
 
-def _magnitude(w: np.ndarray) -> int:
-    """The largest |entry| as a Python int (np.abs of int64's minimum wraps to a negative)."""
-    if w.dtype == object:
-        return max((abs(int(x)) for x in w.flat), default=0)
-    return max(-int(w.min(initial=0)), int(w.max(initial=0)))
-
-
 def _brent_slices(scheme: Scheme, modulus: int | None):
     """(a, S, D) for each A entry a = (i, j): S[(j',k),(i',k')] = D·Σ_t Wa[t,a]·Wb[t,·]·Wc[·,t]
     for one integer D. Exact: int64 where no sum can overflow, Python ints otherwise; only the
@@ -149,7 +142,7 @@ def _brent_slices(scheme: Scheme, modulus: int | None):
     if modulus:  # integral (checked by the caller): reduce first, the sum is taken mod 2 anyway
         wa, wb, wc = (np.asarray(w % modulus, dtype=np.int64) for w in (wa, wb, wc))
     scale = da * db * dc
-    bound = _magnitude(wa) * _magnitude(wb) * _magnitude(wc) * max(scheme.rank, 1)
+    bound = magnitude(wa) * magnitude(wb) * magnitude(wc) * max(scheme.rank, 1)
     dtype = np.int64 if bound < 2**62 and scale < 2**62 else object
     wa, wb, wc = (np.asarray(w, dtype=dtype) for w in (wa, wb, wc))
     mp, np_ = wb.shape[1], wc.shape[0]
