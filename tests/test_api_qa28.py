@@ -4,33 +4,18 @@ combine check their sympy flag first, under their own names."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import numpy as np
 import pytest
 
 import fastmm
-from fastmm import api, multiply
-from fastmm.errors import FastmmError, InputError
+from fastmm import api
+from fastmm.errors import InputError
 from fastmm.export import build
 from fastmm.scheme import Scheme
+from tests import test_multiply_qa
 
 RAGGED = [[1.0, 2.0], [3.0]]
-
-
-@pytest.fixture(params=["compiled", "numpy"])
-def path(request, monkeypatch, tmp_path):
-    """Each test runs with the generated C ("compiled") and without a C compiler ("numpy")."""
-    monkeypatch.setattr(multiply, "_COMPILED", OrderedDict())
-    monkeypatch.setenv("FASTMM_CACHE", str(tmp_path / "cache"))
-    if request.param == "numpy":
-        monkeypatch.setenv("CC", "/nonexistent/cc")
-    else:
-        try:
-            build.find_compiler()
-        except FastmmError:
-            pytest.skip("no C compiler ($CC, cc, gcc or clang)")
-    return request.param
+path = test_multiply_qa.path  # the fixture: each test with and without the C compiler
 
 
 # -- 1. ragged matrices -----------------------------------------------------------------------------

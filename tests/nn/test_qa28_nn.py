@@ -23,17 +23,12 @@ from fastmm.nn.checkpoint import load_checkpoint, save_checkpoint
 from fastmm.nn.convert import strassenify
 from fastmm.nn.count import compare
 from tests.hostile.contract import assert_clean, changed, run_cli, snapshot
+from tests.nn import test_cli_bad_input
 from tests.nn.test_cli_bad_input import TINY, good_state, refused, write_state  # noqa: F401 (fixture)
-from tests.nn.test_data import write_idx_dataset, write_imagenet_dataset
+from tests.nn.test_data import write_imagenet_dataset
 
 DENSE = [*TINY, "--stages", "full", "--epochs", "2"]
-
-
-@pytest.fixture(scope="module")
-def fmnist(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("fmnist")
-    write_idx_dataset(directory, n_train=32, n_test=20)
-    return directory
+fmnist = test_cli_bad_input.fmnist  # the fixture: a tiny Fashion-MNIST folder, once per module
 
 
 @pytest.fixture(scope="module")
