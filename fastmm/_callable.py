@@ -43,12 +43,22 @@ def function_doc(api_name: str, module_name: str, module_doc: str | None) -> str
     return f"{head}\n\nThe module {module_name}:\n\n{inspect.cleandoc(module_doc)}"
 
 
+def module_named(module_name: str) -> types.ModuleType:
+    """The (callable) module `module_name`: how a pickled `fastmm.verify` comes back, e.g. in a
+    process pool's worker (importing fastmm makes the modules callable first)."""
+    importlib.import_module("fastmm")
+    return importlib.import_module(module_name)
+
+
 def make_callable(module_name: str, api_name: str) -> None:
     """Calling module `module_name` calls fastmm.api.<api_name> (same arguments, same result)."""
 
     class _CallableModule(types.ModuleType):
         def __call__(self, *args, **kwargs):
             return _api_function(api_name)(*args, **kwargs)
+
+        def __reduce__(self):  # pickled by name, as functions are
+            return module_named, (self.__name__,)
 
         @property
         def __signature__(self):  # inspect.signature(fastmm.search): the API function's

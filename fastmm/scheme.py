@@ -167,6 +167,17 @@ def _plain_copy(value: Any, what: str, inside: set[int], depth: int) -> Any:
         inside.discard(id(value))
 
 
+def _handed_out(w: np.ndarray) -> np.ndarray:
+    """What `Wa`, `Wb` and `Wc` return: a new read-only view of an int64 array (setting its
+    `dtype` or `shape` changes that view only, never the scheme), a read-only copy of an object
+    array (its elements could be replaced through a view)."""
+    if w.dtype == object:
+        return _frozen(w)
+    view = w.view()
+    view.setflags(write=False)
+    return view
+
+
 def _frozen(w: np.ndarray) -> np.ndarray:
     """A read-only view over a read-only base, so that `setflags(write=True)` cannot make the
     scheme's array writable again (numpy refuses it for a view of a read-only base). Integer
@@ -234,17 +245,17 @@ class Scheme:
     @property
     def Wa(self) -> np.ndarray:
         """r × nm: row t is the A-combination of product t."""
-        return self._Wa if self._Wa.dtype != object else _frozen(self._Wa)
+        return _handed_out(self._Wa)
 
     @property
     def Wb(self) -> np.ndarray:
         """r × mp: row t is the B-combination of product t."""
-        return self._Wb if self._Wb.dtype != object else _frozen(self._Wb)
+        return _handed_out(self._Wb)
 
     @property
     def Wc(self) -> np.ndarray:
         """np × r: column t says where product t goes in C."""
-        return self._Wc if self._Wc.dtype != object else _frozen(self._Wc)
+        return _handed_out(self._Wc)
 
     @property
     def provenance(self) -> dict:

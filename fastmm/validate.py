@@ -137,7 +137,8 @@ def parse_decimal_text(text: str, where: str) -> int | Fraction | None:
     stripped = digits.rstrip("0")
     scale += len(digits) - len(stripped)
     # value = stripped · 10^scale with stripped not divisible by 10
-    if scale > 0 and len(stripped) + scale > 19 or scale < -40:
+    # a fraction within the bound has a denominator 2^a·5^b below 2^62: at most 61 decimal places
+    if scale > 0 and len(stripped) + scale > 19 or scale < -64:
         raise SchemeFormatError(f"{where}: coefficient {_shown(text.strip())} is beyond the "
                                 f"supported bound (numerator and denominator below "
                                 f"2^{COEFFICIENT_BITS})")
@@ -482,7 +483,7 @@ def check_scheme_size(n: int, m: int, p: int, rank: int, what: str) -> None:
     if count > MAX_COEFFICIENTS:
         raise SchemeFormatError(f"{what}: ⟨{n},{m},{p};{rank}⟩ has {count:,} coefficients, more "
                                 f"than the limit of {MAX_COEFFICIENTS:,}")
-    work = (n * m) * (m * p) * (n * p) * rank
+    work = (n * m) * (m * p) * (n * p) * max(rank, 1)  # rank 0 still costs one pass
     if work > MAX_BRENT_WORK:
         raise SchemeFormatError(f"{what}: ⟨{n},{m},{p};{rank}⟩ is too large to verify "
                                 f"((nm)(mp)(np)·r = {work:,} > {MAX_BRENT_WORK:,})")

@@ -316,6 +316,9 @@ def as_array(x, what: str) -> np.ndarray:
         if "inhomogeneous" in str(exc):
             raise InputError(f"{what} is not a rectangular matrix (ragged rows)") from None
         raise InputError(f"{what} is not a matrix of numbers: {str(exc).splitlines()[0]}") from None
+    except (TypeError, RuntimeError) as exc:  # e.g. a bfloat16 or requires_grad torch tensor
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"{what} cannot be read as a numpy array: {first}") from None
 
 
 def _operand(x, dt: np.dtype, what: str = "the operand") -> np.ndarray:

@@ -42,11 +42,19 @@ def _ident(name: str) -> str:
     return name
 
 
-def _term(name: str, c: Fraction) -> tuple[str, str]:
-    """(sign, text) of c·name; fractions multiply first and divide last."""
+INT8_MAX = 127  # integer coefficients up to this fit every integer dtype as NumPy scalars
+
+
+def _term(name: str, c: Fraction, wrap: bool = False) -> tuple[str, str]:
+    """(sign, text) of c·name; fractions multiply first and divide last. `wrap` (NumPy): an
+    integer past int8 goes through `_k`, which casts it to the operand's integer dtype, because
+    NumPy refuses a Python int that its dtype cannot hold (int32 * 2**40 is an OverflowError,
+    where ``@`` and PyTorch wrap around)."""
     mag = abs(c)
     if mag == 1:
         body = _ident(name)
+    elif mag.denominator == 1 and wrap and mag > INT8_MAX:
+        body = f"{_ident(name)} * _k({_ident(name)}, {int(mag.numerator)})"
     elif mag.denominator == 1:
         body = f"{_ident(name)} * {int(mag.numerator)}"
     else:
@@ -57,10 +65,10 @@ def _term(name: str, c: Fraction) -> tuple[str, str]:
 SUM_CHUNK = 256  # terms per parenthesised group of a long sum (Python's compiler recurses per term)
 
 
-def _expr(op: Op) -> str:
+def _expr(op: Op, wrap: bool = False) -> str:
     # start with a positive term when there is one: "M7 - M4" rather than "-M4 + M7"
     terms = sorted(op.terms, key=lambda t: t[1] < 0)
-    return _sum([_term(name, c) for name, c in terms])
+    return _sum([_term(name, c, wrap) for name, c in terms])
 
 
 def _sum(pieces: list[tuple[str, str]]) -> str:
@@ -91,6 +99,7 @@ def _block_slices(letter: str, names: list[str], rows: int, cols: int, rs: str, 
 
 def _body(slp: SLP, lib: str) -> list[str]:
     """The recursive step, shared by the NumPy and PyTorch modules."""
+    wrap = lib == "numpy"
     n, m, p = slp.shape
     lines = [
         "def _step(A, B, levels, leaf):",
@@ -112,12 +121,12 @@ def _body(slp: SLP, lib: str) -> list[str]:
         if op.is_zero:  # build_slp(drop_dead=True) leaves no zero operand; never emit one
             raise FastmmError(f"{slp.label}: operand {op.target} is identically zero")
         resolved = Op(op.target, tuple((alias.get(x, x), c) for x, c in op.terms))
-        lines.append(f"    {_ident(op.target)} = {_expr(resolved)}")
+        lines.append(f"    {_ident(op.target)} = {_expr(resolved, wrap)}")
     for mt, lt, rt in slp.products:
         lines.append(f"    {_ident(mt)} = _step({_ident(alias.get(lt, lt))}, "
                      f"{_ident(alias.get(rt, rt))}, levels - 1, leaf)")
     for op in slp.c.temps:
-        lines.append(f"    {_ident(op.target)} = {_expr(op)}")
+        lines.append(f"    {_ident(op.target)} = {_expr(op, wrap)}")
     rows = []
     for i in range(n):
         for k in range(p):
@@ -128,7 +137,7 @@ def _body(slp: SLP, lib: str) -> list[str]:
         if op.is_zero:
             lines.append(f"    {target} = 0")
         else:
-            lines.append(f"    {target} = {_expr(op)}")
+            lines.append(f"    {target} = {_expr(op, wrap)}")
     lines += [
         "    if Kq < K:",
         "        C[..., :Mq, :Nq] += A[..., :Mq, Kq:] @ B[..., Kq:, :Nq]",
@@ -164,6 +173,11 @@ def _empty(A, B, M, N):
     dtype = A.dtype
     batch = np.broadcast_shapes(A.shape[:-2], B.shape[:-2])
     return np.empty(batch + (M, N), dtype=dtype)
+
+
+def _k(X, c):
+    """The coefficient c in X's integer dtype, wrapped around as integer products are."""
+    return np.array(c).astype(X.dtype) if X.dtype.kind in "iu" else c
 
 '''
 
