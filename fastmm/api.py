@@ -798,6 +798,12 @@ def export(scheme: Scheme, to: str = "text", *, cse: bool = True, ascii_only: bo
         raise InputError(f"unknown export format {to!r} (choose from {', '.join(EXPORT_FORMATS)})")
     cse, ascii_only = flag(cse, "export", "cse"), flag(ascii_only, "export", "ascii_only")
     scheme = verified(scheme_arg(scheme, "export"), sympy=False)
+    if scheme.ring == "Z2":
+        from fastmm.io import exact_as_written
+
+        if exact_as_written(*scheme.shape, scheme.Wa, scheme.Wb, scheme.Wc):
+            # exact over the integers as written: say so, as `save` does, not "modulo 2 only"
+            scheme = verified(scheme.with_meta(ring=scheme.coefficient_ring), sympy=False)
     if cse and to in ("slp", "c", "numpy", "torch"):
         from fastmm.metrics import CSE_WORK_LIMIT, cse_work
 

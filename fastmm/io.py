@@ -129,6 +129,8 @@ def scheme_from_dict(data: Any) -> Scheme:
         r = _positive_int(data["rank"], "rank")
     if r is None:
         raise SchemeFormatError("field 'Wa' is missing or not a list")
+    if r == 0:  # no "rank" field and no rows: what `save` refuses to write
+        raise SchemeFormatError("field 'Wa' has no rows: a scheme file holds at least one product")
     check_scheme_size(n, m, p, r, "shape and rank")
     wa = _matrix(data, "Wa", r, n * m, f"rank × n·m = {r}×{n * m}")
     wb = _matrix(data, "Wb", r, m * p, f"rank × m·p = {r}×{m * p}")

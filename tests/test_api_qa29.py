@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from fractions import Fraction
 
@@ -92,3 +94,66 @@ def test_torch_tensors_numpy_cannot_read_are_one_input_error():
     for x in (torch.ones(4, 4, dtype=torch.bfloat16), torch.ones(4, 4, requires_grad=True)):
         with pytest.raises(InputError, match="cannot be read as a numpy array"):
             fastmm.matmul(x, np.ones((4, 4)))
+
+
+def _strassen_in_another_basis(shift: int) -> fastmm.Scheme:
+    """Strassen after A → A·Q, B → Q⁻¹·B with Q = [[1, shift], [0, 1]]: valid over Z, with
+    coefficients `shift` (the kind of file AlphaTensor and Perminov publish as _Z)."""
+    s = fastmm.strassen()
+    q = np.array([[1, shift], [0, 1]], dtype=object)
+    q_inv = np.array([[1, -shift], [0, 1]], dtype=object)
+    eye = np.eye(2, dtype=int).astype(object)
+    wa = s.Wa.astype(object).dot(np.kron(eye, q.T))
+    wb = s.Wb.astype(object).dot(np.kron(q_inv, eye))
+    return fastmm.verified(fastmm.Scheme(2, 2, 2, wa, wb, s.Wc))
+
+
+@pytest.mark.parametrize("shift", [2, 3])
+def test_shared_subexpressions_of_an_integer_scheme_stay_integer(shift):
+    from fastmm.export.slp import build_slp
+
+    s = _strassen_in_another_basis(shift)
+    slp = build_slp(s, cse=True, drop_dead=True)
+    ops = slp.a.temps + slp.a.outputs + slp.b.temps + slp.b.outputs + slp.c.temps + slp.c.outputs
+    assert all(c.denominator == 1 for op in ops for _, c in op.terms)
+    namespace: dict = {}
+    exec(fastmm.export(s, to="numpy"), namespace)  # our own generated code
+    rng = np.random.default_rng(shift)
+    for _ in range(50):
+        a = rng.integers(-2**40, 2**40, (4, 6))
+        b = rng.integers(-2**20, 2**20, (6, 2))
+        assert np.array_equal(namespace["matmul"](a, b, levels=1, leaf=1), a @ b)
+    torch = pytest.importorskip("torch")
+    namespace = {}
+    exec(fastmm.export(s, to="torch"), namespace)
+    a = torch.tensor(rng.integers(-2**40, 2**40, (4, 6)))
+    b = torch.tensor(rng.integers(-2**20, 2**20, (6, 2)))
+    assert torch.equal(namespace["matmul"](a, b, levels=1, leaf=1), a @ b)
+
+
+def test_a_file_without_rank_and_without_products_is_refused_as_input(tmp_path):
+    path = tmp_path / "r0.json"
+    path.write_text('{"shape":[1,1,1],"Wa":[],"Wb":[],"Wc":[[]]}')
+    with pytest.raises(SchemeFormatError, match="at least one product"):
+        fastmm.load(path)
+    result = subprocess.run([sys.executable, "-m", "fastmm", "verify", str(path)], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+
+
+def test_exporting_a_z2_label_on_integer_exact_coefficients_says_the_true_ring():
+    naive = fastmm.naive_scheme(2, 2, 2).with_meta(ring="Z2")
+    assert '"z2": true' not in fastmm.export(naive, to="perminov")
+    assert "modulo 2" not in fastmm.export(naive, to="text")
+    s = fastmm.strassen()
+    mod2 = fastmm.Scheme(2, 2, 2, abs(s.Wa), abs(s.Wb), abs(s.Wc), ring="Z2")  # valid modulo 2 only
+    assert '"z2": true' in fastmm.export(mod2, to="perminov")
+
+
+def test_the_c_header_names_the_products_it_leaves_out():
+    s = fastmm.strassen()
+    ones = np.ones((1, 4), int)
+    eight = fastmm.Scheme(2, 2, 2, np.vstack([s.Wa, ones]), np.vstack([s.Wb, ones]),
+                          np.hstack([s.Wc, np.zeros((4, 1), int)]))
+    assert "7 block products per level. M8 is left out" in fastmm.export(eight, to="c")
+    assert "left out" not in fastmm.export(s, to="c")

@@ -184,16 +184,18 @@ def _rows(mat: Any, names: list[str]) -> list[dict[str, Fraction]]:
 
 
 def _eliminate(rows: list[dict[str, Fraction]], order: dict[str, int], prefix: str,
-               ) -> tuple[list[Op], list[dict[str, Fraction]]]:
+               integral: bool = False) -> tuple[list[Op], list[dict[str, Fraction]]]:
     """Greedy pairwise CSE. Returns new temporaries and the rewritten rows.
 
     `order` ranks every source (inputs first, then temporaries in creation order), so a
     pair (x, y) is always taken with x before y and the temporary is x + q·y (coefficient
-    of x normalised to 1). Ties are broken deterministically by the smallest key.
+    of x normalised to 1). Ties are broken deterministically by the smallest key. `integral`:
+    only integer q, so that the program of an integer matrix stays integer (3·x + y shared as
+    x + y/3 made generated integer code compute in floating point, and round).
     """
     rows = [dict(r) for r in rows]
     temps: list[Op] = []
-    pairs = _PairIndex(order)
+    pairs = _PairIndex(order, integral)
     for i, row in enumerate(rows):
         srcs = sorted(row, key=order.__getitem__)
         for k, x in enumerate(srcs):
@@ -229,8 +231,9 @@ class _PairIndex:
     the rewritten rows' pairs with the two merged sources: an ⟨8,8,8;343⟩ scheme takes seconds.
     """
 
-    def __init__(self, order: dict[str, int]) -> None:
+    def __init__(self, order: dict[str, int], integral: bool = False) -> None:
         self.order = order
+        self.integral = integral  # share only x + q·y with q an integer
         self.rows: dict[tuple[str, str, Fraction], set[int]] = {}
         self.by_count: dict[int, set[tuple[str, str, Fraction]]] = {}
 
@@ -244,6 +247,8 @@ class _PairIndex:
             self.by_count.setdefault(new, set()).add(key)
 
     def add(self, key: tuple[str, str, Fraction], row: int) -> None:
+        if self.integral and key[2].denominator != 1:
+            return
         holders = self.rows.setdefault(key, set())
         if row not in holders:
             holders.add(row)
@@ -273,7 +278,8 @@ def _phase(mat: Any, inputs: list[str], out_names: list[str], prefix: str, cse: 
     order = {name: i for i, name in enumerate(inputs)}
     temps: list[Op] = []
     if cse:
-        temps, rows = _eliminate(rows, order, prefix)
+        integral = all(c.denominator == 1 for row in rows for c in row.values())
+        temps, rows = _eliminate(rows, order, prefix, integral)
     outputs = [Op(name, tuple(sorted(row.items(), key=lambda kv: order[kv[0]])))
                for name, row in zip(out_names, rows, strict=True)]
     return Phase(inputs=list(inputs), temps=temps, outputs=outputs)
