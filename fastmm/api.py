@@ -203,8 +203,15 @@ class SearchRequest:
                              f"not {self.method!r}")
         # numpy numbers (np.int64(4), np.float32(0.05)) are taken as the Python numbers they are
         self.options = {k: plain_number(v) for k, v in (options or {}).items()}
-        if self.method == "symmetric" and symmetry is not None:
-            self.options["group"] = symmetry
+        if self.method == "symmetric":  # one name for the group: --symmetry, --option group or c3
+            group = self.options.get("group")
+            if group is not None and (not isinstance(group, str) or group not in SYMMETRIES):
+                raise InputError(f"option group must be one of {', '.join(SYMMETRIES)}, got {shown(group)}")
+            if symmetry is not None and group is not None and group != symmetry:
+                raise InputError(f"option group={group!r} contradicts symmetry={symmetry!r} "
+                                 f"(--symmetry {symmetry}): give one of them")
+            self.symmetry = symmetry or group or "c3"
+            self.options["group"] = self.symmetry
         minimize = self.options.get("minimize", "none")
         minimize = "none" if minimize is None else minimize
         if not isinstance(minimize, str) or minimize not in ("none", "additions"):
@@ -534,9 +541,13 @@ def _search_runs(req: SearchRequest, count: int, sympy: bool, command: str,
     t0 = time.monotonic()
     attempt = 0
     summary = None
+    why = ""  # why the attempts stopped short, when it is not the time limit
     while len(found) < count:
         left = req.time_limit - (time.monotonic() - t0)
-        if left <= 0 or req.seed + (attempt + 1) * req.workers > SEED_LIMIT:  # out of time, or of seeds
+        if left <= 0:
+            break
+        if req.seed + (attempt + 1) * req.workers > SEED_LIMIT:
+            why = f"no fresh seed left below 2^62 after seed {req.seed + attempt * req.workers - 1}"
             break
         task = req.task(req.seed + attempt * req.workers, left)
         summary = run_search(task, req.method, req.workers, req.scheduler, on_progress)
@@ -554,10 +565,15 @@ def _search_runs(req: SearchRequest, count: int, sympy: bool, command: str,
         if req.symmetry:
             prov["symmetry"] = req.symmetry
         if count > 1:
-            from fastmm.equivalence import dedupe
-
-            if len(dedupe(found + [scheme])) == len(found):
-                continue  # equivalent to one we have
+            same = _equivalent_to_one_found(found, scheme, deadline=t0 + req.time_limit)
+            if same is None:  # undecided at the time limit: not counted
+                break
+            if same:
+                if outcome.steps == 0 and not _walk_from_elsewhere(req):
+                    why = ("every attempt returns its start, which already has the rank "
+                           "(a --start or a saved scheme): walk from elsewhere")
+                    break
+                continue
         checked, cut = _verified_interruptible(scheme.with_meta(provenance=prov), sympy)
         found.append(checked)
         if on_found:
@@ -571,7 +587,35 @@ def _search_runs(req: SearchRequest, count: int, sympy: bool, command: str,
             break
     if len(found) >= count:
         return found
-    raise _failure(req, summary, found, sympy, command, count, checkpoint)
+    raise _failure(req, summary, found, sympy, command, count, checkpoint, why)
+
+
+def _equivalent_to_one_found(found: list[Scheme], scheme: Scheme, deadline: float) -> bool | None:
+    """Is `scheme` equivalent to one of `found`? None when the comparison could not be settled
+    before `deadline` (the search's time limit); a comparison that runs out of search nodes
+    counts as inequivalent, as in equivalence.dedupe."""
+    from fastmm.equivalence import equivalent, invariants
+
+    inv = invariants(scheme)
+    for other in found:
+        if invariants(other) != inv:
+            continue
+        verdict = equivalent(other, scheme, deadline=deadline)
+        if verdict.status == "equivalent":
+            return True
+        if verdict.status == "unknown" and time.monotonic() > deadline:
+            return None
+    return False
+
+
+def _walk_from_elsewhere(req: SearchRequest) -> bool:
+    """After an attempt whose start already had the rank (it came back unchanged, 0 steps): let
+    the next attempts of `--distinct` start where they walk, from the naive scheme (pools
+    without the catalogue's constructions). False when there is no such choice (a --start)."""
+    if req.method == "pool" and "start" not in req.options and req.options.get("constructions", True):
+        req.options["constructions"] = False
+        return True
+    return False
 
 
 def _verified_interruptible(scheme: Scheme, sympy: bool) -> tuple[Scheme, bool]:
@@ -584,7 +628,7 @@ def _verified_interruptible(scheme: Scheme, sympy: bool) -> tuple[Scheme, bool]:
 
 
 def _failure(req: SearchRequest, summary, found: list[Scheme], sympy: bool, command: str,
-             count: int = 1, checkpoint: Checkpoint | None = None) -> SearchFailed:
+             count: int = 1, checkpoint: Checkpoint | None = None, stopped: str = "") -> SearchFailed:
     from fastmm.known_ranks import best_known_rank
 
     n, m, p = req.shape
@@ -592,6 +636,8 @@ def _failure(req: SearchRequest, summary, found: list[Scheme], sympy: bool, comm
     outcome = summary.outcome if summary else None
     if interrupted:
         why = "before the interrupt"
+    elif stopped:
+        why = f"({stopped})"
     elif outcome is not None and outcome.stopped == "restarts":
         why = f"in {outcome.restarts} restart(s) (its max_restarts)"
     else:

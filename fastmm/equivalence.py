@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -333,8 +334,10 @@ _RANDOM_TRIES = 4
 class _Search:
     """Backtracking over term matchings for one shape move (s1 already moved)."""
 
-    def __init__(self, s1: Scheme, s2: Scheme, mod: int | None, max_nodes: int):
+    def __init__(self, s1: Scheme, s2: Scheme, mod: int | None, max_nodes: int,
+                 deadline: float | None = None):
         self.s1, self.s2, self.mod = s1, s2, mod
+        self.deadline = deadline  # time.monotonic() past which the search gives up
         self.n, self.m, self.p = s1.shape
         self.t1 = _term_data(s1, mod)
         self.t2 = _term_data(s2, mod)
@@ -393,7 +396,8 @@ class _Search:
         is at most the rank over Q, so a system with no nonzero solution mod the prime has none
         over Q either); `exact` keeps the integer rows for the exact solve."""
         self.nodes += 1
-        if self.nodes > self.max_nodes:
+        if self.nodes > self.max_nodes or (self.deadline is not None and self.nodes % 64 == 0
+                                           and time.monotonic() > self.deadline):
             self.gave_up = True
             return None
         if all(s.dim == 1 for s in systems):
@@ -643,7 +647,8 @@ def _has_dead_product(scheme: Scheme) -> bool:
     return len(scheme.live_terms()) < scheme.rank
 
 
-def equivalent(s1: Scheme, s2: Scheme, *, max_nodes: int = 200_000) -> EquivalenceResult:
+def equivalent(s1: Scheme, s2: Scheme, *, max_nodes: int = 200_000,
+               deadline: float | None = None) -> EquivalenceResult:
     """Decide whether s1 and s2 lie in one orbit of the de Groote group (see module docstring).
 
     "inequivalent" comes with the invariant that differs, or from an exhausted search whose
@@ -651,6 +656,7 @@ def equivalent(s1: Scheme, s2: Scheme, *, max_nodes: int = 200_000) -> Equivalen
     (checked here), or cites de Groote's theorem for ⟨2,2,2;7⟩; otherwise "unknown".
     Schemes valid only modulo 2 (ring Z2) are compared over GF(2); a Z2 scheme and a
     ZT/Z/Q scheme are reported inequivalent (different rings) without further work.
+    `deadline` (a time.monotonic() value): past it the search stops with "unknown".
     """
     if sorted(s1.shape) != sorted(s2.shape):
         return EquivalenceResult("inequivalent", f"different shapes {s1.label()} vs {s2.label()} "
@@ -675,7 +681,7 @@ def equivalent(s1: Scheme, s2: Scheme, *, max_nodes: int = 200_000) -> Equivalen
     nodes = 0
     for mv in moves:
         moved = _apply_moves(s1, mv)
-        search = _Search(moved, s2, mod, max_nodes)
+        search = _Search(moved, s2, mod, max_nodes, deadline)
         found = search.run()
         nodes += search.nodes
         if found is not None:
@@ -692,6 +698,8 @@ def equivalent(s1: Scheme, s2: Scheme, *, max_nodes: int = 200_000) -> Equivalen
                and _valid(s1) and _valid(s2))
     if theorem:
         return EquivalenceResult("equivalent", STRASSEN_THEOREM + "; no explicit transform found")
+    if gave_up and deadline is not None and time.monotonic() > deadline:
+        return EquivalenceResult("unknown", "search stopped at its deadline")
     if gave_up:
         return EquivalenceResult("unknown", f"search stopped after {max_nodes} nodes per shape move")
     if undecided:

@@ -247,11 +247,13 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: 
     except StartError as exc:  # a start that does not fit: name its file
         raise InputError(f"{start_file}: {exc}") from None
     writer = _Writer(out, distinct)
+    _refuse_folder_as_output(writer, resume=resume, save_fitted=save_fitted)
     checkpoint = _open_checkpoint(resume, req, writer)  # the library keeps it while the search runs
     if checkpoint is not None:
         checkpoint.first_seed(seed)  # no fresh seed left: refused now, before any line is shown
         if not quiet and checkpoint.resumed:
-            click.echo(f"resuming {file_name(resume, sys.stderr)}: {checkpoint.describe()}", err=True)
+            state = checkpoint.describe(start_given=start_file is not None)
+            click.echo(f"resuming {file_name(resume, sys.stderr)}: {state}", err=True)
     cores = os.cpu_count() or 1
     if req.scheduler is None and req.workers > cores:
         click.echo(f"warning: --workers {req.workers} is more than the {cores} CPU cores here: the "
@@ -279,6 +281,22 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: 
                 return hooks.interrupted(distinct)
         with signals.shield():
             return hooks.finished()
+
+
+def _refuse_folder_as_output(writer: _Writer, **folders: str | None) -> None:
+    """InputError when --out names the --resume or --save-fitted folder, which the search is
+    about to make (an existing one is refused as a directory already)."""
+    from fastmm.paths import resolve_target
+
+    for option, folder in folders.items():
+        if not folder:
+            continue
+        where = resolve_target(folder)
+        for path in writer.targets():
+            if resolve_target(path) == where:
+                flag = "--" + option.replace("_", "-")
+                raise InputError(f"--out {file_name(path, sys.stderr)}: that is the {flag} folder; "
+                                 "give a file name")
 
 
 def _open_checkpoint(resume: str | None, req, writer: _Writer):

@@ -235,9 +235,10 @@ class Checkpoint:
             opts["starts"] = starts
         return opts
 
-    def describe(self) -> str:
+    def describe(self, start_given: bool = False) -> str:
         """Seeds used, the best rank saved (best.json or a pool level of a killed run) and how
-        many schemes the search will start from."""
+        many schemes the search will start from. `start_given`: the walks start from a --start
+        scheme, not from what the checkpoint saved."""
         from fastmm.scheme import scheme_serves
 
         s = self.state
@@ -254,7 +255,9 @@ class Checkpoint:
             # flip walks start from it, pools take it as a start, symmetric walks where it splits
             # into their orbits; ternary walks do not
             goes_on = s.get("method") in ("flip", "pool") and s.get("symmetry") is None
-            if s.get("symmetry") is not None:
+            if start_given:
+                goes_on = False
+            elif s.get("symmetry") is not None:
                 from fastmm.search.symmetric import splits
 
                 goes_on = splits(low, 6 if s.get("symmetry") == "c3j" else 3)
@@ -571,8 +574,11 @@ def _identity(request) -> dict:
 
 def _check_identity(directory: Path, state: dict, what: dict) -> None:
     for key, want in what.items():
-        if state.get(key) != want:
-            raise InputError(f"--resume {directory}: the checkpoint is for {key} {_shown(state.get(key))}, "
+        got = state.get(key)
+        if key == "symmetry" and got is None and state.get("method") == "symmetric":
+            got = "c3"  # written before --method symmetric recorded its group: it walked C3
+        if got != want:
+            raise InputError(f"--resume {directory}: the checkpoint is for {key} {_shown(got)}, "
                              f"not {_shown(want)}; the directory was left as it was")
 
 
@@ -653,6 +659,10 @@ def _read_state(path: Path) -> dict:
     if not isinstance(seeds, list) or not all(_count(s, STORED_SEED_LIMIT) for s in seeds) or \
             not (nxt is None or _count(nxt, STORED_SEED_LIMIT + 1)):
         raise InputError(f"--resume: {path} has malformed seeds; the directory was left as it was")
+    if seeds and (nxt is None or nxt <= max(seeds)):  # fastmm keeps next_seed past every used seed
+        raise InputError(f"--resume: {path} has malformed seeds (next_seed {nxt!r} is not past the "
+                         f"used seed {max(seeds)}, so a seed would run twice); the directory was left "
+                         "as it was")
     best = state.get("best_rank")
     if not (best is None or (_count(best) and best > 0)):
         raise InputError(f"--resume: {path} has a malformed best_rank ({best!r}); the directory "

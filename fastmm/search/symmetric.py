@@ -490,8 +490,9 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             since_low += done
             if walker.rank < low:
                 low, since_low = walker.rank, 0
-                if task.ring != "Z2" and (best is None or low < best.rank):
-                    got = lift(shape, walker.terms(), task.ring, seed=task.seed + steps)
+                if best is None or low < best.rank:
+                    got = (to_scheme(shape, walker.terms()), "gf2") if task.ring == "Z2" else \
+                        lift(shape, walker.terms(), task.ring, seed=task.seed + steps)
                     if got is not None:
                         best = got[0]
                         if ckpt_dir:  # a kill keeps the best rank reached
@@ -505,7 +506,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             if now - last_report >= 0.25:
                 last_report = now
                 shown, note = valid_rank_note(
-                    best.rank if best is not None and task.ring != "Z2" else None, low,
+                    best.rank if best is not None else None, low,
                     f"symmetric walk at {walker.rank}, {len(split[1])} cubes ({backend})")
                 report(Progress(rank=shown, steps=steps, restarts=restarts, elapsed=now - t0,
                                 note=note))

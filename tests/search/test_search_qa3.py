@@ -237,19 +237,19 @@ def test_the_resuming_line_counts_the_seeds_already_used(tmp_path):
 def test_an_interrupt_between_distinct_searches_says_what_was_found(tmp_path, monkeypatch, capsys):
     """Ctrl-C outside the walks (comparing the schemes, verifying them) printed "interrupted"
     and nothing of the schemes already written."""
-    from fastmm import equivalence
+    from fastmm import api
     from fastmm.cli import main
 
-    real = equivalence.dedupe
+    real = api._equivalent_to_one_found
     calls = []
 
-    def dedupe(schemes, *a, **kw):
+    def compare(found, scheme, *a, **kw):
         calls.append(1)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return real(schemes, *a, **kw)
+        return real(found, scheme, *a, **kw)
 
-    monkeypatch.setattr(equivalence, "dedupe", dedupe)
+    monkeypatch.setattr(api, "_equivalent_to_one_found", compare)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as done:
         main(["search", "2", "2", "3", "--rank", "11", "--distinct", "5", "--method", "flip", "-o", "d.json",
