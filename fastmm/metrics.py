@@ -41,13 +41,20 @@ def cse_work(scheme: Scheme) -> int:
 SYMPY_WORK_LIMIT = 200_000  # Σ_t nnz(Wa[t])·nnz(Wb[t])·nnz(Wc[:, t]): a few seconds of sympy
 
 
+SYMPY_GENERATORS = 128  # the variables of ⟨8,8,8⟩; a monomial costs in proportion to their number
+
+
 def sympy_work(scheme: Scheme) -> int:
-    """The size of the sympy proof: the monomials it expands, Σ_t nnz(Wa[t])·nnz(Wb[t])·nnz(Wc[:,t])
-    (⟨8,8,8;343⟩ = Strassen³: 32,768, under a second; a dense ⟨6,6,6;60⟩: 817,709, 11 s)."""
+    """The size of the sympy proof: the monomials it expands, Σ_t nnz(Wa[t])·nnz(Wb[t])·nnz(Wc[:,t]),
+    and the n·m·p it compares them with, times the variables nm + mp per 128, since sympy
+    stores a monomial as one exponent per variable (⟨8,8,8;343⟩ = Strassen³: 33,280, under a
+    second; a dense ⟨6,6,6;60⟩: 817,925, 11 s; a rank-1 ⟨36,36,35⟩ with a full Wc: 930,943, 12 s)."""
     na = np.count_nonzero(np.asarray(scheme.Wa != 0), axis=1)
     nb = np.count_nonzero(np.asarray(scheme.Wb != 0), axis=1)
     nc = np.count_nonzero(np.asarray(scheme.Wc != 0), axis=0)
-    return sum(int(a) * int(b) * int(c) for a, b, c in zip(na, nb, nc, strict=True))
+    n, m, p = scheme.shape
+    monomials = sum(int(a) * int(b) * int(c) for a, b, c in zip(na, nb, nc, strict=True)) + n * m * p
+    return monomials * max(SYMPY_GENERATORS, n * m + m * p) // SYMPY_GENERATORS
 
 
 def _abs_row_sums(w: np.ndarray) -> list:

@@ -150,6 +150,9 @@ def _brent_slices(scheme: Scheme, modulus: int | None):
     piece = max(1, _SLICE_WORK // max(1, mp * np_))
     for a in range(wa.shape[1]):
         terms = np.flatnonzero(wa[:, a] != 0)
+        if not len(terms):  # no product uses this entry: every slice coefficient is 0
+            yield a, None, scale
+            continue
         total = np.zeros((mp, np_), dtype=dtype)
         for start in range(0, len(terms), piece):
             t = terms[start:start + piece]
@@ -172,12 +175,16 @@ def brent_report(scheme: Scheme, modulus: int | None = None) -> Report:
     ks = np.arange(p)
     for a, got, scale in _brent_slices(scheme, modulus):
         i, j = divmod(a, m)
-        got[j * p + ks, i * p + ks] -= scale  # minus the target: what is left is wrong
-        if modulus:
-            got %= modulus
-        b_idx, c_idx = np.nonzero(got)
-        if not len(b_idx):
-            continue
+        if got is None:  # an A entry no product uses: its p target coefficients are missing
+            b_idx, c_idx = j * p + ks, i * p + ks
+            missing = [(-scale) % modulus if modulus else -scale] * p
+        else:
+            got[j * p + ks, i * p + ks] -= scale  # minus the target: what is left is wrong
+            if modulus:
+                got %= modulus
+            b_idx, c_idx = np.nonzero(got)
+            if not len(b_idx):
+                continue
         count += len(b_idx)
         if len(values) < MAX_LISTED:  # enough to list; the first by A entry, sorted below
             keep = MAX_LISTED - len(values)
@@ -185,7 +192,7 @@ def brent_report(scheme: Scheme, modulus: int | None = None) -> Report:
             where_a += [a] * len(b_idx)
             where_b += b_idx.tolist()
             where_c += c_idx.tolist()
-            values += [(int(x), scale) for x in got[b_idx, c_idx]]
+            values += [(int(x), scale) for x in (missing[:keep] if got is None else got[b_idx, c_idx])]
     problems = []
     for a_idx, b_idx, c_idx, (diff, scale) in zip(where_a, where_b, where_c, values, strict=True):
         i, j = divmod(a_idx, m)

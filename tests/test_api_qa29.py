@@ -157,3 +157,44 @@ def test_the_c_header_names_the_products_it_leaves_out():
                           np.hstack([s.Wc, np.zeros((4, 1), int)]))
     assert "7 block products per level. M8 is left out" in fastmm.export(eight, to="c")
     assert "left out" not in fastmm.export(s, to="c")
+
+
+@pytest.mark.parametrize("modulus", [None, 2])
+@pytest.mark.parametrize("seed", range(6))
+def test_the_brent_report_counts_entries_no_product_uses_as_a_brute_force_check_does(seed, modulus):
+    from fastmm.verify import brent_report
+
+    rng = np.random.default_rng(seed)
+    s = fastmm.laderman() if seed % 2 else fastmm.strassen()
+    wa = s.Wa.copy()
+    wa[:, rng.integers(wa.shape[1])] = 0  # an A entry that no product uses
+    if seed % 3 == 0:
+        wa[rng.integers(wa.shape[0]), rng.integers(wa.shape[1])] = 1
+    damaged = fastmm.Scheme(*s.shape, wa, s.Wb, s.Wc)
+    n, m, p = damaged.shape
+    tensor = np.einsum("ta,tb,ct->abc", *(w.astype(object) for w in (damaged.Wa, damaged.Wb, damaged.Wc)))
+    for i in range(n):
+        for j in range(m):
+            for k in range(p):
+                tensor[i * m + j, j * p + k, i * p + k] -= 1
+    wrong = tensor % 2 if modulus else tensor
+    report = brent_report(damaged, modulus)
+    assert not report.ok
+    assert len(report.problems) + report.unlisted == int(np.count_nonzero(wrong))
+    where = zip(*np.nonzero(wrong), strict=True)
+    assert {(d.a, d.b, d.c) for d in report.problems} == {
+        ((a // m, a % m), (b // p, b % p), (c // p, c % p)) for a, b, c in where}
+
+
+def test_a_huge_sparse_invalid_file_is_checked_quickly_and_without_a_sympy_proof(tmp_path):
+    from fastmm.metrics import SYMPY_WORK_LIMIT, sympy_work
+    from fastmm.verify import brent_report
+
+    n, m, p = 36, 36, 35
+    wa = np.zeros((1, n * m), int)
+    wb = np.zeros((1, m * p), int)
+    wa[0, 0] = wb[0, 0] = 1
+    s = fastmm.Scheme(n, m, p, wa, wb, np.ones((n * p, 1), int))
+    assert sympy_work(s) == 930_943 > SYMPY_WORK_LIMIT  # 12 s of sympy before: now skipped
+    report = brent_report(s)
+    assert len(report.problems) + report.unlisted == n * m * p - 1 + (n * p - 1)
