@@ -610,9 +610,15 @@ def _equivalent_to_one_found(found: list[Scheme], scheme: Scheme, deadline: floa
 
 def _walk_from_elsewhere(req: SearchRequest) -> bool:
     """After an attempt whose start already had the rank (it came back unchanged, 0 steps): let
-    the next attempts of `--distinct` start where they walk, from the naive scheme (pools
-    without the catalogue's constructions). False when there is no such choice (a --start)."""
-    if req.method == "pool" and "start" not in req.options and req.options.get("constructions", True):
+    the next attempts of `--distinct` start where they have to walk: without the schemes a
+    --resume directory saved, then (pools) without the catalogue's constructions, from the naive
+    scheme. False when there is no such choice left (a --start)."""
+    if "start" in req.options:
+        return False
+    if req.options.get("starts"):
+        req.options["starts"] = []
+        return True
+    if req.method == "pool" and req.options.get("constructions", True):
         req.options["constructions"] = False
         return True
     return False

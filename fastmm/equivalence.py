@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from fastmm.errors import InputError
 from fastmm.linalg import (
     Linear,
     flat,
@@ -396,8 +397,7 @@ class _Search:
         is at most the rank over Q, so a system with no nonzero solution mod the prime has none
         over Q either); `exact` keeps the integer rows for the exact solve."""
         self.nodes += 1
-        if self.nodes > self.max_nodes or (self.deadline is not None and self.nodes % 64 == 0
-                                           and time.monotonic() > self.deadline):
+        if self.nodes > self.max_nodes or (self.deadline is not None and time.monotonic() > self.deadline):
             self.gave_up = True
             return None
         if all(s.dim == 1 for s in systems):
@@ -658,6 +658,11 @@ def equivalent(s1: Scheme, s2: Scheme, *, max_nodes: int = 200_000,
     ZT/Z/Q scheme are reported inequivalent (different rings) without further work.
     `deadline` (a time.monotonic() value): past it the search stops with "unknown".
     """
+    if isinstance(max_nodes, bool) or not isinstance(max_nodes, (int, np.integer)) or max_nodes < 1:
+        raise InputError(f"equivalent: max_nodes must be a positive integer, got {max_nodes!r}")
+    if deadline is not None and (isinstance(deadline, bool) or not isinstance(deadline, (int, float))
+                                 or not math.isfinite(deadline)):
+        raise InputError(f"equivalent: deadline must be a time.monotonic() value or None, got {deadline!r}")
     if sorted(s1.shape) != sorted(s2.shape):
         return EquivalenceResult("inequivalent", f"different shapes {s1.label()} vs {s2.label()} "
                                  "(not permutations of each other)")
@@ -680,6 +685,9 @@ def equivalent(s1: Scheme, s2: Scheme, *, max_nodes: int = 200_000,
     undecided = gave_up = False
     nodes = 0
     for mv in moves:
+        if deadline is not None and time.monotonic() > deadline:
+            gave_up = True
+            break
         moved = _apply_moves(s1, mv)
         search = _Search(moved, s2, mod, max_nodes, deadline)
         found = search.run()

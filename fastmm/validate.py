@@ -486,4 +486,4 @@ def check_scheme_size(n: int, m: int, p: int, rank: int, what: str) -> None:
     work = (n * m) * (m * p) * (n * p) * max(rank, 1)  # rank 0 still costs one pass
     if work > MAX_BRENT_WORK:
         raise SchemeFormatError(f"{what}: ⟨{n},{m},{p};{rank}⟩ is too large to verify "
-                                f"((nm)(mp)(np)·r = {work:,} > {MAX_BRENT_WORK:,})")
+                                f"((nm)(mp)(np)·max(r, 1) = {work:,} > {MAX_BRENT_WORK:,})")

@@ -89,7 +89,7 @@ def check_size(scheme: Scheme) -> None:
     n, m, p = scheme.shape
     work = (n * m) * (m * p) * (n * p) * max(scheme.rank, 1)  # rank 0 still costs one pass
     if work > MAX_BRENT_WORK:
-        raise InputError(f"⟨{n},{m},{p};{scheme.rank}⟩ is too large to verify: (nm)(mp)(np)·r = "
+        raise InputError(f"⟨{n},{m},{p};{scheme.rank}⟩ is too large to verify: (nm)(mp)(np)·max(r, 1) = "
                          f"{work:,} is beyond the limit of {MAX_BRENT_WORK:,} (as for scheme files)")
 
 

@@ -198,3 +198,47 @@ def test_a_huge_sparse_invalid_file_is_checked_quickly_and_without_a_sympy_proof
     assert sympy_work(s) == 930_943 > SYMPY_WORK_LIMIT  # 12 s of sympy before: now skipped
     report = brent_report(s)
     assert len(report.problems) + report.unlisted == n * m * p - 1 + (n * p - 1)
+
+
+@pytest.mark.parametrize("lib", ["numpy", "torch"])
+def test_generated_code_of_a_1x1x1_scheme_takes_any_number_of_levels(lib):
+    namespace: dict = {}
+    exec(fastmm.export(fastmm.naive_scheme(1, 1, 1), to=lib), namespace)  # our own generated code
+    a = np.arange(4.0).reshape(2, 2)
+    if lib == "torch":
+        torch = pytest.importorskip("torch")
+        assert torch.equal(namespace["matmul"](torch.tensor(a), torch.tensor(a), levels=5000, leaf=1),
+                           torch.tensor(a @ a))
+    else:
+        assert np.array_equal(namespace["matmul"](a, a, levels=5000, leaf=1), a @ a)
+
+
+@pytest.mark.parametrize("lib", ["numpy", "torch"])
+def test_generated_code_refuses_bool_matrices_in_words(lib):
+    namespace: dict = {}
+    exec(fastmm.export(fastmm.strassen(), to=lib), namespace)
+    if lib == "torch":
+        torch = pytest.importorskip("torch")
+        eye = torch.eye(4, dtype=torch.bool)
+    else:
+        eye = np.eye(4, dtype=bool)
+    with pytest.raises(TypeError, match="not bool matrices"):
+        namespace["matmul"](eye, eye)
+
+
+def test_the_c_runtime_runs_a_1x1x1_scheme_with_any_number_of_levels():
+    from fastmm.export.build import c_function
+
+    try:
+        product = c_function(fastmm.naive_scheme(1, 1, 1), 200_000, "float64", 1)
+    except fastmm.FastmmError:
+        pytest.skip("no C compiler or BLAS here")
+    a = np.arange(25.0).reshape(5, 5)
+    assert np.array_equal(product(a, a), a @ a)  # it overflowed the C stack
+
+
+def test_the_size_message_of_a_rank_0_scheme_states_its_rule():
+    z = np.zeros
+    s = fastmm.Scheme(64, 64, 64, z((0, 4096), int), z((0, 4096), int), z((4096, 0), int))
+    with pytest.raises(InputError, match=r"\(nm\)\(mp\)\(np\)·max\(r, 1\) = 68,719,476,736"):
+        fastmm.verify(s)

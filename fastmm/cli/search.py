@@ -289,8 +289,8 @@ def _refuse_folder_as_output(writer: _Writer, **folders: str | None) -> None:
     from fastmm.paths import resolve_target
 
     for option, folder in folders.items():
-        if not folder:
-            continue
+        if not folder or (os.path.lexists(folder) and not os.path.isdir(folder)):
+            continue  # not a folder: its own check says so
         where = resolve_target(folder)
         for path in writer.targets():
             if resolve_target(path) == where:

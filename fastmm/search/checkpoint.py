@@ -576,7 +576,7 @@ def _check_identity(directory: Path, state: dict, what: dict) -> None:
     for key, want in what.items():
         got = state.get(key)
         if key == "symmetry" and got is None and state.get("method") == "symmetric":
-            got = "c3"  # written before --method symmetric recorded its group: it walked C3
+            continue  # written before --method symmetric recorded its group (c3 or c3j): either goes on
         if got != want:
             raise InputError(f"--resume {directory}: the checkpoint is for {key} {_shown(got)}, "
                              f"not {_shown(want)}; the directory was left as it was")

@@ -143,3 +143,52 @@ def test_resuming_with_a_start_does_not_claim_the_walks_go_on_from_the_saved_gf2
         assert "the walks go on from it" not in ck.describe(start_given=True)
     finally:
         ck.close()
+
+
+def test_an_old_symmetric_checkpoint_without_its_group_resumes_with_either_group(tmp_path):
+    r = run("search", "4", "4", "4", "--rank", "46", "--method", "symmetric", "--option", "group=c3j",
+            "--resume", "S", "--time-limit", "2", "-q", "--no-sympy", "-o", "a.json", cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    state = tmp_path / "S" / "checkpoint.json"
+    old = json.loads(state.read_text())
+    assert old["symmetry"] == "c3j"
+    old["symmetry"] = None  # as fastmm wrote it before the group was recorded
+    state.write_text(json.dumps(old))
+    r = run("search", "4", "4", "4", "--rank", "46", "--method", "symmetric", "--option", "group=c3j",
+            "--resume", "S", "--time-limit", "2", "-q", "--no-sympy", "-o", "b.json", cwd=tmp_path)
+    assert r.returncode == 1 and "continues" in r.stderr, r.stderr
+
+
+def test_distinct_pools_under_resume_walk_away_from_the_saved_scheme(tmp_path):
+    args = ("search", "2", "2", "3", "--rank", "11", "--method", "pool", "--resume", "R", "-q", "--no-sympy")
+    assert run(*args, "-o", "a.json", cwd=tmp_path).returncode == 0
+    r = run(*args, "--distinct", "3", "--time-limit", "60", "-o", "b.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    found = [api.load(tmp_path / name) for name in ("b.json", "b-2.json", "b-3.json")]
+    assert all(equivalent(a, b).status != "equivalent" for i, a in enumerate(found) for b in found[i + 1:])
+
+
+def test_resume_naming_a_file_is_reported_as_such_even_when_out_names_it_too(tmp_path):
+    (tmp_path / "X.json").write_text("{}")
+    r = run("search", "2", "2", "3", "--rank", "11", "--resume", "X.json", "-o", "X.json", cwd=tmp_path)
+    assert r.returncode == 2 and "--resume X.json: not a directory" in r.stderr
+    assert (tmp_path / "X.json").read_text() == "{}"
+
+
+def test_equivalent_checks_its_limits():
+    a = api.catalog_scheme((2, 2, 3))
+    for kwargs in ({"deadline": "soon"}, {"deadline": float("nan")}, {"max_nodes": "x"}, {"max_nodes": 0}):
+        with pytest.raises(InputError, match="equivalent: "):
+            equivalent(a, a, **kwargs)
+
+
+def test_a_deadline_already_past_stops_a_big_comparison_at_once():
+    import numpy as np
+
+    from fastmm.equivalence import random_transform
+
+    a = api.catalog_scheme((6, 6, 6))
+    b = random_transform(a, np.random.default_rng(0))
+    t0 = time.monotonic()
+    verdict = equivalent(a, b, deadline=t0 - 1)
+    assert time.monotonic() - t0 < 2 and verdict.status == "unknown"

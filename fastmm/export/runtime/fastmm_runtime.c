@@ -254,6 +254,8 @@ int fastmm_drive_d(const fastmm_scheme_d *s, int64_t M, int64_t K, int64_t N, do
 {
     if (!blas_dgemm) return -2; /* fastmm_set_blas was not called */
     if (cutoff < 1) cutoff = 1;
+    if (s->n == 1 && s->m == 1 && s->p == 1 && levels > 1)
+        levels = 1; /* a <1,1,1> level never makes a block smaller: more would only recurse */
     const size_t elems = fastmm_need(s->n, s->m, s->p, s->a_temps, s->b_temps, s->products,
                                      M, K, N, levels, cutoff);
     int owned = 0;
@@ -300,6 +302,8 @@ int fastmm_drive_s(const fastmm_scheme_s *s, int64_t M, int64_t K, int64_t N, fl
 {
     if (!blas_sgemm) return -2;
     if (cutoff < 1) cutoff = 1;
+    if (s->n == 1 && s->m == 1 && s->p == 1 && levels > 1)
+        levels = 1; /* a <1,1,1> level never makes a block smaller: more would only recurse */
     const size_t elems = fastmm_need(s->n, s->m, s->p, s->a_temps, s->b_temps, s->products,
                                      M, K, N, levels, cutoff);
     int owned = 0;
