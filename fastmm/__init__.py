@@ -2,7 +2,7 @@
 
 The public API (see README, "Python"):
 
-    load, save, verify, search, search_distinct, finish, lift, export, import_scheme, catalog,
+    load, load_verified, save, verify, search, search_distinct, finish, lift, export, import_scheme, catalog,
     catalog_scheme, matmul, combine, Scheme, naive_scheme, strassen, laderman, and the errors
     FastmmError, InputError, SchemeFormatError, VerificationError, SearchFailed,
     SearchInterrupted.  fastmm.nn holds the StrassenNets layers and models (needs torch).
@@ -13,7 +13,7 @@ Names are loaded on first use, so `import fastmm` stays cheap.
 __version__ = "0.2.0"
 
 _API = {
-    "load": "fastmm.api", "save": "fastmm.api", "verified": "fastmm.api",
+    "load": "fastmm.api", "load_verified": "fastmm.api", "save": "fastmm.api", "verified": "fastmm.api",
     "search_distinct": "fastmm.api", "finish": "fastmm.api", "lift": "fastmm.api",
     "import_scheme": "fastmm.api", "catalog_scheme": "fastmm.api",
     "matmul": "fastmm.multiply", "combine": "fastmm.api",

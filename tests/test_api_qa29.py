@@ -242,3 +242,18 @@ def test_the_size_message_of_a_rank_0_scheme_states_its_rule():
     s = fastmm.Scheme(64, 64, 64, z((0, 4096), int), z((0, 4096), int), z((4096, 0), int))
     with pytest.raises(InputError, match=r"\(nm\)\(mp\)\(np\)·max\(r, 1\) = 68,719,476,736"):
         fastmm.verify(s)
+
+
+def test_load_verified_is_public_and_names_a_file_that_fails(tmp_path):
+    from fastmm.io import dumps
+
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(dumps(fastmm.strassen()))
+    s = fastmm.strassen()
+    wa = s.Wa.copy()
+    wa[0, 0] = 1 - wa[0, 0]
+    bad.write_text(dumps(fastmm.Scheme(2, 2, 2, wa, s.Wb, s.Wc)))
+    assert "load_verified" in dir(fastmm)
+    assert fastmm.load_verified(good) == s
+    with pytest.raises(InputError, match="bad.json: ⟨2,2,2;7⟩ fails verification"):
+        fastmm.load_verified(bad)
