@@ -266,6 +266,12 @@ ORPHAN_CHECK = 0.5  # seconds between a worker's checks that the process that st
 def _process_main(task: SearchTask, method: str, index: int, stop_event, results,
                   deadline: float | None, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    if index:  # every worker reads the same catalogue: let the first one say what is wrong with it
+        import warnings
+
+        from fastmm.catalog import CatalogWarning
+
+        warnings.filterwarnings("ignore", category=CatalogWarning)
     mine = threading.Event()  # SIGTERM or SIGHUP sent to this worker (or its whole group)
     for sig in STOP_SIGNALS[1:]:
         signal.signal(sig, lambda *_: mine.set())

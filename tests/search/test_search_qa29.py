@@ -192,3 +192,22 @@ def test_a_deadline_already_past_stops_a_big_comparison_at_once():
     t0 = time.monotonic()
     verdict = equivalent(a, b, deadline=t0 - 1)
     assert time.monotonic() - t0 < 2 and verdict.status == "unknown"
+
+
+def test_two_workers_report_a_bad_catalogue_entry_once(tmp_path):
+    import os
+    import shutil
+    from pathlib import Path
+
+    import fastmm
+
+    folder = tmp_path / "cat"
+    folder.mkdir()
+    shutil.copy(Path(fastmm.__file__).parent / "data" / "catalog" / "2x2x2-rank7-ZT.json", folder)
+    (folder / "2x2x3-rank11-ZT.json").write_text("garbage")
+    command = [sys.executable, "-m", "fastmm", "search", "2", "2", "4", "--rank", "14", "--workers", "2",
+               "--method", "pool", "-q", "--no-sympy", "-o", "w.json"]
+    r = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=180,
+                       env={**os.environ, "FASTMM_CATALOG": str(folder)})
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("warning: catalogue entry skipped") == 1, r.stderr
