@@ -115,11 +115,22 @@ def attempt(shape: Shape, rank: int, seed: int, args, work: Path) -> dict:
             scheme = load_scheme(path)
             if path.name.startswith("gf2-seed"):
                 record["gf2_low"] = min(record.get("gf2_low", scheme.rank), scheme.rank)
+                scheme = with_search_command(scheme, record["command"])
             if add_to_catalog(scheme, work / "catalog"):
                 record["added"].append(scheme.rank)
         except FastmmError as exc:
             record["stderr"] += f" | {path.name}: {exc}"
     return record
+
+
+def with_search_command(scheme, command: str):
+    """A GF(2) low as the walk saved it (seed and status only) with the command of the attempt
+    that walked to it: each attempt has its own checkpoint folder, so that command found it."""
+    from fastmm import __version__
+
+    prov = {"method": "gf2-low", "search_method": "pool", "version": __version__,
+            **scheme.provenance, "command": command}
+    return scheme.with_meta(provenance=prov)
 
 
 SEED_WINDOW = 1000  # the seeds of one driver: --first-seed F continues within [F, F + 1000)
