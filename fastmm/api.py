@@ -786,7 +786,8 @@ def finish(path: str | os.PathLike, *, ring: str = "Q", point: int | None = None
     raise SearchFailed(f"no exact scheme from {of} before the time limit ({limit:g} s){detail} ({counts})")
 
 
-def lift(scheme: Scheme, ring: str = "ZT", *, seed: int = 0, tries: int = 32, sympy: bool = True) -> Scheme:
+def lift(scheme: Scheme, ring: str = "ZT", *, seed: int = 0, tries: int = 32, sympy: bool = True,
+         time_limit: float | None = None) -> Scheme:
     """A scheme over `ring` ("ZT" or "Z") that reduces to `scheme` modulo 2, verified before it
     is returned (a GF(2) scheme from a flip-graph tool made valid over the integers).
 
@@ -797,7 +798,8 @@ def lift(scheme: Scheme, ring: str = "ZT", *, seed: int = 0, tries: int = 32, sy
     "hensel + frames": a ZT scheme of the same rank that does not reduce to the input modulo 2);
     a scheme valid over Z is first moved that way itself (lift "frames").
     A scheme already valid over `ring` comes back as it is. FastmmError (exit 1) when nothing
-    is found, saying whether no ternary lift exists.
+    is found, saying whether no ternary lift exists. `time_limit` (seconds) stops the sign tries
+    and the changes of basis when it has passed (SearchFailed).
     """
     from fastmm.search.flip import reduce_terms
     from fastmm.search.lift import frame_to_ternary, no_lift_reason
@@ -812,6 +814,11 @@ def lift(scheme: Scheme, ring: str = "ZT", *, seed: int = 0, tries: int = 32, sy
         raise InputError(f"lifting goes from GF(2) to ZT or Z, not {ring!r}")
     tries = positive_int(tries, "the number of tries", upper=1_000_000)
     seed = check_seed(seed)
+    deadline = None if time_limit is None else time.monotonic() + check_time_limit(time_limit)
+
+    def out_of_time() -> bool:
+        return deadline is not None and time.monotonic() > deadline
+
     valid_already = scheme.ring != "Z2" and ring_serves(scheme.coefficient_ring, ring)
     if valid_already and check(scheme, use_sympy=False).ok:
         return verified(scheme, sympy=sympy)
@@ -826,7 +833,10 @@ def lift(scheme: Scheme, ring: str = "ZT", *, seed: int = 0, tries: int = 32, sy
         framed = frame_to_ternary(scheme.shape, scheme.Wa, scheme.Wb, scheme.Wc)  # Z: a basis change?
         got = (framed, "frames") if framed is not None else None
     terms = reduce_terms(to_terms(scheme))
-    got = got or lift_terms(scheme.shape, terms, ring, seed=seed, tries=tries, frames=True)
+    got = got or lift_terms(scheme.shape, terms, ring, seed=seed, tries=tries, frames=True, stop=out_of_time)
+    if got is None and out_of_time():
+        raise SearchFailed(f"no {ring} lift of {scheme.label()} found within {time_limit:g} s "
+                           "(stopped at the time limit)")
     if got is None:
         raise FastmmError(f"no {ring} lift of {scheme.label()} found: "
                           + no_lift_reason(scheme.shape, terms, ring, tries))

@@ -257,3 +257,25 @@ def test_load_verified_is_public_and_names_a_file_that_fails(tmp_path):
     assert fastmm.load_verified(good) == s
     with pytest.raises(InputError, match="bad.json: ⟨2,2,2;7⟩ fails verification"):
         fastmm.load_verified(bad)
+
+
+def test_lift_stops_at_its_time_limit(tmp_path):
+    import time
+    from pathlib import Path
+
+    hard = fastmm.load(Path(fastmm.__file__).parent / "data" / "catalog" / "3x5x6-rank69-Z2.json")
+    t0 = time.monotonic()
+    with pytest.raises(fastmm.SearchFailed, match=r"within 0.01 s \(stopped at the time limit\)"):
+        fastmm.lift(hard, "ZT", tries=1_000_000, time_limit=0.01, sympy=False)
+    assert time.monotonic() - t0 < 30
+    s = fastmm.strassen()
+    mod2 = fastmm.Scheme(2, 2, 2, abs(s.Wa), abs(s.Wb), abs(s.Wc), ring="Z2")
+    assert fastmm.lift(mod2, "ZT", time_limit=60, sympy=False).ring == "ZT"
+    with pytest.raises(InputError, match="time limit"):
+        fastmm.lift(mod2, "ZT", time_limit=float("nan"))
+    path = tmp_path / "hard.json"
+    path.write_text((Path(fastmm.__file__).parent / "data" / "catalog" / "3x5x6-rank69-Z2.json").read_text())
+    r = subprocess.run([sys.executable, "-m", "fastmm", "lift", str(path), "--time-limit", "0.01", "-o",
+                        str(tmp_path / "out.json")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "stopped at the time limit" in r.stderr and r.stderr.count("\n") == 1
+    assert not (tmp_path / "out.json").exists()

@@ -22,10 +22,13 @@ _HOW = {  # fastmm.lift's provenance "lift" -> what the command says
 @click.option("--tries", type=int, default=32, show_default=True,
               help="Points of the mod-4 sign system checked exactly over Z.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--time-limit", default=None, metavar="SECONDS",
+              help="Stop the sign tries and the changes of basis after this long (default: no limit).")
 @click.option("-o", "--out", default=None, metavar="FILE",
               help="Write the scheme here (default: NxMxP-rankR-RING.json, never overwriting).")
 @click.option("--no-sympy", is_flag=True, help="Skip the sympy proof (the exact Brent check stays).")
-def lift(file: str, ring: str, tries: int, seed: int, out: str | None, no_sympy: bool) -> int:
+def lift(file: str, ring: str, tries: int, seed: int, time_limit: str | None, out: str | None,
+         no_sympy: bool) -> int:
     """Lift a scheme valid modulo 2 (e.g. from a GF(2) flip-graph search) to ZT or Z.
 
     Exit 1 when no lift is found; over ZT the message says when none can exist (the mod-4
@@ -34,14 +37,16 @@ def lift(file: str, ring: str, tries: int, seed: int, out: str | None, no_sympy:
     """
     from fastmm.api import lift as lift_scheme
     from fastmm.api import load
+    from fastmm.arguments import parse_time_limit
     from fastmm.cli.search import default_path
     from fastmm.io import dumps, save_scheme
     from fastmm.paths import check_output_path, write_new
 
+    seconds = None if time_limit is None else parse_time_limit(time_limit)
     if out is not None:
         check_output_path(out)
     scheme = load(file)
-    lifted = lift_scheme(scheme, ring.upper(), seed=seed, tries=tries, sympy=not no_sympy)
+    lifted = lift_scheme(scheme, ring.upper(), seed=seed, tries=tries, sympy=not no_sympy, time_limit=seconds)
     if lifted.provenance.get("method") == "lift":
         command = command_line()
         lifted = lifted.with_meta(provenance={**lifted.provenance, "command": command, "input": file})

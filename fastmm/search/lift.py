@@ -147,16 +147,20 @@ def sign_system(shape: tuple[int, int, int], terms: Terms):
 
 
 def sign_lift(shape: tuple[int, int, int], terms: Terms, tries: int = 32,
-              seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+              seed: int = 0, stop: Callable[[], bool] | None = None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Exact ternary (Wa, Wb, Wc) with the terms' support, or None if none was found.
 
     Tries the solution with free variables 0, then `tries − 1` random points of the solution
-    space of the mod-4 system; each candidate is checked exactly over Z.
+    space of the mod-4 system; each candidate is checked exactly over Z. `stop()` true ends the
+    tries early (None).
     """
     system, rhs, variables = sign_system(shape, terms)
     base = matrices(shape, terms)
     h = _mix(seed)
     for attempt in range(tries):
+        if attempt and stop is not None and stop():
+            return None
         free_bits = 0
         if attempt:
             for chunk in range(0, len(system.free), 64):
@@ -312,20 +316,24 @@ def frame_to_ternary(shape: tuple[int, int, int], wa: np.ndarray, wb: np.ndarray
 
 
 def lift(shape: tuple[int, int, int], terms: Terms, ring: str, seed: int = 0,
-         tries: int = 32, frames: bool = False) -> tuple[Scheme, str] | None:
+         tries: int = 32, frames: bool = False, stop: Callable[[], bool] | None = None
+         ) -> tuple[Scheme, str] | None:
     """An exact scheme valid in `ring` ("ZT" or "Z") lifted from GF(2) terms, and how it was made.
 
     With `frames` (ring ZT), terms without a sign lift are Hensel-lifted to Z and then framed
     (frame_to_ternary): a ZT scheme of the same rank, though not one that reduces to the terms.
+    `stop()` true cuts the sign tries and the framing short (None unless one was found).
     """
-    got = sign_lift(shape, terms, tries=tries, seed=seed)
+    got = sign_lift(shape, terms, tries=tries, seed=seed, stop=stop)
     if got is not None:
         return Scheme(*shape, *got), "signs"
+    if stop is not None and stop():
+        return None
     if ring == "Z":
         got = hensel_lift(shape, terms)
         return (Scheme(*shape, *got), "hensel") if got is not None else None
     if frames:
-        framed = hensel_to_ternary(shape, terms)
+        framed = hensel_to_ternary(shape, terms, stop=stop)
         return (framed, "hensel + frames") if framed is not None else None
     return None
 
