@@ -279,3 +279,15 @@ def test_lift_stops_at_its_time_limit(tmp_path):
                         str(tmp_path / "out.json")], capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "stopped at the time limit" in r.stderr and r.stderr.count("\n") == 1
     assert not (tmp_path / "out.json").exists()
+
+
+def test_show_gives_no_stability_factor_for_a_scheme_valid_modulo_2_only(tmp_path):
+    from fastmm.io import dumps
+
+    s = fastmm.strassen()
+    path = tmp_path / "z2.json"
+    path.write_text(dumps(fastmm.Scheme(2, 2, 2, abs(s.Wa), abs(s.Wb), abs(s.Wc), ring="Z2")))
+    r = subprocess.run([sys.executable, "-m", "fastmm", "show", str(path)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "stability factor E: none (valid modulo 2 only" in r.stdout

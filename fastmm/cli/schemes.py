@@ -102,7 +102,10 @@ def show(file: str) -> int:
 
         adds += f", {count_additions(scheme, cse=True)} with shared subexpressions"
     click.echo(adds)
-    click.echo(f"stability factor E: {stability_factor(scheme)}")
+    if scheme.ring == "Z2":  # a bound on floating-point error: no meaning for a product modulo 2
+        click.echo("stability factor E: none (valid modulo 2 only: no floating-point product)")
+    else:
+        click.echo(f"stability factor E: {stability_factor(scheme)}")
     click.echo(f"factor ranks: {format_invariant(factor_rank_invariant(scheme))}")
     symmetry = c3_symmetry(scheme) if v.ok else None
     if symmetry is not None:
