@@ -52,3 +52,12 @@ def test_the_caption_counts_the_schemes_left_off_the_plot(tmp_path):
     assert caption.startswith("3 of the 4 schemes on this site, those the table below shows (the "
                               "lowest-rank one for each shape and ring; every scheme is in the list "
                               "at the end): a filled circle, or an outlined square")
+
+
+def test_a_modulo_2_scheme_page_gives_no_stability_factor(tmp_path):
+    cat = small_catalog(tmp_path / "cat", with_shipped=("4x4x4-rank47-Z2.json",))
+    build_site(tmp_path / "site", catalog=cat)
+    z2 = (tmp_path / "site" / "schemes" / "4x4x4-rank47-Z2.html").read_text()
+    assert "none (valid modulo 2 only: no floating-point product)" in z2
+    zt = (tmp_path / "site" / "schemes" / "2x2x2-rank7-ZT.html").read_text()
+    assert "12  (max over C entries" in zt
