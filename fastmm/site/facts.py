@@ -78,7 +78,8 @@ def scheme_facts(item: SiteScheme) -> SchemeFacts:
         products=product_lines(s), c_entries=c_lines(s),
         plain_additions=plain_additions(s), cse_additions=count_additions(s, cse=True),
         stability="none (valid modulo 2 only: no floating-point product)" if s.ring == "Z2"
-        else str(stability_factor(s)), invariant=format_invariant(factor_rank_invariant(s)),
+        else f"{stability_factor(s)}  (max over C entries of Σ |Wc|·‖Wa‖₁·‖Wb‖₁)",
+        invariant=format_invariant(factor_rank_invariant(s)),
         symmetry=c3_symmetry(s), downloads=downloads, seconds=time.perf_counter() - start,
     )
 

@@ -196,8 +196,7 @@ def scheme_page(item: SiteScheme, row: RankRow | None, facts: SchemeFacts,
            el("h2", "Cost and stability", id="cost"),
            _dl([("additions", f"{facts.plain_additions} plain, {facts.cse_additions} with shared "
                               "subexpressions (greedy CSE), per recursion level"),
-                ("stability factor E", facts.stability if not facts.stability[:1].isdigit() else
-                 f"{facts.stability}  (max over C entries of Σ |Wc|·‖Wa‖₁·‖Wb‖₁)"),
+                ("stability factor E", facts.stability),
                 ("factor-rank invariant", facts.invariant),
                 *([("C3 symmetry (A,B,Cᵀ) → (Cᵀ,A,B)", facts.symmetry)] if facts.symmetry else [])]),
            el("h2", "Downloads", id="downloads"), _downloads(facts.downloads),
