@@ -6,6 +6,7 @@ Commands stay thin (parse, call the library, print). Library code raises FastmmE
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -95,7 +96,10 @@ def main(argv: list[str] | None = None) -> None:
         _exit("error: out of memory", 1, argv)
     except OSError as exc:  # the system refused (I/O error, permissions, a full disk): not a bug
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-        _exit(f"error: {where}{exc.strerror or exc}", 1, argv)
+        # a name longer than the file system allows is the user's to change, as check_output_path
+        # says for every --out it checks: bad input
+        code = 2 if exc.errno == errno.ENAMETOOLONG else 1
+        _exit(f"error: {where}{exc.strerror or exc}", code, argv)
     except Exception as exc:  # a bug: one line for users, the traceback on request
         if os.environ.get("FASTMM_DEBUG"):
             raise

@@ -31,7 +31,7 @@ def _change(new: float, old: float) -> str:
     return f"{new / old:.4g}× ({(new - old) / old:+.2%})"
 
 
-def _table(c):
+def _table(c, weights_ternary: bool = True):
     from rich.table import Table
 
     image = f"{c.input_shape[1]}×{c.input_shape[2]}×{c.input_shape[0]}, {c.num_classes} classes"
@@ -62,7 +62,7 @@ def _table(c):
             ("multiplications (executed, ⌈H/p⌉·⌈W/p⌉ tiles)", full.mults_executed, spn.mults_executed),
         ]
     rows.append(("additions (dense upper bound)", full.adds_dense, spn.adds_dense))
-    if spn.adds_actual is not None:
+    if spn.adds_actual is not None and weights_ternary:
         rows.append(("additions (checkpoint's ternary nonzeros)", full.adds_dense, spn.adds_actual))
     for label, a, b in rows:
         table.add_row(label, _num(a), _num(b), _change(b, a))
@@ -148,7 +148,11 @@ def count_command(
     if checkpoint is not None:
         state, args = counting.load_state_dict(checkpoint)  # its args checked as the options are
         _check_against(given, args, checkpoint)
+        typed_spn = [f"--{k.replace('_', '-')}" for k in _SPN_ONLY if given[k] is not None]
         _fill_from_args(given, args, checkpoint)
+        if given["quant"] is not None and typed_spn:  # a TWN / TTQ checkpoint has no SPN layers
+            raise InputError(f"checkpoint {checkpoint} holds a {str(given['quant']).upper()} model; "
+                             f"{', '.join(typed_spn)}: SPN layers only")
     if given["model"] is None:
         raise InputError("--model is required (or a --checkpoint whose args name the model)")
     if given["dataset"] is None:
@@ -183,7 +187,14 @@ def count_command(
                          f"{given['model']} (width {float(given['width']):g}): every layer would use g = 1")
     from rich.console import Console
 
-    Console(width=max(Console().width, 150)).print(_table(comparison))
+    # a checkpoint of the stage 'full' holds full-precision Wb and Wc: the nonzeros of their
+    # ternary rounding are not what the model computes with
+    full_stage = c.quant is None and args.get("stage_name") == "full"
+    Console(width=max(Console().width, 150)).print(_table(comparison, weights_ternary=not full_stage))
+    if full_stage:
+        click.echo(f"note: checkpoint {checkpoint} is at the stage 'full' (Wb and Wc full precision): the "
+                   "counts are those of its network once Wb and Wc are ternary (from the stage 'ternary' "
+                   "on), and its additions are not counted from its weights")
 
 
 def _check_given(given: dict) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 
 import click
 
@@ -207,7 +208,9 @@ def evaluate_command(checkpoint, data_dir, device, batch_size, as_json) -> None:
 
     result = evaluate_checkpoint(checkpoint, data_dir, device, batch_size)
     if as_json:
-        click.echo(json.dumps(result))
+        # strict JSON: a loss that overflowed is null, not the NaN token JSON has no room for
+        click.echo(json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                               for k, v in result.items()}, allow_nan=False))
         return
     top5 = f"  top-5 {100 * result['top5']:.2f}%" if "top5" in result else ""
     variant = result["quant"].upper() if result.get("quant") else f"r/c_out={result['r_ratio']:g}"

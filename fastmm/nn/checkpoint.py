@@ -15,7 +15,6 @@ fields a use needs; anything else is one InputError line naming the file.
 from __future__ import annotations
 
 import errno
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -31,18 +30,17 @@ VERSION = 1
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     """Write `state` to `path` atomically (temporary file + fsync + os.replace)."""
+    import io
+
+    from fastmm.nn.reporting import write_atomically
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save({"format": FORMAT, "version": VERSION, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, "version": VERSION, **state}, buffer)
+    # a fresh temporary name (mkstemp, exclusive): a link planted at a guessable name is never
+    # written through
+    write_atomically(path, buffer.getvalue())
 
 
 # fields a training checkpoint may hold, and the type each must have when present
@@ -156,6 +154,11 @@ def _misfits(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> li
         bad = [k for k in common if kinds[k][1] and not bool(torch.isfinite(state[k]).all())]
         if bad:
             parts.append(_listed("NaN or infinity in", bad))
+        # a BatchNorm variance below zero makes every output NaN (the square root of it)
+        negative = [k for k in common if k.endswith("running_var") and kinds[k][1]
+                    and bool((state[k] < 0).any())]
+        if negative:
+            parts.append(_listed("a negative BatchNorm variance in", negative))
     return parts
 
 

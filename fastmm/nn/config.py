@@ -255,6 +255,9 @@ def checked_args(args: dict[str, Any], path: str | Path) -> dict[str, Any]:
                 out[key] = check(out[key], key)
             except InputError as exc:
                 raise InputError(f"checkpoint {path} has unusable args: {exc}") from None
+    if out.get("quant") and (out.get("r_ratio") or 0) > 0:  # as `fastmm train` refuses them
+        raise InputError(f"checkpoint {path} has unusable args: quant {out['quant']!r:.20} and r_ratio "
+                         f"{out['r_ratio']:g} exclude each other (ternary convs or SPN layers)")
     return out
 
 
@@ -367,4 +370,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise InputError("--device cuda: no CUDA device is available")
     if cfg.kd_teacher is not None and not Path(cfg.kd_teacher).is_file():
         raise InputError(f"--kd-teacher: checkpoint not found: {cfg.kd_teacher}")
+    # the checkpoint stores the run's settings: paths as absolute ones, so that `evaluate` and
+    # `--resume` from another directory use the same data and teacher
+    if cfg.kd_teacher is not None:
+        cfg.kd_teacher = str(Path(cfg.kd_teacher).resolve())
+    if cfg.data_dir is not None:
+        cfg.data_dir = str(Path(cfg.data_dir).resolve())
     return cfg

@@ -12,8 +12,6 @@ StrassenNets trains the SPN model from scratch. Dense biases are copied.
 
 from __future__ import annotations
 
-import math
-
 from torch import nn
 
 from fastmm.errors import InputError
@@ -84,8 +82,10 @@ def strassenify(
     if not isinstance(model, nn.Module):
         raise InputError(f"strassenify takes a torch.nn.Module, not {type(model).__name__}")
     r_ratio, tile, groups = _real(r_ratio, "r-ratio"), _int(tile, "tile"), _int(groups, "groups")
-    if not (r_ratio > 0 and math.isfinite(r_ratio)):
-        raise InputError(f"r-ratio must be a finite number > 0, got {r_ratio}")
+    if not (0 < r_ratio <= MAX_R_RATIO):  # NaN fails too
+        raise InputError(f"r-ratio must be a number in (0, {MAX_R_RATIO:g}], got {r_ratio}")
+    if not isinstance(convert_classifier, bool):
+        raise InputError(f"convert_classifier must be True or False, got {convert_classifier!r:.40}")
     if tile < 1:
         raise InputError(f"tile must be an integer >= 1, got {tile!r}")
     if groups < 1:

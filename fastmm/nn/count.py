@@ -263,6 +263,12 @@ _COUNTERS = (
 
 def count_model(model: nn.Module, input_shape: tuple[int, ...]) -> ModelCount:
     """Trace one image of shape (C, H, W) through `model` and count per layer (see module doc)."""
+    if not isinstance(model, nn.Module):
+        raise InputError(f"count_model takes a torch.nn.Module, not {type(model).__name__}")
+    if not (isinstance(input_shape, tuple | list) and input_shape and all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in input_shape)):
+        raise InputError(f"input_shape must be one input's shape, e.g. (channels, height, width), integers "
+                         f">= 1; got {input_shape!r:.40}")
     result = ModelCount()
     names = {id(m): n for n, m in model.named_modules()}
     calls: list[tuple] = []  # (counter, module, input shape, output shape), in call order
@@ -284,7 +290,11 @@ def count_model(model: nn.Module, input_shape: tuple[int, ...]) -> ModelCount:
     model.eval()
     try:
         with torch.no_grad():
-            functional_call(model, state, (torch.empty(1, *input_shape, device="meta"),))
+            try:
+                functional_call(model, state, (torch.empty(1, *input_shape, device="meta"),))
+            except (RuntimeError, ValueError) as exc:  # torch's shape errors: the image does not fit
+                raise InputError(f"an image of shape {tuple(input_shape)} does not fit the model: "
+                                 f"{str(exc).splitlines()[0][:200]}") from None
     finally:
         model.train(was_training)
         for handle in handles:
@@ -324,6 +334,8 @@ def load_state_dict(path: str) -> tuple[dict[str, torch.Tensor], dict]:
     shape = _image_shape(obj if wrapped else {}, args, path)
     if shape is not None:
         args["image_shape"] = shape
+    if wrapped and isinstance(obj.get("stage_name"), str):
+        args["stage_name"] = obj["stage_name"]  # "full": Wb and Wc are not ternary yet
     return state, args
 
 
@@ -401,8 +413,12 @@ def compare(
     from fastmm.nn.models import build_model
 
     channels, side, classes = dataset_shape(dataset)
-    channels = in_channels or channels  # a checkpoint may know better (e.g. an ImageNet subset)
-    classes = num_classes or classes
+    # a checkpoint may know better (e.g. an ImageNet subset); 0 is refused below, not the default
+    channels = in_channels if in_channels is not None else channels
+    classes = num_classes if num_classes is not None else classes
+    for value, what in ((channels, "in_channels"), (classes, "num_classes")):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InputError(f"{what} must be an integer >= 1, got {value!r:.30}")
     if quant is None:
         r_ratio = check_r_ratio(r_ratio, dense=False)
     tile, groups = check_tile(tile), check_groups(groups)

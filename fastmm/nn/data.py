@@ -258,7 +258,16 @@ def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         raise InputError(f"cannot read CIFAR-10 batch {path}: {exc}") from None
     if not isinstance(entry, dict) or b"data" not in entry or b"labels" not in entry:
         raise InputError(f"{path} is not a CIFAR-10 batch (no data/labels)")
-    data, labels = np.asarray(entry[b"data"]), np.asarray(entry[b"labels"])
+    try:
+        data, labels = np.asarray(entry[b"data"]), np.asarray(entry[b"labels"])
+    except (ValueError, TypeError, OverflowError):  # ragged lists, odd objects
+        raise InputError(f"{path}: CIFAR-10 data must be uint8 N×3072 with a list of N integer "
+                         "labels") from None
+    # checked before any conversion: 3.7 or True would otherwise become a label silently
+    if labels.ndim != 1 or labels.dtype.kind not in "iu" or (
+            labels.dtype.kind == "u" and labels.size and int(labels.max()) > np.iinfo(np.int64).max):
+        raise InputError(f"{path}: CIFAR-10 labels must be a list of integers, got {labels.dtype} "
+                         f"values of shape {labels.shape}")
     if (
         data.dtype != np.uint8
         or data.ndim != 2

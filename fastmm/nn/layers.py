@@ -41,6 +41,10 @@ from fastmm.nn.ternary import TernaryConv2d
 from fastmm.spn import Mode, apply_mode, parse_mode, set_frozen, twn_quantize
 
 
+class SingleValueBatch(InputError):
+    """A training-mode forward pass whose hidden BatchNorm would see one value per channel."""
+
+
 def _is_int(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
@@ -171,6 +175,8 @@ class SPNLinear(SPNLayer):
         self.out_features = out_features
         self.Wb = nn.Parameter(torch.empty(r, in_features, **factory))
         self.Wc = nn.Parameter(torch.empty(out_features, r, **factory))
+        if not isinstance(bias, bool):
+            raise InputError(f"bias must be True or False, got {bias!r:.40}")
         self.bias = nn.Parameter(torch.zeros(out_features, **factory)) if bias else None
         self._init_hidden(r, nn.BatchNorm1d(r, affine=False, **factory), factory)
         self.reset_parameters()
@@ -191,7 +197,7 @@ class SPNLinear(SPNLayer):
         lead = x.shape[:-1]
         rows = x.reshape(-1, self.in_features)
         if self.training and rows.shape[0] == 1:
-            raise InputError(f"SPNLinear in training mode normalises its hidden units over the batch "
+            raise SingleValueBatch(f"SPNLinear in training mode normalises its hidden units over the batch "
                              f"(BatchNorm): one sample {tuple(x.shape)} has no batch statistics; pass a "
                              "batch of two or more, or call .eval()")
         h = F.linear(rows, wb)
@@ -251,6 +257,8 @@ class SPNConv2d(SPNLayer):
         kb = tuple((tile - 1) * s + k for k, s in zip(self.kernel_size, self.stride, strict=True))
         self.Wb = nn.Parameter(torch.empty(r, in_channels // groups, *kb, **factory))
         self.Wc = nn.Parameter(torch.empty(out_channels, r, tile, tile, **factory))
+        if not isinstance(bias, bool):
+            raise InputError(f"bias must be True or False, got {bias!r:.40}")
         self.bias = nn.Parameter(torch.zeros(out_channels, **factory)) if bias else None
         self._init_hidden(r, nn.BatchNorm2d(r, affine=False, **factory), factory)
         self.reset_parameters()
@@ -292,12 +300,21 @@ class SPNConv2d(SPNLayer):
         return left, right, top, bottom
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x of shape (N, C_in, H, W), or unbatched (C_in, H, W) as nn.Conv2d takes it."""
+        """x of shape (N, C_in, H, W), or unbatched (C_in, H, W) as nn.Conv2d takes it.
+        In training mode the hidden BatchNorm needs more than one hidden position in the batch."""
+        if x.dim() not in (3, 4) or x.shape[-3] != self.in_channels:
+            raise InputError(f"SPNConv2d({self.in_channels}, {self.out_channels}) takes inputs of shape "
+                             f"(N, {self.in_channels}, H, W) or ({self.in_channels}, H, W), got "
+                             f"{tuple(x.shape)}")
         if x.dim() == 3:
             return self.forward(x.unsqueeze(0)).squeeze(0)
         wb, wc = self.weights()
         height, width = x.shape[-2:]
         ho, wo = self.output_size(height, width)
+        if self.training and x.shape[0] * math.prod(self.hidden_size(height, width)) == 1:
+            raise SingleValueBatch(f"SPNConv2d in training mode normalises its hidden units over the batch "
+                                   f"(BatchNorm): an input {tuple(x.shape)} gives one value per hidden "
+                                   "channel; pass a larger batch or input, or call .eval()")
         x = F.pad(x, self._input_padding(height, width))
         stride = tuple(self.tile * s for s in self.stride)
         h = F.conv2d(x, wb, stride=stride, groups=self.groups)
@@ -322,6 +339,8 @@ def spn_layers(model: nn.Module) -> list[SPNLayer]:
 def set_mode(model: nn.Module, mode: Mode | str) -> nn.Module:
     """Switch every SPN layer and ternary-weight conv (TWN, TTQ) in `model` to `mode`
     (full, ternary or frozen); returns model."""
+    if not isinstance(model, nn.Module):
+        raise InputError(f"set_mode takes a torch.nn.Module, not {type(model).__name__}")
     mode = parse_mode(mode)
     for layer in model.modules():
         if isinstance(layer, SPNLayer | TernaryConv2d):
@@ -331,6 +350,8 @@ def set_mode(model: nn.Module, mode: Mode | str) -> nn.Module:
 
 def to_exact(model: nn.Module) -> nn.Module:
     """Call `to_exact()` on every SPN layer in `model` (see SPNLayer.to_exact); returns model."""
+    if not isinstance(model, nn.Module):
+        raise InputError(f"to_exact takes a torch.nn.Module, not {type(model).__name__}")
     for layer in spn_layers(model):
         layer.to_exact()
     return model

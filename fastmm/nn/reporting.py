@@ -111,11 +111,11 @@ def write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-# The temporary names of the atomic writes in a run folder, exactly: `save_checkpoint`'s
-# ".last.pt.tmp<pid>" and `write_atomically`'s mkstemp names ".<file>.<8 of [a-z0-9_]>.tmp".
+# The temporary names of the atomic writes in a run folder, exactly: `write_atomically`'s mkstemp
+# names ".<file>.<8 of [a-z0-9_]>.tmp" and older versions' ".last.pt.tmp<pid>".
 _TEMPORARY = re.compile(
     rf"\.{re.escape(CHECKPOINT)}\.tmp[0-9]+"
-    rf"|\.(?:{re.escape(METRICS)}|{re.escape(FINAL)})\.[a-z0-9_]{{8}}\.tmp"
+    rf"|\.(?:{re.escape(CHECKPOINT)}|{re.escape(METRICS)}|{re.escape(FINAL)})\.[a-z0-9_]{{8}}\.tmp"
 )
 
 

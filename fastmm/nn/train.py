@@ -71,6 +71,7 @@ from fastmm.nn.config import (  # noqa: F401  (re-exported)
 )
 from fastmm.nn.distill import kd_loss
 from fastmm.nn.distributed import Dist, init_distributed
+from fastmm.nn.layers import SingleValueBatch
 from fastmm.nn.reporting import (  # noqa: F401  (re-exported)
     Progress,
     append_metrics,
@@ -461,7 +462,14 @@ def _train_epoch(net, opt, sched, teacher, train_ds, cfg, global_epoch, d, progr
     loss_sum = correct = count = 0.0
     for x, y in train_batches(train_ds, cfg, global_epoch, d):
         x, y = x.to(d.device, non_blocking=True), y.to(d.device, non_blocking=True)
-        logits = net(x)
+        try:
+            logits = net(x)
+        except (SingleValueBatch, ValueError) as exc:
+            if not isinstance(exc, SingleValueBatch) and "more than 1 value per channel" not in str(exc):
+                raise
+            raise InputError(f"a training batch of {len(y)} image(s) of {tuple(x.shape[1:])} leaves one "
+                             "value per channel at a BatchNorm layer: BatchNorm needs two or more; use a "
+                             "larger --batch-size (or larger images)") from None
         if teacher is not None:
             with torch.no_grad():
                 t_logits = teacher(x)

@@ -78,10 +78,10 @@ def test_a_stop_signal_ends_training_cleanly_and_resume_completes(fmnist, tmp_pa
     assert epochs_written(out) == list(range(1, EPOCHS + 1))
 
 
-# the exact temporary names of fastmm's atomic writes, as `save_checkpoint` (.last.pt.tmp<pid>) and
-# `write_atomically` (mkstemp: .<name>.<8 of a-z 0-9 _>.tmp) make them
-OURS = [f".{T.CHECKPOINT}.tmp4242", f".{T.CHECKPOINT}.tmp1", f".{T.METRICS}.k3_x9qab.tmp",
-        f".{T.FINAL}.abcdefgh.tmp"]
+# the exact temporary names of fastmm's atomic writes, as older versions' `save_checkpoint`
+# (.last.pt.tmp<pid>) and `write_atomically` (mkstemp: .<name>.<8 of a-z 0-9 _>.tmp) make them
+OURS = [f".{T.CHECKPOINT}.tmp4242", f".{T.CHECKPOINT}.tmp1", f".{T.CHECKPOINT}.ab_12cde.tmp",
+        f".{T.METRICS}.k3_x9qab.tmp", f".{T.FINAL}.abcdefgh.tmp"]
 # close but not ours: kept
 OTHERS = [f".{T.CHECKPOINT}.tmp", f".{T.CHECKPOINT}.tmp12x", f"{T.CHECKPOINT}.tmp12",
           f".{T.CHECKPOINT}.tmp12.bak",
