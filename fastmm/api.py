@@ -80,6 +80,8 @@ def load_verified(path: str | os.PathLike, sympy: bool = False) -> Scheme:
     if not verdict.ok:
         raise InputError(f"{os.fspath(path)}: {scheme.label()} fails verification: "
                          f"{verdict.lines()[0]}")
+    if scheme.ring != "Z2" and scheme.coefficient_ring != scheme.ring:  # e.g. integers labelled Q:
+        scheme = scheme.with_meta(ring=scheme.coefficient_ring)  # the ring `verify` and `save` name
     return scheme
 
 
@@ -239,7 +241,11 @@ class SearchRequest:
             folder = Path(os.fspath(path_arg(folder, "option save_fitted (--save-fitted)")))
             if not str(folder).strip() or folder.exists() and not folder.is_dir():
                 raise InputError(f"option save_fitted (--save-fitted) {str(folder)!r}: not a directory")
-            self.options["save_fitted"] = str(folder)
+            if not folder.exists() and not folder.absolute().parent.is_dir():  # it is made, not its parents
+                raise InputError(f"option save_fitted (--save-fitted): the folder "
+                                 f"{str(folder.absolute().parent)!r} does not exist")
+            # absolute: cluster workers (--scheduler) write it from their own working directories
+            self.options["save_fitted"] = str(folder.absolute())
         device = self.options.get("device")
         if device is not None:  # cpu or cuda, in any case (as rings are)
             if not isinstance(device, str) or device.lower() not in ("cpu", "cuda"):
@@ -809,9 +815,13 @@ def lift(scheme: Scheme, ring: str = "ZT", *, seed: int = 0, tries: int = 32, sy
 
     scheme_arg(scheme, "lift")
     sympy = flag(sympy, "lift", "sympy")  # before the work, not when its result is verified
-    ring = ring_arg(ring, "lift")
+    given_ring = ring
+    try:
+        ring = ring_arg(ring, "lift")
+    except InputError:
+        ring = None
     if ring not in ("ZT", "Z"):
-        raise InputError(f"lifting goes from GF(2) to ZT or Z, not {ring!r}")
+        raise InputError(f"lifting goes from GF(2) to ZT or Z, not {shown(given_ring)}")
     tries = positive_int(tries, "the number of tries", upper=1_000_000)
     seed = check_seed(seed)
     deadline = None if time_limit is None else time.monotonic() + check_time_limit(time_limit)
@@ -830,7 +840,8 @@ def lift(scheme: Scheme, ring: str = "ZT", *, seed: int = 0, tries: int = 32, sy
                                 + "; ".join(mod2.report.lines(False, limit=3)))
     got = None
     if ring == "ZT" and scheme.ring != "Z2" and check(scheme.with_meta(ring="Z"), use_sympy=False).ok:
-        framed = frame_to_ternary(scheme.shape, scheme.Wa, scheme.Wb, scheme.Wc)  # Z: a basis change?
+        framed = frame_to_ternary(scheme.shape, scheme.Wa, scheme.Wb, scheme.Wc,  # Z: a basis change?
+                                  stop=out_of_time)
         got = (framed, "frames") if framed is not None else None
     terms = reduce_terms(to_terms(scheme))
     got = got or lift_terms(scheme.shape, terms, ring, seed=seed, tries=tries, frames=True, stop=out_of_time)

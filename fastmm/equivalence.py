@@ -329,6 +329,24 @@ def _pair_constraints(t1: _Term, t2: _Term) -> tuple[list[list], list[list], lis
 
 
 _PRIME = 2_147_483_647  # 2^31 - 1
+_MORE_PRIMES = (2_305_843_009_213_693_951, 1_000_000_007, 998_244_353)  # 2^61 - 1 and two others
+
+
+def _prime_for(*schemes: Scheme) -> int:
+    """A large prime that divides no denominator of the schemes (2^31 - 1 unless one does): the
+    modular filters reduce every coefficient modulo it."""
+    denominators = {Fraction(v).denominator for s in schemes if not s.is_integral
+                    for w in (s.Wa, s.Wb, s.Wc) for v in w.flat}
+    denominators.discard(1)
+    for q in (_PRIME, *_MORE_PRIMES):
+        if all(d % q for d in denominators):
+            return q
+    from sympy import nextprime
+
+    q = _MORE_PRIMES[0]
+    while any(d % q == 0 for d in denominators):
+        q = int(nextprime(q))
+    return q
 _RANDOM_TRIES = 4
 
 
@@ -345,7 +363,7 @@ class _Search:
         self.sig1 = _term_signatures(s1, mod)
         self.sig2 = _term_signatures(s2, mod)
         self.max_nodes = max_nodes
-        self.lin = mod or _PRIME
+        self.lin = mod or _prime_for(s1, s2)
         self._cache: dict[tuple[int, int], tuple[tuple, tuple]] = {}
         self._mod_terms: tuple | None = None
         self._pairs1: dict[tuple[int, int], tuple[int, ...]] = {}

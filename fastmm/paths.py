@@ -64,8 +64,24 @@ def resolve_target(path: str | os.PathLike) -> Path:
         raise InputError(f"{path}: cannot be resolved ({getattr(exc, 'strerror', None) or exc})") from None
 
 
-def check_output_path(path: str | os.PathLike, what: str = "output") -> Path:
-    """The file a result will be written to (a symlink's target), or one InputError line."""
+def check_output_path(path: str | os.PathLike, what: str = "output",
+                      inputs: tuple[str | os.PathLike, ...] = ()) -> Path:
+    """The file a result will be written to (a symlink's target), or one InputError line.
+    `inputs`: files the command reads, which its output must not replace (a scheme overwritten
+    by its own C code, a points file by the scheme finished from it)."""
+    target = _check_output_path(path, what)
+    for given in inputs:
+        try:
+            same = target.exists() and os.path.samefile(target, given)
+        except (OSError, ValueError):
+            same = False
+        if same:
+            raise InputError(f"{what} {os.fspath(path)}: is the input file {os.fspath(given)}; write the "
+                             "result to another file")
+    return target
+
+
+def _check_output_path(path: str | os.PathLike, what: str) -> Path:
     text = os.fspath(path)
     if not text or not text.strip():
         raise InputError(f"{what}: the file name is empty")

@@ -49,6 +49,9 @@ MAX_JSON_DEPTH = 32
 MAX_JSON_INT_DIGITS = 40  # integers in JSON files (metadata such as seeds included)
 MAX_ARRAY_ELEMENTS = 2**22
 MAX_BRENT_WORK = 2**31
+# Brent work on big integers (a common denominator of thousands of bits), in units of one
+# 64-bit multiply-add: each costs about (bits/64)^1.5 of those (fastmm.verify.check_big_work)
+MAX_BIG_INTEGER_WORK = 2**28
 MAX_COEFFICIENTS = 2**19  # r·(nm + mp + np) per scheme
 MAX_SECONDS = 10**7  # time limits: about 115 days
 
@@ -190,9 +193,12 @@ def read_bytes(path: str | os.PathLike, limit: int = MAX_FILE_BYTES,
     A FIFO is opened without blocking (no writer: it reads as empty), a directory or a
     socket is refused, and a source longer than `limit` (/dev/zero, a huge file) is refused
     after reading limit + 1 bytes."""
+    text = os.fspath(path)  # as given: Path("") is ".", and Path("f.json/") drops the slash
+    if not text:
+        raise error("the file name is empty")
     path = Path(path)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(text, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise error(f"{path}: no such file") from None
     except IsADirectoryError:

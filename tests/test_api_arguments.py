@@ -72,7 +72,7 @@ def test_naive_scheme_refuses_a_size_that_does_not_fit_in_memory():
     (lambda: fastmm.catalog_scheme(None), "a shape is three positive integers"),
     (lambda: fastmm.catalog_scheme((2, 2, 2), ring="R"), "unknown ring 'R'"),
     (lambda: fastmm.search((2, 2, 2), 7, ring=None), "unknown ring None"),
-    (lambda: fastmm.lift(S, ring=None), "unknown ring None"),
+    (lambda: fastmm.lift(S, ring=None), "lifting goes from GF(2) to ZT or Z, not None"),
     (lambda: fastmm.catalog(5.5), "max_dim must be a positive integer"),
     (lambda: fastmm.export(S, to="c", cse="no"), "cse must be True or False"),
     # a NUL in a file name raised the OS's bare ValueError

@@ -17,12 +17,13 @@ def _to_stdout(output: str | None) -> bool:
     return output is None or output == "-"
 
 
-def _check_output(output: str | None) -> None:
-    """Refuse an output path that cannot be written before any work (fastmm.paths)."""
+def _check_output(output: str | None, file: str) -> None:
+    """Refuse an output path that cannot be written, or that is the input FILE (another format
+    written over it), before any work (fastmm.paths)."""
     if not _to_stdout(output):
         from fastmm.paths import check_output_path
 
-        check_output_path(output, "-o/--output")
+        check_output_path(output, "-o/--output", inputs=(file,))
 
 
 def _write(output: str | None, payload: str | bytes) -> None:
@@ -70,7 +71,7 @@ def export_cmd(file: str, fmt: str, output: str | None, no_cse: bool, ascii_only
 
     if _to_stdout(output) and fmt == "alphatensor":
         raise InputError("this format is binary: give an output file with -o FILE")
-    _check_output(output)
+    _check_output(output, file)
     scheme = verified_copy(load_scheme(file), use_sympy=False)  # exit 1 names failing entries
     cse = _with_cse(scheme, not no_cse) if fmt in CODE_FORMATS + ("slp",) else not no_cse
     from fastmm.api import export
@@ -98,7 +99,7 @@ def import_cmd(file: str, fmt: str, output: str | None, allow_pickle: bool, key:
     from fastmm.io import dumps
     from fastmm.paths import OutputError, rescue, scheme_stem, write_atomic
 
-    _check_output(output)
+    _check_output(output, file)
     scheme = import_scheme(file, fmt, allow_pickle=allow_pickle, key=key, z2=z2)
     if scheme.provenance.get("note"):  # a modulo-2 claim its coefficients contradict
         click.echo(f"note: {printable(file)}: {scheme.provenance['note']}", err=True)

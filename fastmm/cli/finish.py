@@ -37,7 +37,7 @@ def finish(points: str, ring: str, point: int | None, frames: int, trials: int, 
     from fastmm.search.runner import StopSignals
 
     if out is not None:
-        check_output_path(out)
+        check_output_path(out, inputs=(points,))
     if to_catalog:  # a catalogue that cannot be one is said before the work, not after it
         from fastmm.catalog import check_catalog_dir
 

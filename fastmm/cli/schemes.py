@@ -132,5 +132,6 @@ def _catalog_equivalence(scheme) -> str:
     name = entry.path.name
     if result.status == "equivalent":
         how = result.transform.describe() if result.transform is not None else result.reason
-        return f"equivalent to catalogued {name} ({how})"
+        over = " modulo 2" if scheme.ring == "Z2" else ""  # compared over GF(2) (catalog.find_in_catalog)
+        return f"equivalent{over} to catalogued {name} ({how})"
     return f"{result.status} to catalogued {name}: {result.reason}"

@@ -234,8 +234,6 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: 
         folder = Path(save_fitted)
         if not save_fitted or (folder.exists() and not folder.is_dir()):
             raise InputError(f"--save-fitted: {save_fitted!r} is not a folder")
-        if not folder.exists() and not folder.absolute().parent.is_dir():  # like --out: no folders made
-            raise InputError(f"--save-fitted: the folder {str(folder.absolute().parent)!r} does not exist")
         options["save_fitted"] = save_fitted
     if start_file is not None:
         options["start"] = api.load_verified(start_file)

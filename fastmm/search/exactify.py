@@ -456,6 +456,9 @@ def _point(shape: tuple[int, int, int], u, v, w, where: str, keys: tuple[str, st
     n, m, p = shape
     arrays = [_real_array(x, where, key) for x, key in zip((u, v, w), keys, strict=True)]
     r = arrays[0].shape[0] if arrays[0].ndim == 2 else -1
+    if all(x.ndim == 2 for x in arrays) and len({x.shape[0] for x in arrays}) > 1:  # none to blame alone
+        raise InputError(f"{where}: U (Wa), V (Wb) and W (Wcᵀ) have "
+                         f"{', '.join(str(x.shape[0]) for x in arrays)} rows; each needs one per product")
     for x, cols, name in zip(arrays, (n * m, m * p, n * p), ("U (Wa)", "V (Wb)", "W (Wcᵀ)"), strict=True):
         if x.ndim != 2 or x.shape != (r, cols) or r < 1:
             raise InputError(f"{where}: {name} should be rank × {cols} for ⟨{n},{m},{p}⟩, "

@@ -27,10 +27,34 @@ from collections.abc import Callable
 
 import numpy as np
 
+from fastmm.errors import InputError
 from fastmm.scheme import Scheme
 from fastmm.search.terms import Terms, bits, matrices
 
 _TARGETS: dict[tuple[int, int, int], np.ndarray] = {}
+
+# A GF(2) system keeps, with each row, the record of the rows combined into it: about
+# equations × (unknowns + equations) bits in all. Hensel lifting ⟨6,6,6;161⟩ needs 3·10^9; a
+# Kronecker ⟨8,8,8;376⟩ needed 10^11 (gigabytes, and minutes deaf to the time limit).
+MAX_SYSTEM_BITS = 2**32
+
+
+class SystemTooLarge(InputError):
+    """The mod-4 sign system of a scheme is beyond MAX_SYSTEM_BITS."""
+
+
+class _Stopped(Exception):
+    """`stop()` became true while a system was built or eliminated."""
+
+
+def _system_bits(equations: int, unknowns: int) -> int:
+    return equations * (unknowns + equations)
+
+
+def hensel_fits(shape: tuple[int, int, int], rank: int) -> bool:
+    """Whether Hensel lifting's Jacobian system of a ⟨shape; rank⟩ scheme is within MAX_SYSTEM_BITS."""
+    n, m, p = shape
+    return _system_bits(n * m * m * p * n * p, rank * (n * m + m * p + n * p)) <= MAX_SYSTEM_BITS
 
 
 def target(shape: tuple[int, int, int]) -> np.ndarray:
@@ -59,12 +83,14 @@ class GF2System:
     right-hand side costs one parity per pivot.
     """
 
-    def __init__(self, rows: list[int], nvars: int):
+    def __init__(self, rows: list[int], nvars: int, stop: Callable[[], bool] | None = None):
         self.nvars = nvars
         varmask = (1 << nvars) - 1
         pivots: dict[int, int] = {}
         nulls: list[int] = []
         for e, row in enumerate(rows):
+            if stop is not None and e % 256 == 0 and stop():
+                raise _Stopped
             row |= 1 << (nvars + e)
             while True:
                 part = row & varmask
@@ -114,8 +140,9 @@ def _mix(x: int) -> int:
     return x ^ (x >> 31)
 
 
-def sign_system(shape: tuple[int, int, int], terms: Terms):
-    """(system, rhs, variables) of the mod-4 sign equations; variables[x] = (factor, term, bit)."""
+def sign_system(shape: tuple[int, int, int], terms: Terms, stop: Callable[[], bool] | None = None):
+    """(system, rhs, variables) of the mod-4 sign equations; variables[x] = (factor, term, bit).
+    SystemTooLarge beyond MAX_SYSTEM_BITS; `stop()` true raises _Stopped."""
     A, B, C = terms
     var: dict[tuple[int, int, int], int] = {}
     variables: list[tuple[int, int, int]] = []
@@ -126,6 +153,8 @@ def sign_system(shape: tuple[int, int, int], terms: Terms):
                 variables.append((f, t, u))
     eqs: dict[tuple[int, int, int], list[int]] = {}
     for t in range(len(A)):
+        if stop is not None and stop():
+            raise _Stopped
         bb, cc = bits(B[t]), bits(C[t])
         for u in bits(A[t]):
             xa = 1 << var[(0, t, u)]
@@ -135,6 +164,9 @@ def sign_system(shape: tuple[int, int, int], terms: Terms):
                     e = eqs.setdefault((u, v, w), [0, 0])
                     e[0] ^= xab ^ (1 << var[(2, t, w)])
                     e[1] += 1
+    if _system_bits(len(eqs), len(variables)) > MAX_SYSTEM_BITS:
+        raise SystemTooLarge(f"⟨{shape[0]},{shape[1]},{shape[2]};{len(A)}⟩ is too large to lift: its mod-4 "
+                             f"sign system has {len(eqs):,} equations in {len(variables):,} unknowns")
     rows, rhs = [], 0
     for idx, ((u, v, w), (row, k)) in enumerate(eqs.items()):
         d = _delta(shape, u, v, w)
@@ -143,7 +175,7 @@ def sign_system(shape: tuple[int, int, int], terms: Terms):
         rows.append(row)
         if (k - d) // 2 % 2:
             rhs |= 1 << idx
-    return GF2System(rows, len(variables)), rhs, variables
+    return GF2System(rows, len(variables), stop), rhs, variables
 
 
 def sign_lift(shape: tuple[int, int, int], terms: Terms, tries: int = 32,
@@ -155,7 +187,10 @@ def sign_lift(shape: tuple[int, int, int], terms: Terms, tries: int = 32,
     space of the mod-4 system; each candidate is checked exactly over Z. `stop()` true ends the
     tries early (None).
     """
-    system, rhs, variables = sign_system(shape, terms)
+    try:
+        system, rhs, variables = sign_system(shape, terms, stop)
+    except _Stopped:
+        return None
     base = matrices(shape, terms)
     h = _mix(seed)
     for attempt in range(tries):
@@ -175,12 +210,23 @@ def sign_lift(shape: tuple[int, int, int], terms: Terms, tries: int = 32,
     return None
 
 
-def hensel_lift(shape: tuple[int, int, int], terms: Terms,
-                max_steps: int = 12) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Exact integer (Wa, Wb, Wc) reducing to the terms mod 2, by Hensel lifting; None on failure."""
+def hensel_lift(shape: tuple[int, int, int], terms: Terms, max_steps: int = 12,
+                stop: Callable[[], bool] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Exact integer (Wa, Wb, Wc) reducing to the terms mod 2, by Hensel lifting; None on failure,
+    when its system is beyond MAX_SYSTEM_BITS (`hensel_fits`) or when `stop()` becomes true."""
+    try:
+        return _hensel_lift(shape, terms, max_steps, stop)
+    except _Stopped:
+        return None
+
+
+def _hensel_lift(shape: tuple[int, int, int], terms: Terms, max_steps: int,
+                 stop: Callable[[], bool] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     n, m, p = shape
     A, B, C = terms
     r = len(A)
+    if not hensel_fits(shape, r):
+        return None
     na, nb, nc = n * m, m * p, n * p
     nvars = r * (na + nb + nc)
 
@@ -196,6 +242,8 @@ def hensel_lift(shape: tuple[int, int, int], terms: Terms,
     # Jacobian mod 2: equation (u,v,w) <- ∂/∂a[t,u] = b_t[v] c_t[w], etc.
     rows = [0] * (na * nb * nc)
     for t in range(r):
+        if stop is not None and stop():
+            raise _Stopped
         ab, bb, cb = bits(A[t]), bits(B[t]), bits(C[t])
         for v in bb:
             for w in cb:
@@ -208,12 +256,12 @@ def hensel_lift(shape: tuple[int, int, int], terms: Terms,
             for v in bb:
                 for w in range(nc):
                     rows[(u * nb + v) * nc + w] |= 1 << vc(t, w)
-    system = GF2System(rows, nvars)
+    system = GF2System(rows, nvars, stop)
 
     wa, wb, wc = matrices(shape, terms)
     start = 1
     # Start from a mod-4 sign solution when there is one: it keeps coefficients small.
-    signed = _signs_mod4(shape, terms)
+    signed = _signs_mod4(shape, terms, stop)
     if signed is not None:
         wa, wb, wc = signed
         start = 2
@@ -248,8 +296,8 @@ def hensel_lift(shape: tuple[int, int, int], terms: Terms,
     return None
 
 
-def _signs_mod4(shape: tuple[int, int, int], terms: Terms):
-    system, rhs, variables = sign_system(shape, terms)
+def _signs_mod4(shape: tuple[int, int, int], terms: Terms, stop: Callable[[], bool] | None = None):
+    system, rhs, variables = sign_system(shape, terms, stop)
     x = system.solve(rhs)
     if x is None:
         return None
@@ -279,7 +327,9 @@ def no_lift_reason(shape: tuple[int, int, int], terms: Terms, ring: str, tries: 
     else:
         why = (f"its mod-4 sign equations have solutions, but none of the {tries} tried is exact "
                "over Z (more tries may find one)")
-    if ring == "Z":
+    if not hensel_fits(shape, len(terms[0])):
+        why += "; Hensel lifting was not tried (its linear system would be too large)"
+    elif ring == "Z":
         why += "; Hensel lifting found no integer scheme either (that is not a proof that none exists)"
     else:
         why += ("; nor did Hensel lifting and changes of basis give a ZT scheme of its rank (that is "
@@ -330,7 +380,7 @@ def lift(shape: tuple[int, int, int], terms: Terms, ring: str, seed: int = 0,
     if stop is not None and stop():
         return None
     if ring == "Z":
-        got = hensel_lift(shape, terms)
+        got = hensel_lift(shape, terms, stop=stop)
         return (Scheme(*shape, *got), "hensel") if got is not None else None
     if frames:
         framed = hensel_to_ternary(shape, terms, stop=stop)
@@ -342,7 +392,7 @@ def hensel_to_ternary(shape: tuple[int, int, int], terms: Terms,
                       stop: Callable[[], bool] | None = None) -> Scheme | None:
     """A ZT scheme of the same rank for GF(2) terms without a sign lift: Hensel-lifted to Z, then
     framed (frame_to_ternary, which `stop` may cut short); None when either step finds none."""
-    got = hensel_lift(shape, terms)
+    got = hensel_lift(shape, terms, stop=stop)
     return None if got is None else frame_to_ternary(shape, *got, stop=stop)
 
 

@@ -506,7 +506,12 @@ class NumericalSearch:
             for f, v in zip(batch.factors, new, strict=True):
                 f[idx] = torch.where(torch.isfinite(v), v, f[idx])
         grids = sorted({1, *self.round_ds} | ({2} if self.task.ring != "Z2" else set()))
-        return any(self.frame_restart(batch, z, grids) for z in idx.tolist())
+        for z in idx.tolist():  # each restart's frames take up to seconds: the clock between them
+            if self.clock.expired():
+                return False
+            if self.frame_restart(batch, z, grids):
+                return True
+        return False
 
     def frame_restart(self, batch: Batch, z: int, grids: list[int]) -> bool:
         """Round restart z in each frame on each grid; True when the search should stop."""
@@ -517,6 +522,8 @@ class NumericalSearch:
             self.save_point(point, int(batch.restart_id[z]))
         best, most = None, -1
         for framed in framed_points(*point, self.task.shape):
+            if self.clock.expired():
+                return False
             for d in grids:
                 # halves too: a scaled ternary scheme has them, and balancing rescales it
                 snapped = [np.clip(np.round(x * d) / d, -4, 4) for x in framed]

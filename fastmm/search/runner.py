@@ -426,9 +426,14 @@ def _run_dask(task: SearchTask, method: str, jobs: int, address: str, report: Pr
                    for i in range(jobs)]
         seeds = {f.key: task.seed + i for i, f in enumerate(futures)}
         waiting = list(futures)
+        started, stopping = time.monotonic(), False
         while waiting:
-            if interrupted.is_set():
+            # each job's own clock starts when a worker takes it: jobs queued behind busy workers
+            # would run past the time limit, so the limit is the client's too
+            late = task.time_limit is not None and time.monotonic() - started >= task.time_limit
+            if (interrupted.is_set() or late) and not stopping:
                 stop.set()
+                stopping = True
             batch = [f for f in waiting if f.done()]
             if not batch:
                 time.sleep(0.05)
@@ -444,8 +449,10 @@ def _run_dask(task: SearchTask, method: str, jobs: int, address: str, report: Pr
                     failures.append(f"seed {seeds.get(fut.key)} failed on the cluster: {exc}")
                     continue
                 outcomes.append(outcome)
+                # no valid scheme yet: the target, as the methods' own reports show it
                 report(seeds.get(fut.key, task.seed) - task.seed,
-                       Progress(rank=outcome.best_rank or 0, steps=outcome.steps))
+                       Progress(rank=outcome.best_rank or task.rank, steps=outcome.steps,
+                                restarts=outcome.restarts, elapsed=outcome.seconds))
                 best = _keep(best, outcome, stop)
     finally:
         client.close()

@@ -109,3 +109,16 @@ def test_progress_shows_the_best_valid_rank_and_an_unliftable_mod_2_low_in_the_n
     assert valid_rank_note(50, 49, "level 50") == (50, "level 50, mod 2 49")
     assert valid_rank_note(50, 50, "level 50") == (50, "level 50")
     assert valid_rank_note(None, 49, "walk") == (49, "walk")  # nothing valid yet: the walk's low
+
+
+def test_dask_jobs_queued_behind_busy_workers_keep_the_time_limit():
+    """One worker thread, four jobs of one second each: the client's limit stops the queue."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        t = time.monotonic()
+        summary = run_search(SearchTask(2, 2, 2, 7, seed=4, time_limit=1), "fake-win", workers=4,
+                             scheduler=cluster.scheduler_address)
+        took = time.monotonic() - t
+    assert summary.outcome.scheme is None and len(summary.outcomes) == 4
+    assert took < 3.5, took
