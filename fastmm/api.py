@@ -929,10 +929,14 @@ def catalog(max_dim: int = 6) -> list[dict]:
     """One row per tabulated shape n ≤ m ≤ p ≤ max_dim (the best-known table covers dimensions up
     to 6, so a larger max_dim adds no rows): best-known ranks, the catalogue's best verified entry,
     its ring and its status against the record. InputError when FASTMM_CATALOG names a folder
-    that does not exist or is not a folder."""
-    from fastmm.catalog import catalog_table
+    that does not exist or is not a folder. Each file it skips is reported as a CatalogWarning."""
+    import warnings
 
-    rows, _ = catalog_table(positive_int(max_dim, "max_dim", upper=CATALOG_MAX_DIM))
+    from fastmm.catalog import CatalogWarning, catalog_table
+
+    rows, problems = catalog_table(positive_int(max_dim, "max_dim", upper=CATALOG_MAX_DIM))
+    for line in problems:
+        warnings.warn(line, CatalogWarning, stacklevel=2)
     return rows
 
 

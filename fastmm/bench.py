@@ -79,6 +79,8 @@ def effective_levels(shape: tuple[int, int, int], size: int, levels: int, cutoff
     """The recursion levels the generated code applies to an N×N by N×N product: a level splits
     the dimensions by the scheme's n, m, p, and only while every block stays at least `cutoff`
     (the rule of fastmm_runtime.c and of the generated NumPy/PyTorch `_step`)."""
+    if tuple(shape) == (1, 1, 1):  # a level never makes a block smaller: the code runs one at most
+        levels = min(levels, 1)
     M = K = N = size
     for done in range(levels):
         M, K, N = M // shape[0], K // shape[1], N // shape[2]

@@ -157,7 +157,7 @@ def entry_filename(shape: Shape, rank: int, ring: str) -> str:
 
 # (path, mtime_ns, size) -> (entry or None, problem or None): a file is verified once per
 # process unless it changes
-_SCAN_CACHE: dict[tuple[str, int, int], tuple[CatalogEntry | None, str | None]] = {}
+_SCAN_CACHE: dict[tuple[str, str, int, int], tuple[CatalogEntry | None, str | None]] = {}
 
 
 def _check_file(path: Path) -> tuple[Scheme | None, str | None]:
@@ -230,10 +230,11 @@ def _names(directory: Path) -> list[CatalogEntry]:
 
 
 def _scanned(path: Path) -> tuple[CatalogEntry | None, str | None]:
-    """_check_file of a regular file, remembered per (resolved path, mtime, size)."""
+    """_check_file of a regular file, remembered per (name, resolved path, mtime, size): the verdict
+    depends on the name too (a link named for another shape is judged by its own name)."""
     try:
         st = path.stat()
-        key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+        key = (str(path.absolute()), str(path.resolve()), st.st_mtime_ns, st.st_size)
     except (OSError, RuntimeError) as exc:  # replaced or removed since it was looked at
         return None, f"{path.name}: cannot be read ({getattr(exc, 'strerror', None) or exc})"
     if key not in _SCAN_CACHE:

@@ -33,7 +33,6 @@ import tokenize
 import zipfile
 from collections.abc import Callable
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -196,7 +195,7 @@ def read_bytes(path: str | os.PathLike, limit: int = MAX_FILE_BYTES,
     text = os.fspath(path)  # as given: Path("") is ".", and Path("f.json/") drops the slash
     if not text:
         raise error("the file name is empty")
-    path = Path(path)
+    path = text if isinstance(text, str) else os.fsdecode(text)  # named in messages as given
     try:
         fd = os.open(text, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:

@@ -96,12 +96,17 @@ def check_size(scheme: Scheme) -> None:
 def check_big_work(scheme: Scheme, wa: np.ndarray, wb: np.ndarray, wc: np.ndarray, bits: int) -> None:
     """InputError for an exact check on integers of `bits` bits that would take minutes: many
     distinct denominators make a common one of thousands of bits (a 500 KB ⟨6,6,6;216⟩ over Q
-    took about 4 minutes). Counted as the multiply-adds the slices do, each weighted
-    (bits/64)^1.5 (measured: 61 ns at 64 bits, 154 µs at 16,384)."""
+    took about 4 minutes). Counted as the multiply-adds the slices do, those of two nonzeros
+    weighted (bits/64)^1.5 (measured: 61 ns at 64 bits, 154 µs at 16,384); a product with a zero
+    costs one small multiply-add."""
     from fastmm.errors import InputError
     from fastmm.validate import MAX_BIG_INTEGER_WORK
 
-    work = int(np.count_nonzero(wa)) * wb.shape[1] * wc.shape[0] * max(1.0, bits / 64) ** 1.5
+    # every product of the dense slices costs a small-integer multiply-add; those of two nonzeros
+    # (Σ_t nnz(a_t)·nnz(b_t)·nnz(c_t)) cost the big-integer weight
+    nnz = [np.count_nonzero(w, axis=ax) for w, ax in ((wa, 1), (wb, 1), (wc, 0))]
+    big = int(sum(int(x) * int(y) * int(z) for x, y, z in zip(*nnz, strict=True)))
+    work = int(np.count_nonzero(wa)) * wb.shape[1] * wc.shape[0] + big * max(1.0, bits / 64) ** 1.5
     if work > MAX_BIG_INTEGER_WORK:
         raise InputError(f"{scheme.label()} is too costly to verify exactly: its coefficients over a "
                          f"common denominator need about {bits:,} bits per product, and the check "

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from fractions import Fraction
 
+import numpy as np
 import pytest
 from sympy import prevprime
 
@@ -56,10 +57,22 @@ def _primes(count: int, start: int = 2**25) -> list[int]:
     return out
 
 
-def test_a_rational_scheme_with_thousands_of_bits_of_denominator_is_refused_at_once(tmp_path):
+def test_the_big_integer_bound_weighs_products_of_nonzeros_by_their_bits():
+    from fastmm.verify import check_big_work
+
+    naive = fastmm.naive_scheme(6, 6, 6)
+    dense = [np.ones_like(w) for w in (naive.Wa, naive.Wb, naive.Wc)]
+    check_big_work(naive, *dense, bits=64)  # 216 dense products of small integers: cheap
+    with pytest.raises(InputError, match="too costly to verify exactly"):
+        check_big_work(naive, *dense, bits=21_600)  # the 500 KB file that took 4 minutes
+    check_big_work(naive, naive.Wa, naive.Wb, naive.Wc, bits=21_600)  # one nonzero per factor
+
+
+def test_a_rational_scheme_beyond_the_bound_is_refused_at_once(tmp_path, monkeypatch):
     naive = fastmm.naive_scheme(6, 6, 6)
     primes = _primes(2 * naive.rank)
     slow = _rescaled(naive, [Fraction(primes[2 * t], primes[2 * t + 1]) for t in range(naive.rank)])
+    monkeypatch.setattr("fastmm.validate.MAX_BIG_INTEGER_WORK", 1000)
     t0 = time.monotonic()
     with pytest.raises(InputError, match="too costly to verify exactly"):
         fastmm.verify(slow, sympy=False)
@@ -189,3 +202,19 @@ def test_finish_names_every_factor_when_their_row_counts_differ(tmp_path):
     r = run_cli("finish", path)
     assert_clean(r, allowed=(2,))
     assert "have 31, 32, 32 rows" in r.err
+
+
+def test_one_denominator_per_product_of_a_big_scheme_still_verifies():
+    laderman_kron = fastmm.combine("kron", fastmm.laderman(), fastmm.naive_scheme(2, 2, 2), sympy=False)
+    primes = _primes(laderman_kron.rank, 2**30)
+    scaled = _rescaled(laderman_kron, [Fraction(1, q) for q in primes])
+    assert fastmm.verify(scaled, sympy=False)
+
+
+def test_lift_refuses_to_write_over_its_input(tmp_path):
+    path = tmp_path / "z2.json"
+    fastmm.save(fastmm.verified(fastmm.strassen().with_meta(ring="Z2"), sympy=False), path)
+    before = path.read_bytes()
+    r = run_cli("lift", path, "-o", path)
+    assert_clean(r, allowed=(2,))
+    assert "is the input file" in r.err and path.read_bytes() == before

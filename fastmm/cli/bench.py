@@ -88,9 +88,12 @@ def bench(file: str, size: int | None, levels: int, dtype: str, impl: str, repea
     if min(todo) < 1:
         raise InputError(f"--size must be a positive integer, got {min(todo)}")
     _check_numbers(todo, levels, repeat, cutoff, dtype, seed)
+    targets = {}
     for option, path in (("--plot", plot), ("--json", json_out)):
         if path:
-            check_output_path(path, option)
+            targets[option] = check_output_path(path, option, inputs=(file,))
+    if len(targets) == 2 and targets["--plot"] == targets["--json"]:
+        raise InputError(f"--plot and --json name the same file {plot}: the plot would be lost")
     scheme = load_scheme(file)
     if plot is None and sizes is not None and len(todo) > 1:
         click.echo("note: --sizes without --plot: timing every size anyway", err=True)

@@ -46,8 +46,10 @@ def catalog(as_json: bool) -> int:
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(title=f"fastmm catalogue ({catalog_dir()})")
+        # a Text, not markup: a folder named "c[/]at" is shown as it is
+        table = Table(title=Text(f"fastmm catalogue ({printable(str(catalog_dir()))})"))
         for h in _HEADERS:
             table.add_column(h, justify="left" if h in ("shape", "ring", "status") else "right")
         style = {"best known reached": "green", "missing": "red"}

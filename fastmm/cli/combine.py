@@ -51,7 +51,7 @@ def combine(op: str, files: tuple[str, ...], axis: str | None, index: int | None
     from fastmm.io import dumps
     from fastmm.paths import check_output_path, write_atomic
 
-    check_output_path(output, "-o/--output")
+    check_output_path(output, "-o/--output", inputs=files)
     schemes = [_verified(f) for f in files]
     out = api.combine(op, *schemes, axis=axis, index=index, shape=_shape(shape_text), sympy=not no_sympy)
     out = out.with_meta(provenance={**out.provenance, "command": command_line()})  # how to make it again

@@ -148,7 +148,9 @@ def count_command(
     if checkpoint is not None:
         state, args = counting.load_state_dict(checkpoint)  # its args checked as the options are
         _check_against(given, args, checkpoint)
-        typed_spn = [f"--{k.replace('_', '-')}" for k in _SPN_ONLY if given[k] is not None]
+        # --keep-classifier (False) is what a TWN / TTQ model does anyway
+        typed_spn = [f"--{k.replace('_', '-')}" for k in _SPN_ONLY
+                     if given[k] is not None and not (k == "convert_classifier" and given[k] is False)]
         _fill_from_args(given, args, checkpoint)
         if given["quant"] is not None and typed_spn:  # a TWN / TTQ checkpoint has no SPN layers
             raise InputError(f"checkpoint {checkpoint} holds a {str(given['quant']).upper()} model; "
@@ -189,11 +191,12 @@ def count_command(
 
     # a checkpoint of the stage 'full' holds full-precision Wb and Wc: the nonzeros of their
     # ternary rounding are not what the model computes with
-    full_stage = c.quant is None and args.get("stage_name") == "full"
+    full_stage = args.get("stage_name") == "full"
     Console(width=max(Console().width, 150)).print(_table(comparison, weights_ternary=not full_stage))
     if full_stage:
-        click.echo(f"note: checkpoint {checkpoint} is at the stage 'full' (Wb and Wc full precision): the "
-                   "counts are those of its network once Wb and Wc are ternary (from the stage 'ternary' "
+        ternary = "its convs' weights" if c.quant else "Wb and Wc"
+        click.echo(f"note: checkpoint {checkpoint} is at the stage 'full' ({ternary} full precision): the "
+                   f"counts are those of its network once {ternary} are ternary (from the stage 'ternary' "
                    "on), and its additions are not counted from its weights")
 
 

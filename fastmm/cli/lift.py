@@ -44,7 +44,7 @@ def lift(file: str, ring: str, tries: int, seed: int, time_limit: str | None, ou
 
     seconds = None if time_limit is None else parse_time_limit(time_limit)
     if out is not None:
-        check_output_path(out)
+        check_output_path(out, inputs=(file,))
     scheme = load(file)
     lifted = lift_scheme(scheme, ring.upper(), seed=seed, tries=tries, sympy=not no_sympy, time_limit=seconds)
     if lifted.provenance.get("method") == "lift":

@@ -369,7 +369,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA device is available")
     if cfg.kd_teacher is not None and not Path(cfg.kd_teacher).is_file():
-        raise InputError(f"--kd-teacher: checkpoint not found: {cfg.kd_teacher}")
+        raise InputError(f"--kd-teacher: checkpoint not found: {cfg.kd_teacher} (moved? on --resume, "
+                         "give its new place with --kd-teacher)")
     # the checkpoint stores the run's settings: paths as absolute ones, so that `evaluate` and
     # `--resume` from another directory use the same data and teacher
     if cfg.kd_teacher is not None:

@@ -258,8 +258,11 @@ def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         raise InputError(f"cannot read CIFAR-10 batch {path}: {exc}") from None
     if not isinstance(entry, dict) or b"data" not in entry or b"labels" not in entry:
         raise InputError(f"{path} is not a CIFAR-10 batch (no data/labels)")
+    raw = entry[b"labels"]
+    if isinstance(raw, list | tuple) and any(isinstance(x, bool | np.bool_) for x in raw):
+        raise InputError(f"{path}: CIFAR-10 labels must be a list of integers, not True/False")
     try:
-        data, labels = np.asarray(entry[b"data"]), np.asarray(entry[b"labels"])
+        data, labels = np.asarray(entry[b"data"]), np.asarray(raw)
     except (ValueError, TypeError, OverflowError):  # ragged lists, odd objects
         raise InputError(f"{path}: CIFAR-10 data must be uint8 N×3072 with a list of N integer "
                          "labels") from None

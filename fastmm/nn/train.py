@@ -308,7 +308,10 @@ def _resolve_config(cfg: TrainConfig, resume: bool,
         saved = config_from_checkpoint(state, ckpt_path)
         # The run's own settings win; only where/how it runs may change on resume. A setting
         # given now that differs from the saved run is refused, not ignored.
-        movable = ("device", "workers", "threads", "stop_after", "data_dir", "out", "eval_batch_size")
+        # where the data and the teacher live may change too (a project folder moved, another
+        # machine's mount): typed again, the new place is used
+        movable = ("device", "workers", "threads", "stop_after", "data_dir", "kd_teacher", "out",
+                   "eval_batch_size")
         if given is None:
             default = TrainConfig()
             given = [f.name for f in dataclasses.fields(TrainConfig)

@@ -508,7 +508,9 @@ class NumericalSearch:
         grids = sorted({1, *self.round_ds} | ({2} if self.task.ring != "Z2" else set()))
         for z in idx.tolist():  # each restart's frames take up to seconds: the clock between them
             if self.clock.expired():
-                return False
+                if self.cfg.save_fitted:  # out of time for its frames, but the point is kept
+                    self.save_point([f[z].cpu().numpy() for f in batch.factors], int(batch.restart_id[z]))
+                continue
             if self.frame_restart(batch, z, grids):
                 return True
         return False

@@ -33,7 +33,7 @@ class SchemeFacts:
     products: list[str]
     c_entries: list[str]
     plain_additions: int
-    cse_additions: int
+    cse_additions: int | None  # None: beyond the shared-subexpression search's work limit
     stability: str
     invariant: str
     symmetry: str | None  # C3 symmetry modulo 2 of a square scheme (fastmm.search.symmetric)
@@ -63,20 +63,28 @@ def scheme_facts(item: SiteScheme) -> SchemeFacts:
     from fastmm.export.slp import count_additions
     from fastmm.formulas import c_lines, product_lines
     from fastmm.io import dumps
-    from fastmm.metrics import factor_rank_invariant, format_invariant, plain_additions, stability_factor
+    from fastmm.metrics import (
+        CSE_WORK_LIMIT,
+        cse_work,
+        factor_rank_invariant,
+        format_invariant,
+        plain_additions,
+        stability_factor,
+    )
     from fastmm.search.symmetric import c3_symmetry
 
     start = time.perf_counter()
     s, slug = item.scheme, item.slug
+    cse = cse_work(s) <= CSE_WORK_LIMIT  # beyond it, as `show` and `export`: no sharing (minutes)
     downloads = [
         Download("scheme JSON", f"{slug}.json", dumps(s)),
-        _code("C", f"{slug}.c", lambda: emit_c(s)),
-        _code("NumPy", f"{slug}-numpy.py", lambda: numpy_source(s)),
-        _code("PyTorch", f"{slug}-torch.py", lambda: torch_source(s)),
+        _code("C", f"{slug}.c", lambda: emit_c(s, cse=cse)),
+        _code("NumPy", f"{slug}-numpy.py", lambda: numpy_source(s, cse=cse)),
+        _code("PyTorch", f"{slug}-torch.py", lambda: torch_source(s, cse=cse)),
     ]
     return SchemeFacts(
         products=product_lines(s), c_entries=c_lines(s),
-        plain_additions=plain_additions(s), cse_additions=count_additions(s, cse=True),
+        plain_additions=plain_additions(s), cse_additions=count_additions(s, cse=True) if cse else None,
         stability="none (valid modulo 2 only: no floating-point product)" if s.ring == "Z2"
         else f"{stability_factor(s)}  (max over C entries of Σ |Wc|·‖Wa‖₁·‖Wb‖₁)",
         invariant=format_invariant(factor_rank_invariant(s)),

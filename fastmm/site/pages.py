@@ -195,7 +195,10 @@ def scheme_page(item: SiteScheme, row: RankRow | None, facts: SchemeFacts,
            _contents(),
            el("h2", "Cost and stability", id="cost"),
            _dl([("additions", f"{facts.plain_additions} plain, {facts.cse_additions} with shared "
-                              "subexpressions (greedy CSE), per recursion level"),
+                              "subexpressions (greedy CSE), per recursion level"
+                 if facts.cse_additions is not None else
+                 f"{facts.plain_additions} plain per recursion level; shared subexpressions not counted "
+                 "(too large for the greedy search), and the code downloads do not share them"),
                 ("stability factor E", facts.stability),
                 ("factor-rank invariant", facts.invariant),
                 *([("C3 symmetry (A,B,Cᵀ) → (Cᵀ,A,B)", facts.symmetry)] if facts.symmetry else [])]),

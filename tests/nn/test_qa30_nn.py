@@ -230,3 +230,35 @@ def test_strassenify_and_layers_take_booleans_and_the_r_ratio_bound():
 def test_model_functions_refuse_what_is_not_a_module(call):
     with pytest.raises(InputError, match="torch.nn.Module"):
         call()
+
+
+def test_a_kd_run_resumes_after_its_folder_moves_with_the_teacher_typed_again(spn_run, tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(spn_run.parent / "data", project / "data")
+    shutil.copytree(spn_run, project / "teacher")
+    r = run_in(project, "train", "--data-dir", "data", *SPN, "--epochs", "2", "--kd-teacher",
+               "teacher/last.pt", "--out", "kd", "--stop-after", "1")
+    assert r.rc == 0, r.err
+    moved = tmp_path / "moved"
+    project.rename(moved)
+    r = run_in(moved, "train", "--resume", "--out", "kd")
+    refused(r, "give its new place with --kd-teacher")
+    r = run_in(moved, "train", "--resume", "--out", "kd", "--data-dir", "data",
+               "--kd-teacher", "teacher/last.pt")
+    assert r.rc == 0, r.err
+
+
+def test_true_among_integer_cifar_labels_is_refused(tmp_path):
+    batch = _cifar_with_labels(tmp_path, lambda n: [True] + [3] * (n - 1))
+    with pytest.raises(InputError, match="not True/False"):
+        data_mod.read_cifar_batch(batch)
+
+
+def test_count_of_a_ternary_weight_checkpoint_at_the_stage_full(fmnist, tmp_path):
+    run = tmp_path / "twn"
+    r = run_cli("train", "--data-dir", fmnist, *TINY, "--quant", "twn", "--stages", "full,ternary",
+                "--epochs", "1", "--stop-after", "1", "--out", run)
+    assert r.rc == 0, r.err
+    r = run_cli("count", "--checkpoint", run / T.CHECKPOINT, "--keep-classifier")
+    assert r.rc == 0, r.err
+    assert "checkpoint's ternary nonzeros" not in r.out and "stage 'full'" in r.out
