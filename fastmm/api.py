@@ -935,8 +935,8 @@ def catalog(max_dim: int = 6) -> list[dict]:
     from fastmm.catalog import CatalogWarning, catalog_table
 
     rows, problems = catalog_table(positive_int(max_dim, "max_dim", upper=CATALOG_MAX_DIM))
-    for line in problems:
-        warnings.warn(line, CatalogWarning, stacklevel=2)
+    for line in problems:  # at the caller's line: past this function and the callable module's
+        warnings.warn(line, CatalogWarning, stacklevel=3)
     return rows
 
 

@@ -103,8 +103,10 @@ def bench(file: str, size: int | None, levels: int, dtype: str, impl: str, repea
         r = run_bench(scheme, n, levels=applied, dtype=dtype, impl=impl, repeat=repeat, seed=seed,
                       cutoff=cutoff, output=output)
         if applied < levels:
-            click.echo(f"note: size {n}: {applied} of the {levels} level(s) asked apply (a level needs "
-                       f"blocks of at least --cutoff {cutoff} in every dimension)", err=True)
+            why = ("a ⟨1,1,1⟩ level never makes a block smaller, so one at most" if scheme.shape == (1, 1, 1)
+                   and applied == 1 else
+                   f"a level needs blocks of at least --cutoff {cutoff} in every dimension")
+            click.echo(f"note: size {n}: {applied} of the {levels} level(s) asked apply ({why})", err=True)
         results.append(r)
         for line in describe(r):
             click.echo(line)

@@ -259,7 +259,8 @@ def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(entry, dict) or b"data" not in entry or b"labels" not in entry:
         raise InputError(f"{path} is not a CIFAR-10 batch (no data/labels)")
     raw = entry[b"labels"]
-    if isinstance(raw, list | tuple) and any(isinstance(x, bool | np.bool_) for x in raw):
+    if isinstance(raw, list | tuple) and any(
+            isinstance(x, bool | np.bool_) or isinstance(x, np.ndarray) and x.dtype == bool for x in raw):
         raise InputError(f"{path}: CIFAR-10 labels must be a list of integers, not True/False")
     try:
         data, labels = np.asarray(entry[b"data"]), np.asarray(raw)

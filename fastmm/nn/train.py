@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
 import sys
 import time
 from collections.abc import Collection, Iterator
@@ -316,6 +317,11 @@ def _resolve_config(cfg: TrainConfig, resume: bool,
             default = TrainConfig()
             given = [f.name for f in dataclasses.fields(TrainConfig)
                      if getattr(cfg, f.name) != getattr(default, f.name)]
+        # a teacher for a run trained without one, or another teacher while its own is still
+        # where it was, is a clash, not a move
+        if saved.kd_teacher is None or (cfg.kd_teacher is not None and Path(saved.kd_teacher).is_file()
+                                        and not _same_file(cfg.kd_teacher, saved.kd_teacher)):
+            movable = tuple(n for n in movable if n != "kd_teacher")
         now = {n: getattr(cfg, n) for n in movable if n in ("out", "stop_after") or n in given}
         validate(dataclasses.replace(TrainConfig(stages=["full"]), **now))  # checked as typed, not as saved
         saved = _checked_saved(dataclasses.replace(saved, **now), state, ckpt_path)
@@ -373,6 +379,13 @@ def _image_shape(ds, cfg: TrainConfig) -> list[int]:
 def _shown_size(shape) -> str:
     """An image shape as messages show it: "1 × 28 × 28" (channels × height × width)."""
     return " × ".join(map(str, shape))
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _clashes(saved: TrainConfig, typed: dict[str, Any]) -> dict[str, Any]:

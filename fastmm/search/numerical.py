@@ -508,8 +508,9 @@ class NumericalSearch:
         grids = sorted({1, *self.round_ds} | ({2} if self.task.ring != "Z2" else set()))
         for z in idx.tolist():  # each restart's frames take up to seconds: the clock between them
             if self.clock.expired():
-                if self.cfg.save_fitted:  # out of time for its frames, but the point is kept
-                    self.save_point([f[z].cpu().numpy() for f in batch.factors], int(batch.restart_id[z]))
+                point = [f[z].cpu().numpy() for f in batch.factors]
+                if self.cfg.save_fitted and np.all(np.isfinite(point[0])):  # out of time for its frames,
+                    self.save_point(point, int(batch.restart_id[z]))  # but the point is kept
                 continue
             if self.frame_restart(batch, z, grids):
                 return True

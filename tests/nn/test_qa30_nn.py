@@ -262,3 +262,24 @@ def test_count_of_a_ternary_weight_checkpoint_at_the_stage_full(fmnist, tmp_path
     r = run_cli("count", "--checkpoint", run / T.CHECKPOINT, "--keep-classifier")
     assert r.rc == 0, r.err
     assert "checkpoint's ternary nonzeros" not in r.out and "stage 'full'" in r.out
+
+
+def test_resume_refuses_a_teacher_the_run_never_had_or_another_one(spn_run, fmnist, tmp_path):
+    plain = tmp_path / "plain"
+    r = run_cli("train", "--data-dir", fmnist, *SPN, "--epochs", "2", "--stop-after", "1", "--out", plain)
+    assert r.rc == 0, r.err
+    refused(run_cli("train", "--resume", "--out", plain, "--kd-teacher", spn_run / T.CHECKPOINT),
+            "differ")
+    other = tmp_path / "other-teacher"
+    shutil.copytree(spn_run, other)
+    kd = tmp_path / "kd"
+    r = run_cli("train", "--data-dir", fmnist, *SPN, "--epochs", "2", "--stop-after", "1",
+                "--kd-teacher", spn_run / T.CHECKPOINT, "--out", kd)
+    assert r.rc == 0, r.err
+    refused(run_cli("train", "--resume", "--out", kd, "--kd-teacher", other / T.CHECKPOINT), "differ")
+
+
+def test_a_zero_dimensional_true_among_cifar_labels_is_refused(tmp_path):
+    batch = _cifar_with_labels(tmp_path, lambda n: [np.array(True)] + [3] * (n - 1))
+    with pytest.raises(InputError, match="not True/False"):
+        data_mod.read_cifar_batch(batch)
