@@ -878,9 +878,9 @@ def export(scheme: Scheme, to: str = "text", *, cse: bool = True, ascii_only: bo
             # exact over the integers as written: say so, as `save` does, not "modulo 2 only"
             scheme = verified(scheme.with_meta(ring=scheme.coefficient_ring), sympy=False)
     if cse and to in ("slp", "c", "numpy", "torch"):
-        from fastmm.metrics import CSE_WORK_LIMIT, cse_work
+        from fastmm.metrics import cse_fits
 
-        cse = cse_work(scheme) <= CSE_WORK_LIMIT  # beyond it the greedy search is too slow
+        cse = cse_fits(scheme)  # beyond its limit the greedy search is too slow
     if to in ("text", "markdown", "latex"):
         from fastmm.export.text import formulas
 

@@ -38,6 +38,12 @@ def cse_work(scheme: Scheme) -> int:
                for row in w)
 
 
+def cse_fits(scheme: Scheme) -> bool:
+    """Whether the greedy shared-subexpression search handles `scheme` quickly (CSE_WORK_LIMIT);
+    beyond it code is generated, and additions counted, without sharing."""
+    return cse_work(scheme) <= CSE_WORK_LIMIT
+
+
 SYMPY_WORK_LIMIT = 200_000  # Σ_t nnz(Wa[t])·nnz(Wb[t])·nnz(Wc[:, t]): a few seconds of sympy
 
 

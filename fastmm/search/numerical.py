@@ -508,21 +508,26 @@ class NumericalSearch:
         grids = sorted({1, *self.round_ds} | ({2} if self.task.ring != "Z2" else set()))
         for z in idx.tolist():  # each restart's frames take up to seconds: the clock between them
             if self.clock.expired():
-                point = [f[z].cpu().numpy() for f in batch.factors]
-                if self.cfg.save_fitted and np.all(np.isfinite(point[0])):  # out of time for its frames,
-                    self.save_point(point, int(batch.restart_id[z]))  # but the point is kept
+                self.keep_fitted(batch, z)  # out of time for its frames, but the point is kept
                 continue
             if self.frame_restart(batch, z, grids):
                 return True
         return False
 
-    def frame_restart(self, batch: Batch, z: int, grids: list[int]) -> bool:
-        """Round restart z in each frame on each grid; True when the search should stop."""
+    def keep_fitted(self, batch: Batch, z: int) -> list[np.ndarray] | None:
+        """Restart z's fitted point, saved under --save-fitted; None when it is not finite."""
         point = [f[z].cpu().numpy() for f in batch.factors]
         if not np.all(np.isfinite(point[0])):
-            return False
+            return None
         if self.cfg.save_fitted:
             self.save_point(point, int(batch.restart_id[z]))
+        return point
+
+    def frame_restart(self, batch: Batch, z: int, grids: list[int]) -> bool:
+        """Round restart z in each frame on each grid; True when the search should stop."""
+        point = self.keep_fitted(batch, z)
+        if point is None:
+            return False
         best, most = None, -1
         for framed in framed_points(*point, self.task.shape):
             if self.clock.expired():

@@ -64,8 +64,7 @@ def scheme_facts(item: SiteScheme) -> SchemeFacts:
     from fastmm.formulas import c_lines, product_lines
     from fastmm.io import dumps
     from fastmm.metrics import (
-        CSE_WORK_LIMIT,
-        cse_work,
+        cse_fits,
         factor_rank_invariant,
         format_invariant,
         plain_additions,
@@ -75,7 +74,7 @@ def scheme_facts(item: SiteScheme) -> SchemeFacts:
 
     start = time.perf_counter()
     s, slug = item.scheme, item.slug
-    cse = cse_work(s) <= CSE_WORK_LIMIT  # beyond it, as `show` and `export`: no sharing (minutes)
+    cse = cse_fits(s)  # beyond its limit, as `show` and `export`: no sharing (minutes)
     downloads = [
         Download("scheme JSON", f"{slug}.json", dumps(s)),
         _code("C", f"{slug}.c", lambda: emit_c(s, cse=cse)),
