@@ -71,14 +71,18 @@ def check_output_path(path: str | os.PathLike, what: str = "output",
     by its own C code, a points file by the scheme finished from it)."""
     target = _check_output_path(path, what)
     for given in inputs:
-        try:
-            same = target.exists() and os.path.samefile(target, given)
-        except (OSError, ValueError):
-            same = False
-        if same:
+        if same_file(target, given):
             raise InputError(f"{what} {os.fspath(path)}: is the input file {os.fspath(given)}; write the "
                              "result to another file")
     return target
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether both paths exist and name one file (links followed); False when either cannot be read."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
 
 
 def _check_output_path(path: str | os.PathLike, what: str) -> Path:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import os
 import sys
 import time
 from collections.abc import Collection, Iterator
@@ -83,6 +82,7 @@ from fastmm.nn.reporting import (  # noqa: F401  (re-exported)
     write_atomically,
     write_final,
 )
+from fastmm.paths import same_file
 
 # ----------------------------------------------------------------------------- model
 
@@ -320,7 +320,7 @@ def _resolve_config(cfg: TrainConfig, resume: bool,
         # a teacher for a run trained without one, or another teacher while its own is still
         # where it was, is a clash, not a move
         if saved.kd_teacher is None or (cfg.kd_teacher is not None and Path(saved.kd_teacher).is_file()
-                                        and not _same_file(cfg.kd_teacher, saved.kd_teacher)):
+                                        and not same_file(cfg.kd_teacher, saved.kd_teacher)):
             movable = tuple(n for n in movable if n != "kd_teacher")
         now = {n: getattr(cfg, n) for n in movable if n in ("out", "stop_after") or n in given}
         validate(dataclasses.replace(TrainConfig(stages=["full"]), **now))  # checked as typed, not as saved
@@ -379,13 +379,6 @@ def _image_shape(ds, cfg: TrainConfig) -> list[int]:
 def _shown_size(shape) -> str:
     """An image shape as messages show it: "1 × 28 × 28" (channels × height × width)."""
     return " × ".join(map(str, shape))
-
-
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 def _clashes(saved: TrainConfig, typed: dict[str, Any]) -> dict[str, Any]:
