@@ -96,9 +96,9 @@ def check_size(scheme: Scheme) -> None:
 def check_big_work(scheme: Scheme, wa: np.ndarray, wb: np.ndarray, wc: np.ndarray, bits: int) -> None:
     """InputError for an exact check on integers of `bits` bits that would take minutes: many
     distinct denominators make a common one of thousands of bits (a 500 KB ⟨6,6,6;216⟩ over Q
-    took about 4 minutes). Counted as the multiply-adds the slices do, those of two nonzeros
-    weighted (bits/64)^1.5 (measured: 61 ns at 64 bits, 154 µs at 16,384); a product with a zero
-    costs one small multiply-add."""
+    would take about 4 minutes, timed slice by slice). Counted as the multiply-adds the slices do,
+    those of two nonzeros weighted (bits/64)^1.5 (measured: 61 ns at 64 bits, 154 µs at 16,384); a
+    product with a zero costs one small multiply-add."""
     from fastmm.errors import InputError
     from fastmm.validate import MAX_BIG_INTEGER_WORK
 
