@@ -56,7 +56,7 @@ CATALOG_MAX_DIM = 64  # catalog() and catalog_scheme() look up shapes up to this
 MAX_WORKERS = 4096
 EXPORT_FORMATS = ("text", "markdown", "latex", "slp", "c", "numpy", "torch",
                   "alphatensor", "perminov", "fast-matmul")
-SYMMETRIES = ("c3", "c3j")  # c3j: C3 × the central symmetry X -> JXJ (six-fold)
+SYMMETRIES = ("c3", "c3j", "t2")  # c3j: C3 × X -> JXJ (six-fold); t2: (A,B,C) -> (Bᵀ,Aᵀ,Cᵀ) for ⟨n,m,n⟩
 
 Shape = tuple[int, int, int]
 
@@ -181,7 +181,11 @@ class SearchRequest:
             symmetry = None
         if symmetry is not None and (not isinstance(symmetry, str) or symmetry not in SYMMETRIES):
             raise InputError(f"unknown symmetry {shown(symmetry)} (choose from {', '.join(SYMMETRIES)})")
-        if symmetry is not None and len(set(self.shape)) != 1:
+        if symmetry == "t2":
+            from fastmm.search.transpose_symmetric import check_shape as t2_shape
+
+            t2_shape(self.shape)
+        elif symmetry is not None and len(set(self.shape)) != 1:
             raise InputError(f"symmetry={symmetry!r} (--symmetry {symmetry}) needs a square shape ⟨n,n,n⟩, "
                              f"got ⟨{self.shape[0]},{self.shape[1]},{self.shape[2]}⟩")
         self.symmetry = symmetry
@@ -292,6 +296,12 @@ def check_start(scheme, shape: tuple[int, int, int], method: str, group: str | N
         from fastmm.search.symmetric import pair_central, split_scheme
 
         try:
+            if group == "t2":
+                from fastmm.search.transpose_symmetric import split_scheme as t2_split
+                from fastmm.search.transpose_symmetric import walk_shape
+
+                t2_split(scheme.permuted(walk_shape(shape) or shape))  # σ-symmetric modulo 2
+                return scheme
             split = split_scheme(scheme)  # InputError unless it is C3-symmetric modulo 2
             if group == "c3j":
                 pair_central(shape[0], split)  # and symmetric under X -> JXJ in orbits of six

@@ -77,6 +77,7 @@ def show(file: str) -> int:
     )
     from fastmm.scheme import RING_NAMES
     from fastmm.search.symmetric import c3_symmetry
+    from fastmm.search.transpose_symmetric import describe as t2_symmetry
     from fastmm.verify import uses_big_names
     from fastmm.verify import verify as check
 
@@ -112,6 +113,10 @@ def show(file: str) -> int:
         click.echo(f"C3 symmetry (A,B,Cᵀ) -> (Cᵀ,A,B): {symmetry}"
                    + ("" if symmetry == "no" else "; a --symmetry c3 or c3j --start" if "JXJ" in symmetry
                       else "; a --symmetry c3 --start"))
+    t2 = t2_symmetry(scheme) if v.ok else None
+    if t2 is not None:
+        click.echo(f"transpose symmetry (A,B,C) -> (Bᵀ,Aᵀ,Cᵀ): {t2}"
+                   + ("" if t2 == "no" else "; a --symmetry t2 --start"))
     if v.ok:
         click.echo(f"equivalence: {_catalog_equivalence(scheme.with_meta(ring=ring))}")
     if not v.ok:

@@ -165,15 +165,16 @@ def parse_method_options(pairs: tuple[str, ...]) -> dict:
 @click.option("--method", default="auto", show_default=True, metavar="NAME",
               help="auto, flip (walks from the naive scheme), pool (walks from sums, products and "
                    "projections of catalogued schemes, pools per rank), ternary (walks over ZT), "
-                   "symmetric (C3-symmetric walks, square shapes), spn (the StrassenNets method), "
+                   "symmetric (C3- or transpose-symmetric walks: --symmetry), spn (the StrassenNets method), "
                    "als (numerical ALS with rounding); auto picks one (symmetric for ⟨5,5,5⟩ below 100).")
 @click.option("--ring", type=click.Choice(["ZT", "Z", "Z2", "Q"], case_sensitive=False), default="ZT",
               show_default=True,
               help="ZT: coefficients in {-1,0,1}; Z: integers; Z2: modulo 2 only; Q: rationals "
                    "(numerical methods).")
-@click.option("--symmetry", type=click.Choice(["none", "c3", "c3j"]), default="none", show_default=True,
+@click.option("--symmetry", type=click.Choice(["none", "c3", "c3j", "t2"]), default="none", show_default=True,
               help="c3: only schemes invariant under (A,B,C) -> (B,C,A) (square shapes); c3j: also under "
-                   "X -> JXJ, J the exchange matrix (orbits of six: Moosbauer-Poole's ⟨6,6,6;153⟩).")
+                   "X -> JXJ, J the exchange matrix (orbits of six: Moosbauer-Poole's ⟨6,6,6;153⟩); "
+                   "t2: under the transpose (A,B,C) -> (Bᵀ,Aᵀ,Cᵀ) (shapes with two equal sizes).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--time-limit", type=str, default="300", show_default=True, metavar="SECONDS",
               help="Seconds before giving up, counted from the start (starting the workers included).")
@@ -186,7 +187,7 @@ def parse_method_options(pairs: tuple[str, ...]) -> dict:
 @click.option("--start", "start_file", default=None, metavar="FILE",
               help="Walk from this scheme (a verified scheme file of the shape or a permutation of it) "
                    "instead of the naive one or the catalogue's constructions: --method flip, pool, "
-                   "ternary or symmetric (auto walks as for the shape; symmetric with --symmetry c3 or c3j).")
+                   "ternary or symmetric (auto walks as for the shape; symmetric with --symmetry).")
 @click.option("--device", default=None, metavar="DEV", help="Numerical methods: cpu or cuda.")
 @click.option("--batch", type=int, default=None, metavar="N",
               help="Numerical methods: restarts held at once (default 64; thousands on a GPU).")

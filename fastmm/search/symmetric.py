@@ -69,6 +69,8 @@ from fastmm.search.terms import Terms, gf2_tensor_ok, to_scheme
 from fastmm.search.terms import to_terms as scheme_terms
 
 MAX_N = 7  # n² bits in an int64 factor
+T2_PLATEAU = 5_000  # --symmetry t2: flips without a change of rank before a plus transition
+T2_PLUS_EXTRA = 6  # and how far above the start rank plus transitions may go
 # flips without a change of rank before a plus transition; for 5 and 6 the authors' settings
 # (50,000 and 500,000 counted per term: / 3 per orbit flip; their 6 ran with 6-fold symmetry)
 PLATEAU = {5: 16_667, 6: 83_333}
@@ -387,19 +389,35 @@ class SymWalker:
 def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutcome:
     """Restarted symmetric walks until a scheme of rank <= task.rank lifts to task.ring."""
     t0 = time.perf_counter()
+    opts = task.options
+    group = opts.get("group") or "c3"
+    if group not in ("c3", "c3j", "t2"):
+        raise InputError(f"the symmetric walk's group is c3, c3j or t2, not {group!r}")
+    if task.ring not in ("ZT", "Z", "Z2"):
+        raise InputError(f"the symmetric method searches over ZT, Z or Z2, not {task.ring!r}")
+    walks = _t2_walks(task) if group == "t2" else _c3_walks(task, group)
+    return _run_walks(task, report, should_stop, walks, t0)
+
+
+class _Walks:
+    """What _run_walks needs of a group: the walk's shape, the start split, a walker factory,
+    the rank-limit and lifting defaults and the provenance."""
+
+    def __init__(self, wshape, split, make, plateau, plus_extra, frames, prov, note):
+        self.wshape, self.split, self.make = wshape, split, make
+        self.plateau, self.plus_extra, self.frames = plateau, plus_extra, frames
+        self.prov, self.note = prov, note
+
+
+def _c3_walks(task: SearchTask, group: str) -> _Walks:
     n, m, p = task.shape
     if not n == m == p:
         raise InputError(f"the symmetric flip graph needs a square shape ⟨n,n,n⟩, got ⟨{n},{m},{p}⟩")
     if n > MAX_N or n < 2:
         raise InputError(f"the symmetric walk supports 2 ≤ n ≤ {MAX_N}, got n = {n}")
-    if task.ring not in ("ZT", "Z", "Z2"):
-        raise InputError(f"the symmetric method searches over ZT, Z or Z2, not {task.ring!r}")
     opts = task.options
     shape = (n, n, n)
     check_walk_sizes("symmetric", opts, shape)  # before any array is allocated
-    group = opts.get("group") or "c3"
-    if group not in ("c3", "c3j"):
-        raise InputError(f"the symmetric walk's group is c3 or c3j, not {group!r}")
     orbit = 6 if group == "c3j" else 3
     backend = choose_backend(opts.get("backend") or None, orbit)
     given = opts.get("start")
@@ -421,9 +439,65 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
         split = start(n, groups)
     if orbit == 6:
         split = pair_central(n, split)
-    plateau = int(opts.get("plateau", PLATEAU.get(n, 5 * n**5)))
+    prov = {"method": "symmetric", "symmetry": group, "cubes": [list(map(int, g)) for g in groups],
+            "backend": backend, "seed": task.seed}
+    if given is not None:
+        prov.update(start=given.label(), start_cubes=len(split[1]))
+    elif resumed is not None:
+        prov.update(start=f"{resumed.label()} saved in the --resume directory", start_cubes=len(split[1]))
+    cubes = len(split[1])
+    return _Walks(shape, split, lambda seed, plus: SymWalker(n, split, seed, backend, plus, orbit),
+                  PLATEAU.get(n, 5 * n**5), 0, False, prov,
+                  lambda w: f"symmetric walk at {w.rank}, {cubes} cubes ({backend})")
+
+
+def _t2_walks(task: SearchTask) -> _Walks:
+    from fastmm.search import transpose_symmetric as t2
+
+    opts = task.options
+    wshape = t2.check_shape(task.shape)
+    if opts.get("cubes") is not None:
+        raise InputError("cubes applies to --symmetry c3 and c3j; t2 starts from its own fixed terms")
+    check_walk_sizes("symmetric", opts, task.shape)
+    backend = t2.choose_backend(opts.get("backend") or None)
+    given = opts.get("start")
+    resumed = resumed_start(task, lambda s: t2.splits(s, wshape)) if given is None else None
+    if given is not None and not isinstance(given, Scheme):
+        raise InputError(f"the start scheme must be a Scheme of shape {task.shape}")
+    split = t2.start_split(task.shape, wshape, given if given is not None else resumed)
+    n, m, _ = wshape
+    prov = {"method": "symmetric", "symmetry": "t2", "walk_shape": list(wshape), "backend": backend,
+            "seed": task.seed}
+    if given is not None:
+        prov.update(start=given.label())
+    elif resumed is not None:
+        prov.update(start=f"{resumed.label()} saved in the --resume directory")
+    return _Walks(wshape, split, lambda seed, plus: t2.T2Walker(n, m, split, seed, backend, plus),
+                  T2_PLATEAU, T2_PLUS_EXTRA, True, prov,
+                  lambda w: f"t2 walk at {w.rank}, {w.fixed} fixed, as ⟨{n},{m},{n}⟩ ({backend})")
+
+
+def _run_walks(task: SearchTask, report: Reporter, should_stop: StopFlag, walks: _Walks,
+               t0: float) -> SearchOutcome:
+    """The restart loop shared by the groups: walk, lift what reaches the target, keep the best."""
+    opts = task.options
+    shape = tuple(task.shape)
+    wshape = walks.wshape
+    given = opts.get("start")
+
+    def in_task_shape(s: Scheme) -> Scheme:
+        return s if s.shape == shape else s.permuted(shape)
+
+    def lifted(terms: Terms, seed: int) -> tuple[Scheme, str] | None:
+        if task.ring == "Z2":
+            return to_scheme(wshape, terms).permuted(shape), "gf2"
+        frames = walks.frames and task.ring == "ZT"  # Hensel lifting and frames: slow, so stoppable
+        got = lift(wshape, terms, task.ring, seed=seed, frames=frames, stop=should_stop if frames else None)
+        return (in_task_shape(got[0]), got[1]) if got is not None else None
+
+    plateau = int(opts.get("plateau", walks.plateau))
     restart_steps = int(opts.get("restart_steps", 2_000 * plateau))
-    fast = backend != "python"
+    fast = opts.get("backend") != "python" and walks.prov["backend"] != "python"
     chunk = int(opts.get("chunk", 200_000 if fast else 2_000))
     lift_every = int(opts.get("lift_every", 20_000 if fast else 500))
     steps = restarts = 0
@@ -434,17 +508,12 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
              and scheme_serves(x, task.ring)]
     if task.ring != "Z2":
         if given is not None and given.ring != "Z2" and ring_serves(given.coefficient_ring, task.ring):
-            valid.append(given)
-        valid.append(naive_scheme(n, n, n))
+            valid.append(in_task_shape(given))
+        valid.append(naive_scheme(*shape))
     best: Scheme | None = min(valid, key=lambda x: x.rank) if valid else None
     ckpt_dir = opts.get("checkpoint_dir")
     last_report = 0.0
-    prov = {"method": "symmetric", "symmetry": group, "cubes": [list(map(int, g)) for g in groups],
-            "backend": backend, "seed": task.seed}
-    if given is not None:
-        prov.update(start=given.label(), start_cubes=len(split[1]))
-    elif resumed is not None:
-        prov.update(start=f"{resumed.label()} saved in the --resume directory", start_cubes=len(split[1]))
+    prov = walks.prov
 
     # over ZT / Z, the lowest GF(2) scheme below `best` that did not lift is kept (DIR/gf2-seedS.json
     # with --resume, and the outcome's mod2), as the flip walks keep theirs
@@ -461,11 +530,11 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                              stopped="found" if found is not None else "stopped", seed=task.seed,
                              mod2=gf2_saver.low(best) if found is None else None)
 
-    plus_opt = int(opts.get("plus_limit", 0))  # 0: each walk's start rank
+    plus_opt = int(opts.get("plus_limit", 0))  # 0: each walk's start rank (+ the group's extra)
     while True:
-        walker = SymWalker(n, split, task.seed * 1_000_003 + restarts, backend, plus_opt, orbit)
+        walker = walks.make(task.seed * 1_000_003 + restarts, plus_opt)
         walker.stop = should_stop
-        plus_limit = plus_opt or walker.rank
+        plus_limit = plus_opt or walker.rank + walks.plus_extra
         low, since_low = walker.rank, 0
         while since_low < restart_steps:
             if should_stop():
@@ -473,16 +542,15 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             r = walker.rank
             if r <= task.rank:
                 terms = walker.terms()
-                if not gf2_tensor_ok(shape, terms):
+                if not gf2_tensor_ok(wshape, terms):
                     raise AssertionError("symmetric walk left the tensor")  # a bug, not input
-                got = (to_scheme(shape, terms), "gf2") if task.ring == "Z2" else \
-                    lift(shape, terms, task.ring, seed=task.seed * 7919 + steps)
+                got = lifted(terms, task.seed * 7919 + steps)
                 if got is not None:
                     prov["lift"] = got[1]
                     return outcome(got[0])
                 if record is None or r < record:
                     record = r
-                    gf2_saver.offer(to_scheme(shape, terms))
+                    gf2_saver.offer(in_task_shape(to_scheme(wshape, terms)))
                 done = walker.walk(lift_every, r - 1, plateau, plus_limit)  # flips keep the rank
             else:
                 done = walker.walk(chunk, task.rank, plateau, plus_limit)
@@ -491,23 +559,21 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             if walker.rank < low:
                 low, since_low = walker.rank, 0
                 if best is None or low < best.rank:
-                    got = (to_scheme(shape, walker.terms()), "gf2") if task.ring == "Z2" else \
-                        lift(shape, walker.terms(), task.ring, seed=task.seed + steps)
+                    got = lifted(walker.terms(), task.seed + steps)
                     if got is not None:
                         best = got[0]
                         if ckpt_dir:  # a kill keeps the best rank reached
                             save_pool(ckpt_dir, task.seed, [best])
                     elif record is None or low < record:
                         record = low
-                        gf2_saver.offer(to_scheme(shape, walker.terms()))
+                        gf2_saver.offer(in_task_shape(to_scheme(wshape, walker.terms())))
             gf2_saver.settle(best.rank if best is not None else None)
             gf2_saver.flush()
             now = time.perf_counter()
             if now - last_report >= 0.25:
                 last_report = now
-                shown, note = valid_rank_note(
-                    best.rank if best is not None else None, low,
-                    f"symmetric walk at {walker.rank}, {len(split[1])} cubes ({backend})")
+                shown, note = valid_rank_note(best.rank if best is not None else None, low,
+                                              walks.note(walker))
                 report(Progress(rank=shown, steps=steps, restarts=restarts, elapsed=now - t0,
                                 note=note))
         restarts += 1
