@@ -41,7 +41,7 @@ def _verified(path: str):
               help="sum: the dimension the two schemes are joined along; project: the one cut.")
 @click.option("--index", type=int, default=None, help="project: the row/column to drop (0-based).")
 @click.option("--shape", "shape_text", default=None, metavar="N,M,P", help="permute: the target shape.")
-@click.option("-o", "--output", required=True, help="Scheme file to write (atomically).")
+@click.option("-o", "--output", required=True, help="Scheme file to write (atomically); - prints it.")
 @click.option("--no-sympy", is_flag=True, help="Skip the sympy proof (the exact Brent check stays).")
 def combine(op: str, files: tuple[str, ...], axis: str | None, index: int | None, shape_text: str | None,
             output: str, no_sympy: bool) -> None:
@@ -51,9 +51,14 @@ def combine(op: str, files: tuple[str, ...], axis: str | None, index: int | None
     from fastmm.io import dumps
     from fastmm.paths import check_output_path, write_atomic
 
-    check_output_path(output, "-o/--output", inputs=files)
+    if output != "-":
+        check_output_path(output, "-o/--output", inputs=files)
     schemes = [_verified(f) for f in files]
     out = api.combine(op, *schemes, axis=axis, index=index, shape=_shape(shape_text), sympy=not no_sympy)
     out = out.with_meta(provenance={**out.provenance, "command": command_line()})  # how to make it again
+    if output == "-":  # as export and import print with -o -
+        click.echo(dumps(out))
+        click.echo(f"printed {out.label()} ({ring_text(out.ring)})", err=True)
+        return
     written = write_atomic(output, dumps(out))
     click.echo(f"wrote {printable(written)} ({out.label()}, {ring_text(out.ring)})", err=True)
