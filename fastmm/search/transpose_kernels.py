@@ -19,7 +19,9 @@ A fixed term with two others of the same Z: the reverse, three fixed terms becom
 These keep the rank unless a term vanishes or two meet.
 
 Reductions: an orbit with a zero factor, or equal to its σ-image, is deleted (−2); an orbit with
-x = yᵀ is x⊗xᵀ⊗z + x⊗xᵀ⊗zᵀ, the fixed term x⊗xᵀ⊗(z+zᵀ) (−1); a fixed term made with the x of
+x = yᵀ is x⊗xᵀ⊗z + x⊗xᵀ⊗zᵀ, the fixed term x⊗xᵀ⊗(z+zᵀ) (−1); an orbit with z = zᵀ and a fixed
+term of that z whose x is a, β or a+β is two fixed terms (−1: the three-fixed move with one of
+the three zero); a fixed term made with the x of
 another adds its Z to it (−1, −2 when the Zs cancel); two orbits with terms that share two
 factors merge (−2). After `plateau` flips without a change of rank, one of three moves while
 rank + 2 <= plus_limit: a plus transition (two terms of different orbits become three, +2), two
@@ -144,11 +146,12 @@ def _settle(F, X, Z, st, work, nw, n, m):
             add_fixed(X, Z, st, F[0, t], F[2, t] ^ F[2, t + 1])
             k = _remove_orbit(F, k, o, work, nw)
             continue
-        if F[2, t] == F[2, t + 1]:  # z = zᵀ: with the fixed (x + yᵀ)⊗(x + yᵀ)ᵀ⊗z the three are two
-            w = F[0, t] ^ F[0, t + 1]
+        if F[2, t] == F[2, t + 1]:  # z = zᵀ: with a fixed x⊗xᵀ⊗z where x is x_t, y_tᵀ or their
+            a = F[0, t]  # sum, the three are two (_triple_from_orbit with one term zero)
+            w = F[0, t + 1]
             hit = -1
             for e in range(st[1]):
-                if X[e] == w and Z[e] == F[2, t]:
+                if Z[e] == F[2, t] and (X[e] == a or X[e] == w or X[e] == a ^ w):
                     hit = e
                     break
             if hit >= 0:
