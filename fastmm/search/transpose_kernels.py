@@ -28,7 +28,8 @@ rank + 2 <= plus_limit: a plus transition (two terms of different orbits become 
 fixed terms of the same Z become a fixed term and a pair (+1), or a fixed term x⊗xᵀ⊗Z splits
 into x⊗xᵀ⊗Z' + x⊗xᵀ⊗(Z+Z'), Z' another fixed term's Z (+1; the only move that changes the
 diagonals of the Zs, which Strassen's scheme needs: without it walks of ⟨2,2,2⟩ stayed at 8).
-Two fixed terms may then share x until a step merges them.
+Two fixed terms may then share x until a step merges them; the walk's rank counts them apart,
+and T2Walker (transpose_symmetric.py) adds them up before it reports a rank or writes terms.
 Every function also runs as plain Python through `.py_func` (no numba installed).
 """
 
@@ -352,6 +353,8 @@ def _split(F, X, Z, st, rng, work, n, m):
     k = st[0]
     x1 = X[e1]
     x2 = X[e2]
+    if x1 == x2:  # two terms of one x (after a z-split): x1 + x2 = 0 is no fixed term
+        return k
     z = Z[e1]
     F[0, 2 * k] = x1
     F[1, 2 * k] = transpose(x2, n, m)

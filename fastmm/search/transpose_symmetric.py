@@ -188,13 +188,21 @@ class T2Walker:
         self.kernel = _kernel(backend)
         self.stop: StopFlag | None = None
 
+    def _fixed_terms(self) -> dict[int, int]:
+        """The fixed terms as x -> z, those of one x added up (the walk keeps two apart after a
+        z-split) and zeros dropped: the multiplications the scheme really has."""
+        out: dict[int, int] = {}
+        for x, z in zip(self.X[: int(self.st[1])], self.Z[: int(self.st[1])], strict=True):
+            out[int(x)] = out.get(int(x), 0) ^ int(z)
+        return {x: z for x, z in out.items() if x and z}
+
     @property
     def rank(self) -> int:
-        return int(self.st[1]) + 2 * int(self.st[0])
+        return len(self._fixed_terms()) + 2 * int(self.st[0])
 
     @property
     def fixed(self) -> int:
-        return int(self.st[1])
+        return len(self._fixed_terms())
 
     def walk(self, steps: int, target: int, plateau: int, plus_limit: int) -> int:
         """Up to `steps` steps (stopping at rank <= target), looking at `stop` between pieces."""
@@ -213,11 +221,11 @@ class T2Walker:
                                plus_limit, self.n, self.m))
 
     def terms(self) -> Terms:
-        k, nf = int(self.st[0]), int(self.st[1])
-        A = [int(x) for x in self.F[0, : 2 * k]] + [int(x) for x in self.X[:nf]]
-        B = [int(x) for x in self.F[1, : 2 * k]]
-        B += [transpose_mask(int(x), self.n, self.m) for x in self.X[:nf]]
-        C = [int(x) for x in self.F[2, : 2 * k]] + [int(x) for x in self.Z[:nf]]
+        k = int(self.st[0])
+        fixed = self._fixed_terms()
+        A = [int(x) for x in self.F[0, : 2 * k]] + list(fixed)
+        B = [int(x) for x in self.F[1, : 2 * k]] + [transpose_mask(x, self.n, self.m) for x in fixed]
+        C = [int(x) for x in self.F[2, : 2 * k]] + list(fixed.values())
         return A, B, C
 
 

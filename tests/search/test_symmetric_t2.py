@@ -160,3 +160,29 @@ def test_show_names_the_transpose_symmetry():
     assert "transpose symmetry (A,B,C) -> (Bᵀ,Aᵀ,Cᵀ): yes modulo 2 (3 fixed + 2 pairs)" in r.out
     naive = naive_scheme(2, 3, 2)
     assert describe(naive) == "yes modulo 2 (6 fixed + 3 pairs)"
+
+
+def _distinct_nonzero(terms) -> bool:
+    triples = list(zip(*terms, strict=True))
+    return len(set(triples)) == len(triples) and all(a and b and c for a, b, c in triples)
+
+
+@pytest.mark.parametrize("seed", [1, 16, 17])
+def test_fixed_terms_of_one_x_are_added_up_before_a_rank_is_told(seed):
+    # helper-64: z-splits left two fixed terms of one x (and a split of those, x = 0): a "rank 26"
+    # ⟨3,3,3⟩ file held the same product twice, and a saved "26" was a 23
+    walker = T2Walker(3, 3, naive_split(3, 3), seed=seed, backend="numba", plus_limit=33)
+    for _ in range(40):
+        walker.walk(5_000, 0, 3, 33)
+        terms = walker.terms()
+        assert _distinct_nonzero(terms) and walker.rank == len(terms[0])
+        assert gf2_tensor_ok((3, 3, 3), terms)
+
+
+@pytest.mark.parametrize("seed", [16, 17])
+def test_z2_results_have_distinct_nonzero_products(seed):
+    out = run(SearchTask(3, 3, 3, 26, "Z2", seed=seed, options={"group": "t2", "plateau": 3}),
+              lambda p: None, lambda: False)
+    from fastmm.search.terms import to_terms
+
+    assert out.scheme is not None and _distinct_nonzero(to_terms(out.scheme))
