@@ -174,7 +174,8 @@ def parse_method_options(pairs: tuple[str, ...]) -> dict:
 @click.option("--symmetry", type=click.Choice(["none", "c3", "c3j", "t2"]), default="none", show_default=True,
               help="c3: only schemes invariant under (A,B,C) -> (B,C,A) (square shapes); c3j: also under "
                    "X -> JXJ, J the exchange matrix (orbits of six: Moosbauer-Poole's ⟨6,6,6;153⟩); "
-                   "t2: under the transpose (A,B,C) -> (Bᵀ,Aᵀ,Cᵀ) (shapes with two equal sizes).")
+                   "t2: under the transpose (A,B,C) -> (Bᵀ,Aᵀ,Cᵀ) (shapes with two equal sizes). The walks "
+                   "are symmetric modulo 2; a result lifted by Hensel lifting and frames need not be.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--time-limit", type=str, default="300", show_default=True, metavar="SECONDS",
               help="Seconds before giving up, counted from the start (starting the workers included).")

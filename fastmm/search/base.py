@@ -135,7 +135,7 @@ WALK_OPTIONS: dict[str, frozenset[str]] = {
                          "pool_size", "plus", "limit", "max_limit", "level_attempts", "stalls",
                          "lift_every", "liftable_pools", "meta", "walk", "ternary_polish", "rescue"},
     "ternary": _ANY_WALK | {"start", "restart_steps"},
-    "symmetric": _ANY_WALK | {"start", "cubes", "restart_steps", "lift_every", "group"},
+    "symmetric": _ANY_WALK | {"start", "cubes", "restart_steps", "lift_every", "group", "liftable"},
 }
 
 
@@ -145,7 +145,7 @@ _WALK_COUNTS = {"plateau": 1, "restart_steps": 1, "kicks": 0, "lift_every": 1, "
                 "max_limit": 1, "level_attempts": 1, "stalls": 1, "max_starts": 1, "start_index": 0,
                 "ternary_polish": 0}
 _WALK_SHARES = {"meta", "rescue"}  # in [0, 1]
-_WALK_FLAGS = {"constructions", "liftable_pools"}
+_WALK_FLAGS = {"constructions", "liftable_pools", "liftable"}
 
 
 CUBE_GROUPINGS = ("pairs", "consecutive", "singles", "one")  # the symmetric walk's named `cubes`

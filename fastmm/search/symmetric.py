@@ -61,6 +61,7 @@ from fastmm.search.base import (
     cube_count_error,
     cubes_option_ok,
     resumed_start,
+    saved_schemes,
     valid_rank_note,
 )
 from fastmm.search.checkpoint import BestSaver, save_pool
@@ -364,6 +365,15 @@ class SymWalker:
     def rank(self) -> int:
         return len(self.cubes) + int(self.st[1]) + self.orbit * int(self.st[0])
 
+    def snapshot(self) -> tuple[np.ndarray, ...]:
+        return self.F.copy(), self.E.copy(), self.st.copy()
+
+    def restore(self, saved: tuple[np.ndarray, ...]) -> None:
+        """Back to a snapshot (in place: the C walk holds the arrays' addresses); the random
+        stream goes on, so the walk takes another way."""
+        for array, copy in zip((self.F, self.E, self.st), saved, strict=True):
+            np.copyto(array, copy)
+
     def walk(self, steps: int, target: int, plateau: int, plus_limit: int) -> int:
         """Up to `steps` steps (stopping at rank <= target); with `stop` set, in pieces of
         flip.walk_piece steps, looking at `stop` between them (the same walk step for step)."""
@@ -504,8 +514,10 @@ def _run_walks(task: SearchTask, report: Reporter, should_stop: StopFlag, walks:
     # the best scheme valid in the ring: `--resume`'s saved ones (verified on reading), the start
     # when it is valid in the ring, else the naive scheme, so that a progress report never shows
     # a rank valid only modulo 2 as the rank reached (valid_rank_note puts that in the note)
-    valid = [x for x in opts.get("starts", ()) if isinstance(x, Scheme) and x.shape == shape
-             and scheme_serves(x, task.ring)]
+    # (saved ones that already meet the target are left aside, as the walks' starts leave them:
+    # resumed after it was found, the search looks for a new scheme, and one it does not find is
+    # not reported as one "reached" (helper-65: "no scheme of rank 52 ... best rank reached 52"))
+    valid = saved_schemes(task, lambda x: scheme_serves(x, task.ring))
     if task.ring != "Z2":
         if given is not None and given.ring != "Z2" and ring_serves(given.coefficient_ring, task.ring):
             valid.append(in_task_shape(given))
@@ -531,7 +543,11 @@ def _run_walks(task: SearchTask, report: Reporter, should_stop: StopFlag, walks:
                              mod2=gf2_saver.low(best) if found is None else None)
 
     plus_opt = int(opts.get("plus_limit", 0))  # 0: each walk's start rank (+ the group's extra)
+    # liftable: a new low that does not lift sends the walk back to the last low that did (over
+    # ZT / Z; the t2 walks' lows modulo 2 mostly do not lift)
+    liftable = bool(opts.get("liftable", False)) and task.ring != "Z2"
     while True:
+        kept = None
         walker = walks.make(task.seed * 1_000_003 + restarts, plus_opt)
         walker.stop = should_stop
         plus_limit = plus_opt or walker.rank + walks.plus_extra
@@ -564,9 +580,15 @@ def _run_walks(task: SearchTask, report: Reporter, should_stop: StopFlag, walks:
                         best = got[0]
                         if ckpt_dir:  # a kill keeps the best rank reached
                             save_pool(ckpt_dir, task.seed, [best])
-                    elif record is None or low < record:
-                        record = low
-                        gf2_saver.offer(in_task_shape(to_scheme(wshape, walker.terms())))
+                        if liftable:
+                            kept = walker.snapshot()
+                    else:
+                        if record is None or low < record:
+                            record = low
+                            gf2_saver.offer(in_task_shape(to_scheme(wshape, walker.terms())))
+                        if liftable and kept is not None:  # back to the last low that lifted
+                            walker.restore(kept)
+                            low = walker.rank
             gf2_saver.settle(best.rank if best is not None else None)
             gf2_saver.flush()
             now = time.perf_counter()

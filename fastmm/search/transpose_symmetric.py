@@ -204,6 +204,14 @@ class T2Walker:
     def fixed(self) -> int:
         return len(self._fixed_terms())
 
+    def snapshot(self) -> tuple[np.ndarray, ...]:
+        return self.F.copy(), self.X.copy(), self.Z.copy(), self.st.copy()
+
+    def restore(self, saved: tuple[np.ndarray, ...]) -> None:
+        """Back to a snapshot; the random stream goes on, so the walk takes another way."""
+        for array, copy in zip((self.F, self.X, self.Z, self.st), saved, strict=True):
+            np.copyto(array, copy)
+
     def walk(self, steps: int, target: int, plateau: int, plus_limit: int) -> int:
         """Up to `steps` steps (stopping at rank <= target), looking at `stop` between pieces."""
         if self.stop is None:

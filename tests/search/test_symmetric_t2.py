@@ -186,3 +186,41 @@ def test_z2_results_have_distinct_nonzero_products(seed):
     from fastmm.search.terms import to_terms
 
     assert out.scheme is not None and _distinct_nonzero(to_terms(out.scheme))
+
+
+@pytest.mark.parametrize("group,shape,rank,file", [("t2", (2, 2, 3), 11, "2x2x3-rank11-ZT.json"),
+                                                  ("c3", (3, 3, 3), 23, "3x3x3-rank23-ZT.json")])
+def test_a_saved_scheme_at_the_target_is_not_reported_as_reached_when_none_is_found(group, shape, rank, file):
+    # helper-65: resumed after it was found, a search stopped early said "no scheme of rank 52
+    # ... best rank reached 52" and wrote the saved scheme again
+    saved = fastmm.load(CATALOG + file)
+    out = run(SearchTask(*shape, rank, "ZT", seed=0, options={"group": group, "starts": [saved]}),
+              lambda p: None, lambda: True)
+    assert out.scheme is None
+    assert out.best is None or out.best.rank > rank
+
+
+def test_snapshot_and_restore_go_back_to_the_same_scheme():
+    from fastmm.search.symmetric import SymWalker, choose_backend, cube_groups, start
+
+    walkers = [T2Walker(3, 3, naive_split(3, 3), seed=2, backend="numba", plus_limit=33),
+               SymWalker(3, start(3, cube_groups(3, 23)), seed=2, backend=choose_backend(None),
+                         plus_limit=30)]
+    for walker in walkers:
+        walker.walk(2_000, 0, 100, 30)
+        kept, terms, rank = walker.snapshot(), walker.terms(), walker.rank
+        walker.walk(5_000, 0, 10, 33)
+        assert walker.terms() != terms
+        walker.restore(kept)
+        assert walker.terms() == terms and walker.rank == rank
+        walker.walk(1_000, 0, 100, 30)  # and it walks on from there
+        assert gf2_tensor_ok((3, 3, 3), walker.terms())
+
+
+def test_liftable_is_a_flag():
+    r = run_cli("search", "2", "2", "3", "--rank", "11", "--symmetry", "t2", "--option", "liftable=3",
+                "--time-limit", "5")
+    assert r.rc == 2 and "liftable" in r.err and len(r.err.strip().splitlines()) == 1
+    out = run(SearchTask(2, 2, 3, 11, "ZT", seed=0, time_limit=60, options={"group": "t2", "liftable": True}),
+              lambda p: None, lambda: False)
+    assert out.scheme is not None and verify(out.scheme, use_sympy=False).ok
