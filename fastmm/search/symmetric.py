@@ -543,13 +543,13 @@ def _run_walks(task: SearchTask, report: Reporter, should_stop: StopFlag, walks:
                              mod2=gf2_saver.low(best) if found is None else None)
 
     plus_opt = int(opts.get("plus_limit", 0))  # 0: each walk's start rank (+ the group's extra)
-    # liftable: a new low that does not lift sends the walk back to the last low that did (over
-    # ZT / Z; the t2 walks' lows modulo 2 mostly do not lift)
+    # liftable (over ZT / Z): the walk stops at every reduction and lifts it; one that does not
+    # lift sends it back to the last scheme that did (the t2 walks' lows modulo 2 mostly do not)
     liftable = bool(opts.get("liftable", False)) and task.ring != "Z2"
     while True:
-        kept = None
         walker = walks.make(task.seed * 1_000_003 + restarts, plus_opt)
         walker.stop = should_stop
+        kept = walker.snapshot() if liftable else None  # the start: taken to lift
         plus_limit = plus_opt or walker.rank + walks.plus_extra
         low, since_low = walker.rank, 0
         while since_low < restart_steps:
@@ -569,26 +569,30 @@ def _run_walks(task: SearchTask, report: Reporter, should_stop: StopFlag, walks:
                     gf2_saver.offer(in_task_shape(to_scheme(wshape, terms)))
                 done = walker.walk(lift_every, r - 1, plateau, plus_limit)  # flips keep the rank
             else:
-                done = walker.walk(chunk, task.rank, plateau, plus_limit)
+                done = walker.walk(chunk, r - 1 if liftable else task.rank, plateau, plus_limit)
             steps += done
             since_low += done
+            if liftable and walker.rank < r:
+                got = lifted(walker.terms(), task.seed + steps)
+                if got is None:
+                    walker.restore(kept)
+                else:
+                    kept = walker.snapshot()
+                    if best is None or got[0].rank < best.rank:
+                        best = got[0]
+                        if ckpt_dir:
+                            save_pool(ckpt_dir, task.seed, [best])
             if walker.rank < low:
                 low, since_low = walker.rank, 0
-                if best is None or low < best.rank:
+                if not liftable and (best is None or low < best.rank):
                     got = lifted(walker.terms(), task.seed + steps)
                     if got is not None:
                         best = got[0]
                         if ckpt_dir:  # a kill keeps the best rank reached
                             save_pool(ckpt_dir, task.seed, [best])
-                        if liftable:
-                            kept = walker.snapshot()
-                    else:
-                        if record is None or low < record:
-                            record = low
-                            gf2_saver.offer(in_task_shape(to_scheme(wshape, walker.terms())))
-                        if liftable and kept is not None:  # back to the last low that lifted
-                            walker.restore(kept)
-                            low = walker.rank
+                    elif record is None or low < record:
+                        record = low
+                        gf2_saver.offer(in_task_shape(to_scheme(wshape, walker.terms())))
             gf2_saver.settle(best.rank if best is not None else None)
             gf2_saver.flush()
             now = time.perf_counter()
