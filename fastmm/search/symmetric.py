@@ -329,7 +329,40 @@ def _kernel(backend: str, orbit: int = 3):
     return _NUMBA_WALKS[0]
 
 
-class SymWalker:
+class ArrayWalker:
+    """What the symmetric walkers share: a walk in pieces that looks at `stop` between them,
+    and snapshots of the arrays a walk changes in place (`_state()`); subclasses give `rank`
+    and `_walk(steps, target, plateau, plus_limit)`."""
+
+    stop: StopFlag | None = None  # None: one call (Ctrl-C and the time limit wait for it)
+    backend: str
+    F: np.ndarray
+
+    def _state(self) -> tuple[np.ndarray, ...]:
+        raise NotImplementedError
+
+    def snapshot(self) -> tuple[np.ndarray, ...]:
+        return tuple(a.copy() for a in self._state())
+
+    def restore(self, saved: tuple[np.ndarray, ...]) -> None:
+        """Back to a snapshot, in place (the C walk holds the arrays' addresses); the random
+        stream goes on, so the walk takes another way."""
+        for array, copy in zip(self._state(), saved, strict=True):
+            np.copyto(array, copy)
+
+    def walk(self, steps: int, target: int, plateau: int, plus_limit: int) -> int:
+        """Up to `steps` steps (stopping at rank <= target); with `stop` set, in pieces of
+        flip.walk_piece steps, looking at `stop` between them (the same walk step for step)."""
+        if self.stop is None:
+            return self._walk(steps, target, plateau, plus_limit)
+        from fastmm.search.flip import walk_in_pieces, walk_piece
+
+        return walk_in_pieces(lambda k: self._walk(k, target, plateau, plus_limit), steps,
+                              walk_piece(self.backend, self.F.shape[1]),
+                              lambda: self.rank <= target or self.stop())
+
+
+class SymWalker(ArrayWalker):
     """One symmetric walk from the start of `n` (orbit representatives and cubes); `orbit` 3
     (c3) or 6 (c3j: `split` holds one representative per orbit of six)."""
 
@@ -365,25 +398,8 @@ class SymWalker:
     def rank(self) -> int:
         return len(self.cubes) + int(self.st[1]) + self.orbit * int(self.st[0])
 
-    def snapshot(self) -> tuple[np.ndarray, ...]:
-        return self.F.copy(), self.E.copy(), self.st.copy()
-
-    def restore(self, saved: tuple[np.ndarray, ...]) -> None:
-        """Back to a snapshot (in place: the C walk holds the arrays' addresses); the random
-        stream goes on, so the walk takes another way."""
-        for array, copy in zip((self.F, self.E, self.st), saved, strict=True):
-            np.copyto(array, copy)
-
-    def walk(self, steps: int, target: int, plateau: int, plus_limit: int) -> int:
-        """Up to `steps` steps (stopping at rank <= target); with `stop` set, in pieces of
-        flip.walk_piece steps, looking at `stop` between them (the same walk step for step)."""
-        if self.stop is None:
-            return self._walk(steps, target, plateau, plus_limit)
-        from fastmm.search.flip import walk_in_pieces, walk_piece
-
-        return walk_in_pieces(lambda k: self._walk(k, target, plateau, plus_limit), steps,
-                              walk_piece(self.backend, self.F.shape[1]),
-                              lambda: self.rank <= target or self.stop())
+    def _state(self) -> tuple[np.ndarray, ...]:
+        return self.F, self.E, self.st
 
     def _walk(self, steps: int, target: int, plateau: int, plus_limit: int) -> int:
         if self.backend == "c":

@@ -19,7 +19,7 @@ import numpy as np
 from fastmm.errors import InputError
 from fastmm.scheme import Scheme
 from fastmm.search import flip_py
-from fastmm.search.base import StopFlag
+from fastmm.search.symmetric import ArrayWalker
 from fastmm.search.terms import Terms, gf2_tensor_ok
 from fastmm.search.terms import to_terms as scheme_terms
 
@@ -165,7 +165,7 @@ def choose_backend(choice: str | None) -> str:
     return "numba" if numba_available() else "python"
 
 
-class T2Walker:
+class T2Walker(ArrayWalker):
     """One transpose-symmetric walk of ⟨n,m,n⟩ from `split` (the SymWalker interface)."""
 
     def __init__(self, n: int, m: int, split: Split, seed: int, backend: str, plus_limit: int):
@@ -186,7 +186,6 @@ class T2Walker:
         self.rng = np.array([flip_py.seed_state(seed)], dtype=np.uint64)
         self.backend = backend
         self.kernel = _kernel(backend)
-        self.stop: StopFlag | None = None
 
     def _fixed_terms(self) -> dict[int, int]:
         """The fixed terms as x -> z, those of one x added up (the walk keeps two apart after a
@@ -204,23 +203,8 @@ class T2Walker:
     def fixed(self) -> int:
         return len(self._fixed_terms())
 
-    def snapshot(self) -> tuple[np.ndarray, ...]:
-        return self.F.copy(), self.X.copy(), self.Z.copy(), self.st.copy()
-
-    def restore(self, saved: tuple[np.ndarray, ...]) -> None:
-        """Back to a snapshot; the random stream goes on, so the walk takes another way."""
-        for array, copy in zip((self.F, self.X, self.Z, self.st), saved, strict=True):
-            np.copyto(array, copy)
-
-    def walk(self, steps: int, target: int, plateau: int, plus_limit: int) -> int:
-        """Up to `steps` steps (stopping at rank <= target), looking at `stop` between pieces."""
-        if self.stop is None:
-            return self._walk(steps, target, plateau, plus_limit)
-        from fastmm.search.flip import walk_in_pieces, walk_piece
-
-        return walk_in_pieces(lambda k: self._walk(k, target, plateau, plus_limit), steps,
-                              walk_piece(self.backend, self.F.shape[1]),
-                              lambda: self.rank <= target or self.stop())
+    def _state(self) -> tuple[np.ndarray, ...]:
+        return self.F, self.X, self.Z, self.st
 
     def _walk(self, steps: int, target: int, plateau: int, plus_limit: int) -> int:
         # plus transitions need room for one more pair and one more fixed term
