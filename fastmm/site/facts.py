@@ -37,6 +37,7 @@ class SchemeFacts:
     stability: str
     invariant: str
     symmetry: str | None  # C3 symmetry modulo 2 of a square scheme (fastmm.search.symmetric)
+    transpose_symmetry: str | None  # (A,B,C) -> (Bᵀ,Aᵀ,Cᵀ) modulo 2, two equal sizes (transpose_symmetric)
     downloads: list[Download]
     seconds: float  # compute time, for the build report only (never written to a page)
 
@@ -71,6 +72,7 @@ def scheme_facts(item: SiteScheme) -> SchemeFacts:
         stability_factor,
     )
     from fastmm.search.symmetric import c3_symmetry
+    from fastmm.search.transpose_symmetric import describe as t2_symmetry
 
     start = time.perf_counter()
     s, slug = item.scheme, item.slug
@@ -87,7 +89,8 @@ def scheme_facts(item: SiteScheme) -> SchemeFacts:
         stability="none (valid modulo 2 only: no floating-point product)" if s.ring == "Z2"
         else f"{stability_factor(s)}  (max over C entries of Σ |Wc|·‖Wa‖₁·‖Wb‖₁)",
         invariant=format_invariant(factor_rank_invariant(s)),
-        symmetry=c3_symmetry(s), downloads=downloads, seconds=time.perf_counter() - start,
+        symmetry=c3_symmetry(s), transpose_symmetry=t2_symmetry(s), downloads=downloads,
+        seconds=time.perf_counter() - start,
     )
 
 

@@ -127,6 +127,8 @@ def test_scheme_page_shows_formulas_costs_and_provenance(shipped_site):
     assert "C3 symmetry (A,B,Cᵀ) → (Cᵀ,A,B)yes modulo 2 (3 cubes + 30 orbits of 3)" in sym["5x5x5-rank93-ZT"]
     assert "C3 symmetry (A,B,Cᵀ) → (Cᵀ,A,B)no" in sym["3x3x3-rank23-ZT"]  # Laderman's form
     assert "C3 symmetry" not in sym["2x3x3-rank15-ZT"]
+    assert "transpose symmetry (A,B,C) → (Bᵀ,Aᵀ,Cᵀ)no" in sym["2x3x3-rank15-ZT"]
+    assert "transpose symmetry (A,B,C) → (Bᵀ,Aᵀ,Cᵀ)yes modulo 2 (3 fixed + 2 pairs)" in text  # Strassen
     z2 = "".join(parse_page(site / "schemes" / "4x4x4-rank47-Z2.html").text)
     assert "valid modulo 2 only" in z2 and "C: not available" in z2
 
