@@ -44,6 +44,9 @@ saved scheme that splits into the group's orbits).
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -66,12 +69,10 @@ from fastmm.search.base import (
 )
 from fastmm.search.checkpoint import BestSaver, save_pool
 from fastmm.search.lift import lift
-from fastmm.search.terms import Terms, gf2_tensor_ok, to_scheme
+from fastmm.search.terms import Terms, gf2_tensor_ok, to_scheme, transpose_bits
 from fastmm.search.terms import to_terms as scheme_terms
 
 MAX_N = 7  # n² bits in an int64 factor
-T2_PLATEAU = 5_000  # --symmetry t2: flips without a change of rank before a plus transition
-T2_PLUS_EXTRA = 6  # and how far above the start rank plus transitions may go
 # flips without a change of rank before a plus transition; for 5 and 6 the authors' settings
 # (50,000 and 500,000 counted per term: / 3 per orbit flip; their 6 ran with 6-fold symmetry)
 PLATEAU = {5: 16_667, 6: 83_333}
@@ -234,13 +235,7 @@ def c3_symmetry(scheme: Scheme) -> str | None:
 
 
 def transpose_mask(x: int, n: int) -> int:
-    out = 0
-    while x:
-        low = x & -x
-        b = low.bit_length() - 1
-        out |= 1 << ((b % n) * n + b // n)
-        x ^= low
-    return out
+    return transpose_bits(x, n, n)
 
 
 def central(x: int, n: int) -> int:
@@ -329,7 +324,7 @@ def _kernel(backend: str, orbit: int = 3):
     return _NUMBA_WALKS[0]
 
 
-class ArrayWalker:
+class ArrayWalker(ABC):
     """What the symmetric walkers share: a walk in pieces that looks at `stop` between them,
     and snapshots of the arrays a walk changes in place (`_state()`); subclasses give `rank`
     and `_walk(steps, target, plateau, plus_limit)`."""
@@ -338,8 +333,9 @@ class ArrayWalker:
     backend: str
     F: np.ndarray
 
+    @abstractmethod
     def _state(self) -> tuple[np.ndarray, ...]:
-        raise NotImplementedError
+        """The arrays a walk changes in place."""
 
     def snapshot(self) -> tuple[np.ndarray, ...]:
         return tuple(a.copy() for a in self._state())
@@ -425,14 +421,18 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     return _run_walks(task, report, should_stop, walks, t0)
 
 
+@dataclass
 class _Walks:
-    """What _run_walks needs of a group: the walk's shape, the start split, a walker factory,
-    the rank-limit and lifting defaults and the provenance."""
+    """What _run_walks needs of a group."""
 
-    def __init__(self, wshape, split, make, plateau, plus_extra, frames, prov, note):
-        self.wshape, self.split, self.make = wshape, split, make
-        self.plateau, self.plus_extra, self.frames = plateau, plus_extra, frames
-        self.prov, self.note = prov, note
+    wshape: tuple[int, int, int]  # the shape walked (t2: the rotation ⟨a,b,a⟩ of the task's)
+    make: Callable[[int, int], ArrayWalker]  # (seed, plus_limit option) -> a walker from the start
+    backend: str
+    plateau: int  # default flips without a change of rank before a plus transition
+    plus_extra: int  # plus transitions may go this far above a walk's start rank
+    frames: bool  # over ZT, lift with Hensel lifting and frames too
+    prov: dict
+    note: Callable[[ArrayWalker], str]  # the progress line's note
 
 
 def _c3_walks(task: SearchTask, group: str) -> _Walks:
@@ -472,7 +472,7 @@ def _c3_walks(task: SearchTask, group: str) -> _Walks:
     elif resumed is not None:
         prov.update(start=f"{resumed.label()} saved in the --resume directory", start_cubes=len(split[1]))
     cubes = len(split[1])
-    return _Walks(shape, split, lambda seed, plus: SymWalker(n, split, seed, backend, plus, orbit),
+    return _Walks(shape, lambda seed, plus: SymWalker(n, split, seed, backend, plus, orbit), backend,
                   PLATEAU.get(n, 5 * n**5), 0, False, prov,
                   lambda w: f"symmetric walk at {w.rank}, {cubes} cubes ({backend})")
 
@@ -498,8 +498,8 @@ def _t2_walks(task: SearchTask) -> _Walks:
         prov.update(start=given.label())
     elif resumed is not None:
         prov.update(start=f"{resumed.label()} saved in the --resume directory")
-    return _Walks(wshape, split, lambda seed, plus: t2.T2Walker(n, m, split, seed, backend, plus),
-                  T2_PLATEAU, T2_PLUS_EXTRA, True, prov,
+    return _Walks(wshape, lambda seed, plus: t2.T2Walker(n, m, split, seed, backend, plus), backend,
+                  t2.PLATEAU, t2.PLUS_EXTRA, True, prov,
                   lambda w: f"t2 walk at {w.rank}, {w.fixed} fixed, as ⟨{n},{m},{n}⟩ ({backend})")
 
 
@@ -516,14 +516,14 @@ def _run_walks(task: SearchTask, report: Reporter, should_stop: StopFlag, walks:
 
     def lifted(terms: Terms, seed: int) -> tuple[Scheme, str] | None:
         if task.ring == "Z2":
-            return to_scheme(wshape, terms).permuted(shape), "gf2"
+            return in_task_shape(to_scheme(wshape, terms)), "gf2"
         frames = walks.frames and task.ring == "ZT"  # Hensel lifting and frames: slow, so stoppable
         got = lift(wshape, terms, task.ring, seed=seed, frames=frames, stop=should_stop if frames else None)
         return (in_task_shape(got[0]), got[1]) if got is not None else None
 
     plateau = int(opts.get("plateau", walks.plateau))
     restart_steps = int(opts.get("restart_steps", 2_000 * plateau))
-    fast = opts.get("backend") != "python" and walks.prov["backend"] != "python"
+    fast = walks.backend != "python"
     chunk = int(opts.get("chunk", 200_000 if fast else 2_000))
     lift_every = int(opts.get("lift_every", 20_000 if fast else 500))
     steps = restarts = 0
@@ -542,6 +542,14 @@ def _run_walks(task: SearchTask, report: Reporter, should_stop: StopFlag, walks:
     ckpt_dir = opts.get("checkpoint_dir")
     last_report = 0.0
     prov = walks.prov
+
+    def keep(scheme: Scheme) -> None:
+        """A lifted scheme below the best: the best now (saved, so that a kill keeps it)."""
+        nonlocal best
+        if best is None or scheme.rank < best.rank:
+            best = scheme
+            if ckpt_dir:
+                save_pool(ckpt_dir, task.seed, [best])
 
     # over ZT / Z, the lowest GF(2) scheme below `best` that did not lift is kept (DIR/gf2-seedS.json
     # with --resume, and the outcome's mod2), as the flip walks keep theirs
@@ -594,18 +602,13 @@ def _run_walks(task: SearchTask, report: Reporter, should_stop: StopFlag, walks:
                     walker.restore(kept)
                 else:
                     kept = walker.snapshot()
-                    if best is None or got[0].rank < best.rank:
-                        best = got[0]
-                        if ckpt_dir:
-                            save_pool(ckpt_dir, task.seed, [best])
+                    keep(got[0])
             if walker.rank < low:
                 low, since_low = walker.rank, 0
                 if not liftable and (best is None or low < best.rank):
                     got = lifted(walker.terms(), task.seed + steps)
                     if got is not None:
-                        best = got[0]
-                        if ckpt_dir:  # a kill keeps the best rank reached
-                            save_pool(ckpt_dir, task.seed, [best])
+                        keep(got[0])
                     elif record is None or low < record:
                         record = low
                         gf2_saver.offer(in_task_shape(to_scheme(wshape, walker.terms())))

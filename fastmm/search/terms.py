@@ -23,6 +23,17 @@ def bits(x: int) -> list[int]:
     return out
 
 
+def transpose_bits(x: int, rows: int, cols: int) -> int:
+    """The transpose (a cols×rows mask) of a rows×cols row-major bit matrix."""
+    out = 0
+    while x:
+        low = x & -x
+        r, c = divmod(low.bit_length() - 1, cols)
+        out |= 1 << (c * rows + r)
+        x ^= low
+    return out
+
+
 def _row_mask(row) -> int:
     mask = 0
     for u, v in enumerate(row):

@@ -85,6 +85,14 @@ def _remove_orbit(F, k, o, work, nw):
 
 
 @njit(cache=True)
+def _drop_fixed(X, Z, st, e):
+    """Delete fixed term e by moving the last one into its place."""
+    st[1] -= 1
+    X[e] = X[st[1]]
+    Z[e] = Z[st[1]]
+
+
+@njit(cache=True)
 def add_fixed(X, Z, st, x, z):
     """The fixed term x⊗xᵀ⊗z added: merged with the one of the same x (and dropped if the Zs cancel)."""
     if z == 0 or x == 0:
@@ -93,20 +101,11 @@ def add_fixed(X, Z, st, x, z):
         if X[e] == x:
             Z[e] ^= z
             if Z[e] == 0:
-                st[1] -= 1
-                X[e] = X[st[1]]
-                Z[e] = Z[st[1]]
+                _drop_fixed(X, Z, st, e)
             return
     X[st[1]] = x
     Z[st[1]] = z
     st[1] += 1
-
-
-@njit(cache=True)
-def _drop_fixed(X, Z, st, e):
-    st[1] -= 1
-    X[e] = X[st[1]]
-    Z[e] = Z[st[1]]
 
 
 @njit(cache=True)
@@ -281,9 +280,7 @@ def _step(F, X, Z, st, rng, work, n, m):
                 set_orbit(F, i, n, m)
                 Z[e] ^= z ^ transpose(z, n, n)
                 if Z[e] == 0:
-                    st[1] -= 1
-                    X[e] = X[st[1]]
-                    Z[e] = Z[st[1]]
+                    _drop_fixed(X, Z, st, e)
                 break
         work[0] = oi
         return _settle(F, X, Z, st, work, 1, n, m)
@@ -362,10 +359,7 @@ def _split(F, X, Z, st, rng, work, n, m):
     set_orbit(F, 2 * k, n, m)
     st[0] = k + 1
     X[e1] = x1 ^ x2
-    lo = e2
-    st[1] -= 1
-    X[lo] = X[st[1]]
-    Z[lo] = Z[st[1]]
+    _drop_fixed(X, Z, st, e2)
     work[0] = k
     return _settle(F, X, Z, st, work, 1, n, m)
 

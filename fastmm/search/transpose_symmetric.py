@@ -22,8 +22,13 @@ from fastmm.search import flip_py
 from fastmm.search.symmetric import ArrayWalker
 from fastmm.search.terms import Terms, gf2_tensor_ok
 from fastmm.search.terms import to_terms as scheme_terms
+from fastmm.search.terms import transpose_bits as transpose_mask
 
 MAX_BITS = 63  # n·m, n·n bits in an int64 factor
+PLATEAU = 5_000  # flips without a change of rank before a plus transition (--option plateau)
+# how far above a walk's start rank plus transitions may go (without --option plus_limit); the
+# walker's arrays hold that much (T2Walker: 4 slots above the start)
+PLUS_EXTRA = 4
 Split = tuple[list[tuple[int, int, int]], list[tuple[int, int]]]  # (pair representatives, fixed (x, z))
 
 
@@ -46,16 +51,6 @@ def check_shape(shape: tuple[int, int, int]) -> tuple[int, int, int]:
     if max(n * m, n * n) > MAX_BITS:
         raise InputError(f"the t2 walk supports n·m and n·n up to {MAX_BITS}, got ⟨{n},{m},{n}⟩")
     return w
-
-
-def transpose_mask(x: int, rows: int, cols: int) -> int:
-    """The transpose of a rows×cols row-major bit matrix."""
-    out = 0
-    for r in range(rows):
-        for c in range(cols):
-            if x >> (r * cols + c) & 1:
-                out |= 1 << (c * rows + r)
-    return out
 
 
 def sigma(t: tuple[int, int, int], n: int, m: int) -> tuple[int, int, int]:
@@ -173,7 +168,7 @@ class T2Walker(ArrayWalker):
         self.n, self.m = n, m
         k = len(reps)
         rank = len(fixed) + 2 * k
-        cap = max(rank, plus_limit) + 4
+        cap = max(rank, plus_limit) + PLUS_EXTRA
         self.F = np.zeros((3, 2 * cap), dtype=np.int64)
         for o, rep in enumerate(reps):
             self.F[:, 2 * o] = rep
@@ -207,8 +202,6 @@ class T2Walker(ArrayWalker):
         return self.F, self.X, self.Z, self.st
 
     def _walk(self, steps: int, target: int, plateau: int, plus_limit: int) -> int:
-        # plus transitions need room for one more pair and one more fixed term
-        plus_limit = min(plus_limit, self.X.shape[0] - 1)
         return int(self.kernel(self.F, self.X, self.Z, self.st, self.rng, steps, target, plateau,
                                plus_limit, self.n, self.m))
 
