@@ -665,6 +665,45 @@ def _has_dead_product(scheme: Scheme) -> bool:
     return len(scheme.live_terms()) < scheme.rank
 
 
+def _exact(v: Any) -> Fraction:
+    return Fraction(int(v)) if isinstance(v, (int, np.integer)) else Fraction(v)
+
+
+def _normal_term(scheme: Scheme, t: int, mod: int | None) -> tuple[tuple, tuple, tuple, Any, Any]:
+    """Term t with its A and B factors scaled to a leading 1 (C absorbs the scales), and those
+    two leading coefficients."""
+    a, b, c = ([Fraction(int(v) % mod) if mod else _exact(v) for v in vec]
+               for vec in (scheme.Wa[t], scheme.Wb[t], scheme.Wc[:, t]))
+    la = next(v for v in a if v)
+    lb = next(v for v in b if v)
+    return (tuple(v / la for v in a), tuple(v / lb for v in b), tuple(v * la * lb for v in c), la, lb)
+
+
+def _identity_transform(s1: Scheme, s2: Scheme, mod: int | None) -> Transform | None:
+    """The identity (P, Q, R) with the term permutation and scalings that map s1 onto s2, when
+    both hold the same products up to order and scaling; None otherwise."""
+    if s1.shape != s2.shape:
+        return None
+    unmatched: dict[tuple, list[tuple[int, Any, Any]]] = {}
+    for t in range(s1.rank):
+        a, b, c, la, lb = _normal_term(s1, t, mod)
+        unmatched.setdefault((a, b, c), []).append((t, la, lb))
+    perm, scales = [], []
+    for t in range(s2.rank):
+        a, b, c, la, lb = _normal_term(s2, t, mod)
+        candidates = unmatched.get((a, b, c))
+        if not candidates:
+            return None
+        old, la1, lb1 = candidates.pop()
+        lam, mu = la / la1, lb / lb1
+        perm.append(old)
+        scales.append((lam, mu, 1 / (lam * mu)) if not mod else (1, 1, 1))
+    n, m, p = s1.shape
+    tr = Transform("", _identity(n, mod), _identity(m, mod), _identity(p, mod), perm, scales,
+                   "GF2" if mod else "Q")
+    return tr if same_coefficients(tr.apply(s1), s2) else None
+
+
 def equivalent(s1: Scheme, s2: Scheme, *, max_nodes: int = 200_000,
                deadline: float | None = None) -> EquivalenceResult:
     """Decide whether s1 and s2 lie in one orbit of the de Groote group (see module docstring).
@@ -699,6 +738,10 @@ def equivalent(s1: Scheme, s2: Scheme, *, max_nodes: int = 200_000,
         if i1[name] != i2[name]:
             return EquivalenceResult("inequivalent", f"invariant {name!r} differs")
     mod = _field_of(s1)
+    same_terms = _identity_transform(s1, s2, mod)
+    if same_terms is not None:  # the identity before any stabiliser the search might meet first
+        return EquivalenceResult("equivalent", "the same products up to order and scaling "
+                                 "(identity P, Q, R), checked by applying it", same_terms)
     moves = [mv for mv in MOVES if _move_shape(s1.shape, mv) == s2.shape]
     undecided = gave_up = False
     nodes = 0

@@ -300,3 +300,41 @@ def test_a_dead_product_makes_the_answer_unknown_never_a_crash():
     got = equivalent(a, b)
     assert got.status == "unknown" and "all-zero factor" in got.reason
     assert len(dedupe([a, b])) == 2
+
+
+def _shuffled(s: Scheme, perm: list[int], scale: tuple) -> Scheme:
+    """s with its terms in the order `perm`, every term scaled by (λ, μ, 1/(λμ))."""
+    lam, mu = Fraction(scale[0]), Fraction(scale[1])
+    wa = [[Fraction(int(v)) * lam for v in s.Wa[t]] for t in perm]
+    wb = [[Fraction(int(v)) * mu for v in s.Wb[t]] for t in perm]
+    wc = [[Fraction(int(v)) / (lam * mu) for v in s.Wc[:, t]] for t in perm]
+    return Scheme(*s.shape, np.array(wa, dtype=object), np.array(wb, dtype=object),
+                  np.array(wc, dtype=object).T)
+
+
+@pytest.mark.parametrize("make", [_strassen_223, laderman, lambda: strassen().kron(strassen())])
+def test_the_same_products_give_the_identity_transform(make):
+    """A scheme against itself, or its products reordered and rescaled, is matched by the
+    identity (P, Q, R), not by a stabiliser: ⟨2,2,1⟩ ⊕ Strassen is also fixed by R = diag(2,1,1),
+    which the search used to report first."""
+    s = make()
+    perm = list(reversed(range(s.rank)))
+    for other in (s, _shuffled(s, perm, (2, -1))):
+        res = equivalent(s, other)
+        assert res.status == "equivalent"
+        tr = res.transform
+        n, m, p = s.shape
+        assert (tr.moves, tr.P, tr.Q, tr.R) == ("", _F(np.eye(n, dtype=int)), _F(np.eye(m, dtype=int)),
+                                                  _F(np.eye(p, dtype=int)))
+        assert same_coefficients(tr.apply(s), other)
+    assert equivalent(s, _shuffled(s, perm, (2, -1))).transform.perm == perm
+
+
+def test_the_identity_match_over_gf2_and_a_changed_term_falls_through():
+    s = _strassen_223().with_meta(ring="Z2")
+    res = equivalent(s, s)
+    assert res.status == "equivalent" and res.transform.field == "GF2"
+    assert res.transform.R == [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+    moved = random_transform(_strassen_223(), np.random.default_rng(3))
+    res = equivalent(_strassen_223(), moved)  # a real change of basis still found by the search
+    assert res.status == "equivalent" and same_coefficients(res.transform.apply(_strassen_223()), moved)
