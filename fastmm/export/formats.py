@@ -28,7 +28,9 @@ Conventions (each tested by a round trip and by a hand-made file):
 * fast-matmul (Benson & Ballard, codegen/algorithms/*): three coefficient matrices U, V, W
   as whitespace-separated rows, separated by lines starting with "#" (a leading "#" line is
   a comment). U is (n·m)×r, V is (m·p)×r, W is (n·p)×r; rows index A, B and C row-major
-  (W by C, not Cᵀ). Coefficients are integers, decimals or p/q, read exactly.
+  (W by C, not Cᵀ). Coefficients are integers, decimals or p/q, read exactly. Its
+  "eliminated" files (common subexpressions as new variables) add a substitution block for A
+  and one for B; they are read back into plain U, V.
 
 A claim of "valid modulo 2 only" ("z2": true, or z2=True / --z2) is judged on the coefficients
 as written (`modulo_2_claim`): a scheme they make exact over the integers keeps them and is
@@ -499,14 +501,17 @@ def fast_matmul_scheme(text: str, what: str = "<text>") -> Scheme:
             raise SchemeFormatError(f"{what}: more than {MAX_COEFFICIENTS:,} coefficients (the limit)")
         blocks[-1].append([_fm_coef(tok, f"{what} line {lineno}") for tok in row])
     blocks = [b for b in blocks if b]
-    if len(blocks) != 3:
-        raise SchemeFormatError(f"{what}: expected three matrices U, V, W separated by '#' lines, "
-                                f"found {len(blocks)}")
-    widths = {len(row) for b in blocks for row in b}
+    if len(blocks) not in (3, 4, 5):
+        raise SchemeFormatError(f"{what}: expected three matrices U, V, W separated by '#' lines "
+                                f"(then at most two substitution blocks), found {len(blocks)} blocks")
+    widths = {len(row) for b in blocks[:3] for row in b}
     if len(widths) != 1:
         raise SchemeFormatError(f"{what}: rows have different lengths {sorted(widths)} "
                                 "(every row holds one coefficient per product)")
-    u, v, w = blocks
+    u, v, w = blocks[:3]
+    subs = blocks[3:] + [None, None]
+    u = _substituted(u, subs[0], "U", what)
+    v = _substituted(v, subs[1], "V", what)
     n, m, p = _shape_from_sizes(len(u), len(v), len(w), what)  # n·p = p·n: W size is symmetric
     _check_dims((n, m, p), what)
     check_scheme_size(n, m, p, widths.pop(), what)
@@ -517,6 +522,27 @@ def fast_matmul_scheme(text: str, what: str = "<text>") -> Scheme:
         return Scheme(n, m, p, as_coefficients(wa), as_coefficients(wb), as_coefficients(wc))
     except ValueError as exc:
         raise SchemeFormatError(f"{what}: {exc}") from None
+
+
+def _substituted(rows: list[list], sub: list[list] | None, name: str, what: str) -> list[list]:
+    """U (or V) of an "eliminated" file (fast-matmul's codegen/subexpr_elim.py) written back over
+    the matrix entries alone. Its rows past the d = n·m entries are new variables X_i, and
+    substitution row i (d coefficients) says X_i = Σ_e sub[i][e]·A_e; gen.py reads block 4 as
+    A's substitutions and block 5 as B's, and so does this."""
+    if sub is None:
+        return rows
+    sizes = {len(row) for row in sub}
+    d = sizes.pop()
+    if sizes or len(rows) != d + len(sub):
+        raise SchemeFormatError(f"{what}: the substitution block for {name} does not fit it: {name} has "
+                                f"{len(rows)} rows, the block {len(sub)} rows of {d}"
+                                + (" or more" if sizes else "") + " coefficients")
+    out = [list(row) for row in rows[:d]]
+    for var, coeffs in zip(rows[d:], sub, strict=True):
+        for e, c in enumerate(coeffs):
+            if c:
+                out[e] = [a + c * x for a, x in zip(out[e], var, strict=True)]
+    return out
 
 
 def _fm_out(x: Any) -> str:

@@ -388,3 +388,64 @@ def test_the_library_refuses_alphatensor_options_for_other_formats(tmp_path: Pat
     f.write_text(export_foreign(strassen(), "perminov"))
     with pytest.raises(InputError, match="applies to --from alphatensor only"):
         import_scheme(f, "perminov", **kw)
+
+
+def _eliminated_text(scheme: Scheme, sub_a: list[list[int]], sub_b: list[list[int]]) -> str:
+    """fast-matmul's "eliminated" layout (codegen/subexpr_elim.py) of `scheme`, written here by
+    the same rule: every product whose A (B) row contains a substitution row exactly, with one
+    scale, uses the new variable instead of those entries."""
+    def eliminate(rows: np.ndarray, subs: list[list[int]]) -> list[list[int]]:
+        rows = rows.astype(int).copy()
+        extra = []
+        for sub in subs:
+            sub = np.array(sub)
+            on = sub != 0
+            var = [0] * rows.shape[1]
+            for r in range(rows.shape[1]):
+                ratios = {Fraction(int(x), int(y)) for x, y in zip(rows[on, r], sub[on], strict=True)}
+                if len(ratios) == 1 and 0 not in ratios:
+                    (k,) = ratios
+                    var[r] = int(k)
+                    rows[on, r] = 0
+            extra.append(var)
+        return [list(row) for row in rows] + extra
+
+    def block(rows) -> str:
+        return "\n".join(" ".join(str(int(x)) for x in row) for row in rows)
+
+    u = eliminate(scheme.Wa.T, sub_a)
+    v = eliminate(scheme.Wb.T, sub_b)
+    return (f"# Eliminated version of a test scheme\n{block(u)}\n#\n{block(v)}\n#\n{block(scheme.Wc)}\n"
+            f"# Substitution information\n{block(sub_a)}\n#\n{block(sub_b)}\n#\n")
+
+
+def test_fast_matmul_eliminated_files_are_read_back_over_the_entries(tmp_path: Path) -> None:
+    """Strassen's (A11 + A22) and (B11 + B22), and Laderman's A11 − A21 made new variables, as
+    fast-matmul's codegen/algorithms/eliminated/* files write them: read back, they are the
+    schemes themselves (a file of that directory, hk323-15-84, imports as ⟨3,2,3;15⟩ too)."""
+    for scheme, sub_a, sub_b in ((strassen(), [[1, 0, 0, 1]], [[1, 0, 0, 1]]),
+                                 (laderman(), [[1, 0, 0, -1, 0, 0, 0, 0, 0]], [])):
+        text = _eliminated_text(scheme, sub_a, sub_b)
+        assert len(text.split("#")[1].split()) > scheme.n * scheme.m * scheme.rank  # U grew
+        f = tmp_path / "eliminated"
+        f.write_text(text)
+        assert import_scheme(f, "fast-matmul") == scheme
+
+
+def test_fast_matmul_substitution_blocks_that_do_not_fit_are_refused(tmp_path: Path) -> None:
+    text = _eliminated_text(strassen(), [[1, 0, 0, 1]], [[1, 0, 0, 1]])
+    head, subs = text.split("# Substitution information\n")
+    for bad, says in ((head + "# Substitution information\n1 0 0 1 0\n#\n1 0 0 1\n#\n",
+                       "the substitution block for U does not fit it: U has 5 rows, the block 1 rows of 5"),
+                      (head + "# Substitution information\n1 0 0 1\n1 1 0 0\n#\n1 0 0 1\n#\n",
+                       "the substitution block for U does not fit it"),
+                      (text + "1 1\n#\n1 1\n", "found 7 blocks")):
+        f = tmp_path / "bad"
+        f.write_text(bad)
+        with pytest.raises(SchemeFormatError, match=re.escape(says)):
+            import_scheme(f, "fast-matmul")
+    wrong = head + "# Substitution information\n1 0 0 -1\n#\n1 0 0 1\n#\n"  # X = A11 − A22: not Strassen
+    f = tmp_path / "wrong"
+    f.write_text(wrong)
+    with pytest.raises(VerificationError):
+        import_scheme(f, "fast-matmul")
