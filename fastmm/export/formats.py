@@ -29,8 +29,8 @@ Conventions (each tested by a round trip and by a hand-made file):
   as whitespace-separated rows, separated by lines starting with "#" (a leading "#" line is
   a comment). U is (n·m)×r, V is (m·p)×r, W is (n·p)×r; rows index A, B and C row-major
   (W by C, not Cᵀ). Coefficients are integers, decimals or p/q, read exactly. Its
-  "eliminated" files (common subexpressions as new variables) add a substitution block for A
-  and one for B; they are read back into plain U, V.
+  "eliminated" files (common subexpressions as new variables) add substitution blocks for A, B
+  and C (extra rows of U and V, extra columns of W); they are read back into plain U, V, W.
 
 A claim of "valid modulo 2 only" ("z2": true, or z2=True / --z2) is judged on the coefficients
 as written (`modulo_2_claim`): a scheme they make exact over the integers keeps them and is
@@ -81,6 +81,7 @@ from fastmm.verify import brent_report, uses_big_names, verified_copy
 
 FORMATS = ("alphatensor", "perminov", "fast-matmul")
 _TOKEN = re.compile(r"\S+")
+_PARAMETER = re.compile(r"-?[a-hj-z][1-9i]*")  # gen.py parse_coeff: a letter, then i / power digits
 PICKLE_REFUSAL = ("this file holds Python objects; loading it can run code; "
                   "re-run with --allow-pickle if you trust the file")
 
@@ -453,6 +454,9 @@ def _fm_coef(tok: str, where: str) -> int | Fraction:
         value = _fm_form(tok, where)
     if value is None or "/" in tok and tok.strip() != tok:
         shown = tok if len(tok) <= 30 else tok[:30] + "..."
+        if _PARAMETER.fullmatch(tok):
+            raise SchemeFormatError(f"{where}: {shown!r} is a parameter, as in fast-matmul's approximate "
+                                    "(border-rank) algorithms: only exact schemes can be read")
         raise SchemeFormatError(f"{where}: {shown!r} is not a number")
     return value
 
@@ -501,17 +505,20 @@ def fast_matmul_scheme(text: str, what: str = "<text>") -> Scheme:
             raise SchemeFormatError(f"{what}: more than {MAX_COEFFICIENTS:,} coefficients (the limit)")
         blocks[-1].append([_fm_coef(tok, f"{what} line {lineno}") for tok in row])
     blocks = [b for b in blocks if b]
-    if len(blocks) not in (3, 4, 5):
+    if not 3 <= len(blocks) <= 6:
         raise SchemeFormatError(f"{what}: expected three matrices U, V, W separated by '#' lines "
-                                f"(then at most two substitution blocks), found {len(blocks)} blocks")
-    widths = {len(row) for b in blocks[:3] for row in b}
+                                f"(then at most three substitution blocks), found {len(blocks)} blocks")
+    u, v, w = blocks[:3]
+    sub_a, sub_b, sub_c = (blocks[3:] + [None, None, None])[:3]
+    extra = len(sub_c) if sub_c else 0  # W's columns past the rank: fast-matmul's M_X products
+    widths = {len(row) for b in (u, v) for row in b} | {len(row) - extra for row in w}
     if len(widths) != 1:
         raise SchemeFormatError(f"{what}: rows have different lengths {sorted(widths)} "
-                                "(every row holds one coefficient per product)")
-    u, v, w = blocks[:3]
-    subs = blocks[3:] + [None, None]
-    u = _substituted(u, subs[0], "U", what)
-    v = _substituted(v, subs[1], "V", what)
+                                "(every row holds one coefficient per product)"
+                                + (f", past W's {extra} substituted products" if extra else ""))
+    u = _substituted(u, sub_a, "U", what)
+    v = _substituted(v, sub_b, "V", what)
+    w = _outputs(w, sub_c, what)
     n, m, p = _shape_from_sizes(len(u), len(v), len(w), what)  # n·p = p·n: W size is symmetric
     _check_dims((n, m, p), what)
     check_scheme_size(n, m, p, widths.pop(), what)
@@ -543,6 +550,20 @@ def _substituted(rows: list[list], sub: list[list] | None, name: str, what: str)
             if c:
                 out[e] = [a + c * x for a, x in zip(out[e], var, strict=True)]
     return out
+
+
+def _outputs(w: list[list], sub: list[list] | None, what: str) -> list[list]:
+    """W of an eliminated file with a third substitution block: its columns past the rank r are
+    new products M_X_j = Σ_t sub[j][t]·M_t (sums of products that several entries of C share),
+    written back over the r products."""
+    if sub is None:
+        return w
+    r = len(w[0]) - len(sub)
+    if {len(row) for row in sub} != {r}:
+        raise SchemeFormatError(f"{what}: the substitution block for W does not fit it: its rows must "
+                                f"hold one coefficient per product ({r})")
+    return [[row[t] + sum((row[r + j] * sub[j][t] for j in range(len(sub)) if sub[j][t]), 0)
+             for t in range(r)] for row in w]
 
 
 def _fm_out(x: Any) -> str:

@@ -235,7 +235,7 @@ def test_fast_matmul_reads_its_inverse_and_power_forms(token, value) -> None:
 
 @pytest.mark.parametrize("token", ["x", "-x", "i", "0i", "2x2"])
 def test_fast_matmul_parameters_and_zero_inverses_are_refused(token) -> None:
-    with pytest.raises(SchemeFormatError, match="is not a number|divides by zero"):
+    with pytest.raises(SchemeFormatError, match="is not a number|divides by zero|is a parameter"):
         fast_matmul_scheme(_first_coefficient_replaced(token), "fm")
 
 
@@ -390,10 +390,12 @@ def test_the_library_refuses_alphatensor_options_for_other_formats(tmp_path: Pat
         import_scheme(f, "perminov", **kw)
 
 
-def _eliminated_text(scheme: Scheme, sub_a: list[list[int]], sub_b: list[list[int]]) -> str:
+def _eliminated_text(scheme: Scheme, sub_a: list[list[int]], sub_b: list[list[int]],
+                     sub_c: list[list[int]] = ()) -> str:
     """fast-matmul's "eliminated" layout (codegen/subexpr_elim.py) of `scheme`, written here by
     the same rule: every product whose A (B) row contains a substitution row exactly, with one
-    scale, uses the new variable instead of those entries."""
+    scale, uses the new variable instead of those entries; every entry of C that sums products
+    as a C substitution row does (M_X = Σ_t sub[t]·M_t) uses M_X, a column of W past the rank."""
     def eliminate(rows: np.ndarray, subs: list[list[int]]) -> list[list[int]]:
         rows = rows.astype(int).copy()
         extra = []
@@ -415,8 +417,10 @@ def _eliminated_text(scheme: Scheme, sub_a: list[list[int]], sub_b: list[list[in
 
     u = eliminate(scheme.Wa.T, sub_a)
     v = eliminate(scheme.Wb.T, sub_b)
-    return (f"# Eliminated version of a test scheme\n{block(u)}\n#\n{block(v)}\n#\n{block(scheme.Wc)}\n"
+    w = [list(row) for row in np.array(eliminate(scheme.Wc.T, sub_c)).T] if sub_c else scheme.Wc
+    text = (f"# Eliminated version of a test scheme\n{block(u)}\n#\n{block(v)}\n#\n{block(w)}\n"
             f"# Substitution information\n{block(sub_a)}\n#\n{block(sub_b)}\n#\n")
+    return text + f"{block(sub_c)}\n" if sub_c else text
 
 
 def test_fast_matmul_eliminated_files_are_read_back_over_the_entries(tmp_path: Path) -> None:
@@ -424,7 +428,7 @@ def test_fast_matmul_eliminated_files_are_read_back_over_the_entries(tmp_path: P
     fast-matmul's codegen/algorithms/eliminated/* files write them: read back, they are the
     schemes themselves (a file of that directory, hk323-15-84, imports as ⟨3,2,3;15⟩ too)."""
     for scheme, sub_a, sub_b in ((strassen(), [[1, 0, 0, 1]], [[1, 0, 0, 1]]),
-                                 (laderman(), [[1, 0, 0, -1, 0, 0, 0, 0, 0]], [])):
+                                 (laderman(), [[1, 0, 0, -1, 0, 0, 0, 0, 0]], [[1, 0, 0, 0, 0, 0, 0, 0, 1]])):
         text = _eliminated_text(scheme, sub_a, sub_b)
         assert len(text.split("#")[1].split()) > scheme.n * scheme.m * scheme.rank  # U grew
         f = tmp_path / "eliminated"
@@ -448,4 +452,32 @@ def test_fast_matmul_substitution_blocks_that_do_not_fit_are_refused(tmp_path: P
     f = tmp_path / "wrong"
     f.write_text(wrong)
     with pytest.raises(VerificationError):
+        import_scheme(f, "fast-matmul")
+
+
+def test_fast_matmul_eliminated_files_with_shared_products_in_c(tmp_path: Path) -> None:
+    """A third substitution block (grey332-15-90 and grey432-20-120 of fast-matmul's eliminated/
+    have one) names sums of products that several entries of C share: W has a column for each
+    past the rank, and they are written back over the products."""
+    s = strassen()
+    c11_c21 = [[0, 0, 0, 1, 0, 0, 0]]  # M_X1 = M4, which C11 and C21 both add
+    text = _eliminated_text(s, [[1, 0, 0, 1]], [[1, 0, 0, 1]], c11_c21)
+    w_rows = text.split("#")[3].strip().splitlines()
+    assert all(len(row.split()) == 8 for row in w_rows)  # 7 products + M_X1
+    assert sum(int(row.split()[3]) != 0 for row in w_rows) == 0  # M4 only through M_X1
+    f = tmp_path / "eliminated-c"
+    f.write_text(text)
+    assert import_scheme(f, "fast-matmul") == s
+    bad = text.rsplit("\n", 2)[0] + "\n0 0 0 1 0 0\n"  # a C block row one coefficient short
+    f.write_text(bad)
+    with pytest.raises(SchemeFormatError, match="does not fit"):
+        import_scheme(f, "fast-matmul")
+
+
+@pytest.mark.parametrize("token", ["x", "-x", "e2", "xi", "-x2i"])
+def test_fast_matmul_parameters_of_approximate_algorithms_are_named(tmp_path: Path, token) -> None:
+    text = fast_matmul_text(strassen()).replace("\n1 ", f"\n{token} ", 1)
+    f = tmp_path / "approx"
+    f.write_text(text)
+    with pytest.raises(SchemeFormatError, match="is a parameter, as in fast-matmul's approximate"):
         import_scheme(f, "fast-matmul")
