@@ -506,7 +506,7 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
     try:
         req.options.update(checkpoint.task_options())
         req.seed = checkpoint.first_seed(req.seed)
-        _check_worker_seeds(req)
+        _check_worker_seeds(req, checkpoint if checkpoint.resumed else None)
 
         def kept(scheme: Scheme) -> None:  # in best.json before the search goes on
             checkpoint.record_best(scheme, same_rank=True)
@@ -536,11 +536,16 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
                               f"{checkpoint.write_error}", RuntimeWarning, stacklevel=3)
 
 
-def _check_worker_seeds(req: SearchRequest) -> None:
-    """Worker i walks seed + i: every one must be a seed (below 2^62), as `seed` is."""
+def _check_worker_seeds(req: SearchRequest, resumed: Checkpoint | None = None) -> None:
+    """Worker i walks seed + i: every one must be a seed (below 2^62), as `seed` is. On a resume
+    the seeds are the checkpoint's next fresh ones, not the user's."""
     from fastmm.search.checkpoint import SEED_LIMIT
 
     if req.seed + req.workers > SEED_LIMIT:
+        if resumed is not None:
+            left = SEED_LIMIT - req.seed
+            raise InputError(f"--resume {resumed.directory}: only {left} fresh seed(s) are left below 2^62 "
+                             f"for {req.workers} workers; use --workers {left} or a new directory")
         raise InputError(f"the seeds of {req.workers} workers, {req.seed} .. {req.seed + req.workers - 1}, "
                          "must be below 2^62: give a smaller seed")
 

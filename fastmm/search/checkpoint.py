@@ -84,19 +84,23 @@ class Checkpoint:
         what = _identity(request)
         if d.exists() and not d.is_dir():
             raise InputError(f"--resume {d}: not a directory")
+        if d.is_symlink() and not d.exists():
+            raise InputError(f"--resume {d}: a symlink to {os.readlink(d)}, which does not exist")
         fresh = {"format": FORMAT, "version": VERSION, "fastmm": __version__, **what,
                  "rank": request.rank, "seeds_used": [], "next_seed": None, "best_rank": None,
                  "status": "new", "progress": {}, "created": _now(), "updated": _now()}
         if not d.is_dir():
             return cls(d, fresh, resumed=False)
         cp = cls(d, fresh, resumed=False)
-        cp._take_lock(False)
+        locked = cp._take_lock(False)
         try:
             if not os.access(d, os.W_OK | os.X_OK):  # a read-only mount or directory: refused now,
                 raise InputError(f"--resume {d}: the directory cannot be written; give another one")
+            if locked:
+                cp._drop_stale_temps()
             state_path = d / STATE
             if not state_path.exists():
-                if any(x.name != LOCK for x in d.iterdir()):
+                if any(x.name != LOCK and not _is_temp(x.name) for x in d.iterdir()):
                     raise InputError(f"--resume {d}: the directory is not empty and holds no {STATE}; "
                                      "give a new or empty directory")
                 return cp
@@ -115,9 +119,10 @@ class Checkpoint:
         _check_identity(self.directory, self.state, _identity(request))
         self.state["rank"] = request.rank
 
-    def _take_lock(self, made: bool) -> None:
+    def _take_lock(self, made: bool) -> bool:
         """Lock DIR (flock on the directory: no file is made) for this search's lifetime;
-        InputError if another search holds it. `made`: this search has just created DIR."""
+        InputError if another search holds it. `made`: this search has just created DIR. False
+        where the file system has no locks (the search goes on unlocked)."""
         import fcntl
 
         d = self.directory
@@ -131,12 +136,23 @@ class Checkpoint:
         except OSError as exc:
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 self._lock = fd  # a file system without locks: go on unlocked
-                return
+                return False
             os.close(fd)
             when = "started in it at the same time" if made else "is using it"
             raise InputError(f"--resume {d}: another fastmm search {when}; wait for it to end or "
                              "give another directory") from None
         self._lock = fd
+        return True
+
+    def _drop_stale_temps(self) -> None:
+        """Remove what killed writes left in DIR (write_atomic's .fastmm-*.tmp files): while this
+        search holds DIR's lock no other search writes there, so none of them is in use."""
+        for x in self.directory.iterdir():
+            if _is_temp(x.name) and x.is_file() and not x.is_symlink():
+                try:
+                    x.unlink()
+                except OSError:
+                    pass
 
     def close(self) -> None:
         """Release the lock (also released when the process ends, however it ends)."""
@@ -257,6 +273,11 @@ class Checkpoint:
             goes_on = s.get("method") in ("flip", "pool") and s.get("symmetry") is None
             if start_given:
                 goes_on = False
+            elif s.get("symmetry") == "t2":
+                from fastmm.search.transpose_symmetric import splits, walk_shape
+
+                wshape = walk_shape(tuple(s.get("shape", low.shape)))
+                goes_on = wshape is not None and splits(low, wshape)
             elif s.get("symmetry") is not None:
                 from fastmm.search.symmetric import splits
 
@@ -555,6 +576,11 @@ def _locked(directory: Path, wait: float = 10.0) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def _is_temp(name: str) -> bool:
+    """A temporary file of fastmm.paths.write_atomic (".fastmm-" + 8 characters + ".tmp")."""
+    return name.startswith(".fastmm-") and name.endswith(".tmp")
 
 
 def _peek_state(path: Path) -> dict | None:

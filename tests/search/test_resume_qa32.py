@@ -1,0 +1,108 @@
+"""`--resume` after a kill inside a write, with a --seed the directory does not use, near the
+seed limit with several workers, through a dangling symlink, and for t2 walks (helper-68)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from fastmm.io import load_scheme
+
+
+def fastmm(*args, cwd, timeout=300):
+    return subprocess.run([sys.executable, "-m", "fastmm", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout)
+
+
+STALE = ".fastmm-k3j9x2ab.tmp"  # write_atomic's temporary name
+
+
+def test_a_kill_inside_the_first_checkpoint_write_leaves_a_directory_that_resumes(tmp_path):
+    """SIGKILL at the rename of the first checkpoint.json left DIR with the lock file and a
+    temporary file only, and every later run refused DIR as "not empty"."""
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    (ck / "checkpoint.lock").write_text("")
+    (ck / STALE).write_text('{"format": "fastmm-search-checkpoint"')  # cut off mid-write
+    r = fastmm("search", "2", "2", "3", "--rank", "11", "--resume", str(ck), "-q", "--no-sympy",
+               cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert not (ck / STALE).exists()
+    assert json.loads((ck / "checkpoint.json").read_text())["status"] == "found"
+    assert load_scheme(ck / "best.json").rank == 11
+
+
+def test_a_resume_removes_what_killed_writes_left_and_nothing_else(tmp_path):
+    ck = tmp_path / "ck"
+    r = fastmm("search", "3", "3", "3", "--rank", "22", "--method", "flip", "--resume", str(ck),
+               "--time-limit", "1", "-q", "--no-sympy", cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    (ck / STALE).write_text("{")
+    (ck / "notes.txt").write_text("mine")
+    r = fastmm("search", "3", "3", "3", "--rank", "22", "--method", "flip", "--resume", str(ck),
+               "--time-limit", "1", "--no-sympy", cwd=tmp_path)
+    assert r.returncode == 1 and r.stderr.startswith("resuming"), r.stderr
+    assert not (ck / STALE).exists() and (ck / "notes.txt").read_text() == "mine"
+
+
+def test_a_seed_the_resume_does_not_use_is_named(tmp_path):
+    ck = tmp_path / "ck"
+    args = ("search", "3", "3", "3", "--rank", "22", "--method", "flip", "--resume", str(ck),
+            "--time-limit", "1", "--no-sympy")
+    assert fastmm(*args, "-q", cwd=tmp_path).returncode == 1
+    r = fastmm(*args, "--seed", "1000", "--out", str(tmp_path / "o.json"), cwd=tmp_path)
+    assert ("note: --seed 1000 is not used: the search goes on with the directory's next fresh seed, 1"
+            in r.stderr), r.stderr
+    r = fastmm(*args, "--seed", "2", cwd=tmp_path)  # the seed it goes on with anyway: nothing to say
+    assert "is not used" not in r.stderr and r.returncode == 1
+
+
+def test_workers_past_the_last_fresh_seeds_get_advice_they_can_follow(tmp_path):
+    ck = tmp_path / "ck"
+    last = 2**62 - 2
+    r = fastmm("search", "3", "3", "3", "--rank", "22", "--method", "flip", "--seed", str(last),
+               "--resume", str(ck), "--time-limit", "1", "-q", "--no-sympy", cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    before = {p.name: p.read_bytes() for p in ck.iterdir()}
+    r = fastmm("search", "3", "3", "3", "--rank", "22", "--method", "flip", "--workers", "2",
+               "--resume", str(ck), "--time-limit", "1", "-q", "--no-sympy", cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip() == (f"error: --resume {ck}: only 1 fresh seed(s) are left below 2^62 for 2 "
+                                "workers; use --workers 1 or a new directory")
+    assert {p.name: p.read_bytes() for p in ck.iterdir()} == before
+
+
+def test_a_dangling_symlink_is_named_as_one(tmp_path):
+    (tmp_path / "dang").symlink_to(tmp_path / "nowhere")
+    r = fastmm("search", "2", "2", "2", "--rank", "7", "--resume", "dang", "-q", cwd=tmp_path)
+    assert r.returncode == 2
+    nowhere = tmp_path / "nowhere"
+    assert r.stderr.strip() == f"error: --resume dang: a symlink to {nowhere}, which does not exist"
+    assert not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.parametrize("symmetry, says", [("t2", True), ("c3", False)])
+def test_a_t2_resume_says_its_walks_go_on_from_the_saved_mod2_scheme(tmp_path, symmetry, says):
+    """The message tested every symmetric checkpoint with the C3 split, never true for the
+    non-square shapes of t2; the walk itself did go on from the scheme."""
+    from fastmm.search.checkpoint import Checkpoint
+
+    ck = tmp_path / "ck"
+    r = fastmm("search", "3", "4", "3", "--rank", "26", "--symmetry", "t2", "--resume", str(ck),
+               "--time-limit", "4", "-q", "--no-sympy", cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    assert list(ck.glob("gf2-seed*.json")), sorted(p.name for p in ck.iterdir())
+    if symmetry == "c3":  # the same directory read as a c3 checkpoint: a C3 split never fits ⟨3,4,3⟩
+        state = json.loads((ck / "checkpoint.json").read_text())
+        state["symmetry"] = "c3"
+        shutil.copytree(ck, tmp_path / "c3")
+        ck = tmp_path / "c3"
+        (ck / "checkpoint.json").write_text(json.dumps(state))
+    cp = Checkpoint(ck, json.loads((ck / "checkpoint.json").read_text()), resumed=True)
+    text = cp.describe()
+    assert "valid modulo 2 only" in text
+    assert ("the walks go on from it" in text) is says
