@@ -34,6 +34,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -578,9 +579,12 @@ def _locked(directory: Path, wait: float = 10.0) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
+_TEMP = re.compile(r"\.fastmm-[a-z0-9_]{8}\.tmp")  # tempfile.mkstemp's 8 characters
+
+
 def _is_temp(name: str) -> bool:
-    """A temporary file of fastmm.paths.write_atomic (".fastmm-" + 8 characters + ".tmp")."""
-    return name.startswith(".fastmm-") and name.endswith(".tmp")
+    """A temporary file of fastmm.paths.write_atomic: ".fastmm-", mkstemp's 8 characters, ".tmp"."""
+    return _TEMP.fullmatch(name) is not None
 
 
 def _peek_state(path: Path) -> dict | None:

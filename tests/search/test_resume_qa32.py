@@ -43,10 +43,13 @@ def test_a_resume_removes_what_killed_writes_left_and_nothing_else(tmp_path):
     assert r.returncode == 1, r.stderr
     (ck / STALE).write_text("{")
     (ck / "notes.txt").write_text("mine")
+    (ck / ".fastmm-notes.tmp").write_text("mine too")  # not a name write_atomic makes
+    (ck / ".fastmm-abcdefgh.tmp").mkdir()  # nor a folder
     r = fastmm("search", "3", "3", "3", "--rank", "22", "--method", "flip", "--resume", str(ck),
                "--time-limit", "1", "--no-sympy", cwd=tmp_path)
     assert r.returncode == 1 and r.stderr.startswith("resuming"), r.stderr
     assert not (ck / STALE).exists() and (ck / "notes.txt").read_text() == "mine"
+    assert (ck / ".fastmm-notes.tmp").read_text() == "mine too" and (ck / ".fastmm-abcdefgh.tmp").is_dir()
 
 
 def test_a_seed_the_resume_does_not_use_is_named(tmp_path):
