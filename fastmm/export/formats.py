@@ -488,14 +488,19 @@ def _fm_coef_or_none(tok: str, where: str) -> int | Fraction | None:
 
 def fast_matmul_scheme(text: str, what: str = "<text>") -> Scheme:
     """A Scheme from fast-matmul's U # V # W text; not verified here."""
+    # as codegen/gen.py's read_coeffs: a '#' line ends a block that holds any line, so a block of
+    # blank lines only is an empty placeholder (an eliminated file without A substitutions)
     blocks: list[list[list[int | Fraction]]] = [[]]
+    seen = False  # the current block holds a line, blank or not
     count = 0
     for lineno, line in enumerate(text.splitlines(), 1):
         s = line.strip()
         if s.startswith("#"):
-            if blocks[-1]:
+            if seen:
                 blocks.append([])
+                seen = False
             continue
+        seen = True
         if not s:
             continue
         # lazily, so one enormous line is refused without splitting all of it
@@ -504,12 +509,18 @@ def fast_matmul_scheme(text: str, what: str = "<text>") -> Scheme:
         if count > MAX_COEFFICIENTS:
             raise SchemeFormatError(f"{what}: more than {MAX_COEFFICIENTS:,} coefficients (the limit)")
         blocks[-1].append([_fm_coef(tok, f"{what} line {lineno}") for tok in row])
-    blocks = [b for b in blocks if b]
-    if not 3 <= len(blocks) <= 6:
+    filled = [i for i, b in enumerate(blocks) if b]
+    if len(filled) < 3:
         raise SchemeFormatError(f"{what}: expected three matrices U, V, W separated by '#' lines "
-                                f"(then at most three substitution blocks), found {len(blocks)} blocks")
-    u, v, w = blocks[:3]
-    sub_a, sub_b, sub_c = (blocks[3:] + [None, None, None])[:3]
+                                f"(then at most three substitution blocks), found {len(filled)} blocks")
+    u, v, w = (blocks[i] for i in filled[:3])  # empty blocks before W are only blank lines
+    subs = blocks[filled[2] + 1:]  # after W the place counts: A's, B's, C's substitutions
+    while subs and not subs[-1]:
+        subs.pop()
+    if len(subs) > 3:
+        raise SchemeFormatError(f"{what}: expected three matrices U, V, W separated by '#' lines "
+                                f"(then at most three substitution blocks), found {3 + len(subs)} blocks")
+    sub_a, sub_b, sub_c = ([b or None for b in subs] + [None, None, None])[:3]
     extra = len(sub_c) if sub_c else 0  # W's columns past the rank: fast-matmul's M_X products
     widths = {len(row) for b in (u, v) for row in b} | {len(row) - extra for row in w}
     if len(widths) != 1:
@@ -538,12 +549,12 @@ def _substituted(rows: list[list], sub: list[list] | None, name: str, what: str)
     A's substitutions and block 5 as B's, and so does this."""
     if sub is None:
         return rows
-    sizes = {len(row) for row in sub}
-    d = sizes.pop()
-    if sizes or len(rows) != d + len(sub):
+    sizes = sorted({len(row) for row in sub})
+    d = sizes[0]
+    if len(sizes) > 1 or len(rows) != d + len(sub):
         raise SchemeFormatError(f"{what}: the substitution block for {name} does not fit it: {name} has "
-                                f"{len(rows)} rows, the block {len(sub)} rows of {d}"
-                                + (" or more" if sizes else "") + " coefficients")
+                                f"{len(rows)} rows, the block {len(sub)} rows of "
+                                f"{' and '.join(map(str, sizes))} coefficients")
     out = [list(row) for row in rows[:d]]
     for var, coeffs in zip(rows[d:], sub, strict=True):
         for e, c in enumerate(coeffs):

@@ -86,7 +86,13 @@ class Checkpoint:
         if d.exists() and not d.is_dir():
             raise InputError(f"--resume {d}: not a directory")
         if d.is_symlink() and not d.exists():
-            raise InputError(f"--resume {d}: a symlink to {os.readlink(d)}, which does not exist")
+            try:
+                os.stat(d)
+                why = "a symlink the search cannot follow"
+            except OSError as exc:
+                why = ("a symlink loop" if exc.errno == errno.ELOOP else
+                       f"a symlink to {os.readlink(d)}, which does not exist")
+            raise InputError(f"--resume {d}: {why}")
         fresh = {"format": FORMAT, "version": VERSION, "fastmm": __version__, **what,
                  "rank": request.rank, "seeds_used": [], "next_seed": None, "best_rank": None,
                  "status": "new", "progress": {}, "created": _now(), "updated": _now()}
@@ -97,16 +103,18 @@ class Checkpoint:
         try:
             if not os.access(d, os.W_OK | os.X_OK):  # a read-only mount or directory: refused now,
                 raise InputError(f"--resume {d}: the directory cannot be written; give another one")
-            if locked:
-                cp._drop_stale_temps()
             state_path = d / STATE
             if not state_path.exists():
                 if any(x.name != LOCK and not _is_temp(x.name) for x in d.iterdir()):
                     raise InputError(f"--resume {d}: the directory is not empty and holds no {STATE}; "
                                      "give a new or empty directory")
+                if locked:
+                    cp._drop_stale_temps()
                 return cp
             state = _read_state(state_path)
             _check_identity(d, state, what)
+            if locked:  # only in a directory this search takes: a refused one is left as it was
+                cp._drop_stale_temps()
         except BaseException:
             cp.close()
             raise
@@ -145,15 +153,18 @@ class Checkpoint:
         self._lock = fd
         return True
 
-    def _drop_stale_temps(self) -> None:
-        """Remove what killed writes left in DIR (write_atomic's .fastmm-*.tmp files): while this
-        search holds DIR's lock no other search writes there, so none of them is in use."""
+    def _drop_stale_temps(self, age: float = 60.0) -> None:
+        """Remove what killed writes left in DIR (write_atomic's .fastmm-*.tmp files). No other
+        search writes there while this one holds DIR's lock; a file another command may still
+        be writing (an -o into DIR) is younger than `age` seconds, and is left alone."""
+        now = time.time()
         for x in self.directory.iterdir():
-            if _is_temp(x.name) and x.is_file() and not x.is_symlink():
-                try:
+            try:
+                if _is_temp(x.name) and not x.is_symlink() and x.is_file() and \
+                        now - x.stat().st_mtime > age:
                     x.unlink()
-                except OSError:
-                    pass
+            except OSError:
+                pass
 
     def close(self) -> None:
         """Release the lock (also released when the process ends, however it ends)."""

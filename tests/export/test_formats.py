@@ -481,3 +481,18 @@ def test_fast_matmul_parameters_of_approximate_algorithms_are_named(tmp_path: Pa
     f.write_text(text)
     with pytest.raises(SchemeFormatError, match="is a parameter, as in fast-matmul's approximate"):
         import_scheme(f, "fast-matmul")
+
+
+@pytest.mark.parametrize("keep", ["b", "c"])
+def test_fast_matmul_empty_substitution_blocks_hold_their_place(tmp_path: Path, keep) -> None:
+    """gen.py reads a block of blank lines between '#' lines as an empty block, so B's or C's
+    substitutions alone come after blank placeholders (helper-70); they are not read as A's."""
+    s = strassen()
+    full = _eliminated_text(s, [], [[1, 0, 0, 1]] if keep == "b" else [],
+                            [[0, 0, 0, 1, 0, 0, 0]] if keep == "c" else [])
+    head, tail = full.split("# Substitution information\n")
+    a_block, b_block, *rest = tail.split("#\n")
+    assert a_block.strip() == "" and (b_block.strip() == "") == (keep == "c")
+    f = tmp_path / f"{keep}-only"
+    f.write_text(full)
+    assert import_scheme(f, "fast-matmul") == s

@@ -4,6 +4,7 @@ seed limit with several workers, through a dangling symlink, and for t2 walks (h
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -21,13 +22,20 @@ def fastmm(*args, cwd, timeout=300):
 STALE = ".fastmm-k3j9x2ab.tmp"  # write_atomic's temporary name
 
 
+def _left_by_a_kill(path, text: str) -> None:
+    """A temporary file of a write killed two minutes ago."""
+    path.write_text(text)
+    old = path.stat().st_mtime - 120
+    os.utime(path, (old, old))
+
+
 def test_a_kill_inside_the_first_checkpoint_write_leaves_a_directory_that_resumes(tmp_path):
     """SIGKILL at the rename of the first checkpoint.json left DIR with the lock file and a
     temporary file only, and every later run refused DIR as "not empty"."""
     ck = tmp_path / "ck"
     ck.mkdir()
     (ck / "checkpoint.lock").write_text("")
-    (ck / STALE).write_text('{"format": "fastmm-search-checkpoint"')  # cut off mid-write
+    _left_by_a_kill(ck / STALE, '{"format": "fastmm-search-checkpoint"')  # cut off mid-write
     r = fastmm("search", "2", "2", "3", "--rank", "11", "--resume", str(ck), "-q", "--no-sympy",
                cwd=tmp_path)
     assert r.returncode == 0, r.stderr
@@ -41,14 +49,16 @@ def test_a_resume_removes_what_killed_writes_left_and_nothing_else(tmp_path):
     r = fastmm("search", "3", "3", "3", "--rank", "22", "--method", "flip", "--resume", str(ck),
                "--time-limit", "1", "-q", "--no-sympy", cwd=tmp_path)
     assert r.returncode == 1, r.stderr
-    (ck / STALE).write_text("{")
+    _left_by_a_kill(ck / STALE, "{")
+    (ck / ".fastmm-q1w2e3r4.tmp").write_text("{")  # a write that may still be going on: too young
     (ck / "notes.txt").write_text("mine")
     (ck / ".fastmm-notes.tmp").write_text("mine too")  # not a name write_atomic makes
     (ck / ".fastmm-abcdefgh.tmp").mkdir()  # nor a folder
     r = fastmm("search", "3", "3", "3", "--rank", "22", "--method", "flip", "--resume", str(ck),
                "--time-limit", "1", "--no-sympy", cwd=tmp_path)
     assert r.returncode == 1 and r.stderr.startswith("resuming"), r.stderr
-    assert not (ck / STALE).exists() and (ck / "notes.txt").read_text() == "mine"
+    assert not (ck / STALE).exists() and (ck / ".fastmm-q1w2e3r4.tmp").exists()
+    assert (ck / "notes.txt").read_text() == "mine"
     assert (ck / ".fastmm-notes.tmp").read_text() == "mine too" and (ck / ".fastmm-abcdefgh.tmp").is_dir()
 
 
@@ -109,3 +119,25 @@ def test_a_t2_resume_says_its_walks_go_on_from_the_saved_mod2_scheme(tmp_path, s
     text = cp.describe()
     assert "valid modulo 2 only" in text
     assert ("the walks go on from it" in text) is says
+
+
+def test_a_refused_directory_keeps_its_temporaries(tmp_path):
+    """Temporaries are removed only in a directory the search takes: one it refuses (another
+    shape, or not a checkpoint) is left exactly as it was."""
+    ck = tmp_path / "ck"
+    assert fastmm("search", "2", "2", "2", "--rank", "7", "--resume", str(ck), "-q", cwd=tmp_path).returncode == 0
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("data")
+    for d in (ck, other):
+        _left_by_a_kill(d / STALE, "{")
+        before = {p.name: p.read_bytes() for p in d.iterdir()}
+        r = fastmm("search", "2", "2", "3", "--rank", "11", "--resume", str(d), "-q", cwd=tmp_path)
+        assert r.returncode == 2, r.stderr
+        assert {p.name: p.read_bytes() for p in d.iterdir()} == before
+
+
+def test_a_symlink_loop_is_named_as_one(tmp_path):
+    (tmp_path / "loop").symlink_to("loop")
+    r = fastmm("search", "2", "2", "2", "--rank", "7", "--resume", "loop", "-q", cwd=tmp_path)
+    assert (r.returncode, r.stderr.strip()) == (2, "error: --resume loop: a symlink loop")
