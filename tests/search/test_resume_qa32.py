@@ -125,7 +125,8 @@ def test_a_refused_directory_keeps_its_temporaries(tmp_path):
     """Temporaries are removed only in a directory the search takes: one it refuses (another
     shape, or not a checkpoint) is left exactly as it was."""
     ck = tmp_path / "ck"
-    assert fastmm("search", "2", "2", "2", "--rank", "7", "--resume", str(ck), "-q", cwd=tmp_path).returncode == 0
+    r = fastmm("search", "2", "2", "2", "--rank", "7", "--resume", str(ck), "-q", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.txt").write_text("data")
