@@ -740,8 +740,9 @@ def equivalent(s1: Scheme, s2: Scheme, *, max_nodes: int = 200_000,
     mod = _field_of(s1)
     same_terms = _identity_transform(s1, s2, mod)
     if same_terms is not None:  # the identity before any stabiliser the search might meet first
-        return EquivalenceResult("equivalent", "the same products up to order and scaling "
-                                 "(identity P, Q, R), checked by applying it", same_terms)
+        return EquivalenceResult("equivalent", f"explicit transform over {_field_name(s1)} found: the "
+                                 "same products up to order and scaling (identity P, Q, R), checked by "
+                                 "applying it", same_terms)
     moves = [mv for mv in MOVES if _move_shape(s1.shape, mv) == s2.shape]
     undecided = gave_up = False
     nodes = 0
