@@ -347,8 +347,9 @@ def emit_c(scheme: Scheme, blas_int: str = "int64_t", cse: bool = True) -> str:
     pieces = [f"/* fastmm: one self-contained file ({RUNTIME_HEADER}, {RUNTIME_SOURCE}, then the scheme).",
               "   Build: cc -O3 -fPIC -shared -pthread. Call fastmm_set_blas((void *)dgemm, (void *)sgemm)",
               f"   once with CBLAS gemm functions whose integer arguments are {blas_int} (e.g. numpy's",
-              "   scipy_cblas_dgemm64_), then fastmm_matmul_d / fastmm_matmul_s. */",
-              f"#define FASTMM_BLAS_INT {blas_int}", ""]
+              "   scipy_cblas_dgemm64_; -DFASTMM_BLAS_INT=int32_t or int64_t says otherwise), then",
+              "   fastmm_matmul_d / fastmm_matmul_s. */",
+              "#ifndef FASTMM_BLAS_INT", f"#define FASTMM_BLAS_INT {blas_int}", "#endif", ""]
     for text in (runtime_text(RUNTIME_HEADER), runtime_text(RUNTIME_SOURCE), scheme_part):
         pieces += [line for line in text.splitlines() if line != INCLUDE_RUNTIME]
     return "\n".join(pieces) + "\n"

@@ -499,3 +499,18 @@ def test_missing_blas_message(tmp_path, monkeypatch):
     msg = str(info.value)
     assert msg.startswith("no BLAS with CBLAS dgemm found: install numpy from a wheel")
     assert "\n" not in msg
+
+
+@needs_cc
+@pytest.mark.parametrize("blas_int, size", [("int32_t", 4), ("int64_t", 8)])
+def test_the_single_file_takes_the_blas_integer_type_its_comment_names(blas_int, size, tmp_path):
+    """Its runtime comment says -DFASTMM_BLAS_INT=int32_t builds for a 32-bit BLAS; an
+    unconditional #define used to override it (a warning, an error under -Werror)."""
+    path = tmp_path / "one.c"
+    path.write_text(emit_c(strassen()) + f'_Static_assert(sizeof(fastmm_blas_int) == {size}, "type");\n')
+    proc = subprocess.run([*WERROR, f"-DFASTMM_BLAS_INT={blas_int}", "-c", str(path), "-o",
+                           str(tmp_path / "one.o")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run([*WERROR, "-c", str(path), "-o", str(tmp_path / "one.o")], capture_output=True,
+                          text=True)  # no -D: the type the file was generated for, int64_t
+    assert (proc.returncode == 0) == (size == 8), proc.stderr

@@ -198,3 +198,20 @@ def test_sums_as_long_as_a_scheme_file_allows_compile() -> None:
     pieces = [("-" if t % 3 else "+", f"M{t}") for t in range(200_000)]
     expr = _sum(pieces)
     assert eval(compile(expr, "<sum>", "eval"), {f"M{t}": 1 for t in range(200_000)}) == -66_666
+
+
+def test_code_of_a_q_scheme_refuses_bools_and_says_what_integers_become() -> None:
+    """Bools were refused by integral schemes' code only (a Q scheme's promotion to float64 hid
+    them); the docstring of a Q scheme's matmul says that integers come back in float64."""
+    q = fastmm.load(CATALOG / "2x4x5-rank32-Q.json")
+    a = np.ones((4, 8), dtype=bool)
+    b = np.ones((8, 10), dtype=bool)
+    for scheme in (q, strassen()):
+        with pytest.raises(TypeError, match="not bool matrices"):
+            numpy_function(scheme)(a[:2 * scheme.n, :2 * scheme.m], b[:2 * scheme.m, :2 * scheme.p])
+        with pytest.raises(TypeError, match="not bool matrices"):
+            torch_function(scheme)(torch.tensor(a[:2 * scheme.n, :2 * scheme.m]),
+                                   torch.tensor(b[:2 * scheme.m, :2 * scheme.p]))
+    for source in (numpy_source(q), torch_source(q)):
+        assert "integer inputs are computed and returned in float64" in source
+    assert "float64" not in numpy_source(strassen()).split("def _empty")[0]
