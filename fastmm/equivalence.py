@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from fastmm.arguments import scheme_arg
 from fastmm.errors import InputError
 from fastmm.linalg import (
     Linear,
@@ -117,12 +118,17 @@ class Transform:
     field: str = "Q"  # "Q" or "GF2"
 
     def apply(self, scheme: Scheme) -> Scheme:
+        scheme_arg(scheme, "Transform.apply")
         mod = 2 if self.field == "GF2" else None
         s = _apply_moves(scheme, self.moves)
         n, m, p = s.shape
+        if (len(self.P), len(self.Q), len(self.R)) != (n, m, p) or len(self.perm) != s.rank:
+            raise InputError(f"Transform.apply: this transform acts on schemes of shape "
+                             f"⟨{len(self.P)},{len(self.Q)},{len(self.R)}⟩ (after its shape moves) and "
+                             f"rank {len(self.perm)}, not on {scheme.label()}")
         pinv, qinv, rinv = (inverse(x, mod) for x in (self.P, self.Q, self.R))
         if pinv is None or qinv is None or rinv is None:
-            raise ValueError("transform matrices must be invertible")
+            raise InputError("Transform.apply: P, Q and R must be invertible")
         pinv_t, r_t = transpose(pinv), transpose(self.R)
         wa, wb, wc = [], [], []
         for new, old in enumerate(self.perm):
@@ -177,6 +183,10 @@ def random_symmetry(scheme: Scheme, rng: np.random.Generator, *, unimodular: boo
     operations, so integer schemes stay integral; terms are shuffled and scaled by ±1
     (no scaling over GF(2)); a cyclic shift / transposition is included when the shape allows.
     """
+    scheme_arg(scheme, "random_symmetry")
+    if not isinstance(rng, np.random.Generator):
+        raise InputError(f"random_symmetry: rng is a numpy Generator (numpy.random.default_rng(seed)), "
+                         f"not {type(rng).__name__}")
     mod = _field_of(scheme)
     moves = ""
     if shape_moves:
@@ -236,6 +246,7 @@ def invariants(scheme: Scheme) -> dict[str, Any]:
       signature class; a linear bijection of the factor space keeps these dimensions, and
       the three role vectors are sorted because shape moves permute the roles.
     """
+    scheme_arg(scheme, "invariants")
     mod = _field_of(scheme)
     facs = _factors(scheme, mod)
     sigs = _term_signatures(scheme, mod)
@@ -715,6 +726,8 @@ def equivalent(s1: Scheme, s2: Scheme, *, max_nodes: int = 200_000,
     ZT/Z/Q scheme are reported inequivalent (different rings) without further work.
     `deadline` (a time.monotonic() value): past it the search stops with "unknown".
     """
+    scheme_arg(s1, "equivalent")
+    scheme_arg(s2, "equivalent")
     if isinstance(max_nodes, bool) or not isinstance(max_nodes, (int, np.integer)) or max_nodes < 1:
         raise InputError(f"equivalent: max_nodes must be a positive integer, got {max_nodes!r}")
     if deadline is not None and (isinstance(deadline, bool) or not isinstance(deadline, (int, float))
@@ -725,6 +738,9 @@ def equivalent(s1: Scheme, s2: Scheme, *, max_nodes: int = 200_000,
                                  "(not permutations of each other)")
     if s1.rank != s2.rank:
         return EquivalenceResult("inequivalent", f"different ranks {s1.rank} vs {s2.rank}")
+    if s1.rank == 0:
+        raise InputError("equivalent: schemes without products multiply nothing: there is no equivalence "
+                         "to decide")
     if (s1.ring == "Z2") != (s2.ring == "Z2"):
         return EquivalenceResult("inequivalent", f"different rings {s1.ring} vs {s2.ring} "
                                  "(one is valid modulo 2 only)")
@@ -785,6 +801,10 @@ def dedupe(schemes: list[Scheme], *, max_nodes: int = 200_000) -> list[Scheme]:
     Pairs whose equivalence is "unknown" are kept as distinct, so the result may still hold
     equivalent schemes when the search could not decide; it never merges inequivalent ones.
     """
+    if isinstance(schemes, Scheme) or not isinstance(schemes, (list, tuple)):
+        raise InputError(f"dedupe() takes a list of fastmm Schemes, not {type(schemes).__name__}")
+    for s in schemes:
+        scheme_arg(s, "dedupe")
     reps: list[tuple[Scheme, dict]] = []
     for s in schemes:
         inv = invariants(s)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 
 import numpy as np
@@ -338,3 +339,24 @@ def test_the_identity_match_over_gf2_and_a_changed_term_falls_through():
     moved = random_transform(_strassen_223(), np.random.default_rng(3))
     res = equivalent(_strassen_223(), moved)  # a real change of basis still found by the search
     assert res.status == "equivalent" and same_coefficients(res.transform.apply(_strassen_223()), moved)
+
+
+def test_bad_arguments_are_input_errors_not_deep_tracebacks():
+    """helper-73: the schemes were never checked (AttributeError from deep inside)."""
+    from fastmm.errors import InputError
+
+    s, lad = strassen(), laderman()
+    for call, says in ((lambda: equivalent(s, None), "equivalent() takes a fastmm Scheme, not NoneType"),
+                       (lambda: equivalent("x", s), "equivalent() takes a fastmm Scheme, not str"),
+                       (lambda: dedupe(s), "dedupe() takes a list of fastmm Schemes, not Scheme"),
+                       (lambda: dedupe([s, None]), "dedupe() takes a fastmm Scheme, not NoneType"),
+                       (lambda: invariants("x"), "invariants() takes a fastmm Scheme, not str"),
+                       (lambda: random_transform(lad, None), "rng is a numpy Generator"),
+                       (lambda: equivalent(lad, lad.transpose()).transform.apply(s),
+                        "this transform acts on schemes of shape ⟨3,3,3⟩")):
+        with pytest.raises(InputError, match=re.escape(says)):
+            call()
+    empty = Scheme(2, 2, 2, np.zeros((0, 4), dtype=int), np.zeros((0, 4), dtype=int),
+                   np.zeros((4, 0), dtype=int))
+    with pytest.raises(InputError, match="without products"):
+        equivalent(empty, empty)
