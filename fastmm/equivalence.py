@@ -70,6 +70,7 @@ from fastmm.linalg import (
     transpose,
 )
 from fastmm.scheme import Scheme
+from fastmm.validate import exact
 
 # ---------------------------------------------------------------------------------------
 # exact linear algebra lives in fastmm.linalg
@@ -676,14 +677,10 @@ def _has_dead_product(scheme: Scheme) -> bool:
     return len(scheme.live_terms()) < scheme.rank
 
 
-def _exact(v: Any) -> Fraction:
-    return Fraction(int(v)) if isinstance(v, (int, np.integer)) else Fraction(v)
-
-
 def _normal_term(scheme: Scheme, t: int, mod: int | None) -> tuple[tuple, tuple, tuple, Any, Any]:
     """Term t with its A and B factors scaled to a leading 1 (C absorbs the scales), and those
     two leading coefficients."""
-    a, b, c = ([Fraction(int(v) % mod) if mod else _exact(v) for v in vec]
+    a, b, c = ([Fraction(int(v) % mod) if mod else exact(v) for v in vec]
                for vec in (scheme.Wa[t], scheme.Wb[t], scheme.Wc[:, t]))
     la = next(v for v in a if v)
     lb = next(v for v in b if v)
@@ -801,7 +798,7 @@ def dedupe(schemes: list[Scheme], *, max_nodes: int = 200_000) -> list[Scheme]:
     Pairs whose equivalence is "unknown" are kept as distinct, so the result may still hold
     equivalent schemes when the search could not decide; it never merges inequivalent ones.
     """
-    if isinstance(schemes, Scheme) or not isinstance(schemes, (list, tuple)):
+    if not isinstance(schemes, (list, tuple)):
         raise InputError(f"dedupe() takes a list of fastmm Schemes, not {type(schemes).__name__}")
     for s in schemes:
         scheme_arg(s, "dedupe")

@@ -43,6 +43,7 @@ from typing import Any
 
 from fastmm.formulas import linear_combination
 from fastmm.scheme import Scheme
+from fastmm.validate import exact
 from fastmm.verify import entry_name, uses_big_names
 
 Terms = tuple[tuple[str, Fraction], ...]
@@ -166,13 +167,6 @@ def terms_text(terms: Terms, minus: str = "-", times: str = "*") -> str:
 
 
 # -- construction --------------------------------------------------------------------------
-
-
-def exact(x: Any) -> Fraction:
-    """A coefficient (int, numpy integer or Fraction) as a Fraction of Python ints."""
-    if isinstance(x, Fraction):
-        return Fraction(int(x.numerator), int(x.denominator))
-    return Fraction(int(x))
 
 
 def _rows(mat: Any, names: list[str]) -> list[dict[str, Fraction]]:
