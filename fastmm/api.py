@@ -39,6 +39,7 @@ from fastmm.arguments import (
     shown,
 )
 from fastmm.errors import (
+    EXIT_FAILED,
     FastmmError,
     InputError,
     SearchFailed,
@@ -73,13 +74,14 @@ def load(path: str | os.PathLike) -> Scheme:
 
 def load_verified(path: str | os.PathLike, sympy: bool = False) -> Scheme:
     """`load`, then `verify`: InputError naming the file when it cannot be read or is not valid
-    (for files a command builds on: `--start`, `combine`)."""
+    (for files a command builds on: `--start`, `combine`). A file that is read but fails
+    verification exits 1 on the command line, as every command's verification failure does."""
     sympy = flag(sympy, "load_verified", "sympy")
     scheme = load(path)
     verdict = verify(scheme, sympy=sympy)
     if not verdict.ok:
         raise InputError(f"{os.fspath(path)}: {scheme.label()} fails verification: "
-                         f"{verdict.lines()[0]}")
+                         f"{verdict.lines()[0]}", exit_code=EXIT_FAILED)
     if scheme.ring != "Z2" and scheme.coefficient_ring != scheme.ring:  # e.g. integers labelled Q:
         scheme = scheme.with_meta(ring=scheme.coefficient_ring)  # the ring `verify` and `save` name
     return scheme

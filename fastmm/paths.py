@@ -91,6 +91,9 @@ def _check_output_path(path: str | os.PathLike, what: str) -> Path:
         raise InputError(f"{what}: the file name is empty")
     if "\0" in text:
         raise InputError(f"{what}: the file name contains a NUL character")
+    if text == "-":  # export, import and combine print with -o - (they never get here with it)
+        raise InputError(f"{what} -: this writes a file, not standard output; give a file name "
+                         "(./- for a file named '-')")
     given = Path(text)
     if text.endswith(os.sep) or given.name in ("", ".", ".."):
         raise InputError(f"{what} {text}: is a directory, expected a file name")

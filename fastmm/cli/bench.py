@@ -1,4 +1,5 @@
-"""`fastmm bench FILE --size N`: time generated code against numpy.matmul and measure its error."""
+"""`fastmm bench FILE --size N`: time generated code against numpy.matmul (torch.matmul for --impl
+torch) and measure its error."""
 
 from __future__ import annotations
 
@@ -65,12 +66,14 @@ def _check_numbers(sizes: list[int], levels: int, repeat: int, cutoff: int, dtyp
                    "both sides write into arrays allocated before timing (out=).")
 @click.option("--plot", "plot", default=None, metavar="FILE.png", help="Plot speed ratio against size.")
 @click.option("--sizes", default=None, help="Sizes for --plot, e.g. 512,1024,2048.")
-@click.option("--json", "json_out", default=None, metavar="FILE", help="Also write the results as JSON.")
+@click.option("--json", "json_out", default=None, metavar="FILE",
+              help="Also write the results as JSON (atomically; an existing file is replaced).")
 def bench(file: str, size: int | None, levels: int, dtype: str, impl: str, repeat: int, cutoff: int,
           seed: int, output: str, plot: str | None, sizes: str | None, json_out: str | None) -> int:
-    """Time a scheme's generated code against numpy.matmul (same BLAS); print ratio and error.
+    """Time a scheme's generated code against numpy.matmul (torch.matmul with --impl torch; the
+    same BLAS); print ratio and error.
 
-    The ratio is the median over interleaved pairs of numpy time / generated time (>1: faster).
+    The ratio is the median over interleaved pairs of matmul time / generated time (>1: faster).
     The error is max|C - C_ref| / (max|A| max|B|) against a long double (float64) or float64
     (float32) reference, next to the bound (k0^2 + Q k0) E^L u from the stability factor E.
     """

@@ -41,7 +41,8 @@ def _verified(path: str):
               help="sum: the dimension the two schemes are joined along; project: the one cut.")
 @click.option("--index", type=int, default=None, help="project: the row/column to drop (0-based).")
 @click.option("--shape", "shape_text", default=None, metavar="N,M,P", help="permute: the target shape.")
-@click.option("-o", "--output", required=True, help="Scheme file to write (atomically); - prints it.")
+@click.option("-o", "--output", required=True,
+              help="Scheme file to write (atomically; an existing file is replaced); - prints it.")
 @click.option("--no-sympy", is_flag=True, help="Skip the sympy proof (the exact Brent check stays).")
 def combine(op: str, files: tuple[str, ...], axis: str | None, index: int | None, shape_text: str | None,
             output: str, no_sympy: bool) -> None:

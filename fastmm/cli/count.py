@@ -127,9 +127,9 @@ def count_command(
 
     The paper's conventions (see fastmm.nn.count), e.g.
     `fastmm count --model resnet18 --dataset imagenet --r-ratio 4 --tile 2` gives 5.48e6
-    multiplications against 1.8167e9; `--quant twn` counts the TWN baseline (the paper's
-    convention counts its convs' multiplications as dense: 1.8167e9; also shown with the
-    scale factored out of the sums).
+    multiplications against 1.8166e9 (the paper rounds it to 1.8167e9); `--quant twn` counts the
+    TWN baseline (the paper's convention counts its convs' multiplications as dense; also shown
+    with the scale factored out of the sums).
     """
     given = {
         "model": model,

@@ -56,7 +56,8 @@ def _with_cse(scheme, cse: bool) -> bool:
               type=click.Choice(TEXT_FORMATS + CODE_FORMATS + FOREIGN_FORMATS),
               help="Output format.")
 @click.option("-o", "--output", default=None,
-              help="Write here (atomically; a symlink is followed) instead of stdout.")
+              help="Write here (atomically, replacing an existing file; a symlink is followed) instead "
+                   "of stdout.")
 @click.option("--no-cse", is_flag=True, help="Code formats: no shared subexpressions.")
 @click.option("--ascii", "ascii_only", is_flag=True,
               help="Text formats (text, markdown, latex; slp always is): ASCII only, - and *.")
@@ -87,7 +88,8 @@ def export_cmd(file: str, fmt: str, output: str | None, no_cse: bool, ascii_only
 @click.option("--from", "fmt", required=True, type=click.Choice(FOREIGN_FORMATS),
               help="Format of FILE.")
 @click.option("-o", "--output", default=None,
-              help="Scheme file to write (atomically; a symlink is followed); stdout when omitted.")
+              help="Scheme file to write (atomically, replacing an existing file; a symlink is followed); "
+                   "stdout when omitted.")
 @click.option("--allow-pickle", is_flag=True,
               help="AlphaTensor: allow npz/npy files holding Python objects (can run code).")
 @click.option("--key", default=None, help="AlphaTensor dict-style npz: which factorization (N,M,P).")

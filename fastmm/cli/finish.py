@@ -21,7 +21,8 @@ from fastmm.errors import SearchInterrupted
               help="Largest denominator of a reconstructed coefficient.")
 @click.option("--time-limit", type=float, default=600.0, show_default=True, help="Seconds in all.")
 @click.option("-o", "--out", default=None, metavar="FILE",
-              help="Write the scheme here (default: NxMxP-rankR-RING.json, never overwriting).")
+              help="Write the scheme here, replacing an existing file (default: NxMxP-rankR-RING.json, "
+                   "never overwriting one).")
 @click.option("--catalog", "to_catalog", is_flag=True, help="Also offer it to the catalogue.")
 @click.option("--no-sympy", is_flag=True, help="Skip the sympy proof (the exact Brent check stays).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")

@@ -25,7 +25,8 @@ _HOW = {  # fastmm.lift's provenance "lift" -> what the command says
 @click.option("--time-limit", default=None, metavar="SECONDS",
               help="Stop the sign tries and the changes of basis after this long (default: no limit).")
 @click.option("-o", "--out", default=None, metavar="FILE",
-              help="Write the scheme here (default: NxMxP-rankR-RING.json, never overwriting).")
+              help="Write the scheme here, replacing an existing file (default: NxMxP-rankR-RING.json, "
+                   "never overwriting one).")
 @click.option("--no-sympy", is_flag=True, help="Skip the sympy proof (the exact Brent check stays).")
 def lift(file: str, ring: str, tries: int, seed: int, time_limit: str | None, out: str | None,
          no_sympy: bool) -> int:

@@ -83,7 +83,9 @@ _NOT_GIVEN = (click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEF
 @click.option("--kd-lambda", type=float, default=0.5, show_default=True, help="In [0, 1].")
 @click.option("--kd-temp", type=float, default=1.0, show_default=True, help="In (0, 100].")
 @click.option(
-    "--out", default=None, help="Run directory, made if missing [default: runs/<model>-r<R>]."
+    "--out", default=None,
+    help="Run directory, made if missing "
+    "[default: runs/<model>-r<R>-p<tile>; runs/<model>-<quant> with --quant].",
 )
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--device", type=click.Choice(("cpu", "cuda")), default="cpu", show_default=True)

@@ -54,16 +54,16 @@ class _Writer:
     the final one will replace.
     """
 
-    def __init__(self, out: str | None, distinct: int):
+    def __init__(self, out: str | None, distinct: int, inputs: tuple[str, ...] = ()):
         from fastmm.paths import check_output_path
 
         if out is not None and not out.strip():
             raise InputError("--out: the file name is empty")
-        self.out = check_output_path(out) if out is not None else None
+        self.out = check_output_path(out, inputs=inputs) if out is not None else None
         self.distinct = distinct
         if self.out is not None:  # --distinct K: FILE-2 ... FILE-K are written too; check them now
             for k in range(2, distinct + 1):
-                sibling = check_output_path(self.sibling(k))
+                sibling = check_output_path(self.sibling(k), inputs=inputs)
                 if sibling.is_symlink() or sibling.exists():  # --out is replaced; these are not
                     given = Path(out)
                     shown = sibling if given.is_symlink() else given.with_name(sibling.name)
@@ -202,7 +202,8 @@ def parse_method_options(pairs: tuple[str, ...]) -> dict:
               help="--method spn: batched (many restarts at once, Adam; the default) or single "
                    "(one restart at a time, the paper's recipe with TWN fine-tuning).")
 @click.option("--out", "-o", default=None, metavar="FILE",
-              help="Where to write the scheme (default: NxMxP-rankR-RING.json, never overwritten); "
+              help="Where to write the scheme, replacing an existing file (default: NxMxP-rankR-RING.json, "
+                   "never overwritten); "
                    "with --distinct K the others go to FILE-2, ..., FILE-K beside it, which must not "
                    "exist (they are never overwritten).")
 @click.option("--distinct", type=int, default=1, show_default=True,
@@ -246,7 +247,7 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: 
                                 options)
     except StartError as exc:  # a start that does not fit: name its file
         raise InputError(f"{start_file}: {exc}") from None
-    writer = _Writer(out, distinct)
+    writer = _Writer(out, distinct, inputs=(start_file,) if start_file is not None else ())
     _refuse_folder_as_output(writer, resume=resume, save_fitted=save_fitted)
     checkpoint = _open_checkpoint(resume, req, writer)  # the library keeps it while the search runs
     if checkpoint is not None:

@@ -11,7 +11,7 @@ from fastmm.cli.terminal import printable
 @cli.command("site")
 @click.argument("outdir", type=click.Path(file_okay=False))
 @click.option("--catalog", "catalog", type=click.Path(file_okay=False), default=None,
-              help="Catalogue folder (default: the shipped catalogue).")
+              help="Catalogue folder (default: $FASTMM_CATALOG when set, else the shipped catalogue).")
 @click.option("--schemes", "schemes", multiple=True, type=click.Path(),
               help="Extra scheme file, or folder of them, to add (repeatable).")
 @click.option("--workers", type=int, default=1, show_default=True,
@@ -22,8 +22,9 @@ def site(outdir: str, catalog: str | None, schemes: tuple[str, ...], workers: in
     If OUTDIR is a symlink, its target is rebuilt and the link stays. Anything in OUTDIR that an
     earlier `fastmm site` did not write (a .git folder, CNAME, .nojekyll) is kept as it is.
 
-    A named input that is missing or unreadable, or inputs without a single verified scheme,
-    are refused (exit 2) before anything is written: OUTDIR stays as it was. A file named twice
+    A named input that is missing, or inputs without a single verified scheme, are refused
+    (exit 2) before anything is written: OUTDIR stays as it was. A file that cannot be read or
+    is not a valid scheme is left out with one warning line. A file named twice
     (in the catalogue and by --schemes) is one scheme. --workers is at most 4096, as for a search.
     """
     from fastmm.site import build_site

@@ -529,6 +529,9 @@ def _train(cfg: TrainConfig, resume: bool, given: Collection[str] | None) -> dic
         only = min(set(train_ds.classes) ^ set(test_ds.classes))
         raise InputError(f"{cfg.dataset}: the training and test splits have different class folders "
                          f"({only!r} is in only one); their labels would not match")
+    if cfg.train_subset and cfg.train_subset > len(train_ds) and d.main:
+        print(f"note: --train-subset {cfg.train_subset:,}: {cfg.dataset} has {len(train_ds):,} training "
+              f"images; training on all of them", file=sys.stderr, flush=True)
     num_classes = max(train_ds.num_classes, test_ds.num_classes)
     in_channels = train_ds.in_channels
     image_shape = _image_shape(train_ds, cfg)

@@ -80,16 +80,19 @@ def test_bad_starts_are_refused_before_the_search(start, shape, method, message)
         api.SearchRequest(shape, 23, method=method, time_limit=5, options={"start": start})
 
 
-def test_bad_start_files_exit_2_in_one_line_and_write_nothing(tmp_path):
+def test_bad_start_files_exit_in_one_line_and_write_nothing(tmp_path):
+    """Exit 2 for bad usage, 1 for a start file that fails verification (as README's exit codes
+    and every other command reading a scheme have it)."""
     (tmp_path / "t.json").write_text(dumps(_tampered_laderman()))
     (tmp_path / "l.json").write_text(dumps(laderman()))
-    for args, message in [(["--start", "t.json"], "fails verification"),
-                          (["--start", "l.json", "--symmetry", "c3"], "not C3-symmetric"),
-                          (["--start", "l.json", "--method", "als", "--ring", "Q"], "builds its own starts"),
-                          (["--start", "missing.json"], "no such file"),
-                          (["--option", "start=l.json"], "use --start instead")]:
+    for args, message, code in [(["--start", "t.json"], "fails verification", 1),
+                                (["--start", "l.json", "--symmetry", "c3"], "not C3-symmetric", 2),
+                                (["--start", "l.json", "--method", "als", "--ring", "Q"],
+                                 "builds its own starts", 2),
+                                (["--start", "missing.json"], "no such file", 2),
+                                (["--option", "start=l.json"], "use --start instead", 2)]:
         r = run("search", "3", "3", "3", "--rank", "23", *args, "-o", "out.json", cwd=tmp_path)
-        assert r.returncode == 2, (args, r.stderr)
+        assert r.returncode == code, (args, r.stderr)
         assert r.stderr.count("\n") == 1 and message in r.stderr and "Traceback" not in r.stderr
         assert not (tmp_path / "out.json").exists()
 
