@@ -889,11 +889,11 @@ def export(scheme: Scheme, to: str = "text", *, cse: bool = True, ascii_only: bo
     cse, ascii_only = flag(cse, "export", "cse"), flag(ascii_only, "export", "ascii_only")
     scheme = verified(scheme_arg(scheme, "export"), sympy=False)
     if scheme.ring == "Z2":
-        from fastmm.io import exact_as_written
+        from fastmm.io import true_label
 
-        if exact_as_written(*scheme.shape, scheme.Wa, scheme.Wb, scheme.Wc):
-            # exact over the integers as written: say so, as `save` does, not "modulo 2 only"
-            scheme = verified(scheme.with_meta(ring=scheme.coefficient_ring), sympy=False)
+        relabelled = true_label(scheme)  # exact over the integers as written: say so, as `save` does
+        if relabelled is not scheme:
+            scheme = verified(relabelled, sympy=False)
     if cse and to in ("slp", "c", "numpy", "torch"):
         from fastmm.metrics import cse_fits
 
@@ -930,7 +930,8 @@ def import_scheme(path: str | os.PathLike, fmt: str, *, allow_pickle: bool = Fal
 
     `allow_pickle`: an AlphaTensor file of object arrays may be unpickled (only for files you
     trust). `key`: which factorization of an AlphaTensor dict-style npz, e.g. "3,3,3" (its shape).
-    `z2`: the scheme is valid modulo 2 only (imported with ring Z2).
+    `z2`: the file claims validity modulo 2 only: checked modulo 2 and imported with ring Z2,
+    unless its coefficients are exact over the integers as written (then that ring, ZT or Z).
     """
     from fastmm.export.formats import import_scheme as read
 

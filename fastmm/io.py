@@ -176,15 +176,24 @@ def exact_as_written(n: int, m: int, p: int, wa, wb, wc) -> str | None:
     return as_written.ring if brent_report(as_written, None).ok else None
 
 
+def true_label(scheme: Scheme) -> Scheme:
+    """A scheme labelled Z2 whose coefficients are exact over the integers as written, labelled
+    with that ring (ZT or Z); any other scheme as it is. `save`, `export` and `matmul` say what
+    such a scheme computes, not "valid modulo 2 only"."""
+    if scheme.ring == "Z2" and exact_as_written(*scheme.shape, scheme.Wa, scheme.Wb, scheme.Wc):
+        return scheme.with_meta(ring=scheme.coefficient_ring)
+    return scheme
+
+
 def _written_label(scheme: Scheme) -> tuple[str, dict]:
     """The ring and "verified" record a file holds for `scheme`: its own, except that a scheme
     labelled Z2 whose coefficients (0 and 1) are exact over the integers is written with its true
     ring and a record of that check, since in a file Z2 says "valid modulo 2 only" and fastmm
     refuses to read that label there (so every file fastmm writes, checkpoints included, loads)."""
-    if scheme.ring == "Z2" and exact_as_written(*scheme.shape, scheme.Wa, scheme.Wb, scheme.Wc):
+    true = true_label(scheme)
+    if true is not scheme:
         from fastmm.verify import verify
 
-        true = scheme.with_meta(ring=scheme.coefficient_ring)
         return true.ring, verify(true, use_sympy=False).record()
     return scheme.ring, scheme.verified or {}
 

@@ -60,8 +60,13 @@ def matmul(A, B, scheme: Scheme | None = None, levels: int = 1, cutoff: int = 64
         if x.dtype.kind not in "iuf":  # complex would lose its imaginary part in the real kernels
             raise InputError(f"matmul multiplies real matrices, not {x.dtype.name} ones")
     if scheme.ring == "Z2":
-        raise InputError(f"matmul: {scheme.label()} is valid modulo 2 only; it would compute a wrong "
-                         "product")
+        from fastmm.io import true_label
+
+        relabelled = true_label(scheme)  # exact over the integers as written: as export and save
+        if relabelled is scheme:
+            raise InputError(f"matmul: {scheme.label()} is valid modulo 2 only; it would compute a wrong "
+                             "product")
+        scheme, key = relabelled, _scheme_key(relabelled)
     levels = _levels_that_split(scheme.shape, (a.shape[0], a.shape[1], b.shape[1]), levels)
     dtype = np.result_type(a.dtype, b.dtype)
     if out is not None:

@@ -13,6 +13,7 @@ kernels and the same thread pool. Libraries are cached under ``$FASTMM_CACHE`` (
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import glob
 import hashlib
@@ -243,7 +244,13 @@ def build_library(source: str, blas_int: str | None = None) -> Path:
         if runtime:
             (Path(tmp) / RUNTIME_HEADER).write_text(runtime_text(RUNTIME_HEADER), encoding="utf-8")
         lib = Path(tmp) / f"fastmm-{key}.so"
-        compile_shared(compiler, src, lib, *runtime)
+        try:
+            compile_shared(compiler, src, lib, *runtime)
+        except FastmmError as exc:
+            if not runtime or Path(runtime[0]).name not in str(exc):
+                raise
+            Path(runtime[0]).unlink(missing_ok=True)  # a cached runtime object cut short: built again
+            compile_shared(compiler, src, lib, str(runtime_object(blas_int or find_blas().int_type)))
         os.replace(src, directory / src.name)  # kept beside the library for reading
         os.replace(lib, target)
     return target
@@ -272,7 +279,16 @@ def load_library_from_source(source: str) -> ctypes.CDLL:
     with _LOCK:
         if path in _LOADED:
             return _LOADED[path]
-        lib = ctypes.CDLL(str(path))
+        try:
+            lib = ctypes.CDLL(str(path))
+        except OSError:  # a cached library cut short or damaged (a full disk, a kill): built again
+            with contextlib.suppress(OSError):
+                path.unlink()
+            path = build_library(source, blas.int_type)
+            try:
+                lib = ctypes.CDLL(str(path))
+            except OSError as exc:
+                raise FastmmError(f"the compiled library {path} cannot be loaded: {exc}") from None
         handle = blas.handle
         dgemm = ctypes.cast(getattr(handle, blas.dgemm), ctypes.c_void_p)
         sgemm = ctypes.cast(getattr(handle, blas.sgemm), ctypes.c_void_p)
@@ -328,14 +344,23 @@ def _operand(x, dt: np.dtype, what: str = "the operand") -> np.ndarray:
         raise InputError(f"expected a 2-D matrix, got {a.ndim} dimensions")
     if a.dtype != dt:
         a = a.astype(dt)
-    item = dt.itemsize
-    ok = (
-        a.strides[1] == item
-        and a.strides[0] % item == 0
-        and a.strides[0] // item >= max(1, a.shape[1])
-        and a.ctypes.data % item == 0
-    )
+    ok = _rows_ok(a, dt.itemsize) and a.ctypes.data % dt.itemsize == 0
     return a if ok else np.ascontiguousarray(a)
+
+
+def _rows_ok(x: np.ndarray, item: int) -> bool:
+    """Unit column stride and a row stride the BLAS accepts as a leading dimension. A length-1
+    axis is never stepped along, so its stride does not count: numpy calls `v[None, :]` (row
+    stride 0) C-contiguous, and passing that 0 as lda made the BLAS refuse the call and return
+    uninitialised memory."""
+    rows, cols = x.shape
+    return ((cols <= 1 or x.strides[1] == item)
+            and (rows <= 1 or (x.strides[0] % item == 0 and x.strides[0] // item >= max(1, cols))))
+
+
+def leading_dim(x: np.ndarray, item: int) -> int:
+    """The leading dimension (row stride in elements) to pass with x: any valid one for one row."""
+    return x.strides[0] // item if x.shape[0] > 1 else max(1, x.shape[1])
 
 
 def _output(out, shape: tuple[int, int], dt: np.dtype, *inputs: np.ndarray) -> np.ndarray:
@@ -343,10 +368,8 @@ def _output(out, shape: tuple[int, int], dt: np.dtype, *inputs: np.ndarray) -> n
     if not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != dt:
         got = f"{out.shape} {out.dtype}" if isinstance(out, np.ndarray) else type(out).__name__
         raise InputError(f"out must be a {shape[0]}x{shape[1]} {dt.name} array, got {got}")
-    item = dt.itemsize
     # an empty out is never written through its strides (numpy gives it strides such as (0, 0))
-    rows_ok = out.size == 0 or (out.strides[1] == item and out.strides[0] % item == 0
-                                and out.strides[0] // item >= max(1, shape[1]))
+    rows_ok = out.size == 0 or _rows_ok(out, dt.itemsize)
     if not out.flags.writeable or not rows_ok:
         raise InputError("out must be writeable with rows of unit stride (e.g. C-contiguous)")
     if any(np.shares_memory(out, x) for x in inputs):
@@ -381,8 +404,8 @@ def c_function(
             c.fill(0)
             return c
         item = dt.itemsize
-        rc = fn(M, K, N, 1.0, a.ctypes.data, a.strides[0] // item, b.ctypes.data,
-                b.strides[0] // item, c.ctypes.data, c.strides[0] // item, int(levels), int(cutoff))
+        rc = fn(M, K, N, 1.0, a.ctypes.data, leading_dim(a, item), b.ctypes.data,
+                leading_dim(b, item), c.ctypes.data, leading_dim(c, item), int(levels), int(cutoff))
         if rc == -1:
             raise MemoryError("fastmm: out of memory for the temporaries of the fast product")
         if rc != 0:
@@ -411,7 +434,7 @@ def kernel_function(scheme: Scheme, dtype: str = "float64") -> Callable[[np.ndar
             raise InputError(f"the kernel multiplies {n}x{m} by {m}x{p}, got {a.shape} and {b.shape}")
         c = np.empty((n, p), dtype=dt)
         item = dt.itemsize
-        fn(a.ctypes.data, a.strides[0] // item, b.ctypes.data, b.strides[0] // item, c.ctypes.data, p)
+        fn(a.ctypes.data, leading_dim(a, item), b.ctypes.data, leading_dim(b, item), c.ctypes.data, p)
         return c
 
     return kernel

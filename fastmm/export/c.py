@@ -345,7 +345,8 @@ def emit_c(scheme: Scheme, blas_int: str = "int64_t", cse: bool = True) -> str:
         raise ValueError(f"blas_int must be one of {BLAS_INT_TYPES}")
     scheme_part = emit_scheme_c(scheme, cse=cse)
     pieces = [f"/* fastmm: one self-contained file ({RUNTIME_HEADER}, {RUNTIME_SOURCE}, then the scheme).",
-              "   Build: cc -O3 -fPIC -shared -pthread. Call fastmm_set_blas((void *)dgemm, (void *)sgemm)",
+              "   Build (C11: aligned_alloc): cc -O3 -fPIC -shared -pthread (-std=c11, not c99).",
+              "   Call fastmm_set_blas((void *)dgemm, (void *)sgemm)",
               f"   once with CBLAS gemm functions whose integer arguments are {blas_int} (e.g. numpy's",
               "   scipy_cblas_dgemm64_; -DFASTMM_BLAS_INT=int32_t or int64_t says otherwise), then",
               "   fastmm_matmul_d / fastmm_matmul_s. */",

@@ -217,9 +217,9 @@ def check_walk_options(method: str, options: dict, shape: tuple[int, int, int] |
     if known is None:
         return
     unknown = sorted(str(k) for k in options if k not in known)
-    if unknown:
-        raise InputError(f"unknown {method} option(s): {', '.join(unknown)} "
-                         f"(known: {', '.join(sorted(known))})")
+    if unknown:  # checkpoint_dir and starts are set by resume (--resume), never given by hand
+        shown = sorted(known - {"checkpoint_dir", "starts"})
+        raise InputError(f"unknown {method} option(s): {', '.join(unknown)} (known: {', '.join(shown)})")
     for name, value in options.items():
         # an int of any size is a number (math.isfinite overflows on one past a float's range)
         number = (isinstance(value, int) and not isinstance(value, bool)) or (

@@ -103,7 +103,8 @@ def test_a_train_subset_larger_than_the_data_says_so(tmp_path, capsys):
     from tests.nn.test_data import write_idx_dataset
 
     write_idx_dataset(tmp_path / "fm", n_train=16, n_test=8)
-    T.train(T.TrainConfig(dataset="fashion-mnist", data_dir=str(tmp_path / "fm"), stages="full", epochs=1, train_subset=100, out=str(tmp_path / "run"),
+    T.train(T.TrainConfig(dataset="fashion-mnist", data_dir=str(tmp_path / "fm"), stages="full", epochs=1,
+                          train_subset=100, out=str(tmp_path / "run"),
                           model="resnet8", width=0.25, batch_size=16, eval_batch_size=64, threads=1))
     err = capsys.readouterr().err
     assert "note: --train-subset 100: fashion-mnist has 16 training images; training on all of them" in err
