@@ -18,6 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from fastmm import __version__
 from fastmm.export.slp import count_additions
 from fastmm.io import atomic_write_text, load_scheme
 from fastmm.metrics import plain_additions
@@ -26,9 +27,27 @@ from fastmm.reference import laderman, strassen, winograd
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def row(name: str, scheme, how: str) -> dict:
-    return {"scheme": name, "shape": list(scheme.shape), "rank": scheme.rank, "how": how,
-            "plain": plain_additions(scheme), "shared": count_additions(scheme, cse=True)}
+def row(name: str, scheme, how: str, note: str = "") -> dict:
+    r = {"scheme": name, "shape": list(scheme.shape), "rank": scheme.rank, "how": how,
+         "plain": plain_additions(scheme), "shared": count_additions(scheme, cse=True)}
+    if note:
+        r["note"] = note
+    return r
+
+
+def made_by(provenance: dict) -> str:
+    """What a shipped scheme's command needs beside it to be read right today: the version that
+    ran it when it is not this one, and the method when the command leaves it to the default
+    (0.1.0's default was flip, today's auto picks pool for most shapes)."""
+    parts = []
+    if provenance.get("version") and provenance["version"] != __version__:
+        parts.append(f"fastmm {provenance['version']}")
+    command, method = provenance.get("command", ""), provenance.get("method")
+    if method and command.startswith("fastmm search") and "--method" not in command:
+        parts.append(f"method {method}")
+    if provenance.get("backend") and parts:
+        parts.append(f"{provenance['backend']} walk")
+    return ", ".join(parts)
 
 
 def minimized(shape: tuple[int, int, int], rank: int, seconds: float, seed: int) -> dict:
@@ -58,7 +77,7 @@ def main() -> None:
     ]
     for path in sorted((ROOT / "results" / "schemes").glob("*.json")):
         s = load_scheme(path)
-        rows.append(row(path.name, s, s.provenance.get("command", "")))
+        rows.append(row(path.name, s, s.provenance.get("command", ""), made_by(s.provenance)))
     for shape, rank in (((2, 2, 2), 7), ((3, 3, 3), 23)):
         for seed in range(args.seeds):
             r = minimized(shape, rank, args.seconds, seed)
@@ -72,7 +91,11 @@ def main() -> None:
         f"Command: `python benchmarks/additions.py --seconds {args.seconds:g} --seeds {args.seeds}` "
         f"(load average {load[0]:.1f} at the end). Counts are binary additions/subtractions of one "
         "recursion level; 'shared' is fastmm's greedy common-subexpression elimination "
-        "(`fastmm show`, `fastmm export --to slp`).",
+        "(`fastmm show`, `fastmm export --to slp`). A shipped scheme's command is the one recorded in "
+        "its file; in brackets, the version that ran it where it is not this one and the method its "
+        "command left to the default (today's `--method auto` picks another walk, so add `--method "
+        "flip` to reproduce those; the walks have changed since 0.1.0, so a rerun may find another "
+        "scheme of the rank).",
         "",
         "| scheme | shape;rank | plain | shared | how |",
         "|---|---|---|---|---|",
@@ -82,7 +105,8 @@ def main() -> None:
         if "error" in r:
             lines.append(f"| {r['scheme']} | {shape} | – | – | failed: {r['error']} |")
         else:
-            lines.append(f"| {r['scheme']} | {shape} | {r['plain']} | {r['shared']} | `{r['how']}` |")
+            note = f" ({r['note']})" if r.get("note") else ""
+            lines.append(f"| {r['scheme']} | {shape} | {r['plain']} | {r['shared']} | `{r['how']}`{note} |")
     atomic_write_text(ROOT / "results" / "additions.md", "\n".join(lines) + "\n")
     atomic_write_text(ROOT / "results" / "additions.json", json.dumps(rows, indent=1) + "\n")
     print("\n".join(lines))
