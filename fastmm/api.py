@@ -16,6 +16,7 @@ Importing this module is cheap (no torch, no sympy, no numba).
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -247,9 +248,17 @@ class SearchRequest:
             folder = Path(os.fspath(path_arg(folder, "option save_fitted (--save-fitted)")))
             if not str(folder).strip() or folder.exists() and not folder.is_dir():
                 raise InputError(f"option save_fitted (--save-fitted) {str(folder)!r}: not a directory")
+            if folder.is_symlink() and not folder.exists():
+                raise InputError(f"option save_fitted (--save-fitted) {str(folder)!r}: a dangling symlink")
             if not folder.exists() and not folder.absolute().parent.is_dir():  # it is made, not its parents
                 raise InputError(f"option save_fitted (--save-fitted): the folder "
                                  f"{str(folder.absolute().parent)!r} does not exist")
+            where = folder if folder.exists() else folder.absolute().parent
+            try:  # found now, not after the search has fitted points it cannot keep
+                tempfile.TemporaryFile(dir=where).close()
+            except OSError as exc:
+                raise InputError(f"option save_fitted (--save-fitted): cannot write in {str(where)!r} "
+                                 f"({exc.strerror or exc})") from None
             # absolute: cluster workers (--scheduler) write it from their own working directories
             self.options["save_fitted"] = str(folder.absolute())
         device = self.options.get("device")

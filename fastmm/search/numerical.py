@@ -506,11 +506,15 @@ class NumericalSearch:
             for f, v in zip(batch.factors, new, strict=True):
                 f[idx] = torch.where(torch.isfinite(v), v, f[idx])
         grids = sorted({1, *self.round_ds} | ({2} if self.task.ring != "Z2" else set()))
-        for z in idx.tolist():  # each restart's frames take up to seconds: the clock between them
+        restarts = idx.tolist()
+        for k, z in enumerate(restarts):  # each restart's frames take up to seconds: the clock between them
             if self.clock.expired():
                 self.keep_fitted(batch, z)  # out of time for its frames, but the point is kept
                 continue
             if self.frame_restart(batch, z, grids):
+                if self.cfg.save_fitted:  # every fitted point is kept, not only the one that verified
+                    for rest in restarts[k + 1:]:
+                        self.keep_fitted(batch, rest)
                 return True
         return False
 

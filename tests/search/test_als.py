@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -277,3 +279,30 @@ def test_a_save_fitted_folder_that_cannot_be_written_costs_only_the_points(tmp_p
     assert out.scheme is not None and verify(out.scheme).ok
     err = capsys.readouterr().err
     assert err.count("warning: --save-fitted stopped") == 1 and "goes on" in err
+
+
+def test_save_fitted_keeps_every_fitted_point_when_one_verifies(tmp_path):
+    """helper-77: the restarts that fitted in the same check as the one that verified were lost."""
+    out, _ = _run(SearchTask(2, 2, 2, rank=7, seed=0, time_limit=60,
+                             options={"save_fitted": str(tmp_path / "points")}))
+    assert out.scheme is not None
+    assert len(list((tmp_path / "points").glob("*.npz"))) > 1
+
+
+def test_a_save_fitted_folder_that_cannot_be_written_is_refused_before_the_search(tmp_path):
+    import fastmm
+
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere" / "x")
+    with pytest.raises(InputError, match="a dangling symlink"):
+        fastmm.search((2, 2, 2), 7, method="als", time_limit=5,
+                      options={"save_fitted": str(tmp_path / "dangling")})
+    if os.geteuid() != 0:  # root writes anywhere the mode bits forbid
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+        try:
+            with pytest.raises(InputError, match="cannot write in"):
+                fastmm.search((2, 2, 2), 7, method="als", time_limit=5,
+                              options={"save_fitted": str(locked)})
+        finally:
+            locked.chmod(0o700)
