@@ -87,6 +87,8 @@ class NumConfig:
             raise InputError(f"{method} option ridge_steps ({cfg.ridge_steps}) must be below fit_steps "
                              f"({cfg.fit_steps}), the sweeps a restart has to fit: raise fit_steps too, "
                              f"e.g. --option fit_steps={2 * cfg.ridge_steps}")
+        if -1 < cfg.finish < 0:  # -1 is the "by ring" sentinel, not a number of seconds
+            raise InputError(f"{method} option finish is -1 (by ring) or seconds >= 0, got {cfg.finish:g}")
         if not 0 < cfg.redraw_share <= 1:  # counts and ranges: typed_option with LEAST
             raise InputError(f"{method} option redraw_share in (0, 1] is required, got {cfg.redraw_share}")
         return cfg

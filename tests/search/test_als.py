@@ -306,3 +306,8 @@ def test_a_save_fitted_folder_that_cannot_be_written_is_refused_before_the_searc
                               options={"save_fitted": str(locked)})
         finally:
             locked.chmod(0o700)
+
+
+def test_finish_is_by_ring_or_seconds_not_a_fraction_below_zero():
+    with pytest.raises(InputError, match=r"finish is -1 \(by ring\) or seconds >= 0, got -0.5"):
+        _run(SearchTask(2, 2, 2, rank=7, seed=0, time_limit=5, options={"finish": -0.5}))
