@@ -246,10 +246,12 @@ def build_library(source: str, blas_int: str | None = None) -> Path:
         lib = Path(tmp) / f"fastmm-{key}.so"
         try:
             compile_shared(compiler, src, lib, *runtime)
-        except FastmmError as exc:
-            if not runtime or Path(runtime[0]).name not in str(exc):
+        except FastmmError:
+            if not runtime:
                 raise
-            Path(runtime[0]).unlink(missing_ok=True)  # a cached runtime object cut short: built again
+            # a cached runtime object cut short (ld names it) or emptied (ld then names only the
+            # missing symbols): built again, once; a second failure is the compiler's
+            Path(runtime[0]).unlink(missing_ok=True)
             compile_shared(compiler, src, lib, str(runtime_object(blas_int or find_blas().int_type)))
         os.replace(src, directory / src.name)  # kept beside the library for reading
         os.replace(lib, target)

@@ -359,7 +359,10 @@ def _polished(point: Point, brent: Brent, deadline: Deadline) -> Point:
     res = brent.residual(x)
     if res @ res < 1e-24:
         return point
-    fitted = brent.repair(x, np.arange(x.size), deadline=deadline)
+    # its own deadline, a quarter of the time left: a polish that does not fit leaves the frames
+    # (whose repairs are smaller: only the coordinates off the grid move) the rest
+    share = Deadline(time.monotonic() + max(deadline.at - time.monotonic(), 0.0) / 4, deadline.stop)
+    fitted = brent.repair(x, np.arange(x.size), deadline=share)
     if fitted is None:
         return point
     return Point(point.shape, *brent.factors(fitted), source=point.source)

@@ -281,3 +281,18 @@ def test_a_roughly_fitted_point_is_polished_before_it_is_framed():
         noisy = [x + 1e-3 * rng.standard_normal(x.shape) for x in exact]
         scheme = finish_point(Point((2, 2, 2), *noisy), "ZT", time_limit=60)
         assert scheme is not None and verify(scheme).ok and scheme.rank == 7
+
+
+def test_a_polish_that_does_not_fit_leaves_the_deadline_to_the_frames():
+    """helper-78: the polish's refused solve stopped the whole finish (0 frame orders tried)."""
+    import time
+
+    from fastmm.search.exactify import Brent, Deadline, _polished
+
+    s = strassen().kron(strassen())
+    rng = np.random.default_rng(1)
+    point = Point((4, 4, 4), *(np.array(x, float) + 1e-9 * rng.standard_normal(np.shape(x))
+                               for x in (s.Wa, s.Wb, np.array(s.Wc).T)))
+    deadline = Deadline(time.monotonic() + 0.01)
+    assert _polished(point, Brent((4, 4, 4), 49), deadline) is point  # no time for a 4096-row solve
+    assert deadline.stopped is None
