@@ -158,6 +158,33 @@ def choose_method(shape: Shape, rank: int, ring: str, symmetry: str | None = Non
     return pool_choice(SearchTask(*shape, rank, ring))
 
 
+SAVE_FITTED = "option save_fitted (--save-fitted)"
+
+
+def save_fitted_folder(folder) -> str:
+    """The --save-fitted folder, absolute (cluster workers write it from their own working
+    directories), or one InputError: checked before the search, not after it has fitted points
+    it cannot keep. The folder itself is made when the first point is written, not its parents."""
+    if isinstance(folder, bool) or not isinstance(folder, (str, os.PathLike)):
+        raise InputError(f"{SAVE_FITTED} is a directory name (a str or path), got {shown(folder)}")
+    folder = Path(os.fspath(path_arg(folder, SAVE_FITTED)))
+    try:
+        if not str(folder).strip() or folder.exists() and not folder.is_dir():
+            raise InputError(f"{SAVE_FITTED} {str(folder)!r}: not a directory")
+        if folder.is_symlink() and not folder.exists():
+            raise InputError(f"{SAVE_FITTED} {str(folder)!r}: a dangling symlink")
+        parent = folder.absolute().parent
+        if not folder.exists() and not parent.is_dir():
+            what = "is not a folder" if parent.exists() else "does not exist"
+            raise InputError(f"{SAVE_FITTED}: {str(parent)!r} {what}")
+        where = folder if folder.exists() else parent
+        tempfile.TemporaryFile(dir=where).close()
+    except OSError as exc:  # a name too long, a folder that cannot be written
+        raise InputError(f"{SAVE_FITTED} {str(folder)!r}: cannot write there "
+                         f"({exc.strerror or exc})") from None
+    return str(folder.absolute())
+
+
 class SearchRequest:
     """A checked search request: every argument validated, the method resolved. `time_limit` may
     be the command line's --time-limit text (parse_time_limit); `search` takes numbers only."""
@@ -241,26 +268,7 @@ class SearchRequest:
         if "batch" in self.options:
             self.options["batch"] = positive_int(self.options["batch"], "option batch (--batch)", 1_000_000)
         if "save_fitted" in self.options:
-            folder = self.options["save_fitted"]
-            if isinstance(folder, bool) or not isinstance(folder, (str, os.PathLike)):
-                raise InputError(f"option save_fitted (--save-fitted) is a directory name (a str or path), "
-                                 f"got {shown(folder)}")
-            folder = Path(os.fspath(path_arg(folder, "option save_fitted (--save-fitted)")))
-            if not str(folder).strip() or folder.exists() and not folder.is_dir():
-                raise InputError(f"option save_fitted (--save-fitted) {str(folder)!r}: not a directory")
-            if folder.is_symlink() and not folder.exists():
-                raise InputError(f"option save_fitted (--save-fitted) {str(folder)!r}: a dangling symlink")
-            if not folder.exists() and not folder.absolute().parent.is_dir():  # it is made, not its parents
-                raise InputError(f"option save_fitted (--save-fitted): the folder "
-                                 f"{str(folder.absolute().parent)!r} does not exist")
-            where = folder if folder.exists() else folder.absolute().parent
-            try:  # found now, not after the search has fitted points it cannot keep
-                tempfile.TemporaryFile(dir=where).close()
-            except OSError as exc:
-                raise InputError(f"option save_fitted (--save-fitted): cannot write in {str(where)!r} "
-                                 f"({exc.strerror or exc})") from None
-            # absolute: cluster workers (--scheduler) write it from their own working directories
-            self.options["save_fitted"] = str(folder.absolute())
+            self.options["save_fitted"] = save_fitted_folder(self.options["save_fitted"])
         device = self.options.get("device")
         if device is not None:  # cpu or cuda, in any case (as rings are)
             if not isinstance(device, str) or device.lower() not in ("cpu", "cuda"):

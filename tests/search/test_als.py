@@ -301,7 +301,7 @@ def test_a_save_fitted_folder_that_cannot_be_written_is_refused_before_the_searc
         locked.mkdir()
         locked.chmod(0o500)
         try:
-            with pytest.raises(InputError, match="cannot write in"):
+            with pytest.raises(InputError, match="cannot write there"):
                 fastmm.search((2, 2, 2), 7, method="als", time_limit=5,
                               options={"save_fitted": str(locked)})
         finally:
@@ -311,3 +311,13 @@ def test_a_save_fitted_folder_that_cannot_be_written_is_refused_before_the_searc
 def test_finish_is_by_ring_or_seconds_not_a_fraction_below_zero():
     with pytest.raises(InputError, match=r"finish is -1 \(by ring\) or seconds >= 0, got -0.5"):
         _run(SearchTask(2, 2, 2, rank=7, seed=0, time_limit=5, options={"finish": -0.5}))
+
+
+def test_a_save_fitted_name_too_long_or_under_a_file_is_one_clear_error(tmp_path):
+    import fastmm
+
+    (tmp_path / "afile").write_text("x")
+    for folder, message in [("x" * 300, "cannot write there"),
+                            (str(tmp_path / "afile" / "sub"), "is not a folder")]:
+        with pytest.raises(InputError, match=message):
+            fastmm.search((2, 2, 2), 7, method="als", time_limit=5, options={"save_fitted": folder})

@@ -115,10 +115,11 @@ def test_the_numerical_search_stops_within_seconds_of_a_stop_request_while_finis
     monkeypatch.setattr(exactify, "finish_point", spy)
     task = SearchTask(2, 3, 3, rank=15, ring="Q", seed=1, time_limit=45,
                       options={"polish_steps": 0, "newton_steps": 0, "fit_tol": 1e-3})
-    outcome = run_job(task, "als", lambda: bool(entered) and time.monotonic() > entered[0] + 0.5,
-                      lambda progress: None)
+    # the stop comes as finishing starts: finish polishes such rough points first and may now end
+    # within half a second (a later stop let it find the scheme on an idle machine)
+    outcome = run_job(task, "als", lambda: bool(entered), lambda progress: None)
     assert entered and outcome.scheme is None
-    assert time.monotonic() - (entered[0] + 0.5) < 3
+    assert time.monotonic() - entered[0] < 3
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)])
