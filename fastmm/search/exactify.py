@@ -356,11 +356,8 @@ def _polished(point: Point, brent: Brent, deadline: Deadline) -> Point:
     point saved at a loose fit tolerance (residual 1e-6: `--option frames=false`) frames too
     roughly to finish; 20 Gauss–Newton steps took such ⟨2,3,3;15⟩ points to 1e-30 (helper-77)."""
     x = np.concatenate([point.u.ravel(), point.v.ravel(), point.w.ravel()])
-    res = brent.residual(x)
-    if res @ res < 1e-24:
-        return point
-    # its own deadline, a quarter of the time left: a polish that does not fit leaves the frames
-    # (whose repairs are smaller: only the coordinates off the grid move) the rest
+    # repair returns an exact point as it is. Its own deadline, a quarter of the time left: a
+    # polish that does not fit leaves the frames (smaller repairs: only off-grid coordinates) the rest
     share = Deadline(time.monotonic() + max(deadline.at - time.monotonic(), 0.0) / 4, deadline.stop)
     fitted = brent.repair(x, np.arange(x.size), deadline=share)
     if fitted is None:

@@ -54,8 +54,8 @@ class NumConfig:
     denominators: tuple = ()  # grids tried when rounding; () = by ring ((1,) or (1, 2, 4))
     bound: float = 0.0  # largest |coefficient| of the grid; 0 = by ring (1 ZT, 2 Z/Q)
     frames: bool = True  # on a fit, polish it and try the frames of fastmm.search.frames first;
-    #                      false skips the polish and `finish` too (then --save-fitted keeps points
-    #                      at fit_tol, too rough for `fastmm finish`)
+    #                      false skips the polish and `finish` too (--save-fitted then keeps points
+    #                      at fit_tol; `fastmm finish` polishes them first)
     polish_steps: int = 1000  # at most this many ALS sweeps (no ridge) to residual 1e-26 first
     frame_start: bool = True  # if no frame verifies, the pull starts from the most integral one
     newton_steps: int = 6  # Gauss–Newton steps after the polish (0 = none)
