@@ -67,10 +67,12 @@ Shape = tuple[int, int, int]
 
 def load(path: str | os.PathLike) -> Scheme:
     """Read a fastmm scheme file strictly (SchemeFormatError names the bad field). Not verified:
-    call `verify` (every command that uses a loaded scheme does)."""
+    call `verify` (every command that uses a loaded scheme does), or `load_verified`. The file's
+    own "verified" record is a claim anyone can write, so the scheme returned has none."""
     from fastmm.io import load_scheme
 
-    return load_scheme(path_arg(path, "load"))
+    scheme = load_scheme(path_arg(path, "load"))
+    return scheme if scheme.verified is None else scheme.with_meta(verified=None)
 
 
 def load_verified(path: str | os.PathLike, sympy: bool = False) -> Scheme:
@@ -85,7 +87,7 @@ def load_verified(path: str | os.PathLike, sympy: bool = False) -> Scheme:
                          f"{verdict.lines()[0]}", exit_code=EXIT_FAILED)
     if scheme.ring != "Z2" and scheme.coefficient_ring != scheme.ring:  # e.g. integers labelled Q:
         scheme = scheme.with_meta(ring=scheme.coefficient_ring)  # the ring `verify` and `save` name
-    return scheme
+    return scheme.with_meta(verified=verdict.record())  # this check's record (its ring: the smallest)
 
 
 def verify(scheme: Scheme, sympy: bool = True):

@@ -316,3 +316,25 @@ def test_a_scheme_pickled_by_the_dataclass_version_still_loads_checked_and_read_
         fs.Scheme = real
     with pytest.raises(SchemeError):
         pickle.loads(bad)
+
+
+# -- a file's own "verified" record is a claim, not a check ----------------------------------------
+
+
+def test_load_drops_the_files_verified_claim_and_load_verified_records_its_own_check(tmp_path):
+    import json
+
+    path = tmp_path / "s.json"
+    fastmm.save(strassen(), path)
+    data = json.loads(path.read_text())
+    data["Wa"][0][0] += 1  # tampered: no longer a scheme, yet its record still says ok
+    data["verified"]["at"] = "1999-01-01T00:00:00Z"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    assert fastmm.load(bad).verified is None
+    assert not fastmm.verify(fastmm.load(bad), sympy=False)
+    good = json.loads(path.read_text())
+    good["verified"]["at"] = "1999-01-01T00:00:00Z"
+    path.write_text(json.dumps(good))
+    checked = fastmm.load_verified(path)
+    assert checked.verified["ok"] is True and checked.verified["at"] != "1999-01-01T00:00:00Z"

@@ -191,7 +191,8 @@ def test_a_deadline_already_past_stops_a_big_comparison_at_once():
     b = random_transform(a, np.random.default_rng(0))
     t0 = time.monotonic()
     verdict = equivalent(a, b, deadline=t0 - 1)
-    assert time.monotonic() - t0 < 2 and verdict.status == "unknown"
+    # at once: a whole comparison runs for minutes; 10 s leaves room for a loaded machine
+    assert time.monotonic() - t0 < 10 and verdict.status == "unknown"
 
 
 def test_two_workers_report_a_bad_catalogue_entry_once(tmp_path):
