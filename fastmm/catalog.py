@@ -446,7 +446,7 @@ def find_in_catalog(scheme: Scheme):
             continue
         if ring == "Z2" and other.ring != "Z2":  # compare over GF(2)
             other = other.with_meta(ring="Z2")
-        return entry, equivalent(other.permuted(scheme.shape), scheme)
+        return entry, equivalent(other, scheme)  # as the file holds it: the transform acts on that file
     return None
 
 

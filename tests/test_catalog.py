@@ -194,6 +194,21 @@ def test_find_in_catalog_names_the_equivalent_entry(tmp_catalog):
     assert entry.shape == (2, 2, 2) and res.status == "equivalent"
 
 
+@pytest.mark.parametrize("shape", [(4, 3, 2), (3, 2, 4), (2, 4, 3)])
+def test_the_transform_found_for_a_permuted_shape_acts_on_the_named_file(shape, monkeypatch):
+    # it was found against the entry permuted to the scheme's shape, then shown beside the file
+    # itself: "shape move: none" and a P of the wrong size
+    monkeypatch.delenv("FASTMM_CATALOG", raising=False)
+    stored = load_scheme(cat.catalog_candidates((2, 3, 4), "ZT")[0].path)
+    permuted = stored.permuted(shape).with_meta(ring="ZT")
+    entry, res = cat.find_in_catalog(permuted)
+    assert res.status == "equivalent" and "shape move: none" not in res.transform.describe()
+    moved = res.transform.apply(load_scheme(entry.path))
+    assert moved.shape == shape
+    for got, want in ((moved.Wa, permuted.Wa), (moved.Wb, permuted.Wb), (moved.Wc, permuted.Wc)):
+        assert np.array_equal(np.asarray(got), np.asarray(want))
+
+
 # -- the command --------------------------------------------------------------------------
 
 def test_catalog_command_lists_222_rank7(monkeypatch):

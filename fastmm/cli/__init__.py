@@ -114,14 +114,18 @@ def main(argv: list[str] | None = None) -> None:
 
 def _closed_streams_to_devnull() -> None:
     """`fastmm ... >&-` or `2>&-`: a closed descriptor discards its output instead of turning the
-    first message into an error of its own (and the exit code with it)."""
+    first message into an error of its own (and the exit code with it). A result meant for stdout
+    (export, import, combine -o -) is refused instead (terminal.echo_result): it would be lost."""
     import fcntl
+
+    from fastmm.cli.terminal import DISCARDED
 
     for name, fd in (("stdout", 1), ("stderr", 2)):
         stream = getattr(sys, name)
         if stream is None:  # closed before Python started: it sets the stream to None
             # devnull takes the free descriptor itself, so no file opened later can land on it
             setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the process
+            DISCARDED.add(name)
             continue
         try:
             if stream.fileno() != fd:
@@ -134,6 +138,7 @@ def _closed_streams_to_devnull() -> None:
             usable = False
         if not usable:
             setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the process
+            DISCARDED.add(name)
 
 
 def _invoke(argv: list[str] | None):

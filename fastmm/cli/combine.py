@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from fastmm.cli import cli, command_line
-from fastmm.cli.terminal import printable, ring_text
+from fastmm.cli.terminal import echo_result, printable, ring_text
 
 
 def _shape(text: str | None) -> tuple[int, ...] | None:
@@ -58,7 +58,7 @@ def combine(op: str, files: tuple[str, ...], axis: str | None, index: int | None
     out = api.combine(op, *schemes, axis=axis, index=index, shape=_shape(shape_text), sympy=not no_sympy)
     out = out.with_meta(provenance={**out.provenance, "command": command_line()})  # how to make it again
     if output == "-":  # as export and import print with -o -
-        click.echo(dumps(out))
+        echo_result(dumps(out))
         click.echo(f"printed {out.label()} ({ring_text(out.ring)})", err=True)
         return
     written = write_atomic(output, dumps(out))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from fastmm.cli import cli
-from fastmm.cli.terminal import printable, ring_text
+from fastmm.cli.terminal import echo_result, printable, ring_text
 from fastmm.errors import InputError
 
 TEXT_FORMATS = ("text", "markdown", "latex", "slp")
@@ -32,7 +32,7 @@ def _write(output: str | None, payload: str | bytes) -> None:
     if _to_stdout(output):
         if isinstance(payload, bytes):
             raise InputError("this format is binary: give an output file with -o FILE")
-        click.echo(payload, nl=False)
+        echo_result(payload, nl=False)
     else:
         write_atomic(output, payload)
 

@@ -25,6 +25,19 @@ ASCII = {
 }
 SAMPLE = "⟨⟩−·⊗×≤→—"
 _HANDLER = "fastmm-ascii"
+DISCARDED: set[str] = set()  # "stdout" / "stderr": closed when fastmm started, now /dev/null
+
+
+def echo_result(text: str, nl: bool = True) -> None:
+    """Print a command's result (a scheme, code) on stdout; an OutputError (exit 1) when stdout
+    was closed (`>&-`), where status lines are dropped quietly but a result would be lost."""
+    import click
+
+    if "stdout" in DISCARDED:
+        from fastmm.paths import OutputError
+
+        raise OutputError("standard output is closed: nothing was written (give -o FILE)")
+    click.echo(text, nl=nl)
 
 
 def to_ascii(ch: str) -> str:

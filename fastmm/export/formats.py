@@ -486,6 +486,9 @@ def _fm_coef_or_none(tok: str, where: str) -> int | Fraction | None:
     return value if value is not None else _fm_form(tok, where)
 
 
+MAX_FM_BLOCKS = 64  # '#'-separated blocks of a fast-matmul file: 6 at most, blank ones besides
+
+
 def fast_matmul_scheme(text: str, what: str = "<text>") -> Scheme:
     """A Scheme from fast-matmul's U # V # W text; not verified here."""
     # as codegen/gen.py's read_coeffs: a '#' line ends a block that holds any line, so a block of
@@ -497,6 +500,9 @@ def fast_matmul_scheme(text: str, what: str = "<text>") -> Scheme:
         s = line.strip()
         if s.startswith("#"):
             if seen:
+                if len(blocks) == MAX_FM_BLOCKS:  # (11 million empty ones took a gigabyte)
+                    raise SchemeFormatError(f"{what}: more than {MAX_FM_BLOCKS} blocks separated by "
+                                            "'#' lines (U, V, W and at most three substitutions)")
                 blocks.append([])
                 seen = False
             continue

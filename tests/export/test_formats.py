@@ -496,3 +496,13 @@ def test_fast_matmul_empty_substitution_blocks_hold_their_place(tmp_path: Path, 
     f = tmp_path / f"{keep}-only"
     f.write_text(full)
     assert import_scheme(f, "fast-matmul") == s
+
+
+def test_fast_matmul_text_of_endless_empty_blocks_is_refused_early():
+    # 11 million "#" + blank-line blocks, under the 32 MiB file limit, took a gigabyte and 20 s
+    from fastmm.export.formats import MAX_FM_BLOCKS
+
+    with pytest.raises(SchemeFormatError, match=f"more than {MAX_FM_BLOCKS} blocks"):
+        fast_matmul_scheme("#\n\n" * (MAX_FM_BLOCKS + 5), "x.fm")
+    strassen_text = fast_matmul_text(strassen())
+    assert fast_matmul_scheme("#\n\n" * 10 + strassen_text, "y.fm").rank == 7  # blank blocks before U
