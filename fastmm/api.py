@@ -463,6 +463,47 @@ def search(shape: Sequence[int], rank: int, *, ring: str = "ZT", method: str = "
     return found[0]
 
 
+def _note_symmetric_start(req: SearchRequest) -> None:
+    """Warn when a C3 (c3j) walk's --start fixes cubes whose count rules out the target rank: its
+    ranks are ≡ cubes (mod 3, or 6), so it must go lower than asked (the naive start picks
+    cubes that fit the target: symmetric.cube_groups)."""
+    start = req.options.get("start")
+    if req.method != "symmetric" or req.symmetry not in ("c3", "c3j") or not isinstance(start, Scheme):
+        return
+    from fastmm.search.symmetric import split_scheme
+
+    orbit = 6 if req.symmetry == "c3j" else 3
+    try:
+        cubes = len(split_scheme(start)[1])
+    except InputError:  # not a symmetric start: the search says so
+        return
+    if (cubes - req.rank) % orbit:
+        import warnings
+
+        first = req.rank - (req.rank - cubes) % orbit
+        warnings.warn(f"the start {start.label()} has {cubes} fixed cube(s), so a --symmetry "
+                      f"{req.symmetry} walk from it reaches only ranks ≡ {cubes % orbit} (mod {orbit}): "
+                      f"the first at or below {req.rank} is {first}", UserWarning, stacklevel=3)
+
+
+def _note_python_walk(req: SearchRequest) -> None:
+    """Warn when a flip-graph walk of the request cannot run compiled: its C and numba walks keep
+    a factor in one 64-bit word, so a shape with an 8×8 factor (64 entries) walks in plain Python."""
+    from fastmm.search.flip import MAX_BITS_NUMBA
+
+    n, m, p = req.shape
+    entries = max(n * m, m * p, n * p)
+    if entries > MAX_BITS_NUMBA and req.method in ("flip", "pool", "ternary", "symmetric"):
+        import warnings
+
+        warnings.warn(f"⟨{n},{m},{p}⟩ has a factor of {entries} entries, past the {MAX_BITS_NUMBA} the "
+                      "compiled walks hold: it walks in plain Python, hundreds of times slower",
+                      UserWarning, stacklevel=3)
+
+
+MAX_DISTINCT = 1000  # schemes one search_distinct (--distinct K) asks for
+
+
 def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: str = "ZT",
                     method: str = "auto", seed: int = 0, time_limit: float = 300.0, workers: int = 1,
                     scheduler: str | None = None, symmetry: str | None = None, sympy: bool = True,
@@ -488,7 +529,7 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
         if call is not None and not callable(call):  # before the search starts, not in its first report
             raise InputError(f"{name} must be a function (or None), got {shown(call)}")
     req = SearchRequest(shape, rank, ring, method, seed, time_limit, workers, scheduler, symmetry, options)
-    count = positive_int(count, "the number of distinct schemes", 1000)
+    count = positive_int(count, "the number of distinct schemes", MAX_DISTINCT)
     if count > 1 and req.options.get("minimize") == "additions":
         raise InputError("minimize='additions' (--minimize additions) spends the whole time limit polishing "
                          "one scheme: run it with count=1 (without --distinct)")
@@ -506,6 +547,8 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
         if on_found:
             on_found(checked)
         return [checked]
+    _note_python_walk(req)
+    _note_symmetric_start(req)
     if req.method == "pool" and not use_own_catalog_entry:
         from fastmm.catalog import best_catalog_rank
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from fastmm.arguments import positive_int
 from fastmm.cli import cli, command_line
 from fastmm.cli.progress import SearchProgress
 from fastmm.cli.terminal import file_name
@@ -247,6 +248,8 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: 
                                 options)
     except StartError as exc:  # a start that does not fit: name its file
         raise InputError(f"{start_file}: {exc}") from None
+    # before _Writer checks FILE-2 ... FILE-K: a K of 10^9 took forever there
+    distinct = positive_int(distinct, "the number of distinct schemes", api.MAX_DISTINCT)
     writer = _Writer(out, distinct, inputs=(start_file,) if start_file is not None else ())
     _refuse_folder_as_output(writer, resume=resume, save_fitted=save_fitted)
     checkpoint = _open_checkpoint(resume, req, writer)  # the library keeps it while the search runs

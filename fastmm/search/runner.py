@@ -20,6 +20,7 @@ import dataclasses
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 import uuid
@@ -404,6 +405,60 @@ def _dask_job(task: SearchTask, method: str, event_name: str) -> SearchOutcome:
     return run_job(task, method, should_stop, lambda p: None)
 
 
+CONNECT_S = 10.0  # longest wait for a dask scheduler to answer (less with a shorter --time-limit)
+
+
+def _connect(client_class, address: str, interrupted: threading.Event, limit: float):
+    """A dask Client for `address`, or None when `interrupted` is set first; one FastmmError when
+    it fails or has not answered within `limit` seconds. Client(timeout=...) bounds the TCP
+    connect only: a port that accepts and never speaks held the search past its time limit,
+    deaf to Ctrl-C and SIGTERM. So the client is built in a thread of its own (a daemon left
+    behind if it hangs), and one that fails is dropped there: its __del__ waits 10 s to close
+    and prints a traceback (silenced for that thread)."""
+    box: dict = {}
+
+    def connect() -> None:
+        try:
+            box["client"] = client_class(address, timeout="5s", set_as_default=False)
+        except MemoryError:  # a length read from bytes that are not dask's messages
+            box["error"] = "its answer is not the dask protocol (is a dask scheduler listening there?)"
+        except Exception as exc:  # noqa: BLE001 - any failure to connect is one line for the user
+            box["error"] = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        if "error" in box:
+            import gc
+
+            gc.collect()  # the half-built client closes here, in this thread, not in the search's
+
+    _quiet_unraisable_in("fastmm-dask-connect")
+    thread = threading.Thread(target=connect, name="fastmm-dask-connect", daemon=True)
+    thread.start()
+    t0 = time.monotonic()
+    while thread.is_alive() and not box:
+        if interrupted.is_set():
+            return None
+        if time.monotonic() - t0 >= limit:
+            raise FastmmError(f"cannot reach the dask scheduler at {address}: no answer within {limit:g} s")
+        thread.join(0.05)
+    if "error" in box:
+        raise FastmmError(f"cannot reach the dask scheduler at {address}: {box['error']}")
+    return box["client"]
+
+
+def _quiet_unraisable_in(thread_name: str) -> None:
+    """Drop the 'Exception ignored in ...' report of objects finalized in thread `thread_name`
+    (a half-built dask Client closing); every other report goes to the hook as before."""
+    previous = sys.unraisablehook
+    if getattr(previous, "fastmm_quiet", None) == thread_name:
+        return
+
+    def hook(unraisable) -> None:
+        if threading.current_thread().name != thread_name:
+            previous(unraisable)
+
+    hook.fastmm_quiet = thread_name  # type: ignore[attr-defined]
+    sys.unraisablehook = hook
+
+
 def _run_dask(task: SearchTask, method: str, jobs: int, address: str, report: ProgressFn,
               interrupted: threading.Event) -> RunSummary:
     try:
@@ -411,11 +466,10 @@ def _run_dask(task: SearchTask, method: str, jobs: int, address: str, report: Pr
     except ImportError:
         msg = "--scheduler needs dask.distributed: pip install 'fastmm[dist]'"
         raise FastmmError(msg) from None
-    try:
-        client = Client(address, timeout="5s", set_as_default=False)
-    except Exception as exc:  # noqa: BLE001 - any failure to connect is one line for the user
-        why = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise FastmmError(f"cannot reach the dask scheduler at {address}: {why}") from None
+    limit = CONNECT_S if task.time_limit is None else min(CONNECT_S, max(task.time_limit, 1.0))
+    client = _connect(Client, address, interrupted, limit)
+    if client is None:  # Ctrl-C or a signal while connecting: nothing ran
+        return RunSummary(SearchOutcome(scheme=None, stopped="interrupted", seed=task.seed), [])
     failures: list[str] = []
     outcomes: list[SearchOutcome] = []
     best: SearchOutcome | None = None

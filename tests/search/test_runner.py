@@ -70,6 +70,48 @@ def test_unreachable_scheduler_is_one_clear_error():
         run_search(SearchTask(2, 2, 2, 7, time_limit=1), "fake-win", scheduler="tcp://127.0.0.1:9")
 
 
+def _listener(answer: bytes | None):
+    """A local port that accepts connections and says nothing (None) or `answer` (not dask)."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    held = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn = server.accept()[0]
+            except OSError:
+                return
+            if answer is not None:
+                conn.sendall(answer)
+            held.append(conn)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server, f"tcp://127.0.0.1:{server.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("answer, why", [(None, "no answer within 2 s"),
+                                         (b"HTTP/1.1 400 Bad\r\n\r\n" + b"1" * 64, "not the dask protocol")])
+def test_a_port_that_is_not_a_dask_scheduler_fails_within_the_time_limit(answer, why):
+    # a silent port held the search forever, deaf to Ctrl-C and SIGTERM; a talking one failed
+    # with "Unable to allocate 3.07 EiB" and a traceback from the half-built client's __del__
+    pytest.importorskip("distributed")
+    from fastmm.errors import FastmmError
+
+    server, address = _listener(answer)
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(FastmmError, match=why):
+            run_search(SearchTask(2, 2, 2, 7, time_limit=2), "fake-win", scheduler=address)
+    finally:
+        server.close()
+    assert time.monotonic() - t0 < 8
+
+
 def test_spn_without_torch_is_one_clear_error(monkeypatch):
     import sys
 

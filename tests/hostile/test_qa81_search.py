@@ -1,0 +1,42 @@
+"""Edges of search found by helper-81: a huge --distinct, 8×8 factors, symmetric starts."""
+
+from __future__ import annotations
+
+import pytest
+
+import fastmm
+from fastmm.errors import SearchFailed
+from fastmm.io import dumps
+from fastmm.scheme import naive_scheme
+from tests.hostile.contract import assert_clean, run_cli
+
+
+def test_a_huge_distinct_with_out_is_refused_before_its_sibling_files_are_checked(tmp_path):
+    # FILE-2 ... FILE-K were each checked first: --distinct 10^9 never returned
+    r = run_cli("search", "2", "2", "3", "--rank", "11", "--distinct", "1000000000", "--time-limit", "5",
+                "-q", "-o", tmp_path / "h.json")
+    assert_clean(r, allowed=(2,))
+    assert "above the limit of 1000" in r.err and r.seconds < 10
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_shape_with_an_8x8_factor_says_it_walks_in_plain_python():
+    with pytest.warns(UserWarning, match=r"⟨2,8,8⟩ has a factor of 64 entries.*plain Python"):
+        with pytest.raises(SearchFailed):
+            fastmm.search((2, 8, 8), 100, method="flip", time_limit=0.5, sympy=False)
+
+
+def test_no_such_warning_below_64_entries(recwarn):
+    with pytest.raises(SearchFailed):
+        fastmm.search((2, 7, 8), 100, method="flip", time_limit=0.5, sympy=False)
+    assert not [w for w in recwarn if "plain Python" in str(w.message)]
+
+
+def test_a_symmetric_start_whose_cubes_rule_out_the_target_says_where_it_can_stop(tmp_path):
+    start = tmp_path / "n333.json"
+    start.write_text(dumps(fastmm.verified(naive_scheme(3, 3, 3), sympy=False)))
+    r = run_cli("search", "3", "3", "3", "--rank", "23", "--symmetry", "c3", "--start", start,
+                "--time-limit", "1", "-q", "--no-sympy", "-o", tmp_path / "out.json")
+    assert r.rc == 1
+    assert ("warning: the start ⟨3,3,3;27⟩ has 3 fixed cube(s), so a --symmetry c3 walk from it reaches "
+            "only ranks ≡ 0 (mod 3): the first at or below 23 is 21") in r.err
