@@ -111,8 +111,8 @@ class TrainConfig:
 
 
 def parse_stages(text: str | list[str]) -> list[str]:
-    stages = [s.strip() for s in text.split(",")] if isinstance(text, str) else list(text)
-    if not stages or any(s not in STAGES for s in stages):
+    stages = [s.strip() for s in text.split(",")] if isinstance(text, str) else text
+    if not isinstance(stages, list | tuple) or not stages or any(s not in STAGES for s in stages):
         raise InputError(f"--stages must be a comma list of {', '.join(STAGES)}; got {text!r}")
     if len(set(stages)) != len(stages) or stages != sorted(stages, key=STAGES.index):
         raise InputError(f"--stages must keep the order full,ternary,finetune; got {text!r}")
@@ -120,16 +120,20 @@ def parse_stages(text: str | list[str]) -> list[str]:
 
 
 def parse_per_stage(text: str | float | list, n: int, kind: type, name: str) -> list:
-    """One value for every stage, or a comma list with one value per stage."""
+    """One value for every stage, or a comma list with one value per stage (`kind` int: whole
+    numbers, 3.0 taken as 3 but 3.7 refused, not cut)."""
     if isinstance(text, list | tuple):
         items = list(text)
     else:
         items = [s.strip() for s in str(text).split(",")]
     try:
+        if kind is int and any(isinstance(v, float) and not v.is_integer() for v in items):
+            raise ValueError
         values = [kind(v) for v in items]
-    except ValueError:
+    except (ValueError, TypeError, OverflowError):
+        number = "whole number" if kind is int else "number"
         raise InputError(
-            f"--{name} must be a number or a comma list of numbers; got {text!r}"
+            f"--{name} must be a {number} or a comma list of {number}s; got {text!r:.60}"
         ) from None
     if len(values) == 1:
         values = values * n
@@ -368,7 +372,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise InputError("--device must be cpu or cuda")
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA device is available")
-    if cfg.kd_teacher is not None and not Path(cfg.kd_teacher).is_file():
+    if cfg.kd_teacher is not None and not Path(check_text(cfg.kd_teacher, "--kd-teacher")).is_file():
         raise InputError(f"--kd-teacher: checkpoint not found: {cfg.kd_teacher} (moved? on --resume, "
                          "give its new place with --kd-teacher)")
     # the checkpoint stores the run's settings: paths as absolute ones, so that `evaluate` and

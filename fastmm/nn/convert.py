@@ -48,7 +48,7 @@ def _spn_conv(conv: nn.Conv2d, name: str, r_ratio: float, tile: int, groups: int
     )
     if conv.bias is not None and not conv.bias.is_meta:
         spn.bias.data.copy_(conv.bias.data)
-    return spn
+    return spn.train(conv.training)  # a model in eval stays in eval: its hidden BatchNorm too
 
 
 def _spn_linear(linear: nn.Linear, r_ratio: float) -> SPNLinear:
@@ -62,7 +62,7 @@ def _spn_linear(linear: nn.Linear, r_ratio: float) -> SPNLinear:
     )
     if linear.bias is not None and not linear.bias.is_meta:
         spn.bias.data.copy_(linear.bias.data)
-    return spn
+    return spn.train(linear.training)
 
 
 def strassenify(

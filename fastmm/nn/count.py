@@ -285,8 +285,10 @@ def count_model(model: nn.Module, input_shape: tuple[int, ...]) -> ModelCount:
             if isinstance(module, cls):
                 handles.append(module.register_forward_hook(hook(counter)))
                 break
-    state = {k: torch.empty_like(v, device="meta") for k, v in model.state_dict(keep_vars=True).items()}
-    was_training = model.training
+    # every tensor the forward uses: a state_dict leaves out the non-persistent buffers
+    tensors = [*model.named_parameters(), *model.named_buffers()]
+    state = {k: torch.empty_like(v, device="meta") for k, v in tensors}
+    modes = [(m, m.training) for m in model.modules()]  # each its own (a frozen BatchNorm stays eval)
     model.eval()
     try:
         with torch.no_grad():
@@ -296,7 +298,8 @@ def count_model(model: nn.Module, input_shape: tuple[int, ...]) -> ModelCount:
                 raise InputError(f"an image of shape {tuple(input_shape)} does not fit the model: "
                                  f"{str(exc).splitlines()[0][:200]}") from None
     finally:
-        model.train(was_training)
+        for module, training in modes:
+            module.training = training
         for handle in handles:
             handle.remove()
     # Count after the trace: during it the modules hold the meta stand-ins, not their weights.

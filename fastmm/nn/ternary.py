@@ -138,7 +138,7 @@ class TernaryConv2d(nn.Conv2d, ABC):
                 if conv.bias is not None:
                     layer.bias.copy_(conv.bias)
         layer.reset_scales()
-        return layer
+        return layer.train(conv.training)
 
     def reset_scales(self) -> None:
         """Set learned scales from the current weights (TTQ); nothing to do for TWN."""

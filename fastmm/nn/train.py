@@ -319,7 +319,8 @@ def _resolve_config(cfg: TrainConfig, resume: bool,
                      if getattr(cfg, f.name) != getattr(default, f.name)]
         # a teacher for a run trained without one, or another teacher while its own is still
         # where it was, is a clash, not a move
-        if saved.kd_teacher is None or (cfg.kd_teacher is not None and Path(saved.kd_teacher).is_file()
+        if saved.kd_teacher is None or (cfg.kd_teacher is not None and isinstance(saved.kd_teacher, str)
+                                        and Path(saved.kd_teacher).is_file()
                                         and not same_file(cfg.kd_teacher, saved.kd_teacher)):
             movable = tuple(n for n in movable if n != "kd_teacher")
         now = {n: getattr(cfg, n) for n in movable if n in ("out", "stop_after") or n in given}
@@ -394,9 +395,14 @@ def _clashes(saved: TrainConfig, typed: dict[str, Any]) -> dict[str, Any]:
             value = getattr(validate(dataclasses.replace(saved, **{name: value})), name)
         except InputError:
             pass
-        if value != getattr(saved, name):
+        if _acting(name, value) != _acting(name, getattr(saved, name)):
             clash[name] = value
     return clash
+
+
+def _acting(name: str, value: Any) -> Any:
+    """A setting as it acts: a width of None is the model's own width, 1."""
+    return 1.0 if name == "width" and value is None else value
 
 
 def _checked_saved(saved: TrainConfig, state: dict[str, Any], path: Path) -> TrainConfig:
@@ -428,6 +434,9 @@ def _restore_optimizer(opt, sched, state: dict[str, Any], path: Path) -> None:
     break the first step, and a NaN one poison the run (one with no data, on the meta device, is
     refused by the loading itself)."""
     unusable = InputError(f"checkpoint {path} has an unusable optimizer or scheduler state")
+    # the settings of a freshly built optimizer and schedule are the run's own
+    fresh = [{k: v for k, v in group.items() if k != "params"} for group in opt.param_groups]
+    base_lrs = list(sched.base_lrs)
     try:
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -436,6 +445,34 @@ def _restore_optimizer(opt, sched, state: dict[str, Any], path: Path) -> None:
     why = _optimizer_misfit(opt)
     if why:
         raise InputError(f"checkpoint {path} has an unusable optimizer state: {why}")
+    why = _settings_misfit(opt, sched, fresh, base_lrs)
+    if why:
+        raise InputError(f"checkpoint {path}: optimizer state does not match its run's settings: {why}")
+
+
+def _settings_misfit(opt, sched, fresh: list[dict[str, Any]], base_lrs: list[float]) -> str | None:
+    """What in a loaded optimizer and schedule differs from the run's own settings (`fresh`, the
+    param groups of the optimizer built for them, and `base_lrs`, its schedule's): a momentum,
+    weight decay or learning rate that the epoch lines would not show (None: all of it agrees).
+    The current lr is only bounded by the stage's: both schedules scale it by a factor in [0, 1],
+    and the factor depends on the batches per epoch, which another number of processes changes."""
+
+    def same(a: Any, b: Any) -> bool:  # of one type: a tensor or a True stands for no float
+        return type(a) is type(b) and (a == b or (type(a) is float and math.isclose(a, b, rel_tol=1e-9)))
+
+    if not (isinstance(sched.base_lrs, list) and len(sched.base_lrs) == len(base_lrs)
+            and all(map(same, sched.base_lrs, base_lrs))):
+        return f"base_lrs {sched.base_lrs!r:.60} (the run's: {base_lrs})"
+    if type(sched.last_epoch) is not int or sched.last_epoch < 0:
+        return f"scheduler step {sched.last_epoch!r:.30}"
+    for group, own in zip(opt.param_groups, fresh, strict=True):
+        lr, top = group.get("lr"), own["initial_lr"]
+        if type(lr) is not float or not 0 <= lr <= top * (1 + 1e-9):
+            return f"lr {lr!r:.30} (the run's: at most {top!r})"
+        for key, value in own.items():
+            if key != "lr" and not same(group.get(key), value):
+                return f"{key} {group.get(key)!r:.30} (the run's: {value!r})"
+    return None
 
 
 def _optimizer_misfit(opt) -> str | None:
@@ -539,6 +576,15 @@ def _train(cfg: TrainConfig, resume: bool, given: Collection[str] | None) -> dic
         shown = [_shown_size(_image_shape(ds, cfg)) for ds in (train_ds, test_ds)]
         raise InputError(f"{cfg.dataset}: the training images are {shown[0]} (channels × height × width) "
                          f"but the test images are {shown[1]}; both splits must have one size")
+    saved_shape = state.get("image_shape", image_shape) if state is not None else image_shape
+    if not isinstance(saved_shape, list | tuple) or list(saved_shape) != image_shape:
+        # the data may move, not change: a ResNet runs on images of any size, and would go on
+        # training the run's model on images it was not trained on
+        shown = [_shown_size(x) if isinstance(x, list | tuple) else f"{x!r:.30}"
+                 for x in (saved_shape, image_shape)]
+        where = cfg.data_dir or data_mod.default_data_dir(cfg.dataset)
+        raise InputError(f"--resume: {out} was trained on {shown[0]} images (channels × height × width); "
+                         f"the images in {where} are {shown[1]}: give the run's data with --data-dir")
 
     torch.manual_seed(data_mod.derive_seed(cfg.seed, 0x40DE1))
     model = build_network(
