@@ -477,13 +477,11 @@ def _note_symmetric_start(req: SearchRequest) -> None:
         cubes = len(split_scheme(start)[1])
     except InputError:  # not a symmetric start: the search says so
         return
-    if (cubes - req.rank) % orbit:
-        import warnings
-
+    if start.rank > req.rank and (cubes - req.rank) % orbit:
         first = req.rank - (req.rank - cubes) % orbit
-        warnings.warn(f"the start {start.label()} has {cubes} fixed cube(s), so a --symmetry "
-                      f"{req.symmetry} walk from it reaches only ranks ≡ {cubes % orbit} (mod {orbit}): "
-                      f"the first at or below {req.rank} is {first}", UserWarning, stacklevel=3)
+        _warn_caller(f"the start {start.label()} has {cubes} fixed cube(s), so a --symmetry "
+                     f"{req.symmetry} walk from it reaches only ranks ≡ {cubes % orbit} (mod {orbit}): "
+                     f"the first at or below {req.rank} is {first}")
 
 
 def _note_python_walk(req: SearchRequest) -> None:
@@ -493,12 +491,21 @@ def _note_python_walk(req: SearchRequest) -> None:
 
     n, m, p = req.shape
     entries = max(n * m, m * p, n * p)
-    if entries > MAX_BITS_NUMBA and req.method in ("flip", "pool", "ternary", "symmetric"):
-        import warnings
+    if entries > MAX_BITS_NUMBA and req.method in ("flip", "pool", "ternary"):  # symmetric: n ≤ 7
+        _warn_caller(f"⟨{n},{m},{p}⟩ has a factor of {entries} entries, past the {MAX_BITS_NUMBA} the "
+                     "compiled walks hold: it walks in plain Python, hundreds of times slower")
 
-        warnings.warn(f"⟨{n},{m},{p}⟩ has a factor of {entries} entries, past the {MAX_BITS_NUMBA} the "
-                      "compiled walks hold: it walks in plain Python, hundreds of times slower",
-                      UserWarning, stacklevel=3)
+
+def _warn_caller(message: str) -> None:
+    """A UserWarning that names the first caller outside fastmm (search and search_distinct are
+    one and two calls deep)."""
+    import sys
+    import warnings
+
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "fastmm":
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, UserWarning, stacklevel=level)
 
 
 MAX_DISTINCT = 1000  # schemes one search_distinct (--distinct K) asks for

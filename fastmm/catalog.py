@@ -186,7 +186,7 @@ def _check_file(path: Path) -> tuple[Scheme | None, str | None]:
         return None, f"{path.name}: fails verification ({'; '.join(lines)})"
     if ring != "Z2" and verdict.ring != ring:
         return None, f"{path.name}: coefficients lie in {verdict.ring}, not {ring}"
-    return scheme, None
+    return scheme.with_meta(verified=verdict.record()), None  # this check's, not the file's claim
 
 
 _LOADED: dict[tuple[str, int, int], tuple[Scheme | None, str | None]] = {}

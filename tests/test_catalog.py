@@ -22,6 +22,7 @@ from fastmm.catalog import (
     load_catalog_scheme,
 )
 from fastmm.errors import VerificationError
+from fastmm.io import dumps as dumps_scheme
 from fastmm.io import load_scheme
 from fastmm.known_ranks import BEST_KNOWN
 from fastmm.reference import laderman, strassen
@@ -260,3 +261,16 @@ def test_fingerprint_follows_every_byte_and_name_of_the_catalogue(tmp_catalog):
     path = tmp_catalog / "2x2x2-rank7-ZT.json"
     path.write_text(path.read_text() + " ")  # same scheme, other bytes
     assert catalog_fingerprint() not in (empty, one)
+
+
+def test_catalog_scheme_carries_the_record_of_its_own_check_not_the_files(tmp_path, monkeypatch):
+    folder = tmp_path / "cat"
+    folder.mkdir()
+    data = json.loads(dumps_scheme(strassen()))
+    data["verified"] = {"brent": "FORGED", "ok": True, "ring": "Q", "at": "1999"}
+    (folder / "2x2x2-rank7-ZT.json").write_text(json.dumps(data))
+    monkeypatch.setenv("FASTMM_CATALOG", str(folder))
+    import fastmm
+
+    record = fastmm.catalog_scheme((2, 2, 2)).verified
+    assert record["brent"] == "exact integer Brent equations" and record["ring"] == "ZT"

@@ -8,7 +8,7 @@ import sys
 import click
 
 from fastmm.cli import cli
-from fastmm.cli.terminal import printable
+from fastmm.cli.terminal import echo_result, printable
 
 _HEADERS = ("shape", "naive", "best ZT", "best Q", "best Z2", "catalogue", "ring", "status", "per ring")
 
@@ -39,8 +39,8 @@ def catalog(as_json: bool) -> int:
     for line in problems:
         click.echo(f"warning: {printable(line)}", err=True)
     if as_json:
-        click.echo(json.dumps({"directory": str(catalog_dir()), "fingerprint": catalog_fingerprint(),
-                               "rows": rows, "skipped": problems}, indent=2))
+        echo_result(json.dumps({"directory": str(catalog_dir()), "fingerprint": catalog_fingerprint(),
+                                "rows": rows, "skipped": problems}, indent=2))
         return 0
     cells = [_cells(r) for r in rows]
     if sys.stdout.isatty():

@@ -266,6 +266,10 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: 
     if req.scheduler is None and req.workers > cores:
         click.echo(f"warning: --workers {req.workers} is more than the {cores} CPU cores here: the "
                    "workers share them, and starting them counts against --time-limit", err=True)
+    if req.scheduler is not None:  # dask logs a scheduler lost mid-search as pages of tracebacks;
+        import logging  # the search itself reports it in one line
+
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)
     command = command_line()
     known = best_known_rank((n, m, p), ring)
     if known is not None and rank < known and not quiet and sys.stderr.isatty():

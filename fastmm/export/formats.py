@@ -500,12 +500,12 @@ def fast_matmul_scheme(text: str, what: str = "<text>") -> Scheme:
         s = line.strip()
         if s.startswith("#"):
             if seen:
-                if len(blocks) == MAX_FM_BLOCKS:  # (11 million empty ones took a gigabyte)
-                    raise SchemeFormatError(f"{what}: more than {MAX_FM_BLOCKS} blocks separated by "
-                                            "'#' lines (U, V, W and at most three substitutions)")
                 blocks.append([])
                 seen = False
             continue
+        if len(blocks) > MAX_FM_BLOCKS:  # a line in one block too many (11 million took a gigabyte)
+            raise SchemeFormatError(f"{what}: more than {MAX_FM_BLOCKS} blocks separated by "
+                                    "'#' lines (U, V, W and at most three substitutions)")
         seen = True
         if not s:
             continue

@@ -420,7 +420,7 @@ def _connect(client_class, address: str, interrupted: threading.Event, limit: fl
     def connect() -> None:
         try:
             box["client"] = client_class(address, timeout="5s", set_as_default=False)
-        except MemoryError:  # a length read from bytes that are not dask's messages
+        except (MemoryError, ValueError, OverflowError):  # sizes read from bytes that are not dask's
             box["error"] = "its answer is not the dask protocol (is a dask scheduler listening there?)"
         except Exception as exc:  # noqa: BLE001 - any failure to connect is one line for the user
             box["error"] = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
@@ -437,7 +437,8 @@ def _connect(client_class, address: str, interrupted: threading.Event, limit: fl
         if interrupted.is_set():
             return None
         if time.monotonic() - t0 >= limit:
-            raise FastmmError(f"cannot reach the dask scheduler at {address}: no answer within {limit:g} s")
+            raise FastmmError(f"cannot reach the dask scheduler at {address}: no answer within {limit:g} s "
+                              "(is a dask scheduler listening there?)")
         thread.join(0.05)
     if "error" in box:
         raise FastmmError(f"cannot reach the dask scheduler at {address}: {box['error']}")

@@ -112,13 +112,11 @@ def index_page(rows: list[RankRow], items: list[SiteScheme]) -> Html:
 # -- scheme pages ---------------------------------------------------------------------------
 
 def _verification(item: SiteScheme) -> Html:
-    record = item.scheme.verified or {}
+    record = item.scheme.verified or {}  # this build's check (site.sources), not the file's claim
     pairs: list[tuple[object, object]] = [("checked when this site was built", item.check)]
-    for key in ("brent", "sympy", "by", "at"):
+    for key, label in (("sympy", "sympy proof"), ("by", "checked by"), ("at", "checked at")):
         if key in record:
-            pairs.append((f"file's record: {key}", _value(record[key])))
-    if not record:
-        pairs.append(("file's record", "none"))
+            pairs.append((label, _value(record[key])))
     return _dl(pairs)
 
 

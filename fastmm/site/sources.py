@@ -63,8 +63,11 @@ def _checked(path: Path) -> tuple[Scheme | None, str, str]:
     declared = scheme.ring
     if declared in _RING_ORDER and _RING_ORDER[verdict.ring] > _RING_ORDER[declared]:
         return None, "", f"{path.name}: declares ring {declared} but its coefficients need {verdict.ring}"
-    # listed under the ring it verified in (the smallest); its page shows the file's own record
-    return scheme.with_meta(ring=verdict.ring, verified=scheme.verified), verdict.record()["brent"], ""
+    # listed under the ring it verified in (the smallest), with the record of this check: the
+    # file's own is a claim anyone can write (a forged one was shown and put in files/). Without
+    # its time, so that the same input builds the same bytes.
+    record = {k: v for k, v in verdict.record().items() if k != "at"}
+    return scheme.with_meta(ring=verdict.ring, verified=record), record["brent"], ""
 
 
 def named_path(value: object, what: str) -> Path:

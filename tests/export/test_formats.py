@@ -506,3 +506,8 @@ def test_fast_matmul_text_of_endless_empty_blocks_is_refused_early():
         fast_matmul_scheme("#\n\n" * (MAX_FM_BLOCKS + 5), "x.fm")
     strassen_text = fast_matmul_text(strassen())
     assert fast_matmul_scheme("#\n\n" * 10 + strassen_text, "y.fm").rank == 7  # blank blocks before U
+    # exactly the limit, the last block closed by a '#' line: taken (it was refused, one too early)
+    text = strassen_text + "#\n\n" * (MAX_FM_BLOCKS - 3) + "#\n"  # U, V, W and 61 blank blocks
+    assert fast_matmul_scheme(text, "z.fm").rank == 7
+    with pytest.raises(SchemeFormatError, match="more than"):
+        fast_matmul_scheme(text + "\n", "w.fm")  # a line in a 65th block

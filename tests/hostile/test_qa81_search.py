@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import fastmm
-from fastmm.errors import SearchFailed
+from fastmm.errors import InputError, SearchFailed
 from fastmm.io import dumps
 from fastmm.scheme import naive_scheme
 from tests.hostile.contract import assert_clean, run_cli
@@ -40,3 +40,26 @@ def test_a_symmetric_start_whose_cubes_rule_out_the_target_says_where_it_can_sto
     assert r.rc == 1
     assert ("warning: the start ⟨3,3,3;27⟩ has 3 fixed cube(s), so a --symmetry c3 walk from it reaches "
             "only ranks ≡ 0 (mod 3): the first at or below 23 is 21") in r.err
+
+
+def test_no_cube_warning_when_the_start_already_meets_the_target(tmp_path, recwarn):
+    # helper-83: a rank-23 C3 start (2 cubes) searched at --rank 24 warned "the first at or below
+    # 24 is 23" and then succeeded at once
+    start = fastmm.search((3, 3, 3), 23, symmetry="c3", sympy=False, time_limit=60)
+    found = fastmm.search((3, 3, 3), 24, symmetry="c3", sympy=False, time_limit=10,
+                          options={"start": start})
+    assert found.rank <= 24
+    assert not [w for w in recwarn if "fixed cube" in str(w.message)]
+
+
+def test_the_python_walk_warning_names_the_callers_line_and_skips_the_symmetric_walk():
+    with pytest.warns(UserWarning, match="plain Python") as caught:
+        with pytest.raises(SearchFailed):
+            fastmm.search((8, 8, 2), 126, method="flip", time_limit=0.5, sympy=False)
+    assert caught[0].filename == __file__
+    with pytest.raises(InputError, match="2 ≤ n ≤ 7"):  # refused, and nothing walks
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            fastmm.search((8, 8, 8), 500, symmetry="c3", time_limit=1, sympy=False)

@@ -183,7 +183,8 @@ def test_a_closed_stream_at_start_discards_output(tmp_path, fd):
 
 
 @pytest.mark.parametrize("args", [["export", "{s}", "--to", "perminov"], ["export", "{s}", "--to", "text"],
-                                  ["combine", "permute", "{s}", "--shape", "2,2,2", "-o", "-"]])
+                                  ["combine", "permute", "{s}", "--shape", "2,2,2", "-o", "-"],
+                                  ["catalog", "--json"]])
 def test_a_result_for_a_closed_stdout_is_an_error_not_lost_in_silence(tmp_path, args):
     """`fastmm export s.json --to perminov >&-` printed nothing and exited 0: the result was lost."""
     scheme = tmp_path / "s.json"

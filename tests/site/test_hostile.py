@@ -37,8 +37,10 @@ def test_markup_in_scheme_strings_is_escaped_text(tmp_path):
     parsed = parse_page(page)
     assert parsed.errors == []
     text = "".join(parsed.text)
-    for s in (SCRIPT, IMG, "a & b \"q\" 'x'", "</dd></dl><h1>forged</h1>"):
+    for s in (SCRIPT, IMG, "a & b \"q\" 'x'"):  # from the provenance
         assert s in text  # shown literally
+    # the file's own verified record is a claim: never shown, the site shows its own check
+    assert "</dd></dl><h1>forged</h1>" not in text and "checked by" in text
     tags = [t for t, _ in parsed.tags]
     assert tags.count("script") == 1 and "img" not in tags and tags.count("h1") == 1
     ET.parse(page)  # still well-formed
@@ -120,3 +122,13 @@ def test_text_xml_forbids_is_replaced_and_pages_stay_well_formed(tmp_path):
         assert "odd-\ufffd.json" in "".join(ET.parse(tmp_path / "site" / "index.html").getroot().itertext())
     download = json.loads((tmp_path / "site" / "files" / "sur.json").read_text())
     assert download["provenance"] == data["provenance"]
+
+
+def test_the_files_a_site_offers_carry_its_own_check_not_the_files_record(tmp_path):
+    # a forged record ("brent": markup) went into files/ as it was, beside a ring it did not name
+    cat = hostile_catalog(tmp_path / "cat")
+    build_site(tmp_path / "site", catalog=cat)
+    data = json.loads((tmp_path / "site" / "files" / "2x2x2-rank7-ZT.json").read_text())
+    assert data["verified"]["brent"] == "exact integer Brent equations"
+    assert data["verified"]["ok"] is True and data["verified"]["ring"] == data["ring"] == "ZT"
+    assert data["verified"]["by"].startswith("fastmm ") and "at" not in data["verified"]
