@@ -155,6 +155,7 @@ def catalogue_lines() -> list[str]:
     entry and how fastmm found it (method, seconds, command from the file's provenance), and
     lower-rank entries in weaker rings (Z, Z2) beside it."""
     rows, _ = catalog_table()
+    rows = [r for r in rows if r["best_ZT"] is not None]  # the tabulated shapes
     zt = {tuple(r["shape"]): r["by_ring"].get("ZT") for r in rows}
     at = sum(zt[tuple(r["shape"])] is not None and zt[tuple(r["shape"])] <= r["best_ZT"] for r in rows)
     lines = ["## The catalogue: all shapes n ≤ m ≤ p ≤ 6", "",

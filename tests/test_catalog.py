@@ -274,3 +274,25 @@ def test_catalog_scheme_carries_the_record_of_its_own_check_not_the_files(tmp_pa
 
     record = fastmm.catalog_scheme((2, 2, 2)).verified
     assert record["brent"] == "exact integer Brent equations" and record["ring"] == "ZT"
+
+
+def test_a_catalogued_shape_without_a_tabulated_record_is_listed(tmp_path, monkeypatch):
+    # ⟨1,2,2⟩ was left out of `fastmm catalog` without a word, while catalog_scheme and the
+    # site used it
+    from fastmm.cli import cli
+
+    folder = tmp_path / "cat"
+    folder.mkdir()
+    (folder / "1x2x2-rank4-ZT.json").write_text(dumps_scheme(naive_scheme(1, 2, 2)))
+    (folder / "2x2x2-rank7-ZT.json").write_text(dumps_scheme(strassen()))
+    monkeypatch.setenv("FASTMM_CATALOG", str(folder))
+    rows, problems = cat.catalog_table()
+    row = next(r for r in rows if r["shape"] == [1, 2, 2])
+    assert problems == [] and row["status"] == "no record tabulated" and row["best_ZT"] is None
+    assert row["catalog_rank"] == 4 and row["by_ring"] == {"ZT": 4}
+    result = CliRunner().invoke(cli, ["catalog"])
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if x.startswith("1×2×2"))
+    assert line.split() == ["1×2×2", "4", "—", "—", "—", "4", "ZT", "no", "record", "tabulated", "ZT:4"]
+    assert result.output.splitlines()[-1].startswith("1 of 35 shapes at the best-known rank")
+    assert "1 more without a tabulated record" in result.output

@@ -18,8 +18,9 @@ def _cells(row: dict) -> list[str]:
     if status == "gap":
         status = f"gap +{row['gap']}"
     return [
-        "×".join(map(str, row["shape"])), str(row["naive"]), str(row["best_ZT"]), str(row["best_Q"]),
-        str(row["best_Z2"]), "—" if row["catalog_rank"] is None else str(row["catalog_rank"]),
+        "×".join(map(str, row["shape"])), str(row["naive"]), *(
+            "—" if row[k] is None else str(row[k]) for k in ("best_ZT", "best_Q", "best_Z2")),
+        "—" if row["catalog_rank"] is None else str(row["catalog_rank"]),
         row["catalog_ring"] or "—", status,
         " ".join(f"{ring}:{rank}" for ring, rank in row["by_ring"].items()) or "—",
     ]
@@ -29,7 +30,8 @@ def _cells(row: dict) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (one JSON object).")
 def catalog(as_json: bool) -> int:
     """List every shape n ≤ m ≤ p ≤ 6: naive and best-known ranks, the catalogue's best scheme
-    and its best rank in each ring it holds (ZT, Z, Q, Z2).
+    and its best rank in each ring it holds (ZT, Z, Q, Z2); a catalogued shape without a
+    tabulated record (⟨1,2,2⟩) too, its best-known ranks "—".
 
     The catalogue is $FASTMM_CATALOG when set (a folder that does not exist or is not one is an
     error, exit 2), else the shipped one. Each file left out is one warning line."""
@@ -61,11 +63,14 @@ def catalog(as_json: bool) -> int:
         click.echo("  ".join(h.ljust(w) for h, w in zip(_HEADERS, widths, strict=True)).rstrip())
         for c in cells:
             click.echo("  ".join(x.ljust(w) for x, w in zip(c, widths, strict=True)).rstrip())
+    extra = sum(r["status"] == "no record tabulated" for r in rows)
+    rows = [r for r in rows if r["status"] != "no record tabulated"]  # the tabulated shapes
     reached = sum(r["status"] == "best known reached" for r in rows)
     missing = sum(r["status"] == "missing" for r in rows)
     ternary = sum(r["by_ring"].get("ZT", r["naive"] + 1) <= r["best_ZT"] for r in rows)
+    also = f"; {extra} more without a tabulated record" if extra else ""
     click.echo(f"{reached} of {len(rows)} shapes at the best-known rank in their ring ({ternary} at the "
                "best-known ZT rank), "
-               f"{len(rows) - reached - missing} with a gap, {missing} missing "
+               f"{len(rows) - reached - missing} with a gap, {missing} missing{also} "
                f"(catalogue fingerprint {catalog_fingerprint()}, as pool searches record it)")
     return 0

@@ -27,9 +27,20 @@ def site(outdir: str, catalog: str | None, schemes: tuple[str, ...], workers: in
     is not a valid scheme is left out with one warning line. A file named twice
     (in the catalogue and by --schemes) is one scheme. --workers is at most 4096, as for a search.
     """
+    from fastmm.search.runner import StopSignals
     from fastmm.site import build_site
 
-    report = build_site(outdir, catalog=catalog, schemes=schemes, workers=workers)
+    # SIGINT, SIGTERM and SIGHUP stop the build alike (exit 130, 143, 129): OUTDIR as it was, the
+    # temporary folders removed (SIGTERM killed it between renames, OUTDIR gone)
+    with StopSignals() as signals:
+        try:
+            report = build_site(outdir, catalog=catalog, schemes=schemes, workers=workers)
+        except KeyboardInterrupt:
+            if signals.signum is None:
+                raise
+            with signals.shield():
+                click.echo("interrupted", err=True)
+            return signals.exit_code
     for line in report.warnings:
         click.echo(f"warning: {printable(line)}", err=True)
     click.echo(f"wrote {report.outdir}/index.html: {report.schemes} schemes, {report.files} files "

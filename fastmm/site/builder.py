@@ -158,20 +158,27 @@ def _replace_dir(fresh: Path, outdir: Path, shown: Path) -> str | None:
         more = f" and {len(clashes) - 3} more" if len(clashes) > 3 else ""
         raise InputError(f"{shown} holds {', '.join(clashes[:3])}{more}, not made by `fastmm site`, "
                          "where the new site writes its own files; move them away and build again")
-    old = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.old-", dir=outdir.parent))
-    os.replace(outdir, old / "site")
-    moved: list[str] = []
+    old = Path(tempfile.mkdtemp(prefix=f".{outdir.name[:64]}.old-", dir=outdir.parent))
+    # the kept entries go into the new site first, while the old one is still served: then the
+    # site is missing only between the two renames below (moving 3,000 kept files away first
+    # left no index.html for as long). Ctrl-C, SIGTERM or SIGHUP (KeyboardInterrupt) at any step
+    # puts everything back.
     try:
         for rel in kept:
             (fresh / rel).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(old / "site" / rel, fresh / rel)
-            moved.append(rel)
+            os.replace(outdir / rel, fresh / rel)
+        os.replace(outdir, old / "site")
         os.replace(fresh, outdir)
     except BaseException:
+        if not fresh.exists() and outdir.exists():  # the new site is in place: keep it
+            _remove_old(old)
+            raise
         try:  # put every entry back where it was
-            for rel in reversed(moved):
-                os.replace(fresh / rel, old / "site" / rel)
-            os.replace(old / "site", outdir)
+            if (old / "site").exists():
+                os.replace(old / "site", outdir)
+            for rel in reversed(kept):  # by what is where: a signal may fall between a move and a note of it
+                if os.path.lexists(fresh / rel) and not os.path.lexists(outdir / rel):
+                    os.replace(fresh / rel, outdir / rel)
             os.rmdir(old)
         except OSError as exc:
             raise _Stranded(f"could not replace {shown} nor put it back ({exc.strerror or exc}): its "
@@ -237,7 +244,8 @@ def build_site(outdir: str | Path, catalog: str | Path | None = None,
     files[MARKER] = "\n".join([_MARKER_HEAD, *sorted(files)]) + "\n"
     try:
         outdir.parent.mkdir(parents=True, exist_ok=True)
-        fresh = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.new-", dir=outdir.parent))
+        # (a name cut to 64: at 242 characters the temporary's name was too long for the disk)
+        fresh = Path(tempfile.mkdtemp(prefix=f".{outdir.name[:64]}.new-", dir=outdir.parent))
     except OSError as exc:
         raise OutputError(f"cannot build {shown}: {exc.strerror or exc}") from exc
     try:

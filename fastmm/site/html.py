@@ -22,9 +22,15 @@ class Html(str):
     """Markup that is safe as it stands (built here, never copied from input)."""
 
 
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")  # embeddings, overrides and isolates
+
+
 def escape(text: str) -> str:
     """`text` html-escaped, with every character XML 1.0 forbids replaced by U+FFFD: a lone
-    surrogate (from JSON "\\ud800" or a file name that is not UTF-8) cannot even be encoded."""
+    surrogate (from JSON "\\ud800" or a file name that is not UTF-8) cannot even be encoded.
+    Bidirectional controls are shown as \\u202e (as the terminal shows them): a command or file
+    name holding one would otherwise read differently from its real characters."""
+    text = _BIDI.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     return html.escape(_NOT_XML.sub("\ufffd", text), quote=True)
 
 

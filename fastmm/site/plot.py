@@ -76,7 +76,8 @@ def rank_plot(rows: list[RankRow], link: str = "schemes/{slug}.html") -> Html:
         assert r.item is not None
         s = r.item.scheme
         n, m, p = r.shape
-        tip = f"⟨{n},{m},{p};{s.rank}⟩ over {s.ring}: {r.status} (best known {r.best}, naive {r.naive})"
+        known = "none tabulated" if r.best is None else r.best  # not "None"
+        tip = f"⟨{n},{m},{p};{s.rank}⟩ over {s.ring}: {r.status} (best known {known}, naive {r.naive})"
         kind = "at" if r.gap is not None and r.gap <= 0 else "behind"
         if s.ring == "Z2":
             mark = el("rect", x=_fmt(float(x(r.naive)) - 4), y=_fmt(float(y(s.rank)) - 4),

@@ -132,3 +132,26 @@ def test_the_files_a_site_offers_carry_its_own_check_not_the_files_record(tmp_pa
     assert data["verified"]["brent"] == "exact integer Brent equations"
     assert data["verified"]["ok"] is True and data["verified"]["ring"] == data["ring"] == "ZT"
     assert data["verified"]["by"].startswith("fastmm ") and "at" not in data["verified"]
+
+
+def test_bidirectional_controls_are_shown_not_obeyed(tmp_path):
+    from fastmm.site.html import escape
+
+    assert escape("run\u202etxt.exe\u2066x") == "run\\u202etxt.exe\\u2066x"
+    cat = small_catalog(tmp_path / "cat")
+    data = json.loads((cat / "2x2x2-rank7-ZT.json").read_text())
+    data["provenance"] = {"command": "fastmm search \u202e7 knar-- 2 2 2"}
+    (cat / "2x2x2-rank7-ZT.json").write_text(json.dumps(data))
+    build_site(tmp_path / "site", catalog=cat)
+    raw = (tmp_path / "site" / "schemes" / "2x2x2-rank7-ZT.html").read_text()
+    assert "\u202e" not in raw and "\\u202e7 knar-- 2 2 2" in raw
+
+
+def test_the_plot_of_an_untabulated_shape_says_so_not_none(tmp_path):
+    from fastmm.scheme import naive_scheme
+
+    cat = small_catalog(tmp_path / "cat")
+    save_scheme(naive_scheme(1, 2, 2).with_meta(ring="ZT"), cat / "1x2x2-rank4-ZT.json")
+    build_site(tmp_path / "site", catalog=cat)
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert "⟨1,2,2;4⟩" in index and "best known None" not in index and "best known none tabulated" in index

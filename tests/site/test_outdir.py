@@ -225,3 +225,45 @@ def test_an_immutable_old_site_is_left_with_a_warning(tmp_path, capsys):
         f"warning: the new site is in place, but the old one could not be removed (Operation not "
         f"permitted): delete {left} by hand")
     assert (out / "index.html").is_file() and (out / MARKER).is_file()
+
+
+@pytest.mark.parametrize("when", ["old site moved away", "kept entry moved"])
+def test_sigterm_at_any_step_of_the_swap_leaves_the_old_site_whole(tmp_path, when):
+    # SIGTERM killed `fastmm site` between the renames: OUTDIR gone, the user's .git hidden in a
+    # temporary folder; and a site rebuilt over many kept files had no index.html for a while
+    import sys
+
+    cat = small_catalog(tmp_path / "cat")
+    out = tmp_path / "out"
+    build_site(out, catalog=cat)
+    _user_files(out)
+    before = snapshot(tmp_path)
+    test = ("Path(src) == out" if when == "old site moved away"
+            else "Path(src).parent == out and Path(src).name == 'CNAME'")
+    script = (
+        "import os, signal, sys\n"
+        "from pathlib import Path\n"
+        "from fastmm.cli import main\n"
+        f"out = Path({str(out)!r})\n"
+        "real = os.replace\n"
+        "def replace(src, dst, *a, **k):\n"
+        "    real(src, dst, *a, **k)\n"
+        f"    if {test}:\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "os.replace = replace\n"
+        f"main(['site', str(out), '--catalog', {str(cat)!r}])\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 143 and r.stderr.strip().splitlines()[-1] == "interrupted", r.stderr
+    assert not changed(before, snapshot(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cat", "out"]  # no temporaries left
+
+
+def test_an_outdir_name_near_the_length_limit_builds(tmp_path):
+    # the temporaries were named .NAME.new-XXXXXXXX: 14 characters more than NAME, too long at 242
+    cat = small_catalog(tmp_path / "cat")
+    out = tmp_path / ("s" * 250)
+    build_site(out, catalog=cat)
+    assert (out / "index.html").is_file()
+    build_site(out, catalog=cat)  # and over itself
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["cat", out.name])
