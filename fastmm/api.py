@@ -1013,10 +1013,11 @@ def import_scheme(path: str | os.PathLike, fmt: str, *, allow_pickle: bool = Fal
 
 
 def catalog(max_dim: int = 6) -> list[dict]:
-    """One row per tabulated shape n ≤ m ≤ p ≤ max_dim (the best-known table covers dimensions up
-    to 6, so a larger max_dim adds no rows): best-known ranks, the catalogue's best verified entry,
-    its ring and its status against the record. InputError when FASTMM_CATALOG names a folder
-    that does not exist or is not a folder. Each file it skips is reported as a CatalogWarning."""
+    """One row per shape n ≤ m ≤ p ≤ max_dim that the best-known table holds (dimensions up to 6)
+    or the catalogue holds (status "no record tabulated", best-known ranks None, where the table
+    has none): best-known ranks, the catalogue's best verified entry, its ring and its status
+    against the record. InputError when FASTMM_CATALOG names a folder that does not exist or is
+    not a folder. Each file it skips is reported as a CatalogWarning."""
     import warnings
 
     from fastmm.catalog import CatalogWarning, catalog_table

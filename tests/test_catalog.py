@@ -295,4 +295,15 @@ def test_a_catalogued_shape_without_a_tabulated_record_is_listed(tmp_path, monke
     line = next(x for x in result.output.splitlines() if x.startswith("1×2×2"))
     assert line.split() == ["1×2×2", "4", "—", "—", "—", "4", "ZT", "no", "record", "tabulated", "ZT:4"]
     assert result.output.splitlines()[-1].startswith("1 of 35 shapes at the best-known rank")
-    assert "1 more without a tabulated record" in result.output
+    assert "1 more catalogued (above 6 or without a tabulated record)" in result.output
+    # a catalogued shape above 6 is listed too (the table's summary still counts the 35)
+    sums = folder / "2x2x7-rank25-ZT.json"
+    import fastmm
+
+    monkeypatch.delenv("FASTMM_CATALOG")
+    parts = [fastmm.catalog_scheme((2, 2, k)) for k in (3, 4)]
+    monkeypatch.setenv("FASTMM_CATALOG", str(folder))
+    sums.write_text(dumps_scheme(parts[0].direct_sum(parts[1], "p")))
+    result = CliRunner().invoke(cli, ["catalog"])
+    assert any(x.startswith("2×2×7  28") for x in result.output.splitlines()), result.output
+    assert "2 more catalogued" in result.output.splitlines()[-1]

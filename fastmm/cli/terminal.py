@@ -28,16 +28,23 @@ _HANDLER = "fastmm-ascii"
 DISCARDED: set[str] = set()  # "stdout" / "stderr": closed when fastmm started, now /dev/null
 
 
-def echo_result(text: str, nl: bool = True) -> None:
-    """Print a command's result (a scheme, code) on stdout; an OutputError (exit 1) when stdout
-    was closed (`>&-`), where status lines are dropped quietly but a result would be lost."""
+def echo_result(text: str, nl: bool = True, hint: str = "give -o FILE") -> None:
+    """Print a command's result (a scheme, code, a listing) on stdout; an OutputError (exit 1)
+    when stdout was closed (`>&-`), where status lines are dropped quietly but a result would be
+    lost."""
     import click
 
+    require_stdout(hint)
+    click.echo(text, nl=nl)
+
+
+def require_stdout(hint: str) -> None:
+    """An OutputError (exit 1) when stdout was closed at start: a command whose result is what
+    it prints says so before it works."""
     if "stdout" in DISCARDED:
         from fastmm.paths import OutputError
 
-        raise OutputError("standard output is closed: nothing was written (give -o FILE)")
-    click.echo(text, nl=nl)
+        raise OutputError(f"standard output is closed: nothing was written ({hint})")
 
 
 def to_ascii(ch: str) -> str:

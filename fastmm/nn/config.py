@@ -114,6 +114,7 @@ def parse_stages(text: str | list[str]) -> list[str]:
     stages = [s.strip() for s in text.split(",")] if isinstance(text, str) else text
     if not isinstance(stages, list | tuple) or not stages or any(s not in STAGES for s in stages):
         raise InputError(f"--stages must be a comma list of {', '.join(STAGES)}; got {text!r}")
+    stages = list(stages)  # a tuple (STAGES itself) is as good as a list
     if len(set(stages)) != len(stages) or stages != sorted(stages, key=STAGES.index):
         raise InputError(f"--stages must keep the order full,ternary,finetune; got {text!r}")
     return stages

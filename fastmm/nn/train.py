@@ -450,6 +450,9 @@ def _restore_optimizer(opt, sched, state: dict[str, Any], path: Path) -> None:
         raise InputError(f"checkpoint {path}: optimizer state does not match its run's settings: {why}")
 
 
+_SETTINGS = ("initial_lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize", "betas", "eps")
+
+
 def _settings_misfit(opt, sched, fresh: list[dict[str, Any]], base_lrs: list[float]) -> str | None:
     """What in a loaded optimizer and schedule differs from the run's own settings (`fresh`, the
     param groups of the optimizer built for them, and `base_lrs`, its schedule's): a momentum,
@@ -469,9 +472,9 @@ def _settings_misfit(opt, sched, fresh: list[dict[str, Any]], base_lrs: list[flo
         lr, top = group.get("lr"), own["initial_lr"]
         if type(lr) is not float or not 0 <= lr <= top * (1 + 1e-9):
             return f"lr {lr!r:.30} (the run's: at most {top!r})"
-        for key, value in own.items():
-            if key != "lr" and not same(group.get(key), value):
-                return f"{key} {group.get(key)!r:.30} (the run's: {value!r})"
+        for key in _SETTINGS:  # not torch's own flags (fused, foreach...): a loaded state fills
+            if key in own and not same(group.get(key), own[key]):  # those in by its version
+                return f"{key} {group.get(key)!r:.30} (the run's: {own[key]!r})"
     return None
 
 

@@ -20,6 +20,7 @@ import dataclasses
 import os
 import queue
 import signal
+import struct
 import sys
 import threading
 import time
@@ -420,7 +421,7 @@ def _connect(client_class, address: str, interrupted: threading.Event, limit: fl
     def connect() -> None:
         try:
             box["client"] = client_class(address, timeout="5s", set_as_default=False)
-        except (MemoryError, ValueError, OverflowError):  # sizes read from bytes that are not dask's
+        except (MemoryError, ValueError, OverflowError, struct.error):  # bytes that are not dask's
             box["error"] = "its answer is not the dask protocol (is a dask scheduler listening there?)"
         except Exception as exc:  # noqa: BLE001 - any failure to connect is one line for the user
             box["error"] = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__

@@ -14,12 +14,13 @@ file in it) is a warning naming the hidden folder left beside OUTDIR, not a fail
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,11 +159,47 @@ def _replace_dir(fresh: Path, outdir: Path, shown: Path) -> str | None:
         more = f" and {len(clashes) - 3} more" if len(clashes) > 3 else ""
         raise InputError(f"{shown} holds {', '.join(clashes[:3])}{more}, not made by `fastmm site`, "
                          "where the new site writes its own files; move them away and build again")
-    old = Path(tempfile.mkdtemp(prefix=f".{outdir.name[:64]}.old-", dir=outdir.parent))
+    with _signals_held():  # a second Ctrl-C while putting things back lost the user's files
+        return _swap(fresh, outdir, shown, kept)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP held back while the old site and the new one change places (a
+    few renames and the kept entries' moves): the first one to arrive acts, through the handler
+    it would have met, once the swap is whole. Python runs signal handlers in the main thread
+    whichever thread the system gave the signal to, so holding them there holds them all."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[int] = []
+    names = ("SIGINT", "SIGTERM", "SIGHUP")
+    before = {sig: signal.signal(sig, lambda signum, _frame: got.append(signum))
+              for sig in (getattr(signal, n) for n in names if hasattr(signal, n))}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        if got:
+            signal.raise_signal(got[0])
+
+
+def _short(name: str) -> str:
+    """A temporary folder's stem from a site's name: at most 64 bytes on disk (a name near the
+    file system's 255-byte limit, plus ".new-XXXXXXXX", was too long)."""
+    return os.fsdecode(os.fsencode(name)[:64])
+
+
+def _swap(fresh: Path, outdir: Path, shown: Path, kept: list[str]) -> str | None:
+    """`_replace_dir`'s moves, with the stop signals held (a failure puts everything back)."""
+    old = Path(tempfile.mkdtemp(prefix=f".{_short(outdir.name)}.old-", dir=outdir.parent))
     # the kept entries go into the new site first, while the old one is still served: then the
     # site is missing only between the two renames below (moving 3,000 kept files away first
-    # left no index.html for as long). Ctrl-C, SIGTERM or SIGHUP (KeyboardInterrupt) at any step
-    # puts everything back.
+    # left no index.html for as long)
     try:
         for rel in kept:
             (fresh / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -176,7 +213,7 @@ def _replace_dir(fresh: Path, outdir: Path, shown: Path) -> str | None:
         try:  # put every entry back where it was
             if (old / "site").exists():
                 os.replace(old / "site", outdir)
-            for rel in reversed(kept):  # by what is where: a signal may fall between a move and a note of it
+            for rel in reversed(kept):  # by what is where, not by a list of what moved
                 if os.path.lexists(fresh / rel) and not os.path.lexists(outdir / rel):
                     os.replace(fresh / rel, outdir / rel)
             os.rmdir(old)
@@ -245,7 +282,7 @@ def build_site(outdir: str | Path, catalog: str | Path | None = None,
     try:
         outdir.parent.mkdir(parents=True, exist_ok=True)
         # (a name cut to 64: at 242 characters the temporary's name was too long for the disk)
-        fresh = Path(tempfile.mkdtemp(prefix=f".{outdir.name[:64]}.new-", dir=outdir.parent))
+        fresh = Path(tempfile.mkdtemp(prefix=f".{_short(outdir.name)}.new-", dir=outdir.parent))
     except OSError as exc:
         raise OutputError(f"cannot build {shown}: {exc.strerror or exc}") from exc
     try:

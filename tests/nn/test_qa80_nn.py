@@ -196,3 +196,24 @@ def test_resume_refuses_an_optimizer_state_that_does_not_match_its_run(stopped_r
     r = run_cli("train", "--resume", "--out", run)
     refused(r, f"checkpoint {run / T.CHECKPOINT}: optimizer state does not match its run's settings: {why}")
 
+
+
+def test_stages_may_be_a_tuple():
+    # helper-85: a tuple (STAGES itself) was refused once lists were no longer made of it
+    from fastmm.nn.config import STAGES
+
+    assert T.validate(T.TrainConfig(stages=STAGES, r_ratio=1)).stages == list(STAGES)
+    assert T.validate(T.TrainConfig(stages=("full",))).stages == ["full"]
+
+
+def _tamper_fused(s):
+    s["optimizer"]["param_groups"][0]["fused"] = False  # as an older torch's state loads
+
+
+def test_resume_ignores_torchs_own_optimizer_flags(stopped_run, tmp_path):
+    run = copy_run(stopped_run, tmp_path)
+    state = load_checkpoint(run / T.CHECKPOINT)
+    _tamper_fused(state)
+    save_checkpoint(run / T.CHECKPOINT, state)
+    r = run_cli("train", "--resume", "--out", run)
+    assert r.rc == 0, r.err

@@ -96,7 +96,8 @@ def _listener(answer: bytes | None):
 
 @pytest.mark.parametrize("answer, why", [(None, "no answer within 2 s"),
                                          (b"HTTP/1.1 400 Bad\r\n\r\n" + b"1" * 64, "not the dask protocol"),
-                                         (b"\xff" * 64, "not the dask protocol")])
+                                         (b"\xff" * 64, "not the dask protocol"),
+                                         (b"\x00" * 8, "not the dask protocol")])
 def test_a_port_that_is_not_a_dask_scheduler_fails_within_the_time_limit(answer, why):
     # a silent port held the search forever, deaf to Ctrl-C and SIGTERM; a talking one failed
     # with "Unable to allocate 3.07 EiB" and a traceback from the half-built client's __del__
