@@ -487,10 +487,10 @@ def _note_symmetric_start(req: SearchRequest) -> None:
 def _note_python_walk(req: SearchRequest) -> None:
     """Warn when a flip-graph walk of the request cannot run compiled: its C and numba walks keep
     a factor in one 64-bit word, so a shape with an 8×8 factor (64 entries) walks in plain Python."""
-    from fastmm.search.flip import MAX_BITS_NUMBA
+    from fastmm.search.flip import MAX_BITS_NUMBA, factor_entries
 
     n, m, p = req.shape
-    entries = max(n * m, m * p, n * p)
+    entries = factor_entries(req.shape)
     if entries > MAX_BITS_NUMBA and req.method in ("flip", "pool", "ternary"):  # symmetric: n ≤ 7
         _warn_caller(f"⟨{n},{m},{p}⟩ has a factor of {entries} entries, past the {MAX_BITS_NUMBA} the "
                      "compiled walks hold: it walks in plain Python, hundreds of times slower")

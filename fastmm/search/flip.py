@@ -242,6 +242,13 @@ def check_backend(choice: object, load_c: Callable[[], object | None]) -> str:
     return str(choice)
 
 
+def factor_entries(shape: tuple[int, int, int]) -> int:
+    """Entries of a scheme's largest factor (A n×m, B m×p, C n×p): the compiled walks hold at
+    most MAX_BITS_NUMBA (one bit each in an int64)."""
+    n, m, p = shape
+    return max(n * m, m * p, n * p)
+
+
 def choose_backend(task: SearchTask, load_c: Callable[[], object | None] | None = None,
                    c_max_volume: int | None = C_MAX_VOLUME) -> str:
     """"c", "numba" or "python" for a walk: options["backend"] (checked), else the fastest that loads.
@@ -254,7 +261,7 @@ def choose_backend(task: SearchTask, load_c: Callable[[], object | None] | None 
     """
     choice = task.options.get("backend")
     n, m, p = task.shape
-    fits = max(n * m, m * p, n * p) <= MAX_BITS_NUMBA
+    fits = factor_entries(task.shape) <= MAX_BITS_NUMBA
     if choice is not None:
         if choice in ("c", "numba") and not fits:
             raise InputError(f"the {choice} walk handles factors of at most {MAX_BITS_NUMBA} entries")

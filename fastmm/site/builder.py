@@ -190,7 +190,7 @@ def _signals_held() -> Iterator[None]:
 
 def _short(name: str) -> str:
     """A temporary folder's stem from a site's name: at most 64 bytes on disk (a name near the
-    file system's 255-byte limit, plus ".new-XXXXXXXX", was too long)."""
+    file system's 255-byte limit, plus ".new-" and mkdtemp's random suffix, was too long)."""
     return os.fsdecode(os.fsencode(name)[:64])
 
 
@@ -207,9 +207,6 @@ def _swap(fresh: Path, outdir: Path, shown: Path, kept: list[str]) -> str | None
         os.replace(outdir, old / "site")
         os.replace(fresh, outdir)
     except BaseException:
-        if not fresh.exists() and outdir.exists():  # the new site is in place: keep it
-            _remove_old(old)
-            raise
         try:  # put every entry back where it was
             if (old / "site").exists():
                 os.replace(old / "site", outdir)
@@ -281,7 +278,6 @@ def build_site(outdir: str | Path, catalog: str | Path | None = None,
     files[MARKER] = "\n".join([_MARKER_HEAD, *sorted(files)]) + "\n"
     try:
         outdir.parent.mkdir(parents=True, exist_ok=True)
-        # (a name cut to 64: at 242 characters the temporary's name was too long for the disk)
         fresh = Path(tempfile.mkdtemp(prefix=f".{_short(outdir.name)}.new-", dir=outdir.parent))
     except OSError as exc:
         raise OutputError(f"cannot build {shown}: {exc.strerror or exc}") from exc

@@ -114,7 +114,7 @@ def index_page(rows: list[RankRow], items: list[SiteScheme]) -> Html:
 def _verification(item: SiteScheme) -> Html:
     record = item.scheme.verified or {}  # this build's check (site.sources), not the file's claim
     pairs: list[tuple[object, object]] = [("checked when this site was built", item.check)]
-    for key, label in (("sympy", "sympy proof"), ("by", "checked by"), ("at", "checked at")):
+    for key, label in (("sympy", "sympy proof"), ("by", "checked by")):  # no time: same input, same bytes
         if key in record:
             pairs.append((label, _value(record[key])))
     return _dl(pairs)
