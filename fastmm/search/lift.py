@@ -220,26 +220,20 @@ def hensel_lift(shape: tuple[int, int, int], terms: Terms, max_steps: int = 12,
         return None
 
 
-def _hensel_lift(shape: tuple[int, int, int], terms: Terms, max_steps: int,
-                 stop: Callable[[], bool] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+def _jacobian(shape: tuple[int, int, int], terms: Terms, stop: Callable[[], bool] | None) -> GF2System:
+    """The Jacobian of the Brent equations at the terms, modulo 2, eliminated; variable order:
+    every term's A coefficients, then B's, then C's (as `_hensel_lift` applies a solution)."""
+    n, m, p = shape
+    return GF2System(_jacobian_rows(shape, terms, stop), len(terms[0]) * (n * m + m * p + n * p), stop)
+
+
+def _jacobian_rows(shape: tuple[int, int, int], terms: Terms, stop: Callable[[], bool] | None) -> list[int]:
+    """`_jacobian`'s rows before elimination (row e: equation e of T's row-major order)."""
     n, m, p = shape
     A, B, C = terms
     r = len(A)
-    if not hensel_fits(shape, r):
-        return None
     na, nb, nc = n * m, m * p, n * p
-    nvars = r * (na + nb + nc)
-
-    def va(t: int, u: int) -> int:
-        return t * na + u
-
-    def vb(t: int, v: int) -> int:
-        return r * na + t * nb + v
-
-    def vc(t: int, w: int) -> int:
-        return r * (na + nb) + t * nc + w
-
-    # Jacobian mod 2: equation (u,v,w) <- ∂/∂a[t,u] = b_t[v] c_t[w], etc.
+    # equation (u,v,w) <- ∂/∂a[t,u] = b_t[v] c_t[w], etc.
     rows = [0] * (na * nb * nc)
     for t in range(r):
         if stop is not None and stop():
@@ -248,16 +242,55 @@ def _hensel_lift(shape: tuple[int, int, int], terms: Terms, max_steps: int,
         for v in bb:
             for w in cb:
                 for u in range(na):
-                    rows[(u * nb + v) * nc + w] |= 1 << va(t, u)
+                    rows[(u * nb + v) * nc + w] |= 1 << (t * na + u)
         for u in ab:
             for w in cb:
                 for v in range(nb):
-                    rows[(u * nb + v) * nc + w] |= 1 << vb(t, v)
+                    rows[(u * nb + v) * nc + w] |= 1 << (r * na + t * nb + v)
             for v in bb:
                 for w in range(nc):
-                    rows[(u * nb + v) * nc + w] |= 1 << vc(t, w)
-    system = GF2System(rows, nvars, stop)
+                    rows[(u * nb + v) * nc + w] |= 1 << (r * (na + nb) + t * nc + w)
+    return rows
 
+
+def _bits_of(res: np.ndarray, k: int) -> int:
+    """Bit k of every entry of a residual divisible by 2^k, as one int (bit e = entry e)."""
+    rhs = 0
+    for e in np.flatnonzero(((res >> k) & 1).reshape(-1)):
+        rhs |= 1 << int(e)
+    return rhs
+
+
+def hensel_obstructed(shape: tuple[int, int, int], terms: Terms,
+                      stop: Callable[[], bool] | None = None) -> bool | None:
+    """Whether no integer scheme reduces to the GF(2) terms modulo 2 — a proof, not a failed search.
+
+    Any integer lift is X + 2Δ with X the 0/1 terms, and F(X + 2Δ) ≡ F(X) + 2 J Δ (mod 4), so
+    J Δ ≡ (T − F(X))/2 (mod 2) must have a solution: the first step of Hensel lifting. When it has
+    none, no scheme over Z (nor over Q with odd denominators) reduces to the terms: they belong to
+    characteristic 2 alone, like the GF(2) ⟨4,4,4;47⟩. None when the system is beyond
+    MAX_SYSTEM_BITS (`hensel_fits`) or `stop()` became true.
+    """
+    if not hensel_fits(shape, len(terms[0])):
+        return None
+    try:
+        system = _jacobian(shape, terms, stop)
+    except _Stopped:
+        return None
+    res = residual(shape, *matrices(shape, terms))
+    if (res % 2).any():
+        raise ValueError("the terms are not a scheme modulo 2")
+    return system.solve(_bits_of(res, 1)) is None
+
+
+def _hensel_lift(shape: tuple[int, int, int], terms: Terms, max_steps: int,
+                 stop: Callable[[], bool] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    n, m, p = shape
+    r = len(terms[0])
+    if not hensel_fits(shape, r):
+        return None
+    na, nb, nc = n * m, m * p, n * p
+    system = _jacobian(shape, terms, stop)
     wa, wb, wc = matrices(shape, terms)
     start = 1
     # Start from a mod-4 sign solution when there is one: it keeps coefficients small.
@@ -271,11 +304,7 @@ def _hensel_lift(shape: tuple[int, int, int], terms: Terms, max_steps: int,
             return wa, wb, wc
         if (res % (1 << k)).any():
             raise AssertionError("Hensel invariant broken")
-        rhs_bits = ((res >> k) & 1).reshape(-1)
-        rhs = 0
-        for e in np.flatnonzero(rhs_bits):
-            rhs |= 1 << int(e)
-        x = system.solve(rhs)
+        x = system.solve(_bits_of(res, k))
         if x is None:
             return None
         step = 1 << k
@@ -320,7 +349,8 @@ def _apply_signs(mats, x: int, variables):
 
 def no_lift_reason(shape: tuple[int, int, int], terms: Terms, ring: str, tries: int) -> str:
     """Why `lift` found nothing for these terms: definite when the mod-4 sign system has no
-    solution (no ternary scheme reduces to the terms modulo 2), else how far the search went."""
+    solution (no ternary scheme reduces to the terms modulo 2) and when the first Hensel step has
+    none (no integer scheme does: `hensel_obstructed`), else how far the search went."""
     system, rhs, _ = sign_system(shape, terms)
     if system.solve(rhs) is None:
         why = "its mod-4 sign equations have no solution, so no ZT scheme reduces to it modulo 2"
@@ -329,6 +359,11 @@ def no_lift_reason(shape: tuple[int, int, int], terms: Terms, ring: str, tries: 
                "over Z (more tries may find one)")
     if not hensel_fits(shape, len(terms[0])):
         why += "; Hensel lifting was not tried (its linear system would be too large)"
+    elif hensel_obstructed(shape, terms):
+        why += ("; nor does any integer scheme: the first step of Hensel lifting (modulo 4) has no "
+                "solution, which proves that it belongs to characteristic 2 alone")
+        if ring == "ZT":
+            why += " (a ZT scheme of its rank that reduces to other terms is not ruled out)"
     elif ring == "Z":
         why += "; Hensel lifting found no integer scheme either (that is not a proof that none exists)"
     else:

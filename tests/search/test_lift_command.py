@@ -2,7 +2,9 @@
 
 tests/data holds two GF(2) schemes reached by flip walks whose mod-4 sign equations have no
 solution: no ZT scheme reduces to them modulo 2. ⟨2,2,3;11⟩ still lifts to Z by Hensel lifting,
-and a change of basis makes that ternary; ⟨3,3,3;23⟩ lifts by neither.
+and a change of basis makes that ternary; ⟨3,3,3;23⟩ lifts by neither. A third, the GF(2)
+⟨4,4,4;47⟩ of the catalogue (AlphaTensor's rank, known to exist in characteristic 2 only), has no
+integer lift at all, and the first step of Hensel lifting proves it.
 """
 
 import json
@@ -18,10 +20,13 @@ from fastmm.errors import FastmmError, InputError, VerificationError
 from fastmm.io import dumps, load_scheme
 from fastmm.reference import laderman, strassen
 from fastmm.scheme import Scheme
+from fastmm.search.lift import hensel_obstructed
+from fastmm.search.terms import to_terms
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 NO_TERNARY = DATA / "2x2x3-rank11-Z2-no-ternary-lift.json"
 NO_LIFT = DATA / "3x3x3-rank23-Z2-no-lift.json"
+CHAR_2 = DATA / "4x4x4-rank47-Z2-characteristic-2.json"
 
 
 def mod2(scheme: Scheme):
@@ -72,6 +77,34 @@ def test_no_lift_says_when_no_ternary_lift_exists_and_that_the_rest_is_no_proof(
         with pytest.raises(FastmmError, match="not a proof that none exists") as err:
             fastmm.lift(s, ring, sympy=False)
         assert "no ZT scheme reduces to it modulo 2" in str(err.value) and err.value.exit_code == 1
+
+
+def test_a_scheme_of_characteristic_2_alone_is_proved_to_have_no_integer_lift():
+    s = load_scheme(CHAR_2)
+    assert fastmm.verify(s, sympy=False).ring == "Z2"
+    assert hensel_obstructed(s.shape, to_terms(s)) is True
+    for ring in ("ZT", "Z"):
+        with pytest.raises(FastmmError, match="belongs to characteristic 2 alone") as err:
+            fastmm.lift(s, ring, sympy=False)
+        assert "not a proof" not in str(err.value)
+        assert ("reduces to other terms is not ruled out" in str(err.value)) == (ring == "ZT")
+
+
+def test_the_obstruction_never_fires_where_an_integer_lift_exists():
+    # every GF(2) reduction of a valid integer scheme passes the first Hensel step (and so do the
+    # two fixtures above: ⟨2,2,3;11⟩ lifts to Z; ⟨3,3,3;23⟩'s first step has solutions)
+    for scheme in (strassen(), laderman(), fastmm.catalog_scheme((2, 3, 4)), fastmm.catalog_scheme((3, 3, 4)),
+                   load_scheme(NO_TERNARY), load_scheme(NO_LIFT)):
+        reduced = Scheme(*scheme.shape, *mod2(scheme), ring="Z2")
+        assert hensel_obstructed(scheme.shape, to_terms(reduced)) is False, scheme.label()
+
+
+def test_the_obstruction_check_refuses_terms_that_are_not_a_scheme_modulo_2():
+    s = laderman_mod_2()
+    wa = s.Wa.copy()
+    wa[3, 4] = 1 - wa[3, 4]
+    with pytest.raises(ValueError, match="not a scheme modulo 2"):
+        hensel_obstructed((3, 3, 3), to_terms(Scheme(3, 3, 3, wa, s.Wb, s.Wc, ring="Z2")))
 
 
 def test_a_scheme_valid_over_the_ring_comes_back_unchanged():
