@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 
 from fastmm import __version__
 from fastmm.arguments import (
+    SEED_LIMIT,
+    SEED_LIMIT_TEXT,
     check_rank,
     check_seed,
     check_shape,
@@ -193,6 +195,7 @@ class SearchRequest:
 
     def __init__(self, shape, rank, ring="ZT", method="auto", seed=0, time_limit=300.0, workers=1,
                  scheduler=None, symmetry=None, options=None):
+        from fastmm.catalog import check_catalog_dir
         from fastmm.search.base import METHODS, SEARCH_RINGS, check_walk_options
 
         self.shape = check_shape(shape)
@@ -283,6 +286,9 @@ class SearchRequest:
             self.options["start"] = check_start(self.options["start"], self.shape, self.method,
                                                  self.options.get("group"))
         check_walk_options(self.method, self.options, self.shape)
+        # the search reads the catalogue (starts, its own entry): a FASTMM_CATALOG that is not a
+        # folder is refused now, before any work, as every command refuses it
+        check_catalog_dir()
 
     def task(self, seed: int, time_limit: float):
         from fastmm.search.base import SearchTask
@@ -608,17 +614,16 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
 
 
 def _check_worker_seeds(req: SearchRequest, resumed: Checkpoint | None = None) -> None:
-    """Worker i walks seed + i: every one must be a seed (below 2^62), as `seed` is. On a resume
-    the seeds are the checkpoint's next fresh ones, not the user's."""
-    from fastmm.search.checkpoint import SEED_LIMIT
-
+    """Worker i walks seed + i: every one must be a seed (below SEED_LIMIT), as `seed` is. On a
+    resume the seeds are the checkpoint's next fresh ones, not the user's."""
     if req.seed + req.workers > SEED_LIMIT:
         if resumed is not None:
             left = SEED_LIMIT - req.seed
-            raise InputError(f"--resume {resumed.directory}: only {left} fresh seed(s) are left below 2^62 "
-                             f"for {req.workers} workers; use --workers {left} or a new directory")
+            raise InputError(f"--resume {resumed.directory}: only {left} fresh seed(s) are left below "
+                             f"{SEED_LIMIT_TEXT} for {req.workers} workers; use --workers {left} or a new "
+                             "directory")
         raise InputError(f"the seeds of {req.workers} workers, {req.seed} .. {req.seed + req.workers - 1}, "
-                         "must be below 2^62: give a smaller seed")
+                         f"must be below {SEED_LIMIT_TEXT}: give a smaller seed")
 
 
 def _search_runs(req: SearchRequest, count: int, sympy: bool, command: str,
@@ -626,7 +631,6 @@ def _search_runs(req: SearchRequest, count: int, sympy: bool, command: str,
                  checkpoint: Checkpoint | None = None) -> list[Scheme]:
     """Runs of the search (fresh seeds each) until `count` inequivalent verified schemes
     (`checkpoint`: the resumed one, whose kept GF(2) scheme a failure hands out too)."""
-    from fastmm.search.checkpoint import SEED_LIMIT
     from fastmm.search.runner import run_search
 
     found: list[Scheme] = []
@@ -639,7 +643,8 @@ def _search_runs(req: SearchRequest, count: int, sympy: bool, command: str,
         if left <= 0:
             break
         if req.seed + (attempt + 1) * req.workers > SEED_LIMIT:
-            why = f"no fresh seed left below 2^62 after seed {req.seed + attempt * req.workers - 1}"
+            last = req.seed + attempt * req.workers - 1
+            why = f"no fresh seed left below {SEED_LIMIT_TEXT} after seed {last}"
             break
         task = req.task(req.seed + attempt * req.workers, left)
         summary = run_search(task, req.method, req.workers, req.scheduler, on_progress)

@@ -88,14 +88,16 @@ def positive_int(value: Any, what: str, upper: int | None = None) -> int:
     return value
 
 
-SEED_LIMIT = 2**62
+SEED_LIMIT = 2**62  # every seed (search, lift, bench) is below it: a search's workers add to theirs
+SEED_LIMIT_TEXT = "2^62"  # SEED_LIMIT as messages write it
 
 
 def check_seed(seed: Any) -> int:
-    """A seed: an integer in [0, 2^62), or InputError."""
-    value = integer(seed, "the seed", "an integer in [0, 2^62)")
+    """A seed: an integer in [0, SEED_LIMIT), or InputError."""
+    kind = f"an integer in [0, {SEED_LIMIT_TEXT})"
+    value = integer(seed, "the seed", kind)
     if not 0 <= value < SEED_LIMIT:
-        raise InputError(f"the seed must be an integer in [0, 2^62), got {value}")
+        raise InputError(f"the seed must be {kind}, got {value}")
     return value
 
 

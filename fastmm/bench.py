@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fastmm.arguments import check_seed
 from fastmm.errors import FastmmError, InputError
 from fastmm.metrics import stability_factor
 from fastmm.scheme import Scheme
@@ -189,6 +190,7 @@ def bench_levels(
     """
     if dtype not in DTYPES:
         raise InputError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    seed = check_seed(seed)
     if output not in OUTPUTS:
         raise InputError(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
     if output == "reuse" and impl != "c":

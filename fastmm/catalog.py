@@ -12,10 +12,13 @@ scheme serves Q only, a Z2 scheme serves Z2 only. The directory is the package's
 
 Only regular files are read, and at most fastmm.validate's MAX_FILE_BYTES of each: a FIFO, a
 device, a folder, a dangling or looping symlink and a name that is not canonical (n ≤ m ≤ p)
-are skipped with a warning line each, never opened. A catalogue folder that does not exist or
-is not a folder is an InputError (one line, exit 2) for what lists the catalogue (`catalog_table`,
-`fastmm catalog`) or adds to it (`add_to_catalog`, which creates a missing one); a search, `show`
-or `catalog_scheme` then works without the catalogue and says so once (a CatalogWarning).
+are skipped with a warning line each, never opened. One rule for the catalogue folder
+(`check_catalog_dir`), the same for every command and library call: one that does not exist,
+is not a folder or cannot be read is an InputError (one line naming it, and FASTMM_CATALOG when
+the variable chose it; exit 2) before any work, for whatever reads the catalogue (`fastmm
+catalog`, `show`, `search`, `site`, `catalog_scheme`...). What adds to it (`add_to_catalog`,
+`fastmm finish --catalog`) makes a missing folder, but not a missing parent folder (a typo
+must not become a tree of new folders).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from pathlib import Path
 from fastmm.errors import FastmmError, InputError, VerificationError
 from fastmm.io import load_scheme, save_scheme
 from fastmm.known_ranks import BEST_KNOWN, canonical
+from fastmm.paths import unmakeable_folder
 from fastmm.scheme import RING_SERVES, RINGS, Scheme
 from fastmm.validate import read_bytes
 from fastmm.verify import verify
@@ -81,13 +85,16 @@ def _described(directory: Path | None) -> tuple[Path, str]:
 
 def _folder_problem(directory: Path, create: bool = False) -> str | None:
     """Why `directory` cannot be the catalogue, or None. With `create`, a missing one is fine
-    (add_to_catalog makes it); without, it must exist and be listable."""
+    if its parent folder exists (add_to_catalog makes it); without, it must exist and be listable."""
     try:
         st = directory.stat()
     except FileNotFoundError:
         if directory.is_symlink():
             return "is a symbolic link to a missing folder"
-        return None if create else "does not exist"
+        if not create:
+            return "does not exist"
+        why = unmakeable_folder(directory)
+        return None if why is None else f"does not exist and cannot be made: {why}"
     except OSError as exc:
         return f"cannot be used ({exc.strerror or exc})"
     if not stat.S_ISDIR(st.st_mode):
@@ -101,26 +108,15 @@ def _folder_problem(directory: Path, create: bool = False) -> str | None:
 
 
 def check_catalog_dir(directory: Path | None = None, create: bool = False) -> Path:
-    """The catalogue folder (default: catalog_dir()), or InputError in one line naming it when
-    it does not exist (unless `create`: add_to_catalog makes a missing one), is not a folder or
-    cannot be read. Nothing is created here."""
+    """The catalogue folder (default: catalog_dir()), or InputError in one line naming it (and
+    FASTMM_CATALOG when it comes from there) when it does not exist (unless `create`, for what
+    adds to it: then its parent folder must), is not a folder or cannot be read. Nothing is
+    created here."""
     directory, named = _described(directory)
     problem = _folder_problem(directory, create)
     if problem is not None:
         raise InputError(f"{named} {problem}")
     return directory
-
-
-_WARNED_FOLDERS: set[str] = set()
-
-
-def _warn_missing_folder(directory: Path, named: str) -> None:
-    """One CatalogWarning per process and folder: a search asks for the catalogue ~150 times."""
-    if str(directory) in _WARNED_FOLDERS:
-        return
-    _WARNED_FOLDERS.add(str(directory))
-    problem = _folder_problem(directory) or "cannot be read"
-    warnings.warn(f"{named} {problem}: working without the catalogue", CatalogWarning, stacklevel=3)
 
 
 def _not_a_file(path: Path) -> str | None:
@@ -250,17 +246,14 @@ def scan_catalog(directory: Path | None = None, check: bool = True) -> tuple[lis
     """Every valid entry, and one line per skipped file.
 
     check=False reads the file names only (shape, rank, ring): what a search needs to pick its
-    building blocks, at no cost per file; the one it loads is verified then. A catalogue folder
-    that does not exist or is not a folder holds nothing; when it is the default one (or
-    FASTMM_CATALOG's), a CatalogWarning says so once per process.
+    building blocks, at no cost per file; the one it loads is verified then. The catalogue
+    (directory None: FASTMM_CATALOG's or the shipped one) must be a folder: InputError otherwise
+    (check_catalog_dir). A folder named by the caller that does not exist holds nothing.
     """
-    given = directory
-    directory, named = _described(directory)
+    directory = check_catalog_dir() if directory is None else Path(directory)
     entries: list[CatalogEntry] = []
     problems: list[str] = []
     if not directory.is_dir():
-        if given is None:
-            _warn_missing_folder(directory, named)
         return entries, problems
     if not check:
         return _names(directory), problems
@@ -347,8 +340,8 @@ def _locked(directory: Path) -> Iterator[None]:
     """Serialise writers (search workers adding results at the same time) by locking the
     directory itself, so no lock file is left behind."""
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:  # a parent that is a file, no permission
+        directory.mkdir(exist_ok=True)  # never its parents (check_catalog_dir said they exist)
+    except OSError as exc:  # a parent gone since, no permission
         raise InputError(f"the catalogue folder {directory} cannot be created "
                          f"({exc.strerror or exc})") from None
     fd = os.open(directory, os.O_RDONLY)
@@ -372,7 +365,7 @@ def add_to_catalog(scheme: Scheme, directory: Path | None = None) -> bool:
     Z2 rank-47 scheme is added beside a ZT rank-49 one, a Z rank-49 one is not. Entries the
     new scheme makes useless are removed. Writes are atomic and serialised by a lock on the folder.
     Raises VerificationError if the scheme is invalid, and InputError (before verifying) if the
-    catalogue folder is not a folder (a missing one is created).
+    catalogue folder is not a folder (a missing one is created, but not a missing parent folder).
     """
     directory = check_catalog_dir(directory, create=True)
     verdict = verify(scheme, use_sympy=False)

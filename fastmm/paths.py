@@ -15,6 +15,8 @@
   the fallback path is returned. Only when every place fails is OutputError raised.
   `save_bytes_with_fallback` does the same for any payload; `rescue` writes the fallback file
   alone, for callers that report the failure themselves.
+* `unmakeable_folder(path)` says why a folder a command would make (--resume DIR, a catalogue
+  folder) cannot be: only the last folder of a path is ever made, never a missing parent.
 
 Nothing here imports numpy, torch or sympy.
 """
@@ -83,6 +85,19 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
         return os.path.samefile(a, b)
     except (OSError, ValueError):
         return False
+
+
+def unmakeable_folder(folder: str | os.PathLike) -> str | None:
+    """Why the folder `folder` could not be made, or None (it exists, or its parent directory
+    does). Commands make the last folder of a path they are given (--resume DIR, a catalogue
+    folder), never the folders above it: a typo there must be said, not made into new folders."""
+    path = Path(folder)
+    if path.is_dir() or path.parent.is_dir():
+        return None
+    for anc in [*reversed(path.parent.parents), path.parent]:  # say exactly which part is wrong
+        if os.path.lexists(anc) and not anc.is_dir():
+            return f"{anc} is not a directory"
+    return f"directory {path.parent} does not exist"
 
 
 def _check_output_path(path: str | os.PathLike, what: str) -> Path:

@@ -1,8 +1,9 @@
 """QA 28: the catalogue folder and its entries. Only regular files are read (a FIFO never hangs
 `fastmm catalog`, /dev/zero never fills memory), every entry left out is one warning line (a
 dangling or looping symlink, a name not in canonical order), and a FASTMM_CATALOG that is not a
-folder is one error line, exit 2: for `fastmm catalog`, and for `fastmm finish --catalog` before
-any work. A search without its catalogue says so once."""
+folder is one error line, exit 2, before any work: for every command that reads the catalogue
+(`catalog`, `show`, `search`, `site`) and for `fastmm finish --catalog`, which makes a missing
+folder but never a missing parent folder."""
 
 from __future__ import annotations
 
@@ -11,14 +12,12 @@ import os
 import resource
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
 
 import fastmm
 from fastmm.catalog import (
-    CatalogWarning,
     add_to_catalog,
     catalog_candidates,
     scan_catalog,
@@ -144,15 +143,67 @@ def test_the_api_refuses_a_missing_folder(tmp_path, monkeypatch):
         fastmm.catalog()
 
 
-def test_a_search_without_its_catalogue_folder_is_warned_once(tmp_path, monkeypatch):
+# one rule for every command that reads the catalogue: `catalog` refused a missing folder, while
+# `show` and `search` warned and went on, and `site` named neither the variable nor the rule
+
+
+@pytest.mark.parametrize("args", [
+    ("catalog",),
+    ("show", "s7.json"),
+    ("search", "2", "2", "2", "--rank", "7", "-q", "-o", "o.json"),
+    ("search", "2", "2", "3", "--rank", "11", "--method", "pool", "-q", "-o", "o.json", "--resume", "ck"),
+    ("site", "out"),
+])
+def test_every_command_that_reads_the_catalogue_refuses_a_missing_folder_alike(tmp_path, args):
+    (tmp_path / "s7.json").write_text(dumps(strassen()))
+    missing = tmp_path / "typo"
+    r = run(*args, catalog=missing, cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == f"error: the catalogue folder {missing} (FASTMM_CATALOG) does not exist\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s7.json"]  # nothing made or written
+
+
+def test_the_library_refuses_a_missing_folder_wherever_it_reads_the_catalogue(tmp_path, monkeypatch):
     missing = tmp_path / "typo"
     monkeypatch.setenv("FASTMM_CATALOG", str(missing))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        for _ in range(3):  # a search asks for candidates many times
-            assert catalog_candidates((2, 2, 2), "ZT") == []
-    assert [str(w.message) for w in caught if w.category is CatalogWarning] == [
-        f"the catalogue folder {missing} (FASTMM_CATALOG) does not exist: working without the catalogue"]
+    message = rf"^the catalogue folder {missing} \(FASTMM_CATALOG\) does not exist$"
+    for call in (lambda: catalog_candidates((2, 2, 2), "ZT"), lambda: fastmm.catalog_scheme((2, 2, 2)),
+                 lambda: fastmm.search((2, 2, 2), 7, time_limit=5), lambda: scan_catalog()):
+        with pytest.raises(InputError, match=message):
+            call()
+    assert scan_catalog(missing) == ([], [])  # a folder the caller names holds nothing
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_catalogue_is_made_for_what_adds_to_it_but_never_its_missing_parent(tmp_path, monkeypatch):
+    # add_to_catalog made every missing folder on the way (mkdir -p): a typo became a tree
+    deep = tmp_path / "typo" / "catalog"
+    with pytest.raises(InputError) as err:
+        add_to_catalog(strassen(), deep)
+    assert str(err.value) == (f"the catalogue folder {deep} does not exist and cannot be made: "
+                              f"directory {deep.parent} does not exist")
+    monkeypatch.setenv("FASTMM_CATALOG", str(deep))
+    with pytest.raises(InputError, match=r"\(FASTMM_CATALOG\) does not exist and cannot be made"):
+        add_to_catalog(strassen())
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setenv("FASTMM_CATALOG", str(tmp_path / "catalog"))
+    assert add_to_catalog(strassen())
+    assert [p.name for p in (tmp_path / "catalog").iterdir()] == [STRASSEN]
+
+
+def test_finish_refuses_a_catalogue_whose_parent_is_missing_before_any_work(tmp_path):
+    s = strassen()
+    points = tmp_path / "good.json"
+    points.write_text(json.dumps({"shape": [2, 2, 2], "rank": 7, "points": [
+        {"Wa": s.Wa.astype(float).tolist(), "Wb": s.Wb.astype(float).tolist(),
+         "WcT": s.Wc.T.astype(float).tolist()}]}))
+    deep = tmp_path / "typo" / "catalog"
+    out = tmp_path / "ff.json"
+    r = run("finish", str(points), "-q", "--catalog", "--no-sympy", "-o", str(out), catalog=deep)
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == (f"error: the catalogue folder {deep} (FASTMM_CATALOG) does not exist and cannot "
+                        f"be made: directory {deep.parent} does not exist\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.json"]
 
 
 # -- 3. adding to a catalogue that is not a folder ------------------------------------------------

@@ -134,6 +134,7 @@ def test_show_names_the_verified_ring_and_the_wider_label(tmp_path):
 
 
 def test_show_compares_with_the_catalogue_over_the_verified_ring(tmp_path, monkeypatch):
+    (tmp_path / "empty-catalogue").mkdir()  # a missing one is refused (exit 2), as by every command
     monkeypatch.setenv("FASTMM_CATALOG", str(tmp_path / "empty-catalogue"))
     path = _file(tmp_path, "strassen-q.json", _relabelled(strassen(), "Q"))
     r = run_cli("show", path)

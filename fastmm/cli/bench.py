@@ -8,6 +8,7 @@ import os
 
 import click
 
+from fastmm.arguments import check_seed
 from fastmm.cli import cli
 from fastmm.errors import InputError
 
@@ -30,8 +31,7 @@ def _sizes(text: str) -> list[int]:
 def _check_numbers(sizes: list[int], levels: int, repeat: int, cutoff: int, dtype: str,
                    seed: int) -> None:
     """Refuse sizes and counts that could only exhaust memory or never end, before any work."""
-    if not 0 <= seed < 2**63:
-        raise InputError(f"--seed must be an integer in 0..2^63-1, got {seed}")
+    check_seed(seed)  # the limit every command's --seed has
     if max(sizes) > MAX_SIZE:
         raise InputError(f"--size {max(sizes)} is beyond the limit of {MAX_SIZE}")
     if not 0 <= levels <= 16:

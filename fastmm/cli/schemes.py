@@ -65,6 +65,7 @@ def verify(files: tuple[str, ...], no_sympy: bool) -> int:
 @click.argument("file")
 def show(file: str) -> int:
     """Print a scheme's formulas, rank, ring, additions, stability factor and invariants."""
+    from fastmm.catalog import check_catalog_dir
     from fastmm.formulas import formula_text
     from fastmm.io import load_scheme
     from fastmm.metrics import (
@@ -82,6 +83,7 @@ def show(file: str) -> int:
     from fastmm.verify import verify as check
 
     scheme = load_scheme(file)
+    check_catalog_dir()  # the comparison at the end reads it: a folder that is not one is said first
     v = check(scheme, use_sympy=False)
     n, m, p = scheme.shape
     click.echo(f"{printable(file)}: ⟨{n},{m},{p}⟩ rank {scheme.rank} (naive {n * m * p})")

@@ -24,7 +24,8 @@ best.json and the pool members as starting points of new seeds. A directory that
 another shape, ring, method or checkpoint version is refused and left as it was.
 
 Nothing is written until the search starts: `Checkpoint.open` only reads and checks (and locks
-a directory that exists), so a request refused afterwards leaves no trace. The seeds of every
+a directory that exists), so a request refused afterwards leaves no trace. A new directory is
+made then, but never its parent: one that does not exist is refused by `open`. The seeds of every
 run are reserved (`reserve`) before the run starts, so no later resume repeats one.
 """
 
@@ -40,9 +41,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from fastmm import __version__
+from fastmm.arguments import SEED_LIMIT, SEED_LIMIT_TEXT
 from fastmm.errors import FastmmError, InputError
 from fastmm.io import atomic_write_text, load_scheme, save_scheme, scheme_from_dict, scheme_to_dict
-from fastmm.paths import OutputError, resolve_target
+from fastmm.paths import OutputError, resolve_target, unmakeable_folder
 from fastmm.scheme import Scheme
 from fastmm.validate import load_json, read_text
 
@@ -55,8 +57,7 @@ POOL_PREFIX = "pool-seed"
 GF2_PREFIX = "gf2-seed"  # a walk's lowest GF(2) scheme that did not (yet) lift, labelled Z2
 MAX_STATE_BYTES = 1 << 20
 MAX_POOL_BYTES = 64 << 20
-SEED_LIMIT = 2**62  # a seed given to a search (fastmm.api.check_seed)
-STORED_SEED_LIMIT = 2**63  # seeds a run may use past it (one per worker and attempt)
+STORED_SEED_LIMIT = 2 * SEED_LIMIT  # seeds a file may hold (read back with room to spare)
 
 
 class Checkpoint:
@@ -96,7 +97,10 @@ class Checkpoint:
         fresh = {"format": FORMAT, "version": VERSION, "fastmm": __version__, **what,
                  "rank": request.rank, "seeds_used": [], "next_seed": None, "best_rank": None,
                  "status": "new", "progress": {}, "created": _now(), "updated": _now()}
-        if not d.is_dir():
+        if not d.is_dir():  # made when the search starts: DIR itself, never the folders above it
+            why = unmakeable_folder(d)
+            if why is not None:
+                raise InputError(f"--resume {d}: {why}")
             return cls(d, fresh, resumed=False)
         cp = cls(d, fresh, resumed=False)
         locked = cp._take_lock(False)
@@ -192,11 +196,12 @@ class Checkpoint:
             return seed
         if nxt >= SEED_LIMIT:
             raise InputError(f"--resume {self.directory}: no fresh seed is left (the seeds up to "
-                             f"{nxt - 1} were used, and a seed is below 2^62); give a new directory")
+                             f"{nxt - 1} were used, and a seed is below {SEED_LIMIT_TEXT}); give a new "
+                             "directory")
         return int(nxt)
 
     def has_fresh_seed(self) -> bool:
-        """Can a later run continue this checkpoint (a next seed below 2^62)?"""
+        """Can a later run continue this checkpoint (a next seed below SEED_LIMIT)?"""
         nxt = self.state.get("next_seed")
         return nxt is None or nxt < SEED_LIMIT
 
@@ -221,7 +226,7 @@ class Checkpoint:
         """Make the new directory and lock it (InputError if that fails)."""
         d = self.directory
         try:
-            d.mkdir(parents=True, exist_ok=True)
+            d.mkdir(exist_ok=True)  # not its parents (checked in `open`)
         except OSError as exc:
             raise InputError(f"--resume {d}: cannot create the directory ({exc.strerror})") from None
         if self._lock is None:
@@ -713,7 +718,7 @@ def _read_state(path: Path) -> dict:
     return state
 
 
-def _count(x: object, limit: int = 2**62) -> bool:
+def _count(x: object, limit: int = SEED_LIMIT) -> bool:
     """A seed or a rank as a checkpoint may hold it: a non-negative int below `limit` (not a bool)."""
     return isinstance(x, int) and not isinstance(x, bool) and 0 <= x < limit
 

@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 
+from fastmm.arguments import SEED_LIMIT
 from fastmm.errors import FastmmError
 from fastmm.search.base import Progress, SearchOutcome, SearchTask, method_function
 
@@ -123,7 +124,7 @@ def minimize_additions(task: SearchTask, scheme, should_stop: Callable[[], bool]
     while not should_stop() and end - time.monotonic() > 0.05:
         span = MINIMIZE_SLICES[min(k, len(MINIMIZE_SLICES) - 1)]
         walk = SearchTask(*task.shape, rank=scheme.rank, ring=task.ring,
-                          seed=(task.seed + 1_000_003 * k) % 2**62,  # each slice walks anew
+                          seed=(task.seed + 1_000_003 * k) % SEED_LIMIT,  # each slice walks anew
                           time_limit=min(span, end - time.monotonic()),
                           options={"start": best, "minimize": "additions"})
         out = flip_run(walk, report, lambda: should_stop() or time.monotonic() >= end)

@@ -14,14 +14,12 @@ file in it) is a warning naming the hidden folder left beside OUTDIR, not a fail
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +33,7 @@ from fastmm.site.facts import SchemeFacts, equivalences, scheme_facts
 from fastmm.site.pages import index_page, scheme_page, scheme_title
 from fastmm.site.sources import collect_schemes, named_path
 from fastmm.site.table import rank_rows
+from fastmm.site.workers import parallel_map, signals_held
 
 MARKER = ".fastmm-site"
 _MARKER_HEAD = "made by `fastmm site`; a rebuild replaces the files listed below and keeps anything else"
@@ -159,33 +158,8 @@ def _replace_dir(fresh: Path, outdir: Path, shown: Path) -> str | None:
         more = f" and {len(clashes) - 3} more" if len(clashes) > 3 else ""
         raise InputError(f"{shown} holds {', '.join(clashes[:3])}{more}, not made by `fastmm site`, "
                          "where the new site writes its own files; move them away and build again")
-    with _signals_held():  # a second Ctrl-C while putting things back lost the user's files
+    with signals_held():  # a second Ctrl-C while putting things back lost the user's files
         return _swap(fresh, outdir, shown, kept)
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """SIGINT, SIGTERM and SIGHUP held back while the old site and the new one change places (a
-    few renames and the kept entries' moves): the first one to arrive acts, through the handler
-    it would have met, once the swap is whole. Python runs signal handlers in the main thread
-    whichever thread the system gave the signal to, so holding them there holds them all."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    got: list[int] = []
-    names = ("SIGINT", "SIGTERM", "SIGHUP")
-    before = {sig: signal.signal(sig, lambda signum, _frame: got.append(signum))
-              for sig in (getattr(signal, n) for n in names if hasattr(signal, n))}
-    try:
-        yield
-    finally:
-        for sig, handler in before.items():
-            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
-        if got:
-            signal.raise_signal(got[0])
 
 
 def _short(name: str) -> str:
@@ -235,8 +209,7 @@ def _all_facts(items: list, workers: int) -> list[SchemeFacts]:
     workers = min(workers, len(items))  # never a process without a scheme to work on
     if workers <= 1:
         return [scheme_facts(it) for it in items]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(scheme_facts, items, chunksize=1))
+    return parallel_map(scheme_facts, items, workers)  # an interrupt ends and reaps the workers
 
 
 def build_site(outdir: str | Path, catalog: str | Path | None = None,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastmm.arguments import shown
-from fastmm.catalog import catalog_dir, scan_catalog
+from fastmm.catalog import check_catalog_dir, scan_catalog
 from fastmm.errors import FastmmError, InputError
 from fastmm.io import load_scheme
 from fastmm.scheme import Scheme
@@ -157,9 +157,12 @@ def collect_schemes(catalog: str | Path | None = None,
     file left out. A file is read once however often it is named (the same resolved path through
     the catalogue and `files`, a symlink, a folder and a file in it). Every named path is checked
     first (InputError: not a path, missing, not a folder where one is needed, unreadable)."""
-    directory = named_path(catalog, "catalogue folder") if catalog is not None else catalog_dir()
+    directory = named_path(catalog, "catalogue folder") if catalog is not None else None
     named = named_paths(files)
-    _check_folder(directory, "catalogue folder")
+    if directory is None:  # FASTMM_CATALOG's or the shipped one, checked as every command checks it
+        directory = check_catalog_dir()
+    else:
+        _check_folder(directory, "catalogue folder")
     for path in named:
         _check_named(path)
     entries, problems = scan_catalog(directory)

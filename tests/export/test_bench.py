@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from fastmm.bench import bench, path_additions, predicted_error
-from fastmm.errors import VerificationError
+from fastmm.errors import InputError, VerificationError
 from fastmm.io import save_scheme
 from fastmm.reference import laderman, strassen
 from fastmm.scheme import Scheme
@@ -146,3 +146,17 @@ def test_the_blas_line_names_the_gemm_of_the_dtype_benched() -> None:
         pytest.skip(f"no BLAS library here: {exc}")
     assert f"({blas.sgemm}" in blas.describe("float32")
     assert f"({blas.dgemm}" in blas.describe("float64") and f"({blas.dgemm}" in blas.describe()
+
+
+def test_the_seed_has_the_limit_every_command_has(tmp_path):
+    # bench took seeds up to 2^63 - 1 while search, lift and train stop below 2^62
+    from fastmm.arguments import SEED_LIMIT
+
+    save_scheme(strassen(), tmp_path / "s7.json")
+    want = f"error: the seed must be an integer in [0, 2^62), got {SEED_LIMIT}\n"
+    for args in (["bench", "s7.json", "--size", "64"], ["search", "2", "2", "2", "--rank", "7"],
+                 ["lift", "s7.json"]):
+        r = _cli(*args, "--seed", str(SEED_LIMIT), cwd=tmp_path)
+        assert (r.returncode, r.stdout, r.stderr) == (2, "", want), args
+    with pytest.raises(InputError, match=r"^the seed must be an integer in \[0, 2\^62\), got -1$"):
+        bench(strassen(), 64, seed=-1)  # the library's own rule, not only the command's

@@ -142,6 +142,33 @@ def test_directory_names_the_system_refuses_are_input_errors(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_new_directory_is_made_but_never_its_missing_parents(tmp_path):
+    # resume=/tmp/nonexist/a/b/c made /tmp/nonexist/a/b without a word: a typo became folders
+    ck = tmp_path / "nonexist" / "a" / "b" / "c"
+    with pytest.raises(InputError) as err:
+        fastmm.search((2, 2, 2), 7, method="flip", sympy=False, resume=ck)
+    assert str(err.value) == f"--resume {ck}: directory {ck.parent} does not exist"
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "file").write_text("keep")
+    with pytest.raises(InputError) as err:
+        fastmm.search((2, 2, 2), 7, method="flip", sympy=False, resume=tmp_path / "file" / "c")
+    assert str(err.value) == f"--resume {tmp_path / 'file' / 'c'}: {tmp_path / 'file'} is not a directory"
+    assert fastmm.search((2, 2, 2), 7, method="flip", sympy=False, resume=tmp_path / "ck").rank == 7
+    assert (tmp_path / "ck" / "checkpoint.json").is_file()  # the directory itself is made
+
+
+def test_the_command_line_refuses_a_missing_parent_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    ck = tmp_path / "nonexist" / "c"
+    r = subprocess.run([sys.executable, "-m", "fastmm", "search", "2", "2", "2", "--rank", "7", "--resume",
+                        str(ck), "-o", "s.json"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == f"error: --resume {ck}: directory {ck.parent} does not exist\n"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_walk_count_past_any_float_is_refused_not_an_internal_error():
     with pytest.raises(InputError, match="flip option rescue must be a number in"):
         fastmm.search((2, 2, 2), 7, method="flip", options={"rescue": 10**400})

@@ -4,7 +4,6 @@ named twice (through --catalog and --schemes, a folder and a file in it) is one 
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -13,22 +12,22 @@ import fastmm.site.builder as builder
 from fastmm.api import MAX_WORKERS
 from fastmm.errors import InputError
 from fastmm.site import build_site
+from fastmm.site.workers import parallel_map
 from tests.site.conftest import small_catalog
 from tests.site.test_cli import _refused, run
 
 
 @pytest.fixture
 def pools(monkeypatch):
-    """The max_workers of every process pool the build starts (which starts at most two: without
-    the limit, 4096 processes would make this test the slowest of all, not a failure)."""
+    """The workers of every parallel map the build starts (which starts at most two: without the
+    limit, 4096 processes would make this test the slowest of all, not a failure)."""
     started: list[int] = []
 
-    class Pool(ProcessPoolExecutor):
-        def __init__(self, max_workers=None, **kw):
-            started.append(max_workers)
-            super().__init__(max_workers=min(max_workers or 1, 2), **kw)
+    def pool(fn, items, workers):
+        started.append(workers)
+        return parallel_map(fn, items, min(workers, 2))
 
-    monkeypatch.setattr(builder, "ProcessPoolExecutor", Pool)
+    monkeypatch.setattr(builder, "parallel_map", pool)
     return started
 
 
