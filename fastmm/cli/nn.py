@@ -79,7 +79,10 @@ _NOT_GIVEN = (click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEF
 @click.option("--momentum", type=float, default=0.9, show_default=True, help="In [0, 1).")
 @click.option("--weight-decay", type=float, default=1e-4, show_default=True, help="In [0, 1].")
 @click.option("--batch-size", type=int, default=128, show_default=True, help="Global batch size.")
-@click.option("--kd-teacher", default=None, help="Checkpoint of a full-precision teacher.")
+@click.option(
+    "--kd-teacher", default=None,
+    help="Checkpoint of a full-precision dense teacher (no --r-ratio or --quant).",
+)
 @click.option("--kd-lambda", type=float, default=0.5, show_default=True, help="In [0, 1].")
 @click.option("--kd-temp", type=float, default=1.0, show_default=True, help="In (0, 100].")
 @click.option(
@@ -92,9 +95,9 @@ _NOT_GIVEN = (click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEF
 @click.option("--seed", type=int, default=0, show_default=True, help="In 0..2^62-1.")
 @click.option("--train-subset", type=int, default=None, help="Train on N images (seeded choice).")
 @click.option(
-    "--workers", type=int, default=0, show_default=True, help="Loader processes (ImageNet)."
+    "--workers", type=int, default=0, show_default=True, help="Loader processes (ImageNet only)."
 )
-@click.option("--image-size", type=int, default=224, show_default=True, help="ImageNet crop size.")
+@click.option("--image-size", type=int, default=224, show_default=True, help="Crop size (ImageNet only).")
 @click.option(
     "--eval-every",
     type=int,
@@ -171,12 +174,13 @@ def train_command(
         threads=threads,
         stop_after=stop_after,
     )
-    given = None
-    if resume:  # what was not given is the saved run's: only options typed now are compared with it,
-        # typed by where click took them from (a value equal to the default may still be typed)
-        ctx = click.get_current_context()
-        settings = {k: v for k, v in settings.items() if v is not None and (
-            k == "out" or ctx.get_parameter_source(_PARAM.get(k, k)) not in _NOT_GIVEN)}
+    # the options typed, by where click took them from (a value equal to the default may still be
+    # typed): --image-size or --workers typed for a dataset they do not act on is refused
+    ctx = click.get_current_context()
+    given = {k for k in settings
+             if k == "out" or ctx.get_parameter_source(_PARAM.get(k, k)) not in _NOT_GIVEN}
+    if resume:  # what was not given is the saved run's: only options typed now are compared with it
+        settings = {k: v for k, v in settings.items() if v is not None and k in given}
         given = set(settings)
     cfg = TrainConfig(**settings)
     # SIGINT, SIGTERM and SIGHUP stop training alike (exit 130, 143, 129), as they stop `search`:

@@ -22,14 +22,19 @@ them only build absurd models (10^15-entry tensors and more) or diverge at once:
 * seed in 0..MAX_SEED = 2^62 − 1 (as `fastmm search`), threads in 1..MAX_THREADS = 1024,
   loader workers in 0..MAX_WORKERS = 256,
   batch sizes in 1..MAX_BATCH = 2^20, image size in 1..MAX_IMAGE_SIZE = 4096, at most
-  MAX_CLASSES = 2^20 classes and MAX_IN_CHANNELS = 64 input channels.
+  MAX_CLASSES = 2^20 classes and MAX_IN_CHANNELS = 64 input channels;
+* epochs per stage in 1..MAX_EPOCHS = 100000 (the paper trains 250; a bound keeps the schedule's
+  step counts and the data seeds of a run within reach).
+
+--image-size and --workers act on ImageNet only (the other datasets are read into memory at their
+own size): `check_dataset_options` refuses them, typed, for another dataset.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +69,7 @@ MAX_WORKERS = 256
 MAX_BATCH = 2**20
 MAX_IMAGE_SIZE = 4096
 MAX_COUNT = 2**31 - 1  # epochs in total (--stop-after), images (--train-subset)
+MAX_EPOCHS = 100_000  # per stage
 MAX_CLASSES = 2**20
 MAX_IN_CHANNELS = 64
 
@@ -120,9 +126,9 @@ def parse_stages(text: str | list[str]) -> list[str]:
     return stages
 
 
-def parse_per_stage(text: str | float | list, n: int, kind: type, name: str) -> list:
+def parse_per_stage(text: str | float | list, n: int | None, kind: type, name: str) -> list:
     """One value for every stage, or a comma list with one value per stage (`kind` int: whole
-    numbers, 3.0 taken as 3 but 3.7 refused, not cut)."""
+    numbers, 3.0 taken as 3 but 3.7 refused, not cut); `n` None: as many values as given."""
     if isinstance(text, list | tuple):
         items = list(text)
     else:
@@ -136,6 +142,8 @@ def parse_per_stage(text: str | float | list, n: int, kind: type, name: str) -> 
         raise InputError(
             f"--{name} must be a {number} or a comma list of {number}s; got {text!r:.60}"
         ) from None
+    if n is None:
+        return values
     if len(values) == 1:
         values = values * n
     if len(values) != n:
@@ -193,6 +201,21 @@ def check_text(value: Any, what: str) -> str:
     return value
 
 
+def check_device(value: Any, what: str = "--device") -> str:
+    if value not in ("cpu", "cuda"):
+        raise InputError(f"{what} must be cpu or cuda, got {_shown(value)}")
+    return value
+
+
+def check_epochs(epochs: list[int]) -> list[int]:
+    """Epochs per stage (whole numbers, parsed), each in 1..MAX_EPOCHS."""
+    if any(e < 1 for e in epochs):
+        raise InputError(f"--epochs must be at least 1 for every stage, got {min(epochs)}")
+    if any(e > MAX_EPOCHS for e in epochs):
+        raise InputError(f"--epochs must be at most {MAX_EPOCHS} per stage, got {_shown(max(epochs))}")
+    return epochs
+
+
 def check_model(value: Any, what: str = "--model") -> str:
     """A model name `build_model` knows (checked before any data is read), in lower case: names
     are case-insensitive, and a run stores and compares the one spelling."""
@@ -244,6 +267,21 @@ RUN_CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "stop_after": _optional(_ints(0, MAX_COUNT)),
 }
 
+# where a run lives and runs: given again on resume, these replace the saved ones, which must still
+# be of their kind (a checkpoint whose --out is a number has been tampered with)
+PLACE_CHECKS: dict[str, Callable[[Any, str], Any]] = {
+    "out": check_text,
+    "device": check_device,
+    "data_dir": _optional(check_text),
+    "kd_teacher": _optional(check_text),
+    "workers": RUN_CHECKS["workers"],
+    "threads": RUN_CHECKS["threads"],
+    "stop_after": RUN_CHECKS["stop_after"],
+    "eval_batch_size": RUN_CHECKS["eval_batch_size"],
+}
+
+IMAGENET_ONLY = ("image_size", "workers")  # the other datasets are tensors in memory, at their own size
+
 
 def flag(name: str) -> str:
     """The command-line option of a setting: r_ratio -> --r-ratio."""
@@ -293,6 +331,15 @@ def network_name(model: str, dataset: str, quant: str | None = None, r_ratio: fl
     if r_ratio > 0:
         return f"{model} (r-ratio {r_ratio:g}, tile {tile}, groups {groups}, {dataset})"
     return f"{model} (dense, {dataset})"
+
+
+def check_dataset_options(dataset: str, given: Collection[str]) -> None:
+    """Refuse --image-size and --workers typed for a dataset they do not act on (all but ImageNet)."""
+    typed = [flag(name) for name in IMAGENET_ONLY if name in given]
+    if typed and dataset != "imagenet":
+        them = "it" if len(typed) == 1 else "them"
+        raise InputError(f"{' and '.join(typed)}: ImageNet only; {dataset} images are read into memory "
+                         f"at their own size, without loader processes: drop {them}")
 
 
 def check_out_dir(out: str | Path) -> None:
@@ -347,9 +394,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise InputError("--out must name a run directory, got an empty path")
     check_out_dir(cfg.out)
     cfg.stages = parse_stages(cfg.stages)
-    cfg.epochs = parse_per_stage(cfg.epochs, len(cfg.stages), int, "epochs")
-    if any(e < 1 for e in cfg.epochs):
-        raise InputError(f"--epochs must be at least 1 for every stage, got {min(cfg.epochs)}")
+    cfg.epochs = check_epochs(parse_per_stage(cfg.epochs, len(cfg.stages), int, "epochs"))
     single = not isinstance(cfg.lr, list | tuple) and "," not in str(cfg.lr)
     lrs = parse_per_stage(cfg.lr, len(cfg.stages), float, "lr")
     _check_lrs(lrs)
@@ -369,8 +414,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _check_spn_options(cfg)
     if cfg.schedule not in SCHEDULES:
         raise InputError(f"--schedule must be one of {', '.join(SCHEDULES)}")
-    if cfg.device not in ("cpu", "cuda"):
-        raise InputError("--device must be cpu or cuda")
+    check_device(cfg.device)
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA device is available")
     if cfg.kd_teacher is not None and not Path(check_text(cfg.kd_teacher, "--kd-teacher")).is_file():

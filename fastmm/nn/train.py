@@ -52,6 +52,7 @@ from fastmm.nn.config import (  # noqa: F401  (re-exported)
     FINAL,
     METRICS,
     MODEL_CHECKS,
+    PLACE_CHECKS,
     RUN_CHECKS,
     SCHEDULES,
     STAGE_LR_FACTOR,
@@ -60,6 +61,8 @@ from fastmm.nn.config import (  # noqa: F401  (re-exported)
     STEP_MILESTONES,
     TrainConfig,
     check_batch_size,
+    check_dataset_options,
+    check_epochs,
     check_model,
     checkpoint_args,
     config_from_checkpoint,
@@ -275,6 +278,7 @@ def _load_teacher(path: str, d: Dist, num_classes: int, in_channels: int,
     teach badly."""
     state = load_checkpoint(path)
     teacher = model_from_checkpoint(state, path)
+    _refuse_compressed_teacher(state, path)
     t_channels, t_classes = state["in_channels"], state["num_classes"]
     if (t_channels, t_classes) != (in_channels, num_classes):
         raise InputError(f"--kd-teacher {path} takes {t_channels}-channel images and has {t_classes} "
@@ -292,12 +296,24 @@ def _load_teacher(path: str, d: Dist, num_classes: int, in_channels: int,
     return teacher
 
 
+def _refuse_compressed_teacher(state: dict[str, Any], path: str) -> None:
+    """StrassenNets distils from the uncompressed full-precision model: a teacher with SPN layers,
+    or with ternary weights (a TWN / TTQ run past its stage 'full'), is refused."""
+    cfg = TrainConfig.from_dict(checkpoint_args(state, path))
+    stage = state["stage_name"]
+    if cfg.r_ratio > 0 or (cfg.quant and stage != "full"):
+        name = network_name(cfg.model, cfg.dataset, cfg.quant, cfg.r_ratio, cfg.tile, cfg.groups)
+        raise InputError(f"--kd-teacher {path} is {name} at stage {stage!r}, not a full-precision dense "
+                         "model: the teacher is the uncompressed network (train it with --stages full, "
+                         "without --r-ratio or --quant)")
+
+
 def _resolve_config(cfg: TrainConfig, resume: bool,
                     given: Collection[str] | None = None) -> tuple[TrainConfig, dict | None]:
     """The config to run and the checkpoint to continue from (None: a fresh run).
 
-    On resume, `given` names the settings typed now (the command line knows them); without it a
-    setting counts as given where it differs from TrainConfig's default."""
+    `given` names the settings typed now (the command line knows them); without it a setting
+    counts as given where it differs from TrainConfig's default."""
     ckpt_path = Path(cfg.out) / CHECKPOINT
     if resume:
         _refuse_odd_run_files(Path(cfg.out), (CHECKPOINT,), links=False)
@@ -311,12 +327,8 @@ def _resolve_config(cfg: TrainConfig, resume: bool,
         # given now that differs from the saved run is refused, not ignored.
         # where the data and the teacher live may change too (a project folder moved, another
         # machine's mount): typed again, the new place is used
-        movable = ("device", "workers", "threads", "stop_after", "data_dir", "kd_teacher", "out",
-                   "eval_batch_size")
-        if given is None:
-            default = TrainConfig()
-            given = [f.name for f in dataclasses.fields(TrainConfig)
-                     if getattr(cfg, f.name) != getattr(default, f.name)]
+        movable = tuple(PLACE_CHECKS)
+        given = _given(cfg, given)
         # a teacher for a run trained without one, or another teacher while its own is still
         # where it was, is a clash, not a move
         if saved.kd_teacher is None or (cfg.kd_teacher is not None and isinstance(saved.kd_teacher, str)
@@ -325,7 +337,9 @@ def _resolve_config(cfg: TrainConfig, resume: bool,
             movable = tuple(n for n in movable if n != "kd_teacher")
         now = {n: getattr(cfg, n) for n in movable if n in ("out", "stop_after") or n in given}
         validate(dataclasses.replace(TrainConfig(stages=["full"]), **now))  # checked as typed, not as saved
+        _check_places(saved, now, ckpt_path)
         saved = _checked_saved(dataclasses.replace(saved, **now), state, ckpt_path)
+        check_dataset_options(saved.dataset, given)
         _refuse_odd_run_files(Path(cfg.out), (METRICS, FINAL), links=True)
         typed = [f.name for f in dataclasses.fields(TrainConfig) if f.name in given and f.name not in movable]
         clash = _clashes(saved, {n: getattr(cfg, n) for n in typed})
@@ -335,6 +349,7 @@ def _resolve_config(cfg: TrainConfig, resume: bool,
                              f"{told}; drop them or train into another --out")
         return saved, state
     cfg = validate(cfg)  # what is wrong with the settings comes before an existing run
+    check_dataset_options(cfg.dataset, _given(cfg, given))
     _refuse_odd_run_files(Path(cfg.out), (CHECKPOINT,), links=False)
     if ckpt_path.is_file():
         raise InputError(
@@ -354,6 +369,25 @@ def _resolve_config(cfg: TrainConfig, resume: bool,
     return cfg, None
 
 
+def _given(cfg: TrainConfig, given: Collection[str] | None) -> Collection[str]:
+    """The settings typed now: `given`, or without it those that differ from TrainConfig's defaults."""
+    if given is not None:
+        return given
+    default = TrainConfig()
+    return [f.name for f in dataclasses.fields(TrainConfig)
+            if getattr(cfg, f.name) != getattr(default, f.name)]
+
+
+def _check_places(saved: TrainConfig, now: dict[str, Any], path: Path) -> None:
+    """The saved values that the settings `now` replace must still be of their kind: replaced, a
+    tampered one would pass unseen (and a checkpoint that lies there may lie elsewhere)."""
+    for name in now:
+        try:
+            PLACE_CHECKS[name](getattr(saved, name), flag(name))
+        except InputError as exc:
+            raise InputError(f"checkpoint {path} has unusable args: {exc}") from None
+
+
 def _refuse_odd_run_files(out: Path, names: tuple[str, ...], links: bool) -> None:
     """The run files `names` in `out`, where they exist, must be regular files, and with `links`
     not symbolic links either: a run replaces its files whole and never writes through a link to
@@ -368,6 +402,18 @@ def _refuse_odd_run_files(out: Path, names: tuple[str, ...], links: bool) -> Non
             raise InputError(f"--out {out}: {name} is {what}, where the run keeps its "
                              f"{'checkpoint' if name == CHECKPOINT else 'results'}: remove it or choose "
                              "another --out")
+
+
+def _check_resumed_data(state: dict[str, Any], out: Path, cfg: TrainConfig, num_classes: int,
+                        in_channels: int) -> None:
+    """A resumed run's checkpoint must record the classes and input channels of its data: a run
+    may move its data, not change it, and a checkpoint that says otherwise was not written by it."""
+    saved = (state.get("num_classes", num_classes), state.get("in_channels", in_channels))
+    if saved != (num_classes, in_channels):
+        where = cfg.data_dir or data_mod.default_data_dir(cfg.dataset)
+        raise InputError(f"--resume: {out / CHECKPOINT} records {saved[1]}-channel images of {saved[0]} "
+                         f"classes; the {cfg.dataset} data in {where} has {in_channels}-channel images "
+                         f"of {num_classes} classes: give the run's data with --data-dir")
 
 
 def _image_shape(ds, cfg: TrainConfig) -> list[int]:
@@ -391,6 +437,8 @@ def _clashes(saved: TrainConfig, typed: dict[str, Any]) -> dict[str, Any]:
     for name, value in typed.items():
         if name in checks and value is not None:
             checks[name](value, flag(name))
+        if name == "epochs":  # each value in its bounds, however many stages the saved run has
+            check_epochs(parse_per_stage(value, None, int, "epochs"))
         try:
             value = getattr(validate(dataclasses.replace(saved, **{name: value})), name)
         except InputError:
@@ -415,7 +463,59 @@ def _checked_saved(saved: TrainConfig, state: dict[str, Any], path: Path) -> Tra
     inside = 0 <= stage < len(saved.stages) and 0 <= epoch <= saved.epochs[stage]
     if not inside or state["global_epoch"] < 0:
         raise InputError(f"checkpoint {path} is at stage {stage}, epoch {epoch}: not a point of its run")
+    # the epochs before it, which seed the data order of the next: one more or less is another run
+    before = sum(saved.epochs[:stage]) + epoch
+    if state["global_epoch"] != before:
+        raise InputError(f"checkpoint {path} is at epoch {epoch} of stage {stage}, {before} epochs into "
+                         f"its run, but counts {state['global_epoch']}")
+    name = state.get("stage_name", saved.stages[stage])
+    if name not in STAGES:
+        raise InputError(f"checkpoint {path} has an unknown stage {name!r:.30}")
+    if name != saved.stages[stage]:
+        raise InputError(f"checkpoint {path} is at stage {stage} of its run ({saved.stages[stage]!r}) but "
+                         f"names it {name!r}")
+    if epoch < saved.epochs[stage]:  # the stage goes on with its own optimizer and schedule
+        require(state, ("optimizer", "scheduler"), path, f"resume its stage {name!r} mid-way")
+    for key, form in (("optimizer", _optimizer_form), ("scheduler", _scheduler_form)):
+        why = form(state[key]) if key in state else None
+        if why:
+            raise InputError(f"checkpoint {path} has an unusable {key} state: {why}")
     return saved
+
+
+def _optimizer_form(opt: dict[str, Any]) -> str | None:
+    """What keeps a saved optimizer state from being one of torch's (None: its form is one): torch
+    loads it without asking, and fails deep inside on a field of another kind."""
+    groups, per_param = opt.get("param_groups"), opt.get("state")
+    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+        return "'param_groups' is not a list of settings"
+    if not all(isinstance(g.get("params"), list) and all(type(i) is int for i in g["params"])
+               for g in groups):
+        return "a group's 'params' is not a list of parameter numbers"
+    if not isinstance(per_param, dict) or not all(
+            type(k) is int and isinstance(v, dict)  # torch 2.0 keeps a None buffer at momentum 0
+            and all(isinstance(n, str) and isinstance(b, torch.Tensor | None) for n, b in v.items())
+            for k, v in per_param.items()):
+        return "'state' is not a dict of each parameter's buffers (tensors)"
+    return None
+
+
+# the fields of a LambdaLR's state and their types (lists: of their items); torch sets them as they are
+_SCHEDULER_FIELDS: dict[str, type] = {"last_epoch": int, "_step_count": int, "_is_initial": bool,
+                                      "_get_lr_called_within_step": bool}
+_SCHEDULER_LISTS: dict[str, type] = {"base_lrs": float, "_last_lr": float, "lr_lambdas": type(None)}
+
+
+def _scheduler_form(sched: dict[str, Any]) -> str | None:
+    """What keeps a saved schedule from being a LambdaLR's (None: its form is one): a field of
+    another type breaks the first step, or the run's learning rates, deep inside torch."""
+    for key, kind in _SCHEDULER_FIELDS.items():
+        if key in sched and type(sched[key]) is not kind:
+            return f"{key} {sched[key]!r:.30} is not {'an' if kind is int else 'a'} {kind.__name__}"
+    for key, kind in _SCHEDULER_LISTS.items():
+        if key in sched and not (isinstance(sched[key], list) and all(type(v) is kind for v in sched[key])):
+            return f"{key} {sched[key]!r:.30} is not a list of {'None' if kind is type(None) else 'floats'}"
+    return None
 
 
 def _restore(model: nn.Module, state: dict[str, Any], path: Path) -> None:
@@ -427,8 +527,9 @@ def _restore(model: nn.Module, state: dict[str, Any], path: Path) -> None:
         raise InputError(f"checkpoint {path} has an unusable random-number state ('rng')") from None
 
 
-def _restore_optimizer(opt, sched, state: dict[str, Any], path: Path) -> None:
-    """Put the stage's optimizer and schedule back; one InputError if they are not this model's.
+def _restore_optimizer(opt, sched, state: dict[str, Any], path: Path, most_steps: int) -> None:
+    """Put the stage's optimizer and schedule back; one InputError if they are not this model's
+    or the schedule is past `most_steps` (a step per image of every epoch of the stage so far).
 
     torch checks only the number of parameters: a momentum buffer of another shape would load and
     break the first step, and a NaN one poison the run (one with no data, on the meta device, is
@@ -440,12 +541,12 @@ def _restore_optimizer(opt, sched, state: dict[str, Any], path: Path) -> None:
     try:
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
-    except (KeyError, TypeError, ValueError, IndexError, RuntimeError):
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError, AttributeError):
         raise unusable from None
     why = _optimizer_misfit(opt)
     if why:
         raise InputError(f"checkpoint {path} has an unusable optimizer state: {why}")
-    why = _settings_misfit(opt, sched, fresh, base_lrs)
+    why = _settings_misfit(opt, sched, fresh, base_lrs, most_steps)
     if why:
         raise InputError(f"checkpoint {path}: optimizer state does not match its run's settings: {why}")
 
@@ -453,7 +554,8 @@ def _restore_optimizer(opt, sched, state: dict[str, Any], path: Path) -> None:
 _SETTINGS = ("initial_lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize", "betas", "eps")
 
 
-def _settings_misfit(opt, sched, fresh: list[dict[str, Any]], base_lrs: list[float]) -> str | None:
+def _settings_misfit(opt, sched, fresh: list[dict[str, Any]], base_lrs: list[float],
+                     most_steps: int) -> str | None:
     """What in a loaded optimizer and schedule differs from the run's own settings (`fresh`, the
     param groups of the optimizer built for them, and `base_lrs`, its schedule's): a momentum,
     weight decay or learning rate that the epoch lines would not show (None: all of it agrees).
@@ -466,8 +568,8 @@ def _settings_misfit(opt, sched, fresh: list[dict[str, Any]], base_lrs: list[flo
     if not (isinstance(sched.base_lrs, list) and len(sched.base_lrs) == len(base_lrs)
             and all(map(same, sched.base_lrs, base_lrs))):
         return f"base_lrs {sched.base_lrs!r:.60} (the run's: {base_lrs})"
-    if type(sched.last_epoch) is not int or sched.last_epoch < 0:
-        return f"scheduler step {sched.last_epoch!r:.30}"
+    if type(sched.last_epoch) is not int or not 0 <= sched.last_epoch <= most_steps:
+        return f"scheduler step {sched.last_epoch!r:.30} (the run's: at most {most_steps})"
     for group, own in zip(opt.param_groups, fresh, strict=True):
         lr, top = group.get("lr"), own["initial_lr"]
         if type(lr) is not float or not 0 <= lr <= top * (1 + 1e-9):
@@ -579,6 +681,8 @@ def _train(cfg: TrainConfig, resume: bool, given: Collection[str] | None) -> dic
         shown = [_shown_size(_image_shape(ds, cfg)) for ds in (train_ds, test_ds)]
         raise InputError(f"{cfg.dataset}: the training images are {shown[0]} (channels × height × width) "
                          f"but the test images are {shown[1]}; both splits must have one size")
+    if state is not None:
+        _check_resumed_data(state, out, cfg, num_classes, in_channels)
     saved_shape = state.get("image_shape", image_shape) if state is not None else image_shape
     if not isinstance(saved_shape, list | tuple) or list(saved_shape) != image_shape:
         # the data may move, not change: a ResNet runs on images of any size, and would go on
@@ -627,7 +731,8 @@ def _train(cfg: TrainConfig, resume: bool, given: Collection[str] | None) -> dic
             set_stage_mode(model, stage)
             opt, sched = make_optimizer(model, cfg, stage_index, steps)
             if state is not None and state["stage"] == stage_index and "optimizer" in state:
-                _restore_optimizer(opt, sched, state, ckpt_path)
+                # whatever the number of processes, an epoch is at most a step per image
+                _restore_optimizer(opt, sched, state, ckpt_path, state["epoch"] * max(1, len(train_ds)))
             state = None
             net = d.wrap(model)
             while epoch_in_stage < cfg.epochs[stage_index]:

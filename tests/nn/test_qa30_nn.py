@@ -53,6 +53,14 @@ def spn_run(fmnist, tmp_path_factory) -> Path:
     return home / "run"
 
 
+@pytest.fixture(scope="module")
+def fp_run(spn_run) -> Path:
+    """A one-epoch dense full-precision run beside `spn_run`: a KD teacher."""
+    r = run_in(spn_run.parent, "train", "--data-dir", "data", *TINY, "--stages", "full", "--out", "fp")
+    assert r.rc == 0, r.err
+    return spn_run.parent / "fp"
+
+
 # ----------------------------------------------------------------------------- paths
 
 
@@ -68,19 +76,19 @@ def test_a_checkpoint_stores_the_data_directory_as_an_absolute_path(spn_run, tmp
     assert json.loads(r.out)["count"] == 20  # the fixture's 20 test images, not the 7 here
 
 
-def test_a_kd_teacher_is_stored_absolute_so_the_run_resumes_from_anywhere(spn_run, fmnist, tmp_path):
-    home = spn_run.parent
-    r = run_in(home, "train", "--data-dir", "data", *SPN, "--epochs", "2", "--kd-teacher", "run/last.pt",
+def test_a_kd_teacher_is_stored_absolute_so_the_run_resumes_from_anywhere(fp_run, fmnist, tmp_path):
+    home = fp_run.parent
+    r = run_in(home, "train", "--data-dir", "data", *SPN, "--epochs", "2", "--kd-teacher", "fp/last.pt",
                 "--out", "kd", "--stop-after", "1")
     assert r.rc == 0, r.err
     assert load_checkpoint(home / "kd" / T.CHECKPOINT)["args"]["kd_teacher"] == str(
-        (home / "run" / T.CHECKPOINT).resolve())
+        (home / "fp" / T.CHECKPOINT).resolve())
     other = tmp_path / "other"
     other.mkdir()
     r = run_in(other, "train", "--resume", "--out", home / "kd")
     assert r.rc == 0, r.err
     # the same teacher typed again, relative to where it is typed: the same setting, not a clash
-    r = run_in(home, "train", "--resume", "--out", "kd", "--kd-teacher", "./run/last.pt")
+    r = run_in(home, "train", "--resume", "--out", "kd", "--kd-teacher", "./fp/last.pt")
     assert_clean(r, allowed=(0,))
 
 
@@ -232,10 +240,10 @@ def test_model_functions_refuse_what_is_not_a_module(call):
         call()
 
 
-def test_a_kd_run_resumes_after_its_folder_moves_with_the_teacher_typed_again(spn_run, tmp_path):
+def test_a_kd_run_resumes_after_its_folder_moves_with_the_teacher_typed_again(fp_run, tmp_path):
     project = tmp_path / "project"
-    shutil.copytree(spn_run.parent / "data", project / "data")
-    shutil.copytree(spn_run, project / "teacher")
+    shutil.copytree(fp_run.parent / "data", project / "data")
+    shutil.copytree(fp_run, project / "teacher")
     r = run_in(project, "train", "--data-dir", "data", *SPN, "--epochs", "2", "--kd-teacher",
                "teacher/last.pt", "--out", "kd", "--stop-after", "1")
     assert r.rc == 0, r.err
@@ -264,17 +272,17 @@ def test_count_of_a_ternary_weight_checkpoint_at_the_stage_full(fmnist, tmp_path
     assert "checkpoint's ternary nonzeros" not in r.out and "stage 'full'" in r.out
 
 
-def test_resume_refuses_a_teacher_the_run_never_had_or_another_one(spn_run, fmnist, tmp_path):
+def test_resume_refuses_a_teacher_the_run_never_had_or_another_one(fp_run, fmnist, tmp_path):
     plain = tmp_path / "plain"
     r = run_cli("train", "--data-dir", fmnist, *SPN, "--epochs", "2", "--stop-after", "1", "--out", plain)
     assert r.rc == 0, r.err
-    refused(run_cli("train", "--resume", "--out", plain, "--kd-teacher", spn_run / T.CHECKPOINT),
+    refused(run_cli("train", "--resume", "--out", plain, "--kd-teacher", fp_run / T.CHECKPOINT),
             "differ")
     other = tmp_path / "other-teacher"
-    shutil.copytree(spn_run, other)
+    shutil.copytree(fp_run, other)
     kd = tmp_path / "kd"
     r = run_cli("train", "--data-dir", fmnist, *SPN, "--epochs", "2", "--stop-after", "1",
-                "--kd-teacher", spn_run / T.CHECKPOINT, "--out", kd)
+                "--kd-teacher", fp_run / T.CHECKPOINT, "--out", kd)
     assert r.rc == 0, r.err
     refused(run_cli("train", "--resume", "--out", kd, "--kd-teacher", other / T.CHECKPOINT), "differ")
 
