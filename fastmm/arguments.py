@@ -79,12 +79,19 @@ def integer(value: Any, what: str, kind: str = "an integer") -> int:
     return int(value)
 
 
+def digits(value: int) -> str:
+    """An integer for a message: its first 30 digits and how many there are, when it is longer
+    (a 4,000-digit --index filled the terminal)."""
+    text = str(value)
+    return text if len(text) <= 30 else f"{text[:30]}... ({len(text.lstrip('-'))} digits)"
+
+
 def positive_int(value: Any, what: str, upper: int | None = None) -> int:
     value = integer(value, what, "a positive integer")
     if value <= 0:
         raise InputError(f"{what} must be a positive integer, got {value}")
     if upper is not None and value > upper:
-        raise InputError(f"{what} = {value} is above the limit of {upper}")
+        raise InputError(f"{what} = {digits(value)} is above the limit of {upper}")
     return value
 
 
@@ -124,9 +131,18 @@ def check_time_limit(seconds: Any) -> float:
     return t
 
 
+def plain_number_text(text: str) -> bool:
+    """Whether typed text may be read as a number: ASCII, without '_' separators. Python's int()
+    and float() also read other scripts' digits ('٣' is 3) and digit groups ('1_0' is 10), which
+    scheme files refuse and a user typing them did not mean as those numbers."""
+    return text.isascii() and "_" not in text
+
+
 def parse_time_limit(text: str) -> float:
     """The command line's --time-limit text as checked seconds ("300", "1e3"; not "nan")."""
     try:
+        if not plain_number_text(text):
+            raise ValueError
         seconds = float(text)
     except ValueError:
         raise InputError(f"the time limit must be a number of seconds, got {text!r}") from None
@@ -152,7 +168,7 @@ def check_shape(shape: Sequence[int], limit: int = SEARCH_MAX_DIM, beyond: str |
     for name, value in zip("NMP", shape, strict=True):
         v = positive_int(value, name)
         if v > limit:
-            raise InputError(f"{name} = {v} is beyond {beyond}")
+            raise InputError(f"{name} = {digits(v)} is beyond {beyond}")
         out.append(v)
     return tuple(out)  # type: ignore[return-value]
 

@@ -397,7 +397,9 @@ class Scheme:
         for s in candidates:
             if s.shape == tuple(shape):
                 return s
-        raise SchemeError(f"{tuple(shape)} is not a permutation of {self.shape}")
+        from fastmm.arguments import digits  # fastmm.arguments imports this module
+
+        raise SchemeError(f"({', '.join(digits(x) for x in shape)}) is not a permutation of {self.shape}")
 
     def kron(self, other: Scheme) -> Scheme:
         """Kronecker (tensor) product: ⟨n1n2, m1m2, p1p2; r1r2⟩."""
@@ -459,7 +461,9 @@ class Scheme:
             raise SchemeError(f"project's index must be an integer, got {str(index)[:20]!r}")
         index = int(index)
         if not 0 <= index < dims[axis] or dims[axis] < 2:
-            raise SchemeError(f"cannot project ⟨{n},{m},{p}⟩ along {axis!r} at {index}")
+            from fastmm.arguments import digits  # fastmm.arguments imports this module
+
+            raise SchemeError(f"cannot project ⟨{n},{m},{p}⟩ along {axis!r} at {digits(index)}")
         keep_a = [i * m + j for i in range(n) for j in range(m)
                   if not (axis == "n" and i == index) and not (axis == "m" and j == index)]
         keep_b = [j * p + k for j in range(m) for k in range(p)

@@ -10,6 +10,7 @@ import click
 
 from fastmm.arguments import check_seed
 from fastmm.cli import cli
+from fastmm.cli.numbers import INT
 from fastmm.errors import InputError
 
 MAX_SIZE = 65536  # N; the three N×N operands and the results must also fit in memory
@@ -52,15 +53,15 @@ def _check_numbers(sizes: list[int], levels: int, repeat: int, cutoff: int, dtyp
 
 @cli.command()
 @click.argument("file")
-@click.option("--size", type=int, default=None, help="N: multiply N×N by N×N (default 1024).")
-@click.option("--levels", type=int, default=1, show_default=True, help="Recursion levels of the scheme.")
+@click.option("--size", type=INT, default=None, help="N: multiply N×N by N×N (default 1024).")
+@click.option("--levels", type=INT, default=1, show_default=True, help="Recursion levels of the scheme.")
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
 @click.option("--impl", type=click.Choice(["c", "numpy", "torch"]), default="c", show_default=True,
               help="Generated code to time: compiled C (BLAS leaves), NumPy or PyTorch.")
-@click.option("--repeat", type=int, default=5, show_default=True, help="Interleaved timing pairs.")
-@click.option("--cutoff", type=int, default=64, show_default=True,
+@click.option("--repeat", type=INT, default=5, show_default=True, help="Interleaved timing pairs.")
+@click.option("--cutoff", type=INT, default=64, show_default=True,
               help="Blocks smaller than this in any dimension go straight to the BLAS.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=INT, default=0, show_default=True)
 @click.option("--output", type=click.Choice(["fresh", "reuse"]), default="fresh", show_default=True,
               help="fresh: each call returns a new array (its page faults are timed); reuse (--impl c): "
                    "both sides write into arrays allocated before timing (out=).")

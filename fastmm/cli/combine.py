@@ -6,18 +6,23 @@ from __future__ import annotations
 import click
 
 from fastmm.cli import cli, command_line
+from fastmm.cli.numbers import INT
 from fastmm.cli.terminal import echo_result, printable, ring_text
 
 
 def _shape(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
+    from fastmm.arguments import plain_number_text
     from fastmm.errors import InputError
 
     try:
+        if not plain_number_text(text):
+            raise ValueError
         return tuple(int(x) for x in text.replace("x", ",").split(","))
     except ValueError:
-        raise InputError(f"--shape wants N,M,P, got {text!r}") from None
+        cut = text if len(text) <= 40 else text[:40] + "..."
+        raise InputError(f"--shape wants N,M,P, got {cut!r}") from None
 
 
 def _verified(path: str):
@@ -39,7 +44,7 @@ def _verified(path: str):
 @click.argument("files", nargs=-1, required=True)
 @click.option("--axis", type=click.Choice(["n", "m", "p"]), default=None,
               help="sum: the dimension the two schemes are joined along; project: the one cut.")
-@click.option("--index", type=int, default=None, help="project: the row/column to drop (0-based).")
+@click.option("--index", type=INT, default=None, help="project: the row/column to drop (0-based).")
 @click.option("--shape", "shape_text", default=None, metavar="N,M,P", help="permute: the target shape.")
 @click.option("-o", "--output", required=True,
               help="Scheme file to write (atomically; an existing file is replaced); - prints it.")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from fastmm.cli import cli
+from fastmm.cli.numbers import FLOAT, INT
 from fastmm.errors import InputError
 
 # checkpoint "args" keys that may fill options the user did not give
@@ -90,11 +91,11 @@ def _table(c, weights_ternary: bool = True):
     "Default: imagenet for resnet18/34, else cifar10.",
 )
 @click.option(
-    "--r-ratio", type=float, default=None, help="Hidden width r = r_ratio·c_out; r_ratio in (0, 64] [1]."
+    "--r-ratio", type=FLOAT, default=None, help="Hidden width r = r_ratio·c_out; r_ratio in (0, 64] [1]."
 )
-@click.option("--tile", type=int, default=None, help="Output tile p, 1..64 [1].")
-@click.option("--groups", type=int, default=None, help="Groups g of the ternary conv Wb, 1..8192 [1].")
-@click.option("--width", type=float, default=None, help="Channel width multiplier in (0, 16] [1].")
+@click.option("--tile", type=INT, default=None, help="Output tile p, 1..64 [1].")
+@click.option("--groups", type=INT, default=None, help="Groups g of the ternary conv Wb, 1..8192 [1].")
+@click.option("--width", type=FLOAT, default=None, help="Channel width multiplier in (0, 16] [1].")
 @click.option(
     "--convert-classifier/--keep-classifier",
     default=None,

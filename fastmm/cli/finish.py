@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from fastmm.cli import cli, command_line
+from fastmm.cli.numbers import FLOAT, INT
 from fastmm.errors import SearchInterrupted
 
 
@@ -13,13 +14,13 @@ from fastmm.errors import SearchInterrupted
 @click.option("--ring", type=click.Choice(("Q", "Z", "ZT"), case_sensitive=False), default="Q",
               show_default=True,
               help="Ring the scheme must live in.")
-@click.option("--point", "point", type=int, default=None, metavar="K",
+@click.option("--point", "point", type=INT, default=None, metavar="K",
               help="Only the K-th point of the file (1-based).")
-@click.option("--frames", type=int, default=4, show_default=True, help="Framed bases tried per point.")
-@click.option("--trials", type=int, default=2, show_default=True, help="Fixing orders tried per frame.")
-@click.option("--max-denominator", type=int, default=64, show_default=True,
+@click.option("--frames", type=INT, default=4, show_default=True, help="Framed bases tried per point.")
+@click.option("--trials", type=INT, default=2, show_default=True, help="Fixing orders tried per frame.")
+@click.option("--max-denominator", type=INT, default=64, show_default=True,
               help="Largest denominator of a reconstructed coefficient.")
-@click.option("--time-limit", type=float, default=600.0, show_default=True, help="Seconds in all.")
+@click.option("--time-limit", type=FLOAT, default=600.0, show_default=True, help="Seconds in all.")
 @click.option("-o", "--out", default=None, metavar="FILE",
               help="Write the scheme here, replacing an existing file (default: NxMxP-rankR-RING.json, "
                    "never overwriting one).")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from fastmm.cli import cli, command_line
+from fastmm.cli.numbers import INT
 
 _HOW = {  # fastmm.lift's provenance "lift" -> what the command says
     "signs": "lifted from {ring} (signs)",
@@ -19,9 +20,9 @@ _HOW = {  # fastmm.lift's provenance "lift" -> what the command says
 @click.argument("file")
 @click.option("--ring", type=click.Choice(("ZT", "Z"), case_sensitive=False), default="ZT", show_default=True,
               help="ZT: sign lifting (coefficients in {-1,0,1}); Z: sign lifting, then Hensel lifting.")
-@click.option("--tries", type=int, default=32, show_default=True,
+@click.option("--tries", type=INT, default=32, show_default=True,
               help="Points of the mod-4 sign system checked exactly over Z.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=INT, default=0, show_default=True)
 @click.option("--time-limit", default=None, metavar="SECONDS",
               help="Stop the sign tries and the changes of basis after this long (default: no limit).")
 @click.option("-o", "--out", default=None, metavar="FILE",

@@ -12,6 +12,7 @@ import math
 import click
 
 from fastmm.cli import cli
+from fastmm.cli.numbers import FLOAT, INT
 
 DATASETS = ("fashion-mnist", "mnist", "cifar10", "imagenet")
 
@@ -33,11 +34,11 @@ _NOT_GIVEN = (click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEF
     help="resnet8/20/32/44/56 (CIFAR-style), resnet18/34 (ImageNet-style).",
 )
 @click.option(
-    "--width", type=float, default=None, help="Channel-width multiplier of the model, in (0, 16]."
+    "--width", type=FLOAT, default=None, help="Channel-width multiplier of the model, in (0, 16]."
 )
 @click.option(
     "--r-ratio",
-    type=float,
+    type=FLOAT,
     default=0.0,
     show_default=True,
     help="Hidden width r/c_out of the SPN layers, at most 64; 0 or omitted: dense full precision.",
@@ -50,11 +51,11 @@ _NOT_GIVEN = (click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEF
     "one derived scale per layer) or TTQ (learned positive and negative scales per layer).",
 )
 @click.option(
-    "--tile", type=int, default=1, show_default=True, help="Output tile p (p×p) of the SPN layers, 1..64."
+    "--tile", type=INT, default=1, show_default=True, help="Output tile p (p×p) of the SPN layers, 1..64."
 )
 @click.option(
     "--groups",
-    type=int,
+    type=INT,
     default=1,
     show_default=True,
     help="Groups g of the SPN layers' Wb conv, 1..8192 (g = 1 in layers whose c_in it does not divide).",
@@ -76,15 +77,15 @@ _NOT_GIVEN = (click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEF
 @click.option(
     "--schedule", type=click.Choice(("cosine", "step")), default="cosine", show_default=True
 )
-@click.option("--momentum", type=float, default=0.9, show_default=True, help="In [0, 1).")
-@click.option("--weight-decay", type=float, default=1e-4, show_default=True, help="In [0, 1].")
-@click.option("--batch-size", type=int, default=128, show_default=True, help="Global batch size.")
+@click.option("--momentum", type=FLOAT, default=0.9, show_default=True, help="In [0, 1).")
+@click.option("--weight-decay", type=FLOAT, default=1e-4, show_default=True, help="In [0, 1].")
+@click.option("--batch-size", type=INT, default=128, show_default=True, help="Global batch size.")
 @click.option(
     "--kd-teacher", default=None,
     help="Checkpoint of a full-precision dense teacher (no --r-ratio or --quant).",
 )
-@click.option("--kd-lambda", type=float, default=0.5, show_default=True, help="In [0, 1].")
-@click.option("--kd-temp", type=float, default=1.0, show_default=True, help="In (0, 100].")
+@click.option("--kd-lambda", type=FLOAT, default=0.5, show_default=True, help="In [0, 1].")
+@click.option("--kd-temp", type=FLOAT, default=1.0, show_default=True, help="In (0, 100].")
 @click.option(
     "--out", default=None,
     help="Run directory, made if missing "
@@ -92,21 +93,21 @@ _NOT_GIVEN = (click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEF
 )
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--device", type=click.Choice(("cpu", "cuda")), default="cpu", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, help="In 0..2^62-1.")
-@click.option("--train-subset", type=int, default=None, help="Train on N images (seeded choice).")
+@click.option("--seed", type=INT, default=0, show_default=True, help="In 0..2^62-1.")
+@click.option("--train-subset", type=INT, default=None, help="Train on N images (seeded choice).")
 @click.option(
-    "--workers", type=int, default=0, show_default=True, help="Loader processes (ImageNet only)."
+    "--workers", type=INT, default=0, show_default=True, help="Loader processes (ImageNet only)."
 )
-@click.option("--image-size", type=int, default=224, show_default=True, help="Crop size (ImageNet only).")
+@click.option("--image-size", type=INT, default=224, show_default=True, help="Crop size (ImageNet only).")
 @click.option(
     "--eval-every",
-    type=int,
+    type=INT,
     default=1,
     show_default=True,
     help="Test every N epochs; 0: only at the end of each stage.",
 )
-@click.option("--threads", type=int, default=None, help="torch CPU threads per process, 1..1024.")
-@click.option("--stop-after", type=int, default=None, hidden=True)
+@click.option("--threads", type=INT, default=None, help="torch CPU threads per process, 1..1024.")
+@click.option("--stop-after", type=INT, default=None, hidden=True)
 def train_command(
     dataset,
     data_dir,
@@ -206,7 +207,7 @@ def train_command(
 @click.argument("checkpoint")
 @click.option("--data-dir", default=None, help="Dataset directory (default: the one trained on).")
 @click.option("--device", type=click.Choice(("cpu", "cuda")), default="cpu", show_default=True)
-@click.option("--batch-size", type=int, default=500, show_default=True)
+@click.option("--batch-size", type=INT, default=500, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def evaluate_command(checkpoint, data_dir, device, batch_size, as_json) -> None:
     """Report the test accuracy of a training checkpoint."""

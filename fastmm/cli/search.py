@@ -15,6 +15,7 @@ import click
 
 from fastmm.arguments import positive_int
 from fastmm.cli import cli, command_line
+from fastmm.cli.numbers import INT
 from fastmm.cli.progress import SearchProgress
 from fastmm.cli.terminal import file_name
 from fastmm.errors import EXIT_FAILED, InputError, SearchFailed, StartError
@@ -159,10 +160,10 @@ def parse_method_options(pairs: tuple[str, ...]) -> dict:
 
 
 @cli.command()
-@click.argument("n", type=int)
-@click.argument("m", type=int)
-@click.argument("p", type=int)
-@click.option("--rank", "-r", type=int, required=True, help="Number of multiplications wanted.")
+@click.argument("n", type=INT)
+@click.argument("m", type=INT)
+@click.argument("p", type=INT)
+@click.option("--rank", "-r", type=INT, required=True, help="Number of multiplications wanted.")
 @click.option("--method", default="auto", show_default=True, metavar="NAME",
               help="auto, flip (walks from the naive scheme), pool (walks from sums, products and "
                    "projections of catalogued schemes, pools per rank), ternary (walks over ZT), "
@@ -177,10 +178,10 @@ def parse_method_options(pairs: tuple[str, ...]) -> dict:
                    "X -> JXJ, J the exchange matrix (orbits of six: Moosbauer-Poole's ⟨6,6,6;153⟩); "
                    "t2: under the transpose (A,B,C) -> (Bᵀ,Aᵀ,Cᵀ) (shapes with two equal sizes). The walks "
                    "are symmetric modulo 2; a result lifted by Hensel lifting and frames need not be.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=INT, default=0, show_default=True)
 @click.option("--time-limit", type=str, default="300", show_default=True, metavar="SECONDS",
               help="Seconds before giving up, counted from the start (starting the workers included).")
-@click.option("--workers", type=int, default=1, show_default=True,
+@click.option("--workers", type=INT, default=1, show_default=True,
               help="Independent seeds run in parallel processes (or cluster jobs).")
 @click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
               help="Run the seeds on a dask.distributed cluster.")
@@ -191,7 +192,7 @@ def parse_method_options(pairs: tuple[str, ...]) -> dict:
                    "instead of the naive one or the catalogue's constructions: --method flip, pool, "
                    "ternary or symmetric (auto walks as for the shape; symmetric with --symmetry).")
 @click.option("--device", default=None, metavar="DEV", help="Numerical methods: cpu or cuda.")
-@click.option("--batch", type=int, default=None, metavar="N",
+@click.option("--batch", type=INT, default=None, metavar="N",
               help="Numerical methods: restarts held at once (default 64; thousands on a GPU).")
 @click.option("--save-fitted", default=None, metavar="DIR",
               help="Numerical methods: keep every fitted float point here (.npz) for `fastmm finish`.")
@@ -207,7 +208,7 @@ def parse_method_options(pairs: tuple[str, ...]) -> dict:
                    "never overwritten); "
                    "with --distinct K the others go to FILE-2, ..., FILE-K beside it, which must not "
                    "exist (they are never overwritten).")
-@click.option("--distinct", type=int, default=1, show_default=True,
+@click.option("--distinct", type=INT, default=1, show_default=True,
               help="Collect this many pairwise inequivalent schemes.")
 @click.option("--minimize", type=click.Choice(["none", "additions"]), default="none",
               show_default=True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from fastmm.cli import cli
+from fastmm.cli.numbers import INT
 from fastmm.cli.terminal import printable
 
 
@@ -14,7 +15,7 @@ from fastmm.cli.terminal import printable
               help="Catalogue folder (default: $FASTMM_CATALOG when set, else the shipped catalogue).")
 @click.option("--schemes", "schemes", multiple=True, type=click.Path(),
               help="Extra scheme file, or folder of them, to add (repeatable).")
-@click.option("--workers", type=int, default=1, show_default=True,
+@click.option("--workers", type=INT, default=1, show_default=True,
               help="Processes computing pages and code (never more than there are schemes).")
 def site(outdir: str, catalog: str | None, schemes: tuple[str, ...], workers: int) -> int:
     """Build a static website of every verified scheme into OUTDIR (replaced if it is a site).

@@ -219,10 +219,15 @@ def load_alphatensor(path: str | Path, allow_pickle: bool = False, key: str | No
         wanted = _parse_key(key)
     except InputError as exc:
         raise InputError(f"{src}: {exc}") from None
-    match = next((k for k in names if _safe_key(k) == wanted), None)
-    if match is None:
+    # the member named exactly so, else the one member whose name gives the same shape
+    matches = [key] if key in names else [k for k in names if _safe_key(k) == wanted]
+    if not matches:
         raise InputError(f"{src}: no factorization for {key!r}")
-    return _from_triple(arrays[match](), f"{src}[{match}]", wanted, ring)
+    if len(matches) > 1:
+        shown = ", ".join(repr(k) for k in matches[:4]) + (" ..." if len(matches) > 4 else "")
+        raise InputError(f"{src}: {len(matches)} factorizations are of the shape {key!r} ({shown}); "
+                         "give one of their names exactly with --key")
+    return _from_triple(arrays[matches[0]](), f"{src}[{matches[0]}]", wanted, ring)
 
 
 def _keyed(scheme: Scheme, key: str | None, src: str, holds: str) -> Scheme:

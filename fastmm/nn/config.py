@@ -41,6 +41,7 @@ from typing import Any
 
 import torch
 
+from fastmm.arguments import plain_number_text
 from fastmm.errors import InputError
 from fastmm.nn import data as data_mod
 from fastmm.nn.models import MODELS
@@ -135,6 +136,8 @@ def parse_per_stage(text: str | float | list, n: int | None, kind: type, name: s
         items = [s.strip() for s in str(text).split(",")]
     try:
         if kind is int and any(isinstance(v, float) and not v.is_integer() for v in items):
+            raise ValueError
+        if any(isinstance(v, str) and not plain_number_text(v) for v in items):  # '٣', '1_0'
             raise ValueError
         values = [kind(v) for v in items]
     except (ValueError, TypeError, OverflowError):

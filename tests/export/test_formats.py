@@ -287,6 +287,21 @@ def test_a_key_that_contradicts_a_uvw_npz_is_refused_not_ignored(tmp_path: Path)
         import_scheme(f, "alphatensor", key="2x")
 
 
+@pytest.mark.parametrize("first", ["2,2,2", "2x2x2"])
+def test_a_key_picks_the_member_named_so_and_refuses_one_that_names_two(tmp_path: Path, first) -> None:
+    # two members whose names give the same shape: the one named exactly is read, in either order
+    sq = alphatensor_arrays(strassen())
+    good, bad = np.stack([sq["u"], sq["v"], sq["w"]]), np.zeros((3, 4, 7), dtype=np.int64)
+    second = "2x2x2" if first == "2,2,2" else "2,2,2"
+    f = tmp_path / "two.npz"
+    np.savez(f, **{first: bad, second: good})
+    assert import_scheme(f, "alphatensor", key=second) == strassen()
+    with pytest.raises(VerificationError):
+        import_scheme(f, "alphatensor", key=first)
+    with pytest.raises(InputError, match=r"two\.npz: 2 factorizations are of the shape '2, 2, 2' .*exactly"):
+        import_scheme(f, "alphatensor", key="2, 2, 2")
+
+
 def test_pickle_allowed_with_flag(tmp_path: Path) -> None:
     f = tmp_path / "factorizations_r.npz"
     _published_style_npz(f)

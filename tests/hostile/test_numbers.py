@@ -100,3 +100,57 @@ def test_time_limits(x):
     else:
         with pytest.raises(InputError):
             time_limit(x)
+
+
+# Python's int() and float() read other scripts' digits ('٣' is 3) and digit groups ('1_0' is 10):
+# typed on the command line they were used as those numbers (helper-90); scheme files refuse them
+@pytest.mark.parametrize("args", [
+    ("search", "2", "2", "2", "--rank", "7", "--seed", "1_0"),
+    ("search", "٢", "2", "2", "--rank", "7"),
+    ("search", "2", "2", "2", "--rank", "٧"),
+    ("search", "2", "2", "2", "--rank", "7", "--time-limit", "١٠"),
+    ("search", "2", "2", "2", "--rank", "7", "--time-limit", "1_0"),
+    ("lift", "{file}", "--tries", "3_2"),
+])
+def test_numbers_typed_in_other_digits_or_with_underscores_are_refused(args, scheme_file, tmp_path):
+    r = run_cli(*[str(scheme_file) if a == "{file}" else a for a in args], "-o", tmp_path / "x.json")
+    assert_clean(r, allowed=(2,))
+    assert not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (("permute", "{file}", "--shape", "٢,2,2"), "--shape wants N,M,P"),
+    (("permute", "{file}", "--shape", "2,2,2_0"), "--shape wants N,M,P"),
+    (("project", "{file}", "--axis", "n", "--index", "١"), "not a valid integer"),
+])
+def test_combine_numbers_are_ascii_too(args, message, scheme_file, tmp_path):
+    r = run_cli("combine", *[str(scheme_file) if a == "{file}" else a for a in args], "-o", tmp_path / "x.json")
+    assert_clean(r, allowed=(2,))
+    assert message in r.err and not (tmp_path / "x.json").exists()
+
+
+def test_a_huge_typed_number_is_cut_in_its_message(scheme_file, tmp_path):
+    nines = "9" * 4000
+    for args in (("combine", "project", scheme_file, "--axis", "n", "--index", nines),
+                 ("combine", "permute", scheme_file, "--shape", f"{nines},2,2"),
+                 ("search", nines, "2", "2", "--rank", "7")):
+        r = run_cli(*args, "-o", tmp_path / "x.json")
+        assert_clean(r, allowed=(1, 2))
+        assert len(r.err) < 200 and "(4000 digits)" in r.err, r.err
+
+
+def test_plain_numbers_still_read_as_before(scheme_file, tmp_path):
+    r = run_cli("search", "2", "2", "2", "--rank", "7", "--seed", "3", "--time-limit", "1e1", "-q", "--no-sympy",
+                "-o", tmp_path / "x.json")
+    assert_clean(r, allowed=(0,))
+    r = run_cli("combine", "permute", scheme_file, "--shape", "2x2x2", "-o", tmp_path / "y.json")
+    assert_clean(r, allowed=(0,))
+
+
+def test_per_stage_training_numbers_are_ascii_too():
+    from fastmm.nn.config import parse_per_stage
+
+    assert parse_per_stage("3, 4", 2, int, "epochs") == [3, 4]
+    for text in ("٣", "1_0", "3,٤"):
+        with pytest.raises(InputError, match="--epochs must be a whole number"):
+            parse_per_stage(text, 2, int, "epochs")
