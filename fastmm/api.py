@@ -599,7 +599,9 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
             checkpoint.finish("interrupted" if isinstance(exc, SearchInterrupted) else "stopped")
             raise
         except BaseException as exc:  # a signal, a callback that raised, a scheduler out of reach
-            checkpoint.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped")
+            # a request a method refused once its seeds were reserved leaves DIR as it was
+            if not (isinstance(exc, InputError) and checkpoint.undo()):
+                checkpoint.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped")
             raise
         checkpoint.finish("found")
         return found

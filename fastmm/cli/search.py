@@ -338,6 +338,7 @@ class _Hooks:
         self.shape, self.rank, self.writer, self.checkpoint = shape, rank, writer, checkpoint
         self.progress, self.signals, self.command = progress, signals, command
         self.stdout_error: str | None = None  # printing failed (a full disk behind stdout)
+        self.reader_left = False  # stdout's reader left (`| head -1`): the files still all get written
         self.kept: tuple[int, int] | None = None  # (rank, additions) of the scheme `keep` wrote
 
     def __call__(self, worker: int, progress) -> None:
@@ -380,14 +381,16 @@ class _Hooks:
                                  click.echo(f"written: {file_name(path, sys.stdout)}")))
 
     def _print(self, show) -> None:
-        """Print on stdout; a failure other than a reader that left (`| head`) is remembered,
-        and the search goes on: the files are what matters."""
-        if self.stdout_error is not None:
+        """Print on stdout; a failure is remembered and the search goes on: the files are what
+        matters. A reader that left (`| head -1` with --distinct K) is no error, but the command
+        ends with the shell's SIGPIPE status once every file is written."""
+        if self.stdout_error is not None or self.reader_left:
             return
         try:
             show()
         except BrokenPipeError:
-            raise
+            self.reader_left = True
+            _stdout_to_devnull()
         except OSError as exc:
             self.stdout_error = exc.strerror or str(exc)
             _stdout_to_devnull()
@@ -408,6 +411,10 @@ class _Hooks:
         if problems:
             click.echo(f"error: {'; '.join(problems)}", err=True)
             return EXIT_FAILED
+        if self.reader_left:
+            from fastmm.cli import SIGPIPE_EXIT  # defined after the commands are registered
+
+            return SIGPIPE_EXIT
         return 0
 
     def failed(self, exc: SearchFailed) -> int:

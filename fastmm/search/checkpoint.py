@@ -32,6 +32,7 @@ run are reserved (`reserve`) before the run starts, so no later resume repeats o
 from __future__ import annotations
 
 import contextlib
+import copy
 import errno
 import json
 import os
@@ -75,6 +76,9 @@ class Checkpoint:
         self._reserved = False  # this search's first seeds are recorded
         self.write_error: str | None = None  # the first write that failed once the search ran
         self.ignored = 0  # saved schemes starts() dropped
+        self._before: dict | None = None  # the state before this search reserved seeds (`undo`)
+        self._made_dir = False  # this search made DIR (it did not exist)
+        self._before_text: str | None = None  # checkpoint.json as it was then, for `undo`
 
     # -- opening --------------------------------------------------------------------------------
     @classmethod
@@ -208,6 +212,12 @@ class Checkpoint:
     def reserve(self, first: int, count: int) -> None:
         """Record seeds first, ..., first+count-1 as used, before they run (the first write of a
         new checkpoint: a directory that cannot take it is bad input, InputError)."""
+        if self._before is None:
+            self._before = copy.deepcopy(self.state)
+            try:  # an existing checkpoint.json as it is on disk, to put back byte for byte
+                self._before_text = (self.directory / STATE).read_text() if self.written else None
+            except OSError:
+                self._before_text = None
         used = set(self.state.get("seeds_used", [])) | set(range(first, first + count))
         self.state["seeds_used"] = sorted(used)
         self.state["next_seed"] = max(first + count, self.state.get("next_seed") or 0)
@@ -225,6 +235,7 @@ class Checkpoint:
     def _create(self) -> None:
         """Make the new directory and lock it (InputError if that fails)."""
         d = self.directory
+        self._made_dir = not d.exists()
         try:
             d.mkdir(exist_ok=True)  # not its parents (checked in `open`)
         except OSError as exc:
@@ -353,6 +364,42 @@ class Checkpoint:
             self.state["progress"][str(worker)] = {"rank": progress.rank, "steps": progress.steps,
                                                    "note": progress.note}
             self._write()
+
+    def undo(self) -> bool:
+        """Put DIR back as it was before this search, which was refused (bad input, exit 2) after it
+        reserved its seeds but before it found or saved anything (a check inside a method, a full
+        disk at the first write): a new checkpoint's files go (and DIR, if this search made it), an
+        existing one gets its state back. False, and nothing is touched, once anything was saved."""
+        if self._before is None or not self.written:
+            return False
+        d = self.directory
+        own = {STATE, LOCK}
+        try:
+            names = {x.name for x in d.iterdir() if not _is_temp(x.name)}
+        except OSError:
+            return False
+        disk = _peek_state(d / STATE)
+        saved_best = isinstance(disk, dict) and disk.get("best_rank") != self._before.get("best_rank")
+        if saved_best or (not self.resumed and names - own):  # pools, best.json: the search ran
+            return False
+        try:
+            if self.resumed:
+                self.state = self._before
+                if self._before_text is None:
+                    return False
+                with _locked(d):
+                    atomic_write_text(d / STATE, self._before_text)
+            else:
+                for name in (STATE, LOCK):
+                    (d / name).unlink(missing_ok=True)
+                self.close()
+                if self._made_dir:
+                    d.rmdir()
+                self.written = False
+        except OSError:
+            return False
+        self._before = None
+        return True
 
     def finish(self, status: str) -> None:
         """The search ended ("found", "stopped" or "interrupted"); nothing is written for a

@@ -124,7 +124,8 @@ def test_numbers_typed_in_other_digits_or_with_underscores_are_refused(args, sch
     (("project", "{file}", "--axis", "n", "--index", "١"), "not a valid integer"),
 ])
 def test_combine_numbers_are_ascii_too(args, message, scheme_file, tmp_path):
-    r = run_cli("combine", *[str(scheme_file) if a == "{file}" else a for a in args], "-o", tmp_path / "x.json")
+    named = [str(scheme_file) if a == "{file}" else a for a in args]
+    r = run_cli("combine", *named, "-o", tmp_path / "x.json")
     assert_clean(r, allowed=(2,))
     assert message in r.err and not (tmp_path / "x.json").exists()
 
@@ -140,8 +141,8 @@ def test_a_huge_typed_number_is_cut_in_its_message(scheme_file, tmp_path):
 
 
 def test_plain_numbers_still_read_as_before(scheme_file, tmp_path):
-    r = run_cli("search", "2", "2", "2", "--rank", "7", "--seed", "3", "--time-limit", "1e1", "-q", "--no-sympy",
-                "-o", tmp_path / "x.json")
+    r = run_cli("search", "2", "2", "2", "--rank", "7", "--seed", "3", "--time-limit", "1e1", "-q",
+                "--no-sympy", "-o", tmp_path / "x.json")
     assert_clean(r, allowed=(0,))
     r = run_cli("combine", "permute", scheme_file, "--shape", "2x2x2", "-o", tmp_path / "y.json")
     assert_clean(r, allowed=(0,))

@@ -152,6 +152,20 @@ def test_search_writes_its_file_before_printing(tmp_path):
     assert r.returncode == 0
 
 
+def test_a_reader_that_leaves_does_not_cut_a_distinct_search_short(monkeypatch, capsys, tmp_path):
+    """`search --distinct 3 -o D.json | head -1`: every file is written, then exit 141 (helper-89:
+    the first broken write ended the command after one or two of the three)."""
+    from fastmm.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    with pytest.raises(SystemExit) as stop:
+        main(["search", "2", "2", "3", "--rank", "11", "--distinct", "3", "--time-limit", "60", "--no-sympy",
+              "-o", "D.json"])
+    assert stop.value.code == 141 and capsys.readouterr().err == ""
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["D-2.json", "D-3.json", "D.json"]
+
+
 def _run_with_closed(fd: int, args: list[str]) -> subprocess.CompletedProcess:
     """Run `python -m fastmm ARGS` with descriptor `fd` closed, as `fastmm ... >&-` does."""
     def close() -> None:

@@ -183,3 +183,41 @@ def test_a_checkpoint_that_could_not_be_written_is_a_warning_not_a_lost_scheme(t
     with pytest.warns(RuntimeWarning, match="was not fully updated: cannot write .*no space left"):
         got = fastmm.search((2, 2, 3), 11, method="flip", sympy=False, resume=tmp_path / "ck")
     assert got.rank == 11 and verify(got, use_sympy=False).ok
+
+
+# helper-89: requests that a method refuses only once it starts (after the seeds are reserved) left
+# a new checkpoint behind, or added an unused seed to an existing one; exit 2 now leaves DIR as it was
+REFUSED_LATE = [
+    ((3, 3, 3), 22, {"symmetry": "c3j"}),  # no cube grouping gives rank ≡ 22 (mod 6)
+    ((4, 4, 4), 49, {"symmetry": "c3j", "options": {"cubes": [[0], [0]]}}),
+]
+
+
+@pytest.mark.parametrize("shape, rank, kw", REFUSED_LATE)
+def test_a_request_refused_once_it_started_leaves_no_new_directory(tmp_path, shape, rank, kw):
+    for ck in (tmp_path / "new", tmp_path / "empty"):
+        if ck.name == "empty":
+            ck.mkdir()
+        with pytest.raises(InputError):
+            fastmm.search(shape, rank, sympy=False, time_limit=5, resume=ck, **kw)
+        assert (ck.is_dir(), list(ck.iterdir()) if ck.is_dir() else []) == (ck.name == "empty", [])
+
+
+def test_a_request_refused_once_it_started_leaves_an_existing_checkpoint_byte_for_byte(tmp_path):
+    ck = tmp_path / "ck"
+    with pytest.raises(SearchFailed):
+        fastmm.search((3, 3, 3), 22, ring="Z2", method="pool", time_limit=2, sympy=False, resume=ck)
+    before = {x.name: x.read_bytes() for x in ck.iterdir()}
+    with pytest.raises(InputError, match="ternary pools search over ZT or Z"):
+        fastmm.search((3, 3, 3), 22, ring="Z2", method="pool", options={"walk": "ternary"}, sympy=False,
+                      resume=ck)
+    assert {x.name: x.read_bytes() for x in ck.iterdir()} == before
+
+
+def test_a_full_disk_at_the_first_write_leaves_no_directory(tmp_path, monkeypatch):
+    from tests.search.test_resume import _full_disk
+
+    _full_disk(monkeypatch, after=0)
+    with pytest.raises(InputError, match="no space left"):
+        fastmm.search((2, 2, 2), 7, method="flip", sympy=False, resume=tmp_path / "ck")
+    assert list(tmp_path.iterdir()) == []
