@@ -22,6 +22,7 @@ it; numpy.matmul's error on the same inputs is reported beside it for scale.
 
 from __future__ import annotations
 
+import numbers
 import os
 import statistics
 import time
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fastmm.arguments import check_seed
+from fastmm.arguments import check_seed, digits, integer, is_sequence, shown
 from fastmm.errors import FastmmError, InputError
 from fastmm.metrics import stability_factor
 from fastmm.scheme import Scheme
@@ -39,6 +40,53 @@ from fastmm.scheme import Scheme
 IMPLS = ("c", "numpy", "torch")
 DTYPES = ("float64", "float32")
 OUTPUTS = ("fresh", "reuse")  # a new result array per call, or outputs allocated before timing
+MAX_SIZE = 65536  # N; the three N×N operands and the results must also fit in memory
+MAX_REPEAT = 1000
+MAX_LEVELS = 16
+
+
+def _bounded(value, what: str, low: int, high: int) -> int:
+    v = integer(value, what, f"an integer in {low}..{high}")
+    if not low <= v <= high:
+        raise InputError(f"{what} must be in {low}..{high}, got {digits(v)}")
+    return v
+
+
+def check_bench_arguments(size, levels, dtype: str, impl: str, repeat, cutoff, output: str,
+                          seed) -> tuple[tuple[int, int, int], list[int], int, int, int]:
+    """Everything a benchmark is given, checked before any work (the library's rules, which the
+    command line applies too): ((M, K, N), levels, repeat, cutoff, seed), or InputError. A size whose
+    operands could not fit in this machine's memory is refused rather than tried."""
+    if dtype not in DTYPES:
+        raise InputError(f"dtype must be one of {', '.join(DTYPES)}, got {shown(dtype)}")
+    if impl not in IMPLS:
+        raise InputError(f"impl must be one of {', '.join(IMPLS)}, got {shown(impl)}")
+    if output not in OUTPUTS:
+        raise InputError(f"output must be one of {', '.join(OUTPUTS)}, got {shown(output)}")
+    if output == "reuse" and impl != "c":
+        raise InputError("--output reuse needs --impl c (the generated NumPy/PyTorch code allocates)")
+    seed = check_seed(seed)
+    if is_sequence(size) and len(size) == 3:
+        dims = tuple(_bounded(x, "a size", 1, MAX_SIZE) for x in size)
+    elif isinstance(size, bool) or not isinstance(size, numbers.Integral):
+        raise InputError(f"size is N or (M, K, N), positive integers, got {shown(size)}")
+    else:
+        dims = (_bounded(size, "the size", 1, MAX_SIZE),) * 3
+    if not is_sequence(levels) or not len(levels):
+        raise InputError(f"levels is a non-empty list of level counts, got {shown(levels)}")
+    levels = [_bounded(x, "--levels", 0, MAX_LEVELS) for x in levels]
+    repeat = _bounded(repeat, "--repeat", 1, MAX_REPEAT)
+    cutoff = _bounded(cutoff, "--cutoff", 1, MAX_SIZE)
+    M, K, N = dims
+    need = 2 * (M * K + K * N + 2 * M * N) * (8 if dtype == "float64" else 4)  # operands, results, ref
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        have = None
+    if have is not None and need > have:
+        raise InputError(f"a {M}x{K}x{N} product needs about {need / 2**30:.1f} GiB, more than the "
+                         f"{have / 2**30:.1f} GiB of memory here")
+    return dims, levels, repeat, cutoff, seed
 REF_BUDGET = 2e8  # long double multiply-adds spent on the float64 reference
 
 
@@ -188,18 +236,10 @@ def bench_levels(
     array (its page faults are part of the time); "reuse" (impl c): both sides write into
     arrays allocated and touched before timing (`out=`), so only the multiplication is timed.
     """
-    if dtype not in DTYPES:
-        raise InputError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-    seed = check_seed(seed)
-    if output not in OUTPUTS:
-        raise InputError(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
-    if output == "reuse" and impl != "c":
-        raise InputError("--output reuse needs --impl c (the generated NumPy/PyTorch code allocates)")
-    if repeat < 1 or not levels or min(levels) < 0:
-        raise InputError("--repeat must be >= 1 and --levels >= 0")
-    M, K, N = (size, size, size) if isinstance(size, int) else size
-    if min(M, K, N) < 1:
-        raise InputError(f"sizes must be positive, got {M}x{K}x{N}")
+    if not isinstance(scheme, Scheme):
+        raise InputError(f"bench takes a fastmm Scheme, got {shown(scheme)}")
+    (M, K, N), levels, repeat, cutoff, seed = check_bench_arguments(
+        size, levels, dtype, impl, repeat, cutoff, output, seed)
     from fastmm.export.c import checked_scheme
 
     checked_scheme(scheme)  # refuses invalid or unsafe schemes before anything runs
@@ -259,6 +299,8 @@ def bench(
     output: str = "fresh",
 ) -> BenchResult:
     """Time and check one size (N, or (M, K, N)); see the module docstring for what is measured."""
+    if is_sequence(levels):  # one level count here; bench_levels takes several
+        raise InputError(f"levels is one level count (bench_levels takes several), got {shown(levels)}")
     return bench_levels(scheme, size, [levels], dtype, impl, repeat, seed, cutoff, output)[0]
 
 

@@ -48,6 +48,8 @@ def matmul(A, B, scheme: Scheme | None = None, levels: int = 1, cutoff: int = 64
         key = _scheme_key(scheme)
     else:
         scheme, key = _verified_arg(scheme)
+    if isinstance(A, np.ma.MaskedArray) or isinstance(B, np.ma.MaskedArray):  # the mask would be dropped
+        raise InputError("matmul multiplies plain arrays, not masked ones: fill them first (A.filled(0))")
     a, b = as_array(A, "matmul: A"), as_array(B, "matmul: B")
     if a.ndim != 2 or b.ndim != 2:
         raise InputError(f"matmul multiplies 2-D matrices, got shapes {a.shape} and {b.shape}")

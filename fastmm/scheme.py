@@ -77,6 +77,9 @@ def _dimension(name: str, d: Any) -> int:
 def _exact_matrix(w: Any) -> np.ndarray:
     """2-D integer arrays as int64 (fast); everything else through as_coefficients, floats
     exactly (0.1 is not 1/10, so a float scheme verifies only if its floats are exact)."""
+    if isinstance(w, np.ma.MaskedArray):  # an ndarray whose masked entries int64 would keep, unseen
+        raise SchemeError("a masked array is not a coefficient matrix: fill its masked entries first "
+                          "(w.filled(0)) or pass w.data")
     if isinstance(w, np.ndarray) and w.ndim == 2 and w.dtype.kind in "iu":
         # int64 only below 2**62 in magnitude, as as_coefficients keeps them: the exact checks
         # multiply int64 values under that bound, and abs(-2**63) is still negative in int64
@@ -387,9 +390,11 @@ class Scheme:
 
     def permuted(self, shape: tuple[int, int, int]) -> Scheme:
         """An equivalent scheme for any permutation of (n, m, p), through cyclic shifts and transposes."""
-        if isinstance(shape, str | bytes) or not isinstance(shape, tuple | list) or len(shape) != 3 \
+        listed = isinstance(shape, tuple | list) or (isinstance(shape, np.ndarray) and shape.ndim == 1)
+        if isinstance(shape, str | bytes) or not listed or len(shape) != 3 \
                 or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in shape):
             raise SchemeError(f"permuted needs a shape of three integers, got {str(shape)[:40]!r}")
+        shape = tuple(int(d) for d in shape)
         candidates = [self]
         for _ in range(2):
             candidates.append(candidates[-1].cyclic())

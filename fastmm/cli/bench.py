@@ -8,16 +8,14 @@ import os
 
 import click
 
-from fastmm.arguments import check_seed
 from fastmm.cli import cli
 from fastmm.cli.numbers import INT
 from fastmm.errors import InputError
 
-MAX_SIZE = 65536  # N; the three N×N operands and the results must also fit in memory
-MAX_REPEAT = 1000
-
 
 def _sizes(text: str) -> list[int]:
+    from fastmm.bench import MAX_SIZE  # here: numpy is imported by what runs a command, not by --help
+
     shown = text if len(text) <= 40 else text[:40] + "..."
     parts = [x.strip() for x in text.split(",") if x.strip()]
     if len(parts) > 64 or any(len(x) > 6 or not x.isascii() or not x.isdigit() for x in parts):
@@ -27,28 +25,6 @@ def _sizes(text: str) -> list[int]:
     if not sizes or min(sizes) < 1:
         raise InputError(f"--sizes must list positive integers, got {shown!r}")
     return sizes
-
-
-def _check_numbers(sizes: list[int], levels: int, repeat: int, cutoff: int, dtype: str,
-                   seed: int) -> None:
-    """Refuse sizes and counts that could only exhaust memory or never end, before any work."""
-    check_seed(seed)  # the limit every command's --seed has
-    if max(sizes) > MAX_SIZE:
-        raise InputError(f"--size {max(sizes)} is beyond the limit of {MAX_SIZE}")
-    if not 0 <= levels <= 16:
-        raise InputError(f"--levels must be in 0..16, got {levels}")
-    if not 1 <= repeat <= MAX_REPEAT:
-        raise InputError(f"--repeat must be in 1..{MAX_REPEAT}, got {repeat}")
-    if not 1 <= cutoff <= MAX_SIZE:
-        raise InputError(f"--cutoff must be in 1..{MAX_SIZE}, got {cutoff}")
-    need = 8 * max(sizes) ** 2 * (8 if dtype == "float64" else 4)  # A, B, results, reference
-    try:
-        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return
-    if need > have:
-        raise InputError(f"--size {max(sizes)} needs about {need / 2**30:.1f} GiB, more than the "
-                         f"{have / 2**30:.1f} GiB of memory here")
 
 
 @cli.command()
@@ -79,7 +55,7 @@ def bench(file: str, size: int | None, levels: int, dtype: str, impl: str, repea
     (float32) reference, next to the bound (k0^2 + Q k0) E^L u from the stability factor E.
     """
     from fastmm.bench import bench as run_bench
-    from fastmm.bench import describe, effective_levels, plot_speedups
+    from fastmm.bench import check_bench_arguments, describe, effective_levels, plot_speedups
     from fastmm.io import load_scheme
     from fastmm.paths import check_output_path, write_atomic
 
@@ -91,7 +67,7 @@ def bench(file: str, size: int | None, levels: int, dtype: str, impl: str, repea
         todo = [size if size is not None else 1024]
     if min(todo) < 1:
         raise InputError(f"--size must be a positive integer, got {min(todo)}")
-    _check_numbers(todo, levels, repeat, cutoff, dtype, seed)
+    check_bench_arguments(max(todo), [levels], dtype, impl, repeat, cutoff, output, seed)
     targets = {}
     for option, path in (("--plot", plot), ("--json", json_out)):
         if path:

@@ -62,6 +62,8 @@ running statistics fold into the scale and shift at inference and are not counte
 
 from __future__ import annotations
 
+import numbers
+import os
 from dataclasses import dataclass, field
 
 import torch
@@ -97,8 +99,17 @@ TERNARY_BITS = 2
 FULL_BITS = 32
 
 
+def _count_arg(value, what: str) -> int:
+    """A positive whole number (an int or a numpy integer, not a bool), or InputError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise InputError(f"{what} must be an integer >= 1, got {value!r:.30}")
+    return int(value)
+
+
 def dataset_shape(name: str) -> tuple[int, int, int]:
     """(channels, side, classes) of a dataset name; InputError if unknown."""
+    if not isinstance(name, str):
+        raise InputError(f"a dataset is named by text, one of {', '.join(DATASETS)}; got {name!r:.30}")
     key = name.lower().replace("_", "-")
     if key == "fashionmnist":
         key = "fashion-mnist"
@@ -266,9 +277,10 @@ def count_model(model: nn.Module, input_shape: tuple[int, ...]) -> ModelCount:
     if not isinstance(model, nn.Module):
         raise InputError(f"count_model takes a torch.nn.Module, not {type(model).__name__}")
     if not (isinstance(input_shape, tuple | list) and input_shape and all(
-            isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in input_shape)):
+            isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1 for n in input_shape)):
         raise InputError(f"input_shape must be one input's shape, e.g. (channels, height, width), integers "
                          f">= 1; got {input_shape!r:.40}")
+    input_shape = tuple(int(n) for n in input_shape)  # numpy integers too
     result = ModelCount()
     names = {id(m): n for n, m in model.named_modules()}
     calls: list[tuple] = []  # (counter, module, input shape, output shape), in call order
@@ -419,9 +431,17 @@ def compare(
     # a checkpoint may know better (e.g. an ImageNet subset); 0 is refused below, not the default
     channels = in_channels if in_channels is not None else channels
     classes = num_classes if num_classes is not None else classes
-    for value, what in ((channels, "in_channels"), (classes, "num_classes")):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InputError(f"{what} must be an integer >= 1, got {value!r:.30}")
+    channels, classes = _count_arg(channels, "in_channels"), _count_arg(classes, "num_classes")
+    if checkpoint is not None and not isinstance(checkpoint, str | os.PathLike):
+        raise InputError(f"checkpoint is a path (str or Path), got {type(checkpoint).__name__}")
+    if state is not None and not (isinstance(state, dict) and all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items())):
+        raise InputError("state must be a state_dict: a dict of names to tensors")
+    if image_shape is not None:
+        if not (isinstance(image_shape, tuple | list) or getattr(image_shape, "ndim", None) == 1) \
+                or len(image_shape) != 3:
+            raise InputError(f"image_shape is (channels, height, width), got {image_shape!r:.40}")
+        image_shape = tuple(_count_arg(v, "image_shape") for v in image_shape)
     if quant is None:
         r_ratio = check_r_ratio(r_ratio, dense=False)
     tile, groups = check_tile(tile), check_groups(groups)
