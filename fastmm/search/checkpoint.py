@@ -79,6 +79,7 @@ class Checkpoint:
         self._before: dict | None = None  # the state before this search reserved seeds (`undo`)
         self._made_dir = False  # this search made DIR (it did not exist)
         self._before_text: str | None = None  # checkpoint.json as it was then, for `undo`
+        self._before_names: set[str] = set()  # and the files DIR held then
 
     # -- opening --------------------------------------------------------------------------------
     @classmethod
@@ -216,6 +217,7 @@ class Checkpoint:
             self._before = copy.deepcopy(self.state)
             try:  # an existing checkpoint.json as it is on disk, to put back byte for byte
                 self._before_text = (self.directory / STATE).read_text() if self.written else None
+                self._before_names = {x.name for x in self.directory.iterdir()} if self.written else set()
             except OSError:
                 self._before_text = None
         used = set(self.state.get("seeds_used", [])) | set(range(first, first + count))
@@ -380,7 +382,7 @@ class Checkpoint:
             return False
         disk = _peek_state(d / STATE)
         saved_best = isinstance(disk, dict) and disk.get("best_rank") != self._before.get("best_rank")
-        if saved_best or (not self.resumed and names - own):  # pools, best.json: the search ran
+        if saved_best or names - own - self._before_names:  # new pools, best.json: the search ran
             return False
         try:
             if self.resumed:
