@@ -318,6 +318,12 @@ class Scheme:
             return NotImplemented
         return self._same_content(other)
 
+    def __hash__(self) -> int:
+        """Equal schemes hash alike (a Scheme is immutable, so it can key a dict or join a set):
+        shape, ring and where the nonzero coefficients are, whatever their dtype."""
+        where = (np.flatnonzero(w).tobytes() for w in (self.Wa, self.Wb, self.Wc))
+        return hash((self.shape, self.ring, *where))
+
     def __repr__(self) -> str:
         n, m, p = self.shape
         return f"Scheme(⟨{n},{m},{p};{self.rank}⟩, ring={self.ring})"

@@ -73,3 +73,12 @@ def test_masked_arrays_are_refused_not_read_without_their_mask():
 
 def test_permuted_takes_a_numpy_shape_as_combine_does():
     assert S.permuted(np.array([2, 2, 2])) == S.permuted((2, 2, 2))
+
+
+def test_a_scheme_hashes_as_it_compares():
+    from fastmm.reference import laderman
+
+    as_objects = fastmm.Scheme(2, 2, 2, S.Wa.astype(object), S.Wb, S.Wc)
+    assert as_objects == S and hash(as_objects) == hash(S)
+    assert len({S, as_objects, laderman(), S.transpose()}) == 3 - (S.transpose() == S)
+    assert {S: 1}[fastmm.strassen()] == 1
