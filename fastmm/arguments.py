@@ -16,6 +16,7 @@ from typing import Any
 
 from fastmm.errors import InputError
 from fastmm.scheme import RINGS, Scheme
+from fastmm.validate import digits
 
 SEARCH_MAX_DIM = 8  # n·m, m·p and n·p fit in one 64-bit word in the flip-graph kernels
 
@@ -77,13 +78,6 @@ def integer(value: Any, what: str, kind: str = "an integer") -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InputError(f"{what} must be {kind}, got {shown(value)}")
     return int(value)
-
-
-def digits(value: int) -> str:
-    """An integer for a message: its first 30 digits and how many there are, when it is longer
-    (a 4,000-digit --index filled the terminal)."""
-    text = str(value)
-    return text if len(text) <= 30 else f"{text[:30]}... ({len(text.lstrip('-'))} digits)"
 
 
 def positive_int(value: Any, what: str, upper: int | None = None) -> int:

@@ -32,10 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fastmm.arguments import check_seed, digits, integer, is_sequence, shown
+from fastmm.arguments import check_seed, is_sequence, shown
 from fastmm.errors import FastmmError, InputError
 from fastmm.metrics import stability_factor
 from fastmm.scheme import Scheme
+from fastmm.validate import bounded_int
 
 IMPLS = ("c", "numpy", "torch")
 DTYPES = ("float64", "float32")
@@ -43,13 +44,6 @@ OUTPUTS = ("fresh", "reuse")  # a new result array per call, or outputs allocate
 MAX_SIZE = 65536  # N; the three N×N operands and the results must also fit in memory
 MAX_REPEAT = 1000
 MAX_LEVELS = 16
-
-
-def _bounded(value, what: str, low: int, high: int) -> int:
-    v = integer(value, what, f"an integer in {low}..{high}")
-    if not low <= v <= high:
-        raise InputError(f"{what} must be in {low}..{high}, got {digits(v)}")
-    return v
 
 
 def check_bench_arguments(size, levels, dtype: str, impl: str, repeat, cutoff, output: str,
@@ -67,16 +61,16 @@ def check_bench_arguments(size, levels, dtype: str, impl: str, repeat, cutoff, o
         raise InputError("--output reuse needs --impl c (the generated NumPy/PyTorch code allocates)")
     seed = check_seed(seed)
     if is_sequence(size) and len(size) == 3:
-        dims = tuple(_bounded(x, "a size", 1, MAX_SIZE) for x in size)
+        dims = tuple(bounded_int(x, "a size", 1, MAX_SIZE) for x in size)
     elif isinstance(size, bool) or not isinstance(size, numbers.Integral):
         raise InputError(f"size is N or (M, K, N), positive integers, got {shown(size)}")
     else:
-        dims = (_bounded(size, "the size", 1, MAX_SIZE),) * 3
+        dims = (bounded_int(size, "the size", 1, MAX_SIZE),) * 3
     if not is_sequence(levels) or not len(levels):
         raise InputError(f"levels is a non-empty list of level counts, got {shown(levels)}")
-    levels = [_bounded(x, "--levels", 0, MAX_LEVELS) for x in levels]
-    repeat = _bounded(repeat, "--repeat", 1, MAX_REPEAT)
-    cutoff = _bounded(cutoff, "--cutoff", 1, MAX_SIZE)
+    levels = [bounded_int(x, "--levels", 0, MAX_LEVELS) for x in levels]
+    repeat = bounded_int(repeat, "--repeat", 1, MAX_REPEAT)
+    cutoff = bounded_int(cutoff, "--cutoff", 1, MAX_SIZE)
     M, K, N = dims
     need = 2 * (M * K + K * N + 2 * M * N) * (8 if dtype == "float64" else 4)  # operands, results, ref
     try:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from fastmm.errors import SchemeError
+from fastmm.validate import digits
 
 RINGS = ("ZT", "Z", "Q", "Z2")
 # The one ring order: ZT ⊂ Z ⊂ Q; an integer scheme also holds modulo 2 (Z2), a Z2 one only there.
@@ -408,8 +409,6 @@ class Scheme:
         for s in candidates:
             if s.shape == tuple(shape):
                 return s
-        from fastmm.arguments import digits  # fastmm.arguments imports this module
-
         raise SchemeError(f"({', '.join(digits(x) for x in shape)}) is not a permutation of {self.shape}")
 
     def kron(self, other: Scheme) -> Scheme:
@@ -472,8 +471,6 @@ class Scheme:
             raise SchemeError(f"project's index must be an integer, got {str(index)[:20]!r}")
         index = int(index)
         if not 0 <= index < dims[axis] or dims[axis] < 2:
-            from fastmm.arguments import digits  # fastmm.arguments imports this module
-
             raise SchemeError(f"cannot project ⟨{n},{m},{p}⟩ along {axis!r} at {digits(index)}")
         keep_a = [i * m + j for i in range(n) for j in range(m)
                   if not (axis == "n" and i == index) and not (axis == "m" and j == index)]

@@ -172,13 +172,20 @@ def time_limit(value: Any, what: str = "--time-limit") -> float:
     return x
 
 
+def digits(value: int) -> str:
+    """An integer for a message: its first 30 digits and how many there are, when it is longer
+    (a 4,000-digit --index filled the terminal)."""
+    text = str(value)
+    return text if len(text) <= 30 else f"{text[:30]}... ({len(text.lstrip('-'))} digits)"
+
+
 def bounded_int(value: Any, what: str, low: int | None = None, high: int | None = None) -> int:
     """An integer (not a bool, not a float) within [low, high]."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise InputError(f"{what} must be an integer, got {_shown(str(value))}")
     x = int(value)
     if low is not None and x < low or high is not None and x > high:
-        raise InputError(f"{what} must be in {low}..{high}, got {x}")
+        raise InputError(f"{what} must be in {low}..{high}, got {digits(x)}")
     return x
 
 

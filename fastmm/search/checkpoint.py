@@ -386,9 +386,9 @@ class Checkpoint:
             return False
         try:
             if self.resumed:
-                self.state = self._before
-                if self._before_text is None:
+                if self._before_text is None:  # it could not be read then: nothing to put back
                     return False
+                self.state = self._before
                 with _locked(d):
                     atomic_write_text(d / STATE, self._before_text)
             else:

@@ -224,12 +224,6 @@ def _jacobian(shape: tuple[int, int, int], terms: Terms, stop: Callable[[], bool
     """The Jacobian of the Brent equations at the terms, modulo 2, eliminated; variable order:
     every term's A coefficients, then B's, then C's (as `_hensel_lift` applies a solution)."""
     n, m, p = shape
-    return GF2System(_jacobian_rows(shape, terms, stop), len(terms[0]) * (n * m + m * p + n * p), stop)
-
-
-def _jacobian_rows(shape: tuple[int, int, int], terms: Terms, stop: Callable[[], bool] | None) -> list[int]:
-    """`_jacobian`'s rows before elimination (row e: equation e of T's row-major order)."""
-    n, m, p = shape
     A, B, C = terms
     r = len(A)
     na, nb, nc = n * m, m * p, n * p
@@ -250,7 +244,7 @@ def _jacobian_rows(shape: tuple[int, int, int], terms: Terms, stop: Callable[[],
             for v in bb:
                 for w in range(nc):
                     rows[(u * nb + v) * nc + w] |= 1 << (r * (na + nb) + t * nc + w)
-    return rows
+    return GF2System(rows, r * (na + nb + nc), stop)
 
 
 def _bits_of(res: np.ndarray, k: int) -> int:

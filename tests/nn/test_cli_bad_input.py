@@ -26,6 +26,15 @@ def refused(r: Result, message: str) -> None:
     assert message in r.err, r.err
 
 
+def stopped_after_one_epoch(fmnist: Path, tmp_path_factory, args: list[str]) -> Path:
+    """A run of `args` on the tiny Fashion-MNIST folder stopped after its first epoch (the
+    checkpoint then holds optimizer state): what the resume tests tamper with."""
+    out = tmp_path_factory.mktemp("stopped") / "run"
+    r = run_cli("train", "--data-dir", fmnist, *args, "--out", out, "--stop-after", "1")
+    assert r.rc == 0, r.err
+    return out
+
+
 @pytest.fixture(scope="module")
 def fmnist(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("fmnist")

@@ -21,7 +21,7 @@ from fastmm.nn.models import build_model
 from fastmm.nn.ternary import ternarize
 from tests.hostile.contract import run_cli
 from tests.nn import test_cli_bad_input
-from tests.nn.test_cli_bad_input import TINY, refused, write_state
+from tests.nn.test_cli_bad_input import TINY, refused, stopped_after_one_epoch, write_state
 from tests.nn.test_data import write_idx_dataset
 
 fmnist = test_cli_bad_input.fmnist  # the fixture: a tiny Fashion-MNIST folder, once per module
@@ -32,10 +32,7 @@ SPN = [*TINY, "--r-ratio", "1", "--stages", "full", "--epochs", "2"]
 @pytest.fixture(scope="module")
 def stopped_run(fmnist, tmp_path_factory) -> Path:
     """An SPN run of two epochs stopped after the first: a checkpoint with optimizer state."""
-    out = tmp_path_factory.mktemp("stopped") / "run"
-    r = run_cli("train", "--data-dir", fmnist, *SPN, "--out", out, "--stop-after", "1")
-    assert r.rc == 0, r.err
-    return out
+    return stopped_after_one_epoch(fmnist, tmp_path_factory, SPN)
 
 
 def copy_run(run: Path, tmp_path: Path) -> Path:

@@ -17,7 +17,7 @@ from fastmm.nn.checkpoint import load_checkpoint, rng_state, save_checkpoint
 from fastmm.nn.config import MAX_EPOCHS
 from tests.hostile.contract import run_cli, snapshot
 from tests.nn import test_cli_bad_input
-from tests.nn.test_cli_bad_input import TINY, refused
+from tests.nn.test_cli_bad_input import TINY, refused, stopped_after_one_epoch
 
 fmnist = test_cli_bad_input.fmnist  # the fixture: a tiny Fashion-MNIST folder, once per module
 SPN = [*TINY, "--r-ratio", "1", "--stages", "full,ternary", "--epochs", "2"]
@@ -26,10 +26,7 @@ SPN = [*TINY, "--r-ratio", "1", "--stages", "full,ternary", "--epochs", "2"]
 @pytest.fixture(scope="module")
 def stopped_run(fmnist, tmp_path_factory) -> Path:
     """An SPN run stopped after epoch 1 of 2 of its stage 'full': a checkpoint with optimizer state."""
-    out = tmp_path_factory.mktemp("stopped") / "run"
-    r = run_cli("train", "--data-dir", fmnist, *SPN, "--out", out, "--stop-after", "1")
-    assert r.rc == 0, r.err
-    return out
+    return stopped_after_one_epoch(fmnist, tmp_path_factory, SPN)
 
 
 def tampered_run(run: Path, tmp_path: Path, tamper: Callable[[dict], None]) -> Path:
