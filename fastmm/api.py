@@ -901,7 +901,7 @@ def lift(scheme: Scheme, ring: str = "ZT", *, seed: int = 0, tries: int = 32, sy
     and the changes of basis when it has passed (SearchFailed).
     """
     from fastmm.search.flip import reduce_terms
-    from fastmm.search.lift import frame_to_ternary, no_lift_reason
+    from fastmm.search.lift import LiftNotes, frame_to_ternary, no_lift_reason
     from fastmm.search.lift import lift as lift_terms
     from fastmm.search.terms import to_terms
     from fastmm.verify import verify as check
@@ -937,13 +937,15 @@ def lift(scheme: Scheme, ring: str = "ZT", *, seed: int = 0, tries: int = 32, sy
                                   stop=out_of_time)
         got = (framed, "frames") if framed is not None else None
     terms = reduce_terms(to_terms(scheme))
-    got = got or lift_terms(scheme.shape, terms, ring, seed=seed, tries=tries, frames=True, stop=out_of_time)
+    notes = LiftNotes()
+    got = got or lift_terms(scheme.shape, terms, ring, seed=seed, tries=tries, frames=True, stop=out_of_time,
+                            notes=notes)
     if got is None and out_of_time():
         raise SearchFailed(f"no {ring} lift of {scheme.label()} found within {time_limit:g} s "
                            "(stopped at the time limit)")
     if got is None:
         raise FastmmError(f"no {ring} lift of {scheme.label()} found: "
-                          + no_lift_reason(scheme.shape, terms, ring, tries))
+                          + no_lift_reason(notes, ring, tries))
     lifted, how = got
     source = scheme.ring
     if source != "Z2" and not check(scheme, use_sympy=False).ok:  # its label does not hold

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -45,6 +46,16 @@ class SystemTooLarge(InputError):
 
 class _Stopped(Exception):
     """`stop()` became true while a system was built or eliminated."""
+
+
+@dataclass
+class LiftNotes:
+    """What a failed `lift` learned on its way, so that `no_lift_reason` can say why without
+    building and eliminating its systems a second time (seconds on big shapes)."""
+
+    signs_solvable: bool | None = None  # the mod-4 sign system has a solution (None: not built)
+    mod4: tuple | None = None  # (Wa, Wb, Wc) of its solution with the free variables at 0
+    hensel: str | None = None  # "too large", "obstructed" (first step unsolvable), "failed"
 
 
 def _system_bits(equations: int, unknowns: int) -> int:
@@ -179,13 +190,13 @@ def sign_system(shape: tuple[int, int, int], terms: Terms, stop: Callable[[], bo
 
 
 def sign_lift(shape: tuple[int, int, int], terms: Terms, tries: int = 32,
-              seed: int = 0, stop: Callable[[], bool] | None = None
+              seed: int = 0, stop: Callable[[], bool] | None = None, notes: LiftNotes | None = None
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Exact ternary (Wa, Wb, Wc) with the terms' support, or None if none was found.
 
     Tries the solution with free variables 0, then `tries − 1` random points of the solution
     space of the mod-4 system; each candidate is checked exactly over Z. `stop()` true ends the
-    tries early (None).
+    tries early (None). `notes` gets whether the system has a solution, and its first one.
     """
     try:
         system, rhs, variables = sign_system(shape, terms, stop)
@@ -202,22 +213,33 @@ def sign_lift(shape: tuple[int, int, int], terms: Terms, tries: int = 32,
                 h = _mix(h)
                 free_bits |= h << chunk
         x = system.solve(rhs, free_bits)
+        if notes is not None and not attempt:
+            notes.signs_solvable = x is not None
         if x is None:
             return None
         wa, wb, wc = _apply_signs((w.copy() for w in base), x, variables)
+        if notes is not None and not attempt:
+            notes.mod4 = (wa.copy(), wb.copy(), wc.copy())
         if not residual(shape, wa, wb, wc).any():
             return wa, wb, wc
     return None
 
 
 def hensel_lift(shape: tuple[int, int, int], terms: Terms, max_steps: int = 12,
-                stop: Callable[[], bool] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+                stop: Callable[[], bool] | None = None, notes: LiftNotes | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Exact integer (Wa, Wb, Wc) reducing to the terms mod 2, by Hensel lifting; None on failure,
-    when its system is beyond MAX_SYSTEM_BITS (`hensel_fits`) or when `stop()` becomes true."""
+    when its system is beyond MAX_SYSTEM_BITS (`hensel_fits`) or when `stop()` becomes true.
+    `notes` (from a sign lift of the same terms) saves building the sign system again, and gets
+    why Hensel lifting failed."""
+    notes = LiftNotes() if notes is None else notes
     try:
-        return _hensel_lift(shape, terms, max_steps, stop)
+        got = _hensel_lift(shape, terms, max_steps, stop, notes)
     except _Stopped:
         return None
+    if got is None and notes.hensel is None:
+        notes.hensel = "failed"
+    return got
 
 
 def _jacobian(shape: tuple[int, int, int], terms: Terms, stop: Callable[[], bool] | None) -> GF2System:
@@ -278,17 +300,23 @@ def hensel_obstructed(shape: tuple[int, int, int], terms: Terms,
 
 
 def _hensel_lift(shape: tuple[int, int, int], terms: Terms, max_steps: int,
-                 stop: Callable[[], bool] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+                 stop: Callable[[], bool] | None, notes: LiftNotes
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     n, m, p = shape
     r = len(terms[0])
     if not hensel_fits(shape, r):
+        notes.hensel = "too large"
         return None
     na, nb, nc = n * m, m * p, n * p
     system = _jacobian(shape, terms, stop)
     wa, wb, wc = matrices(shape, terms)
     start = 1
     # Start from a mod-4 sign solution when there is one: it keeps coefficients small.
-    signed = _signs_mod4(shape, terms, stop)
+    if notes.signs_solvable is None:
+        signed = _signs_mod4(shape, terms, stop)
+        notes.signs_solvable = signed is not None
+    else:
+        signed = None if notes.mod4 is None else tuple(w.copy() for w in notes.mod4)
     if signed is not None:
         wa, wb, wc = signed
         start = 2
@@ -300,6 +328,8 @@ def _hensel_lift(shape: tuple[int, int, int], terms: Terms, max_steps: int,
             raise AssertionError("Hensel invariant broken")
         x = system.solve(_bits_of(res, k))
         if x is None:
+            # from the 0/1 terms, an unsolvable first step is `hensel_obstructed`'s proof
+            notes.hensel = "obstructed" if k == 1 else "failed"
             return None
         step = 1 << k
         for idx in bits(x):
@@ -341,19 +371,18 @@ def _apply_signs(mats, x: int, variables):
     return wa, wb, wc
 
 
-def no_lift_reason(shape: tuple[int, int, int], terms: Terms, ring: str, tries: int) -> str:
-    """Why `lift` found nothing for these terms: definite when the mod-4 sign system has no
-    solution (no ternary scheme reduces to the terms modulo 2) and when the first Hensel step has
-    none (no integer scheme does: `hensel_obstructed`), else how far the search went."""
-    system, rhs, _ = sign_system(shape, terms)
-    if system.solve(rhs) is None:
+def no_lift_reason(notes: LiftNotes, ring: str, tries: int) -> str:
+    """Why `lift` found nothing, from what it noted on its way: definite when the mod-4 sign
+    system has no solution (no ternary scheme reduces to the terms modulo 2) and when the first
+    Hensel step has none (no integer scheme does: `hensel_obstructed`), else how far it went."""
+    if notes.signs_solvable is False:
         why = "its mod-4 sign equations have no solution, so no ZT scheme reduces to it modulo 2"
     else:
         why = (f"its mod-4 sign equations have solutions, but none of the {tries} tried is exact "
                "over Z (more tries may find one)")
-    if not hensel_fits(shape, len(terms[0])):
+    if notes.hensel == "too large":
         why += "; Hensel lifting was not tried (its linear system would be too large)"
-    elif hensel_obstructed(shape, terms):
+    elif notes.hensel == "obstructed":
         why += ("; nor does any integer scheme: the first step of Hensel lifting (modulo 4) has no "
                 "solution, which proves that it belongs to characteristic 2 alone")
         if ring == "ZT":
@@ -395,33 +424,36 @@ def frame_to_ternary(shape: tuple[int, int, int], wa: np.ndarray, wb: np.ndarray
 
 
 def lift(shape: tuple[int, int, int], terms: Terms, ring: str, seed: int = 0,
-         tries: int = 32, frames: bool = False, stop: Callable[[], bool] | None = None
-         ) -> tuple[Scheme, str] | None:
+         tries: int = 32, frames: bool = False, stop: Callable[[], bool] | None = None,
+         notes: LiftNotes | None = None) -> tuple[Scheme, str] | None:
     """An exact scheme valid in `ring` ("ZT" or "Z") lifted from GF(2) terms, and how it was made.
 
     With `frames` (ring ZT), terms without a sign lift are Hensel-lifted to Z and then framed
     (frame_to_ternary): a ZT scheme of the same rank, though not one that reduces to the terms.
     `stop()` true cuts the sign tries and the framing short (None unless one was found).
+    `notes` gets what a failure learned (`no_lift_reason` words it).
     """
-    got = sign_lift(shape, terms, tries=tries, seed=seed, stop=stop)
+    notes = LiftNotes() if notes is None else notes
+    got = sign_lift(shape, terms, tries=tries, seed=seed, stop=stop, notes=notes)
     if got is not None:
         return Scheme(*shape, *got), "signs"
     if stop is not None and stop():
         return None
     if ring == "Z":
-        got = hensel_lift(shape, terms, stop=stop)
+        got = hensel_lift(shape, terms, stop=stop, notes=notes)
         return (Scheme(*shape, *got), "hensel") if got is not None else None
     if frames:
-        framed = hensel_to_ternary(shape, terms, stop=stop)
+        framed = hensel_to_ternary(shape, terms, stop=stop, notes=notes)
         return (framed, "hensel + frames") if framed is not None else None
     return None
 
 
 def hensel_to_ternary(shape: tuple[int, int, int], terms: Terms,
-                      stop: Callable[[], bool] | None = None) -> Scheme | None:
+                      stop: Callable[[], bool] | None = None, notes: LiftNotes | None = None
+                      ) -> Scheme | None:
     """A ZT scheme of the same rank for GF(2) terms without a sign lift: Hensel-lifted to Z, then
     framed (frame_to_ternary, which `stop` may cut short); None when either step finds none."""
-    got = hensel_lift(shape, terms, stop=stop)
+    got = hensel_lift(shape, terms, stop=stop, notes=notes)
     return None if got is None else frame_to_ternary(shape, *got, stop=stop)
 
 

@@ -90,6 +90,32 @@ def test_a_scheme_of_characteristic_2_alone_is_proved_to_have_no_integer_lift():
         assert ("reduces to other terms is not ruled out" in str(err.value)) == (ring == "ZT")
 
 
+def test_a_failed_lift_builds_each_system_once_to_say_why(monkeypatch):
+    # the reason comes from what the lift noted on its way, not from a second elimination
+    import fastmm.search.lift as lift_module
+
+    calls = {"sign_system": 0, "_jacobian": 0}
+    for name in calls:
+        original = getattr(lift_module, name)
+
+        def counted(*args, _original=original, _name=name, **kwargs):
+            calls[_name] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(lift_module, name, counted)
+    for ring in ("ZT", "Z"):
+        calls.update(sign_system=0, _jacobian=0)
+        with pytest.raises(FastmmError, match="belongs to characteristic 2 alone"):
+            fastmm.lift(load_scheme(CHAR_2), ring, sympy=False)
+        assert calls == {"sign_system": 1, "_jacobian": 1}, ring
+    notes = lift_module.LiftNotes()
+    assert lift_module.lift((4, 4, 4), to_terms(load_scheme(CHAR_2)), "Z", notes=notes) is None
+    assert (notes.signs_solvable, notes.mod4, notes.hensel) == (False, None, "obstructed")
+    notes = lift_module.LiftNotes()
+    assert lift_module.lift((3, 3, 3), to_terms(load_scheme(NO_LIFT)), "Z", notes=notes) is None
+    assert notes.signs_solvable is False and notes.hensel == "failed"
+
+
 def test_the_obstruction_never_fires_where_an_integer_lift_exists():
     # every GF(2) reduction of a valid integer scheme passes the first Hensel step (and so do the
     # two fixtures above: ⟨2,2,3;11⟩ lifts to Z; ⟨3,3,3;23⟩'s first step has solutions)
