@@ -487,7 +487,8 @@ class Rescue:
 
     def lift(self, shape: tuple[int, int, int], terms: Terms, ring: str, seed: int = 0
              ) -> tuple[Scheme, str] | None:
-        got = lift(shape, terms, ring, seed=seed)
+        notes = LiftNotes()  # the sign system is built once for both
+        got = lift(shape, terms, ring, seed=seed, notes=notes)
         if got is not None or ring != "ZT" or self.share <= 0 or self._allowance() <= 0:
             return got
         t = time.perf_counter()
@@ -498,7 +499,7 @@ class Rescue:
             return over > RESCUE_SLACK or (self.stop is not None and self.stop())
 
         try:
-            framed = hensel_to_ternary(shape, terms, stop=enough)
+            framed = hensel_to_ternary(shape, terms, stop=enough, notes=notes)
         finally:
             self.spent += time.perf_counter() - t
         if framed is None:
