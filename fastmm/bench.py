@@ -111,10 +111,22 @@ class BenchResult:
         """The measured error is at most 10× the predicted one."""
         return self.error <= 10 * self.predicted_error
 
+    @property
+    def finite(self) -> bool:
+        """The generated code's result had no NaN or infinity (an exact scheme with huge
+        coefficients can overflow in floating point): only then does its speed mean anything."""
+        return bool(np.isfinite(self.error))
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["shape"] = list(self.shape)
         d["within_prediction"] = self.within_prediction
+        d["finite"] = self.finite
+        if not self.finite:
+            d["ratio"] = None  # no speed for a wrong result
+        for key in ("error", "baseline_error", "predicted_error", "stability"):
+            if not np.isfinite(d[key]):
+                d[key] = None  # JSON has no NaN or Infinity
         return d
 
 
@@ -301,9 +313,14 @@ def bench(
 def describe(r: BenchResult) -> list[str]:
     """Human-readable lines for one result."""
     M, K, N = r.shape
+    head = f"{r.scheme} {r.impl} {r.dtype} {M}x{K}x{N}, {r.levels} level(s): "
+    if not r.finite:
+        return [head + f"no speed reported: the generated code's result is not finite (error {r.error}; "
+                f"the scheme's coefficients overflow {r.dtype}, stability factor E={r.stability:g})",
+                f"  BLAS: {r.blas}"]
     return [
-        f"{r.scheme} {r.impl} {r.dtype} {M}x{K}x{N}, {r.levels} level(s): "
-        f"speed ratio {r.ratio:.3f}x ({r.baseline} median {statistics.median(r.baseline_times):.4f} s, "
+        head + f"speed ratio {r.ratio:.3f}x "
+        f"({r.baseline} median {statistics.median(r.baseline_times):.4f} s, "
         f"generated median {statistics.median(r.generated_times):.4f} s, {len(r.generated_times)} pairs; "
         ">1 means faster)",
         f"  error {r.error:.3e} vs {r.reference} ({r.baseline} error {r.baseline_error:.3e}); "
@@ -324,6 +341,8 @@ def plot_speedups(results: list[BenchResult], path: str | os.PathLike, title: st
 
     groups: dict[tuple[str, str, int, str], list[BenchResult]] = {}
     for r in results:
+        if not r.finite:  # a wrong result has no speed to plot
+            continue
         groups.setdefault((r.impl, r.dtype, r.levels, r.extra.get("output", "fresh")), []).append(r)
     outputs = {key[3] for key in groups}
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -339,7 +358,8 @@ def plot_speedups(results: list[BenchResult], path: str | os.PathLike, title: st
     ax.set_ylabel("speed ratio (baseline time / generated time)")
     ax.set_title(title or (results[0].scheme + " vs " + results[0].baseline if results else ""))
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    if groups:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     import io
 

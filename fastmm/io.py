@@ -20,13 +20,12 @@ import numpy as np
 from fastmm.errors import InputError, SchemeFormatError
 from fastmm.scheme import RINGS, Scheme, as_coefficients
 from fastmm.validate import (
-    COEFFICIENT_BITS,
-    COEFFICIENT_LIMIT,
     MAX_FILE_BYTES,
     MAX_JSON_DEPTH,
     MAX_JSON_INT_DIGITS,
     JsonDecimal,
     bounded_fraction,
+    check_coefficients,
     check_scheme_size,
     load_json,
     parse_decimal_text,
@@ -243,21 +242,9 @@ def check_writable(scheme: Scheme) -> None:
     if scheme.rank < 1:
         raise refuse("a scheme file holds at least one product")
     for key, w in (("Wa", scheme.Wa), ("Wb", scheme.Wb), ("Wc", scheme.Wc)):
-        _check_coefficients(w, key, refuse)
+        check_coefficients(w, key, refuse)
     for key in ("provenance", "verified"):
         _check_json_value(getattr(scheme, key) or {}, key, 2, refuse)
-
-
-def _check_coefficients(w: np.ndarray, key: str, refuse: Callable[[str], InputError]) -> None:
-    if w.dtype != object:
-        if w.size == 0 or -COEFFICIENT_LIMIT < int(w.min()) and int(w.max()) < COEFFICIENT_LIMIT:
-            return
-    for (i, j), x in np.ndenumerate(w):
-        f = Fraction(x)
-        if abs(f.numerator) >= COEFFICIENT_LIMIT or f.denominator >= COEFFICIENT_LIMIT:
-            shown = str(f) if len(str(f)) <= 30 else str(f)[:30] + "..."
-            raise refuse(f"{key}[{i}][{j}] = {shown} is beyond the bound of scheme files "
-                         f"(numerator and denominator below 2^{COEFFICIENT_BITS})")
 
 
 def _check_json_value(value: Any, where: str, depth: int, refuse: Callable[[str], InputError]) -> None:

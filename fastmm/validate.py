@@ -66,6 +66,21 @@ def _shown(text: str) -> str:
 # -- numbers -------------------------------------------------------------------------------
 
 
+def check_coefficients(w: np.ndarray, key: str, refuse: Callable[[str], Exception],
+                       bound_of: str = "scheme files") -> None:
+    """Every coefficient of matrix `key` within COEFFICIENT_LIMIT (numerator and denominator), as
+    every reader of scheme files demands; else `refuse(message)` is raised."""
+    if w.dtype != object:
+        if w.size == 0 or -COEFFICIENT_LIMIT < int(w.min()) and int(w.max()) < COEFFICIENT_LIMIT:
+            return
+    for (i, j), x in np.ndenumerate(w):
+        f = Fraction(x)
+        if abs(f.numerator) >= COEFFICIENT_LIMIT or f.denominator >= COEFFICIENT_LIMIT:
+            shown = str(f) if len(str(f)) <= 30 else str(f)[:30] + "..."
+            raise refuse(f"{key}[{i}][{j}] = {shown} is beyond the bound of {bound_of} "
+                         f"(numerator and denominator below 2^{COEFFICIENT_BITS})")
+
+
 def bounded_fraction(value: Fraction | int, where: str) -> int | Fraction:
     """An exact coefficient within the stated bound (an int when integral), or one error line."""
     if type(value) is int:  # the common case, without building a Fraction

@@ -10,7 +10,7 @@ import click
 
 from fastmm.cli import cli
 from fastmm.cli.numbers import INT
-from fastmm.errors import InputError
+from fastmm.errors import FastmmError, InputError
 
 
 def _sizes(text: str) -> list[int]:
@@ -98,6 +98,10 @@ def bench(file: str, size: int | None, levels: int, dtype: str, impl: str, repea
         plot_speedups(results, plot)
         click.echo(f"plot written to {plot}")
     if json_out:
-        write_atomic(json_out, json.dumps([r.to_dict() for r in results], indent=2) + "\n")
+        write_atomic(json_out, json.dumps([r.to_dict() for r in results], indent=2, allow_nan=False) + "\n")
         click.echo(f"results written to {json_out}")
+    broken = [r.shape[0] for r in results if not r.finite]
+    if broken:
+        raise FastmmError(f"the generated code's result is not finite at size {', '.join(map(str, broken))} "
+                          f"({dtype} overflows in this scheme): no speed reported there")
     return 0

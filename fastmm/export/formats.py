@@ -68,6 +68,7 @@ from fastmm.validate import (
     ZIP_MAGICS,
     JsonDecimal,
     bounded_fraction,
+    check_coefficients,
     check_scheme_size,
     exact_array,
     load_json,
@@ -280,7 +281,7 @@ def alphatensor_arrays(scheme: Scheme) -> dict[str, np.ndarray]:
         vals = [exact(x) for x in mat.flat]
         if all(f.denominator == 1 for f in vals):
             if any(abs(f) >= 2**62 for f in vals):
-                raise InputError(f"{scheme.label()}: coefficients too large for an int64 array")
+                raise InputError(f"{scheme.label()}: coefficients beyond 2^62 (what fastmm reads back)")
             arr = np.array([int(f) for f in vals], dtype=np.int64)
         else:
             if any(f.denominator & (f.denominator - 1) or Fraction(float(f)) != f for f in vals):
@@ -685,7 +686,11 @@ def import_scheme(path: str | Path, fmt: str, allow_pickle: bool = False, key: s
 
 
 def export_foreign(scheme: Scheme, fmt: str) -> str | bytes:
-    """Text (perminov, fast-matmul) or bytes (alphatensor npz) of a verified scheme."""
+    """Text (perminov, fast-matmul) or bytes (alphatensor npz) of a verified scheme, within the
+    coefficient bound that fastmm's readers (and its scheme files) hold to, so it reads back."""
+    for key, w in (("Wa", scheme.Wa), ("Wb", scheme.Wb), ("Wc", scheme.Wc)):
+        check_coefficients(w, key, lambda message: InputError(f"{scheme.label()}: {message}"),
+                           bound_of="what fastmm reads back")
     if fmt == "alphatensor":
         return alphatensor_bytes(scheme)
     if fmt == "perminov":

@@ -160,3 +160,32 @@ def test_the_seed_has_the_limit_every_command_has(tmp_path):
         assert (r.returncode, r.stdout, r.stderr) == (2, "", want), args
     with pytest.raises(InputError, match=r"^the seed must be an integer in \[0, 2\^62\), got -1$"):
         bench(strassen(), 64, seed=-1)  # the library's own rule, not only the command's
+
+
+def _overflowing_strassen() -> Scheme:
+    """Strassen with its second term split as (a + k·e)⊗b⊗c + (k·e)⊗b⊗(−c), k = 2^61: exact over
+    Z, but float32 (and float64 at a few levels) overflows inside it."""
+    s = strassen()
+    wa = s.Wa.astype(object)
+    e = np.zeros(4, dtype=object)
+    e[0] = 2**61
+    wa[1] = wa[1] + e
+    return Scheme(2, 2, 2, np.vstack([wa, e[None]]), np.vstack([s.Wb, s.Wb[1:2]]),
+                  np.hstack([s.Wc, -s.Wc[:, 1:2]]))
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered", "ignore:invalid value encountered")
+def test_a_result_that_is_not_finite_gets_no_speed(tmp_path):
+    scheme = _overflowing_strassen()
+    r = bench(scheme, 64, levels=3, dtype="float32", impl="numpy", repeat=1, cutoff=4)
+    assert not r.finite and not r.within_prediction
+    assert r.to_dict()["ratio"] is None and r.to_dict()["error"] is None
+    save_scheme(scheme, tmp_path / "big.json")
+    proc = _cli("bench", "big.json", "--size", "64", "--levels", "3", "--dtype", "float32", "--impl", "numpy",
+                "--repeat", "1", "--cutoff", "4", "--json", "out.json", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "speed ratio" not in proc.stdout and "no speed reported" in proc.stdout
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: the generated code's result is not finite")
+    data = json.loads((tmp_path / "out.json").read_text())  # strict JSON: no NaN
+    assert data[0]["finite"] is False and data[0]["ratio"] is None
+    assert bench(strassen(), 64, levels=1, impl="numpy", repeat=1, cutoff=4).finite

@@ -526,3 +526,27 @@ def test_fast_matmul_text_of_endless_empty_blocks_is_refused_early():
     assert fast_matmul_scheme(text, "z.fm").rank == 7
     with pytest.raises(SchemeFormatError, match="more than"):
         fast_matmul_scheme(text + "\n", "w.fm")  # a line in a 65th block
+
+
+@pytest.mark.parametrize("fmt, suffix", [("perminov", "json"), ("fast-matmul", "txt"),
+                                         ("alphatensor", "npz")])
+def test_export_refuses_coefficients_its_reader_refuses(tmp_path: Path, fmt: str, suffix: str) -> None:
+    import fastmm
+
+    def scaled(k: int | Fraction) -> Scheme:  # term 0's A factor times k, its C factor over k: exact
+        s = strassen()
+        wa, wc = s.Wa.astype(object), s.Wc.astype(object)
+        wa[0] = [x * k for x in wa[0]]
+        wc[:, 0] = [Fraction(x) / k for x in wc[:, 0]]
+        return Scheme(2, 2, 2, wa, s.Wb, wc)
+
+    for k in (2**62, Fraction(1, 2**62)):
+        with pytest.raises(InputError, match=r"beyond the bound of what fastmm reads back"):
+            fastmm.export(scaled(k), to=fmt)
+    fits = scaled(2**40)  # within the bound: exported and read back exactly
+    path = tmp_path / f"s.{suffix}"
+    data = fastmm.export(fits, to=fmt)
+    path.write_bytes(data) if isinstance(data, bytes) else path.write_text(data)
+    back = import_scheme(path, fmt)
+    assert [back.Wa.tolist(), back.Wb.tolist(), back.Wc.tolist()] == [
+        fits.Wa.tolist(), fits.Wb.tolist(), fits.Wc.tolist()]
