@@ -150,13 +150,34 @@ def scheme_from_dict(data: Any) -> Scheme:
 def _check_modulo_2_claim(n: int, m: int, p: int, wa, wb, wc) -> None:
     """A Z2 label says "valid modulo 2 only" and keeps coefficients modulo 2, so signs written in
     the file are dropped on reading. If the scheme as written (with its signs, or of 0s and 1s
-    read as integers) is exact over the integers, that label is untrue: refuse it (as a wrong
-    label is refused elsewhere) and say which ring is true. One exact Brent evaluation."""
+    read as integers), or what is kept of it (its 0/1 reduction), is exact over the integers,
+    that label is untrue: refuse it (as a wrong label is refused elsewhere) and say which ring
+    is true. One or two exact Brent evaluations."""
+    untrue = untrue_modulo_2_claim(n, m, p, wa, wb, wc)
+    if untrue is not None:
+        exact, how = untrue
+        raise SchemeFormatError(f'ring "Z2" claims validity modulo 2 only, but the scheme {how} is exact '
+                                f'over {exact}: label it "{exact}"'
+                                + (" with those 0/1 coefficients" if how.startswith("reduced") else ""))
+
+
+def untrue_modulo_2_claim(n: int, m: int, p: int, wa, wb, wc) -> tuple[str, str] | None:
+    """(ring, how) when a "valid modulo 2 only" claim on these coefficients is untrue: the scheme
+    as written is exact over `ring` (ZT or Z), or, when it is not but has entries other than
+    0 and 1, its reduction modulo 2 (what a Z2 label keeps of it) is exact over ZT. None when the
+    claim holds (and for fractions, which no Z2 label holds)."""
     exact = exact_as_written(n, m, p, wa, wb, wc)
+    signed = any(x < 0 for w in (wa, wb, wc) for x in np.asarray(w).flat)
     if exact is not None:
-        signs = " (with its signs)" if any(x < 0 for w in (wa, wb, wc) for x in w.flat) else ""
-        raise SchemeFormatError(f'ring "Z2" claims validity modulo 2 only, but the scheme as written'
-                                f'{signs} is exact over {exact}: label it "{exact}"')
+        return exact, "as written (with its signs)" if signed else "as written"
+    mats = [np.asarray(w) for w in (wa, wb, wc)]
+    if any(not isinstance(x, int | np.integer) for w in mats for x in w.flat):
+        return None  # fractions: Scheme refuses them under a Z2 label
+    if all(((w == 0) | (w == 1)).all() for w in mats):
+        return None  # the reduction is what was written: checked above
+    reduced = [np.array([int(x) % 2 for x in w.flat], dtype=np.int64).reshape(w.shape) for w in mats]
+    exact = exact_as_written(n, m, p, *reduced)
+    return (exact, "reduced modulo 2 (its signs dropped, as a Z2 label keeps it)") if exact else None
 
 
 def exact_as_written(n: int, m: int, p: int, wa, wb, wc) -> str | None:

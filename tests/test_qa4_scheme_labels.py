@@ -60,6 +60,35 @@ def test_a_z2_file_valid_modulo_2_only_still_loads(tmp_path):
     assert s.ring == "Z2" and fastmm.verify(s, sympy=False).ok
 
 
+def _naive_with_one_sign(scheme_dict: dict) -> dict:
+    """A Z2-labelled naive ⟨2,2,2⟩ file with one sign: inexact as written, exact once reduced."""
+    scheme_dict["Wa"][0][0] = -1
+    return scheme_dict
+
+
+def test_a_z2_label_whose_reduction_is_exact_over_zt_is_refused(tmp_path):
+    # the label keeps the 0/1 reduction, which is exact over ZT: "modulo 2 only" is untrue of it
+    # (verify said "valid modulo 2 only" while export and save wrote it as ZT; QA-96)
+    path = _file(tmp_path, "signed-z2.json", _naive_with_one_sign(_relabelled(naive_scheme(2, 2, 2), "Z2")))
+    with pytest.raises(SchemeFormatError, match=r'reduced modulo 2 .* is exact over ZT: label it "ZT" '
+                                                r"with those 0/1 coefficients$"):
+        load_scheme(path)
+    for command in (("verify", path), ("show", path), ("export", path, "--to", "numpy")):
+        r = run_cli(*command)
+        assert_clean(r, allowed=(2,))
+        assert "valid modulo 2 only" not in r.out
+
+
+def test_a_signed_perminov_z2_file_whose_reduction_is_exact_is_imported_as_that_reduction(tmp_path):
+    data = json.loads(export_foreign(naive_scheme(2, 2, 2), "perminov"))
+    data["z2"] = True
+    data["u"][0][0] = -1
+    s = import_scheme(_file(tmp_path, "p.json", data), "perminov")
+    assert s.ring == "ZT" and s == naive_scheme(2, 2, 2) and s.Wa.min() == 0
+    assert "reduced modulo 2" in s.provenance["note"]
+    assert fastmm.verify(s, sympy=False).ring == "ZT"
+
+
 def test_a_z2_labelled_scheme_exact_over_the_integers_is_written_with_its_true_ring(tmp_path):
     """fastmm never writes a file it then refuses: the label in the file is the true one."""
     z2 = naive_scheme(2, 2, 2).with_meta(ring="Z2")

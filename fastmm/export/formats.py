@@ -383,16 +383,22 @@ def modulo_2_claim(scheme: Scheme, source: str) -> Scheme:
     """The claim "valid modulo 2 only" made by `source` (the file's "z2": true, or Z2_OPTION) on
     `scheme`, read as written. When these integer coefficients make the scheme exact over the
     integers the claim is untrue: they are kept, labelled by their own ring (ZT or Z), and the
-    provenance's "note" says so (import is a conversion: it writes the truest label). Otherwise
-    the scheme is taken modulo 2 (ring Z2: signs dropped; SchemeError for fractions). One exact
-    Brent evaluation."""
-    from fastmm.io import exact_as_written
+    provenance's "note" says so (import is a conversion: it writes the truest label); the same
+    when only their reduction modulo 2 is exact (it is kept, labelled ZT). Otherwise the scheme
+    is taken modulo 2 (ring Z2: signs dropped; SchemeError for fractions). One or two exact
+    Brent evaluations."""
+    from fastmm.io import untrue_modulo_2_claim
 
-    exact = exact_as_written(*scheme.shape, scheme.Wa, scheme.Wb, scheme.Wc)
-    if exact is None:
+    untrue = untrue_modulo_2_claim(*scheme.shape, scheme.Wa, scheme.Wb, scheme.Wc)
+    if untrue is None:
         return scheme.with_meta(ring="Z2")
+    exact, how = untrue
     note = (f"imported over {exact}, not as Z2: {source} claims validity modulo 2 only, "
-            f"but with its coefficients as written the scheme is exact over {exact}")
+            f"but the scheme {how} is exact over {exact}")
+    if how.startswith("reduced"):
+        mod2 = scheme.with_meta(ring="Z2")  # its 0/1 coefficients, exact over ZT
+        return Scheme(*scheme.shape, mod2.Wa, mod2.Wb, mod2.Wc, ring=exact,
+                      provenance={**scheme.provenance, "note": note})
     return scheme.with_meta(ring=exact, provenance={**scheme.provenance, "note": note})
 
 
