@@ -18,7 +18,9 @@ is not a folder or cannot be read is an InputError (one line naming it, and FAST
 the variable chose it; exit 2) before any work, for whatever reads the catalogue (`fastmm
 catalog`, `show`, `search`, `site`, `catalog_scheme`...). What adds to it (`add_to_catalog`,
 `fastmm finish --catalog`) makes a missing folder, but not a missing parent folder (a typo
-must not become a tree of new folders).
+must not become a tree of new folders), and refuses, before any work, a folder it could not
+write (a read-only mount). It writes entries as regular files in the folder only: a symlink
+under an entry's name is replaced, never written through.
 """
 
 from __future__ import annotations
@@ -36,9 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastmm.errors import FastmmError, InputError, VerificationError
-from fastmm.io import load_scheme, save_scheme
+from fastmm.io import dumps, load_scheme
 from fastmm.known_ranks import BEST_KNOWN, canonical
-from fastmm.paths import unmakeable_folder
+from fastmm.paths import unmakeable_folder, write_atomic
 from fastmm.scheme import RING_SERVES, RINGS, Scheme
 from fastmm.validate import read_bytes
 from fastmm.verify import verify
@@ -84,8 +86,9 @@ def _described(directory: Path | None) -> tuple[Path, str]:
 
 
 def _folder_problem(directory: Path, create: bool = False) -> str | None:
-    """Why `directory` cannot be the catalogue, or None. With `create`, a missing one is fine
-    if its parent folder exists (add_to_catalog makes it); without, it must exist and be listable."""
+    """Why `directory` cannot be the catalogue, or None. With `create` (what adds to it), it must
+    be writable, and a missing one is fine if its parent folder exists and is writable
+    (add_to_catalog makes it); without, it must exist and be listable."""
     try:
         st = directory.stat()
     except FileNotFoundError:
@@ -94,6 +97,8 @@ def _folder_problem(directory: Path, create: bool = False) -> str | None:
         if not create:
             return "does not exist"
         why = unmakeable_folder(directory)
+        if why is None and not os.access(directory.parent, os.W_OK | os.X_OK):  # a read-only mount too
+            why = f"directory {directory.parent} is not writable"
         return None if why is None else f"does not exist and cannot be made: {why}"
     except OSError as exc:
         return f"cannot be used ({exc.strerror or exc})"
@@ -104,14 +109,17 @@ def _folder_problem(directory: Path, create: bool = False) -> str | None:
             next(found, None)
     except OSError as exc:
         return f"cannot be read ({exc.strerror or exc})"
+    if create and not os.access(directory, os.W_OK | os.X_OK):  # a read-only mount too, even for root
+        return "cannot be written"
     return None
 
 
 def check_catalog_dir(directory: Path | None = None, create: bool = False) -> Path:
     """The catalogue folder (default: catalog_dir()), or InputError in one line naming it (and
     FASTMM_CATALOG when it comes from there) when it does not exist (unless `create`, for what
-    adds to it: then its parent folder must), is not a folder or cannot be read. Nothing is
-    created here."""
+    adds to it: then its parent folder must), is not a folder or cannot be read; with `create`,
+    also when it (or the parent it would be made in) cannot be written (a read-only mount), so
+    that `finish --catalog` says so before its work. Nothing is created here."""
     directory, named = _described(directory)
     problem = _folder_problem(directory, create)
     if problem is not None:
@@ -365,7 +373,10 @@ def add_to_catalog(scheme: Scheme, directory: Path | None = None) -> bool:
     Z2 rank-47 scheme is added beside a ZT rank-49 one, a Z rank-49 one is not. Entries the
     new scheme makes useless are removed. Writes are atomic and serialised by a lock on the folder.
     Raises VerificationError if the scheme is invalid, and InputError (before verifying) if the
-    catalogue folder is not a folder (a missing one is created, but not a missing parent folder).
+    catalogue folder is not a folder or cannot be written (a missing one is created, but not a
+    missing parent folder). An entry is always written as a regular file in the folder: a symlink
+    under its name (one the scan skipped: dangling, or to a file that is not that entry) is
+    replaced by the new file, and the file it pointed to is left as it was.
     """
     directory = check_catalog_dir(directory, create=True)
     verdict = verify(scheme, use_sympy=False)
@@ -383,7 +394,10 @@ def add_to_catalog(scheme: Scheme, directory: Path | None = None) -> bool:
         same = [e for e in entries if e.shape == shape]
         if any(_dominates(e.rank, e.ring, stored.rank, ring) for e in same):
             return False
-        save_scheme(stored, directory / entry_filename(shape, stored.rank, ring))
+        # a symlink under the entry's name is replaced, never written through: the scan judged it
+        # by what it points to and found no entry at least as good there, and nothing outside the
+        # folder is ever changed
+        write_atomic(directory / entry_filename(shape, stored.rank, ring), dumps(stored), follow_links=False)
         for e in same:
             if _dominates(stored.rank, ring, e.rank, e.ring):
                 e.path.unlink(missing_ok=True)

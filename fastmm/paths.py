@@ -8,13 +8,18 @@
   (".fastmm-", 8 random characters from tempfile.mkstemp, ".tmp"; so any name the file
   system allows works) next to the symlink-resolved target, fsyncs it and renames it over
   the target: readers see the old file or the whole new one, and a special file is never
-  replaced. Failures (full disk, permissions) are one OutputError line.
+  replaced. Failures (full disk, permissions) are one OutputError line. With
+  `follow_links=False` (files a command owns: catalogue entries, checkpoint files) a symlink
+  at the path is replaced by the new regular file, never written through: nothing outside the
+  folder changes.
 * `save_with_fallback(scheme, path)` is for results that took work to make: when the intended
   write fails, the scheme goes to a fallback file (current directory, then the temporary
   directory, then home), one warning line on stderr names the failure and the fallback, and
   the fallback path is returned. Only when every place fails is OutputError raised.
   `save_bytes_with_fallback` does the same for any payload; `rescue` writes the fallback file
-  alone, for callers that report the failure themselves.
+  alone, for callers that report the failure themselves; `write_or_rescue` is the commands'
+  form (import's and search's rule): the result in a fallback file and one OutputError line
+  naming it (exit 1).
 * `unmakeable_folder(path)` says why a folder a command would make (--resume DIR, a catalogue
   folder) cannot be: only the last folder of a path is ever made, never a missing parent.
 
@@ -181,24 +186,31 @@ def _reason(exc: OSError) -> str:
 
 
 def write_atomic(path: str | os.PathLike, data: bytes | str, make_parents: bool = False,
-                 exclusive: bool = False) -> Path:
+                 exclusive: bool = False, follow_links: bool = True) -> Path:
     """Write `data` (str as UTF-8) to `path` atomically; returns the file written (the symlink's
     target when `path` is a symlink). Raises OutputError with one line. `exclusive`: the file
     must not exist yet (FileExistsError otherwise; the complete file is hard-linked into place,
-    so two processes never take the same name)."""
+    so two processes never take the same name). `follow_links=False`: a symlink at `path` is
+    replaced by the new file (its target is left alone; the folders above are still followed)."""
     if isinstance(data, str):
         data = data.encode("utf-8")
     shown = os.fspath(path)
     try:
-        target = resolve_target(path)
+        if follow_links:
+            target = resolve_target(path)
+        else:
+            given = Path(os.path.abspath(shown))
+            target = resolve_target(given.parent) / given.name
     except InputError as exc:
         raise OutputError(f"cannot write {shown}: {exc}") from None
     try:
         if make_parents:
             target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            st = os.stat(target)
+            st = os.stat(target) if follow_links else os.lstat(target)
         except FileNotFoundError:
+            st = None
+        if st is not None and stat.S_ISLNK(st.st_mode):  # not followed: the link itself is replaced
             st = None
         if st is not None and stat.S_ISDIR(st.st_mode):
             raise OutputError(f"cannot write {shown}: is a directory")
@@ -313,6 +325,23 @@ def save_bytes_with_fallback(data: bytes | str, path: str | os.PathLike, stem: s
     message = f"warning: {problem}; the {what} was saved to {written} instead"
     print(" ".join(message.splitlines()), file=sys.stderr, flush=True)
     return written
+
+
+def write_or_rescue(write, data: bytes | str, stem: str = "fastmm-result", suffix: str = ".json",
+                    what: str = "verified scheme") -> Path:
+    """`write()` (it writes `data` where the user asked and returns the file) for a result that
+    took work to make; when it fails (OutputError: a full disk), `data` goes to a fallback file
+    (`rescue`) and OutputError says both in one line (exit 1), as import and search do. The
+    OutputError names no fallback only when no fallback location is writable either."""
+    try:
+        return write()
+    except OutputError as exc:
+        problem = str(exc)
+    try:
+        saved = rescue(data, stem, suffix)
+    except OutputError as exc:
+        raise OutputError(f"{problem}; {exc}") from None
+    raise OutputError(f"{problem}; the {what} was saved to {saved} instead")
 
 
 def scheme_stem(scheme) -> str:

@@ -55,7 +55,7 @@ def combine(op: str, files: tuple[str, ...], axis: str | None, index: int | None
     --index I, permute A --shape N,M,P. The result is verified before it is written."""
     from fastmm import api
     from fastmm.io import dumps
-    from fastmm.paths import check_output_path, write_atomic
+    from fastmm.paths import check_output_path, scheme_stem, write_atomic, write_or_rescue
 
     if output != "-":
         check_output_path(output, "-o/--output", inputs=files)
@@ -66,5 +66,6 @@ def combine(op: str, files: tuple[str, ...], axis: str | None, index: int | None
         echo_result(dumps(out))
         click.echo(f"printed {out.label()} ({ring_text(out.ring)})", err=True)
         return
-    written = write_atomic(output, dumps(out))
+    text = dumps(out)  # a failed write (a full disk) keeps it in a fallback file, named in one line (exit 1)
+    written = write_or_rescue(lambda: write_atomic(output, text), text, scheme_stem(out))
     click.echo(f"wrote {printable(written)} ({out.label()}, {ring_text(out.ring)})", err=True)

@@ -67,18 +67,21 @@ def finish(points: str, ring: str, point: int | None, frames: int, trials: int, 
 
 def _write(scheme, points: str, out: str | None, no_sympy: bool, to_catalog: bool) -> int:
     from fastmm.cli.search import default_path
-    from fastmm.io import dumps, save_scheme
-    from fastmm.paths import write_new
+    from fastmm.io import dumps
+    from fastmm.paths import scheme_stem, write_atomic, write_new, write_or_rescue
 
     command = command_line()
     scheme = scheme.with_meta(provenance={**scheme.provenance, "command": command,
                                           "method": "finish", "points": points})
     n, m, p = scheme.shape
+    text = dumps(scheme)
+    # a failed write (a full disk) keeps the scheme in a fallback file, named in one line (exit 1)
     if out:
-        save_scheme(scheme, out)
+        write_or_rescue(lambda: write_atomic(out, text), text, scheme_stem(scheme))
         path = out
     else:
-        path = str(write_new(default_path(n, m, p, scheme.rank, scheme.ring), dumps(scheme)))
+        default = default_path(n, m, p, scheme.rank, scheme.ring)
+        path = str(write_or_rescue(lambda: write_new(default, text), text, scheme_stem(scheme)))
     click.echo(f"⟨{n},{m},{p};{scheme.rank}⟩ over {scheme.ring}: exact, verified "
                f"({'Brent equations' if no_sympy else 'Brent equations and a sympy proof'}); wrote {path}")
     if to_catalog:

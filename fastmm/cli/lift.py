@@ -41,8 +41,8 @@ def lift(file: str, ring: str, tries: int, seed: int, time_limit: str | None, ou
     from fastmm.api import load
     from fastmm.arguments import parse_time_limit
     from fastmm.cli.search import default_path
-    from fastmm.io import dumps, save_scheme
-    from fastmm.paths import check_output_path, write_new
+    from fastmm.io import dumps
+    from fastmm.paths import check_output_path, scheme_stem, write_atomic, write_new, write_or_rescue
 
     seconds = None if time_limit is None else parse_time_limit(time_limit)
     if out is not None:
@@ -57,11 +57,14 @@ def lift(file: str, ring: str, tries: int, seed: int, time_limit: str | None, ou
     else:
         how = f"already valid over {lifted.ring}"
     n, m, p = lifted.shape
+    text = dumps(lifted)
+    # a failed write (a full disk) keeps the scheme in a fallback file, named in one line (exit 1)
     if out:
-        save_scheme(lifted, out)
+        write_or_rescue(lambda: write_atomic(out, text), text, scheme_stem(lifted))
         path = out
     else:
-        path = str(write_new(default_path(n, m, p, lifted.rank, lifted.ring), dumps(lifted)))
+        default = default_path(n, m, p, lifted.rank, lifted.ring)
+        path = str(write_or_rescue(lambda: write_new(default, text), text, scheme_stem(lifted)))
     proof = "Brent equations" if no_sympy else "Brent equations and a sympy proof"
     click.echo(f"⟨{n},{m},{p};{lifted.rank}⟩ over {lifted.ring}: {how}; exact, verified ({proof}); "
                f"wrote {path}")

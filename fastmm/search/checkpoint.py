@@ -16,7 +16,9 @@ The directory itself is locked (flock) by the search that uses it, for the searc
 a second search in the same directory is refused, and leaves it as it was.
 
 Every file is written atomically (temporary file, fsync, rename), so a search killed at any
-moment (SIGKILL included) leaves the previous complete version of each file. best.json is only
+moment (SIGKILL included) leaves the previous complete version of each file. A symlink under one
+of these names is replaced by the file, never written through (`_write_text`): a checkpoint
+never changes anything outside DIR. best.json is only
 ever replaced by a verified scheme of lower rank, or of its rank with no more additions (a
 scheme still being minimized), unless it is missing, of another shape or fails verification;
 checkpoint.json's best_rank follows it. Resuming loads
@@ -44,8 +46,8 @@ from pathlib import Path
 from fastmm import __version__
 from fastmm.arguments import SEED_LIMIT, SEED_LIMIT_TEXT
 from fastmm.errors import FastmmError, InputError
-from fastmm.io import atomic_write_text, load_scheme, save_scheme, scheme_from_dict, scheme_to_dict
-from fastmm.paths import OutputError, resolve_target, unmakeable_folder
+from fastmm.io import dumps, load_scheme, scheme_from_dict, scheme_to_dict
+from fastmm.paths import OutputError, resolve_target, unmakeable_folder, write_atomic
 from fastmm.scheme import Scheme
 from fastmm.validate import load_json, read_text
 
@@ -390,7 +392,7 @@ class Checkpoint:
                     return False
                 self.state = self._before
                 with _locked(d):
-                    atomic_write_text(d / STATE, self._before_text)
+                    _write_text(d / STATE, self._before_text)
             else:
                 for name in (STATE, LOCK):
                     (d / name).unlink(missing_ok=True)
@@ -431,7 +433,7 @@ class Checkpoint:
             if disk is not None and _rank_or_none(disk.get("best_rank")):
                 self.state["best_rank"] = disk.get("best_rank")
             self.state["updated"] = _now()
-            atomic_write_text(self.directory / STATE, json.dumps(self.state, indent=1) + "\n")
+            _write_text(self.directory / STATE, json.dumps(self.state, indent=1) + "\n")
 
     def _write(self) -> None:
         """Writes after the first: a failure (a full disk) must not cost the search or what it
@@ -502,7 +504,7 @@ def save_pool(directory: str | Path, seed: int, schemes: list[Scheme]) -> bool:
     data = {"format": "fastmm.pool-checkpoint", "version": VERSION,
             "schemes": [scheme_to_dict(s) for s in schemes]}
     try:
-        atomic_write_text(Path(directory) / f"{POOL_PREFIX}{seed}.json", json.dumps(data) + "\n")
+        _write_text(Path(directory) / f"{POOL_PREFIX}{seed}.json", json.dumps(data) + "\n")
     except OutputError:
         return False
     if not schemes:
@@ -533,7 +535,7 @@ def save_gf2_low(directory: str | Path | None, seed: int, schemes: list[Scheme])
             "(signs, Hensel for Z) found no scheme reducing to it (fastmm lift may try harder)"}
     scheme = scheme.with_meta(verified=verdict.record(), provenance={**scheme.provenance, **note})
     try:
-        save_scheme(scheme, Path(directory) / f"{GF2_PREFIX}{seed}.json")
+        _write_text(Path(directory) / f"{GF2_PREFIX}{seed}.json", dumps(scheme))
     except (OutputError, InputError):
         return False
     return True
@@ -564,12 +566,12 @@ def offer_best(directory: str | Path, scheme: Scheme, same_rank: bool = False, c
         stored = _stored_best(d, scheme.shape)  # another process may have written one meanwhile
         if stored is not None and not _beats(scheme, stored, same_rank):
             return False
-        save_scheme(scheme, d / BEST)
+        _write_text(d / BEST, dumps(scheme))
         state = _peek_state(d / STATE)
         if state is not None:
             state["best_rank"] = scheme.rank
             state["updated"] = _now()
-            atomic_write_text(d / STATE, json.dumps(state, indent=1) + "\n")
+            _write_text(d / STATE, json.dumps(state, indent=1) + "\n")
     return True
 
 
@@ -624,7 +626,8 @@ def _locked(directory: Path, wait: float = 10.0) -> Iterator[None]:
     import fcntl
 
     try:
-        fd = os.open(Path(directory) / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        # O_NOFOLLOW: a checkpoint.lock linked elsewhere is not created or opened there
+        fd = os.open(Path(directory) / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o666)
     except OSError:
         yield
         return
@@ -642,6 +645,12 @@ def _locked(directory: Path, wait: float = 10.0) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write one of DIR's files atomically (OutputError in one line). A symlink at `path` is
+    replaced, not followed: a best.json linked to a file outside DIR leaves that file as it was."""
+    write_atomic(path, text, make_parents=True, follow_links=False)
 
 
 _TEMP = re.compile(r"\.fastmm-[a-z0-9_]{8}\.tmp")  # tempfile.mkstemp's 8 characters

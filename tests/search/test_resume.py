@@ -156,15 +156,14 @@ def _full_disk(monkeypatch, after: int):
     from fastmm.search import checkpoint as ck
 
     calls = {"n": 0}
-    real = ck.atomic_write_text
+    real = ck._write_text  # every file of DIR is written through it
 
     def write(path, text):
         calls["n"] += 1
         if calls["n"] > after:
             raise OutputError(f"cannot write {path}: no space left on the device")
         real(path, text)
-    monkeypatch.setattr(ck, "atomic_write_text", write)
-    monkeypatch.setattr(ck, "save_scheme", lambda s, p: write(p, "x"))
+    monkeypatch.setattr(ck, "_write_text", write)
 
 
 def test_a_full_checkpoint_folder_costs_neither_the_search_nor_its_scheme(tmp_path, monkeypatch, capsys):
