@@ -368,7 +368,8 @@ def load_json(text: str, source: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
         return json.loads(text, parse_float=JsonDecimal, parse_int=_json_int,
                           parse_constant=_json_constant, object_pairs_hook=_json_object)
     except json.JSONDecodeError as exc:
-        raise SchemeFormatError(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        raise SchemeFormatError(f"{source}: not valid JSON "  # some of json's messages end in "at"
+                                f"({exc.msg.removesuffix(' at')} at line {exc.lineno})") from None
     except SchemeFormatError as exc:
         raise SchemeFormatError(f"{source}: {exc}") from None
     except (ValueError, RecursionError) as exc:

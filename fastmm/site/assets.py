@@ -35,9 +35,11 @@ svg .naive { stroke: var(--muted); stroke-dasharray: 5 4; fill: none; }
 svg .best { stroke: var(--accent); stroke-width: 1.5; fill: none; }
 svg .pt.at { fill: var(--at); }
 svg .pt.behind { fill: var(--behind); }
+svg .pt.none { fill: var(--muted); }
 svg .pt.z2 { fill: none; stroke-width: 1.5; pointer-events: all; }
 svg .pt.z2.at { stroke: var(--at); }
 svg .pt.z2.behind { stroke: var(--behind); }
+svg .pt.z2.none { stroke: var(--muted); }
 svg .legend { fill: var(--fg); }
 form#filters { margin: .5rem 0; display: flex; flex-wrap: wrap; gap: .5rem 1.2rem; align-items: center; }
 form#filters[hidden] { display: none; }

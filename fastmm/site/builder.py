@@ -10,16 +10,25 @@ catalogue are byte-identical and diffs show what changed. Worker processes (`wor
 fastmm.api.MAX_WORKERS, as for a search, and never more than there are schemes) change the time,
 never the bytes. Once the new site is in place, an old one that cannot be removed (an immutable
 file in it) is a warning naming the hidden folder left beside OUTDIR, not a failed build.
+
+One build of an OUTDIR at a time: the writes and the swap hold a lock (flock on a hidden
+.OUTDIR.lock beside it, removed at the end; the kernel releases it when a build dies), and a second
+build is refused in one line. A build killed between the swap's steps (SIGKILL, a power cut)
+leaves its hidden temporaries beside OUTDIR; the next build puts back what they hold of the user's
+(.git, CNAME, ...) before it builds, or names the folder in a warning where that is not clear-cut.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import re
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -168,6 +177,114 @@ def _short(name: str) -> str:
     return os.fsdecode(os.fsencode(name)[:64])
 
 
+@contextlib.contextmanager
+def _locked(outdir: Path, shown: Path) -> Iterator[None]:
+    """Hold OUTDIR's lock (flock on .OUTDIR.lock in its folder, which must exist) while building
+    it; InputError if another `fastmm site` holds it. The file is removed on the way out; where the
+    file system has no locks the build goes on unlocked (as a --resume search does)."""
+    import fcntl
+
+    path = outdir.parent / f".{_short(outdir.name)}.lock"
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise OutputError(f"cannot build {shown}: {exc.strerror or exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                os.close(fd)
+                raise InputError(f"another `fastmm site` is building {shown}; wait for it to end and "
+                                 "build again") from None
+            break  # a file system without locks
+        try:  # the build before removed the file as this one opened it: lock the new one
+            st, held = os.stat(path), os.fstat(fd)
+            if (st.st_dev, st.st_ino) == (held.st_dev, held.st_ino):
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # while still held: a build that opened it meanwhile takes a new one
+        os.close(fd)
+
+
+def _leftovers(outdir: Path) -> list[Path]:
+    """The hidden temporaries of `_swap` beside `outdir`: what a killed build of it left."""
+    pattern = re.compile(re.escape(f".{_short(outdir.name)}") + r"\.(?:new|old)-[a-z0-9_]{8}")
+    try:
+        with os.scandir(outdir.parent) as entries:
+            return sorted(Path(e.path) for e in entries
+                          if pattern.fullmatch(e.name) and e.is_dir(follow_symlinks=False))
+    except OSError:
+        return []
+
+
+def _put_back(folder: Path, site: Path, outdir: Path, shown: Path) -> str | None:
+    """Move the entries of the site `site` (in the leftover `folder`) that its build did not
+    write back into the site `outdir` where it lacks them, then remove `folder`; None, or the
+    warning line saying what was put back or what is left there."""
+    kept = _kept(site) if (site / MARKER).is_file() else [e.name for e in site.iterdir()]
+    if kept and not (outdir / MARKER).is_file():
+        stuck = kept
+    else:
+        stuck = [rel for rel in kept if _clashes(outdir, rel)]
+        for rel in kept:
+            if rel not in stuck:
+                (outdir / rel).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(site / rel, outdir / rel)
+    if stuck:
+        more = f" and {len(stuck) - 3} more" if len(stuck) > 3 else ""
+        return (f"an interrupted build left {', '.join(stuck[:3])}{more} in {folder}, which {shown} "
+                "cannot take back: move them by hand")
+    shutil.rmtree(folder)
+    if not kept:
+        return None
+    more = f" and {len(kept) - 3} more" if len(kept) > 3 else ""
+    return f"put back {', '.join(kept[:3])}{more} into {shown}, from {folder} (left by an interrupted build)"
+
+
+def _recover(outdir: Path, shown: Path) -> list[str]:
+    """Undo what a build of `outdir` killed during `_swap` left beside it (called with the lock
+    held, so no other build is using them): the old site back in place of a missing `outdir`, the
+    user's entries back into it, the temporaries removed. One warning line per folder that held
+    something of the user's or could not be dealt with; the folder is left where it is unclear."""
+    found = _leftovers(outdir)
+    if found and outdir.name != _short(outdir.name):  # the cut name may be another site's
+        return [f"{f} may hold files of an interrupted build of {shown} or of a site of a similar "
+                "name: move what you need from it and delete it" for f in found]
+    warnings: list[str] = []
+    old = {f for f in found if f.name[-13:-8] == ".old-"}  # else .new-: a fresh site
+    olds = [f / "site" for f in old if (f / "site").is_dir()]
+    try:
+        if len(olds) == 1 and not os.path.lexists(outdir):  # killed between the two renames
+            os.replace(olds[0], outdir)
+    except OSError as exc:
+        warnings.append(f"could not put back {olds[0]} as {shown} ({exc.strerror or exc}): move it by hand")
+    for folder in found:
+        try:
+            names = {e.name for e in folder.iterdir()}
+            if folder not in old:
+                line = _put_back(folder, folder, outdir, shown)
+            elif names == {"site"}:  # the replaced site: what the user added to it went into the new one
+                line = _put_back(folder, folder / "site", outdir, shown)
+            elif not names:  # made, or emptied above
+                line = None
+                folder.rmdir()
+            else:
+                line = f"{folder} holds more than an interrupted build left there: move what you need by hand"
+        except OSError as exc:
+            line = (f"could not clear {folder}, left by an interrupted build ({exc.strerror or exc}): "
+                    "move what you need from it by hand")
+        if line is not None:
+            warnings.append(line)
+    return warnings
+
+
 def _swap(fresh: Path, outdir: Path, shown: Path, kept: list[str]) -> str | None:
     """`_replace_dir`'s moves, with the stop signals held (a failure puts everything back)."""
     old = Path(tempfile.mkdtemp(prefix=f".{_short(outdir.name)}.old-", dir=outdir.parent))
@@ -212,6 +329,25 @@ def _all_facts(items: list, workers: int) -> list[SchemeFacts]:
     return parallel_map(scheme_facts, items, workers)  # an interrupt ends and reaps the workers
 
 
+def _write_site(files: dict[str, str], outdir: Path, shown: Path) -> str | None:
+    """Write `files` into a fresh folder beside `outdir` and put it in its place (`_replace_dir`)."""
+    try:
+        fresh = Path(tempfile.mkdtemp(prefix=f".{_short(outdir.name)}.new-", dir=outdir.parent))
+    except OSError as exc:
+        raise OutputError(f"cannot build {shown}: {exc.strerror or exc}") from exc
+    try:
+        for rel in sorted(files):
+            _write(fresh, rel, files[rel])
+        os.chmod(fresh, 0o755)  # mkdtemp makes it private; a site is meant to be served
+        return _replace_dir(fresh, outdir, shown)
+    except BaseException as exc:
+        if not isinstance(exc, _Stranded):
+            shutil.rmtree(fresh, ignore_errors=True)
+        if isinstance(exc, OSError) and not isinstance(exc, FastmmError):  # never the temporary's name
+            raise OutputError(f"cannot build {shown}: {exc.strerror or exc}") from exc
+        raise
+
+
 def build_site(outdir: str | Path, catalog: str | Path | None = None,
                schemes: Iterable[str | Path] | str | Path | None = (), workers: int = 1) -> SiteReport:
     """Build the site for the catalogue folder (default: the shipped one) plus extra scheme files
@@ -251,20 +387,11 @@ def build_site(outdir: str | Path, catalog: str | Path | None = None,
     files[MARKER] = "\n".join([_MARKER_HEAD, *sorted(files)]) + "\n"
     try:
         outdir.parent.mkdir(parents=True, exist_ok=True)
-        fresh = Path(tempfile.mkdtemp(prefix=f".{_short(outdir.name)}.new-", dir=outdir.parent))
     except OSError as exc:
         raise OutputError(f"cannot build {shown}: {exc.strerror or exc}") from exc
-    try:
-        for rel in sorted(files):
-            _write(fresh, rel, files[rel])
-        os.chmod(fresh, 0o755)  # mkdtemp makes it private; a site is meant to be served
-        leftover = _replace_dir(fresh, outdir, shown)
-    except BaseException as exc:
-        if not isinstance(exc, _Stranded):
-            shutil.rmtree(fresh, ignore_errors=True)
-        if isinstance(exc, OSError) and not isinstance(exc, FastmmError):  # never the temporary's name
-            raise OutputError(f"cannot build {shown}: {exc.strerror or exc}") from exc
-        raise
+    with _locked(outdir, shown):
+        warnings = [*warnings, *_recover(outdir, shown)]
+        leftover = _write_site(files, outdir, shown)
     slowest = sorted(((it.slug, f.seconds) for it, f in zip(items, facts, strict=True)),
                      key=lambda x: -x[1])[:3]
     if leftover is not None:

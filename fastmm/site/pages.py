@@ -83,7 +83,8 @@ def _plot_caption(rows: list[RankRow], items: list[SiteScheme]) -> str:
 
 def index_page(rows: list[RankRow], items: list[SiteScheme]) -> Html:
     at = sum(1 for r in rows if r.ring == "ZT" and r.gap is not None and r.gap <= 0)
-    shapes = sum(1 for r in rows if r.ring == "ZT")
+    # the shapes with a best-known rank, as `fastmm catalog` counts them
+    shapes = sum(1 for r in rows if r.ring == "ZT" and r.best is not None)
     head = el("thead", el("tr", [el("th", el("button", c, type="button"), scope="col") for c in _COLUMNS]))
     table = el("table", el("caption", "Ranks by shape and ring. Click a column to sort."),
                head, el("tbody", [_row(r) for r in rows]), id="ranks", class_="ranks")

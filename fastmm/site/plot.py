@@ -2,7 +2,8 @@
 
 Each site scheme shown in the table is a point (a filled circle for ZT/Z/Q, an outlined square
 for Z2, drawn under the circles so that a Z2 scheme next to a ternary one of the same shape leaves
-both visible) that links to its page; `plotted` names them, for the caption. The best-known ranks
+both visible) that links to its page; `plotted` names them, for the caption. Its colour says
+whether it is at or behind the record, or that its shape has no tabulated record. The best-known ranks
 over ZT are joined by a line, the naive rank n·m·p is dashed. Coordinates are rounded to 0.1 so
 the output is the same on every machine.
 """
@@ -78,7 +79,7 @@ def rank_plot(rows: list[RankRow], link: str = "schemes/{slug}.html") -> Html:
         n, m, p = r.shape
         known = "none tabulated" if r.best is None else r.best  # not "None"
         tip = f"⟨{n},{m},{p};{s.rank}⟩ over {s.ring}: {r.status} (best known {known}, naive {r.naive})"
-        kind = "at" if r.gap is not None and r.gap <= 0 else "behind"
+        kind = "none" if r.gap is None else "at" if r.gap <= 0 else "behind"  # none: no record tabulated
         if s.ring == "Z2":
             mark = el("rect", x=_fmt(float(x(r.naive)) - 4), y=_fmt(float(y(s.rank)) - 4),
                       width="8", height="8", class_=f"pt z2 {kind}")
@@ -100,6 +101,9 @@ def rank_plot(rows: list[RankRow], link: str = "schemes/{slug}.html") -> Html:
         el("rect", x=str(lx + 9), y=str(ly + 68), width="8", height="8", class_="pt z2 at"),
         el("text", "valid modulo 2 only", x=str(lx + 32), y=str(ly + 76), class_="legend"),
     ]
+    if any(r.gap is None for r in _points(rows)):  # a shape without a tabulated record is not "behind"
+        legend += [el("circle", cx=str(lx + 13), cy=str(ly + 90), r="3.5", class_="pt none"),
+                   el("text", "no record tabulated", x=str(lx + 32), y=str(ly + 94), class_="legend")]
     return el("svg", *parts, el("g", *legend), xmlns="http://www.w3.org/2000/svg",
               viewBox=f"0 0 {WIDTH} {HEIGHT}", width=str(WIDTH), height=str(HEIGHT),
               role="img", class_="plot")

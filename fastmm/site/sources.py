@@ -97,10 +97,20 @@ def named_paths(files: object) -> list[Path]:
     return [named_path(f, "scheme file") for f in files]
 
 
+def _check_exists(path: Path, what: str) -> None:
+    """InputError unless `path` exists and can be looked up: a symlink loop "cannot be used" (as
+    FASTMM_CATALOG's), not "does not exist" (Path.exists() is False on ELOOP)."""
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        raise InputError(f"{what} {path} does not exist") from None
+    except OSError as exc:
+        raise InputError(f"{what} {path} cannot be used ({exc.strerror or exc})") from None
+
+
 def _check_folder(directory: Path, what: str) -> None:
     """InputError unless `directory` is a folder whose entries can be listed."""
-    if not directory.exists():
-        raise InputError(f"{what} {directory} does not exist")
+    _check_exists(directory, what)
     if not directory.is_dir():
         raise InputError(f"{what} {directory} is not a folder")
     try:
@@ -115,8 +125,7 @@ def _check_named(path: Path) -> None:
     if path.is_dir():
         _check_folder(path, "scheme folder")
         return
-    if not path.exists():
-        raise InputError(f"scheme file {path} does not exist")
+    _check_exists(path, "scheme file")
     try:  # without blocking: a FIFO with no writer must not hang the build
         os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)))
     except OSError as exc:

@@ -155,3 +155,30 @@ def test_an_empty_named_folder_is_a_warning_when_other_inputs_hold_schemes(built
     lines = err.splitlines()
     assert lines[0] == f"warning: scheme folder {root / 'none'} holds no .json files"
     assert lines[1].startswith(f"wrote {out}/index.html: 2 schemes, ")
+
+
+def test_a_symlink_loop_cannot_be_used_rather_than_missing(built, capsys):
+    # Path.exists() is False on ELOOP: "scheme file loop.json does not exist"
+    root, out = built
+    (root / "loop.json").symlink_to("loop.json")
+    err = _refused(["site", str(out), "--catalog", str(root / "cat"), "--schemes", str(root / "loop.json")],
+                   capsys, root)
+    assert err == (f"error: scheme file {root / 'loop.json'} cannot be used (Too many levels of symbolic "
+                   "links)\n")
+    (root / "loopcat").symlink_to("loopcat")
+    err = _refused(["site", str(out), "--catalog", str(root / "loopcat")], capsys, root)
+    assert err == (f"error: catalogue folder {root / 'loopcat'} cannot be used (Too many levels of "
+                   "symbolic links)\n")
+
+
+@pytest.mark.parametrize("text, why", [('{"a": "\x01"}', "Invalid control character at line 1"),
+                                       ('{\n"a', "Unterminated string starting at line 2"),
+                                       ('{"a": }', "Expecting value at line 1")])
+def test_a_file_that_is_not_json_says_why_once(tmp_path, capsys, text, why):
+    # "not valid JSON (Invalid control character at at line 1)": json's message ends in "at"
+    (tmp_path / "bad.json").write_text(text)
+    code, err = run(["site", str(tmp_path / "out"), "--catalog", str(small_catalog(tmp_path / "cat")),
+                     "--schemes", str(tmp_path / "bad.json")], capsys)
+    assert code == 0
+    bad = tmp_path / "bad.json"
+    assert err.splitlines()[0] == f"warning: left out: bad.json: {bad}: not valid JSON ({why})"

@@ -61,3 +61,51 @@ def test_a_modulo_2_scheme_page_gives_no_stability_factor(tmp_path):
     assert "none (valid modulo 2 only: no floating-point product)" in z2
     zt = (tmp_path / "site" / "schemes" / "2x2x2-rank7-ZT.html").read_text()
     assert "12  (max over C entries" in zt
+
+
+def _unrecorded_catalog(directory):
+    """Strassen, Laderman, and ⟨1,2,2;4⟩ and ⟨2,2,7;28⟩: shapes without a tabulated record."""
+    from fastmm.catalog import entry_filename
+    from fastmm.io import save_scheme
+    from fastmm.scheme import naive_scheme
+
+    cat = small_catalog(directory)
+    for shape in ((1, 2, 2), (2, 2, 7)):
+        scheme = naive_scheme(*shape).with_meta(ring="ZT")
+        save_scheme(scheme, cat / entry_filename(shape, scheme.rank, "ZT"))
+    return cat
+
+
+def test_a_scheme_without_a_record_is_not_drawn_behind_it(tmp_path, shipped_site):
+    # they were orange, "behind the record", while their row said "no record tabulated"
+    build_site(tmp_path / "site", catalog=_unrecorded_catalog(tmp_path / "cat"))
+    points, _ = _figure(tmp_path / "site")
+    kinds = {href.removeprefix("schemes/").removesuffix(".html"): cls for href, _, cls in points}
+    assert kinds == {"2x2x2-rank7-ZT": "pt at", "3x3x3-rank23-ZT": "pt at",
+                     "1x2x2-rank4-ZT": "pt none", "2x2x7-rank28-ZT": "pt none"}
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert index.count('class="pt none"') == 3  # two points and the legend's
+    assert "no record tabulated</text>" in index
+    assert re.search(r"svg \.pt\.none \{ fill: var\(--muted\); \}",
+                     (tmp_path / "site" / "style.css").read_text())
+    shipped = (shipped_site[0] / "index.html").read_text()  # the legend only when such a point is drawn
+    assert "pt none" not in shipped and "no record tabulated</text>" not in shipped
+
+
+def test_the_index_counts_the_shapes_as_fastmm_catalog_does(tmp_path):
+    # "2 of 37 shapes are at the best-known rank": the two shapes without a record were counted,
+    # where `fastmm catalog` says "2 of 35 shapes ... 2 more catalogued"
+    import os
+    import subprocess
+    import sys
+
+    cat = _unrecorded_catalog(tmp_path / "cat")
+    build_site(tmp_path / "site", catalog=cat)
+    index = (tmp_path / "site" / "index.html").read_text()
+    listing = subprocess.run([sys.executable, "-m", "fastmm", "catalog"], capture_output=True, text=True,
+                             env={**os.environ, "FASTMM_CATALOG": str(cat)}, check=True).stdout
+    summary = re.search(r"^\d+ of (\d+) shapes at .*\((\d+) at the best-known ZT rank\)", listing, re.M)
+    assert summary and "2 more catalogued" in listing, listing
+    shapes, at = summary.groups()
+    assert f" {at} of {shapes} shapes are at the best-known rank." in index
+    assert (at, shapes) == ("2", "35")
