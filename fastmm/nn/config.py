@@ -44,6 +44,7 @@ import torch
 from fastmm.arguments import plain_number_text
 from fastmm.errors import InputError
 from fastmm.nn import data as data_mod
+from fastmm.nn.layers import MAX_R_RATIO
 from fastmm.nn.models import MODELS
 from fastmm.nn.ternary import QUANTIZERS
 from fastmm.spn import Mode
@@ -59,7 +60,6 @@ METRICS = "metrics.jsonl"
 FINAL = "final.json"
 
 MAX_WIDTH = 16.0
-MAX_R_RATIO = 64.0
 MAX_TILE = 64
 MAX_GROUPS = 8192
 MAX_LR = 10.0

@@ -17,10 +17,11 @@ from torch import nn
 from fastmm.errors import InputError
 from fastmm.nn.config import MAX_R_RATIO
 from fastmm.nn.layers import SPNConv2d, SPNLinear, _int, _real, hidden_width
-from fastmm.nn.swap import replace_children
+from fastmm.nn.swap import refuse_lazy, replace_children
 
 
 def _spn_conv(conv: nn.Conv2d, name: str, r_ratio: float, tile: int, groups: int) -> SPNConv2d:
+    refuse_lazy(conv, name, "strassenify")
     if conv.groups != 1 or conv.dilation not in ((1, 1), 1) or isinstance(conv.padding, str):
         raise InputError(f"cannot strassenify {name}: grouped, dilated or string-padded convs")
     if conv.padding_mode != "zeros":
@@ -51,7 +52,8 @@ def _spn_conv(conv: nn.Conv2d, name: str, r_ratio: float, tile: int, groups: int
     return spn.train(conv.training)  # a model in eval stays in eval: its hidden BatchNorm too
 
 
-def _spn_linear(linear: nn.Linear, r_ratio: float) -> SPNLinear:
+def _spn_linear(linear: nn.Linear, name: str, r_ratio: float) -> SPNLinear:
+    refuse_lazy(linear, name, "strassenify")
     spn = SPNLinear(
         linear.in_features,
         linear.out_features,
@@ -93,13 +95,13 @@ def strassenify(
     if isinstance(model, nn.Conv2d):
         return _spn_conv(model, "model", r_ratio, tile, groups)
     if convert_classifier and isinstance(model, nn.Linear):
-        return _spn_linear(model, r_ratio)
+        return _spn_linear(model, "model", r_ratio)
 
     def swap(full: str, child: nn.Module) -> nn.Module | None:
         if isinstance(child, nn.Conv2d):
             return _spn_conv(child, full, r_ratio, tile, groups)
         if convert_classifier and isinstance(child, nn.Linear):
-            return _spn_linear(child, r_ratio)
+            return _spn_linear(child, full, r_ratio)
         return None
 
     replace_children(model, swap)  # all or nothing: a layer that cannot be converted changes none

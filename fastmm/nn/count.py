@@ -19,6 +19,9 @@ for ResNet-18 at 224×224 with 1000 classes:
   The hidden BatchNorm (γ = 1) folds into ã at inference, so it costs nothing extra.
 * Linear: in·out multiplications at full precision (the classifier), r for an SPNLinear.
 * Residual additions, pooling and ReLU are not counted (they are the same in both models).
+* A layer counts everything it computes for the one traced image: a Linear applied to the
+  (B·T, F) rows of a model that folds T into the batch counts T rows, a conv applied to
+  (B·T, C, H, W) T images' outputs, and an unbatched call (F,) or (C, H, W) one.
 
 With these, Σ c_out·H_out·W_out over ResNet-18's 20 convs is 2,483,712 and
 
@@ -62,6 +65,7 @@ running statistics fold into the scale and shift at inference and are not counte
 
 from __future__ import annotations
 
+import inspect
 import numbers
 import os
 from dataclasses import dataclass, field
@@ -174,8 +178,7 @@ class ModelCount:
         total = 0
         for layer in self.layers:
             if layer.kind in ("conv", "spn-conv", "twn-conv", "ttq-conv"):
-                c, h, w = layer.out_shape[-3:]
-                total += c * h * w
+                total += _numel(layer.out_shape)
         return total
 
 
@@ -186,36 +189,50 @@ def _numel(shape: tuple[int, ...]) -> int:
     return n
 
 
+def _per_image(y: torch.Size) -> tuple[int, ...]:
+    """A layer's output shape in the trace without the batch dimension of its one image: the
+    leading 1 is dropped; a model that folds a dimension into the batch (B·T, ...) keeps it."""
+    return tuple(y[1:]) if len(y) > 1 and y[0] == 1 else tuple(y)
+
+
 def _count_conv(name: str, m: nn.Conv2d, x: torch.Size, y: torch.Size) -> LayerCount:
-    c_out, h, w = y[-3:]
+    # every output of the trace's one image counts: (1, C, H, W), an unbatched (C, H, W), and
+    # (T, C, H, W) of a model that folds T frames into the batch alike
     fan_in = m.kernel_size[0] * m.kernel_size[1] * (m.in_channels // m.groups)
-    outs = c_out * h * w
+    outs = _numel(tuple(y))
     mults = fan_in * outs + outs
     adds = fan_in * outs
-    return LayerCount(name, "conv", tuple(y[1:]), mults, mults, adds, adds)
+    return LayerCount(name, "conv", _per_image(y), mults, mults, adds, adds)
 
 
 def _count_ternary_conv(name: str, m: TernaryConv2d, x: torch.Size, y: torch.Size) -> LayerCount:
     dense = _count_conv(name, m, x, y)
     c_out, h, w = y[-3:]
-    outs = c_out * h * w
+    outs = _numel(tuple(y))
+    n = outs // (c_out * h * w)  # 1 but for a model that folds a dimension into the batch
     kind = "ttq-conv" if isinstance(m, TTQConv2d) else "twn-conv"
     factored = outs * (2 if kind == "ttq-conv" else 1)
     actual = None
     if not m.weight.is_meta:
         nonzeros = m.ternary_pattern().flatten(1).count_nonzero(dim=1)  # per output channel
-        actual = int((nonzeros - 1).clamp(min=0).sum()) * h * w + outs
+        actual = int((nonzeros - 1).clamp(min=0).sum()) * h * w * n + outs
     return LayerCount(
         name, kind, dense.out_shape, dense.mults, dense.mults_executed, dense.adds_dense, actual, factored
     )
 
 
+def _rows(m: nn.Linear | SPNLinear, y: torch.Size) -> int:
+    """How many rows (..., in_features) a linear layer transformed in the trace of one image:
+    (1, F), an unbatched (F,), and (T, F) of a model that folds T into the batch alike."""
+    return _numel(tuple(y)) // m.out_features
+
+
 def _count_linear(name: str, m: nn.Linear, x: torch.Size, y: torch.Size) -> LayerCount:
-    rows = _numel(tuple(y)) // m.out_features // y[0]
+    rows = _rows(m, y)
     bias = m.bias is not None
     mults = rows * m.in_features * m.out_features
     adds = rows * m.out_features * (m.in_features - 1 + bias)
-    return LayerCount(name, "linear", tuple(y[1:]), mults, mults, adds, adds)
+    return LayerCount(name, "linear", _per_image(y), mults, mults, adds, adds)
 
 
 def _nonzero_adds(q: torch.Tensor) -> torch.Tensor:
@@ -232,8 +249,10 @@ def _count_spn_conv(name: str, m: SPNConv2d, x: torch.Size, y: torch.Size) -> La
     p, r = m.tile, m.r
     hh, hw = m.hidden_size(x[-2], x[-1])
     fan_in = m.Wb[0].numel()
-    outs, hidden = c_out * h * w, hh * hw
-    mults = outs + r * h * w / (p * p)
+    outs = _numel(tuple(y))
+    n = outs // (c_out * h * w)  # 1 but for a model that folds a dimension into the batch
+    hidden = hh * hw * n
+    mults = outs + n * r * h * w / (p * p)
     executed = outs + r * hidden
     dense = r * hidden * fan_in + outs * r  # (fan_in − 1 + 1 shift)·r·hidden + (r − 1 + 1)·outs
     actual = None
@@ -245,13 +264,13 @@ def _count_spn_conv(name: str, m: SPNConv2d, x: torch.Size, y: torch.Size) -> La
         per_offset = _nonzero_adds(qc.permute(0, 2, 3, 1)).sum(dim=0)  # (p, p)
         rows = torch.tensor([len(range(d, h, p)) for d in range(p)])
         cols = torch.tensor([len(range(d, w, p)) for d in range(p)])
-        wc_adds = int((per_offset * rows[:, None] * cols[None, :]).sum()) + outs
+        wc_adds = int((per_offset * rows[:, None] * cols[None, :]).sum()) * n + outs
         actual = wb_adds + wc_adds
-    return LayerCount(name, "spn-conv", tuple(y[1:]), mults, executed, dense, actual)
+    return LayerCount(name, "spn-conv", _per_image(y), mults, executed, dense, actual)
 
 
 def _count_spn_linear(name: str, m: SPNLinear, x: torch.Size, y: torch.Size) -> LayerCount:
-    rows = _numel(tuple(y)) // m.out_features // y[0]
+    rows = _rows(m, y)
     r, bias = m.r, m.bias is not None
     dense = rows * (r * m.in_features + m.out_features * (r - 1 + bias))
     actual = None
@@ -260,7 +279,7 @@ def _count_spn_linear(name: str, m: SPNLinear, x: torch.Size, y: torch.Size) -> 
         qc, _ = twn_quantize(m.Wc.detach())
         per_row = int(_nonzero_adds(qb).sum()) + r + int(_nonzero_adds(qc).sum())
         actual = rows * (per_row + bias * m.out_features)
-    return LayerCount(name, "spn-linear", tuple(y[1:]), rows * r, rows * r, dense, actual)
+    return LayerCount(name, "spn-linear", _per_image(y), rows * r, rows * r, dense, actual)
 
 
 _COUNTERS = (
@@ -287,15 +306,22 @@ def count_model(model: nn.Module, input_shape: tuple[int, ...]) -> ModelCount:
     handles = []
 
     def hook(counter):
-        def record(module, inputs, output):
-            calls.append((counter, module, inputs[0].shape, output.shape))
+        def record(module, args, kwargs, output):
+            x = args[0] if args else None
+            if x is None:  # passed by its name: self.conv(input=x), self.spn(x=x)
+                first = next(iter(inspect.signature(module.forward).parameters), None)
+                x = kwargs.get(first)
+            if not isinstance(x, torch.Tensor):
+                raise InputError(f"cannot count {names.get(id(module), '?')}: its input is neither "
+                                 "its first positional argument nor its first parameter by name")
+            calls.append((counter, module, x.shape, output.shape))
 
         return record
 
     for module in model.modules():
         for cls, counter in _COUNTERS:
             if isinstance(module, cls):
-                handles.append(module.register_forward_hook(hook(counter)))
+                handles.append(module.register_forward_hook(hook(counter), with_kwargs=True))
                 break
     # every tensor the forward uses: a state_dict leaves out the non-persistent buffers
     tensors = [*model.named_parameters(), *model.named_buffers()]

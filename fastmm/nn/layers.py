@@ -40,6 +40,8 @@ from fastmm.errors import FastmmError, InputError
 from fastmm.nn.ternary import TernaryConv2d
 from fastmm.spn import Mode, apply_mode, parse_mode, set_frozen, twn_quantize
 
+MAX_R_RATIO = 64.0  # r ≤ 64·c_out: the widest hidden layer any entry point builds
+
 
 class SingleValueBatch(InputError):
     """A training-mode forward pass whose hidden BatchNorm would see one value per channel."""
@@ -60,7 +62,10 @@ def _real(value, what: str) -> float:
     """A real-number argument (not a bool, not text) as a float, else InputError."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InputError(f"{what} must be a number, got {value!r:.40}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond float's range: out of any range checked after
+        return math.inf if value > 0 else -math.inf
 
 
 def _pair(value: int | tuple[int, int], what: str) -> tuple[int, int]:
@@ -71,12 +76,17 @@ def _pair(value: int | tuple[int, int], what: str) -> tuple[int, int]:
     raise InputError(f"{what} must be an int or a pair of ints, got {value!r:.40}")
 
 
+def _r_ratio(r_ratio) -> float:
+    """r_ratio (r/c_out of a layer) as a float in (0, MAX_R_RATIO], else InputError."""
+    r_ratio = _real(r_ratio, "r-ratio")
+    if not (0 < r_ratio <= MAX_R_RATIO):  # NaN fails too
+        raise InputError(f"r-ratio must be a number in (0, {MAX_R_RATIO:g}], got {r_ratio}")
+    return r_ratio
+
+
 def hidden_width(out_features: int, r_ratio: float, groups: int = 1) -> int:
     """r = round(r_ratio · c_out), at least 1, rounded up to a multiple of `groups`."""
-    r_ratio = _real(r_ratio, "r-ratio")
-    if not (r_ratio > 0 and math.isfinite(r_ratio)):
-        raise InputError(f"r-ratio must be a finite number > 0, got {r_ratio}")
-    r = max(1, round(r_ratio * out_features))
+    r = max(1, round(_r_ratio(r_ratio) * out_features))
     return -(-r // groups) * groups
 
 
@@ -123,6 +133,8 @@ class SPNLayer(nn.Module):
         bn = self.bn
         if bn.running_mean is None or bn.running_var is None:
             raise FastmmError("to_exact needs the hidden BatchNorm's running statistics")
+        if any(t.is_meta for t in (*self.parameters(), *self.buffers())):
+            raise InputError("to_exact needs real weights, not meta tensors: load or initialise them first")
         qb, alpha_b = twn_quantize(self.Wb)
         qc, alpha_c = twn_quantize(self.Wc)
         sigma = torch.sqrt(bn.running_var + bn.eps)
@@ -168,6 +180,7 @@ class SPNLinear(SPNLayer):
         if in_features < 1 or out_features < 1:
             raise InputError("SPNLinear needs in_features and out_features >= 1")
         factory = {"device": device, "dtype": dtype}
+        _r_ratio(r_ratio)  # checked even when r, the hidden width itself, is given
         r = hidden_width(out_features, r_ratio) if r is None else _int(r, "r")
         if r < 1:
             raise InputError(f"hidden width r must be >= 1, got {r}")
@@ -251,6 +264,7 @@ class SPNConv2d(SPNLayer):
             raise InputError("kernel_size and stride must be >= 1 and padding >= 0")
         self.tile = tile
         self.groups = groups
+        _r_ratio(r_ratio)  # checked even when r, the hidden width itself, is given
         r = hidden_width(out_channels, r_ratio, groups) if r is None else _int(r, "r")
         if r < 1 or r % groups:
             raise InputError(f"hidden width r={r} must be >= 1 and a multiple of groups={groups}")

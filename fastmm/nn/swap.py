@@ -5,6 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from torch import nn
+from torch.nn.modules.lazy import LazyModuleMixin
+
+from fastmm.errors import InputError
+
+
+def refuse_lazy(module: nn.Module, name: str, what: str) -> None:
+    """InputError if `module` is a lazy module whose parameters are not initialised yet: its
+    sizes (in_channels, in_features) are unknown until it has seen an input."""
+    if isinstance(module, LazyModuleMixin) and module.has_uninitialized_params():
+        raise InputError(f"cannot {what} {name}: it is a lazy module with uninitialised parameters; "
+                         "run the model once on an input (or initialise it) first")
 
 
 def replace_children(model: nn.Module, swap: Callable[[str, nn.Module], nn.Module | None]) -> None:

@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from fastmm.errors import InputError
-from fastmm.nn.swap import replace_children
+from fastmm.nn.swap import refuse_lazy, replace_children
 from fastmm.spn import TWN_FACTOR, Mode, apply_mode, parse_mode, set_frozen, twn_quantize
 
 TTQ_FACTOR = 0.05  # Δ = 0.05·max|W| (Zhu et al. 2017, §3)
@@ -213,10 +213,17 @@ def ternarize(model: nn.Module, quant: str) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise InputError(f"ternarize takes a torch.nn.Module, not {type(model).__name__}")
     cls = quantizer(quant)
+
+    def swap(name: str, child: nn.Module) -> nn.Module | None:
+        if not isinstance(child, nn.Conv2d) or isinstance(child, TernaryConv2d):
+            return None
+        refuse_lazy(child, name, "ternarize")
+        return cls.from_conv(child)
+
     if isinstance(model, nn.Conv2d):
+        refuse_lazy(model, "model", "ternarize")
         return cls.from_conv(model)
-    replace_children(model, lambda _name, child: cls.from_conv(child) if isinstance(child, nn.Conv2d)
-                     and not isinstance(child, TernaryConv2d) else None)
+    replace_children(model, swap)
     return model
 
 
