@@ -23,6 +23,7 @@ class Dist:
     rank: int = 0
     world: int = 1
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    owns_group: bool = False  # init_distributed made the process group (close() ends it)
 
     @property
     def main(self) -> bool:
@@ -31,6 +32,14 @@ class Dist:
     def barrier(self) -> None:
         if self.world > 1:
             dist.barrier()
+
+    def close(self) -> None:
+        """End the process group this training made, once every rank is done with it: a rank
+        that exits with gloo's connections still open can be aborted (SIGABRT) by the other
+        rank closing its side first."""
+        if self.owns_group and dist.is_initialized():
+            dist.destroy_process_group()
+            self.owns_group = False
 
     def sum(self, values: list[float]) -> list[float]:
         if self.world == 1:
@@ -83,10 +92,11 @@ def init_distributed(device: str) -> Dist:
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
     gpus = torch.cuda.device_count() if device == "cuda" else 0
     backend = choose_backend(device, local_world, gpus, os.environ.get("FASTMM_DIST_BACKEND", ""))
-    if not dist.is_initialized():
+    owns = not dist.is_initialized()
+    if owns:
         dist.init_process_group(backend)
     if device == "cuda":
         index = local % gpus  # gloo may share one GPU between ranks; nccl was checked above
         torch.cuda.set_device(index)
-        return Dist(dist.get_rank(), dist.get_world_size(), torch.device("cuda", index))
-    return Dist(dist.get_rank(), dist.get_world_size(), torch.device("cpu"))
+        return Dist(dist.get_rank(), dist.get_world_size(), torch.device("cuda", index), owns)
+    return Dist(dist.get_rank(), dist.get_world_size(), torch.device("cpu"), owns)

@@ -802,6 +802,7 @@ def _train(cfg: TrainConfig, resume: bool, given: Collection[str] | None) -> dic
     if not stopped and d.main:
         write_final(out, {"args": cfg.to_dict(), **result})
     d.barrier()
+    d.close()
     return result
 
 
