@@ -11,12 +11,13 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from fastmm.errors import InputError
 from fastmm.scheme import RINGS, Scheme
-from fastmm.validate import digits
+from fastmm.validate import MAX_EXPONENT_DIGITS, MAX_NUMBER_CHARS, digits
 
 SEARCH_MAX_DIM = 8  # n·m, m·p and n·p fit in one 64-bit word in the flip-graph kernels
 
@@ -126,10 +127,15 @@ def check_time_limit(seconds: Any) -> float:
 
 
 def plain_number_text(text: str) -> bool:
-    """Whether typed text may be read as a number: ASCII, without '_' separators. Python's int()
-    and float() also read other scripts' digits ('٣' is 3) and digit groups ('1_0' is 10), which
-    scheme files refuse and a user typing them did not mean as those numbers."""
-    return text.isascii() and "_" not in text
+    """Whether typed text may be read as a number: ASCII, without '_' separators, within the
+    bounds scheme files hold numbers to (MAX_NUMBER_CHARS characters, an exponent of at most
+    MAX_EXPONENT_DIGITS digits). Python's int() and float() also read other scripts' digits ('٣'
+    is 3) and digit groups ('1_0' is 10), which scheme files refuse and a user typing them did
+    not mean as those numbers."""
+    if not (text.isascii() and "_" not in text and len(text.strip()) <= MAX_NUMBER_CHARS):
+        return False
+    exponent = re.search(r"[eE][+-]?0*(\d+)", text)
+    return exponent is None or len(exponent.group(1)) <= MAX_EXPONENT_DIGITS
 
 
 def parse_time_limit(text: str) -> float:

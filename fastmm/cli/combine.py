@@ -16,13 +16,14 @@ def _shape(text: str | None) -> tuple[int, ...] | None:
     from fastmm.arguments import plain_number_text
     from fastmm.errors import InputError
 
+    parts = text.replace("x", ",").split(",")
     try:
-        if not plain_number_text(text):
+        if not all(plain_number_text(x) for x in parts):
             raise ValueError
-        return tuple(int(x) for x in text.replace("x", ",").split(","))
+        return tuple(int(x) for x in parts)
     except ValueError:
-        cut = text if len(text) <= 40 else text[:40] + "..."
-        raise InputError(f"--shape wants N,M,P, got {cut!r}") from None
+        cut = text if len(text) <= 40 else text[:40] + f"... ({len(text)} characters)"
+        raise InputError(f"--shape wants N,M,P (ASCII digits), got {cut!r}") from None
 
 
 def _verified(path: str):

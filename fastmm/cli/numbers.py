@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from fastmm.arguments import plain_number_text
+from fastmm.validate import MAX_NUMBER_CHARS
 
 
 class _Plain(click.ParamType):
@@ -22,7 +23,8 @@ class _Plain(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, str) and not plain_number_text(value):
             shown = value if len(value) <= 30 else value[:30] + "..."
-            self.fail(f"{shown!r} is not a valid {self.kind} (ASCII digits, no '_')", param, ctx)
+            self.fail(f"{shown!r} is not a valid {self.kind} (ASCII digits, no '_', at most "
+                      f"{MAX_NUMBER_CHARS} characters)", param, ctx)
         return self.base.convert(value, param, ctx)
 
 

@@ -259,10 +259,10 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: 
         if not quiet and checkpoint.resumed:
             state = checkpoint.describe(start_given=start_file is not None)
             click.echo(f"resuming {file_name(resume, sys.stderr)}: {state}", err=True)
-            if first != seed and click.get_current_context().get_parameter_source("seed") \
-                    == click.core.ParameterSource.COMMANDLINE:
-                click.echo(f"note: --seed {seed} is not used: the search goes on with the directory's next "
-                           f"fresh seed, {first} (the result records it)", err=True)
+        if checkpoint.resumed and first != seed and click.get_current_context().get_parameter_source(
+                "seed") == click.core.ParameterSource.COMMANDLINE:  # said with -q too: typed, not used
+            click.echo(f"note: --seed {seed} is not used: the search goes on with the directory's next "
+                       f"fresh seed, {first} (the result records it)", err=True)
     cores = os.cpu_count() or 1
     if req.scheduler is None and req.workers > cores:
         click.echo(f"warning: --workers {req.workers} is more than the {cores} CPU cores here: the "

@@ -137,7 +137,9 @@ def test_a_huge_typed_number_is_cut_in_its_message(scheme_file, tmp_path):
                  ("search", nines, "2", "2", "--rank", "7")):
         r = run_cli(*args, "-o", tmp_path / "x.json")
         assert_clean(r, allowed=(1, 2))
-        assert len(r.err) < 200 and "(4000 digits)" in r.err, r.err
+        assert len(r.err) < 200, r.err
+        cuts = ("(4000 digits)", "at most 64 characters", "(4004 characters)")
+        assert any(cut in r.err for cut in cuts), r.err
 
 
 def test_plain_numbers_still_read_as_before(scheme_file, tmp_path):
@@ -155,3 +157,20 @@ def test_per_stage_training_numbers_are_ascii_too():
     for text in ("٣", "1_0", "3,٤"):
         with pytest.raises(InputError, match="--epochs must be a whole number"):
             parse_per_stage(text, 2, int, "epochs")
+
+
+@pytest.mark.parametrize("option, value", [
+    ("--seed", "0" * 70 + "1"),  # 71 characters: past the 64 that scheme files allow a number
+    ("--time-limit", "0" * 70 + "10"),
+    ("--time-limit", "1e99999"),  # a 5-digit exponent
+])
+def test_typed_numbers_have_the_bounds_of_numbers_in_files(value, option):
+    r = run_cli("search", "2", "2", "2", "--rank", "7", option, value, "--no-sympy")
+    assert_clean(r, allowed=(2,))
+    assert r.rc == 2
+
+
+def test_typed_numbers_within_the_bounds_still_read(tmp_path):
+    r = run_cli("search", "2", "2", "2", "--rank", "7", "--time-limit", "1e0001", "--seed", "0" * 60 + "1",
+                "--no-sympy", "-q", "-o", tmp_path / "x.json")
+    assert r.rc == 0, r.err

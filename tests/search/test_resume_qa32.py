@@ -74,6 +74,8 @@ def test_a_seed_the_resume_does_not_use_is_named(tmp_path):
             in r.stderr), r.stderr
     r = fastmm(*args, "--seed", "2", cwd=tmp_path)  # the seed it goes on with anyway: nothing to say
     assert "is not used" not in r.stderr and r.returncode == 1
+    r = fastmm(*args, "--seed", "1000", "-q", cwd=tmp_path)  # -q hides progress, not this
+    assert r.stderr.startswith("note: --seed 1000 is not used"), r.stderr
 
 
 def test_workers_past_the_last_fresh_seeds_get_advice_they_can_follow(tmp_path):
