@@ -5,7 +5,7 @@ The public API (see README, "Python"):
     load, load_verified, save, verify, search, search_distinct, finish, lift, export, import_scheme, catalog,
     catalog_scheme, matmul, combine, Scheme, naive_scheme, strassen, laderman, and the errors
     FastmmError, InputError, SchemeFormatError, VerificationError, SearchFailed,
-    SearchInterrupted.  fastmm.nn holds the StrassenNets layers and models (needs torch).
+    SearchInterrupted, OutputError.  fastmm.nn holds the StrassenNets layers and models (needs torch).
 
 Names are loaded on first use, so `import fastmm` stays cheap.
 """
@@ -22,7 +22,7 @@ _API = {
     "FastmmError": "fastmm.errors", "InputError": "fastmm.errors",
     "SchemeFormatError": "fastmm.errors", "SchemeError": "fastmm.errors",
     "VerificationError": "fastmm.errors", "SearchFailed": "fastmm.errors",
-    "SearchInterrupted": "fastmm.errors",
+    "SearchInterrupted": "fastmm.errors", "OutputError": "fastmm.paths",
 }
 
 # verify, export, catalog and search are modules made callable (fastmm/_callable.py): calling one calls

@@ -449,7 +449,9 @@ def search(shape: Sequence[int], rank: int, *, ring: str = "ZT", method: str = "
     """Find a scheme for `shape` with at most `rank` multiplications, verified before it is returned.
 
     `symmetry` "c3" or "c3j" (square shapes) restricts the walk to schemes invariant under the
-    rotation (A,B,Cᵀ) -> (Cᵀ,A,B), and for c3j also under X -> JXJ (fastmm.search.symmetric).
+    rotation (A,B,Cᵀ) -> (Cᵀ,A,B), and for c3j also under X -> JXJ (fastmm.search.symmetric);
+    "t2" (two equal sizes) to schemes invariant under the transpose (A,B,C) -> (Bᵀ,Aᵀ,Cᵀ)
+    (fastmm.search.transpose_symmetric).
     `resume` (a directory; the walk methods) checkpoints the search there as `fastmm search
     --resume DIR` does, and a later call with the same directory continues from what it saved,
     with fresh seeds (`seed` is then used only for a new directory).

@@ -1,6 +1,6 @@
 """The shipped catalogue of verified schemes: fastmm/data/catalog/<n>x<m>x<p>-rank<r>-<ring>.json.
 
-One file per canonical shape (n ≤ m ≤ p) and ring, in the scheme format of DESIGN.md.
+One file per canonical shape (n ≤ m ≤ p) and ring, in fastmm's scheme file format (README, "Scheme files").
 Searches start from it and `add_to_catalog` keeps only improvements. Every file is checked
 when read (exact Brent equations, no sympy, for speed): a file that is malformed, names a
 shape/rank/ring its contents do not have, or fails verification is reported (a

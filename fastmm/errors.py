@@ -7,8 +7,9 @@ Every expected failure is a FastmmError (one base class for library users to cat
     │   ├── SchemeFormatError   a malformed scheme or foreign file
     │   └── SchemeError         a Scheme built with inconsistent matrices (also a ValueError)
     ├── VerificationError       a scheme that fails the Brent equations
-    └── SearchFailed            no scheme of the rank within the time limit (`.best`: the
-        └── SearchInterrupted   lowest-rank verified scheme reached, or None); Ctrl-C, exit 130
+    ├── SearchFailed            no scheme of the rank within the time limit (`.best`: the
+    │   └── SearchInterrupted   lowest-rank verified scheme reached, or None); Ctrl-C, exit 130
+    └── OutputError             an output file could not be written (fastmm.paths; also an OSError)
 """
 
 from __future__ import annotations

@@ -225,8 +225,9 @@ def coefficient_json(x: Any) -> int | str:
 
 
 def scheme_to_dict(scheme: Scheme) -> dict:
-    """The JSON object of DESIGN.md (rows of Wa, Wb; rows of Wc indexed by C row-major). A scheme
-    labelled Z2 that is exact over the integers is written with its true ring (_written_label)."""
+    """The JSON object of a scheme file (README, "Scheme files": rows of Wa, Wb; rows of Wc
+    indexed by C row-major). A scheme labelled Z2 that is exact over the integers is written with
+    its true ring (_written_label)."""
     ring, record = _written_label(scheme)
     return {
         "format": FORMAT,
