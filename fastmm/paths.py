@@ -310,20 +310,27 @@ def rescue(data: bytes | str, stem: str = "fastmm-result", suffix: str = ".json"
     raise OutputError(f"no fallback location was writable either ({', '.join(tried)})")
 
 
+def _write_else_rescue(write, data: bytes | str, stem: str, suffix: str) -> tuple[Path, str | None]:
+    """`write()`, or else `data` in a fallback file (`rescue`): (the file written, why the intended
+    write failed or None). OutputError naming both failures when no fallback is writable either."""
+    try:
+        return write(), None
+    except OutputError as exc:
+        problem = str(exc)
+    try:
+        return rescue(data, stem, suffix), problem
+    except OutputError as exc:
+        raise OutputError(f"{problem}; {exc}") from None
+
+
 def save_bytes_with_fallback(data: bytes | str, path: str | os.PathLike, stem: str = "fastmm-result",
                              suffix: str = ".json", what: str = "result") -> Path:
     """Write `data` to `path`, or else to a fallback file named in one warning line on stderr;
     returns the file written. OutputError only when no fallback location is writable either."""
-    try:
-        return write_atomic(path, data)
-    except OutputError as exc:
-        problem = str(exc)
-    try:
-        written = rescue(data, stem, suffix)
-    except OutputError as exc:
-        raise OutputError(f"{problem}; {exc}") from None
-    message = f"warning: {problem}; the {what} was saved to {written} instead"
-    print(" ".join(message.splitlines()), file=sys.stderr, flush=True)
+    written, problem = _write_else_rescue(lambda: write_atomic(path, data), data, stem, suffix)
+    if problem is not None:
+        message = f"warning: {problem}; the {what} was saved to {written} instead"
+        print(" ".join(message.splitlines()), file=sys.stderr, flush=True)
     return written
 
 
@@ -333,15 +340,10 @@ def write_or_rescue(write, data: bytes | str, stem: str = "fastmm-result", suffi
     took work to make; when it fails (OutputError: a full disk), `data` goes to a fallback file
     (`rescue`) and OutputError says both in one line (exit 1), as import and search do. The
     OutputError names no fallback only when no fallback location is writable either."""
-    try:
-        return write()
-    except OutputError as exc:
-        problem = str(exc)
-    try:
-        saved = rescue(data, stem, suffix)
-    except OutputError as exc:
-        raise OutputError(f"{problem}; {exc}") from None
-    raise OutputError(f"{problem}; the {what} was saved to {saved} instead")
+    written, problem = _write_else_rescue(write, data, stem, suffix)
+    if problem is not None:
+        raise OutputError(f"{problem}; the {what} was saved to {written} instead")
+    return written
 
 
 def scheme_stem(scheme) -> str:
