@@ -540,7 +540,9 @@ def load_points(path: str | os.PathLike) -> list[Point]:
     if data.startswith(NPY_MAGIC):
         raise InputError(f"{where}: a single .npy array; fitted points come as an .npz (arrays u, v, w "
                          "and shape, as `fastmm search --save-fitted` writes) or a JSON file of points")
-    if data.startswith(ZIP_MAGICS) or named_npz:
+    # a file named .npz that holds JSON text is read as JSON: the bytes tell, not the name
+    json_text = data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
+    if data.startswith(ZIP_MAGICS) or (named_npz and not json_text):
         return [_npz_point(data, where)]
     try:
         text = data.decode("utf-8-sig")

@@ -144,14 +144,19 @@ def typed_option(method: str, name: str, default, value, least: float = 0):
     """`value` as the type of the option's default (a number at least `least`), or one
     InputError naming the option."""
     def bad(kind: str) -> InputError:
-        return InputError(f"{method} option {name} must be {kind}, got {value!r}")
+        got = repr(value)
+        if len(got) > 40:
+            got = f"{got[:30]}... ({len(got)} characters)"
+        return InputError(f"{method} option {name} must be {kind}, got {got}")
 
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise bad("true or false")
         return value
     if isinstance(default, int | float):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        # an int of any size is a number (math.isfinite overflows on one past a float's range)
+        if isinstance(value, bool) or not isinstance(value, int | float) or (
+                isinstance(value, float) and not math.isfinite(value)):
             raise bad("a number")
         if value < least:
             raise bad(f"at least {least:g}")
@@ -162,7 +167,7 @@ def typed_option(method: str, name: str, default, value, least: float = 0):
             raise bad(f"at most {most:g}")
         if isinstance(default, int):
             if value != int(value) or value >= 2**62:
-                raise bad("a whole number")
+                raise bad("a whole number below 2^62")
             return int(value)
         return float(value)
     if isinstance(default, str):

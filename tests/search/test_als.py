@@ -178,6 +178,11 @@ def test_registered_and_runs_through_the_runner():
     (SearchTask(2, 2, 2, rank=7, options={"fit_tol": 0.0}), "fit_tol must be above 0"),
     (SearchTask(2, 2, 2, rank=7, options={"lr": 0}), "lr must be above 0"),
     (SearchTask(2, 2, 2, rank=7, options={"lr_scale": 0}), "lr_scale must be above 0"),
+    # ints past a float's range: math.isfinite overflowed on them (an internal error)
+    (SearchTask(2, 2, 2, rank=7, options={"init_std": 10**400}), r"init_std must be at most .* chara"),
+    (SearchTask(2, 2, 2, rank=7, options={"fit_steps": 10**400}), "fit_steps must be a whole number below"),
+    (SearchTask(2, 2, 2, rank=7, options={"ridge": -(10**400)}), "ridge must be at least 0"),
+    (SearchTask(2, 2, 2, rank=7, options={"denominators": [10**400]}), "denominators must be"),
 ])
 def test_bad_input_is_one_input_error(task, message):
     with pytest.raises(InputError, match=message):
@@ -194,12 +199,12 @@ def test_collect_mode_runs_every_restart_to_its_end():
     """The per-restart measurement: no replacements; each restart verified once or given up."""
     from fastmm.search.numerical import DONE, NumConfig, NumericalSearch
 
-    task = SearchTask(2, 2, 2, rank=7, seed=3, time_limit=60, options={"batch": 12, "collect": True})
+    task = SearchTask(2, 2, 2, rank=7, seed=3, time_limit=600, options={"batch": 12, "collect": True})
     search = NumericalSearch(task, NumConfig.from_options(task.options), "als",
                              lambda p: None, lambda: False)
     out = search.run()
     assert out.restarts == 12 and search.count.restarts == 12
-    assert search.stopped == "restarts"  # all twelve finished before the time limit
+    assert search.stopped == "restarts"  # all twelve finished (600 s: a loaded machine took 65)
     assert search.count.found == len(search.collected) >= 1
     assert search.count.found + search.count.replaced == 12
     ids = [s.provenance["restart"] for s in search.collected]

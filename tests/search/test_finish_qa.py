@@ -221,6 +221,11 @@ def test_points_files_are_told_by_their_content(tmp_path):
     for path in (upper, misnamed):
         (pt,) = load_points(path)
         assert pt.shape == (2, 2, 3) and np.array_equal(pt.u, u)
+    json_named_npz = tmp_path / "points.npz"  # JSON text under an .npz name: read as JSON
+    json_named_npz.write_text(json.dumps({"shape": [2, 2, 3], "points": [
+        {"Wa": u.tolist(), "Wb": v.tolist(), "WcT": w.tolist()}]}))
+    (pt,) = load_points(json_named_npz)
+    assert pt.shape == (2, 2, 3) and np.array_equal(pt.u, u)
     npy = tmp_path / "u.npy"
     np.save(npy, u)
     message = (f"error: {npy}: a single .npy array; fitted points come as an .npz (arrays u, v, w and "
