@@ -54,7 +54,7 @@ from typing import Any
 
 import numpy as np
 
-from fastmm.arguments import scheme_arg
+from fastmm.arguments import flag, scheme_arg
 from fastmm.errors import InputError
 from fastmm.linalg import (
     Linear,
@@ -185,6 +185,8 @@ def random_symmetry(scheme: Scheme, rng: np.random.Generator, *, unimodular: boo
     (no scaling over GF(2)); a cyclic shift / transposition is included when the shape allows.
     """
     scheme_arg(scheme, "random_symmetry")
+    unimodular = flag(unimodular, "random_symmetry", "unimodular")
+    shape_moves = flag(shape_moves, "random_symmetry", "shape_moves")
     if not isinstance(rng, np.random.Generator):
         raise InputError(f"random_symmetry: rng is a numpy Generator (numpy.random.default_rng(seed)), "
                          f"not {type(rng).__name__}")

@@ -360,3 +360,12 @@ def test_bad_arguments_are_input_errors_not_deep_tracebacks():
                    np.zeros((4, 0), dtype=int))
     with pytest.raises(InputError, match="without products"):
         equivalent(empty, empty)
+
+
+@pytest.mark.parametrize("flag_name", ["unimodular", "shape_moves"])
+def test_random_transform_flags_are_true_or_false(flag_name):
+    from fastmm.errors import InputError
+
+    with pytest.raises(InputError, match=f"{flag_name} must be True or False"):
+        random_transform(strassen(), np.random.default_rng(0), **{flag_name: "no"})
+    assert random_transform(strassen(), np.random.default_rng(0), **{flag_name: np.bool_(False)}).rank == 7
