@@ -177,7 +177,7 @@ def untrue_modulo_2_claim(n: int, m: int, p: int, wa, wb, wc) -> tuple[str, str]
         return None  # the reduction is what was written: checked above
     reduced = [np.array([int(x) % 2 for x in w.flat], dtype=np.int64).reshape(w.shape) for w in mats]
     exact = exact_as_written(n, m, p, *reduced)
-    return (exact, "reduced modulo 2 (its signs dropped, as a Z2 label keeps it)") if exact else None
+    return (exact, "reduced modulo 2 (what a Z2 label keeps of it)") if exact else None
 
 
 def exact_as_written(n: int, m: int, p: int, wa, wb, wc) -> str | None:

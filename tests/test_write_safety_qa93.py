@@ -187,6 +187,34 @@ def test_no_checkpoint_file_is_written_through_a_link(tmp_path, outside, name):
     assert not (d / name).is_symlink() and (d / name).is_file()
 
 
+def test_a_linked_lock_file_is_replaced_and_still_locks(tmp_path):
+    # O_NOFOLLOW alone turned a checkpoint.lock symlink into no lock at all (regression hunt)
+    import fcntl
+    import os
+    import subprocess
+    import sys
+
+    d = tmp_path / "ck"
+    d.mkdir()
+    target = tmp_path / "elsewhere.lock"
+    target.write_text("")
+    (d / "checkpoint.lock").symlink_to(target)
+    with ck._locked(d, wait=0.1):
+        pass
+    lock = d / "checkpoint.lock"
+    assert not lock.is_symlink() and lock.is_file() and target.exists()
+    fd = os.open(lock, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:  # another process now waits its `wait` for the lock before writing unlocked
+        code = ("import time, pathlib; from fastmm.search import checkpoint as ck; t = time.monotonic()\n"
+                f"with ck._locked(pathlib.Path({str(d)!r}), wait=1.0): print(time.monotonic() - t)")
+        waited = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                      check=True).stdout)
+    finally:
+        os.close(fd)
+    assert waited >= 0.9
+
+
 # -- 3. a catalogue that cannot be written is refused before the work ----------------------------
 
 

@@ -625,9 +625,16 @@ def _locked(directory: Path, wait: float = 10.0) -> Iterator[None]:
     atomic anyway."""
     import fcntl
 
+    lock = Path(directory) / LOCK
+    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW  # never created or opened elsewhere
     try:
-        # O_NOFOLLOW: a checkpoint.lock linked elsewhere is not created or opened there
-        fd = os.open(Path(directory) / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o666)
+        try:
+            fd = os.open(lock, flags, 0o666)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            lock.unlink()  # a symlink under the lock's name: replaced by the lock file, as DIR's files are
+            fd = os.open(lock, flags, 0o666)
     except OSError:
         yield
         return
