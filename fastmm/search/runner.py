@@ -462,35 +462,84 @@ def _quiet_unraisable_in(thread_name: str) -> None:
     sys.unraisablehook = hook
 
 
+DASK_GRACE = 2.0  # seconds cluster jobs have after the time limit or a stop request; then cancelled
+DASK_CALL_S = 2.0  # longest wait for one call to the scheduler (setting the stop event, cancelling)
+
+
+@contextlib.contextmanager
+def _quiet_dask_logs() -> Iterator[None]:
+    """dask logs a lost scheduler or worker as pages of tracebacks (its client and comm loggers
+    have levels of their own); the search reports it in one line. Levels restored after."""
+    import logging
+
+    names = ["distributed"] + [n for n in logging.root.manager.loggerDict if n.startswith("distributed.")]
+    old = {n: logging.getLogger(n).level for n in names}
+    for n in names:
+        logging.getLogger(n).setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for n, level in old.items():
+            logging.getLogger(n).setLevel(level)
+
+
 def _run_dask(task: SearchTask, method: str, jobs: int, address: str, report: ProgressFn,
               interrupted: threading.Event) -> RunSummary:
     try:
-        from distributed import Client, Event
+        from distributed import Client
     except ImportError:
         msg = "--scheduler needs dask.distributed: pip install 'fastmm[dist]'"
         raise FastmmError(msg) from None
+    with _quiet_dask_logs():
+        return _run_dask_quietly(task, method, jobs, address, report, interrupted, Client)
+
+
+def _run_dask_quietly(task: SearchTask, method: str, jobs: int, address: str, report: ProgressFn,
+                      interrupted: threading.Event, client_class) -> RunSummary:
+    """The time limit and a stop request hold as they do for worker processes: jobs that have not
+    returned DASK_GRACE s later (no worker left to run them, a worker lost) are cancelled and the
+    search returns what came back; a lost scheduler is one FastmmError."""
     limit = CONNECT_S if task.time_limit is None else min(CONNECT_S, max(task.time_limit, 1.0))
-    client = _connect(Client, address, interrupted, limit)
+    client = _connect(client_class, address, interrupted, limit)
     if client is None:  # Ctrl-C or a signal while connecting: nothing ran
         return RunSummary(SearchOutcome(scheme=None, stopped="interrupted", seed=task.seed), [])
     failures: list[str] = []
     outcomes: list[SearchOutcome] = []
     best: SearchOutcome | None = None
+    name = f"fastmm-stop-{uuid.uuid4().hex}"
+
+    def stop_jobs(cancel: list | None = None) -> None:
+        """Set the cluster-wide stop event (and cancel `cancel`), never waiting long on a
+        scheduler that is gone."""
+        with contextlib.suppress(Exception):
+            client.sync(client.scheduler.event_set, name=name, callback_timeout=DASK_CALL_S)
+        if cancel:
+            with contextlib.suppress(Exception):
+                client.sync(client._cancel, cancel, callback_timeout=DASK_CALL_S)
+
+    class _Stop:  # what _keep sets when a job found a scheme
+        set = staticmethod(stop_jobs)
+
     try:
-        name = f"fastmm-stop-{uuid.uuid4().hex}"
-        stop = Event(name, client=client)
         futures = [client.submit(_dask_job, _seeded(task, i), method, name, pure=False)
                    for i in range(jobs)]
         seeds = {f.key: task.seed + i for i, f in enumerate(futures)}
         waiting = list(futures)
-        started, stopping = time.monotonic(), False
+        started, stop_at = time.monotonic(), None
         while waiting:
             # each job's own clock starts when a worker takes it: jobs queued behind busy workers
             # would run past the time limit, so the limit is the client's too
-            late = task.time_limit is not None and time.monotonic() - started >= task.time_limit
-            if (interrupted.is_set() or late) and not stopping:
-                stop.set()
-                stopping = True
+            now = time.monotonic()
+            late = task.time_limit is not None and now - started >= task.time_limit
+            if (interrupted.is_set() or late) and stop_at is None:
+                stop_at = now
+                stop_jobs()
+            if stop_at is not None and time.monotonic() >= stop_at + DASK_GRACE:
+                # no worker runs them (none left, or killed): they would be waited for forever
+                failures.append(f"{len(waiting)} job(s) had not returned {DASK_GRACE:g} s after the "
+                                "search was told to stop (no worker left to run them?): cancelled")
+                stop_jobs(waiting)
+                break
             batch = [f for f in waiting if f.done()]
             if not batch:
                 time.sleep(0.05)
@@ -500,19 +549,28 @@ def _run_dask(task: SearchTask, method: str, jobs: int, address: str, report: Pr
                 try:
                     outcome = fut.result()
                 except FastmmError:  # a refused request: every job would refuse it
-                    stop.set()
+                    stop_jobs()
                     raise
                 except Exception as exc:  # noqa: BLE001 - a dead worker is reported, not fatal
-                    failures.append(f"seed {seeds.get(fut.key)} failed on the cluster: {exc}")
+                    failures.append(f"seed {seeds.get(fut.key)} failed on the cluster: "
+                                    f"{str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}")
                     continue
                 outcomes.append(outcome)
                 # no valid scheme yet: the target, as the methods' own reports show it
                 report(seeds.get(fut.key, task.seed) - task.seed,
                        Progress(rank=outcome.best_rank or task.rank, steps=outcome.steps,
                                 restarts=outcome.restarts, elapsed=outcome.seconds))
-                best = _keep(best, outcome, stop)
+                best = _keep(best, outcome, _Stop)
+        lost = client.status not in ("running", "connecting") or any(
+            "scheduler-connection-lost" in f for f in failures)
     finally:
-        client.close()
-    if best is None:
+        with contextlib.suppress(Exception):
+            client.close(timeout=DASK_CALL_S)
+    if best is None and lost:
+        raise FastmmError(f"the dask scheduler at {address} was lost during the search: no cluster job "
+                          "returned a result")
+    if best is None and stop_at is None:  # every job failed before the time limit
         raise FastmmError("no cluster job returned a result: " + "; ".join(failures))
+    if best is None:  # none returned in time (no worker took them, or the workers were lost)
+        best = SearchOutcome(None, stopped="interrupted" if interrupted.is_set() else "time", seed=task.seed)
     return RunSummary(best, outcomes, failures=failures)
