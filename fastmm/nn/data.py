@@ -17,7 +17,7 @@ Formats
   checked to be exactly that dict of an array and a list of ints.
 - ImageNet: `train/<class>/*.JPEG` and `val/<class>/*.JPEG` (classes sorted by name).
 
-Length: a little over 450 lines, because the four dataset layouts share one loader, one
+Length: a little under 600 lines, because the four dataset layouts share one loader, one
 augmentation and one batching path that are easier to check side by side.
 """
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
 import pickle
 import struct
 import warnings
@@ -36,6 +37,7 @@ import numpy as np
 import torch
 
 from fastmm.errors import InputError
+from fastmm.validate import digits
 
 DATASETS = ("fashion-mnist", "mnist", "cifar10", "imagenet")
 DEFAULT_DIRS = {
@@ -123,8 +125,15 @@ _IDX_DTYPES = {
 }
 
 
+# At most this much IDX data is read (MNIST's largest file holds 47 MB): a header that
+# declares more is refused before anything is decompressed or allocated.
+MAX_IDX_BYTES = 1 << 30
+# More dimensions than any IDX dataset has (numpy's own limit is 64).
+MAX_IDX_DIMS = 16
+
+
 def _read_exactly(f, n: int) -> bytes:
-    """Up to n bytes from a (gzip) stream: fewer only at its end."""
+    """Up to n bytes from a (gzip) stream: fewer only at its end (for short reads)."""
     parts, left = [], n
     while left > 0:
         chunk = f.read(min(left, 1 << 24))
@@ -135,12 +144,26 @@ def _read_exactly(f, n: int) -> bytes:
     return b"".join(parts)
 
 
-def read_idx(path: str | Path) -> np.ndarray:
+def _read_into(f, buffer: np.ndarray) -> int:
+    """Fill the uint8 `buffer` from a (gzip) stream, in chunks of at most 1 MiB, so the data is
+    held once; the number of bytes read (fewer only at the stream's end)."""
+    view, done = memoryview(buffer), 0
+    while done < len(buffer):
+        got = f.readinto(view[done:done + (1 << 20)])
+        if not got:
+            break
+        done += got
+    return done
+
+
+def read_idx(path: str | Path, ndim: int | None = None) -> np.ndarray:
     """Read an IDX file (raw or gzip, detected from the content) into a numpy array.
 
-    The header is read first; of a gzip file no more is decompressed than the header
-    declares (and one byte more, to find extra data), so a small file cannot expand to
-    gigabytes in memory."""
+    The header is read first: a header with another number of dimensions than `ndim` (when
+    given), or declaring more than MAX_IDX_BYTES (1 GiB) of data, is refused before the data
+    is read. Of a gzip file no more is decompressed than the header declares (and one byte
+    more, to find extra data), into one buffer of the declared size, so a small file cannot
+    expand to more than that in memory."""
     path = Path(path)
     try:
         with open(path, "rb") as raw_file:
@@ -150,19 +173,28 @@ def read_idx(path: str | Path) -> np.ndarray:
             head = _read_exactly(f, 4)
             if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_DTYPES:
                 raise InputError(f"{path} is not an IDX file (bad magic number)")
-            dtype, ndim = _IDX_DTYPES[head[2]], head[3]
-            dims = _read_exactly(f, 4 * ndim)
-            if len(dims) < 4 * ndim:
+            dtype, dims_n = _IDX_DTYPES[head[2]], head[3]
+            if ndim is not None and dims_n != ndim or dims_n > MAX_IDX_DIMS:
+                wanted = f"{ndim}" if ndim is not None else f"at most {MAX_IDX_DIMS}"
+                raise InputError(f"{path}: the IDX header declares {dims_n} dimensions, expected {wanted}")
+            dims = _read_exactly(f, 4 * dims_n)
+            if len(dims) < 4 * dims_n:
                 raise InputError(f"{path}: truncated IDX header")
-            shape = struct.unpack(f">{ndim}I", dims)
+            shape = struct.unpack(f">{dims_n}I", dims)
             expected = math.prod(shape) * dtype.itemsize
-            body = _read_exactly(f, expected + 1)
+            if expected > MAX_IDX_BYTES:
+                raise InputError(f"{path}: the IDX header declares {digits(expected)} bytes of data, "
+                                 f"more than the {MAX_IDX_BYTES:,} bytes read at most")
+            body = np.empty(expected, dtype=np.uint8)
+            got = _read_into(f, body)
+            extra = got == expected and len(f.read(1)) > 0
     except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise InputError(f"cannot read IDX file {path}: {exc}") from None
-    if len(body) != expected:
-        got = f"more than {expected}" if len(body) > expected else str(len(body))
-        raise InputError(f"{path}: IDX data has {got} bytes, the header says {expected}")
-    return np.frombuffer(body, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+    if got != expected or extra:
+        raise InputError(f"{path}: IDX data has {f'more than {expected}' if extra else got} bytes, "
+                         f"the header says {expected}")
+    # copy=False: uint8 data is returned as read, not copied a second time
+    return body.view(dtype).reshape(shape).astype(dtype.newbyteorder("="), copy=False)
 
 
 def write_idx(path: str | Path, array: np.ndarray, compress: bool | None = None) -> None:
@@ -203,7 +235,7 @@ def load_idx_split(directory: str | Path, train: bool, dataset: str = "fashion-m
             f"(expected {prefix}-images-idx3-ubyte[.gz] and {prefix}-labels-idx1-ubyte[.gz]): "
             f"{HOW_TO_GET[dataset]}"
         )
-    images, labels = read_idx(paths[0]), read_idx(paths[1])
+    images, labels = read_idx(paths[0], ndim=3), read_idx(paths[1], ndim=1)
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise InputError(
             f"{directory}: IDX images {images.shape} and labels {labels.shape} do not match"
@@ -254,32 +286,44 @@ def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with open(path, "rb") as f:
             entry = _ArrayOnlyUnpickler(f, encoding="bytes").load()
+    except MemoryError:  # a length field (BINBYTES8, ...) claiming gigabytes
+        raise InputError(f"cannot read CIFAR-10 batch {path}: it claims more memory than is "
+                         "available") from None
     except Exception as exc:  # a damaged pickle raises many kinds of errors
-        raise InputError(f"cannot read CIFAR-10 batch {path}: {exc}") from None
+        reason = str(exc)[:200] or type(exc).__name__
+        raise InputError(f"cannot read CIFAR-10 batch {path}: {reason}") from None
     if not isinstance(entry, dict) or b"data" not in entry or b"labels" not in entry:
         raise InputError(f"{path} is not a CIFAR-10 batch (no data/labels)")
-    raw = entry[b"labels"]
-    if isinstance(raw, list | tuple) and any(
-            isinstance(x, bool | np.bool_) or isinstance(x, np.ndarray) and x.dtype == bool for x in raw):
-        raise InputError(f"{path}: CIFAR-10 labels must be a list of integers, not True/False")
-    try:
-        data, labels = np.asarray(entry[b"data"]), np.asarray(raw)
-    except (ValueError, TypeError, OverflowError):  # ragged lists, odd objects
-        raise InputError(f"{path}: CIFAR-10 data must be uint8 N×3072 with a list of N integer "
-                         "labels") from None
-    # checked before any conversion: 3.7 or True would otherwise become a label silently
-    if labels.ndim != 1 or labels.dtype.kind not in "iu" or (
-            labels.dtype.kind == "u" and labels.size and int(labels.max()) > np.iinfo(np.int64).max):
-        raise InputError(f"{path}: CIFAR-10 labels must be a list of integers, got {labels.dtype} "
-                         f"values of shape {labels.shape}")
+    # The structure is checked before anything is converted: a list of shared references is
+    # tiny in the pickle but np.asarray would expand it to gigabytes.
+    data, raw = entry[b"data"], entry[b"labels"]
     if (
-        data.dtype != np.uint8
+        not isinstance(data, np.ndarray)
+        or data.dtype != np.uint8
         or data.ndim != 2
         or data.shape[1] != 3072
-        or len(labels) != len(data)
     ):
-        raise InputError(f"{path}: CIFAR-10 data must be uint8 N×3072 with N labels")
-    return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
+        raise InputError(f"{path}: CIFAR-10 data must be uint8 N×3072 with a list of N integer labels")
+    if isinstance(raw, np.ndarray):
+        if raw.ndim != 1 or raw.dtype.kind not in "iu" or (
+                raw.dtype.kind == "u" and raw.size and int(raw.max()) > np.iinfo(np.int64).max):
+            raise InputError(f"{path}: CIFAR-10 labels must be a list of integers, got {raw.dtype} "
+                             f"values of shape {raw.shape}")
+    elif isinstance(raw, list | tuple):
+        for x in raw:  # plain integers only: a nested list is refused at its first element
+            if isinstance(x, bool | np.bool_) or isinstance(x, np.ndarray) and x.dtype == bool:
+                raise InputError(f"{path}: CIFAR-10 labels must be a list of integers, not True/False")
+            if not isinstance(x, int | np.integer) or not -2**63 <= int(x) < 2**63:
+                shown = f" {digits(x)}" if isinstance(x, int | np.integer) else ""  # never str(list)
+                raise InputError(f"{path}: CIFAR-10 labels must be a list of integers, got "
+                                 f"{type(x).__name__}{shown}")
+    else:
+        raise InputError(f"{path}: CIFAR-10 labels must be a list of integers, got {type(raw).__name__}")
+    if len(raw) != len(data):
+        raise InputError(f"{path}: CIFAR-10 data must be uint8 N×3072 with N labels "
+                         f"({len(data)} images, {len(raw)} labels)")
+    labels = np.asarray(raw, dtype=np.int64)
+    return data.reshape(-1, 3, 32, 32), labels
 
 
 def write_cifar_batch(path: str | Path, images: np.ndarray, labels: list[int]) -> None:
@@ -403,9 +447,12 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         self.classes = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
         self.samples: list[tuple[str, int]] = []
         for label, name in enumerate(self.classes):
-            for f in sorted((root / name).iterdir()):
-                if f.suffix.lower() in IMAGE_EXTENSIONS:
-                    self.samples.append((str(f), label))
+            with os.scandir(root / name) as entries:
+                # regular files only (or links to them): a FIFO named a.JPEG would hang training
+                # and a folder named x.JPEG is no image; both are skipped like other non-images
+                names = sorted(e.name for e in entries
+                               if Path(e.name).suffix.lower() in IMAGE_EXTENSIONS and e.is_file())
+            self.samples.extend((str(root / name / f), label) for f in names)
         self.labels = torch.tensor([s[1] for s in self.samples], dtype=torch.int64)
 
     def __len__(self) -> int:
