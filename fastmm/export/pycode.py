@@ -16,7 +16,12 @@ Leading (batch) dimensions broadcast as in ``@``. PyTorch code runs on the input
 dtype. A scheme with fractional coefficients computes in floating point: integer inputs are
 promoted to float64 in both, as NumPy's ``result_type(..., 1.0)`` does (torch's default float32
 would round products of integers in ±1000 already), and the generated docstring says so; float
-inputs keep their dtype. Boolean inputs are refused whatever the scheme.
+inputs keep their dtype. Integer inputs take a second step, ``_step_exact``, which works over a
+common denominator (`_over_common_denominator`): its operand sums have integer coefficients and
+each level divides its block of C by one integer D at the end, so the products are exact while D
+times every product and sum stays below 2**53 (``A * 1 / 3`` would round at once, however small
+A). Float inputs keep the plain step, which has fewer operations. Boolean inputs are refused
+whatever the scheme.
 
 Safety: the source text is assembled only from names we choose and numbers we format
 ourselves from exact ints/Fractions (`_term` writes int(...) of each part); nothing read
@@ -27,6 +32,7 @@ from a file is pasted into it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from fractions import Fraction
 
@@ -34,6 +40,7 @@ from fastmm import __version__
 from fastmm.errors import FastmmError, InputError
 from fastmm.export.slp import SLP, Op, build_slp
 from fastmm.scheme import Scheme
+from fastmm.validate import exact
 
 
 def _ident(name: str) -> str:
@@ -61,6 +68,30 @@ def _term(name: str, c: Fraction, wrap: bool = False) -> tuple[str, str]:
     else:
         body = f"({_ident(name)} * {int(mag.numerator)} / {int(mag.denominator)})"
     return ("-" if c < 0 else "+"), body
+
+
+def _over_common_denominator(scheme: Scheme) -> tuple[Scheme, int]:
+    """(S, D): S has the same products as `scheme` with integer A and B combinations (product t's
+    a_t times the lcm λ_t of its denominators, b_t times μ_t, c_t divided by λ_t·μ_t) and C
+    coefficients times D, the lcm of the denominators left there, so S computes D·(A·B) with
+    integer coefficients only. D = 1 for an integral scheme, which is returned as it is."""
+    if scheme.is_integral:
+        return scheme, 1
+    wa = [[exact(x) for x in row] for row in scheme.Wa]
+    wb = [[exact(x) for x in row] for row in scheme.Wb]
+    wc = [[exact(x) for x in row] for row in scheme.Wc]
+    for t in range(scheme.rank):
+        lam = math.lcm(*(x.denominator for x in wa[t]))
+        mu = math.lcm(*(x.denominator for x in wb[t]))
+        wa[t] = [x * lam for x in wa[t]]
+        wb[t] = [x * mu for x in wb[t]]
+        for row in wc:
+            row[t] /= lam * mu
+    d = math.lcm(*(x.denominator for row in wc for x in row))
+    ints = [[int(x * d) for x in row] for row in wc]
+    scaled = Scheme(*scheme.shape, [[int(x) for x in row] for row in wa],
+                    [[int(x) for x in row] for row in wb], ints, ring="Z")
+    return scaled, d
 
 
 SUM_CHUNK = 256  # terms per parenthesised group of a long sum (Python's compiler recurses per term)
@@ -98,12 +129,13 @@ def _block_slices(letter: str, names: list[str], rows: int, cols: int, rs: str, 
     return out
 
 
-def _body(slp: SLP, lib: str) -> list[str]:
-    """The recursive step, shared by the NumPy and PyTorch modules."""
+def _body(slp: SLP, lib: str, denominator: int = 1, step: str = "_step") -> list[str]:
+    """The recursive step `step`, shared by the NumPy and PyTorch modules; `slp` computes
+    `denominator` times the block product, divided once at the end of the step."""
     wrap = lib == "numpy"
     n, m, p = slp.shape
     lines = [
-        "def _step(A, B, levels, leaf):",
+        f"def {step}(A, B, levels, leaf):",
         "    M, K = A.shape[-2], A.shape[-1]",
         "    N = B.shape[-1]",
         f"    bm, bk, bn = M // {n}, K // {m}, N // {p}",
@@ -124,7 +156,7 @@ def _body(slp: SLP, lib: str) -> list[str]:
         resolved = Op(op.target, tuple((alias.get(x, x), c) for x, c in op.terms))
         lines.append(f"    {_ident(op.target)} = {_expr(resolved, wrap)}")
     for mt, lt, rt in slp.products:
-        lines.append(f"    {_ident(mt)} = _step({_ident(alias.get(lt, lt))}, "
+        lines.append(f"    {_ident(mt)} = {step}({_ident(alias.get(lt, lt))}, "
                      f"{_ident(alias.get(rt, rt))}, levels - 1, leaf)")
     for op in slp.c.temps:
         lines.append(f"    {_ident(op.target)} = {_expr(op, wrap)}")
@@ -139,6 +171,8 @@ def _body(slp: SLP, lib: str) -> list[str]:
             lines.append(f"    {target} = 0")
         else:
             lines.append(f"    {target} = {_expr(op, wrap)}")
+    if denominator != 1:
+        lines.append(f"    C[..., :Mq, :Nq] /= {int(denominator)}")
     lines += [
         "    if Kq < K:",
         "        C[..., :Mq, :Nq] += A[..., :Mq, Kq:] @ B[..., Kq:, :Nq]",
@@ -169,7 +203,7 @@ def matmul(A, B, levels=1, leaf=64):
         raise TypeError("matmul multiplies numbers, not bool matrices: cast them to int"){float_promote}
     A = A.astype(dtype, copy=False)
     B = B.astype(dtype, copy=False)
-    return _step(A, B, {levels}, max(int(leaf), 1))
+    return {step}(A, B, {levels}, max(int(leaf), 1))
 
 
 def _empty(A, B, M, N):
@@ -202,7 +236,7 @@ def matmul(A, B, levels=1, leaf=64):
         raise TypeError("matmul multiplies numbers, not bool matrices: cast them to int"){float_promote}
     A = A.to(dtype)
     B = B.to(dtype)
-    return _step(A, B, {levels}, max(int(leaf), 1))
+    return {step}(A, B, {levels}, max(int(leaf), 1))
 
 
 def _empty(A, B, M, N):
@@ -219,25 +253,38 @@ def _source(scheme: Scheme, lib: str, cse: bool) -> str:
     _check_magnitudes(scheme)
     slp = build_slp(scheme, cse, drop_dead=True)
     n, m, p = slp.shape
-    fractional = not scheme.is_integral
     # a <1,1,1> level never makes a block smaller: more than one would only recurse
     levels = "min(int(levels), 1)" if (n, m, p) == (1, 1, 1) else "int(levels)"
-    note = ("\n\n    The scheme has fractions: integer inputs are computed and returned in float64, exact\n"
-            "    while every product and sum stays below 2**53 in magnitude.\n    ") if fractional else ""
+    body = _body(slp, lib)
+    note, exact_counts, step = "", "", "_step"
+    if not scheme.is_integral:  # integer inputs: the same products over a common denominator
+        integral, d = _over_common_denominator(scheme)
+        _check_magnitudes(integral)
+        exact_slp = build_slp(integral, cse, drop_dead=True)
+        exact_slp.label = slp.label
+        body += ["", ""] + _body(exact_slp, lib, d, "_step_exact")
+        step = "step"
+        note = ("\n\n    The scheme has fractions: integer inputs are computed and returned in float64 by a\n"
+                f"    step that sums with integer coefficients and divides C by {d} once per level, exact\n"
+                f"    while {d} times every product and sum stays below 2**53 in magnitude.\n    ")
+        exact_counts = (f" Integer inputs: {exact_slp.additions()} additions, {exact_slp.scalings()} "
+                        f"scalings and one division of C by {d} per level.")
     if lib == "numpy":
-        promote = "\n    dtype = np.result_type(dtype, 1.0)" if fractional else ""
+        promote = ("\n    step = _step_exact if dtype.kind in \"iu\" else _step"
+                   "\n    dtype = np.result_type(dtype, 1.0)") if step == "step" else ""
         head = _NUMPY_HEAD.format(n=n, m=m, p=p, r=int(scheme.rank), label=_ascii_label(scheme),
-                                  float_promote=promote, levels=levels, dtype_note=note)
+                                  float_promote=promote, levels=levels, dtype_note=note, step=step)
     else:
-        promote = ("\n    if not (dtype.is_floating_point or dtype.is_complex):\n"
-                   "        dtype = torch.float64") if fractional else ""
+        promote = ("\n    step = _step\n    if not (dtype.is_floating_point or dtype.is_complex):\n"
+                   "        dtype, step = torch.float64, _step_exact") if step == "step" else ""
         head = _TORCH_HEAD.format(n=n, m=m, p=p, r=int(scheme.rank), label=_ascii_label(scheme),
-                                  float_promote=promote, levels=levels, dtype_note=note or "\n    ")
+                                  float_promote=promote, levels=levels, dtype_note=note or "\n    ",
+                                  step=step)
     doc = (f'"""Generated by fastmm {__version__}: {_ascii_label(scheme)} scheme, ring {scheme.ring},\n'
            f"{slp.additions()} additions per level ({'shared subexpressions' if cse else 'no sharing'}"
-           f"), {slp.scalings()} scalings.{_dropped_note(slp)} Do not edit.\n"
+           f"), {slp.scalings()} scalings.{exact_counts}{_dropped_note(slp)} Do not edit.\n"
            '"""\n\n')
-    return doc + head + "\n".join(_body(slp, lib)) + "\n"
+    return doc + head + "\n".join(body) + "\n"
 
 
 SCALAR_LIMIT = 2**63  # numerators and denominators NumPy and PyTorch take as integer scalars

@@ -15,19 +15,23 @@ from collections.abc import Iterable
 
 _VOID = frozenset({"meta", "link", "br", "hr", "input", "img"})
 _SVG_EMPTY = frozenset({"circle", "line", "polyline", "rect", "path", "polygon"})
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# what XML 1.0 forbids, and the C1 controls (U+0080–U+009F: allowed, but invisible or a terminal's
+# CSI, as a C0 control would be)
+_NOT_XML = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 class Html(str):
     """Markup that is safe as it stands (built here, never copied from input)."""
 
 
-_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")  # embeddings, overrides and isolates
+# Unicode's Bidi_Control characters: marks (ALM, LRM, RLM), embeddings, overrides and isolates
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def escape(text: str) -> str:
-    """`text` html-escaped, with every character XML 1.0 forbids replaced by U+FFFD: a lone
-    surrogate (from JSON "\\ud800" or a file name that is not UTF-8) cannot even be encoded.
+    """`text` html-escaped, with every character XML 1.0 forbids and every C1 control replaced by
+    U+FFFD: a lone surrogate (from JSON "\\ud800" or a file name that is not UTF-8) cannot even be
+    encoded.
     Bidirectional controls are shown as \\u202e (as the terminal shows them): a command or file
     name holding one would otherwise read differently from its real characters."""
     text = _BIDI.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -215,3 +216,42 @@ def test_code_of_a_q_scheme_refuses_bools_and_says_what_integers_become() -> Non
     for source in (numpy_source(q), torch_source(q)):
         assert "integer inputs are computed and returned in float64" in source
     assert "float64" not in numpy_source(strassen()).split("def _empty")[0]
+
+
+@pytest.mark.parametrize("name", ["catalogue 2x4x5 Q", "strassen with thirds"])
+def test_fractional_scheme_code_is_bit_exact_on_integers(name: str) -> None:
+    """Integer inputs of a scheme with thirds came back inexact (2.9999999999999982 for 3; more
+    than half the entries of a 128×256×320 product in ±3) because `X * 1 / 3` rounds at once;
+    they now go through `_step_exact` (integer coefficients, one division of C per level)."""
+    scheme = fastmm.load(CATALOG / "2x4x5-rank32-Q.json") if name.startswith("catalogue") \
+        else rational_strassen()
+    assert any(Fraction(x).denominator % 3 == 0 for w in (scheme.Wa, scheme.Wb, scheme.Wc) for x in w.flat)
+    rng = np.random.default_rng(11)
+    n, m, p = scheme.shape
+    a = rng.integers(-3, 4, size=(n * n * 5, m * m * 5))
+    b = rng.integers(-3, 4, size=(m * m * 5, p * p * 5 + 1))
+    for levels in (1, 2):
+        c = numpy_function(scheme)(a, b, levels=levels, leaf=1)
+        assert c.dtype == np.float64 and np.array_equal(c, a @ b)
+        ct = torch_function(scheme)(torch.tensor(a), torch.tensor(b), levels=levels, leaf=1)
+        assert ct.dtype == torch.float64 and torch.equal(ct, torch.tensor(a @ b, dtype=torch.float64))
+    for source in (numpy_source(scheme), torch_source(scheme)):
+        assert "def _step_exact(" in source and "def _step(" in source
+        assert re.search(r"C\[\.\.\., :Mq, :Nq\] /= \d+", source.split("def _step_exact(")[1])
+        assert "/=" not in source.split("def _step(")[1].split("def _step_exact(")[0]
+
+
+def test_fractional_scheme_code_keeps_the_plain_step_for_floats() -> None:
+    """Float inputs run `_step`, the scheme's own coefficients (fewer additions than over a
+    common denominator); an integral scheme's code has no second step."""
+    scheme = fastmm.load(CATALOG / "2x4x5-rank32-Q.json")
+    source = numpy_source(scheme)
+    head = source.split("def _step(")[0]
+    assert 'step = _step_exact if dtype.kind in "iu" else _step' in head
+    counts = re.search(r"(\d+) additions per level.*Integer inputs: (\d+) additions", source, re.S)
+    plain, exact = counts.groups()
+    assert int(plain) <= int(exact)
+    rng = np.random.default_rng(12)
+    a, b = rng.standard_normal((4, 8)), rng.standard_normal((8, 10))
+    assert np.allclose(numpy_function(scheme)(a, b, levels=1, leaf=1), a @ b)
+    assert "_step_exact" not in numpy_source(strassen()) and "_step_exact" not in torch_source(strassen())

@@ -147,6 +147,24 @@ def test_bidirectional_controls_are_shown_not_obeyed(tmp_path):
     assert "\u202e" not in raw and "\\u202e7 knar-- 2 2 2" in raw
 
 
+def test_bidi_marks_and_c1_controls_do_not_reach_the_pages(tmp_path):
+    """U+200E/U+200F/U+061C (bidi marks) and C1 controls (U+009B is a terminal's CSI, U+0085 an
+    invisible line break) reached the pages raw, where the terminal shows them escaped."""
+    from fastmm.site.html import escape
+
+    assert escape("a\u200fb\u200ec\u061cd") == "a\\u200fb\\u200ec\\u061cd"
+    assert escape("X\u009b31mY\u0085Z\x7f") == "X\ufffd31mY\ufffdZ\ufffd"
+    assert escape("caf\u00e9\u00a0ok") == "caf\u00e9\u00a0ok"  # Latin-1 letters and NBSP stay
+    cat = small_catalog(tmp_path / "cat")
+    data = json.loads((cat / "2x2x2-rank7-ZT.json").read_text())
+    data["provenance"] = {"command": "fastmm search 2 2 2 X\u009b31mY \u0085Z \u200fRLM\u200e \u061cALM"}
+    (cat / "2x2x2-rank7-ZT.json").write_text(json.dumps(data))
+    build_site(tmp_path / "site", catalog=cat)
+    raw = (tmp_path / "site" / "schemes" / "2x2x2-rank7-ZT.html").read_text()
+    assert not any(ch in raw for ch in "\u009b\u0085\u200e\u200f\u061c")
+    assert "\\u200fRLM\\u200e \\u061cALM" in raw
+
+
 def test_the_plot_of_an_untabulated_shape_says_so_not_none(tmp_path):
     from fastmm.scheme import naive_scheme
 
