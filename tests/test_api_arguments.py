@@ -92,6 +92,13 @@ def test_naive_scheme_refuses_a_size_that_does_not_fit_in_memory():
      "device (--device) must be cpu or cuda, got ''"),
     (lambda: fastmm.search((2, 2, 2), 7, method="als", options={"device": 0}),
      "device (--device) must be cpu or cuda, got 0"),
+    # an array as a walk's backend or walk raised numpy's "truth value ... is ambiguous" ValueError
+    (lambda: fastmm.search((2, 2, 2), 7, method="flip", options={"backend": np.array(["c", "x"])}),
+     "unknown walk backend"),
+    (lambda: fastmm.search((2, 2, 2), 7, method="flip", options={"backend": np.array(["python"])}),
+     "unknown walk backend"),
+    (lambda: fastmm.search((2, 2, 2), 7, method="pool", options={"walk": np.array([1, 2])}),
+     "pool option walk must be gf2 or ternary"),
     (lambda: fastmm.search((2, 2, 2), 7, method="spn", options={"optimizer": "als"}),
      "--method spn fits with Adam (the paper's optimiser), not 'als'"),
 ])

@@ -205,7 +205,7 @@ def check_text(value: Any, what: str) -> str:
 
 
 def check_device(value: Any, what: str = "--device") -> str:
-    if value not in ("cpu", "cuda"):
+    if not (isinstance(value, str) and value in ("cpu", "cuda")):
         raise InputError(f"{what} must be cpu or cuda, got {_shown(value)}")
     return value
 

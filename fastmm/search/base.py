@@ -237,9 +237,10 @@ def check_walk_options(method: str, options: dict, shape: tuple[int, int, int] |
                     isinstance(x, list | tuple) and len(x) == 3
                     and all(isinstance(d, int) and not isinstance(d, bool) for d in x) for x in value)):
             raise InputError(f"{method} option {name} must be a list of shapes [n, m, p], got {value!r}")
-        if name == "backend" and value not in ("c", "numba", "python"):  # before any checkpoint is written
+        # before any checkpoint is written; an array's `in` would be numpy's ambiguous truth value
+        if name == "backend" and not (isinstance(value, str) and value in ("c", "numba", "python")):
             raise InputError(f"unknown walk backend {value!r} (c, numba or python)")
-        if name == "walk" and value not in ("gf2", "ternary"):
+        if name == "walk" and not (isinstance(value, str) and value in ("gf2", "ternary")):
             raise InputError(f"{method} option walk must be gf2 or ternary, got {value!r}")
         if name == "cubes" and not cubes_option_ok(value):
             raise InputError(f"{method} option cubes {CUBES_FORM}; got {value!r}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -80,7 +81,9 @@ def test_resume_refuses_tampered_args_in_one_line(good_state, tmp_path, key, val
 
 
 @pytest.mark.parametrize("settings", [dict(epochs=[None]), dict(lr=[None]), dict(stages=5),
-                                      dict(stages=None), dict(epochs=[3.7]), dict(kd_teacher=5)])
+                                      dict(stages=None), dict(epochs=[3.7]), dict(kd_teacher=5),
+                                      # an array raised numpy's "truth value ... ambiguous" ValueError
+                                      dict(device=np.array(["cpu", "cuda"]))])
 def test_validate_refuses_settings_of_the_wrong_type(settings):
     with pytest.raises(InputError):
         T.validate(T.TrainConfig(**{"stages": ["full"], **settings}))
