@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 
 import click
 
@@ -33,8 +35,27 @@ class SearchProgress:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Clear the live line for good, before the closing messages: they are printed with
+        click, which rich's live display does not see, so it would draw over them."""
         if self._status is not None:
-            self._status.__exit__(*exc)
+            self._status.stop()
+            self._status = None
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """The live line cleared while other output is printed (a scheme found), then drawn again."""
+        if self._status is None:
+            yield
+            return
+        self._status.stop()
+        try:
+            yield
+        finally:
+            if self._status is not None:
+                self._status.start()
 
     def line(self) -> str:
         elapsed = time.monotonic() - self.start

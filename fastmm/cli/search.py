@@ -377,8 +377,9 @@ class _Hooks:
             if prov.get("method") == "naive":
                 head = (f"rank {self.rank} ≥ n·m·p = {n * m * p}: the naive algorithm "
                         f"⟨{n},{m},{p};{n * m * p}⟩ needs no search")
-            self._print(lambda: (_print_scheme(scheme, head),
-                                 click.echo(f"written: {file_name(path, sys.stdout)}")))
+            with self.progress.paused():
+                self._print(lambda: (_print_scheme(scheme, head),
+                                     click.echo(f"written: {file_name(path, sys.stdout)}")))
 
     def _print(self, show) -> None:
         """Print on stdout; a failure is remembered and the search goes on: the files are what
@@ -401,6 +402,7 @@ class _Hooks:
                 + (f"; the scheme files were written: {written}" if written else ""))
 
     def finished(self) -> int:
+        self.progress.close()
         if self.checkpoint is not None:
             if self.checkpoint.write_error:  # the scheme was written; only the checkpoint lags
                 click.echo(f"warning: the checkpoint in {file_name(self.checkpoint.directory, sys.stderr)} "
@@ -418,6 +420,7 @@ class _Hooks:
         return 0
 
     def failed(self, exc: SearchFailed) -> int:
+        self.progress.close()
         writer = self.writer
         msg = str(exc)
         if exc.best is not None:
@@ -441,6 +444,7 @@ class _Hooks:
     def interrupted(self, count: int) -> int:
         """A signal outside the walks themselves: say what was found and written, as a search
         that the signal stopped does."""
+        self.progress.close()
         n, m, p = self.shape
         k = len(self.writer.written)
         msg = (f"found {k} of {count} inequivalent ⟨{n},{m},{p};{self.rank}⟩ schemes before the interrupt"
