@@ -130,6 +130,9 @@ class Checkpoint:
             cp.close()
             raise
         state["rank"] = request.rank
+        # the best rank is what best.json holds, verified: checkpoint.json's number lags it after a
+        # kill between the two writes, and one edited by hand would make finish() prune GF(2) lows
+        state["best_rank"] = _best_rank(d, state)
         cp.state, cp.resumed, cp.written = state, True, True
         return cp
 
@@ -415,9 +418,8 @@ class Checkpoint:
             self._prune_gf2()
 
     def _prune_gf2(self) -> None:
-        best = _peek_state(self.directory / STATE)
-        best = best.get("best_rank") if isinstance(best, dict) else None
-        if not _count(best) or not best:
+        best = _best_rank(self.directory, self.state)
+        if not best:
             return
         for path in self.directory.glob(f"{GF2_PREFIX}*.json"):
             try:
@@ -428,10 +430,8 @@ class Checkpoint:
 
     def _save_state(self) -> None:
         with _locked(self.directory):
-            # best_rank is the disk's: the walks' save_pool (worker processes too) update it there
-            disk = _peek_state(self.directory / STATE)
-            if disk is not None and _rank_or_none(disk.get("best_rank")):
-                self.state["best_rank"] = disk.get("best_rank")
+            # best.json's: the walks' save_pool (worker processes too) replace it as they go
+            self.state["best_rank"] = _best_rank(self.directory, self.state)
             self.state["updated"] = _now()
             _write_text(self.directory / STATE, json.dumps(self.state, indent=1) + "\n")
 
@@ -592,6 +592,16 @@ def _additions(scheme: Scheme) -> int:
 _STORED: dict[str, tuple[tuple, Scheme | None]] = {}  # best.json path -> (its stat, verified scheme)
 
 
+def _best_rank(directory: Path, state: dict) -> int | None:
+    """The rank of DIR/best.json if it is a verified scheme of the checkpoint's shape, else None."""
+    try:
+        shape = tuple(state["shape"])
+    except (KeyError, TypeError):
+        return None
+    stored = _stored_best(directory, shape)
+    return stored.rank if stored is not None else None
+
+
 def _stored_best(directory: Path, shape: tuple) -> Scheme | None:
     """DIR/best.json if it holds a scheme of `shape` that verifies, else None. Read and verified
     again only when the file changed (each write is a rename: a new inode)."""
@@ -691,10 +701,6 @@ def _check_identity(directory: Path, state: dict, what: dict) -> None:
         if got != want:
             raise InputError(f"--resume {directory}: the checkpoint is for {key} {_shown(got)}, "
                              f"not {_shown(want)}; the directory was left as it was")
-
-
-def _rank_or_none(x: object) -> bool:
-    return x is None or (_count(x) and x > 0)
 
 
 class BestSaver:

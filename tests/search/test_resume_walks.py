@@ -277,3 +277,27 @@ def test_a_resumed_symmetric_walk_goes_on_from_the_lowest_saved_symmetric_scheme
         "starts": [sym], "start": naive_scheme(3, 3, 3), "group": "c3", "backend": "python"})
     out = symmetric.run(task, lambda p: None, _stop_after(0.3))
     assert out.best.provenance["start"] == "⟨3,3,3;27⟩"
+
+
+def test_a_best_rank_edited_by_hand_is_read_from_best_json_and_prunes_no_gf2_low(tmp_path):
+    """QA-109: checkpoint.json's best_rank was trusted over best.json: edited down to 20, it stayed
+    (best.json held 27) and the end of the resumed search removed the GF(2) scheme of rank 23 as
+    'no longer below the best valid rank'. The rank is now read from the verified best.json."""
+    from fastmm.api import SearchRequest
+
+    checkpoint = _checkpoint_with(tmp_path, "flip", NO_LIFT, "gf2-seed5.json")
+    ck = checkpoint.directory
+    checkpoint.close()
+    state = json.loads((ck / "checkpoint.json").read_text())
+    state["best_rank"] = 20  # below best.json's 27 and the GF(2) low's 23
+    (ck / "checkpoint.json").write_text(json.dumps(state))
+    request = SearchRequest(shape=(3, 3, 3), rank=22, method="flip", ring="ZT")
+    checkpoint = Checkpoint.open(ck, request)
+    try:
+        assert checkpoint.state["best_rank"] == 27
+        assert checkpoint.gf2_low() == (23, ck / "gf2-seed5.json")
+        checkpoint.finish("stopped")
+    finally:
+        checkpoint.close()
+    assert (ck / "gf2-seed5.json").exists()
+    assert json.loads((ck / "checkpoint.json").read_text())["best_rank"] == 27
