@@ -144,7 +144,9 @@ def main(argv=None) -> None:
         f"{load_before:.1f} at the start and {os.getloadavg()[0]:.1f} at the end (ratios are "
         "more trustworthy than absolute times when the load is above the core count).",
         "",
-        "Training step = forward + backward + SGD step; ratio = time / dense model's time. "
+        "Training step = forward + backward + SGD step; ratio = time / the dense model's time "
+        "measured right before that row (dense_train_s, dense_infer_s in nn_speed.json; the dense "
+        "row is the first such measurement). "
         "Inference = eval mode, no_grad; 'frozen' uses the ternary Wb, Wc with TWN scales, "
         "'exact' after `to_exact()` (Wb, Wc ∈ {−1,0,1}, scales folded into ã). Minimum of "
         f"{a.reps} runs (shared machine). The SPN layers run as float convolutions "

@@ -139,7 +139,7 @@ def write_markdown(path: Path, data: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shape", action="append", default=[],
-                    help="N,M,P:RANK (repeatable); default ⟨2,2,2;7⟩ and ⟨2,2,3;11⟩")
+                    help="N,M,P:RANK (repeatable); default ⟨2,2,2;7⟩, ⟨2,2,3;11⟩ and ⟨2,3,3;15⟩")
     ap.add_argument("--seeds", type=int, default=None,
                     help="seeds per shape (default 20 for ⟨2,2,2;7⟩, 10 for others)")
     ap.add_argument("--time-limit", type=float, default=None,
