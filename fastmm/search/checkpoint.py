@@ -124,6 +124,7 @@ class Checkpoint:
                 return cp
             state = _read_state(state_path)
             _check_identity(d, state, what)
+            _check_best_shape(d, state)
             if locked:  # only in a directory this search takes: a refused one is left as it was
                 cp._drop_stale_temps()
         except BaseException:
@@ -590,6 +591,26 @@ def _additions(scheme: Scheme) -> int:
 
 
 _STORED: dict[str, tuple[tuple, Scheme | None]] = {}  # best.json path -> (its stat, verified scheme)
+
+
+def _check_best_shape(directory: Path, state: dict) -> None:
+    """InputError when DIR/best.json is a verified scheme of another shape than checkpoint.json
+    says: the directory is another search's (its checkpoint.json edited?), and resuming would
+    replace that result. A best.json that is damaged or fails verification is replaced as usual,
+    and so is a symlink (replaced, never written through: its target loses nothing)."""
+    from fastmm.verify import verify
+
+    if (directory / BEST).is_symlink():
+        return
+    try:
+        scheme = load_scheme(directory / BEST)
+        if scheme.shape == tuple(state["shape"]) or not verify(scheme, use_sympy=False).ok:
+            return
+    except (FastmmError, OSError, ValueError, TypeError, KeyError):
+        return
+    n, m, p = scheme.shape
+    raise InputError(f"--resume {directory}: its {BEST} is a verified ⟨{n},{m},{p}⟩ scheme, not one of the "
+                     f"shape {STATE} names; the directory was left as it was")
 
 
 def _best_rank(directory: Path, state: dict) -> int | None:

@@ -301,3 +301,21 @@ def test_a_best_rank_edited_by_hand_is_read_from_best_json_and_prunes_no_gf2_low
         checkpoint.close()
     assert (ck / "gf2-seed5.json").exists()
     assert json.loads((ck / "checkpoint.json").read_text())["best_rank"] == 27
+
+
+def test_a_verified_best_json_of_another_shape_is_not_replaced(tmp_path):
+    """QA-109: checkpoint.json's shape edited from [3,3,3] to [3,4,3]: a `3 4 3` resume went on and
+    replaced the verified ⟨3,3,3⟩ best.json by a ⟨3,4,3⟩ scheme. Refused now, DIR left as it was."""
+    checkpoint = _checkpoint_with(tmp_path, "flip", NO_LIFT, "gf2-seed5.json")
+    ck = checkpoint.directory
+    checkpoint.close()
+    state = json.loads((ck / "checkpoint.json").read_text())
+    state["shape"] = [3, 4, 3]
+    (ck / "checkpoint.json").write_text(json.dumps(state))
+    before = {x.name: x.read_bytes() for x in ck.iterdir()}
+    r = fastmm("search", "3", "4", "3", "--rank", "29", "--method", "flip", "--time-limit", "2",
+               "--resume", str(ck), "--no-sympy", "-o", str(tmp_path / "o.json"), cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == (f"error: --resume {ck}: its best.json is a verified ⟨3,3,3⟩ scheme, not one "
+                                "of the shape checkpoint.json names; the directory was left as it was")
+    assert {x.name: x.read_bytes() for x in ck.iterdir()} == before
