@@ -45,9 +45,15 @@ def set_frozen(weights: list[torch.Tensor], frozen: bool) -> None:
             w.grad = None
 
 
+def accumulation_dtype(w: torch.Tensor) -> torch.dtype:
+    """At least float32: a sum over a half-precision weight overflows (fp16 max 65504) or
+    rounds away its small terms, so reductions over weights accumulate in this dtype."""
+    return torch.promote_types(w.dtype, torch.float32)
+
+
 def twn_threshold(w: torch.Tensor, factor: float = TWN_FACTOR) -> torch.Tensor:
-    """Δ = factor · mean|W| (TWN's approximation of the optimal threshold)."""
-    return factor * w.abs().mean()
+    """Δ = factor · mean|W| (TWN's approximation of the optimal threshold), in W's dtype."""
+    return (factor * w.abs().mean(dtype=accumulation_dtype(w))).to(w.dtype)
 
 
 def twn_quantize(w: torch.Tensor, factor: float = TWN_FACTOR) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,7 +63,8 @@ def twn_quantize(w: torch.Tensor, factor: float = TWN_FACTOR) -> tuple[torch.Ten
         mask = w.abs() > delta
         q = torch.sign(w) * mask
         kept = mask.sum()
-        alpha = torch.where(kept > 0, (w.abs() * mask).sum() / kept.clamp(min=1), w.new_zeros(()))
+        total = (w.abs() * mask).sum(dtype=accumulation_dtype(w))
+        alpha = torch.where(kept > 0, total / kept.clamp(min=1), total.new_zeros(())).to(w.dtype)
     return q, alpha
 
 

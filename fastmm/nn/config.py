@@ -44,7 +44,7 @@ import torch
 from fastmm.arguments import plain_number_text
 from fastmm.errors import InputError
 from fastmm.nn import data as data_mod
-from fastmm.nn.layers import MAX_R_RATIO
+from fastmm.nn.layers import MAX_R_RATIO, MAX_TILE
 from fastmm.nn.models import MODELS
 from fastmm.nn.ternary import QUANTIZERS
 from fastmm.spn import Mode
@@ -52,7 +52,10 @@ from fastmm.validate import bounded_int
 
 STAGES = ("full", "ternary", "finetune")
 STAGE_MODE = {"full": Mode.FULL, "ternary": Mode.TERNARY, "finetune": Mode.FROZEN}
-STAGE_LR_FACTOR = {"full": 1.0, "ternary": 0.1, "finetune": 0.01}
+# one --lr becomes lr / 10**k per stage: divided, not multiplied by 0.1, so 0.1 gives 0.01 and
+# 0.001 as typed (0.1 * 0.1 is 0.010000000000000002, which a retyped --lr 0.1,0.01,0.001 would miss)
+STAGE_LR_DIVISOR = {"full": 1, "ternary": 10, "finetune": 100}
+STAGE_LR_FACTOR = {stage: 1 / divisor for stage, divisor in STAGE_LR_DIVISOR.items()}
 SCHEDULES = ("cosine", "step")
 STEP_MILESTONES = (0.6, 0.8)  # ×0.1 at 60% and 80% of a stage (the paper's 150, 200 of 250)
 CHECKPOINT = "last.pt"
@@ -60,7 +63,6 @@ METRICS = "metrics.jsonl"
 FINAL = "final.json"
 
 MAX_WIDTH = 16.0
-MAX_TILE = 64
 MAX_GROUPS = 8192
 MAX_LR = 10.0
 MAX_KD_TEMP = 100.0
@@ -402,7 +404,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     lrs = parse_per_stage(cfg.lr, len(cfg.stages), float, "lr")
     _check_lrs(lrs)
     cfg.lr = (
-        [lr * STAGE_LR_FACTOR[s] for lr, s in zip(lrs, cfg.stages, strict=True)] if single else lrs
+        [lr / STAGE_LR_DIVISOR[s] for lr, s in zip(lrs, cfg.stages, strict=True)] if single else lrs
     )
     if cfg.quant is not None:
         cfg.quant = cfg.quant.lower()

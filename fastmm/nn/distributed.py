@@ -84,6 +84,14 @@ def choose_backend(device: str, local_world: int, gpus: int, asked: str = "") ->
     return backend
 
 
+def launch_rank() -> int:
+    """This process's rank as torchrun announces it (RANK; 0 without torchrun), known before the
+    process group is joined."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0
+    return int(os.environ.get("RANK", "0"))
+
+
 def init_distributed(device: str) -> Dist:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:

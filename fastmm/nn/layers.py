@@ -24,7 +24,8 @@ Modes (`layer.mode`, `fastmm.spn.Mode`): FULL trains Wb, Wc in full precision; T
 quantizes them in the forward pass (straight-through gradient); FROZEN uses the quantized
 weights as constants (no gradient, requires_grad False) while ã, β and the bias still
 train. `to_exact()` folds the TWN scales and the hidden BatchNorm (eval statistics) into
-ã and β so that Wb, Wc hold only −1, 0, 1 and the eval-mode outputs are unchanged.
+ã and β so that Wb, Wc hold only −1, 0, 1 and the eval-mode outputs are unchanged; the
+BatchNorm becomes the identity (`FoldedNorm`) in both modes.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from fastmm.nn.ternary import TernaryConv2d
 from fastmm.spn import Mode, apply_mode, parse_mode, set_frozen, twn_quantize
 
 MAX_R_RATIO = 64.0  # r ≤ 64·c_out: the widest hidden layer any entry point builds
+MAX_TILE = 64  # output tiles p×p with p ≤ 64 (the paper uses 1, 2); the command line's bound too
 
 
 class SingleValueBatch(InputError):
@@ -90,6 +92,34 @@ def hidden_width(out_features: int, r_ratio: float, groups: int = 1) -> int:
     return -(-r // groups) * groups
 
 
+def _check_r(r: int, outputs: int, groups: int = 1) -> int:
+    """A hidden width r in 1..MAX_R_RATIO·outputs and a multiple of `groups`, else InputError:
+    an explicit r is bounded as r_ratio is (10^12 would fail in torch's allocator)."""
+    top = int(MAX_R_RATIO * outputs)
+    if not 1 <= r <= top:
+        raise InputError(f"hidden width r must be in 1..{top} ({MAX_R_RATIO:g}·{outputs} outputs), got {r}")
+    if r % groups:
+        raise InputError(f"hidden width r={r} must be a multiple of groups={groups}")
+    return r
+
+
+class FoldedNorm(nn.Module):
+    """The hidden BatchNorm once `to_exact` has folded it into ã and β: the identity in training
+    and eval mode alike (a BatchNorm would re-normalise by batch statistics in a training-mode
+    forward, and overwrite its running ones). It keeps the BatchNorm's buffers, μ = 0 and
+    σ² = 1 − eps, so a state_dict saved before or after `to_exact` loads into either layer."""
+
+    def __init__(self, bn: nn.Module):
+        super().__init__()
+        self.eps = bn.eps
+        self.register_buffer("running_mean", bn.running_mean)
+        self.register_buffer("running_var", bn.running_var)
+        self.register_buffer("num_batches_tracked", bn.num_batches_tracked)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h
+
+
 class SPNLayer(nn.Module):
     """What SPNLinear and SPNConv2d share: ternary Wb/Wc, hidden BN + β, ã, modes, to_exact."""
 
@@ -116,6 +146,10 @@ class SPNLayer(nn.Module):
         """Wb and Wc as the forward pass sees them in the current mode."""
         return apply_mode(self.Wb, self._mode), apply_mode(self.Wc, self._mode)
 
+    def _needs_batch(self) -> bool:
+        """A training-mode forward normalises the hidden units over the batch (not once folded)."""
+        return self.training and not isinstance(self.bn, FoldedNorm)
+
     def _hidden(self, h: torch.Tensor) -> torch.Tensor:
         shape = (1, -1) + (1,) * (h.dim() - 2)
         a = self.a_tilde.clamp(min=0)
@@ -125,8 +159,9 @@ class SPNLayer(nn.Module):
     def to_exact(self) -> SPNLayer:
         """Fold the TWN scales and the hidden BN (eval statistics) into ã and β.
 
-        Afterwards Wb, Wc ∈ {−1, 0, 1}, the hidden BN is the identity in eval mode, and the
-        layer in eval mode computes what it computed before in TERNARY/FROZEN mode. The mode
+        Afterwards Wb, Wc ∈ {−1, 0, 1}, the hidden BN is the identity (a FoldedNorm, in training
+        mode too, so fine-tuning ã and β keeps it folded), and the layer in eval mode computes
+        what it computed before in TERNARY/FROZEN mode. The mode
         becomes FROZEN. Only meaningful after ternary training: from FULL mode the weights
         are quantized here, which changes the outputs by the quantization error.
         """
@@ -154,6 +189,7 @@ class SPNLayer(nn.Module):
         self.beta.copy_(new_beta)
         bn.running_mean.zero_()
         bn.running_var.fill_(1.0 - bn.eps)
+        self.bn = FoldedNorm(bn)
         self.mode = Mode.FROZEN
         return self
 
@@ -181,9 +217,7 @@ class SPNLinear(SPNLayer):
             raise InputError("SPNLinear needs in_features and out_features >= 1")
         factory = {"device": device, "dtype": dtype}
         _r_ratio(r_ratio)  # checked even when r, the hidden width itself, is given
-        r = hidden_width(out_features, r_ratio) if r is None else _int(r, "r")
-        if r < 1:
-            raise InputError(f"hidden width r must be >= 1, got {r}")
+        r = _check_r(hidden_width(out_features, r_ratio) if r is None else _int(r, "r"), out_features)
         self.in_features = in_features
         self.out_features = out_features
         self.Wb = nn.Parameter(torch.empty(r, in_features, **factory))
@@ -209,7 +243,7 @@ class SPNLinear(SPNLayer):
         wb, wc = self.weights()
         lead = x.shape[:-1]
         rows = x.reshape(-1, self.in_features)
-        if self.training and rows.shape[0] == 1:
+        if self._needs_batch() and rows.shape[0] == 1:
             raise SingleValueBatch(f"SPNLinear in training mode normalises its hidden units over the batch "
                              f"(BatchNorm): one sample {tuple(x.shape)} has no batch statistics; pass a "
                              "batch of two or more, or call .eval()")
@@ -251,8 +285,8 @@ class SPNConv2d(SPNLayer):
         if in_channels < 1 or out_channels < 1:
             raise InputError("SPNConv2d needs in_channels and out_channels >= 1")
         tile, groups = _int(tile, "tile"), _int(groups, "groups")
-        if tile < 1:
-            raise InputError(f"tile must be an integer >= 1, got {tile!r}")
+        if not 1 <= tile <= MAX_TILE:  # a larger tile would fail in torch's allocator
+            raise InputError(f"tile must be an integer in 1..{MAX_TILE}, got {tile!r}")
         if groups < 1 or in_channels % groups:
             raise InputError(f"groups must divide in_channels={in_channels}, got {groups!r}")
         self.in_channels = in_channels
@@ -266,8 +300,7 @@ class SPNConv2d(SPNLayer):
         self.groups = groups
         _r_ratio(r_ratio)  # checked even when r, the hidden width itself, is given
         r = hidden_width(out_channels, r_ratio, groups) if r is None else _int(r, "r")
-        if r < 1 or r % groups:
-            raise InputError(f"hidden width r={r} must be >= 1 and a multiple of groups={groups}")
+        _check_r(r, out_channels, groups)
         kb = tuple((tile - 1) * s + k for k, s in zip(self.kernel_size, self.stride, strict=True))
         self.Wb = nn.Parameter(torch.empty(r, in_channels // groups, *kb, **factory))
         self.Wc = nn.Parameter(torch.empty(out_channels, r, tile, tile, **factory))
@@ -325,7 +358,7 @@ class SPNConv2d(SPNLayer):
         wb, wc = self.weights()
         height, width = x.shape[-2:]
         ho, wo = self.output_size(height, width)
-        if self.training and x.shape[0] * math.prod(self.hidden_size(height, width)) == 1:
+        if self._needs_batch() and x.shape[0] * math.prod(self.hidden_size(height, width)) == 1:
             raise SingleValueBatch(f"SPNConv2d in training mode normalises its hidden units over the batch "
                                    f"(BatchNorm): an input {tuple(x.shape)} gives one value per hidden "
                                    "channel; pass a larger batch or input, or call .eval()")

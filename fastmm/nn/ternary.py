@@ -41,7 +41,15 @@ from torch import nn
 
 from fastmm.errors import InputError
 from fastmm.nn.swap import refuse_lazy, replace_children
-from fastmm.spn import TWN_FACTOR, Mode, apply_mode, parse_mode, set_frozen, twn_quantize
+from fastmm.spn import (
+    TWN_FACTOR,
+    Mode,
+    accumulation_dtype,
+    apply_mode,
+    parse_mode,
+    set_frozen,
+    twn_quantize,
+)
 
 TTQ_FACTOR = 0.05  # Δ = 0.05·max|W| (Zhu et al. 2017, §3)
 
@@ -51,6 +59,13 @@ def ttq_masks(w: torch.Tensor, factor: float = TTQ_FACTOR) -> tuple[torch.Tensor
     with torch.no_grad():
         delta = factor * w.abs().max()
         return (w > delta).to(w.dtype), (w < -delta).to(w.dtype)
+
+
+def _mean_over(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Σ values·mask / max(1, Σ mask), accumulated in float32 or wider (a half-precision sum
+    or count overflows on a large layer) and cast back to values' dtype."""
+    acc = accumulation_dtype(values)
+    return ((values * mask).sum(dtype=acc) / mask.sum(dtype=acc).clamp(min=1)).to(values.dtype)
 
 
 class _TTQ(torch.autograd.Function):
@@ -69,9 +84,9 @@ class _TTQ(torch.autograd.Function):
             grad_w = grad * (wp * pos + zero + wn * neg)
         # the paper's sums, averaged over their entries (see the module docstring)
         if ctx.needs_input_grad[1]:
-            grad_wp = ((grad * pos).sum() / pos.sum().clamp(min=1)).reshape(wp.shape)
+            grad_wp = _mean_over(grad, pos).reshape(wp.shape)
         if ctx.needs_input_grad[2]:
-            grad_wn = (-(grad * neg).sum() / neg.sum().clamp(min=1)).reshape(wn.shape)
+            grad_wn = (-_mean_over(grad, neg)).reshape(wn.shape)
         return grad_w, grad_wp, grad_wn, None
 
 
@@ -179,8 +194,7 @@ class TTQConv2d(TernaryConv2d):
             return
         pos, neg = ttq_masks(self.weight)
         for scale, mask in ((self.wp, pos), (self.wn, neg)):
-            kept = mask.sum()
-            scale.fill_(float((self.weight.abs() * mask).sum() / kept) if kept > 0 else 1.0)
+            scale.fill_(float(_mean_over(self.weight.abs(), mask)) if mask.any() else 1.0)
 
     def reset_parameters(self) -> None:
         super().reset_parameters()

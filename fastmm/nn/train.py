@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import math
+import os
 import sys
 import time
 from collections.abc import Collection, Iterator
@@ -64,6 +66,7 @@ from fastmm.nn.config import (  # noqa: F401  (re-exported)
     check_dataset_options,
     check_epochs,
     check_model,
+    check_out_dir,
     checkpoint_args,
     config_from_checkpoint,
     flag,
@@ -73,7 +76,7 @@ from fastmm.nn.config import (  # noqa: F401  (re-exported)
     validate,
 )
 from fastmm.nn.distill import kd_loss
-from fastmm.nn.distributed import Dist, init_distributed
+from fastmm.nn.distributed import Dist, init_distributed, launch_rank
 from fastmm.nn.layers import SingleValueBatch
 from fastmm.nn.reporting import (  # noqa: F401  (re-exported)
     Progress,
@@ -137,7 +140,8 @@ def set_stage_mode(model: nn.Module, stage: str) -> None:
     set_mode(model, STAGE_MODE[stage])
 
 
-MODEL_FIELDS = ("args", "stage_name", "num_classes", "in_channels")  # beside the weights
+# beside the weights; the stage fields say which stage's mode the model is rebuilt in
+MODEL_FIELDS = ("args", "stage_name", "stage", "epoch", "global_epoch", "num_classes", "in_channels")
 RESUME_FIELDS = ("args", "model", "stage", "epoch", "global_epoch", "rng")
 
 
@@ -150,8 +154,12 @@ def model_from_checkpoint(state: dict[str, Any], path: str | Path = "checkpoint"
     require(state, MODEL_FIELDS, path, "rebuild its model")
     args = checkpoint_args(state, path)
     cfg = TrainConfig.from_dict(args)
-    if state["stage_name"] not in STAGES:
-        raise InputError(f"checkpoint {path} has an unknown stage {state['stage_name']!r:.30}")
+    try:
+        stages = parse_stages(cfg.stages)
+        epochs = check_epochs(parse_per_stage(cfg.epochs, len(stages), int, "epochs"))
+    except InputError as exc:
+        raise InputError(f"checkpoint {path} has unusable args: {exc}") from None
+    check_run_point(state, path, stages, epochs)  # as resume checks it: the mode is the stage's
     with torch.device("meta"):  # shapes only: nothing is allocated before the weights fit
         model = build_network(cfg.model, args["num_classes"], args["in_channels"], cfg.r_ratio,
                               cfg.tile, cfg.groups, cfg.width, cfg.quant)
@@ -443,7 +451,7 @@ def _clashes(saved: TrainConfig, typed: dict[str, Any]) -> dict[str, Any]:
             value = getattr(validate(dataclasses.replace(saved, **{name: value})), name)
         except InputError:
             pass
-        if _acting(name, value) != _acting(name, getattr(saved, name)):
+        if not _same_setting(_acting(name, value), _acting(name, getattr(saved, name))):
             clash[name] = value
     return clash
 
@@ -453,27 +461,24 @@ def _acting(name: str, value: Any) -> Any:
     return 1.0 if name == "width" and value is None else value
 
 
+def _same_setting(a: Any, b: Any) -> bool:
+    """Equal, floats (and lists of them, the per-stage lr) up to rounding: a run that stored
+    0.1 * 0.1 = 0.010000000000000002 agrees with 0.01 typed again."""
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(map(_same_setting, a, b))
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9)
+    return a == b
+
+
 def _checked_saved(saved: TrainConfig, state: dict[str, Any], path: Path) -> TrainConfig:
     """The saved run's settings validated like new ones, and its place in them (stage, epoch)."""
     try:
         saved = validate(saved)
     except InputError as exc:
         raise InputError(f"checkpoint {path} has unusable args: {exc}") from None
-    stage, epoch = state["stage"], state["epoch"]
-    inside = 0 <= stage < len(saved.stages) and 0 <= epoch <= saved.epochs[stage]
-    if not inside or state["global_epoch"] < 0:
-        raise InputError(f"checkpoint {path} is at stage {stage}, epoch {epoch}: not a point of its run")
-    # the epochs before it, which seed the data order of the next: one more or less is another run
-    before = sum(saved.epochs[:stage]) + epoch
-    if state["global_epoch"] != before:
-        raise InputError(f"checkpoint {path} is at epoch {epoch} of stage {stage}, {before} epochs into "
-                         f"its run, but counts {state['global_epoch']}")
-    name = state.get("stage_name", saved.stages[stage])
-    if name not in STAGES:
-        raise InputError(f"checkpoint {path} has an unknown stage {name!r:.30}")
-    if name != saved.stages[stage]:
-        raise InputError(f"checkpoint {path} is at stage {stage} of its run ({saved.stages[stage]!r}) but "
-                         f"names it {name!r}")
+    check_run_point(state, path, saved.stages, saved.epochs)
+    stage, epoch, name = state["stage"], state["epoch"], saved.stages[state["stage"]]
     if epoch < saved.epochs[stage]:  # the stage goes on with its own optimizer and schedule
         require(state, ("optimizer", "scheduler"), path, f"resume its stage {name!r} mid-way")
     for key, form in (("optimizer", _optimizer_form), ("scheduler", _scheduler_form)):
@@ -481,6 +486,30 @@ def _checked_saved(saved: TrainConfig, state: dict[str, Any], path: Path) -> Tra
         if why:
             raise InputError(f"checkpoint {path} has an unusable {key} state: {why}")
     return saved
+
+
+def check_run_point(state: dict[str, Any], path: str | Path, stages: list[str], epochs: list[int]) -> None:
+    """A checkpoint's place (stage, epoch, global_epoch, stage_name) must be a point of the run of
+    `stages` and `epochs` (its args, normalised): resume goes on from it, and resume, evaluate and
+    a KD teacher rebuild the model in that stage's mode (a tampered stage_name would evaluate a
+    finished run's ternary layers in full precision)."""
+    stage, epoch, total = state["stage"], state["epoch"], state["global_epoch"]
+    inside = (all(type(n) is int for n in (stage, epoch, total))
+              and 0 <= stage < len(stages) and 0 <= epoch <= epochs[stage])
+    if not inside or total < 0:
+        raise InputError(f"checkpoint {path} is at stage {stage!r:.30}, epoch {epoch!r:.30}: not a point "
+                         "of its run")
+    # the epochs before it, which seed the data order of the next: one more or less is another run
+    before = sum(epochs[:stage]) + epoch
+    if total != before:
+        raise InputError(f"checkpoint {path} is at epoch {epoch} of stage {stage}, {before} epochs into "
+                         f"its run, but counts {total}")
+    name = state.get("stage_name", stages[stage])
+    if name not in STAGES:
+        raise InputError(f"checkpoint {path} has an unknown stage {name!r:.30}")
+    if name != stages[stage]:
+        raise InputError(f"checkpoint {path} is at stage {stage} of its run ({stages[stage]!r}) but "
+                         f"names it {name!r}")
 
 
 def _optimizer_form(opt: dict[str, Any]) -> str | None:
@@ -649,7 +678,69 @@ def train(cfg: TrainConfig, resume: bool = False, given: Collection[str] | None 
         return _train(cfg, resume, given)
 
 
+def _made_dirs(path: Path) -> list[Path]:
+    """Make `path` and its missing parents; the directories this call made, deepest first."""
+    made = []
+    for where in (*reversed(path.parents), path):
+        if not where.is_dir():
+            with contextlib.suppress(FileExistsError):  # made by another process: not ours
+                where.mkdir()
+                made.append(where)
+    return made[::-1]
+
+
+@contextlib.contextmanager
+def _run_lock(out: Any) -> Iterator[None]:
+    """Hold an exclusive lock on --out (flock on the directory: no file is made) while the run
+    lives, so that a second `fastmm train` into it is refused: the check for an existing run sees
+    last.pt only after the first epoch, and two runs would write over each other's files.
+
+    Only rank 0 takes it: it is the one process of a torchrun that writes into --out (the others
+    only read last.pt). The directory is made here; what this made is removed again if the run
+    fails before writing into it. Where the file system has no locks, the run goes on unlocked;
+    an --out that cannot be a directory is left to the run's own checks."""
+    if launch_rank() != 0 or not isinstance(out, str) or not out.strip():
+        yield
+        return
+    import fcntl
+
+    path, made, fd = Path(out), [], None
+    with contextlib.suppress(InputError, OSError, ValueError):  # ValueError: a NUL in the path
+        check_out_dir(out)
+        made = _made_dirs(path)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        if fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                # another run that removed the directory it made between our open and our lock
+                held, now = os.fstat(fd), os.stat(path)
+                busy = (held.st_dev, held.st_ino) != (now.st_dev, now.st_ino)
+            except OSError as exc:  # another errno: a file system without locks, go on unlocked
+                busy = exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES, errno.ENOENT)
+            if busy:
+                made = []  # not ours to remove: another run has it
+                raise InputError(f"another fastmm train is using {out}; wait for it to end or give "
+                                 "another --out")
+        yield
+    except BaseException:
+        for where in made:  # only the empty ones: a run that wrote nothing leaves nothing behind
+            try:
+                where.rmdir()
+            except OSError:
+                break
+        raise
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
 def _train(cfg: TrainConfig, resume: bool, given: Collection[str] | None) -> dict[str, Any]:
+    with _run_lock(cfg.out):
+        return _locked_train(cfg, resume, given)
+
+
+def _locked_train(cfg: TrainConfig, resume: bool, given: Collection[str] | None) -> dict[str, Any]:
     cfg, state = _resolve_config(cfg, resume, given)
     out = Path(cfg.out)
     ckpt_path = out / CHECKPOINT

@@ -151,7 +151,8 @@ def teacher_state(r_ratio: float = 0.0, quant: str | None = None, stage: str = "
     torch.manual_seed(0)
     model = T.build_network("resnet8", 10, 1, r_ratio, width=0.25, quant=quant)
     return {"args": cfg.to_dict(), "model": model.state_dict(), "stage": cfg.stages.index(stage),
-            "stage_name": stage, "epoch": 1, "global_epoch": 1, "rng": rng_state(), "metrics": None,
+            "stage_name": stage, "epoch": 1, "global_epoch": cfg.stages.index(stage) + 1,  # one of its run
+            "rng": rng_state(), "metrics": None,
             "num_classes": 10, "in_channels": 1, "image_shape": [1, 28, 28]}
 
 
