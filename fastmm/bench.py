@@ -275,6 +275,9 @@ def bench_levels(
         if hasattr(g, "release"):
             g.release()
     idx, ref, what = _reference(A, B, rng)
+    from fastmm.metrics import cse_fits
+
+    shared = cse_fits(scheme)  # the rule fastmm.export.slp.build_slp applies: reported, not decided
     scale = float(np.abs(A).max()) * float(np.abs(B).max())
     base_err = _error(_as_numpy(c_base), idx, ref, scale)
     blas = blas_description(dtype) if impl != "torch" else "torch's own BLAS"
@@ -288,7 +291,7 @@ def bench_levels(
             error=_error(_as_numpy(c_gen), idx, ref, scale), baseline_error=base_err, reference=what,
             stability=float(stability_factor(scheme)), predicted_error=pred, formula=formula,
             blas=blas, extra={"cutoff": cutoff, "seed": seed, "output": output,
-                              "loadavg": list(os.getloadavg())},
+                              "loadavg": list(os.getloadavg()), "shared_subexpressions": shared},
         ))
     return out
 
@@ -318,6 +321,9 @@ def describe(r: BenchResult) -> list[str]:
         return [head + f"no speed reported: the generated code's result is not finite (error {r.error}; "
                 f"the scheme's coefficients overflow {r.dtype}, stability factor E={r.stability:g})",
                 f"  BLAS: {r.blas}"]
+    note = [] if r.extra.get("shared_subexpressions", True) else [
+        "  note: code built without shared subexpressions: the scheme is too large for their search "
+        "(as in export)"]
     return [
         head + f"speed ratio {r.ratio:.3f}x "
         f"({r.baseline} median {statistics.median(r.baseline_times):.4f} s, "
@@ -327,7 +333,7 @@ def describe(r: BenchResult) -> list[str]:
         f"stability factor E={r.stability:g}, predicted bound {r.predicted_error:.3e} "
         f"[{r.formula}] -> {'within' if r.within_prediction else 'NOT within'} 10x",
         f"  BLAS: {r.blas}",
-    ]
+    ] + note
 
 
 def plot_speedups(results: list[BenchResult], path: str | os.PathLike, title: str = "") -> None:

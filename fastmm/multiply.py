@@ -23,8 +23,9 @@ def matmul(A, B, scheme: Scheme | None = None, levels: int = 1, cutoff: int = 64
 
     The result has numpy's dtype for ``A @ B`` (``np.result_type(A, B)``), whichever path runs:
 
-    - float32 and float64 products run the scheme in generated C with BLAS leaves, or are
-      numpy.matmul's when no C compiler or BLAS is available;
+    - float32 and float64 products run the scheme in generated C with BLAS leaves (shared
+      subexpressions unless the scheme is beyond fastmm.metrics.CSE_WORK_LIMIT, as `export`), or
+      are numpy.matmul's when no C compiler or BLAS is available;
     - integer products run the scheme exactly in integers (leaves by numpy.matmul), so they are
       exactly numpy's, wrap-around on overflow included; a scheme with fractional coefficients
       is refused for them (InputError): multiply float matrices with it instead;

@@ -93,25 +93,67 @@ def check_size(scheme: Scheme) -> None:
                          f"{work:,} is beyond the limit of {MAX_BRENT_WORK:,} (as for scheme files)")
 
 
-def check_big_work(scheme: Scheme, wa: np.ndarray, wb: np.ndarray, wc: np.ndarray, bits: int) -> None:
-    """InputError for an exact check on integers of `bits` bits that would take minutes: many
-    distinct denominators make a common one of thousands of bits (a 500 KB ⟨6,6,6;216⟩ over Q
-    would take about 4 minutes, timed slice by slice). Counted as the multiply-adds the slices do,
-    those of two nonzeros weighted (bits/64)^1.5 (measured: 61 ns at 64 bits, 154 µs at 16,384); a
-    product with a zero costs one small multiply-add."""
-    from fastmm.errors import InputError
-    from fastmm.validate import MAX_BIG_INTEGER_WORK
-
+def _work_counts(wa: np.ndarray, wb: np.ndarray, wc: np.ndarray) -> tuple[int, int, int]:
+    """(small, scaled, big): what check_big_work weighs, from the nonzero patterns alone."""
     # every product of the dense slices costs a small-integer multiply-add; those of two nonzeros
     # (Σ_t nnz(a_t)·nnz(b_t)·nnz(c_t)) cost the big-integer weight
     nnz = [np.count_nonzero(w, axis=ax) for w, ax in ((wa, 1), (wb, 1), (wc, 0))]
     big = int(sum(int(x) * int(y) * int(z) for x, y, z in zip(*nnz, strict=True)))
-    work = int(np.count_nonzero(wa)) * wb.shape[1] * wc.shape[0] + big * max(1.0, bits / 64) ** 1.5
+    small = int(np.count_nonzero(wa)) * wb.shape[1] * wc.shape[0]
+    return small, sum(int(np.count_nonzero(w)) for w in (wa, wb, wc)), big
+
+
+def _big_work(counts: tuple[int, int, int], bits: int) -> float:
+    small, scaled, big = counts
+    # scaling each nonzero coefficient to the common denominator costs its bits too
+    return small + scaled * max(1.0, bits / 64) + big * max(1.0, bits / 64) ** 1.5
+
+
+def check_big_work(scheme: Scheme, wa: np.ndarray, wb: np.ndarray, wc: np.ndarray, bits: int,
+                   at_least: bool = False) -> None:
+    """InputError for an exact check on integers of `bits` bits that would take minutes: many
+    distinct denominators make a common one of thousands of bits (a 500 KB ⟨6,6,6;216⟩ over Q
+    would take about 4 minutes, timed slice by slice). Counted as the multiply-adds the slices do,
+    those of two nonzeros weighted (bits/64)^1.5 (measured: 61 ns at 64 bits, 154 µs at 16,384); a
+    product with a zero costs one small multiply-add. `at_least`: `bits` is a lower bound."""
+    from fastmm.errors import InputError
+    from fastmm.validate import MAX_BIG_INTEGER_WORK
+
+    work = _big_work(_work_counts(wa, wb, wc), bits)
     if work > MAX_BIG_INTEGER_WORK:
+        about = "more than" if at_least else "about"
         raise InputError(f"{scheme.label()} is too costly to verify exactly: its coefficients over a "
-                         f"common denominator need about {bits:,} bits per product, and the check "
-                         f"would take about {work:.2g} multiply-adds of 64 bits (limit "
+                         f"common denominator need {about} {bits:,} bits per product, and the check "
+                         f"would take {about} {work:.2g} multiply-adds of 64 bits (limit "
                          f"{MAX_BIG_INTEGER_WORK:.2g}); fewer distinct denominators make it cheap")
+
+
+def _max_bits(wa: np.ndarray, wb: np.ndarray, wc: np.ndarray) -> int:
+    """The most bits per product check_big_work lets through for these nonzero patterns."""
+    from fastmm.validate import MAX_BIG_INTEGER_WORK
+
+    counts = _work_counts(wa, wb, wc)
+    lo, hi = 0, 1 << 40  # the work grows with the bits: bisect for the last bits within the limit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _big_work(counts, mid) <= MAX_BIG_INTEGER_WORK:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _capped_lcm(w: np.ndarray, max_bits: int) -> int | None:
+    """lcm of the denominators of w, or None once it passes max_bits bits: stopping there keeps a
+    refusal cheap (10^4 distinct 61-bit denominators make an lcm of 600,000 bits, and scaling
+    every coefficient to it took 40 s and 1.3 GB)."""
+    dens = sorted({Fraction(x).denominator for x in w.flat} - {1})
+    d = 1
+    for start in range(0, len(dens), 64):  # in chunks: each step costs at most max_bits + 64·62
+        d = math.lcm(d, *dens[start:start + 64])
+        if d.bit_length() > max_bits:
+            return None
+    return d
 
 
 def brent_tensor(scheme: Scheme, modulus: int | None = None) -> np.ndarray:
@@ -145,11 +187,13 @@ def target_tensor(n: int, m: int, p: int) -> np.ndarray:
     return t
 
 
-def _integers(w: np.ndarray) -> tuple[np.ndarray, int]:
-    """(W', d) with W' integers (int64, or Python ints in an object array) and W = W'/d."""
+def _integers(w: np.ndarray, d: int | None = None) -> tuple[np.ndarray, int]:
+    """(W', d) with W' integers (int64, or Python ints in an object array) and W = W'/d; d is the
+    lcm of the denominators unless given."""
     if w.dtype != object:
         return w, 1
-    d = math.lcm(1, *(Fraction(x).denominator for x in w.flat))
+    if d is None:
+        d = math.lcm(1, *(Fraction(x).denominator for x in w.flat))
     ints = np.empty(w.shape, dtype=object)
     ints.flat[:] = [int(Fraction(x) * d) for x in w.flat]
     return ints, d
@@ -159,7 +203,20 @@ def _brent_slices(scheme: Scheme, modulus: int | None):
     """(a, S, D) for each A entry a = (i, j): S[(j',k),(i',k')] = D·Σ_t Wa[t,a]·Wb[t,·]·Wc[·,t]
     for one integer D. Exact: int64 where no sum can overflow, Python ints otherwise; only the
     terms t that use entry a are multiplied, in pieces of at most _SLICE_WORK multiply-adds."""
-    (wa, da), (wb, db), (wc, dc) = (_integers(w) for w in (scheme.Wa, scheme.Wb, scheme.Wc))
+    ws = (scheme.Wa, scheme.Wb, scheme.Wc)
+    dens: list[int | None] = [None, None, None]
+    if any(w.dtype == object for w in ws):
+        # refuse a common denominator too big to check before building it: the lcm and the
+        # scaled coefficients cost (distinct denominators)·(its bits), minutes for 10^4 of them
+        most = left = _max_bits(*ws)
+        for k, w in enumerate(ws):
+            d = _capped_lcm(w, left) if w.dtype == object else 1
+            if d is None:  # the product da·db·dc has more than `most` bits
+                check_big_work(scheme, *ws, bits=most + 1, at_least=True)
+                raise AssertionError("unreachable: the work beyond `most` bits passes the limit")
+            dens[k] = d
+            left -= d.bit_length() - 1  # da·db·dc ≥ 2^(Σ(bits - 1))
+    (wa, da), (wb, db), (wc, dc) = (_integers(w, d) for w, d in zip(ws, dens, strict=True))
     if modulus:  # integral (checked by the caller): reduce first, the sum is taken mod 2 anyway
         wa, wb, wc = (np.asarray(w % modulus, dtype=np.int64) for w in (wa, wb, wc))
     scale = da * db * dc

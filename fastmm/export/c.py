@@ -320,12 +320,15 @@ def emit_scheme_c(scheme: Scheme, cse: bool = True) -> str:
         raise InputError(f"refusing to generate code: {scheme.label()} has {scheme.rank} products "
                          f"per level, more than the {MAX_RANK} C export supports")
     scheme = checked_scheme(scheme)
-    lv = level_of(plan_for(scheme, cse=cse))
+    plan = plan_for(scheme, cse=cse)
+    lv = level_of(plan)
     n, m, p = scheme.shape
     live = set(scheme.live_terms())
     dead = [f"M{t + 1:d}" for t in range(scheme.rank) if t not in live]
     left_out = (f" {', '.join(dead)} {'is' if len(dead) == 1 else 'are'} left out (zero operand or "
                 "unused in C: contributes nothing)." if dead else "")
+    if plan.too_big_to_share:
+        left_out += " No sharing: too large for the shared-subexpression search."
     out = [f"/* fastmm generated code: <{n:d},{m:d},{p:d};{scheme.rank:d}> scheme, "
            f"{len(lv.products):d} block products per level.{left_out}",
            f"   Everything else is the runtime: {RUNTIME_HEADER}, {RUNTIME_SOURCE}. */",

@@ -109,6 +109,7 @@ class Plan:
     b_ops: list[tuple[str, list[tuple[Coef, str]]]] = field(default_factory=list)
     products: list[tuple[Coef, str, Coef, str]] = field(default_factory=list)
     c_ops: list[tuple[str, list[tuple[Coef, str]]]] = field(default_factory=list)
+    too_big_to_share: bool = False  # built without sharing: beyond the shared-subexpression limit
 
 
 def plan_for(scheme: Scheme, cse: bool = True) -> Plan:
@@ -129,7 +130,7 @@ def _plan_from_slp(scheme: Scheme, slp: SLP) -> Plan:
     def rename(x: str) -> str:
         return names.get(x) or "x_" + x
 
-    plan = Plan(*slp.shape)
+    plan = Plan(*slp.shape, too_big_to_share=slp.too_big_to_share)
     if tuple(slp.shape) != scheme.shape or slp.rank + len(slp.dropped) != scheme.rank:
         raise FastmmError("straight-line program does not match the scheme")
     for phase, ops in ((slp.a, plan.a_ops), (slp.b, plan.b_ops), (slp.c, plan.c_ops)):

@@ -545,12 +545,15 @@ def fast_matmul_scheme(text: str, what: str = "<text>") -> Scheme:
         raise SchemeFormatError(f"{what}: rows have different lengths {sorted(widths)} "
                                 "(every row holds one coefficient per product)"
                                 + (f", past W's {extra} substituted products" if extra else ""))
+    # the shape and size from the block sizes first: substituting costs rows × products (a 1 MB
+    # file of no matrix shape took 14 s before it was refused)
+    sizes = (_substituted_rows(u, sub_a, "U", what), _substituted_rows(v, sub_b, "V", what), len(w))
+    n, m, p = _shape_from_sizes(*sizes, what)  # n·p = p·n: W size is symmetric
+    _check_dims((n, m, p), what)
+    check_scheme_size(n, m, p, widths.pop(), what)
     u = _substituted(u, sub_a, "U", what)
     v = _substituted(v, sub_b, "V", what)
     w = _outputs(w, sub_c, what)
-    n, m, p = _shape_from_sizes(len(u), len(v), len(w), what)  # n·p = p·n: W size is symmetric
-    _check_dims((n, m, p), what)
-    check_scheme_size(n, m, p, widths.pop(), what)
     wa = np.array(u, dtype=object).T
     wb = np.array(v, dtype=object).T
     wc = np.array(w, dtype=object)
@@ -560,6 +563,19 @@ def fast_matmul_scheme(text: str, what: str = "<text>") -> Scheme:
         raise SchemeFormatError(f"{what}: {exc}") from None
 
 
+def _substituted_rows(rows: list[list], sub: list[list] | None, name: str, what: str) -> int:
+    """The rows U (or V) has once `sub` is substituted (see _substituted); the block checked."""
+    if sub is None:
+        return len(rows)
+    sizes = sorted({len(row) for row in sub})
+    d = sizes[0]
+    if len(sizes) > 1 or len(rows) != d + len(sub):
+        raise SchemeFormatError(f"{what}: the substitution block for {name} does not fit it: {name} has "
+                                f"{len(rows)} rows, the block {len(sub)} rows of "
+                                f"{' and '.join(map(str, sizes))} coefficients")
+    return d
+
+
 def _substituted(rows: list[list], sub: list[list] | None, name: str, what: str) -> list[list]:
     """U (or V) of an "eliminated" file (fast-matmul's codegen/subexpr_elim.py) written back over
     the matrix entries alone. Its rows past the d = n·m entries are new variables X_i, and
@@ -567,12 +583,7 @@ def _substituted(rows: list[list], sub: list[list] | None, name: str, what: str)
     A's substitutions and block 5 as B's, and so does this."""
     if sub is None:
         return rows
-    sizes = sorted({len(row) for row in sub})
-    d = sizes[0]
-    if len(sizes) > 1 or len(rows) != d + len(sub):
-        raise SchemeFormatError(f"{what}: the substitution block for {name} does not fit it: {name} has "
-                                f"{len(rows)} rows, the block {len(sub)} rows of "
-                                f"{' and '.join(map(str, sizes))} coefficients")
+    d = _substituted_rows(rows, sub, name, what)
     out = [list(row) for row in rows[:d]]
     for var, coeffs in zip(rows[d:], sub, strict=True):
         for e, c in enumerate(coeffs):

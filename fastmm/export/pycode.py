@@ -38,7 +38,7 @@ from fractions import Fraction
 
 from fastmm import __version__
 from fastmm.errors import FastmmError, InputError
-from fastmm.export.slp import SLP, Op, build_slp
+from fastmm.export.slp import SLP, Op, build_slp, sharing_note
 from fastmm.scheme import Scheme
 from fastmm.validate import exact
 
@@ -70,9 +70,17 @@ def _term(name: str, c: Fraction, wrap: bool = False) -> tuple[str, str]:
     return ("-" if c < 0 else "+"), body
 
 
+def _content(v: list[Fraction]) -> Fraction:
+    """The c > 0 that makes v / c integers with no common factor (1 for a zero vector)."""
+    den = math.lcm(*(x.denominator for x in v))
+    g = math.gcd(*(int(x * den) for x in v))
+    return Fraction(g, den) if g else Fraction(1)
+
+
 def _over_common_denominator(scheme: Scheme) -> tuple[Scheme, int]:
     """(S, D): S has the same products as `scheme` with integer A and B combinations (product t's
-    a_t times the lcm λ_t of its denominators, b_t times μ_t, c_t divided by λ_t·μ_t) and C
+    a_t divided by its content λ_t, b_t by μ_t, so that each is primitive: integers without a
+    common factor; c_t times λ_t·μ_t) and C
     coefficients times D, the lcm of the denominators left there, so S computes D·(A·B) with
     integer coefficients only. D = 1 for an integral scheme, which is returned as it is."""
     if scheme.is_integral:
@@ -81,17 +89,30 @@ def _over_common_denominator(scheme: Scheme) -> tuple[Scheme, int]:
     wb = [[exact(x) for x in row] for row in scheme.Wb]
     wc = [[exact(x) for x in row] for row in scheme.Wc]
     for t in range(scheme.rank):
-        lam = math.lcm(*(x.denominator for x in wa[t]))
-        mu = math.lcm(*(x.denominator for x in wb[t]))
-        wa[t] = [x * lam for x in wa[t]]
-        wb[t] = [x * mu for x in wb[t]]
+        lam, mu = _content(wa[t]), _content(wb[t])
+        wa[t] = [x / lam for x in wa[t]]
+        wb[t] = [x / mu for x in wb[t]]
         for row in wc:
-            row[t] /= lam * mu
+            row[t] *= lam * mu
     d = math.lcm(*(x.denominator for row in wc for x in row))
     ints = [[int(x * d) for x in row] for row in wc]
     scaled = Scheme(*scheme.shape, [[int(x) for x in row] for row in wa],
                     [[int(x) for x in row] for row in wb], ints, ring="Z")
     return scaled, d
+
+
+EXACT_DENOMINATOR_LIMIT = 2**20  # an exact step multiplies every product and sum by D
+EXACT_COEFFICIENT_LIMIT = 2**31  # and scales coefficients up: beyond these it would round sooner
+
+
+def _worth_an_exact_step(integral: Scheme, d: int) -> bool:
+    """Is the common-denominator step worth emitting? Its integers are exact while D times every
+    value stays below 2^53: a scheme whose denominators make D (or the scaled coefficients) huge
+    would round sooner than the plain step, or not fit NumPy's and PyTorch's integer scalars."""
+    if d > EXACT_DENOMINATOR_LIMIT:
+        return False
+    return all(abs(int(x)) < EXACT_COEFFICIENT_LIMIT
+               for w in (integral.Wa, integral.Wb, integral.Wc) for x in w.flat)
 
 
 SUM_CHUNK = 256  # terms per parenthesised group of a long sum (Python's compiler recurses per term)
@@ -143,6 +164,9 @@ def _body(slp: SLP, lib: str, denominator: int = 1, step: str = "_step") -> list
         "        return A @ B",
         f"    Mq, Kq, Nq = bm * {n}, bk * {m}, bn * {p}",
         "    C = _empty(A, B, M, N)",
+        # a call of the step sets up one slot per local (about 4 per product): products that are
+        # leaves skip it, else a rank-40,000 step costs rank² (a minute for a 4x4 product)
+        f"    mul = {step} if levels > 1 and min(bm // {n}, bk // {m}, bn // {p}) >= leaf else _leaf",
     ]
     lines += _block_slices("A", slp.a.inputs, n, m, "bm", "bk")
     lines += _block_slices("B", slp.b.inputs, m, p, "bk", "bn")
@@ -156,7 +180,7 @@ def _body(slp: SLP, lib: str, denominator: int = 1, step: str = "_step") -> list
         resolved = Op(op.target, tuple((alias.get(x, x), c) for x, c in op.terms))
         lines.append(f"    {_ident(op.target)} = {_expr(resolved, wrap)}")
     for mt, lt, rt in slp.products:
-        lines.append(f"    {_ident(mt)} = {step}({_ident(alias.get(lt, lt))}, "
+        lines.append(f"    {_ident(mt)} = mul({_ident(alias.get(lt, lt))}, "
                      f"{_ident(alias.get(rt, rt))}, levels - 1, leaf)")
     for op in slp.c.temps:
         lines.append(f"    {_ident(op.target)} = {_expr(op, wrap)}")
@@ -216,6 +240,10 @@ def _k(X, c):
     """The coefficient c in X's integer dtype, wrapped around as integer products are."""
     return np.array(c).astype(X.dtype) if X.dtype.kind in "iu" else c
 
+
+def _leaf(A, B, levels, leaf):
+    return A @ B
+
 '''
 
 _TORCH_HEAD = '''\
@@ -243,6 +271,10 @@ def _empty(A, B, M, N):
     batch = torch.broadcast_shapes(A.shape[:-2], B.shape[:-2])
     return torch.empty(tuple(batch) + (M, N), dtype=A.dtype, device=A.device)
 
+
+def _leaf(A, B, levels, leaf):
+    return A @ B
+
 '''
 
 
@@ -257,9 +289,14 @@ def _source(scheme: Scheme, lib: str, cse: bool) -> str:
     levels = "min(int(levels), 1)" if (n, m, p) == (1, 1, 1) else "int(levels)"
     body = _body(slp, lib)
     note, exact_counts, step = "", "", "_step"
-    if not scheme.is_integral:  # integer inputs: the same products over a common denominator
-        integral, d = _over_common_denominator(scheme)
-        _check_magnitudes(integral)
+    exact = _over_common_denominator(scheme) if not scheme.is_integral else None
+    if exact is not None and not _worth_an_exact_step(*exact):
+        note = ("\n\n    The scheme has fractions: integer inputs are computed and returned in float64,\n"
+                "    rounded as float products are (its common denominator is too large for an exact\n"
+                "    step).\n    ")
+        step = "_step"
+    elif exact is not None:  # integer inputs: the same products over a common denominator
+        integral, d = exact
         exact_slp = build_slp(integral, cse, drop_dead=True)
         exact_slp.label = slp.label
         body += ["", ""] + _body(exact_slp, lib, d, "_step_exact")
@@ -272,16 +309,21 @@ def _source(scheme: Scheme, lib: str, cse: bool) -> str:
     if lib == "numpy":
         promote = ("\n    step = _step_exact if dtype.kind in \"iu\" else _step"
                    "\n    dtype = np.result_type(dtype, 1.0)") if step == "step" else ""
+        if exact is not None and step == "_step":
+            promote = "\n    dtype = np.result_type(dtype, 1.0)"
         head = _NUMPY_HEAD.format(n=n, m=m, p=p, r=int(scheme.rank), label=_ascii_label(scheme),
                                   float_promote=promote, levels=levels, dtype_note=note, step=step)
     else:
         promote = ("\n    step = _step\n    if not (dtype.is_floating_point or dtype.is_complex):\n"
                    "        dtype, step = torch.float64, _step_exact") if step == "step" else ""
+        if exact is not None and step == "_step":
+            promote = ("\n    if not (dtype.is_floating_point or dtype.is_complex):\n"
+                       "        dtype = torch.float64")
         head = _TORCH_HEAD.format(n=n, m=m, p=p, r=int(scheme.rank), label=_ascii_label(scheme),
                                   float_promote=promote, levels=levels, dtype_note=note or "\n    ",
                                   step=step)
     doc = (f'"""Generated by fastmm {__version__}: {_ascii_label(scheme)} scheme, ring {scheme.ring},\n'
-           f"{slp.additions()} additions per level ({'shared subexpressions' if cse else 'no sharing'}"
+           f"{slp.additions()} additions per level ({sharing_note(slp)}"
            f"), {slp.scalings()} scalings.{exact_counts}{_dropped_note(slp)} Do not edit.\n"
            '"""\n\n')
     return doc + head + "\n".join(body) + "\n"

@@ -104,6 +104,7 @@ class SLP:
     c: Phase  # inputs M1..Mr, outputs C blocks row-major
     cse: bool = True
     label: str = field(default="")
+    too_big_to_share: bool = False  # sharing was asked for, but the scheme is beyond CSE_WORK_LIMIT
     dropped: list[str] = field(default_factory=list)  # dead products left out (drop_dead=True)
 
     @property
@@ -308,7 +309,15 @@ def _live_part(scheme: Scheme) -> tuple[Scheme, list[int]]:
 
 def build_slp(scheme: Scheme, cse: bool = True, drop_dead: bool = False) -> SLP:
     """The straight-line program of `scheme`; `cse` turns shared subexpressions into temporaries,
-    `drop_dead` leaves out the products that contribute nothing (see the module docstring)."""
+    `drop_dead` leaves out the products that contribute nothing (see the module docstring).
+
+    Beyond fastmm.metrics.CSE_WORK_LIMIT the program is built without sharing whatever `cse`
+    says (`too_big_to_share` records it): the greedy search would take minutes and gigabytes, and
+    every code builder (export, bench, matmul) comes through here."""
+    from fastmm.metrics import cse_fits
+
+    too_big = cse and not cse_fits(scheme)
+    cse = cse and not too_big
     label, full = scheme.label(), scheme.rank
     numbers = list(range(full))
     if drop_dead:
@@ -316,8 +325,17 @@ def build_slp(scheme: Scheme, cse: bool = True, drop_dead: bool = False) -> SLP:
     kept = set(numbers)
     dropped = [f"M{t + 1}" for t in range(full) if t not in kept]
     slp = _build(scheme, cse, [t + 1 for t in numbers])
-    slp.label, slp.dropped = label, dropped
+    slp.label, slp.dropped, slp.too_big_to_share = label, dropped, too_big
     return slp
+
+
+def sharing_note(slp: SLP) -> str:
+    """How the program shares: 'shared subexpressions', 'no sharing', or why none was done."""
+    if slp.cse:
+        return "shared subexpressions"
+    if slp.too_big_to_share:
+        return "no sharing: too large for the shared-subexpression search"
+    return "no sharing"
 
 
 def _build(scheme: Scheme, cse: bool, numbers: list[int]) -> SLP:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from fastmm.export.slp import build_slp, exact
+from fastmm.export.slp import build_slp, exact, sharing_note
 from fastmm.formulas import c_lines, is_sum, product_lines
 from fastmm.scheme import RING_NAMES, Scheme
 from fastmm.verify import uses_big_names
@@ -121,7 +121,7 @@ def slp_text(scheme: Scheme, cse: bool = True) -> str:
         lines.append(f"# left out, as in the generated code: {', '.join(slp.dropped)} "
                      "(zero operand or unused in C: contributes nothing)")
     lines.append(f"# {slp.additions()} additions, {slp.scalings()} scalings per level "
-                 f"({'shared subexpressions' if cse else 'no sharing'})")
+                 f"({sharing_note(slp)})")
     lines += slp.lines()
     return "\n".join(lines) + "\n"
 

@@ -221,11 +221,12 @@ class Walker(BaseWalker):
         return int(done), int(cost[0]), (A, B, C)
 
 
-def reduce_terms(terms: Terms) -> Terms:
-    """Apply every reduction (zero factors, two shared factors) to a list of terms."""
+def reduce_terms(terms: Terms, stop: Callable[[], bool] | None = None) -> Terms:
+    """Apply every reduction (zero factors, two shared factors) to a list of terms; `stop` (a
+    search's deadline) may end it early, leaving fewer reductions done (the same tensor)."""
     F = [list(f) for f in terms]
     r = len(F[0])
-    r = flip_py._settle(F, r, list(range(r)))
+    r = flip_py._settle(F, r, list(range(r)), stop)
     A, B, C = (f[:r] for f in F)
     return A, B, C
 
@@ -315,8 +316,16 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     start = opts.get("start") or resumed or naive_scheme(n, m, p)
     if not isinstance(start, Scheme) or start.shape != shape:
         raise InputError(f"the start scheme must be a Scheme of shape {shape}")
-    try:
-        start_terms = reduce_terms(to_terms(start))
+    budget = task.time_limit
+    if budget is None and opts.get("minimize") == "additions":
+        budget = float(opts.get("minimize_seconds", 10.0))
+    deadline = t0 + budget if budget is not None else None
+
+    def stopping() -> bool:  # looked at between pieces of a long walk
+        return should_stop() or (deadline is not None and time.perf_counter() >= deadline)
+
+    try:  # a start of 40,000 terms takes a minute to reduce: within the time limit
+        start_terms = reduce_terms(to_terms(start), stopping)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     if not gf2_tensor_ok(shape, start_terms):
@@ -342,14 +351,6 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     chunk = int(opts.get("chunk", 200_000 if fast else max(100, int(3_000 / size))))
     plus_limit = int(opts.get("plus_limit", r0))
     minimize = opts.get("minimize") == "additions"
-    budget = task.time_limit
-    if budget is None and minimize:
-        budget = float(opts.get("minimize_seconds", 10.0))
-    deadline = t0 + budget if budget is not None else None
-
-    def stopping() -> bool:  # looked at between pieces of a long walk
-        return should_stop() or (deadline is not None and time.perf_counter() >= deadline)
-
     prov = {"method": "flip", "seed": task.seed, "backend": backend}
     if opts.get("start") is not None:
         prov["start"] = start.label()

@@ -237,7 +237,9 @@ def test_fractional_scheme_code_is_bit_exact_on_integers(name: str) -> None:
         assert ct.dtype == torch.float64 and torch.equal(ct, torch.tensor(a @ b, dtype=torch.float64))
     for source in (numpy_source(scheme), torch_source(scheme)):
         assert "def _step_exact(" in source and "def _step(" in source
-        assert re.search(r"C\[\.\.\., :Mq, :Nq\] /= \d+", source.split("def _step_exact(")[1])
+        # the catalogue's scheme needs a denominator (6); Strassen's thirds go with their products
+        division = re.search(r"C\[\.\.\., :Mq, :Nq\] /= \d+", source.split("def _step_exact(")[1])
+        assert bool(division) == name.startswith("catalogue")
         assert "/=" not in source.split("def _step(")[1].split("def _step_exact(")[0]
 
 
@@ -255,3 +257,41 @@ def test_fractional_scheme_code_keeps_the_plain_step_for_floats() -> None:
     a, b = rng.standard_normal((4, 8)), rng.standard_normal((8, 10))
     assert np.allclose(numpy_function(scheme)(a, b, levels=1, leaf=1), a @ b)
     assert "_step_exact" not in numpy_source(strassen()) and "_step_exact" not in torch_source(strassen())
+
+
+def _one_by_one(*primes: int) -> Scheme:
+    """⟨1,1,1⟩ as Σ 1/p + (1 − Σ 1/p): denominators that no rescaling of a product removes."""
+    cs = [Fraction(1, q) for q in primes]
+    cs.append(1 - sum(cs))
+    k = len(cs)
+    return Scheme(1, 1, 1, [[1]] * k, [[1]] * k, [cs], ring="Q")
+
+
+def test_a_scaled_product_needs_no_denominator_in_the_exact_step() -> None:
+    """Products scaled by primes (a_t·p, c_t/p: still a Q scheme) made the common denominator
+    the primes' product, ~2^66: integer results were wrong and PyTorch overflowed (regression
+    hunt). Each product is made primitive first, so here the exact step has D = 1."""
+    s = strassen()
+    primes = [701, 709, 719, 727, 733, 739, 743]
+    wa = [[int(x) * q for x in row] for row, q in zip(s.Wa, primes, strict=True)]
+    wc = [[Fraction(int(x), q) for x, q in zip(row, primes, strict=True)] for row in s.Wc]
+    scaled = Scheme(2, 2, 2, wa, s.Wb, wc, ring="Q")
+    assert fastmm.verify(scaled, sympy=False)
+    rng = np.random.default_rng(13)
+    a, b = rng.integers(-1000, 1000, (64, 64)), rng.integers(-1000, 1000, (64, 64))
+    assert np.array_equal(numpy_function(scaled)(a, b, levels=2, leaf=8), a @ b)
+    ct = torch_function(scaled)(torch.tensor(a), torch.tensor(b), levels=2, leaf=8)
+    assert torch.equal(ct, torch.tensor(a @ b, dtype=torch.float64))
+
+
+def test_a_huge_common_denominator_falls_back_to_the_plain_step() -> None:
+    small, huge = _one_by_one(1009), _one_by_one(1009, 1013, 1019)  # D = 1009, and about 2^30
+    assert "_step_exact" in numpy_source(small)
+    a, b = np.array([[7]]), np.array([[-3]])
+    assert numpy_function(small)(a, b, levels=1, leaf=1)[0, 0] == -21.0
+    for source in (numpy_source(huge), torch_source(huge)):
+        assert "_step_exact" not in source and "too large for an exact" in source
+    c = numpy_function(huge)(a, b, levels=1, leaf=1)
+    assert c.dtype == np.float64 and abs(c[0, 0] + 21) < 1e-9
+    ct = torch_function(huge)(torch.tensor(a), torch.tensor(b), levels=1, leaf=1)
+    assert ct.dtype == torch.float64 and abs(ct.item() + 21) < 1e-9
