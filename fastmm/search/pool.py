@@ -616,10 +616,12 @@ def usable_starts(shape: Shape, starts: list[Start], max_starts: int,
         scheme = st.scheme
         if scheme is None:
             continue
-        try:
-            terms = walks.reduce(walks.to_terms(scheme))
+        try:  # a start of 40,000 terms takes a minute to reduce: within the time limit
+            terms = walks.reduce(walks.to_terms(scheme), stopping)
         except ValueError:
             continue  # fractions (no reduction modulo 2), or outside ZT for a ternary walk
+        if stopping():
+            raise Stopped
         if walks.sums_ok(shape, terms):
             usable.append((st, terms))
             if kind is not None:

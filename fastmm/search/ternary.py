@@ -22,6 +22,7 @@ from the same 112 had stayed there for 600 s.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from fastmm.errors import InputError
 from fastmm.scheme import Scheme, naive_scheme, scheme_serves
@@ -77,11 +78,12 @@ def choose_backend(task: SearchTask) -> str:
     return flip.choose_backend(task, flip_c.load_ternary, c_max_volume=None)
 
 
-def reduce_terms(terms: TernaryTerms) -> TernaryTerms:
-    """Apply every reduction (zero factors, two factors shared up to sign) to a list of terms."""
+def reduce_terms(terms: TernaryTerms, stop: Callable[[], bool] | None = None) -> TernaryTerms:
+    """Apply every reduction (zero factors, two factors shared up to sign) to a list of terms;
+    `stop` (a search's deadline) may end it early, leaving fewer reductions done."""
     F = [list(f) for f in terms]
     r = len(F[0])
-    r = ternary_py._settle(F, r, list(range(r)))
+    r = ternary_py._settle(F, r, list(range(r)), stop)
     return tuple(f[:r] for f in F)  # type: ignore[return-value]
 
 
@@ -112,8 +114,13 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     start = opts.get("start") or resumed or naive_scheme(n, m, p)
     if not isinstance(start, Scheme) or start.shape != shape:
         raise InputError(f"the start scheme must be a Scheme of shape {shape}")
-    try:
-        start_terms = reduce_terms(to_terms(start))
+    deadline = t0 + task.time_limit if task.time_limit is not None else None
+
+    def stopping() -> bool:  # looked at between pieces of a long walk
+        return should_stop() or (deadline is not None and time.perf_counter() >= deadline)
+
+    try:  # a start of 40,000 terms takes a minute to reduce: within the time limit
+        start_terms = reduce_terms(to_terms(start), stopping)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     start_scheme = to_scheme(shape, start_terms)
@@ -133,11 +140,6 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
     chunk = int(opts.get("chunk", 200_000 if fast else max(100, int(3_000 / size))))
     given = opts.get("start") is not None or resumed is not None
     plus_limit = int(opts.get("plus_limit", r0 + START_PLUS if given else r0))
-    deadline = t0 + task.time_limit if task.time_limit is not None else None
-
-    def stopping() -> bool:  # looked at between pieces of a long walk
-        return should_stop() or (deadline is not None and time.perf_counter() >= deadline)
-
     prov = {"method": "ternary", "seed": task.seed, "backend": backend, "plus_limit": plus_limit}
     if opts.get("start") is not None:
         prov["start"] = start.label()

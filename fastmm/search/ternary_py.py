@@ -35,6 +35,8 @@ exactly the same sequence: tests compare both walks step by step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastmm.search.flip_py import below
 
 TernaryTerms = tuple[list[int], list[int], list[int], list[int], list[int], list[int]]
@@ -136,10 +138,15 @@ def _remove(F: list[list[int]], r: int, t: int, work: list[int]) -> int:
     return r
 
 
-def _settle(F: list[list[int]], r: int, work: list[int]) -> int:
-    """Apply every reduction reachable from the terms listed in `work`; returns the new rank."""
+def _settle(F: list[list[int]], r: int, work: list[int], stop: Callable[[], bool] | None = None) -> int:
+    """Apply every reduction reachable from the terms listed in `work`; returns the new rank.
+    `stop` (looked at every 64 terms) ends it early, the terms still a valid scheme (as flip_py's)."""
     A, B, C, SA, SB, SC = F
+    done = 0
     while work:
+        done += 1
+        if stop is not None and done % 64 == 0 and stop():
+            break
         t = work.pop()
         if A[t] == 0 or B[t] == 0 or C[t] == 0:
             r = _remove(F, r, t, work)

@@ -167,3 +167,27 @@ def test_a_fast_matmul_file_of_no_shape_is_refused_before_its_substitutions(monk
     text = "\n".join([row] * 200 + ["#", row, "#", row, row, "#"] + ["1"] * 199) + "\n"
     with pytest.raises(SchemeFormatError, match="fit no matrix shape"):
         fast_matmul_scheme(text)
+
+
+def test_ternary_and_pool_searches_reduce_their_start_within_the_deadline(monkeypatch):
+    """As flip's: a huge --start kept the ternary and pool methods reducing for 36–39 s past a
+    5 s limit; their reductions now see the deadline too."""
+    from fastmm.search import pool, ternary, ternary_py
+
+    given = []
+    for module in (flip_py, ternary_py):
+        real = module._settle
+
+        def spy(F, r, work, stop=None, real=real):
+            given.append(stop)
+            return real(F, r, work, stop)
+
+        monkeypatch.setattr(module, "_settle", spy)
+    start = _padded_strassen(300)
+    for method in (ternary, pool):
+        given.clear()
+        task = SearchTask(2, 2, 2, rank=7, time_limit=60, options={"start": start})
+        # a stop asked for once the reduction has begun (Ctrl-C, or the deadline) is seen there
+        out = method.run(task, lambda p: None, lambda: bool(given))
+        assert given and given[0] is not None and given[0](), method.__name__
+        assert out.scheme is None or out.scheme.rank > 7, method.__name__
