@@ -2,10 +2,14 @@
 
 The public API (see README, "Python"):
 
-    load, load_verified, save, verify, search, search_distinct, finish, lift, export, import_scheme, catalog,
-    catalog_scheme, matmul, combine, Scheme, naive_scheme, strassen, laderman, and the errors
-    FastmmError, InputError, SchemeFormatError, VerificationError, SearchFailed,
-    SearchInterrupted, OutputError.  fastmm.nn holds the StrassenNets layers and models (needs torch).
+    load, load_verified, save, verify, verified, search, search_distinct, finish, lift, export,
+    import_scheme, catalog, catalog_scheme, matmul, combine, Scheme, naive_scheme, strassen,
+    laderman, and the errors FastmmError, InputError, SchemeFormatError, SchemeError,
+    VerificationError, SearchFailed, SearchInterrupted, OutputError.  fastmm.nn holds the
+    StrassenNets layers and models (needs torch).
+
+search, verify, export and catalog are modules made callable (help lists them as modules):
+help(fastmm.search) and the others show the function and its arguments.
 
 Names are loaded on first use, so `import fastmm` stays cheap.
 """

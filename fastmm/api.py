@@ -96,7 +96,8 @@ def verify(scheme: Scheme, sympy: bool = True):
     """Exact Brent equations (and a sympy proof unless sympy=False) in the ring the scheme claims.
 
     Returns a `fastmm.verify.Verdict`: truthy exactly when the scheme is valid and its ring label
-    holds its coefficients; `.lines()` says what is wrong, `.ring` is the smallest valid ring.
+    holds its coefficients; `.lines()` says what is wrong, `.ring` is the smallest valid ring
+    ('' when the verdict fails, a ring label its coefficients do not fit included).
     """
     from fastmm.verify import verify as check
 

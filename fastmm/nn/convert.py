@@ -74,7 +74,9 @@ def strassenify(
     groups: int = 1,
     convert_classifier: bool = False,
 ) -> nn.Module:
-    """Replace, in place, every nn.Conv2d by an SPNConv2d with r = r_ratio·c_out; returns model.
+    """Replace, in place, every nn.Conv2d by an SPNConv2d with r = r_ratio·c_out; returns model
+    (a model that is itself a Conv2d, or a Linear with `convert_classifier`, is returned converted,
+    a new module: use the return value).
 
     `tile` is the output tile p, `groups` the grouping g of the ternary conv Wb (falls back to
     1 in layers whose input channels g does not divide; a grouped layer rounds r up to a

@@ -60,6 +60,20 @@ def _int(value, what: str) -> int:
     return int(value)
 
 
+def _factory(device, dtype, who: str) -> dict:
+    """`device` and `dtype` for the layer's parameters, checked: a floating dtype (the weights
+    train) on a device torch can allocate on here, else InputError (torch's own errors were a
+    RuntimeError, TypeError or AssertionError, depending on the argument)."""
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise InputError(f"{who} needs a floating torch dtype (e.g. torch.float32), got {dtype!r:.40}")
+    try:
+        torch.empty(0, device=device, dtype=dtype)
+    except (RuntimeError, TypeError, ValueError, AssertionError) as exc:
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{who} cannot be made on device {device!r:.40}: {why[:120]}") from None
+    return {"device": device, "dtype": dtype}
+
+
 def _real(value, what: str) -> float:
     """A real-number argument (not a bool, not text) as a float, else InputError."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -215,7 +229,7 @@ class SPNLinear(SPNLayer):
         in_features, out_features = _int(in_features, "in_features"), _int(out_features, "out_features")
         if in_features < 1 or out_features < 1:
             raise InputError("SPNLinear needs in_features and out_features >= 1")
-        factory = {"device": device, "dtype": dtype}
+        factory = _factory(device, dtype, "SPNLinear")
         _r_ratio(r_ratio)  # checked even when r, the hidden width itself, is given
         r = _check_r(hidden_width(out_features, r_ratio) if r is None else _int(r, "r"), out_features)
         self.in_features = in_features
@@ -280,7 +294,7 @@ class SPNConv2d(SPNLayer):
         dtype: torch.dtype | None = None,
     ):
         super().__init__()
-        factory = {"device": device, "dtype": dtype}
+        factory = _factory(device, dtype, "SPNConv2d")
         in_channels, out_channels = _int(in_channels, "in_channels"), _int(out_channels, "out_channels")
         if in_channels < 1 or out_channels < 1:
             raise InputError("SPNConv2d needs in_channels and out_channels >= 1")

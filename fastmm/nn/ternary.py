@@ -223,7 +223,8 @@ def quantizer(name: str) -> type[TernaryConv2d]:
 
 
 def ternarize(model: nn.Module, quant: str) -> nn.Module:
-    """Replace, in place, every nn.Conv2d of `model` by its `quant` version; returns model."""
+    """Replace, in place, every nn.Conv2d of `model` by its `quant` version; returns model (a
+    model that is itself a Conv2d is returned converted, a new module: use the return value)."""
     if not isinstance(model, nn.Module):
         raise InputError(f"ternarize takes a torch.nn.Module, not {type(model).__name__}")
     cls = quantizer(quant)
