@@ -29,7 +29,7 @@ def _cells(row: dict) -> list[str]:
 @cli.command("catalog")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (one JSON object).")
 def catalog(as_json: bool) -> int:
-    """List every shape n ≤ m ≤ p ≤ 6: naive and best-known ranks, the catalogue's best scheme
+    """List every shape 2 ≤ n ≤ m ≤ p ≤ 6: naive and best-known ranks, the catalogue's best scheme
     and its best rank in each ring it holds (ZT, Z, Q, Z2); every other shape the catalogue
     holds too (⟨1,2,2⟩, ⟨2,2,7⟩), best-known ranks "—" where none is tabulated.
 

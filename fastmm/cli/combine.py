@@ -47,7 +47,7 @@ def _verified(path: str):
               help="sum: the dimension the two schemes are joined along; project: the one cut.")
 @click.option("--index", type=INT, default=None, help="project: the row/column to drop (0-based).")
 @click.option("--shape", "shape_text", default=None, metavar="N,M,P", help="permute: the target shape.")
-@click.option("-o", "--output", required=True,
+@click.option("-o", "--output", "--out", required=True, metavar="FILE",
               help="Scheme file to write (atomically; an existing file is replaced); - prints it.")
 @click.option("--no-sympy", is_flag=True, help="Skip the sympy proof (the exact Brent check stays).")
 def combine(op: str, files: tuple[str, ...], axis: str | None, index: int | None, shape_text: str | None,

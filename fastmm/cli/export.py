@@ -55,17 +55,17 @@ def _with_cse(scheme, cse: bool) -> bool:
 @click.option("--to", "fmt", required=True,
               type=click.Choice(TEXT_FORMATS + CODE_FORMATS + FOREIGN_FORMATS),
               help="Output format.")
-@click.option("-o", "--output", default=None,
+@click.option("-o", "--output", "--out", default=None, metavar="FILE",
               help="Write here (atomically, replacing an existing file; a symlink is followed) instead "
-                   "of stdout.")
-@click.option("--no-cse", is_flag=True, help="Code formats: no shared subexpressions.")
+                   "of stdout; - is stdout.")
+@click.option("--no-cse", is_flag=True, help="Code formats and slp: no shared subexpressions.")
 @click.option("--ascii", "ascii_only", is_flag=True,
               help="Text formats (text, markdown, latex; slp always is): ASCII only, - and *.")
 def export_cmd(file: str, fmt: str, output: str | None, no_cse: bool, ascii_only: bool) -> None:
     """Write a verified scheme FILE as formulas, code, or another tool's format.
 
-    Text formats show the scheme itself; code formats (c, numpy, torch) use the
-    straight-line program with shared subexpressions unless --no-cse.
+    Text formats show the scheme itself (slp its straight-line program); code formats (c, numpy,
+    torch) and slp use the program with shared subexpressions unless --no-cse.
     """
     from fastmm.io import load_scheme
     from fastmm.verify import verified_copy
@@ -87,9 +87,9 @@ def export_cmd(file: str, fmt: str, output: str | None, no_cse: bool, ascii_only
 @click.argument("file")
 @click.option("--from", "fmt", required=True, type=click.Choice(FOREIGN_FORMATS),
               help="Format of FILE.")
-@click.option("-o", "--output", default=None,
+@click.option("-o", "--output", "--out", default=None, metavar="FILE",
               help="Scheme file to write (atomically, replacing an existing file; a symlink is followed); "
-                   "stdout when omitted.")
+                   "stdout when omitted or -.")
 @click.option("--allow-pickle", is_flag=True,
               help="AlphaTensor: allow npz/npy files holding Python objects (can run code).")
 @click.option("--key", default=None, help="AlphaTensor dict-style npz: which factorization (N,M,P).")

@@ -16,15 +16,17 @@ _HOW = {  # fastmm.lift's provenance "lift" -> what the command says
 }
 
 
-@cli.command()
+@cli.command(short_help="Lift a scheme valid modulo 2 to ZT or Z.")
 @click.argument("file")
 @click.option("--ring", type=click.Choice(("ZT", "Z"), case_sensitive=False), default="ZT", show_default=True,
-              help="ZT: sign lifting (coefficients in {-1,0,1}); Z: sign lifting, then Hensel lifting.")
+              help="ZT: sign lifting (coefficients in {-1,0,1}), else Hensel lifting and changes of basis "
+                   "to ternary coefficients; Z: sign lifting, then Hensel lifting.")
 @click.option("--tries", type=INT, default=32, show_default=True,
               help="Points of the mod-4 sign system checked exactly over Z.")
 @click.option("--seed", type=INT, default=0, show_default=True)
 @click.option("--time-limit", default=None, metavar="SECONDS",
-              help="Stop the sign tries and the changes of basis after this long (default: no limit).")
+              help="Stop building and solving the linear systems, the sign tries and the changes of basis "
+                   "after this long (default: no limit).")
 @click.option("-o", "--out", default=None, metavar="FILE",
               help="Write the scheme here, replacing an existing file (default: NxMxP-rankR-RING.json, "
                    "never overwriting one).")
