@@ -287,3 +287,19 @@ def test_distinct_checks_every_sibling_name_before_searching(tmp_path):
             cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "x-2.json: is a directory" in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x-2.json"]
+
+
+def test_every_command_that_writes_a_scheme_takes_out_and_o(tmp_path):
+    """search, finish and lift spell it --out; combine, export and import --output: each takes both."""
+    s7 = tmp_path / "s7.json"
+    s7.write_text(dumps(strassen()))
+    for flag in ("--out", "--output", "-o"):
+        k = tmp_path / f"k{flag}.json"
+        r = run("combine", "kron", str(s7), str(s7), flag, str(k), "--no-sympy")
+        assert r.returncode == 0 and k.exists(), r.stderr
+        t = tmp_path / f"t{flag}.txt"
+        r = run("export", str(k), "--to", "perminov", flag, str(t))
+        assert r.returncode == 0 and t.exists(), r.stderr
+        back = tmp_path / f"b{flag}.json"
+        r = run("import", str(t), "--from", "perminov", flag, str(back))
+        assert r.returncode == 0 and json.loads(back.read_text())["rank"] == 49, r.stderr
