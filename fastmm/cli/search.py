@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -139,6 +140,27 @@ OWN_FLAGS = {"minimize": "--minimize", "device": "--device", "engine": "--engine
              "checkpoint_dir": "--resume"}
 
 
+def _reworded(exc: InputError) -> None:
+    """Raise `exc` again, its list of known options in the command line's words."""
+    message = _own_flags_named(str(exc))
+    if message == str(exc):
+        raise exc
+    raise InputError(message) from None
+
+
+def _own_flags_named(message: str) -> str:
+    """The library's "unknown ... option(s): x (known: a, b, ...)" for the command line: the names
+    with a flag of their own (which --option refuses) are named as those flags."""
+    match = re.search(r"\(known: ([^)]*)\)", message)
+    if match is None:
+        return message
+    names = [x.strip() for x in match.group(1).split(",")]
+    flags = sorted({OWN_FLAGS[x] for x in names if x in OWN_FLAGS})
+    known = ", ".join(x for x in names if x not in OWN_FLAGS)
+    shown = f"(known: {known}" + (f"; and the flags {', '.join(flags)}" if flags else "") + ")"
+    return message[:match.start()] + shown + message[match.end():]
+
+
 def parse_method_options(pairs: tuple[str, ...]) -> dict:
     """--option KEY=VALUE pairs as a dict: values read as JSON where they parse, else strings.
     Names with a flag of their own are refused."""
@@ -249,6 +271,8 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: 
                                 options)
     except StartError as exc:  # a start that does not fit: name its file
         raise InputError(f"{start_file}: {exc}") from None
+    except InputError as exc:
+        _reworded(exc)
     # before _Writer checks FILE-2 ... FILE-K: a K of 10^9 took forever there
     distinct = positive_int(distinct, "the number of distinct schemes", api.MAX_DISTINCT)
     writer = _Writer(out, distinct, inputs=(start_file,) if start_file is not None else ())
@@ -289,6 +313,8 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: 
         except SearchFailed as exc:
             with signals.shield():
                 return hooks.failed(exc)
+        except InputError as exc:  # the numerical methods read their options when they start
+            _reworded(exc)
         except KeyboardInterrupt:  # a signal between two searches (comparing, verifying)
             with signals.shield():
                 return hooks.interrupted(distinct)

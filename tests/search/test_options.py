@@ -69,3 +69,19 @@ def test_device_names_take_any_case_and_an_empty_one_is_refused(tmp_path, capsys
         main(["search", "2", "2", "2", "--rank", "7", "--method", "als", "--device", "", "-q"])
     assert exc.value.code == 2
     assert capsys.readouterr().err.strip() == "error: device (--device) must be cpu or cuda, got '' (str)"
+
+
+@pytest.mark.parametrize("method, flags", [("flip", "--device, --minimize, --start"),
+                                           ("als", "--batch, --device, --save-fitted")])
+def test_the_command_line_names_flags_not_options_it_refuses(method, flags, capsys):
+    """QA-117: the list of known options offered device, start, batch...: names --option refuses
+    ("use --device instead"); the command line names them as their flags."""
+    from fastmm.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "2", "2", "2", "--rank", "7", "--method", method, "--option", "bogus=1", "-q"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and err.startswith(f"error: unknown {method} option(s): bogus (known: ")
+    listed = err.split("(known: ")[1].split(";")[0].split(", ")
+    assert not {"device", "start", "minimize", "batch", "save_fitted"} & set(listed)
+    assert err.endswith(f"; and the flags {flags})")
