@@ -278,6 +278,24 @@ def _leaf(A, B, levels, leaf):
 '''
 
 
+# the lines of `matmul` that choose the dtype and the step, by how integer inputs are computed
+_PROMOTE = {
+    "numpy": {
+        "integral": "",
+        "rounded": "\n    dtype = np.result_type(dtype, 1.0)",
+        "exact": ("\n    step = _step_exact if dtype.kind in \"iu\" else _step"
+                  "\n    dtype = np.result_type(dtype, 1.0)"),
+    },
+    "torch": {
+        "integral": "",
+        "rounded": ("\n    if not (dtype.is_floating_point or dtype.is_complex):\n"
+                    "        dtype = torch.float64"),
+        "exact": ("\n    step = _step\n    if not (dtype.is_floating_point or dtype.is_complex):\n"
+                  "        dtype, step = torch.float64, _step_exact"),
+    },
+}
+
+
 def _source(scheme: Scheme, lib: str, cse: bool) -> str:
     if scheme.ring == "Z2":
         raise InputError(f"{scheme.label()} is valid modulo 2 only: no {lib} code for it "
@@ -288,37 +306,32 @@ def _source(scheme: Scheme, lib: str, cse: bool) -> str:
     # a <1,1,1> level never makes a block smaller: more than one would only recurse
     levels = "min(int(levels), 1)" if (n, m, p) == (1, 1, 1) else "int(levels)"
     body = _body(slp, lib)
-    note, exact_counts, step = "", "", "_step"
-    exact = _over_common_denominator(scheme) if not scheme.is_integral else None
-    if exact is not None and not _worth_an_exact_step(*exact):
-        note = ("\n\n    The scheme has fractions: integer inputs are computed and returned in float64,\n"
-                "    rounded as float products are (its common denominator is too large for an exact\n"
-                "    step).\n    ")
-        step = "_step"
-    elif exact is not None:  # integer inputs: the same products over a common denominator
-        integral, d = exact
-        exact_slp = build_slp(integral, cse, drop_dead=True)
-        exact_slp.label = slp.label
-        body += ["", ""] + _body(exact_slp, lib, d, "_step_exact")
-        step = "step"
-        note = ("\n\n    The scheme has fractions: integer inputs are computed and returned in float64 by a\n"
-                f"    step that sums with integer coefficients and divides C by {d} once per level, exact\n"
-                f"    while {d} times every product and sum stays below 2**53 in magnitude.\n    ")
-        exact_counts = (f" Integer inputs: {exact_slp.additions()} additions, {exact_slp.scalings()} "
-                        f"scalings and one division of C by {d} per level.")
+    # how integer inputs are computed: as they are (integral), in float64 by the plain step
+    # (rounded), or in float64 by the common-denominator step (exact)
+    kind, note, exact_counts = "integral" if scheme.is_integral else "rounded", "", ""
+    if kind == "rounded":
+        integral, d = _over_common_denominator(scheme)
+        if _worth_an_exact_step(integral, d):
+            kind = "exact"
+            exact_slp = build_slp(integral, cse, drop_dead=True)
+            exact_slp.label = slp.label
+            body += ["", ""] + _body(exact_slp, lib, d, "_step_exact")
+            note = ("\n\n    The scheme has fractions: integer inputs are computed and returned in "
+                    "float64 by a\n    step that sums with integer coefficients and divides C by "
+                    f"{d} once per level, exact\n    while {d} times every product and sum stays below "
+                    "2**53 in magnitude.\n    ")
+            exact_counts = (f" Integer inputs: {exact_slp.additions()} additions, {exact_slp.scalings()} "
+                            f"scalings and one division of C by {d} per level.")
+        else:
+            note = ("\n\n    The scheme has fractions: integer inputs are computed and returned in float64,\n"
+                    "    rounded as float products are (its common denominator is too large for an exact\n"
+                    "    step).\n    ")
+    step = "step" if kind == "exact" else "_step"
+    promote = _PROMOTE[lib][kind]
     if lib == "numpy":
-        promote = ("\n    step = _step_exact if dtype.kind in \"iu\" else _step"
-                   "\n    dtype = np.result_type(dtype, 1.0)") if step == "step" else ""
-        if exact is not None and step == "_step":
-            promote = "\n    dtype = np.result_type(dtype, 1.0)"
         head = _NUMPY_HEAD.format(n=n, m=m, p=p, r=int(scheme.rank), label=_ascii_label(scheme),
                                   float_promote=promote, levels=levels, dtype_note=note, step=step)
     else:
-        promote = ("\n    step = _step\n    if not (dtype.is_floating_point or dtype.is_complex):\n"
-                   "        dtype, step = torch.float64, _step_exact") if step == "step" else ""
-        if exact is not None and step == "_step":
-            promote = ("\n    if not (dtype.is_floating_point or dtype.is_complex):\n"
-                       "        dtype = torch.float64")
         head = _TORCH_HEAD.format(n=n, m=m, p=p, r=int(scheme.rank), label=_ascii_label(scheme),
                                   float_promote=promote, levels=levels, dtype_note=note or "\n    ",
                                   step=step)
