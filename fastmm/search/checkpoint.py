@@ -598,15 +598,10 @@ def _check_best_shape(directory: Path, state: dict) -> None:
     says: the directory is another search's (its checkpoint.json edited?), and resuming would
     replace that result. A best.json that is damaged or fails verification is replaced as usual,
     and so is a symlink (replaced, never written through: its target loses nothing)."""
-    from fastmm.verify import verify
-
     if (directory / BEST).is_symlink():
         return
-    try:
-        scheme = load_scheme(directory / BEST)
-        if scheme.shape == tuple(state["shape"]) or not verify(scheme, use_sympy=False).ok:
-            return
-    except (FastmmError, OSError, ValueError, TypeError, KeyError):
+    scheme = _verified_best(directory)  # read once: _best_rank finds it in the cache
+    if scheme is None or scheme.shape == tuple(state["shape"]):
         return
     n, m, p = scheme.shape
     raise InputError(f"--resume {directory}: its {BEST} is a verified ⟨{n},{m},{p}⟩ scheme, not one of the "
@@ -624,8 +619,14 @@ def _best_rank(directory: Path, state: dict) -> int | None:
 
 
 def _stored_best(directory: Path, shape: tuple) -> Scheme | None:
-    """DIR/best.json if it holds a scheme of `shape` that verifies, else None. Read and verified
-    again only when the file changed (each write is a rename: a new inode)."""
+    """DIR/best.json if it holds a scheme of `shape` that verifies, else None."""
+    scheme = _verified_best(directory)
+    return scheme if scheme is not None and scheme.shape == tuple(shape) else None
+
+
+def _verified_best(directory: Path) -> Scheme | None:
+    """DIR/best.json if it holds a scheme (of any shape) that verifies, else None. Read and
+    verified again only when the file changed (each write is a rename: a new inode)."""
     path = directory / BEST
     try:
         st = os.stat(path)
@@ -646,7 +647,7 @@ def _stored_best(directory: Path, shape: tuple) -> Scheme | None:
         except (FastmmError, OSError, ValueError, TypeError):  # damaged or edited by hand
             scheme = None
         _STORED[key] = (sig, scheme)
-    return scheme if scheme is not None and scheme.shape == tuple(shape) else None
+    return scheme
 
 
 @contextlib.contextmanager
