@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fastmm.errors import FastmmError, InputError
+from fastmm.locks import BUSY, try_lock
 from fastmm.nn import data as data_mod
 from fastmm.nn.checkpoint import (
     fit_state_dict,
@@ -702,8 +703,6 @@ def _run_lock(out: Any) -> Iterator[None]:
     if launch_rank() != 0 or not isinstance(out, str) or not out.strip():
         yield
         return
-    import fcntl
-
     path, made, fd = Path(out), [], None
     with contextlib.suppress(InputError, OSError, ValueError):  # ValueError: a NUL in the path
         check_out_dir(out)
@@ -711,13 +710,14 @@ def _run_lock(out: Any) -> Iterator[None]:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         if fd is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                # another run that removed the directory it made between our open and our lock
-                held, now = os.fstat(fd), os.stat(path)
-                busy = (held.st_dev, held.st_ino) != (now.st_dev, now.st_ino)
-            except OSError as exc:  # another errno: a file system without locks, go on unlocked
-                busy = exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES, errno.ENOENT)
+            got = try_lock(fd)  # None: a file system without locks, go on unlocked
+            busy = got is False
+            if got:
+                try:  # another run that removed the directory it made between our open and our lock
+                    held, now = os.fstat(fd), os.stat(path)
+                    busy = (held.st_dev, held.st_ino) != (now.st_dev, now.st_ino)
+                except OSError as exc:
+                    busy = exc.errno in (*BUSY, errno.ENOENT)
             if busy:
                 made = []  # not ours to remove: another run has it
                 raise InputError(f"another fastmm train is using {out}; wait for it to end or give "

@@ -47,6 +47,7 @@ from fastmm import __version__
 from fastmm.arguments import SEED_LIMIT, SEED_LIMIT_TEXT
 from fastmm.errors import FastmmError, InputError
 from fastmm.io import dumps, load_scheme, scheme_from_dict, scheme_to_dict
+from fastmm.locks import try_lock, wait_lock
 from fastmm.paths import OutputError, resolve_target, unmakeable_folder, write_atomic
 from fastmm.scheme import Scheme
 from fastmm.validate import load_json, read_text
@@ -147,26 +148,20 @@ class Checkpoint:
         """Lock DIR (flock on the directory: no file is made) for this search's lifetime;
         InputError if another search holds it. `made`: this search has just created DIR. False
         where the file system has no locks (the search goes on unlocked)."""
-        import fcntl
-
         d = self.directory
         try:
             fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
             raise InputError(f"--resume {d}: cannot open the directory ({exc.strerror})") from None
 
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                self._lock = fd  # a file system without locks: go on unlocked
-                return False
+        held = try_lock(fd)
+        if held is False:
             os.close(fd)
             when = "started in it at the same time" if made else "is using it"
             raise InputError(f"--resume {d}: another fastmm search {when}; wait for it to end or "
                              "give another directory") from None
-        self._lock = fd
-        return True
+        self._lock = fd  # also where the file system has no locks (held is None): kept, unlocked
+        return held is True
 
     def _drop_stale_temps(self, age: float = 60.0) -> None:
         """Remove what killed writes left in DIR (write_atomic's .fastmm-*.tmp files). No other
@@ -655,8 +650,6 @@ def _locked(directory: Path, wait: float = 10.0) -> Iterator[None]:
     """DIR's write lock (flock on DIR/checkpoint.lock), held for a few file writes. Where locks
     do not work (or the holder is stuck past `wait` seconds) the writes go on unlocked: each is
     atomic anyway."""
-    import fcntl
-
     lock = Path(directory) / LOCK
     flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW  # never created or opened elsewhere
     try:
@@ -671,16 +664,7 @@ def _locked(directory: Path, wait: float = 10.0) -> Iterator[None]:
         yield
         return
     try:
-        end = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES) or \
-                        time.monotonic() >= end:
-                    break
-                time.sleep(0.005)
+        wait_lock(fd, wait)  # held, or not after `wait` seconds, or no locks: the writes go on
         yield
     finally:
         os.close(fd)  # releases the lock

@@ -21,7 +21,6 @@ leaves its hidden temporaries beside OUTDIR; the next build puts back what they 
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import re
 import shutil
@@ -36,6 +35,7 @@ from fastmm.api import MAX_WORKERS
 from fastmm.arguments import positive_int
 from fastmm.errors import FastmmError, InputError
 from fastmm.known_ranks import canonical
+from fastmm.locks import try_lock
 from fastmm.paths import OutputError, resolve_target
 from fastmm.site.assets import SITE_JS, STYLE_CSS
 from fastmm.site.facts import SchemeFacts, equivalences, scheme_facts
@@ -182,21 +182,18 @@ def _locked(outdir: Path, shown: Path) -> Iterator[None]:
     """Hold OUTDIR's lock (flock on .OUTDIR.lock in its folder, which must exist) while building
     it; InputError if another `fastmm site` holds it. The file is removed on the way out; where the
     file system has no locks the build goes on unlocked (as a --resume search does)."""
-    import fcntl
-
     path = outdir.parent / f".{_short(outdir.name)}.lock"
     while True:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as exc:
             raise OutputError(f"cannot build {shown}: {exc.strerror or exc}") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                os.close(fd)
-                raise InputError(f"another `fastmm site` is building {shown}; wait for it to end and "
-                                 "build again") from None
+        got = try_lock(fd)
+        if got is False:
+            os.close(fd)
+            raise InputError(f"another `fastmm site` is building {shown}; wait for it to end and "
+                             "build again") from None
+        if got is None:
             break  # a file system without locks
         try:  # the build before removed the file as this one opened it: lock the new one
             st, held = os.stat(path), os.fstat(fd)
