@@ -354,11 +354,13 @@ def _locked(directory: Path) -> Iterator[None]:
                          f"({exc.strerror or exc})") from None
     fd = os.open(directory, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # waits for the other writer; EINTR is retried by Python
+        except OSError:
+            pass  # a file system without locks (ENOLCK): go on unlocked, each write is atomic anyway
         yield
     finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+        os.close(fd)  # releases the lock
 
 
 def _dominates(rank_a: int, ring_a: str, rank_b: int, ring_b: str) -> bool:

@@ -97,6 +97,18 @@ def test_add_keeps_only_improvements(tmp_catalog):
     assert best_catalog_rank((2, 2, 2)) == 7
 
 
+def test_add_goes_on_where_the_file_system_has_no_locks(tmp_catalog, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)  # an NFS mount without lockd
+    assert add_to_catalog(strassen()) is True
+    assert best_catalog_rank((2, 2, 2)) == 7
+
+
 def test_add_stores_the_canonical_shape(tmp_catalog):
     s = strassen().direct_sum(naive_scheme(2, 2, 1), "p").transpose()  # ⟨3,2,2⟩
     assert add_to_catalog(s)
