@@ -5,7 +5,7 @@ The public API (see README, "Python"):
     load, load_verified, save, verify, verified, search, search_distinct, finish, lift, export,
     import_scheme, catalog, catalog_scheme, matmul, combine, Scheme, naive_scheme, strassen,
     laderman, and the errors FastmmError, InputError, SchemeFormatError, SchemeError,
-    VerificationError, SearchFailed, SearchInterrupted, OutputError.  fastmm.nn holds the
+    VerificationError, SearchFailed, SearchInterrupted, OutputError, OutOfMemoryError.  fastmm.nn holds the
     StrassenNets layers and models (needs torch).
 
 search, verify, export and catalog are modules made callable (help lists them as modules):
@@ -27,6 +27,7 @@ _API = {
     "SchemeFormatError": "fastmm.errors", "SchemeError": "fastmm.errors",
     "VerificationError": "fastmm.errors", "SearchFailed": "fastmm.errors",
     "SearchInterrupted": "fastmm.errors", "OutputError": "fastmm.paths",
+    "OutOfMemoryError": "fastmm.errors",
 }
 
 # verify, export, catalog and search are modules made callable (fastmm/_callable.py): calling one calls

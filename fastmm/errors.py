@@ -7,6 +7,7 @@ Every expected failure is a FastmmError (one base class for library users to cat
     │   ├── SchemeFormatError   a malformed scheme or foreign file
     │   └── SchemeError         a Scheme built with inconsistent matrices (also a ValueError)
     ├── VerificationError       a scheme that fails the Brent equations
+    ├── OutOfMemoryError        memory for the work could not be had (also a MemoryError)
     ├── SearchFailed            no scheme of the rank within the time limit (`.best`: the
     │   └── SearchInterrupted   lowest-rank verified scheme reached, or None); Ctrl-C, exit 130
     └── OutputError             an output file could not be written (fastmm.paths; also an OSError)
@@ -50,6 +51,11 @@ class SchemeError(InputError, ValueError):
 
 class VerificationError(FastmmError):
     """A scheme that fails the Brent equations (exit 1)."""
+
+
+class OutOfMemoryError(FastmmError, MemoryError):
+    """Memory the work needs could not be allocated (exit 1); also a MemoryError, so callers that
+    catch MemoryError keep working."""
 
 
 class SearchFailed(FastmmError):

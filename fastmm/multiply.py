@@ -36,6 +36,9 @@ def matmul(A, B, scheme: Scheme | None = None, levels: int = 1, cutoff: int = 64
 
     `out`, when given, must be a writeable M×N array of the result dtype with rows of unit stride
     (e.g. C-contiguous) that does not overlap A or B; InputError otherwise, on every path.
+
+    OutOfMemoryError (a FastmmError, and a MemoryError) when the generated C cannot allocate the
+    temporaries of its levels; fewer levels need less.
     """
     from fastmm.export.build import _output, as_array
     from fastmm.reference import strassen

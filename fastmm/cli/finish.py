@@ -5,13 +5,17 @@ from __future__ import annotations
 import click
 
 from fastmm.cli import cli, command_line
-from fastmm.cli.numbers import FLOAT, INT
-from fastmm.errors import SearchInterrupted
+from fastmm.cli.numbers import FLOAT, INT, UpperChoice
+from fastmm.errors import InputError, SearchInterrupted
+
+# fastmm.api.finish's arguments -> this command's flags, for its messages (cli.search.reworded)
+ARGUMENT_FLAGS = {"frames": "--frames", "trials": "--trials", "max_denominator": "--max-denominator",
+                  "point": "--point"}
 
 
 @cli.command()
 @click.argument("points")
-@click.option("--ring", type=click.Choice(("Q", "Z", "ZT"), case_sensitive=False), default="Q",
+@click.option("--ring", type=UpperChoice(("Q", "Z", "ZT")), default="Q",
               show_default=True,
               help="Ring the scheme must live in.")
 @click.option("--point", "point", type=INT, default=None, metavar="K",
@@ -35,6 +39,7 @@ def finish(points: str, ring: str, point: int | None, frames: int, trials: int, 
     JSON file of points such as results/numerical_points/2x4x5-r32-fitted.json.
     """
     from fastmm.api import finish as finish_points
+    from fastmm.cli.search import reworded
     from fastmm.paths import check_output_path
     from fastmm.search.runner import StopSignals
 
@@ -51,6 +56,8 @@ def finish(points: str, ring: str, point: int | None, frames: int, trials: int, 
             scheme = finish_points(points, ring=ring, point=point, frames=frames, trials=trials,
                                    max_denominator=max_denominator, time_limit=time_limit,
                                    sympy=not no_sympy, progress=progress, stop=signals.flag.is_set)
+        except InputError as exc:
+            reworded(exc, ARGUMENT_FLAGS)
         except (KeyboardInterrupt, SearchInterrupted) as exc:
             if signals.signum is None:  # not a signal: the library's own Ctrl-C handling
                 raise

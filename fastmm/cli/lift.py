@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from fastmm.cli import cli, command_line
-from fastmm.cli.numbers import INT
+from fastmm.cli.numbers import INT, UpperChoice
 
 _HOW = {  # fastmm.lift's provenance "lift" -> what the command says
     "signs": "lifted from {ring} (signs)",
@@ -18,7 +18,7 @@ _HOW = {  # fastmm.lift's provenance "lift" -> what the command says
 
 @cli.command(short_help="Lift a scheme valid modulo 2 to ZT or Z.")
 @click.argument("file")
-@click.option("--ring", type=click.Choice(("ZT", "Z"), case_sensitive=False), default="ZT", show_default=True,
+@click.option("--ring", type=UpperChoice(("ZT", "Z")), default="ZT", show_default=True,
               help="ZT: sign lifting (coefficients in {-1,0,1}), else Hensel lifting and changes of basis "
                    "to ternary coefficients; Z: sign lifting, then Hensel lifting.")
 @click.option("--tries", type=INT, default=32, show_default=True,

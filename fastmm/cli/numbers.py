@@ -3,6 +3,8 @@
 Python's int() and float() (and so click's INT and FLOAT) also take other scripts' digits
 ('٣' is 3) and digit-group underscores ('1_0' is 10): a shape, seed or index typed so was used
 as some other number without a word. INT and FLOAT refuse such text, then convert as click does.
+UpperChoice takes the field's upper-case names (the rings ZT, Z, Z2, Q) in any case and shows
+them as the field writes them.
 """
 
 from __future__ import annotations
@@ -30,3 +32,15 @@ class _Plain(click.ParamType):
 
 INT = _Plain(click.INT, "integer")
 FLOAT = _Plain(click.FLOAT, "number")
+
+
+class UpperChoice(click.Choice):
+    """A choice of upper-case names typed in any case ("zt" is ZT), shown upper-case: click 8.2+
+    shows a case-insensitive choice casefolded in --help and its errors ([zt|z|z2|q] beside the
+    default ZT)."""
+
+    def __init__(self, choices: tuple[str, ...] | list[str]):
+        super().__init__(choices, case_sensitive=False)
+
+    def normalize_choice(self, choice: Any, ctx: click.Context | None) -> str:
+        return super().normalize_choice(choice, ctx).upper()

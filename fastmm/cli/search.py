@@ -16,7 +16,7 @@ import click
 
 from fastmm.arguments import positive_int
 from fastmm.cli import cli, command_line
-from fastmm.cli.numbers import INT
+from fastmm.cli.numbers import INT, UpperChoice
 from fastmm.cli.progress import SearchProgress
 from fastmm.cli.terminal import file_name
 from fastmm.errors import EXIT_FAILED, InputError, SearchFailed, StartError
@@ -140,12 +140,29 @@ OWN_FLAGS = {"minimize": "--minimize", "device": "--device", "engine": "--engine
              "checkpoint_dir": "--resume"}
 
 
-def _reworded(exc: InputError) -> None:
-    """Raise `exc` again, its list of known options in the command line's words."""
-    message = _own_flags_named(str(exc))
+# library argument -> the flag that sets it, where the library's checks name the argument
+# (arguments.positive_int: "workers = 4097 is above the limit of 4096")
+ARGUMENT_FLAGS = {"workers": "--workers"}
+
+
+def reworded(exc: InputError, flags: dict[str, str] = ARGUMENT_FLAGS) -> None:
+    """Raise `exc` again in the command line's words: its list of known options (--option), and
+    an argument it names first as the flag the user typed (`flags`: argument -> flag)."""
+    message = _argument_flag_named(_own_flags_named(str(exc)), flags)
     if message == str(exc):
         raise exc
     raise InputError(message) from None
+
+
+def _argument_flag_named(message: str, flags: dict[str, str]) -> str:
+    """The library's "workers = 4097 is above ..." and "workers must be ..." (the checks of
+    fastmm.arguments) as "--workers 4097 is above ..." and "--workers must be ..."."""
+    for name, option in flags.items():
+        if message.startswith(f"{name} = "):
+            return f"{option} {message[len(name) + 3:]}"
+        if message.startswith(f"{name} must "):
+            return option + message[len(name):]
+    return message
 
 
 def _own_flags_named(message: str) -> str:
@@ -191,7 +208,7 @@ def parse_method_options(pairs: tuple[str, ...]) -> dict:
                    "projections of catalogued schemes, pools per rank), ternary (walks over ZT), "
                    "symmetric (C3- or transpose-symmetric walks: --symmetry), spn (the StrassenNets method), "
                    "als (numerical ALS with rounding); auto picks one (symmetric for ⟨5,5,5⟩ below 100).")
-@click.option("--ring", type=click.Choice(["ZT", "Z", "Z2", "Q"], case_sensitive=False), default="ZT",
+@click.option("--ring", type=UpperChoice(["ZT", "Z", "Z2", "Q"]), default="ZT",
               show_default=True,
               help="ZT: coefficients in {-1,0,1}; Z: integers; Z2: modulo 2 only; Q: rationals "
                    "(numerical methods).")
@@ -272,7 +289,7 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: 
     except StartError as exc:  # a start that does not fit: name its file
         raise InputError(f"{start_file}: {exc}") from None
     except InputError as exc:
-        _reworded(exc)
+        reworded(exc)
     # before _Writer checks FILE-2 ... FILE-K: a K of 10^9 took forever there
     distinct = positive_int(distinct, "the number of distinct schemes", api.MAX_DISTINCT)
     writer = _Writer(out, distinct, inputs=(start_file,) if start_file is not None else ())
@@ -314,7 +331,7 @@ def search(n: int, m: int, p: int, rank: int, method: str, ring: str, symmetry: 
             with signals.shield():
                 return hooks.failed(exc)
         except InputError as exc:  # the numerical methods read their options when they start
-            _reworded(exc)
+            reworded(exc)
         except KeyboardInterrupt:  # a signal between two searches (comparing, verifying)
             with signals.shield():
                 return hooks.interrupted(distinct)

@@ -28,6 +28,8 @@ def site(outdir: str, catalog: str | None, schemes: tuple[str, ...], workers: in
     is not a valid scheme is left out with one warning line. A file named twice
     (in the catalogue and by --schemes) is one scheme. --workers is at most 4096, as for a search.
     """
+    from fastmm.cli.search import reworded
+    from fastmm.errors import InputError
     from fastmm.search.runner import StopSignals
     from fastmm.site import build_site
 
@@ -36,6 +38,8 @@ def site(outdir: str, catalog: str | None, schemes: tuple[str, ...], workers: in
     with StopSignals() as signals:
         try:
             report = build_site(outdir, catalog=catalog, schemes=schemes, workers=workers)
+        except InputError as exc:
+            reworded(exc, {"workers": "--workers"})
         except KeyboardInterrupt:
             if signals.signum is None:
                 raise

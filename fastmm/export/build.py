@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fastmm.errors import FastmmError, InputError
+from fastmm.errors import FastmmError, InputError, OutOfMemoryError
 from fastmm.export.c import INCLUDE_RUNTIME, RUNTIME_HEADER, RUNTIME_SOURCE, emit_scheme_c, runtime_text
 from fastmm.scheme import Scheme
 
@@ -409,7 +409,8 @@ def c_function(
         rc = fn(M, K, N, 1.0, a.ctypes.data, leading_dim(a, item), b.ctypes.data,
                 leading_dim(b, item), c.ctypes.data, leading_dim(c, item), int(levels), int(cutoff))
         if rc == -1:
-            raise MemoryError("fastmm: out of memory for the temporaries of the fast product")
+            raise OutOfMemoryError("out of memory for the temporaries of the fast product (fewer levels "
+                                   "need less)")
         if rc != 0:
             raise FastmmError(f"generated library returned error {rc} (no BLAS set)")
         return c

@@ -35,10 +35,10 @@ def test_workers_above_the_search_limit_are_refused(tmp_path, capsys, pools):
     cat = small_catalog(tmp_path / "cat")
     err = _refused(["site", str(tmp_path / "out"), "--catalog", str(cat), "--workers", "100000"],
                    capsys, tmp_path)
-    assert err == f"error: workers = 100000 is above the limit of {MAX_WORKERS}\n"
+    assert err == f"error: --workers 100000 is above the limit of {MAX_WORKERS}\n"
     err = _refused(["site", str(tmp_path / "out"), "--catalog", str(cat), "--workers", "0"],
                    capsys, tmp_path)
-    assert err == "error: workers must be a positive integer, got 0\n"
+    assert err == "error: --workers must be a positive integer, got 0\n"
     with pytest.raises(InputError) as exc:
         build_site(tmp_path / "out", catalog=cat, workers=MAX_WORKERS + 1)
     assert str(exc.value) == f"workers = {MAX_WORKERS + 1} is above the limit of {MAX_WORKERS}"
