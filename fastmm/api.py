@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 CATALOG_MAX_DIM = 64  # catalog() and catalog_scheme() look up shapes up to this size
 MAX_WORKERS = 4096
 EXPORT_FORMATS = ("text", "markdown", "latex", "slp", "c", "numpy", "torch",
-                  "alphatensor", "perminov", "fast-matmul")
+                  "alphatensor", "perminov", "fast-matmul", "exp", "maple")
 SYMMETRIES = ("c3", "c3j", "t2")  # c3j: C3 × X -> JXJ (six-fold); t2: (A,B,C) -> (Bᵀ,Aᵀ,Cᵀ) for ⟨n,m,n⟩
 
 Shape = tuple[int, int, int]
@@ -755,7 +755,10 @@ def _failure(req: SearchRequest, summary, found: list[Scheme], sympy: bool, comm
     else:
         msg = f"no ⟨{n},{m},{p}⟩ scheme of rank {req.rank} over {req.ring} {why}"
     best = summary.outcome.best if summary else None
-    floor = min((s.rank for s in found), default=n * m * p)  # nothing at or above what was found
+    start = req.options.get("start")
+    start_rank = start.rank if isinstance(start, Scheme) else None
+    # nothing at or above what was found, the naive scheme or the start (a copy of it is no news)
+    floor = min((s.rank for s in found), default=max(n * m * p, start_rank or 0))
     checked = None
     if best is not None and best.rank < floor:
         prov = {**best.provenance, "method": "best-so-far", "search_method": req.method,
@@ -766,6 +769,8 @@ def _failure(req: SearchRequest, summary, found: list[Scheme], sympy: bool, comm
             checked = None  # never hand out what does not verify
     if checked is not None:
         msg += f"; best rank reached {checked.rank}"
+    elif start_rank is not None and not found:  # stopped before the walk went below its start
+        msg += f"; best rank reached {start_rank} (the start's)"
     mod2 = _mod2_low(req, summary, checked, command, checkpoint)
     if mod2 is not None and mod2.rank >= floor:
         mod2 = None
@@ -1006,8 +1011,8 @@ def export(scheme: Scheme, to: str = "text", *, cse: bool = True, ascii_only: bo
 
 def import_scheme(path: str | os.PathLike, fmt: str, *, allow_pickle: bool = False, key: str | None = None,
                   z2: bool = False) -> Scheme:
-    """Read another tool's file (fmt: "alphatensor", "perminov" or "fast-matmul"); verified before
-    it is returned (VerificationError names the failing entries).
+    """Read another tool's file (fmt: "alphatensor", "perminov", "fast-matmul", "exp" or "maple");
+    verified before it is returned (VerificationError names the failing entries).
 
     `allow_pickle`: an AlphaTensor file of object arrays may be unpickled (only for files you
     trust). `key`: which factorization of an AlphaTensor dict-style npz, e.g. "3,3,3" (its shape).

@@ -10,7 +10,7 @@ from fastmm.errors import InputError
 
 TEXT_FORMATS = ("text", "markdown", "latex", "slp")
 CODE_FORMATS = ("c", "numpy", "torch")
-FOREIGN_FORMATS = ("alphatensor", "perminov", "fast-matmul")
+FOREIGN_FORMATS = ("alphatensor", "perminov", "fast-matmul", "exp", "maple")  # fastmm.export.formats.FORMATS
 
 
 def _to_stdout(output: str | None) -> bool:

@@ -31,6 +31,10 @@ Conventions (each tested by a round trip and by a hand-made file):
   (W by C, not Cᵀ). Coefficients are integers, decimals or p/q, read exactly. Its
   "eliminated" files (common subexpressions as new variables) add substitution blocks for A, B
   and C (extra rows of U and V, extra columns of W); they are read back into plain U, V, W.
+* exp and maple (Kauers & Moosbauer, Arai et al., Perminov's .m files; fastmm.export.flips):
+  one product per line as (a11 + a22)*(b11 + b22)*(c22), or a Maple list {{A, B, Cᵀ}, ...}; the
+  third factor indexed by Cᵀ (c_ki is C[i][k]), as in AlphaTensor. A Z2 scheme is written with
+  a "# ring: Z2" comment line that these readers take as the modulo-2 claim.
 
 A claim of "valid modulo 2 only" ("z2": true, or z2=True / --z2) is judged on the coefficients
 as written (`modulo_2_claim`): a scheme they make exact over the integers keeps them and is
@@ -41,7 +45,8 @@ Readers return unverified schemes; `import_scheme` verifies (fastmm.verify.verif
 before anything is written, and names the failing entries when a scheme is wrong.
 
 Length: a little over 450 lines: three foreign formats, each with its reader and writer and
-its stated index convention, kept together so the conventions can be compared.
+its stated index convention, kept together so the conventions can be compared (the flip-graph
+formats, with their expression parser, are fastmm.export.flips).
 """
 
 from __future__ import annotations
@@ -80,7 +85,7 @@ from fastmm.validate import (
 )
 from fastmm.verify import brent_report, uses_big_names, verified_copy
 
-FORMATS = ("alphatensor", "perminov", "fast-matmul")
+FORMATS = ("alphatensor", "perminov", "fast-matmul", "exp", "maple")  # exp, maple: fastmm.export.flips
 _TOKEN = re.compile(r"\S+")
 _PARAMETER = re.compile(r"-?[a-hj-z][1-9i]*")  # gen.py parse_coeff: a letter, then i / power digits
 PICKLE_REFUSAL = ("this file holds Python objects; loading it can run code; "
@@ -670,6 +675,10 @@ def read_foreign(path: str | Path, fmt: str, allow_pickle: bool = False, key: st
         s = load_perminov(path)
     elif fmt == "fast-matmul":
         s = load_fast_matmul(path)
+    elif fmt in ("exp", "maple"):  # the claim of a "# ring: Z2" line is judged there
+        from fastmm.export.flips import load_exp, load_maple
+
+        s = load_exp(path) if fmt == "exp" else load_maple(path)
     else:
         raise InputError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
     if z2 and s.ring != "Z2" and "note" not in s.provenance:  # a "z2": true file was judged already
@@ -703,7 +712,7 @@ def import_scheme(path: str | Path, fmt: str, allow_pickle: bool = False, key: s
 
 
 def export_foreign(scheme: Scheme, fmt: str) -> str | bytes:
-    """Text (perminov, fast-matmul) or bytes (alphatensor npz) of a verified scheme, within the
+    """Text (perminov, fast-matmul, exp, maple) or bytes (alphatensor npz) of a verified scheme, within the
     coefficient bound that fastmm's readers (and its scheme files) hold to, so it reads back."""
     for key, w in (("Wa", scheme.Wa), ("Wb", scheme.Wb), ("Wc", scheme.Wc)):
         check_coefficients(w, key, lambda message: InputError(f"{scheme.label()}: {message}"),
@@ -714,4 +723,8 @@ def export_foreign(scheme: Scheme, fmt: str) -> str | bytes:
         return perminov_text(scheme)
     if fmt == "fast-matmul":
         return fast_matmul_text(scheme)
+    if fmt in ("exp", "maple"):
+        from fastmm.export.flips import exp_text, maple_text
+
+        return exp_text(scheme) if fmt == "exp" else maple_text(scheme)
     raise InputError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
