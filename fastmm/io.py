@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
@@ -23,6 +24,8 @@ from fastmm.validate import (
     MAX_FILE_BYTES,
     MAX_JSON_DEPTH,
     MAX_JSON_INT_DIGITS,
+    NPY_MAGIC,
+    ZIP_MAGICS,
     JsonDecimal,
     bounded_fraction,
     check_coefficients,
@@ -108,7 +111,7 @@ def scheme_from_dict(data: Any) -> Scheme:
     if "format" not in data and "shape" not in data:
         raise SchemeFormatError(
             "not a fastmm scheme file (no \"format\" or \"shape\"); for other tools' files use "
-            "`fastmm import FILE --from alphatensor|perminov|fast-matmul`"
+            "`fastmm import FILE --from alphatensor|perminov|fast-matmul|exp|maple`"
         )
     fmt = data.get("format", FORMAT)
     if fmt != FORMAT:
@@ -351,5 +354,51 @@ def read_text_file(path: str | os.PathLike) -> str:
 
 
 def load_scheme(path: str | os.PathLike) -> Scheme:
-    """Read and check a scheme file (it is not verified here: see fastmm.verify)."""
-    return loads(read_text_file(path), str(path))
+    """Read and check a scheme file (it is not verified here: see fastmm.verify). A file that is
+    not JSON but looks like another tool's format says which `fastmm import --from` reads it."""
+    try:
+        text = read_text_file(path)
+        data = load_json(text, str(path))
+    except SchemeFormatError as exc:
+        fmt = foreign_format_guess(path)
+        if fmt is None:
+            raise
+        raise SchemeFormatError(f"{exc}; it looks like {_FOREIGN_NAMES[fmt]} file: read it with "
+                                f"`fastmm import FILE --from {fmt}`") from None
+    try:
+        return scheme_from_dict(data)
+    except SchemeFormatError as exc:
+        raise SchemeFormatError(f"{path}: {exc}") from None
+
+
+_EXP_LINE = re.compile(r"[-+(\d\s*]*a[1-9][1-9]\b")  # (a11 + ..., (3*(2*a11 ..., -a12*...
+_NUMBERS_LINE = re.compile(r"[-+0-9./\s]+")  # fast-matmul: rows of numbers
+_FOREIGN_NAMES = {"alphatensor": "an AlphaTensor npy/npz", "maple": "a Maple (.m)",
+                  "exp": "a Kauers–Moosbauer .exp", "fast-matmul": "a fast-matmul"}
+
+
+def foreign_format_guess(path: str | os.PathLike) -> str | None:
+    """Which foreign format a file that is not a fastmm scheme looks like, from its first 4 KB:
+    "alphatensor" (npy/npz), "maple" ({{...), "exp" ((a11 + ...)*(...)*(...)), "fast-matmul"
+    (rows of numbers), or None. Only a hint for an error message: the importer checks the file."""
+    try:
+        if not os.path.isfile(path):
+            return None
+        with open(path, "rb") as fp:
+            head = fp.read(4096)
+    except (OSError, ValueError):
+        return None
+    if head.startswith(NPY_MAGIC) or head.startswith(ZIP_MAGICS):
+        return "alphatensor"
+    lines = [x.strip() for x in head.decode("utf-8", "replace").lstrip("\ufeff").splitlines()]
+    lines = [x for x in lines if x and not x.startswith("#")]
+    if not lines:
+        return None
+    first = lines[0]
+    if re.sub(r"\s", "", first).startswith("{{"):
+        return "maple"
+    if _EXP_LINE.match(first) and re.search(r"\bb[1-9][1-9]\b", first):
+        return "exp"
+    if _NUMBERS_LINE.fullmatch(first) and any(ch.isdigit() for ch in first):
+        return "fast-matmul"
+    return None

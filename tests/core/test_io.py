@@ -2,11 +2,13 @@
 
 import json
 from fractions import Fraction
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fastmm.errors import SchemeFormatError
-from fastmm.io import dumps, load_scheme, loads, save_scheme, scheme_to_dict
+from fastmm.io import dumps, foreign_format_guess, load_scheme, loads, save_scheme, scheme_to_dict
 from fastmm.reference import laderman, strassen
 from fastmm.scheme import Scheme
 
@@ -145,3 +147,38 @@ def test_a_z2_label_on_a_scheme_exact_with_its_signs_is_refused():
     assert any(x < 0 for r in data["Wa"] for x in r)
     s = loads(json.dumps(data))
     assert s.ring == "Z2" and s.Wa.min() == 0 and s.Wa.max() == 1
+
+
+# -- a foreign file given where a fastmm scheme is read: the error names the importer ---------
+
+FOREIGN = Path(__file__).resolve().parents[1] / "data" / "foreign"
+
+
+@pytest.mark.parametrize("name, fmt", [("00bc2f83230b.exp", "exp"), ("k108391c6c35ad0c4.exp", "exp"),
+                                       ("k108391c6c35ad0c4.m", "maple"), ("455_73.m", "maple")])
+def test_a_published_foreign_file_names_its_importer(name, fmt):
+    with pytest.raises(SchemeFormatError) as exc:
+        load_scheme(FOREIGN / name)
+    assert str(exc.value).endswith(f"read it with `fastmm import FILE --from {fmt}`")
+
+
+def test_npy_npz_and_fast_matmul_files_name_their_importers(tmp_path):
+    np.save(tmp_path / "f.npy", np.zeros((3, 4, 7), dtype=np.int8))
+    np.savez(tmp_path / "f.npz", a=np.zeros(3))
+    (tmp_path / "strassen").write_text("1 0 0 1\n0 0 1 1\n#\n1 0 0 1\n")
+    for name, fmt in (("f.npy", "alphatensor"), ("f.npz", "alphatensor"), ("strassen", "fast-matmul")):
+        with pytest.raises(SchemeFormatError) as exc:
+            load_scheme(tmp_path / name)
+        assert str(exc.value).endswith(f"`fastmm import FILE --from {fmt}`"), name
+
+
+def test_broken_json_and_plain_text_get_no_foreign_hint(tmp_path):
+    (tmp_path / "broken.json").write_text('{"format": "fastmm.scheme", "shape": [2, 2, 2],')
+    (tmp_path / "notes.txt").write_text("my schemes\n(see the catalogue)\n")
+    (tmp_path / "bad.json").write_text('{"format": "fastmm.scheme", "version": 1, "shape": [2, 2]}')
+    for name in ("broken.json", "notes.txt", "bad.json"):
+        with pytest.raises(SchemeFormatError) as exc:
+            load_scheme(tmp_path / name)
+        assert "fastmm import FILE --from" not in str(exc.value), name
+    assert foreign_format_guess(tmp_path / "notes.txt") is None
+    assert foreign_format_guess(tmp_path) is None  # a folder
