@@ -178,7 +178,9 @@ def test_the_command_line_says_it_too(tmp_path):
     assert r.err.startswith("error: no ⟨4,4,4⟩ scheme of rank 16 over ZT within 0.01 s; "
                             "best rank reached 64 (the start's)")
     assert r.err.count("\n") == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["naive.json"]
+    # a walk that got one flip in may also leave a lower GF(2) scheme (4x4x4-rank63-Z2.json); the
+    # start itself is never copied
+    assert {p.name for p in tmp_path.iterdir() if not p.name.endswith("-Z2.json")} == {"naive.json"}
 
 
 def test_a_start_above_the_naive_rank_walked_down_is_handed_out():

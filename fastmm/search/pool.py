@@ -532,6 +532,12 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
                     result = ("side", terms)
         return result
 
+    # a start whose own terms cancelled in the reduction (a user's --start with a repeated or
+    # opposite pair): its lift, not the start as given, is the best so far
+    for st, terms in usable:
+        if len(terms[0]) < min(st.scheme.rank, best.rank if best is not None else 10**9):
+            keep_if_better(try_lift(terms))
+
     # quick exit: a start already at the target and valid in the ring
     if best is not None and best.rank <= task.rank:
         prov["lift"] = "start"

@@ -153,6 +153,27 @@ def test_best_so_far_names_the_start_it_came_from_and_when(catalog):
     assert 0.0 < prov["found_after_s"] <= prov["seconds"]
 
 
+def _with_cancelling_pair(scheme):
+    """`scheme` plus a term and its opposite: two more products, the same tensor."""
+    import numpy as np
+
+    from fastmm.scheme import Scheme
+
+    wa, wb, wc = (np.asarray(w) for w in (scheme.Wa, scheme.Wb, scheme.Wc))
+    return Scheme(*scheme.shape, np.vstack([wa, wa[:1], wa[:1]]), np.vstack([wb, wb[:1], wb[:1]]),
+                  np.hstack([wc, wc[:, :1], -wc[:, :1]]))
+
+
+def test_a_start_whose_terms_cancel_is_best_without_them(catalog):
+    """A --start with an opposite pair reduces to its rank without the pair before any walk: that
+    is the best so far (it was the start as given, two products more), and here already the target."""
+    start = _with_cancelling_pair(naive_scheme(2, 2, 3))
+    assert start.rank == 14 and verify(start, use_sympy=False).ok
+    out = search(2, 2, 3, 12, seed=1, start=start)
+    assert out.scheme is not None and out.scheme.rank == 12 and out.steps == 0
+    check(out.scheme, (2, 2, 3))
+
+
 def test_provenance_names_the_catalogue_the_starts_came_from(catalog):
     from fastmm.catalog import catalog_fingerprint
 
