@@ -374,7 +374,8 @@ def combine(op: str, *schemes: Scheme, axis: str | None = None, index: int | Non
                          "has fractions (its result would be valid modulo 2 only, where 1/2 has no meaning)")
     wants_axis = op in ("sum", "project")
     if wants_axis and (not isinstance(axis, str) or axis not in ("n", "m", "p")):
-        raise InputError(f"{op} needs an axis: n, m or p (got {shown(axis)})")
+        got = "--axis on the command line" if axis is None else f"got {shown(axis)}"
+        raise InputError(f"{op} needs an axis: n, m or p ({got})")
     if not wants_axis and axis is not None:
         raise InputError(f"{op} takes no axis")
     if (op == "project") != (index is not None):

@@ -81,7 +81,7 @@ def test_cli_writes_the_verified_result_and_leaves_files_alone_on_errors(tmp_pat
     assert saved["provenance"]["from"] == ["⟨2,2,2;7⟩", "⟨2,2,2;7⟩"]
     before = (tmp_path / "s4.json").read_bytes()
     for args, message, code in [(["kron", "s.json", "t.json"], "fails verification", 1),
-                                (["sum", "s.json", "s.json"], "needs an axis", 2),
+                                (["sum", "s.json", "s.json"], "n, m or p (--axis on the command line)", 2),
                                 (["permute", "s.json", "--shape", "2,x,2"], "--shape wants N,M,P", 2),
                                 (["kron", "s.json", "missing.json"], "no such file", 2)]:
         r = run("combine", *args, "-o", "s4.json", cwd=tmp_path)
