@@ -26,7 +26,7 @@ entry C[i][k] (Wc[i·p+k, t]). The convention is fixed, for square shapes too: n
 
 Neither format says "valid modulo 2 only" (Perminov's .m files of GF(2) schemes do not): import
 those with --z2. fastmm writes a Z2 scheme with the first line ``# ring: Z2 (valid modulo 2
-only)``, a comment to Maple, and these readers take that line as the claim, as Perminov's
+only)``, a comment to Maple, and these readers take that comment (on any line) as the claim, as Perminov's
 ``"z2": true`` (fastmm.export.formats.modulo_2_claim).
 
 Bounds: the file as every reader (fastmm.validate); at most MAX_PRODUCTS products; exp lines of
@@ -71,7 +71,7 @@ Z2_LINE = "# ring: Z2 (valid modulo 2 only)"
 _Z2_MARK = re.compile(r"#\s*ring\s*:\s*Z2\b.*")
 Z2_SOURCE = "its '# ring: Z2' line"
 _EXP_TOKEN = re.compile(r"\s*(?:([0-9]+)|([A-Za-z_]\w*)|(\S))")
-_MAPLE_TOKEN = re.compile(r"\s*([{},]|[+-]?[0-9]+(?:\s*/\s*[0-9]+)?|\S)")
+_MAPLE_TOKEN = re.compile(r"\s*([{},]|[+-]?\s*[0-9]+(?:\s*/\s*[0-9]+)?|\S)")  # "- 1 / 2" is one number
 _MAPLE_COMMENT = re.compile(r"#[^\n]*")
 _MAPLE_OTHER = re.compile(r"[^0-9{},/+\-\s]")  # what no Maple list of numbers holds
 _Form = dict[tuple[int, int], int | Fraction]  # (first index, second index) -> coefficient
@@ -395,7 +395,19 @@ def exp_text(scheme: Scheme) -> str:
     lines = [Z2_LINE] if scheme.ring == "Z2" else []
     for t in range(scheme.rank):
         lines.append(_exp_line([exact(x) for x in wa[t]], [exact(x) for x in wb[t]], wct[t], names))
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    # products made integral can pass the coefficient bound the reader checks at every step (a
+    # C factor λ/5, −λ/7 with λ near 2^61 is 7λ, −5λ over 35): such a file is refused, not written
+    try:
+        back = exp_scheme(text)
+    except SchemeFormatError as exc:
+        raise InputError(f"{scheme.label()}: as exp text, its products made integral would not read back "
+                         f"({str(exc).removeprefix('<exp> ')}): use --to maple") from None
+    if any(not np.array_equal(x, y) for x, y in zip((back.Wa, back.Wb, back.Wc),
+                                                     (scheme.Wa, scheme.Wb, scheme.Wc), strict=True)):
+        raise InputError(f"{scheme.label()}: its exp text would not read back to the same scheme: "
+                         "use --to maple")
+    return text
 
 
 def _ct_rows(scheme: Scheme) -> list[list[Fraction]]:
@@ -517,6 +529,7 @@ def _maple_lists(text: str, what: str) -> tuple[list, bool]:
             count += 1
             if count > MAX_COEFFICIENTS:
                 raise SchemeFormatError(f"{what}: more than {MAX_COEFFICIENTS:,} coefficients (the limit)")
+            tok = "".join(tok.split())
             if len(tok) < 19 and "/" not in tok:  # at most 18 digits: below the bound, quickly
                 stack[-1].append(int(tok))
             else:

@@ -405,3 +405,30 @@ def test_edited_files_are_imported_or_refused_cleanly(tmp_path: Path, fmt: str, 
         assert_clean(run_cli("import", f, "--from", fmt, "--z2"))
 
     check()
+
+
+def test_exp_refuses_what_would_not_read_back_and_maple_takes_it(tmp_path):
+    """A valid ⟨1,1,2;2⟩ over Q whose C factor λ/5, −λ/7 (λ = 2^61 − 1) is 7λ, −5λ over 35 when made
+    integral: past the bound the reader checks, so exp export wrote a file its import refused."""
+    lam = 2**61 - 1
+    wa = np.array([[Fraction(1)], [Fraction(1)]], dtype=object)
+    wb = np.array([[Fraction(5, lam), Fraction(0)], [Fraction(5), Fraction(7)]], dtype=object)
+    wc = np.array([[Fraction(lam, 5), Fraction(0)], [Fraction(-lam, 7), Fraction(1, 7)]], dtype=object)
+    s = Scheme(1, 1, 2, wa, wb, wc)
+    assert brent_report(s).ok
+    with pytest.raises(InputError, match=r"would not read back .*use --to maple$"):
+        export_foreign(s, "exp")
+    (tmp_path / "m.m").write_text(export_foreign(s, "maple"))
+    back = import_scheme(tmp_path / "m.m", "maple")
+    assert np.array_equal(back.Wb, s.Wb) and np.array_equal(back.Wc, s.Wc)
+    save_scheme(s.with_meta(ring="Q"), tmp_path / "big.json")
+    (tmp_path / "big.exp").write_text("kept\n")
+    r = run_cli("export", tmp_path / "big.json", "--to", "exp", "-o", tmp_path / "big.exp")
+    assert r.rc == 2 and "use --to maple" in r.err and r.err.count("\n") == 1
+    assert (tmp_path / "big.exp").read_text() == "kept\n"
+
+
+def test_maple_takes_spaces_after_a_sign(tmp_path):
+    (tmp_path / "s.m").write_text("{{{{1}}, {{- 1 / 2}}, {{-2}}}}\n")
+    s = import_scheme(tmp_path / "s.m", "maple")
+    assert s.shape == (1, 1, 1) and s.Wb[0][0] == Fraction(-1, 2) and s.Wc[0][0] == -2
