@@ -9,7 +9,8 @@ entry C[i][k] (Wc[i·p+k, t]). The convention is fixed, for square shapes too: n
   Variables a_ij (A is n×m), b_jk (B is m×p) and c_ki, each index one digit 1..9; the shape is
   the largest index of each dimension, and the two letters sharing a dimension must agree on it.
   A line is read by a small parser (no eval) of + - * / and parentheses over integers and these
-  variables, and must come to (number)·(form in a's)·(form in b's)·(form in c's): a number that
+  variables (a space between two factors multiplies, as in Mathematica's output: Moosbauer's
+  ``(a11 + a55) (b11 + b55) (c11 + c55)``, ``2 b31``, ``a33 b33 c33``), and must come to (number)·(form in a's)·(form in b's)·(form in c's): a number that
   multiplies a single form belongs to it (``3*(2*a11 - a12)`` is that A factor), what multiplies
   or divides the product of forms (the trailing ``/9``) goes into the C factor. Blank lines and
   '#' lines are skipped. A product with an all-zero factor has that factor written ``(0)``.
@@ -130,11 +131,16 @@ class _Line:
 
     def _product(self) -> _Value:
         value = self._signed()
-        while (op := self._peek()) in ("*", "/"):
-            self.pos += 1
-            right = self._signed()
-            value = self._times(value, right) if op == "*" else self._divided(value, right)
-        return value
+        while True:
+            op = self._peek()
+            if op in ("*", "/"):
+                self.pos += 1
+                right = self._signed()
+                value = self._times(value, right) if op == "*" else self._divided(value, right)
+            elif op == "(" or op is not None and self.tokens[self.pos][0] != "op":
+                value = self._times(value, self._atom())  # Mathematica's juxtaposition: 2 b31, (..) (..)
+            else:
+                return value
 
     def _signed(self) -> _Value:
         sign = 1

@@ -432,3 +432,14 @@ def test_maple_takes_spaces_after_a_sign(tmp_path):
     (tmp_path / "s.m").write_text("{{{{1}}, {{- 1 / 2}}, {{-2}}}}\n")
     s = import_scheme(tmp_path / "s.m", "maple")
     assert s.shape == (1, 1, 1) and s.Wb[0][0] == Fraction(-1, 2) and s.Wc[0][0] == -2
+
+
+def test_moosbauers_lifted_555_rank_93_in_mathematica_style_imports_over_z():
+    """symmetric-flips writes products by juxtaposition: (..) (..) (..), 2 b31, a33 b33 c33, -(a13 (..) (..))."""
+    s = import_scheme(FOREIGN / "555m93_lifted.txt", "exp")
+    assert s.shape == (5, 5, 5) and s.rank == 93 and s.ring == "Z"
+    assert brent_report(s).ok
+    assert exp_scheme("(a11 + a22) (b11 + b22) (c11 + c22)").rank == 1
+    assert exp_scheme("2 a11 b11 c11").Wa[0][0] == 2  # the number goes with the form it multiplies
+    with pytest.raises(SchemeFormatError, match="two linear forms in the a's"):
+        exp_scheme("a11 a12 b11 c11")
