@@ -10,8 +10,9 @@ entry C[i][k] (Wc[i·p+k, t]). The convention is fixed, for square shapes too: n
   the largest index of each dimension, and the two letters sharing a dimension must agree on it.
   A line is read by a small parser (no eval) of + - * / and parentheses over integers and these
   variables (a space between two factors multiplies, as in Mathematica's output: Moosbauer's
-  ``(a11 + a55) (b11 + b55) (c11 + c55)``, ``2 b31``, ``a33 b33 c33``), and must come to (number)·(form in a's)·(form in b's)·(form in c's): a number that
-  multiplies a single form belongs to it (``3*(2*a11 - a12)`` is that A factor), what multiplies
+  ``(a11 + a55) (b11 + b55) (c11 + c55)``, ``2 b31``, ``a33 b33 c33``), and must come to
+  (number)·(form in a's)·(form in b's)·(form in c's): a number that multiplies a single form
+  belongs to it (``3*(2*a11 - a12)`` is that A factor), what multiplies
   or divides the product of forms (the trailing ``/9``) goes into the C factor. Blank lines and
   '#' lines are skipped. A product with an all-zero factor has that factor written ``(0)``.
   Writing: integer coefficients as ``3*a11``, ``-a12``; a product with fractions as Kauers does,

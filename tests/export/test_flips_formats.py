@@ -435,7 +435,8 @@ def test_maple_takes_spaces_after_a_sign(tmp_path):
 
 
 def test_moosbauers_lifted_555_rank_93_in_mathematica_style_imports_over_z():
-    """symmetric-flips writes products by juxtaposition: (..) (..) (..), 2 b31, a33 b33 c33, -(a13 (..) (..))."""
+    """symmetric-flips writes products by juxtaposition: (..) (..) (..), 2 b31, a33 b33 c33,
+    -(a13 (..) (..))."""
     s = import_scheme(FOREIGN / "555m93_lifted.txt", "exp")
     assert s.shape == (5, 5, 5) and s.rank == 93 and s.ring == "Z"
     assert brent_report(s).ok
