@@ -1010,10 +1010,11 @@ def export(scheme: Scheme, to: str = "text", *, cse: bool = True, ascii_only: bo
     return export_foreign(scheme, to)
 
 
-def import_scheme(path: str | os.PathLike, fmt: str, *, allow_pickle: bool = False, key: str | None = None,
-                  z2: bool = False) -> Scheme:
-    """Read another tool's file (fmt: "alphatensor", "perminov", "fast-matmul", "exp" or "maple");
-    verified before it is returned (VerificationError names the failing entries).
+def import_scheme(path: str | os.PathLike, fmt: str = "auto", *, allow_pickle: bool = False,
+                  key: str | None = None, z2: bool = False) -> Scheme:
+    """Read another tool's file (fmt: "alphatensor", "perminov", "fast-matmul", "exp" or "maple";
+    "auto" tells it from the content); verified before it is returned (VerificationError names the
+    failing entries).
 
     `allow_pickle`: an AlphaTensor file of object arrays may be unpickled (only for files you
     trust). `key`: which factorization of an AlphaTensor dict-style npz, e.g. "3,3,3" (its shape).

@@ -85,8 +85,10 @@ def export_cmd(file: str, fmt: str, output: str | None, no_cse: bool, ascii_only
 
 @cli.command("import")
 @click.argument("file")
-@click.option("--from", "fmt", required=True, type=click.Choice(FOREIGN_FORMATS),
-              help="Format of FILE.")
+@click.option("--from", "fmt", default="auto", show_default=True,
+              type=click.Choice(FOREIGN_FORMATS + ("auto",)),
+              help="Format of FILE; auto tells it from the content (npy/npz, Perminov JSON, fast-matmul "
+                   "rows of numbers, exp products, Maple lists) and says which it read.")
 @click.option("-o", "--output", "--out", default=None, metavar="FILE",
               help="Scheme file to write (atomically, replacing an existing file; a symlink is followed); "
                    "stdout when omitted or -.")
@@ -102,6 +104,12 @@ def import_cmd(file: str, fmt: str, output: str | None, allow_pickle: bool, key:
     from fastmm.paths import OutputError, rescue, scheme_stem, write_atomic
 
     _check_output(output, file)
+    if fmt == "auto":
+        from fastmm.export.formats import guess_format
+
+        fmt = guess_format(file)
+        click.echo(f"reading {printable(file)} as {fmt} (told from its content; --from names the format)",
+                   err=True)
     scheme = import_scheme(file, fmt, allow_pickle=allow_pickle, key=key, z2=z2)
     if scheme.provenance.get("note"):  # a modulo-2 claim its coefficients contradict
         click.echo(f"note: {printable(file)}: {scheme.provenance['note']}", err=True)

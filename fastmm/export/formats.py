@@ -661,9 +661,35 @@ def load_fast_matmul(path: str | Path) -> Scheme:
 # -- import with verification --------------------------------------------------------------
 
 
+def guess_format(path: str | Path) -> str:
+    """The foreign format `path` is in, told from its content (fastmm.io.foreign_format_guess, and
+    a JSON object with Perminov's u, v, w for "perminov"); InputError when it cannot be told, or
+    when the file is a fastmm scheme already."""
+    from fastmm.io import foreign_format_guess
+
+    fmt = foreign_format_guess(path)
+    if fmt is None:
+        try:
+            data = load_json(read_text_file(path), str(path))
+        except SchemeFormatError:
+            data = None
+        if isinstance(data, dict) and {"u", "v", "w"} <= data.keys():
+            fmt = "perminov"
+        elif isinstance(data, dict) and data.get("format") == "fastmm.scheme":
+            raise InputError(f"{path} is a fastmm scheme file already: fastmm verify, show and export "
+                             "read it")
+    if fmt is None:
+        raise InputError(f"{path}: cannot tell which tool's format it is in: name it with --from "
+                         f"{'|'.join(FORMATS)}")
+    return fmt
+
+
 def read_foreign(path: str | Path, fmt: str, allow_pickle: bool = False, key: str | None = None,
                  z2: bool = False) -> Scheme:
-    """Parse a file of another tool into a Scheme (not verified)."""
+    """Parse a file of another tool into a Scheme (not verified); fmt "auto": told from its
+    content (guess_format)."""
+    if fmt == "auto":
+        fmt = guess_format(path)
     if fmt == "alphatensor":  # the claim is judged on the factors as written (modulo_2_claim)
         return load_alphatensor(path, allow_pickle=allow_pickle, key=key, ring="Z2" if z2 else "")
     if fmt in FORMATS:  # options of one format must never be silently ignored by another
@@ -680,7 +706,7 @@ def read_foreign(path: str | Path, fmt: str, allow_pickle: bool = False, key: st
 
         s = load_exp(path) if fmt == "exp" else load_maple(path)
     else:
-        raise InputError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
+        raise InputError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)}, or auto)")
     if z2 and s.ring != "Z2" and "note" not in s.provenance:  # a "z2": true file was judged already
         s = modulo_2_claim(s, Z2_OPTION)
     return s

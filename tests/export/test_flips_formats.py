@@ -444,3 +444,39 @@ def test_moosbauers_lifted_555_rank_93_in_mathematica_style_imports_over_z():
     assert exp_scheme("2 a11 b11 c11").Wa[0][0] == 2  # the number goes with the form it multiplies
     with pytest.raises(SchemeFormatError, match="two linear forms in the a's"):
         exp_scheme("a11 a12 b11 c11")
+
+
+@pytest.mark.parametrize("name, fmt", [("00bc2f83230b.exp", "exp"), ("k108391c6c35ad0c4.exp", "exp"),
+                                       ("k108391c6c35ad0c4.m", "maple"), ("455_73.m", "maple"),
+                                       ("555m93_lifted.txt", "exp")])
+def test_import_tells_the_format_from_the_content(name, fmt, tmp_path):
+    import fastmm
+    from fastmm.export.formats import guess_format
+
+    assert guess_format(FOREIGN / name) == fmt
+    z2 = name in ("00bc2f83230b.exp", "455_73.m")
+    told = fastmm.import_scheme(FOREIGN / name, z2=z2)  # fmt defaults to "auto"
+    named = fastmm.import_scheme(FOREIGN / name, fmt, z2=z2)
+    assert np.array_equal(told.Wa, named.Wa) and np.array_equal(told.Wc, named.Wc)
+    r = run_cli("import", FOREIGN / name, *(["--z2"] if z2 else []), "-o", tmp_path / "s.json")
+    assert r.rc == 0 and f"as {fmt} (told from its content" in r.err
+    assert load_scheme(tmp_path / "s.json").rank == named.rank
+
+
+def test_auto_tells_perminov_npy_and_fast_matmul_and_refuses_the_rest(tmp_path):
+    from fastmm.export.formats import guess_format
+
+    s = strassen()
+    (tmp_path / "p.json").write_text(export_foreign(s, "perminov"))
+    (tmp_path / "f").write_text(export_foreign(s, "fast-matmul"))
+    (tmp_path / "a.npy").write_bytes(export_foreign(s, "alphatensor"))
+    save_scheme(s, tmp_path / "own.json")
+    (tmp_path / "notes.txt").write_text("a list of my schemes\n")
+    assert [guess_format(tmp_path / x) for x in ("p.json", "f", "a.npy")] == \
+        ["perminov", "fast-matmul", "alphatensor"]
+    with pytest.raises(InputError, match="is a fastmm scheme file already"):
+        guess_format(tmp_path / "own.json")
+    with pytest.raises(InputError, match=r"cannot tell which tool's format .* --from alphatensor\|perminov"):
+        guess_format(tmp_path / "notes.txt")
+    r = run_cli("import", tmp_path / "notes.txt", "-o", tmp_path / "n.json")
+    assert r.rc == 2 and r.err.count("\n") == 1 and not (tmp_path / "n.json").exists()
