@@ -371,7 +371,8 @@ def load_scheme(path: str | os.PathLike) -> Scheme:
         raise SchemeFormatError(f"{path}: {exc}") from None
 
 
-_EXP_LINE = re.compile(r"[-+(\d\s*]*a[1-9][1-9]\b")  # (a11 + ..., (3*(2*a11 ..., -a12*...
+_EXP_LINE = re.compile(r"[\sabc0-9()+\-*/]+")  # (a11 + a22)*(b11)*(c22)/3, (0)*(b11)*(c11), a33 b33 c33
+_EXP_VARIABLE = re.compile(r"(?<![a-z0-9])[abc][1-9][1-9](?![0-9])")
 _NUMBERS_LINE = re.compile(r"[-+0-9./\s]+")  # fast-matmul: rows of numbers
 _FOREIGN_NAMES = {"alphatensor": "an AlphaTensor npy/npz", "maple": "a Maple (.m)",
                   "exp": "a Kauers–Moosbauer .exp", "fast-matmul": "a fast-matmul"}
@@ -382,7 +383,7 @@ def foreign_format_guess(path: str | os.PathLike) -> str | None:
     "alphatensor" (npy/npz), "maple" ({{...), "exp" ((a11 + ...)*(...)*(...)), "fast-matmul"
     (rows of numbers), or None. Only a hint for an error message: the importer checks the file."""
     try:
-        if not os.path.isfile(path):
+        if not os.path.isfile(path):  # a pipe read here could not be read again by the importer
             return None
         with open(path, "rb") as fp:
             head = fp.read(4096)
@@ -395,10 +396,10 @@ def foreign_format_guess(path: str | os.PathLike) -> str | None:
     if not lines:
         return None
     first = lines[0]
-    if re.sub(r"\s", "", first).startswith("{{"):
+    if re.sub(r"\s", "", first).startswith("{{") and '"' not in first:  # '"': broken JSON, not Maple
         return "maple"
-    if _EXP_LINE.match(first) and re.search(r"\bb[1-9][1-9]\b", first):
-        return "exp"
     if _NUMBERS_LINE.fullmatch(first) and any(ch.isdigit() for ch in first):
         return "fast-matmul"
+    if _EXP_LINE.fullmatch(first) and _EXP_VARIABLE.search(first):
+        return "exp"
     return None

@@ -665,23 +665,27 @@ def guess_format(path: str | Path) -> str:
     """The foreign format `path` is in, told from its content (fastmm.io.foreign_format_guess, and
     a JSON object with Perminov's u, v, w for "perminov"); InputError when it cannot be told, or
     when the file is a fastmm scheme already."""
+    import os
+
     from fastmm.io import foreign_format_guess
 
-    fmt = foreign_format_guess(path)
-    if fmt is None:
-        try:
-            data = load_json(read_text_file(path), str(path))
-        except SchemeFormatError:
-            data = None
-        if isinstance(data, dict) and {"u", "v", "w"} <= data.keys():
-            fmt = "perminov"
-        elif isinstance(data, dict) and data.get("format") == "fastmm.scheme":
-            raise InputError(f"{path} is a fastmm scheme file already: fastmm verify, show and export "
-                             "read it")
-    if fmt is None:
-        raise InputError(f"{path}: cannot tell which tool's format it is in: name it with --from "
-                         f"{'|'.join(FORMATS)}")
-    return fmt
+    fmt = foreign_format_guess(path) if os.path.isfile(path) else None
+    if fmt is not None:
+        return fmt
+    text = read_text_file(path)  # its own errors: no such file, a directory, not UTF-8 text, too big
+    if not os.path.isfile(path):  # a pipe, read now: the importer could not read it again
+        raise InputError(f"{path} is not a regular file (a pipe?): its format cannot be told without "
+                         f"reading it; name it with --from {'|'.join(FORMATS)}")
+    try:
+        data = load_json(text, str(path))
+    except SchemeFormatError:
+        data = None
+    if isinstance(data, dict) and {"u", "v", "w"} <= data.keys():
+        return "perminov"
+    if isinstance(data, dict) and data.get("format") == "fastmm.scheme":
+        raise InputError(f"{path} is a fastmm scheme file already: fastmm verify, show and export read it")
+    raise InputError(f"{path}: cannot tell which tool's format it is in: name it with --from "
+                     f"{'|'.join(FORMATS)}")
 
 
 def read_foreign(path: str | Path, fmt: str, allow_pickle: bool = False, key: str | None = None,

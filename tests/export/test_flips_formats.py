@@ -480,3 +480,40 @@ def test_auto_tells_perminov_npy_and_fast_matmul_and_refuses_the_rest(tmp_path):
         guess_format(tmp_path / "notes.txt")
     r = run_cli("import", tmp_path / "notes.txt", "-o", tmp_path / "n.json")
     assert r.rc == 2 and r.err.count("\n") == 1 and not (tmp_path / "n.json").exists()
+
+
+def test_auto_keeps_the_readers_errors_and_refuses_pipes(tmp_path):
+    """QA-127: a missing file or a folder read as 'cannot tell', and a pipe was read twice."""
+    import os
+    import threading
+
+    from fastmm.export.formats import guess_format
+
+    with pytest.raises(SchemeFormatError, match="no such file"):
+        guess_format(tmp_path / "missing.exp")
+    with pytest.raises(SchemeFormatError, match="is a directory"):
+        guess_format(tmp_path)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text("(a11)*(b11)*(c11)\n"))
+    writer.start()
+    with pytest.raises(InputError, match=r"not a regular file \(a pipe\?\).* name it with --from"):
+        guess_format(fifo)
+    writer.join(timeout=10)
+
+
+def test_auto_tells_an_exp_file_whose_first_product_is_dead(tmp_path):
+    from fastmm.export.formats import guess_format
+
+    s = strassen()
+    dead = Scheme(2, 2, 2, np.vstack([np.zeros((1, 4), dtype=int), s.Wa]),
+                  np.vstack([np.ones((1, 4), dtype=int), s.Wb]),
+                  np.hstack([np.zeros((4, 1), dtype=int), s.Wc]))
+    text = export_foreign(dead, "exp")
+    assert text.startswith("(0)*(b11 + b12 + b21 + b22)*(0)\n")
+    (tmp_path / "dead.exp").write_text(text)
+    assert guess_format(tmp_path / "dead.exp") == "exp"
+    (tmp_path / "bj.json").write_text('{{"a": 1}}')  # broken JSON, not a Maple list
+    with pytest.raises(SchemeFormatError) as exc:
+        load_scheme(tmp_path / "bj.json")
+    assert "--from" not in str(exc.value)
