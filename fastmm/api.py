@@ -827,7 +827,7 @@ def finish(path: str | os.PathLike, *, ring: str = "Q", point: int | None = None
     `point` (1-based) picks one point of a file that holds several."""
     from fastmm.search.exactify import FinishReport, finish_point, load_points
 
-    ring = ring_arg(ring, "finish")
+    ring = ring_arg(ring, "finish", ("Q", "Z", "ZT"))
     if ring not in ("Q", "Z", "ZT"):
         raise InputError(f"finish: ring must be Q, Z or ZT, not {ring!r}")
     for name, fn in (("progress", progress), ("stop", stop)):
@@ -958,7 +958,11 @@ def lift(scheme: Scheme, ring: str = "ZT", *, seed: int = 0, tries: int = 32, sy
     lifted, how = got
     source = scheme.ring
     if source != "Z2" and not check(scheme, use_sympy=False).ok:  # its label does not hold
-        source = f"Z2 (labelled {scheme.ring}, valid modulo 2 only)"
+        exact_ring = scheme.coefficient_ring if scheme.coefficient_ring != scheme.ring else ""
+        if exact_ring and check(scheme.with_meta(ring=exact_ring), use_sympy=False).ok:
+            source = f"{exact_ring} (labelled {scheme.ring}, which its coefficients do not fit)"
+        else:
+            source = f"Z2 (labelled {scheme.ring}, valid modulo 2 only)"
     prov = {"method": "lift", "lift": how, "lifted_from": f"{scheme.label()} over {source}",
             "seed": seed, "version": __version__}
     return verified(lifted.with_meta(provenance=prov), sympy=sympy)

@@ -41,10 +41,11 @@ def path_arg(path: Any, what: str) -> str | os.PathLike:
     return path
 
 
-def ring_arg(ring: Any, what: str) -> str:
-    """A ring name (ZT, Z, Q, Z2; any case) or InputError."""
+def ring_arg(ring: Any, what: str, allowed: tuple[str, ...] = RINGS) -> str:
+    """A ring name (ZT, Z, Q, Z2; any case) or InputError, which lists the rings `allowed` where
+    the caller takes fewer (the caller refuses the others itself)."""
     if not isinstance(ring, str) or ring.upper() not in RINGS:
-        raise InputError(f"{what}: unknown ring {ring!r} (choose from {', '.join(RINGS)})")
+        raise InputError(f"{what}: unknown ring {ring!r} (choose from {', '.join(allowed)})")
     return ring.upper()
 
 

@@ -6,6 +6,7 @@ import click
 
 from fastmm.cli import cli, command_line
 from fastmm.cli.numbers import FLOAT, INT, UpperChoice
+from fastmm.cli.terminal import printable
 from fastmm.errors import InputError, SearchInterrupted
 
 # fastmm.api.finish's arguments -> this command's flags, for its messages (cli.search.reworded)
@@ -90,7 +91,8 @@ def _write(scheme, points: str, out: str | None, no_sympy: bool, to_catalog: boo
         default = default_path(n, m, p, scheme.rank, scheme.ring)
         path = str(write_or_rescue(lambda: write_new(default, text), text, scheme_stem(scheme)))
     click.echo(f"⟨{n},{m},{p};{scheme.rank}⟩ over {scheme.ring}: exact, verified "
-               f"({'Brent equations' if no_sympy else 'Brent equations and a sympy proof'}); wrote {path}")
+               f"({'Brent equations' if no_sympy else 'Brent equations and a sympy proof'}); "
+               f"wrote {printable(path)}")
     if to_catalog:
         from fastmm.catalog import add_to_catalog
 

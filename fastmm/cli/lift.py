@@ -6,6 +6,7 @@ import click
 
 from fastmm.cli import cli, command_line
 from fastmm.cli.numbers import INT, UpperChoice
+from fastmm.cli.terminal import printable
 
 _HOW = {  # fastmm.lift's provenance "lift" -> what the command says
     "signs": "lifted from {ring} (signs)",
@@ -45,11 +46,15 @@ def lift(file: str, ring: str, tries: int, seed: int, time_limit: str | None, ou
     from fastmm.cli.search import default_path
     from fastmm.io import dumps
     from fastmm.paths import check_output_path, scheme_stem, write_atomic, write_new, write_or_rescue
+    from fastmm.scheme import ring_serves
 
     seconds = None if time_limit is None else parse_time_limit(time_limit)
     if out is not None:
         check_output_path(out, inputs=(file,))
     scheme = load(file)
+    if scheme.ring not in ("", "Z2") and not ring_serves(scheme.coefficient_ring, scheme.ring):
+        click.echo(f"note: {printable(file)} says ring {scheme.ring}, but its coefficients need "
+                   f"{scheme.coefficient_ring}: lifted as what it is", err=True)
     lifted = lift_scheme(scheme, ring.upper(), seed=seed, tries=tries, sympy=not no_sympy, time_limit=seconds)
     if lifted.provenance.get("method") == "lift":
         command = command_line()
@@ -69,5 +74,5 @@ def lift(file: str, ring: str, tries: int, seed: int, time_limit: str | None, ou
         path = str(write_or_rescue(lambda: write_new(default, text), text, scheme_stem(lifted)))
     proof = "Brent equations" if no_sympy else "Brent equations and a sympy proof"
     click.echo(f"⟨{n},{m},{p};{lifted.rank}⟩ over {lifted.ring}: {how}; exact, verified ({proof}); "
-               f"wrote {path}")
+               f"wrote {printable(path)}")
     return 0
