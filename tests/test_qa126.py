@@ -72,3 +72,14 @@ def test_finish_lists_only_the_rings_it_takes():
     with pytest.raises(InputError) as exc:
         fastmm.finish(POINTS, ring=None)
     assert str(exc.value) == "finish: unknown ring None (choose from Q, Z, ZT)"
+
+
+def test_a_file_that_is_no_scheme_gets_only_its_error_line(tmp_path):
+    """The label note came before lift's error (CI's hypothesis run found it): one line only."""
+    s = strassen()
+    wa = np.array(s.Wa, dtype=object)
+    wa[0, 0] = 2  # the label ZT no longer fits, and the tensor is wrong even modulo 2
+    save_scheme(Scheme(2, 2, 2, wa, s.Wb, s.Wc, ring="ZT"), tmp_path / "s.json")
+    r = run_cli("lift", tmp_path / "s.json", "-o", tmp_path / "out.json")
+    assert r.rc == 1 and r.err.count("\n") == 1 and r.err.startswith("error: ")
+    assert not (tmp_path / "out.json").exists()

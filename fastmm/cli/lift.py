@@ -52,10 +52,11 @@ def lift(file: str, ring: str, tries: int, seed: int, time_limit: str | None, ou
     if out is not None:
         check_output_path(out, inputs=(file,))
     scheme = load(file)
+    lifted = lift_scheme(scheme, ring.upper(), seed=seed, tries=tries, sympy=not no_sympy, time_limit=seconds)
     if scheme.ring not in ("", "Z2") and not ring_serves(scheme.coefficient_ring, scheme.ring):
+        # said once the lift has worked: a file that is no scheme at all gets only its error line
         click.echo(f"note: {printable(file)} says ring {scheme.ring}, but its coefficients need "
                    f"{scheme.coefficient_ring}: lifted as what it is", err=True)
-    lifted = lift_scheme(scheme, ring.upper(), seed=seed, tries=tries, sympy=not no_sympy, time_limit=seconds)
     if lifted.provenance.get("method") == "lift":
         command = command_line()
         lifted = lifted.with_meta(provenance={**lifted.provenance, "command": command, "input": file})
