@@ -340,7 +340,11 @@ def save_scheme(scheme: Scheme, path: str | os.PathLike) -> None:
 
 
 def loads(text: str, source: str = "<string>") -> Scheme:
-    data = load_json(text, source)
+    return _scheme_from_json(load_json(text, source), source)
+
+
+def _scheme_from_json(data: Any, source: str) -> Scheme:
+    """scheme_from_dict, its error naming `source`."""
     try:
         return scheme_from_dict(data)
     except SchemeFormatError as exc:
@@ -357,18 +361,14 @@ def load_scheme(path: str | os.PathLike) -> Scheme:
     """Read and check a scheme file (it is not verified here: see fastmm.verify). A file that is
     not JSON but looks like another tool's format says which `fastmm import --from` reads it."""
     try:
-        text = read_text_file(path)
-        data = load_json(text, str(path))
+        data = load_json(read_text_file(path), str(path))
     except SchemeFormatError as exc:
         fmt = foreign_format_guess(path)
         if fmt is None:
             raise
         raise SchemeFormatError(f"{exc}; it looks like {_FOREIGN_NAMES[fmt]} file: read it with "
                                 f"`fastmm import FILE --from {fmt}`") from None
-    try:
-        return scheme_from_dict(data)
-    except SchemeFormatError as exc:
-        raise SchemeFormatError(f"{path}: {exc}") from None
+    return _scheme_from_json(data, str(path))
 
 
 _EXP_LINE = re.compile(r"[\sabc0-9()+\-*/]+")  # (a11 + a22)*(b11)*(c22)/3, (0)*(b11)*(c11), a33 b33 c33
