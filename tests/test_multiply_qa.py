@@ -185,3 +185,32 @@ def test_a_scheme_is_verified_once_not_on_every_product(monkeypatch):
     with pytest.raises(fastmm.VerificationError):  # other coefficients: verified (and refused)
         fastmm.matmul(a, a, scheme=wrong)
     assert len(calls) == 2
+
+
+def test_a_build_cache_that_cannot_be_made_gives_numpys_product(monkeypatch, tmp_path):
+    """QA-128: $FASTMM_CACHE under a file (read-only or full file systems alike) raised InputError,
+    as if the scheme were refused; the product is numpy's, as without a compiler."""
+    monkeypatch.setattr(multiply, "_COMPILED", OrderedDict())
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("FASTMM_CACHE", str(tmp_path / "file" / "cache"))
+    A = np.arange(64 * 64, dtype=np.float64).reshape(64, 64) / 7
+    assert np.allclose(fastmm.matmul(A, A, levels=1, cutoff=8), A @ A)
+    with pytest.raises(build.OutputError, match=r"cannot create the build cache .*\(\$FASTMM_CACHE\)"):
+        build.build_library("int main(void) { return 0; }\n")
+
+
+def test_a_read_only_build_cache_gives_numpys_product(monkeypatch, tmp_path):
+    """QA-128: an existing cache folder the builder cannot write in (a read-only mount) raised a
+    bare OSError from tempfile out of fastmm.matmul."""
+    import errno
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(multiply, "_COMPILED", OrderedDict())
+    monkeypatch.setenv("FASTMM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(build.tempfile, "TemporaryDirectory", read_only)
+    A = np.arange(64 * 64, dtype=np.float64).reshape(64, 64) / 7
+    assert np.allclose(fastmm.matmul(A, A, levels=1, cutoff=8), A @ A)
+    with pytest.raises(build.OutputError, match="cannot write to the build cache .*Read-only file system"):
+        build.build_library("int main(void) { return 0; }\n")

@@ -23,7 +23,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +31,7 @@ import numpy as np
 
 from fastmm.errors import FastmmError, InputError, OutOfMemoryError
 from fastmm.export.c import INCLUDE_RUNTIME, RUNTIME_HEADER, RUNTIME_SOURCE, emit_scheme_c, runtime_text
+from fastmm.paths import OutputError
 from fastmm.scheme import Scheme
 
 CFLAGS = ("-O3", "-fPIC", "-shared", "-pthread", "-Wall", "-Wextra")
@@ -193,8 +194,24 @@ def _cache_directory() -> Path:
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"cannot create the build cache {directory}: {exc.strerror}") from None
+        raise OutputError(f"cannot create the build cache {directory} ($FASTMM_CACHE): "
+                          f"{exc.strerror or exc}") from None
     return directory
+
+
+@contextlib.contextmanager
+def _scratch(directory: Path) -> Iterator[Path]:
+    """A temporary folder in the build cache, removed after; the cache's own failures (read-only,
+    full) as one OutputError, a FastmmError that matmul answers with numpy's product as it
+    does without a compiler."""
+    try:
+        with tempfile.TemporaryDirectory(prefix=".build-", dir=directory) as tmp:
+            yield Path(tmp)
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"cannot write to the build cache {directory} ($FASTMM_CACHE): "
+                          f"{exc.strerror or exc}") from None
 
 
 def runtime_object(blas_int: str) -> Path:
@@ -211,11 +228,11 @@ def runtime_object(blas_int: str) -> Path:
     target = directory / f"fastmm-runtime-{key.hexdigest()[:24]}.o"
     if target.exists():
         return target
-    with tempfile.TemporaryDirectory(prefix=".build-", dir=directory) as tmp:
-        (Path(tmp) / RUNTIME_HEADER).write_text(header, encoding="utf-8")
-        (Path(tmp) / RUNTIME_SOURCE).write_text(source, encoding="utf-8")
-        obj = Path(tmp) / target.name
-        _compile(compiler + list(OBJECT_FLAGS) + [define, "-o", str(obj), str(Path(tmp) / RUNTIME_SOURCE)])
+    with _scratch(directory) as tmp:
+        (tmp / RUNTIME_HEADER).write_text(header, encoding="utf-8")
+        (tmp / RUNTIME_SOURCE).write_text(source, encoding="utf-8")
+        obj = tmp / target.name
+        _compile(compiler + list(OBJECT_FLAGS) + [define, "-o", str(obj), str(tmp / RUNTIME_SOURCE)])
         os.replace(obj, target)
     return target
 
@@ -238,12 +255,12 @@ def build_library(source: str, blas_int: str | None = None) -> Path:
     target = directory / f"fastmm-{key}.so"
     if target.exists():
         return target
-    with tempfile.TemporaryDirectory(prefix=".build-", dir=directory) as tmp:
-        src = Path(tmp) / f"fastmm-{key}.c"
+    with _scratch(directory) as tmp:
+        src = tmp / f"fastmm-{key}.c"
         src.write_text(source, encoding="utf-8")
         if runtime:
-            (Path(tmp) / RUNTIME_HEADER).write_text(runtime_text(RUNTIME_HEADER), encoding="utf-8")
-        lib = Path(tmp) / f"fastmm-{key}.so"
+            (tmp / RUNTIME_HEADER).write_text(runtime_text(RUNTIME_HEADER), encoding="utf-8")
+        lib = tmp / f"fastmm-{key}.so"
         try:
             compile_shared(compiler, src, lib, *runtime)
         except FastmmError:

@@ -136,6 +136,18 @@ def test_cli_bench_refuses_failing_and_tampered_files(tmp_path):
     assert not cache.exists()  # nothing generated, nothing compiled
 
 
+def test_cli_bench_with_a_build_cache_that_cannot_be_made_says_so(tmp_path):
+    """QA-128: one line naming the cache and $FASTMM_CACHE, exit 1 (it was a usage error)."""
+    save_scheme(strassen(), tmp_path / "s.json")
+    (tmp_path / "file").write_text("")
+    env = dict(os.environ, FASTMM_CACHE=str(tmp_path / "file" / "cache"))
+    proc = subprocess.run([sys.executable, str(REPO / "cli.py"), "bench", "s.json", "--size", "16",
+                           "--repeat", "1"], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.startswith("error: cannot create the build cache ")
+    assert len(proc.stderr.strip().splitlines()) == 1 and "$FASTMM_CACHE" in proc.stderr
+
+
 def test_the_blas_line_names_the_gemm_of_the_dtype_benched() -> None:
     from fastmm.errors import FastmmError
     from fastmm.export.build import find_blas
