@@ -506,16 +506,16 @@ def _note_python_walk(req: SearchRequest) -> None:
                      "compiled walks hold: it walks in plain Python, hundreds of times slower")
 
 
-def _warn_caller(message: str) -> None:
-    """A UserWarning that names the first caller outside fastmm (search and search_distinct are
-    one and two calls deep)."""
+def _warn_caller(message: str, category: type[Warning] = UserWarning) -> None:
+    """A warning that names the first caller outside fastmm (search and search_distinct are one
+    and two calls deep, and the callable module's wrapper may sit between)."""
     import sys
     import warnings
 
     frame, level = sys._getframe(1), 2
     while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "fastmm":
         frame, level = frame.f_back, level + 1
-    warnings.warn(message, UserWarning, stacklevel=level)
+    warnings.warn(message, category, stacklevel=level)
 
 
 MAX_DISTINCT = 1000  # schemes one search_distinct (--distinct K) asks for
@@ -613,10 +613,8 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
         if not given:  # the command line says it in its own words
             checkpoint.close()
             if checkpoint.write_error:
-                import warnings
-
-                warnings.warn(f"the checkpoint in {checkpoint.directory} was not fully updated: "
-                              f"{checkpoint.write_error}", RuntimeWarning, stacklevel=3)
+                _warn_caller(f"the checkpoint in {checkpoint.directory} was not fully updated: "
+                             f"{checkpoint.write_error}", RuntimeWarning)
 
 
 def _check_worker_seeds(req: SearchRequest, resumed: Checkpoint | None = None) -> None:
@@ -1041,13 +1039,11 @@ def catalog(max_dim: int = 6) -> list[dict]:
     has none): best-known ranks, the catalogue's best verified entry, its ring and its status
     against the record. InputError when FASTMM_CATALOG names a folder that does not exist or is
     not a folder. Each file it skips is reported as a CatalogWarning."""
-    import warnings
-
     from fastmm.catalog import CatalogWarning, catalog_table
 
     rows, problems = catalog_table(positive_int(max_dim, "max_dim", upper=CATALOG_MAX_DIM))
-    for line in problems:  # at the caller's line: past this function and the callable module's
-        warnings.warn(line, CatalogWarning, stacklevel=3)
+    for line in problems:  # at the caller's line
+        _warn_caller(line, CatalogWarning)
     return rows
 
 

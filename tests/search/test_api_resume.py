@@ -180,9 +180,10 @@ def test_a_checkpoint_that_could_not_be_written_is_a_warning_not_a_lost_scheme(t
     from tests.search.test_resume import _full_disk
 
     _full_disk(monkeypatch, after=2)  # the seeds are reserved, then the folder is full
-    with pytest.warns(RuntimeWarning, match="was not fully updated: cannot write .*no space left"):
+    with pytest.warns(RuntimeWarning, match="was not fully updated: cannot write .*no space left") as seen:
         got = fastmm.search((2, 2, 3), 11, method="flip", sympy=False, resume=tmp_path / "ck")
     assert got.rank == 11 and verify(got, use_sympy=False).ok
+    assert seen[0].filename == __file__  # the caller's line (QA-128: it named fastmm/_callable.py)
 
 
 # helper-89: requests that a method refuses only once it starts (after the seeds are reserved) left
