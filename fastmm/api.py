@@ -558,6 +558,8 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
         raise InputError(f"{count} distinct schemes (--distinct {count}) need a rank below {n * m * p} = "
                          f"n·m·p for ⟨{n},{m},{p}⟩: at that rank fastmm answers with the naive scheme only")
     if req.rank >= n * m * p and not req.options.get("minimize"):
+        if resume is not None:  # checked as the command line checks it (QA-130: anything passed)
+            _resume_checked(resume, req)
         naive = naive_scheme(n, m, p).with_meta(provenance={
             "method": "naive", "version": __version__, "command": command})
         checked = verified(naive, sympy)
@@ -586,6 +588,16 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
         checkpoint.check_for(req)
     try:
         req.options.update(checkpoint.task_options())
+        already: list[Scheme] = []
+        done = _saved_answer(req)
+        if done is not None:  # the first answer; --distinct walks on for the others
+            already.append(verified(done.with_meta(provenance={
+                **done.provenance, "resumed_from": str(checkpoint.saved_in(done))}), sympy))
+            if on_found:
+                on_found(already[0])
+            if count == 1:
+                checkpoint.finish("found")
+                return already
         req.seed = checkpoint.first_seed(req.seed)
         _check_worker_seeds(req, checkpoint if checkpoint.resumed else None)
 
@@ -596,7 +608,7 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
 
         try:
             found = _search_runs(req, count, sympy, command, Watched(checkpoint, on_progress), kept,
-                                 checkpoint)
+                                 checkpoint, already)
         except SearchFailed as exc:
             if exc.best is not None:
                 checkpoint.record_best(exc.best, same_rank=True)
@@ -617,6 +629,44 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
                              f"{checkpoint.write_error}", RuntimeWarning)
 
 
+def _resume_checked(resume: object, req: SearchRequest) -> None:
+    """InputError where `resume` is no directory this request could resume (nothing is written)."""
+    from fastmm.search.checkpoint import Checkpoint, open_for_search
+
+    if isinstance(resume, Checkpoint):
+        return
+    if not isinstance(resume, str | os.PathLike):
+        raise InputError(f"resume is a directory name, got {shown(resume)}")
+    open_for_search(resume, req).close()
+
+
+def _saved_answer(req: SearchRequest) -> Scheme | None:
+    """The lowest scheme a --resume directory saved that already answers the request (its shape,
+    a rank at or below the target, valid in the ring, of the walk's symmetry): the answer of a
+    resumed search that is done, and the first of --distinct's, whatever the method (QA-130: pools
+    answered with it, flip walks looked for another one and, failing, said a worse rank than the
+    directory held). None with --start or --minimize, which walk on from elsewhere."""
+    if req.options.get("start") is not None or req.options.get("minimize"):
+        return None
+    answers = [s for s in req.options.get("starts", ()) if isinstance(s, Scheme) and s.shape == req.shape
+               and s.rank <= req.rank and scheme_serves(s, req.ring) and _of_symmetry(s, req.symmetry)]
+    return min(answers, key=lambda s: s.rank, default=None)
+
+
+def _of_symmetry(scheme: Scheme, symmetry: str | None) -> bool:
+    """Can `scheme` be a result of a walk of `symmetry` (None: any scheme)?"""
+    if symmetry is None:
+        return True
+    if symmetry == "t2":
+        from fastmm.search import transpose_symmetric as t2
+
+        shape = t2.walk_shape(scheme.shape)
+        return shape is not None and t2.splits(scheme, shape)
+    from fastmm.search.symmetric import splits
+
+    return splits(scheme, 6 if symmetry == "c3j" else 3)
+
+
 def _check_worker_seeds(req: SearchRequest, resumed: Checkpoint | None = None) -> None:
     """Worker i walks seed + i: every one must be a seed (below SEED_LIMIT), as `seed` is. On a
     resume the seeds are the checkpoint's next fresh ones, not the user's."""
@@ -632,12 +682,13 @@ def _check_worker_seeds(req: SearchRequest, resumed: Checkpoint | None = None) -
 
 def _search_runs(req: SearchRequest, count: int, sympy: bool, command: str,
                  on_progress: Callable | None, on_found: Callable[[Scheme], None] | None,
-                 checkpoint: Checkpoint | None = None) -> list[Scheme]:
+                 checkpoint: Checkpoint | None = None, already: list[Scheme] | None = None) -> list[Scheme]:
     """Runs of the search (fresh seeds each) until `count` inequivalent verified schemes
-    (`checkpoint`: the resumed one, whose kept GF(2) scheme a failure hands out too)."""
+    (`checkpoint`: the resumed one, whose kept GF(2) scheme a failure hands out too; `already`:
+    the one it saved that answers the search, counted first)."""
     from fastmm.search.runner import run_search
 
-    found: list[Scheme] = []
+    found: list[Scheme] = list(already or ())
     t0 = time.monotonic()
     attempt = 0
     summary = None

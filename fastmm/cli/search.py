@@ -417,6 +417,10 @@ class _Hooks:
             prov = scheme.provenance
             head = (f"⟨{n},{m},{p};{scheme.rank}⟩ found by {prov.get('method')} in "
                     f"{prov.get('seconds', 0):.2f} s (seed {prov.get('seed')})")
+            if prov.get("resumed_from") is not None:  # the --resume directory held it already
+                head = (f"⟨{n},{m},{p};{scheme.rank}⟩ was found already: saved in "
+                        f"{file_name(prov['resumed_from'], sys.stdout)} (by {prov.get('method')}, seed "
+                        f"{prov.get('seed')})")
             if prov.get("method") == "naive":
                 head = (f"rank {self.rank} ≥ n·m·p = {n * m * p}: the naive algorithm "
                         f"⟨{n},{m},{p};{n * m * p}⟩ needs no search")

@@ -275,6 +275,10 @@ class Checkpoint:
         self._starts = out
         return out
 
+    def saved_in(self, scheme: Scheme) -> Path:
+        """The file of DIR that held `scheme` (one of `starts()`), or DIR itself."""
+        return self._paths.get(id(scheme), self.directory)
+
     def task_options(self) -> dict:
         opts: dict = {"checkpoint_dir": str(self.directory)}
         starts = self.starts()
@@ -548,7 +552,8 @@ def offer_best(directory: str | Path, scheme: Scheme, same_rank: bool = False, c
     the writes hold DIR's lock (several worker processes may offer at once); every write is
     atomic. True when best.json was replaced; OutputError when a write failed."""
     d = Path(directory)
-    stored = _stored_best(d, scheme.shape)
+    ring = _searched_ring(d)
+    stored = _stored_best(d, scheme.shape, ring)
     if stored is not None and not _beats(scheme, stored, same_rank):
         return False  # the usual case, decided without the lock: a better one is kept
     if check:
@@ -559,7 +564,7 @@ def offer_best(directory: str | Path, scheme: Scheme, same_rank: bool = False, c
             return False
         scheme = scheme.with_meta(verified=verdict.record(), provenance={**scheme.provenance, **(note or {})})
     with _locked(d):
-        stored = _stored_best(d, scheme.shape)  # another process may have written one meanwhile
+        stored = _stored_best(d, scheme.shape, ring)  # another process may have written one meanwhile
         if stored is not None and not _beats(scheme, stored, same_rank):
             return False
         _write_text(d / BEST, dumps(scheme))
@@ -609,14 +614,29 @@ def _best_rank(directory: Path, state: dict) -> int | None:
         shape = tuple(state["shape"])
     except (KeyError, TypeError):
         return None
-    stored = _stored_best(directory, shape)
+    stored = _stored_best(directory, shape, state.get("ring"))
     return stored.rank if stored is not None else None
 
 
-def _stored_best(directory: Path, shape: tuple) -> Scheme | None:
-    """DIR/best.json if it holds a scheme of `shape` that verifies, else None."""
+def _searched_ring(directory: Path) -> str | None:
+    """The ring checkpoint.json says the search is over (None where it cannot be read)."""
+    state = _peek_state(directory / STATE)
+    ring = state.get("ring") if state is not None else None
+    return ring if isinstance(ring, str) else None
+
+
+def _stored_best(directory: Path, shape: tuple, ring: str | None = None) -> Scheme | None:
+    """DIR/best.json if it holds a scheme of `shape` that verifies and, where the searched `ring`
+    is known, is valid in it, else None (QA-130: a scheme valid modulo 2 only, put there by hand,
+    counted as a ZT search's best and kept every valid scheme above its rank out)."""
+    from fastmm.scheme import scheme_serves
+
     scheme = _verified_best(directory)
-    return scheme if scheme is not None and scheme.shape == tuple(shape) else None
+    if scheme is None or scheme.shape != tuple(shape):
+        return None
+    if ring is not None and ring in ("ZT", "Z", "Z2", "Q") and not scheme_serves(scheme, ring):
+        return None
+    return scheme
 
 
 def _verified_best(directory: Path) -> Scheme | None:

@@ -1,6 +1,8 @@
 """`fastmm.search(..., resume=DIR)`: the library checkpoints a search as `--resume DIR` does."""
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -8,6 +10,9 @@ import fastmm
 from fastmm.errors import InputError, SearchFailed
 from fastmm.io import load_scheme
 from fastmm.verify import verify
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+CATALOG = Path(fastmm.__file__).resolve().parent / "data" / "catalog"
 
 
 def _state(ck):
@@ -125,8 +130,10 @@ def test_a_callback_that_raises_leaves_a_stopped_checkpoint_that_resumes(tmp_pat
                                on_found=boom)
     state = _state(ck)
     assert state["status"] == "stopped" and state["best_rank"] == 23
+    # the saved 23 is the answer (no seed runs), and the search is marked found
     got = fastmm.search((3, 3, 3), 23, method="flip", time_limit=30, sympy=False, resume=ck)
-    assert got.rank == 23 and _state(ck)["status"] == "found" and _state(ck)["seeds_used"] == [0, 1]
+    assert got.rank == 23 and _state(ck)["status"] == "found" and _state(ck)["seeds_used"] == [0]
+    assert got.provenance["resumed_from"] == str(ck / "best.json")
 
 
 def test_directory_names_the_system_refuses_are_input_errors(tmp_path):
@@ -222,3 +229,64 @@ def test_a_full_disk_at_the_first_write_leaves_no_directory(tmp_path, monkeypatc
     with pytest.raises(InputError, match="no space left"):
         fastmm.search((2, 2, 2), 7, method="flip", sympy=False, resume=tmp_path / "ck")
     assert list(tmp_path.iterdir()) == []
+
+
+# QA-130: a resumed flip search whose directory already held a scheme at the (new) target walked on
+# for another one and, failing, said "best rank reached 35" with a verified 29 in best.json
+def test_a_resumed_search_whose_directory_already_answers_it_returns_that_scheme(tmp_path):
+    import hashlib
+    import shutil
+    import subprocess
+    import sys
+
+    ck = tmp_path / "ck"
+    with pytest.raises(SearchFailed):  # 28 is below the best known 29: not found in 0.5 s
+        fastmm.search((3, 3, 4), 28, method="flip", time_limit=0.5, sympy=False, resume=ck)
+    shutil.copy(CATALOG / "3x3x4-rank29-ZT.json", ck / "best.json")
+    # the files but checkpoint.json (marked found) and a GF(2) low no longer below the best (pruned)
+    kept = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in ck.iterdir()
+            if p.name != "checkpoint.json" and not p.name.startswith("gf2-")}
+    got = fastmm.search((3, 3, 4), 29, method="flip", time_limit=5, sympy=False, resume=ck)
+    assert got.rank == 29 and got.provenance["resumed_from"] == str(ck / "best.json")
+    assert _state(ck)["status"] == "found" and _state(ck)["seeds_used"] == [0]  # no walk ran
+    assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in ck.iterdir()
+            if p.name != "checkpoint.json" and not p.name.startswith("gf2-")} == kept
+    r = subprocess.run([sys.executable, "-m", "fastmm", "search", "3", "3", "4", "--rank", "30", "--method",
+                        "flip", "--resume", str(ck), "--no-sympy", "-o", str(tmp_path / "s.json")],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert f"⟨3,3,4;29⟩ was found already: saved in {ck / 'best.json'}" in r.stdout
+    assert load_scheme(tmp_path / "s.json").rank == 29
+    # --distinct counts it first and walks on for others; failing, it says how many it has
+    with pytest.raises(SearchFailed, match=r"^found 1 of 2 inequivalent ⟨3,3,4;29⟩ schemes") as err:
+        fastmm.search_distinct((3, 3, 4), 29, 2, method="flip", time_limit=0.3, sympy=False, resume=ck)
+    assert err.value.found[0].provenance["resumed_from"] == str(ck / "best.json")
+    assert "best rank reached" not in str(err.value)
+
+
+def test_a_resume_value_is_checked_at_the_naive_rank_too(tmp_path):
+    """QA-130: at rank ≥ n·m·p the library answered with the naive scheme before it looked at resume."""
+    other = tmp_path / "other"
+    fastmm.search((2, 2, 3), 11, method="flip", time_limit=30, sympy=False, resume=other)
+    for bad, message in ((5, "resume is a directory name, got 5"),
+                         (other, "the checkpoint is for shape [2, 2, 3], not [3, 3, 3]")):
+        with pytest.raises(InputError, match=re.escape(message)):
+            fastmm.search((3, 3, 3), 27, sympy=False, resume=bad)
+    assert fastmm.search((3, 3, 3), 27, sympy=False, resume=tmp_path / "new").rank == 27
+    assert not (tmp_path / "new").exists()  # nothing to keep: nothing written
+
+
+def test_a_best_json_valid_modulo_2_only_is_not_a_zt_searchs_best(tmp_path):
+    """QA-130: a Z2 scheme put in best.json by hand counted as the best of a ZT search: a verified
+    ZT scheme above its rank was refused, and checkpoint.json claimed the Z2 rank."""
+    from fastmm.reference import laderman
+    from fastmm.search.checkpoint import offer_best
+
+    ck = tmp_path / "ck"
+    fastmm.search((3, 3, 3), 23, method="flip", time_limit=60, sympy=False, resume=ck)
+    no_lift = DATA / "3x3x3-rank23-Z2-no-lift.json"
+    assert load_scheme(no_lift).ring == "Z2"
+    (ck / "best.json").write_bytes(no_lift.read_bytes())
+    assert offer_best(ck, fastmm.naive_scheme(3, 3, 3), check=True)  # valid over ZT: it replaces the Z2 23
+    assert load_scheme(ck / "best.json").ring == "ZT" and _state(ck)["best_rank"] == 27
+    assert offer_best(ck, laderman(), check=True) and _state(ck)["best_rank"] == 23

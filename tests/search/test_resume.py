@@ -145,8 +145,10 @@ def test_resume_without_a_progress_note_continues(tmp_path):
     state = json.loads((ck / "checkpoint.json").read_text())
     del state["progress"]
     (ck / "checkpoint.json").write_text(json.dumps(state))
-    r = fastmm(*args, "--out", str(tmp_path / "again.json"), cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
+    # a lower target (23 is found: asked again, the saved scheme is the answer, with no walk)
+    lower = [a if a != "23" else "22" for a in args[:-1]] + ["3"]
+    r = fastmm(*lower, "--out", str(tmp_path / "again.json"), cwd=tmp_path)
+    assert r.returncode == 1 and "no ⟨3,3,3⟩ scheme of rank 22" in r.stderr, r.stderr
     assert "progress" in json.loads((ck / "checkpoint.json").read_text())
 
 
