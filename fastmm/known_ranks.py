@@ -52,8 +52,10 @@ for _line in _TABLE.strip().splitlines():
     _shape, *_ranks = _line.split()
     BEST_KNOWN[tuple(int(x) for x in _shape.split(","))] = dict(zip(_RINGS, map(int, _ranks), strict=True))
 
-# Proven lower bounds beyond the flattening bound: Winograd 1971, Bläser 2003.
-_PROVEN = {(2, 2, 2): (7, "Winograd 1971"), (3, 3, 3): (19, "Bläser 2003")}
+# Proven lower bounds beyond the flattening bound: Winograd 1971, Bläser 2003, and Alekseyev 1985
+# (V. B. Alekseyev, "On the complexity of some algorithms of matrix multiplication", J. Algorithms
+# 6 (1985): the rank of ⟨2,2,3⟩ is 11 over any field; its border rank is 10).
+_PROVEN = {(2, 2, 2): (7, "Winograd 1971"), (2, 2, 3): (11, "Alekseyev 1985"), (3, 3, 3): (19, "Bläser 2003")}
 
 
 def canonical(shape: tuple[int, int, int]) -> tuple[int, int, int]:

@@ -17,6 +17,7 @@ from fastmm.io import dumps
     ((0, 2, 2), 3, {}, "N must be a positive integer"),
     ((2, 2, 2), 6, {}, "rank ≥ 7 is proven (Winograd 1971)"),
     ((3, 3, 3), 18, {}, "Bläser 2003"),
+    ((3, 2, 2), 10, {}, "no ⟨3,2,2⟩ scheme of rank 10 exists: rank ≥ 11 is proven (Alekseyev 1985)"),
     ((2, 3, 4), 11, {}, "flattening bound"),
     ((2, 2, 2), 7, {"time_limit": math.nan}, "finite positive number of seconds"),
     ((2, 2, 2), 7, {"time_limit": -1}, "finite positive number of seconds"),

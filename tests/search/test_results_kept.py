@@ -138,7 +138,7 @@ def test_distinct_file_that_appears_during_the_search_is_not_replaced(tmp_path, 
 def test_save_pool_keeps_best_json_and_best_rank(tmp_path, two_schemes):
     good, _ = two_schemes
     d = tmp_path / "ck"
-    cp = new_checkpoint(d, rank=10)
+    cp = new_checkpoint(d)
     try:
         naive = api.search((2, 2, 3), 12, method="flip", time_limit=5, sympy=False)
         assert naive.rank == 12

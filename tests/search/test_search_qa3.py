@@ -123,7 +123,7 @@ def test_two_searches_creating_one_directory_at_once_one_is_refused(tmp_path):
 
 def test_the_time_limit_holds_with_many_more_workers_than_cores(tmp_path):
     t = time.monotonic()
-    r = fastmm("search", "2", "2", "3", "--rank", "10", "--workers", "100", "--time-limit", "2", "-q",
+    r = fastmm("search", "3", "3", "3", "--rank", "22", "--workers", "100", "--time-limit", "2", "-q",
                "--no-sympy", "-o", str(tmp_path / "w.json"), cwd=tmp_path)
     took = time.monotonic() - t
     assert r.returncode == 1 and "within 2 s" in r.stderr
