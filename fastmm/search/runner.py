@@ -181,6 +181,7 @@ class StopSignals:
         self.signum: int | None = None
         self._shielded = 0
         self._old: dict[int, object] = {}
+        self._entered = False
         self._outer: StopSignals | None = None
 
     @property
@@ -207,17 +208,28 @@ class StopSignals:
         global _ACTIVE
         if threading.current_thread() is threading.main_thread():
             for sig in self.signals:
+                if ignored(sig):
+                    continue
                 self._old[sig] = signal.signal(sig, self._handle)
             self._outer, _ACTIVE = _ACTIVE, self
+            self._entered = True
         return self
 
     def __exit__(self, *exc) -> None:
         global _ACTIVE
-        if self._old:
+        if self._entered:
             _ACTIVE = self._outer
             for sig, old in self._old.items():
                 signal.signal(sig, old)
             self._old = {}
+            self._entered = False
+
+
+def ignored(sig: int) -> bool:
+    """Was `sig` ignored by whoever started this process (`nohup` ignores SIGHUP, a script's
+    background job SIGINT)? Then it stays ignored: the command was told to survive it (QA-132:
+    `nohup fastmm search ...` stopped, exit 129, when its terminal closed)."""
+    return signal.getsignal(sig) == signal.SIG_IGN
 
 
 _ACTIVE: StopSignals | None = None  # the StopSignals a command entered, if any
@@ -277,7 +289,8 @@ def _process_main(task: SearchTask, method: str, index: int, stop_event, results
         warnings.filterwarnings("ignore", category=CatalogWarning)
     mine = threading.Event()  # SIGTERM or SIGHUP sent to this worker (or its whole group)
     for sig in STOP_SIGNALS[1:]:
-        signal.signal(sig, lambda *_: mine.set())
+        if not ignored(sig):  # as its parent: nohup's SIGHUP stays ignored
+            signal.signal(sig, lambda *_: mine.set())
     last = [0.0]
     checked = [0.0]
 

@@ -58,7 +58,8 @@ def _serve(fn: Callable, items: Sequence, conn, inherited: list) -> None:
     """A worker: compute fn(items[i]) for each index i received, send back (i, ok, value)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the starter decides when to stop
     for sig in STOP_SIGNALS[1:]:
-        signal.signal(sig, signal.SIG_DFL)
+        if signal.getsignal(sig) != signal.SIG_IGN:  # what its starter ignores (nohup) it ignores too
+            signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     for c in inherited:  # the starter's ends of the pipes, copied by the fork
         c.close()

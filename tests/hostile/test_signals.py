@@ -95,3 +95,31 @@ def reap(pids: list[int]) -> None:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
+
+
+def _ignoring_hangups() -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as nohup does before it runs the command
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_hangup_ignored_by_whoever_started_it_stays_ignored(tmp_path, workers):
+    """QA-132: `nohup fastmm search ...` stopped (exit 129) when its terminal closed."""
+    proc = subprocess.Popen([sys.executable, "-m", "fastmm", "search", "3", "3", "4", "--rank", "28",
+                             "--time-limit", "6", "--no-sympy", "--workers", workers, "--resume",
+                             str(tmp_path / "ck"), "-o", str(tmp_path / "out.json")],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_ignoring_hangups)
+    try:
+        saved = lambda: list((tmp_path / "ck").glob("pool-seed*.json"))  # noqa: E731
+        assert wait_for(saved, 60), "the search saved nothing"
+        os.kill(proc.pid, signal.SIGHUP)
+        for kid in children(proc.pid):
+            os.kill(kid, signal.SIGHUP)  # a closing terminal hangs up the whole job
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, err  # the time limit ended it, not the hangup
+    assert "within 6 s" in err and "before the interrupt" not in err
