@@ -267,6 +267,11 @@ def _recover(outdir: Path, shown: Path) -> list[str]:
             names = {e.name for e in folder.iterdir()}
             if folder not in old:
                 line = _put_back(folder, folder, outdir, shown)
+            elif names == {"site"} and not (folder / "site" / MARKER).is_file():
+                # a replaced site whose removal stopped part way (its marker gone first): only
+                # files of its build are left, the user's went into the new site (QA-132: they
+                # were then named as an interrupted build's, to be moved back by hand)
+                line = _remove_old(folder)
             elif names == {"site"}:  # the replaced site: what the user added to it went into the new one
                 line = _put_back(folder, folder / "site", outdir, shown)
             elif not names:  # made, or emptied above

@@ -139,3 +139,22 @@ def test_builds_one_after_another_each_take_the_lock(tmp_path):
     for _ in range(3):
         build_site(tmp_path / "out", catalog=cat)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cat", "out"]
+
+
+def test_an_old_site_whose_removal_stopped_part_way_is_removed_not_put_back(tmp_path, capsys):
+    """QA-132: an old site whose removal failed after its marker went (an immutable file) was
+    named on every later build as an interrupted build's files to move back by hand, and moving
+    them would have put the old index.html over the new one."""
+    from fastmm.site.builder import MARKER
+
+    out, cat, files = _interrupted(tmp_path, "new site in place")
+    left = tmp_path / ".out.old-oldsite1" / "site"
+    (left / MARKER).unlink()  # rmtree got this far
+    new_index = (out / "index.html").read_bytes()
+    code, err = run(["site", str(out), "--catalog", str(cat)], capsys)
+    assert code == 0, err
+    assert len(err.splitlines()) == 1 and err.startswith(f"wrote {out}/index.html: 2 schemes, "), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cat", "out"]
+    assert (out / "index.html").read_bytes() == new_index
+    for rel, text in files.items():
+        assert (out / rel).read_text() == text, rel
