@@ -37,12 +37,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fastmm.errors import FastmmError, InputError
+from fastmm.errors import FastmmError, InputError, OutOfMemoryError
 from fastmm.nn.ternary import TernaryConv2d
 from fastmm.spn import Mode, apply_mode, parse_mode, set_frozen, twn_quantize
 
 MAX_R_RATIO = 64.0  # r ≤ 64·c_out: the widest hidden layer any entry point builds
 MAX_TILE = 64  # output tiles p×p with p ≤ 64 (the paper uses 1, 2); the command line's bound too
+MAX_WEIGHTS = 2**31  # weights in one factor (8 GiB of float32): far above any ResNet layer
 
 
 class SingleValueBatch(InputError):
@@ -104,6 +105,31 @@ def hidden_width(out_features: int, r_ratio: float, groups: int = 1) -> int:
     """r = round(r_ratio · c_out), at least 1, rounded up to a multiple of `groups`."""
     r = max(1, round(_r_ratio(r_ratio) * out_features))
     return -(-r // groups) * groups
+
+
+def _weights(shape: tuple[int, ...], factory: dict, who: str) -> nn.Parameter:
+    """An uninitialised factor of `shape`, or one line: InputError above MAX_WEIGHTS weights,
+    OutOfMemoryError where torch cannot allocate it (QA-131: a kernel_size or stride of 10^5
+    reached torch's allocator, a bare RuntimeError)."""
+    count = math.prod(shape)
+    if count > MAX_WEIGHTS:
+        raise InputError(f"{who}: a factor of shape {tuple(shape)} would hold {count:,} weights, above the "
+                         f"limit of {MAX_WEIGHTS:,}")
+    try:
+        return nn.Parameter(torch.empty(*shape, **factory))
+    except RuntimeError as exc:  # torch's allocator: "can't allocate memory", CUDA out of memory
+        why = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else "out of memory"
+        raise OutOfMemoryError(f"{who}: cannot allocate a factor of shape {tuple(shape)}: {why}") from None
+
+
+def _floating_input(x: torch.Tensor, who: str) -> None:
+    """InputError for an input that is not a floating-point tensor (the weights are; torch's
+    error was a bare RuntimeError about scalar types from inside the product)."""
+    if not isinstance(x, torch.Tensor):
+        raise InputError(f"{who} takes a torch.Tensor, got {type(x).__name__}")
+    if not x.dtype.is_floating_point:
+        raise InputError(f"{who} takes floating-point inputs, as its weights are, got {x.dtype}: "
+                         "convert it, e.g. x.float()")
 
 
 def _check_r(r: int, outputs: int, groups: int = 1) -> int:
@@ -234,8 +260,8 @@ class SPNLinear(SPNLayer):
         r = _check_r(hidden_width(out_features, r_ratio) if r is None else _int(r, "r"), out_features)
         self.in_features = in_features
         self.out_features = out_features
-        self.Wb = nn.Parameter(torch.empty(r, in_features, **factory))
-        self.Wc = nn.Parameter(torch.empty(out_features, r, **factory))
+        self.Wb = _weights((r, in_features), factory, "SPNLinear")
+        self.Wc = _weights((out_features, r), factory, "SPNLinear")
         if not isinstance(bias, bool):
             raise InputError(f"bias must be True or False, got {bias!r:.40}")
         self.bias = nn.Parameter(torch.zeros(out_features, **factory)) if bias else None
@@ -251,6 +277,7 @@ class SPNLinear(SPNLayer):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x of shape (..., in_features) -> (..., out_features), a 1-D x included, as nn.Linear.
         In training mode the hidden BatchNorm needs a batch: one sample is refused."""
+        _floating_input(x, "SPNLinear")
         if x.dim() == 0 or x.shape[-1] != self.in_features:
             raise InputError(f"SPNLinear({self.in_features}, {self.out_features}) takes inputs of shape "
                              f"(..., {self.in_features}), got {tuple(x.shape)}")
@@ -316,8 +343,8 @@ class SPNConv2d(SPNLayer):
         r = hidden_width(out_channels, r_ratio, groups) if r is None else _int(r, "r")
         _check_r(r, out_channels, groups)
         kb = tuple((tile - 1) * s + k for k, s in zip(self.kernel_size, self.stride, strict=True))
-        self.Wb = nn.Parameter(torch.empty(r, in_channels // groups, *kb, **factory))
-        self.Wc = nn.Parameter(torch.empty(out_channels, r, tile, tile, **factory))
+        self.Wb = _weights((r, in_channels // groups, *kb), factory, "SPNConv2d")
+        self.Wc = _weights((out_channels, r, tile, tile), factory, "SPNConv2d")
         if not isinstance(bias, bool):
             raise InputError(f"bias must be True or False, got {bias!r:.40}")
         self.bias = nn.Parameter(torch.zeros(out_channels, **factory)) if bias else None
@@ -363,6 +390,7 @@ class SPNConv2d(SPNLayer):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x of shape (N, C_in, H, W), or unbatched (C_in, H, W) as nn.Conv2d takes it.
         In training mode the hidden BatchNorm needs more than one hidden position in the batch."""
+        _floating_input(x, "SPNConv2d")
         if x.dim() not in (3, 4) or x.shape[-3] != self.in_channels:
             raise InputError(f"SPNConv2d({self.in_channels}, {self.out_channels}) takes inputs of shape "
                              f"(N, {self.in_channels}, H, W) or ({self.in_channels}, H, W), got "
