@@ -654,8 +654,10 @@ def _saved_answer(req: SearchRequest) -> Scheme | None:
 
 
 def _of_symmetry(scheme: Scheme, symmetry: str | None) -> bool:
-    """Can `scheme` be a result of a walk of `symmetry` (None: any scheme)?"""
-    if symmetry is None:
+    """Can `scheme` be a result of a walk of `symmetry` (None: any scheme)? One such walk made
+    (its provenance says so: a Hensel lift and frames need not keep the symmetry), or one that
+    splits into the walk's orbits modulo 2."""
+    if symmetry is None or scheme.provenance.get("symmetry") == symmetry:
         return True
     if symmetry == "t2":
         from fastmm.search import transpose_symmetric as t2

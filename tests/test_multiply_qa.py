@@ -214,3 +214,21 @@ def test_a_read_only_build_cache_gives_numpys_product(monkeypatch, tmp_path):
     assert np.allclose(fastmm.matmul(A, A, levels=1, cutoff=8), A @ A)
     with pytest.raises(build.OutputError, match="cannot write to the build cache .*Read-only file system"):
         build.build_library("int main(void) { return 0; }\n")
+
+
+def test_a_build_cache_path_too_long_for_its_files_gives_numpys_product(monkeypatch, tmp_path):
+    """QA-133: a cache folder that exists but whose files' names pass PATH_MAX raised a bare
+    OSError (File name too long) from Path.exists."""
+    import os
+
+    folder = tmp_path
+    while len(str(folder)) < 4070 - 201:
+        folder = folder / ("d" * 200)
+    folder = folder / ("e" * (4070 - len(str(folder)) - 1))
+    os.makedirs(folder)
+    monkeypatch.setattr(multiply, "_COMPILED", OrderedDict())
+    monkeypatch.setenv("FASTMM_CACHE", str(folder))
+    A = np.arange(64 * 64, dtype=np.float64).reshape(64, 64) / 7
+    assert np.allclose(fastmm.matmul(A, A, levels=1, cutoff=8), A @ A)
+    with pytest.raises(build.OutputError, match=r"cannot use the build cache .*File name too long"):
+        build.build_library("int main(void) { return 0; }\n")

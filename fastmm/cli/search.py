@@ -18,7 +18,7 @@ from fastmm.arguments import positive_int
 from fastmm.cli import cli, command_line
 from fastmm.cli.numbers import INT, UpperChoice
 from fastmm.cli.progress import SearchProgress
-from fastmm.cli.terminal import file_name
+from fastmm.cli.terminal import file_name, printable
 from fastmm.errors import EXIT_FAILED, InputError, SearchFailed, StartError
 
 
@@ -418,9 +418,11 @@ class _Hooks:
             head = (f"⟨{n},{m},{p};{scheme.rank}⟩ found by {prov.get('method')} in "
                     f"{prov.get('seconds', 0):.2f} s (seed {prov.get('seed')})")
             if prov.get("resumed_from") is not None:  # the --resume directory held it already
+                how = ", ".join(f"{word} {prov[key]}" for word, key in (("by", "method"), ("seed", "seed"))
+                                if isinstance(prov.get(key), str | int))
                 head = (f"⟨{n},{m},{p};{scheme.rank}⟩ was found already: saved in "
-                        f"{file_name(prov['resumed_from'], sys.stdout)} (by {prov.get('method')}, seed "
-                        f"{prov.get('seed')})")
+                        f"{file_name(prov['resumed_from'], sys.stdout)}"
+                        + (f" ({printable(how)})" if how else ""))
             if prov.get("method") == "naive":
                 head = (f"rank {self.rank} ≥ n·m·p = {n * m * p}: the naive algorithm "
                         f"⟨{n},{m},{p};{n * m * p}⟩ needs no search")

@@ -199,6 +199,16 @@ def _cache_directory() -> Path:
     return directory
 
 
+def _cached(target: Path) -> bool:
+    """Is `target` in the build cache? A name the system refuses (too long) is the cache's
+    failure, one OutputError, as the others (QA-133: a bare OSError from Path.exists)."""
+    try:
+        return target.exists()
+    except OSError as exc:
+        raise OutputError(f"cannot use the build cache {target.parent} ($FASTMM_CACHE): "
+                          f"{exc.strerror or exc}") from None
+
+
 @contextlib.contextmanager
 def _scratch(directory: Path) -> Iterator[Path]:
     """A temporary folder in the build cache, removed after; the cache's own failures (read-only,
@@ -226,7 +236,7 @@ def runtime_object(blas_int: str) -> Path:
     key = hashlib.sha256("\0".join([header, source, *compiler, *OBJECT_FLAGS, define]).encode())
     directory = _cache_directory()
     target = directory / f"fastmm-runtime-{key.hexdigest()[:24]}.o"
-    if target.exists():
+    if _cached(target):
         return target
     with _scratch(directory) as tmp:
         (tmp / RUNTIME_HEADER).write_text(header, encoding="utf-8")
@@ -253,7 +263,7 @@ def build_library(source: str, blas_int: str | None = None) -> Path:
     key = hashlib.sha256("\0".join([source, *runtime, *compiler, *CFLAGS]).encode()).hexdigest()[:24]
     directory = _cache_directory()
     target = directory / f"fastmm-{key}.so"
-    if target.exists():
+    if _cached(target):
         return target
     with _scratch(directory) as tmp:
         src = tmp / f"fastmm-{key}.c"

@@ -186,7 +186,7 @@ def _why(exc: Exception) -> str:
     """One short reason for a failed torch.load, without torch's advice to unpickle code."""
     if isinstance(exc, OSError) and exc.strerror and exc.errno in _IO_ERRNOS:
         return exc.strerror
-    if type(exc).__name__ == "UnpicklingError" and str(exc).startswith("Weights only load failed"):
+    if type(exc).__name__ == "UnpicklingError" and "unsupported global" in str(exc).lower():
         # a readable torch file that holds more than tensors and plain values (QA-131: it was
         # called damaged or another kind of file)
         return ("it holds objects other than tensors and plain values, which fastmm does not load "

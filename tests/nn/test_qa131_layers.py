@@ -5,7 +5,6 @@ tensors was called damaged or another kind of file."""
 from __future__ import annotations
 
 import os
-import pickle
 import subprocess
 import sys
 
@@ -56,8 +55,7 @@ class _Runs:
 def test_a_torch_file_holding_code_is_refused_and_says_so(tmp_path):
     marker = tmp_path / "ran"
     path = tmp_path / "evil.pt"
-    torch.save({"format": "fastmm.train-checkpoint", "x": _Runs(str(marker))}, path,
-               pickle_protocol=pickle.DEFAULT_PROTOCOL)
+    torch.save({"format": "fastmm.train-checkpoint", "x": _Runs(str(marker))}, path)
     with pytest.raises(InputError, match="holds objects other than tensors and plain values, which fastmm "
                        r"does not load \(loading them could run code from the file\)"):
         safe_torch_load(path)
@@ -65,3 +63,24 @@ def test_a_torch_file_holding_code_is_refused_and_says_so(tmp_path):
                        text=True, cwd=tmp_path, timeout=120)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "holds objects other than tensors" in r.stderr
     assert not marker.exists()
+
+
+def test_the_meta_device_builds_factors_past_the_limit():
+    """QA-133: `fastmm count --model resnet18 --dataset imagenet --r-ratio 64 --tile 8` builds on the
+    meta device (nothing is allocated) and was refused by the weight limit."""
+    layer = SPNConv2d(256, 512, 3, r_ratio=64, tile=8, device="meta")
+    assert layer.Wb.shape == (32768, 256, 10, 10) and layer.Wb.device.type == "meta"
+    r = subprocess.run([sys.executable, "-m", "fastmm", "count", "--model", "resnet18", "--dataset",
+                        "imagenet", "--r-ratio", "64", "--tile", "8"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("content", [os.urandom(500), b"\x80\x02" + b"garbage" * 20])
+def test_a_damaged_file_is_still_called_damaged(tmp_path, content):
+    """QA-133: torch wraps every unpickling failure in "Weights only load failed"; only an
+    unsupported global means the file holds other objects."""
+    path = tmp_path / "bad.pt"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=r"not a PyTorch checkpoint \(damaged, truncated, or another kind"):
+        safe_torch_load(path)

@@ -290,3 +290,29 @@ def test_a_best_json_valid_modulo_2_only_is_not_a_zt_searchs_best(tmp_path):
     assert offer_best(ck, fastmm.naive_scheme(3, 3, 3), check=True)  # valid over ZT: it replaces the Z2 23
     assert load_scheme(ck / "best.json").ring == "ZT" and _state(ck)["best_rank"] == 27
     assert offer_best(ck, laderman(), check=True) and _state(ck)["best_rank"] == 23
+
+
+def test_a_resumed_t2_search_answers_with_its_own_lifted_result(tmp_path):
+    """QA-133: a t2 walk's result lifted by Hensel and frames need not split into t2 orbits; it
+    is still that search's answer when resumed (it was searched for again)."""
+    ck = tmp_path / "ck"
+    first = fastmm.search((2, 3, 2), 11, symmetry="t2", seed=0, time_limit=60, sympy=False, resume=ck)
+    again = fastmm.search((2, 3, 2), 11, symmetry="t2", time_limit=0.5, sympy=False, resume=ck)
+    assert again.provenance["resumed_from"] == str(ck / "best.json")
+    assert again.rank == first.rank and _state(ck)["seeds_used"] == [0]
+
+
+def test_a_saved_answer_without_provenance_is_named_without_gaps(tmp_path):
+    import subprocess
+    import sys
+
+    ck = tmp_path / "ck"
+    fastmm.search((2, 2, 3), 11, method="flip", time_limit=60, sympy=False, resume=ck)
+    data = json.loads((ck / "best.json").read_text())
+    del data["provenance"]
+    (ck / "best.json").write_text(json.dumps(data))
+    r = subprocess.run([sys.executable, "-m", "fastmm", "search", "2", "2", "3", "--rank", "11", "--method",
+                        "flip", "--resume", str(ck), "--no-sympy", "-o", str(tmp_path / "s.json")],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert f"⟨2,2,3;11⟩ was found already: saved in {ck / 'best.json'}\n" in r.stdout  # no "(by None ...)"
