@@ -222,8 +222,10 @@ class SearchRequest:
 
             t2_shape(self.shape)
         elif symmetry is not None and len(set(self.shape)) != 1:
+            from fastmm.search.symmetric import t2_hint
+
             raise InputError(f"symmetry={symmetry!r} (--symmetry {symmetry}) needs a square shape ⟨n,n,n⟩, "
-                             f"got ⟨{self.shape[0]},{self.shape[1]},{self.shape[2]}⟩")
+                             f"got ⟨{self.shape[0]},{self.shape[1]},{self.shape[2]}⟩" + t2_hint(self.shape))
         self.symmetry = symmetry
         known = methods()
         if not isinstance(method, str) or method not in known:
@@ -478,20 +480,37 @@ def _note_symmetric_start(req: SearchRequest) -> None:
     ranks are ≡ cubes (mod 3, or 6), so it must go lower than asked (the naive start picks
     cubes that fit the target: symmetric.cube_groups)."""
     start = req.options.get("start")
-    if req.method != "symmetric" or req.symmetry not in ("c3", "c3j") or not isinstance(start, Scheme):
+    if req.method != "symmetric" or req.symmetry not in ("c3", "c3j"):
         return
-    from fastmm.search.symmetric import split_scheme
+    from fastmm.search.symmetric import cube_groups, pair_central, split_scheme
+    from fastmm.search.symmetric import start as naive_split
 
     orbit = 6 if req.symmetry == "c3j" else 3
-    try:
-        cubes = len(split_scheme(start)[1])
-    except InputError:  # not a symmetric start: the search says so
+    if isinstance(start, Scheme):
+        try:
+            cubes = len(split_scheme(start)[1])
+        except InputError:  # not a symmetric start: the search says so
+            return
+        if start.rank <= req.rank:
+            return
+        what = (f"the start {start.label()} has {cubes} fixed cube(s), so a --symmetry {req.symmetry} "
+                "walk from it")
+    elif start is None and req.options.get("cubes") is not None:  # QA-134: cubes=4 for a c3j 49
+        try:
+            groups = cube_groups(req.shape[0], req.rank, req.options["cubes"], orbit)
+            if orbit == 6:  # its groups must pair under X -> JXJ
+                pair_central(req.shape[0], naive_split(req.shape[0], groups))
+        except InputError:  # the search says what is wrong with it
+            return
+        cubes = len(groups)
+        what = (f"cubes={req.options['cubes']!r} makes {cubes} fixed cube group(s), so a --symmetry "
+                f"{req.symmetry} walk")
+    else:
         return
-    if start.rank > req.rank and (cubes - req.rank) % orbit:
+    if (cubes - req.rank) % orbit:
         first = req.rank - (req.rank - cubes) % orbit
-        _warn_caller(f"the start {start.label()} has {cubes} fixed cube(s), so a --symmetry "
-                     f"{req.symmetry} walk from it reaches only ranks ≡ {cubes % orbit} (mod {orbit}): "
-                     f"the first at or below {req.rank} is {first}")
+        _warn_caller(f"{what} reaches only ranks ≡ {cubes % orbit} (mod {orbit}): the first at or below "
+                     f"{req.rank} is {first}")
 
 
 def _note_python_walk(req: SearchRequest) -> None:

@@ -435,10 +435,18 @@ class _Walks:
     note: Callable[[ArrayWalker], str]  # the progress line's note
 
 
+def t2_hint(shape: tuple[int, int, int]) -> str:
+    """"; --symmetry t2 walks it" for a non-square shape that reads ⟨a,b,a⟩ in some rotation."""
+    from fastmm.search.transpose_symmetric import walk_shape
+
+    return "; it reads ⟨a,b,a⟩: --symmetry t2 walks it" if walk_shape(tuple(shape)) is not None else ""
+
+
 def _c3_walks(task: SearchTask, group: str) -> _Walks:
     n, m, p = task.shape
     if not n == m == p:
-        raise InputError(f"the symmetric flip graph needs a square shape ⟨n,n,n⟩, got ⟨{n},{m},{p}⟩")
+        raise InputError(f"the symmetric flip graph needs a square shape ⟨n,n,n⟩, got ⟨{n},{m},{p}⟩"
+                         + t2_hint(task.shape))
     if n > MAX_N or n < 2:
         raise InputError(f"the symmetric walk supports 2 ≤ n ≤ {MAX_N}, got n = {n}")
     opts = task.options

@@ -63,3 +63,17 @@ def test_the_python_walk_warning_names_the_callers_line_and_skips_the_symmetric_
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             fastmm.search((8, 8, 8), 500, symmetry="c3", time_limit=1, sympy=False)
+
+
+def test_a_cube_grouping_that_rules_out_the_target_says_where_it_can_stop(recwarn):
+    """QA-134: `--option cubes=4` for a c3j ⟨4,4,4;49⟩ ran to its time limit without a word (its
+    ranks are ≡ 4 mod 6); a non-c3 shape that reads ⟨a,b,a⟩ is pointed to t2."""
+    with pytest.raises(SearchFailed):
+        fastmm.search((4, 4, 4), 49, symmetry="c3j", time_limit=0.5, sympy=False, options={"cubes": 4})
+    assert [str(w.message) for w in recwarn if "cube group" in str(w.message)] == [
+        "cubes=4 makes 4 fixed cube group(s), so a --symmetry c3j walk reaches only ranks ≡ 4 (mod 6): "
+        "the first at or below 49 is 46"]
+    with pytest.raises(InputError, match=r"got ⟨3,2,3⟩; it reads ⟨a,b,a⟩: --symmetry t2 walks it"):
+        fastmm.search((3, 2, 3), 15, symmetry="c3")
+    with pytest.raises(InputError, match=r"got ⟨2,3,4⟩$"):
+        fastmm.search((2, 3, 4), 20, symmetry="c3")
