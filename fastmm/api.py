@@ -235,6 +235,9 @@ class SearchRequest:
         bad_names = [k for k in options or {} if not isinstance(k, str)]
         if bad_names:
             raise InputError(f"option names are strings, got {shown(bad_names[0])}")
+        if method == "auto" and ring == "Q" and options and "start" in options:  # QA-134: "not 'flip'"
+            raise InputError("ring Q is searched by the numerical methods only (method 'als' or 'spn'), "
+                             "which start from random points, not from a start scheme (--start)")
         if method == "auto" and options and "start" in options:  # a walk from the given start
             method = "symmetric" if symmetry is not None else (
                 "pool" if choose_method(self.shape, self.rank, ring) == "pool" else "flip")

@@ -77,3 +77,11 @@ def test_a_cube_grouping_that_rules_out_the_target_says_where_it_can_stop(recwar
         fastmm.search((3, 2, 3), 15, symmetry="c3")
     with pytest.raises(InputError, match=r"got ⟨2,3,4⟩$"):
         fastmm.search((2, 3, 4), 20, symmetry="c3")
+
+
+def test_ring_q_with_a_start_and_no_method_says_why_not_a_method_nobody_asked_for():
+    """QA-134: auto chose flip for the --start and the refusal said "..., not 'flip'"."""
+    with pytest.raises(InputError, match=r"^ring Q is searched by the numerical methods only \(method "
+                       r"'als' or 'spn'\), which start from random points, not from a start scheme "
+                       r"\(--start\)$"):
+        fastmm.search((2, 2, 2), 7, ring="Q", options={"start": fastmm.strassen()})
