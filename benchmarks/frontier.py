@@ -231,7 +231,7 @@ def report(work: Path, out: Path) -> int:
         lowest = f"{min(got) if got else '—'}" + (f" (mod 2: {min(lows)})" if lows else "")
         added = sorted({a for r in rs for a in r.get("added", [])}, reverse=True)
         lines.append(f"| ⟨{shape[0]},{shape[1]},{shape[2]}⟩ | {BEST_KNOWN.get(shape, {}).get('ZT', '')} "
-                     f"| {len(rs)} | {sum(r.get('seconds', 0) for r in rs):,.0f} "
+                     f"| {len(rs)} | {sum(round(r.get('seconds', 0)) for r in rs):,} "
                      f"| {lowest} | {', '.join(map(str, added)) or '—'} |")
     lines += ["", "## One by one", "", "| start | shape | seed | s | reached | added | command |",
               "|---|---|---|---|---|---|---|"]

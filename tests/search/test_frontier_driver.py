@@ -15,7 +15,7 @@ RECORDS = [
      "stderr": "error: no ⟨3,4,5⟩ scheme of rank 47 over ZT within 300 s; best rank reached 48",
      "added": [], "command": "fastmm search 3 4 5 --rank 47 --ring ZT --seed 50",
      "start": "2026-12-03 06:34:32"},
-    {"shape": [3, 4, 5], "target": 47, "seed": 51, "rc": 1, "seconds": 900.0,
+    {"shape": [3, 4, 5], "target": 47, "seed": 51, "rc": 1, "seconds": 900.4,
      "stderr": "error: no ⟨3,4,5⟩ scheme of rank 47 over ZT within 900 s; best rank reached 48; "
                "--resume ck continues (it keeps a scheme of rank 47 valid modulo 2 only, which did not "
                "lift: ck/gf2-seed51.json)",
@@ -58,7 +58,8 @@ def test_report_then_import_gives_back_every_attempt(tmp_path):
     assert "| ⟨3,4,5⟩ | 47 | 2 | 1,200 | 48 (mod 2: 47) | 47 |" in md.read_text()
     assert "| 48 (mod 2: 47) | 47 |" in md.read_text()
     assert "best rank reached 48; it keeps a scheme of rank 47 valid modulo 2 only" == back[1]["stderr"]
-    # the rebuilt log reports the same table
+    # the rebuilt log reports the same table, totals included (QA-135: they were summed from unrounded
+    # seconds, the rows show whole ones: 300.5 + 900.4 gave 1,201 here, 1,200 from the rows)
     again = tmp_path / "again.md"
     assert _run("--report", str(new), "--report-out", str(again)).returncode == 0
     assert again.read_text().replace(str(new), "W") == md.read_text().replace(str(old), "W")
