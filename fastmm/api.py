@@ -479,9 +479,10 @@ def search(shape: Sequence[int], rank: int, *, ring: str = "ZT", method: str = "
 
 
 def _note_symmetric_start(req: SearchRequest) -> None:
-    """Warn when a C3 (c3j) walk's --start fixes cubes whose count rules out the target rank: its
-    ranks are ≡ cubes (mod 3, or 6), so it must go lower than asked (the naive start picks
-    cubes that fit the target: symmetric.cube_groups)."""
+    """Warn when a C3 (c3j) walk's --start, or the naive start's cube grouping given as
+    `--option cubes`, fixes cubes whose count rules out the target rank: its ranks are ≡ cubes
+    (mod 3, or 6), so it must go lower than asked (without `cubes` the naive start picks a
+    grouping that fits the target: symmetric.cube_groups)."""
     start = req.options.get("start")
     if req.method != "symmetric" or req.symmetry not in ("c3", "c3j"):
         return
@@ -581,7 +582,9 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
                          f"n·m·p for ⟨{n},{m},{p}⟩: at that rank fastmm answers with the naive scheme only")
     if req.rank >= n * m * p and not req.options.get("minimize"):
         if resume is not None:  # checked as the command line checks it (QA-130: anything passed)
-            _resume_checked(resume, req)
+            opened = _resume_opened(resume, req)
+            if opened is not resume:
+                opened.close()  # nothing was written
         naive = naive_scheme(n, m, p).with_meta(provenance={
             "method": "naive", "version": __version__, "command": command})
         checked = verified(naive, sympy)
@@ -600,12 +603,10 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
     if resume is None:
         _check_worker_seeds(req)
         return _search_runs(req, count, sympy, command, on_progress, on_found)
-    from fastmm.search.checkpoint import Checkpoint, Watched, open_for_search
+    from fastmm.search.checkpoint import Checkpoint, Watched
 
     given = isinstance(resume, Checkpoint)  # the command line's, opened to say what it resumes
-    if not given and not isinstance(resume, str | os.PathLike):
-        raise InputError(f"resume is a directory name, got {shown(resume)}")
-    checkpoint = resume if given else open_for_search(resume, req)
+    checkpoint = _resume_opened(resume, req)
     if given:
         checkpoint.check_for(req)
     try:
@@ -651,15 +652,16 @@ def search_distinct(shape: Sequence[int], rank: int, count: int = 1, *, ring: st
                              f"{checkpoint.write_error}", RuntimeWarning)
 
 
-def _resume_checked(resume: object, req: SearchRequest) -> None:
-    """InputError where `resume` is no directory this request could resume (nothing is written)."""
+def _resume_opened(resume: object, req: SearchRequest) -> Checkpoint:
+    """`resume` as a Checkpoint: the command line's, opened already, or the directory opened and
+    locked for `req` (nothing is written yet); InputError where it is no directory it could resume."""
     from fastmm.search.checkpoint import Checkpoint, open_for_search
 
     if isinstance(resume, Checkpoint):
-        return
+        return resume
     if not isinstance(resume, str | os.PathLike):
         raise InputError(f"resume is a directory name, got {shown(resume)}")
-    open_for_search(resume, req).close()
+    return open_for_search(resume, req)
 
 
 def _saved_answer(req: SearchRequest) -> Scheme | None:

@@ -189,39 +189,40 @@ def compile_shared(compiler: list[str], source: Path, target: Path, *extra: str)
                                         *extra])
 
 
+@contextlib.contextmanager
+def _cache_failures(doing: str, directory: Path) -> Iterator[None]:
+    """The build cache's own failures (read-only, full, a name too long, under a file) as one
+    OutputError naming it: a FastmmError that matmul answers with numpy's product, as it does
+    without a compiler (QA-128, QA-133: bare OSErrors, or an InputError as if the scheme were
+    refused)."""
+    try:
+        yield
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"cannot {doing} the build cache {directory} ($FASTMM_CACHE): "
+                          f"{exc.strerror or exc}") from None
+
+
 def _cache_directory() -> Path:
     directory = cache_dir()
-    try:
+    with _cache_failures("create", directory):
         directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create the build cache {directory} ($FASTMM_CACHE): "
-                          f"{exc.strerror or exc}") from None
     return directory
 
 
 def _cached(target: Path) -> bool:
-    """Is `target` in the build cache? A name the system refuses (too long) is the cache's
-    failure, one OutputError, as the others (QA-133: a bare OSError from Path.exists)."""
-    try:
+    """Is `target` in the build cache?"""
+    with _cache_failures("use", target.parent):
         return target.exists()
-    except OSError as exc:
-        raise OutputError(f"cannot use the build cache {target.parent} ($FASTMM_CACHE): "
-                          f"{exc.strerror or exc}") from None
 
 
 @contextlib.contextmanager
 def _scratch(directory: Path) -> Iterator[Path]:
-    """A temporary folder in the build cache, removed after; the cache's own failures (read-only,
-    full) as one OutputError, a FastmmError that matmul answers with numpy's product as it
-    does without a compiler."""
-    try:
-        with tempfile.TemporaryDirectory(prefix=".build-", dir=directory) as tmp:
-            yield Path(tmp)
-    except OutputError:
-        raise
-    except OSError as exc:
-        raise OutputError(f"cannot write to the build cache {directory} ($FASTMM_CACHE): "
-                          f"{exc.strerror or exc}") from None
+    """A temporary folder in the build cache, removed after."""
+    with _cache_failures("write to", directory), \
+            tempfile.TemporaryDirectory(prefix=".build-", dir=directory) as tmp:
+        yield Path(tmp)
 
 
 def runtime_object(blas_int: str) -> Path:
