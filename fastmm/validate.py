@@ -248,6 +248,8 @@ def read_bytes(path: str | os.PathLike, limit: int = MAX_FILE_BYTES,
             total += len(chunk)
         if total > limit:
             raise error(f"{path}: more than the limit of {limit:,} bytes")
+        if not total and stat.S_ISFIFO(st.st_mode):  # not "the file is empty": there is no file
+            raise error(f"{path}: a pipe that gave no data (nothing was writing to it)")
         return b"".join(chunks)
     except OSError as exc:
         raise error(f"{path}: cannot read ({exc.strerror or exc})") from None

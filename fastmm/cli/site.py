@@ -6,7 +6,7 @@ import click
 
 from fastmm.cli import cli
 from fastmm.cli.numbers import INT
-from fastmm.cli.terminal import printable
+from fastmm.cli.terminal import file_name, printable
 
 
 @cli.command("site")
@@ -48,6 +48,6 @@ def site(outdir: str, catalog: str | None, schemes: tuple[str, ...], workers: in
             return signals.exit_code
     for line in report.warnings:
         click.echo(f"warning: {printable(line)}", err=True)
-    click.echo(f"wrote {report.outdir}/index.html: {report.schemes} schemes, {report.files} files "
+    click.echo(f"wrote {file_name(report.outdir)}/index.html: {report.schemes} schemes, {report.files} files "
                f"in {report.seconds:.1f} s", err=True)
     return 0

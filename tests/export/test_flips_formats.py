@@ -494,8 +494,16 @@ def test_auto_keeps_the_readers_errors_and_refuses_pipes(tmp_path):
         guess_format(tmp_path)
     fifo = tmp_path / "pipe"  # no writer: it reads as empty at once (a writer thread could be left
     os.mkfifo(fifo)           # blocked on its open, and the test process with it)
-    with pytest.raises(InputError, match=r"not a regular file \(a pipe\?\).* name it with --from"):
+    with pytest.raises(InputError, match=r"a pipe that gave no data"):  # not "the file is empty"
         guess_format(fifo)
+    read_end, write_end = os.pipe()  # a pipe with data (`<(cat f.exp)`): read once, so not guessed
+    os.write(write_end, export_foreign(strassen(), "exp").encode())
+    os.close(write_end)
+    try:
+        with pytest.raises(InputError, match=r"not a regular file \(a pipe\?\).* name it with --from"):
+            guess_format(f"/dev/fd/{read_end}")
+    finally:
+        os.close(read_end)
 
 
 def test_auto_tells_an_exp_file_whose_first_product_is_dead(tmp_path):

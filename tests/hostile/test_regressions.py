@@ -252,6 +252,7 @@ def test_a_fifo_without_writer_does_not_hang(tmp_path):
     os.mkfifo(fifo)
     r = run_cli("verify", fifo)
     assert_clean(r, allowed=(2,))
+    assert "a pipe that gave no data" in r.err and "empty" not in r.err  # it is not an empty file
 
 
 def test_a_tiny_file_cannot_claim_a_huge_scheme(tmp_path):

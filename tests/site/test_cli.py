@@ -39,6 +39,14 @@ def test_site_command_builds_and_reports(tmp_path, capsys):
     assert (tmp_path / "out" / "schemes" / "good.html").is_file()
 
 
+def test_site_command_names_a_folder_with_a_newline_on_one_line(tmp_path, capsys):
+    cat = small_catalog(tmp_path / "cat")
+    out = tmp_path / "a\nb\x1b[31m"
+    code, err = run(["site", str(out), "--catalog", str(cat)], capsys)
+    assert code == 0 and (out / "index.html").is_file()
+    assert err.count("\n") == 1 and "a\\nb\\x1b[31m/index.html" in err, err
+
+
 def test_site_command_refuses_a_foreign_folder_in_one_line(tmp_path, capsys):
     cat = small_catalog(tmp_path / "cat")
     (tmp_path / "out").mkdir()
