@@ -200,12 +200,12 @@ class SearchRequest:
         from fastmm.search.base import METHODS, SEARCH_RINGS, check_walk_options
 
         self.shape = check_shape(shape)
-        self.rank = check_rank(self.shape, rank)
         ring = ring_arg(ring, "search")
         rings = SEARCH_RINGS + (("Q",) if "als" in METHODS else ())
         if ring not in rings:
             raise InputError(f"unknown ring {ring!r} for a search (choose from {', '.join(rings)})")
         self.ring = ring
+        self.rank = check_rank(self.shape, rank, ring)
         self.seed = check_seed(seed)
         self.time_limit = (parse_time_limit(time_limit) if isinstance(time_limit, str)
                            else check_time_limit(time_limit))

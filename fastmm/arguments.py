@@ -174,21 +174,21 @@ def check_shape(shape: Sequence[int], limit: int = SEARCH_MAX_DIM, beyond: str |
     return tuple(out)  # type: ignore[return-value]
 
 
-def impossible_rank(shape: Shape, rank: int) -> str | None:
-    """Why no scheme of this rank exists (a proven lower bound above it), or None."""
+def impossible_rank(shape: Shape, rank: int, ring: str | None = None) -> str | None:
+    """Why no scheme of this rank exists (over `ring`: a proven lower bound above it), or None."""
     from fastmm.known_ranks import proven_lower_bound
 
-    bound, why = proven_lower_bound(shape)
+    bound, why = proven_lower_bound(shape, ring)
     if rank >= bound:
         return None
     n, m, p = shape
     return f"no ⟨{n},{m},{p}⟩ scheme of rank {rank} exists: rank ≥ {bound} is proven ({why})"
 
 
-def check_rank(shape: Shape, rank: Any) -> int:
+def check_rank(shape: Shape, rank: Any, ring: str | None = None) -> int:
     """A positive rank not below a proven lower bound (FastmmError: no search can succeed)."""
     r = positive_int(rank, "the rank")
-    why = impossible_rank(shape, r)
+    why = impossible_rank(shape, r, ring)
     if why is not None:
         raise InputError(f"{why}; no search was run")
     return r

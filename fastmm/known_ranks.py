@@ -57,6 +57,17 @@ for _line in _TABLE.strip().splitlines():
 # 6 (1985): the rank of ⟨2,2,3⟩ is 11 over any field; its border rank is 10).
 _PROVEN = {(2, 2, 2): (7, "Winograd 1971"), (2, 2, 3): (11, "Alekseyev 1985"), (3, 3, 3): (19, "Bläser 2003")}
 
+# Bounds proven over GF(2) (Hopcroft & Kerr, SIAM J. Appl. Math. 20 (1971): ⟨2,2,n⟩ needs ⌈7n/2⌉
+# products and ⟨2,3,3⟩ 15 without commutativity). A scheme with integer coefficients reduces modulo
+# 2 to a GF(2) scheme of the same rank, so they bound ZT and Z too; not Q, whose halves do not reduce.
+_MOD2_RINGS = ("Z2", "Z", "ZT")
+
+
+def _mod2_bound(n: int, m: int, p: int) -> int:
+    if (n, m) == (2, 2):
+        return -(-7 * p // 2)
+    return 15 if (n, m, p) == (2, 3, 3) else 0
+
 
 def canonical(shape: tuple[int, int, int]) -> tuple[int, int, int]:
     return tuple(sorted(shape))  # type: ignore[return-value]
@@ -71,8 +82,9 @@ def best_known_rank(shape: tuple[int, int, int], ring: str = "ZT") -> int | None
     return entry[ring] if entry else None
 
 
-def proven_lower_bound(shape: tuple[int, int, int]) -> tuple[int, str]:
-    """A proven lower bound on the rank and where it comes from."""
+def proven_lower_bound(shape: tuple[int, int, int], ring: str | None = None) -> tuple[int, str]:
+    """A proven lower bound on the rank and where it comes from: over every field, and with `ring`
+    one of Z2, Z, ZT also the bounds proven over GF(2)."""
     n, m, p = canonical(shape)
     flat = max(n * m, m * p, n * p)
     bound, why = flat, "flattening bound max(nm, mp, np)"
@@ -80,6 +92,9 @@ def proven_lower_bound(shape: tuple[int, int, int]) -> tuple[int, str]:
         bound, why = m * p, f"{_outer(shape)} has a dimension 1: it needs all {m * p} products"
     if (n, m, p) in _PROVEN and _PROVEN[(n, m, p)][0] > bound:
         bound, why = _PROVEN[(n, m, p)]
+    if ring in _MOD2_RINGS and _mod2_bound(n, m, p) > bound:
+        bound = _mod2_bound(n, m, p)
+        why = "Hopcroft–Kerr 1971, over GF(2)" + ("" if ring == "Z2" else f", and so over {ring}")
     return bound, why
 
 

@@ -19,6 +19,9 @@ from fastmm.io import dumps
     ((3, 3, 3), 18, {}, "Bläser 2003"),
     ((3, 2, 2), 10, {}, "no ⟨3,2,2⟩ scheme of rank 10 exists: rank ≥ 11 is proven (Alekseyev 1985)"),
     ((2, 3, 4), 11, {}, "flattening bound"),
+    ((4, 2, 2), 13, {}, "rank ≥ 14 is proven (Hopcroft–Kerr 1971, over GF(2), and so over ZT)"),
+    ((2, 6, 2), 20, {"ring": "Z"}, "rank ≥ 21 is proven (Hopcroft–Kerr 1971, over GF(2), and so over Z)"),
+    ((3, 3, 2), 14, {"ring": "Z2"}, "rank ≥ 15 is proven (Hopcroft–Kerr 1971, over GF(2))"),
     ((2, 2, 2), 7, {"time_limit": math.nan}, "finite positive number of seconds"),
     ((2, 2, 2), 7, {"time_limit": -1}, "finite positive number of seconds"),
     ((2, 2, 2), 7, {"workers": 0}, "workers must be a positive integer"),
@@ -35,6 +38,19 @@ from fastmm.io import dumps
 def test_search_refuses_what_cannot_be_searched(shape, rank, kw, message):
     with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
         fastmm.search(shape, rank, **kw)
+
+
+def test_bounds_proven_over_gf2_bind_the_integer_rings_only():
+    """Hopcroft–Kerr: ⟨2,2,n⟩ ≥ ⌈7n/2⌉ and ⟨2,3,3⟩ ≥ 15 over GF(2); an integer scheme reduces
+    modulo 2, a rational one with halves need not."""
+    from fastmm.known_ranks import proven_lower_bound
+
+    assert [proven_lower_bound((2, 2, n), "ZT")[0] for n in range(2, 9)] == [7, 11, 14, 18, 21, 25, 28]
+    assert proven_lower_bound((3, 2, 3), "Z2")[0] == 15 and proven_lower_bound((2, 3, 3), "Q")[0] == 9
+    assert proven_lower_bound((2, 2, 4))[0] == proven_lower_bound((2, 2, 4), "Q")[0] == 8
+    assert proven_lower_bound((2, 2, 3), "Q") == (11, "Alekseyev 1985")  # over every field
+    with pytest.raises(SearchFailed, match="within 1 s"):  # over Q it is searched, not refused
+        fastmm.search((2, 2, 4), 13, ring="Q", time_limit=1, sympy=False)
 
 
 def test_search_returns_a_verified_scheme_with_provenance():

@@ -184,7 +184,7 @@ def check_task(task: SearchTask, method: str, rings: tuple[str, ...]) -> None:
     for name, value in zip("NMP", task.shape, strict=True):
         if not 1 <= value <= MAX_DIM:
             raise InputError(f"{name} = {value} is outside the search limit 1..{MAX_DIM}")
-    why = impossible_rank(task.shape, task.rank)
+    why = impossible_rank(task.shape, task.rank, task.ring)
     if why is not None:
         raise InputError(why)
     if task.ring not in rings:

@@ -107,7 +107,7 @@ def test_adam_optimizer_finds_strassen():
 
 
 def test_time_limit_on_unreachable_rank_returns_none():
-    out, seen = _run(SearchTask(2, 3, 3, rank=12, seed=0, time_limit=2.0))
+    out, seen = _run(SearchTask(2, 3, 4, rank=17, seed=0, time_limit=2.0))
     assert out.scheme is None and out.best is None and out.stopped == "time"
     assert 2.0 <= out.seconds < 4.0 and out.steps > 0 and seen
 
@@ -119,12 +119,12 @@ def test_should_stop_is_honoured():
         calls["n"] += 1
         return calls["n"] > 3
 
-    out, _ = _run(SearchTask(2, 3, 3, rank=12, seed=0), stop)
+    out, _ = _run(SearchTask(2, 3, 4, rank=17, seed=0), stop)
     assert out.scheme is None and out.stopped == "stopped" and out.seconds < 2.0
 
 
 def test_max_restarts_bounds_the_initialisations():
-    out, _ = _run(SearchTask(2, 3, 3, rank=12, seed=0, time_limit=30,
+    out, _ = _run(SearchTask(2, 3, 4, rank=17, seed=0, time_limit=30,
                              options={"batch": 8, "max_restarts": 20, "fit_steps": 300, "ridge_steps": 100}))
     assert out.scheme is None and out.restarts == 20 and out.stopped == "restarts"
     assert out.steps >= 20 * 100  # every restart ran at least through its ridge
@@ -132,7 +132,7 @@ def test_max_restarts_bounds_the_initialisations():
 
 def test_max_restarts_below_the_batch_draws_only_those_and_runs_them_to_their_end():
     """max_restarts=1 once drew a whole batch of 64 and stopped them all after 10 sweeps."""
-    out, _ = _run(SearchTask(2, 3, 3, rank=12, seed=0, time_limit=30,
+    out, _ = _run(SearchTask(2, 3, 4, rank=17, seed=0, time_limit=30,
                              options={"max_restarts": 1, "fit_steps": 200, "ridge_steps": 100, "redraw": 0}))
     assert out.scheme is None and out.restarts == 1 and out.stopped == "restarts"
     assert 100 <= out.steps <= 220  # its ridge (100 sweeps) or its fit (200), not 10 sweeps of 64
@@ -143,7 +143,7 @@ def test_a_search_that_used_up_max_restarts_says_so_not_a_time_limit():
     from fastmm.errors import SearchFailed
 
     with pytest.raises(SearchFailed, match=r"in 8 restart\(s\) \(its max_restarts\)") as err:
-        fastmm.search((2, 3, 3), rank=12, method="als", time_limit=60, sympy=False,
+        fastmm.search((2, 3, 4), rank=17, method="als", time_limit=60, sympy=False,
                       options={"batch": 8, "max_restarts": 8})
     assert "within" not in str(err.value) and err.value.outcome.stopped == "restarts"
 
@@ -271,7 +271,7 @@ def test_long_polishes_and_newton_steps_keep_the_time_limit():
     with pytest.raises(InputError, match="newton_steps must be at most 100"):
         _run(SearchTask(2, 2, 2, rank=7, seed=0, time_limit=5, options={"newton_steps": 3000}))
     # every restart "fits" at once and polishes for 10⁸ sweeps: the polish must look at the clock
-    out, _ = _run(SearchTask(2, 3, 3, rank=12, seed=0, time_limit=2,
+    out, _ = _run(SearchTask(2, 3, 4, rank=17, seed=0, time_limit=2,
                              options={"fit_tol": 1e30, "polish_steps": 100_000_000, "batch": 4}))
     assert out.scheme is None and out.seconds < 5
 
