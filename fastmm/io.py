@@ -373,7 +373,9 @@ def load_scheme(path: str | os.PathLike) -> Scheme:
 
 _EXP_LINE = re.compile(r"[\sabc0-9()+\-*/]+")  # (a11 + a22)*(b11)*(c22)/3, (0)*(b11)*(c11), a33 b33 c33
 _EXP_VARIABLE = re.compile(r"(?<![a-z0-9])[abc][1-9][1-9](?![0-9])")
-_NUMBERS_LINE = re.compile(r"[-+0-9./\s]+")  # fast-matmul: rows of numbers
+# fast-matmul: rows of numbers, where fastmm writes ±1/N as `Ni` (and 1/N^K as `NiK`)
+_NUMBER = r"[-+]?(?:[0-9]+i[0-9]*|[0-9./]+)"
+_NUMBERS_LINE = re.compile(rf"\s*{_NUMBER}(?:\s+{_NUMBER})*\s*")
 _FOREIGN_NAMES = {"alphatensor": "an AlphaTensor npy/npz", "maple": "a Maple (.m)",
                   "exp": "a Kauers–Moosbauer .exp", "fast-matmul": "a fast-matmul"}
 

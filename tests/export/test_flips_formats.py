@@ -463,6 +463,25 @@ def test_import_tells_the_format_from_the_content(name, fmt, tmp_path):
     assert load_scheme(tmp_path / "s.json").rank == named.rank
 
 
+def test_auto_tells_fastmms_own_fast_matmul_file_whose_first_row_holds_a_third(tmp_path):
+    """QA-136: fastmm writes 1/3 as `3i`; the guess took only plain numbers, so fastmm's own
+    export of a Q scheme was 'cannot tell which tool's format it is in'."""
+    import fastmm
+    from fastmm.export.formats import guess_format
+
+    s = strassen()
+    wa, wc = s.Wa.astype(object), s.Wc.astype(object)
+    wa[0] = np.array([Fraction(x, 3) for x in wa[0]], dtype=object)
+    wc[:, 0] = wc[:, 0] * 3
+    third = Scheme(2, 2, 2, wa, s.Wb.astype(object), wc)
+    f = tmp_path / "third.fm"
+    f.write_text(export_foreign(third, "fast-matmul"))
+    assert re.search(r"^3i ", f.read_text(), re.M)
+    assert guess_format(f) == "fast-matmul"
+    back = fastmm.import_scheme(f)
+    assert back.ring == "Q" and np.array_equal(back.Wa, third.Wa) and np.array_equal(back.Wc, third.Wc)
+
+
 def test_auto_tells_perminov_npy_and_fast_matmul_and_refuses_the_rest(tmp_path):
     from fastmm.export.formats import guess_format
 
