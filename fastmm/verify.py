@@ -348,6 +348,7 @@ class Verdict:
     report: Report
     sympy: list[str] | None  # None when the sympy proof was skipped
     label_problem: str | None = None  # the ring label does not hold the coefficients
+    sympy_skipped: str | None = None  # why a proof that was asked for was not run (its size)
 
     def __bool__(self) -> bool:
         return self.ok
@@ -370,7 +371,7 @@ class Verdict:
         else:  # failed: say in which ring the equations were checked
             how = "Brent equations modulo 2" if self.report.ring == "Z2" else "exact Brent equations"
         if self.sympy is None:
-            proof = "skipped"
+            proof = f"skipped: {self.sympy_skipped}" if self.sympy_skipped else "skipped"
         elif self.sympy:
             proof = f"failed: {len(self.sympy)} wrong coefficient(s)"
         else:
@@ -389,7 +390,8 @@ class Verdict:
 
 
 def verify(scheme: Scheme, use_sympy: bool = True) -> Verdict:
-    """Verify a scheme in the ring it claims; a Z2 scheme is checked modulo 2 only.
+    """Verify a scheme in the ring it claims; a Z2 scheme is checked modulo 2 only. The sympy proof
+    is skipped (`sympy_skipped` says why) beyond metrics.SYMPY_WORK_LIMIT, for every caller.
 
     A scheme claimed over ZT/Z/Q that is valid only modulo 2 is reported as failing
     (with the exact discrepancies) — it is not silently relabelled.
@@ -403,13 +405,31 @@ def verify(scheme: Scheme, use_sympy: bool = True) -> Verdict:
         label = f"declares ring {scheme.ring} but its coefficients need {scheme.coefficient_ring}"
     if report.ok:
         ring = "Z2" if modulus else scheme.coefficient_ring
-    sym = None
+    sym = skipped = None
+    if use_sympy:  # beyond SYMPY_WORK_LIMIT the proof would take minutes and GBs: the exact check stands
+        from fastmm.metrics import SYMPY_WORK_LIMIT, sympy_work
+
+        work = sympy_work(scheme)
+        if work > SYMPY_WORK_LIMIT:
+            use_sympy, skipped = False, f"expansion size {work:,} > {SYMPY_WORK_LIMIT:,}"
     if use_sympy:
         sym = sympy_problems(scheme, modulus)
         if report.ok and sym:  # the two checks disagree (a bug): trust neither, accept nothing
             label = "the Brent check and the sympy proof disagree: " + "; ".join(sym[:3])
     ok = report.ok and label is None
-    return Verdict(ok=ok, ring=ring if ok else "", report=report, sympy=sym, label_problem=label)
+    return Verdict(ok=ok, ring=ring if ok else "", report=report, sympy=sym, label_problem=label,
+                   sympy_skipped=skipped)
+
+
+def checks_done(record: dict | None) -> str:
+    """The checks a "verified" record says were run, for a message: "Brent equations and a sympy
+    proof", "Brent equations", or why the proof asked for was skipped."""
+    proof = str((record or {}).get("sympy", ""))
+    if proof.startswith("proved"):
+        return "Brent equations and a sympy proof"
+    if proof.startswith("skipped: "):
+        return f"Brent equations; sympy proof {proof}"
+    return "Brent equations"
 
 
 def verified_copy(scheme: Scheme, use_sympy: bool = True) -> Scheme:

@@ -90,8 +90,10 @@ def _write(scheme, points: str, out: str | None, no_sympy: bool, to_catalog: boo
     else:
         default = default_path(n, m, p, scheme.rank, scheme.ring)
         path = str(write_or_rescue(lambda: write_new(default, text), text, scheme_stem(scheme)))
+    from fastmm.verify import checks_done
+
     click.echo(f"⟨{n},{m},{p};{scheme.rank}⟩ over {scheme.ring}: exact, verified "
-               f"({'Brent equations' if no_sympy else 'Brent equations and a sympy proof'}); "
+               f"({checks_done(scheme.verified)}); "
                f"wrote {printable(path)}")
     if to_catalog:
         from fastmm.catalog import add_to_catalog

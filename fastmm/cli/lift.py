@@ -73,7 +73,9 @@ def lift(file: str, ring: str, tries: int, seed: int, time_limit: str | None, ou
     else:
         default = default_path(n, m, p, lifted.rank, lifted.ring)
         path = str(write_or_rescue(lambda: write_new(default, text), text, scheme_stem(lifted)))
-    proof = "Brent equations" if no_sympy else "Brent equations and a sympy proof"
-    click.echo(f"⟨{n},{m},{p};{lifted.rank}⟩ over {lifted.ring}: {how}; exact, verified ({proof}); "
+    from fastmm.verify import checks_done
+
+    click.echo(f"⟨{n},{m},{p};{lifted.rank}⟩ over {lifted.ring}: {how}; exact, verified "
+               f"({checks_done(lifted.verified)}); "
                f"wrote {printable(path)}")
     return 0

@@ -39,6 +39,8 @@ def _print_scheme(scheme, header: str) -> None:
     how = v.get("brent", "")
     if v.get("sympy", "").startswith("proved"):
         how += "; sympy proof of every C entry"
+    elif v.get("sympy", "").startswith("skipped: "):
+        how += f"; sympy proof {v['sympy']}"
     click.echo(f"verified: {how}")
 
 

@@ -726,9 +726,7 @@ def import_scheme(path: str | Path, fmt: str, allow_pickle: bool = False, key: s
             raise
         raise SchemeError(f"{path}: {exc}") from None
     try:
-        from fastmm.metrics import SYMPY_WORK_LIMIT, sympy_work
-
-        checked = verified_copy(scheme, use_sympy=sympy_work(scheme) <= SYMPY_WORK_LIMIT)
+        checked = verified_copy(scheme)  # the sympy proof within its size limit (verify.verify)
     except VerificationError as exc:
         hint = ""
         if scheme.ring != "Z2" and scheme.is_integral and brent_report(scheme, 2).ok:

@@ -74,3 +74,40 @@ def test_naive_schemes_prove_with_sympy(shape):
 def test_big_names_use_underscores():
     s = _changed(naive_scheme(1, 10, 1), "Wc", (0, 9), 0)
     assert verify(s, use_sympy=False).report.lines() == ["C1_1: missing a1_10*b10_1"]
+
+
+def test_every_caller_skips_the_sympy_proof_beyond_its_size_limit():
+    """QA-137: only `fastmm verify` and `import` kept SYMPY_WORK_LIMIT; combine, lift and the
+    library ran a proof of minutes and ~0.8 GB (⟨6,12,20;936⟩: 86 s) and recorded it as proved."""
+    import time
+
+    import fastmm
+
+    n, m, p = 36, 36, 35  # one product, invalid: 930,943 monomials for sympy (12 s before)
+    wa, wb = np.zeros((1, n * m), int), np.zeros((1, m * p), int)
+    wa[0, 0] = wb[0, 0] = 1
+    big = Scheme(n, m, p, wa, wb, np.ones((n * p, 1), int))
+    start = time.perf_counter()
+    v = fastmm.verify(big)
+    assert not v.ok and v.sympy is None and v.sympy_skipped == "expansion size 930,943 > 200,000"
+    assert time.perf_counter() - start < 10  # the exact check alone: well under a second
+    assert v.record()["sympy"] == "skipped: expansion size 930,943 > 200,000"
+    assert fastmm.verify(strassen()).sympy == [] and fastmm.verify(strassen()).sympy_skipped is None
+
+
+def test_results_beyond_the_limit_say_the_proof_was_skipped(monkeypatch, tmp_path, capsys):
+    import fastmm
+    from fastmm.cli import main
+    from fastmm.io import load_scheme, save_scheme
+
+    monkeypatch.setattr("fastmm.metrics.SYMPY_WORK_LIMIT", 100)  # Strassen ⊗ Strassen: 1,088
+    kron = fastmm.combine("kron", strassen(), strassen())
+    assert kron.verified["sympy"] == "skipped: expansion size 1,088 > 100"
+    assert fastmm.verified(strassen()).verified["sympy"].startswith("proved")  # 67: under it
+    save_scheme(kron, tmp_path / "k.json")
+    with pytest.raises(SystemExit) as exc:
+        main(["lift", str(tmp_path / "k.json"), "-o", str(tmp_path / "l.json")])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "verified (Brent equations; sympy proof skipped: expansion size 1,088 > 100)" in out, out
+    assert load_scheme(tmp_path / "l.json").verified["sympy"] == "skipped: expansion size 1,088 > 100"
