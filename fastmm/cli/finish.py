@@ -66,14 +66,14 @@ def finish(points: str, ring: str, point: int | None, frames: int, trials: int, 
                 found = getattr(exc, "found", None)
                 if found:  # a signal during the sympy proof: the exact Brent check stands
                     click.echo(str(exc), err=True)
-                    _write(found[0], points, out, True, to_catalog)
+                    _write(found[0], points, out, to_catalog)
                 click.echo("interrupted", err=True)
                 return signals.exit_code
         with signals.shield():  # the scheme is found: write it whole, then stop
-            return _write(scheme, points, out, no_sympy, to_catalog)
+            return _write(scheme, points, out, to_catalog)
 
 
-def _write(scheme, points: str, out: str | None, no_sympy: bool, to_catalog: bool) -> int:
+def _write(scheme, points: str, out: str | None, to_catalog: bool) -> int:
     from fastmm.cli.search import default_path
     from fastmm.io import dumps
     from fastmm.paths import scheme_stem, write_atomic, write_new, write_or_rescue
