@@ -197,6 +197,10 @@ def train_command(
             with signals.shield(), contextlib.suppress(OSError, ValueError):
                 click.echo("interrupted", err=True)
             return signals.exit_code
+    from fastmm.nn.distributed import launch_rank
+
+    if launch_rank() != 0:  # under torchrun the run is reported once, by rank 0, as its epochs are
+        return None
     if result.get("stopped"):
         click.echo(f"stopped after {result['global_epoch']} epochs; continue with --resume")
     elif "test_acc" in result:

@@ -345,6 +345,7 @@ def test_torchrun_two_processes_gloo(fmnist, tmp_path):
     ]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("test accuracy") == 1, proc.stdout  # QA-138: once per rank before
     rows = metrics(tmp_path / "ddp")
     assert [r["stage"] for r in rows] == ["full", "ternary", "finetune"]
     assert (tmp_path / "ddp" / T.FINAL).exists()
