@@ -729,6 +729,8 @@ def _search_runs(req: SearchRequest, count: int, sympy: bool, command: str,
             break
         task = req.task(req.seed + attempt * req.workers, left)
         summary = run_search(task, req.method, req.workers, req.scheduler, on_progress)
+        for failure in summary.failures:  # a worker or cluster job that died: the others went on
+            _warn_caller(failure, RuntimeWarning)
         attempt += 1
         outcome = summary.outcome
         if outcome.scheme is None:

@@ -24,13 +24,15 @@ class SearchProgress:
         self.plain_every = plain_every
         self._last_plain = self.start
         self._status = None
-        self._last_draw = 0.0
+        self._reported = self.start
 
     def __enter__(self) -> SearchProgress:
         if self.tty:
             from rich.console import Console
 
-            self._status = Console(stderr=True).status(self.line())
+            # rich redraws the line several times a second, so its clock moves between reports
+            # too (a cluster job reports every few seconds; a long start-up not at all)
+            self._status = Console(stderr=True).status(_LiveLine(self))
             self._status.__enter__()
         return self
 
@@ -64,7 +66,8 @@ class SearchProgress:
         rank = min(p.rank for p in self.workers.values())
         steps = sum(p.steps for p in self.workers.values())
         restarts = sum(p.restarts for p in self.workers.values())
-        rate = steps / elapsed if elapsed > 0 else 0.0
+        counted = self._reported - self.start  # steps/s as of the last report, not diluted between them
+        rate = steps / counted if counted > 0 else 0.0
         who = f" | {len(self.workers)} workers" if len(self.workers) > 1 else ""
         note = min(self.workers.values(), key=lambda p: p.rank).note
         return (f"rank {rank} (target {self.target}) | {rate:,.0f} steps/s | "
@@ -72,10 +75,17 @@ class SearchProgress:
 
     def update(self, worker: int, progress: Progress) -> None:
         self.workers[worker] = progress
-        now = time.monotonic()
-        if self._status is not None and now - self._last_draw >= 0.1:
-            self._last_draw = now
-            self._status.update(self.line())
-        elif not self.tty and not self.quiet and now - self._last_plain >= self.plain_every:
+        now = self._reported = time.monotonic()
+        if not self.tty and not self.quiet and now - self._last_plain >= self.plain_every:
             self._last_plain = now
             click.echo(self.line(), err=True)
+
+
+class _LiveLine:
+    """The progress line as rich renders it: computed afresh at every refresh."""
+
+    def __init__(self, progress: SearchProgress) -> None:
+        self.progress = progress
+
+    def __rich__(self) -> str:
+        return self.progress.line()

@@ -280,7 +280,8 @@ class Checkpoint:
         return self._paths.get(id(scheme), self.directory)
 
     def task_options(self) -> dict:
-        opts: dict = {"checkpoint_dir": str(self.directory)}
+        # absolute: a dask worker resolves a relative path against its own working directory
+        opts: dict = {"checkpoint_dir": os.path.abspath(self.directory)}
         starts = self.starts()
         if starts:
             opts["starts"] = starts

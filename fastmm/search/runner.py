@@ -400,12 +400,22 @@ def _end_workers(procs: list, until: float) -> None:
 
 # -- dask.distributed --------------------------------------------------------------------
 
-def _dask_job(task: SearchTask, method: str, event_name: str) -> SearchOutcome:
-    """Runs on a dask worker: poll the cluster-wide stop event at most twice a second."""
-    from distributed import Event, get_client
+DASK_REPORT_S = 2.0  # a cluster job sends its progress to the client at most this often
+DASK_ORPHAN_S = 30.0  # a cluster job whose client's heartbeat has not moved for this long stops
 
-    event = Event(event_name, client=get_client())
-    state = {"t": 0.0, "set": False}
+
+def _dask_job(task: SearchTask, method: str, name: str, index: int) -> SearchOutcome:
+    """Runs on a dask worker: polls the cluster-wide stop event and the client's heartbeat at most
+    twice a second, and sends its progress to the client through a dask Queue. A job whose client
+    is gone (killed, or the scheduler lost) stops after DASK_ORPHAN_S s instead of walking on to
+    its own time limit and holding the worker a resumed search needs."""
+    from distributed import Event, Queue, Variable, get_client
+
+    client = get_client()
+    event = Event(name, client=client)
+    beat = Variable(f"{name}-beat", client=client)
+    reports = Queue(f"{name}-progress", client=client)
+    state = {"t": 0.0, "set": False, "beat": None, "moved": time.monotonic(), "sent": 0.0}
 
     def should_stop() -> bool:
         now = time.monotonic()
@@ -413,11 +423,25 @@ def _dask_job(task: SearchTask, method: str, event_name: str) -> SearchOutcome:
             state["t"] = now
             try:
                 state["set"] = event.is_set()
+                seen = beat.get(timeout=DASK_CALL_S)
+                if seen != state["beat"]:
+                    state["beat"], state["moved"] = seen, now
             except Exception:  # noqa: BLE001 - a lost scheduler must not kill the walk
                 pass
+            if now - state["moved"] >= DASK_ORPHAN_S:
+                state["set"] = True
         return state["set"]
 
-    return run_job(task, method, should_stop, lambda p: None)
+    def report(p: Progress) -> None:
+        now = time.monotonic()
+        if now - state["sent"] < DASK_REPORT_S:
+            return
+        state["sent"] = now
+        with contextlib.suppress(Exception):  # progress is best effort: the walk goes on without it
+            reports.put({"i": index, "rank": int(p.rank), "steps": int(p.steps), "restarts": int(p.restarts),
+                         "elapsed": float(p.elapsed), "note": str(p.note)}, timeout=DASK_CALL_S)
+
+    return run_job(task, method, should_stop, report)
 
 
 CONNECT_S = 10.0  # longest wait for a dask scheduler to answer (less with a shorter --time-limit)
@@ -473,6 +497,17 @@ def _quiet_unraisable_in(thread_name: str) -> None:
 
     hook.fastmm_quiet = thread_name  # type: ignore[attr-defined]
     sys.unraisablehook = hook
+
+
+def _warn_without_workers(client, address: str) -> None:
+    """A scheduler with no worker runs nothing: say so at once rather than only at the time limit."""
+    import warnings
+
+    with contextlib.suppress(Exception):
+        if not client.scheduler_info().get("workers"):
+            warnings.warn(f"the dask scheduler at {address} has no workers yet: the search's jobs wait "
+                          f"for one to join (start one with `dask worker {address}`)", RuntimeWarning,
+                          stacklevel=2)
 
 
 DASK_GRACE = 2.0  # seconds cluster jobs have after the time limit or a stop request; then cancelled
@@ -533,16 +568,44 @@ def _run_dask_quietly(task: SearchTask, method: str, jobs: int, address: str, re
     class _Stop:  # what _keep sets when a job found a scheme
         set = staticmethod(stop_jobs)
 
+    from distributed import Queue, Variable
+
+    beat = Variable(f"{name}-beat", client=client)
+    reports = Queue(f"{name}-progress", client=client)
+    beats = [0, 0.0]  # the heartbeat's count, and when it was last sent
+
+    def heartbeat() -> None:
+        """Tell the jobs this client lives: they stop when the count stops moving."""
+        if time.monotonic() - beats[1] >= 1.0:
+            beats[0] += 1
+            beats[1] = time.monotonic()
+            with contextlib.suppress(Exception):
+                beat.set(beats[0], callback_timeout=DASK_CALL_S)
+
+    def drain_reports() -> None:
+        """The progress running jobs sent, passed on to the caller's report."""
+        with contextlib.suppress(Exception):
+            for item in reports.get(batch=True, callback_timeout=DASK_CALL_S) or ():
+                report(int(item["i"]), Progress(rank=item["rank"], steps=item["steps"],
+                                                restarts=item["restarts"], elapsed=item["elapsed"],
+                                                note=item["note"]))
+
     try:
-        futures = [client.submit(_dask_job, _seeded(task, i), method, name, pure=False)
+        _warn_without_workers(client, address)
+        heartbeat()
+        futures = [client.submit(_dask_job, _seeded(task, i), method, name, i, pure=False)
                    for i in range(jobs)]
         seeds = {f.key: task.seed + i for i, f in enumerate(futures)}
         waiting = list(futures)
-        started, stop_at = time.monotonic(), None
+        started, stop_at, drained = time.monotonic(), None, 0.0
         while waiting:
             # each job's own clock starts when a worker takes it: jobs queued behind busy workers
             # would run past the time limit, so the limit is the client's too
             now = time.monotonic()
+            heartbeat()
+            if now - drained >= DASK_REPORT_S:
+                drained = now
+                drain_reports()
             late = task.time_limit is not None and now - started >= task.time_limit
             if (interrupted.is_set() or late) and stop_at is None:
                 stop_at = now
@@ -569,14 +632,18 @@ def _run_dask_quietly(task: SearchTask, method: str, jobs: int, address: str, re
                                     f"{str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}")
                     continue
                 outcomes.append(outcome)
-                # no valid scheme yet: the target, as the methods' own reports show it
+                # a job that returned no valid scheme (stopped at once, or requeued after its worker
+                # was lost) reached only the naive scheme, not the target
+                n, m, p = task.shape
                 report(seeds.get(fut.key, task.seed) - task.seed,
-                       Progress(rank=outcome.best_rank or task.rank, steps=outcome.steps,
+                       Progress(rank=outcome.best_rank or n * m * p, steps=outcome.steps,
                                 restarts=outcome.restarts, elapsed=outcome.seconds))
                 best = _keep(best, outcome, _Stop)
         lost = client.status not in ("running", "connecting") or any(
             "scheduler-connection-lost" in f for f in failures)
     finally:
+        with contextlib.suppress(Exception):
+            beat.delete()
         with contextlib.suppress(Exception):
             client.close(timeout=DASK_CALL_S)
     if best is None and lost:
