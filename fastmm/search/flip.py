@@ -441,7 +441,7 @@ def run(task: SearchTask, report: Reporter, should_stop: StopFlag) -> SearchOutc
             if now - last_report >= 0.25:
                 last_report = now
                 shown, note = valid_rank_note(best.rank if best is not None else None, record,
-                                              f"rank {walker.rank} ({backend})")
+                                              f"walk at {walker.rank} ({backend})")
                 report(Progress(rank=shown, steps=steps, restarts=restarts, elapsed=now - t0,
                                 note=note))
             r = walker.rank
