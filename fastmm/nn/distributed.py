@@ -48,8 +48,10 @@ class Dist:
         dist.all_reduce(t)
         return t.tolist()
 
-    def wrap(self, model: nn.Module) -> nn.Module:
-        """The model as the training step calls it: DDP-wrapped when there are several ranks."""
+    def wrap(self, model: nn.Module, find_unused: bool = False) -> nn.Module:
+        """The model as the training step calls it: DDP-wrapped when there are several ranks.
+        `find_unused`: some trainable parameters take no part in this stage's loss (TTQ's scales
+        in stage full); frozen ones (SPN's Wb, Wc) have requires_grad False and need not say so."""
         if self.world == 1:
             return model
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -57,8 +59,17 @@ class Dist:
         return DDP(
             model,
             device_ids=[self.device.index] if self.device.type == "cuda" else None,
-            find_unused_parameters=False,  # frozen Wb, Wc have requires_grad False
+            find_unused_parameters=find_unused,
         )
+
+    def share_buffers(self, model: nn.Module) -> None:
+        """Give every rank rank 0's buffers (BatchNorm running statistics). DDP copies them only at
+        the start of a forward pass, so after the last step each rank holds its own batch's."""
+        if self.world == 1:
+            return
+        with torch.no_grad():
+            for buffer in model.buffers():
+                dist.broadcast(buffer, 0)
 
 
 BACKENDS = ("nccl", "gloo")

@@ -214,6 +214,13 @@ class TTQConv2d(TernaryConv2d):
 QUANTIZERS: dict[str, type[TernaryConv2d]] = {"twn": TWNConv2d, "ttq": TTQConv2d}
 
 
+def has_unused_parameters(model: nn.Module) -> bool:
+    """Whether a trainable parameter of `model` takes no part in its forward pass in the current
+    mode: TTQ's Wp, Wn in mode full (DistributedDataParallel must be told, or it stops)."""
+    return any(isinstance(m, TTQConv2d) and m.mode is Mode.FULL and (m.wp.requires_grad or m.wn.requires_grad)
+               for m in model.modules())
+
+
 def quantizer(name: str) -> type[TernaryConv2d]:
     """The ternary conv class of a quantizer name ("twn" or "ttq"); InputError otherwise."""
     cls = QUANTIZERS.get(str(name).lower())

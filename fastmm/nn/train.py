@@ -89,6 +89,7 @@ from fastmm.nn.reporting import (  # noqa: F401  (re-exported)
     write_atomically,
     write_final,
 )
+from fastmm.nn.ternary import has_unused_parameters
 from fastmm.paths import same_file
 
 # ----------------------------------------------------------------------------- model
@@ -748,6 +749,9 @@ def _locked_train(cfg: TrainConfig, resume: bool, given: Collection[str] | None)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     d = init_distributed(cfg.device)
+    if cfg.batch_size % d.world:  # it is the global batch: each rank takes an equal share of it
+        raise InputError(f"--batch-size {cfg.batch_size} does not split evenly over {d.world} processes: "
+                         f"give a multiple of {d.world}")
     if cfg.device == "cuda":
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
@@ -762,6 +766,9 @@ def _locked_train(cfg: TrainConfig, resume: bool, given: Collection[str] | None)
         only = min(set(train_ds.classes) ^ set(test_ds.classes))
         raise InputError(f"{cfg.dataset}: the training and test splits have different class folders "
                          f"({only!r} is in only one); their labels would not match")
+    if len(train_ds) < d.world:  # DistributedSampler would give some rank no image: an empty epoch
+        raise InputError(f"{cfg.dataset}: {len(train_ds)} training image(s) for {d.world} processes: "
+                         "each process needs at least one")
     if cfg.train_subset and cfg.train_subset > len(train_ds) and d.main:
         print(f"note: --train-subset {cfg.train_subset:,}: {cfg.dataset} has {len(train_ds):,} training "
               f"images; training on all of them", file=sys.stderr, flush=True)
@@ -825,7 +832,7 @@ def _locked_train(cfg: TrainConfig, resume: bool, given: Collection[str] | None)
                 # whatever the number of processes, an epoch is at most a step per image
                 _restore_optimizer(opt, sched, state, ckpt_path, state["epoch"] * max(1, len(train_ds)))
             state = None
-            net = d.wrap(model)
+            net = d.wrap(model, find_unused=has_unused_parameters(model))
             while epoch_in_stage < cfg.epochs[stage_index]:
                 if cfg.stop_after is not None and global_epoch >= cfg.stop_after:
                     stopped = True
@@ -841,6 +848,7 @@ def _locked_train(cfg: TrainConfig, resume: bool, given: Collection[str] | None)
                 global_epoch += 1
                 stage_end = epoch_in_stage == cfg.epochs[stage_index]
                 if stage_end or (cfg.eval_every and epoch_in_stage % cfg.eval_every == 0):
+                    d.share_buffers(model)  # rank 0's BatchNorm statistics: the ones its checkpoint saves
                     test = evaluate(model, test_ds, cfg.eval_batch_size, d, cfg.workers)
                 else:
                     test = {"loss": None, "acc": None}

@@ -352,6 +352,43 @@ def test_torchrun_two_processes_gloo(fmnist, tmp_path):
     assert load_checkpoint(tmp_path / "ddp" / T.CHECKPOINT)["stage_name"] == "finetune"
 
 
+def test_torchrun_ttq_trains_every_stage_and_reports_the_saved_models_accuracy(fmnist, tmp_path, capsys):
+    """QA-140: TTQ's unused scales in stage full stopped DDP at its first step, and each rank scored
+    its share of the test set with its own BatchNorm statistics, not the ones last.pt saves."""
+    from fastmm.nn.train import evaluate_checkpoint
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(ROOT / "cli.py"), "train", "--data-dir", str(fmnist), "--model", "resnet8", "--width", "0.25",
+           "--quant", "ttq", "--epochs", "1,1,1", "--batch-size", "16", "--threads", "1",
+           "--out", str(tmp_path / "ttq")]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert [r["stage"] for r in metrics(tmp_path / "ttq")] == ["full", "ternary", "finetune"]
+    final = json.loads((tmp_path / "ttq" / T.FINAL).read_text())
+    again = evaluate_checkpoint(str(tmp_path / "ttq" / T.CHECKPOINT))
+    assert again["loss"] == pytest.approx(final["test_loss"], rel=1e-6)  # summed in another order
+    assert again["acc"] == final["test_acc"]
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"batch_size": 15}, "--batch-size 15 does not split evenly over 2 processes: give a multiple of 2"),
+    ({"train_subset": 1}, "1 training image(s) for 2 processes: each process needs at least one"),
+])
+def test_two_ranks_refuse_a_batch_they_cannot_share(fmnist, tmp_path, monkeypatch, extra, message):
+    """QA-140: 33 over two ranks trained with 32, 3 with 2; one image left a rank an empty epoch."""
+    from fastmm.errors import InputError
+    from fastmm.nn.distributed import Dist
+
+    monkeypatch.setattr(T, "init_distributed", lambda device: Dist(0, 2))
+    cfg = T.TrainConfig(dataset="fashion-mnist", data_dir=str(fmnist), epochs="1", stages="full",
+                        out=str(tmp_path / "run"), **{**TINY, **extra})
+    with pytest.raises(InputError) as err:
+        T.train(cfg)
+    assert message in str(err.value)
+    assert not (tmp_path / "run").exists()
+
+
 # ----------------------------------------------------------------------------- errors
 
 
