@@ -926,7 +926,7 @@ def finish(path: str | os.PathLike, *, ring: str = "Q", point: int | None = None
             raise InputError(f"point {k}: {where} holds {len(points)} point(s)")
         points, numbers = [points[k - 1]], [k]
     for k, pt in zip(numbers, points, strict=True):
-        why = impossible_rank(pt.shape, pt.rank)
+        why = impossible_rank(pt.shape, pt.rank, ring)
         if why is not None:
             raise InputError(f"{where}, point {k}: {why}; nothing was tried")
     report = FinishReport()

@@ -53,6 +53,22 @@ def test_bounds_proven_over_gf2_bind_the_integer_rings_only():
         fastmm.search((2, 2, 4), 13, ring="Q", time_limit=1, sympy=False)
 
 
+
+def test_finish_over_the_integers_keeps_the_gf2_bounds(tmp_path):
+    """QA-141: finish --ring ZT tried a ⟨2,2,4;13⟩ point that search refuses at once."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    point = {"shape": [2, 2, 4], "points": [{"Wa": rng.normal(size=(13, 4)).tolist(),
+                                              "Wb": rng.normal(size=(13, 8)).tolist(),
+                                              "WcT": rng.normal(size=(13, 8)).tolist()}]}
+    f = tmp_path / "p.json"
+    f.write_text(json.dumps(point))
+    why = r"no ⟨2,2,4⟩ scheme of rank 13 exists: rank ≥ 14 is proven \(Hopcroft–Kerr 1971, over GF\(2\)"
+    with pytest.raises(InputError, match=rf"point 1: {why}, and so over ZT\); nothing was tried"):
+        fastmm.finish(f, ring="ZT", time_limit=5)
+
+
 def test_search_returns_a_verified_scheme_with_provenance():
     s = fastmm.search((2, 2, 3), 11, seed=1, time_limit=60, command="test")
     assert s.rank == 11 and s.ring == "ZT"

@@ -63,13 +63,14 @@ class SearchProgress:
         elapsed = time.monotonic() - self.start
         if not self.workers:
             return f"searching for rank {self.target} ... {elapsed:.1f} s"
-        rank = min(p.rank for p in self.workers.values())
-        steps = sum(p.steps for p in self.workers.values())
-        restarts = sum(p.restarts for p in self.workers.values())
+        workers = list(self.workers.values())  # one snapshot: rich redraws from its own thread
+        rank = min(p.rank for p in workers)
+        steps = sum(p.steps for p in workers)
+        restarts = sum(p.restarts for p in workers)
         counted = self._reported - self.start  # steps/s as of the last report, not diluted between them
         rate = steps / counted if counted > 0 else 0.0
-        who = f" | {len(self.workers)} workers" if len(self.workers) > 1 else ""
-        note = min(self.workers.values(), key=lambda p: p.rank).note
+        who = f" | {len(workers)} workers" if len(workers) > 1 else ""
+        note = min(workers, key=lambda p: p.rank).note
         return (f"rank {rank} (target {self.target}) | {rate:,.0f} steps/s | "
                 f"{restarts} restarts | {elapsed:.1f} s{who}" + (f" | {note}" if note else ""))
 

@@ -409,12 +409,11 @@ def _dask_job(task: SearchTask, method: str, name: str, index: int) -> SearchOut
     twice a second, and sends its progress to the client through a dask Queue. A job whose client
     is gone (killed, or the scheduler lost) stops after DASK_ORPHAN_S s instead of walking on to
     its own time limit and holding the worker a resumed search needs."""
-    from distributed import Event, Queue, Variable, get_client
+    from distributed import Event, Variable, get_client
 
     client = get_client()
     event = Event(name, client=client)
     beat = Variable(f"{name}-beat", client=client)
-    reports = Queue(f"{name}-progress", client=client)
     state = {"t": 0.0, "set": False, "beat": None, "moved": time.monotonic(), "sent": 0.0}
 
     def should_stop() -> bool:
@@ -423,7 +422,7 @@ def _dask_job(task: SearchTask, method: str, name: str, index: int) -> SearchOut
             state["t"] = now
             try:
                 state["set"] = event.is_set()
-                seen = beat.get(timeout=DASK_CALL_S)
+                seen = beat.get(timeout=DASK_CALL_S, callback_timeout=DASK_CALL_S)
                 if seen != state["beat"]:
                     state["beat"], state["moved"] = seen, now
             except Exception:  # noqa: BLE001 - a lost scheduler must not kill the walk
@@ -437,9 +436,11 @@ def _dask_job(task: SearchTask, method: str, name: str, index: int) -> SearchOut
         if now - state["sent"] < DASK_REPORT_S:
             return
         state["sent"] = now
+        item = {"i": index, "rank": int(p.rank), "steps": int(p.steps), "restarts": int(p.restarts),
+                "elapsed": float(p.elapsed), "note": str(p.note)}
         with contextlib.suppress(Exception):  # progress is best effort: the walk goes on without it
-            reports.put({"i": index, "rank": int(p.rank), "steps": int(p.steps), "restarts": int(p.restarts),
-                         "elapsed": float(p.elapsed), "note": str(p.note)}, timeout=DASK_CALL_S)
+            client.sync(client.scheduler.queue_put, name=f"{name}-progress", data=item,
+                        callback_timeout=DASK_CALL_S)
 
     return run_job(task, method, should_stop, report)
 
@@ -504,7 +505,7 @@ def _warn_without_workers(client, address: str) -> None:
     import warnings
 
     with contextlib.suppress(Exception):
-        if not client.scheduler_info().get("workers"):
+        if not client.sync(client.scheduler.identity, callback_timeout=DASK_CALL_S).get("workers"):
             warnings.warn(f"the dask scheduler at {address} has no workers yet: the search's jobs wait "
                           f"for one to join (start one with `dask worker {address}`)", RuntimeWarning,
                           stacklevel=2)
@@ -568,30 +569,43 @@ def _run_dask_quietly(task: SearchTask, method: str, jobs: int, address: str, re
     class _Stop:  # what _keep sets when a job found a scheme
         set = staticmethod(stop_jobs)
 
-    from distributed import Queue, Variable
+    from distributed import Variable
 
+    # every call to the scheduler is bounded (callback_timeout): one that stops answering must not
+    # hold the search past its time limit, deaf to signals. The progress queue is driven through
+    # the scheduler's queue_* handlers, as distributed.Queue's own constructor waits without a limit
     beat = Variable(f"{name}-beat", client=client)
-    reports = Queue(f"{name}-progress", client=client)
+    reports = f"{name}-progress"
     beats = [0, 0.0]  # the heartbeat's count, and when it was last sent
+
+    silent = [False]  # the scheduler let a call time out: no more heartbeats or progress asked of it
 
     def heartbeat() -> None:
         """Tell the jobs this client lives: they stop when the count stops moving."""
-        if time.monotonic() - beats[1] >= 1.0:
+        if not silent[0] and time.monotonic() - beats[1] >= 1.0:
             beats[0] += 1
             beats[1] = time.monotonic()
-            with contextlib.suppress(Exception):
+            try:
                 beat.set(beats[0], callback_timeout=DASK_CALL_S)
+            except Exception:  # noqa: BLE001 - the jobs go on; the results say what was lost
+                silent[0] = True
 
     def drain_reports() -> None:
         """The progress running jobs sent, passed on to the caller's report."""
+        if silent[0]:
+            return
         with contextlib.suppress(Exception):
-            for item in reports.get(batch=True, callback_timeout=DASK_CALL_S) or ():
+            records = client.sync(client.scheduler.queue_get, name=reports, batch=True,
+                                  callback_timeout=DASK_CALL_S)
+            for item in (r["value"] for r in records or () if r.get("type") == "msgpack"):
                 report(int(item["i"]), Progress(rank=item["rank"], steps=item["steps"],
                                                 restarts=item["restarts"], elapsed=item["elapsed"],
                                                 note=item["note"]))
 
     try:
         _warn_without_workers(client, address)
+        with contextlib.suppress(Exception):  # without it the jobs' progress is dropped, nothing else
+            client.sync(client.scheduler.queue_create, name=reports, maxsize=0, callback_timeout=DASK_CALL_S)
         heartbeat()
         futures = [client.submit(_dask_job, _seeded(task, i), method, name, i, pure=False)
                    for i in range(jobs)]
@@ -642,8 +656,9 @@ def _run_dask_quietly(task: SearchTask, method: str, jobs: int, address: str, re
         lost = client.status not in ("running", "connecting") or any(
             "scheduler-connection-lost" in f for f in failures)
     finally:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception):  # stream messages: sent, never waited for
             beat.delete()
+            client._send_to_scheduler({"op": "queue_release", "name": reports})
         with contextlib.suppress(Exception):
             client.close(timeout=DASK_CALL_S)
     if best is None and lost:

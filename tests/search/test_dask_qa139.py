@@ -87,3 +87,23 @@ def test_a_relative_resume_folder_reaches_the_walks_as_an_absolute_path(tmp_path
     monkeypatch.chdir(tmp_path)
     ck = open_for_search("ck", SearchRequest((2, 2, 3), 11, method="flip"))
     assert ck.task_options()["checkpoint_dir"] == os.path.join(str(tmp_path), "ck")
+
+
+def test_the_client_makes_no_unbounded_scheduler_call_and_leaves_no_queue(monkeypatch):
+    """QA-141: distributed.Queue's constructor waits on the scheduler without a limit (a scheduler
+    that stopped answering held the search forever, deaf to signals), and each search left its
+    progress queue on the scheduler."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("distributed.Queue waits without a time limit")
+
+    monkeypatch.setattr(distributed, "Queue", refuse)
+    monkeypatch.setattr(runner, "DASK_REPORT_S", 0.2)
+    seen = []
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster:
+        summary = run_search(SearchTask(2, 2, 2, 7, seed=0, time_limit=2), "fake-win", workers=2,
+                             scheduler=cluster.scheduler_address, on_progress=lambda i, p: seen.append(p))
+        time.sleep(0.5)  # the release is a stream message
+        queues = cluster.scheduler.extensions["queues"].queues
+        assert not [name for name in queues if name.startswith("fastmm-stop-")], list(queues)
+    assert summary.outcome.scheme is None and any(p.steps > 0 and p.rank == 8 for p in seen)
