@@ -130,13 +130,15 @@ class BenchResult:
         return d
 
 
-def effective_levels(shape: tuple[int, int, int], size: int, levels: int, cutoff: int) -> int:
-    """The recursion levels the generated code applies to an N×N by N×N product: a level splits
-    the dimensions by the scheme's n, m, p, and only while every block stays at least `cutoff`
-    (the rule of fastmm_runtime.c and of the generated NumPy/PyTorch `_step`)."""
+def effective_levels(shape: tuple[int, int, int], size: int | tuple[int, int, int], levels: int,
+                     cutoff: int) -> int:
+    """The recursion levels the generated code applies to an N×N by N×N product (or M×K by K×N
+    for size (M, K, N)): a level splits the dimensions by the scheme's n, m, p, and only while
+    every block stays at least `cutoff` (the rule of fastmm_runtime.c and of the generated
+    NumPy/PyTorch `_step`)."""
     if tuple(shape) == (1, 1, 1):  # a level never makes a block smaller: the code runs one at most
         levels = min(levels, 1)
-    M = K = N = size
+    M, K, N = size if isinstance(size, tuple) else (size, size, size)
     for done in range(levels):
         M, K, N = M // shape[0], K // shape[1], N // shape[2]
         if min(M, K, N) < cutoff:
@@ -282,7 +284,9 @@ def bench_levels(
     base_err = _error(_as_numpy(c_base), idx, ref, scale)
     blas = blas_description(dtype) if impl != "torch" else "torch's own BLAS"
     out = []
-    for L, c_gen, ts in zip(levels, c_gens, gen_t, strict=True):
+    for asked, c_gen, ts in zip(levels, c_gens, gen_t, strict=True):
+        # what the code ran: the cutoff (and ⟨1,1,1⟩) can stop the recursion short of the levels asked
+        L = effective_levels(scheme.shape, (M, K, N), asked, cutoff)
         ratio = statistics.median(bt / max(gt, 1e-12) for bt, gt in zip(base_t, ts, strict=True))
         pred, formula = predicted_error(scheme, L, K, dtype)
         out.append(BenchResult(
@@ -290,7 +294,7 @@ def bench_levels(
             baseline=base_name, baseline_times=list(base_t), generated_times=ts, ratio=ratio,
             error=_error(_as_numpy(c_gen), idx, ref, scale), baseline_error=base_err, reference=what,
             stability=float(stability_factor(scheme)), predicted_error=pred, formula=formula,
-            blas=blas, extra={"cutoff": cutoff, "seed": seed, "output": output,
+            blas=blas, extra={"cutoff": cutoff, "seed": seed, "output": output, "levels_asked": asked,
                               "loadavg": list(os.getloadavg()), "shared_subexpressions": shared},
         ))
     return out

@@ -201,3 +201,15 @@ def test_a_result_that_is_not_finite_gets_no_speed(tmp_path):
     data = json.loads((tmp_path / "out.json").read_text())  # strict JSON: no NaN
     assert data[0]["finite"] is False and data[0]["ratio"] is None
     assert bench(strassen(), 64, levels=1, impl="numpy", repeat=1, cutoff=4).finite
+
+
+def test_results_report_the_levels_the_cutoff_lets_run_not_the_levels_asked():
+    """QA-142: bench(..., levels=3, cutoff=256) at 512 ran one level and reported 3, with the
+    error bound of 3 (blas_vs_strassen.py labelled its rows so)."""
+    from fastmm.bench import bench_levels
+
+    rs = bench_levels(strassen(), 64, [1, 2, 3], impl="numpy", repeat=1, cutoff=32)
+    assert [r.levels for r in rs] == [1, 1, 1]
+    assert [r.extra["levels_asked"] for r in rs] == [1, 2, 3]
+    assert len({r.predicted_error for r in rs}) == 1  # the bound of the level that ran
+    assert bench_levels(strassen(), (64, 128, 64), [2], impl="numpy", repeat=1, cutoff=16)[0].levels == 2
