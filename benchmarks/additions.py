@@ -1,8 +1,8 @@
 """Additions before and after shared subexpressions, and what `--minimize additions` reaches.
 
-    python benchmarks/additions.py [--seconds 20] [--seeds 3]
+    python benchmarks/additions.py [--seconds 20] [--seeds 3] [--out results/additions]
 
-Writes results/additions.md and results/additions.json. Counts come from
+Writes <out>.md and <out>.json (default results/additions.md and .json). Counts come from
 fastmm.export.slp.count_additions (greedy CSE over Wa, Wb and Wc) on reference schemes,
 on the schemes fastmm found (results/schemes), and on the schemes returned by
 `fastmm search N M P --rank R --minimize additions` run in a subprocess.
@@ -10,13 +10,14 @@ on the schemes fastmm found (results/schemes), and on the schemes returned by
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from bench_common import ArgumentParser, check_outputs, positive_float, positive_int
 
 from fastmm import __version__
 from fastmm.export.slp import count_additions
@@ -64,11 +65,15 @@ def minimized(shape: tuple[int, int, int], rank: int, seconds: float, seed: int)
         return r
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=20.0, help="time limit of each minimize run")
-    ap.add_argument("--seeds", type=int, default=3)
-    args = ap.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    ap = ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=positive_float, default=20.0, help="time limit of each minimize run")
+    ap.add_argument("--seeds", type=positive_int, default=3, help="minimize runs per shape")
+    ap.add_argument("--out", default=str(ROOT / "results" / "additions"),
+                    help="output path without extension (default results/additions)")
+    args = ap.parse_args(argv)
+    check_outputs(ap, args.out, (".md", ".json"))
+    out = Path(args.out)
     rows = [
         row("Strassen", strassen(), "fastmm.reference"),
         row("Strassen–Winograd (expanded)", winograd(), "fastmm.reference"),
@@ -107,8 +112,8 @@ def main() -> None:
         else:
             note = f" ({r['note']})" if r.get("note") else ""
             lines.append(f"| {r['scheme']} | {shape} | {r['plain']} | {r['shared']} | `{r['how']}`{note} |")
-    atomic_write_text(ROOT / "results" / "additions.md", "\n".join(lines) + "\n")
-    atomic_write_text(ROOT / "results" / "additions.json", json.dumps(rows, indent=1) + "\n")
+    atomic_write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
+    atomic_write_text(out.with_suffix(".json"), json.dumps(rows, indent=1) + "\n")
     print("\n".join(lines))
 
 

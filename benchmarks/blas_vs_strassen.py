@@ -42,7 +42,17 @@ from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from fastmm.bench import BenchResult, bench_levels, plot_speedups  # noqa: E402
+from bench_common import (  # noqa: E402
+    ArgumentParser,
+    check_outputs,
+    choice_list,
+    nonnegative_int,
+    number_list,
+    positive_int,
+)
+
+from fastmm.bench import BenchResult, bench_levels, check_bench_arguments, plot_speedups  # noqa: E402
+from fastmm.errors import InputError  # noqa: E402
 from fastmm.export.build import find_blas  # noqa: E402
 from fastmm.io import atomic_write_text  # noqa: E402
 from fastmm.reference import strassen  # noqa: E402
@@ -141,19 +151,23 @@ def _markdown(results: list[BenchResult], info: dict, command: str, load: tuple)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="2048,4096,8192")
-    ap.add_argument("--levels", default="1,2")
-    ap.add_argument("--dtypes", default="float64,float32")
-    ap.add_argument("--repeat", type=int, default=3, help="interleaved rounds per size (default 3)")
-    ap.add_argument("--cutoff", type=int, default=256, help="blocks below this go to the BLAS")
-    ap.add_argument("--outputs", default="fresh,reuse", help="result arrays: fresh, reuse or both")
+    ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=number_list(positive_int), default="2048,4096,8192")
+    ap.add_argument("--levels", type=number_list(nonnegative_int), default="1,2")
+    ap.add_argument("--dtypes", type=choice_list(("float64", "float32")), default="float64,float32")
+    ap.add_argument("--repeat", type=positive_int, default=3, help="interleaved rounds per size (default 3)")
+    ap.add_argument("--cutoff", type=positive_int, default=256, help="blocks below this go to the BLAS")
+    ap.add_argument("--outputs", type=choice_list(("fresh", "reuse")), default="fresh,reuse",
+                    help="result arrays: fresh, reuse or both")
     ap.add_argument("--out", default=str(ROOT / "results" / "bench_strassen"))
     args = ap.parse_args(argv)
-    sizes = [int(x) for x in args.sizes.split(",")]
-    levels = [int(x) for x in args.levels.split(",")]
-    dtypes = [x.strip() for x in args.dtypes.split(",")]
-    outputs = [x.strip() for x in args.outputs.split(",")]
+    sizes, levels, dtypes, outputs = args.sizes, args.levels, args.dtypes, args.outputs
+    try:  # the library's own limits (levels, repeat, a size that fits in memory), before any work
+        for dtype, output in itertools.product(dtypes, outputs):
+            check_bench_arguments(max(sizes), levels, dtype, "c", args.repeat, args.cutoff, output, 0)
+    except InputError as exc:
+        ap.error(str(exc))
+    check_outputs(ap, args.out, (".md", ".json", ".png"))
     command = "python benchmarks/blas_vs_strassen.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     info = _machine()
     print(

@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench_common import ArgumentParser, nonnegative_int, positive_float, positive_int, shape_arg
+
 import fastmm
 from fastmm.api import choose_method
 from fastmm.catalog import add_to_catalog, catalog_table, load_catalog_scheme
@@ -39,11 +41,6 @@ ROOT = Path(__file__).resolve().parent.parent
 Shape = tuple[int, int, int]
 TEN = [(2, 2, 2), (2, 2, 3), (2, 2, 4), (2, 3, 3), (2, 3, 4), (2, 4, 4),
        (3, 3, 3), (3, 3, 4), (3, 4, 4), (4, 4, 4)]
-
-
-def parse_shape(text: str) -> Shape:
-    n, m, p = (int(x) for x in text.replace("x", ",").split(","))
-    return canonical((n, m, p))
 
 
 def load_rows(path: Path) -> dict:
@@ -192,15 +189,15 @@ def catalogue_lines() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--shapes", nargs="+", default=[",".join(map(str, s)) for s in TEN])
-    ap.add_argument("--seeds", type=int, default=3, help="runs per shape")
-    ap.add_argument("--time-limit", type=float, default=600.0, help="seconds per run")
-    ap.add_argument("--workers", type=int, default=1)
+    ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shapes", type=shape_arg, nargs="+", default=list(TEN), metavar="N,M,P")
+    ap.add_argument("--seeds", type=positive_int, default=3, help="runs per shape")
+    ap.add_argument("--time-limit", type=positive_float, default=600.0, help="seconds per run")
+    ap.add_argument("--workers", type=positive_int, default=1)
     ap.add_argument("--ring", default="ZT", choices=["ZT", "Z", "Z2"])
     ap.add_argument("--method", default="auto", help="auto: what `fastmm search` would choose")
-    ap.add_argument("--rank", type=int, default=None, help="target rank (default: best known)")
-    ap.add_argument("--stop-after", type=int, default=0,
+    ap.add_argument("--rank", type=positive_int, default=None, help="target rank (default: best known)")
+    ap.add_argument("--stop-after", type=nonnegative_int, default=0,
                     help="stop a shape after this many successes (0: run all seeds)")
     ap.add_argument("--verbose", action="store_true", help="print progress every 15 s")
     ap.add_argument("--out", default=str(ROOT / "results" / "coverage"))
@@ -213,8 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     given = argv or sys.argv[1:]
     command = "python benchmarks/coverage_table.py " + " ".join(shlex.quote(a) for a in given)
-    for text in args.shapes:
-        shape = parse_shape(text)
+    for given_shape in args.shapes:
+        shape = canonical(given_shape)
         best = best_known_rank(shape, args.ring)
         target = args.rank or best
         row = {"shape": list(shape), "ring": args.ring, "best_known": best, "target": target,

@@ -10,7 +10,6 @@ rational endpoints, and the scheme's coefficient set. Rows are written as they c
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -20,10 +19,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from bench_common import code_version  # noqa: E402
+from bench_common import ArgumentParser, code_version, positive_float  # noqa: E402
 
 from fastmm.api import finish  # noqa: E402
-from fastmm.errors import SearchFailed  # noqa: E402
+from fastmm.errors import InputError, SearchFailed  # noqa: E402
 from fastmm.io import atomic_write_text  # noqa: E402
 from fastmm.search.exactify import load_points  # noqa: E402
 
@@ -47,13 +46,16 @@ def write(out: Path, doc: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("points")
-    ap.add_argument("--time-limit", type=float, default=240.0, help="seconds per point")
-    ap.add_argument("--ring", default="Q")
+    ap.add_argument("--time-limit", type=positive_float, default=240.0, help="seconds per point")
+    ap.add_argument("--ring", default="Q", type=str.upper, choices=("Q", "Z", "ZT"))
     ap.add_argument("--out", default=str(ROOT / "results" / "finish_points"))
     args = ap.parse_args(argv)
-    n = len(load_points(args.points))
+    try:
+        n = len(load_points(args.points))
+    except InputError as exc:
+        ap.error(str(exc))
     out = Path(args.out)
     typed = sys.argv[1:] if argv is None else argv
     doc = {"points": args.points, "time_limit": args.time_limit,

@@ -12,7 +12,6 @@ replaces restarts gets for its time). Rows with `redraw=0` are the rule before r
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -22,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_common import code_version, parse_options  # noqa: E402
+from bench_common import ArgumentParser, BadArgument, case_arg, code_version, parse_options, positive_int  # noqa: E402
 
 from fastmm.io import atomic_write_text  # noqa: E402
 
@@ -38,12 +37,10 @@ def parse_case(text: str) -> tuple[tuple[int, int, int], int, dict]:
     """"n,m,p:rank[:key=value,...]" -> (shape, rank, options); values read as JSON."""
     parts = text.split(":")
     if len(parts) not in (2, 3):
-        raise ValueError(f"a case is n,m,p:rank[:key=value,...], got {text!r}")
-    shape = tuple(int(x) for x in parts[0].split(","))
-    if len(shape) != 3:
-        raise ValueError(f"a shape is n,m,p, got {parts[0]!r}")
+        raise BadArgument(f"a case is n,m,p:rank[:key=value,...], got {text!r}")
+    shape, rank = case_arg(":".join(parts[:2]))
     options = parse_options(parts[2].split(",") if len(parts) == 3 and parts[2] else [], "a case option")
-    return shape, int(parts[1]), options  # type: ignore[return-value]
+    return shape, rank, options
 
 
 def run_case(text: str, seeds: int) -> dict:
@@ -93,9 +90,9 @@ def write_report(rows: list[dict], out: Path, command: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--case", action="append", help="n,m,p:rank[:key=value,...] (repeatable)")
-    ap.add_argument("--seeds", type=int, default=0, help="batches per case (default 10 for "
+    ap.add_argument("--seeds", type=positive_int, default=None, help="batches per case (default 10 for "
                     "⟨2,3,3⟩, 4 for the others)")
     ap.add_argument("--out", default="results/fit_rate", help="output path without extension")
     args = ap.parse_args(argv)

@@ -23,7 +23,6 @@ results/frontier_attempts.md` rebuilds the log from it on a machine without runs
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -32,6 +31,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench_common import ArgumentParser, nonnegative_int, positive_float, positive_int, shape_arg
 
 from fastmm.catalog import CatalogEntry, add_to_catalog, catalog_dir, scan_catalog
 from fastmm.errors import FastmmError
@@ -143,7 +144,7 @@ def run(args) -> int:
         for f in catalog_dir().glob("*.json"):
             shutil.copy2(f, work / "catalog" / f.name)
     log = work / "log.jsonl"
-    shapes = [tuple(int(x) for x in s.split(",")) for s in args.shapes] if args.shapes else \
+    shapes = list(args.shapes) if args.shapes else \
         sorted(BEST_KNOWN, key=lambda s: (s[0] * s[1] * s[2], s))
     seeds: dict[Shape, int] = {}
     first = args.first_seed
@@ -281,14 +282,15 @@ def import_report(md: Path, work: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", default="runs/frontier")
-    ap.add_argument("--shapes", nargs="*", help="n,m,p with n ≤ m ≤ p (default: every tabulated shape)")
-    ap.add_argument("--time-limit", type=float, default=300.0)
-    ap.add_argument("--rounds", type=int, default=10)
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--shapes", type=shape_arg, nargs="*",
+                    help="n,m,p with n ≤ m ≤ p (default: every tabulated shape)")
+    ap.add_argument("--time-limit", type=positive_float, default=300.0)
+    ap.add_argument("--rounds", type=positive_int, default=10)
+    ap.add_argument("--workers", type=positive_int, default=1)
     ap.add_argument("--method", default="pool")
-    ap.add_argument("--first-seed", type=int, default=0,
+    ap.add_argument("--first-seed", type=nonnegative_int, default=0,
                     help=f"this driver's seeds: from here, past those logged below it + {SEED_WINDOW} "
                          "(drivers on the same shapes at once: first seeds that far apart)")
     ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
@@ -301,6 +303,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--import-report", type=Path, metavar="MD",
                     help="rebuild --work's log from a report written by --report, then exit")
     args = ap.parse_args(argv)
+    untabulated = [s for s in args.shapes or [] if s not in BEST_KNOWN]
+    if untabulated:
+        ap.error(f"--shapes: no best-known rank for ⟨{','.join(map(str, untabulated[0]))}⟩ (a tabulated "
+                 "shape n,m,p with n ≤ m ≤ p, as fastmm.known_ranks lists them)")
     if args.import_report:
         return import_report(args.import_report, Path(args.work))
     if args.merge:

@@ -11,12 +11,11 @@ through `fastmm.lift`'s stages: sign lifting (a ZT scheme that reduces to it), H
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import time
 
-from bench_common import emit_report
+from bench_common import ArgumentParser, case_arg, case_text, emit_report, positive_int
 
 from fastmm.scheme import naive_scheme
 from fastmm.search.flip import Walker, reduce_terms
@@ -58,30 +57,29 @@ def classify(shape: Shape, terms: Terms) -> dict[str, bool]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("cases", nargs="+", help="n,m,p:rank")
-    ap.add_argument("--seeds", type=int, default=30)
-    ap.add_argument("--samples", type=int, default=10, help="schemes sampled per walk")
-    ap.add_argument("--flips", type=int, default=500, help="flips between samples")
+    ap = ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("cases", nargs="+", type=case_arg, help="n,m,p:rank")
+    ap.add_argument("--seeds", type=positive_int, default=30)
+    ap.add_argument("--samples", type=positive_int, default=10, help="schemes sampled per walk")
+    ap.add_argument("--flips", type=positive_int, default=500, help="flips between samples")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     load0 = os.getloadavg()
     rows = []
-    for case in args.cases:
-        dims, rank = case.split(":")
-        shape = tuple(int(x) for x in dims.split(","))
+    for shape, rank in args.cases:
         t0 = time.perf_counter()
         counts = {"samples": 0, "mod4": 0, "signs": 0, "hensel": 0, "framed": 0}
         for seed in range(args.seeds):
-            for terms in samples(shape, int(rank), seed, args.samples, args.flips):
+            for terms in samples(shape, rank, seed, args.samples, args.flips):
                 counts["samples"] += 1
                 for key, ok in classify(shape, terms).items():
                     counts[key] += ok
         counts["seconds"] = round(time.perf_counter() - t0, 1)
-        rows.append((shape, int(rank), counts))
+        rows.append((shape, rank, counts))
         print(shape, rank, counts, flush=True)
+    typed = " ".join(case_text(*c) for c in args.cases)
     lines = ["# Lifting GF(2) schemes: signs, Hensel, changes of basis", "",
-             f"Command: `python benchmarks/lift_yield.py {' '.join(args.cases)} --seeds {args.seeds} "
+             f"Command: `python benchmarks/lift_yield.py {typed} --seeds {args.seeds} "
              f"--samples {args.samples} --flips {args.flips}` ({os.cpu_count()} CPUs, Python "
              f"{platform.python_version()}, load average {load0[0]:.2f} before, "
              f"{os.getloadavg()[0]:.2f} after).", "",

@@ -16,7 +16,6 @@ speed of a ternary kernel.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -27,8 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from bench_common import ArgumentParser, positive_float, positive_int  # noqa: E402
 
 from fastmm.nn.layers import to_exact  # noqa: E402
+from fastmm.nn.models import MODELS  # noqa: E402
 from fastmm.nn.train import build_network, set_stage_mode  # noqa: E402
 
 CONFIGS = [(2.0, 1), (1.0, 1), (0.5, 1), (2.0, 2)]
@@ -69,12 +70,12 @@ def infer_time(model, x, reps: int) -> float:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="resnet8")
-    ap.add_argument("--width", type=float, default=1.0)
-    ap.add_argument("--batch-size", type=int, default=128)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--reps", type=int, default=7)
+    ap = ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="resnet8", choices=sorted(MODELS))
+    ap.add_argument("--width", type=positive_float, default=1.0)
+    ap.add_argument("--batch-size", type=positive_int, default=128)
+    ap.add_argument("--threads", type=positive_int, default=1)
+    ap.add_argument("--reps", type=positive_int, default=7)
     ap.add_argument("--out", default="results/nn_speed")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)

@@ -14,20 +14,25 @@ turn ternary (the measurement does not prove that no ternary member exists).
 
 from __future__ import annotations
 
-import argparse
 import collections
-import json
 import os
 import platform
 import time
 
-from bench_common import emit_report
+from bench_common import (
+    ArgumentParser,
+    case_arg,
+    case_text,
+    emit_report,
+    parse_options,
+    positive_float,
+    positive_int,
+)
 
 import fastmm
 from fastmm.equivalence import invariants
 from fastmm.scheme import Scheme
 from fastmm.search.base import SearchTask
-from fastmm.search.numerical import run_numerical
 from fastmm.verify import verify
 
 Shape = tuple[int, int, int]
@@ -42,6 +47,8 @@ def kind(scheme: Scheme) -> str:
 def als_schemes(shape: Shape, rank: int, seed: int, seconds: float,
                 options: dict) -> tuple[list[Scheme], dict]:
     """Every scheme one collect-mode ALS search over Q finishes, each verified; its counters."""
+    from fastmm.search.numerical import run_numerical  # here: arguments are checked without torch
+
     task = SearchTask(*shape, rank, ring="Q", seed=seed, time_limit=seconds,
                       options={"collect": True, **options})
     out = run_numerical(task, lambda _: None, lambda: False, "als")
@@ -54,18 +61,19 @@ def als_schemes(shape: Shape, rank: int, seed: int, seconds: float,
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("case", help="n,m,p:rank")
-    ap.add_argument("--seeds", type=int, default=5, help="ALS searches (one batch of restarts each)")
-    ap.add_argument("--flip-seeds", type=int, default=200, help="ZT flip walks")
-    ap.add_argument("--seconds", type=float, default=600.0, help="limit per ALS search")
+    ap = ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("case", type=case_arg, help="n,m,p:rank")
+    ap.add_argument("--seeds", type=positive_int, default=5, help="ALS searches (one batch of restarts each)")
+    ap.add_argument("--flip-seeds", type=positive_int, default=200, help="ZT flip walks")
+    ap.add_argument("--seconds", type=positive_float, default=600.0, help="limit per ALS search")
     ap.add_argument("--option", action="append", default=[], help="ALS option KEY=VALUE (JSON value)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    dims, rank_text = args.case.split(":")
-    shape = tuple(int(x) for x in dims.split(","))
-    rank = int(rank_text)
-    options = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.option)}
+    shape, rank = args.case
+    try:
+        options = parse_options(args.option)
+    except ValueError as exc:
+        ap.error(str(exc))
     load0 = os.getloadavg()
     t0 = time.perf_counter()
     als: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
@@ -94,7 +102,8 @@ def main() -> None:
     n, m, p = shape
     opts = "".join(f" --option {o}" for o in args.option)
     lines = [f"# Kinds of ⟨{n},{m},{p};{rank}⟩ schemes: ALS over Q against flip walks over ZT", "",
-             f"Command: `python benchmarks/numerical_components.py {args.case} --seeds {args.seeds} "
+             f"Command: `python benchmarks/numerical_components.py {case_text(shape, rank)} "
+             f"--seeds {args.seeds} "
              f"--flip-seeds {args.flip_seeds} --seconds {args.seconds:g}{opts}` ({os.cpu_count()} CPUs, "
              f"Python {platform.python_version()}, load average {load0[0]:.2f} before, "
              f"{os.getloadavg()[0]:.2f} after; ALS {als_seconds:.0f} s, flip walks "

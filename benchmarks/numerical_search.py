@@ -15,7 +15,6 @@ from all of them.
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import json
 import os
@@ -28,7 +27,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from bench_common import code_version, parse_options, read_merge  # noqa: E402
+from bench_common import (  # noqa: E402
+    ArgumentParser,
+    code_version,
+    nonnegative_int,
+    parse_options,
+    positive_float,
+    positive_int,
+    read_merge,
+)
 
 from fastmm.io import atomic_write_text, scheme_to_dict  # noqa: E402
 from fastmm.search.base import SearchTask  # noqa: E402
@@ -308,13 +315,14 @@ def store(out: Path, key: str, result: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--case", action="append", default=[], help="case name (repeatable)")
     ap.add_argument("--list", action="store_true", help="list the cases and exit")
-    ap.add_argument("--seeds", type=int, default=None, help="searches per case (default: the case's)")
-    ap.add_argument("--first-seed", type=int, default=0)
-    ap.add_argument("--time-limit", type=float, default=None, help="seconds per search")
-    ap.add_argument("--workers", type=int, default=None, help="processes per search")
+    ap.add_argument("--seeds", type=positive_int, default=None,
+                    help="searches per case (default: the case's)")
+    ap.add_argument("--first-seed", type=nonnegative_int, default=0)
+    ap.add_argument("--time-limit", type=positive_float, default=None, help="seconds per search")
+    ap.add_argument("--workers", type=positive_int, default=None, help="processes per search")
     ap.add_argument("--catalog", action="store_true",
                     help="offer every verified result to the catalogue (kept only if it improves it)")
     ap.add_argument("--device", choices=("cpu", "cuda"), default=None,
@@ -346,9 +354,10 @@ def main(argv: list[str] | None = None) -> int:
     path = out.with_suffix(".json")
     argv_text = " ".join(sys.argv[1:] if argv is None else argv)
     code = code_version()  # the code this process loaded (later commits do not change it)
+    unknown = [name for name in args.case if name not in CASES]
+    if unknown:  # every case checked before the first runs
+        ap.error(f"unknown case {unknown[0]!r} (see --list)")
     for name in args.case:
-        if name not in CASES:
-            ap.error(f"unknown case {name!r} (see --list)")
         _, _, _, _, _, seeds, limit, workers, _ = CASES[name]
         load0 = " ".join(f"{x:.2f}" for x in os.getloadavg())
         result = run_case(name, args.seeds or seeds, args.time_limit or limit,

@@ -16,25 +16,28 @@ optimiser and batch); results/numerical_throughput.md is regenerated from all of
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from bench_common import read_merge
+from bench_common import ArgumentParser, case_arg, positive_float, positive_int, read_merge
 
 from fastmm.io import atomic_write_text
 from fastmm.search.base import SearchTask
-from fastmm.search.numerical import FIT, Batch, NumConfig, pick_device
+
+if TYPE_CHECKING:
+    import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 SHAPES = ("2,3,3:15", "3,3,3:23", "2,4,5:32", "3,3,6:40")
 
 
 def _sync(device: torch.device) -> None:
+    import torch
+
     if device.type == "cuda":
         torch.cuda.synchronize()
 
@@ -42,6 +45,10 @@ def _sync(device: torch.device) -> None:
 def measure(shape: tuple[int, int, int], rank: int, optimizer: str, batch: int,
             device: torch.device, seconds: float) -> dict:
     """Time Batch.step on `batch` fitting restarts for about `seconds` (after a warm-up)."""
+    import torch
+
+    from fastmm.search.numerical import FIT, Batch, NumConfig
+
     task = SearchTask(*shape, rank=rank, ring="ZT", seed=0)
     cfg = NumConfig(batch=batch, optimizer=optimizer)
     gen = torch.Generator().manual_seed(0)
@@ -148,13 +155,14 @@ def save(out: Path, new: list[dict]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads")
-    ap.add_argument("--batch", type=int, nargs="+", default=[64, 256, 1024, 4096])
-    ap.add_argument("--shapes", nargs="+", default=list(SHAPES), metavar="N,M,P:R")
+    ap.add_argument("--threads", type=positive_int, default=os.cpu_count() or 1, help="torch CPU threads")
+    ap.add_argument("--batch", type=positive_int, nargs="+", default=[64, 256, 1024, 4096])
+    ap.add_argument("--shapes", type=case_arg, nargs="+", default=[case_arg(s) for s in SHAPES],
+                    metavar="N,M,P:R")
     ap.add_argument("--optimizer", nargs="+", default=["als", "adam"], choices=("als", "adam"))
-    ap.add_argument("--seconds", type=float, default=2.0, help="timed seconds per row")
+    ap.add_argument("--seconds", type=positive_float, default=2.0, help="timed seconds per row")
     ap.add_argument("--merge", metavar="JSON", help="add the rows of another run's JSON and exit")
     ap.add_argument("--out", default=str(ROOT / "results" / "numerical_throughput"),
                     help="output path without extension")
@@ -164,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
         save(out, list(read_merge(ap, args.merge, "rows")["rows"].values()))
         print(f"merged {args.merge} into {out.with_suffix('.json')}")
         return 0
+    import torch  # here: the arguments are checked (and --merge done) without it
+
+    from fastmm.search.numerical import pick_device
+
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     name = torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor() or "cpu"
@@ -173,12 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/numerical_throughput.py " + " ".join(
         argv if argv is not None else __import__("sys").argv[1:])
     rows = []
-    for spec in args.shapes:
-        dims, rank = spec.split(":")
-        shape = tuple(int(x) for x in dims.split(","))
+    for shape, rank in args.shapes:
+        dims = ",".join(map(str, shape))
         for opt in args.optimizer:
             for batch in args.batch:
-                row = measure(shape, int(rank), opt, batch, device, args.seconds)
+                row = measure(shape, rank, opt, batch, device, args.seconds)
                 row.update(device=args.device, threads=args.threads if device.type == "cpu" else 0,
                            machine=machine, command=command.strip(),
                            when=time.strftime("%Y-%m-%d"))

@@ -13,9 +13,10 @@ per shape and walk.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
+
+from bench_common import ArgumentParser, case_arg, positive_float, positive_int
 
 import fastmm
 from fastmm.errors import SearchFailed
@@ -31,23 +32,22 @@ def walk_options(walk: str, polish_steps: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shapes", nargs="+", required=True, metavar="N,M,P:RANK")
-    ap.add_argument("--seeds", type=int, default=4)
-    ap.add_argument("--time-limit", type=float, default=120.0)
+    ap = ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shapes", type=case_arg, nargs="+", required=True, metavar="N,M,P:RANK")
+    ap.add_argument("--seeds", type=positive_int, default=4)
+    ap.add_argument("--time-limit", type=positive_float, default=120.0)
     ap.add_argument("--walks", nargs="+", choices=WALKS, default=["gf2", "ternary"])
-    ap.add_argument("--polish-steps", type=int, default=20_000_000,
+    ap.add_argument("--polish-steps", type=positive_int, default=20_000_000,
                     help="ternary steps per lifted scheme for the polish kind")
     args = ap.parse_args(argv)
-    for item in args.shapes:
-        dims, rank = item.split(":")
-        shape = tuple(int(x) for x in dims.split(","))
+    for shape, rank in args.shapes:
+        dims = ",".join(map(str, shape))
         found: dict[str, list[float]] = {w: [] for w in args.walks}
         for seed in range(args.seeds):
             for walk in args.walks:
                 t0 = time.perf_counter()
                 try:
-                    got = fastmm.search(shape, int(rank), method="pool", seed=seed,
+                    got = fastmm.search(shape, rank, method="pool", seed=seed,
                                         time_limit=args.time_limit, sympy=False,
                                         options=walk_options(walk, args.polish_steps)).rank
                 except SearchFailed:

@@ -12,7 +12,6 @@ and verified exactly. Reports medians and successes per setting and the ratio of
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -22,7 +21,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_common import code_version, emit_report
+from bench_common import (
+    ArgumentParser,
+    case_arg,
+    case_text,
+    code_version,
+    emit_report,
+    positive_float,
+    positive_int,
+)
 
 SETTINGS = {"off": ["--option", "rescue=0"], "default": []}
 
@@ -53,23 +60,23 @@ def run_once(shape: tuple[int, int, int], rank: int, seed: int, extra: list[str]
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--shapes", nargs="+", default=["2,3,4:20", "3,3,4:29"], help="n,m,p:rank")
-    ap.add_argument("--seeds", type=int, default=6)
-    ap.add_argument("--time-limit", type=float, default=120.0)
-    ap.add_argument("--workers", type=int, default=1)
+    ap = ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--shapes", type=case_arg, nargs="+", default=[((2, 3, 4), 20), ((3, 3, 4), 29)],
+                    help="n,m,p:rank")
+    ap.add_argument("--seeds", type=positive_int, default=6)
+    ap.add_argument("--time-limit", type=positive_float, default=120.0)
+    ap.add_argument("--workers", type=positive_int, default=1)
     ap.add_argument("--out", help="the Markdown report (written atomically)")
     args = ap.parse_args()
 
     load_before = os.getloadavg()[0]
     rows: list[str] = []
-    for item in args.shapes:
-        dims, _, rank = item.partition(":")
-        shape = tuple(int(x) for x in dims.split(","))
+    for shape, rank in args.shapes:
+        dims = ",".join(map(str, shape))
         runs: dict[str, list[dict]] = {name: [] for name in SETTINGS}
         for seed in range(args.seeds):  # alternate: both settings see the same load
             for name, extra in SETTINGS.items():
-                result = run_once(shape, int(rank), seed, extra, args.time_limit, args.workers)
+                result = run_once(shape, rank, seed, extra, args.time_limit, args.workers)
                 runs[name].append(result)
                 print(f"⟨{dims}⟩ seed {seed} rescue {name}: {result}", flush=True)
         med = {name: statistics.median(r["seconds"] for r in rs) for name, rs in runs.items()}
@@ -79,10 +86,11 @@ def main() -> int:
         rows.append(f"| ⟨{dims};{rank}⟩ | {found['off']}/{args.seeds} | {med['off']:.2f} | "
                     f"{found['default']}/{args.seeds} | {med['default']:.2f} | "
                     f"{med['default'] / med['off']:.2f}× | {tried} / {rescued} |")
+    typed = " ".join(case_text(*c) for c in args.shapes)
     lines = [
         "# The rescue's cost on searches that do not need it",
         "",
-        f"Command: `python benchmarks/rescue_share.py --shapes {' '.join(args.shapes)} --seeds {args.seeds} "
+        f"Command: `python benchmarks/rescue_share.py --shapes {typed} --seeds {args.seeds} "
         f"--time-limit {args.time_limit:g} --workers {args.workers}` (code {code_version()}; "
         f"{os.cpu_count()} CPUs; load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after).",
         "",

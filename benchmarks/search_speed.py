@@ -20,7 +20,6 @@ slows every number.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -31,6 +30,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_common import ArgumentParser, positive_int
 
 from fastmm.io import atomic_write_text
 
@@ -269,8 +270,8 @@ def _line(label: str, r: dict, seeds: int) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=10)
+    ap = ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=positive_int, default=10)
     ap.add_argument("--quick", action="store_true", help="shorter rate measurement")
     ap.add_argument("--symmetric-only", action="store_true",
                     help="only (e), written to results/symmetric_speed.md and .json")

@@ -16,7 +16,6 @@ Writes results/spn_search.json and results/spn_search.md (with the command that 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -27,23 +26,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+from bench_common import ArgumentParser, case_arg, positive_float, positive_int  # noqa: E402
+
 from fastmm.metrics import factor_rank_invariant, format_invariant  # noqa: E402
 from fastmm.reference import strassen  # noqa: E402
 from fastmm.search.base import SearchTask  # noqa: E402
-from fastmm.search.spn import SPNConfig, run  # noqa: E402
 from fastmm.verify import verify  # noqa: E402
 
 # (shape, rank, seeds, seconds per seed); ⟨2,3,3;15⟩ is a stretch check, kept short
 DEFAULT_SHAPES = [((2, 2, 2), 7, 20, 120.0), ((2, 2, 3), 11, 10, 120.0), ((2, 3, 3), 15, 3, 30.0)]
 
 
-def parse_shape(text: str) -> tuple[tuple[int, int, int], int]:
-    dims, rank = text.split(":")
-    n, m, p = (int(x) for x in dims.split(","))
-    return (n, m, p), int(rank)
-
-
 def measure(shape: tuple[int, int, int], rank: int, seeds: int, time_limit: float) -> dict:
+    from fastmm.search.spn import run  # here: arguments are checked without torch
+
     rows = []
     strassen_inv = factor_rank_invariant(strassen())
     for seed in range(seeds):
@@ -137,20 +133,21 @@ def write_markdown(path: Path, data: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shape", action="append", default=[],
+    ap = ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shape", type=case_arg, action="append", default=[],
                     help="N,M,P:RANK (repeatable); default ⟨2,2,2;7⟩, ⟨2,2,3;11⟩ and ⟨2,3,3;15⟩")
-    ap.add_argument("--seeds", type=int, default=None,
+    ap.add_argument("--seeds", type=positive_int, default=None,
                     help="seeds per shape (default 20 for ⟨2,2,2;7⟩, 10 for others)")
-    ap.add_argument("--time-limit", type=float, default=None,
+    ap.add_argument("--time-limit", type=positive_float, default=None,
                     help="seconds per seed (default 120; 30 for the default ⟨2,3,3;15⟩)")
     ap.add_argument("--out", default=str(ROOT / "results" / "spn_search"),
                     help="output path without extension")
     args = ap.parse_args(argv)
-    shapes = [(*parse_shape(s), args.seeds or 10, args.time_limit or 120.0) for s in args.shape] or [
+    shapes = [(*s, args.seeds or 10, args.time_limit or 120.0) for s in args.shape] or [
         (sh, r, args.seeds or k, args.time_limit or t) for sh, r, k, t in DEFAULT_SHAPES]
     load_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
     results = [measure(sh, r, k, t) for sh, r, k, t in shapes]
+    from fastmm.search.spn import SPNConfig
     data = {
         "command": "python benchmarks/spn_rate.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",

@@ -10,11 +10,11 @@ Starts: the catalogue's ⟨3,4,5;48⟩ and ⟨5,5,6;110⟩, plus transitions up 
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
 import numpy as np
+from bench_common import ArgumentParser, positive_int
 
 from fastmm.catalog import catalog_dir
 from fastmm.io import load_scheme
@@ -30,9 +30,9 @@ def span(values: list[float]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=10_000_000)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap = ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=positive_int, default=10_000_000)
+    ap.add_argument("--repeats", type=positive_int, default=3)
     args = ap.parse_args(argv)
     if flip_c.load_ternary() is None:
         print("no C compiler: nothing to compare")

@@ -25,40 +25,55 @@ import sys
 import time
 from pathlib import Path
 
+from bench_common import ArgumentParser, nonnegative_int, number_list, positive_int
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """The arguments, the grid read and every run's arguments split: bad input is one line, exit 2."""
+    ap = ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--grid", required=True, help="JSON list of {name, args}")
     ap.add_argument("--common", default="", help="arguments every run gets")
-    ap.add_argument("--seeds", default="0")
-    ap.add_argument("--parallel", type=int, default=2)
+    ap.add_argument("--seeds", type=number_list(nonnegative_int), default="0", help="e.g. 0,1")
+    ap.add_argument("--parallel", type=positive_int, default=2)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=positive_int, default=1)
     ap.add_argument("--runs-dir", default="runs/sweep")
     ap.add_argument("--deadline", type=float, default=None, help="seconds; then stop everything")
     ap.add_argument("--results", default="runs/sweep/sweep", help="path stem of .json/.md")
-    return ap.parse_args(argv)
+    a = ap.parse_args(argv)
+    try:
+        a.grid_entries = load_grid(a.grid)
+        for what, text in [("--common", a.common)] + [(f"grid entry {g['name']!r}", g.get("args", ""))
+                                                      for g in a.grid_entries]:
+            try:
+                shlex.split(text)
+            except ValueError as exc:
+                raise ValueError(f"{what}: cannot split {text!r} into arguments ({exc})") from None
+    except ValueError as exc:
+        ap.error(str(exc))
+    return a
 
 
 def load_grid(path: str) -> list[dict]:
+    """The grid file's entries, or ValueError with one line."""
     try:
         grid = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        sys.exit(f"--grid {path}: {exc}")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"--grid {path}: {exc}") from None
     if not isinstance(grid, list) or not all(
         isinstance(g, dict) and isinstance(g.get("name"), str) and isinstance(g.get("args", ""), str)
         for g in grid
     ):
-        sys.exit(f"--grid {path}: expected a JSON list of {{'name': str, 'args': str}}")
+        raise ValueError(f"--grid {path}: expected a JSON list of {{'name': str, 'args': str}}")
     return grid
 
 
 def main(argv=None) -> None:
     a = parse_args(argv)
-    grid = load_grid(a.grid)
-    seeds = [int(s) for s in a.seeds.split(",")]
+    grid = a.grid_entries
+    seeds = a.seeds
     runs_dir = Path(a.runs_dir)
     jobs = []
     for entry in grid:
@@ -125,7 +140,7 @@ def report(grid: list[dict], seeds: list[int], runs_dir: Path, a: argparse.Names
     stem.parent.mkdir(parents=True, exist_ok=True)
     setup = {"common": a.common, "seeds": seeds, "device": a.device, "threads": a.threads}
     stem.with_suffix(".json").write_text(json.dumps({"setup": setup, "rows": rows}, indent=2) + "\n")
-    md = [f"Common arguments: `{a.common}`; device {a.device}; seeds {a.seeds}.", "",
+    md = [f"Common arguments: `{a.common}`; device {a.device}; seeds {','.join(map(str, seeds))}.", "",
           "| name | args | mean test acc. | per seed | by stage (seed " + str(seeds[0]) + ") | s/run |",
           "|---|---|---:|---|---|---:|"]
     for row in rows:

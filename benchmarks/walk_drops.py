@@ -12,12 +12,13 @@ many walks went below the start's rank and the lowest rank reached. Deterministi
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import time
 from collections import Counter
 from pathlib import Path
+
+from bench_common import ArgumentParser, nonnegative_int, positive_int, shape_arg
 
 from fastmm.paths import write_atomic
 from fastmm.scheme import naive_scheme
@@ -59,25 +60,25 @@ def starts_for(shape: Shape, count: int) -> list[tuple[str, Terms]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("shapes", nargs="+", help="n,m,p")
-    ap.add_argument("--steps", type=float, default=2e7, help="steps per walk")
-    ap.add_argument("--walks", type=int, default=4, help="walks per starting point")
-    ap.add_argument("--constructions", type=int, default=2,
+    ap = ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("shapes", nargs="+", type=shape_arg, help="n,m,p")
+    ap.add_argument("--steps", type=positive_int, default=20_000_000, help="steps per walk (2e7 allowed)")
+    ap.add_argument("--walks", type=positive_int, default=4, help="walks per starting point")
+    ap.add_argument("--constructions", type=nonnegative_int, default=2,
                     help="how many of the pool's lowest-rank starts to walk from, besides the naive "
                          "scheme and the best construction with a naive slice in each direction")
-    ap.add_argument("--plus", type=int, default=3, help="plus transitions up to start rank + this")
-    ap.add_argument("--plateau", type=int, default=20_000)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--plus", type=nonnegative_int, default=3,
+                    help="plus transitions up to start rank + this")
+    ap.add_argument("--plateau", type=positive_int, default=20_000)
+    ap.add_argument("--seed", type=nonnegative_int, default=0)
     ap.add_argument("--out", type=Path, help="write the table as Markdown here")
     args = ap.parse_args(argv)
-    steps = int(args.steps)
+    steps = args.steps
     backend = choose_backend(SearchTask(2, 2, 2, rank=7, ring="Z2"), flip_c.load)
     load0 = os.getloadavg()
     t_all = time.time()
     rows = []
-    for text in args.shapes:
-        shape = tuple(int(x) for x in text.split(","))
+    for shape in args.shapes:
         for how, terms in starts_for(shape, args.constructions):
             t0 = time.time()
             lows = walk_lows(terms, steps, args.walks, args.plus, args.plateau, backend, args.seed)
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             print(row, flush=True)
             rows.append(row)
     load1 = os.getloadavg()
-    cmd = "python benchmarks/walk_drops.py " + " ".join(args.shapes) + \
+    cmd = "python benchmarks/walk_drops.py " + " ".join(",".join(map(str, s)) for s in args.shapes) + \
         f" --steps {args.steps:g} --walks {args.walks} --constructions {args.constructions}" \
         f" --plus {args.plus} --plateau {args.plateau} --seed {args.seed}"
     head = [
