@@ -578,25 +578,32 @@ def _run_dask_quietly(task: SearchTask, method: str, jobs: int, address: str, re
     reports = f"{name}-progress"
     beats = [0, 0.0]  # the heartbeat's count, and when it was last sent
 
-    silent = [False]  # the scheduler let a call time out: no more heartbeats or progress asked of it
+    # a call the scheduler let time out: no heartbeat or progress is asked of it for a while (well
+    # within DASK_ORPHAN_S, so that a scheduler slow for a moment does not stop the jobs)
+    quiet_until = [0.0]
 
     def heartbeat() -> None:
         """Tell the jobs this client lives: they stop when the count stops moving."""
-        if not silent[0] and time.monotonic() - beats[1] >= 1.0:
+        now = time.monotonic()
+        if now >= quiet_until[0] and now - beats[1] >= 1.0:
             beats[0] += 1
-            beats[1] = time.monotonic()
+            beats[1] = now
             try:
                 beat.set(beats[0], callback_timeout=DASK_CALL_S)
             except Exception:  # noqa: BLE001 - the jobs go on; the results say what was lost
-                silent[0] = True
+                quiet_until[0] = time.monotonic() + DASK_ORPHAN_S / 3
 
     def drain_reports() -> None:
         """The progress running jobs sent, passed on to the caller's report."""
-        if silent[0]:
+        if time.monotonic() < quiet_until[0]:
             return
-        with contextlib.suppress(Exception):
+        try:
             records = client.sync(client.scheduler.queue_get, name=reports, batch=True,
                                   callback_timeout=DASK_CALL_S)
+        except Exception:  # noqa: BLE001 - progress is best effort
+            quiet_until[0] = time.monotonic() + DASK_ORPHAN_S / 3
+            return
+        with contextlib.suppress(Exception):  # a malformed item: dropped with the rest of this batch
             for item in (r["value"] for r in records or () if r.get("type") == "msgpack"):
                 report(int(item["i"]), Progress(rank=item["rank"], steps=item["steps"],
                                                 restarts=item["restarts"], elapsed=item["elapsed"],

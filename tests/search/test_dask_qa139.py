@@ -107,3 +107,25 @@ def test_the_client_makes_no_unbounded_scheduler_call_and_leaves_no_queue(monkey
         queues = cluster.scheduler.extensions["queues"].queues
         assert not [name for name in queues if name.startswith("fastmm-stop-")], list(queues)
     assert summary.outcome.scheme is None and any(p.steps > 0 and p.rank == 8 for p in seen)
+
+
+def test_one_heartbeat_the_scheduler_let_time_out_does_not_stop_the_jobs(monkeypatch):
+    """A scheduler slow for a moment must not end a long search: heartbeats resume after a pause
+    well within the jobs' orphan window."""
+    monkeypatch.setattr(runner, "DASK_ORPHAN_S", 3.0)  # beats every 1 s; one missed, 1 s quiet
+    calls = {"n": 0}
+    real_set = distributed.Variable.set
+
+    def flaky_set(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise TimeoutError("the scheduler did not answer in time")
+        return real_set(self, *args, **kwargs)
+
+    monkeypatch.setattr(distributed.Variable, "set", flaky_set)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        summary = run_search(SearchTask(2, 2, 2, 7, seed=0, time_limit=6), "fake-win", workers=1,
+                             scheduler=cluster.scheduler_address)
+    assert calls["n"] >= 3, (calls, summary)  # beats went on after the one that timed out
+    assert summary.outcomes and summary.outcomes[0].seconds >= 5.5, summary.outcomes
